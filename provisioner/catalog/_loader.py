@@ -1,0 +1,335 @@
+"""Read the model catalog from TOML files under the template directories.
+
+Layout of a template directory (the built-in ``templates/`` or a site
+directory searched before it):
+
+- ``common.toml``: the vendor-neutral settings every family maps;
+- ``platforms.toml``: target platform presets;
+- ``<vendor>/<family>/family.toml`` plus the family's Jinja templates.
+
+A site directory may add families or replace a built-in family, ``common.toml``
+or ``platforms.toml`` wholesale. Every TOML key is checked: a misspelt key is
+an error naming the file and the key, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from provisioner.catalog._model import (
+    CheckSync,
+    Family,
+    FileDef,
+    FilePer,
+    ModelDef,
+    OutputFormat,
+    Preset,
+    RawNamespace,
+    UserAgentRule,
+)
+from provisioner.errors import CatalogError, InputError
+from provisioner.settings import SettingSpec, SettingType, Value, parse_version
+
+__all__ = ["SETTING_NAME", "load_common", "load_families", "load_presets"]
+
+SETTING_NAME = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+|[a-z][a-z0-9_]*")
+_MODEL_ID = re.compile(r"[a-z0-9][a-z0-9_\-]*")
+_PATH_TOKEN = re.compile(r"\{([A-Za-z_]+)\}")
+# A file path pattern may hold only characters that are safe in every
+# protocol's file name (no directory separators besides '/', no '..').
+_PATH_CHARS = re.compile(r"[A-Za-z0-9_.\-/{}]+")
+_DEFAULT_CONTENT_TYPE = {
+    OutputFormat.XML: "text/xml; charset=utf-8",
+    OutputFormat.KV: "text/plain; charset=utf-8",
+}
+
+
+class _Table:
+    """A TOML table read key by key; leftover keys are reported as errors."""
+
+    def __init__(self, data: object, where: str) -> None:
+        if not isinstance(data, dict):
+            raise CatalogError(f"{where}: expected a table")
+        self._data: dict[str, Any] = dict(data)
+        self.where = where
+
+    def _take(self, key: str, types: tuple[type, ...], default: object) -> Any:
+        if key not in self._data:
+            if default is _REQUIRED:
+                raise CatalogError(f"{self.where}: missing key {key!r}")
+            return default
+        value = self._data.pop(key)
+        # bool is an int: never let true stand for a number.
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            names = "/".join(t.__name__ for t in types)
+            raise CatalogError(f"{self.where}: key {key!r} must be {names}, got {value!r}")
+        return value
+
+    def str(self, key: str, default: object = None) -> Any:
+        return self._take(key, (str,), _REQUIRED if default is None else default)
+
+    def int(self, key: str, default: object = None) -> Any:
+        return self._take(key, (int,), _REQUIRED if default is None else default)
+
+    def bool(self, key: str, default: bool) -> bool:
+        return bool(self._take(key, (bool,), default))
+
+    def opt(self, key: str, types: tuple[type, ...]) -> Any:
+        return self._take(key, types, None)
+
+    def list(self, key: str, default: list[Any] | None = None) -> list[Any]:
+        return list(self._take(key, (list,), _REQUIRED if default is None else default))
+
+    def table(self, key: str, default: dict[str, Any] | None = None) -> dict[str, Any]:
+        return dict(self._take(key, (dict,), _REQUIRED if default is None else default))
+
+    def done(self) -> None:
+        if self._data:
+            raise CatalogError(f"{self.where}: unknown key(s) {', '.join(sorted(self._data))}")
+
+
+_REQUIRED = object()
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"{path}: {exc}") from None
+
+
+def _strs(values: list[Any], where: str) -> tuple[str, ...]:
+    if not all(isinstance(v, str) for v in values):
+        raise CatalogError(f"{where}: expected a list of strings")
+    return tuple(values)
+
+
+def _compile(pattern: str, where: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise CatalogError(f"{where}: bad regular expression {pattern!r}: {exc}") from None
+
+
+def _version(text: str | None, where: str) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return parse_version(text)
+    except InputError as exc:
+        raise CatalogError(f"{where}: {exc}") from None
+
+
+def _setting(data: object, where: str, owner: str | None) -> SettingSpec:
+    t = _Table(data, where)
+    name = t.str("name")
+    if SETTING_NAME.fullmatch(name) is None or name.startswith("raw."):
+        raise CatalogError(f"{where}: invalid setting name {name!r}")
+    where = f"{where} ({name})"
+    try:
+        kind = SettingType(t.str("type"))
+    except ValueError:
+        raise CatalogError(
+            f"{where}: type must be one of {', '.join(SettingType)}"
+        ) from None
+    pattern = t.opt("pattern", (str,))
+    spec = SettingSpec(
+        name=name,
+        type=kind,
+        default=False,  # replaced below once the spec can validate it
+        label=t.str("label"),
+        description=t.str("description", ""),
+        line=t.bool("line", False),
+        minimum=t.opt("min", (int,)),
+        maximum=t.opt("max", (int,)),
+        choices=_strs(t.list("choices", []), f"{where}: choices"),
+        pattern=_compile(pattern, where) if pattern is not None else None,
+        max_length=t.int("max_length", 255),
+        secret=t.bool("secret", False),
+        generated=t.bool("generated", False),
+        min_firmware=_version(t.opt("min_firmware", (str,)), where),
+        max_firmware=_version(t.opt("max_firmware", (str,)), where),
+        owner=owner,
+    )
+    default = t.opt("default", (bool, int, str))
+    t.done()
+    if kind is SettingType.ENUM and not spec.choices:
+        raise CatalogError(f"{where}: an enum needs choices")
+    if default is None:
+        raise CatalogError(f"{where}: missing key 'default'")
+    try:
+        value = spec.coerce(default, scope="schema default")
+    except InputError as exc:
+        raise CatalogError(f"{where}: {exc}") from None
+    if spec.generated and (kind is not SettingType.STRING or value != ""):
+        raise CatalogError(f"{where}: generated settings are strings with default ''")
+    return replace(spec, default=value)
+
+
+def load_common(path: Path) -> dict[str, SettingSpec]:
+    """Load the common (vendor-neutral) settings from ``common.toml``."""
+    t = _Table(_read_toml(path), str(path))
+    specs: dict[str, SettingSpec] = {}
+    for index, item in enumerate(t.list("settings")):
+        spec = _setting(item, f"{path}: settings[{index}]", None)
+        if spec.name in specs:
+            raise CatalogError(f"{path}: setting {spec.name} defined twice")
+        specs[spec.name] = spec
+    t.done()
+    return specs
+
+
+def load_presets(path: Path, specs: Mapping[str, SettingSpec]) -> dict[str, Preset]:
+    """Load target platform presets, validating every default against ``specs``."""
+    top = _Table(_read_toml(path), str(path))
+    presets: dict[str, Preset] = {}
+    for name, body in top.table("platforms").items():
+        where = f"{path}: platforms.{name}"
+        t = _Table(body, where)
+        defaults: dict[str, Value] = {}
+        for key, raw in t.table("defaults", {}).items():
+            if key not in specs:
+                raise CatalogError(f"{where}: unknown setting {key!r} in defaults")
+            try:
+                defaults[key] = specs[key].coerce(raw, scope=f"preset {name}")
+            except InputError as exc:
+                raise CatalogError(f"{where}: {exc}") from None
+        required = _strs(t.list("required", []), f"{where}: required")
+        for key in required:
+            if key not in specs:
+                raise CatalogError(f"{where}: unknown setting {key!r} in required")
+        presets[name] = Preset(name, t.str("label"), defaults, required)
+        t.done()
+    top.done()
+    if "generic" not in presets:
+        raise CatalogError(f"{path}: the 'generic' platform is required")
+    return presets
+
+
+def _file(data: object, where: str) -> FileDef:
+    t = _Table(data, where)
+    path = t.str("path")
+    try:
+        fmt = OutputFormat(t.str("format"))
+        per = FilePer(t.str("per"))
+    except ValueError as exc:
+        raise CatalogError(f"{where}: {exc}") from None
+    if _PATH_CHARS.fullmatch(path) is None or ".." in path or path.startswith("/"):
+        raise CatalogError(f"{where}: unsafe path pattern {path!r}")
+    tokens = set(_PATH_TOKEN.findall(path))
+    has_mac = bool(tokens & {"mac", "MAC"})
+    if (per is FilePer.PHONE) != has_mac:
+        raise CatalogError(f"{where}: {{mac}} or {{MAC}} must appear in exactly the per-phone paths")
+    if per is FilePer.FAMILY and tokens:
+        raise CatalogError(f"{where}: a per-family path cannot contain {{...}} tokens")
+    content_type = t.str("content_type", _DEFAULT_CONTENT_TYPE[fmt])
+    result = FileDef(
+        path=path,
+        template=t.str("template"),
+        format=fmt,
+        per=per,
+        secrets=t.bool("secrets", False),
+        content_type=content_type,
+    )
+    t.done()
+    return result
+
+
+def _model(data: object, where: str, family: str) -> ModelDef:
+    t = _Table(data, where)
+    model_id = t.str("id")
+    if _MODEL_ID.fullmatch(model_id) is None:
+        raise CatalogError(f"{where}: model id {model_id!r} must be lower case [a-z0-9_-]")
+    variables = t.table("vars", {})
+    for key, value in variables.items():
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise CatalogError(f"{where}: vars.{key} must be a string or integer")
+    max_lines = t.int("max_lines")
+    if not 1 <= max_lines <= 64:
+        raise CatalogError(f"{where}: max_lines must be 1..64")
+    result = ModelDef(
+        id=model_id,
+        label=t.str("label"),
+        max_lines=max_lines,
+        aliases=_strs(t.list("aliases", []), f"{where}: aliases"),
+        family=family,
+        vars=variables,
+    )
+    t.done()
+    return result
+
+
+def _family(path: Path, key: str) -> Family:
+    top = _Table(_read_toml(path), str(path))
+    vendor, name = top.str("vendor"), top.str("family")
+    if f"{vendor}/{name}" != key:
+        raise CatalogError(f"{path}: vendor/family {vendor}/{name} does not match directory {key}")
+    cs = _Table(top.table("check_sync"), f"{path}: check_sync")
+    check_sync = CheckSync(resync=cs.str("resync"), reboot=cs.str("reboot"))
+    cs.done()
+    raw = None
+    raw_table = top.table("raw", {})
+    if raw_table:
+        rt = _Table(raw_table, f"{path}: raw")
+        raw = RawNamespace(
+            prefix=rt.str("prefix"),
+            name_pattern=_compile(rt.str("name_pattern"), f"{path}: raw"),
+            max_length=rt.int("max_length", 255),
+        )
+        rt.done()
+    maps: dict[str, dict[str, str]] = {}
+    for map_name, table in top.table("maps", {}).items():
+        if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+            raise CatalogError(f"{path}: maps.{map_name} must map names to strings")
+        maps[map_name] = dict(table)
+    unsupported = top.table("unsupported", {})
+    if not all(isinstance(v, str) for v in unsupported.values()):
+        raise CatalogError(f"{path}: unsupported must map setting names to reasons")
+    family = Family(
+        key=key,
+        vendor=vendor,
+        name=name,
+        label=top.str("label"),
+        models=tuple(
+            _model(m, f"{path}: models[{i}]", key) for i, m in enumerate(top.list("models"))
+        ),
+        files=tuple(_file(f, f"{path}: files[{i}]") for i, f in enumerate(top.list("files"))),
+        settings=tuple(
+            _setting(s, f"{path}: settings[{i}]", key)
+            for i, s in enumerate(top.list("settings", []))
+        ),
+        check_sync=check_sync,
+        user_agents=tuple(
+            UserAgentRule(_compile(p, f"{path}: user_agents"))
+            for p in _strs(top.list("user_agents", []), f"{path}: user_agents")
+        ),
+        oui=_strs(top.list("oui", []), f"{path}: oui"),
+        firmware=top.table("firmware", {}),
+        raw=raw,
+        maps=maps,
+        unsupported=unsupported,
+    )
+    top.done()
+    if not family.models:
+        raise CatalogError(f"{path}: a family needs at least one model")
+    for spec in family.settings:
+        if not spec.name.startswith(f"{vendor}."):
+            raise CatalogError(f"{path}: family setting {spec.name} must start with '{vendor}.'")
+    return family
+
+
+def load_families(search_path: Iterable[Path]) -> dict[str, Family]:
+    """Load every ``<vendor>/<family>/family.toml``; earlier directories win."""
+    families: dict[str, Family] = {}
+    for directory in search_path:
+        for path in sorted(directory.glob("*/*/family.toml")):
+            key = f"{path.parent.parent.name}/{path.parent.name}"
+            if key not in families:
+                families[key] = _family(path, key)
+    return dict(sorted(families.items()))

@@ -1,0 +1,121 @@
+"""Plain data describing phone families, models and the files they fetch."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from provisioner.settings import SettingSpec, Value
+
+__all__ = [
+    "CheckSync",
+    "Family",
+    "FileDef",
+    "FilePer",
+    "ModelDef",
+    "OutputFormat",
+    "Preset",
+    "RawNamespace",
+    "UserAgentRule",
+]
+
+
+class OutputFormat(StrEnum):
+    """How a file's values are escaped (see docs/escaping.md)."""
+
+    XML = "xml"  # XML-escaped, then checked well-formed with lxml
+    KV = "kv"  # key = value / key: value lines; values can never add a line
+
+
+class FilePer(StrEnum):
+    """How many copies of a file exist."""
+
+    PHONE = "phone"  # one per phone; path contains {mac} or {MAC}
+    MODEL = "model"  # one per model (may be shared by models with equal path)
+    FAMILY = "family"  # one for the whole family
+
+
+@dataclass(frozen=True, slots=True)
+class FileDef:
+    """One file a phone of the family fetches.
+
+    ``path`` is a pattern: ``{mac}`` / ``{MAC}`` stand for the lower/upper-case
+    MAC, ``{name}`` for a model variable (e.g. ``{code}`` for Yealink). A
+    request path is matched against these patterns; it is never joined onto a
+    filesystem path. ``secrets`` marks files that carry credentials.
+    """
+
+    path: str
+    template: str
+    format: OutputFormat
+    per: FilePer
+    secrets: bool
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDef:
+    """One phone model. ``vars`` are free per-model values for templates and paths."""
+
+    id: str
+    label: str
+    max_lines: int
+    aliases: tuple[str, ...]
+    family: str
+    vars: Mapping[str, str | int]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSync:
+    """The SIP NOTIFY event strings a family understands."""
+
+    resync: str
+    reboot: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserAgentRule:
+    """A User-Agent regular expression with named groups ``model``, ``firmware``, ``mac``."""
+
+    pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True, slots=True)
+class RawNamespace:
+    """Vendor raw parameters ``raw.<prefix>.<param>`` accepted for a family."""
+
+    prefix: str
+    name_pattern: re.Pattern[str]
+    max_length: int
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    """A target platform preset: setting defaults and settings it requires."""
+
+    name: str
+    label: str
+    defaults: Mapping[str, Value]
+    required: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """A phone family: models, files, settings and vendor behaviour, from TOML."""
+
+    key: str  # "vendor/family", also the template directory
+    vendor: str
+    name: str
+    label: str
+    models: tuple[ModelDef, ...]
+    files: tuple[FileDef, ...]
+    settings: tuple[SettingSpec, ...]
+    check_sync: CheckSync
+    user_agents: tuple[UserAgentRule, ...]
+    oui: tuple[str, ...]
+    firmware: Mapping[str, object]
+    raw: RawNamespace | None
+    maps: Mapping[str, Mapping[str, str]]
+    unsupported: Mapping[str, str]

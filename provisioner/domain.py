@@ -1,0 +1,117 @@
+"""Plain records of the provisioning domain, as read from the store.
+
+These are what settings resolution and rendering work on: frozen dataclasses
+with no database session behind them. Setting values are kept apart, keyed by
+scope, in :class:`Snapshot`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import NamedTuple
+
+from provisioner.settings import Value
+
+__all__ = [
+    "DirectoryEntry",
+    "Group",
+    "Line",
+    "Phone",
+    "ScopeKind",
+    "Snapshot",
+    "StoredValue",
+    "Tenant",
+]
+
+
+class ScopeKind(StrEnum):
+    """Where a setting value is stored."""
+
+    TENANT = "tenant"
+    GROUP = "group"
+    PHONE = "phone"
+    LINE = "line"
+
+
+class StoredValue(NamedTuple):
+    """A setting value as stored at one scope; only tenants and groups may lock."""
+
+    value: Value
+    locked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    """A provisioning domain."""
+
+    id: int
+    name: str
+    sip_domain: str
+    platform: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A phone group; among a phone's groups the higher weight wins."""
+
+    id: int
+    tenant_id: int
+    name: str
+    description: str
+    weight: int
+
+
+@dataclass(frozen=True, slots=True)
+class Phone:
+    """A managed phone, keyed by its canonical MAC."""
+
+    id: int
+    tenant_id: int
+    mac: str
+    model: str
+    description: str
+    enabled: bool
+    group_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A line (registration) on a phone; ``position`` counts from 1."""
+
+    id: int
+    phone_id: int
+    position: int
+    user: str
+    auth_user: str
+    password: str
+    display_name: str
+    label: str
+
+
+class DirectoryEntry(NamedTuple):
+    """One entry of a tenant directory: a line's display name and SIP user."""
+
+    name: str
+    user: str
+
+
+Settings = dict[str, StoredValue]
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """A consistent read of (part of) the store, as plain data."""
+
+    tenants: dict[int, Tenant] = field(default_factory=dict)
+    groups: dict[int, Group] = field(default_factory=dict)
+    phones: dict[int, Phone] = field(default_factory=dict)
+    lines: dict[int, list[Line]] = field(default_factory=dict)  # by phone id, by position
+    settings: dict[tuple[ScopeKind, int], Settings] = field(default_factory=dict)
+    device_key: bytes = b""  # server secret for generated per-device values
+    directory: dict[int, tuple[DirectoryEntry, ...]] = field(default_factory=dict)  # by tenant
+
+    def values(self, kind: ScopeKind, owner_id: int) -> Settings:
+        """The values stored at one scope (empty when none)."""
+        return self.settings.get((kind, owner_id), {})

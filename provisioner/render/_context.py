@@ -1,0 +1,156 @@
+"""Template contexts: plain data computed in Python, never store objects.
+
+What every per-phone template receives (documented for template authors in
+docs/templates.md):
+
+``phone``   mac, MAC, mac_colon, description, model, model_label, max_lines, vars
+``tenant``  name, sip_domain
+``s``       resolved phone-level settings by name (firmware-gated ones absent)
+``lines``   per line: position, user, auth_user, password, display_name, label,
+            address (user@sip_domain), registrar {host, port, transport},
+            and ``s`` (resolved line settings)
+``raw``     list of (parameter, value) for the family's raw namespace, sorted
+``tz``      the time zone rule of ``s['time.zone']`` (see :func:`tz_context`)
+``directory`` tenant directory entries (name, user), empty unless
+            ``directory.tenant_lines`` is on
+``maps``    the family's value tables (used by the ``vmap`` filter)
+
+Shared (per-model and per-family) files receive ``model``, ``models``,
+``family`` and ``defaults`` (schema defaults): they are fetched before a
+phone is known, so they never depend on a tenant.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from provisioner.catalog import Family, ModelDef
+from provisioner.mac import format_mac
+from provisioner.resolve import PhoneView
+from provisioner.settings import timezone
+
+__all__ = ["model_context", "phone_context", "shared_context", "tz_context"]
+
+
+@functools.cache
+def tz_context(name: str) -> dict[str, Any]:
+    """Describe an IANA zone for templates.
+
+    ``offset_seconds`` is the standard offset east of UTC; ``offset`` is the
+    same as ``+HH:MM``; ``dst`` is ``None`` or holds ``offset_seconds``,
+    ``save_minutes`` and ``start``/``end`` each with ``month``, ``week``
+    (5 = last), ``weekday`` (0 = Sunday), ``hour`` and ``seconds``.
+    """
+    rule = timezone.rule_for(name)
+    dst = None
+    if rule.dst is not None:
+        dst = {
+            "abbreviation": rule.dst.abbreviation,
+            "offset_seconds": rule.dst.offset_seconds,
+            "save_minutes": rule.dst_save_minutes,
+            "start": _transition(rule.dst.start),
+            "end": _transition(rule.dst.end),
+        }
+    return {
+        "name": rule.name,
+        "posix": rule.posix,
+        "abbreviation": rule.abbreviation,
+        "offset_seconds": rule.offset_seconds,
+        "offset": _hhmm(rule.offset_seconds),
+        "dst": dst,
+    }
+
+
+def _transition(t: timezone.Transition) -> dict[str, int]:
+    return {
+        "month": t.month,
+        "week": t.week,
+        "weekday": t.weekday,
+        "hour": t.hour,
+        "seconds": t.seconds,
+    }
+
+
+def _hhmm(seconds: int) -> str:
+    sign = "-" if seconds < 0 else "+"
+    minutes = abs(seconds) // 60
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def model_context(model: ModelDef) -> dict[str, Any]:
+    """A model as template data."""
+    return {
+        "id": model.id,
+        "label": model.label,
+        "max_lines": model.max_lines,
+        "vars": dict(model.vars),
+    }
+
+
+def phone_context(view: PhoneView, family: Family) -> dict[str, Any]:
+    """Build the context of a per-phone file."""
+    settings = view.settings
+    gated = view.gated
+    mac = view.phone.mac
+    sip_domain = view.tenant.sip_domain
+    s = {name: r.value for name, r in settings.items() if name not in gated}
+    raw: list[tuple[str, object]] = []
+    if family.raw is not None:
+        prefix = f"raw.{family.raw.prefix}."
+        raw = sorted(
+            (name[len(prefix) :], r.value) for name, r in settings.items() if name.startswith(prefix)
+        )
+    lines = []
+    for lv in view.lines:
+        line = lv.line
+        ls = {name: r.value for name, r in lv.settings.items() if name not in gated}
+        lines.append(
+            {
+                "position": line.position,
+                "user": line.user,
+                "auth_user": line.auth_user or line.user,
+                "password": line.password,
+                "display_name": line.display_name,
+                "label": line.label,
+                "address": f"{line.user}@{sip_domain}",
+                "registrar": {
+                    "host": ls["sip.registrar.host"] or sip_domain,
+                    "port": ls["sip.registrar.port"],
+                    "transport": ls["sip.registrar.transport"],
+                },
+                "s": ls,
+            }
+        )
+    return {
+        "phone": {
+            "mac": mac,
+            "MAC": mac.upper(),
+            "mac_colon": format_mac(mac, "colon"),
+            "description": view.phone.description,
+            "model": view.model.id,
+            "model_label": view.model.label,
+            "max_lines": view.model.max_lines,
+            "vars": dict(view.model.vars),
+        },
+        "tenant": {"name": view.tenant.name, "sip_domain": sip_domain},
+        "s": s,
+        "lines": lines,
+        "raw": raw,
+        "tz": tz_context(str(s["time.zone"])),
+        "directory": view.directory,
+        "maps": family.maps,
+    }
+
+
+def shared_context(
+    family: Family, model: ModelDef | None, defaults: dict[str, Any]
+) -> dict[str, Any]:
+    """Build the context of a per-model (``model`` given) or per-family file."""
+    return {
+        "model": model_context(model) if model is not None else None,
+        "models": [model_context(m) for m in family.models],
+        "family": {"key": family.key, "vendor": family.vendor, "label": family.label},
+        "defaults": defaults,
+        "maps": family.maps,
+    }

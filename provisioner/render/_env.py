@@ -1,0 +1,91 @@
+"""Sandboxed Jinja environments, one per output format.
+
+The immutable sandbox also stops templates from modifying the data they are
+given (contexts share cached parts between phones).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from provisioner.catalog import OutputFormat
+from provisioner.render._escape import finalize
+
+__all__ = ["TemplateValueError", "make_environments"]
+
+
+class TemplateValueError(LookupError):
+    """A template asked for something the data does not have (e.g. an unmapped value)."""
+
+
+def _onezero(value: bool) -> str:
+    _expect_bool(value, "onezero")
+    return "1" if value else "0"
+
+
+def _yesno(value: bool) -> str:
+    _expect_bool(value, "yesno")
+    return "Yes" if value else "No"
+
+
+def _truefalse(value: bool) -> str:
+    _expect_bool(value, "truefalse")
+    return "true" if value else "false"
+
+
+def _expect_bool(value: object, name: str) -> None:
+    if not isinstance(value, bool):
+        raise TemplateValueError(f"filter {name} expects a boolean, got {value!r}")
+
+
+@pass_context
+def _vmap(context: Context, value: object, map_name: str) -> str:
+    """Translate a vendor-neutral value through the family's ``[maps.<name>]`` table."""
+    maps: Mapping[str, Mapping[str, str]] = context["maps"]
+    table = maps.get(map_name)
+    if table is None:
+        raise TemplateValueError(f"family has no [maps.{map_name}] table")
+    key = str(value).lower() if isinstance(value, bool) else str(value)
+    try:
+        return table[key]
+    except KeyError:
+        raise TemplateValueError(f"[maps.{map_name}] has no entry for {key!r}") from None
+
+
+def make_environments(search_path: Sequence[Path]) -> dict[OutputFormat, ImmutableSandboxedEnvironment]:
+    """Build the environments; templates are named ``<vendor>/<family>/<file>``.
+
+    The loader searches ``search_path`` in order, so a site directory placed
+    first overrides a built-in template of the same name.
+    """
+    loader = FileSystemLoader([str(p) for p in search_path])
+    envs: dict[OutputFormat, ImmutableSandboxedEnvironment] = {}
+    for fmt in OutputFormat:
+        env = ImmutableSandboxedEnvironment(
+            loader=loader,
+            undefined=StrictUndefined,
+            autoescape=fmt is OutputFormat.XML,
+            finalize=finalize,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+            cache_size=-1,
+        )
+        filters: dict[str, Any] = {
+            "onezero": _onezero,
+            "yesno": _yesno,
+            "truefalse": _truefalse,
+            "vmap": _vmap,
+        }
+        env.filters.update(filters)
+        # `safe` would let a template bypass format escaping.
+        del env.filters["safe"]
+        envs[fmt] = env
+    return envs

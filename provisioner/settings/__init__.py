@@ -1,0 +1,21 @@
+"""Typed settings: definitions, validation and layered resolution with provenance."""
+
+from provisioner.settings._spec import (
+    CONTROL_CHARS,
+    SettingSpec,
+    SettingType,
+    Value,
+    check_no_control,
+    is_host,
+    parse_version,
+)
+
+__all__ = [
+    "CONTROL_CHARS",
+    "SettingSpec",
+    "SettingType",
+    "Value",
+    "check_no_control",
+    "is_host",
+    "parse_version",
+]

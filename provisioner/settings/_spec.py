@@ -1,0 +1,251 @@
+"""Typed setting definitions and value validation.
+
+A :class:`SettingSpec` is one entry of a settings schema (the common schema in
+``templates/common.toml`` or a family's own ``[[settings]]``). It knows how to
+turn admin input into a typed value and how to say what it accepts, so every
+error names the setting, the scope and the allowed values.
+
+Control characters policy (see docs/settings.md): every string-typed setting
+refuses C0/C1 control characters, DEL and the Unicode line/paragraph
+separators at write time, so no stored value can carry a line break into a
+``key = value`` file. Free-text line fields (display name, label) are the only
+exception and are cleaned at render time instead (:mod:`provisioner.render`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from provisioner.errors import InputError
+from provisioner.settings import timezone
+
+__all__ = [
+    "CONTROL_CHARS",
+    "SettingSpec",
+    "SettingType",
+    "Value",
+    "check_no_control",
+    "is_host",
+    "parse_version",
+]
+
+Value = bool | int | str
+
+# C0 controls, DEL, C1 controls, NEL and the Unicode line/paragraph separators:
+# everything a config parser might treat as a line break or that XML 1.0
+# forbids outright.
+CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_URL_SCHEMES = ("http", "https", "tftp", "ftp", "ftps")
+_VERSION = re.compile(r"\d+(?:\.\d+)*")
+
+
+class SettingType(StrEnum):
+    """The value types a setting may have."""
+
+    BOOL = "bool"
+    INT = "int"
+    ENUM = "enum"
+    STRING = "string"
+    HOST = "host"
+    URL = "url"
+    IP = "ip"
+    TIMEZONE = "timezone"
+
+
+def check_no_control(text: str, what: str) -> None:
+    """Raise :class:`InputError` if ``text`` contains a control character."""
+    match = CONTROL_CHARS.search(text)
+    if match is not None:
+        raise InputError(
+            f"{what}: control character U+{ord(match.group()):04X} at position "
+            f"{match.start()} is not allowed"
+        )
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """Parse a dotted firmware version (``5.9.6``) into a comparable tuple."""
+    if _VERSION.fullmatch(text) is None:
+        raise InputError(f"invalid version {text!r}: expected digits separated by dots")
+    return tuple(int(part) for part in text.split("."))
+
+
+def is_host(text: str) -> bool:
+    """True for a DNS host name (RFC 1123 labels) or an IPv4/IPv6 address."""
+    return _is_hostname(text) or _is_ip(text)
+
+
+def _is_hostname(text: str) -> bool:
+    if len(text) > 253:
+        return False
+    labels = text.rstrip(".").split(".")
+    return all(_HOST_LABEL.fullmatch(label) for label in labels)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class SettingSpec:
+    """One setting of a schema.
+
+    ``line`` settings may also be set per line and resolve per line; the rest
+    are per phone. ``owner`` is ``None`` for common settings and
+    ``"vendor/family"`` for family settings. ``secret`` values are masked in
+    ``explain`` output and never logged. ``generated`` settings default to a
+    per-device random value (see :mod:`provisioner.settings.resolve`).
+    ``firmware`` bounds gate the setting: outside them it is not rendered.
+    """
+
+    name: str
+    type: SettingType
+    default: Value
+    label: str
+    description: str = ""
+    line: bool = False
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: tuple[str, ...] = ()
+    pattern: re.Pattern[str] | None = None
+    max_length: int = 255
+    secret: bool = False
+    generated: bool = False
+    min_firmware: tuple[int, ...] | None = None
+    max_firmware: tuple[int, ...] | None = None
+    owner: str | None = None
+
+    def allowed(self) -> str:
+        """Human description of the accepted values, for error messages."""
+        if self.type is SettingType.BOOL:
+            return "true or false"
+        if self.type is SettingType.INT:
+            low = "" if self.minimum is None else str(self.minimum)
+            high = "" if self.maximum is None else str(self.maximum)
+            return f"an integer in [{low}, {high}]"
+        if self.type is SettingType.ENUM:
+            return "one of " + ", ".join(self.choices)
+        if self.type is SettingType.HOST:
+            return "a host name, an IPv4/IPv6 address, or empty"
+        if self.type is SettingType.IP:
+            return "an IPv4/IPv6 address, or empty"
+        if self.type is SettingType.URL:
+            return "a URL with scheme " + "/".join(_URL_SCHEMES) + ", or empty"
+        if self.type is SettingType.TIMEZONE:
+            return "an IANA time zone name such as Europe/Berlin"
+        text = f"text of at most {self.max_length} characters without control characters"
+        if self.pattern is not None:
+            text += f" matching {self.pattern.pattern}"
+        return text
+
+    def coerce(self, raw: object, *, scope: str, from_text: bool = False) -> Value:
+        """Validate ``raw`` and return the typed value.
+
+        ``from_text`` is true for command-line input, where every value arrives
+        as a string (``true``, ``10``); documents (JSON/TOML) must use native
+        types. Raises :class:`InputError` naming setting, scope and what is allowed.
+        """
+        try:
+            return self._coerce(raw, from_text)
+        except InputError as exc:
+            raise InputError(
+                f"setting {self.name} at {scope}: {exc}; allowed: {self.allowed()}"
+            ) from None
+
+    def _coerce(self, raw: object, from_text: bool) -> Value:
+        kind = self.type
+        if kind is SettingType.BOOL:
+            return _coerce_bool(raw, from_text)
+        if kind is SettingType.INT:
+            number = _coerce_int(raw, from_text)
+            if self.minimum is not None and number < self.minimum:
+                raise InputError(f"{number} is below the minimum {self.minimum}")
+            if self.maximum is not None and number > self.maximum:
+                raise InputError(f"{number} is above the maximum {self.maximum}")
+            return number
+        if not isinstance(raw, str):
+            raise InputError(f"expected text, got {type(raw).__name__} {raw!r}")
+        check_no_control(raw, "value")
+        if kind is SettingType.ENUM:
+            if raw not in self.choices:
+                raise InputError(f"{raw!r} is not one of the choices")
+            return raw
+        if kind is SettingType.HOST:
+            if raw and not is_host(raw):
+                raise InputError(f"{raw!r} is not a host name or IP address")
+            return raw
+        if kind is SettingType.IP:
+            if raw and not _is_ip(raw):
+                raise InputError(f"{raw!r} is not an IP address")
+            return raw
+        if kind is SettingType.URL:
+            if raw:
+                _check_url(raw)
+            return raw
+        if kind is SettingType.TIMEZONE:
+            if not timezone.exists(raw):
+                raise InputError(f"{raw!r} is not a known time zone")
+            return raw
+        if len(raw) > self.max_length:
+            raise InputError(f"{len(raw)} characters is longer than {self.max_length}")
+        if self.pattern is not None and raw and self.pattern.fullmatch(raw) is None:
+            raise InputError(f"{raw!r} does not match the required pattern")
+        return raw
+
+    def gated_out(self, firmware: tuple[int, ...] | None) -> bool:
+        """True when the phone's firmware version lies outside this setting's bounds.
+
+        An unknown firmware version (``None``) never gates a setting out.
+        """
+        if firmware is None:
+            return False
+        if self.min_firmware is not None and firmware < self.min_firmware:
+            return True
+        return self.max_firmware is not None and firmware > self.max_firmware
+
+
+def _coerce_bool(raw: object, from_text: bool) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if from_text and isinstance(raw, str):
+        lowered = raw.strip().lower()
+        if lowered in ("true", "1", "yes", "on"):
+            return True
+        if lowered in ("false", "0", "no", "off"):
+            return False
+    raise InputError(f"expected a boolean, got {raw!r}")
+
+
+def _coerce_int(raw: object, from_text: bool) -> int:
+    # bool is an int subclass in Python; a JSON true is not a number here.
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if from_text and isinstance(raw, str) and re.fullmatch(r"[+-]?\d{1,18}", raw.strip()):
+        return int(raw)
+    raise InputError(f"expected an integer, got {raw!r}")
+
+
+def _check_url(text: str) -> None:
+    if any(ch.isspace() for ch in text):
+        raise InputError(f"{text!r} contains white space")
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise InputError(f"{text!r} is not a valid URL ({exc})") from None
+    if parts.scheme not in _URL_SCHEMES:
+        raise InputError(f"{text!r} has no supported scheme")
+    host = parts.hostname or ""
+    if not is_host(host):
+        raise InputError(f"{text!r} has no valid host")
+    if port == 0:
+        raise InputError(f"{text!r} has port 0")

@@ -1,0 +1,7 @@
+"""Persistence: SQLAlchemy Core on SQLite (default) or PostgreSQL, Alembic migrations."""
+
+from provisioner.store._engine import connect, default_url, migrate
+from provisioner.store._store import Store
+from provisioner.store._write import Changes
+
+__all__ = ["Changes", "Store", "connect", "default_url", "migrate"]

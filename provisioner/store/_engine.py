@@ -1,0 +1,98 @@
+"""Database engines and start-up migrations.
+
+SQLite (the default, a file in the data directory) gets WAL journaling, a
+busy timeout and enforced foreign keys on every connection. PostgreSQL is
+chosen by URL alone; ``postgresql://`` means the psycopg 3 driver. Migrations
+run at start-up; on PostgreSQL under an advisory lock, so several nodes
+starting together migrate once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event, insert, select, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError
+
+from provisioner.errors import InputError
+from provisioner.store._tables import server_keys
+
+__all__ = ["DEVICE_KEY", "connect", "default_url", "device_key", "migrate"]
+
+DEVICE_KEY = "device-key"
+_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Arbitrary constant identifying our migration lock among advisory locks.
+_MIGRATION_LOCK_ID = 0x70726F76
+_BUSY_TIMEOUT_MS = 10_000
+
+
+def default_url(data_dir: Path) -> str:
+    """The SQLite database inside ``data_dir``."""
+    return f"sqlite:///{data_dir.resolve() / 'provisioner.db'}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def connect(url: str) -> Engine:
+    """Create an engine for ``url`` with the per-dialect connection settings."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise InputError(f"invalid database URL {url!r}") from None
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if backend == "postgresql":
+        return create_engine(parsed, pool_pre_ping=True)
+    raise InputError(f"unsupported database {backend!r}: use sqlite:// or postgresql://")
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision and make sure the device key exists."""
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Transaction-scoped: released at commit, also if we crash.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+        _ensure_device_key(conn)
+
+
+def _ensure_device_key(conn: Connection) -> None:
+    exists = conn.execute(select(server_keys.c.name).where(server_keys.c.name == DEVICE_KEY))
+    if exists.first() is None:
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    insert(server_keys).values(name=DEVICE_KEY, value=secrets.token_bytes(32))
+                )
+        except IntegrityError:
+            pass  # another node created it first; theirs is as good as ours
+
+
+def device_key(conn: Connection) -> bytes:
+    """The server secret from which per-device generated values derive."""
+    value = conn.execute(
+        select(server_keys.c.value).where(server_keys.c.name == DEVICE_KEY)
+    ).scalar_one()
+    return bytes(value)

@@ -1,0 +1,216 @@
+"""Reading the store: snapshots for rendering, tenant states for writing."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from typing import Any
+
+from sqlalchemy import Select, Table, select
+from sqlalchemy.engine import Connection
+
+from provisioner.domain import (
+    DirectoryEntry,
+    Group,
+    Line,
+    Phone,
+    ScopeKind,
+    Snapshot,
+    StoredValue,
+    Tenant,
+)
+from provisioner.settings import Value
+from provisioner.state import GroupState, LineState, PhoneState, TenantState
+from provisioner.store import _tables as t
+from provisioner.store._engine import device_key
+
+__all__ = ["TenantIds", "decode_value", "encode_value", "load_snapshot", "load_tenant_state"]
+
+
+def encode_value(value: Value) -> str:
+    """Setting values are stored as JSON so their type survives."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def decode_value(text: str) -> Value:
+    """Inverse of :func:`encode_value`."""
+    value = json.loads(text)
+    if not isinstance(value, bool | int | str):
+        raise ValueError(f"stored setting value has unexpected type: {text!r}")
+    return value
+
+
+def _settings(
+    conn: Connection, table: Table, owner: str, ids: Collection[int] | Select[Any] | None
+) -> dict[int, dict[str, StoredValue]]:
+    owner_col = table.c[f"{owner}_id"]
+    lockable = "locked" in table.c
+    columns = [owner_col, table.c.name, table.c.value] + ([table.c.locked] if lockable else [])
+    query = select(*columns)
+    if ids is not None:
+        query = query.where(owner_col.in_(ids))
+    result: dict[int, dict[str, StoredValue]] = defaultdict(dict)
+    for row in conn.execute(query):
+        locked = bool(row[3]) if lockable else False
+        result[row[0]][row[1]] = StoredValue(decode_value(row[2]), locked)
+    return result
+
+
+def load_snapshot(conn: Connection, macs: Collection[str] | None = None) -> Snapshot:
+    """Read everything rendering needs, as plain data.
+
+    With ``macs``, only those phones are read (plus their tenants and groups);
+    the tenant directory still covers every line of those tenants.
+    """
+    snap = Snapshot(device_key=device_key(conn))
+    phone_query = select(t.phones)
+    if macs is not None:
+        phone_query = phone_query.where(t.phones.c.mac.in_(list(macs)))
+    phone_rows = conn.execute(phone_query.order_by(t.phones.c.mac)).all()
+    tenant_ids = {row.tenant_id for row in phone_rows} if macs is not None else None
+    phone_ids = [row.id for row in phone_rows] if macs is not None else None
+
+    tenant_query = select(t.tenants)
+    group_query = select(t.groups)
+    if tenant_ids is not None:
+        tenant_query = tenant_query.where(t.tenants.c.id.in_(tenant_ids))
+        group_query = group_query.where(t.groups.c.tenant_id.in_(tenant_ids))
+    for row in conn.execute(tenant_query):
+        snap.tenants[row.id] = Tenant(row.id, row.name, row.sip_domain, row.platform, row.description)
+    for row in conn.execute(group_query):
+        snap.groups[row.id] = Group(row.id, row.tenant_id, row.name, row.description, row.weight)
+
+    members: dict[int, list[int]] = defaultdict(list)
+    member_query = select(t.group_members)
+    if phone_ids is not None:
+        member_query = member_query.where(t.group_members.c.phone_id.in_(phone_ids))
+    for row in conn.execute(member_query):
+        members[row.phone_id].append(row.group_id)
+    for row in phone_rows:
+        snap.phones[row.id] = Phone(
+            row.id,
+            row.tenant_id,
+            row.mac,
+            row.model,
+            row.description,
+            row.enabled,
+            tuple(sorted(members.get(row.id, ()))),
+        )
+
+    line_query = select(t.lines)
+    if phone_ids is not None:
+        line_query = line_query.where(t.lines.c.phone_id.in_(phone_ids))
+    line_ids: list[int] = []
+    for row in conn.execute(line_query.order_by(t.lines.c.phone_id, t.lines.c.position)):
+        snap.lines.setdefault(row.phone_id, []).append(
+            Line(
+                row.id,
+                row.phone_id,
+                row.position,
+                row.user_name,
+                row.auth_user,
+                row.password,
+                row.display_name,
+                row.label,
+            )
+        )
+        line_ids.append(row.id)
+
+    scoped = line_ids if macs is not None else None
+    for kind, table, owner, ids in (
+        (ScopeKind.TENANT, t.tenant_settings, "tenant", tenant_ids),
+        (ScopeKind.GROUP, t.group_settings, "group", list(snap.groups) if tenant_ids is not None else None),
+        (ScopeKind.PHONE, t.phone_settings, "phone", phone_ids),
+        (ScopeKind.LINE, t.line_settings, "line", scoped),
+    ):
+        for owner_id, values in _settings(conn, table, owner, ids).items():
+            snap.settings[(kind, owner_id)] = values
+    snap.directory = _directory(conn, tenant_ids)
+    return snap
+
+
+def _directory(conn: Connection, tenant_ids: Collection[int] | None) -> dict[int, tuple[DirectoryEntry, ...]]:
+    query = (
+        select(t.phones.c.tenant_id, t.lines.c.display_name, t.lines.c.user_name)
+        .join(t.phones, t.phones.c.id == t.lines.c.phone_id)
+        .where(t.phones.c.enabled.is_(True))
+    )
+    if tenant_ids is not None:
+        query = query.where(t.phones.c.tenant_id.in_(tenant_ids))
+    entries: dict[int, list[DirectoryEntry]] = defaultdict(list)
+    for row in conn.execute(query):
+        entries[row.tenant_id].append(DirectoryEntry(row.display_name or row.user_name, row.user_name))
+    return {
+        tenant_id: tuple(sorted(items, key=lambda e: (e.name.casefold(), e.name, e.user)))
+        for tenant_id, items in entries.items()
+    }
+
+
+@dataclass(slots=True)
+class TenantIds:
+    """Database ids of a loaded tenant's rows, by natural key."""
+
+    tenant: int
+    groups: dict[str, int] = field(default_factory=dict)
+    phones: dict[str, int] = field(default_factory=dict)
+    lines: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+def load_tenant_state(conn: Connection, name: str) -> tuple[TenantState, TenantIds] | None:
+    """Read one tenant and everything under it, or ``None`` if it does not exist."""
+    row = conn.execute(select(t.tenants).where(t.tenants.c.name == name)).first()
+    if row is None:
+        return None
+    ids = TenantIds(row.id)
+    tenant_values = _settings(conn, t.tenant_settings, "tenant", [row.id]).get(row.id, {})
+    state = TenantState(
+        name=row.name,
+        sip_domain=row.sip_domain,
+        platform=row.platform,
+        description=row.description,
+        settings={n: v.value for n, v in tenant_values.items()},
+        locked={n for n, v in tenant_values.items() if v.locked},
+    )
+    group_names: dict[int, str] = {}
+    for g in conn.execute(select(t.groups).where(t.groups.c.tenant_id == row.id)):
+        group_names[g.id] = g.name
+        ids.groups[g.name] = g.id
+        state.groups[g.name] = GroupState(g.name, g.description, g.weight)
+    tenant_groups = select(t.groups.c.id).where(t.groups.c.tenant_id == row.id)
+    for group_id, values in _settings(conn, t.group_settings, "group", tenant_groups).items():
+        group = state.groups[group_names[group_id]]
+        group.settings = {n: v.value for n, v in values.items()}
+        group.locked = {n for n, v in values.items() if v.locked}
+
+    phone_macs: dict[int, str] = {}
+    for p in conn.execute(select(t.phones).where(t.phones.c.tenant_id == row.id).order_by(t.phones.c.mac)):
+        phone_macs[p.id] = p.mac
+        ids.phones[p.mac] = p.id
+        state.phones[p.mac] = PhoneState(p.mac, p.model, p.description, p.enabled)
+    if not phone_macs:
+        return state, ids
+    phone_ids = select(t.phones.c.id).where(t.phones.c.tenant_id == row.id)
+    for m in conn.execute(select(t.group_members).where(t.group_members.c.phone_id.in_(phone_ids))):
+        state.phones[phone_macs[m.phone_id]].groups.append(group_names[m.group_id])
+    for phone in state.phones.values():
+        phone.groups.sort(key=lambda g: (state.groups[g].weight, g))
+    for phone_id, values in _settings(conn, t.phone_settings, "phone", phone_ids).items():
+        state.phones[phone_macs[phone_id]].settings = {n: v.value for n, v in values.items()}
+    line_keys: dict[int, tuple[str, int]] = {}
+    query = select(t.lines).where(t.lines.c.phone_id.in_(phone_ids)).order_by(t.lines.c.position)
+    for ln in conn.execute(query):
+        mac = phone_macs[ln.phone_id]
+        line_keys[ln.id] = (mac, ln.position)
+        ids.lines[(mac, ln.position)] = ln.id
+        state.phones[mac].lines.append(
+            LineState(ln.position, ln.user_name, ln.auth_user, ln.password, ln.display_name, ln.label)
+        )
+    tenant_lines = select(t.lines.c.id).where(t.lines.c.phone_id.in_(phone_ids))
+    for line_id, values in _settings(conn, t.line_settings, "line", tenant_lines).items():
+        mac, position = line_keys[line_id]
+        line = next(x for x in state.phones[mac].lines if x.position == position)
+        line.settings = {n: v.value for n, v in values.items()}
+    return state, ids

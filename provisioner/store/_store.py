@@ -1,0 +1,438 @@
+"""The store: every read and write of provisioning data goes through here.
+
+Each write is one transaction that loads the tenant's state, changes it in
+memory, validates the whole tenant (:func:`provisioner.check.check_tenant`)
+and writes the difference. A write that would add a problem is refused with
+every new problem listed, and nothing is stored. Problems that were already
+there (say, a value made invalid by a catalog change) do not block unrelated
+writes, but are reported by ``apply`` and by the write that touches them.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from provisioner.catalog import Catalog
+from provisioner.check import check_tenant
+from provisioner.domain import ScopeKind, Snapshot
+from provisioner.errors import ConflictError, InputError, NotFoundError, Problem, ValidationFailed
+from provisioner.scope import ScopeRef
+from provisioner.settings import Value
+from provisioner.state import GroupState, LineState, PhoneState, TenantState
+from provisioner.store import _tables as t
+from provisioner.store._engine import connect, migrate
+from provisioner.store._read import TenantIds, load_snapshot, load_tenant_state
+from provisioner.store._write import Changes, delete_phones, write_tenant
+
+__all__ = ["Store"]
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """The settings (and lock set, for tenants and groups) a scope reference names."""
+
+    settings: dict[str, Value]
+    locked: set[str] | None
+
+
+class Store:
+    """Provisioning data in SQLite or PostgreSQL."""
+
+    def __init__(self, engine: Engine, catalog: Catalog) -> None:
+        self.engine = engine
+        self.catalog = catalog
+
+    @classmethod
+    def open(cls, url: str, catalog: Catalog) -> Store:
+        """Connect and run pending migrations."""
+        engine = connect(url)
+        migrate(engine)
+        return cls(engine, catalog)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+    # --- reads -----------------------------------------------------------
+
+    def snapshot(self, macs: Collection[str] | None = None) -> Snapshot:
+        """Everything rendering needs (optionally for some phones only)."""
+        with self.engine.connect() as conn:
+            return load_snapshot(conn, macs)
+
+    def tenant_names(self) -> list[str]:
+        """Names of all tenants, sorted."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(t.tenants.c.name).order_by(t.tenants.c.name)).scalars())
+
+    def tenant_state(self, name: str) -> TenantState:
+        """One tenant with everything under it."""
+        with self.engine.connect() as conn:
+            loaded = load_tenant_state(conn, name)
+        if loaded is None:
+            raise NotFoundError(f"no tenant named {name!r}")
+        return loaded[0]
+
+    def tenant_of(self, mac: str) -> str:
+        """The name of the tenant a phone belongs to."""
+        with self.engine.connect() as conn:
+            name = conn.execute(
+                select(t.tenants.c.name)
+                .join(t.phones, t.phones.c.tenant_id == t.tenants.c.id)
+                .where(t.phones.c.mac == mac)
+            ).scalar()
+        if name is None:
+            raise NotFoundError(f"no phone with MAC {mac}")
+        return str(name)
+
+    # --- the one write path ----------------------------------------------
+
+    def change_tenant(
+        self,
+        name: str,
+        mutate: Callable[[TenantState], None],
+        *,
+        create: TenantState | None = None,
+    ) -> Changes:
+        """Load tenant ``name`` (or start from ``create``), apply ``mutate``, validate, write.
+
+        :raises ValidationFailed: listing the problems the change would add.
+        """
+        changes: Changes = Changes()
+        with self.engine.begin() as conn:
+            loaded = load_tenant_state(conn, name)
+            if loaded is None and create is None:
+                raise NotFoundError(f"no tenant named {name!r}")
+            if loaded is not None and create is not None:
+                raise ConflictError(f"tenant {name!r} already exists")
+            state = copy.deepcopy(loaded[0]) if loaded is not None else create
+            assert state is not None
+            mutate(state)
+            known = set(check_tenant(self.catalog, loaded[0])) if loaded is not None else set()
+            new = [p for p in check_tenant(self.catalog, state) if p not in known]
+            if new:
+                raise ValidationFailed(new)
+            try:
+                write_tenant(conn, loaded, state, changes)
+            except IntegrityError as exc:
+                raise ConflictError(f"the change conflicts with stored data: {exc.orig}") from None
+        return changes
+
+    def remove_tenant(self, name: str) -> None:
+        """Delete a tenant and everything under it."""
+        with self.engine.begin() as conn:
+            if conn.execute(t.tenants.delete().where(t.tenants.c.name == name)).rowcount == 0:
+                raise NotFoundError(f"no tenant named {name!r}")
+
+    # --- fleet -------------------------------------------------------------
+
+    def apply(self, tenants: Iterable[TenantState], *, prune: bool = False) -> Changes:
+        """Make the stored tenants match ``tenants``, all or nothing.
+
+        Tenants not listed are left alone unless ``prune``. Phones may move
+        between listed tenants. Every problem is reported at once.
+        """
+        wanted = {state.name: state for state in tenants}
+        problems: list[Problem] = []
+        for state in wanted.values():
+            problems.extend(check_tenant(self.catalog, state))
+        changes: Changes = Changes()
+        with self.engine.begin() as conn:
+            owners = {
+                row.mac: row.name
+                for row in conn.execute(
+                    select(t.phones.c.mac, t.tenants.c.name).join(
+                        t.tenants, t.tenants.c.id == t.phones.c.tenant_id
+                    )
+                )
+            }
+            for state in wanted.values():
+                for phone in state.phones.values():
+                    owner = owners.get(phone.mac)
+                    if owner is not None and owner not in wanted and not prune:
+                        problems.append(
+                            Problem(
+                                phone.where,
+                                f"phone {phone.mac} belongs to tenant {owner}, which this "
+                                "file does not list (list it, or use --prune)",
+                            )
+                        )
+            if problems:
+                raise ValidationFailed(problems)
+            if prune:
+                stale = [name for name in self._names(conn) if name not in wanted]
+                for name in stale:
+                    conn.execute(t.tenants.delete().where(t.tenants.c.name == name))
+                    changes["tenant removed"] += 1
+            loaded: dict[str, tuple[TenantState, TenantIds] | None] = {
+                name: load_tenant_state(conn, name) for name in wanted
+            }
+            # Remove phones leaving a tenant first, so one may reappear in another.
+            for name, entry in loaded.items():
+                if entry is None:
+                    continue
+                before, ids = entry
+                leaving = [mac for mac in before.phones if mac not in wanted[name].phones]
+                delete_phones(conn, [ids.phones[mac] for mac in leaving], changes)
+                for mac in leaving:
+                    del before.phones[mac]
+            for name, state in wanted.items():
+                write_tenant(conn, loaded[name], state, changes)
+        return changes
+
+    def all_states(self) -> list[TenantState]:
+        """Every tenant's state, for ``export-fleet``."""
+        with self.engine.connect() as conn:
+            states = []
+            for name in self._names(conn):
+                loaded = load_tenant_state(conn, name)
+                assert loaded is not None
+                states.append(loaded[0])
+            return states
+
+    @staticmethod
+    def _names(conn: Connection) -> list[str]:
+        return list(conn.execute(select(t.tenants.c.name).order_by(t.tenants.c.name)).scalars())
+
+    # --- single writes, each through change_tenant ----------------------------
+
+    def add_tenant(
+        self, name: str, sip_domain: str, platform: str = "generic", description: str = ""
+    ) -> None:
+        """Create a tenant."""
+        state = TenantState(name, sip_domain, platform, description)
+        self.change_tenant(name, lambda s: None, create=state)
+
+    def update_tenant(
+        self,
+        name: str,
+        *,
+        sip_domain: str | None = None,
+        platform: str | None = None,
+        description: str | None = None,
+    ) -> Changes:
+        """Change a tenant's own fields; ``None`` leaves a field as it is."""
+
+        def mutate(state: TenantState) -> None:
+            if sip_domain is not None:
+                state.sip_domain = sip_domain
+            if platform is not None:
+                state.platform = platform
+            if description is not None:
+                state.description = description
+
+        return self.change_tenant(name, mutate)
+
+    def add_group(self, tenant: str, name: str, description: str = "", weight: int = 0) -> None:
+        """Create a phone group."""
+
+        def mutate(state: TenantState) -> None:
+            if name in state.groups:
+                raise ConflictError(f"group {tenant}/{name} already exists")
+            state.groups[name] = GroupState(name, description, weight)
+
+        self.change_tenant(tenant, mutate)
+
+    def update_group(
+        self, tenant: str, name: str, *, description: str | None = None, weight: int | None = None
+    ) -> Changes:
+        """Change a group's description or weight."""
+
+        def mutate(state: TenantState) -> None:
+            group = _group(state, name)
+            if description is not None:
+                group.description = description
+            if weight is not None:
+                group.weight = weight
+
+        return self.change_tenant(tenant, mutate)
+
+    def remove_group(self, tenant: str, name: str) -> None:
+        """Delete a group; its phones simply leave it."""
+
+        def mutate(state: TenantState) -> None:
+            _group(state, name)
+            del state.groups[name]
+            for phone in state.phones.values():
+                if name in phone.groups:
+                    phone.groups.remove(name)
+
+        self.change_tenant(tenant, mutate)
+
+    def add_phone(
+        self,
+        tenant: str,
+        mac: str,
+        model: str,
+        *,
+        description: str = "",
+        groups: Iterable[str] = (),
+        enabled: bool = True,
+    ) -> None:
+        """Create a phone (``mac`` canonical, ``model`` an id or alias)."""
+        try:
+            owner = self.tenant_of(mac)
+        except NotFoundError:
+            owner = None
+        if owner is not None:
+            raise ConflictError(f"phone {mac} already exists in tenant {owner}")
+        model_id = self.catalog.model(model).id
+
+        def mutate(state: TenantState) -> None:
+            state.phones[mac] = PhoneState(mac, model_id, description, enabled, list(groups))
+
+        self.change_tenant(tenant, mutate)
+
+    def update_phone(
+        self,
+        mac: str,
+        *,
+        model: str | None = None,
+        description: str | None = None,
+        groups: Iterable[str] | None = None,
+        enabled: bool | None = None,
+    ) -> Changes:
+        """Change a phone's fields; ``None`` leaves a field as it is."""
+        model_id = self.catalog.model(model).id if model is not None else None
+
+        def mutate(state: TenantState) -> None:
+            phone = state.phones[mac]
+            if model_id is not None:
+                phone.model = model_id
+            if description is not None:
+                phone.description = description
+            if groups is not None:
+                phone.groups = list(groups)
+            if enabled is not None:
+                phone.enabled = enabled
+
+        return self.change_tenant(self.tenant_of(mac), mutate)
+
+    def remove_phone(self, mac: str) -> None:
+        """Delete a phone with its lines and settings."""
+
+        def mutate(state: TenantState) -> None:
+            del state.phones[mac]
+
+        self.change_tenant(self.tenant_of(mac), mutate)
+
+    def add_line(self, mac: str, line: LineState) -> int:
+        """Add a line; position 0 means the first free position. Returns the position."""
+        chosen: list[int] = []
+
+        def mutate(state: TenantState) -> None:
+            phone = state.phones[mac]
+            used = {x.position for x in phone.lines}
+            if line.position == 0:
+                line.position = next(p for p in range(1, len(used) + 2) if p not in used)
+            elif line.position in used:
+                raise ConflictError(f"line {line.position} of phone {mac} already exists")
+            phone.lines.append(line)
+            phone.lines.sort(key=lambda x: x.position)
+            chosen.append(line.position)
+
+        self.change_tenant(self.tenant_of(mac), mutate)
+        return chosen[0]
+
+    def update_line(self, mac: str, position: int, **fields: str) -> Changes:
+        """Change line fields (user, auth_user, password, display_name, label)."""
+        allowed = {"user", "auth_user", "password", "display_name", "label"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise InputError(f"unknown line field(s): {', '.join(sorted(unknown))}")
+
+        def mutate(state: TenantState) -> None:
+            line = _line(state.phones[mac], position)
+            for key, value in fields.items():
+                setattr(line, key, value)
+
+        return self.change_tenant(self.tenant_of(mac), mutate)
+
+    def remove_line(self, mac: str, position: int) -> None:
+        """Delete a line."""
+
+        def mutate(state: TenantState) -> None:
+            phone = state.phones[mac]
+            phone.lines.remove(_line(phone, position))
+
+        self.change_tenant(self.tenant_of(mac), mutate)
+
+    def set_setting(
+        self,
+        scope: ScopeRef,
+        name: str,
+        value: object,
+        *,
+        lock: bool = False,
+        from_text: bool = False,
+    ) -> None:
+        """Set (and optionally lock) a setting at a scope.
+
+        :raises InputError: unknown setting or bad value (naming setting, scope, allowed values).
+        :raises ValidationFailed: the value is locked above, or locking it would
+            shadow values below (each listed).
+        """
+        spec = self.catalog.spec(name)
+        typed = spec.coerce(value, scope=str(scope), from_text=from_text)
+        if lock and scope.kind not in (ScopeKind.TENANT, ScopeKind.GROUP):
+            raise InputError(f"only tenants and groups can lock a setting, not {scope}")
+
+        def mutate(state: TenantState) -> None:
+            target = self._target(state, scope)
+            target.settings[name] = typed
+            if target.locked is not None:
+                if lock:
+                    target.locked.add(name)
+                else:
+                    target.locked.discard(name)
+
+        self.change_tenant(self._tenant_name(scope), mutate)
+
+    def unset_setting(self, scope: ScopeRef, name: str) -> None:
+        """Remove a setting (and its lock) from a scope."""
+
+        def mutate(state: TenantState) -> None:
+            target = self._target(state, scope)
+            if name not in target.settings:
+                raise NotFoundError(f"setting {name} is not set at {scope}")
+            del target.settings[name]
+            if target.locked is not None:
+                target.locked.discard(name)
+
+        self.change_tenant(self._tenant_name(scope), mutate)
+
+    def _tenant_name(self, scope: ScopeRef) -> str:
+        if scope.kind in (ScopeKind.TENANT, ScopeKind.GROUP):
+            return scope.tenant
+        return self.tenant_of(scope.mac)
+
+    @staticmethod
+    def _target(state: TenantState, scope: ScopeRef) -> _Target:
+        if scope.kind is ScopeKind.TENANT:
+            return _Target(state.settings, state.locked)
+        if scope.kind is ScopeKind.GROUP:
+            group = _group(state, scope.group)
+            return _Target(group.settings, group.locked)
+        phone = state.phones[scope.mac]
+        if scope.kind is ScopeKind.PHONE:
+            return _Target(phone.settings, None)
+        return _Target(_line(phone, scope.position).settings, None)
+
+
+def _group(state: TenantState, name: str) -> GroupState:
+    group = state.groups.get(name)
+    if group is None:
+        raise NotFoundError(f"no group {state.name}/{name}")
+    return group
+
+
+def _line(phone: PhoneState, position: int) -> LineState:
+    for line in phone.lines:
+        if line.position == position:
+            return line
+    raise NotFoundError(f"phone {phone.mac} has no line {position}")

@@ -1,0 +1,127 @@
+"""Database tables (SQLAlchemy Core). Alembic migrations create and change them.
+
+Setting values are stored sparsely, one row per value set, in a table per
+scope so that foreign keys cascade and a value can never outlive its owner.
+Values are JSON text so booleans, integers and strings keep their type on
+both SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "group_members",
+    "group_settings",
+    "groups",
+    "line_settings",
+    "lines",
+    "metadata",
+    "phone_settings",
+    "phones",
+    "server_keys",
+    "tenant_settings",
+    "tenants",
+]
+
+# Explicit constraint names keep migrations identical on both dialects.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("sip_domain", String(253), nullable=False),
+    Column("platform", String(32), nullable=False),
+    Column("description", String(255), nullable=False, default=""),
+)
+
+groups = Table(
+    "phone_groups",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("description", String(255), nullable=False, default=""),
+    Column("weight", Integer, nullable=False, default=0),
+    UniqueConstraint("tenant_id", "name"),
+)
+
+phones = Table(
+    "phones",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("mac", String(12), nullable=False, unique=True),
+    Column("model", String(64), nullable=False),
+    Column("description", String(255), nullable=False, default=""),
+    Column("enabled", Boolean, nullable=False, default=True),
+    CheckConstraint("length(mac) = 12", name="mac_length"),
+)
+
+group_members = Table(
+    "phone_group_members",
+    metadata,
+    Column("phone_id", ForeignKey("phones.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_id", ForeignKey("phone_groups.id", ondelete="CASCADE"), primary_key=True),
+)
+
+lines = Table(
+    "lines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("phone_id", ForeignKey("phones.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("user_name", String(128), nullable=False),
+    Column("auth_user", String(128), nullable=False, default=""),
+    Column("password", String(128), nullable=False, default=""),
+    Column("display_name", String(255), nullable=False, default=""),
+    Column("label", String(255), nullable=False, default=""),
+    UniqueConstraint("phone_id", "position"),
+    CheckConstraint("position >= 1", name="position_positive"),
+)
+
+
+def _settings_table(name: str, owner: str, owner_table: str, lockable: bool) -> Table:
+    columns = [
+        Column(f"{owner}_id", ForeignKey(f"{owner_table}.id", ondelete="CASCADE"), primary_key=True),
+        Column("name", String(255), primary_key=True),
+        Column("value", Text, nullable=False),
+    ]
+    if lockable:
+        columns.append(Column("locked", Boolean, nullable=False, default=False))
+    return Table(name, metadata, *columns)
+
+
+tenant_settings = _settings_table("tenant_settings", "tenant", "tenants", lockable=True)
+group_settings = _settings_table("group_settings", "group", "phone_groups", lockable=True)
+phone_settings = _settings_table("phone_settings", "phone", "phones", lockable=False)
+line_settings = _settings_table("line_settings", "line", "lines", lockable=False)
+
+server_keys = Table(
+    "server_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+)

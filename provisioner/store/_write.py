@@ -1,0 +1,204 @@
+"""Writing a tenant's state as the difference from what is stored.
+
+Only rows that change are touched, so applying the same state twice writes
+nothing (the fleet file's idempotence) and row ids stay stable for later
+references (seen records, jobs).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+
+from sqlalchemy import Table, delete, insert, update
+from sqlalchemy.engine import Connection
+
+from provisioner.settings import Value
+from provisioner.state import LineState, PhoneState, TenantState
+from provisioner.store import _tables as t
+from provisioner.store._read import TenantIds, encode_value
+
+__all__ = ["Changes", "delete_phones", "write_tenant"]
+
+Changes = Counter[str]  # e.g. {"phone created": 3, "setting changed": 5}
+
+
+def _write_settings(
+    conn: Connection,
+    table: Table,
+    owner: str,
+    owner_id: int,
+    old: Mapping[str, Value],
+    new: Mapping[str, Value],
+    changes: Changes,
+    old_locked: set[str] | None = None,
+    new_locked: set[str] | None = None,
+) -> None:
+    owner_col = table.c[f"{owner}_id"]
+    lockable = new_locked is not None
+    gone = [name for name in old if name not in new]
+    if gone:
+        conn.execute(delete(table).where(owner_col == owner_id, table.c.name.in_(gone)))
+        changes["setting removed"] += len(gone)
+    for name, value in new.items():
+        row: dict[str, object] = {"value": encode_value(value)}
+        locked = lockable and name in (new_locked or set())
+        if lockable:
+            row["locked"] = locked
+        if name not in old:
+            conn.execute(insert(table).values({f"{owner}_id": owner_id, "name": name, **row}))
+            changes["setting set"] += 1
+        elif old[name] != value or type(old[name]) is not type(value) or (
+            lockable and locked != (name in (old_locked or set()))
+        ):
+            conn.execute(update(table).where(owner_col == owner_id, table.c.name == name).values(row))
+            changes["setting changed"] += 1
+
+
+def _line_row(line: LineState) -> dict[str, object]:
+    return {
+        "position": line.position,
+        "user_name": line.user,
+        "auth_user": line.auth_user,
+        "password": line.password,
+        "display_name": line.display_name,
+        "label": line.label,
+    }
+
+
+def _phone_row(phone: PhoneState) -> dict[str, object]:
+    return {
+        "mac": phone.mac,
+        "model": phone.model,
+        "description": phone.description,
+        "enabled": phone.enabled,
+    }
+
+
+def delete_phones(conn: Connection, phone_ids: list[int], changes: Changes) -> None:
+    """Delete phones (and, by cascade, their lines, memberships and settings)."""
+    if phone_ids:
+        conn.execute(delete(t.phones).where(t.phones.c.id.in_(phone_ids)))
+        changes["phone removed"] += len(phone_ids)
+
+
+def write_tenant(
+    conn: Connection,
+    before: tuple[TenantState, TenantIds] | None,
+    after: TenantState,
+    changes: Changes,
+) -> None:
+    """Make the stored tenant equal ``after``; ``before`` is what is stored now."""
+    tenant_row = {
+        "name": after.name,
+        "sip_domain": after.sip_domain,
+        "platform": after.platform,
+        "description": after.description,
+    }
+    if before is None:
+        tenant_id = conn.execute(insert(t.tenants).values(tenant_row)).inserted_primary_key[0]
+        old = TenantState(after.name, after.sip_domain)
+        ids = TenantIds(tenant_id)
+        changes["tenant created"] += 1
+    else:
+        old, ids = before
+        tenant_id = ids.tenant
+        if (old.sip_domain, old.platform, old.description) != (
+            after.sip_domain,
+            after.platform,
+            after.description,
+        ):
+            conn.execute(update(t.tenants).where(t.tenants.c.id == tenant_id).values(tenant_row))
+            changes["tenant changed"] += 1
+    _write_settings(
+        conn, t.tenant_settings, "tenant", tenant_id, old.settings, after.settings, changes,
+        old.locked, after.locked,
+    )  # fmt: skip
+
+    # Phones go first: removing a phone drops its memberships before groups go.
+    gone = [ids.phones[mac] for mac in old.phones if mac not in after.phones]
+    delete_phones(conn, gone, changes)
+    gone_groups = [ids.groups[name] for name in old.groups if name not in after.groups]
+    if gone_groups:
+        conn.execute(delete(t.groups).where(t.groups.c.id.in_(gone_groups)))
+        changes["group removed"] += len(gone_groups)
+    group_ids = dict(ids.groups)
+    for name, group in after.groups.items():
+        row = {"name": name, "description": group.description, "weight": group.weight}
+        prior = old.groups.get(name)
+        if prior is None:
+            group_ids[name] = conn.execute(
+                insert(t.groups).values(tenant_id=tenant_id, **row)
+            ).inserted_primary_key[0]
+            changes["group created"] += 1
+            old_settings, old_locked = {}, set()
+        else:
+            if (prior.description, prior.weight) != (group.description, group.weight):
+                conn.execute(update(t.groups).where(t.groups.c.id == group_ids[name]).values(row))
+                changes["group changed"] += 1
+            old_settings, old_locked = prior.settings, prior.locked
+        _write_settings(
+            conn, t.group_settings, "group", group_ids[name], old_settings, group.settings,
+            changes, old_locked, group.locked,
+        )  # fmt: skip
+
+    for mac, phone in after.phones.items():
+        _write_phone(conn, tenant_id, ids, group_ids, old.phones.get(mac), phone, changes)
+
+
+def _write_phone(
+    conn: Connection,
+    tenant_id: int,
+    ids: TenantIds,
+    group_ids: dict[str, int],
+    prior: PhoneState | None,
+    phone: PhoneState,
+    changes: Changes,
+) -> None:
+    if prior is None:
+        phone_id = conn.execute(
+            insert(t.phones).values(tenant_id=tenant_id, **_phone_row(phone))
+        ).inserted_primary_key[0]
+        prior = PhoneState(phone.mac, phone.model)
+        changes["phone created"] += 1
+    else:
+        phone_id = ids.phones[phone.mac]
+        if _phone_row(prior) != _phone_row(phone):
+            conn.execute(update(t.phones).where(t.phones.c.id == phone_id).values(_phone_row(phone)))
+            changes["phone changed"] += 1
+    old_groups, new_groups = set(prior.groups), set(phone.groups)
+    if old_groups != new_groups:
+        removed = [group_ids[g] for g in old_groups - new_groups if g in group_ids]
+        if removed:
+            conn.execute(
+                delete(t.group_members).where(
+                    t.group_members.c.phone_id == phone_id,
+                    t.group_members.c.group_id.in_(removed),
+                )
+            )
+        for name in sorted(new_groups - old_groups):
+            conn.execute(insert(t.group_members).values(phone_id=phone_id, group_id=group_ids[name]))
+        changes["membership changed"] += 1
+    _write_settings(conn, t.phone_settings, "phone", phone_id, prior.settings, phone.settings, changes)
+
+    old_lines = {line.position: line for line in prior.lines}
+    new_lines = {line.position: line for line in phone.lines}
+    gone = [ids.lines[(phone.mac, p)] for p in old_lines if p not in new_lines]
+    if gone:
+        conn.execute(delete(t.lines).where(t.lines.c.id.in_(gone)))
+        changes["line removed"] += len(gone)
+    for position, line in new_lines.items():
+        before = old_lines.get(position)
+        if before is None:
+            line_id = conn.execute(
+                insert(t.lines).values(phone_id=phone_id, **_line_row(line))
+            ).inserted_primary_key[0]
+            changes["line created"] += 1
+            old_settings: Mapping[str, Value] = {}
+        else:
+            line_id = ids.lines[(phone.mac, position)]
+            if _line_row(before) != _line_row(line):
+                conn.execute(update(t.lines).where(t.lines.c.id == line_id).values(_line_row(line)))
+                changes["line changed"] += 1
+            old_settings = before.settings
+        _write_settings(conn, t.line_settings, "line", line_id, old_settings, line.settings, changes)
