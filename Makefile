@@ -21,6 +21,7 @@ run: venv
 	$(BIN)/provisioner --data-dir $(DATA_DIR) init
 	$(BIN)/provisioner --data-dir $(DATA_DIR) apply examples/demo-fleet.toml
 	$(BIN)/provisioner --data-dir $(DATA_DIR) render --out $(DATA_DIR)/tftproot
+	@find $(DATA_DIR)/tftproot -type f -printf '  %P\n' | sort
 
 lint: venv
 	$(BIN)/ruff check .

@@ -73,12 +73,13 @@ def _check_values(
             if name in locked:
                 out.add(
                     where,
-                    f"setting {name} is locked at {holder}; "
-                    "unlock it there or remove this value",
+                    f"setting {name} is locked at {holder}; unlock it there or remove this value",
                 )
 
 
-def _check_locked(out: _Collector, where: str, locked: set[str], settings: dict[str, Value]) -> None:
+def _check_locked(
+    out: _Collector, where: str, locked: set[str], settings: dict[str, Value]
+) -> None:
     for name in sorted(locked - settings.keys()):
         out.add(where, f"setting {name} is locked but has no value at this scope")
 
@@ -142,7 +143,9 @@ def _check_phone(
     _check_values(out, catalog, where, phone.settings, family=family, locks=locks)
 
     if len(phone.lines) > model.max_lines:
-        out.add(where, f"{len(phone.lines)} lines, but a {model.label} has at most {model.max_lines}")
+        out.add(
+            where, f"{len(phone.lines)} lines, but a {model.label} has at most {model.max_lines}"
+        )
     seen: set[int] = set()
     for line in phone.lines:
         _check_line(out, catalog, line, phone, family, model.max_lines, locks, seen)

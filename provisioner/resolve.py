@@ -169,9 +169,7 @@ class Resolver:
             specs = catalog.specs_for(key)
             self._line_names[key] = tuple(n for n, s in specs.items() if s.line)
             self._generated[key] = tuple(n for n, s in specs.items() if s.generated)
-            self._gated[key] = tuple(
-                s for s in specs.values() if s.min_firmware or s.max_firmware
-            )
+            self._gated[key] = tuple(s for s in specs.values() if s.min_firmware or s.max_firmware)
 
     def groups_of(self, phone: Phone) -> tuple[Group, ...]:
         """The phone's groups, least significant first (weight, then name)."""
@@ -317,9 +315,7 @@ class Resolver:
             )
         for source, stored in scoped:
             if stored is not None:
-                steps.append(
-                    (Source(source.kind, source.name, stored.locked), stored.value)
-                )
+                steps.append((Source(source.kind, source.name, stored.locked), stored.value))
         resolved = (line.settings if line is not None else view.settings).get(name)
         if resolved is not None and resolved.source.kind is SourceKind.GENERATED:
             steps.append((resolved.source, resolved.value))
@@ -331,9 +327,7 @@ class Resolver:
                 result.append(TraceStep(source, value, "wins"))
             elif winner_seen:
                 assert resolved is not None
-                result.append(
-                    TraceStep(source, value, f"ignored: locked at {resolved.source}")
-                )
+                result.append(TraceStep(source, value, f"ignored: locked at {resolved.source}"))
             else:
                 result.append(TraceStep(source, value, "overridden"))
         return result

@@ -52,9 +52,7 @@ def check_sip_domain(text: str) -> str:
 def check_sip_user(text: str, what: str) -> str:
     """A SIP user part (line user or auth user)."""
     if _SIP_USER.fullmatch(text) is None:
-        raise InputError(
-            f"invalid {what} {text!r}: use 1-128 letters, digits or ._-+*!~$%&=,?/()"
-        )
+        raise InputError(f"invalid {what} {text!r}: use 1-128 letters, digits or ._-+*!~$%&=,?/()")
     return text
 
 

@@ -120,13 +120,11 @@ class Catalog:
             if name not in self.common:
                 raise CatalogError(f"{family.key}: unsupported names unknown setting {name}")
         for map_name, table in family.maps.items():
-            spec = self.common.get(map_name)
-            if spec is not None and spec.type is SettingType.ENUM:
-                missing = [c for c in spec.choices if c not in table]
+            common = self.common.get(map_name)
+            if common is not None and common.type is SettingType.ENUM:
+                missing = [c for c in common.choices if c not in table]
                 if missing and map_name not in family.unsupported:
-                    raise CatalogError(
-                        f"{family.key}: maps.{map_name} lacks {', '.join(missing)}"
-                    )
+                    raise CatalogError(f"{family.key}: maps.{map_name} lacks {', '.join(missing)}")
         for file in family.files:
             if not any((d / family.key / file.template).is_file() for d in self.search_path):
                 raise CatalogError(f"{family.key}: template {file.template} not found")
@@ -210,4 +208,3 @@ def _raw_spec_cached(name: str, namespace: RawNamespace) -> SettingSpec:
         max_length=namespace.max_length,
         owner=f"raw.{namespace.prefix}",
     )
-

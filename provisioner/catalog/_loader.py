@@ -70,19 +70,19 @@ class _Table:
             raise CatalogError(f"{self.where}: key {key!r} must be {names}, got {value!r}")
         return value
 
-    def str(self, key: str, default: object = None) -> Any:
+    def text(self, key: str, default: object = None) -> Any:
         return self._take(key, (str,), _REQUIRED if default is None else default)
 
-    def int(self, key: str, default: object = None) -> Any:
+    def integer(self, key: str, default: object = None) -> Any:
         return self._take(key, (int,), _REQUIRED if default is None else default)
 
-    def bool(self, key: str, default: bool) -> bool:
+    def flag(self, key: str, default: bool) -> bool:
         return bool(self._take(key, (bool,), default))
 
     def opt(self, key: str, types: tuple[type, ...]) -> Any:
         return self._take(key, types, None)
 
-    def list(self, key: str, default: list[Any] | None = None) -> list[Any]:
+    def array(self, key: str, default: list[Any] | None = None) -> list[Any]:
         return list(self._take(key, (list,), _REQUIRED if default is None else default))
 
     def table(self, key: str, default: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -128,31 +128,29 @@ def _version(text: str | None, where: str) -> tuple[int, ...] | None:
 
 def _setting(data: object, where: str, owner: str | None) -> SettingSpec:
     t = _Table(data, where)
-    name = t.str("name")
+    name = t.text("name")
     if SETTING_NAME.fullmatch(name) is None or name.startswith("raw."):
         raise CatalogError(f"{where}: invalid setting name {name!r}")
     where = f"{where} ({name})"
     try:
-        kind = SettingType(t.str("type"))
+        kind = SettingType(t.text("type"))
     except ValueError:
-        raise CatalogError(
-            f"{where}: type must be one of {', '.join(SettingType)}"
-        ) from None
+        raise CatalogError(f"{where}: type must be one of {', '.join(SettingType)}") from None
     pattern = t.opt("pattern", (str,))
     spec = SettingSpec(
         name=name,
         type=kind,
         default=False,  # replaced below once the spec can validate it
-        label=t.str("label"),
-        description=t.str("description", ""),
-        line=t.bool("line", False),
+        label=t.text("label"),
+        description=t.text("description", ""),
+        line=t.flag("line", False),
         minimum=t.opt("min", (int,)),
         maximum=t.opt("max", (int,)),
-        choices=_strs(t.list("choices", []), f"{where}: choices"),
+        choices=_strs(t.array("choices", []), f"{where}: choices"),
         pattern=_compile(pattern, where) if pattern is not None else None,
-        max_length=t.int("max_length", 255),
-        secret=t.bool("secret", False),
-        generated=t.bool("generated", False),
+        max_length=t.integer("max_length", 255),
+        secret=t.flag("secret", False),
+        generated=t.flag("generated", False),
         min_firmware=_version(t.opt("min_firmware", (str,)), where),
         max_firmware=_version(t.opt("max_firmware", (str,)), where),
         owner=owner,
@@ -176,7 +174,7 @@ def load_common(path: Path) -> dict[str, SettingSpec]:
     """Load the common (vendor-neutral) settings from ``common.toml``."""
     t = _Table(_read_toml(path), str(path))
     specs: dict[str, SettingSpec] = {}
-    for index, item in enumerate(t.list("settings")):
+    for index, item in enumerate(t.array("settings")):
         spec = _setting(item, f"{path}: settings[{index}]", None)
         if spec.name in specs:
             raise CatalogError(f"{path}: setting {spec.name} defined twice")
@@ -200,11 +198,11 @@ def load_presets(path: Path, specs: Mapping[str, SettingSpec]) -> dict[str, Pres
                 defaults[key] = specs[key].coerce(raw, scope=f"preset {name}")
             except InputError as exc:
                 raise CatalogError(f"{where}: {exc}") from None
-        required = _strs(t.list("required", []), f"{where}: required")
+        required = _strs(t.array("required", []), f"{where}: required")
         for key in required:
             if key not in specs:
                 raise CatalogError(f"{where}: unknown setting {key!r} in required")
-        presets[name] = Preset(name, t.str("label"), defaults, required)
+        presets[name] = Preset(name, t.text("label"), defaults, required)
         t.done()
     top.done()
     if "generic" not in presets:
@@ -214,10 +212,10 @@ def load_presets(path: Path, specs: Mapping[str, SettingSpec]) -> dict[str, Pres
 
 def _file(data: object, where: str) -> FileDef:
     t = _Table(data, where)
-    path = t.str("path")
+    path = t.text("path")
     try:
-        fmt = OutputFormat(t.str("format"))
-        per = FilePer(t.str("per"))
+        fmt = OutputFormat(t.text("format"))
+        per = FilePer(t.text("per"))
     except ValueError as exc:
         raise CatalogError(f"{where}: {exc}") from None
     if _PATH_CHARS.fullmatch(path) is None or ".." in path or path.startswith("/"):
@@ -225,16 +223,18 @@ def _file(data: object, where: str) -> FileDef:
     tokens = set(_PATH_TOKEN.findall(path))
     has_mac = bool(tokens & {"mac", "MAC"})
     if (per is FilePer.PHONE) != has_mac:
-        raise CatalogError(f"{where}: {{mac}} or {{MAC}} must appear in exactly the per-phone paths")
+        raise CatalogError(
+            f"{where}: {{mac}} or {{MAC}} must appear in exactly the per-phone paths"
+        )
     if per is FilePer.FAMILY and tokens:
         raise CatalogError(f"{where}: a per-family path cannot contain {{...}} tokens")
-    content_type = t.str("content_type", _DEFAULT_CONTENT_TYPE[fmt])
+    content_type = t.text("content_type", _DEFAULT_CONTENT_TYPE[fmt])
     result = FileDef(
         path=path,
-        template=t.str("template"),
+        template=t.text("template"),
         format=fmt,
         per=per,
-        secrets=t.bool("secrets", False),
+        secrets=t.flag("secrets", False),
         content_type=content_type,
     )
     t.done()
@@ -243,21 +243,21 @@ def _file(data: object, where: str) -> FileDef:
 
 def _model(data: object, where: str, family: str) -> ModelDef:
     t = _Table(data, where)
-    model_id = t.str("id")
+    model_id = t.text("id")
     if _MODEL_ID.fullmatch(model_id) is None:
         raise CatalogError(f"{where}: model id {model_id!r} must be lower case [a-z0-9_-]")
     variables = t.table("vars", {})
     for key, value in variables.items():
         if not isinstance(value, str | int) or isinstance(value, bool):
             raise CatalogError(f"{where}: vars.{key} must be a string or integer")
-    max_lines = t.int("max_lines")
+    max_lines = t.integer("max_lines")
     if not 1 <= max_lines <= 64:
         raise CatalogError(f"{where}: max_lines must be 1..64")
     result = ModelDef(
         id=model_id,
-        label=t.str("label"),
+        label=t.text("label"),
         max_lines=max_lines,
-        aliases=_strs(t.list("aliases", []), f"{where}: aliases"),
+        aliases=_strs(t.array("aliases", []), f"{where}: aliases"),
         family=family,
         vars=variables,
     )
@@ -267,20 +267,20 @@ def _model(data: object, where: str, family: str) -> ModelDef:
 
 def _family(path: Path, key: str) -> Family:
     top = _Table(_read_toml(path), str(path))
-    vendor, name = top.str("vendor"), top.str("family")
+    vendor, name = top.text("vendor"), top.text("family")
     if f"{vendor}/{name}" != key:
         raise CatalogError(f"{path}: vendor/family {vendor}/{name} does not match directory {key}")
     cs = _Table(top.table("check_sync"), f"{path}: check_sync")
-    check_sync = CheckSync(resync=cs.str("resync"), reboot=cs.str("reboot"))
+    check_sync = CheckSync(resync=cs.text("resync"), reboot=cs.text("reboot"))
     cs.done()
     raw = None
     raw_table = top.table("raw", {})
     if raw_table:
         rt = _Table(raw_table, f"{path}: raw")
         raw = RawNamespace(
-            prefix=rt.str("prefix"),
-            name_pattern=_compile(rt.str("name_pattern"), f"{path}: raw"),
-            max_length=rt.int("max_length", 255),
+            prefix=rt.text("prefix"),
+            name_pattern=_compile(rt.text("name_pattern"), f"{path}: raw"),
+            max_length=rt.integer("max_length", 255),
         )
         rt.done()
     maps: dict[str, dict[str, str]] = {}
@@ -295,21 +295,21 @@ def _family(path: Path, key: str) -> Family:
         key=key,
         vendor=vendor,
         name=name,
-        label=top.str("label"),
+        label=top.text("label"),
         models=tuple(
-            _model(m, f"{path}: models[{i}]", key) for i, m in enumerate(top.list("models"))
+            _model(m, f"{path}: models[{i}]", key) for i, m in enumerate(top.array("models"))
         ),
-        files=tuple(_file(f, f"{path}: files[{i}]") for i, f in enumerate(top.list("files"))),
+        files=tuple(_file(f, f"{path}: files[{i}]") for i, f in enumerate(top.array("files"))),
         settings=tuple(
             _setting(s, f"{path}: settings[{i}]", key)
-            for i, s in enumerate(top.list("settings", []))
+            for i, s in enumerate(top.array("settings", []))
         ),
         check_sync=check_sync,
         user_agents=tuple(
             UserAgentRule(_compile(p, f"{path}: user_agents"))
-            for p in _strs(top.list("user_agents", []), f"{path}: user_agents")
+            for p in _strs(top.array("user_agents", []), f"{path}: user_agents")
         ),
-        oui=_strs(top.list("oui", []), f"{path}: oui"),
+        oui=_strs(top.array("oui", []), f"{path}: oui"),
         firmware=top.table("firmware", {}),
         raw=raw,
         maps=maps,

@@ -2,7 +2,8 @@
 
 from provisioner.render._context import phone_context, shared_context, tz_context
 from provisioner.render._escape import clean_text
-from provisioner.render._renderer import RenderedFile, RenderError, Renderer, RenderFailed
+from provisioner.render._renderer import RenderedFile, Renderer, RenderError, RenderFailed
+from provisioner.render._tree import update_files, write_tree
 
 __all__ = [
     "RenderError",
@@ -13,4 +14,6 @@ __all__ = [
     "phone_context",
     "shared_context",
     "tz_context",
+    "update_files",
+    "write_tree",
 ]

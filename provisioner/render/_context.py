@@ -99,7 +99,9 @@ def phone_context(view: PhoneView, family: Family) -> dict[str, Any]:
     if family.raw is not None:
         prefix = f"raw.{family.raw.prefix}."
         raw = sorted(
-            (name[len(prefix) :], r.value) for name, r in settings.items() if name.startswith(prefix)
+            (name[len(prefix) :], r.value)
+            for name, r in settings.items()
+            if name.startswith(prefix)
         )
     lines = []
     for lv in view.lines:

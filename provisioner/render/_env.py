@@ -58,7 +58,9 @@ def _vmap(context: Context, value: object, map_name: str) -> str:
         raise TemplateValueError(f"[maps.{map_name}] has no entry for {key!r}") from None
 
 
-def make_environments(search_path: Sequence[Path]) -> dict[OutputFormat, ImmutableSandboxedEnvironment]:
+def make_environments(
+    search_path: Sequence[Path],
+) -> dict[OutputFormat, ImmutableSandboxedEnvironment]:
     """Build the environments; templates are named ``<vendor>/<family>/<file>``.
 
     The loader searches ``search_path`` in order, so a site directory placed

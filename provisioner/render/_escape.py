@@ -19,6 +19,7 @@ word ``None`` or ``True``), so it raises instead of rendering.
 
 from __future__ import annotations
 
+from jinja2 import Undefined
 from markupsafe import Markup
 
 from provisioner.settings import CONTROL_CHARS
@@ -37,6 +38,9 @@ def clean_text(text: str) -> str:
 
 def finalize(value: object) -> object:
     """Jinja ``finalize`` hook shared by every output format."""
+    if isinstance(value, Undefined):
+        # StrictUndefined raises here, naming what the template asked for.
+        return str(value)
     if value is None or isinstance(value, bool):
         raise PrintError(
             f"template printed {value!r}; use a filter such as onezero/yesno or a default"

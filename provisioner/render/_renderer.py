@@ -121,6 +121,14 @@ class Renderer:
             if file.per is FilePer.PHONE
         ]
 
+    def phone_paths(self, view: PhoneView) -> list[str]:
+        """The request paths of ``view``'s per-phone files."""
+        return [
+            expand_path(file.path, view.model, view.phone.mac)
+            for file in view.family.files
+            if file.per is FilePer.PHONE
+        ]
+
     def render_phones(
         self, views: Iterable[PhoneView]
     ) -> Iterator[tuple[PhoneView, list[RenderedFile] | RenderError]]:

@@ -6,7 +6,6 @@ import json
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
-
 from typing import Any
 
 from sqlalchemy import Select, Table, select
@@ -79,7 +78,9 @@ def load_snapshot(conn: Connection, macs: Collection[str] | None = None) -> Snap
         tenant_query = tenant_query.where(t.tenants.c.id.in_(tenant_ids))
         group_query = group_query.where(t.groups.c.tenant_id.in_(tenant_ids))
     for row in conn.execute(tenant_query):
-        snap.tenants[row.id] = Tenant(row.id, row.name, row.sip_domain, row.platform, row.description)
+        snap.tenants[row.id] = Tenant(
+            row.id, row.name, row.sip_domain, row.platform, row.description
+        )
     for row in conn.execute(group_query):
         snap.groups[row.id] = Group(row.id, row.tenant_id, row.name, row.description, row.weight)
 
@@ -122,7 +123,12 @@ def load_snapshot(conn: Connection, macs: Collection[str] | None = None) -> Snap
     scoped = line_ids if macs is not None else None
     for kind, table, owner, ids in (
         (ScopeKind.TENANT, t.tenant_settings, "tenant", tenant_ids),
-        (ScopeKind.GROUP, t.group_settings, "group", list(snap.groups) if tenant_ids is not None else None),
+        (
+            ScopeKind.GROUP,
+            t.group_settings,
+            "group",
+            list(snap.groups) if tenant_ids is not None else None,
+        ),
         (ScopeKind.PHONE, t.phone_settings, "phone", phone_ids),
         (ScopeKind.LINE, t.line_settings, "line", scoped),
     ):
@@ -132,7 +138,9 @@ def load_snapshot(conn: Connection, macs: Collection[str] | None = None) -> Snap
     return snap
 
 
-def _directory(conn: Connection, tenant_ids: Collection[int] | None) -> dict[int, tuple[DirectoryEntry, ...]]:
+def _directory(
+    conn: Connection, tenant_ids: Collection[int] | None
+) -> dict[int, tuple[DirectoryEntry, ...]]:
     query = (
         select(t.phones.c.tenant_id, t.lines.c.display_name, t.lines.c.user_name)
         .join(t.phones, t.phones.c.id == t.lines.c.phone_id)
@@ -142,7 +150,9 @@ def _directory(conn: Connection, tenant_ids: Collection[int] | None) -> dict[int
         query = query.where(t.phones.c.tenant_id.in_(tenant_ids))
     entries: dict[int, list[DirectoryEntry]] = defaultdict(list)
     for row in conn.execute(query):
-        entries[row.tenant_id].append(DirectoryEntry(row.display_name or row.user_name, row.user_name))
+        entries[row.tenant_id].append(
+            DirectoryEntry(row.display_name or row.user_name, row.user_name)
+        )
     return {
         tenant_id: tuple(sorted(items, key=lambda e: (e.name.casefold(), e.name, e.user)))
         for tenant_id, items in entries.items()
@@ -186,7 +196,9 @@ def load_tenant_state(conn: Connection, name: str) -> tuple[TenantState, TenantI
         group.locked = {n for n, v in values.items() if v.locked}
 
     phone_macs: dict[int, str] = {}
-    for p in conn.execute(select(t.phones).where(t.phones.c.tenant_id == row.id).order_by(t.phones.c.mac)):
+    for p in conn.execute(
+        select(t.phones).where(t.phones.c.tenant_id == row.id).order_by(t.phones.c.mac)
+    ):
         phone_macs[p.id] = p.mac
         ids.phones[p.mac] = p.id
         state.phones[p.mac] = PhoneState(p.mac, p.model, p.description, p.enabled)
@@ -206,7 +218,9 @@ def load_tenant_state(conn: Connection, name: str) -> tuple[TenantState, TenantI
         line_keys[ln.id] = (mac, ln.position)
         ids.lines[(mac, ln.position)] = ln.id
         state.phones[mac].lines.append(
-            LineState(ln.position, ln.user_name, ln.auth_user, ln.password, ln.display_name, ln.label)
+            LineState(
+                ln.position, ln.user_name, ln.auth_user, ln.password, ln.display_name, ln.label
+            )
         )
     tenant_lines = select(t.lines.c.id).where(t.lines.c.phone_id.in_(phone_ids))
     for line_id, values in _settings(conn, t.line_settings, "line", tenant_lines).items():

@@ -32,6 +32,7 @@ from provisioner.store._write import Changes, delete_phones, write_tenant
 
 __all__ = ["Store"]
 
+
 @dataclass(frozen=True, slots=True)
 class _Target:
     """The settings (and lock set, for tenants and groups) a scope reference names."""

@@ -8,6 +8,8 @@ both SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
@@ -104,8 +106,10 @@ lines = Table(
 
 
 def _settings_table(name: str, owner: str, owner_table: str, lockable: bool) -> Table:
-    columns = [
-        Column(f"{owner}_id", ForeignKey(f"{owner_table}.id", ondelete="CASCADE"), primary_key=True),
+    columns: list[Column[Any]] = [
+        Column(
+            f"{owner}_id", ForeignKey(f"{owner_table}.id", ondelete="CASCADE"), primary_key=True
+        ),
         Column("name", String(255), primary_key=True),
         Column("value", Text, nullable=False),
     ]

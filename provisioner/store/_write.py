@@ -48,11 +48,22 @@ def _write_settings(
         if name not in old:
             conn.execute(insert(table).values({f"{owner}_id": owner_id, "name": name, **row}))
             changes["setting set"] += 1
-        elif old[name] != value or type(old[name]) is not type(value) or (
-            lockable and locked != (name in (old_locked or set()))
+        elif (
+            old[name] != value
+            or type(old[name]) is not type(value)
+            or (lockable and locked != (name in (old_locked or set())))
         ):
-            conn.execute(update(table).where(owner_col == owner_id, table.c.name == name).values(row))
+            conn.execute(
+                update(table).where(owner_col == owner_id, table.c.name == name).values(row)
+            )
             changes["setting changed"] += 1
+
+
+def _insert(conn: Connection, table: Table, values: Mapping[str, object]) -> int:
+    """Insert one row and return its new primary key."""
+    key = conn.execute(insert(table).values(dict(values))).inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def _line_row(line: LineState) -> dict[str, object]:
@@ -96,7 +107,7 @@ def write_tenant(
         "description": after.description,
     }
     if before is None:
-        tenant_id = conn.execute(insert(t.tenants).values(tenant_row)).inserted_primary_key[0]
+        tenant_id = _insert(conn, t.tenants, tenant_row)
         old = TenantState(after.name, after.sip_domain)
         ids = TenantIds(tenant_id)
         changes["tenant created"] += 1
@@ -111,9 +122,16 @@ def write_tenant(
             conn.execute(update(t.tenants).where(t.tenants.c.id == tenant_id).values(tenant_row))
             changes["tenant changed"] += 1
     _write_settings(
-        conn, t.tenant_settings, "tenant", tenant_id, old.settings, after.settings, changes,
-        old.locked, after.locked,
-    )  # fmt: skip
+        conn,
+        t.tenant_settings,
+        "tenant",
+        tenant_id,
+        old.settings,
+        after.settings,
+        changes,
+        old.locked,
+        after.locked,
+    )
 
     # Phones go first: removing a phone drops its memberships before groups go.
     gone = [ids.phones[mac] for mac in old.phones if mac not in after.phones]
@@ -127,9 +145,7 @@ def write_tenant(
         row = {"name": name, "description": group.description, "weight": group.weight}
         prior = old.groups.get(name)
         if prior is None:
-            group_ids[name] = conn.execute(
-                insert(t.groups).values(tenant_id=tenant_id, **row)
-            ).inserted_primary_key[0]
+            group_ids[name] = _insert(conn, t.groups, {"tenant_id": tenant_id, **row})
             changes["group created"] += 1
             old_settings, old_locked = {}, set()
         else:
@@ -138,9 +154,16 @@ def write_tenant(
                 changes["group changed"] += 1
             old_settings, old_locked = prior.settings, prior.locked
         _write_settings(
-            conn, t.group_settings, "group", group_ids[name], old_settings, group.settings,
-            changes, old_locked, group.locked,
-        )  # fmt: skip
+            conn,
+            t.group_settings,
+            "group",
+            group_ids[name],
+            old_settings,
+            group.settings,
+            changes,
+            old_locked,
+            group.locked,
+        )
 
     for mac, phone in after.phones.items():
         _write_phone(conn, tenant_id, ids, group_ids, old.phones.get(mac), phone, changes)
@@ -156,15 +179,15 @@ def _write_phone(
     changes: Changes,
 ) -> None:
     if prior is None:
-        phone_id = conn.execute(
-            insert(t.phones).values(tenant_id=tenant_id, **_phone_row(phone))
-        ).inserted_primary_key[0]
+        phone_id = _insert(conn, t.phones, {"tenant_id": tenant_id, **_phone_row(phone)})
         prior = PhoneState(phone.mac, phone.model)
         changes["phone created"] += 1
     else:
         phone_id = ids.phones[phone.mac]
         if _phone_row(prior) != _phone_row(phone):
-            conn.execute(update(t.phones).where(t.phones.c.id == phone_id).values(_phone_row(phone)))
+            conn.execute(
+                update(t.phones).where(t.phones.c.id == phone_id).values(_phone_row(phone))
+            )
             changes["phone changed"] += 1
     old_groups, new_groups = set(prior.groups), set(phone.groups)
     if old_groups != new_groups:
@@ -177,9 +200,13 @@ def _write_phone(
                 )
             )
         for name in sorted(new_groups - old_groups):
-            conn.execute(insert(t.group_members).values(phone_id=phone_id, group_id=group_ids[name]))
+            conn.execute(
+                insert(t.group_members).values(phone_id=phone_id, group_id=group_ids[name])
+            )
         changes["membership changed"] += 1
-    _write_settings(conn, t.phone_settings, "phone", phone_id, prior.settings, phone.settings, changes)
+    _write_settings(
+        conn, t.phone_settings, "phone", phone_id, prior.settings, phone.settings, changes
+    )
 
     old_lines = {line.position: line for line in prior.lines}
     new_lines = {line.position: line for line in phone.lines}
@@ -190,9 +217,7 @@ def _write_phone(
     for position, line in new_lines.items():
         before = old_lines.get(position)
         if before is None:
-            line_id = conn.execute(
-                insert(t.lines).values(phone_id=phone_id, **_line_row(line))
-            ).inserted_primary_key[0]
+            line_id = _insert(conn, t.lines, {"phone_id": phone_id, **_line_row(line)})
             changes["line created"] += 1
             old_settings: Mapping[str, Value] = {}
         else:
@@ -201,4 +226,6 @@ def _write_phone(
                 conn.execute(update(t.lines).where(t.lines.c.id == line_id).values(_line_row(line)))
                 changes["line changed"] += 1
             old_settings = before.settings
-        _write_settings(conn, t.line_settings, "line", line_id, old_settings, line.settings, changes)
+        _write_settings(
+            conn, t.line_settings, "line", line_id, old_settings, line.settings, changes
+        )

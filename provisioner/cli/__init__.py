@@ -1,0 +1,213 @@
+"""The ``provisioner`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from provisioner import __version__
+from provisioner.cli._context import Context
+from provisioner.cli._entities import (
+    cmd_apply,
+    cmd_export,
+    cmd_group,
+    cmd_init,
+    cmd_line,
+    cmd_models,
+    cmd_phone,
+    cmd_set,
+    cmd_settings,
+    cmd_tenant,
+    cmd_unset,
+)
+from provisioner.cli._inspect import cmd_explain, cmd_render
+from provisioner.errors import ProvisionerError
+
+__all__ = ["build_parser", "main"]
+
+Handler = Callable[[Context, argparse.Namespace], int]
+
+
+def _add_line_fields(parser: argparse.ArgumentParser, *, required_user: bool) -> None:
+    parser.add_argument(
+        "--user", required=required_user, help="SIP user (the line's AOR user part)"
+    )
+    parser.add_argument("--auth-user", help="digest user name (default: the user)")
+    secret = parser.add_mutually_exclusive_group()
+    secret.add_argument("--password", help="digest password (visible in the process list)")
+    secret.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    parser.add_argument("--display-name", help="caller name shown by the phone")
+    parser.add_argument("--label", help="line key label")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (every command and sub-command has --help)."""
+    parser = argparse.ArgumentParser(
+        prog="provisioner",
+        description="Phone auto-provisioning and config generation (Polycom, Yealink, Cisco).",
+    )
+    parser.add_argument("--version", action="version", version=f"provisioner {__version__}")
+    parser.add_argument(
+        "--data-dir", help="data directory (env PROVISIONER_DATA_DIR, default ./var)"
+    )
+    parser.add_argument(
+        "--db", help="database URL (env PROVISIONER_DB_URL, default SQLite in the data directory)"
+    )
+    parser.add_argument(
+        "--site-templates",
+        help="site template directory searched before the built-in one "
+        "(env PROVISIONER_SITE_TEMPLATES)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    command("init", cmd_init, "create the data directory and database")
+
+    p = command("apply", cmd_apply, "make the database match a fleet file (JSON or TOML)")
+    p.add_argument("file", help="fleet file; .toml is read as TOML, anything else as JSON")
+    p.add_argument(
+        "--prune", action="store_true", help="also delete tenants the file does not list"
+    )
+
+    p = command("export-fleet", cmd_export, "write the database as a fleet file (JSON)")
+    p.add_argument("--out", help="file to write (default: standard output)")
+
+    p = command("models", cmd_models, "list supported phone models")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument("--vendor", help="only this vendor")
+
+    p = command("settings", cmd_settings, "list the settings schema")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument("--family", help="common settings plus this family's (e.g. polycom/ucs)")
+
+    p = command("tenant", cmd_tenant, "manage tenants")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = actions.add_parser("add", help="create a tenant")
+    a.add_argument("name")
+    a.add_argument("--sip-domain", required=True)
+    a.add_argument(
+        "--platform", default="generic", help="generic, sipxcom, netsapiens or ringcentral"
+    )
+    a.add_argument("--description")
+    a = actions.add_parser("list", help="list tenants")
+    a.add_argument("--json", action="store_true")
+    a = actions.add_parser("show", help="show a tenant")
+    a.add_argument("name")
+    a.add_argument("--show-secrets", action="store_true")
+    a = actions.add_parser("set", help="change a tenant's fields")
+    a.add_argument("name")
+    a.add_argument("--sip-domain")
+    a.add_argument("--platform")
+    a.add_argument("--description")
+    a = actions.add_parser("rm", help="delete a tenant and everything under it")
+    a.add_argument("name")
+
+    p = command("group", cmd_group, "manage phone groups (TENANT/NAME)")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = actions.add_parser("add", help="create a group")
+    a.add_argument("group", metavar="TENANT/NAME")
+    a.add_argument("--weight", type=int, help="higher weight wins among a phone's groups")
+    a.add_argument("--description")
+    a = actions.add_parser("list", help="list groups, highest weight first")
+    a.add_argument("--tenant")
+    a = actions.add_parser("show", help="show a group")
+    a.add_argument("group", metavar="TENANT/NAME")
+    a.add_argument("--show-secrets", action="store_true")
+    a = actions.add_parser("set", help="change a group's weight or description")
+    a.add_argument("group", metavar="TENANT/NAME")
+    a.add_argument("--weight", type=int)
+    a.add_argument("--description")
+    a = actions.add_parser("rm", help="delete a group (its phones leave it)")
+    a.add_argument("group", metavar="TENANT/NAME")
+
+    p = command("phone", cmd_phone, "manage phones")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = actions.add_parser("add", help="create a phone")
+    a.add_argument("mac", metavar="MAC")
+    a.add_argument("--tenant", required=True)
+    a.add_argument("--model", required=True, help="model id or alias (see `provisioner models`)")
+    a.add_argument("--description")
+    a.add_argument("--group", action="append", help="group name in the tenant (repeatable)")
+    a.add_argument("--disabled", action="store_true", help="create it disabled (no files served)")
+    a = actions.add_parser("list", help="list phones")
+    a.add_argument("--tenant")
+    a.add_argument("--json", action="store_true")
+    a = actions.add_parser("show", help="show a phone with its lines")
+    a.add_argument("mac", metavar="MAC")
+    a.add_argument("--show-secrets", action="store_true")
+    a = actions.add_parser("set", help="change a phone's fields")
+    a.add_argument("mac", metavar="MAC")
+    a.add_argument("--model")
+    a.add_argument("--description")
+    a.add_argument("--groups", help="comma-separated group names (replaces the list)")
+    toggle = a.add_mutually_exclusive_group()
+    toggle.add_argument("--enable", action="store_true")
+    toggle.add_argument("--disable", action="store_true")
+    a = actions.add_parser("rm", help="delete a phone")
+    a.add_argument("mac", metavar="MAC")
+
+    p = command("line", cmd_line, "manage a phone's lines")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = actions.add_parser("add", help="add a line")
+    a.add_argument("mac", metavar="MAC")
+    a.add_argument("--position", type=int, help="line position (default: first free)")
+    _add_line_fields(a, required_user=True)
+    a = actions.add_parser("set", help="change a line")
+    a.add_argument("mac", metavar="MAC")
+    a.add_argument("position", type=int)
+    _add_line_fields(a, required_user=False)
+    a = actions.add_parser("rm", help="delete a line")
+    a.add_argument("mac", metavar="MAC")
+    a.add_argument("position", type=int)
+
+    p = command("set", cmd_set, "set a setting at a scope")
+    p.add_argument(
+        "scope", metavar="SCOPE", help="tenant:NAME, group:TENANT/NAME, phone:MAC or line:MAC/N"
+    )
+    p.add_argument("setting", metavar="SETTING")
+    p.add_argument("value", metavar="VALUE")
+    p.add_argument(
+        "--lock", action="store_true", help="lower scopes may not override it (tenant, group)"
+    )
+
+    p = command("unset", cmd_unset, "remove a setting (and its lock) from a scope")
+    p.add_argument("scope", metavar="SCOPE")
+    p.add_argument("setting", metavar="SETTING")
+
+    p = command("explain", cmd_explain, "show a phone's resolved settings and where each came from")
+    p.add_argument("mac", metavar="MAC")
+    p.add_argument(
+        "setting", metavar="SETTING", nargs="?", help="trace one setting through every layer"
+    )
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--show-secrets", action="store_true")
+
+    p = command("render", cmd_render, "write the files phones fetch into a directory")
+    p.add_argument("--out", required=True, help="directory (replaced atomically as a whole)")
+    p.add_argument("--mac", help="only this phone's files, updated in place")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``provisioner`` console script."""
+    args = build_parser().parse_args(argv)
+    ctx = Context(args)
+    handler: Handler = args.handler
+    try:
+        return handler(ctx, args)
+    except ProvisionerError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    finally:
+        ctx.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""What every command needs: configuration, the catalog and the store."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from functools import cached_property
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from provisioner.catalog import Catalog
+from provisioner.store import Store, default_url
+
+__all__ = ["Context"]
+
+
+class Context:
+    """Command-line configuration; the catalog and store are opened on first use.
+
+    Precedence: command-line option, then environment variable, then default
+    (``--data-dir``/``PROVISIONER_DATA_DIR``, default ``./var``;
+    ``--db``/``PROVISIONER_DB_URL``, default SQLite in the data directory;
+    ``--site-templates``/``PROVISIONER_SITE_TEMPLATES``, default none).
+    """
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.data_dir = Path(args.data_dir or os.environ.get("PROVISIONER_DATA_DIR") or "var")
+        self.db_url: str = (
+            args.db or os.environ.get("PROVISIONER_DB_URL") or default_url(self.data_dir)
+        )
+        site = args.site_templates or os.environ.get("PROVISIONER_SITE_TEMPLATES")
+        self.site_dir = Path(site) if site else None
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        """The model catalog (site templates first)."""
+        return Catalog.load(self.site_dir)
+
+    @cached_property
+    def store(self) -> Store:
+        """The store, migrated to the newest schema."""
+        return Store.open(self.db_url, self.catalog)
+
+    def safe_db_url(self) -> str:
+        """The database URL with any password hidden, for printing."""
+        return make_url(self.db_url).render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        """Release the store's connections if it was opened."""
+        if "store" in self.__dict__:
+            self.store.close()

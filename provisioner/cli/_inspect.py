@@ -1,0 +1,146 @@
+"""Commands that look at the pipeline's output: explain and render."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from provisioner.cli._context import Context
+from provisioner.cli._output import print_json, print_table, show_value
+from provisioner.errors import InputError, NotFoundError
+from provisioner.mac import parse_mac
+from provisioner.pipeline import render_snapshot
+from provisioner.render import update_files, write_tree
+from provisioner.resolve import LineView, PhoneView, Resolved, Resolver
+
+__all__ = ["cmd_explain", "cmd_render"]
+
+
+def _view(ctx: Context, mac: str) -> tuple[Resolver, PhoneView]:
+    snapshot = ctx.store.snapshot([mac])
+    phone = next(iter(snapshot.phones.values()), None)
+    if phone is None:
+        raise NotFoundError(f"no phone with MAC {mac}")
+    resolver = Resolver(ctx.catalog, snapshot)
+    return resolver, resolver.phone(phone)
+
+
+def _note(view: PhoneView, name: str) -> str:
+    return " (not rendered: outside its firmware bounds)" if name in view.gated else ""
+
+
+def cmd_explain(ctx: Context, args: argparse.Namespace) -> int:
+    """Print each resolved setting of a phone and where it came from."""
+    mac = parse_mac(args.mac)
+    resolver, view = _view(ctx, mac)
+    if args.setting:
+        return _explain_one(ctx, resolver, view, args.setting, args.show_secrets)
+    secret = {name for name in view.settings if ctx.catalog.spec(name).secret}
+
+    def shown(name: str, resolved: Resolved) -> str:
+        return show_value(resolved.value, secret=name in secret, reveal=args.show_secrets)
+
+    line_names = {name for lv in view.lines for name in lv.settings}
+    if args.json:
+        print_json(
+            {
+                "mac": mac,
+                "model": view.model.id,
+                "tenant": view.tenant.name,
+                "groups": [g.name for g in view.groups],
+                "settings": {
+                    name: _json_entry(r, shown(name, r), name in view.gated)
+                    for name, r in sorted(view.settings.items())
+                    if name not in line_names
+                },
+                "lines": [
+                    {
+                        "position": lv.line.position,
+                        "settings": {
+                            name: _json_entry(r, shown(name, r), name in view.gated)
+                            for name, r in sorted(lv.settings.items())
+                        },
+                    }
+                    for lv in view.lines
+                ],
+            }
+        )
+        return 0
+    groups = ", ".join(f"{g.name} (weight {g.weight})" for g in reversed(view.groups)) or "none"
+    print(f"phone {mac}: {view.model.label}, tenant {view.tenant.name}, groups: {groups}")
+    print_table(
+        ["SETTING", "VALUE", "SOURCE"],
+        [
+            [name, shown(name, r), f"{r.source}{_note(view, name)}"]
+            for name, r in sorted(view.settings.items())
+            if name not in line_names
+        ],
+    )
+    for lv in view.lines:
+        print(f"\nline {lv.line.position} ({lv.line.user}):")
+        print_table(
+            ["SETTING", "VALUE", "SOURCE"],
+            [
+                [name, shown(name, r), f"{r.source}{_note(view, name)}"]
+                for name, r in sorted(lv.settings.items())
+            ],
+        )
+    return 0
+
+
+def _json_entry(resolved: Resolved, shown: str, gated: bool) -> dict[str, Any]:
+    return {
+        "value": shown,
+        "source": resolved.source.kind.value,
+        "scope": resolved.source.name,
+        "locked": resolved.source.locked,
+        "rendered": not gated,
+    }
+
+
+def _explain_one(ctx: Context, resolver: Resolver, view: PhoneView, name: str, reveal: bool) -> int:
+    spec = ctx.catalog.spec(name)
+    if not ctx.catalog.applies_to(name, view.family):
+        raise InputError(f"setting {name} does not apply to {view.family.key} phones")
+    targets: list[tuple[str, LineView | None]] = [(f"phone {view.phone.mac}", None)]
+    if spec.line:
+        targets = [
+            (f"line {lv.line.position} ({lv.line.user})", lv) for lv in view.lines
+        ] or targets
+    for title, line in targets:
+        print(f"{name} for {title}{_note(view, name)}:")
+        steps = resolver.trace(view, name, line)
+        print_table(
+            ["SOURCE", "VALUE", "OUTCOME"],
+            [
+                [str(s.source), show_value(s.value, secret=spec.secret, reveal=reveal), s.outcome]
+                for s in steps
+            ],
+        )
+    return 0
+
+
+def cmd_render(ctx: Context, args: argparse.Namespace) -> int:
+    """Write the tree of files phones fetch (all, or one phone's files in place)."""
+    out = Path(args.out)
+    if args.mac:
+        mac = parse_mac(args.mac)
+        snapshot = ctx.store.snapshot([mac])
+        if not snapshot.phones:
+            raise NotFoundError(f"no phone with MAC {mac}")
+        result = render_snapshot(ctx.catalog, snapshot, shared=False)
+        count = update_files(out, result.files())
+    else:
+        result = render_snapshot(ctx.catalog, ctx.store.snapshot())
+        keep = [path for paths in result.failed.values() for path in paths]
+        count = write_tree(out, result.files(), keep)
+    print(f"wrote {count} files for {len(result.phones)} phones to {out}")
+    for error in result.errors:
+        sys.stderr.write(f"render error: {error}\n")
+    if result.failed:
+        sys.stderr.write(
+            f"{len(result.failed)} phone(s) failed; their previous files were kept where present\n"
+        )
+    return 1 if result.errors else 0

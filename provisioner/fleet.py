@@ -1,0 +1,362 @@
+"""The fleet file: a declarative description of tenants, groups, phones and lines.
+
+:func:`parse_fleet` turns a JSON or TOML document into tenant states and
+reports every structural problem with its location (``phones[3].lines[0]``);
+the store's ``apply`` then validates the states against the catalog and
+writes them in one transaction. :func:`export_fleet` is the inverse, so
+``export-fleet`` followed by ``apply`` changes nothing. The format is
+documented in docs/fleet-file.md.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from provisioner.catalog import Catalog
+from provisioner.errors import InputError, Problem, ValidationFailed
+from provisioner.mac import parse_mac
+from provisioner.settings import Value
+from provisioner.state import GroupState, LineState, PhoneState, TenantState
+
+__all__ = ["FORMAT_VERSION", "export_fleet", "load_fleet", "parse_fleet"]
+
+FORMAT_VERSION = 1
+
+# Shorthand keys and the settings they stand for. Each is optional; a key
+# and the setting it stands for may not both be given.
+_ENDPOINTS = {
+    "registrar": ("sip.registrar", ("host", "port", "transport")),
+    "outbound_proxy": ("sip.outbound_proxy", ("host", "port")),
+    "secondary_outbound_proxy": ("sip.secondary_outbound_proxy", ("host", "port")),
+}
+_NTP = ("time.ntp_server", "time.ntp_server_secondary")
+_SCALARS = {"time_zone": "time.zone", "voicemail_number": "voicemail.number"}
+_LINE_SHORTHANDS = ("registrar", "outbound_proxy", "secondary_outbound_proxy", "voicemail_number")
+
+
+class _Reader:
+    """Reads one JSON/TOML object with typed accessors, recording problems."""
+
+    def __init__(self, data: object, where: str, problems: list[Problem]) -> None:
+        self.where = where
+        self.problems = problems
+        self.ok = isinstance(data, dict)
+        self.data: dict[str, Any] = dict(data) if isinstance(data, dict) else {}
+        if not self.ok:
+            self.problem("", f"expected an object, got {_kind(data)}")
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(Problem(f"{self.where}.{key}" if key else self.where, message))
+
+    def get(self, key: str, kind: type, default: Any, *, required: bool = False) -> Any:
+        if key not in self.data:
+            if required:
+                self.problem(key, "is required")
+            return default
+        value = self.data.pop(key)
+        # A JSON true is not a number; a number is not text.
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            self.problem(key, f"expected {kind.__name__}, got {_kind(value)}")
+            return default
+        return value
+
+    def settings(self, key: str = "settings") -> dict[str, Value]:
+        raw = self.get(key, dict, {})
+        result: dict[str, Value] = {}
+        for name, value in raw.items():
+            if not isinstance(value, bool | int | str):
+                self.problem(
+                    f"{key}.{name}", f"expected a boolean, integer or text, got {_kind(value)}"
+                )
+            else:
+                result[name] = value
+        return result
+
+    def names(self, key: str) -> list[str]:
+        values = self.get(key, list, [])
+        if not all(isinstance(v, str) for v in values):
+            self.problem(key, "expected a list of names")
+            return []
+        return list(values)
+
+    def shorthands(self, keys: Iterable[str], settings: dict[str, Value]) -> None:
+        """Fold shorthand keys (``registrar``, ``time_zone``, …) into ``settings``."""
+
+        def put(key: str, name: str, value: Any) -> None:
+            if name in settings:
+                self.problem(key, f"sets {name}, which settings also sets; give it once")
+            elif not isinstance(value, bool | int | str):
+                self.problem(key, f"expected a boolean, integer or text, got {_kind(value)}")
+            else:
+                settings[name] = value
+
+        for key in keys:
+            if key not in self.data:
+                continue
+            value = self.data.pop(key)
+            if key in _ENDPOINTS:
+                prefix, fields = _ENDPOINTS[key]
+                sub = _Reader(value, f"{self.where}.{key}", self.problems)
+                for field in fields:
+                    if field in sub.data:
+                        put(f"{key}.{field}", f"{prefix}.{field}", sub.data.pop(field))
+                sub.done()
+            elif key == "ntp_servers":
+                if not isinstance(value, list) or not 1 <= len(value) <= len(_NTP):
+                    self.problem(key, f"expected a list of 1 to {len(_NTP)} host names")
+                    continue
+                for index, host in enumerate(value):
+                    put(f"{key}[{index}]", _NTP[index], host)
+            else:
+                put(key, _SCALARS[key], value)
+
+    def done(self) -> None:
+        for key in sorted(self.data):
+            self.problem(key, "unknown key")
+
+
+def _kind(value: object) -> str:
+    names = {dict: "an object", list: "a list", str: "text", bool: "a boolean", int: "an integer"}
+    return names.get(type(value), type(value).__name__)
+
+
+def load_fleet(path: Path) -> dict[str, Any]:
+    """Read a fleet file: TOML when the name ends in ``.toml``, JSON otherwise."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        if path.suffix.lower() == ".toml":
+            data: object = tomllib.loads(raw.decode("utf-8"))
+        else:
+            data = json.loads(raw)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: the top level must be an object")
+    return data
+
+
+def parse_fleet(document: dict[str, Any], catalog: Catalog) -> list[TenantState]:
+    """Turn a fleet document into tenant states.
+
+    :raises ValidationFailed: with every structural problem found.
+    """
+    problems: list[Problem] = []
+    top = _Reader(document, "", problems)
+    top.where = "fleet"
+    version = top.get("version", int, FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        top.problem(
+            "version", f"unsupported format version {version}; this server reads {FORMAT_VERSION}"
+        )
+    tenants: dict[str, TenantState] = {}
+    for index, item in enumerate(top.get("tenants", list, [])):
+        state = _tenant(_Reader(item, f"tenants[{index}]", problems))
+        if state is None:
+            continue
+        if state.name in tenants:
+            problems.append(Problem(state.where, f"tenant {state.name!r} is listed twice"))
+        tenants[state.name] = state
+    for index, item in enumerate(top.get("groups", list, [])):
+        _group(_Reader(item, f"groups[{index}]", problems), tenants)
+    seen_macs: dict[str, str] = {}
+    for index, item in enumerate(top.get("phones", list, [])):
+        _phone(_Reader(item, f"phones[{index}]", problems), tenants, catalog, seen_macs)
+    top.done()
+    if problems:
+        raise ValidationFailed(problems)
+    return list(tenants.values())
+
+
+def _tenant(r: _Reader) -> TenantState | None:
+    if not r.ok:
+        return None
+    name = r.get("name", str, "", required=True)
+    state = TenantState(
+        name=name,
+        sip_domain=r.get("sip_domain", str, "", required=True),
+        platform=r.get("platform", str, "generic"),
+        description=r.get("description", str, ""),
+        settings=r.settings(),
+        locked=set(r.names("locked")),
+        where=r.where,
+    )
+    r.shorthands((*_ENDPOINTS, "ntp_servers", "time_zone", "voicemail_number"), state.settings)
+    r.done()
+    return state if name else None
+
+
+def _owner(r: _Reader, tenants: dict[str, TenantState]) -> TenantState | None:
+    name = r.get("tenant", str, "", required=True)
+    tenant = tenants.get(name)
+    if name and tenant is None:
+        r.problem("tenant", f"tenant {name!r} is not listed under tenants")
+    return tenant
+
+
+def _group(r: _Reader, tenants: dict[str, TenantState]) -> None:
+    if not r.ok:
+        return
+    tenant = _owner(r, tenants)
+    group = GroupState(
+        name=r.get("name", str, "", required=True),
+        description=r.get("description", str, ""),
+        weight=r.get("weight", int, 0),
+        settings=r.settings(),
+        locked=set(r.names("locked")),
+        where=r.where,
+    )
+    r.shorthands((*_ENDPOINTS, "ntp_servers", "time_zone", "voicemail_number"), group.settings)
+    r.done()
+    if tenant is None or not group.name:
+        return
+    if group.name in tenant.groups:
+        r.problem("name", f"group {tenant.name}/{group.name} is listed twice")
+    tenant.groups[group.name] = group
+
+
+def _phone(
+    r: _Reader, tenants: dict[str, TenantState], catalog: Catalog, seen: dict[str, str]
+) -> None:
+    if not r.ok:
+        return
+    tenant = _owner(r, tenants)
+    mac = _checked(r, "mac", r.get("mac", str, "", required=True), parse_mac)
+    model = _checked(
+        r, "model", r.get("model", str, "", required=True), lambda m: catalog.model(m).id
+    )
+    phone = PhoneState(
+        mac=mac,
+        model=model,
+        description=r.get("description", str, ""),
+        enabled=r.get("enabled", bool, True),
+        groups=r.names("groups"),
+        settings=r.settings(),
+        where=r.where,
+    )
+    r.shorthands((*_ENDPOINTS, "ntp_servers", "time_zone", "voicemail_number"), phone.settings)
+    for index, item in enumerate(r.get("lines", list, [])):
+        line = _line(_Reader(item, f"{r.where}.lines[{index}]", r.problems), index + 1)
+        if line is not None:
+            phone.lines.append(line)
+    phone.lines.sort(key=lambda line: line.position)
+    r.done()
+    if not mac:
+        return
+    if mac in seen:
+        r.problem("mac", f"MAC {mac} is also used by {seen[mac]}")
+        return
+    seen[mac] = r.where
+    if tenant is not None and model:
+        tenant.phones[mac] = phone
+
+
+def _checked(r: _Reader, key: str, value: str, convert: Callable[[str], str]) -> str:
+    if not value:
+        return ""
+    try:
+        return convert(value)
+    except InputError as exc:
+        r.problem(key, str(exc))
+        return ""
+
+
+def _line(r: _Reader, default_position: int) -> LineState | None:
+    if not r.ok:
+        return None
+    line = LineState(
+        position=r.get("position", int, default_position),
+        user=r.get("user", str, "", required=True),
+        auth_user=r.get("auth_user", str, ""),
+        password=r.get("password", str, ""),
+        display_name=r.get("display_name", str, ""),
+        label=r.get("label", str, ""),
+        settings=r.settings(),
+        where=r.where,
+    )
+    r.shorthands(_LINE_SHORTHANDS, line.settings)
+    r.done()
+    return line
+
+
+def _export_settings(
+    settings: dict[str, Value], shorthand: Iterable[str], out: dict[str, Any]
+) -> None:
+    """Write ``settings`` into ``out``, using shorthand keys where they fit."""
+    rest = dict(settings)
+    for key in shorthand:
+        if key in _ENDPOINTS:
+            prefix, fields = _ENDPOINTS[key]
+            sub = {f: rest.pop(f"{prefix}.{f}") for f in fields if f"{prefix}.{f}" in rest}
+            if sub:
+                out[key] = sub
+        elif key == "ntp_servers":
+            if _NTP[0] in rest:
+                out[key] = [rest.pop(name) for name in _NTP if name in rest]
+        elif _SCALARS[key] in rest:
+            out[key] = rest.pop(_SCALARS[key])
+    if rest:
+        out["settings"] = dict(sorted(rest.items()))
+
+
+def export_fleet(states: Iterable[TenantState]) -> dict[str, Any]:
+    """The fleet document describing ``states`` (sorted, so output is stable)."""
+    tenants: list[dict[str, Any]] = []
+    groups: list[dict[str, Any]] = []
+    phones: list[dict[str, Any]] = []
+    full = (*_ENDPOINTS, "ntp_servers", "time_zone", "voicemail_number")
+    for state in sorted(states, key=lambda s: s.name):
+        tenant: dict[str, Any] = {
+            "name": state.name,
+            "sip_domain": state.sip_domain,
+            "platform": state.platform,
+        }
+        if state.description:
+            tenant["description"] = state.description
+        _export_settings(state.settings, full, tenant)
+        if state.locked:
+            tenant["locked"] = sorted(state.locked)
+        tenants.append(tenant)
+        for group in sorted(state.groups.values(), key=lambda g: g.name):
+            entry: dict[str, Any] = {
+                "tenant": state.name,
+                "name": group.name,
+                "weight": group.weight,
+            }
+            if group.description:
+                entry["description"] = group.description
+            _export_settings(group.settings, full, entry)
+            if group.locked:
+                entry["locked"] = sorted(group.locked)
+            groups.append(entry)
+        for phone in sorted(state.phones.values(), key=lambda p: p.mac):
+            item: dict[str, Any] = {"tenant": state.name, "mac": phone.mac, "model": phone.model}
+            if phone.description:
+                item["description"] = phone.description
+            if not phone.enabled:
+                item["enabled"] = False
+            if phone.groups:
+                item["groups"] = sorted(phone.groups)
+            _export_settings(phone.settings, full, item)
+            if phone.lines:
+                item["lines"] = [_export_line(line) for line in phone.lines]
+            phones.append(item)
+    return {"version": FORMAT_VERSION, "tenants": tenants, "groups": groups, "phones": phones}
+
+
+def _export_line(line: LineState) -> dict[str, Any]:
+    entry: dict[str, Any] = {"position": line.position, "user": line.user}
+    for key in ("auth_user", "password", "display_name", "label"):
+        value = getattr(line, key)
+        if value:
+            entry[key] = value
+    _export_settings(line.settings, _LINE_SHORTHANDS, entry)
+    return entry
