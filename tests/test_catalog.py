@@ -1,0 +1,148 @@
+"""The catalog: every family is complete, consistent and strictly read."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from provisioner.catalog import Catalog, FilePer, builtin_template_dir
+from provisioner.errors import CatalogError, InputError
+from provisioner.settings import SettingType
+
+SITE = Path(__file__).resolve().parent / "site"
+# sipXconfig model ids from seed 003 §13.6.1 that our families must accept.
+SIPX_ALIASES = {
+    "polycom335": "polycom/ucs",
+    "polycomVVX1500": "polycom/ucs",
+    "polycom6000": "polycom/ucs",
+    "cisco7960": "cisco/sip79xx",
+    "cisco7940": "cisco/sip79xx",
+    "ciscoplus7961G": "cisco/sip79x1",
+    "ciscoplus7975G": "cisco/sip79x1",
+    "SPA504G": "cisco/spa5xx",
+    "SPA525G": "cisco/spa5xx",
+}
+
+
+# Settings that reach templates through derived context rather than `s[...]`
+# (provisioner/render/_context.py), with the text that shows a template uses them.
+DERIVED = {
+    "time.zone": ("tz.",),
+    "sip.registrar.host": ("registrar.host",),
+    "sip.registrar.port": ("registrar.port",),
+    "sip.registrar.transport": ("registrar.transport",),
+    "directory.tenant_lines": ("directory",),
+}
+# Consumed by resolution itself (firmware gating), never by templates.
+RESOLVER_ONLY = {"firmware.version"}
+
+
+def family_sources(catalog: Catalog, key: str) -> str:
+    family = catalog.families[key]
+    directory = builtin_template_dir() / key
+    return "\n".join((directory / f.template).read_text() for f in family.files)
+
+
+def test_builtin_catalog_loads(catalog: Catalog) -> None:
+    assert catalog.families
+    for family in catalog.families.values():
+        assert family.models
+        assert any(f.per is FilePer.PHONE for f in family.files), family.key
+
+
+@pytest.mark.parametrize("key", sorted(Catalog.load().families))
+def test_every_common_setting_is_mapped_or_declared_unsupported(catalog: Catalog, key: str) -> None:
+    family = catalog.families[key]
+    source = family_sources(catalog, key)
+    for name, spec in catalog.common.items():
+        if name in RESOLVER_ONLY:
+            continue
+        used = f"'{name}'" in source or f'"{name}"' in source
+        used = used or any(marker in source for marker in DERIVED.get(name, ()))
+        if name in family.unsupported:
+            assert not used, f"{key}: {name} is declared unsupported but its templates use it"
+            assert family.unsupported[name].strip(), f"{key}: {name} needs a reason"
+        else:
+            assert used, f"{key}: templates never use {name} and [unsupported] does not list it"
+        if spec.type is SettingType.ENUM and used and name in family.maps:
+            assert set(spec.choices) <= set(family.maps[name])
+
+
+@pytest.mark.parametrize("key", sorted(Catalog.load().families))
+def test_family_settings_are_used(catalog: Catalog, key: str) -> None:
+    source = family_sources(catalog, key)
+    for spec in catalog.families[key].settings:
+        assert f"'{spec.name}'" in source or f'"{spec.name}"' in source, spec.name
+
+
+def test_sipxconfig_aliases(catalog: Catalog) -> None:
+    for alias, key in SIPX_ALIASES.items():
+        assert catalog.model(alias).family == key
+        assert catalog.model(alias.upper()).family == key  # case-insensitive
+
+
+def test_unknown_model_suggests(catalog: Catalog) -> None:
+    with pytest.raises(InputError, match="did you mean"):
+        catalog.model("vvx41")
+
+
+def test_site_family_is_added(catalog: Catalog) -> None:
+    site = Catalog.load(SITE)
+    assert "testco/kv" in site.families
+    assert set(catalog.families) < set(site.families)
+    assert site.model("TESTCO100").id == "tc100"
+
+
+def broken_site(tmp_path: Path, old: str, new: str) -> Path:
+    site = tmp_path / "site"
+    shutil.copytree(SITE, site)
+    path = site / "testco" / "kv" / "family.toml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    return site
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('label = "Test key=value phone"', 'label = "x"\nlabl = "typo"', "unknown key(s) labl"),
+        ('path = "{mac}.txt"', 'path = "../{mac}.txt"', "unsafe path pattern"),
+        ('path = "{mac}.txt"', 'path = "fixed.txt"', "must appear in exactly the per-phone paths"),
+        ('template = "phone.txt.j2"', 'template = "missing.j2"', "template missing.j2 not found"),
+        ('type = "bool"', 'type = "float"', "type must be one of"),
+        ('id = "tc100"', 'id = "vvx410"', "already used by polycom/ucs model vvx410"),
+        ('name = "testco.newfeature"', 'name = "other.newfeature"', "must start with 'testco.'"),
+        ("default = true", "default = 3", "expected a boolean"),
+        (
+            '"language" = "test family"',
+            '"nosuch.setting" = "x"',
+            "unsupported names unknown setting",
+        ),
+        ("max_lines = 3", "max_lines = 0", "max_lines must be 1..64"),
+    ],
+)
+def test_catalog_errors_name_file_and_key(tmp_path: Path, old: str, new: str, message: str) -> None:
+    site = broken_site(tmp_path, old, new)
+    with pytest.raises(CatalogError) as info:
+        Catalog.load(site)
+    assert message in str(info.value)
+    assert "testco" in str(info.value)
+
+
+def test_shared_file_clash_between_families(tmp_path: Path) -> None:
+    site = broken_site(tmp_path, 'path = "testco-{code}.txt"', 'path = "000000000000.cfg"')
+    (site / "testco" / "kv" / "family.toml").write_text(
+        (site / "testco" / "kv" / "family.toml")
+        .read_text()
+        .replace('per = "model"', 'per = "family"')
+    )
+    with pytest.raises(CatalogError, match="declared by both"):
+        Catalog.load(site)
+
+
+def test_missing_site_dir(tmp_path: Path) -> None:
+    with pytest.raises(CatalogError, match="does not exist"):
+        Catalog.load(tmp_path / "nope")

@@ -1,0 +1,152 @@
+"""The command line: every command through main(), as an admin would type it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from provisioner.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+MAC = "0004f2123456"
+
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Run:
+    def invoke(*args: str) -> tuple[int, str, str]:
+        code = main(["--data-dir", str(tmp_path / "var"), *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke
+
+
+def test_help_on_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    for args in (
+        ["--help"],
+        ["apply", "--help"],
+        ["phone", "add", "--help"],
+        ["explain", "--help"],
+    ):
+        with pytest.raises(SystemExit) as info:
+            main(args)
+        assert info.value.code == 0
+        assert "usage: provisioner" in capsys.readouterr().out
+
+
+def test_demo_flow(run: Run, tmp_path: Path) -> None:
+    assert run("init")[0] == 0
+    code, out, _ = run("apply", str(ROOT / "examples" / "demo-fleet.toml"))
+    assert code == 0
+    assert "phone created" in out
+    assert run("apply", str(ROOT / "examples" / "demo-fleet.toml"))[1] == "no changes\n"
+
+    code, out, _ = run("explain", "00:04:F2:12:34:56")
+    assert code == 0
+    assert "time.zone" in out
+    assert "tenant demo (locked)" in out
+    assert "network.vlan.id" in out
+    assert "group demo/lobby (locked)" in out
+    assert "device.admin_password            ********" in out
+
+    code, out, _ = run("explain", MAC, "language")
+    assert code == 0
+    assert "group demo/office" in out
+    assert "wins" in out
+
+    code, out, err = run("set", f"phone:{MAC}", "time.zone", "UTC")
+    assert code == 1
+    assert f"phone:{MAC}: setting time.zone is locked at tenant:demo" in err
+
+    code, out, err = run("set", f"phone:{MAC}", "network.vlan.id", "abc")
+    assert code == 1
+    assert "setting network.vlan.id at phone:" in err
+    assert "allowed: an integer in [0, 4094]" in err
+
+    code, out, _ = run("render", "--out", str(tmp_path / "tree"))
+    assert code == 0
+    assert (tmp_path / "tree" / f"{MAC}.cfg").is_file()
+    assert (tmp_path / "tree" / "000000000000.cfg").is_file()
+
+    code, out, _ = run("export-fleet")
+    exported = json.loads(out)
+    assert exported["tenants"][0]["name"] == "demo"
+
+
+def test_entity_commands(run: Run) -> None:
+    assert run("tenant", "add", "t1", "--sip-domain", "t1.example.com")[0] == 0
+    assert run("group", "add", "t1/g", "--weight", "3")[0] == 0
+    assert (
+        run(
+            "phone",
+            "add",
+            "00-04-F2-00-00-01",
+            "--tenant",
+            "t1",
+            "--model",
+            "vvx410",
+            "--group",
+            "g",
+        )[0]
+        == 0
+    )
+    code, out, _ = run("line", "add", "0004f2000001", "--user", "100", "--password", "pw-100")
+    assert (code, out) == (0, "line 0004f2000001/1 created\n")
+    code, out, _ = run("phone", "show", "0004f2000001")
+    assert "pw-100" not in out
+    assert "********" in out
+    code, out, _ = run("phone", "list", "--json")
+    assert json.loads(out)[0]["groups"] == ["g"]
+    assert run("set", "group:t1/g", "language", "fr", "--lock")[0] == 0
+    code, out, _ = run("explain", "0004f2000001", "language")
+    assert "group t1/g (locked)" in out
+    assert run("unset", "group:t1/g", "language")[0] == 0
+    assert run("phone", "set", "0004f2000001", "--disable")[0] == 0
+    assert run("line", "rm", "0004f2000001", "1")[0] == 0
+    assert run("phone", "rm", "0004f2000001")[0] == 0
+    assert run("group", "rm", "t1/g")[0] == 0
+    assert run("tenant", "rm", "t1")[0] == 0
+    code, out, _ = run("tenant", "list")
+    assert out.splitlines() == ["NAME  SIP DOMAIN  PLATFORM  GROUPS  PHONES"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["phone", "show", "00:11"], "invalid MAC address '00:11'"),
+        (["set", "bogus", "language", "de"], "invalid scope 'bogus'"),
+        (["explain", "0004f2999999"], "no phone with MAC 0004f2999999"),
+        (["apply", "/nonexistent.json"], "cannot read /nonexistent.json"),
+    ],
+)
+def test_errors_are_one_clear_line(run: Run, args: list[str], message: str) -> None:
+    code, _, err = run(*args)
+    assert code == 1
+    assert err.startswith("error: ")
+    assert message in err
+
+
+def test_models_json(run: Run) -> None:
+    _code, out, _ = run("models", "--json")
+    models = json.loads(out)
+    entry = next(m for m in models if m["id"] == "spip335")
+    assert entry == {
+        "id": "spip335",
+        "vendor": "polycom",
+        "family": "ucs",
+        "label": "Polycom SoundPoint IP 335",
+        "max_lines": 2,
+        "aliases": ["polycom335"],
+    }
+
+
+def test_settings_listing(run: Run) -> None:
+    _code, out, _ = run("settings", "--json")
+    names = {s["name"] for s in json.loads(out)}
+    assert {"time.zone", "polycom.line_keys"} <= names

@@ -1,0 +1,52 @@
+"""Atomic render trees."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from provisioner.errors import InputError
+from provisioner.render import RenderedFile, update_files, write_tree
+
+
+def f(path: str, data: bytes = b"x") -> RenderedFile:
+    return RenderedFile(path, data, "text/plain", False)
+
+
+def test_write_replaces_the_whole_tree(tmp_path: Path) -> None:
+    out = tmp_path / "root"
+    assert write_tree(out, [f("a.cfg", b"1"), f("sub/b.cfg", b"2")]) == 2
+    assert (out / "sub" / "b.cfg").read_bytes() == b"2"
+    write_tree(out, [f("c.cfg", b"3")])
+    assert sorted(p.name for p in out.rglob("*")) == ["c.cfg"]
+    assert [p.name for p in tmp_path.iterdir()] == ["root"]  # no staging left behind
+    mode = stat.S_IMODE((out / "c.cfg").stat().st_mode)
+    assert mode & stat.S_IROTH == 0
+
+
+def test_keep_carries_old_files_over(tmp_path: Path) -> None:
+    out = tmp_path / "root"
+    write_tree(out, [f("phone.cfg", b"good"), f("other.cfg", b"o")])
+    write_tree(out, [f("other.cfg", b"o2")], keep=["phone.cfg", "missing.cfg"])
+    assert (out / "phone.cfg").read_bytes() == b"good"
+    assert not (out / "missing.cfg").exists()
+
+
+@pytest.mark.parametrize("path", ["../x", "/etc/passwd", "a/../../x", ""])
+def test_unsafe_paths_are_refused_and_nothing_changes(tmp_path: Path, path: str) -> None:
+    out = tmp_path / "root"
+    write_tree(out, [f("a.cfg", b"1")])
+    with pytest.raises(InputError, match="unsafe path"):
+        write_tree(out, [f("b.cfg"), f(path)])
+    assert sorted(p.name for p in out.iterdir()) == ["a.cfg"]
+    assert [p.name for p in tmp_path.iterdir()] == ["root"]
+
+
+def test_update_files_in_place(tmp_path: Path) -> None:
+    out = tmp_path / "root"
+    write_tree(out, [f("a.cfg", b"1"), f("b.cfg", b"2")])
+    assert update_files(out, [f("a.cfg", b"new")]) == 1
+    assert (out / "a.cfg").read_bytes() == b"new"
+    assert (out / "b.cfg").read_bytes() == b"2"
