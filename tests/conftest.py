@@ -14,12 +14,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from provisioner.catalog import Catalog
 from provisioner.store import Store, connect, migrate
 from provisioner.store import _tables as tables
+
+# No per-example deadline: timing thresholds do not belong in unit tests, and
+# a slow CI machine must not turn a property test flaky.
+settings.register_profile("provisioner", deadline=None)
+settings.load_profile("provisioner")
 
 PG_ENV = "PROVISIONER_TEST_PG_URL"
 TEST_DEVICE_KEY = b"provisioner-test-device-key-0001"

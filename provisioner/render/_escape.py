@@ -37,7 +37,14 @@ def clean_text(text: str) -> str:
 
 
 def finalize(value: object) -> object:
-    """Jinja ``finalize`` hook shared by every output format."""
+    """Jinja ``finalize`` hook shared by every output format (runs for every ``{{ }}``)."""
+    # Fast paths first: this runs about a hundred times per phone.
+    if type(value) is str:
+        # isprintable() is False for every character CONTROL_CHARS matches
+        # (tests/test_render.py checks this for all of Unicode).
+        return value if value.isprintable() else CONTROL_CHARS.sub(" ", value)
+    if type(value) is int:
+        return value
     if isinstance(value, Undefined):
         # StrictUndefined raises here, naming what the template asked for.
         return str(value)
