@@ -55,6 +55,7 @@ def _check_values(
     *,
     family: Family | None = None,
     line: bool = False,
+    tenant: bool = False,
     locks: Iterable[tuple[set[str], str]] = (),
 ) -> None:
     locks = list(locks)
@@ -67,6 +68,8 @@ def _check_values(
             continue
         if line and not spec.line:
             out.add(where, f"setting {name} cannot be set per line (set it on the phone)")
+        if spec.tenant_only and not tenant:
+            out.add(where, f"setting {name} can be set on the tenant only")
         if family is not None and not catalog.applies_to(name, family):
             out.add(where, f"setting {name} does not apply to {family.key} phones")
         for locked, holder in locks:
@@ -99,7 +102,7 @@ def check_tenant(catalog: Catalog, tenant: TenantState) -> list[Problem]:
             value = tenant.settings.get(name, preset.defaults.get(name, ""))
             if value in ("", None):
                 out.add(where, f"platform {preset.name} requires setting {name}")
-    _check_values(out, catalog, where, tenant.settings)
+    _check_values(out, catalog, where, tenant.settings, tenant=True)
     _check_locked(out, where, tenant.locked, tenant.settings)
     tenant_lock = (tenant.locked, f"tenant:{tenant.name}")
 

@@ -50,6 +50,8 @@ class Tenant:
     sip_domain: str
     platform: str
     description: str
+    revision: int = 0  # bumped with every change under the tenant
+    changed_at: int = 0  # Unix time of that change
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,7 +127,8 @@ class PhoneView:
 
     ``settings`` holds every setting applicable to the phone's family
     (line settings at phone level, i.e. without line overrides);
-    ``gated`` names settings the phone's firmware version rules out;
+    ``gated`` names settings the phone's firmware version rules out and
+    ``hidden`` the server settings (access control): templates see neither;
     ``directory`` is the tenant directory when ``directory.tenant_lines`` is on.
     """
 
@@ -139,6 +140,7 @@ class PhoneView:
     settings: dict[str, Resolved]
     lines: tuple[LineView, ...]
     gated: frozenset[str]
+    hidden: frozenset[str]
     directory: tuple[DirectoryEntry, ...]
 
 
@@ -165,16 +167,33 @@ class Resolver:
         self._line_names: dict[str, tuple[str, ...]] = {}
         self._generated: dict[str, tuple[str, ...]] = {}
         self._gated: dict[str, tuple[SettingSpec, ...]] = {}
+        self._server: dict[str, frozenset[str]] = {}
         for key in catalog.families:
             specs = catalog.specs_for(key)
             self._line_names[key] = tuple(n for n, s in specs.items() if s.line)
             self._generated[key] = tuple(n for n, s in specs.items() if s.generated)
             self._gated[key] = tuple(s for s in specs.values() if s.min_firmware or s.max_firmware)
+            self._server[key] = frozenset(n for n, s in specs.items() if s.server)
 
     def groups_of(self, phone: Phone) -> tuple[Group, ...]:
         """The phone's groups, least significant first (weight, then name)."""
         groups = (self.snapshot.groups[g] for g in phone.group_ids)
         return tuple(sorted(groups, key=lambda g: (g.weight, g.name)))
+
+    def tenant_settings(self, tenant: Tenant) -> dict[str, Value]:
+        """Common settings as they stand at the tenant itself (default → preset → tenant).
+
+        The server uses these where no phone is involved yet: unknown
+        devices, FTP logins, the tenant's URL token.
+        """
+        values: dict[str, Value] = {n: s.default for n, s in self.catalog.common.items()}
+        preset = self.catalog.presets.get(tenant.platform)
+        if preset is not None:
+            values.update(preset.defaults)
+        for name, stored in self.snapshot.values(ScopeKind.TENANT, tenant.id).items():
+            if name in values:
+                values[name] = stored.value
+        return values
 
     def _base_layer(self, tenant: Tenant, family: Family) -> _Layered:
         cache_key = (tenant.id, family.key)
@@ -261,6 +280,7 @@ class Resolver:
             settings=values,
             lines=tuple(lines),
             gated=self._gated_names(family, values),
+            hidden=self._server[family.key],
             directory=self.snapshot.directory.get(tenant.id, ())
             if values[DIRECTORY_SETTING].value
             else (),

@@ -10,6 +10,7 @@ from provisioner.catalog._model import (
     OutputFormat,
     Preset,
     RawNamespace,
+    UploadDef,
     UserAgentRule,
 )
 
@@ -23,6 +24,7 @@ __all__ = [
     "OutputFormat",
     "Preset",
     "RawNamespace",
+    "UploadDef",
     "UserAgentRule",
     "builtin_template_dir",
     "expand_path",

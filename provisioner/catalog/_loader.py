@@ -30,6 +30,7 @@ from provisioner.catalog._model import (
     OutputFormat,
     Preset,
     RawNamespace,
+    UploadDef,
     UserAgentRule,
 )
 from provisioner.errors import CatalogError, InputError
@@ -154,6 +155,8 @@ def _setting(data: object, where: str, owner: str | None) -> SettingSpec:
         min_firmware=_version(t.opt("min_firmware", (str,)), where),
         max_firmware=_version(t.opt("max_firmware", (str,)), where),
         owner=owner,
+        server=t.flag("server", False),
+        tenant_only=t.flag("tenant_only", False),
     )
     default = t.opt("default", (bool, int, str))
     t.done()
@@ -241,6 +244,21 @@ def _file(data: object, where: str) -> FileDef:
     return result
 
 
+def _upload(data: object, where: str) -> UploadDef:
+    t = _Table(data, where)
+    path = t.text("path")
+    if _PATH_CHARS.fullmatch(path) is None or ".." in path or "/" in path:
+        raise CatalogError(f"{where}: unsafe upload path pattern {path!r}")
+    if not set(_PATH_TOKEN.findall(path)) & {"mac", "MAC"}:
+        raise CatalogError(f"{where}: an upload path must contain {{mac}} or {{MAC}}")
+    max_bytes = t.integer("max_bytes")
+    if not 1 <= max_bytes <= 64 * 1024 * 1024:
+        raise CatalogError(f"{where}: max_bytes must be 1..67108864")
+    result = UploadDef(path, max_bytes, t.flag("serve_back", False))
+    t.done()
+    return result
+
+
 def _model(data: object, where: str, family: str) -> ModelDef:
     t = _Table(data, where)
     model_id = t.text("id")
@@ -300,6 +318,9 @@ def _family(path: Path, key: str) -> Family:
             _model(m, f"{path}: models[{i}]", key) for i, m in enumerate(top.array("models"))
         ),
         files=tuple(_file(f, f"{path}: files[{i}]") for i, f in enumerate(top.array("files"))),
+        uploads=tuple(
+            _upload(u, f"{path}: uploads[{i}]") for i, u in enumerate(top.array("uploads", []))
+        ),
         settings=tuple(
             _setting(s, f"{path}: settings[{i}]", key)
             for i, s in enumerate(top.array("settings", []))

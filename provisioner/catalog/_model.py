@@ -18,6 +18,7 @@ __all__ = [
     "OutputFormat",
     "Preset",
     "RawNamespace",
+    "UploadDef",
     "UserAgentRule",
 ]
 
@@ -53,6 +54,20 @@ class FileDef:
     per: FilePer
     secrets: bool
     content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class UploadDef:
+    """A file phones of the family upload (HTTP PUT, FTP STOR, TFTP WRQ).
+
+    ``path`` contains ``{mac}`` or ``{MAC}``; uploads are stored per phone,
+    outside the template tree. ``serve_back`` files are returned to the same
+    phone when it asks for them (Polycom ``-phone.cfg`` keeps local changes).
+    """
+
+    path: str
+    max_bytes: int
+    serve_back: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +126,7 @@ class Family:
     label: str
     models: tuple[ModelDef, ...]
     files: tuple[FileDef, ...]
+    uploads: tuple[UploadDef, ...]
     settings: tuple[SettingSpec, ...]
     check_sync: CheckSync
     user_agents: tuple[UserAgentRule, ...]

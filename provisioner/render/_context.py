@@ -5,7 +5,8 @@ docs/templates.md):
 
 ``phone``   mac, MAC, mac_colon, description, model, model_label, max_lines, vars
 ``tenant``  name, sip_domain
-``s``       resolved phone-level settings by name (firmware-gated ones absent)
+``s``       resolved phone-level settings by name (firmware-gated and server
+            settings such as access credentials absent)
 ``lines``   per line: position, user, auth_user, password, display_name, label,
             address (user@sip_domain), registrar {host, port, transport},
             and ``s`` (resolved line settings)
@@ -91,10 +92,10 @@ def model_context(model: ModelDef) -> dict[str, Any]:
 def phone_context(view: PhoneView, family: Family) -> dict[str, Any]:
     """Build the context of a per-phone file."""
     settings = view.settings
-    gated = view.gated
+    excluded = view.gated | view.hidden
     mac = view.phone.mac
     sip_domain = view.tenant.sip_domain
-    s = {name: r.value for name, r in settings.items() if name not in gated}
+    s = {name: r.value for name, r in settings.items() if name not in excluded}
     raw: list[tuple[str, object]] = []
     if family.raw is not None:
         prefix = f"raw.{family.raw.prefix}."
@@ -106,7 +107,7 @@ def phone_context(view: PhoneView, family: Family) -> dict[str, Any]:
     lines = []
     for lv in view.lines:
         line = lv.line
-        ls = {name: r.value for name, r in lv.settings.items() if name not in gated}
+        ls = {name: r.value for name, r in lv.settings.items() if name not in excluded}
         lines.append(
             {
                 "position": line.position,

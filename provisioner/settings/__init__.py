@@ -7,6 +7,7 @@ from provisioner.settings._spec import (
     Value,
     check_no_control,
     is_host,
+    parse_networks,
     parse_version,
 )
 
@@ -17,5 +18,6 @@ __all__ = [
     "Value",
     "check_no_control",
     "is_host",
+    "parse_networks",
     "parse_version",
 ]

@@ -30,6 +30,7 @@ __all__ = [
     "Value",
     "check_no_control",
     "is_host",
+    "parse_networks",
     "parse_version",
 ]
 
@@ -56,6 +57,7 @@ class SettingType(StrEnum):
     URL = "url"
     IP = "ip"
     TIMEZONE = "timezone"
+    CIDRS = "cidrs"  # comma-separated IPv4/IPv6 networks; empty = anywhere
 
 
 def check_no_control(text: str, what: str) -> None:
@@ -105,6 +107,9 @@ class SettingSpec:
     ``explain`` output and never logged. ``generated`` settings default to a
     per-device random value (see :mod:`provisioner.settings.resolve`).
     ``firmware`` bounds gate the setting: outside them it is not rendered.
+    ``server`` settings steer the server (access control, unknown devices)
+    and are never rendered into phone files; ``tenant_only`` ones may be set
+    on tenants only.
     """
 
     name: str
@@ -123,6 +128,8 @@ class SettingSpec:
     min_firmware: tuple[int, ...] | None = None
     max_firmware: tuple[int, ...] | None = None
     owner: str | None = None
+    server: bool = False
+    tenant_only: bool = False
 
     def allowed(self) -> str:
         """Human description of the accepted values, for error messages."""
@@ -142,6 +149,8 @@ class SettingSpec:
             return "a URL with scheme " + "/".join(_URL_SCHEMES) + ", or empty"
         if self.type is SettingType.TIMEZONE:
             return "an IANA time zone name such as Europe/Berlin"
+        if self.type is SettingType.CIDRS:
+            return "comma-separated IPv4/IPv6 networks such as 10.0.0.0/8,2001:db8::/32, or empty"
         text = f"text of at most {self.max_length} characters without control characters"
         if self.pattern is not None:
             text += f" matching {self.pattern.pattern}"
@@ -195,6 +204,8 @@ class SettingSpec:
             if not timezone.exists(raw):
                 raise InputError(f"{raw!r} is not a known time zone")
             return raw
+        if kind is SettingType.CIDRS:
+            return ",".join(str(net) for net in parse_networks(raw))
         if len(raw) > self.max_length:
             raise InputError(f"{len(raw)} characters is longer than {self.max_length}")
         if self.pattern is not None and raw and self.pattern.fullmatch(raw) is None:
@@ -211,6 +222,19 @@ class SettingSpec:
         if self.min_firmware is not None and firmware < self.min_firmware:
             return True
         return self.max_firmware is not None and firmware > self.max_firmware
+
+
+def parse_networks(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Parse a comma-separated list of networks (host bits must be zero)."""
+    networks = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=True))
+        except ValueError as exc:
+            raise InputError(f"{part!r} is not a network ({exc})") from None
+    return networks
 
 
 def _coerce_bool(raw: object, from_text: bool) -> bool:

@@ -58,39 +58,58 @@ def _settings(
     return result
 
 
-def load_snapshot(conn: Connection, macs: Collection[str] | None = None) -> Snapshot:
+def load_snapshot(
+    conn: Connection,
+    macs: Collection[str] | None = None,
+    tenant_ids: Collection[int] | None = None,
+) -> Snapshot:
     """Read everything rendering needs, as plain data.
 
     With ``macs``, only those phones are read (plus their tenants and groups);
-    the tenant directory still covers every line of those tenants.
+    with ``tenant_ids``, only those tenants with everything under them. The
+    tenant directory always covers every line of the tenants read. Filters
+    are subqueries, never long lists of ids (SQLite caps bound parameters).
     """
     snap = Snapshot(device_key=device_key(conn))
-    phone_query = select(t.phones)
+    phone_ids: Select[Any] | None = None
     if macs is not None:
-        phone_query = phone_query.where(t.phones.c.mac.in_(list(macs)))
-    phone_rows = conn.execute(phone_query.order_by(t.phones.c.mac)).all()
-    tenant_ids = {row.tenant_id for row in phone_rows} if macs is not None else None
-    phone_ids = [row.id for row in phone_rows] if macs is not None else None
-
-    tenant_query = select(t.tenants)
-    group_query = select(t.groups)
-    if tenant_ids is not None:
-        tenant_query = tenant_query.where(t.tenants.c.id.in_(tenant_ids))
-        group_query = group_query.where(t.groups.c.tenant_id.in_(tenant_ids))
-    for row in conn.execute(tenant_query):
-        snap.tenants[row.id] = Tenant(
-            row.id, row.name, row.sip_domain, row.platform, row.description
+        phone_ids = select(t.phones.c.id).where(t.phones.c.mac.in_(list(macs)))
+        tenant_ids = set(
+            conn.execute(
+                select(t.phones.c.tenant_id).where(t.phones.c.mac.in_(list(macs)))
+            ).scalars()
         )
-    for row in conn.execute(group_query):
+    elif tenant_ids is not None:
+        phone_ids = select(t.phones.c.id).where(t.phones.c.tenant_id.in_(list(tenant_ids)))
+    group_ids = line_ids = None
+    if tenant_ids is not None:
+        group_ids = select(t.groups.c.id).where(t.groups.c.tenant_id.in_(list(tenant_ids)))
+    if phone_ids is not None:
+        line_ids = select(t.lines.c.id).where(t.lines.c.phone_id.in_(phone_ids))
+
+    def scoped(query: Select[Any], column: Any, ids: object) -> Select[Any]:
+        return query if ids is None else query.where(column.in_(ids))
+
+    tenant_list = None if tenant_ids is None else list(tenant_ids)
+    for row in conn.execute(scoped(select(t.tenants), t.tenants.c.id, tenant_list)):
+        snap.tenants[row.id] = Tenant(
+            row.id,
+            row.name,
+            row.sip_domain,
+            row.platform,
+            row.description,
+            row.revision,
+            row.changed_at,
+        )
+    for row in conn.execute(scoped(select(t.groups), t.groups.c.id, group_ids)):
         snap.groups[row.id] = Group(row.id, row.tenant_id, row.name, row.description, row.weight)
 
     members: dict[int, list[int]] = defaultdict(list)
-    member_query = select(t.group_members)
-    if phone_ids is not None:
-        member_query = member_query.where(t.group_members.c.phone_id.in_(phone_ids))
+    member_query = scoped(select(t.group_members), t.group_members.c.phone_id, phone_ids)
     for row in conn.execute(member_query):
         members[row.phone_id].append(row.group_id)
-    for row in phone_rows:
+    phone_query = scoped(select(t.phones), t.phones.c.id, phone_ids)
+    for row in conn.execute(phone_query.order_by(t.phones.c.mac)):
         snap.phones[row.id] = Phone(
             row.id,
             row.tenant_id,
@@ -101,10 +120,7 @@ def load_snapshot(conn: Connection, macs: Collection[str] | None = None) -> Snap
             tuple(sorted(members.get(row.id, ()))),
         )
 
-    line_query = select(t.lines)
-    if phone_ids is not None:
-        line_query = line_query.where(t.lines.c.phone_id.in_(phone_ids))
-    line_ids: list[int] = []
+    line_query = scoped(select(t.lines), t.lines.c.id, line_ids)
     for row in conn.execute(line_query.order_by(t.lines.c.phone_id, t.lines.c.position)):
         snap.lines.setdefault(row.phone_id, []).append(
             Line(
@@ -118,19 +134,12 @@ def load_snapshot(conn: Connection, macs: Collection[str] | None = None) -> Snap
                 row.label,
             )
         )
-        line_ids.append(row.id)
 
-    scoped = line_ids if macs is not None else None
     for kind, table, owner, ids in (
-        (ScopeKind.TENANT, t.tenant_settings, "tenant", tenant_ids),
-        (
-            ScopeKind.GROUP,
-            t.group_settings,
-            "group",
-            list(snap.groups) if tenant_ids is not None else None,
-        ),
+        (ScopeKind.TENANT, t.tenant_settings, "tenant", tenant_list),
+        (ScopeKind.GROUP, t.group_settings, "group", group_ids),
         (ScopeKind.PHONE, t.phone_settings, "phone", phone_ids),
-        (ScopeKind.LINE, t.line_settings, "line", scoped),
+        (ScopeKind.LINE, t.line_settings, "line", line_ids),
     ):
         for owner_id, values in _settings(conn, table, owner, ids).items():
             snap.settings[(kind, owner_id)] = values

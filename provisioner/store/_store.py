@@ -11,7 +11,7 @@ writes, but are reported by ``apply`` and by the write that touches them.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -26,9 +26,18 @@ from provisioner.scope import ScopeRef
 from provisioner.settings import Value
 from provisioner.state import GroupState, LineState, PhoneState, TenantState
 from provisioner.store import _tables as t
-from provisioner.store._engine import connect, migrate
-from provisioner.store._read import TenantIds, load_snapshot, load_tenant_state
-from provisioner.store._write import Changes, delete_phones, write_tenant
+from provisioner.store._engine import connect, device_key, migrate
+from provisioner.store._read import TenantIds, decode_value, load_snapshot, load_tenant_state
+from provisioner.store._seen import (
+    PendingDevice,
+    SeenRow,
+    list_pending,
+    list_seen,
+    prune_seen,
+    upsert_pending,
+    upsert_seen,
+)
+from provisioner.store._write import Changes, bump_revision, delete_phones, write_tenant
 
 __all__ = ["Store"]
 
@@ -39,6 +48,38 @@ class _Target:
 
     settings: dict[str, Value]
     locked: set[str] | None
+
+
+# Tenant settings whose values identify a tenant, so two tenants may not share them.
+UNIQUE_PER_TENANT = ("access.url_token", "access.ftp.user")
+
+
+def _clashes(conn: Connection, states: Iterable[TenantState], replaced: set[str]) -> list[Problem]:
+    """Problems for identifying values that another tenant already uses.
+
+    ``replaced`` names tenants whose stored values do not count (they are
+    being rewritten by the same operation).
+    """
+    taken: dict[tuple[str, str], str] = {}
+    rows = conn.execute(
+        select(t.tenants.c.name, t.tenant_settings.c.name, t.tenant_settings.c.value)
+        .join(t.tenants, t.tenants.c.id == t.tenant_settings.c.tenant_id)
+        .where(t.tenant_settings.c.name.in_(UNIQUE_PER_TENANT))
+    )
+    for tenant, name, value in rows:
+        if tenant not in replaced:
+            taken[(name, str(decode_value(value)))] = tenant
+    problems = []
+    for state in states:
+        for name in UNIQUE_PER_TENANT:
+            value = state.settings.get(name)
+            if not value:
+                continue
+            owner = taken.setdefault((name, str(value)), state.name)
+            if owner != state.name:
+                where = state.where or f"tenant:{state.name}"
+                problems.append(Problem(where, f"{name} is already used by tenant {owner}"))
+    return problems
 
 
 class Store:
@@ -61,10 +102,23 @@ class Store:
 
     # --- reads -----------------------------------------------------------
 
-    def snapshot(self, macs: Collection[str] | None = None) -> Snapshot:
-        """Everything rendering needs (optionally for some phones only)."""
+    def snapshot(
+        self, macs: Collection[str] | None = None, tenant_ids: Collection[int] | None = None
+    ) -> Snapshot:
+        """Everything rendering needs (optionally for some phones or tenants only)."""
         with self.engine.connect() as conn:
-            return load_snapshot(conn, macs)
+            return load_snapshot(conn, macs, tenant_ids)
+
+    def device_key(self) -> bytes:
+        """The server secret created at the first migration (shared by every node)."""
+        with self.engine.connect() as conn:
+            return device_key(conn)
+
+    def tenant_revisions(self) -> dict[int, int]:
+        """Every tenant's id and revision: what servers poll to keep caches fresh."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.tenants.c.id, t.tenants.c.revision))
+            return {row.id: row.revision for row in rows}
 
     def tenant_names(self) -> list[str]:
         """Names of all tenants, sorted."""
@@ -91,6 +145,39 @@ class Store:
             raise NotFoundError(f"no phone with MAC {mac}")
         return str(name)
 
+    # --- what phones asked for ------------------------------------------
+
+    def record_seen(self, rows: Sequence[SeenRow], max_rows: int) -> None:
+        """Upsert seen rows and keep the table bounded."""
+        with self.engine.begin() as conn:
+            upsert_seen(conn, rows)
+            prune_seen(conn, max_rows)
+
+    def seen(self, *, unknown: bool = False, limit: int = 1000) -> list[SeenRow]:
+        """Seen records, newest first."""
+        with self.engine.connect() as conn:
+            return list_seen(conn, unknown=unknown, limit=limit)
+
+    def quarantine(self, device: PendingDevice) -> None:
+        """Hold an unknown device as pending in its tenant (``device.tenant``)."""
+        with self.engine.begin() as conn:
+            tenant_id = conn.execute(
+                select(t.tenants.c.id).where(t.tenants.c.name == device.tenant)
+            ).scalar()
+            if tenant_id is None:
+                raise NotFoundError(f"no tenant named {device.tenant!r}")
+            upsert_pending(conn, device, tenant_id)
+
+    def pending(self) -> list[PendingDevice]:
+        """Quarantined devices, newest first."""
+        with self.engine.connect() as conn:
+            return list_pending(conn)
+
+    def forget_pending(self, mac: str) -> None:
+        """Drop a pending device (after it was claimed)."""
+        with self.engine.begin() as conn:
+            conn.execute(t.pending.delete().where(t.pending.c.mac == mac))
+
     # --- the one write path ----------------------------------------------
 
     def change_tenant(
@@ -116,6 +203,7 @@ class Store:
             mutate(state)
             known = set(check_tenant(self.catalog, loaded[0])) if loaded is not None else set()
             new = [p for p in check_tenant(self.catalog, state) if p not in known]
+            new += _clashes(conn, [state], {name})
             if new:
                 raise ValidationFailed(new)
             try:
@@ -163,6 +251,9 @@ class Store:
                                 "file does not list (list it, or use --prune)",
                             )
                         )
+            # Tenants this operation rewrites (or, with prune, deletes) free their values.
+            replaced = set(self._names(conn)) if prune else set(wanted)
+            problems += _clashes(conn, wanted.values(), replaced | set(wanted))
             if problems:
                 raise ValidationFailed(problems)
             if prune:
@@ -182,6 +273,8 @@ class Store:
                 delete_phones(conn, [ids.phones[mac] for mac in leaving], changes)
                 for mac in leaving:
                     del before.phones[mac]
+                if leaving:
+                    bump_revision(conn, ids.tenant)
             for name, state in wanted.items():
                 write_tenant(conn, loaded[name], state, changes)
         return changes

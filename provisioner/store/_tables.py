@@ -31,8 +31,10 @@ __all__ = [
     "line_settings",
     "lines",
     "metadata",
+    "pending",
     "phone_settings",
     "phones",
+    "seen",
     "server_keys",
     "tenant_settings",
     "tenants",
@@ -57,6 +59,10 @@ tenants = Table(
     Column("sip_domain", String(253), nullable=False),
     Column("platform", String(32), nullable=False),
     Column("description", String(255), nullable=False, default=""),
+    # Bumped in the transaction of every change to the tenant or anything
+    # under it; servers poll it to invalidate their caches.
+    Column("revision", Integer, nullable=False, default=0, server_default="0"),
+    Column("changed_at", Integer, nullable=False, default=0, server_default="0"),  # Unix time
 )
 
 groups = Table(
@@ -122,6 +128,45 @@ tenant_settings = _settings_table("tenant_settings", "tenant", "tenants", lockab
 group_settings = _settings_table("group_settings", "group", "phone_groups", lockable=True)
 phone_settings = _settings_table("phone_settings", "phone", "phones", lockable=False)
 line_settings = _settings_table("line_settings", "line", "lines", lockable=False)
+
+# What phones asked for, one row per (client, protocol, path): bounded by the
+# set of paths phones use, and pruned to a maximum row count. The client key
+# is the MAC when one is known, else the address.
+seen = Table(
+    "seen",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("client_key", String(64), nullable=False),
+    Column("mac", String(12), nullable=True),
+    Column("address", String(64), nullable=False),
+    Column("protocol", String(8), nullable=False),
+    Column("path", String(255), nullable=False),
+    Column("user_agent", String(255), nullable=False, default=""),
+    Column("vendor", String(32), nullable=False, default=""),
+    Column("model", String(64), nullable=False, default=""),
+    Column("firmware", String(64), nullable=False, default=""),
+    Column("status", String(16), nullable=False),
+    Column("known", Boolean, nullable=False, default=False),
+    Column("count", Integer, nullable=False, default=1),
+    Column("first_seen", Integer, nullable=False),
+    Column("last_seen", Integer, nullable=False, index=True),
+    UniqueConstraint("client_key", "protocol", "path"),
+)
+
+# Unknown phones held under a tenant's quarantine policy until claimed.
+pending = Table(
+    "pending_devices",
+    metadata,
+    Column("mac", String(12), primary_key=True),
+    Column("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("vendor", String(32), nullable=False, default=""),
+    Column("model", String(64), nullable=False, default=""),
+    Column("firmware", String(64), nullable=False, default=""),
+    Column("address", String(64), nullable=False, default=""),
+    Column("user_agent", String(255), nullable=False, default=""),
+    Column("first_seen", Integer, nullable=False),
+    Column("last_seen", Integer, nullable=False),
+)
 
 server_keys = Table(
     "server_keys",

@@ -7,6 +7,7 @@ references (seen records, jobs).
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Mapping
 
@@ -18,7 +19,7 @@ from provisioner.state import LineState, PhoneState, TenantState
 from provisioner.store import _tables as t
 from provisioner.store._read import TenantIds, encode_value
 
-__all__ = ["Changes", "delete_phones", "write_tenant"]
+__all__ = ["Changes", "bump_revision", "delete_phones", "write_tenant"]
 
 Changes = Counter[str]  # e.g. {"phone created": 3, "setting changed": 5}
 
@@ -86,6 +87,15 @@ def _phone_row(phone: PhoneState) -> dict[str, object]:
     }
 
 
+def bump_revision(conn: Connection, tenant_id: int) -> None:
+    """Record that something under the tenant changed (servers drop their cache)."""
+    conn.execute(
+        update(t.tenants)
+        .where(t.tenants.c.id == tenant_id)
+        .values(revision=t.tenants.c.revision + 1, changed_at=int(time.time()))
+    )
+
+
 def delete_phones(conn: Connection, phone_ids: list[int], changes: Changes) -> None:
     """Delete phones (and, by cascade, their lines, memberships and settings)."""
     if phone_ids:
@@ -99,7 +109,11 @@ def write_tenant(
     after: TenantState,
     changes: Changes,
 ) -> None:
-    """Make the stored tenant equal ``after``; ``before`` is what is stored now."""
+    """Make the stored tenant equal ``after``; ``before`` is what is stored now.
+
+    When anything changed, the tenant's revision is bumped in the same transaction.
+    """
+    outer, changes = changes, Changes()
     tenant_row = {
         "name": after.name,
         "sip_domain": after.sip_domain,
@@ -167,6 +181,9 @@ def write_tenant(
 
     for mac, phone in after.phones.items():
         _write_phone(conn, tenant_id, ids, group_ids, old.phones.get(mac), phone, changes)
+    if changes:
+        bump_revision(conn, tenant_id)
+    outer.update(changes)
 
 
 def _write_phone(
