@@ -1,0 +1,577 @@
+"""The asyncio adapter: sockets and timers around the sans-IO sessions.
+
+Everything about the protocol is decided in ``_session.py`` and
+``_upload.py``; this module only moves datagrams and keeps time:
+
+* One request socket (the "well-known port", RFC 1350 §4) takes RRQs and
+  WRQs. Each accepted request gets a fresh UDP socket on an ephemeral port,
+  which is the server's transfer ID for that transfer; datagrams reaching it
+  from any other address or port get ERROR 5 and are otherwise ignored.
+* Sockets are plain non-blocking sockets watched with ``loop.add_reader``
+  (epoll on Linux, so no FD_SETSIZE ceiling as with ``select``). A send that
+  would block is dropped, as the network may drop any datagram; the
+  retransmission timer covers both.
+* Each transfer has at most one ``loop.call_at`` timer, set from
+  ``next_timer()`` (as aioquic does). A deadline that moves later keeps the
+  earlier timer, which on firing finds nothing due and re-arms, so the common
+  case (each ACK pushes the deadline back) costs no timer churn.
+* The ``read`` callback is awaited before the first DATA leaves, so content
+  can be rendered on demand. A request repeated while its transfer is being
+  prepared or running is ignored rather than served twice.
+
+When bound to a wildcard address on Linux, the request socket reports each
+request's destination address (IP_PKTINFO / IPV6_RECVPKTINFO) and the
+transfer socket is bound to it, so replies leave from the address the client
+sent to, as tftpd-hpa does; on a host with several addresses the client
+would otherwise see a stranger answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import resource
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from provisioner.tftp._options import Limits
+from provisioner.tftp._packets import (
+    Error,
+    ErrorCode,
+    Options,
+    PacketError,
+    ReadRequest,
+    WriteRequest,
+    decode,
+    encode,
+)
+from provisioner.tftp._session import TERMINAL, ReadSession, State
+from provisioner.tftp._upload import WriteSession
+
+__all__ = ["ReadCallback", "TftpEvent", "TftpServer", "WriteCallback"]
+
+_log = logging.getLogger(__name__)
+
+ReadCallback = Callable[[str, tuple[str, int]], Awaitable[bytes | None]]
+WriteCallback = Callable[[str, tuple[str, int], bytes], Awaitable[bool]]
+Address = tuple[Any, ...]  # a socket address: (host, port) or (host, port, flowinfo, scope_id)
+
+_MAX_DATAGRAM = 65536  # more than any TFTP packet (4-byte header + 65464-byte block)
+_BATCH = 64  # requests read per wake-up before other sockets get their turn
+_REQUEST_RCVBUF = 1 << 20  # room for a burst of requests; the kernel caps it at rmem_max
+_IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # 8 on Linux; Python 3.11 lacks the name
+_ANCILLARY = socket.CMSG_SPACE(20)  # struct in6_pktinfo, the larger of the two
+_UNKNOWN_TID = encode(Error(ErrorCode.UNKNOWN_TID, "Unknown transfer ID"))
+_NOT_FOUND = "File not found"
+
+
+@dataclass(frozen=True, slots=True)
+class TftpEvent:
+    """One finished request, for metrics and "seen" records (never file contents).
+
+    ``status`` is ``ok``, ``not_found`` (the read callback returned ``None``)
+    or ``error`` (everything else; ``reason`` says what). ``transferred`` is
+    the number of bytes the client acknowledged (read) or sent (write);
+    ``options`` are the options we accepted, as sent in the OACK.
+    """
+
+    client: tuple[str, int]
+    operation: Literal["read", "write"]
+    filename: str
+    status: Literal["ok", "not_found", "error"]
+    transferred: int
+    options: Options
+    seconds: float
+    reason: str = ""
+
+
+class TftpServer:
+    """A TFTP server (RFC 1350, 2347, 2348, 2349, 7440) serving bytes from callbacks.
+
+    ``read(filename, client)`` gets the filename exactly as the client sent
+    it and returns the content or ``None`` (answered with ERROR 1, "File not
+    found"). The name is untrusted input: it is never used as a path here.
+    Uploads are refused (ERROR 2) unless ``write(filename, client, data)``
+    is given; it returns whether the upload was kept, and uploads are capped
+    at ``max_upload`` bytes.
+    """
+
+    def __init__(
+        self,
+        read: ReadCallback,
+        *,
+        host: str,
+        port: int,
+        max_blksize: int = 1468,
+        max_sessions: int = 5000,
+        timeout: float = 1.0,
+        retries: int = 5,
+        write: WriteCallback | None = None,
+        max_upload: int = 1 << 20,
+        on_event: Callable[[TftpEvent], None] | None = None,
+    ) -> None:
+        """Configure; nothing is bound until :meth:`start`.
+
+        ``timeout`` is the retransmission interval in seconds unless a client
+        negotiates another, and ``retries`` the retransmissions without
+        progress before a transfer is dropped. ``max_sessions`` bounds the
+        transfers in progress (each holds one socket); requests beyond it get
+        ERROR 0 and the client retries later.
+        """
+        self.limits = Limits(max_blksize=max_blksize, timeout=timeout, retries=retries)
+        self._read = read
+        self._write = write
+        self._on_event = on_event
+        self._host = host
+        self._port = port
+        self._max_sessions = max_sessions
+        self._max_upload = max_upload
+        self._sock: socket.socket | None = None
+        self._bind: Address = ()  # where transfer sockets bind when PKTINFO does not say
+        self._pktinfo = False
+        self._closing = False
+        self._progress: asyncio.Event | None = None  # set when a transfer ends (for close)
+        self._transfers: dict[tuple[str, int], _Transfer] = {}
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound request address (host, port), e.g. to learn a port chosen by the OS."""
+        if self._sock is None:
+            raise RuntimeError("the server is not running")
+        host, port = self._sock.getsockname()[:2]
+        return host, port
+
+    @property
+    def active(self) -> int:
+        """Transfers in progress, including those waiting for the read callback."""
+        return len(self._transfers)
+
+    async def start(self) -> None:
+        """Bind the request socket and start serving."""
+        loop = asyncio.get_running_loop()
+        _raise_fd_limit()
+        infos = await loop.getaddrinfo(
+            self._host, self._port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
+        )
+        family, _, _, _, sockaddr = infos[0]
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _REQUEST_RCVBUF)
+            if family == socket.AF_INET6:
+                # "::" serves IPv4 too (as v4-mapped addresses) whatever the
+                # distribution's net.ipv6.bindv6only default is.
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sock.bind(sockaddr)
+            if sys.platform == "linux" and ipaddress.ip_address(sockaddr[0]).is_unspecified:
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+                else:
+                    sock.setsockopt(socket.IPPROTO_IP, _IP_PKTINFO, 1)
+                self._pktinfo = True
+        except BaseException:
+            sock.close()
+            raise
+        self._sock = sock
+        self._bind = (sockaddr[0], 0, *sockaddr[2:])
+        self._closing = False
+        loop.add_reader(sock.fileno(), self._on_request_readable)
+        _log.info("TFTP listening on %s port %d", *self.address)
+
+    async def close(self, grace: float = 0.0) -> None:
+        """Stop accepting requests, then end the transfers in progress.
+
+        Transfers get up to ``grace`` seconds to finish; the rest are told
+        ERROR 0 ("Server shutting down") and reported as errors. (A finished
+        upload that is only dallying is not waited for.)
+        """
+        loop = asyncio.get_running_loop()
+        self._closing = True
+        if self._sock is not None:
+            loop.remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+        until = loop.time() + grace
+        while any(not t.reported for t in self._transfers.values()) and loop.time() < until:
+            self._progress = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), until - loop.time())
+        pending = [t.task for t in self._transfers.values() if t.task is not None]
+        for transfer in list(self._transfers.values()):
+            transfer.abort("server closed")
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def __aenter__(self) -> TftpServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def _on_request_readable(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        for _ in range(_BATCH):
+            try:
+                if self._pktinfo:
+                    data, ancillary, _, peer = sock.recvmsg(_MAX_DATAGRAM, _ANCILLARY)
+                    bind = _destination(ancillary) or self._bind
+                else:
+                    data, peer = sock.recvfrom(_MAX_DATAGRAM)
+                    bind = self._bind
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                _log.warning("TFTP request socket: %s", exc)
+                return
+            self._on_request(data, peer, bind)
+
+    def _on_request(self, data: bytes, peer: Address, bind: Address) -> None:
+        try:
+            packet = decode(data)
+        except PacketError as exc:
+            if data[:2] in (b"\0\1", b"\0\2"):  # a request we cannot honour: say why
+                self._refuse(peer, ErrorCode.ILLEGAL_OPERATION, str(exc))
+            # Anything else is not even a request, from anyone: stay silent.
+            return
+        if isinstance(packet, ReadRequest | WriteRequest):
+            self._accept(packet, peer, bind)
+        elif not isinstance(packet, Error):  # ERRORs are never answered (RFC 1350 §7)
+            self._refuse(peer, ErrorCode.ILLEGAL_OPERATION, "Illegal TFTP operation")
+
+    def _accept(self, request: ReadRequest | WriteRequest, peer: Address, bind: Address) -> None:
+        client = _client(peer)
+        if self._closing or client in self._transfers:
+            return  # a retransmitted request: its transfer is already under way
+        loop = asyncio.get_running_loop()
+        transfer = _Transfer(self, loop, request, peer, bind)
+        if isinstance(request, WriteRequest) and self._write is None:
+            self._refuse(peer, ErrorCode.ACCESS_VIOLATION, "Access violation")
+            transfer.report("error", "uploads are disabled")
+            return
+        if len(self._transfers) >= self._max_sessions:
+            self._refuse(peer, ErrorCode.NOT_DEFINED, "Server busy, try again later")
+            transfer.report("error", f"more than {self._max_sessions} transfers in progress")
+            return
+        self._transfers[client] = transfer
+        transfer.task = loop.create_task(transfer.open())
+
+    def _refuse(self, peer: Address, code: ErrorCode, message: str) -> None:
+        """ERROR from the request socket: no transfer ID is spent on a refusal."""
+        if self._sock is not None:
+            _sendto(self._sock, encode(Error(code, message)), peer)
+
+    def _forget(self, transfer: _Transfer) -> None:
+        if self._transfers.get(transfer.client) is transfer:
+            del self._transfers[transfer.client]
+
+    def _emit(self, event: TftpEvent) -> None:
+        if self._progress is not None:
+            self._progress.set()
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(event)
+        except Exception:
+            _log.exception("TFTP on_event callback failed")
+
+
+class _Transfer:
+    """The I/O side of one transfer: its socket, its timer and its callbacks."""
+
+    __slots__ = (
+        "bind",
+        "client",
+        "delivering",
+        "loop",
+        "peer",
+        "reported",
+        "request",
+        "server",
+        "session",
+        "sock",
+        "started",
+        "task",
+        "timer",
+        "timer_at",
+    )
+
+    def __init__(
+        self,
+        server: TftpServer,
+        loop: asyncio.AbstractEventLoop,
+        request: ReadRequest | WriteRequest,
+        peer: Address,
+        bind: Address,
+    ) -> None:
+        self.server = server
+        self.loop = loop
+        self.request = request
+        self.peer = peer
+        self.client = _client(peer)
+        self.bind = bind
+        self.sock: socket.socket | None = None
+        self.session: ReadSession | WriteSession | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0
+        self.started = loop.time()
+        self.reported = False
+        self.delivering = False
+
+    async def open(self) -> None:
+        """Get the content (reads), open the transfer socket and send the first packet."""
+        try:
+            await self._open()
+        except Exception as exc:  # a bug must cost one transfer, not the server
+            _log.exception("TFTP transfer for %s failed", self.client)
+            self.abort(f"internal error: {exc!r}")
+
+    async def _open(self) -> None:
+        server, request = self.server, self.request
+        session: ReadSession | WriteSession
+        if isinstance(request, WriteRequest):
+            session = WriteSession(
+                request.options,
+                mode=request.mode,
+                limits=server.limits,
+                max_size=server._max_upload,
+            )
+        else:
+            try:
+                # A client gives up after its own retries; waiting longer is pointless.
+                async with asyncio.timeout(self._patience()):
+                    data = await server._read(request.filename, self.client)
+            except Exception as exc:
+                # Logged in full, answered like any missing file: the client learns
+                # nothing about which names exist.
+                _log.exception("TFTP read callback failed for %r", request.filename)
+                self._refuse(ErrorCode.FILE_NOT_FOUND, _NOT_FOUND, f"read failed: {exc!r}")
+                return
+            if data is None:
+                self._refuse(ErrorCode.FILE_NOT_FOUND, _NOT_FOUND, "", "not_found")
+                return
+            session = ReadSession(data, request.options, mode=request.mode, limits=server.limits)
+        try:
+            self.sock = self._open_socket()
+        except OSError as exc:
+            _log.warning("TFTP transfer socket for %s: %s", self.client, exc)
+            self._refuse(ErrorCode.NOT_DEFINED, "Server busy", f"no socket: {exc}")
+            return
+        self.session = session
+        self.loop.add_reader(self.sock.fileno(), self._on_readable)
+        self._send(session.start(self.loop.time()))
+        self._update()
+
+    def _open_socket(self) -> socket.socket:
+        family = socket.AF_INET6 if len(self.bind) == 4 else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sock.bind(self.bind)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def _patience(self) -> float:
+        limits = self.server.limits
+        return limits.timeout * (limits.retries + 1)
+
+    def _on_readable(self) -> None:
+        # One datagram per call: the selector is level-triggered and calls
+        # again while more are queued, and on a transfer socket there rarely
+        # are (one ACK per window), whereas trying to read on until the socket
+        # would block costs a raised exception on every lockstep round trip.
+        sock, session = self.sock, self.session
+        if sock is None or session is None:
+            return
+        try:
+            data, source = sock.recvfrom(_MAX_DATAGRAM)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            _log.debug("TFTP transfer socket for %s: %s", self.client, exc)
+            return
+        # Whole socket addresses compare equal for the same sender: the
+        # kernel reports them the same way on both sockets.
+        if source != self.peer:
+            # RFC 1350 §4: answer the stranger, leave the transfer alone. An
+            # ERROR is never answered, lest two servers argue forever.
+            if data[:2] != b"\0\5":
+                _sendto(sock, _UNKNOWN_TID, source)
+            return
+        for datagram in session.receive(data, self.loop.time()):
+            _sendto(sock, datagram, source)
+        self._update()
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        if self.session is not None:
+            self._send(self.session.handle_timer(self.loop.time()))
+            self._update()
+
+    def _update(self) -> None:
+        """After every input: re-arm the timer, deliver an upload, report, or finish."""
+        session = self.session
+        if session is None:
+            return
+        state = session.state
+        deadline = session.next_timer()
+        if deadline is None:
+            self._cancel_timer()
+        else:
+            # A later deadline keeps the earlier timer, which re-arms on firing.
+            if self.timer is None or deadline < self.timer_at:
+                self._arm(deadline)
+            if state is State.TRANSFERRING or state is State.NEGOTIATING:
+                return  # the common case: nothing else to do
+        if state is State.RECEIVED and not self.delivering:
+            self.delivering = True
+            self.task = self.loop.create_task(self._deliver())
+        elif state is State.DONE or state is State.FAILED:
+            if not self.reported:
+                self.report("ok" if state is State.DONE else "error", session.reason)
+            if deadline is None:
+                self._close()
+
+    def _arm(self, deadline: float) -> None:
+        self._cancel_timer()
+        self.timer = self.loop.call_at(deadline, self._on_timer)
+        self.timer_at = deadline
+
+    async def _deliver(self) -> None:
+        """Hand a complete upload to the write callback, then acknowledge or refuse it."""
+        session, write = self.session, self.server._write
+        if not isinstance(session, WriteSession) or write is None:
+            return
+        try:
+            async with asyncio.timeout(self._patience()):
+                kept = await write(self.request.filename, self.client, session.data)
+        except Exception as exc:
+            _log.exception("TFTP write callback failed for %r", self.request.filename)
+            kept, why = False, f"write failed: {exc!r}"
+        else:
+            why = "refused by the write callback"
+        if session.state is State.RECEIVED:
+            self._send(session.accept(self.loop.time()) if kept else session.reject(why))
+            self._update()
+
+    def abort(self, reason: str) -> None:
+        """End now: tell a client mid-transfer ERROR 0, report, release everything."""
+        if (
+            self.task is not None
+            and not self.task.done()
+            and self.task is not asyncio.current_task()
+        ):
+            self.task.cancel()
+        session = self.session
+        if session is not None and session.state not in TERMINAL:
+            self._send([encode(Error(ErrorCode.NOT_DEFINED, "Server shutting down"))])
+        if not self.reported:
+            self.report("error", reason)
+        self._close()
+
+    def report(self, status: Literal["ok", "not_found", "error"], reason: str) -> None:
+        """Tell the server's ``on_event`` how this request ended (once)."""
+        self.reported = True
+        session = self.session
+        self.server._emit(
+            TftpEvent(
+                client=self.client,
+                operation="write" if isinstance(self.request, WriteRequest) else "read",
+                filename=self.request.filename,
+                status=status,
+                transferred=0 if session is None else session.transferred,
+                options=() if session is None else session.negotiated.reply,
+                seconds=self.loop.time() - self.started,
+                reason=reason,
+            )
+        )
+
+    def _refuse(
+        self,
+        code: ErrorCode,
+        message: str,
+        reason: str,
+        status: Literal["not_found", "error"] = "error",
+    ) -> None:
+        self.server._refuse(self.peer, code, message)
+        self.report(status, reason)
+        self._close()
+
+    def _send(self, datagrams: list[bytes]) -> None:
+        sock = self.sock
+        if sock is not None:
+            for datagram in datagrams:
+                _sendto(sock, datagram, self.peer)
+
+    def _cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _close(self) -> None:
+        self._cancel_timer()
+        if self.sock is not None:
+            self.loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+            self.sock = None
+        self.server._forget(self)
+
+
+def _client(peer: Address) -> tuple[str, int]:
+    """(host, port) for callbacks and events; IPv4 as dotted quads even on a "::" socket."""
+    host: str = peer[0]
+    if host.startswith("::ffff:") and "." in host:
+        host = host[7:]
+    return host, peer[1]
+
+
+def _sendto(sock: socket.socket, datagram: bytes, peer: Address) -> None:
+    try:
+        sock.sendto(datagram, peer)
+    except (BlockingIOError, InterruptedError):
+        pass  # a full send buffer drops the datagram like the network could; timers resend
+    except OSError as exc:
+        _log.debug("TFTP send to %s failed: %s", peer[:2], exc)
+
+
+def _destination(ancillary: list[tuple[int, int, bytes]]) -> Address | None:
+    """The bind address for replies to a request, from its IP_PKTINFO/IPV6_PKTINFO."""
+    for level, kind, data in ancillary:
+        if level == socket.IPPROTO_IP and kind == _IP_PKTINFO and len(data) >= 12:
+            v4 = ipaddress.IPv4Address(data[8:12])  # struct in_pktinfo: ipi_addr
+            if v4.is_multicast or v4 == ipaddress.IPv4Address("255.255.255.255"):
+                return None  # never reply from a group or broadcast address
+            return (str(v4), 0)
+        if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(data) >= 20:
+            v6 = ipaddress.IPv6Address(data[:16])  # struct in6_pktinfo: ipi6_addr, ifindex
+            if v6.is_multicast:
+                return None
+            mapped = v6.ipv4_mapped
+            if mapped is not None and (mapped.is_multicast or mapped.packed == b"\xff" * 4):
+                return None
+            scope = int.from_bytes(data[16:20], sys.byteorder) if v6.is_link_local else 0
+            return (str(v6), 0, 0, scope)
+    return None
+
+
+def _raise_fd_limit() -> None:
+    """Lift the soft open-files limit to the hard one: each transfer holds a socket."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft == resource.RLIM_INFINITY or soft >= hard:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as exc:
+        _log.warning("could not raise the open-files limit to %d: %s", hard, exc)

@@ -1,0 +1,532 @@
+"""The asyncio server over real sockets on loopback, IPv4 and IPv6."""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+from provisioner.tftp import (
+    Ack,
+    Data,
+    Error,
+    Mode,
+    ReadRequest,
+    TftpEvent,
+    TftpServer,
+    WriteRequest,
+    decode,
+    encode,
+)
+from tests.peers import free_port
+from tests.tftp._client import Peer, fetch
+
+FILES = {
+    "0004f2123456.cfg": b"<config>" + b"x" * 3000 + b"</config>\n",
+    "empty": b"",
+    "text.txt": b"line one\nline two\r\n",
+    "big.bin": bytes(range(256)) * 4096,  # 1 MiB
+}
+
+
+async def serve_files(name: str, client: tuple[str, int]) -> bytes | None:
+    return FILES.get(name)
+
+
+@asynccontextmanager
+async def running(
+    read: Callable[[str, tuple[str, int]], Awaitable[bytes | None]] = serve_files,
+    *,
+    host: str = "127.0.0.1",
+    events: list[TftpEvent] | None = None,
+    grace: float = 2.0,
+    **kwargs: Any,
+) -> AsyncIterator[TftpServer]:
+    """A started server on a free port; on exit, closed after ``grace`` seconds at most.
+
+    The grace lets a transfer whose client is done take its final ACK.
+    """
+    probe = "::1" if ":" in host else "127.0.0.1"
+    port = free_port(socket.SOCK_DGRAM, probe)
+    on_event = events.append if events is not None else None
+    server = TftpServer(read, host=host, port=port, on_event=on_event, **kwargs)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.close(grace)
+
+
+def error(code: int, message: str) -> bytes:
+    return encode(Error(code, message))
+
+
+# Reading.
+
+
+def test_fetch_in_memory_content() -> None:
+    # tftpy crashes on the first transfer from a non-file object (libraries.md §1.1).
+    async def body() -> None:
+        events: list[TftpEvent] = []
+        async with running(events=events) as server:
+            host, port = server.address
+            for _ in range(3):
+                result = await fetch(host, port, "0004f2123456.cfg")
+                assert result.ok, result.error
+                assert result.data == FILES["0004f2123456.cfg"]
+            assert (await fetch(host, port, "empty")).data == b""
+            assert (await fetch(host, port, "big.bin")).data == FILES["big.bin"]
+        assert [e.status for e in events] == ["ok"] * 5
+        assert events[0].filename == "0004f2123456.cfg"
+        assert events[0].transferred == len(FILES["0004f2123456.cfg"])
+        assert events[0].operation == "read"
+        assert events[0].client[0] == "127.0.0.1"
+
+    asyncio.run(body())
+
+
+def test_options_netascii_and_windows_end_to_end() -> None:
+    async def body() -> None:
+        events: list[TftpEvent] = []
+        async with running(events=events) as server:
+            host, port = server.address
+            options = (("blksize", "1468"), ("tsize", "0"), ("windowsize", "8"), ("timeout", "2"))
+            result = await fetch(host, port, "big.bin", options=options)
+            assert result.data == FILES["big.bin"]
+            assert result.options == {
+                "blksize": "1468",
+                "tsize": str(len(FILES["big.bin"])),
+                "windowsize": "8",
+                "timeout": "2",
+            }
+            result = await fetch(host, port, "text.txt", mode=Mode.NETASCII)
+            assert result.data == b"line one\r\nline two\r\0\r\n"
+        assert events[0].options == (
+            ("blksize", "1468"),
+            ("tsize", "1048576"),
+            ("windowsize", "8"),
+            ("timeout", "2"),
+        )
+
+    asyncio.run(body())
+
+
+def test_unknown_file_is_error_1() -> None:
+    async def body() -> None:
+        events: list[TftpEvent] = []
+        async with running(events=events) as server:
+            result = await fetch(*server.address, "nope.cfg")
+            assert result.error == (1, "File not found")
+        assert [(e.status, e.filename, e.transferred) for e in events] == [
+            ("not_found", "nope.cfg", 0)
+        ]
+
+    asyncio.run(body())
+
+
+def test_filename_reaches_the_callback_exactly_as_sent() -> None:
+    seen: list[tuple[str, tuple[str, int]]] = []
+
+    async def read(name: str, client: tuple[str, int]) -> bytes | None:
+        seen.append((name, client))
+        return None
+
+    async def body() -> None:
+        async with running(read) as server:
+            peer = await Peer.open()
+            peer.send(b"\x00\x01../../etc/Passwd\x00OCTET\x00", server.address)
+            assert await peer.receive() == (error(1, "File not found"), server.address)
+            assert seen == [("../../etc/Passwd", peer.address[:2])]
+            peer.close()
+
+    asyncio.run(body())
+
+
+@pytest.mark.parametrize(
+    ("bind", "client"),
+    [("::1", "::1"), ("::", "::1"), ("::", "127.0.0.1"), ("0.0.0.0", "127.0.0.1")],
+)
+def test_ipv6_and_wildcards(bind: str, client: str) -> None:
+    async def body() -> None:
+        port = free_port(socket.SOCK_DGRAM, "::1" if ":" in bind else "127.0.0.1")
+        server = TftpServer(serve_files, host=bind, port=port)
+        await server.start()
+        try:
+            result = await fetch(client, port, "0004f2123456.cfg", options=[("blksize", "512")])
+            assert result.data == FILES["0004f2123456.cfg"]
+        finally:
+            await server.close()
+
+    asyncio.run(body())
+
+
+def test_wildcard_replies_come_from_the_address_the_client_used() -> None:
+    # 127.0.0.2 is loopback too, but the kernel would pick 127.0.0.1 as the source.
+    async def body() -> None:
+        async with running(host="0.0.0.0") as server:
+            port = server.address[1]
+            peer = await Peer.open()
+            peer.send(encode(ReadRequest("empty")), ("127.0.0.2", port))
+            reply, source = await peer.receive()
+            assert reply == encode(Data(1, b""))
+            assert source[0] == "127.0.0.2"
+            assert source[1] != port  # a fresh transfer ID
+            peer.send(encode(Ack(1)), source)
+            peer.close()
+
+    asyncio.run(body())
+
+
+def test_2000_concurrent_sessions_complete() -> None:
+    count = 2000
+
+    async def body() -> None:
+        events: list[TftpEvent] = []
+        content = {f"{i:012x}.cfg": bytes([i % 256]) * (1500 + i % 700) for i in range(count)}
+        everyone = asyncio.Event()
+        waiting = 0
+
+        async def read(name: str, client: tuple[str, int]) -> bytes | None:
+            # Hold every request until all have arrived, so that all the
+            # transfers really run at the same time.
+            nonlocal waiting
+            waiting += 1
+            if waiting == count:
+                everyone.set()
+            await everyone.wait()
+            return content.get(name)
+
+        async with running(read, events=events, timeout=1.0, retries=8) as server:
+            host, port = server.address
+            started = time.monotonic()
+            fetches = [fetch(host, port, name, interval=1.0, retries=8) for name in content]
+            gathered = asyncio.gather(*fetches)
+            await asyncio.wait_for(everyone.wait(), 30)
+            assert server.active == count
+            results = await asyncio.wait_for(gathered, 60)
+            elapsed = time.monotonic() - started
+        failures = [r.error for r in results if not r.ok]
+        assert failures == []
+        assert [r.data for r in results] == list(content.values())
+        assert elapsed < 60
+        # A final ACK lost after the client is done is an error on our side only.
+        assert sum(e.status == "ok" for e in events) >= count - 10
+
+    asyncio.run(body())
+
+
+def test_slow_read_callback_does_not_hold_up_others() -> None:
+    async def read(name: str, client: tuple[str, int]) -> bytes | None:
+        if name == "slow":
+            await asyncio.sleep(1.0)
+        return b"done"
+
+    async def body() -> None:
+        async with running(read) as server:
+            slow = asyncio.create_task(fetch(*server.address, "slow", interval=3.0))
+            started = time.monotonic()
+            assert (await fetch(*server.address, "fast")).data == b"done"
+            assert time.monotonic() - started < 0.5
+            assert (await slow).data == b"done"
+
+    asyncio.run(body())
+
+
+def test_read_callback_failure_is_a_uniform_not_found() -> None:
+    async def read(name: str, client: tuple[str, int]) -> bytes | None:
+        if name == "boom":
+            raise RuntimeError("template exploded")
+        return b"fine"
+
+    async def body() -> None:
+        events: list[TftpEvent] = []
+        async with running(read, events=events) as server:
+            assert (await fetch(*server.address, "boom")).error == (1, "File not found")
+            assert (await fetch(*server.address, "ok")).data == b"fine"
+        assert events[0].status == "error"
+        assert "template exploded" in events[0].reason
+
+    asyncio.run(body())
+
+
+def test_failing_on_event_does_not_break_the_server() -> None:
+    def on_event(event: TftpEvent) -> None:
+        raise ValueError("metrics are down")
+
+    async def body() -> None:
+        port = free_port(socket.SOCK_DGRAM)
+        server = TftpServer(serve_files, host="127.0.0.1", port=port, on_event=on_event)
+        await server.start()
+        try:
+            for _ in range(2):
+                assert (await fetch("127.0.0.1", port, "empty")).ok
+        finally:
+            await server.close()
+
+    asyncio.run(body())
+
+
+# Malformed and unexpected datagrams on the request port.
+
+
+@pytest.mark.parametrize(
+    ("datagram", "reply"),
+    [
+        (b"", None),
+        (b"\x00", None),
+        (b"\x00\x09abc", None),  # unknown opcode: not even a request
+        (b"\xff\xff\xff\xff", None),
+        (b"\x00\x04\x00", None),  # a broken ACK
+        (encode(Error(0, "hi")), None),  # ERRORs are never answered
+        (b"\x00\x01file", error(4, "filename is not NUL-terminated")),
+        (b"\x00\x01file\x00", error(4, "request has no mode")),
+        (b"\x00\x01file\x00mail\x00", error(4, "mail mode is not supported")),
+        (b"\x00\x01file\x00bogus\x00", error(4, "unknown mode 'bogus'")),
+        (b"\x00\x01f\x00octet\x00blksize\x00", error(4, "option 'blksize' has no value")),
+        (
+            b"\x00\x01f\x00octet\x00" + b"".join(b"o%d\x001\x00" % i for i in range(40)),
+            error(4, "more than 16 options"),
+        ),
+        (
+            b"\x00\x01f\x00octet\x00" + b"n" * 2000 + b"\x001\x00",
+            error(4, "option name is longer than 512 bytes"),
+        ),
+        (b"\x00\x01f\x00octet\x00a\x001\x00a\x002\x00", error(4, "duplicate option 'a'")),
+        (encode(Data(1, b"x")), error(4, "Illegal TFTP operation")),
+        (encode(Ack(1)), error(4, "Illegal TFTP operation")),
+    ],
+)
+def test_malformed_requests_are_answered_or_ignored(datagram: bytes, reply: bytes | None) -> None:
+    async def body() -> None:
+        async with running() as server:
+            peer = await Peer.open()
+            peer.send(datagram, server.address)
+            if reply is None:
+                assert await peer.silent()
+            else:
+                assert await peer.receive() == (reply, server.address)
+            peer.close()
+            # ...and the server keeps serving.
+            assert (await fetch(*server.address, "0004f2123456.cfg")).ok
+
+    asyncio.run(body())
+
+
+def test_request_flood_of_garbage_then_service() -> None:
+    async def body() -> None:
+        async with running() as server:
+            peer = await Peer.open()
+            for i in range(2000):
+                peer.send(bytes([i % 256]) * (i % 40), server.address)
+            assert (await fetch(*server.address, "text.txt")).data == FILES["text.txt"]
+            peer.close()
+
+    asyncio.run(body())
+
+
+# Transfer IDs, duplicates, limits.
+
+
+def test_wrong_transfer_id_gets_error_5_and_the_transfer_goes_on() -> None:
+    async def body() -> None:
+        async with running() as server:
+            client, stranger = await Peer.open(), await Peer.open()
+            client.send(encode(ReadRequest("0004f2123456.cfg")), server.address)
+            first, tid = await client.receive()
+            assert decode(first) == Data(1, FILES["0004f2123456.cfg"][:512])
+            stranger.send(encode(Ack(1)), tid)
+            assert await stranger.receive() == (error(5, "Unknown transfer ID"), tid)
+            stranger.send(encode(Error(0, "x")), tid)  # an ERROR is not answered
+            assert await stranger.silent()
+            content = bytearray(decode(first).payload)  # type: ignore[union-attr]
+            block = 1
+            while True:
+                client.send(encode(Ack(block)), tid)
+                datagram, source = await client.receive()
+                assert source == tid
+                packet = decode(datagram)
+                assert isinstance(packet, Data)
+                assert packet.block == block + 1
+                content += packet.payload
+                block += 1
+                if len(packet.payload) < 512:
+                    client.send(encode(Ack(block)), tid)
+                    break
+            assert bytes(content) == FILES["0004f2123456.cfg"]
+            client.close()
+            stranger.close()
+
+    asyncio.run(body())
+
+
+def test_repeated_request_does_not_start_a_second_transfer() -> None:
+    async def body() -> None:
+        events: list[TftpEvent] = []
+        async with running(events=events, timeout=0.2, retries=1) as server:
+            peer = await Peer.open()
+            for _ in range(3):
+                peer.send(encode(ReadRequest("empty")), server.address)
+            assert (await peer.receive())[0] == encode(Data(1, b""))
+            assert server.active == 1
+            assert (await peer.receive())[0] == encode(Data(1, b""))  # the retransmission
+            await asyncio.sleep(0.5)
+            assert server.active == 0
+            peer.close()
+        assert [e.status for e in events] == ["error"]
+        assert events[0].reason == "no response after 1 retransmissions"
+
+    asyncio.run(body())
+
+
+def test_server_retransmits_then_gives_up() -> None:
+    async def body() -> None:
+        async with running(timeout=0.1, retries=2) as server:
+            peer = await Peer.open()
+            peer.send(encode(ReadRequest("text.txt")), server.address)
+            copies = [await peer.receive() for _ in range(3)]
+            assert len(set(copies)) == 1
+            assert await peer.silent(0.4)
+            assert server.active == 0
+            peer.close()
+
+    asyncio.run(body())
+
+
+def test_too_many_sessions_are_told_to_come_back() -> None:
+    async def body() -> None:
+        events: list[TftpEvent] = []
+        async with running(events=events, max_sessions=2, timeout=5.0, grace=0.0) as server:
+            peers = [await Peer.open() for _ in range(3)]
+            for peer in peers:
+                peer.send(encode(ReadRequest("text.txt")), server.address)
+                await asyncio.sleep(0.05)
+            assert decode((await peers[0].receive())[0]) == Data(1, FILES["text.txt"])
+            assert decode((await peers[1].receive())[0]) == Data(1, FILES["text.txt"])
+            assert await peers[2].receive() == (
+                error(0, "Server busy, try again later"),
+                server.address,
+            )
+            for peer in peers:
+                peer.close()
+        assert events[0].reason == "more than 2 transfers in progress"
+
+    asyncio.run(body())
+
+
+def test_close_tells_clients_mid_transfer() -> None:
+    async def body() -> None:
+        events: list[TftpEvent] = []
+        server_cm = running(events=events, timeout=5.0, grace=0.0)
+        server = await server_cm.__aenter__()
+        peer = await Peer.open()
+        peer.send(encode(ReadRequest("big.bin")), server.address)
+        _, tid = await peer.receive()
+        await server_cm.__aexit__(None, None, None)
+        assert await peer.receive() == (error(0, "Server shutting down"), tid)
+        assert events[-1].status == "error"
+        assert events[-1].reason == "server closed"
+        peer.close()
+        with pytest.raises(RuntimeError, match="not running"):
+            _ = server.address
+
+    asyncio.run(body())
+
+
+def test_close_with_grace_lets_transfers_finish() -> None:
+    async def body() -> None:
+        events: list[TftpEvent] = []
+        port = free_port(socket.SOCK_DGRAM)
+        server = TftpServer(serve_files, host="127.0.0.1", port=port, on_event=events.append)
+        await server.start()
+        transfer = asyncio.create_task(fetch("127.0.0.1", port, "big.bin", interval=3.0))
+        await asyncio.sleep(0.02)  # the transfer is under way (1 MiB takes longer)
+        assert server.active == 1
+        await server.close(grace=10.0)
+        assert (await transfer).data == FILES["big.bin"]
+        assert [e.status for e in events] == ["ok"]
+
+    asyncio.run(body())
+
+
+def test_open_files_limit_is_raised() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        if hard != resource.RLIM_INFINITY:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
+
+        async def body() -> None:
+            async with running():
+                pass
+
+        asyncio.run(body())
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] in (hard, min(1024, hard))
+        if hard != resource.RLIM_INFINITY:
+            assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == hard
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1), hard))
+
+
+# Uploads.
+
+
+def test_uploads_are_refused_without_a_write_callback() -> None:
+    async def body() -> None:
+        events: list[TftpEvent] = []
+        async with running(events=events) as server:
+            peer = await Peer.open()
+            peer.send(encode(WriteRequest("log.txt")), server.address)
+            assert await peer.receive() == (error(2, "Access violation"), server.address)
+            peer.close()
+        assert [(e.operation, e.status, e.reason) for e in events] == [
+            ("write", "error", "uploads are disabled")
+        ]
+
+    asyncio.run(body())
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_upload_with_a_write_callback(keep: bool) -> None:
+    stored: list[tuple[str, bytes]] = []
+
+    async def write(name: str, client: tuple[str, int], content: bytes) -> bool:
+        stored.append((name, content))
+        return keep
+
+    async def body() -> None:
+        events: list[TftpEvent] = []
+        async with running(write=write, events=events, max_upload=10_000, grace=0.0) as server:
+            peer = await Peer.open()
+            peer.send(encode(WriteRequest("phone.log", Mode.NETASCII)), server.address)
+            reply, tid = await peer.receive()
+            assert reply == encode(Ack(0))
+            peer.send(encode(Data(1, b"x" * 512)), tid)
+            assert await peer.receive() == (encode(Ack(1)), tid)
+            peer.send(encode(Data(2, b"end\r\n")), tid)
+            expected = encode(Ack(2)) if keep else error(2, "Access violation")
+            assert await peer.receive() == (expected, tid)
+            peer.close()
+        assert stored == [("phone.log", b"x" * 512 + b"end\n")]
+        assert events[0].status == ("ok" if keep else "error")
+        assert events[0].transferred == 517
+
+    asyncio.run(body())
+
+
+def test_upload_over_the_cap_is_refused() -> None:
+    async def write(name: str, client: tuple[str, int], content: bytes) -> bool:
+        raise AssertionError("never called")
+
+    async def body() -> None:
+        async with running(write=write, max_upload=100) as server:
+            peer = await Peer.open()
+            peer.send(encode(WriteRequest("big", options=(("tsize", "101"),))), server.address)
+            assert (await peer.receive())[0] == error(3, "Disk full or allocation exceeded")
+            peer.close()
+
+    asyncio.run(body())
