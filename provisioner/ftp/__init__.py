@@ -1,0 +1,13 @@
+"""The FTP front end: phones fetch and upload files over FTP.
+
+Built on pyftpdlib, run in threads of its own. It knows nothing about
+phones, tenants or the database: logins, files, upload limits and what to
+record all come from one :class:`FtpBackend` the application provides. There
+is no local filesystem behind it: downloads are served from memory, uploads
+are collected in memory and handed over whole. See docs/ftp.md.
+"""
+
+from provisioner.ftp._backend import Client, FtpBackend, FtpEvent
+from provisioner.ftp._server import FtpServer
+
+__all__ = ["Client", "FtpBackend", "FtpEvent", "FtpServer"]

@@ -1,0 +1,223 @@
+"""A virtual filesystem: files come from the backend, never from the disk.
+
+pyftpdlib's :class:`AbstractedFS` maps FTP paths onto a directory and calls
+``os`` functions. This subclass overrides every one of its methods (a test
+checks that none is inherited), so a method we forgot cannot quietly fall
+back to the local disk. The server looks like one empty, flat directory:
+
+* ``RETR`` reads ``backend.read`` into memory (:class:`Download`), reusing
+  the read of an immediately preceding ``SIZE`` of the same file;
+* ``STOR`` collects into memory up to ``backend.upload_limit``
+  (:class:`Upload`); delivery happens when the transfer completes;
+* listings are always empty: phones never list, and names are not disclosed;
+* the only directory is ``/``;
+* everything else (stat, delete, rename, mkdir, chmod, …) is refused.
+
+Paths are never normalised or joined: ``ftp2fs`` returns the client's text
+unchanged, and :func:`backend_path` decides what may reach the backend.
+Every refusal raises the same :class:`FilesystemError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, NoReturn, Protocol
+
+from provisioner.ftp._account import Account
+from provisioner.ftp._files import Download, Upload
+from provisioner.ftp._paths import backend_path
+from provisioner.ftp._pyftpdlib import AbstractedFS, FilesystemError
+from provisioner.ftp._replies import UNAVAILABLE_REASON
+
+__all__ = ["VirtualFS"]
+
+ROOT = "/"
+
+
+class _LoggedIn(Protocol):
+    @property
+    def account(self) -> Account[Any]: ...
+
+
+def _refuse() -> NoReturn:
+    raise FilesystemError(UNAVAILABLE_REASON)
+
+
+class VirtualFS(AbstractedFS):
+    """The files of one logged-in FTP session (created by pyftpdlib at login)."""
+
+    def __init__(self, root: str, cmd_channel: _LoggedIn) -> None:
+        super().__init__(ROOT, cmd_channel)
+        self._account = cmd_channel.account
+        # What the last SIZE read, for the RETR that clients (curl, lftp) send
+        # next: one backend read instead of two, and the promised size is
+        # exactly what is sent even if the file changed in between.
+        self._sized: tuple[str, bytes] | None = None
+
+    def _path(self, raw: str) -> str:
+        path = backend_path(raw)
+        if path is None:
+            _refuse()
+        return path
+
+    def _read(self, path: str) -> bytes:
+        data = self._account.read(path)
+        if data is None:
+            _refuse()
+        return data
+
+    # --- paths: the client's text, untouched
+
+    def ftpnorm(self, ftppath: str) -> str:
+        """The client's path as sent (never normalised)."""
+        return ftppath
+
+    def ftp2fs(self, ftppath: str) -> str:
+        """The client's path as sent (never joined onto a directory)."""
+        return ftppath
+
+    def fs2ftp(self, fspath: str) -> str:
+        """The inverse of :meth:`ftp2fs`: the same text."""
+        return fspath
+
+    def realpath(self, path: str) -> str:
+        """There are no links: the same text."""
+        return path
+
+    def validpath(self, path: str) -> bool:
+        """Always true: there is no directory to escape; paths are checked where used."""
+        return True
+
+    # --- files
+
+    def open(self, filename: str, mode: str) -> Download | Upload:
+        """A download (``rb``) from the backend or an upload (``wb``) into memory.
+
+        Appending and resuming (other modes) are refused.
+        """
+        sized, self._sized = self._sized, None
+        path = self._path(filename)
+        if mode == "rb":
+            if sized is not None and sized[0] == path:
+                return Download(path, sized[1])
+            return Download(path, self._read(path))
+        if mode == "wb":
+            limit = self._account.upload_limit(path)
+            if limit <= 0:
+                _refuse()
+            return Upload(path, limit)
+        _refuse()
+
+    def mkstemp(
+        self, suffix: str = "", prefix: str = "", dir: str | None = None, mode: str = "wb"
+    ) -> NoReturn:
+        """Refused: the server never names files for the client (STOU)."""
+        _refuse()
+
+    def getsize(self, path: str) -> int:
+        """The file's size in bytes (SIZE), kept for a following RETR of it."""
+        self._sized = None
+        checked = self._path(path)
+        data = self._read(checked)
+        self._sized = (checked, data)
+        return len(data)
+
+    def getmtime(self, path: str) -> NoReturn:
+        """Refused: files have no modification time here."""
+        _refuse()
+
+    def stat(self, path: str) -> NoReturn:
+        """Refused: there is nothing to stat."""
+        _refuse()
+
+    def lstat(self, path: str) -> NoReturn:
+        """Refused: there is nothing to stat."""
+        _refuse()
+
+    def readlink(self, path: str) -> NoReturn:
+        """Refused: there are no links."""
+        _refuse()
+
+    def isfile(self, path: str) -> bool:
+        """False: existence is only ever revealed by reading."""
+        return False
+
+    def islink(self, path: str) -> bool:
+        """False: there are no links."""
+        return False
+
+    def lexists(self, path: str) -> bool:
+        """False: existence is only ever revealed by reading."""
+        return False
+
+    # --- the one directory
+
+    def isdir(self, path: str) -> bool:
+        """True for any path, so every listing is the same empty one."""
+        return True
+
+    def chdir(self, path: str) -> None:
+        """Only ``/`` exists."""
+        if path != ROOT:
+            _refuse()
+
+    def listdir(self, path: str) -> list[str]:
+        """Always empty: file names are not disclosed."""
+        return []
+
+    def listdirinfo(self, path: str) -> list[str]:
+        """Always empty: file names are not disclosed."""
+        return []
+
+    def format_list(
+        self, basedir: str, listing: list[str], ignore_err: bool = True
+    ) -> Iterator[bytes]:
+        """No lines, whatever is asked for."""
+        return iter(())
+
+    def format_mlsx(
+        self,
+        basedir: str,
+        listing: list[str],
+        perms: str,
+        facts: list[str],
+        ignore_err: bool = True,
+    ) -> Iterator[bytes]:
+        """No entries for a directory (MLSD); refused for a single name (MLST)."""
+        if listing:
+            _refuse()
+        return iter(())
+
+    def get_user_by_uid(self, uid: int) -> str:
+        """Listings are empty, so no owner is ever shown."""
+        return "ftp"
+
+    def get_group_by_gid(self, gid: int) -> str:
+        """Listings are empty, so no group is ever shown."""
+        return "ftp"
+
+    # --- changes: all refused
+
+    def mkdir(self, path: str) -> NoReturn:
+        """Refused."""
+        _refuse()
+
+    def rmdir(self, path: str) -> NoReturn:
+        """Refused."""
+        _refuse()
+
+    def remove(self, path: str) -> NoReturn:
+        """Refused."""
+        _refuse()
+
+    def rename(self, src: str, dst: str) -> NoReturn:
+        """Refused."""
+        _refuse()
+
+    def chmod(self, path: str, mode: int) -> NoReturn:
+        """Refused."""
+        _refuse()
+
+    def utime(self, path: str, timeval: float) -> NoReturn:
+        """Refused."""
+        _refuse()
