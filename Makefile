@@ -15,13 +15,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Until the serving issue lands: apply the demo fleet and render the tree
-# phones would fetch into $(DATA_DIR)/tftproot.
+# Apply the demo fleet and serve it on 127.0.0.1 (HTTP 8080, HTTPS 8443,
+# TFTP 6969, FTP 2121) until Ctrl-C; prints the URLs and DHCP lines.
 run: venv
 	$(BIN)/provisioner --data-dir $(DATA_DIR) init
 	$(BIN)/provisioner --data-dir $(DATA_DIR) apply examples/demo-fleet.toml
-	$(BIN)/provisioner --data-dir $(DATA_DIR) render --out $(DATA_DIR)/tftproot
-	@find $(DATA_DIR)/tftproot -type f -printf '  %P\n' | sort
+	$(BIN)/provisioner --data-dir $(DATA_DIR) serve --bind 127.0.0.1 --print-dhcp
 
 lint: venv
 	$(BIN)/ruff check .

@@ -1,5 +1,9 @@
 """``make bench``: every benchmark, figures printed, nothing asserted."""
 
-from bench import render
+from bench import http, render, tftp
 
 render.main()
+print()
+tftp.main()
+print()
+http.main()

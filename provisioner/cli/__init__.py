@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from provisioner import __version__
 from provisioner.cli._context import Context
@@ -22,6 +23,14 @@ from provisioner.cli._entities import (
     cmd_unset,
 )
 from provisioner.cli._inspect import cmd_explain, cmd_render
+from provisioner.cli._serve import (
+    cmd_claim,
+    cmd_dhcp,
+    cmd_identify,
+    cmd_seen,
+    cmd_serve,
+    cmd_token,
+)
 from provisioner.errors import ProvisionerError
 
 __all__ = ["build_parser", "main"]
@@ -41,6 +50,13 @@ def _add_line_fields(parser: argparse.ArgumentParser, *, required_user: bool) ->
     )
     parser.add_argument("--display-name", help="caller name shown by the phone")
     parser.add_argument("--label", help="line key label")
+
+
+def _add_endpoint_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bind", default="0.0.0.0", help="address to listen on (default all)")
+    parser.add_argument("--http-port", type=int, default=8080, help="0 disables (default 8080)")
+    parser.add_argument("--https-port", type=int, default=8443, help="0 disables (default 8443)")
+    parser.add_argument("--tftp-port", type=int, default=6969, help="0 disables (default 6969)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--description")
     a = actions.add_parser("rm", help="delete a tenant and everything under it")
     a.add_argument("name")
+    a = actions.add_parser(
+        "token", help="serve the tenant under a new random URL prefix (/<token>/)"
+    )
+    a.add_argument("name")
+    a.add_argument("--clear", action="store_true", help="remove the prefix")
+    a.set_defaults(handler=cmd_token)
 
     p = command("group", cmd_group, "manage phone groups (TENANT/NAME)")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -188,6 +210,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
     p.add_argument("--show-secrets", action="store_true")
+
+    p = command("serve", cmd_serve, "serve phones over HTTP, HTTPS, TFTP and FTP")
+    _add_endpoint_options(p)
+    p.add_argument("--ftp-port", type=int, default=2121, help="0 disables FTP (default 2121)")
+    p.add_argument("--ftp-passive-ports", help="passive data ports, e.g. 30000-30100")
+    p.add_argument("--tls-cert", type=Path, help="PEM certificate (default: a generated one)")
+    p.add_argument("--tls-key", type=Path, help="PEM private key")
+    p.add_argument("--realm", default="provisioner", help="digest realm outside tenant prefixes")
+    p.add_argument(
+        "--default-tenant", help="tenant whose unknown-device policy applies outside prefixes"
+    )
+    p.add_argument(
+        "--metrics-allow", default="127.0.0.0/8,::1/128", help="networks allowed to read /metrics"
+    )
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--print-dhcp", action="store_true", help="also print the DHCP snippet")
+
+    p = command("dhcp-snippet", cmd_dhcp, "print DHCP option 66/160/150 lines for this server")
+    _add_endpoint_options(p)
+    p.add_argument("--address", help="IPv4 address phones reach the server at")
+    p.add_argument("--token", help="a tenant URL prefix token to put in the URL")
+
+    p = command("identify", cmd_identify, "tell vendor, model, firmware and MAC of a request")
+    p.add_argument("--user-agent", required=True, metavar="UA")
+    p.add_argument("--path", metavar="P", help="the requested path")
+    p.add_argument("--json", action="store_true")
+
+    p = command("seen", cmd_seen, "list what phones asked for (newest first)")
+    p.add_argument(
+        "--unknown", action="store_true", help="only unmanaged devices, and pending ones"
+    )
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=int, default=200)
+
+    p = command("claim", cmd_claim, "turn a pending (quarantined) device into a managed phone")
+    p.add_argument("mac", metavar="MAC")
+    p.add_argument("--tenant", help="default: the tenant it was quarantined in")
+    p.add_argument("--model", help="default: the detected model")
+    p.add_argument("--group", action="append", help="group name (repeatable)")
+    p.add_argument("--description")
 
     p = command("render", cmd_render, "write the files phones fetch into a directory")
     p.add_argument("--out", required=True, help="directory (replaced atomically as a whole)")

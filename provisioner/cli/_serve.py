@@ -1,0 +1,232 @@
+"""Commands around serving: serve, identify, seen, claim, dhcp-snippet, tenant tokens."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import socket
+import time
+from dataclasses import asdict
+from typing import Any
+
+from provisioner.cli._context import Context
+from provisioner.cli._output import print_json, print_table
+from provisioner.dhcp import DhcpTarget, snippets
+from provisioner.errors import InputError, NotFoundError
+from provisioner.identify import Identifier
+from provisioner.logsetup import configure
+from provisioner.mac import parse_mac
+from provisioner.resolve import Resolver
+from provisioner.scope import parse_scope
+from provisioner.serve import ServeConfig, Server
+from provisioner.settings import parse_networks, parse_version
+
+__all__ = ["cmd_claim", "cmd_dhcp", "cmd_identify", "cmd_seen", "cmd_serve", "cmd_token"]
+
+
+def _port_range(text: str | None) -> range | None:
+    if not text:
+        return None
+    low, _, high = text.partition("-")
+    if not (low.isdigit() and high.isdigit()) or not 1024 <= int(low) <= int(high) <= 65535:
+        raise InputError(f"invalid port range {text!r}: expected LOW-HIGH within 1024-65535")
+    return range(int(low), int(high) + 1)
+
+
+def primary_address() -> str:
+    """The IPv4 address this host uses to reach other networks (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: routing decision only
+            return str(probe.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
+def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
+    """Serve phones over HTTP, HTTPS, TFTP and FTP until interrupted."""
+    configure(args.log_level)
+    ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    config = ServeConfig(
+        data_dir=ctx.data_dir,
+        bind=args.bind,
+        http_port=args.http_port,
+        https_port=args.https_port,
+        tftp_port=args.tftp_port,
+        ftp_port=args.ftp_port,
+        ftp_passive_ports=_port_range(args.ftp_passive_ports),
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        realm=args.realm,
+        default_tenant=args.default_tenant,
+        metrics_allow=tuple(parse_networks(args.metrics_allow)),
+    )
+    if (config.tls_cert is None) != (config.tls_key is None):
+        raise InputError("give both --tls-cert and --tls-key, or neither")
+    server = Server(config, ctx.store, ctx.catalog)
+    address = args.bind if args.bind not in ("0.0.0.0", "::") else primary_address()
+    print(f"provisioner serving {len(ctx.store.tenant_names())} tenant(s)")
+    for name, port in (("http", args.http_port), ("https", args.https_port)):
+        if port:
+            print(f"  {name}://{address}:{port}/")
+    if args.tftp_port:
+        print(f"  tftp://{address}:{args.tftp_port}/")
+    if args.ftp_port:
+        print(f"  ftp://{address}:{args.ftp_port}/")
+    if args.print_dhcp:
+        target = DhcpTarget(_ipv4(address), args.http_port, args.https_port, args.tftp_port)
+        print("\nDHCP options for phones:\n" + snippets(target))
+    asyncio.run(server.run_until_signalled())
+    return 0
+
+
+def _ipv4(address: str) -> str:
+    return address if ":" not in address else primary_address()
+
+
+def cmd_dhcp(ctx: Context, args: argparse.Namespace) -> int:
+    """Print DHCP option 66/160/150 lines for ISC dhcpd, Kea and dnsmasq."""
+    address = args.address or (
+        args.bind if args.bind not in ("0.0.0.0", "::") else primary_address()
+    )
+    target = DhcpTarget(
+        _ipv4(address), args.http_port, args.https_port, args.tftp_port, args.token or ""
+    )
+    try:
+        print(snippets(target), end="")
+    except ValueError:
+        raise InputError(f"invalid IPv4 address {address!r} for DHCP options") from None
+    return 0
+
+
+def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
+    """Tell vendor, model, firmware and MAC from a User-Agent (and a path)."""
+    identity = Identifier(ctx.catalog).identify(args.user_agent, args.path)
+    data = {k: v for k, v in identity.as_dict().items() if k != "family"}
+    if args.json:
+        print_json(data)
+    else:
+        for key, value in data.items():
+            print(f"{key}: {value if value is not None else '-'}")
+    return 0
+
+
+def cmd_seen(ctx: Context, args: argparse.Namespace) -> int:
+    """List what phones asked for; flag firmware other than the one assigned."""
+    rows = ctx.store.seen(unknown=args.unknown, limit=args.limit)
+    assigned = _assigned_firmware(ctx, {r.mac for r in rows if r.mac})
+    entries: list[dict[str, Any]] = []
+    for row in rows:
+        expected = assigned.get(row.mac or "", "")
+        flagged = bool(expected and row.firmware and not _same_version(row.firmware, expected))
+        entries.append(
+            {
+                "mac": row.mac,
+                "address": row.address,
+                "protocol": row.protocol,
+                "path": row.path,
+                "user_agent": row.user_agent,
+                "vendor": row.vendor or None,
+                "model": row.model or None,
+                "firmware": row.firmware or None,
+                "assigned_firmware": expected or None,
+                "firmware_mismatch": flagged,
+                "status": row.status,
+                "known": row.known,
+                "count": row.count,
+                "first_seen": row.first_seen,
+                "last_seen": row.last_seen,
+            }
+        )
+    pending = ctx.store.pending() if args.unknown else []
+    if args.json:
+        print_json(
+            {"seen": entries, "pending": [asdict(p) for p in pending]} if args.unknown else entries
+        )
+        return 0
+    print_table(
+        ["LAST SEEN", "MAC", "ADDRESS", "PROTO", "PATH", "MODEL", "FIRMWARE", "STATUS", "COUNT"],
+        [
+            [
+                _when(e["last_seen"]),
+                e["mac"] or "-",
+                e["address"],
+                e["protocol"],
+                e["path"],
+                e["model"] or "-",
+                (e["firmware"] or "-")
+                + (f" (assigned {e['assigned_firmware']})" if e["firmware_mismatch"] else ""),
+                e["status"],
+                e["count"],
+            ]
+            for e in entries
+        ],
+    )
+    if pending:
+        print("\npending (quarantined) devices; claim with `provisioner claim MAC`:")
+        print_table(
+            ["MAC", "TENANT", "MODEL", "FIRMWARE", "ADDRESS", "LAST SEEN"],
+            [
+                [p.mac, p.tenant, p.model or "-", p.firmware or "-", p.address, _when(p.last_seen)]
+                for p in pending
+            ],
+        )
+    return 0
+
+
+def _when(timestamp: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(timestamp))
+
+
+def _same_version(reported: str, assigned: str) -> bool:
+    """Firmware versions agree when the assigned one is a prefix of the reported one."""
+    try:
+        got, want = parse_version(reported), parse_version(assigned)
+    except InputError:
+        return reported == assigned
+    return got[: len(want)] == want
+
+
+def _assigned_firmware(ctx: Context, macs: set[str]) -> dict[str, str]:
+    if not macs:
+        return {}
+    snapshot = ctx.store.snapshot(macs)
+    resolver = Resolver(ctx.catalog, snapshot)
+    result = {}
+    for phone in snapshot.phones.values():
+        value = resolver.phone(phone).settings["firmware.version"].value
+        if value:
+            result[phone.mac] = str(value)
+    return result
+
+
+def cmd_claim(ctx: Context, args: argparse.Namespace) -> int:
+    """Turn a pending (quarantined) device into a managed phone."""
+    mac = parse_mac(args.mac)
+    pending = {p.mac: p for p in ctx.store.pending()}.get(mac)
+    tenant = args.tenant or (pending.tenant if pending else None)
+    model = args.model or (pending.model if pending else None)
+    if tenant is None:
+        raise NotFoundError(f"{mac} is not pending; give --tenant and --model to add it")
+    if not model:
+        raise InputError(f"the model of {mac} was not detected; give --model")
+    ctx.store.add_phone(
+        tenant, mac, model, description=args.description or "", groups=args.group or []
+    )
+    ctx.store.forget_pending(mac)
+    print(f"phone {mac} claimed into tenant {tenant} as {ctx.catalog.model(model).id}")
+    return 0
+
+
+def cmd_token(ctx: Context, args: argparse.Namespace) -> int:
+    """Give a tenant a new random URL prefix token (or remove it)."""
+    scope = parse_scope(f"tenant:{args.name}")
+    if args.clear:
+        ctx.store.unset_setting(scope, "access.url_token")
+        print(f"tenant {args.name} is served at the root again")
+        return 0
+    token = secrets.token_urlsafe(24)
+    ctx.store.set_setting(scope, "access.url_token", token)
+    print(f"tenant {args.name} is now served under /{token}/")
+    return 0

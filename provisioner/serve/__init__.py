@@ -1,0 +1,17 @@
+"""Serving phones: one gateway behind HTTP(S), TFTP and FTP, with an in-memory cache."""
+
+from provisioner.serve._app import ServeConfig, Server
+from provisioner.serve._gateway import Gateway, UploadTicket
+from provisioner.serve._model import Fetch, Protocol, Reply, ServedFile, Status
+
+__all__ = [
+    "Fetch",
+    "Gateway",
+    "Protocol",
+    "Reply",
+    "ServeConfig",
+    "ServedFile",
+    "Server",
+    "Status",
+    "UploadTicket",
+]

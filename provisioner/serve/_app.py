@@ -1,0 +1,198 @@
+"""``provisioner serve``: HTTP, HTTPS, TFTP and FTP in one process.
+
+Start-up renders every tenant before the first socket opens, so the first
+phone is served from memory. Background tasks poll tenant revisions (cache
+freshness) and flush seen records. SIGINT/SIGTERM stop accepting, let
+requests in flight finish (bounded), flush what was seen, and close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import signal
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from provisioner.catalog import Catalog
+from provisioner.ftp import FtpServer
+from provisioner.identify import Identifier
+from provisioner.serve._bans import FailureTracker
+from provisioner.serve._cache import ConfigCache
+from provisioner.serve._digest import DigestAuth
+from provisioner.serve._ftp_backend import GatewayFtpBackend
+from provisioner.serve._gateway import Gateway
+from provisioner.serve._http import make_handler
+from provisioner.serve._metrics import Metrics
+from provisioner.serve._model import Fetch, Network, Protocol, Status
+from provisioner.serve._seen import SeenRecorder
+from provisioner.serve._tls import default_hosts, self_signed, server_context
+from provisioner.serve._uploads import UploadStore
+from provisioner.settings import parse_networks
+from provisioner.store import Store
+from provisioner.tftp import TftpEvent, TftpServer
+
+__all__ = ["ServeConfig", "Server"]
+
+log = logging.getLogger("provisioner.serve")
+
+
+@dataclass(slots=True)
+class ServeConfig:
+    """Everything ``provisioner serve`` can be told; 0 disables a port."""
+
+    data_dir: Path
+    bind: str = "0.0.0.0"
+    http_port: int = 8080
+    https_port: int = 8443
+    tftp_port: int = 6969
+    ftp_port: int = 2121
+    ftp_passive_ports: range | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    realm: str = "provisioner"
+    default_tenant: str | None = None
+    poll_interval: float = 2.0
+    seen_interval: float = 2.0
+    seen_max_rows: int = 100_000
+    metrics_allow: tuple[Network, ...] = field(
+        default_factory=lambda: tuple(parse_networks("127.0.0.0/8,::1/128"))
+    )
+    ban_limit: int = 30
+    ban_window: float = 60.0
+    ban_seconds: float = 600.0
+    shutdown_grace: float = 5.0
+
+
+class Server:
+    """All front ends around one gateway."""
+
+    def __init__(self, config: ServeConfig, store: Store, catalog: Catalog) -> None:
+        self.config = config
+        self.store = store
+        self.metrics = Metrics()
+        # One worker thread for database reads/writes and rendering: SQLite
+        # has one writer anyway, and renders never run on the event loop.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provisioner-db")
+        self.cache = ConfigCache(store, catalog, self.executor, self.metrics)
+        key = store.device_key()
+        self.gateway = Gateway(
+            store=store,
+            cache=self.cache,
+            identifier=Identifier(catalog),
+            digest=DigestAuth(hmac.new(key, b"http-digest-nonce", hashlib.sha256).digest()),
+            bans=FailureTracker(
+                limit=config.ban_limit, window=config.ban_window, ban_seconds=config.ban_seconds
+            ),
+            uploads=UploadStore(config.data_dir / "uploads"),
+            seen=SeenRecorder(store, config.seen_max_rows),
+            metrics=self.metrics,
+            executor=self.executor,
+            realm=config.realm,
+            default_tenant=config.default_tenant,
+        )
+        self._runner: web.ServerRunner | None = None
+        self._tftp: TftpServer | None = None
+        self._ftp: FtpServer[int] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.addresses: dict[str, tuple[str, int]] = {}
+
+    async def start(self) -> None:
+        """Render everything, then open the configured ports."""
+        await self.cache.refresh()
+        config = self.config
+        handler = make_handler(self.gateway, self.metrics, config.metrics_allow)
+        # libraries.md §3: the access log costs throughput; we log events instead.
+        self._runner = web.ServerRunner(
+            web.Server(handler, access_log=None), shutdown_timeout=config.shutdown_grace
+        )
+        await self._runner.setup()
+        if config.http_port:
+            site = web.TCPSite(self._runner, config.bind, config.http_port)
+            await site.start()
+            self.addresses["http"] = (config.bind, config.http_port)
+        if config.https_port:
+            cert, key = config.tls_cert, config.tls_key
+            if cert is None or key is None:
+                cert, key = self_signed(config.data_dir / "tls", default_hosts(config.bind))
+            site = web.TCPSite(
+                self._runner, config.bind, config.https_port, ssl_context=server_context(cert, key)
+            )
+            await site.start()
+            self.addresses["https"] = (config.bind, config.https_port)
+        if config.tftp_port:
+            self._tftp = TftpServer(
+                self._tftp_read, host=config.bind, port=config.tftp_port, on_event=self._tftp_event
+            )
+            await self._tftp.start()
+            self.addresses["tftp"] = self._tftp.address
+        if config.ftp_port:
+            backend = GatewayFtpBackend(self.gateway, asyncio.get_running_loop())
+            self._ftp = FtpServer(
+                backend, host=config.bind, port=config.ftp_port,
+                passive_ports=config.ftp_passive_ports,
+            )  # fmt: skip
+            self._ftp.start()
+            self.addresses["ftp"] = self._ftp.address
+        self._tasks = [
+            asyncio.create_task(self._every(config.poll_interval, self.cache.refresh)),
+            asyncio.create_task(self._every(config.seen_interval, self._flush_seen)),
+        ]
+        for name, (host, port) in sorted(self.addresses.items()):
+            log.info("event=listening protocol=%s address=%s port=%d", name, host, port)
+
+    async def _tftp_read(self, path: str, client: tuple[str, int]) -> bytes | None:
+        reply = await self.gateway.fetch(Fetch(Protocol.TFTP, path, client[0]))
+        return reply.file.data if reply.status is Status.OK and reply.file else None
+
+    def _tftp_event(self, event: TftpEvent) -> None:
+        log.debug("event=tftp client=%s status=%s", event.client[0], event.status)
+
+    async def _every(self, seconds: float, job: Callable[[], Any]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except Exception:  # a failed poll must not end the server; log and retry
+                log.exception("event=background_error job=%s", getattr(job, "__name__", job))
+
+    async def _flush_seen(self) -> None:
+        rows = self.gateway.seen.take()
+        if rows:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self.executor, self.gateway.seen.write, rows)
+
+    async def stop(self) -> None:
+        """Stop accepting, finish requests in flight, flush, close."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._ftp is not None:
+            # Blocking join of the FTP thread; its sessions may be waiting on this loop.
+            await asyncio.to_thread(self._ftp.close)
+        if self._tftp is not None:
+            await self._tftp.close(self.config.shutdown_grace)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self._flush_seen()
+        self.executor.shutdown(wait=True)
+
+    async def run_until_signalled(self) -> None:
+        """Start, wait for SIGINT or SIGTERM, stop."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            log.info("event=stopping")
+            await self.stop()

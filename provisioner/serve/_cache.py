@@ -1,0 +1,276 @@
+"""The in-memory cache of rendered files, kept in step with the store.
+
+Theory of operation
+-------------------
+Everything a phone may fetch is rendered ahead of time, a tenant at a time,
+and held in dictionaries keyed by the lower-cased request path, so a request
+is one dictionary lookup and never a database round trip.
+
+Freshness: every change under a tenant bumps ``tenants.revision`` in the
+same transaction (:mod:`provisioner.store`). :meth:`ConfigCache.refresh`
+reads all revisions (one small query) and re-renders exactly the tenants
+whose revision moved, plus new ones, and drops deleted ones. The server
+calls it on a short interval and after its own writes (auto-registration).
+While a refresh runs, :meth:`settled` lets requests wait for it, so a phone
+never gets a mix of old and new files once a change has been noticed.
+
+Rendering and database reads run in one worker thread (never on the event
+loop); the dictionaries are swapped on the event loop thread only.
+
+Scopes: tenants without a URL token share the root scope; a tenant with
+``access.url_token`` lives only under ``/<token>/`` (hosted multi-tenant use).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import time
+from collections.abc import Iterable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from email.utils import formatdate
+
+from provisioner.catalog import Catalog, Family, UploadDef
+from provisioner.mac import format_mac
+from provisioner.render import RenderedFile, Renderer, RenderFailed
+from provisioner.resolve import PhoneView, Resolver
+from provisioner.serve._metrics import Metrics
+from provisioner.serve._model import Access, Network, ServedFile, TenantPolicy
+from provisioner.settings import Value, parse_networks
+from provisioner.store import Store
+
+__all__ = ["ConfigCache", "PhoneEntry", "TenantEntry", "served"]
+
+log = logging.getLogger("provisioner.cache")
+
+
+def served(file: RenderedFile, last_modified: int) -> ServedFile:
+    """Wrap rendered bytes with a strong ETag (SHA-256, truncated) for HTTP caching."""
+    digest = hashlib.sha256(file.data).digest()[:18]
+    etag = '"' + base64.urlsafe_b64encode(digest).decode("ascii") + '"'
+    http_date = formatdate(last_modified, usegmt=True)
+    return ServedFile(file.data, file.content_type, etag, last_modified, http_date)
+
+
+@dataclass(slots=True)
+class PhoneEntry:
+    """A known, enabled phone: its files, uploads and access settings."""
+
+    mac: str
+    tenant_id: int
+    family: Family
+    model: str
+    access: Access
+    firmware: str  # resolved firmware.version ("" = not assigned)
+    files: dict[str, ServedFile] = field(default_factory=dict)  # lower path → file
+    uploads: dict[str, tuple[str, UploadDef]] = field(default_factory=dict)  # lower → (name, def)
+
+
+@dataclass(slots=True)
+class TenantEntry:
+    """One tenant's rendered state."""
+
+    policy: TenantPolicy
+    revision: int
+    phones: dict[str, PhoneEntry]  # by MAC
+    auth_in_use: bool  # some phone needs HTTP credentials
+
+
+@dataclass(slots=True)
+class _Scope:
+    files: dict[str, tuple[PhoneEntry, ServedFile]] = field(default_factory=dict)
+    uploads: dict[str, tuple[PhoneEntry, str, UploadDef]] = field(default_factory=dict)
+    tenants: set[int] = field(default_factory=set)
+
+
+def _networks(value: Value) -> tuple[Network, ...]:
+    return tuple(parse_networks(str(value)))
+
+
+def _access(values: dict[str, Value], mac: str) -> Access:
+    return Access(
+        http_user=str(values["access.http.user"]) or mac,
+        http_password=str(values["access.http.password"]),
+        http_allow=_networks(values["access.http.allow"]),
+        tftp_enabled=bool(values["access.tftp.enabled"]),
+        tftp_allow=_networks(values["access.tftp.allow"]),
+        ftp_allow=_networks(values["access.ftp.allow"]),
+        uploads=bool(values["uploads.enabled"]),
+    )
+
+
+def _policy(tenant_id: int, name: str, values: dict[str, Value]) -> TenantPolicy:
+    return TenantPolicy(
+        tenant_id=tenant_id,
+        name=name,
+        url_token=str(values["access.url_token"]),
+        realm=str(values["access.realm"]) or name,
+        unknown_policy=str(values["unknown.policy"]),
+        unknown_group=str(values["unknown.group"]),
+        ftp_enabled=bool(values["access.ftp.enabled"]),
+        ftp_user=str(values["access.ftp.user"]),
+        ftp_password=str(values["access.ftp.password"]),
+        ftp_allow=_networks(values["access.ftp.allow"]),
+        http_allow=_networks(values["access.http.allow"]),
+        tftp_enabled=bool(values["access.tftp.enabled"]),
+        tftp_allow=_networks(values["access.tftp.allow"]),
+    )
+
+
+class ConfigCache:
+    """Rendered files of every tenant, refreshed from tenant revisions."""
+
+    def __init__(
+        self, store: Store, catalog: Catalog, executor: Executor, metrics: Metrics
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.metrics = metrics
+        self._executor = executor
+        self._renderer = Renderer(catalog)
+        self.shared: dict[str, ServedFile] = {}
+        self.tenants: dict[int, TenantEntry] = {}
+        self.macs: dict[str, PhoneEntry] = {}
+        self._scopes: dict[str, _Scope] = {"": _Scope()}
+        self._refreshing: asyncio.Task[None] | None = None
+
+    # --- lookups (event loop thread, no I/O) ---------------------------------
+
+    def scope_of(self, token: str) -> bool:
+        """True when ``token`` is some tenant's URL token."""
+        return bool(token) and token in self._scopes
+
+    def lookup(self, path: str, token: str = "") -> tuple[PhoneEntry, ServedFile] | None:
+        """The phone file at ``path`` (any case) in a scope, if rendered."""
+        return self._scopes[token].files.get(path.lower()) if token in self._scopes else None
+
+    def upload_target(self, path: str, token: str = "") -> tuple[PhoneEntry, str, UploadDef] | None:
+        """The phone an upload path belongs to, its canonical file name and limits."""
+        scope = self._scopes.get(token)
+        return scope.uploads.get(path.lower()) if scope is not None else None
+
+    def tenants_in(self, token: str = "") -> list[TenantEntry]:
+        """The tenants served in a scope."""
+        scope = self._scopes.get(token)
+        return [self.tenants[t] for t in scope.tenants] if scope is not None else []
+
+    @property
+    def busy(self) -> bool:
+        """True while a refresh is running (requests should wait for :meth:`settled`)."""
+        return self._refreshing is not None and not self._refreshing.done()
+
+    async def settled(self) -> None:
+        """Wait for a refresh in progress, if any."""
+        task = self._refreshing
+        if task is not None and not task.done():
+            await asyncio.shield(task)
+
+    # --- refresh ---------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Re-render tenants whose revision changed; one refresh at a time."""
+        if self._refreshing is not None and not self._refreshing.done():
+            await asyncio.shield(self._refreshing)
+            return
+        self._refreshing = asyncio.get_running_loop().create_task(self._refresh())
+        await asyncio.shield(self._refreshing)
+
+    async def _refresh(self) -> None:
+        loop = asyncio.get_running_loop()
+        if not self.shared:
+            self.shared = await loop.run_in_executor(self._executor, self._render_shared)
+        revisions = await loop.run_in_executor(self._executor, self.store.tenant_revisions)
+        changed = [
+            tid
+            for tid, rev in revisions.items()
+            if tid not in self.tenants or self.tenants[tid].revision != rev
+        ]
+        for tid in [t for t in self.tenants if t not in revisions]:
+            self._install(tid, None)
+        if changed:
+            entries = await loop.run_in_executor(self._executor, self._render_tenants, changed)
+            for tid in changed:
+                self._install(tid, entries.get(tid))
+
+    def _render_shared(self) -> dict[str, ServedFile]:
+        files, errors = self._renderer.shared_files()
+        for error in errors:
+            self.metrics.render_errors += 1
+            log.error("event=render_error %s", error)
+        now = int(time.time())
+        return {f.path.lower(): served(f, now) for f in files}
+
+    def _render_tenants(self, tenant_ids: Iterable[int]) -> dict[int, TenantEntry]:
+        snapshot = self.store.snapshot(tenant_ids=list(tenant_ids))
+        resolver = Resolver(self.catalog, snapshot)
+        entries: dict[int, TenantEntry] = {}
+        for tenant in snapshot.tenants.values():
+            policy = _policy(tenant.id, tenant.name, resolver.tenant_settings(tenant))
+            entries[tenant.id] = TenantEntry(policy, tenant.revision, {}, False)
+        for phone in snapshot.phones.values():
+            if not phone.enabled:
+                continue  # disabled phones get the uniform not-found
+            entry = entries[phone.tenant_id]
+            view = resolver.phone(phone)
+            changed_at = snapshot.tenants[phone.tenant_id].changed_at
+            built = self._phone_entry(view, changed_at)
+            if built is not None:
+                entry.phones[phone.mac] = built
+                entry.auth_in_use = entry.auth_in_use or bool(built.access.http_password)
+        return entries
+
+    def _phone_entry(self, view: PhoneView, changed_at: int) -> PhoneEntry | None:
+        values = {name: r.value for name, r in view.settings.items()}
+        mac = view.phone.mac
+        try:
+            files = self._renderer.phone_files(view)
+        except RenderFailed as failure:
+            # Keep serving what the phone had: a broken template must not
+            # turn a working phone into an unconfigured one.
+            self.metrics.render_errors += 1
+            log.error("event=render_error %s", failure.error)
+            return self.macs.get(mac)
+        entry = PhoneEntry(
+            mac=mac,
+            tenant_id=view.tenant.id,
+            family=view.family,
+            model=view.model.id,
+            access=_access(values, mac),
+            firmware=str(values.get("firmware.version", "")),
+            files={f.path.lower(): served(f, changed_at) for f in files},
+        )
+        for upload in view.family.uploads:
+            name = upload.path.format(mac=mac, MAC=format_mac(mac, "upper"))
+            entry.uploads[name.lower()] = (name, upload)
+        return entry
+
+    def _install(self, tenant_id: int, entry: TenantEntry | None) -> None:
+        """Swap one tenant's entry into the lookup tables (event loop thread)."""
+        old = self.tenants.pop(tenant_id, None)
+        if old is not None:
+            scope = self._scopes.get(old.policy.url_token)
+            for phone in old.phones.values():
+                self.macs.pop(phone.mac, None)
+                if scope is not None:
+                    for path in phone.files:
+                        scope.files.pop(path, None)
+                    for path in phone.uploads:
+                        scope.uploads.pop(path, None)
+            if scope is not None:
+                scope.tenants.discard(tenant_id)
+                if old.policy.url_token and not scope.tenants:
+                    del self._scopes[old.policy.url_token]
+        if entry is None:
+            return
+        self.tenants[tenant_id] = entry
+        scope = self._scopes.setdefault(entry.policy.url_token, _Scope())
+        scope.tenants.add(tenant_id)
+        for phone in entry.phones.values():
+            self.macs[phone.mac] = phone
+            for path, file in phone.files.items():
+                scope.files[path] = (phone, file)
+            for path, (name, upload) in phone.uploads.items():
+                scope.uploads[path] = (phone, name, upload)

@@ -1,0 +1,192 @@
+"""HTTP Digest authentication, server side (RFC 7616), and Basic over TLS (RFC 7617).
+
+Nonces are stateless and signed: ``<issued-at hex>.<HMAC-SHA256(key,
+issued-at | realm)>``, so any node with the same key can verify them and a
+forged or altered nonce fails. A nonce older than :data:`NONCE_LIFETIME` is
+answered with a fresh challenge marked ``stale=true`` (RFC 7616 §3.3) so the
+phone retries without asking for a password. Replays are refused by
+remembering, per nonce, the highest nonce count (``nc``) seen (§3.4).
+Every comparison of secrets is constant-time.
+
+Challenges offer SHA-256 first and MD5 second (§3.7); many desk phones only
+know MD5.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["NONCE_LIFETIME", "DigestAuth", "Verdict"]
+
+NONCE_LIFETIME = 300  # seconds
+_MAX_TRACKED_NONCES = 50_000
+_WINDOW = 256
+_WINDOW_MASK = (1 << _WINDOW) - 1
+_PARAM = re.compile(r'\s*([A-Za-z0-9_\-]+)\s*=\s*("((?:[^"\\]|\\.)*)"|[^\s,]*)\s*(,|$)')
+_ALGORITHMS: dict[str, Callable[[bytes], str]] = {
+    "SHA-256": lambda data: hashlib.sha256(data).hexdigest(),
+    "MD5": lambda data: hashlib.md5(data, usedforsecurity=False).hexdigest(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The outcome of checking an Authorization header."""
+
+    ok: bool
+    stale: bool = False  # a valid but expired nonce: challenge again with stale=true
+
+
+def parse_params(text: str) -> dict[str, str] | None:
+    """Parse ``key=value, key="quoted"`` pairs; ``None`` when malformed."""
+    params: dict[str, str] = {}
+    position = 0
+    while position < len(text):
+        hit = _PARAM.match(text, position)
+        if hit is None or hit.end() == position:
+            return None
+        key = hit.group(1).lower()
+        value = hit.group(3) if hit.group(3) is not None else hit.group(2)
+        params[key] = re.sub(r"\\(.)", r"\1", value)
+        position = hit.end()
+    return params
+
+
+class DigestAuth:
+    """Issues challenges and verifies responses with one server key."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        # nonce -> (highest count, bitmap of counts seen below it)
+        self._counts: OrderedDict[str, tuple[int, int]] = OrderedDict()
+
+    def _sign(self, issued: int, realm: str) -> str:
+        mac = hmac.new(self._key, f"{issued:x}|{realm}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac[:18]).decode("ascii")
+
+    def nonce(self, realm: str, now: float) -> str:
+        """A fresh signed nonce for ``realm``."""
+        issued = int(now)
+        return f"{issued:x}.{self._sign(issued, realm)}"
+
+    def challenge(self, realm: str, now: float, *, stale: bool = False) -> tuple[str, ...]:
+        """``WWW-Authenticate`` values: SHA-256 first, then MD5."""
+        nonce = self.nonce(realm, now)
+        extra = ", stale=true" if stale else ""
+        return tuple(
+            f'Digest realm="{realm}", qop="auth", algorithm={name}, nonce="{nonce}"{extra}'
+            for name in _ALGORITHMS
+        )
+
+    def _nonce_age(self, nonce: str, realm: str, now: float) -> float | None:
+        issued_hex, dot, signature = nonce.partition(".")
+        try:
+            issued = int(issued_hex, 16)
+        except ValueError:
+            return None
+        if not dot or not hmac.compare_digest(signature, self._sign(issued, realm)):
+            return None
+        return now - issued
+
+    def verify(
+        self,
+        header: str,
+        *,
+        method: str,
+        uri: str,
+        realm: str,
+        user: str,
+        password: str,
+        now: float,
+        tls: bool,
+    ) -> Verdict:
+        """Check an ``Authorization`` header against the expected user and password."""
+        scheme, _, rest = header.strip().partition(" ")
+        if scheme.lower() == "basic":
+            return Verdict(tls and _basic_matches(rest, user, password))
+        if scheme.lower() != "digest":
+            return Verdict(False)
+        params = parse_params(rest)
+        if params is None:
+            return Verdict(False)
+        algorithm = params.get("algorithm", "MD5").upper()
+        digest = _ALGORITHMS.get(algorithm)
+        nonce = params.get("nonce", "")
+        if (
+            digest is None
+            or params.get("realm") != realm
+            or params.get("uri") != uri
+            or params.get("qop", "auth") != "auth"
+        ):
+            return Verdict(False)
+        age = self._nonce_age(nonce, realm, now)
+        if age is None or age < -5:
+            return Verdict(False)
+        ha1 = digest(f"{user}:{realm}:{password}".encode())
+        ha2 = digest(f"{method}:{uri}".encode())
+        if "qop" in params:
+            nc, cnonce = params.get("nc", ""), params.get("cnonce", "")
+            if not re.fullmatch(r"[0-9a-fA-F]{8}", nc) or not cnonce:
+                return Verdict(False)
+            expected = digest(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}".encode())
+        else:
+            nc = ""
+            expected = digest(f"{ha1}:{nonce}:{ha2}".encode())
+        user_ok = hmac.compare_digest(params.get("username", "").encode(), user.encode())
+        response_ok = hmac.compare_digest(params.get("response", "").encode(), expected.encode())
+        if not (user_ok and response_ok):
+            return Verdict(False)
+        if age > NONCE_LIFETIME:
+            return Verdict(False, stale=True)
+        return Verdict(self._fresh_count(nonce, nc))
+
+    def _fresh_count(self, nonce: str, nc: str) -> bool:
+        """Replay protection (RFC 7616 §3.4): each nonce count is accepted once.
+
+        Requests on parallel connections may arrive out of order, so, as in
+        IPsec's anti-replay window (RFC 4303 §3.4.3), counts up to
+        :data:`_WINDOW` below the highest seen are accepted if not seen yet.
+        """
+        count = int(nc, 16) if nc else 0
+        highest, seen = self._counts.get(nonce, (-1, 0))
+        if count > highest:
+            shift = count - highest
+            seen = ((seen << shift) | 1) & _WINDOW_MASK if highest >= 0 else 1
+            highest = count
+        else:
+            bit = 1 << (highest - count)
+            if highest - count >= _WINDOW or seen & bit:
+                return False
+            seen |= bit
+        self._counts[nonce] = (highest, seen)
+        self._counts.move_to_end(nonce)
+        while len(self._counts) > _MAX_TRACKED_NONCES:
+            self._counts.popitem(last=False)
+        return True
+
+    def dummy_check(self, header: str) -> None:
+        """Spend about the time a real check would, for requests that fail early.
+
+        Unknown MACs and wrong credentials must not be told apart by timing
+        (security goal 2).
+        """
+        hashlib.sha256(self._key + header.encode()).hexdigest()
+        hmac.compare_digest(b"x" * 64, hashlib.sha256(header.encode()).hexdigest().encode())
+
+
+def _basic_matches(encoded: str, user: str, password: str) -> bool:
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    given_user, _, given_password = decoded.partition(":")
+    user_ok = hmac.compare_digest(given_user.encode(), user.encode())
+    password_ok = hmac.compare_digest(given_password.encode(), password.encode())
+    return user_ok and password_ok

@@ -1,0 +1,81 @@
+"""The FTP front end's backend: tenant logins and files, through the gateway.
+
+pyftpdlib runs in its own thread; every call here hands the work to the
+event loop with ``run_coroutine_threadsafe`` and waits (bounded), so the
+gateway and cache are only ever touched from the loop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from provisioner.ftp import FtpEvent
+from provisioner.serve._gateway import Gateway
+from provisioner.serve._model import Fetch, Protocol, Status, allowed
+
+__all__ = ["GatewayFtpBackend"]
+
+_T = TypeVar("_T")
+_TIMEOUT = 30.0
+
+
+class GatewayFtpBackend:
+    """Implements :class:`provisioner.ftp.FtpBackend` on top of the gateway."""
+
+    def __init__(self, gateway: Gateway, loop: asyncio.AbstractEventLoop) -> None:
+        self.gateway = gateway
+        self.loop = loop
+
+    def _call(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(_TIMEOUT)
+
+    def authenticate(self, username: str, password: str, client: tuple[str, int]) -> int | None:
+        """The tenant whose FTP login this is, if FTP is on for it and the client allowed."""
+        return self._call(self._authenticate(username, password, client[0]))
+
+    async def _authenticate(self, username: str, password: str, client: str) -> int | None:
+        match = None
+        for tenant in self.gateway.cache.tenants.values():
+            policy = tenant.policy
+            # Compare with every tenant (constant time), so timing says nothing.
+            user_ok = hmac.compare_digest(policy.ftp_user.encode(), username.encode())
+            pass_ok = hmac.compare_digest(policy.ftp_password.encode(), password.encode())
+            usable = policy.ftp_enabled and bool(policy.ftp_user) and bool(policy.ftp_password)
+            if user_ok and pass_ok and usable and allowed(client, policy.ftp_allow):
+                match = policy.tenant_id
+        if match is None:
+            self.gateway.failed(client, Protocol.FTP, "ftp_login_failed")
+        return match
+
+    def read(self, identity: object, path: str, client: tuple[str, int]) -> bytes | None:
+        """A file for a logged-in tenant (its phones' files and shared files)."""
+        tenant = identity if isinstance(identity, int) else None
+        reply = self._call(
+            self.gateway.fetch(Fetch(Protocol.FTP, path, client[0], ftp_tenant=tenant))
+        )
+        return reply.file.data if reply.status is Status.OK and reply.file else None
+
+    def upload_limit(self, identity: int, path: str, client: tuple[str, int]) -> int:
+        """How many bytes an upload to ``path`` may have (0: refused)."""
+        req = Fetch(Protocol.FTP, path, client[0], ftp_tenant=identity, method="PUT")
+        _, ticket = self._call(self.gateway.authorize_upload(req))
+        return ticket.limit if ticket is not None else 0
+
+    def write(self, identity: int, path: str, client: tuple[str, int], data: bytes) -> bool:
+        """Store a complete upload."""
+        req = Fetch(Protocol.FTP, path, client[0], ftp_tenant=identity, method="PUT")
+
+        async def store() -> bool:
+            _, ticket = await self.gateway.authorize_upload(req)
+            if ticket is None:
+                return False
+            reply = await self.gateway.store_upload(req, ticket, data)
+            return reply.status is Status.OK
+
+        return self._call(store())
+
+    def on_event(self, event: FtpEvent) -> None:
+        """FTP requests are recorded by the gateway already; nothing more to do."""

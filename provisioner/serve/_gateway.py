@@ -1,0 +1,439 @@
+"""The one resolver behind HTTP(S), TFTP and FTP.
+
+Theory of operation
+-------------------
+A request names a path, arrives over a protocol from an address, and may
+carry a User-Agent and credentials. The gateway answers with a file, a
+challenge (HTTP only) or the single uniform not-found:
+
+1. A banned address gets not-found without further work.
+2. The path is normalised (:func:`provisioner.paths.normalize`); a first
+   segment equal to a tenant's URL token selects that tenant's scope.
+3. Shared files (per family/model, never secret) are served to anyone.
+4. A per-phone file is served when the phone is known and enabled, the
+   protocol is allowed for it (TFTP/FTP opt-in, CIDR allowlists) and, when
+   it has HTTP credentials, the request authenticates (digest, or basic over
+   TLS).
+5. Everything else — unknown MAC, disabled phone, outside the allowlist,
+   wrong credentials, unsafe path — ends in the same place (:meth:`_deny`):
+   a challenge when the request carried no credentials and the scope uses
+   authentication (so a missing phone looks exactly like a protected one),
+   otherwise not-found. Failures that indicate probing are counted per
+   address and lead to a temporary ban with a log line fail2ban can match.
+
+Unknown devices follow their tenant's ``unknown.policy``: recorded as
+pending (quarantine) or created without lines (auto-register). Every request
+leaves a seen record; none of them, nor any log line, holds a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from enum import StrEnum
+
+from provisioner.catalog import UploadDef
+from provisioner.errors import ProvisionerError
+from provisioner.identify import Identifier, Identity
+from provisioner.paths import normalize
+from provisioner.render import RenderedFile
+from provisioner.serve._bans import FailureTracker
+from provisioner.serve._cache import ConfigCache, PhoneEntry, TenantEntry, served
+from provisioner.serve._digest import DigestAuth
+from provisioner.serve._metrics import Metrics
+from provisioner.serve._model import Fetch, Protocol, Reply, ServedFile, Status, allowed
+from provisioner.serve._seen import SeenRecorder
+from provisioner.serve._uploads import UploadStore
+from provisioner.store import PendingDevice, Store
+
+__all__ = ["Gateway", "UploadTicket"]
+
+log = logging.getLogger("provisioner.gateway")
+NOT_FOUND = Reply(Status.NOT_FOUND)
+_QUARANTINE_EVERY = 60.0  # seconds between pending-record refreshes per MAC
+_MAX_AGENTS = 10_000  # distinct User-Agents remembered
+
+
+@dataclass(frozen=True, slots=True)
+class UploadTicket:
+    """Permission to store one upload for one phone."""
+
+    mac: str
+    name: str
+    limit: int
+
+
+class _Admission(StrEnum):
+    OK = "ok"
+    CHALLENGE = "challenge"  # credentials needed
+    STALE = "stale"  # right credentials, expired nonce
+    FAIL = "fail"
+
+
+class Gateway:
+    """Decides what every request gets; shared by all front ends."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        cache: ConfigCache,
+        identifier: Identifier,
+        digest: DigestAuth,
+        bans: FailureTracker,
+        uploads: UploadStore,
+        seen: SeenRecorder,
+        metrics: Metrics,
+        executor: Executor,
+        realm: str,
+        default_tenant: str | None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.cache = cache
+        self.identifier = identifier
+        self.digest = digest
+        self.bans = bans
+        self.uploads = uploads
+        self.seen = seen
+        self.metrics = metrics
+        self.realm = realm
+        self.default_tenant = default_tenant
+        self._executor = executor
+        self._clock = clock
+        self._quarantined: dict[str, float] = {}
+        self._registering: dict[str, asyncio.Task[None]] = {}
+        self._agents: dict[tuple[str, str, str], Identity] = {}
+
+    # --- downloads -------------------------------------------------------
+
+    async def fetch(self, req: Fetch) -> Reply:
+        """Answer a request for a file."""
+        now = self._clock()
+        if self.bans.banned(req.client, now):
+            return self._finish(req, req.path, NOT_FOUND, None)
+        split = self._split(req.path)
+        if split is None:
+            return self._deny(req, req.path, "", now, phone_shaped=False, suspicious=True)
+        token, path = split
+        if self.cache.busy:
+            await self.cache.settled()
+        shared = self.cache.shared.get(path.lower())
+        if shared is not None:
+            self.metrics.cache_hits += 1
+            return self._finish(req, path, Reply(Status.OK, shared), None)
+        hit = self.cache.lookup(path, token)
+        if hit is None:
+            hit = await self._unknown(req, path, token, now)
+        if hit is not None:
+            phone, file = hit
+            admission = self._admit(req, phone, token, now)
+            if admission == _Admission.OK:
+                self.metrics.cache_hits += 1
+                return self._finish(req, path, Reply(Status.OK, file), phone)
+            return self._refuse(req, path, token, now, admission, phone)
+        target = self.cache.upload_target(path, token)
+        if target is not None and target[2].serve_back:
+            return await self._serve_back(req, path, token, now, target)
+        self.metrics.cache_misses += 1
+        # A per-phone name (one with a MAC) that is not ours may be enumeration.
+        shaped = any(m.mac for m in self.identifier.paths.match(path))
+        return self._deny(req, path, token, now, phone_shaped=shaped, suspicious=shaped)
+
+    async def _serve_back(
+        self,
+        req: Fetch,
+        path: str,
+        token: str,
+        now: float,
+        target: tuple[PhoneEntry, str, UploadDef],
+    ) -> Reply:
+        phone, name, _ = target
+        admission = self._admit(req, phone, token, now)
+        if admission != _Admission.OK:
+            return self._refuse(req, path, token, now, admission, phone)
+        loop = asyncio.get_running_loop()
+        data = await loop.run_in_executor(None, self.uploads.read, phone.mac, name)
+        if data is None:
+            # The phone has not uploaded it: a normal miss for its own file.
+            return self._finish(req, path, NOT_FOUND, phone)
+        mtime = await loop.run_in_executor(None, self.uploads.stat, phone.mac, name)
+        file = served(RenderedFile(name, data, _content_type(name), True), mtime or 0)
+        return self._finish(req, path, Reply(Status.OK, file), phone)
+
+    # --- uploads ---------------------------------------------------------
+
+    async def authorize_upload(self, req: Fetch) -> tuple[Reply, UploadTicket | None]:
+        """Check an upload before its body is read: same admission as downloads."""
+        now = self._clock()
+        if self.bans.banned(req.client, now):
+            return self._finish(req, req.path, NOT_FOUND, None), None
+        split = self._split(req.path)
+        if split is None:
+            return self._deny(req, req.path, "", now, phone_shaped=False, suspicious=True), None
+        token, path = split
+        if self.cache.busy:
+            await self.cache.settled()
+        target = self.cache.upload_target(path, token)
+        if target is None:
+            shaped = any(m.mac for m in self.identifier.paths.match(path))
+            return self._deny(req, path, token, now, phone_shaped=shaped, suspicious=True), None
+        phone, name, upload = target
+        admission = self._admit(req, phone, token, now)
+        if admission != _Admission.OK:
+            return self._refuse(req, path, token, now, admission, phone), None
+        if not phone.access.uploads:
+            return self._finish(req, path, NOT_FOUND, phone), None
+        ticket = UploadTicket(phone.mac, name, upload.max_bytes)
+        return Reply(Status.OK, upload_limit=upload.max_bytes), ticket
+
+    async def store_upload(self, req: Fetch, ticket: UploadTicket, data: bytes) -> Reply:
+        """Store an authorised upload (the caller enforced ``ticket.limit`` while reading)."""
+        if len(data) > ticket.limit:
+            return self._finish(req, req.path, Reply(Status.TOO_LARGE), None)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.uploads.write, ticket.mac, ticket.name, data)
+        self.metrics.uploads += 1
+        log.info(
+            "event=upload mac=%s name=%s bytes=%d client=%s protocol=%s",
+            ticket.mac,
+            ticket.name,
+            len(data),
+            req.client,
+            req.protocol,
+        )
+        return self._finish(req, req.path, Reply(Status.OK), self.cache.macs.get(ticket.mac))
+
+    # --- decisions -------------------------------------------------------
+
+    def _split(self, raw: str) -> tuple[str, str] | None:
+        path = normalize(raw)
+        if path is None:
+            return None
+        head, slash, rest = path.partition("/")
+        if slash and self.cache.scope_of(head):
+            return head, rest
+        return "", path
+
+    def _scope_realm(self, token: str) -> str:
+        tenants = self.cache.tenants_in(token) if token else []
+        return tenants[0].policy.realm if tenants else self.realm
+
+    def _admit(self, req: Fetch, phone: PhoneEntry, token: str, now: float) -> _Admission:
+        access = phone.access
+        if req.protocol is Protocol.TFTP:
+            ok = access.tftp_enabled and allowed(req.client, access.tftp_allow)
+            return _Admission.OK if ok else _Admission.FAIL
+        if req.protocol is Protocol.FTP:
+            ok = req.ftp_tenant == phone.tenant_id and allowed(req.client, access.ftp_allow)
+            return _Admission.OK if ok else _Admission.FAIL
+        if not allowed(req.client, access.http_allow):
+            return _Admission.FAIL
+        if not access.http_password:
+            return _Admission.OK
+        if req.authorization is None:
+            return _Admission.CHALLENGE
+        verdict = self.digest.verify(
+            req.authorization,
+            method=req.method,
+            uri=req.uri,
+            realm=self._scope_realm(token),
+            user=access.http_user,
+            password=access.http_password,
+            now=now,
+            tls=req.protocol is Protocol.HTTPS,
+        )
+        if verdict.ok:
+            return _Admission.OK
+        return _Admission.STALE if verdict.stale else _Admission.FAIL
+
+    def _refuse(
+        self,
+        req: Fetch,
+        path: str,
+        token: str,
+        now: float,
+        admission: _Admission,
+        phone: PhoneEntry,
+    ) -> Reply:
+        realm = self._scope_realm(token)
+        if admission == _Admission.CHALLENGE:
+            return self._finish(
+                req, path, Reply(Status.CHALLENGE, None, self.digest.challenge(realm, now)), phone
+            )
+        if admission == _Admission.STALE:
+            challenge = self.digest.challenge(realm, now, stale=True)
+            return self._finish(req, path, Reply(Status.CHALLENGE, None, challenge), phone)
+        return self._deny(req, path, token, now, phone_shaped=True, suspicious=True)
+
+    def _auth_in_scope(self, token: str) -> bool:
+        return any(t.auth_in_use for t in self.cache.tenants_in(token))
+
+    def _deny(
+        self,
+        req: Fetch,
+        path: str,
+        token: str,
+        now: float,
+        *,
+        phone_shaped: bool,
+        suspicious: bool,
+    ) -> Reply:
+        """The uniform failure: the same answer for every reason (security goal 2).
+
+        A per-phone name asked for without credentials, in a scope where some
+        phones need them, gets the challenge a protected phone would get, so
+        a missing phone cannot be told from a protected one. Anything else
+        gets not-found. Suspicious failures count towards a ban.
+        """
+        http = req.protocol in (Protocol.HTTP, Protocol.HTTPS)
+        if http and phone_shaped and req.authorization is None and self._auth_in_scope(token):
+            challenge = self.digest.challenge(self._scope_realm(token), now)
+            return self._finish(req, path, Reply(Status.CHALLENGE, None, challenge), None)
+        if req.authorization is not None:
+            self.digest.dummy_check(req.authorization)
+        if suspicious or req.authorization is not None:
+            self.failed(req.client, req.protocol, "lookup_failed", path)
+        return self._finish(req, path, NOT_FOUND, None)
+
+    def failed(self, client: str, protocol: Protocol, event: str, path: str = "") -> None:
+        """Count a failure from ``client``; log it, and the ban it may start.
+
+        The log lines are what a fail2ban filter matches, e.g.
+        ``failregex = event=(lookup_failed|ftp_login_failed) client=<HOST>``.
+        """
+        log.warning(
+            "event=%s client=%s protocol=%s path=%s", event, client, protocol, _loggable(path)
+        )
+        if self.bans.failure(client, self._clock()):
+            self.metrics.bans += 1
+            log.warning(
+                "event=ban client=%s duration=%d failures=%d window=%d",
+                client,
+                self.bans.ban_seconds,
+                self.bans.limit,
+                self.bans.window,
+            )
+
+    # --- unknown devices -------------------------------------------------
+
+    def _policy_tenant(self, token: str) -> TenantEntry | None:
+        tenants = self.cache.tenants_in(token)
+        if token:
+            return tenants[0] if tenants else None
+        if self.default_tenant is not None:
+            return next((t for t in tenants if t.policy.name == self.default_tenant), None)
+        return tenants[0] if len(tenants) == 1 else None
+
+    async def _unknown(
+        self, req: Fetch, path: str, token: str, now: float
+    ) -> tuple[PhoneEntry, ServedFile] | None:
+        """Apply the tenant's unknown-device policy; the phone's file if it was created."""
+        identity = self.identifier.identify(req.user_agent, path)
+        mac = identity.mac
+        if mac is None or mac in self.cache.macs:
+            return None
+        tenant = self._policy_tenant(token)
+        if tenant is None or tenant.policy.unknown_policy == "ignore":
+            return None
+        if tenant.policy.unknown_policy == "auto-register" and identity.model is not None:
+            task = self._registering.get(mac)
+            if task is None:
+                task = asyncio.get_running_loop().create_task(
+                    self._register(tenant, mac, identity.model)
+                )
+                self._registering[mac] = task
+            try:
+                await asyncio.shield(task)
+            finally:
+                self._registering.pop(mac, None)
+            return self.cache.lookup(path, token)
+        if now - self._quarantined.get(mac, 0.0) >= _QUARANTINE_EVERY:
+            self._quarantined[mac] = now
+            device = PendingDevice(
+                mac=mac,
+                tenant=tenant.policy.name,
+                vendor=identity.vendor or "",
+                model=identity.model or "",
+                firmware=(identity.firmware or "")[:64],
+                address=req.client,
+                user_agent=req.user_agent[:255],
+                first_seen=int(now),
+                last_seen=int(now),
+            )
+            await asyncio.get_running_loop().run_in_executor(
+                self._executor, self.store.quarantine, device
+            )
+            log.info("event=quarantined mac=%s tenant=%s", mac, tenant.policy.name)
+        return None
+
+    async def _register(self, tenant: TenantEntry, mac: str, model: str) -> None:
+        groups = [tenant.policy.unknown_group] if tenant.policy.unknown_group else []
+
+        def create() -> None:
+            self.store.add_phone(
+                tenant.policy.name, mac, model, groups=groups, description="auto-registered"
+            )
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, create)
+        except ProvisionerError as exc:
+            log.warning("event=auto_register_failed mac=%s reason=%s", mac, _loggable(str(exc)))
+            return
+        log.info("event=auto_registered mac=%s tenant=%s model=%s", mac, tenant.policy.name, model)
+        await self.cache.refresh()
+
+    # --- bookkeeping -----------------------------------------------------
+
+    def _finish(self, req: Fetch, path: str, reply: Reply, phone: PhoneEntry | None) -> Reply:
+        self.metrics.request(req.protocol.value, reply.status.value)
+        if phone is not None:
+            # What we know about our own phone beats what the request suggests;
+            # only the firmware comes from the User-Agent. ``path`` is normalised.
+            identity = self._phone_identity(phone, req.user_agent)
+            known = True
+        else:
+            identity = self.identifier.identify(req.user_agent or None, path)
+            known = identity.mac is not None and identity.mac in self.cache.macs
+            path = _loggable(path)
+        self.seen.add(
+            identity=identity,
+            address=req.client,
+            protocol=req.protocol.value,
+            path=path,
+            user_agent=req.user_agent,
+            status=reply.status.value,
+            known=known,
+            now=int(self._clock()),
+        )
+        return reply
+
+    def _phone_identity(self, phone: PhoneEntry, user_agent: str) -> Identity:
+        """A known phone's identity with the firmware its User-Agent reports.
+
+        Memoised: a phone sends the same User-Agent on every request.
+        """
+        key = (phone.mac, phone.model, user_agent)
+        found = self._agents.get(key)
+        if found is None:
+            if len(self._agents) >= _MAX_AGENTS:
+                self._agents.clear()
+            firmware = self.identifier.identify(user_agent).firmware if user_agent else None
+            found = Identity(
+                phone.family.vendor, phone.family.key, phone.model, firmware, phone.mac
+            )
+            self._agents[key] = found
+        return found
+
+
+def _loggable(text: str) -> str:
+    """Paths and messages as they may appear in logs: printable, bounded."""
+    return "".join(c if c.isprintable() and c not in ' ="' else "?" for c in text[:255])
+
+
+def _content_type(name: str) -> str:
+    return "text/xml; charset=utf-8" if name.endswith(".xml") else "text/plain; charset=utf-8"

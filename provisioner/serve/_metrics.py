@@ -1,0 +1,53 @@
+"""Counters for Prometheus ``/metrics`` (text exposition format 0.0.4).
+
+Plain integers updated on the event loop thread (and, for FTP, its own
+thread, where a lost increment under a race costs nothing of value); no
+client library needed for a handful of counters.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+__all__ = ["Metrics"]
+
+
+@dataclass(slots=True)
+class Metrics:
+    """Everything ``/metrics`` reports."""
+
+    requests: Counter[tuple[str, str]] = field(default_factory=Counter)  # (protocol, status)
+    cache_hits: int = 0
+    cache_misses: int = 0
+    render_errors: int = 0
+    bans: int = 0
+    uploads: int = 0
+
+    def request(self, protocol: str, status: str) -> None:
+        """Count one finished request."""
+        self.requests[(protocol, status)] += 1
+
+    def exposition(self) -> str:
+        """The Prometheus text format."""
+        lines = [
+            "# HELP provisioner_requests_total Requests by protocol and outcome.",
+            "# TYPE provisioner_requests_total counter",
+        ]
+        for (protocol, status), count in sorted(self.requests.items()):
+            lines.append(
+                f'provisioner_requests_total{{protocol="{protocol}",status="{status}"}} {count}'
+            )
+        for name, value, text in (
+            ("cache_hits_total", self.cache_hits, "Requests answered from rendered files."),
+            ("cache_misses_total", self.cache_misses, "Requests for files that are not rendered."),
+            ("render_errors_total", self.render_errors, "Files that failed to render."),
+            ("bans_total", self.bans, "Client addresses banned for repeated failures."),
+            ("uploads_total", self.uploads, "Files phones uploaded."),
+        ):
+            lines += [
+                f"# HELP provisioner_{name} {text}",
+                f"# TYPE provisioner_{name} counter",
+                f"provisioner_{name} {value}",
+            ]
+        return "\n".join(lines) + "\n"

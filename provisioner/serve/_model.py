@@ -1,0 +1,126 @@
+"""Plain data passed between the front ends (HTTP, TFTP, FTP) and the gateway."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+__all__ = [
+    "Access",
+    "Fetch",
+    "Network",
+    "Protocol",
+    "Reply",
+    "ServedFile",
+    "Status",
+    "TenantPolicy",
+    "allowed",
+]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Protocol(StrEnum):
+    """How a request arrived."""
+
+    HTTP = "http"
+    HTTPS = "https"
+    TFTP = "tftp"
+    FTP = "ftp"
+
+
+class Status(StrEnum):
+    """What the gateway decided."""
+
+    OK = "ok"
+    NOT_FOUND = "not_found"  # the one uniform failure (security goal 2)
+    CHALLENGE = "challenge"  # HTTP 401: credentials needed
+    TOO_LARGE = "too_large"  # upload over its limit
+
+
+@dataclass(frozen=True, slots=True)
+class ServedFile:
+    """Bytes ready to send, with what HTTP caching needs (computed once, not per request)."""
+
+    data: bytes
+    content_type: str
+    etag: str  # strong, quoted
+    last_modified: int  # Unix time
+    last_modified_http: str  # the same as an HTTP date
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """The resolved access settings of one phone (``access.*``, ``uploads.*``)."""
+
+    http_user: str
+    http_password: str
+    http_allow: tuple[Network, ...]
+    tftp_enabled: bool
+    tftp_allow: tuple[Network, ...]
+    ftp_allow: tuple[Network, ...]
+    uploads: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TenantPolicy:
+    """Tenant-level server settings: URL token, realm, unknown devices, FTP login."""
+
+    tenant_id: int
+    name: str
+    url_token: str
+    realm: str
+    unknown_policy: str
+    unknown_group: str
+    ftp_enabled: bool
+    ftp_user: str
+    ftp_password: str
+    ftp_allow: tuple[Network, ...]
+    http_allow: tuple[Network, ...]
+    tftp_enabled: bool
+    tftp_allow: tuple[Network, ...]
+
+
+# Fetch and Reply are built for every request; frozen dataclasses would pay
+# object.__setattr__ per field, so they are plain slotted ones. Treat them as
+# immutable.
+@dataclass(slots=True)
+class Fetch:
+    """One request for a file or an upload."""
+
+    protocol: Protocol
+    path: str
+    client: str  # IP address as text
+    user_agent: str = ""
+    authorization: str | None = None  # HTTP Authorization header, verbatim
+    method: str = "GET"
+    uri: str = ""  # HTTP request-target, for digest authentication
+    ftp_tenant: int | None = None  # tenant an FTP login belongs to
+
+
+@dataclass(slots=True)
+class Reply:
+    """The gateway's answer. ``challenge`` holds WWW-Authenticate values."""
+
+    status: Status
+    file: ServedFile | None = None
+    challenge: tuple[str, ...] = field(default_factory=tuple)
+    upload_limit: int = 0  # for an authorised upload: how many bytes may follow
+
+
+def allowed(client: str, networks: tuple[Network, ...]) -> bool:
+    """True when ``client`` lies in one of ``networks`` (empty = anywhere).
+
+    IPv4-mapped IPv6 addresses (``::ffff:10.0.0.1`` from a dual-stack socket)
+    are compared as the IPv4 address they carry.
+    """
+    if not networks:
+        return True
+    try:
+        address = ipaddress.ip_address(client.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in net for net in networks)

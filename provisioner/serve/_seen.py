@@ -1,0 +1,100 @@
+"""Buffering of seen records: one row per (client, protocol, path), flushed in batches.
+
+Requests must not wait for the database, so each request only updates an
+in-memory buffer (a few list assignments on the hot path);
+:meth:`SeenRecorder.take` turns it into rows that :meth:`write` stores from
+the worker thread every few seconds. Nothing secret is recorded: no
+credentials, no file contents, and paths are the ones phones asked for.
+"""
+
+from __future__ import annotations
+
+from provisioner.identify import Identity
+from provisioner.store import SeenRow, Store
+
+__all__ = ["SeenRecorder"]
+
+_MAX_BUFFERED = 50_000
+
+
+class _Entry:
+    """The latest request of one (client, protocol, path), updated in place."""
+
+    __slots__ = ("address", "count", "first", "identity", "known", "last", "status", "user_agent")
+
+    def __init__(
+        self, identity: Identity, address: str, user_agent: str, status: str, known: bool, now: int
+    ) -> None:
+        self.identity = identity
+        self.address = address
+        self.user_agent = user_agent
+        self.status = status
+        self.known = known
+        self.count = 1
+        self.first = now
+        self.last = now
+
+
+class SeenRecorder:
+    """Collects request records and writes them to the store in batches."""
+
+    def __init__(self, store: Store, max_rows: int = 100_000) -> None:
+        self.store = store
+        self.max_rows = max_rows
+        self._buffer: dict[tuple[str, str, str], _Entry] = {}
+
+    def add(
+        self,
+        *,
+        identity: Identity,
+        address: str,
+        protocol: str,
+        path: str,
+        user_agent: str,
+        status: str,
+        known: bool,
+        now: int,
+    ) -> None:
+        """Record one request (event loop thread)."""
+        key = (identity.mac or address, protocol, path[:255])
+        entry = self._buffer.get(key)
+        if entry is None:
+            if len(self._buffer) < _MAX_BUFFERED:  # else a flood; the counters still see it
+                self._buffer[key] = _Entry(identity, address, user_agent, status, known, now)
+            return
+        entry.identity = identity
+        entry.address = address
+        entry.user_agent = user_agent
+        entry.status = status
+        entry.known = known
+        entry.count += 1
+        entry.last = now
+
+    def take(self) -> list[SeenRow]:
+        """Hand over the buffered records as rows (event loop thread)."""
+        rows = [
+            SeenRow(
+                client_key=client_key,
+                mac=entry.identity.mac,
+                address=entry.address,
+                protocol=protocol,
+                path=path,
+                user_agent=entry.user_agent[:255],
+                vendor=entry.identity.vendor or "",
+                model=entry.identity.model or "",
+                firmware=(entry.identity.firmware or "")[:64],
+                status=entry.status,
+                known=entry.known,
+                count=entry.count,
+                first_seen=entry.first,
+                last_seen=entry.last,
+            )
+            for (client_key, protocol, path), entry in self._buffer.items()
+        ]
+        self._buffer.clear()
+        return rows
+
+    def write(self, rows: list[SeenRow]) -> None:
+        """Write rows taken with :meth:`take` (worker thread)."""
+        if rows:
+            self.store.record_seen(rows, self.max_rows)

@@ -1,0 +1,78 @@
+"""TLS for the HTTPS front end: the configured pair, or a generated self-signed one.
+
+The self-signed pair is for the demo and first steps only: phones that
+validate certificates (most do on HTTPS) need a certificate from a CA they
+trust (vendors.md §3.4 for Cisco MPP). It is created once in the data
+directory with a private key readable by the owner only.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import socket
+import ssl
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+__all__ = ["default_hosts", "self_signed", "server_context"]
+
+
+def self_signed(directory: Path, hosts: list[str]) -> tuple[Path, Path]:
+    """Create (once) and return a self-signed certificate and key for ``hosts``."""
+    cert_path, key_path = directory / "selfsigned.crt", directory / "selfsigned.key"
+    if cert_path.is_file() and key_path.is_file():
+        return cert_path, key_path
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=825))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
+
+
+def default_hosts(bind: str) -> list[str]:
+    """Names for a generated certificate: the bound address, localhost, the host name."""
+    hosts = [socket.gethostname(), "localhost", "127.0.0.1"]
+    if bind not in ("0.0.0.0", "::", ""):
+        hosts.insert(0, bind)
+    return list(dict.fromkeys(hosts))
+
+
+def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server TLS context (TLS 1.2+, the library's default ciphers)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context

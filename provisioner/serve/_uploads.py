@@ -1,0 +1,60 @@
+"""Files phones upload, stored per phone outside the template tree.
+
+Layout: ``<data dir>/uploads/<mac>/<name>``. ``name`` is never taken from
+the request: it is the catalog's upload pattern expanded with the phone's
+MAC (the request path only selects which pattern). Writes are atomic
+(temporary file, fsync, rename); a failed or oversized upload leaves
+nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from provisioner.mac import is_mac
+
+__all__ = ["UploadStore"]
+
+
+class UploadStore:
+    """Per-phone upload directories under one root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, mac: str, name: str) -> Path:
+        if not is_mac(mac) or not name or "/" in name or name.startswith("."):
+            raise ValueError(f"refusing upload name {name!r} for {mac!r}")
+        return self.root / mac / name
+
+    def write(self, mac: str, name: str, data: bytes) -> None:
+        """Store an upload, replacing the previous one atomically."""
+        target = self._path(mac, name)
+        target.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o640)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def read(self, mac: str, name: str) -> bytes | None:
+        """An upload's bytes, or ``None`` when the phone never uploaded it."""
+        try:
+            return self._path(mac, name).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def stat(self, mac: str, name: str) -> int | None:
+        """Modification time (Unix seconds) of an upload, or ``None``."""
+        try:
+            return int(self._path(mac, name).stat().st_mtime)
+        except FileNotFoundError:
+            return None

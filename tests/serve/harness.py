@@ -1,0 +1,111 @@
+"""A gateway over a real SQLite store, without sockets, for the serving tests."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from provisioner.catalog import Catalog
+from provisioner.fleet import parse_fleet
+from provisioner.identify import Identifier
+from provisioner.serve import Fetch, Gateway, Protocol
+from provisioner.serve._bans import FailureTracker
+from provisioner.serve._cache import ConfigCache
+from provisioner.serve._digest import DigestAuth
+from provisioner.serve._metrics import Metrics
+from provisioner.serve._seen import SeenRecorder
+from provisioner.serve._uploads import UploadStore
+from provisioner.store import Store
+from tests.conftest import _reset
+
+POLYCOM = "0004f2000001"  # open: no credentials
+YEALINK = "805ec0000002"  # protected: digest credentials
+DISABLED = "0004f2000003"
+HOSTED = "0004f2000004"  # in a tenant with a URL token
+TOKEN = "hosted-token-0123456789"
+PASSWORD = "phone-pass-1234"
+POLYCOM_UA = "FileTransport PolycomVVX-VVX_410-UA/5.9.1.0615 Type/Application"
+
+
+def fleet() -> dict[str, Any]:
+    return {
+        "tenants": [
+            {"name": "acme", "sip_domain": "acme.example.com"},
+            {
+                "name": "hosted",
+                "sip_domain": "hosted.example.com",
+                "settings": {"access.url_token": TOKEN},
+            },
+        ],
+        "phones": [
+            {"tenant": "acme", "mac": POLYCOM, "model": "vvx410",
+             "lines": [{"user": "100", "password": "line-secret-100"}]},
+            {"tenant": "acme", "mac": YEALINK, "model": "t46s",
+             "settings": {"access.http.password": PASSWORD},
+             "lines": [{"user": "101", "password": "line-secret-101"}]},
+            {"tenant": "acme", "mac": DISABLED, "model": "vvx410", "enabled": False,
+             "lines": [{"user": "102", "password": "line-secret-102"}]},
+            {"tenant": "hosted", "mac": HOSTED, "model": "vvx410",
+             "lines": [{"user": "200", "password": "line-secret-200"}]},
+        ],
+    }  # fmt: skip
+
+
+class Harness:
+    """A store, a cache and a gateway on one private event loop."""
+
+    def __init__(self, store: Store, catalog: Catalog, data_dir: Path, clock: list[float]) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.clock = clock
+        self.loop = asyncio.new_event_loop()
+        self.executor = ThreadPoolExecutor(max_workers=1)
+        self.metrics = Metrics()
+        self.cache = ConfigCache(store, catalog, self.executor, self.metrics)
+        self.gateway = Gateway(
+            store=store,
+            cache=self.cache,
+            identifier=Identifier(catalog),
+            digest=DigestAuth(hashlib.sha256(b"test").digest()),
+            bans=FailureTracker(limit=30, window=60.0, ban_seconds=600.0),
+            uploads=UploadStore(data_dir / "uploads"),
+            seen=SeenRecorder(store),
+            metrics=self.metrics,
+            executor=self.executor,
+            realm="provisioner",
+            default_tenant="acme",
+            clock=lambda: clock[0],
+        )
+        self.run(self.cache.refresh())
+
+    def run(self, coro: Any) -> Any:
+        return self.loop.run_until_complete(coro)
+
+    def get(self, path: str, protocol: Protocol = Protocol.HTTP, **extra: Any) -> Any:
+        extra.setdefault("client", "127.0.0.1")
+        extra.setdefault("uri", "/" + path.lstrip("/"))
+        return self.run(self.gateway.fetch(Fetch(protocol, path, **extra)))
+
+    def close(self) -> None:
+        self.loop.close()
+        self.executor.shutdown()
+
+
+@contextmanager
+def harness(
+    tmp_path: Path, catalog: Catalog, document: dict[str, Any] | None = None
+) -> Iterator[Harness]:
+    store = Store.open(f"sqlite:///{tmp_path / 'serve.db'}", catalog)
+    _reset(store)
+    store.apply(parse_fleet(document or fleet(), catalog))
+    h = Harness(store, catalog, tmp_path, [1_000_000.0])
+    try:
+        yield h
+    finally:
+        h.close()
+        store.close()

@@ -1,0 +1,219 @@
+"""``provisioner serve`` end to end: boot sequences replayed with real clients.
+
+The server runs as a subprocess with the demo fleet; curl plays the HTTP
+phones (with their vendors' User-Agents, vendors.md), atftp and tftp-hpa
+the TFTP ones, ftplib and curl the FTP ones. Request orders follow the boot
+sequences in vendors.md §1.1, §2.1, §3.1, §3.3 and §3.4.
+"""
+
+from __future__ import annotations
+
+import ftplib
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.peers import free_port, need
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "examples" / "demo-fleet.toml"
+POLYCOM, YEALINK, CISCO79, CISCO79X1, SPA, MPP = (
+    "0004f2123456", "805ec0123456", "000d28123456", "001b54123456", "0002fd123456", "00562b123456",
+)  # fmt: skip
+
+
+@dataclass
+class Served:
+    data_dir: Path
+    http: int
+    https: int
+    tftp: int
+    ftp: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def cli(self, *args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "provisioner", "--data-dir", str(self.data_dir), *args],
+            check=True, capture_output=True, text=True, timeout=60,
+        ).stdout  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    data = tmp_path_factory.mktemp("e2e")
+    cli = [sys.executable, "-m", "provisioner", "--data-dir", str(data)]
+    subprocess.run([*cli, "apply", str(DEMO)], check=True, capture_output=True, timeout=60)
+    ports = [free_port() for _ in range(3)]
+    tftp = free_port(socket.SOCK_DGRAM)
+    passive = free_port()
+    log = data / "serve.log"
+    stderr = log.open("wb")
+    process = subprocess.Popen(
+        [*cli, "serve", "--bind", "127.0.0.1", "--http-port", str(ports[0]),
+         "--https-port", str(ports[1]), "--tftp-port", str(tftp), "--ftp-port", str(ports[2]),
+         "--ftp-passive-ports", f"{passive}-{passive}", "--log-level", "warning"],
+        stdout=subprocess.DEVNULL, stderr=stderr,
+    )  # fmt: skip
+    stderr.close()  # the child has its own copy; a pipe could fill up and stall it
+    server = Served(data, ports[0], ports[1], tftp, ports[2], process, log)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}/healthz", timeout=1):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(log.read_text()) from None
+            time.sleep(0.2)
+    try:
+        yield server
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+
+
+def curl(server: Served, path: str, *args: str, ua: str = "") -> tuple[int, bytes]:
+    result = subprocess.run(
+        [need("curl"), "-s", "--max-time", "10", "-A", ua, "-o", "-", "-w", "\n%{http_code}",
+         *args, f"http://127.0.0.1:{server.http}/{path}"],
+        capture_output=True, timeout=20, check=False,
+    )  # fmt: skip
+    body, _, code = result.stdout.rpartition(b"\n")
+    return int(code), body
+
+
+def test_polycom_boot_sequence_over_http(served: Served, tmp_path: Path) -> None:
+    ua_boot = "FileTransport PolycomVVX-VVX_410-UA/5.9.1.0615 Type/Updater"
+    ua_app = "FileTransport PolycomVVX-VVX_410-UA/5.9.1.0615 Type/Application"
+    code, master = curl(served, f"{POLYCOM}.cfg", ua=ua_boot)
+    assert code == 200
+    config_files = master.split(b'CONFIG_FILES="')[1].split(b'"')[0].decode().split(",")
+    assert config_files == [f"{POLYCOM}-raw.cfg", f"{POLYCOM}-settings.cfg"]
+    for name in config_files:
+        assert curl(served, name, ua=ua_app)[0] == 200
+    assert curl(served, f"{POLYCOM}-directory.xml", ua=ua_app)[0] == 200
+    assert curl(served, f"{POLYCOM}-phone.cfg", ua=ua_app)[0] == 404  # nothing uploaded yet
+    log = tmp_path / "app.log"
+    log.write_bytes(b"boot ok\n")
+    assert curl(served, f"{POLYCOM}-app.log", "-T", str(log), ua=ua_app)[0] == 201
+    overrides = tmp_path / "phone.cfg"
+    overrides.write_bytes(b'<PHONE_CONFIG><X up.backlight.idleIntensity="1"/></PHONE_CONFIG>\n')
+    assert curl(served, f"{POLYCOM}-phone.cfg", "-T", str(overrides), ua=ua_app)[0] == 201
+    assert curl(served, f"{POLYCOM}-phone.cfg", ua=ua_app) == (200, overrides.read_bytes())
+    stored = served.data_dir / "uploads" / POLYCOM / f"{POLYCOM}-app.log"
+    assert stored.read_bytes() == b"boot ok\n"
+
+
+def test_yealink_boot_sequence_with_digest(served: Served) -> None:
+    ua = "Yealink SIP-T46S 66.85.0.5 80:5e:c0:12:34:56"
+    assert curl(served, "y000000000000.boot", ua=ua)[0] == 404  # optional: falls back
+    assert curl(served, "y000000000066.cfg", ua=ua)[0] == 200
+    assert curl(served, f"{YEALINK}.cfg", ua=ua)[0] == 401
+    code, body = curl(
+        served, f"{YEALINK}.cfg", "--digest", "-u", f"{YEALINK}:demo-http-pass", ua=ua
+    )
+    assert code == 200
+    assert body.startswith(b"#!version:1.0.0.1\n")
+
+
+def test_cisco_spa_and_mpp_over_http(served: Served) -> None:
+    spa = "Cisco/SPA504G-7.6.2 (0002FD123456)(CBT141400UK)"
+    assert curl(served, "spa504G.cfg", ua=spa)[0] == 200
+    assert curl(served, f"spa{SPA}.cfg", ua=spa)[0] == 200
+    mpp = "Cisco-CP-8841-3PCC/11.3.1 (00562b123456)"
+    assert curl(served, "8841-3PCC.xml", ua=mpp)[0] == 200
+    assert curl(served, f"{MPP}.xml", ua=mpp)[0] == 200
+
+
+def test_cisco_79xx_boot_sequence_over_tftp(served: Served, tmp_path: Path) -> None:
+    atftp = need("atftp")
+    # Order from a real 7960 TFTP log (vendors.md §3.1), including files we do not have.
+    for name, expected in [
+        (f"CTLSEP{CISCO79.upper()}.tlv", False),
+        (f"SEP{CISCO79.upper()}.cnf.xml", False),
+        (f"SIP{CISCO79.upper()}.cnf", True),
+        ("XMLDefault.cnf.xml", True),
+        ("OS79XX.TXT", True),
+        ("SIPDefault.cnf", True),
+    ]:
+        out = tmp_path / name
+        result = subprocess.run(
+            [atftp, "--get", "-r", name, "-l", str(out), "127.0.0.1", str(served.tftp)],
+            capture_output=True, timeout=30, check=False,
+        )  # fmt: skip
+        assert (result.returncode == 0) is expected, (name, result.stderr)
+    assert b"line1_name" in (tmp_path / f"SIP{CISCO79.upper()}.cnf").read_bytes()
+
+
+def test_tftp_hpa_client_with_options(served: Served, tmp_path: Path) -> None:
+    tftp = need("tftp")
+    out = tmp_path / "sep.xml"
+    result = subprocess.run(
+        [tftp, "-m", "binary", "127.0.0.1", str(served.tftp), "-c", "get",
+         f"SEP{CISCO79X1.upper()}.cnf.xml", str(out)],
+        capture_output=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes().startswith(b"<?xml")
+
+
+def test_ftp_with_ftplib_and_curl(served: Served) -> None:
+    with ftplib.FTP() as ftp:
+        ftp.connect("127.0.0.1", served.ftp, timeout=10)
+        ftp.login("demo", "demo-ftp-pass")
+        buffer = io.BytesIO()
+        ftp.retrbinary(f"RETR {POLYCOM}-settings.cfg", buffer.write)
+        assert b"Reception-200-pw" in buffer.getvalue()
+        with pytest.raises(ftplib.error_perm, match="550"):
+            ftp.retrbinary("RETR ../../etc/passwd", buffer.write)
+        ftp.storbinary(f"STOR {POLYCOM}-boot.log", io.BytesIO(b"booted\n"))
+    with ftplib.FTP() as ftp:
+        ftp.connect("127.0.0.1", served.ftp, timeout=10)
+        with pytest.raises(ftplib.error_perm, match="530"):
+            ftp.login("demo", "wrong-password")
+    result = subprocess.run(
+        [need("curl"), "-s", "--max-time", "10", "--ftp-method", "nocwd",
+         f"ftp://demo:demo-ftp-pass@127.0.0.1:{served.ftp}/{SPA.join(['spa', '.cfg'])}"],
+        capture_output=True, timeout=20, check=False,
+    )  # fmt: skip
+    assert result.stdout.startswith(b"<?xml")
+
+
+def test_identify_seen_and_graceful_shutdown(served: Served) -> None:
+    identified = json.loads(
+        served.cli("identify", "--user-agent", "Cisco/SPA508G-7.4.4 (0002FDFF2103)(X)", "--json")
+    )
+    assert identified == {
+        "vendor": "cisco",
+        "model": "spa508g",
+        "firmware": "7.4.4",
+        "mac": "0002fdff2103",
+    }
+    served.process.send_signal(signal.SIGTERM)
+    assert served.process.wait(20) == 0
+    seen = json.loads(served.cli("seen", "--json"))
+    paths = {(row["protocol"], row["path"]) for row in seen}
+    assert ("http", f"{POLYCOM}.cfg") in paths
+    assert ("tftp", f"SIP{CISCO79.upper()}.cnf") in paths
+    assert ("ftp", f"{POLYCOM}-settings.cfg") in paths
+    text = json.dumps(seen)
+    for secret in ("demo-ftp-pass", "demo-http-pass", "Reception-200-pw"):
+        assert secret not in text
+    stderr = served.log.read_text()
+    assert "demo-ftp-pass" not in stderr
+    assert "Traceback" not in stderr, stderr[-2000:]
+    assert os.path.exists(served.data_dir / "tls" / "selfsigned.key")

@@ -1,0 +1,186 @@
+"""The gateway: what each kind of request gets, over each protocol."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from provisioner.catalog import Catalog
+from provisioner.scope import parse_scope
+from provisioner.serve import Fetch, Protocol, Status
+from tests.serve.harness import (
+    DISABLED,
+    HOSTED,
+    PASSWORD,
+    POLYCOM,
+    POLYCOM_UA,
+    TOKEN,
+    YEALINK,
+    Harness,
+    harness,
+)
+from tests.serve.test_digest import answer
+
+
+@pytest.fixture
+def h(tmp_path: Path, catalog: Catalog):  # type: ignore[no-untyped-def]
+    with harness(tmp_path, catalog) as built:
+        yield built
+
+
+def digest_for(h: Harness, path: str, *, password: str = PASSWORD, user: str = YEALINK) -> str:
+    nonce = h.gateway.digest.nonce("provisioner", h.clock[0])
+    return answer(nonce, password=password, uri="/" + path, user=user)
+
+
+def test_shared_files_go_to_anyone(h: Harness) -> None:
+    reply = h.get("000000000000.cfg", client="203.0.113.9")
+    assert reply.status is Status.OK
+    assert reply.file.data.startswith(b"<?xml")
+    assert h.get("y000000000066.cfg", Protocol.TFTP).status is Status.OK
+
+
+def test_open_phone_is_served_with_etag(h: Harness) -> None:
+    reply = h.get(f"{POLYCOM}-settings.cfg", user_agent=POLYCOM_UA)
+    assert reply.status is Status.OK
+    assert b"line-secret-100" in reply.file.data
+    assert reply.file.etag.startswith('"')
+    upper = h.get(f"{POLYCOM.upper()}-SETTINGS.CFG")
+    assert upper.file == reply.file  # MAC (and name) in either case
+
+
+def test_protected_phone_needs_digest(h: Harness) -> None:
+    path = f"{YEALINK}.cfg"
+    challenged = h.get(path)
+    assert challenged.status is Status.CHALLENGE
+    assert any("SHA-256" in c for c in challenged.challenge)
+    ok = h.get(path, authorization=digest_for(h, path))
+    assert ok.status is Status.OK
+    assert b"line-secret-101" in ok.file.data
+    assert (
+        h.get(path, authorization=digest_for(h, path, password="wrong")).status is Status.NOT_FOUND
+    )
+
+
+def test_the_four_failures_are_indistinguishable(h: Harness) -> None:
+    h.store.set_setting(parse_scope(f"phone:{YEALINK}"), "access.http.allow", "10.0.0.0/8")
+    h.store.set_setting(parse_scope(f"phone:{POLYCOM}"), "access.http.password", PASSWORD)
+    h.run(h.cache.refresh())
+    cases = {
+        "unknown MAC": "0004f2999999-settings.cfg",
+        "wrong credentials": f"{POLYCOM}-settings.cfg",
+        "outside allowlist": f"{YEALINK}.cfg",
+        "disabled phone": f"{DISABLED}-settings.cfg",
+    }
+    without = {name: h.get(path) for name, path in cases.items()}
+    assert {r.status for r in without.values()} == {Status.CHALLENGE}
+    assert len({tuple(c.split("nonce=")[0] for c in r.challenge) for r in without.values()}) == 1
+    wrong = {
+        name: h.get(path, authorization=digest_for(h, path, password="not-the-password"))
+        for name, path in cases.items()
+    }
+    assert {(r.status, r.file, r.challenge) for r in wrong.values()} == {
+        (Status.NOT_FOUND, None, ())
+    }
+
+
+def test_tftp_is_off_until_enabled(h: Harness) -> None:
+    path = f"{POLYCOM}-settings.cfg"
+    assert h.get(path, Protocol.TFTP).status is Status.NOT_FOUND
+    h.store.set_setting(parse_scope("tenant:acme"), "access.tftp.enabled", True)
+    h.store.set_setting(parse_scope("tenant:acme"), "access.tftp.allow", "127.0.0.0/8")
+    h.run(h.cache.refresh())
+    assert h.get(path, Protocol.TFTP).status is Status.OK
+    assert h.get(path, Protocol.TFTP, client="192.0.2.1").status is Status.NOT_FOUND
+
+
+def test_url_token_scopes_a_tenant(h: Harness) -> None:
+    # Outside its prefix the phone is like any unknown one (the root scope
+    # uses digest, so that is a challenge; inside the prefix, not-found).
+    assert h.get(f"{HOSTED}.cfg").status is Status.CHALLENGE
+    assert h.get(f"{TOKEN}/{HOSTED}.cfg").status is Status.OK
+    assert h.get(f"{TOKEN}/{POLYCOM}.cfg").status is Status.NOT_FOUND
+    assert h.get(f"{TOKEN}/000000000000.cfg").status is Status.OK
+
+
+def test_changes_reach_the_cache_on_refresh(h: Harness) -> None:
+    path = f"{POLYCOM}-settings.cfg"
+    before = h.get(path).file
+    h.store.set_setting(parse_scope(f"phone:{POLYCOM}"), "language", "fr")
+    h.run(h.cache.refresh())
+    after = h.get(path).file
+    assert b"French_France" in after.data
+    assert after.etag != before.etag
+    h.store.update_phone(POLYCOM, enabled=False)
+    h.run(h.cache.refresh())
+    assert h.get(path).status is not Status.OK
+
+
+def test_quarantine_records_pending_devices(h: Harness) -> None:
+    h.store.set_setting(parse_scope("tenant:acme"), "unknown.policy", "quarantine")
+    h.run(h.cache.refresh())
+    assert h.get("0004f2abcdef.cfg", user_agent=POLYCOM_UA).status is not Status.OK
+    (pending,) = h.store.pending()
+    assert (pending.mac, pending.tenant, pending.model) == ("0004f2abcdef", "acme", "vvx410")
+
+
+def test_auto_register_creates_and_serves(h: Harness) -> None:
+    h.store.add_group("acme", "new")
+    h.store.set_setting(parse_scope("tenant:acme"), "unknown.policy", "auto-register")
+    h.store.set_setting(parse_scope("tenant:acme"), "unknown.group", "new")
+    h.run(h.cache.refresh())
+    reply = h.get("0004f2abcdef.cfg", user_agent=POLYCOM_UA)
+    assert reply.status is Status.OK
+    phone = h.store.tenant_state("acme").phones["0004f2abcdef"]
+    assert (phone.model, phone.groups, phone.lines) == ("vvx410", ["new"], [])
+
+
+def test_uploads_are_stored_and_served_back(h: Harness, tmp_path: Path) -> None:
+    name = f"{POLYCOM}-phone.cfg"
+    req = Fetch(Protocol.HTTP, name, "127.0.0.1", method="PUT", uri="/" + name)
+    reply, ticket = h.run(h.gateway.authorize_upload(req))
+    assert reply.status is Status.OK
+    assert ticket is not None
+    assert h.run(h.gateway.store_upload(req, ticket, b"<x/>")).status is Status.OK
+    assert (tmp_path / "uploads" / POLYCOM / name).read_bytes() == b"<x/>"
+    assert h.get(name).file.data == b"<x/>"
+    assert h.get(f"{POLYCOM}-app.log").status is not Status.OK  # logs are not served back
+    assert h.run(h.gateway.store_upload(req, ticket, b"x" * (ticket.limit + 1))).status is (
+        Status.TOO_LARGE
+    )
+    unknown = Fetch(Protocol.HTTP, "0004f2999999-app.log", "127.0.0.1", method="PUT")
+    assert h.run(h.gateway.authorize_upload(unknown))[1] is None
+
+
+def test_repeated_probing_is_banned(h: Harness) -> None:
+    # Guessing credentials (a challenge alone is not a failure: every phone gets one first).
+    for n in range(30):
+        path = f"0004f2ff{n:04x}-settings.cfg"
+        h.get(path, client="198.51.100.7", authorization=digest_for(h, path, password="guess"))
+    assert h.metrics.bans == 1
+    assert h.get("000000000000.cfg", client="198.51.100.7").status is Status.NOT_FOUND
+    assert h.get("000000000000.cfg", client="198.51.100.8").status is Status.OK
+    h.clock[0] += 601
+    assert h.get("000000000000.cfg", client="198.51.100.7").status is Status.OK
+
+
+def test_seen_records_hold_no_secrets(h: Harness) -> None:
+    path = f"{YEALINK}.cfg"
+    h.get(path, user_agent="Yealink SIP-T46S 66.85.0.5 80:5e:c0:00:00:02",
+          authorization=digest_for(h, path))  # fmt: skip
+    h.gateway.seen.write(h.gateway.seen.take())
+    (row,) = [r for r in h.store.seen() if r.path == path]
+    assert (row.mac, row.model, row.firmware, row.status, row.known) == (
+        YEALINK,
+        "t46s",
+        "66.85.0.5",
+        "ok",
+        True,
+    )
+    assert PASSWORD not in repr(h.store.seen())
+
+
+def test_unsafe_paths_are_the_uniform_not_found(h: Harness) -> None:
+    for raw in ["../etc/passwd", "%2e%2e/x", "a\\b", f"{POLYCOM}.cfg\x00"]:
+        assert h.get(raw).status is Status.NOT_FOUND
