@@ -169,3 +169,34 @@ def test_snapshot_for_one_phone_still_has_the_tenant_directory(
     assert [p.mac for p in snap.phones.values()] == [MAC]
     tenant_id = next(iter(snap.tenants))
     assert [e.user for e in snap.directory[tenant_id]] == ["201", "300"]
+
+
+def test_seen_rows_upsert_and_stay_bounded(acme: Store) -> None:
+    from provisioner.store import SeenRow
+
+    def row(path: str, at: int, count: int = 1) -> SeenRow:
+        return SeenRow(
+            MAC, MAC, "10.0.0.5", "http", path, "UA", "polycom", "spip335", "4.0.1",
+            "ok", True, count, at, at,
+        )  # fmt: skip
+
+    acme.record_seen([row("a.cfg", 10), row("b.cfg", 11)], max_rows=10)
+    acme.record_seen([row("a.cfg", 20, count=2)], max_rows=10)
+    rows = {r.path: r for r in acme.seen()}
+    assert (rows["a.cfg"].count, rows["a.cfg"].first_seen, rows["a.cfg"].last_seen) == (3, 10, 20)
+    acme.record_seen([row(f"{n}.cfg", 100 + n) for n in range(20)], max_rows=10)
+    assert len(acme.seen()) == 10
+    assert min(r.last_seen for r in acme.seen()) == 110
+
+
+def test_pending_devices(acme: Store) -> None:
+    from provisioner.store import PendingDevice
+
+    device = PendingDevice("0004f2000099", "acme", "polycom", "vvx410", "5.9", "10.0.0.9", "UA", 1, 2)
+    acme.quarantine(device)
+    acme.quarantine(PendingDevice("0004f2000099", "acme", "polycom", "vvx410", "6.0", "10.0.0.9",
+                                  "UA", 3, 4))  # fmt: skip
+    (stored,) = acme.pending()
+    assert (stored.firmware, stored.first_seen, stored.last_seen) == ("6.0", 1, 4)
+    acme.forget_pending("0004f2000099")
+    assert acme.pending() == []

@@ -1,9 +1,10 @@
 """Buffering of seen records: one row per (client, protocol, path), flushed in batches.
 
 Requests must not wait for the database, so each request only updates an
-in-memory buffer (a few list assignments on the hot path);
-:meth:`SeenRecorder.take` turns it into rows that :meth:`write` stores from
-the worker thread every few seconds. Nothing secret is recorded: no
+in-memory buffer (a few attribute assignments on the hot path);
+:meth:`SeenRecorder.take` swaps the buffer out on the event loop and
+:meth:`SeenRecorder.write` turns it into rows and stores them, in one
+statement, from the worker thread every few seconds. Nothing secret is recorded: no
 credentials, no file contents, and paths are the ones phones asked for.
 """
 
@@ -70,8 +71,15 @@ class SeenRecorder:
         entry.count += 1
         entry.last = now
 
-    def take(self) -> list[SeenRow]:
-        """Hand over the buffered records as rows (event loop thread)."""
+    def take(self) -> dict[tuple[str, str, str], _Entry]:
+        """Hand over the buffered records (event loop thread; O(1), no copying)."""
+        taken, self._buffer = self._buffer, {}
+        return taken
+
+    def write(self, taken: dict[tuple[str, str, str], _Entry]) -> None:
+        """Store records handed over by :meth:`take` (worker thread)."""
+        if not taken:
+            return
         rows = [
             SeenRow(
                 client_key=client_key,
@@ -89,12 +97,6 @@ class SeenRecorder:
                 first_seen=entry.first,
                 last_seen=entry.last,
             )
-            for (client_key, protocol, path), entry in self._buffer.items()
+            for (client_key, protocol, path), entry in taken.items()
         ]
-        self._buffer.clear()
-        return rows
-
-    def write(self, rows: list[SeenRow]) -> None:
-        """Write rows taken with :meth:`take` (worker thread)."""
-        if rows:
-            self.store.record_seen(rows, self.max_rows)
+        self.store.record_seen(rows, self.max_rows)

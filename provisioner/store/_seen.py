@@ -64,28 +64,29 @@ def _insert(conn: Connection, table: Any) -> Any:
 
 
 def upsert_seen(conn: Connection, rows: Sequence[SeenRow]) -> None:
-    """Insert or update seen rows (one per client, protocol and path)."""
-    for row in rows:
-        values = {k: getattr(row, k) for k in SeenRow.__slots__}
-        statement = _insert(conn, t.seen).values(values)
-        excluded = statement.excluded
-        conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=["client_key", "protocol", "path"],
-                set_={
-                    "mac": excluded.mac,
-                    "address": excluded.address,
-                    "user_agent": excluded.user_agent,
-                    "vendor": excluded.vendor,
-                    "model": excluded.model,
-                    "firmware": excluded.firmware,
-                    "status": excluded.status,
-                    "known": excluded.known,
-                    "count": t.seen.c.count + excluded.count,
-                    "last_seen": excluded.last_seen,
-                },
-            )
-        )
+    """Insert or update seen rows (one per client, protocol and path), in one statement."""
+    if not rows:
+        return
+    statement = _insert(conn, t.seen)
+    excluded = statement.excluded
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["client_key", "protocol", "path"],
+            set_={
+                "mac": excluded.mac,
+                "address": excluded.address,
+                "user_agent": excluded.user_agent,
+                "vendor": excluded.vendor,
+                "model": excluded.model,
+                "firmware": excluded.firmware,
+                "status": excluded.status,
+                "known": excluded.known,
+                "count": t.seen.c.count + excluded.count,
+                "last_seen": excluded.last_seen,
+            },
+        ),
+        [{k: getattr(row, k) for k in SeenRow.__slots__} for row in rows],
+    )
 
 
 def prune_seen(conn: Connection, max_rows: int) -> int:

@@ -159,6 +159,36 @@ def test_cisco_79xx_boot_sequence_over_tftp(served: Served, tmp_path: Path) -> N
     assert b"line1_name" in (tmp_path / f"SIP{CISCO79.upper()}.cnf").read_bytes()
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["../../etc/passwd", "/etc/passwd", "..\\..\\win.ini", "%2e%2e/etc/passwd", "a" * 300,
+     f"SIP{CISCO79.upper()}.cnf/../../x"],
+)  # fmt: skip
+def test_tftp_traversal_is_not_found(served: Served, tmp_path: Path, name: str) -> None:
+    result = subprocess.run(
+        [need("atftp"), "--get", "-r", name, "-l", str(tmp_path / "out"), "127.0.0.1",
+         str(served.tftp)],
+        capture_output=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert b"File not found" in result.stderr + result.stdout
+
+
+def test_uploads_of_names_that_are_not_uploads_are_refused(served: Served, tmp_path: Path) -> None:
+    source = tmp_path / "x.cfg"
+    source.write_bytes(b"<x/>")
+    # Refused like any unknown name: a challenge for names of a phone's files
+    # (the demo tenant uses digest), not-found for anything else.
+    for name, expected in (
+        (f"{POLYCOM}.cfg", 401),
+        (f"{POLYCOM}-settings.cfg", 401),
+        (f"{POLYCOM}-evil.exe", 404),
+        ("x.cfg", 404),
+    ):
+        assert curl(served, name, "-T", str(source))[0] == expected, name
+    assert not (served.data_dir / "uploads" / POLYCOM / f"{POLYCOM}.cfg").exists()
+
+
 def test_tftp_hpa_client_with_options(served: Served, tmp_path: Path) -> None:
     tftp = need("tftp")
     out = tmp_path / "sep.xml"
@@ -194,6 +224,8 @@ def test_ftp_with_ftplib_and_curl(served: Served) -> None:
 
 
 def test_identify_seen_and_graceful_shutdown(served: Served) -> None:
+    # The Polycom above reported 5.9.1.0615; assign 6.0 and it must be flagged.
+    served.cli("set", f"phone:{POLYCOM}", "firmware.version", "6.0")
     identified = json.loads(
         served.cli("identify", "--user-agent", "Cisco/SPA508G-7.4.4 (0002FDFF2103)(X)", "--json")
     )
@@ -207,6 +239,10 @@ def test_identify_seen_and_graceful_shutdown(served: Served) -> None:
     assert served.process.wait(20) == 0
     seen = json.loads(served.cli("seen", "--json"))
     paths = {(row["protocol"], row["path"]) for row in seen}
+    polycom = [row for row in seen if row["mac"] == POLYCOM and row["firmware"]]
+    assert polycom
+    assert all(row["firmware_mismatch"] for row in polycom)
+    assert all(not row["firmware_mismatch"] for row in seen if row["mac"] != POLYCOM)
     assert ("http", f"{POLYCOM}.cfg") in paths
     assert ("tftp", f"SIP{CISCO79.upper()}.cnf") in paths
     assert ("ftp", f"{POLYCOM}-settings.cfg") in paths
