@@ -150,3 +150,34 @@ def test_settings_listing(run: Run) -> None:
     _code, out, _ = run("settings", "--json")
     names = {s["name"] for s in json.loads(out)}
     assert {"time.zone", "polycom.line_keys"} <= names
+
+
+def test_identify_claim_and_dhcp(run: Run, tmp_path: Path) -> None:
+    code, out, _ = run(
+        "identify", "--user-agent", "Yealink SIP-T46S 66.85.0.5 80:5e:c0:11:22:33", "--json"
+    )
+    assert json.loads(out) == {
+        "vendor": "yealink",
+        "model": "t46s",
+        "firmware": "66.85.0.5",
+        "mac": "805ec0112233",
+    }
+    assert run("tenant", "add", "t1", "--sip-domain", "t1.example.com")[0] == 0
+    from provisioner.catalog import Catalog
+    from provisioner.store import PendingDevice, Store, default_url
+
+    store = Store.open(default_url(tmp_path / "var"), Catalog.load())
+    store.quarantine(PendingDevice("805ec0112233", "t1", "yealink", "t46s", "66.85.0.5",
+                                   "10.0.0.7", "UA", 1, 1))  # fmt: skip
+    store.close()
+    code, out, _ = run("seen", "--unknown", "--json")
+    assert json.loads(out)["pending"][0]["mac"] == "805ec0112233"
+    code, out, _ = run("claim", "80:5e:c0:11:22:33")
+    assert (code, out) == (0, "phone 805ec0112233 claimed into tenant t1 as t46s\n")
+    assert json.loads(run("seen", "--unknown", "--json")[1])["pending"] == []
+    code, out, _ = run("tenant", "token", "t1")
+    assert code == 0
+    token = out.split("/")[1]
+    code, out, _ = run("dhcp-snippet", "--address", "10.0.0.5", "--token", token)
+    assert f'dhcp-option=160,"http://10.0.0.5:8080/{token}/"' in out
+    assert "dhcp-option=150,10.0.0.5" in out

@@ -192,7 +192,9 @@ def test_seen_rows_upsert_and_stay_bounded(acme: Store) -> None:
 def test_pending_devices(acme: Store) -> None:
     from provisioner.store import PendingDevice
 
-    device = PendingDevice("0004f2000099", "acme", "polycom", "vvx410", "5.9", "10.0.0.9", "UA", 1, 2)
+    device = PendingDevice(
+        "0004f2000099", "acme", "polycom", "vvx410", "5.9", "10.0.0.9", "UA", 1, 2
+    )
     acme.quarantine(device)
     acme.quarantine(PendingDevice("0004f2000099", "acme", "polycom", "vvx410", "6.0", "10.0.0.9",
                                   "UA", 3, 4))  # fmt: skip

@@ -58,6 +58,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         ftp_passive_ports=_port_range(args.ftp_passive_ports),
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        site_dir=ctx.site_dir,
         realm=args.realm,
         default_tenant=args.default_tenant,
         metrics_allow=tuple(parse_networks(args.metrics_allow)),

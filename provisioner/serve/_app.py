@@ -23,7 +23,6 @@ from aiohttp import web
 
 from provisioner.catalog import Catalog
 from provisioner.ftp import FtpServer
-from provisioner.identify import Identifier
 from provisioner.serve._bans import FailureTracker
 from provisioner.serve._cache import ConfigCache
 from provisioner.serve._digest import DigestAuth
@@ -57,6 +56,7 @@ class ServeConfig:
     ftp_passive_ports: range | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    site_dir: Path | None = None  # site template directory, searched first
     realm: str = "provisioner"
     default_tenant: str | None = None
     poll_interval: float = 2.0
@@ -81,12 +81,13 @@ class Server:
         # One worker thread for database reads/writes and rendering: SQLite
         # has one writer anyway, and renders never run on the event loop.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provisioner-db")
-        self.cache = ConfigCache(store, catalog, self.executor, self.metrics)
+        self.cache = ConfigCache(
+            store, catalog, self.executor, self.metrics, site_dir=config.site_dir
+        )
         key = store.device_key()
         self.gateway = Gateway(
             store=store,
             cache=self.cache,
-            identifier=Identifier(catalog),
             digest=DigestAuth(hmac.new(key, b"http-digest-nonce", hashlib.sha256).digest()),
             bans=FailureTracker(
                 limit=config.ban_limit, window=config.ban_window, ban_seconds=config.ban_seconds

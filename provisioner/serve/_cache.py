@@ -9,7 +9,9 @@ is one dictionary lookup and never a database round trip.
 Freshness: every change under a tenant bumps ``tenants.revision`` in the
 same transaction (:mod:`provisioner.store`). :meth:`ConfigCache.refresh`
 reads all revisions (one small query) and re-renders exactly the tenants
-whose revision moved, plus new ones, and drops deleted ones. The server
+whose revision moved, plus new ones, and drops deleted ones. It also checks
+the template directories (names, sizes, modification times); when anything
+there changed the catalog is loaded again and everything re-rendered. The server
 calls it on a short interval and after its own writes (auto-registration).
 While a refresh runs, :meth:`settled` lets requests wait for it, so a phone
 never gets a mix of old and new files once a change has been noticed.
@@ -32,8 +34,11 @@ from collections.abc import Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from email.utils import formatdate
+from pathlib import Path
 
 from provisioner.catalog import Catalog, Family, UploadDef
+from provisioner.errors import CatalogError
+from provisioner.identify import Identifier
 from provisioner.mac import format_mac
 from provisioner.render import RenderedFile, Renderer, RenderFailed
 from provisioner.resolve import PhoneView, Resolver
@@ -45,6 +50,17 @@ from provisioner.store import Store
 __all__ = ["ConfigCache", "PhoneEntry", "TenantEntry", "served"]
 
 log = logging.getLogger("provisioner.cache")
+
+
+def _fingerprint(catalog: Catalog) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and modification times of every template directory file."""
+    entries = []
+    for root in catalog.search_path:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                stat = path.stat()
+                entries.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(entries)
 
 
 def served(file: RenderedFile, last_modified: int) -> ServedFile:
@@ -124,13 +140,21 @@ class ConfigCache:
     """Rendered files of every tenant, refreshed from tenant revisions."""
 
     def __init__(
-        self, store: Store, catalog: Catalog, executor: Executor, metrics: Metrics
+        self,
+        store: Store,
+        catalog: Catalog,
+        executor: Executor,
+        metrics: Metrics,
+        site_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
+        self.identifier = Identifier(catalog)
         self.metrics = metrics
         self._executor = executor
+        self._site_dir = site_dir
         self._renderer = Renderer(catalog)
+        self._templates = _fingerprint(catalog)
         self.shared: dict[str, ServedFile] = {}
         self.tenants: dict[int, TenantEntry] = {}
         self.macs: dict[str, PhoneEntry] = {}
@@ -180,6 +204,13 @@ class ConfigCache:
 
     async def _refresh(self) -> None:
         loop = asyncio.get_running_loop()
+        reloaded = await loop.run_in_executor(self._executor, self._reload_catalog)
+        if reloaded is not None:
+            # Templates or family definitions changed: everything is rendered again.
+            self.catalog, self.identifier, self._renderer = reloaded
+            self.shared = {}
+            for tid in list(self.tenants):
+                self.tenants[tid].revision = -1
         if not self.shared:
             self.shared = await loop.run_in_executor(self._executor, self._render_shared)
         revisions = await loop.run_in_executor(self._executor, self.store.tenant_revisions)
@@ -194,6 +225,25 @@ class ConfigCache:
             entries = await loop.run_in_executor(self._executor, self._render_tenants, changed)
             for tid in changed:
                 self._install(tid, entries.get(tid))
+
+    def _reload_catalog(self) -> tuple[Catalog, Identifier, Renderer] | None:
+        """A new catalog when any template file changed, else ``None`` (worker thread).
+
+        A catalog that fails to load is logged and the old one kept; it is
+        tried again when the files change again.
+        """
+        fingerprint = _fingerprint(self.catalog)
+        if fingerprint == self._templates:
+            return None
+        self._templates = fingerprint
+        try:
+            catalog = Catalog.load(self._site_dir)
+        except CatalogError as exc:
+            self.metrics.render_errors += 1
+            log.error("event=catalog_error %s", str(exc).replace("\n", " "))
+            return None
+        log.info("event=catalog_reloaded families=%d", len(catalog.families))
+        return catalog, Identifier(catalog), Renderer(catalog)
 
     def _render_shared(self) -> dict[str, ServedFile]:
         files, errors = self._renderer.shared_files()

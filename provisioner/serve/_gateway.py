@@ -38,7 +38,7 @@ from enum import StrEnum
 
 from provisioner.catalog import UploadDef
 from provisioner.errors import ProvisionerError
-from provisioner.identify import Identifier, Identity
+from provisioner.identify import Identity
 from provisioner.paths import normalize
 from provisioner.render import RenderedFile
 from provisioner.serve._bans import FailureTracker
@@ -54,7 +54,8 @@ __all__ = ["Gateway", "UploadTicket"]
 
 log = logging.getLogger("provisioner.gateway")
 NOT_FOUND = Reply(Status.NOT_FOUND)
-_QUARANTINE_EVERY = 60.0  # seconds between pending-record refreshes per MAC
+_POLICY_EVERY = 60.0  # seconds between unknown-device actions (database writes) per MAC
+_MAX_TRACKED_DEVICES = 100_000
 _MAX_AGENTS = 10_000  # distinct User-Agents remembered
 
 
@@ -82,7 +83,6 @@ class Gateway:
         *,
         store: Store,
         cache: ConfigCache,
-        identifier: Identifier,
         digest: DigestAuth,
         bans: FailureTracker,
         uploads: UploadStore,
@@ -95,7 +95,6 @@ class Gateway:
     ) -> None:
         self.store = store
         self.cache = cache
-        self.identifier = identifier
         self.digest = digest
         self.bans = bans
         self.uploads = uploads
@@ -105,7 +104,7 @@ class Gateway:
         self.default_tenant = default_tenant
         self._executor = executor
         self._clock = clock
-        self._quarantined: dict[str, float] = {}
+        self._acted: dict[str, float] = {}  # MAC -> when its tenant's policy last acted
         self._registering: dict[str, asyncio.Task[None]] = {}
         self._agents: dict[tuple[str, str, str], Identity] = {}
 
@@ -141,7 +140,7 @@ class Gateway:
             return await self._serve_back(req, path, token, now, target)
         self.metrics.cache_misses += 1
         # A per-phone name (one with a MAC) that is not ours may be enumeration.
-        shaped = any(m.mac for m in self.identifier.paths.match(path))
+        shaped = any(m.mac for m in self.cache.identifier.paths.match(path))
         return self._deny(req, path, token, now, phone_shaped=shaped, suspicious=shaped)
 
     async def _serve_back(
@@ -180,7 +179,7 @@ class Gateway:
             await self.cache.settled()
         target = self.cache.upload_target(path, token)
         if target is None:
-            shaped = any(m.mac for m in self.identifier.paths.match(path))
+            shaped = any(m.mac for m in self.cache.identifier.paths.match(path))
             return self._deny(req, path, token, now, phone_shaped=shaped, suspicious=True), None
         phone, name, upload = target
         admission = self._admit(req, phone, token, now)
@@ -333,42 +332,50 @@ class Gateway:
         self, req: Fetch, path: str, token: str, now: float
     ) -> tuple[PhoneEntry, ServedFile] | None:
         """Apply the tenant's unknown-device policy; the phone's file if it was created."""
-        identity = self.identifier.identify(req.user_agent, path)
+        identity = self.cache.identifier.identify(req.user_agent, path)
         mac = identity.mac
         if mac is None or mac in self.cache.macs:
             return None
         tenant = self._policy_tenant(token)
         if tenant is None or tenant.policy.unknown_policy == "ignore":
             return None
+        task = self._registering.get(mac)
+        if task is not None:  # another request of this phone is registering it
+            await asyncio.shield(task)
+            return self.cache.lookup(path, token)
+        # One database action per device and minute, whatever it sends: a
+        # disabled phone or a failing registration must not cost a write per request.
+        if now - self._acted.get(mac, -_POLICY_EVERY) < _POLICY_EVERY:
+            return None
+        if len(self._acted) >= _MAX_TRACKED_DEVICES:
+            self._acted.clear()
+        self._acted[mac] = now
         if tenant.policy.unknown_policy == "auto-register" and identity.model is not None:
-            task = self._registering.get(mac)
-            if task is None:
-                task = asyncio.get_running_loop().create_task(
-                    self._register(tenant, mac, identity.model)
-                )
-                self._registering[mac] = task
+            task = asyncio.get_running_loop().create_task(
+                self._register(tenant, mac, identity.model)
+            )
+            self._registering[mac] = task
             try:
                 await asyncio.shield(task)
             finally:
                 self._registering.pop(mac, None)
             return self.cache.lookup(path, token)
-        if now - self._quarantined.get(mac, 0.0) >= _QUARANTINE_EVERY:
-            self._quarantined[mac] = now
-            device = PendingDevice(
-                mac=mac,
-                tenant=tenant.policy.name,
-                vendor=identity.vendor or "",
-                model=identity.model or "",
-                firmware=(identity.firmware or "")[:64],
-                address=req.client,
-                user_agent=req.user_agent[:255],
-                first_seen=int(now),
-                last_seen=int(now),
-            )
-            await asyncio.get_running_loop().run_in_executor(
-                self._executor, self.store.quarantine, device
-            )
-            log.info("event=quarantined mac=%s tenant=%s", mac, tenant.policy.name)
+        # quarantine (also auto-register when the model cannot be told)
+        device = PendingDevice(
+            mac=mac,
+            tenant=tenant.policy.name,
+            vendor=identity.vendor or "",
+            model=identity.model or "",
+            firmware=(identity.firmware or "")[:64],
+            address=req.client,
+            user_agent=req.user_agent[:255],
+            first_seen=int(now),
+            last_seen=int(now),
+        )
+        await asyncio.get_running_loop().run_in_executor(
+            self._executor, self.store.quarantine, device
+        )
+        log.info("event=quarantined mac=%s tenant=%s", mac, tenant.policy.name)
         return None
 
     async def _register(self, tenant: TenantEntry, mac: str, model: str) -> None:
@@ -397,7 +404,7 @@ class Gateway:
             identity = self._phone_identity(phone, req.user_agent)
             known = True
         else:
-            identity = self.identifier.identify(req.user_agent or None, path)
+            identity = self.cache.identifier.identify(req.user_agent or None, path)
             known = identity.mac is not None and identity.mac in self.cache.macs
             path = _loggable(path)
         self.seen.add(
@@ -422,7 +429,7 @@ class Gateway:
         if found is None:
             if len(self._agents) >= _MAX_AGENTS:
                 self._agents.clear()
-            firmware = self.identifier.identify(user_agent).firmware if user_agent else None
+            firmware = self.cache.identifier.identify(user_agent).firmware if user_agent else None
             found = Identity(
                 phone.family.vendor, phone.family.key, phone.model, firmware, phone.mac
             )

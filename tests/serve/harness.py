@@ -12,7 +12,6 @@ from typing import Any
 
 from provisioner.catalog import Catalog
 from provisioner.fleet import parse_fleet
-from provisioner.identify import Identifier
 from provisioner.serve import Fetch, Gateway, Protocol
 from provisioner.serve._bans import FailureTracker
 from provisioner.serve._cache import ConfigCache
@@ -59,18 +58,24 @@ def fleet() -> dict[str, Any]:
 class Harness:
     """A store, a cache and a gateway on one private event loop."""
 
-    def __init__(self, store: Store, catalog: Catalog, data_dir: Path, clock: list[float]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        data_dir: Path,
+        clock: list[float],
+        site_dir: Path | None = None,
+    ) -> None:
         self.store = store
         self.catalog = catalog
         self.clock = clock
         self.loop = asyncio.new_event_loop()
         self.executor = ThreadPoolExecutor(max_workers=1)
         self.metrics = Metrics()
-        self.cache = ConfigCache(store, catalog, self.executor, self.metrics)
+        self.cache = ConfigCache(store, catalog, self.executor, self.metrics, site_dir)
         self.gateway = Gateway(
             store=store,
             cache=self.cache,
-            identifier=Identifier(catalog),
             digest=DigestAuth(hashlib.sha256(b"test").digest()),
             bans=FailureTracker(limit=30, window=60.0, ban_seconds=600.0),
             uploads=UploadStore(data_dir / "uploads"),
@@ -98,12 +103,15 @@ class Harness:
 
 @contextmanager
 def harness(
-    tmp_path: Path, catalog: Catalog, document: dict[str, Any] | None = None
+    tmp_path: Path,
+    catalog: Catalog,
+    document: dict[str, Any] | None = None,
+    site_dir: Path | None = None,
 ) -> Iterator[Harness]:
     store = Store.open(f"sqlite:///{tmp_path / 'serve.db'}", catalog)
     _reset(store)
     store.apply(parse_fleet(document or fleet(), catalog))
-    h = Harness(store, catalog, tmp_path, [1_000_000.0])
+    h = Harness(store, catalog, tmp_path, [1_000_000.0], site_dir)
     try:
         yield h
     finally:

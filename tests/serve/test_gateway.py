@@ -184,3 +184,18 @@ def test_seen_records_hold_no_secrets(h: Harness) -> None:
 def test_unsafe_paths_are_the_uniform_not_found(h: Harness) -> None:
     for raw in ["../etc/passwd", "%2e%2e/x", "a\\b", f"{POLYCOM}.cfg\x00"]:
         assert h.get(raw).status is Status.NOT_FOUND
+
+
+def test_template_changes_reach_the_cache(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "polycom" / "ucs").mkdir(parents=True)
+    with harness(tmp_path, Catalog.load(site), site_dir=site) as h:
+        assert b"APPLICATION" in h.get(f"{POLYCOM}.cfg").file.data
+        override = site / "polycom" / "ucs" / "master.cfg.j2"
+        override.write_text('<SITE mac="{{ phone.mac }}"/>\n')
+        h.run(h.cache.refresh())
+        assert h.get(f"{POLYCOM}.cfg").file.data == f'<SITE mac="{POLYCOM}"/>\n'.encode()
+        override.write_text("<broken\n")  # not well-formed: the phone keeps its last good file
+        h.run(h.cache.refresh())
+        assert h.get(f"{POLYCOM}.cfg").file.data == f'<SITE mac="{POLYCOM}"/>\n'.encode()
+        assert h.metrics.render_errors >= 1
