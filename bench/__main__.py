@@ -1,9 +1,7 @@
 """``make bench``: every benchmark, figures printed, nothing asserted."""
 
-from bench import http, render, tftp
+from bench import firmware_ingest, http, notify, render, sip, tftp
 
-render.main()
-print()
-tftp.main()
-print()
-http.main()
+for bench in (render, tftp, http, sip, notify, firmware_ingest):
+    bench.main()
+    print()

@@ -55,11 +55,30 @@ def _serve(data_dir: Path, url: str) -> Any:
     env = dict(os.environ, PROVISIONER_DB_URL=url)
     log = (data_dir / "serve.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "provisioner", "--data-dir", str(data_dir), "serve",
-         "--bind", "127.0.0.1", "--http-port", str(port), "--https-port", "0",
-         "--tftp-port", "0", "--ftp-port", "0", "--log-level", "error"],
-        env=env, stdout=subprocess.DEVNULL, stderr=log,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "provisioner",
+            "--data-dir",
+            str(data_dir),
+            "serve",
+            "--bind",
+            "127.0.0.1",
+            "--http-port",
+            str(port),
+            "--https-port",
+            "0",
+            "--tftp-port",
+            "0",
+            "--ftp-port",
+            "0",
+            "--log-level",
+            "error",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
     log.close()
     try:
         _wait(f"http://127.0.0.1:{port}/healthz", process)
@@ -114,8 +133,9 @@ http {{
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     process = subprocess.Popen(
         [nginx, "-p", str(root), "-c", str(conf), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         time.sleep(0.5)
         yield port
@@ -250,14 +270,19 @@ def one_file(workdir: Path) -> None:
         f"HTTP, one Yealink <mac>.cfg ({len(body)} bytes), wrk -t2 -c{CONNECTIONS} "
         f"-d{WRK_SECONDS}s, median of {ROUNDS} interleaved runs:"
     )
-    for name, r in (("nginx 1.22 (static file)", reference), ("provisioner", ours),
-                    ("provisioner, digest auth", digest)):  # fmt: skip
+    for name, r in (
+        ("nginx 1.22 (static file)", reference),
+        ("provisioner", ours),
+        ("provisioner, digest auth", digest),
+    ):
         print(
             f"  {name:28s} {r['rps']:9,.0f} req/s  p50 {r.get('p50_ms', 0):6.2f} ms  "
             f"p99 {r.get('p99_ms', 0):6.2f} ms  non-2xx {int(r['non2xx'])}"
         )
-    print(f"  ratio provisioner / nginx: {ours['rps'] / reference['rps']:.2f}x "
-          f"(with digest: {digest['rps'] / reference['rps']:.2f}x)")  # fmt: skip
+    print(
+        f"  ratio provisioner / nginx: {ours['rps'] / reference['rps']:.2f}x "
+        f"(with digest: {digest['rps'] / reference['rps']:.2f}x)"
+    )
 
 
 def _boot_paths(catalog: Catalog, store: Store) -> list[list[str]]:
@@ -335,8 +360,11 @@ def storm(workdir: Path) -> None:
         started = _peak_rss_mb(process.pid)
         out = subprocess.run(
             [sys.executable, str(client), str(port), str(STORM_SPREAD), str(plan_file)],
-            capture_output=True, text=True, timeout=600, check=True,
-        ).stdout  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=True,
+        ).stdout
         peak = _peak_rss_mb(process.pid)
     r = json.loads(out)
     print(

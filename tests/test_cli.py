@@ -167,8 +167,9 @@ def test_identify_claim_and_dhcp(run: Run, tmp_path: Path) -> None:
     from provisioner.store import PendingDevice, Store, default_url
 
     store = Store.open(default_url(tmp_path / "var"), Catalog.load())
-    store.quarantine(PendingDevice("805ec0112233", "t1", "yealink", "t46s", "66.85.0.5",
-                                   "10.0.0.7", "UA", 1, 1))  # fmt: skip
+    store.quarantine(
+        PendingDevice("805ec0112233", "t1", "yealink", "t46s", "66.85.0.5", "10.0.0.7", "UA", 1, 1)
+    )
     store.close()
     code, out, _ = run("seen", "--unknown", "--json")
     assert json.loads(out)["pending"][0]["mac"] == "805ec0112233"

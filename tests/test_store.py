@@ -176,9 +176,21 @@ def test_seen_rows_upsert_and_stay_bounded(acme: Store) -> None:
 
     def row(path: str, at: int, count: int = 1) -> SeenRow:
         return SeenRow(
-            MAC, MAC, "10.0.0.5", "http", path, "UA", "polycom", "spip335", "4.0.1",
-            "ok", True, count, at, at,
-        )  # fmt: skip
+            MAC,
+            MAC,
+            "10.0.0.5",
+            "http",
+            path,
+            "UA",
+            "polycom",
+            "spip335",
+            "4.0.1",
+            "ok",
+            True,
+            count,
+            at,
+            at,
+        )
 
     acme.record_seen([row("a.cfg", 10), row("b.cfg", 11)], max_rows=10)
     acme.record_seen([row("a.cfg", 20, count=2)], max_rows=10)
@@ -196,9 +208,22 @@ def test_pending_devices(acme: Store) -> None:
         "0004f2000099", "acme", "polycom", "vvx410", "5.9", "10.0.0.9", "UA", 1, 2
     )
     acme.quarantine(device)
-    acme.quarantine(PendingDevice("0004f2000099", "acme", "polycom", "vvx410", "6.0", "10.0.0.9",
-                                  "UA", 3, 4))  # fmt: skip
+    acme.quarantine(
+        PendingDevice("0004f2000099", "acme", "polycom", "vvx410", "6.0", "10.0.0.9", "UA", 3, 4)
+    )
     (stored,) = acme.pending()
     assert (stored.firmware, stored.first_seen, stored.last_seen) == ("6.0", 1, 4)
     acme.forget_pending("0004f2000099")
     assert acme.pending() == []
+
+
+def test_migrations_match_the_table_definitions(db_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    engine = connect(db_url)
+    migrate(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
+    engine.dispose()
+    assert diff == []

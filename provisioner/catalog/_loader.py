@@ -289,7 +289,15 @@ def _family(path: Path, key: str) -> Family:
     if f"{vendor}/{name}" != key:
         raise CatalogError(f"{path}: vendor/family {vendor}/{name} does not match directory {key}")
     cs = _Table(top.table("check_sync"), f"{path}: check_sync")
-    check_sync = CheckSync(resync=cs.text("resync"), reboot=cs.text("reboot"))
+    check_sync = CheckSync(
+        resync=cs.text("resync"),
+        reboot=cs.text("reboot"),
+        content_type=cs.text("content_type", ""),
+        resync_body=cs.text("resync_body", ""),
+        reboot_body=cs.text("reboot_body", ""),
+    )
+    if (check_sync.resync_body or check_sync.reboot_body) and not check_sync.content_type:
+        raise CatalogError(f"{path}: check_sync bodies need a content_type")
     cs.done()
     raw = None
     raw_table = top.table("raw", {})

@@ -84,10 +84,13 @@ class ModelDef:
 
 @dataclass(frozen=True, slots=True)
 class CheckSync:
-    """The SIP NOTIFY event strings a family understands."""
+    """The SIP NOTIFY a family understands: ``Event`` values and an optional body."""
 
     resync: str
     reboot: str
+    content_type: str = ""
+    resync_body: str = ""
+    reboot_body: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from provisioner.cli._entities import (
     cmd_unset,
 )
 from provisioner.cli._inspect import cmd_explain, cmd_render
+from provisioner.cli._notify import cmd_jobs, cmd_notify, cmd_send_profiles
 from provisioner.cli._serve import (
     cmd_claim,
     cmd_dhcp,
@@ -226,6 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--print-dhcp", action="store_true", help="also print the DHCP snippet")
+    p.add_argument(
+        "--sip-port", type=int, default=0, help="UDP/TCP port NOTIFYs are sent from (0: any)"
+    )
+    p.add_argument(
+        "--notify-lease",
+        type=float,
+        default=120.0,
+        help="seconds before a NOTIFY interrupted by a crash is sent again (default 120)",
+    )
 
     p = command("dhcp-snippet", cmd_dhcp, "print DHCP option 66/160/150 lines for this server")
     _add_endpoint_options(p)
@@ -250,6 +260,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="default: the detected model")
     p.add_argument("--group", action="append", help="group name (repeatable)")
     p.add_argument("--description")
+
+    p = command("notify", cmd_notify, "send one check-sync NOTIFY to a phone now")
+    p.add_argument("mac", metavar="MAC")
+    p.add_argument("--event", choices=["resync", "reboot"], default="resync")
+    p.add_argument("--to", metavar="HOST:PORT", help="send here instead of the usual target")
+    p.add_argument("--json", action="store_true")
+
+    p = command(
+        "send-profiles", cmd_send_profiles, "queue check-sync NOTIFYs (sent, paced, by serve)"
+    )
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--phone", metavar="MAC[,MAC...]")
+    which.add_argument("--group", metavar="TENANT/NAME")
+    which.add_argument("--tenant", metavar="NAME")
+    which.add_argument("--model", metavar="MODEL")
+    p.add_argument("--restart", action="store_true", help="reboot instead of resync")
+    p.add_argument("--wait", action="store_true", help="show progress until the job is done")
+
+    p = command("jobs", cmd_jobs, "list, show or cancel send-profiles jobs")
+    p.add_argument("--show", type=int, metavar="JOB", help="per-phone status of one job")
+    p.add_argument("--cancel", type=int, metavar="JOB", help="cancel a running job")
+    p.add_argument("--json", action="store_true")
 
     p = command("render", cmd_render, "write the files phones fetch into a directory")
     p.add_argument("--out", required=True, help="directory (replaced atomically as a whole)")

@@ -59,6 +59,8 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         site_dir=ctx.site_dir,
+        sip_port=args.sip_port,
+        notify_lease=args.notify_lease,
         realm=args.realm,
         default_tenant=args.default_tenant,
         metrics_allow=tuple(parse_networks(args.metrics_allow)),

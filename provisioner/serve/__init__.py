@@ -2,11 +2,13 @@
 
 from provisioner.serve._app import ServeConfig, Server
 from provisioner.serve._gateway import Gateway, UploadTicket
+from provisioner.serve._jobs import JobRunner
 from provisioner.serve._model import Fetch, Protocol, Reply, ServedFile, Status
 
 __all__ = [
     "Fetch",
     "Gateway",
+    "JobRunner",
     "Protocol",
     "Reply",
     "ServeConfig",

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import logging
 import signal
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,12 +30,14 @@ from provisioner.serve._digest import DigestAuth
 from provisioner.serve._ftp_backend import GatewayFtpBackend
 from provisioner.serve._gateway import Gateway
 from provisioner.serve._http import make_handler
+from provisioner.serve._jobs import JobRunner
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Fetch, Network, Protocol, Status
 from provisioner.serve._seen import SeenRecorder
 from provisioner.serve._tls import default_hosts, self_signed, server_context
 from provisioner.serve._uploads import UploadStore
 from provisioner.settings import parse_networks
+from provisioner.sip import Notifier
 from provisioner.store import Store
 from provisioner.tftp import TftpEvent, TftpServer
 
@@ -57,6 +60,8 @@ class ServeConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     site_dir: Path | None = None  # site template directory, searched first
+    sip_port: int = 0  # where NOTIFYs are sent from; 0 lets the system choose
+    notify_lease: float = 120.0  # a claimed NOTIFY target returns to the queue after this
     realm: str = "provisioner"
     default_tenant: str | None = None
     poll_interval: float = 2.0
@@ -102,6 +107,9 @@ class Server:
         self._runner: web.ServerRunner | None = None
         self._tftp: TftpServer | None = None
         self._ftp: FtpServer[int] | None = None
+        self.notifier = Notifier(bind_host=config.bind, bind_port=config.sip_port)
+        self._queued: set[asyncio.Future[None]] = set()  # send-profiles jobs being created
+        self.runner: JobRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.addresses: dict[str, tuple[str, int]] = {}
 
@@ -137,17 +145,51 @@ class Server:
         if config.ftp_port:
             backend = GatewayFtpBackend(self.gateway, asyncio.get_running_loop())
             self._ftp = FtpServer(
-                backend, host=config.bind, port=config.ftp_port,
+                backend,
+                host=config.bind,
+                port=config.ftp_port,
                 passive_ports=config.ftp_passive_ports,
-            )  # fmt: skip
+            )
             self._ftp.start()
             self.addresses["ftp"] = self._ftp.address
+        await self.notifier.start()
+        self.runner = JobRunner(
+            store=self.store,
+            cache=self.cache,
+            notifier=self.notifier,
+            executor=self.executor,
+            address_of=self.gateway.addresses.get,
+            lease=config.notify_lease,
+        )
+        self.cache.on_change = self._changed
         self._tasks = [
             asyncio.create_task(self._every(config.poll_interval, self.cache.refresh)),
             asyncio.create_task(self._every(config.seen_interval, self._flush_seen)),
+            asyncio.create_task(self.runner.run()),
         ]
         for name, (host, port) in sorted(self.addresses.items()):
             log.info("event=listening protocol=%s address=%s port=%d", name, host, port)
+
+    def _changed(self, tenant_id: int, macs: list[str]) -> None:
+        """Files of these phones changed: queue resync NOTIFYs if the tenant wants them."""
+        tenant = self.cache.tenants.get(tenant_id)
+        if tenant is None or not tenant.policy.notify_on_change:
+            return
+        policy = tenant.policy
+
+        def create() -> None:
+            job = self.store.create_job(
+                selector=f"changes in tenant {policy.name}",
+                event="resync",
+                phones=[(mac, tenant_id) for mac in macs],
+                now=time.time(),
+                delay=float(policy.notify_delay),
+            )
+            log.info("event=send_profiles job=%d phones=%d reason=change", job, len(macs))
+
+        future = asyncio.get_running_loop().run_in_executor(self.executor, create)
+        self._queued.add(future)
+        future.add_done_callback(self._queued.discard)
 
     async def _tftp_read(self, path: str, client: tuple[str, int]) -> bytes | None:
         reply = await self.gateway.fetch(Fetch(Protocol.TFTP, path, client[0]))
@@ -180,6 +222,7 @@ class Server:
             await asyncio.to_thread(self._ftp.close)
         if self._tftp is not None:
             await self._tftp.close(self.config.shutdown_grace)
+        await self.notifier.close()
         if self._runner is not None:
             await self._runner.cleanup()
         await self._flush_seen()

@@ -30,7 +30,7 @@ import base64
 import hashlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -40,6 +40,7 @@ from provisioner.catalog import Catalog, Family, UploadDef
 from provisioner.errors import CatalogError
 from provisioner.identify import Identifier
 from provisioner.mac import format_mac
+from provisioner.notify import NotifyInfo, notify_info
 from provisioner.render import RenderedFile, Renderer, RenderFailed
 from provisioner.resolve import PhoneView, Resolver
 from provisioner.serve._metrics import Metrics
@@ -63,6 +64,10 @@ def _fingerprint(catalog: Catalog) -> tuple[tuple[str, int, int], ...]:
     return tuple(entries)
 
 
+def _etags(phone: PhoneEntry) -> dict[str, str]:
+    return {path: file.etag for path, file in phone.files.items()}
+
+
 def served(file: RenderedFile, last_modified: int) -> ServedFile:
     """Wrap rendered bytes with a strong ETag (SHA-256, truncated) for HTTP caching."""
     digest = hashlib.sha256(file.data).digest()[:18]
@@ -81,6 +86,7 @@ class PhoneEntry:
     model: str
     access: Access
     firmware: str  # resolved firmware.version ("" = not assigned)
+    notify: NotifyInfo
     files: dict[str, ServedFile] = field(default_factory=dict)  # lower path → file
     uploads: dict[str, tuple[str, UploadDef]] = field(default_factory=dict)  # lower → (name, def)
 
@@ -133,6 +139,12 @@ def _policy(tenant_id: int, name: str, values: dict[str, Value]) -> TenantPolicy
         http_allow=_networks(values["access.http.allow"]),
         tftp_enabled=bool(values["access.tftp.enabled"]),
         tftp_allow=_networks(values["access.tftp.allow"]),
+        notify_rate=int(values["notify.rate"]),
+        notify_max_in_flight=int(values["notify.max_in_flight"]),
+        notify_jitter_ms=int(values["notify.jitter_ms"]),
+        notify_delay=int(values["notify.delay_seconds"]),
+        notify_on_change=bool(values["notify.on_change"]),
+        notify_retries=int(values["notify.retries"]),
     )
 
 
@@ -160,6 +172,8 @@ class ConfigCache:
         self.macs: dict[str, PhoneEntry] = {}
         self._scopes: dict[str, _Scope] = {"": _Scope()}
         self._refreshing: asyncio.Task[None] | None = None
+        # Called with (tenant id, MACs whose files changed) after a re-render.
+        self.on_change: Callable[[int, list[str]], None] | None = None
 
     # --- lookups (event loop thread, no I/O) ---------------------------------
 
@@ -290,6 +304,7 @@ class ConfigCache:
             model=view.model.id,
             access=_access(values, mac),
             firmware=str(values.get("firmware.version", "")),
+            notify=notify_info(view),
             files={f.path.lower(): served(f, changed_at) for f in files},
         )
         for upload in view.family.uploads:
@@ -300,6 +315,14 @@ class ConfigCache:
     def _install(self, tenant_id: int, entry: TenantEntry | None) -> None:
         """Swap one tenant's entry into the lookup tables (event loop thread)."""
         old = self.tenants.pop(tenant_id, None)
+        if old is not None and entry is not None and self.on_change is not None:
+            changed = [
+                mac
+                for mac, phone in entry.phones.items()
+                if mac not in old.phones or _etags(old.phones[mac]) != _etags(phone)
+            ]
+            if changed:
+                self.on_change(tenant_id, changed)
         if old is not None:
             scope = self._scopes.get(old.policy.url_token)
             for phone in old.phones.values():

@@ -107,6 +107,8 @@ class Gateway:
         self._acted: dict[str, float] = {}  # MAC -> when its tenant's policy last acted
         self._registering: dict[str, asyncio.Task[None]] = {}
         self._agents: dict[tuple[str, str, str], Identity] = {}
+        # Where each known phone last fetched from: the default NOTIFY destination.
+        self.addresses: dict[str, str] = {}
 
     # --- downloads -------------------------------------------------------
 
@@ -403,6 +405,7 @@ class Gateway:
             # only the firmware comes from the User-Agent. ``path`` is normalised.
             identity = self._phone_identity(phone, req.user_agent)
             known = True
+            self.addresses[phone.mac] = req.client
         else:
             identity = self.cache.identifier.identify(req.user_agent or None, path)
             known = identity.mac is not None and identity.mac in self.cache.macs

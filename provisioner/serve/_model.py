@@ -65,7 +65,7 @@ class Access:
 
 @dataclass(frozen=True, slots=True)
 class TenantPolicy:
-    """Tenant-level server settings: URL token, realm, unknown devices, FTP login."""
+    """Tenant-level server settings: URL token, realm, unknown devices, FTP login, pacing."""
 
     tenant_id: int
     name: str
@@ -80,6 +80,12 @@ class TenantPolicy:
     http_allow: tuple[Network, ...]
     tftp_enabled: bool
     tftp_allow: tuple[Network, ...]
+    notify_rate: int
+    notify_max_in_flight: int
+    notify_jitter_ms: int
+    notify_delay: int
+    notify_on_change: bool
+    notify_retries: int
 
 
 # Fetch and Reply are built for every request; frozen dataclasses would pay

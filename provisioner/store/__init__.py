@@ -1,8 +1,19 @@
 """Persistence: SQLAlchemy Core on SQLite (default) or PostgreSQL, Alembic migrations."""
 
 from provisioner.store._engine import connect, default_url, migrate
+from provisioner.store._jobs import JobSummary, TargetRow
 from provisioner.store._seen import PendingDevice, SeenRow
 from provisioner.store._store import Store
 from provisioner.store._write import Changes
 
-__all__ = ["Changes", "PendingDevice", "SeenRow", "Store", "connect", "default_url", "migrate"]
+__all__ = [
+    "Changes",
+    "JobSummary",
+    "PendingDevice",
+    "SeenRow",
+    "Store",
+    "TargetRow",
+    "connect",
+    "default_url",
+    "migrate",
+]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
@@ -27,6 +28,18 @@ from provisioner.settings import Value
 from provisioner.state import GroupState, LineState, PhoneState, TenantState
 from provisioner.store import _tables as t
 from provisioner.store._engine import connect, device_key, migrate
+from provisioner.store._jobs import (
+    JobSummary,
+    TargetRow,
+    cancel_job,
+    claim_targets,
+    create_job,
+    due_tenants,
+    finish_target,
+    jobs,
+    reap,
+    targets_of,
+)
 from provisioner.store._read import TenantIds, decode_value, load_snapshot, load_tenant_state
 from provisioner.store._seen import (
     PendingDevice,
@@ -177,6 +190,128 @@ class Store:
         """Drop a pending device (after it was claimed)."""
         with self.engine.begin() as conn:
             conn.execute(t.pending.delete().where(t.pending.c.mac == mac))
+
+    # --- send-profiles jobs ------------------------------------------------
+
+    def phones_for(
+        self,
+        *,
+        mac: str | None = None,
+        group: tuple[str, str] | None = None,
+        tenant: str | None = None,
+        model: str | None = None,
+        macs: Sequence[str] | None = None,
+    ) -> list[tuple[str, int]]:
+        """Enabled phones (MAC, tenant id) a send-profiles selector names."""
+        query = select(t.phones.c.mac, t.phones.c.tenant_id).where(t.phones.c.enabled.is_(True))
+        if mac is not None:
+            query = query.where(t.phones.c.mac == mac)
+        if macs is not None:
+            query = query.where(t.phones.c.mac.in_(list(macs)))
+        if tenant is not None:
+            query = query.join(t.tenants, t.tenants.c.id == t.phones.c.tenant_id).where(
+                t.tenants.c.name == tenant
+            )
+        if model is not None:
+            query = query.where(t.phones.c.model == self.catalog.model(model).id)
+        if group is not None:
+            group_ids = (
+                select(t.groups.c.id)
+                .join(t.tenants, t.tenants.c.id == t.groups.c.tenant_id)
+                .where(t.tenants.c.name == group[0], t.groups.c.name == group[1])
+            )
+            members = select(t.group_members.c.phone_id).where(
+                t.group_members.c.group_id.in_(group_ids)
+            )
+            query = query.where(t.phones.c.id.in_(members))
+        with self.engine.connect() as conn:
+            return [
+                (row.mac, row.tenant_id) for row in conn.execute(query.order_by(t.phones.c.mac))
+            ]
+
+    def tenant_value(self, tenant_id: int, name: str) -> Value:
+        """A common setting as it stands at a tenant (stored value, else preset, else default)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(t.tenants.c.platform, t.tenant_settings.c.value)
+                .outerjoin(
+                    t.tenant_settings,
+                    (t.tenant_settings.c.tenant_id == t.tenants.c.id)
+                    & (t.tenant_settings.c.name == name),
+                )
+                .where(t.tenants.c.id == tenant_id)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"no tenant with id {tenant_id}")
+        if row.value is not None:
+            return decode_value(row.value)
+        preset = self.catalog.presets.get(row.platform)
+        if preset is not None and name in preset.defaults:
+            return preset.defaults[name]
+        return self.catalog.common[name].default
+
+    def create_job(
+        self,
+        *,
+        selector: str,
+        event: str,
+        phones: Sequence[tuple[str, int]],
+        now: float,
+        delay: float,
+    ) -> int:
+        """Queue a send-profiles job; phones already queued elsewhere are coalesced."""
+        with self.engine.begin() as conn:
+            return create_job(
+                conn, selector=selector, event=event, phones=phones, now=now, delay=delay
+            )
+
+    def claim_targets(
+        self, tenant_id: int, limit: int, now: float, lease: float
+    ) -> list[TargetRow]:
+        """Take due targets of a tenant for sending."""
+        with self.engine.begin() as conn:
+            return claim_targets(conn, tenant_id=tenant_id, limit=limit, now=now, lease=lease)
+
+    def due_tenants(self, now: float) -> list[int]:
+        """Tenants with targets ready to be sent."""
+        with self.engine.connect() as conn:
+            return due_tenants(conn, now)
+
+    def finish_target(self, target_id: int, **outcome: Any) -> None:
+        """Record a send's outcome (see :func:`provisioner.store._jobs.finish_target`)."""
+        with self.engine.begin() as conn:
+            finish_target(conn, target_id, **outcome)
+
+    def reap_jobs(self, now: float, max_attempts: dict[int, int]) -> None:
+        """Expired leases, confirmations, finished jobs."""
+        with self.engine.begin() as conn:
+            reap(conn, now, max_attempts)
+
+    def cancel_job(self, job_id: int, now: float) -> None:
+        """Cancel a running job's unsent targets."""
+        with self.engine.begin() as conn:
+            if not cancel_job(conn, job_id, now):
+                raise NotFoundError(f"no running job {job_id}")
+
+    def jobs(self, job_id: int | None = None, limit: int = 50) -> list[JobSummary]:
+        """Jobs, newest first, with counts."""
+        with self.engine.connect() as conn:
+            return jobs(conn, job_id=job_id, limit=limit)
+
+    def job_targets(self, job_id: int) -> list[TargetRow]:
+        """A job's per-phone status."""
+        with self.engine.connect() as conn:
+            return targets_of(conn, job_id=job_id)
+
+    def last_addresses(self, macs: Collection[str]) -> dict[str, str]:
+        """The address each phone last fetched from (seen records)."""
+        query = (
+            select(t.seen.c.mac, t.seen.c.address)
+            .where(t.seen.c.mac.in_(list(macs)))
+            .order_by(t.seen.c.last_seen)
+        )
+        with self.engine.connect() as conn:
+            return {row.mac: row.address for row in conn.execute(query)}
 
     # --- the one write path ----------------------------------------------
 

@@ -14,7 +14,9 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -31,6 +33,8 @@ __all__ = [
     "line_settings",
     "lines",
     "metadata",
+    "notify_jobs",
+    "notify_targets",
     "pending",
     "phone_settings",
     "phones",
@@ -166,6 +170,42 @@ pending = Table(
     Column("user_agent", String(255), nullable=False, default=""),
     Column("first_seen", Integer, nullable=False),
     Column("last_seen", Integer, nullable=False),
+)
+
+# Send-profiles jobs and their per-phone targets (docs/notify.md). A target
+# is claimed by a runner for a lease; a runner that dies leaves the lease to
+# expire and the target goes back to the queue (its attempt already counted).
+notify_jobs = Table(
+    "notify_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("selector", String(255), nullable=False),  # what was asked for, e.g. "group acme/sales"
+    Column("event", String(8), nullable=False),  # resync | reboot
+    Column("state", String(12), nullable=False),  # running | done | cancelled
+    Column("created_at", Float, nullable=False),
+    Column("not_before", Float, nullable=False),  # the regeneration delay
+    Column("finished_at", Float, nullable=True),
+)
+
+notify_targets = Table(
+    "notify_targets",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_id", ForeignKey("notify_jobs.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("mac", String(12), nullable=False),
+    Column("tenant_id", Integer, nullable=False),
+    Column("event", String(8), nullable=False),
+    # queued | sending | ok | confirmed | unconfirmed | failed | cancelled | coalesced
+    Column("state", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_at", Float, nullable=False),
+    Column("lease_until", Float, nullable=True),
+    Column("status", Integer, nullable=True),  # last SIP status
+    Column("reason", String(255), nullable=False, default=""),
+    Column("sent_at", Float, nullable=True),
+    Column("done_at", Float, nullable=True),
+    Column("confirm_until", Float, nullable=True),
+    Index("ix_notify_targets_due", "state", "next_at"),
 )
 
 server_keys = Table(

@@ -42,17 +42,34 @@ def fleet() -> dict[str, Any]:
             },
         ],
         "phones": [
-            {"tenant": "acme", "mac": POLYCOM, "model": "vvx410",
-             "lines": [{"user": "100", "password": "line-secret-100"}]},
-            {"tenant": "acme", "mac": YEALINK, "model": "t46s",
-             "settings": {"access.http.password": PASSWORD},
-             "lines": [{"user": "101", "password": "line-secret-101"}]},
-            {"tenant": "acme", "mac": DISABLED, "model": "vvx410", "enabled": False,
-             "lines": [{"user": "102", "password": "line-secret-102"}]},
-            {"tenant": "hosted", "mac": HOSTED, "model": "vvx410",
-             "lines": [{"user": "200", "password": "line-secret-200"}]},
+            {
+                "tenant": "acme",
+                "mac": POLYCOM,
+                "model": "vvx410",
+                "lines": [{"user": "100", "password": "line-secret-100"}],
+            },
+            {
+                "tenant": "acme",
+                "mac": YEALINK,
+                "model": "t46s",
+                "settings": {"access.http.password": PASSWORD},
+                "lines": [{"user": "101", "password": "line-secret-101"}],
+            },
+            {
+                "tenant": "acme",
+                "mac": DISABLED,
+                "model": "vvx410",
+                "enabled": False,
+                "lines": [{"user": "102", "password": "line-secret-102"}],
+            },
+            {
+                "tenant": "hosted",
+                "mac": HOSTED,
+                "model": "vvx410",
+                "lines": [{"user": "200", "password": "line-secret-200"}],
+            },
         ],
-    }  # fmt: skip
+    }
 
 
 class Harness:

@@ -29,8 +29,13 @@ from tests.peers import free_port, need
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo-fleet.toml"
 POLYCOM, YEALINK, CISCO79, CISCO79X1, SPA, MPP = (
-    "0004f2123456", "805ec0123456", "000d28123456", "001b54123456", "0002fd123456", "00562b123456",
-)  # fmt: skip
+    "0004f2123456",
+    "805ec0123456",
+    "000d28123456",
+    "001b54123456",
+    "0002fd123456",
+    "00562b123456",
+)
 
 
 @dataclass
@@ -46,8 +51,11 @@ class Served:
     def cli(self, *args: str) -> str:
         return subprocess.run(
             [sys.executable, "-m", "provisioner", "--data-dir", str(self.data_dir), *args],
-            check=True, capture_output=True, text=True, timeout=60,
-        ).stdout  # fmt: skip
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +69,27 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     log = data / "serve.log"
     stderr = log.open("wb")
     process = subprocess.Popen(
-        [*cli, "serve", "--bind", "127.0.0.1", "--http-port", str(ports[0]),
-         "--https-port", str(ports[1]), "--tftp-port", str(tftp), "--ftp-port", str(ports[2]),
-         "--ftp-passive-ports", f"{passive}-{passive}", "--log-level", "warning"],
-        stdout=subprocess.DEVNULL, stderr=stderr,
-    )  # fmt: skip
+        [
+            *cli,
+            "serve",
+            "--bind",
+            "127.0.0.1",
+            "--http-port",
+            str(ports[0]),
+            "--https-port",
+            str(ports[1]),
+            "--tftp-port",
+            str(tftp),
+            "--ftp-port",
+            str(ports[2]),
+            "--ftp-passive-ports",
+            f"{passive}-{passive}",
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
     stderr.close()  # the child has its own copy; a pipe could fill up and stall it
     server = Served(data, ports[0], ports[1], tftp, ports[2], process, log)
     deadline = time.monotonic() + 30
@@ -88,10 +112,24 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 def curl(server: Served, path: str, *args: str, ua: str = "") -> tuple[int, bytes]:
     result = subprocess.run(
-        [need("curl"), "-s", "--max-time", "10", "-A", ua, "-o", "-", "-w", "\n%{http_code}",
-         *args, f"http://127.0.0.1:{server.http}/{path}"],
-        capture_output=True, timeout=20, check=False,
-    )  # fmt: skip
+        [
+            need("curl"),
+            "-s",
+            "--max-time",
+            "10",
+            "-A",
+            ua,
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            *args,
+            f"http://127.0.0.1:{server.http}/{path}",
+        ],
+        capture_output=True,
+        timeout=20,
+        check=False,
+    )
     body, _, code = result.stdout.rpartition(b"\n")
     return int(code), body
 
@@ -153,23 +191,41 @@ def test_cisco_79xx_boot_sequence_over_tftp(served: Served, tmp_path: Path) -> N
         out = tmp_path / name
         result = subprocess.run(
             [atftp, "--get", "-r", name, "-l", str(out), "127.0.0.1", str(served.tftp)],
-            capture_output=True, timeout=30, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
         assert (result.returncode == 0) is expected, (name, result.stderr)
     assert b"line1_name" in (tmp_path / f"SIP{CISCO79.upper()}.cnf").read_bytes()
 
 
 @pytest.mark.parametrize(
     "name",
-    ["../../etc/passwd", "/etc/passwd", "..\\..\\win.ini", "%2e%2e/etc/passwd", "a" * 300,
-     f"SIP{CISCO79.upper()}.cnf/../../x"],
-)  # fmt: skip
+    [
+        "../../etc/passwd",
+        "/etc/passwd",
+        "..\\..\\win.ini",
+        "%2e%2e/etc/passwd",
+        "a" * 300,
+        f"SIP{CISCO79.upper()}.cnf/../../x",
+    ],
+)
 def test_tftp_traversal_is_not_found(served: Served, tmp_path: Path, name: str) -> None:
     result = subprocess.run(
-        [need("atftp"), "--get", "-r", name, "-l", str(tmp_path / "out"), "127.0.0.1",
-         str(served.tftp)],
-        capture_output=True, timeout=30, check=False,
-    )  # fmt: skip
+        [
+            need("atftp"),
+            "--get",
+            "-r",
+            name,
+            "-l",
+            str(tmp_path / "out"),
+            "127.0.0.1",
+            str(served.tftp),
+        ],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
     assert result.returncode != 0
     assert b"File not found" in result.stderr + result.stdout
 
@@ -193,10 +249,21 @@ def test_tftp_hpa_client_with_options(served: Served, tmp_path: Path) -> None:
     tftp = need("tftp")
     out = tmp_path / "sep.xml"
     result = subprocess.run(
-        [tftp, "-m", "binary", "127.0.0.1", str(served.tftp), "-c", "get",
-         f"SEP{CISCO79X1.upper()}.cnf.xml", str(out)],
-        capture_output=True, timeout=30, check=False,
-    )  # fmt: skip
+        [
+            tftp,
+            "-m",
+            "binary",
+            "127.0.0.1",
+            str(served.tftp),
+            "-c",
+            "get",
+            f"SEP{CISCO79X1.upper()}.cnf.xml",
+            str(out),
+        ],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert out.read_bytes().startswith(b"<?xml")
 
@@ -216,10 +283,19 @@ def test_ftp_with_ftplib_and_curl(served: Served) -> None:
         with pytest.raises(ftplib.error_perm, match="530"):
             ftp.login("demo", "wrong-password")
     result = subprocess.run(
-        [need("curl"), "-s", "--max-time", "10", "--ftp-method", "nocwd",
-         f"ftp://demo:demo-ftp-pass@127.0.0.1:{served.ftp}/{SPA.join(['spa', '.cfg'])}"],
-        capture_output=True, timeout=20, check=False,
-    )  # fmt: skip
+        [
+            need("curl"),
+            "-s",
+            "--max-time",
+            "10",
+            "--ftp-method",
+            "nocwd",
+            f"ftp://demo:demo-ftp-pass@127.0.0.1:{served.ftp}/{SPA.join(['spa', '.cfg'])}",
+        ],
+        capture_output=True,
+        timeout=20,
+        check=False,
+    )
     assert result.stdout.startswith(b"<?xml")
 
 

@@ -167,8 +167,11 @@ def test_repeated_probing_is_banned(h: Harness) -> None:
 
 def test_seen_records_hold_no_secrets(h: Harness) -> None:
     path = f"{YEALINK}.cfg"
-    h.get(path, user_agent="Yealink SIP-T46S 66.85.0.5 80:5e:c0:00:00:02",
-          authorization=digest_for(h, path))  # fmt: skip
+    h.get(
+        path,
+        user_agent="Yealink SIP-T46S 66.85.0.5 80:5e:c0:00:00:02",
+        authorization=digest_for(h, path),
+    )
     h.gateway.seen.write(h.gateway.seen.take())
     (row,) = [r for r in h.store.seen() if r.path == path]
     assert (row.mac, row.model, row.firmware, row.status, row.known) == (

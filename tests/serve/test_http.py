@@ -135,9 +135,15 @@ def test_uniform_not_found_body_and_headers(server: Running) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["../../etc/passwd", "%2e%2e/%2e%2e/etc/passwd", "%252e%252e/etc/passwd", "..%5c..%5cwin.ini",
-     "%00.cfg", "/" + "a" * 300],
-)  # fmt: skip
+    [
+        "../../etc/passwd",
+        "%2e%2e/%2e%2e/etc/passwd",
+        "%252e%252e/etc/passwd",
+        "..%5c..%5cwin.ini",
+        "%00.cfg",
+        "/" + "a" * 300,
+    ],
+)
 def test_traversal_spellings(server: Running, path: str) -> None:
     assert status_of("--path-as-is", server.url(path))[0] == 404
 

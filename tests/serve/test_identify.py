@@ -9,32 +9,66 @@ from provisioner.identify import Identifier
 
 CASES = [
     # Polycom, boot (updater) and application stages
-    ("FileTransport PolycomSoundPointIP-SPIP_335-UA/3.2.1.0078", None,
-     ("polycom", "spip335", "3.2.1.0078", None)),
-    ("FileTransport PolycomSoundPointIP-SPIP_335-UA/4.2.1.0275", None,
-     ("polycom", "spip335", "4.2.1.0275", None)),
-    ("FileTransport PolycomSoundStationIP-SSIP_6000-UA/5.0.3.1667 Type/Updater", None,
-     ("polycom", "ssip6000", "5.0.3.1667", None)),
-    ("FileTransport PolycomVVX-VVX_450-UA/5.9.1.0615 Type/Application", None,
-     ("polycom", "vvx450", "5.9.1.0615", None)),
-    ("FileTransport PolycomSoundPointIP-SPIP_335-UA/4.0.13.1445 (SN:0004f249d83f) Type/Application",
-     None, ("polycom", "spip335", "4.0.13.1445", "0004f249d83f")),
+    (
+        "FileTransport PolycomSoundPointIP-SPIP_335-UA/3.2.1.0078",
+        None,
+        ("polycom", "spip335", "3.2.1.0078", None),
+    ),
+    (
+        "FileTransport PolycomSoundPointIP-SPIP_335-UA/4.2.1.0275",
+        None,
+        ("polycom", "spip335", "4.2.1.0275", None),
+    ),
+    (
+        "FileTransport PolycomSoundStationIP-SSIP_6000-UA/5.0.3.1667 Type/Updater",
+        None,
+        ("polycom", "ssip6000", "5.0.3.1667", None),
+    ),
+    (
+        "FileTransport PolycomVVX-VVX_450-UA/5.9.1.0615 Type/Application",
+        None,
+        ("polycom", "vvx450", "5.9.1.0615", None),
+    ),
+    (
+        "FileTransport PolycomSoundPointIP-SPIP_335-UA/4.0.13.1445 (SN:0004f249d83f)"
+        " Type/Application",
+        None,
+        ("polycom", "spip335", "4.0.13.1445", "0004f249d83f"),
+    ),
     # Yealink: colons or not, lower-case vendor, two spaces, no MAC
-    ("Yealink SIP-T46G 28.71.0.81 00:15:65:13:ae:0b", None,
-     ("yealink", "t46g", "28.71.0.81", "00156513ae0b")),
-    ("Yealink SIP-T56A 58.80.0.25 001565f429a4", None,
-     ("yealink", "t56a", "58.80.0.25", "001565f429a4")),
-    ("yealink SIP-T46S 66.85.0.5 80:5e:c0:11:22:33", None,
-     ("yealink", "t46s", "66.85.0.5", "805ec0112233")),
-    ("Yealink SIP-T48G  35.80.0.95 00:15:65:2f:c3:5e", None,
-     ("yealink", "t48g", "35.80.0.95", "0015652fc35e")),
+    (
+        "Yealink SIP-T46G 28.71.0.81 00:15:65:13:ae:0b",
+        None,
+        ("yealink", "t46g", "28.71.0.81", "00156513ae0b"),
+    ),
+    (
+        "Yealink SIP-T56A 58.80.0.25 001565f429a4",
+        None,
+        ("yealink", "t56a", "58.80.0.25", "001565f429a4"),
+    ),
+    (
+        "yealink SIP-T46S 66.85.0.5 80:5e:c0:11:22:33",
+        None,
+        ("yealink", "t46s", "66.85.0.5", "805ec0112233"),
+    ),
+    (
+        "Yealink SIP-T48G  35.80.0.95 00:15:65:2f:c3:5e",
+        None,
+        ("yealink", "t48g", "35.80.0.95", "0015652fc35e"),
+    ),
     ("Yealink-T46G 28.71.0.81 28.1.0.128.0.0.0", None, ("yealink", "t46g", "28.71.0.81", None)),
     # Cisco SPA and MPP
-    ("Cisco/SPA508G-7.4.4 (0002FDFF2103)(CBT141400UK)", None,
-     ("cisco", "spa508g", "7.4.4", "0002fdff2103")),
+    (
+        "Cisco/SPA508G-7.4.4 (0002FDFF2103)(CBT141400UK)",
+        None,
+        ("cisco", "spa508g", "7.4.4", "0002fdff2103"),
+    ),
     ("Cisco/SPA525G-7.4.4 (CBT141900G7)", None, ("cisco", "spa525g", "7.4.4", None)),
-    ("Cisco-CP-8841-3PCC/11.0 (00562b043615)", None,
-     ("cisco", "cp8841-3pcc", "11.0", "00562b043615")),
+    (
+        "Cisco-CP-8841-3PCC/11.0 (00562b043615)",
+        None,
+        ("cisco", "cp8841-3pcc", "11.0", "00562b043615"),
+    ),
     # Cisco 79xx fetch by TFTP with no User-Agent: the path tells the MAC
     ("", "SIP000D28AABBCC.cnf", ("cisco", None, None, "000d28aabbcc")),
     ("", "SEP001B54AABBCC.cnf.xml", ("cisco", None, None, "001b54aabbcc")),
@@ -44,7 +78,7 @@ CASES = [
     ("", "0004f2aabbcc.cfg", ("polycom", None, None, "0004f2aabbcc")),
     # Nothing to tell
     ("curl/8.0", "index.html", (None, None, None, None)),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("user_agent", "path", "expected"), CASES)

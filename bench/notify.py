@@ -1,0 +1,172 @@
+"""Send-profiles jobs: paced-rate accuracy, and memory over a 100,000-phone job.
+
+sipp plays the tenant's SIP proxy (``notify.target = proxy``) and answers
+every NOTIFY with 200, logging each with its arrival time; ``provisioner
+serve`` runs the job. Figures are printed; nothing is asserted.
+
+* **Pacing.** Jobs at 20/s and 200/s; the rate is measured from sipp's
+  arrival times (first to last NOTIFY) and compared with the configured one.
+* **Memory.** A job for 100,000 phones at 2,000/s; the server's RSS is
+  sampled every second while it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from provisioner.catalog import Catalog
+from provisioner.state import LineState, PhoneState, TenantState
+from provisioner.store import Store
+
+SCENARIO = (
+    Path(__file__).resolve().parent.parent / "tests" / "notify" / "scenarios" / "answer_200.xml"
+)
+
+
+def _free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _populate(url: str, phones: int, sip_port: int, rate: int, in_flight: int) -> None:
+    catalog = Catalog.load()
+    tenant = TenantState(
+        "bench",
+        "bench.example.com",
+        settings={
+            "sip.outbound_proxy.host": "127.0.0.1",
+            "sip.outbound_proxy.port": sip_port,
+            "notify.target": "proxy",
+            "notify.rate": rate,
+            "notify.max_in_flight": in_flight,
+            "notify.jitter_ms": 0,
+            "notify.delay_seconds": 0,
+            "notify.retries": 0,
+        },
+    )
+    for n in range(phones):
+        mac = f"0004f2{n:06x}"
+        line = LineState(1, f"u{n}", password=f"pw-{n}")
+        tenant.phones[mac] = PhoneState(mac, "vvx410", lines=[line])
+    store = Store.open(url, catalog)
+    store.apply([tenant])
+    store.close()
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _run_job(workdir: Path, phones: int, rate: int, in_flight: int) -> dict[str, Any]:
+    sip_port = _free_port(socket.SOCK_DGRAM)
+    url = f"sqlite:///{workdir / 'notify.db'}"
+    _populate(url, phones, sip_port, rate, in_flight)
+    log = workdir / "sipp.log"
+    sipp = subprocess.Popen(
+        ["sipp", "-sf", str(SCENARIO), "-i", "127.0.0.1", "-p", str(sip_port),
+         "-m", str(phones + 10), "-trace_msg", "-message_file", str(log), "-nostdin"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    cli = [sys.executable, "-m", "provisioner", "--data-dir", str(workdir), "--db", url]
+    http = _free_port()
+    server = subprocess.Popen(
+        [*cli, "serve", "--bind", "127.0.0.1", "--http-port", str(http), "--https-port", "0",
+         "--tftp-port", "0", "--ftp-port", "0", "--log-level", "error"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    samples: list[float] = []
+    try:
+        _wait_http(http, server)
+        started = _rss_mb(server.pid)
+        subprocess.run([*cli, "send-profiles", "--tenant", "bench"], check=True,
+                       capture_output=True, timeout=600)  # fmt: skip
+        deadline = time.monotonic() + 3600
+        while time.monotonic() < deadline:
+            samples.append(_rss_mb(server.pid))
+            jobs = json.loads(subprocess.run([*cli, "jobs", "--json"], capture_output=True,
+                                             check=True, timeout=120).stdout)  # fmt: skip
+            if jobs and jobs[0]["state"] != "running":
+                break
+            time.sleep(1.0)
+    finally:
+        server.terminate()
+        server.wait(60)
+        sipp.terminate()
+        sipp.wait(30)
+    stamps = _arrivals(log)
+    span = stamps[-1] - stamps[0] if len(stamps) > 1 else 0.0
+    return {
+        "configured": rate,
+        "notifies": len(stamps),
+        "measured": (len(stamps) - 1) / span if span else 0.0,
+        "counts": jobs[0]["counts"],
+        "rss_start": started,
+        "rss_min": min(samples) if samples else 0.0,
+        "rss_max": max(samples) if samples else 0.0,
+        "rss_last": samples[-1] if samples else 0.0,
+    }
+
+
+def _wait_http(port: int, process: subprocess.Popen[bytes]) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("server exited during start-up")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError("server did not start")
+
+
+_ARRIVAL = re.compile(r"-{10,} (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)\nUDP message received")
+
+
+def _arrivals(log: Path) -> list[float]:
+    text = log.read_text() if log.exists() else ""
+    return sorted(
+        datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()
+        for stamp in _ARRIVAL.findall(text)
+    )
+
+
+def main() -> None:
+    """Pacing accuracy at two rates, then memory over a 100,000-phone job."""
+    print("send-profiles jobs against a sipp proxy on loopback (200 OK to every NOTIFY):")
+    for phones, rate in ((200, 20), (1000, 200)):
+        with tempfile.TemporaryDirectory() as tmp:
+            r = _run_job(Path(tmp), phones, rate, in_flight=max(10, rate // 4))
+        error = (r["measured"] - rate) / rate * 100
+        print(
+            f"  pacing: {phones} phones at {rate}/s: measured {r['measured']:.1f}/s "
+            f"({error:+.1f} %), {r['notifies']} NOTIFYs received, states {r['counts']}"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        r = _run_job(Path(tmp), 100_000, 2000, in_flight=500)
+    print(
+        f"  memory: 100,000-phone job at 2,000/s: {r['notifies']} NOTIFYs at "
+        f"{r['measured']:.0f}/s, states {r['counts']}; server RSS after start-up "
+        f"{r['rss_start']:.0f} MB, during the job {r['rss_min']:.0f}-{r['rss_max']:.0f} MB, "
+        f"at the end {r['rss_last']:.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""The send-profiles job runner: paced, persistent, resumable check-sync NOTIFYs.
+
+Theory of operation
+-------------------
+Jobs and their per-phone targets live in the database
+(:mod:`provisioner.store._jobs`); the runner holds no state that a restart
+would lose. Every tick it asks which tenants have due targets, and for each
+takes as many as the tenant's token bucket (``notify.rate`` per second) and
+in-flight limit (``notify.max_in_flight``) allow. Taking a target counts an
+attempt and sets a lease; each send waits a random 0..``notify.jitter_ms``
+first. The outcome is written back: ``ok`` (2xx), queued again with
+exponential backoff (timeouts, 408, 5xx, while attempts remain), or
+``failed`` with the SIP status and reason. Once a second the runner
+expires stale leases (a runner that was killed mid-send), moves ``ok``
+targets to ``confirmed`` when the phone fetched its files again within
+``notify.confirm_seconds``, and closes finished jobs.
+
+Before taking targets the runner refreshes the rendered files, so every
+change committed before a job was queued is in place when its NOTIFYs go
+out; jobs also start ``notify.delay_seconds`` after they were queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+from provisioner.notify import NotifyTargetError, TokenBucket, request_for
+from provisioner.serve._cache import ConfigCache
+from provisioner.sip import Notifier, NotifyOutcome
+from provisioner.store import Store, TargetRow
+
+__all__ = ["JobRunner", "retryable"]
+
+log = logging.getLogger("provisioner.notify")
+_BACKOFF = 5.0  # seconds before the first retry; doubled for each further one
+
+
+def retryable(outcome: NotifyOutcome) -> bool:
+    """Worth another attempt: no answer, 408 Request Timeout, or a server error."""
+    return outcome.status is None or outcome.status == 408 or outcome.status >= 500
+
+
+class JobRunner:
+    """Sends the NOTIFYs of every running job, paced per tenant."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        cache: ConfigCache,
+        notifier: Notifier,
+        executor: Executor,
+        address_of: Callable[[str], str | None],
+        clock: Callable[[], float] = time.time,
+        jitter: Callable[[], float] = random.random,
+        tick: float = 0.05,
+        lease: float = 120.0,
+    ) -> None:
+        self.store = store
+        self.cache = cache
+        self.notifier = notifier
+        self.address_of = address_of
+        self._executor = executor
+        self._clock = clock
+        self._jitter = jitter
+        self._tick = tick
+        self._lease = lease
+        self._buckets: dict[int, TokenBucket] = {}
+        self._in_flight: defaultdict[int, int] = defaultdict(int)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._housekept = 0.0
+
+    async def _db(self, job: Callable[[], object]) -> object:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, job)
+
+    async def run(self) -> None:
+        """Run until cancelled; sends in flight are finished or left to their lease."""
+        try:
+            while True:
+                await self.step()
+                await asyncio.sleep(self._tick)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+
+    async def step(self) -> None:
+        """One round: housekeeping (once a second), then take and start due targets."""
+        now = self._clock()
+        if now - self._housekept >= 1.0:
+            self._housekept = now
+            attempts = {tid: t.policy.notify_retries + 1 for tid, t in self.cache.tenants.items()}
+            await self._db(lambda: self.store.reap_jobs(now, attempts))
+        due = await self._db(lambda: self.store.due_tenants(now))
+        assert isinstance(due, list)
+        if not due:
+            return
+        await self.cache.refresh()  # files in place before any phone is told to fetch them
+        for tenant_id in due:
+            await self._start(tenant_id, self._clock())
+
+    async def _start(self, tenant_id: int, now: float) -> None:
+        tenant = self.cache.tenants.get(tenant_id)
+        if tenant is None:
+            return  # deleted; its targets stay queued and are listed by `jobs`
+        policy = tenant.policy
+        bucket = self._buckets.get(tenant_id)
+        if bucket is None:
+            bucket = self._buckets[tenant_id] = TokenBucket(policy.notify_rate, now)
+        bucket.rate = policy.notify_rate
+        room = policy.notify_max_in_flight - self._in_flight[tenant_id]
+        count = min(bucket.available(now), room)
+        if count <= 0:
+            return
+        claimed = await self._db(
+            lambda: self.store.claim_targets(tenant_id, count, now, self._lease)
+        )
+        assert isinstance(claimed, list)
+        bucket.take(len(claimed))
+        for target in claimed:
+            self._in_flight[tenant_id] += 1
+            task = asyncio.create_task(self._send(target, policy.notify_jitter_ms / 1000))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, target: TargetRow, jitter: float) -> None:
+        try:
+            if jitter:
+                await asyncio.sleep(self._jitter() * jitter)
+            await self._send_now(target)
+        except Exception:  # one phone's failure must not stop the runner
+            log.exception("event=notify_error mac=%s", target.mac)
+            await self._finish(target, state="failed", reason="internal error")
+        finally:
+            self._in_flight[target.tenant_id] -= 1
+
+    async def _send_now(self, target: TargetRow) -> None:
+        phone = self.cache.macs.get(target.mac)
+        if phone is None:
+            await self._finish(target, state="failed", reason="phone unknown or disabled")
+            return
+        info = phone.notify
+        address = self.address_of(target.mac)
+        if address is None and info.target == "direct":
+            found = await self._db(lambda: self.store.last_addresses([target.mac]))
+            assert isinstance(found, dict)
+            address = found.get(target.mac)
+        try:
+            request = request_for(info, "reboot" if target.event == "reboot" else "resync", address)
+        except NotifyTargetError as exc:
+            await self._finish(target, state="failed", reason=str(exc))
+            return
+        outcome = await self.notifier.send(request)
+        now = self._clock()
+        log.info(
+            "event=notify mac=%s attempt=%d status=%s reason=%s",
+            target.mac,
+            target.attempts,
+            outcome.status,
+            outcome.reason.replace(" ", "_"),
+        )
+        if outcome.ok:
+            until = now + info.confirm_seconds if info.confirm_seconds else None
+            await self._finish(target, state="ok", status=outcome.status, confirm_until=until)
+        elif retryable(outcome) and target.attempts <= info.retries:
+            retry_at = now + _BACKOFF * 2 ** (target.attempts - 1)
+            await self._finish(
+                target,
+                state="queued",
+                status=outcome.status,
+                reason=outcome.reason,
+                retry_at=retry_at,
+            )
+        else:
+            await self._finish(target, state="failed", status=outcome.status, reason=outcome.reason)
+
+    async def _finish(self, target: TargetRow, **outcome: object) -> None:
+        now = self._clock()
+        await self._db(lambda: self.store.finish_target(target.id, now=now, **outcome))

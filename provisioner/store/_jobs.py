@@ -1,0 +1,340 @@
+"""Send-profiles jobs and their per-phone targets, as stored rows.
+
+Target states::
+
+    queued ──claim──▶ sending ──▶ ok ──(seen again in time)──▶ confirmed
+      ▲                  │          └──(window passed)───────▶ unconfirmed
+      └──retry/lease─────┤
+                         └──▶ failed (with reason)
+    queued ──▶ cancelled          (job cancelled)
+    (new)  ──▶ coalesced          (the phone was already queued in another job)
+
+A claim sets a lease and counts the attempt; a runner that dies mid-send
+leaves the lease to expire, and the target is queued again only if the
+retry policy allows another attempt — so a phone is never notified more
+often than its attempts allow, even across a kill -9.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from provisioner.store import _tables as t
+
+__all__ = [
+    "ACTIVE",
+    "JobSummary",
+    "TargetRow",
+    "cancel_job",
+    "claim_targets",
+    "create_job",
+    "due_tenants",
+    "finish_target",
+    "jobs",
+    "reap",
+    "targets_of",
+]
+
+ACTIVE = ("queued", "sending")
+_EVENTS = ("resync", "reboot")
+_BATCH = 5_000  # rows per insert: a 100,000-phone job never sits in memory at once
+
+
+@dataclass(frozen=True, slots=True)
+class TargetRow:
+    """One phone of a job, as claimed or listed."""
+
+    id: int
+    job_id: int
+    mac: str
+    tenant_id: int
+    event: str
+    state: str
+    attempts: int
+    status: int | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobSummary:
+    """A job with its target counts by state."""
+
+    id: int
+    selector: str
+    event: str
+    state: str
+    created_at: float
+    finished_at: float | None
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        """Targets in the job."""
+        return sum(self.counts.values())
+
+    @property
+    def pending(self) -> int:
+        """Targets not finished yet."""
+        return sum(self.counts.get(s, 0) for s in ACTIVE)
+
+
+def create_job(
+    conn: Connection,
+    *,
+    selector: str,
+    event: str,
+    phones: Sequence[tuple[str, int]],
+    now: float,
+    delay: float,
+) -> int:
+    """Create a job for ``phones`` (MAC, tenant id); returns its id.
+
+    A phone already queued in another job is not queued twice (coalescing):
+    its queued target is upgraded to ``reboot`` if this job asks for one,
+    and this job records it as ``coalesced``.
+    """
+    if event not in _EVENTS:
+        raise ValueError(f"unknown event {event!r}")
+    job_id = conn.execute(
+        insert(t.notify_jobs)
+        .values(
+            selector=selector[:255],
+            event=event,
+            state="running",
+            created_at=now,
+            not_before=now + delay,
+        )
+        .returning(t.notify_jobs.c.id)
+    ).scalar_one()
+    queued = {
+        row.mac: row.id
+        for row in conn.execute(
+            select(t.notify_targets.c.mac, t.notify_targets.c.id).where(
+                t.notify_targets.c.state == "queued"
+            )
+        )
+    }
+    rows: list[dict[str, object]] = []
+    for mac, tenant_id in phones:
+        existing = queued.get(mac)
+        if existing is not None:
+            if event == "reboot":
+                conn.execute(
+                    update(t.notify_targets)
+                    .where(t.notify_targets.c.id == existing)
+                    .values(event="reboot")
+                )
+            state, reason = "coalesced", f"already queued (target {existing})"
+        else:
+            state, reason = "queued", ""
+        rows.append(
+            {
+                "job_id": job_id,
+                "mac": mac,
+                "tenant_id": tenant_id,
+                "event": event,
+                "state": state,
+                "attempts": 0,
+                "next_at": now + delay,
+                "reason": reason,
+            }
+        )
+        if len(rows) >= _BATCH:
+            conn.execute(insert(t.notify_targets), rows)
+            rows = []
+    if rows:
+        conn.execute(insert(t.notify_targets), rows)
+    return int(job_id)
+
+
+def due_tenants(conn: Connection, now: float) -> list[int]:
+    """Tenants with targets ready to be sent."""
+    query = (
+        select(t.notify_targets.c.tenant_id)
+        .join(t.notify_jobs, t.notify_jobs.c.id == t.notify_targets.c.job_id)
+        .where(
+            t.notify_targets.c.state == "queued",
+            t.notify_targets.c.next_at <= now,
+            t.notify_jobs.c.state == "running",
+        )
+        .distinct()
+    )
+    return list(conn.execute(query).scalars())
+
+
+def claim_targets(
+    conn: Connection, *, tenant_id: int, limit: int, now: float, lease: float
+) -> list[TargetRow]:
+    """Take up to ``limit`` due targets of a tenant for sending (counts an attempt each)."""
+    ids = list(
+        conn.execute(
+            select(t.notify_targets.c.id)
+            .join(t.notify_jobs, t.notify_jobs.c.id == t.notify_targets.c.job_id)
+            .where(
+                t.notify_targets.c.tenant_id == tenant_id,
+                t.notify_targets.c.state == "queued",
+                t.notify_targets.c.next_at <= now,
+                t.notify_jobs.c.state == "running",
+            )
+            .order_by(t.notify_targets.c.next_at, t.notify_targets.c.id)
+            .limit(limit)
+        ).scalars()
+    )
+    if not ids:
+        return []
+    # Only rows still queued are taken, so two runners never take the same one.
+    conn.execute(
+        update(t.notify_targets)
+        .where(t.notify_targets.c.id.in_(ids), t.notify_targets.c.state == "queued")
+        .values(state="sending", lease_until=now + lease, attempts=t.notify_targets.c.attempts + 1)
+    )
+    return targets_of(conn, ids=ids, state="sending")
+
+
+def targets_of(
+    conn: Connection,
+    *,
+    job_id: int | None = None,
+    ids: Sequence[int] | None = None,
+    state: str | None = None,
+) -> list[TargetRow]:
+    """Targets by job, by ids and/or by state."""
+    query = select(t.notify_targets).order_by(t.notify_targets.c.id)
+    if job_id is not None:
+        query = query.where(t.notify_targets.c.job_id == job_id)
+    if ids is not None:
+        query = query.where(t.notify_targets.c.id.in_(list(ids)))
+    if state is not None:
+        query = query.where(t.notify_targets.c.state == state)
+    return [
+        TargetRow(
+            r.id, r.job_id, r.mac, r.tenant_id, r.event, r.state, r.attempts, r.status, r.reason
+        )
+        for r in conn.execute(query)
+    ]
+
+
+def finish_target(
+    conn: Connection,
+    target_id: int,
+    *,
+    state: str,
+    now: float,
+    status: int | None = None,
+    reason: str = "",
+    retry_at: float | None = None,
+    confirm_until: float | None = None,
+) -> None:
+    """Record the outcome of a send: ok, failed, or queued again for ``retry_at``."""
+    values: dict[str, object] = {
+        "state": "queued" if retry_at is not None else state,
+        "status": status,
+        "reason": reason[:255],
+        "lease_until": None,
+        "sent_at": now,
+    }
+    if retry_at is not None:
+        values["next_at"] = retry_at
+    else:
+        values["done_at"] = now
+        values["confirm_until"] = confirm_until
+    conn.execute(
+        update(t.notify_targets)
+        .where(t.notify_targets.c.id == target_id, t.notify_targets.c.state == "sending")
+        .values(values)
+    )
+
+
+def reap(conn: Connection, now: float, max_attempts: dict[int, int]) -> None:
+    """Housekeeping: expired leases, confirmations, finished jobs.
+
+    ``max_attempts`` maps tenant id to 1 + retries; a target whose lease
+    expired (its runner died) is queued again only below that.
+    """
+    expired = conn.execute(
+        select(
+            t.notify_targets.c.id, t.notify_targets.c.tenant_id, t.notify_targets.c.attempts
+        ).where(t.notify_targets.c.state == "sending", t.notify_targets.c.lease_until < now)
+    ).all()
+    for target_id, tenant_id, attempts in expired:
+        again = attempts < max_attempts.get(tenant_id, 1)
+        conn.execute(
+            update(t.notify_targets)
+            .where(t.notify_targets.c.id == target_id)
+            .values(
+                state="queued" if again else "failed",
+                lease_until=None,
+                reason="interrupted; sending again" if again else "interrupted",
+                done_at=None if again else now,
+            )
+        )
+    # A phone fetching any of its files after the NOTIFY confirms it.
+    waiting = conn.execute(
+        select(
+            t.notify_targets.c.id,
+            t.notify_targets.c.mac,
+            t.notify_targets.c.sent_at,
+            t.notify_targets.c.confirm_until,
+        ).where(t.notify_targets.c.state == "ok", t.notify_targets.c.confirm_until.is_not(None))
+    ).all()
+    for target_id, mac, sent_at, until in waiting:
+        fetched = conn.execute(
+            select(func.max(t.seen.c.last_seen)).where(t.seen.c.mac == mac)
+        ).scalar()
+        if fetched is not None and fetched >= int(sent_at):
+            state = "confirmed"
+        elif now > until:
+            state = "unconfirmed"
+        else:
+            continue
+        conn.execute(
+            update(t.notify_targets).where(t.notify_targets.c.id == target_id).values(state=state)
+        )
+    open_jobs = select(t.notify_targets.c.job_id).where(
+        t.notify_targets.c.state.in_(ACTIVE)
+        | and_(t.notify_targets.c.state == "ok", t.notify_targets.c.confirm_until.is_not(None))
+    )
+    conn.execute(
+        update(t.notify_jobs)
+        .where(t.notify_jobs.c.state == "running", t.notify_jobs.c.id.not_in(open_jobs))
+        .values(state="done", finished_at=now)
+    )
+
+
+def cancel_job(conn: Connection, job_id: int, now: float) -> bool:
+    """Stop a job: targets not yet sent are cancelled. False if there is no such job."""
+    found = conn.execute(
+        update(t.notify_jobs)
+        .where(t.notify_jobs.c.id == job_id, t.notify_jobs.c.state == "running")
+        .values(state="cancelled", finished_at=now)
+    ).rowcount
+    conn.execute(
+        update(t.notify_targets)
+        .where(t.notify_targets.c.job_id == job_id, t.notify_targets.c.state == "queued")
+        .values(state="cancelled", done_at=now)
+    )
+    return bool(found)
+
+
+def jobs(conn: Connection, *, job_id: int | None = None, limit: int = 50) -> list[JobSummary]:
+    """Jobs, newest first, with target counts by state."""
+    query = select(t.notify_jobs).order_by(t.notify_jobs.c.id.desc()).limit(limit)
+    if job_id is not None:
+        query = query.where(t.notify_jobs.c.id == job_id)
+    rows = conn.execute(query).all()
+    counts: dict[int, dict[str, int]] = {row.id: {} for row in rows}
+    if rows:
+        for job, state, count in conn.execute(
+            select(t.notify_targets.c.job_id, t.notify_targets.c.state, func.count())
+            .where(t.notify_targets.c.job_id.in_(list(counts)))
+            .group_by(t.notify_targets.c.job_id, t.notify_targets.c.state)
+        ):
+            counts[job][state] = count
+    return [
+        JobSummary(r.id, r.selector, r.event, r.state, r.created_at, r.finished_at, counts[r.id])
+        for r in rows
+    ]

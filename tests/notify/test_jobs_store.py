@@ -1,0 +1,133 @@
+"""Send-profiles jobs in the store (SQLite and PostgreSQL): coalescing, claims, leases."""
+
+from __future__ import annotations
+
+import pytest
+
+from provisioner.errors import InputError
+from provisioner.state import LineState
+from provisioner.store import Store
+
+MACS = ["0004f2000001", "0004f2000002", "0004f2000003"]
+
+
+@pytest.fixture
+def fleet(store: Store) -> tuple[Store, int]:
+    store.add_tenant("acme", "acme.example.com")
+    for mac in MACS:
+        store.add_phone("acme", mac, "vvx410")
+        store.add_line(mac, LineState(0, mac[-3:], password="pw"))
+    (tenant_id,) = {tid for _, tid in store.phones_for(tenant="acme")}
+    return store, tenant_id
+
+
+def test_selectors(fleet: tuple[Store, int]) -> None:
+    store, tid = fleet
+    store.add_group("acme", "g")
+    store.update_phone(MACS[1], groups=["g"])
+    store.update_phone(MACS[2], enabled=False)
+    assert store.phones_for(tenant="acme") == [(MACS[0], tid), (MACS[1], tid)]
+    assert store.phones_for(group=("acme", "g")) == [(MACS[1], tid)]
+    with pytest.raises(InputError, match="unknown model"):
+        store.phones_for(model="polycomvvx410")
+    assert store.phones_for(model="vvx410") == [(MACS[0], tid), (MACS[1], tid)]
+    assert store.phones_for(macs=[MACS[0], "0004f2999999"]) == [(MACS[0], tid)]
+
+
+def test_claims_are_paced_by_the_caller_and_leased(fleet: tuple[Store, int]) -> None:
+    store, tid = fleet
+    job = store.create_job(
+        selector="tenant acme",
+        event="resync",
+        phones=[(m, tid) for m in MACS],
+        now=100.0,
+        delay=2.0,
+    )
+    assert store.due_tenants(101.0) == []  # not before the delay
+    assert store.due_tenants(102.0) == [tid]
+    first = store.claim_targets(tid, 2, 102.0, lease=60.0)
+    assert [(t.mac, t.state, t.attempts) for t in first] == [
+        (MACS[0], "sending", 1),
+        (MACS[1], "sending", 1),
+    ]
+    assert [t.mac for t in store.claim_targets(tid, 5, 102.0, lease=60.0)] == [MACS[2]]
+    assert store.claim_targets(tid, 5, 102.0, lease=60.0) == []
+    store.finish_target(first[0].id, state="ok", now=103.0, status=200)
+    store.finish_target(first[1].id, state="failed", now=103.0, status=481, reason="gone")
+    # The third one's runner died: after its lease the target is queued again
+    # (2 attempts allowed), then, when that attempt dies too, failed.
+    store.reap_jobs(200.0, {tid: 2})
+    (again,) = store.claim_targets(tid, 5, 200.0, lease=60.0)
+    assert (again.mac, again.attempts) == (MACS[2], 2)
+    store.reap_jobs(300.0, {tid: 2})
+    (summary,) = store.jobs(job)
+    assert summary.state == "done"
+    assert summary.counts == {"ok": 1, "failed": 2}
+    states = {t.mac: (t.state, t.reason) for t in store.job_targets(job)}
+    assert states[MACS[2]] == ("failed", "interrupted")
+
+
+def test_coalescing_and_upgrade_to_reboot(fleet: tuple[Store, int]) -> None:
+    store, tid = fleet
+    first = store.create_job(
+        selector="a", event="resync", phones=[(MACS[0], tid)], now=1.0, delay=0.0
+    )
+    second = store.create_job(
+        selector="b", event="reboot", phones=[(MACS[0], tid), (MACS[1], tid)], now=2.0, delay=0.0
+    )
+    one = {t.mac: t for t in store.job_targets(first)}
+    two = {t.mac: t for t in store.job_targets(second)}
+    assert (one[MACS[0]].state, one[MACS[0]].event) == ("queued", "reboot")
+    assert two[MACS[0]].state == "coalesced"
+    assert two[MACS[1]].state == "queued"
+
+
+def test_cancel(fleet: tuple[Store, int]) -> None:
+    store, tid = fleet
+    job = store.create_job(
+        selector="a", event="resync", phones=[(m, tid) for m in MACS], now=1.0, delay=0.0
+    )
+    store.claim_targets(tid, 1, 1.0, lease=60.0)
+    store.cancel_job(job, 2.0)
+    assert sorted(t.state for t in store.job_targets(job)) == ["cancelled", "cancelled", "sending"]
+    assert store.due_tenants(3.0) == []
+    assert store.jobs(job)[0].state == "cancelled"
+
+
+def test_confirmation_from_seen_records(fleet: tuple[Store, int]) -> None:
+    from provisioner.store import SeenRow
+
+    store, tid = fleet
+    job = store.create_job(
+        selector="a", event="resync", phones=[(m, tid) for m in MACS[:2]], now=1000.0, delay=0.0
+    )
+    a, b = store.claim_targets(tid, 2, 1000.0, lease=60.0)
+    store.finish_target(a.id, state="ok", now=1000.0, status=200, confirm_until=1060.0)
+    store.finish_target(b.id, state="ok", now=1000.0, status=200, confirm_until=1060.0)
+    store.record_seen(
+        [
+            SeenRow(
+                a.mac,
+                a.mac,
+                "10.0.0.1",
+                "http",
+                f"{a.mac}.cfg",
+                "",
+                "",
+                "",
+                "",
+                "ok",
+                True,
+                1,
+                1005,
+                1005,
+            )
+        ],
+        max_rows=100,
+    )
+    store.reap_jobs(1010.0, {tid: 3})
+    assert store.jobs(job)[0].state == "running"  # b still inside its window
+    store.reap_jobs(1061.0, {tid: 3})
+    states = {t.mac: t.state for t in store.job_targets(job)}
+    assert states == {a.mac: "confirmed", b.mac: "unconfirmed"}
+    assert store.jobs(job)[0].state == "done"

@@ -1,0 +1,159 @@
+"""The job runner with a fake notifier and a fake clock: pacing, retries, failures."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from provisioner.catalog import Catalog
+from provisioner.scope import parse_scope
+from provisioner.serve import JobRunner
+from provisioner.sip import NotifyOutcome, NotifyRequest
+from tests.serve.harness import Harness, harness
+
+TENANT_SIZE = 40
+
+
+class FakeNotifier:
+    """Answers NOTIFYs with scripted outcomes and records what was sent, and when."""
+
+    def __init__(self, clock: list[float]) -> None:
+        self.clock = clock
+        self.sent: list[tuple[float, NotifyRequest]] = []
+        self.script: dict[str, list[NotifyOutcome]] = {}
+
+    async def send(self, request: NotifyRequest) -> NotifyOutcome:
+        self.sent.append((self.clock[0], request))
+        user = request.request_uri.split(":")[1].split("@")[0]
+        scripted = self.script.get(user)
+        if scripted:
+            return scripted.pop(0)
+        return NotifyOutcome(ok=True, status=200, reason="OK", transactions=1, elapsed=0.01)
+
+
+def fleet() -> dict[str, object]:
+    return {
+        "tenants": [
+            {
+                "name": "acme",
+                "sip_domain": "acme.example.com",
+                "outbound_proxy": {"host": "127.0.0.1", "port": 5099},
+                "settings": {
+                    "notify.target": "proxy",
+                    "notify.rate": 10,
+                    "notify.max_in_flight": 5,
+                    "notify.jitter_ms": 0,
+                    "notify.delay_seconds": 1,
+                    "notify.retries": 1,
+                },
+            }
+        ],
+        "phones": [
+            {
+                "tenant": "acme",
+                "mac": f"0004f2{n:06x}",
+                "model": "vvx410" if n % 2 else "t46s",
+                "lines": [{"user": f"u{n}", "password": f"pw-{n}"}],
+            }
+            for n in range(TENANT_SIZE)
+        ],
+    }
+
+
+@pytest.fixture
+def setup(tmp_path: Path, catalog: Catalog) -> Iterator[tuple[Harness, FakeNotifier, JobRunner]]:
+    with harness(tmp_path, catalog, fleet()) as h:
+        notifier = FakeNotifier(h.clock)
+        runner = JobRunner(
+            store=h.store,
+            cache=h.cache,
+            notifier=notifier,  # type: ignore[arg-type]
+            executor=h.executor,
+            address_of=h.gateway.addresses.get,
+            clock=lambda: h.clock[0],
+            jitter=lambda: 0.0,
+        )
+        yield h, notifier, runner
+
+
+def advance(h: Harness, runner: JobRunner, seconds: float, step: float = 0.05) -> None:
+    async def go() -> None:
+        end = h.clock[0] + seconds
+        while h.clock[0] < end:
+            h.clock[0] += step
+            await runner.step()
+            await asyncio.sleep(0)  # let sends finish
+            await asyncio.sleep(0)
+
+    h.run(go())
+
+
+def test_paced_at_the_tenant_rate(setup: tuple[Harness, FakeNotifier, JobRunner]) -> None:
+    h, notifier, runner = setup
+    phones = h.store.phones_for(tenant="acme")
+    job = h.store.create_job(
+        selector="tenant acme", event="resync", phones=phones, now=h.clock[0], delay=1.0
+    )
+    advance(h, runner, 1.0)
+    assert notifier.sent == []  # the regeneration delay
+    advance(h, runner, 3.0)
+    # 10 per second: about 30 in 3 s (a tenth of a second of burst allowed).
+    assert 29 <= len(notifier.sent) <= 31
+    advance(h, runner, 3.0)
+    assert len(notifier.sent) == TENANT_SIZE
+    first = notifier.sent[0][1]
+    assert (first.host, first.port, first.request_uri) == (
+        "127.0.0.1",
+        5099,
+        "sip:u0@acme.example.com",
+    )
+    assert first.event in ("check-sync", "check-sync;reboot=false")
+    assert first.password == "pw-0"
+    advance(h, runner, 1.5)
+    (summary,) = h.store.jobs(job)
+    assert summary.state == "done"
+    assert summary.counts == {"ok": TENANT_SIZE}
+
+
+def test_retry_then_fail_with_reason(setup: tuple[Harness, FakeNotifier, JobRunner]) -> None:
+    h, notifier, runner = setup
+    timeout = NotifyOutcome(ok=False, status=None, reason="timeout", transactions=1, elapsed=32.0)
+    gone = NotifyOutcome(
+        ok=False, status=481, reason="Call/Transaction Does Not Exist", transactions=1, elapsed=0.01
+    )
+    notifier.script["u0"] = [timeout, timeout]
+    notifier.script["u2"] = [gone]
+    phones = h.store.phones_for(macs=["0004f2000000", "0004f2000002", "0004f2000004"])
+    job = h.store.create_job(
+        selector="three", event="reboot", phones=phones, now=h.clock[0], delay=0.0
+    )
+    advance(h, runner, 8.0)
+    targets = {t.mac: t for t in h.store.job_targets(job)}
+    assert (targets["0004f2000000"].state, targets["0004f2000000"].attempts) == ("failed", 2)
+    assert targets["0004f2000000"].reason == "timeout"
+    assert (targets["0004f2000002"].state, targets["0004f2000002"].status) == ("failed", 481)
+    assert targets["0004f2000004"].state == "ok"
+    reboots = {r.event for _, r in notifier.sent}
+    assert "check-sync;reboot=true" in reboots  # the Yealink's reboot flavour
+
+
+def test_direct_needs_a_known_address(setup: tuple[Harness, FakeNotifier, JobRunner]) -> None:
+    h, notifier, runner = setup
+    h.store.set_setting(parse_scope("tenant:acme"), "notify.target", "direct")
+    h.run(h.cache.refresh())
+    phones = h.store.phones_for(macs=["0004f2000001", "0004f2000003"])
+    h.gateway.addresses["0004f2000001"] = "10.0.0.7"
+    job = h.store.create_job(selector="two", event="resync", phones=phones, now=h.clock[0], delay=0)
+    advance(h, runner, 1.0)
+    targets = {t.mac: t for t in h.store.job_targets(job)}
+    assert targets["0004f2000001"].state == "ok"
+    assert "address is unknown" in targets["0004f2000003"].reason
+    ((_, request),) = notifier.sent
+    assert (request.host, request.port, request.request_uri) == (
+        "10.0.0.7",
+        5060,
+        "sip:u1@10.0.0.7:5060",
+    )
