@@ -15,6 +15,8 @@ from provisioner.settings import Value
 
 __all__ = [
     "DirectoryEntry",
+    "FirmwareFile",
+    "FirmwareSet",
     "Group",
     "Line",
     "Phone",
@@ -99,6 +101,34 @@ class DirectoryEntry(NamedTuple):
     user: str
 
 
+@dataclass(frozen=True, slots=True)
+class FirmwareFile:
+    """One file of a firmware set, as recorded when it was ingested."""
+
+    path: str  # relative POSIX path inside the set
+    size: int
+    sha256: str  # hex
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareSet:
+    """A vendor's firmware release or a bundle of unmanaged files, under a label."""
+
+    id: int
+    vendor: str
+    label: str
+    kind: str  # firmware | unmanaged
+    description: str
+    version: str  # the firmware version phones report for it ("" when unknown)
+    active: bool
+    storage_key: str  # where its files are in the firmware storage
+    upload_name: str
+    upload_sha256: str
+    total_bytes: int
+    created_at: float
+    files: tuple[FirmwareFile, ...] = ()
+
+
 Settings = dict[str, StoredValue]
 
 
@@ -113,6 +143,8 @@ class Snapshot:
     settings: dict[tuple[ScopeKind, int], Settings] = field(default_factory=dict)
     device_key: bytes = b""  # server secret for generated per-device values
     directory: dict[int, tuple[DirectoryEntry, ...]] = field(default_factory=dict)  # by tenant
+    # Active firmware sets by (vendor, label): what phones may be pointed at.
+    firmware: dict[tuple[str, str], FirmwareSet] = field(default_factory=dict)
 
     def values(self, kind: ScopeKind, owner_id: int) -> Settings:
         """The values stored at one scope (empty when none)."""

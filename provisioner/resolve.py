@@ -52,6 +52,7 @@ from provisioner.domain import (
     Tenant,
 )
 from provisioner.errors import InputError
+from provisioner.firmware import FirmwareChoice, choose_image, served_path
 from provisioner.settings import SettingSpec, Value, parse_version
 
 __all__ = [
@@ -67,6 +68,8 @@ __all__ = [
 
 FIRMWARE_SETTING = "firmware.version"
 DIRECTORY_SETTING = "directory.tenant_lines"
+LABEL_SETTING = "firmware.label"
+UNMANAGED_SETTING = "firmware.unmanaged"
 # 32 symbols, so 5 bits of the HMAC per character and no modulo bias; no
 # I/O/0/1 because admins read these off a screen.
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -130,6 +133,9 @@ class PhoneView:
     ``gated`` names settings the phone's firmware version rules out and
     ``hidden`` the server settings (access control): templates see neither;
     ``directory`` is the tenant directory when ``directory.tenant_lines`` is on.
+    ``firmware`` is the image of the active set ``firmware.label`` names for
+    the phone's vendor, if that set has one for its model; ``unmanaged`` the
+    served paths of the active unmanaged set ``firmware.unmanaged`` names.
     """
 
     phone: Phone
@@ -142,6 +148,8 @@ class PhoneView:
     gated: frozenset[str]
     hidden: frozenset[str]
     directory: tuple[DirectoryEntry, ...]
+    firmware: FirmwareChoice | None = None
+    unmanaged: tuple[str, ...] = ()
 
 
 def generated_secret(key: bytes, mac: str, name: str) -> str:
@@ -284,7 +292,35 @@ class Resolver:
             directory=self.snapshot.directory.get(tenant.id, ())
             if values[DIRECTORY_SETTING].value
             else (),
+            firmware=self._firmware(family, model, values),
+            unmanaged=self._unmanaged(family, values),
         )
+
+    def _firmware(
+        self, family: Family, model: ModelDef, values: dict[str, Resolved]
+    ) -> FirmwareChoice | None:
+        label = values[LABEL_SETTING].value if LABEL_SETTING in values else ""
+        found = self.snapshot.firmware.get((family.vendor, str(label))) if label else None
+        if found is None or found.kind != "firmware":
+            return None
+        file = choose_image(family.firmware, model.vars, (f.path for f in found.files))
+        if file is None:
+            return None
+        return FirmwareChoice(
+            vendor=found.vendor,
+            label=found.label,
+            version=found.version,
+            file=file,
+            path=served_path(found.vendor, found.label, file),
+            root=family.firmware.root,
+        )
+
+    def _unmanaged(self, family: Family, values: dict[str, Resolved]) -> tuple[str, ...]:
+        label = values[UNMANAGED_SETTING].value if UNMANAGED_SETTING in values else ""
+        found = self.snapshot.firmware.get((family.vendor, str(label))) if label else None
+        if found is None or found.kind != "unmanaged":
+            return ()
+        return tuple(served_path(found.vendor, found.label, f.path) for f in found.files)
 
     def _gated_names(self, family: Family, values: dict[str, Resolved]) -> frozenset[str]:
         specs = self._gated[family.key]

@@ -2,14 +2,19 @@
 
 A case's expected output lives in ``<case>/expected/``: every per-phone file
 of the fleet's phones plus the family's shared files, compared byte for byte.
+An optional ``<case>/firmware.toml`` records firmware sets (``[[sets]]`` with
+vendor, label, kind, version, active and the paths of their files) before
+the fleet is applied, as if they had been uploaded.
 """
 
 from __future__ import annotations
 
 import tempfile
+import tomllib
 from pathlib import Path
 
 from provisioner.catalog import Catalog, FilePer, expand_path
+from provisioner.domain import FirmwareFile, FirmwareSet
 from provisioner.fleet import load_fleet, parse_fleet
 from provisioner.pipeline import render_snapshot
 from provisioner.store import Store
@@ -34,6 +39,7 @@ def render_case(case: Path, catalog: Catalog) -> dict[str, bytes]:
         store = Store.open(f"sqlite:///{tmp}/golden.db", catalog)
         try:
             _reset(store)
+            _record_firmware(store, case / "firmware.toml")
             store.apply(parse_fleet(load_fleet(case / "fleet.toml"), catalog))
             result = render_snapshot(catalog, store.snapshot())
         finally:
@@ -50,6 +56,32 @@ def render_case(case: Path, catalog: Catalog) -> dict[str, bytes]:
     for phone_files in result.phones.values():
         files.update((f.path, f.data) for f in phone_files)
     return files
+
+
+def _record_firmware(store: Store, path: Path) -> None:
+    if not path.exists():
+        return
+    for n, entry in enumerate(tomllib.loads(path.read_text())["sets"]):
+        files = tuple(FirmwareFile(p, 1, "0" * 64) for p in entry["files"])
+        store.add_firmware_set(
+            FirmwareSet(
+                id=0,
+                vendor=entry["vendor"],
+                label=entry["label"],
+                kind=entry.get("kind", "firmware"),
+                description="",
+                version=entry.get("version", ""),
+                active=False,
+                storage_key=f"golden{n}",
+                upload_name="golden.zip",
+                upload_sha256="0" * 64,
+                total_bytes=len(files),
+                created_at=0.0,
+                files=files,
+            )
+        )
+        if entry.get("active", True):
+            store.set_firmware_active(entry["vendor"], entry["label"], True)
 
 
 def read_expected(case: Path) -> dict[str, bytes]:

@@ -34,6 +34,8 @@ DERIVED = {
     "sip.registrar.port": ("registrar.port",),
     "sip.registrar.transport": ("registrar.transport",),
     "directory.tenant_lines": ("directory",),
+    "firmware.label": ("firmware.",),
+    "firmware.unmanaged": ("unmanaged",),
 }
 # Consumed by resolution itself (firmware gating), never by templates.
 RESOLVER_ONLY = {"firmware.version"}

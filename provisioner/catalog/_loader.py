@@ -26,6 +26,8 @@ from provisioner.catalog._model import (
     Family,
     FileDef,
     FilePer,
+    FirmwareDef,
+    ImageRule,
     ModelDef,
     OutputFormat,
     Preset,
@@ -283,6 +285,30 @@ def _model(data: object, where: str, family: str) -> ModelDef:
     return result
 
 
+def _firmware(data: dict[str, Any], where: str) -> FirmwareDef:
+    ft = _Table(data, where)
+    images = []
+    for i, rule in enumerate(ft.array("images", [])):
+        rt = _Table(rule, f"{where}: images[{i}]")
+        image = ImageRule(match=rt.text("match"), use=rt.text("use", ""))
+        rt.done()
+        # Placeholders are checked when a model uses them; the rest must compile.
+        _compile(re.sub(r"\{[A-Za-z_]\w*\}", "x", image.match), f"{where}: images[{i}]")
+        images.append(image)
+    version_from_name = ft.text("version_from_name", "")
+    if version_from_name and "version" not in _compile(version_from_name, where).groupindex:
+        raise CatalogError(f"{where}: version_from_name needs a group named 'version'")
+    result = FirmwareDef(
+        images=tuple(images),
+        root=ft.flag("root", False),
+        version_file=ft.text("version_file", ""),
+        version_from_name=version_from_name,
+        examples=_strs(ft.array("examples", []), f"{where}: examples"),
+    )
+    ft.done()
+    return result
+
+
 def _family(path: Path, key: str) -> Family:
     top = _Table(_read_toml(path), str(path))
     vendor, name = top.text("vendor"), top.text("family")
@@ -339,7 +365,7 @@ def _family(path: Path, key: str) -> Family:
             for p in _strs(top.array("user_agents", []), f"{path}: user_agents")
         ),
         oui=_strs(top.array("oui", []), f"{path}: oui"),
-        firmware=top.table("firmware", {}),
+        firmware=_firmware(top.table("firmware", {}), f"{path}: firmware"),
         raw=raw,
         maps=maps,
         unsupported=unsupported,

@@ -94,6 +94,31 @@ class CheckSync:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageRule:
+    """How a family finds a model's image in a firmware set (docs/firmware.md).
+
+    ``match`` is a regular expression matched against whole file paths of the
+    set, after ``{name}`` placeholders are replaced by the model's variable
+    of that name (escaped). ``use``, when set, is written instead of the
+    matched path (e.g. Polycom's ``[PHONE_PART_NUMBER].sip.ld`` macro).
+    """
+
+    match: str
+    use: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareDef:
+    """A family's firmware conventions, from its ``[firmware]`` table."""
+
+    images: tuple[ImageRule, ...] = ()  # tried in order; the first that matches wins
+    root: bool = False  # phones fetch image files from the server's root (TFTP)
+    version_file: str = ""  # a file of the set whose first line is its version
+    version_from_name: str = ""  # a regex with group "version", matched on image names
+    examples: tuple[str, ...] = ()  # real image names, checked against ``images`` by the tests
+
+
+@dataclass(frozen=True, slots=True)
 class UserAgentRule:
     """A User-Agent regular expression with named groups ``model``, ``firmware``, ``mac``."""
 
@@ -134,7 +159,7 @@ class Family:
     check_sync: CheckSync
     user_agents: tuple[UserAgentRule, ...]
     oui: tuple[str, ...]
-    firmware: Mapping[str, object]
+    firmware: FirmwareDef
     raw: RawNamespace | None
     maps: Mapping[str, Mapping[str, str]]
     unsupported: Mapping[str, str]

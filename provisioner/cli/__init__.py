@@ -22,6 +22,7 @@ from provisioner.cli._entities import (
     cmd_tenant,
     cmd_unset,
 )
+from provisioner.cli._firmware import add_parser as add_firmware_parser
 from provisioner.cli._inspect import cmd_explain, cmd_render
 from provisioner.cli._notify import cmd_jobs, cmd_notify, cmd_send_profiles
 from provisioner.cli._serve import (
@@ -260,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="default: the detected model")
     p.add_argument("--group", action="append", help="group name (repeatable)")
     p.add_argument("--description")
+
+    add_firmware_parser(command)
 
     p = command("notify", cmd_notify, "send one check-sync NOTIFY to a phone now")
     p.add_argument("mac", metavar="MAC")

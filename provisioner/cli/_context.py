@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from provisioner.catalog import Catalog
+from provisioner.firmware import FirmwareLibrary, LocalStorage
 from provisioner.store import Store, default_url
 
 __all__ = ["Context"]
@@ -41,6 +42,11 @@ class Context:
     def store(self) -> Store:
         """The store, migrated to the newest schema."""
         return Store.open(self.db_url, self.catalog)
+
+    @cached_property
+    def firmware(self) -> FirmwareLibrary:
+        """Firmware sets: records in the store, files in ``<data dir>/firmware``."""
+        return FirmwareLibrary(self.store, LocalStorage(self.data_dir / "firmware"), self.catalog)
 
     def safe_db_url(self) -> str:
         """The database URL with any password hidden, for printing."""

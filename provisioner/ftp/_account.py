@@ -9,6 +9,7 @@ server thread.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Generic
 
 from provisioner.ftp._backend import Client, FtpBackend, IdentityT
@@ -26,8 +27,8 @@ class Account(Generic[IdentityT]):
         self._identity = identity
         self._client = client
 
-    def read(self, path: str) -> bytes | None:
-        """The file's bytes, or ``None`` when not found or the backend failed."""
+    def read(self, path: str) -> bytes | Path | None:
+        """The file's bytes or file, or ``None`` when not found or the backend failed."""
         try:
             return self._backend.read(self._identity, path, self._client)
         except Exception:

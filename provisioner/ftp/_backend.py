@@ -18,6 +18,7 @@ ignored.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, TypeVar
 
 __all__ = ["Client", "FtpBackend", "FtpEvent", "IdentityT"]
@@ -70,8 +71,12 @@ class FtpBackend(Protocol[IdentityT]):
         """
         ...
 
-    def read(self, identity: IdentityT, path: str, client: Client) -> bytes | None:
-        """The file's bytes, or ``None`` for the uniform not-found (reply 550).
+    def read(self, identity: IdentityT, path: str, client: Client) -> bytes | Path | None:
+        """The file's bytes, a file on disk to send, or ``None`` for the uniform not-found (550).
+
+        A :class:`~pathlib.Path` (firmware, device files) is opened read-only
+        and sent in pieces; it must name a file the backend chose, never one
+        built from ``path``.
 
         Called for RETR, and for SIZE (whose bytes then serve a RETR of the
         same file that follows it directly, as curl and lftp send).

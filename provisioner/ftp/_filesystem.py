@@ -6,7 +6,9 @@ checks that none is inherited), so a method we forgot cannot quietly fall
 back to the local disk. The server looks like one empty, flat directory:
 
 * ``RETR`` reads ``backend.read`` into memory (:class:`Download`), reusing
-  the read of an immediately preceding ``SIZE`` of the same file;
+  the read of an immediately preceding ``SIZE`` of the same file; when the
+  backend names a file on disk instead (firmware), that file is opened
+  read-only and sent in pieces;
 * ``STOR`` collects into memory up to ``backend.upload_limit``
   (:class:`Upload`); delivery happens when the transfer completes;
 * listings are always empty: phones never list, and names are not disclosed;
@@ -21,7 +23,8 @@ Every refusal raises the same :class:`FilesystemError`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, NoReturn, Protocol
+from pathlib import Path
+from typing import Any, BinaryIO, NoReturn, Protocol
 
 from provisioner.ftp._account import Account
 from provisioner.ftp._files import Download, Upload
@@ -52,7 +55,7 @@ class VirtualFS(AbstractedFS):
         # What the last SIZE read, for the RETR that clients (curl, lftp) send
         # next: one backend read instead of two, and the promised size is
         # exactly what is sent even if the file changed in between.
-        self._sized: tuple[str, bytes] | None = None
+        self._sized: tuple[str, bytes | Path] | None = None
 
     def _path(self, raw: str) -> str:
         path = backend_path(raw)
@@ -60,7 +63,7 @@ class VirtualFS(AbstractedFS):
             _refuse()
         return path
 
-    def _read(self, path: str) -> bytes:
+    def _read(self, path: str) -> bytes | Path:
         data = self._account.read(path)
         if data is None:
             _refuse()
@@ -90,7 +93,7 @@ class VirtualFS(AbstractedFS):
 
     # --- files
 
-    def open(self, filename: str, mode: str) -> Download | Upload:
+    def open(self, filename: str, mode: str) -> Download | Upload | BinaryIO:
         """A download (``rb``) from the backend or an upload (``wb``) into memory.
 
         Appending and resuming (other modes) are refused.
@@ -98,9 +101,13 @@ class VirtualFS(AbstractedFS):
         sized, self._sized = self._sized, None
         path = self._path(filename)
         if mode == "rb":
-            if sized is not None and sized[0] == path:
-                return Download(path, sized[1])
-            return Download(path, self._read(path))
+            content = sized[1] if sized is not None and sized[0] == path else self._read(path)
+            if isinstance(content, Path):
+                try:
+                    return open(content, "rb")  # a file the backend chose, not the client
+                except OSError:
+                    _refuse()
+            return Download(path, content)
         if mode == "wb":
             limit = self._account.upload_limit(path)
             if limit <= 0:
@@ -118,9 +125,14 @@ class VirtualFS(AbstractedFS):
         """The file's size in bytes (SIZE), kept for a following RETR of it."""
         self._sized = None
         checked = self._path(path)
-        data = self._read(checked)
-        self._sized = (checked, data)
-        return len(data)
+        content = self._read(checked)
+        self._sized = (checked, content)
+        if isinstance(content, Path):
+            try:
+                return content.stat().st_size
+            except OSError:
+                _refuse()
+        return len(content)
 
     def getmtime(self, path: str) -> NoReturn:
         """Refused: files have no modification time here."""

@@ -15,6 +15,13 @@ docs/templates.md):
 ``directory`` tenant directory entries (name, user), empty unless
             ``directory.tenant_lines`` is on
 ``maps``    the family's value tables (used by the ``vmap`` filter)
+``firmware`` ``None``, or the image ``firmware.label`` selects: label, version,
+            file (in the set), stem (file name without its extension),
+            path (``fw/<vendor>/<label>/<file>``, relative to the server
+            root), url (``provisioning.server_url`` + path; empty without
+            a server URL) and root (image files are also at the root)
+``unmanaged`` served paths of the unmanaged files ``firmware.unmanaged``
+            selects, sorted
 
 Shared (per-model and per-family) files receive ``model``, ``models``,
 ``family`` and ``defaults`` (schema defaults): they are fetched before a
@@ -24,6 +31,7 @@ phone is known, so they never depend on a tenant.
 from __future__ import annotations
 
 import functools
+import posixpath
 from typing import Any
 
 from provisioner.catalog import Family, ModelDef
@@ -143,6 +151,24 @@ def phone_context(view: PhoneView, family: Family) -> dict[str, Any]:
         "tz": tz_context(str(s["time.zone"])),
         "directory": view.directory,
         "maps": family.maps,
+        "firmware": _firmware(view, str(s.get("provisioning.server_url", ""))),
+        "unmanaged": list(view.unmanaged),
+    }
+
+
+def _firmware(view: PhoneView, server_url: str) -> dict[str, Any] | None:
+    choice = view.firmware
+    if choice is None:
+        return None
+    name = posixpath.basename(choice.file)
+    return {
+        "label": choice.label,
+        "version": choice.version,
+        "file": choice.file,
+        "stem": name.rsplit(".", 1)[0] if "." in name else name,
+        "path": choice.path,
+        "url": f"{server_url.rstrip('/')}/{choice.path}" if server_url else "",
+        "root": choice.root,
     }
 
 

@@ -23,10 +23,12 @@ from typing import Any
 from aiohttp import web
 
 from provisioner.catalog import Catalog
+from provisioner.firmware import FirmwareLibrary, LocalStorage
 from provisioner.ftp import FtpServer
 from provisioner.serve._bans import FailureTracker
 from provisioner.serve._cache import ConfigCache
 from provisioner.serve._digest import DigestAuth
+from provisioner.serve._firmware import map_file
 from provisioner.serve._ftp_backend import GatewayFtpBackend
 from provisioner.serve._gateway import Gateway
 from provisioner.serve._http import make_handler
@@ -39,7 +41,7 @@ from provisioner.serve._uploads import UploadStore
 from provisioner.settings import parse_networks
 from provisioner.sip import Notifier
 from provisioner.store import Store
-from provisioner.tftp import TftpEvent, TftpServer
+from provisioner.tftp import Content, TftpEvent, TftpServer
 
 __all__ = ["ServeConfig", "Server"]
 
@@ -86,8 +88,14 @@ class Server:
         # One worker thread for database reads/writes and rendering: SQLite
         # has one writer anyway, and renders never run on the event loop.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provisioner-db")
+        self.firmware = FirmwareLibrary(store, LocalStorage(config.data_dir / "firmware"), catalog)
         self.cache = ConfigCache(
-            store, catalog, self.executor, self.metrics, site_dir=config.site_dir
+            store,
+            catalog,
+            self.executor,
+            self.metrics,
+            site_dir=config.site_dir,
+            storage=self.firmware.storage,
         )
         key = store.device_key()
         self.gateway = Gateway(
@@ -114,7 +122,11 @@ class Server:
         self.addresses: dict[str, tuple[str, int]] = {}
 
     async def start(self) -> None:
-        """Render everything, then open the configured ports."""
+        """Sweep firmware leftovers, render everything, then open the configured ports."""
+        loop = asyncio.get_running_loop()
+        swept = await loop.run_in_executor(self.executor, self.firmware.sweep)
+        if swept:
+            log.info("event=firmware_swept entries=%s", ",".join(swept))
         await self.cache.refresh()
         config = self.config
         handler = make_handler(self.gateway, self.metrics, config.metrics_allow)
@@ -191,8 +203,11 @@ class Server:
         self._queued.add(future)
         future.add_done_callback(self._queued.discard)
 
-    async def _tftp_read(self, path: str, client: tuple[str, int]) -> bytes | None:
+    async def _tftp_read(self, path: str, client: tuple[str, int]) -> Content | None:
         reply = await self.gateway.fetch(Fetch(Protocol.TFTP, path, client[0]))
+        if reply.status is Status.OK and reply.disk is not None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(None, map_file, reply.disk.path)
         return reply.file.data if reply.status is Status.OK and reply.file else None
 
     def _tftp_event(self, event: TftpEvent) -> None:

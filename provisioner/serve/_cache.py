@@ -38,13 +38,15 @@ from pathlib import Path
 
 from provisioner.catalog import Catalog, Family, UploadDef
 from provisioner.errors import CatalogError
+from provisioner.firmware import FirmwareStorage
 from provisioner.identify import Identifier
 from provisioner.mac import format_mac
 from provisioner.notify import NotifyInfo, notify_info
 from provisioner.render import RenderedFile, Renderer, RenderFailed
 from provisioner.resolve import PhoneView, Resolver
+from provisioner.serve._firmware import firmware_index
 from provisioner.serve._metrics import Metrics
-from provisioner.serve._model import Access, Network, ServedFile, TenantPolicy
+from provisioner.serve._model import Access, DiskFile, Network, ServedFile, TenantPolicy
 from provisioner.settings import Value, parse_networks
 from provisioner.store import Store
 
@@ -158,8 +160,10 @@ class ConfigCache:
         executor: Executor,
         metrics: Metrics,
         site_dir: Path | None = None,
+        storage: FirmwareStorage | None = None,
     ) -> None:
         self.store = store
+        self.storage = storage
         self.catalog = catalog
         self.identifier = Identifier(catalog)
         self.metrics = metrics
@@ -168,6 +172,8 @@ class ConfigCache:
         self._renderer = Renderer(catalog)
         self._templates = _fingerprint(catalog)
         self.shared: dict[str, ServedFile] = {}
+        # Files of active firmware sets by lower-cased path (docs/firmware.md).
+        self.firmware: dict[str, DiskFile] = {}
         self.tenants: dict[int, TenantEntry] = {}
         self.macs: dict[str, PhoneEntry] = {}
         self._scopes: dict[str, _Scope] = {"": _Scope()}
@@ -236,7 +242,10 @@ class ConfigCache:
         for tid in [t for t in self.tenants if t not in revisions]:
             self._install(tid, None)
         if changed:
-            entries = await loop.run_in_executor(self._executor, self._render_tenants, changed)
+            entries, firmware = await loop.run_in_executor(
+                self._executor, self._render_tenants, changed
+            )
+            self.firmware = firmware
             for tid in changed:
                 self._install(tid, entries.get(tid))
 
@@ -267,8 +276,19 @@ class ConfigCache:
         now = int(time.time())
         return {f.path.lower(): served(f, now) for f in files}
 
-    def _render_tenants(self, tenant_ids: Iterable[int]) -> dict[int, TenantEntry]:
+    def _render_tenants(
+        self, tenant_ids: Iterable[int]
+    ) -> tuple[dict[int, TenantEntry], dict[str, DiskFile]]:
+        """Render tenants (worker thread); also index the active firmware sets.
+
+        Activating or deactivating a set moves every tenant's revision, so the
+        index is rebuilt whenever anything is rendered.
+        """
         snapshot = self.store.snapshot(tenant_ids=list(tenant_ids))
+        firmware: dict[str, DiskFile] = {}
+        if self.storage is not None:
+            roots = {f.vendor for f in self.catalog.families.values() if f.firmware.root}
+            firmware = firmware_index(snapshot.firmware.values(), self.storage, roots)
         resolver = Resolver(self.catalog, snapshot)
         entries: dict[int, TenantEntry] = {}
         for tenant in snapshot.tenants.values():
@@ -284,7 +304,7 @@ class ConfigCache:
             if built is not None:
                 entry.phones[phone.mac] = built
                 entry.auth_in_use = entry.auth_in_use or bool(built.access.http_password)
-        return entries
+        return entries, firmware
 
     def _phone_entry(self, view: PhoneView, changed_at: int) -> PhoneEntry | None:
         values = {name: r.value for name, r in view.settings.items()}

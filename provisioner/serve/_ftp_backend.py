@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 from provisioner.ftp import FtpEvent
@@ -50,13 +51,17 @@ class GatewayFtpBackend:
             self.gateway.failed(client, Protocol.FTP, "ftp_login_failed")
         return match
 
-    def read(self, identity: object, path: str, client: tuple[str, int]) -> bytes | None:
-        """A file for a logged-in tenant (its phones' files and shared files)."""
+    def read(self, identity: object, path: str, client: tuple[str, int]) -> bytes | Path | None:
+        """A file for a logged-in tenant (its phones' files, shared and firmware files)."""
         tenant = identity if isinstance(identity, int) else None
         reply = self._call(
             self.gateway.fetch(Fetch(Protocol.FTP, path, client[0], ftp_tenant=tenant))
         )
-        return reply.file.data if reply.status is Status.OK and reply.file else None
+        if reply.status is not Status.OK:
+            return None
+        if reply.disk is not None:
+            return reply.disk.path
+        return reply.file.data if reply.file else None
 
     def upload_limit(self, identity: int, path: str, client: tuple[str, int]) -> int:
         """How many bytes an upload to ``path`` may have (0: refused)."""

@@ -9,7 +9,9 @@ challenge (HTTP only) or the single uniform not-found:
 1. A banned address gets not-found without further work.
 2. The path is normalised (:func:`provisioner.paths.normalize`); a first
    segment equal to a tenant's URL token selects that tenant's scope.
-3. Shared files (per family/model, never secret) are served to anyone.
+3. Shared files (per family/model, never secret) and the files of active
+   firmware sets (``fw/<vendor>/<label>/…``, and Cisco loads at the root)
+   are served to anyone.
 4. A per-phone file is served when the phone is known and enabled, the
    protocol is allowed for it (TFTP/FTP opt-in, CIDR allowlists) and, when
    it has HTTP credentials, the request authenticates (digest, or basic over
@@ -127,6 +129,11 @@ class Gateway:
         if shared is not None:
             self.metrics.cache_hits += 1
             return self._finish(req, path, Reply(Status.OK, shared), None)
+        disk = self.cache.firmware.get(path.lower())
+        if disk is not None:
+            # Firmware and device files are never secret, like shared files.
+            self.metrics.firmware_hits += 1
+            return self._finish(req, path, Reply(Status.OK, disk=disk), None)
         hit = self.cache.lookup(path, token)
         if hit is None:
             hit = await self._unknown(req, path, token, now)

@@ -78,6 +78,16 @@ def make_handler(gateway: Gateway, metrics: Metrics, metrics_allow: tuple[Networ
         reply = await gateway.fetch(fetch_of(request))
         if reply.status is Status.CHALLENGE:
             return _challenge(reply)
+        if reply.status is Status.OK and reply.disk is not None:
+            # Streamed from disk by aiohttp (sendfile where it can), with Range,
+            # If-Range, If-None-Match and If-Modified-Since handled there.
+            return web.FileResponse(
+                reply.disk.path,
+                headers={
+                    "Content-Type": reply.disk.content_type,
+                    "Cache-Control": "private, no-cache",
+                },
+            )
         if reply.status is not Status.OK or reply.file is None:
             return _not_found()
         file = reply.file

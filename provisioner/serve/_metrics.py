@@ -20,6 +20,7 @@ class Metrics:
     requests: Counter[tuple[str, str]] = field(default_factory=Counter)  # (protocol, status)
     cache_hits: int = 0
     cache_misses: int = 0
+    firmware_hits: int = 0
     render_errors: int = 0
     bans: int = 0
     uploads: int = 0
@@ -41,6 +42,7 @@ class Metrics:
         for name, value, text in (
             ("cache_hits_total", self.cache_hits, "Requests answered from rendered files."),
             ("cache_misses_total", self.cache_misses, "Requests for files that are not rendered."),
+            ("firmware_hits_total", self.firmware_hits, "Requests for firmware and device files."),
             ("render_errors_total", self.render_errors, "Files that failed to render."),
             ("bans_total", self.bans, "Client addresses banned for repeated failures."),
             ("uploads_total", self.uploads, "Files phones uploaded."),

@@ -5,9 +5,11 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
 __all__ = [
     "Access",
+    "DiskFile",
     "Fetch",
     "Network",
     "Protocol",
@@ -48,6 +50,16 @@ class ServedFile:
     etag: str  # strong, quoted
     last_modified: int  # Unix time
     last_modified_http: str  # the same as an HTTP date
+
+
+@dataclass(frozen=True, slots=True)
+class DiskFile:
+    """A firmware or device file, sent from disk in pieces (never read whole)."""
+
+    path: Path
+    size: int
+    sha256: str  # hex, recorded when the set was ingested
+    content_type: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +119,16 @@ class Fetch:
 
 @dataclass(slots=True)
 class Reply:
-    """The gateway's answer. ``challenge`` holds WWW-Authenticate values."""
+    """The gateway's answer: a rendered ``file`` or a ``disk`` file when OK.
+
+    ``challenge`` holds WWW-Authenticate values.
+    """
 
     status: Status
     file: ServedFile | None = None
     challenge: tuple[str, ...] = field(default_factory=tuple)
     upload_limit: int = 0  # for an authorised upload: how many bytes may follow
+    disk: DiskFile | None = None
 
 
 def allowed(client: str, networks: tuple[Network, ...]) -> bool:

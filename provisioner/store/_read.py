@@ -25,6 +25,7 @@ from provisioner.settings import Value
 from provisioner.state import GroupState, LineState, PhoneState, TenantState
 from provisioner.store import _tables as t
 from provisioner.store._engine import device_key
+from provisioner.store._firmware import firmware_sets
 
 __all__ = ["TenantIds", "decode_value", "encode_value", "load_snapshot", "load_tenant_state"]
 
@@ -144,6 +145,7 @@ def load_snapshot(
         for owner_id, values in _settings(conn, table, owner, ids).items():
             snap.settings[(kind, owner_id)] = values
     snap.directory = _directory(conn, tenant_ids)
+    snap.firmware = {(s.vendor, s.label): s for s in firmware_sets(conn, active=True)}
     return snap
 
 

@@ -21,13 +21,21 @@ from sqlalchemy.exc import IntegrityError
 
 from provisioner.catalog import Catalog
 from provisioner.check import check_tenant
-from provisioner.domain import ScopeKind, Snapshot
+from provisioner.domain import FirmwareSet, ScopeKind, Snapshot
 from provisioner.errors import ConflictError, InputError, NotFoundError, Problem, ValidationFailed
 from provisioner.scope import ScopeRef
 from provisioner.settings import Value
 from provisioner.state import GroupState, LineState, PhoneState, TenantState
 from provisioner.store import _tables as t
 from provisioner.store._engine import connect, device_key, migrate
+from provisioner.store._firmware import (
+    delete_set,
+    firmware_sets,
+    insert_set,
+    label_references,
+    set_active,
+    storage_keys,
+)
 from provisioner.store._jobs import (
     JobSummary,
     TargetRow,
@@ -312,6 +320,40 @@ class Store:
         )
         with self.engine.connect() as conn:
             return {row.mac: row.address for row in conn.execute(query)}
+
+    # --- firmware sets -------------------------------------------------------
+
+    def firmware_sets(
+        self, vendor: str | None = None, label: str | None = None, active: bool | None = None
+    ) -> list[FirmwareSet]:
+        """Recorded sets with their files, by vendor then label."""
+        with self.engine.connect() as conn:
+            return firmware_sets(conn, vendor=vendor, label=label, active=active)
+
+    def add_firmware_set(self, record: FirmwareSet) -> int:
+        """Record an ingested set, inactive; its id."""
+        with self.engine.begin() as conn:
+            return insert_set(conn, record)
+
+    def set_firmware_active(self, vendor: str, label: str, active: bool) -> bool:
+        """Activate or deactivate a set; True when that changed it."""
+        with self.engine.begin() as conn:
+            return set_active(conn, vendor, label, active)
+
+    def remove_firmware_set(self, vendor: str, label: str) -> str:
+        """Forget an inactive set; its storage key, for the caller to delete its files."""
+        with self.engine.begin() as conn:
+            return delete_set(conn, vendor, label)
+
+    def firmware_references(self, label: str) -> list[str]:
+        """Scopes whose firmware settings name ``label``."""
+        with self.engine.connect() as conn:
+            return label_references(conn, label)
+
+    def firmware_storage_keys(self) -> set[str]:
+        """Storage keys of every recorded set."""
+        with self.engine.connect() as conn:
+            return storage_keys(conn)
 
     # --- the one write path ----------------------------------------------
 

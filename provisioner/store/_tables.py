@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -27,6 +28,8 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "firmware_files",
+    "firmware_sets",
     "group_members",
     "group_settings",
     "groups",
@@ -38,6 +41,8 @@ __all__ = [
     "pending",
     "phone_settings",
     "phones",
+    "rollout_phones",
+    "rollouts",
     "seen",
     "server_keys",
     "tenant_settings",
@@ -206,6 +211,76 @@ notify_targets = Table(
     Column("done_at", Float, nullable=True),
     Column("confirm_until", Float, nullable=True),
     Index("ix_notify_targets_due", "state", "next_at"),
+)
+
+# Device files (docs/firmware.md): a set is a vendor's firmware release or a
+# bundle of unmanaged files under a label; its files live in the firmware
+# storage under ``storage_key``. Only active sets are served and rendered;
+# an active set cannot be changed or removed.
+firmware_sets = Table(
+    "firmware_sets",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("vendor", String(16), nullable=False),
+    Column("label", String(64), nullable=False),
+    Column("kind", String(12), nullable=False),  # firmware | unmanaged
+    Column("description", String(255), nullable=False, default=""),
+    Column("version", String(32), nullable=False, default=""),  # as phones report it
+    Column("active", Boolean, nullable=False, default=False),
+    Column("storage_key", String(64), nullable=False, unique=True),
+    Column("upload_name", String(255), nullable=False),
+    Column("upload_sha256", String(64), nullable=False),
+    Column("total_bytes", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("vendor", "label", name="uq_firmware_sets_vendor_label"),
+)
+
+firmware_files = Table(
+    "firmware_files",
+    metadata,
+    Column("set_id", ForeignKey("firmware_sets.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+)
+
+# Staged firmware rollouts (docs/firmware.md): the label is pinned at phone
+# scope wave by wave; each phone's progress is a row, so a restarted server
+# carries on where it stopped.
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("vendor", String(16), nullable=False),
+    Column("label", String(64), nullable=False),
+    Column("selector", String(255), nullable=False),  # e.g. "group acme/sales"
+    Column("canary", Integer, nullable=False),
+    Column("growth", Float, nullable=False),
+    Column("threshold", Float, nullable=False),  # share of a wave that must come back
+    Column("wave_seconds", Float, nullable=False),  # deadline per wave
+    # running | halted | done | rolled_back
+    Column("state", String(12), nullable=False),
+    Column("wave", Integer, nullable=False, default=0),
+    Column("wave_started_at", Float, nullable=True),
+    Column("reason", String(255), nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+)
+
+rollout_phones = Table(
+    "rollout_phones",
+    metadata,
+    Column("rollout_id", ForeignKey("rollouts.id", ondelete="CASCADE"), primary_key=True),
+    Column("mac", String(12), primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("position", Integer, nullable=False),  # order of the waves
+    Column("wave", Integer, nullable=True),  # None until the phone's wave starts
+    # pending | waiting | upgraded | failed | skipped | restored
+    Column("state", String(12), nullable=False),
+    Column("previous", String(64), nullable=True),  # its phone-scope label before, if any
+    Column("reported", String(64), nullable=False, default=""),  # last firmware it reported
+    Column("reason", String(255), nullable=False, default=""),
+    Column("updated_at", Float, nullable=False),
 )
 
 server_keys = Table(

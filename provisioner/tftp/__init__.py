@@ -31,13 +31,14 @@ from provisioner.tftp._packets import (
     decode,
     encode,
 )
-from provisioner.tftp._session import TERMINAL, ReadSession, State
+from provisioner.tftp._session import TERMINAL, Content, ReadSession, State
 from provisioner.tftp._upload import WriteSession
 from provisioner.tftp.server import ReadCallback, TftpEvent, TftpServer, WriteCallback
 
 __all__ = [
     "TERMINAL",
     "Ack",
+    "Content",
     "Data",
     "Error",
     "ErrorCode",

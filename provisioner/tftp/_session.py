@@ -63,6 +63,7 @@ in ``_upload.py``.
 from __future__ import annotations
 
 import enum
+from typing import Protocol
 
 from provisioner.tftp._netascii import to_netascii
 from provisioner.tftp._options import Limits, Negotiated, negotiate
@@ -97,6 +98,18 @@ class State(enum.Enum):
 TERMINAL = frozenset({State.DONE, State.FAILED})
 
 
+class Content(Protocol):
+    """What a read session sends: ``bytes``, or a read-only ``mmap`` of a file.
+
+    Only slices are taken, one block at a time, so a memory-mapped firmware
+    image is paged in as it is sent and shared by every client of it.
+    """
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: slice, /) -> bytes: ...
+
+
 class ReadSession:
     """Sends ``data`` to one client (the server side of an RRQ)."""
 
@@ -116,7 +129,7 @@ class ReadSession:
 
     def __init__(
         self,
-        data: bytes,
+        data: Content,
         options: Options = (),
         *,
         mode: Mode = Mode.OCTET,
@@ -128,7 +141,7 @@ class ReadSession:
         tsize reports the size on the wire.
         """
         limits = limits or Limits()
-        self._data = to_netascii(data) if mode is Mode.NETASCII else data
+        self._data: Content = to_netascii(data[0 : len(data)]) if mode is Mode.NETASCII else data
         self.negotiated: Negotiated = negotiate(options, limits, size=len(self._data))
         self._retries = limits.retries
         self._blocks = len(self._data) // self.negotiated.blksize + 1

@@ -50,14 +50,14 @@ from provisioner.tftp._packets import (
     decode,
     encode,
 )
-from provisioner.tftp._session import TERMINAL, ReadSession, State
+from provisioner.tftp._session import TERMINAL, Content, ReadSession, State
 from provisioner.tftp._upload import WriteSession
 
 __all__ = ["ReadCallback", "TftpEvent", "TftpServer", "WriteCallback"]
 
 _log = logging.getLogger(__name__)
 
-ReadCallback = Callable[[str, tuple[str, int]], Awaitable[bytes | None]]
+ReadCallback = Callable[[str, tuple[str, int]], Awaitable[Content | None]]
 WriteCallback = Callable[[str, tuple[str, int], bytes], Awaitable[bool]]
 Address = tuple[Any, ...]  # a socket address: (host, port) or (host, port, flowinfo, scope_id)
 

@@ -1,0 +1,156 @@
+"""Device files as an admin manages them: upload, activate, deactivate, remove.
+
+The library ties the three places a set lives in: its bytes (storage, under
+a fresh key), its record (the store) and the catalog (which vendors exist,
+how their versions are written). An upload is ingested first and recorded
+second; if recording fails (a label taken meanwhile) the files are removed
+again, and a crash between the two leaves an unrecorded directory that
+:meth:`FirmwareLibrary.sweep` deletes later. Nothing is ever half there.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from provisioner.catalog import Catalog
+from provisioner.domain import FirmwareFile, FirmwareSet
+from provisioner.errors import InputError, NotFoundError
+from provisioner.firmware._ingest import Limits
+from provisioner.firmware._select import LABEL, derive_version
+from provisioner.firmware._storage import FirmwareStorage, new_key
+from provisioner.store import Store
+
+__all__ = ["KINDS", "FirmwareLibrary"]
+
+KINDS = ("firmware", "unmanaged")
+_VERSION_FILE_LIMIT = 256
+DEFAULT_LIMITS = Limits()
+_SWEEP_AGE = 3600.0  # seconds: older leftovers are certainly not an upload in progress
+
+
+class FirmwareLibrary:
+    """Firmware sets: their records in ``store`` and their files in ``storage``."""
+
+    def __init__(self, store: Store, storage: FirmwareStorage, catalog: Catalog) -> None:
+        self.store = store
+        self.storage = storage
+        self.catalog = catalog
+
+    def vendors(self) -> list[str]:
+        """Vendors the catalog knows, sorted."""
+        return sorted({family.vendor for family in self.catalog.families.values()})
+
+    def _check_names(self, vendor: str, label: str) -> None:
+        if vendor not in self.vendors():
+            raise InputError(f"unknown vendor {vendor!r}; one of: {', '.join(self.vendors())}")
+        if not LABEL.fullmatch(label):
+            raise InputError(
+                f"invalid label {label!r}: 1-64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
+
+    def upload(
+        self,
+        source: Path,
+        name: str,
+        *,
+        vendor: str,
+        label: str,
+        description: str = "",
+        kind: str = "firmware",
+        version: str = "",
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> FirmwareSet:
+        """Ingest the upload at ``source`` (originally called ``name``) as a new, inactive set.
+
+        ``version`` is what phones will report when running it; without one,
+        it is read from the set where the vendor's families say how (Polycom
+        ``sip.ver``, Yealink image names).
+        """
+        self._check_names(vendor, label)
+        if kind not in KINDS:
+            raise InputError(f"invalid kind {kind!r}: firmware or unmanaged")
+        if len(description) > 255:
+            raise InputError("description is longer than 255 characters")
+        if version and not all(part.isdigit() for part in version.split(".")):
+            raise InputError(f"invalid version {version!r}: dotted numbers such as 6.4.6.1234")
+        if self.store.firmware_sets(vendor=vendor, label=label):
+            raise InputError(
+                f"a {vendor} set labelled {label!r} already exists; "
+                "choose another label (a set is never replaced)"
+            )
+        key = new_key()
+        ingested = self.storage.ingest(source, name, key, limits)
+        try:
+            paths = [f.path for f in ingested.files]
+            if not version and kind == "firmware":
+                definitions = [
+                    f.firmware for f in self.catalog.families.values() if f.vendor == vendor
+                ]
+                version = derive_version(
+                    definitions, paths, lambda p: self.storage.read(key, p, _VERSION_FILE_LIMIT)
+                )
+            record = FirmwareSet(
+                id=0,
+                vendor=vendor,
+                label=label,
+                kind=kind,
+                description=description,
+                version=version,
+                active=False,
+                storage_key=key,
+                upload_name=Path(name).name,
+                upload_sha256=ingested.upload_sha256,
+                total_bytes=ingested.total_bytes,
+                created_at=time.time(),
+                files=tuple(FirmwareFile(f.path, f.size, f.sha256) for f in ingested.files),
+            )
+            set_id = self.store.add_firmware_set(record)
+        except BaseException:
+            self.storage.remove(key)
+            raise
+        return replace(record, id=set_id)
+
+    def activate(self, vendor: str, label: str) -> bool:
+        """Serve a set and let phones be pointed at it; False if it already was active.
+
+        For vendors whose phones fetch images from the server root (Cisco
+        79xx/79x1 loads), two active sets may share a file name only when
+        the file is the same.
+        """
+        self._check_names(vendor, label)
+        found = self.store.firmware_sets(vendor=vendor, label=label)
+        if not found:
+            raise NotFoundError(f"no {vendor} firmware set labelled {label!r}")
+        candidate = found[0]
+        if any(f.firmware.root for f in self.catalog.families.values() if f.vendor == vendor):
+            mine = {f.path.lower(): f.sha256 for f in candidate.files}
+            for other in self.store.firmware_sets(vendor=vendor, active=True):
+                if other.id == candidate.id:
+                    continue
+                for f in other.files:
+                    if mine.get(f.path.lower(), f.sha256) != f.sha256:
+                        raise InputError(
+                            f"{f.path} differs in active {vendor} set {other.label!r}; "
+                            f"{vendor} files are also served at the server root, so two "
+                            "active sets cannot hold different files of one name"
+                        )
+        return self.store.set_firmware_active(vendor, label, True)
+
+    def deactivate(self, vendor: str, label: str) -> bool:
+        """Stop serving a set (phones pointed at it are no longer told to change)."""
+        self._check_names(vendor, label)
+        return self.store.set_firmware_active(vendor, label, False)
+
+    def remove(self, vendor: str, label: str) -> list[str]:
+        """Delete an inactive set; the scopes whose settings still name its label."""
+        self._check_names(vendor, label)
+        key = self.store.remove_firmware_set(vendor, label)
+        self.storage.remove(key)
+        return self.store.firmware_references(label)
+
+    def sweep(self, older_than: float = _SWEEP_AGE) -> list[str]:
+        """Delete what crashed uploads left in storage."""
+        return self.storage.sweep(self.store.firmware_storage_keys(), older_than)

@@ -1,0 +1,141 @@
+"""Which file of a firmware set a phone runs, where it is served, what version it is.
+
+Pure functions over plain data (the family's :class:`FirmwareDef`, a model's
+variables, a set's file paths); the resolver and the upload command use
+them, the gateway serves what :func:`served_path` names.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from provisioner.catalog import FirmwareDef
+
+__all__ = [
+    "FW_PREFIX",
+    "LABEL",
+    "FirmwareChoice",
+    "choose_image",
+    "derive_version",
+    "served_path",
+    "version_matches",
+]
+
+FW_PREFIX = "fw"
+# Labels appear in URLs, TFTP and FTP paths and configuration values: keep
+# them to characters that need no escaping anywhere.
+LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
+_VERSION = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareChoice:
+    """The image a phone is pointed at."""
+
+    vendor: str
+    label: str
+    version: str  # the set's version ("" when unknown)
+    file: str  # the image's path in the set, or what the family writes instead
+    path: str  # where it is served, relative to the server root: fw/<vendor>/<label>/<file>
+    root: bool  # the family fetches image files from the root as well
+
+
+def served_path(vendor: str, label: str, file: str) -> str:
+    """The path a set's file is served at (besides the root, for root families)."""
+    return f"{FW_PREFIX}/{vendor}/{label}/{file}"
+
+
+def _pattern(match: str, variables: Mapping[str, object]) -> re.Pattern[str] | None:
+    missing = False
+
+    def value(m: re.Match[str]) -> str:
+        nonlocal missing
+        if m.group(1) not in variables:
+            missing = True
+            return ""
+        return re.escape(str(variables[m.group(1)]))
+
+    expanded = _PLACEHOLDER.sub(value, match)
+    return None if missing else re.compile(expanded)
+
+
+def choose_image(
+    firmware: FirmwareDef, variables: Mapping[str, object], files: Iterable[str]
+) -> str | None:
+    """The file a model runs from a set with ``files``, or ``None`` when none fits.
+
+    The family's image rules are tried in order; within a rule the first
+    matching path in sorted order wins. A rule with ``use`` writes that
+    name in place of the matched file's (its directory kept).
+    """
+    paths = sorted(files)
+    for rule in firmware.images:
+        pattern = _pattern(rule.match, variables)
+        if pattern is None:
+            continue  # the model lacks a variable the rule needs
+        for path in paths:
+            if pattern.fullmatch(path):
+                if not rule.use:
+                    return path
+                directory = posixpath.dirname(path)
+                return f"{directory}/{rule.use}" if directory else rule.use
+    return None
+
+
+def derive_version(
+    definitions: Iterable[FirmwareDef], files: Iterable[str], read: Callable[[str], bytes]
+) -> str:
+    """The version phones will report for a set, when its files tell; else ``""``.
+
+    A family's ``version_file`` (Polycom ``sip.ver``) is read first; then its
+    ``version_from_name`` pattern is applied to every file name. Images for
+    several hardware platforms may differ in their first component (Yealink
+    ``66.85.0.5`` and ``96.85.0.5``): the version is then the components
+    they share at the end (``85.0.5``), which :func:`version_matches`
+    compares from the end.
+    """
+    paths = sorted(files)
+    for definition in definitions:
+        name = definition.version_file
+        found = [p for p in paths if name and (p == name or p.endswith("/" + name))]
+        if found:
+            # The shallowest one: a release zip may nest its files one level down.
+            raw = read(min(found, key=lambda p: (p.count("/"), p)))
+            text = raw.decode("ascii", "replace").strip()
+            first = text.splitlines()[0].strip() if text else ""
+            if _VERSION.fullmatch(first):
+                return first
+    for definition in definitions:
+        if not definition.version_from_name:
+            continue
+        pattern = re.compile(definition.version_from_name)
+        found = [m.group("version") for p in paths if (m := pattern.search(p))]
+        if found:
+            return _common_suffix(found)
+    return ""
+
+
+def _common_suffix(versions: list[str]) -> str:
+    parts = [v.split(".") for v in versions]
+    shared: list[str] = []
+    for column in zip(*(reversed(p) for p in parts), strict=False):
+        if len(set(column)) != 1:
+            break
+        shared.append(column[0])
+    return ".".join(reversed(shared))
+
+
+def version_matches(version: str, reported: str) -> bool:
+    """True when a phone reporting ``reported`` runs a set of ``version``.
+
+    Compared component by component from the end, so a set version of
+    ``85.0.5`` matches ``66.85.0.5``; an empty version never matches.
+    """
+    if not version or not reported:
+        return False
+    want, have = version.split("."), reported.split(".")
+    return len(have) >= len(want) and have[len(have) - len(want) :] == want

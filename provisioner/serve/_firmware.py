@@ -1,0 +1,62 @@
+"""Where each file of the active firmware sets is served from, by request path."""
+
+from __future__ import annotations
+
+import mmap
+from collections.abc import Iterable
+from pathlib import Path
+
+from provisioner.domain import FirmwareSet
+from provisioner.firmware import FirmwareStorage, served_path
+from provisioner.serve._model import DiskFile
+
+__all__ = ["firmware_index", "map_file"]
+
+_TEXT_TYPES = {
+    ".xml": "text/xml; charset=utf-8",
+    ".cfg": "text/plain; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".ver": "text/plain; charset=utf-8",
+}
+
+
+def _content_type(path: str) -> str:
+    suffix = path[path.rfind(".") :].lower() if "." in path else ""
+    return _TEXT_TYPES.get(suffix, "application/octet-stream")
+
+
+def firmware_index(
+    sets: Iterable[FirmwareSet], storage: FirmwareStorage, root_vendors: set[str]
+) -> dict[str, DiskFile]:
+    """Lower-cased request path → file, for every file of ``sets`` (the active ones).
+
+    Every file is at ``fw/<vendor>/<label>/<path>``. Firmware files of
+    vendors whose phones fetch images from the root (Cisco 79xx/79x1 loads)
+    are also at ``<path>``; activation keeps two sets from putting different
+    files there, and the first set (by label) wins a tie of equal files.
+    """
+    index: dict[str, DiskFile] = {}
+    for found in sorted(sets, key=lambda s: (s.vendor, s.label)):
+        for f in found.files:
+            disk = DiskFile(
+                storage.local_path(found.storage_key, f.path),
+                f.size,
+                f.sha256,
+                _content_type(f.path),
+            )
+            index[served_path(found.vendor, found.label, f.path).lower()] = disk
+            if found.kind == "firmware" and found.vendor in root_vendors:
+                index.setdefault(f.path.lower(), disk)
+    return index
+
+
+def map_file(path: Path) -> mmap.mmap | bytes:
+    """A read-only memory map of a file, for TFTP (blocking: call it in a thread).
+
+    The pages are shared by every transfer of the file and read as sent.
+    An empty file cannot be mapped and is returned as ``b""``.
+    """
+    with open(path, "rb") as handle:
+        if handle.seek(0, 2) == 0:
+            return b""
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
