@@ -25,6 +25,7 @@ from provisioner.cli._entities import (
 from provisioner.cli._firmware import add_parser as add_firmware_parser
 from provisioner.cli._inspect import cmd_explain, cmd_render
 from provisioner.cli._notify import cmd_jobs, cmd_notify, cmd_send_profiles
+from provisioner.cli._rollout import add_parser as add_rollout_parser
 from provisioner.cli._serve import (
     cmd_claim,
     cmd_dhcp,
@@ -232,6 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--sip-port", type=int, default=0, help="UDP/TCP port NOTIFYs are sent from (0: any)"
     )
     p.add_argument(
+        "--poll-interval",
+        type=float,
+        default=2.0,
+        help="seconds between checks of the database for changes, seen-record writes and "
+        "rollout steps (default 2)",
+    )
+    p.add_argument(
         "--notify-lease",
         type=float,
         default=120.0,
@@ -263,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--description")
 
     add_firmware_parser(command)
+    add_rollout_parser(command)
 
     p = command("notify", cmd_notify, "send one check-sync NOTIFY to a phone now")
     p.add_argument("mac", metavar="MAC")

@@ -61,6 +61,8 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         site_dir=ctx.site_dir,
         sip_port=args.sip_port,
         notify_lease=args.notify_lease,
+        poll_interval=args.poll_interval,
+        seen_interval=args.poll_interval,
         realm=args.realm,
         default_tenant=args.default_tenant,
         metrics_allow=tuple(parse_networks(args.metrics_allow)),

@@ -10,6 +10,17 @@ from provisioner.firmware._ingest import (
     ingest,
 )
 from provisioner.firmware._library import KINDS, FirmwareLibrary
+from provisioner.firmware._rollout import (
+    Decision,
+    PhoneProgress,
+    Plan,
+    Report,
+    RolloutState,
+    RolloutView,
+    advance,
+    wave_size,
+)
+from provisioner.firmware._rollout import PhoneState as RolloutPhoneState
 from provisioner.firmware._select import (
     FW_PREFIX,
     LABEL,
@@ -27,6 +38,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "KINDS",
     "LABEL",
+    "Decision",
     "FirmwareChoice",
     "FirmwareLibrary",
     "FirmwareStorage",
@@ -35,10 +47,18 @@ __all__ = [
     "IngestedFile",
     "Limits",
     "LocalStorage",
+    "PhoneProgress",
+    "Plan",
+    "Report",
+    "RolloutPhoneState",
+    "RolloutState",
+    "RolloutView",
+    "advance",
     "choose_image",
     "derive_version",
     "ingest",
     "new_key",
     "served_path",
     "version_matches",
+    "wave_size",
 ]

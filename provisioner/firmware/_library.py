@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provisioner.catalog import Catalog
 from provisioner.domain import FirmwareFile, FirmwareSet
@@ -20,7 +21,9 @@ from provisioner.errors import InputError, NotFoundError
 from provisioner.firmware._ingest import Limits
 from provisioner.firmware._select import LABEL, derive_version
 from provisioner.firmware._storage import FirmwareStorage, new_key
-from provisioner.store import Store
+
+if TYPE_CHECKING:  # the store imports this package's rollout types; no cycle at run time
+    from provisioner.store import Store
 
 __all__ = ["KINDS", "FirmwareLibrary"]
 

@@ -4,6 +4,7 @@ from provisioner.serve._app import ServeConfig, Server
 from provisioner.serve._gateway import Gateway, UploadTicket
 from provisioner.serve._jobs import JobRunner
 from provisioner.serve._model import Fetch, Protocol, Reply, ServedFile, Status
+from provisioner.serve._rollouts import RolloutRunner
 
 __all__ = [
     "Fetch",
@@ -11,6 +12,7 @@ __all__ = [
     "JobRunner",
     "Protocol",
     "Reply",
+    "RolloutRunner",
     "ServeConfig",
     "ServedFile",
     "Server",

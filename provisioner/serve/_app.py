@@ -35,6 +35,7 @@ from provisioner.serve._http import make_handler
 from provisioner.serve._jobs import JobRunner
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Fetch, Network, Protocol, Status
+from provisioner.serve._rollouts import RolloutRunner
 from provisioner.serve._seen import SeenRecorder
 from provisioner.serve._tls import default_hosts, self_signed, server_context
 from provisioner.serve._uploads import UploadStore
@@ -118,6 +119,7 @@ class Server:
         self.notifier = Notifier(bind_host=config.bind, bind_port=config.sip_port)
         self._queued: set[asyncio.Future[None]] = set()  # send-profiles jobs being created
         self.runner: JobRunner | None = None
+        self.rollouts: RolloutRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.addresses: dict[str, tuple[str, int]] = {}
 
@@ -174,7 +176,9 @@ class Server:
             lease=config.notify_lease,
         )
         self.cache.on_change = self._changed
+        self.rollouts = RolloutRunner(self.store, self.executor, interval=config.poll_interval)
         self._tasks = [
+            asyncio.create_task(self.rollouts.run()),
             asyncio.create_task(self._every(config.poll_interval, self.cache.refresh)),
             asyncio.create_task(self._every(config.seen_interval, self._flush_seen)),
             asyncio.create_task(self.runner.run()),

@@ -214,11 +214,24 @@ class ConfigCache:
 
     # --- refresh ---------------------------------------------------------
 
-    async def refresh(self) -> None:
-        """Re-render tenants whose revision changed; one refresh at a time."""
-        if self._refreshing is not None and not self._refreshing.done():
-            await asyncio.shield(self._refreshing)
-            return
+    async def refresh(self, *, fresh: bool = False) -> None:
+        """Re-render tenants whose revision changed; one refresh at a time.
+
+        A caller arriving during a refresh waits for it. That refresh may
+        have read the revisions before the caller's last commit, so with
+        ``fresh`` one more is run unless another started meanwhile: when it
+        returns, everything committed before the call is rendered (the job
+        runner relies on this before telling phones to fetch their files).
+        """
+        running = self._refreshing
+        if running is not None and not running.done():
+            await asyncio.shield(running)
+            newer = self._refreshing
+            if not fresh:
+                return
+            if newer is not running and newer is not None:
+                await asyncio.shield(newer)  # started after this call began: recent enough
+                return
         self._refreshing = asyncio.get_running_loop().create_task(self._refresh())
         await asyncio.shield(self._refreshing)
 

@@ -100,7 +100,7 @@ class JobRunner:
         assert isinstance(due, list)
         if not due:
             return
-        await self.cache.refresh()  # files in place before any phone is told to fetch them
+        await self.cache.refresh(fresh=True)  # files in place before any phone fetches them
         for tenant_id in due:
             await self._start(tenant_id, self._clock())
 

@@ -2,6 +2,7 @@
 
 from provisioner.store._engine import connect, default_url, migrate
 from provisioner.store._jobs import JobSummary, TargetRow
+from provisioner.store._rollouts import RolloutPhone, RolloutRecord
 from provisioner.store._seen import PendingDevice, SeenRow
 from provisioner.store._store import Store
 from provisioner.store._write import Changes
@@ -10,6 +11,8 @@ __all__ = [
     "Changes",
     "JobSummary",
     "PendingDevice",
+    "RolloutPhone",
+    "RolloutRecord",
     "SeenRow",
     "Store",
     "TargetRow",

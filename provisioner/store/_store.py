@@ -23,6 +23,7 @@ from provisioner.catalog import Catalog
 from provisioner.check import check_tenant
 from provisioner.domain import FirmwareSet, ScopeKind, Snapshot
 from provisioner.errors import ConflictError, InputError, NotFoundError, Problem, ValidationFailed
+from provisioner.firmware._rollout import Decision, Plan
 from provisioner.scope import ScopeRef
 from provisioner.settings import Value
 from provisioner.state import GroupState, LineState, PhoneState, TenantState
@@ -49,6 +50,15 @@ from provisioner.store._jobs import (
     targets_of,
 )
 from provisioner.store._read import TenantIds, decode_value, load_snapshot, load_tenant_state
+from provisioner.store._rollouts import (
+    RolloutRecord,
+    apply_decision,
+    create_rollout,
+    halt_rollout,
+    latest_reports,
+    load_rollouts,
+    rollback_rollout,
+)
 from provisioner.store._seen import (
     PendingDevice,
     SeenRow,
@@ -354,6 +364,83 @@ class Store:
         """Storage keys of every recorded set."""
         with self.engine.connect() as conn:
             return storage_keys(conn)
+
+    # --- staged rollouts -----------------------------------------------------
+
+    def create_rollout(
+        self,
+        *,
+        vendor: str,
+        label: str,
+        selector: str,
+        plan: Plan,
+        phones: Sequence[tuple[str, int, str]],
+        now: float,
+    ) -> int:
+        """Record a running rollout; ``phones`` are (MAC, tenant id, skip reason or "")."""
+        with self.engine.begin() as conn:
+            return create_rollout(
+                conn,
+                vendor=vendor,
+                label=label,
+                selector=selector,
+                plan=plan,
+                phones=phones,
+                now=now,
+            )
+
+    def rollouts(
+        self, rollout_id: int | None = None, state: str | None = None
+    ) -> list[RolloutRecord]:
+        """Rollouts, newest first, with their phones."""
+        with self.engine.connect() as conn:
+            return load_rollouts(conn, rollout_id=rollout_id, state=state)
+
+    def apply_rollout_decision(
+        self, rollout_id: int, label: str, decision: Decision, now: float, delay: float
+    ) -> list[tuple[str, int]] | None:
+        """Write a runner's decision and queue the reboot of a new wave, atomically.
+
+        ``None`` when the rollout stopped meanwhile (nothing written); else the
+        phones pinned, rebooted by a send-profiles job after ``delay`` seconds.
+        """
+        with self.engine.begin() as conn:
+            pinned = apply_decision(conn, rollout_id, label, decision, now)
+            if pinned:
+                create_job(
+                    conn,
+                    selector=f"rollout {rollout_id} wave {(decision.start_wave or 0) + 1}",
+                    event="reboot",
+                    phones=pinned,
+                    now=now,
+                    delay=delay,
+                )
+            return pinned
+
+    def halt_rollout(self, rollout_id: int, reason: str) -> None:
+        """Stop a running rollout (pinned phones keep their pin)."""
+        with self.engine.begin() as conn:
+            halt_rollout(conn, rollout_id, reason)
+
+    def rollback_rollout(self, rollout_id: int, now: float, delay: float) -> list[tuple[str, int]]:
+        """Restore every pinned phone's previous label and queue their reboot, atomically."""
+        with self.engine.begin() as conn:
+            reboot = rollback_rollout(conn, rollout_id, now)
+            if reboot:
+                create_job(
+                    conn,
+                    selector=f"rollback of rollout {rollout_id}",
+                    event="reboot",
+                    phones=reboot,
+                    now=now,
+                    delay=delay,
+                )
+            return reboot
+
+    def firmware_reports(self, macs: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """The newest firmware each phone reported, and when."""
+        with self.engine.connect() as conn:
+            return latest_reports(conn, macs)
 
     # --- the one write path ----------------------------------------------
 

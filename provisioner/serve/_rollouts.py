@@ -1,0 +1,123 @@
+"""Drives running firmware rollouts: reads progress, decides, writes (docs/firmware.md).
+
+Every ``interval`` seconds, in the database worker thread: each running
+rollout is read with the newest firmware its waiting phones reported (seen
+records, flushed by the gateway), :func:`provisioner.firmware.advance`
+decides, and the store writes the decision in one transaction, a new wave's
+pins and its reboot job included. The reboot NOTIFYs are then sent, paced,
+by the job runner like any send-profiles job. A server that stops mid-wave
+carries on after a restart: the state is all in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+from provisioner.firmware import (
+    PhoneProgress,
+    Report,
+    RolloutPhoneState,
+    RolloutState,
+    RolloutView,
+    advance,
+)
+from provisioner.store import RolloutRecord, Store
+
+__all__ = ["RolloutRunner"]
+
+log = logging.getLogger("provisioner.rollout")
+
+
+class RolloutRunner:
+    """Advances every running rollout."""
+
+    def __init__(
+        self,
+        store: Store,
+        executor: Executor,
+        *,
+        interval: float = 2.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.interval = interval
+        self._executor = executor
+        self._clock = clock
+
+    async def run(self) -> None:
+        """Tick forever (cancel to stop); a failed tick is logged and retried."""
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("event=rollout_error")
+            await asyncio.sleep(self.interval)
+
+    async def tick(self) -> None:
+        """One pass over the running rollouts."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, self.step)
+
+    def step(self) -> None:
+        """One pass, in the calling thread (the database worker)."""
+        for record in self.store.rollouts(state=RolloutState.RUNNING):
+            self._advance(record)
+
+    def _advance(self, record: RolloutRecord) -> None:
+        now = self._clock()
+        found = self.store.firmware_sets(vendor=record.vendor, label=record.label, active=True)
+        if not found:
+            reason = f"{record.vendor} set {record.label!r} is no longer active"
+            self.store.halt_rollout(record.id, reason)
+            log.warning("event=rollout_halted rollout=%d reason=%r", record.id, reason)
+            return
+        view = RolloutView(
+            state=RolloutState(record.state),
+            plan=record.plan,
+            version=found[0].version,
+            wave=record.wave,
+            wave_started_at=record.wave_started_at,
+            phones=tuple(
+                PhoneProgress(p.mac, p.position, RolloutPhoneState(p.state), p.wave, p.reported)
+                for p in record.phones
+            ),
+        )
+        waiting = [p.mac for p in record.phones if p.state == RolloutPhoneState.WAITING]
+        reports = {
+            mac: Report(firmware, float(at))
+            for mac, (firmware, at) in self.store.firmware_reports(waiting).items()
+        }
+        decision = advance(view, reports, now)
+        if decision.empty:
+            return
+        delay = 0.0
+        if decision.wave_macs:
+            wave = set(decision.wave_macs)
+            tenants = {p.tenant_id for p in record.phones if p.mac in wave}
+            delay = max(float(self.store.tenant_value(t, "notify.delay_seconds")) for t in tenants)
+        pinned = self.store.apply_rollout_decision(record.id, record.label, decision, now, delay)
+        if pinned is None:
+            return  # halted or rolled back meanwhile
+        for mac, (state, reported, _) in decision.updates.items():
+            if state in (RolloutPhoneState.UPGRADED, RolloutPhoneState.FAILED):
+                log.info(
+                    "event=rollout_phone rollout=%d mac=%s state=%s reported=%s",
+                    record.id,
+                    mac,
+                    state,
+                    reported or "-",
+                )
+        if decision.start_wave is not None:
+            log.info(
+                "event=rollout_wave rollout=%d wave=%d phones=%d",
+                record.id,
+                decision.start_wave + 1,
+                len(pinned),
+            )
+        if decision.halt:
+            log.warning("event=rollout_halted rollout=%d reason=%r", record.id, decision.halt)
+        if decision.done:
+            log.info("event=rollout_done rollout=%d", record.id)
