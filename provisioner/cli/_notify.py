@@ -11,6 +11,7 @@ from typing import Any
 
 from provisioner.cli._context import Context
 from provisioner.cli._output import print_json, print_table
+from provisioner.cli._selectors import selected_phones
 from provisioner.errors import InputError, NotFoundError
 from provisioner.mac import parse_mac
 from provisioner.notify import NotifyTargetError, notify_info, request_for
@@ -77,19 +78,7 @@ def cmd_notify(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_send_profiles(ctx: Context, args: argparse.Namespace) -> int:
     """Queue NOTIFYs for a phone, group, tenant or model (sent by `provisioner serve`)."""
     store = ctx.store
-    if args.phone:
-        macs = [parse_mac(m) for m in args.phone.split(",")]
-        phones, selector = store.phones_for(macs=macs), f"phone {','.join(macs)}"
-    elif args.group:
-        tenant, _, name = args.group.partition("/")
-        if not name:
-            raise InputError(f"invalid --group {args.group!r}: expected TENANT/NAME")
-        phones, selector = store.phones_for(group=(tenant, name)), f"group {args.group}"
-    elif args.tenant:
-        phones, selector = store.phones_for(tenant=args.tenant), f"tenant {args.tenant}"
-    else:
-        model = ctx.catalog.model(args.model).id
-        phones, selector = store.phones_for(model=model), f"model {model}"
+    phones, selector = selected_phones(ctx, args)
     if not phones:
         raise NotFoundError(f"no enabled phones in {selector}")
     event = "reboot" if args.restart else "resync"

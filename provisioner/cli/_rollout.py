@@ -10,6 +10,7 @@ from typing import Any
 
 from provisioner.cli._context import Context
 from provisioner.cli._output import print_json, print_table
+from provisioner.cli._selectors import selected_phones
 from provisioner.errors import InputError, NotFoundError
 from provisioner.firmware import Plan
 from provisioner.mac import parse_mac
@@ -44,16 +45,7 @@ def cmd_rollout(ctx: Context, args: argparse.Namespace) -> int:
     """rollout start|list|status|halt|rollback."""
     store = ctx.store
     if args.action == "start":
-        if args.group:
-            tenant, _, name = args.group.partition("/")
-            if not name:
-                raise InputError(f"invalid --group {args.group!r}: expected TENANT/NAME")
-            phones, selector = store.phones_for(group=(tenant, name)), f"group {args.group}"
-        elif args.tenant:
-            phones, selector = store.phones_for(tenant=args.tenant), f"tenant {args.tenant}"
-        else:
-            model = ctx.catalog.model(args.model).id
-            phones, selector = store.phones_for(model=model), f"model {model}"
+        phones, selector = selected_phones(ctx, args)
         try:
             plan = Plan(args.canary, args.growth, args.threshold / 100, args.wave_minutes * 60)
         except ValueError as exc:

@@ -1,0 +1,28 @@
+"""The phone selectors shared by send-profiles and rollouts: --phone, --group, --tenant, --model."""
+
+from __future__ import annotations
+
+import argparse
+
+from provisioner.cli._context import Context
+from provisioner.errors import InputError
+from provisioner.mac import parse_mac
+
+__all__ = ["selected_phones"]
+
+
+def selected_phones(ctx: Context, args: argparse.Namespace) -> tuple[list[tuple[str, int]], str]:
+    """Enabled phones (MAC, tenant id) the arguments name, and how to describe them."""
+    store = ctx.store
+    if getattr(args, "phone", None):
+        macs = [parse_mac(m) for m in args.phone.split(",")]
+        return store.phones_for(macs=macs), f"phone {','.join(macs)}"
+    if args.group:
+        tenant, _, name = args.group.partition("/")
+        if not name:
+            raise InputError(f"invalid --group {args.group!r}: expected TENANT/NAME")
+        return store.phones_for(group=(tenant, name)), f"group {args.group}"
+    if args.tenant:
+        return store.phones_for(tenant=args.tenant), f"tenant {args.tenant}"
+    model = ctx.catalog.model(args.model).id
+    return store.phones_for(model=model), f"model {model}"
