@@ -17,18 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench._web import group, median, nginx, peak_rss_mb, serve, wrk
 from bench.render import populate
 from provisioner.catalog import Catalog, FilePer, expand_path
 from provisioner.scope import parse_scope
@@ -41,146 +38,13 @@ STORM_PHONES = 10_000
 STORM_SPREAD = 30.0
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def _serve(data_dir: Path, url: str) -> Any:
-    port = _free_port()
-    env = dict(os.environ, PROVISIONER_DB_URL=url)
-    log = (data_dir / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "provisioner",
-            "--data-dir",
-            str(data_dir),
-            "serve",
-            "--bind",
-            "127.0.0.1",
-            "--http-port",
-            str(port),
-            "--https-port",
-            "0",
-            "--tftp-port",
-            "0",
-            "--ftp-port",
-            "0",
-            "--log-level",
-            "error",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    log.close()
-    try:
-        _wait(f"http://127.0.0.1:{port}/healthz", process)
-        yield port, process
-    finally:
-        process.terminate()
-        process.wait(30)
-
-
-def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("server exited during start-up")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
-
-
-@contextmanager
-def _nginx(root: Path) -> Any:
-    port = _free_port()
-    conf = root / "nginx.conf"
-    # As root, nginx would drop its worker to "nobody", which cannot read a private temp dir.
-    user = "user root;" if os.geteuid() == 0 else ""
-    conf.write_text(
-        f"""
-{user}
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/error.log;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    types {{ text/plain cfg; }}
-    client_body_temp_path {root}/tmp;
-    proxy_temp_path {root}/tmp;
-    fastcgi_temp_path {root}/tmp;
-    uwsgi_temp_path {root}/tmp;
-    scgi_temp_path {root}/tmp;
-    server {{
-        listen 127.0.0.1:{port};
-        root {root}/www;
-    }}
-}}
-"""
-    )
-    (root / "tmp").mkdir(exist_ok=True)
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    process = subprocess.Popen(
-        [nginx, "-p", str(root), "-c", str(conf), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        time.sleep(0.5)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-_LATENCY = re.compile(r"^\s+(50|90|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
-
-
-def _wrk(url: str, script: Path | None = None) -> dict[str, float]:
-    command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{WRK_SECONDS}s", "--latency", url]
-    if script is not None:
-        command[1:1] = ["-s", str(script)]
-    out = subprocess.run(command, capture_output=True, text=True, timeout=WRK_SECONDS + 60).stdout
-    result = {"rps": float(_group(r"Requests/sec:\s+([\d.]+)", out))}
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    result["non2xx"] = float(errors.group(1)) if errors else 0.0
-    for percent, value, unit in _LATENCY.findall(out):
-        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-        result[f"p{percent}_ms"] = float(value) * scale
-    return result
-
-
 @contextmanager
 def _nginx_for(workdir: Path, www: Path, port: int, path: str) -> Any:
     """nginx serving the bytes our server returns for ``path``, as a static file."""
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/{path}", timeout=5).read()
     (www / path).write_bytes(body)
-    with _nginx(workdir / "nginx") as nport:
+    with nginx(workdir / "nginx") as nport:
         yield nport
-
-
-def _median(runs: list[dict[str, float]]) -> dict[str, float]:
-    """The run with the median request rate."""
-    return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
-
-
-def _group(pattern: str, text: str) -> str:
-    """The first group of ``pattern`` in ``text``; a missing match is a bench bug."""
-    found = re.search(pattern, text)
-    if found is None:
-        raise RuntimeError(f"{pattern!r} not found in {text[:500]!r}")
-    return found.group(1)
 
 
 def _digest_script(root: Path, port: int, path: str, user: str, password: str) -> Path:
@@ -195,8 +59,8 @@ def _digest_script(root: Path, port: int, path: str, user: str, password: str) -
         except urllib.error.HTTPError as exc:
             offered = exc.headers.get_all("WWW-Authenticate") or []
             challenge = next(v for v in offered if "MD5" in v)
-        nonce = _group(r'nonce="([^"]+)"', challenge)
-        realm = _group(r'realm="([^"]+)"', challenge)
+        nonce = group(r'nonce="([^"]+)"', challenge)
+        realm = group(r'realm="([^"]+)"', challenge)
         ha1 = hashlib.md5(f"{user}:{realm}:{password}".encode()).hexdigest()
         ha2 = hashlib.md5(f"GET:/{path}".encode()).hexdigest()
         lines = []
@@ -254,18 +118,18 @@ def one_file(workdir: Path) -> None:
     ours_runs, nginx_runs = [], []
     # Interleaved runs, median reported: this 2-core machine shares its cores
     # between wrk and the server, and single runs vary by ±15 %.
-    with _serve(workdir, url) as (port, _), _nginx_for(workdir, www, port, path) as nport:
+    with serve(workdir, url) as (port, _), _nginx_for(workdir, www, port, path) as nport:
         for _ in range(ROUNDS):
-            nginx_runs.append(_wrk(f"http://127.0.0.1:{nport}/{path}"))
-            ours_runs.append(_wrk(f"http://127.0.0.1:{port}/{path}"))
+            nginx_runs.append(wrk(f"http://127.0.0.1:{nport}/{path}", CONNECTIONS, WRK_SECONDS))
+            ours_runs.append(wrk(f"http://127.0.0.1:{port}/{path}", CONNECTIONS, WRK_SECONDS))
     body = (www / path).read_bytes()
-    ours, reference = _median(ours_runs), _median(nginx_runs)
+    ours, reference = median(ours_runs), median(nginx_runs)
     store = Store.open(url, catalog)
     store.set_setting(parse_scope(f"phone:{mac}"), "access.http.password", "bench-password-1")
     store.close()
-    with _serve(workdir, url) as (port, _):
+    with serve(workdir, url) as (port, _):
         script = _digest_script(workdir, port, path, mac, "bench-password-1")
-        digest = _wrk(f"http://127.0.0.1:{port}/{path}", script)
+        digest = wrk(f"http://127.0.0.1:{port}/{path}", CONNECTIONS, WRK_SECONDS, script)
     print(
         f"HTTP, one Yealink <mac>.cfg ({len(body)} bytes), wrk -t2 -c{CONNECTIONS} "
         f"-d{WRK_SECONDS}s, median of {ROUNDS} interleaved runs:"
@@ -336,14 +200,6 @@ asyncio.run(main(port, spread, plan))
 """
 
 
-def _peak_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def storm(workdir: Path) -> None:
     """10,000 phones fetching their boot sets within 60 s."""
     catalog = Catalog.load()
@@ -356,8 +212,8 @@ def storm(workdir: Path) -> None:
     plan_file.write_text(json.dumps(plan))
     client = workdir / "storm_client.py"
     client.write_text(STORM_CLIENT)
-    with _serve(workdir, url) as (port, process):
-        started = _peak_rss_mb(process.pid)
+    with serve(workdir, url) as (port, process):
+        started = peak_rss_mb(process.pid)
         out = subprocess.run(
             [sys.executable, str(client), str(port), str(STORM_SPREAD), str(plan_file)],
             capture_output=True,
@@ -365,7 +221,7 @@ def storm(workdir: Path) -> None:
             timeout=600,
             check=True,
         ).stdout
-        peak = _peak_rss_mb(process.pid)
+        peak = peak_rss_mb(process.pid)
     r = json.loads(out)
     print(
         f"Reboot storm: {STORM_PHONES} phones, {r['requests']} requests (whole boot sets), "

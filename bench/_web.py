@@ -1,0 +1,156 @@
+"""What the HTTP benchmarks share: our server, nginx as the reference, wrk, figures."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.peers import free_port
+
+__all__ = ["group", "median", "nginx", "peak_rss_mb", "serve", "wrk"]
+
+
+@contextmanager
+def serve(data_dir: Path, url: str | None = None) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """``provisioner serve`` over ``data_dir`` (HTTP only), its port and process.
+
+    ``url`` is a database URL; without it the data directory's own SQLite file.
+    """
+    port = free_port()
+    env = dict(os.environ)
+    if url is not None:
+        env["PROVISIONER_DB_URL"] = url
+    log = (data_dir / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "provisioner", "--data-dir", str(data_dir), "serve",
+         "--bind", "127.0.0.1", "--http-port", str(port), "--https-port", "0",
+         "--tftp-port", "0", "--ftp-port", "0", "--log-level", "error"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )  # fmt: skip
+    log.close()
+    try:
+        _wait(f"http://127.0.0.1:{port}/healthz", process)
+        yield port, process
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("server exited during start-up")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextmanager
+def nginx(root: Path) -> Iterator[int]:
+    """nginx serving ``root/www`` as static files on a free port (one worker, no access log).
+
+    ``sendfile`` and ``tcp_nopush`` are on, as in Debian's stock nginx.conf:
+    the reference is nginx as an admin would run it.
+    """
+    port = free_port()
+    conf = root / "nginx.conf"
+    # As root, nginx would drop its worker to "nobody", which cannot read a private temp dir.
+    user = "user root;" if os.geteuid() == 0 else ""
+    conf.write_text(
+        f"""
+{user}
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    types {{ text/plain cfg; }}
+    default_type application/octet-stream;
+    client_body_temp_path {root}/tmp;
+    proxy_temp_path {root}/tmp;
+    fastcgi_temp_path {root}/tmp;
+    uwsgi_temp_path {root}/tmp;
+    scgi_temp_path {root}/tmp;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root}/www;
+    }}
+}}
+"""
+    )
+    (root / "tmp").mkdir(exist_ok=True)
+    program = shutil.which("nginx") or "/usr/sbin/nginx"
+    process = subprocess.Popen(
+        [program, "-p", str(root), "-c", str(conf), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(0.5)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+_LATENCY = re.compile(r"^\s+(50|90|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_SIZE = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
+
+
+def wrk(url: str, connections: int, seconds: int, script: Path | None = None) -> dict[str, float]:
+    """One wrk run (two threads): req/s, transfer MB/s, non-2xx count and latency percentiles."""
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if script is not None:
+        command[1:1] = ["-s", str(script)]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60).stdout
+    result = {"rps": float(group(r"Requests/sec:\s+([\d.]+)", out))}
+    transfer = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB)", out)
+    if transfer is not None:
+        result["mb_s"] = float(transfer.group(1)) * _SIZE[transfer.group(2)] / (1 << 20)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    result["non2xx"] = float(errors.group(1)) if errors else 0.0
+    failed = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    result["socket_errors"] = float(sum(map(int, failed.groups()))) if failed else 0.0
+    for percent, value, unit in _LATENCY.findall(out):
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+        result[f"p{percent}_ms"] = float(value) * scale
+    return result
+
+
+def median(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The run with the median request rate."""
+    return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+
+
+def group(pattern: str, text: str) -> str:
+    """The first group of ``pattern`` in ``text``; a missing match is a bench bug."""
+    found = re.search(pattern, text)
+    if found is None:
+        raise RuntimeError(f"{pattern!r} not found in {text[:500]!r}")
+    return found.group(1)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set so far (VmHWM), in MB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
