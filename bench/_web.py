@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tests.peers import free_port
 
-__all__ = ["group", "median", "nginx", "peak_rss_mb", "serve", "wrk"]
+__all__ = ["group", "median", "nginx", "serve", "wrk"]
 
 
 @contextmanager
@@ -145,12 +145,3 @@ def group(pattern: str, text: str) -> str:
     if found is None:
         raise RuntimeError(f"{pattern!r} not found in {text[:500]!r}")
     return found.group(1)
-
-
-def peak_rss_mb(pid: int) -> float:
-    """The process's peak resident set so far (VmHWM), in MB."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0

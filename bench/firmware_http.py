@@ -13,7 +13,9 @@ at least 0.5x nginx. Nothing here is a pass/fail threshold.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -21,7 +23,8 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from bench._web import median, nginx, peak_rss_mb, serve, wrk
+from bench._proc import peak_rss_mb
+from bench._web import median, nginx, serve, wrk
 from provisioner.cli import main as cli
 
 SIZE = 20 * 1024 * 1024
@@ -40,7 +43,9 @@ def _prepare(data_dir: Path, image: Path) -> None:
         ["apply", str(fleet)],
         ["firmware", "upload", str(image), "--vendor", "polycom", "--label", "bench", "--activate"],
     ):
-        if cli([*base, *args]) != 0:
+        with contextlib.redirect_stdout(io.StringIO()):
+            failed = cli([*base, *args]) != 0
+        if failed:
             raise RuntimeError(f"provisioner {' '.join(args)} failed")
 
 

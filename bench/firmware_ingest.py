@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -30,6 +29,8 @@ import time
 import zipfile
 from pathlib import Path
 from typing import Any
+
+from bench._proc import peak_rss_mb
 
 FILES = 4
 FILE_BYTES = 50 * 1024 * 1024
@@ -65,7 +66,7 @@ def build(tmp: Path) -> dict[str, Path]:
 
 
 def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return peak_rss_mb()
 
 
 def child(source: Path, name: str, destination: Path) -> dict[str, Any]:

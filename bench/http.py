@@ -25,7 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench._web import group, median, nginx, peak_rss_mb, serve, wrk
+from bench._proc import peak_rss_mb
+from bench._web import group, median, nginx, serve, wrk
 from bench.render import populate
 from provisioner.catalog import Catalog, FilePer, expand_path
 from provisioner.scope import parse_scope
@@ -135,7 +136,7 @@ def one_file(workdir: Path) -> None:
         f"-d{WRK_SECONDS}s, median of {ROUNDS} interleaved runs:"
     )
     for name, r in (
-        ("nginx 1.22 (static file)", reference),
+        ("nginx 1.22 (sendfile)", reference),
         ("provisioner", ours),
         ("provisioner, digest auth", digest),
     ):
