@@ -80,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="site template directory searched before the built-in one "
         "(env PROVISIONER_SITE_TEMPLATES)",
     )
+    parser.add_argument(
+        "--firmware-store",
+        help="where firmware files live: local (default, in the data directory) or "
+        "s3://bucket/prefix (env PROVISIONER_FIRMWARE_STORE; endpoint and keys from "
+        "PROVISIONER_S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from provisioner.catalog import Catalog
-from provisioner.firmware import FirmwareLibrary, LocalStorage
+from provisioner.firmware import FirmwareLibrary, FirmwareStorage, LocalStorage, storage_from_env
 from provisioner.store import Store, default_url
 
 __all__ = ["Context"]
@@ -22,7 +22,10 @@ class Context:
     Precedence: command-line option, then environment variable, then default
     (``--data-dir``/``PROVISIONER_DATA_DIR``, default ``./var``;
     ``--db``/``PROVISIONER_DB_URL``, default SQLite in the data directory;
-    ``--site-templates``/``PROVISIONER_SITE_TEMPLATES``, default none).
+    ``--site-templates``/``PROVISIONER_SITE_TEMPLATES``, default none;
+    ``--firmware-store``/``PROVISIONER_FIRMWARE_STORE``, default ``local``, i.e.
+    ``<data dir>/firmware``, or ``s3://bucket/prefix`` with the endpoint and
+    keys in the environment, docs/firmware.md).
     """
 
     def __init__(self, args: argparse.Namespace) -> None:
@@ -32,6 +35,9 @@ class Context:
         )
         site = args.site_templates or os.environ.get("PROVISIONER_SITE_TEMPLATES")
         self.site_dir = Path(site) if site else None
+        self.firmware_store: str = (
+            args.firmware_store or os.environ.get("PROVISIONER_FIRMWARE_STORE") or "local"
+        )
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -44,9 +50,17 @@ class Context:
         return Store.open(self.db_url, self.catalog)
 
     @cached_property
+    def firmware_storage(self) -> FirmwareStorage:
+        """Where firmware files live: ``<data dir>/firmware``, or a bucket cached there."""
+        local = self.data_dir / "firmware"
+        if self.firmware_store == "local":
+            return LocalStorage(local)
+        return storage_from_env(self.firmware_store, local, os.environ)
+
+    @cached_property
     def firmware(self) -> FirmwareLibrary:
-        """Firmware sets: records in the store, files in ``<data dir>/firmware``."""
-        return FirmwareLibrary(self.store, LocalStorage(self.data_dir / "firmware"), self.catalog)
+        """Firmware sets: records in the store, files in :attr:`firmware_storage`."""
+        return FirmwareLibrary(self.store, self.firmware_storage, self.catalog)
 
     def safe_db_url(self) -> str:
         """The database URL with any password hidden, for printing."""

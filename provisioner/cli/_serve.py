@@ -69,7 +69,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     )
     if (config.tls_cert is None) != (config.tls_key is None):
         raise InputError("give both --tls-cert and --tls-key, or neither")
-    server = Server(config, ctx.store, ctx.catalog)
+    server = Server(config, ctx.store, ctx.catalog, ctx.firmware_storage)
     address = args.bind if args.bind not in ("0.0.0.0", "::") else primary_address()
     print(f"provisioner serving {len(ctx.store.tenant_names())} tenant(s)")
     for name, port in (("http", args.http_port), ("https", args.https_port)):

@@ -10,6 +10,7 @@ from provisioner.firmware._ingest import (
     ingest,
 )
 from provisioner.firmware._library import KINDS, FirmwareLibrary
+from provisioner.firmware._object_storage import MirrorResult, ObjectStorage, storage_from_env
 from provisioner.firmware._rollout import (
     Decision,
     PhoneProgress,
@@ -47,6 +48,8 @@ __all__ = [
     "IngestedFile",
     "Limits",
     "LocalStorage",
+    "MirrorResult",
+    "ObjectStorage",
     "PhoneProgress",
     "Plan",
     "Report",
@@ -59,6 +62,7 @@ __all__ = [
     "ingest",
     "new_key",
     "served_path",
+    "storage_from_env",
     "version_matches",
     "wave_size",
 ]

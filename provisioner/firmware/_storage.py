@@ -4,8 +4,8 @@ A set's files live under a *storage key* chosen by the server (32 hex
 digits, never a user's text), so nothing an uploader names reaches a
 filesystem path except through :func:`provisioner.firmware.ingest`, which
 validates every name. :class:`LocalStorage` keeps each set in
-``<root>/<key>/``; a second node needs the same directory (a shared mount)
-until an object-storage backend implements :class:`FirmwareStorage`.
+``<root>/<key>/``; :class:`~provisioner.firmware.ObjectStorage` keeps sets
+in an S3-compatible bucket shared by several nodes, each with a local copy.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol, overload
 
 from provisioner.firmware._ingest import Ingested, Limits, ingest
 
-__all__ = ["FirmwareStorage", "LocalStorage", "new_key"]
+__all__ = ["FirmwareStorage", "LocalStorage", "new_key", "valid_key"]
 
 _KEY = re.compile(r"[0-9a-f]{32}")
 _STAGING_PREFIX = ".ingest-"
@@ -30,6 +30,19 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
+@overload
+def valid_key(key: str, strict: Literal[True] = True) -> str: ...
+@overload
+def valid_key(key: str, strict: Literal[False]) -> str | None: ...
+def valid_key(key: str, strict: bool = True) -> str | None:
+    """``key`` if it is a storage key; otherwise an error (``strict``) or ``None``."""
+    if _KEY.fullmatch(key):
+        return key
+    if strict:
+        raise ValueError(f"invalid storage key {key!r}")
+    return None
+
+
 class FirmwareStorage(Protocol):
     """What the firmware library and the gateway need from a storage backend."""
 
@@ -37,8 +50,8 @@ class FirmwareStorage(Protocol):
         """Check and store an upload as set ``key`` (whole or not at all)."""
         ...
 
-    def local_path(self, key: str, path: str) -> Path:
-        """A local file holding ``path`` of set ``key``, for serving."""
+    def local_path(self, key: str, path: str) -> Path | None:
+        """This node's file holding ``path`` of set ``key``, or ``None`` if it has none (yet)."""
         ...
 
     def read(self, key: str, path: str, limit: int) -> bytes:
@@ -61,22 +74,25 @@ class LocalStorage:
         self.root = root
 
     def _dir(self, key: str) -> Path:
-        if not _KEY.fullmatch(key):
-            raise ValueError(f"invalid storage key {key!r}")
-        return self.root / key
+        return self.root / valid_key(key)
 
     def ingest(self, source: Path, name: str, key: str, limits: Limits) -> Ingested:
         """Check and store an upload (see :func:`provisioner.firmware.ingest`)."""
         self.root.mkdir(mode=0o750, parents=True, exist_ok=True)
         return ingest(source, name, self._dir(key), limits)
 
-    def local_path(self, key: str, path: str) -> Path:
-        """The file of a set; ``path`` is a recorded, already validated name."""
+    def target(self, key: str, path: str) -> Path:
+        """Where the file of a set is (or goes); ``path`` is a recorded, validated name."""
         return self._dir(key) / path
+
+    def local_path(self, key: str, path: str) -> Path | None:
+        """The file of a set, or ``None`` if it is missing (deleted by hand, not mirrored yet)."""
+        target = self.target(key, path)
+        return target if target.is_file() else None
 
     def read(self, key: str, path: str, limit: int) -> bytes:
         """The first ``limit`` bytes of one file of a set."""
-        with open(self.local_path(key, path), "rb") as handle:
+        with open(self.target(key, path), "rb") as handle:
             return handle.read(limit)
 
     def remove(self, key: str) -> None:

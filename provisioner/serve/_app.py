@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from provisioner.catalog import Catalog
-from provisioner.firmware import FirmwareLibrary, LocalStorage
+from provisioner.firmware import FirmwareLibrary, FirmwareStorage, LocalStorage, ObjectStorage
 from provisioner.ftp import FtpServer
 from provisioner.serve._bans import FailureTracker
 from provisioner.serve._cache import ConfigCache
@@ -82,14 +82,23 @@ class ServeConfig:
 class Server:
     """All front ends around one gateway."""
 
-    def __init__(self, config: ServeConfig, store: Store, catalog: Catalog) -> None:
+    def __init__(
+        self,
+        config: ServeConfig,
+        store: Store,
+        catalog: Catalog,
+        storage: FirmwareStorage | None = None,
+    ) -> None:
+        """``storage`` holds firmware sets; by default ``<data dir>/firmware``."""
         self.config = config
         self.store = store
         self.metrics = Metrics()
         # One worker thread for database reads/writes and rendering: SQLite
         # has one writer anyway, and renders never run on the event loop.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provisioner-db")
-        self.firmware = FirmwareLibrary(store, LocalStorage(config.data_dir / "firmware"), catalog)
+        if storage is None:
+            storage = LocalStorage(config.data_dir / "firmware")
+        self.firmware = FirmwareLibrary(store, storage, catalog)
         self.cache = ConfigCache(
             store,
             catalog,
@@ -183,6 +192,10 @@ class Server:
             asyncio.create_task(self._every(config.seen_interval, self._flush_seen)),
             asyncio.create_task(self.runner.run()),
         ]
+        if isinstance(self.firmware.storage, ObjectStorage):
+            self._tasks.append(
+                asyncio.create_task(self._every(config.poll_interval, self._mirror_firmware))
+            )
         for name, (host, port) in sorted(self.addresses.items()):
             log.info("event=listening protocol=%s address=%s port=%d", name, host, port)
 
@@ -224,6 +237,21 @@ class Server:
                 await job()
             except Exception:  # a failed poll must not end the server; log and retry
                 log.exception("event=background_error job=%s", getattr(job, "__name__", job))
+
+    async def _mirror_firmware(self) -> None:
+        """Copy every recorded set's missing files from object storage, then serve them.
+
+        Inactive sets are mirrored too, so an activation finds its files here.
+        Downloads run in a thread of their own, never in the database worker.
+        """
+        storage = self.firmware.storage
+        assert isinstance(storage, ObjectStorage)
+        loop = asyncio.get_running_loop()
+        sets = await loop.run_in_executor(self.executor, self.store.firmware_sets)
+        result = await asyncio.to_thread(storage.mirror, sets)
+        if result.fetched:
+            log.info("event=firmware_mirrored files=%d failed=%d", result.fetched, result.failed)
+            await self.cache.reindex_firmware()
 
     async def _flush_seen(self) -> None:
         rows = self.gateway.seen.take()

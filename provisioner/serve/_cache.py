@@ -262,6 +262,19 @@ class ConfigCache:
             for tid in changed:
                 self._install(tid, entries.get(tid))
 
+    async def reindex_firmware(self) -> None:
+        """Index the active firmware sets again (files mirrored since are then served)."""
+        if self.storage is None:
+            return
+        loop = asyncio.get_running_loop()
+        self.firmware = await loop.run_in_executor(self._executor, self._index_firmware)
+
+    def _index_firmware(self) -> dict[str, DiskFile]:
+        """The firmware index from the store's active sets (worker thread)."""
+        assert self.storage is not None
+        roots = {f.vendor for f in self.catalog.families.values() if f.firmware.root}
+        return firmware_index(self.store.firmware_sets(active=True), self.storage, roots)
+
     def _reload_catalog(self) -> tuple[Catalog, Identifier, Renderer] | None:
         """A new catalog when any template file changed, else ``None`` (worker thread).
 

@@ -28,7 +28,8 @@ def _content_type(path: str) -> str:
 def firmware_index(
     sets: Iterable[FirmwareSet], storage: FirmwareStorage, root_vendors: set[str]
 ) -> dict[str, DiskFile]:
-    """Lower-cased request path → file, for every file of ``sets`` (the active ones).
+    """Lower-cased request path → file, for every file of ``sets`` (the active ones)
+    that this node has (blocking: it checks the disk).
 
     Every file is at ``fw/<vendor>/<label>/<path>``. Firmware files of
     vendors whose phones fetch images from the root (Cisco 79xx/79x1 loads)
@@ -38,12 +39,10 @@ def firmware_index(
     index: dict[str, DiskFile] = {}
     for found in sorted(sets, key=lambda s: (s.vendor, s.label)):
         for f in found.files:
-            disk = DiskFile(
-                storage.local_path(found.storage_key, f.path),
-                f.size,
-                f.sha256,
-                _content_type(f.path),
-            )
+            local = storage.local_path(found.storage_key, f.path)
+            if local is None:
+                continue  # not on this node (yet): served once mirrored, never in part
+            disk = DiskFile(local, f.size, f.sha256, _content_type(f.path))
             index[served_path(found.vendor, found.label, f.path).lower()] = disk
             if found.kind == "firmware" and found.vendor in root_vendors:
                 index.setdefault(f.path.lower(), disk)

@@ -61,8 +61,9 @@ def test_upload_records_files_and_version(library: FirmwareLibrary, tmp_path: Pa
     (listed,) = library.store.firmware_sets()
     assert listed == created
     for f in created.files:
-        on_disk = library.storage.local_path(created.storage_key, f.path).read_bytes()
-        assert on_disk == POLYCOM[f.path]
+        on_disk = library.storage.local_path(created.storage_key, f.path)
+        assert on_disk is not None
+        assert on_disk.read_bytes() == POLYCOM[f.path]
 
 
 def test_version_given_at_upload_wins(library: FirmwareLibrary, tmp_path: Path) -> None:
@@ -192,7 +193,7 @@ def test_activation_lifecycle(library: FirmwareLibrary, tmp_path: Path) -> None:
     assert library.deactivate("polycom", "6.4.6") is True
     assert library.remove("polycom", "6.4.6") == []
     assert store.firmware_sets() == []
-    assert not library.storage.local_path(created.storage_key, "sip.ver").exists()
+    assert library.storage.local_path(created.storage_key, "sip.ver") is None
     with pytest.raises(NotFoundError, match="no polycom firmware set labelled '6.4.6'"):
         library.activate("polycom", "6.4.6")
 
