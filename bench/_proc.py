@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["peak_rss_mb"]
+__all__ = ["peak_rss_mb", "rss_mb"]
 
 
 def peak_rss_mb(pid: int | str = "self") -> float:
@@ -17,3 +17,12 @@ def peak_rss_mb(pid: int | str = "self") -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    """A process's resident set now (VmRSS), in MB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS in /proc/{pid}/status")

@@ -6,14 +6,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from tests.peers import free_port
+from tests.serve_process import serving
 
 __all__ = ["group", "median", "nginx", "serve", "wrk"]
 
@@ -24,39 +23,11 @@ def serve(data_dir: Path, url: str | None = None) -> Iterator[tuple[int, subproc
 
     ``url`` is a database URL; without it the data directory's own SQLite file.
     """
-    port = free_port()
     env = dict(os.environ)
     if url is not None:
         env["PROVISIONER_DB_URL"] = url
-    log = (data_dir / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "provisioner", "--data-dir", str(data_dir), "serve",
-         "--bind", "127.0.0.1", "--http-port", str(port), "--https-port", "0",
-         "--tftp-port", "0", "--ftp-port", "0", "--log-level", "error"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )  # fmt: skip
-    log.close()
-    try:
-        _wait(f"http://127.0.0.1:{port}/healthz", process)
-        yield port, process
-    finally:
-        process.terminate()
-        process.wait(30)
-
-
-def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("server exited during start-up")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
+    with serving(data_dir, "--log-level", "error", env=env, start_within=120) as running:
+        yield running.http, running.process
 
 
 @contextmanager

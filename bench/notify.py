@@ -13,6 +13,7 @@ serve`` runs the job. Figures are printed; nothing is asserted.
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -23,19 +24,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench._proc import rss_mb
 from provisioner.catalog import Catalog
 from provisioner.state import LineState, PhoneState, TenantState
 from provisioner.store import Store
+from tests.peers import free_port
+from tests.serve_process import serving
 
 SCENARIO = (
     Path(__file__).resolve().parent.parent / "tests" / "notify" / "scenarios" / "answer_200.xml"
 )
-
-
-def _free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _populate(url: str, phones: int, sip_port: int, rate: int, in_flight: int) -> None:
@@ -63,16 +61,8 @@ def _populate(url: str, phones: int, sip_port: int, rate: int, in_flight: int) -
     store.close()
 
 
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def _run_job(workdir: Path, phones: int, rate: int, in_flight: int) -> dict[str, Any]:
-    sip_port = _free_port(socket.SOCK_DGRAM)
+    sip_port = free_port(socket.SOCK_DGRAM)
     url = f"sqlite:///{workdir / 'notify.db'}"
     _populate(url, phones, sip_port, rate, in_flight)
     log = workdir / "sipp.log"
@@ -82,29 +72,23 @@ def _run_job(workdir: Path, phones: int, rate: int, in_flight: int) -> dict[str,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     cli = [sys.executable, "-m", "provisioner", "--data-dir", str(workdir), "--db", url]
-    http = _free_port()
-    server = subprocess.Popen(
-        [*cli, "serve", "--bind", "127.0.0.1", "--http-port", str(http), "--https-port", "0",
-         "--tftp-port", "0", "--ftp-port", "0", "--log-level", "error"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    env = dict(os.environ, PROVISIONER_DB_URL=url)
     samples: list[float] = []
     try:
-        _wait_http(http, server)
-        started = _rss_mb(server.pid)
-        subprocess.run([*cli, "send-profiles", "--tenant", "bench"], check=True,
-                       capture_output=True, timeout=600)  # fmt: skip
-        deadline = time.monotonic() + 3600
-        while time.monotonic() < deadline:
-            samples.append(_rss_mb(server.pid))
-            jobs = json.loads(subprocess.run([*cli, "jobs", "--json"], capture_output=True,
-                                             check=True, timeout=120).stdout)  # fmt: skip
-            if jobs and jobs[0]["state"] != "running":
-                break
-            time.sleep(1.0)
+        with serving(workdir, "--log-level", "error", env=env, start_within=600) as running:
+            server = running.process
+            started = rss_mb(server.pid)
+            subprocess.run([*cli, "send-profiles", "--tenant", "bench"], check=True,
+                           capture_output=True, timeout=600)  # fmt: skip
+            deadline = time.monotonic() + 3600
+            while time.monotonic() < deadline:
+                samples.append(rss_mb(server.pid))
+                jobs = json.loads(subprocess.run([*cli, "jobs", "--json"], capture_output=True,
+                                                 check=True, timeout=120).stdout)  # fmt: skip
+                if jobs and jobs[0]["state"] != "running":
+                    break
+                time.sleep(1.0)
     finally:
-        server.terminate()
-        server.wait(60)
         sipp.terminate()
         sipp.wait(30)
     stamps = _arrivals(log)
@@ -119,21 +103,6 @@ def _run_job(workdir: Path, phones: int, rate: int, in_flight: int) -> dict[str,
         "rss_max": max(samples) if samples else 0.0,
         "rss_last": samples[-1] if samples else 0.0,
     }
-
-
-def _wait_http(port: int, process: subprocess.Popen[bytes]) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("server exited during start-up")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError("server did not start")
 
 
 _ARRIVAL = re.compile(r"-{10,} (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)\nUDP message received")

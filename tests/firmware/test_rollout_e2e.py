@@ -25,7 +25,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ import aiohttp
 import pytest
 
 from tests.peers import free_port
+from tests.serve_process import provisioner, serving
 
 OLD, NEW = "66.85.0.5", "66.86.0.20"
 ROM = f"T46S(T48S,T42S,T41S)-{NEW}.rom"
@@ -159,7 +159,6 @@ def fleet(http: int, ports: dict[str, int]) -> dict[str, Any]:
 class Server:
     cli: list[str]
     http: int
-    process: subprocess.Popen[bytes]
 
     def run(self, *args: str) -> str:
         result = subprocess.run(
@@ -175,7 +174,7 @@ class Server:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[Server, dict[str, int], str]]:
-    cli = [sys.executable, "-m", "provisioner", "--data-dir", str(tmp_path)]
+    cli = provisioner(tmp_path)
     image = tmp_path / ROM
     image.write_bytes(os.urandom(300_000))
     ports = {mac: free_port(socket.SOCK_DGRAM) for mac in GOOD + BAD}
@@ -186,28 +185,9 @@ def server(tmp_path: Path) -> Iterator[tuple[Server, dict[str, int], str]]:
         ["firmware", "upload", str(image), "--vendor", "yealink", "--label", "r2", "--activate"],
     ):
         subprocess.run([*cli, *args], check=True, capture_output=True, timeout=60)
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [*cli, "serve", "--bind", "127.0.0.1", "--http-port", str(http), "--https-port", "0",
-         "--tftp-port", "0", "--ftp-port", "0", "--poll-interval", "0.5", "--log-level", "info"],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )  # fmt: skip
-    log.close()
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", http), timeout=1):
-                    break
-            except OSError:
-                assert process.poll() is None, (tmp_path / "serve.log").read_text()
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
-        yield Server(cli, http, process), ports, hashlib.sha256(image.read_bytes()).hexdigest()
-    finally:
-        process.kill()
-        process.wait(10)
+    options = ["--poll-interval", "0.5", "--log-level", "info"]
+    with serving(tmp_path, *options, http=http):
+        yield Server(cli, http), ports, hashlib.sha256(image.read_bytes()).hexdigest()
 
 
 async def wait_for(check: Callable[[], bool], limit: float, what: str) -> None:

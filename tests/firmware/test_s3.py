@@ -31,6 +31,7 @@ from provisioner.errors import InputError
 from provisioner.firmware import IngestError, Limits, ObjectStorage, new_key, storage_from_env
 from provisioner.firmware._s3 import EMPTY_SHA256, Credentials, S3Client, S3Error, authorization
 from tests.peers import free_port
+from tests.serve_process import provisioner, serving
 
 # The examples of "Signature Calculations for the Authorization Header"
 # in the Amazon S3 API reference (AWS's example key pair).
@@ -316,7 +317,7 @@ def test_sweep_deletes_unrecorded_sets_only(endpoint: str, bucket: str, tmp_path
 
 def run(data: Path, env: dict[str, str], *args: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "provisioner", "--data-dir", str(data), *args],
+        provisioner(data, *args),
         capture_output=True,
         text=True,
         env=env,
@@ -354,26 +355,14 @@ def test_two_nodes_share_a_bucket(endpoint: str, bucket: str, tmp_path: Path) ->
     run(node_a, env, "firmware", "upload", str(upload), "--vendor", "polycom", "--label", "r1",
         "--activate")  # fmt: skip
     assert len(objects(endpoint, bucket)) == 3
-    port = free_port()
-    log = (tmp_path / "b.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "provisioner", "--data-dir", str(node_b), "serve",
-         "--bind", "127.0.0.1", "--http-port", str(port), "--https-port", "0",
-         "--tftp-port", "0", "--ftp-port", "0", "--poll-interval", "0.5"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )  # fmt: skip
-    log.close()
-    try:
+    with serving(node_b, "--poll-interval", "0.5", env=env, log=tmp_path / "b.log") as node:
         deadline = time.monotonic() + 30
-        url = f"http://127.0.0.1:{port}/fw/polycom/r1/sip.ld"
+        url = f"http://127.0.0.1:{node.http}/fw/polycom/r1/sip.ld"
         while (got := fetch(url))[0] != 200:
-            assert process.poll() is None, (tmp_path / "b.log").read_text()
             assert time.monotonic() < deadline, "node b never served the mirrored file"
             time.sleep(0.3)
         assert got[1] == files["sip.ld"]
-        assert fetch(f"http://127.0.0.1:{port}/fw/polycom/r1/cfg/site.cfg") == (
+        assert fetch(f"http://127.0.0.1:{node.http}/fw/polycom/r1/cfg/site.cfg") == (
             200,
             files["cfg/site.cfg"],
         )
@@ -384,7 +373,4 @@ def test_two_nodes_share_a_bucket(endpoint: str, bucket: str, tmp_path: Path) ->
         while fetch(url)[0] != 404:
             assert time.monotonic() < deadline, "node b kept serving a removed set"
             time.sleep(0.3)
-    finally:
-        process.kill()
-        process.wait(10)
     assert "test-secret-123" not in (tmp_path / "b.log").read_text()

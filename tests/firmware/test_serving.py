@@ -21,7 +21,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import tarfile
 import time
 import urllib.request
@@ -34,6 +33,7 @@ from typing import Any
 import pytest
 
 from tests.peers import free_port, need
+from tests.serve_process import provisioner, serving
 
 PIN, OVERRIDE, PLAIN = "0004f2000001", "0004f2000002", "0004f2000003"
 CISCO = "000D28000010"
@@ -89,7 +89,6 @@ class Server:
     http: int
     tftp: int
     ftp: int
-    process: subprocess.Popen[bytes]
     sets: dict[tuple[str, str], dict[str, str]]  # (vendor, label) -> served path -> SHA-256
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -101,7 +100,7 @@ class Server:
 
 def run_cli(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "provisioner", "--data-dir", str(data_dir), *args],
+        provisioner(data_dir, *args),
         capture_output=True,
         text=True,
         timeout=60,
@@ -128,24 +127,11 @@ def write_tar(path: Path, files: dict[str, bytes]) -> Path:
     return path
 
 
-def wait_for_http(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(log.read_text()) from None
-            time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("fw-serve")
     uploads = tmp_path_factory.mktemp("uploads")
-    http, ftp, passive = free_port(), free_port(), free_port()
+    ftp, passive = free_port(), free_port()
     tftp = free_port(socket.SOCK_DGRAM)
     sets: dict[tuple[str, str], dict[str, str]] = {}
     (uploads / "fleet.json").write_text(json.dumps(FLEET))
@@ -165,24 +151,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     run_cli(data, "set", "group:acme/sales", "firmware.unmanaged", "site")
     run_cli(data, "set", f"phone:{OVERRIDE}", "firmware.label", "old")
     run_cli(data, "set", f"phone:{CISCO}", "firmware.label", "8.12")
-    log = data / "serve.log"
-    stderr = log.open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "provisioner", "--data-dir", str(data), "serve",
-         "--bind", "127.0.0.1", "--http-port", str(http), "--https-port", "0",
-         "--tftp-port", str(tftp), "--ftp-port", str(ftp),
-         "--ftp-passive-ports", f"{passive}-{passive}", "--poll-interval", "0.5",
-         "--log-level", "warning"],
-        stdout=subprocess.DEVNULL,
-        stderr=stderr,
-    )  # fmt: skip
-    stderr.close()
-    try:
-        wait_for_http(http, process, log)
-        yield Server(data, http, tftp, ftp, process, sets)
-    finally:
-        process.kill()
-        process.wait(10)
+    options = ["--tftp-port", str(tftp), "--ftp-port", str(ftp),
+               "--ftp-passive-ports", f"{passive}-{passive}", "--poll-interval", "0.5",
+               "--log-level", "warning"]  # fmt: skip
+    with serving(data, *options) as running:
+        yield Server(data, running.http, tftp, ftp, sets)
 
 
 def sha(data: bytes) -> str:

@@ -1,0 +1,84 @@
+"""``provisioner serve`` as a child process on 127.0.0.1, for end-to-end tests and benchmarks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.peers import free_port
+
+__all__ = ["Serving", "provisioner", "serving"]
+
+
+def provisioner(data_dir: Path, *args: str) -> list[str]:
+    """The command line of ``provisioner --data-dir DATA_DIR ARGS…`` with this interpreter."""
+    return [sys.executable, "-m", "provisioner", "--data-dir", str(data_dir), *args]
+
+
+@dataclass(frozen=True)
+class Serving:
+    """A running server: its process, HTTP port and log file."""
+
+    process: subprocess.Popen[bytes]
+    http: int
+    log: Path
+
+
+@contextmanager
+def serving(
+    data_dir: Path,
+    *options: str,
+    http: int | None = None,
+    env: Mapping[str, str] | None = None,
+    log: Path | None = None,
+    start_within: float = 60.0,
+) -> Iterator[Serving]:
+    """Run ``provisioner serve`` until the block ends; yields once ``/healthz`` answers.
+
+    HTTP listens on ``http`` (default a free port); HTTPS, TFTP and FTP are off unless
+    ``options`` set their ports (a later option wins in argparse). The
+    server's stderr goes to ``log`` (default ``<data_dir>/serve.log``), which
+    a start-up failure quotes. The server is stopped with SIGTERM (its
+    graceful shutdown), then killed if it does not exit.
+    """
+    http = http or free_port()
+    log = log or data_dir / "serve.log"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as stderr:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            provisioner(data_dir, "serve", "--bind", "127.0.0.1", "--http-port", str(http),
+                        "--https-port", "0", "--tftp-port", "0", "--ftp-port", "0", *options),
+            env=None if env is None else dict(env),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )  # fmt: skip
+    try:
+        _wait_for(f"http://127.0.0.1:{http}/healthz", process, log, start_within)
+        yield Serving(process, http, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path, limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(f"provisioner serve exited:\n{log.read_text()}") from None
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not answer within {limit:.0f} s") from None
+            time.sleep(0.2)
