@@ -1,8 +1,11 @@
 """HTTP Digest authentication, server side (RFC 7616), and Basic over TLS (RFC 7617).
 
-Nonces are stateless and signed: ``<issued-at hex>.<HMAC-SHA256(key,
-issued-at | realm)>``, so any node with the same key can verify them and a
-forged or altered nonce fails. A nonce older than :data:`NONCE_LIFETIME` is
+Nonces are stateless and signed: ``<issued-at hex>.<salt>.<HMAC-SHA256(key,
+issued-at | salt | realm)>``, so any node with the same key can verify them
+and a forged or altered nonce fails. The random salt makes every challenge's
+nonce unique: replay protection counts per nonce, and phones challenged in
+the same second must not share one (the first to answer would make the
+others' ``nc=00000001`` look like a replay). A nonce older than :data:`NONCE_LIFETIME` is
 answered with a fresh challenge marked ``stale=true`` (RFC 7616 §3.3) so the
 phone retries without asking for a password. Replays are refused by
 remembering, per nonce, the highest nonce count (``nc``) seen (§3.4).
@@ -19,6 +22,7 @@ import binascii
 import hashlib
 import hmac
 import re
+import secrets
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,14 +71,16 @@ class DigestAuth:
         # nonce -> (highest count, bitmap of counts seen below it)
         self._counts: OrderedDict[str, tuple[int, int]] = OrderedDict()
 
-    def _sign(self, issued: int, realm: str) -> str:
-        mac = hmac.new(self._key, f"{issued:x}|{realm}".encode(), hashlib.sha256).digest()
+    def _sign(self, issued: int, salt: str, realm: str) -> str:
+        message = f"{issued:x}|{salt}|{realm}".encode()
+        mac = hmac.new(self._key, message, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac[:18]).decode("ascii")
 
     def nonce(self, realm: str, now: float) -> str:
-        """A fresh signed nonce for ``realm``."""
+        """A fresh signed nonce for ``realm``, unique to this challenge."""
         issued = int(now)
-        return f"{issued:x}.{self._sign(issued, realm)}"
+        salt = base64.urlsafe_b64encode(secrets.token_bytes(9)).decode("ascii")
+        return f"{issued:x}.{salt}.{self._sign(issued, salt, realm)}"
 
     def challenge(self, realm: str, now: float, *, stale: bool = False) -> tuple[str, ...]:
         """``WWW-Authenticate`` values: SHA-256 first, then MD5."""
@@ -86,12 +92,13 @@ class DigestAuth:
         )
 
     def _nonce_age(self, nonce: str, realm: str, now: float) -> float | None:
-        issued_hex, dot, signature = nonce.partition(".")
+        issued_hex, _, rest = nonce.partition(".")
+        salt, dot, signature = rest.partition(".")
         try:
             issued = int(issued_hex, 16)
         except ValueError:
             return None
-        if not dot or not hmac.compare_digest(signature, self._sign(issued, realm)):
+        if not dot or not hmac.compare_digest(signature, self._sign(issued, salt, realm)):
             return None
         return now - issued
 

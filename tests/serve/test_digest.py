@@ -84,10 +84,23 @@ def test_wrong_things_are_refused() -> None:
     assert verify(auth, answer(nonce, realm="other"), 1001.0) == (False, False)
     forged = f"{1000:x}.AAAAAAAAAAAAAAAAAAAAAAAA"
     assert verify(auth, answer(forged), 1001.0) == (False, False)
+    issued, salt, signature = auth.nonce(REALM, 1000.0).split(".")
+    for altered in (f"{1001:x}.{salt}.{signature}", f"{issued}.AAAAAAAAAAAA.{signature}"):
+        assert verify(auth, answer(altered), 1001.0) == (False, False), altered
     other_key = DigestAuth(b"x" * 32).nonce(REALM, 1000.0)
     assert verify(auth, answer(other_key), 1001.0) == (False, False)
     assert verify(auth, "Digest garbage", 1001.0) == (False, False)
     assert verify(auth, "Bearer abc", 1001.0) == (False, False)
+
+
+def test_phones_challenged_in_the_same_second_do_not_share_a_nonce() -> None:
+    # Each answers its own challenge with nc=00000001; a shared nonce would
+    # make every answer after the first look like a replay.
+    auth = DigestAuth(b"k" * 32)
+    nonces = [auth.nonce(REALM, 1000.0) for _ in range(50)]
+    assert len(set(nonces)) == 50
+    for nonce in nonces:
+        assert verify(auth, answer(nonce), 1000.5) == (True, False)
 
 
 def test_expired_nonce_is_stale_not_wrong() -> None:
