@@ -233,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--metrics-allow", default="127.0.0.0/8,::1/128", help="networks allowed to read /metrics"
     )
+    p.add_argument(
+        "--trusted-proxies",
+        default="",
+        help="reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed, "
+        "e.g. 127.0.0.1/32 (default: none)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--print-dhcp", action="store_true", help="also print the DHCP snippet")
     p.add_argument(

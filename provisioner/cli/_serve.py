@@ -66,6 +66,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         realm=args.realm,
         default_tenant=args.default_tenant,
         metrics_allow=tuple(parse_networks(args.metrics_allow)),
+        trusted_proxies=tuple(parse_networks(args.trusted_proxies)),
     )
     if (config.tls_cert is None) != (config.tls_key is None):
         raise InputError("give both --tls-cert and --tls-key, or neither")

@@ -73,6 +73,7 @@ class ServeConfig:
     metrics_allow: tuple[Network, ...] = field(
         default_factory=lambda: tuple(parse_networks("127.0.0.0/8,::1/128"))
     )
+    trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-For/-Proto are believed
     ban_limit: int = 30
     ban_window: float = 60.0
     ban_seconds: float = 600.0
@@ -140,7 +141,9 @@ class Server:
             log.info("event=firmware_swept entries=%s", ",".join(swept))
         await self.cache.refresh()
         config = self.config
-        handler = make_handler(self.gateway, self.metrics, config.metrics_allow)
+        handler = make_handler(
+            self.gateway, self.metrics, config.metrics_allow, config.trusted_proxies
+        )
         # libraries.md §3: the access log costs throughput; we log events instead.
         self._runner = web.ServerRunner(
             web.Server(handler, access_log=None), shutdown_timeout=config.shutdown_grace

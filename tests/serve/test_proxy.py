@@ -1,0 +1,172 @@
+"""``provisioner serve --trusted-proxies`` behind a real nginx reverse proxy.
+
+nginx listens on 127.0.0.1 and passes requests to our server with
+``X-Forwarded-For: $proxy_add_x_forwarded_for`` and ``X-Forwarded-Proto``,
+as a typical site configuration does. curl plays phones at other loopback
+addresses (``--interface 127.0.0.2``, ``127.0.0.3``): only nginx
+(127.0.0.1) is trusted, so allowlists and seen records see the phone's
+address through the proxy, and what a phone writes into the headers itself
+is never believed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.peers import free_port, need
+from tests.serve_process import provisioner, serving
+
+MAC = "805ec0000101"
+PASSWORD = "proxy-pass-1234"
+UA = "Yealink SIP-T46S 66.85.0.5 80:5e:c0:00:01:01"
+FLEET = {
+    "tenants": [{"name": "acme", "sip_domain": "acme.example.com"}],
+    "phones": [
+        {
+            "tenant": "acme",
+            "mac": MAC,
+            "model": "t46s",
+            "settings": {"access.http.password": PASSWORD, "access.http.allow": "127.0.0.2/32"},
+        }
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Site:
+    data_dir: Path
+    ours: int  # our server, direct
+    nginx: int  # nginx in front of it
+
+
+def start_nginx(root: Path, upstream: int) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    (root / "tmp").mkdir(parents=True)
+    user = "user root;" if os.geteuid() == 0 else ""  # as root the worker would be "nobody"
+    (root / "nginx.conf").write_text(
+        f"""
+{user}
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/tmp;
+    proxy_temp_path {root}/tmp;
+    fastcgi_temp_path {root}/tmp;
+    uwsgi_temp_path {root}/tmp;
+    scgi_temp_path {root}/tmp;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://127.0.0.1:{upstream};
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+        }}
+    }}
+}}
+"""
+    )
+    process = subprocess.Popen(
+        [need("nginx"), "-p", str(root), "-c", str(root / "nginx.conf"), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return process, port
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    data = tmp_path_factory.mktemp("proxy")
+    (data / "fleet.json").write_text(json.dumps(FLEET))
+    subprocess.run(
+        provisioner(data, "apply", str(data / "fleet.json")),
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    options = ["--trusted-proxies", "127.0.0.1/32", "--poll-interval", "0.3"]
+    with serving(data, *options) as running:
+        nginx, port = start_nginx(data / "nginx", running.http)
+        try:
+            deadline = time.monotonic() + 20
+            while curl(port, "y000000000066.cfg")[0] != 200:
+                assert nginx.poll() is None, (data / "nginx" / "error.log").read_text()
+                assert time.monotonic() < deadline, "nginx did not come up"
+                time.sleep(0.2)
+            yield Site(data, running.http, port)
+        finally:
+            nginx.terminate()
+            nginx.wait(10)
+
+
+def curl(port: int, path: str, *args: str, source: str = "127.0.0.1") -> tuple[int, bytes]:
+    result = subprocess.run(
+        [need("curl"), "-s", "--max-time", "10", "--interface", source, "-A", UA,
+         "-o", "-", "-w", "\n%{http_code}", *args, f"http://127.0.0.1:{port}/{path}"],
+        capture_output=True,
+        timeout=20,
+        check=False,
+    )  # fmt: skip
+    body, _, code = result.stdout.rpartition(b"\n")
+    return int(code), body
+
+
+DIGEST = ("--digest", "-u", f"{MAC}:{PASSWORD}")
+BASIC = ("--basic", "-u", f"{MAC}:{PASSWORD}")
+
+
+def test_the_allowlist_sees_the_phone_through_the_proxy(site: Site) -> None:
+    assert curl(site.nginx, f"{MAC}.cfg", *DIGEST, source="127.0.0.2")[0] == 200
+    assert curl(site.nginx, f"{MAC}.cfg", *DIGEST, source="127.0.0.3")[0] == 404
+
+
+def test_what_a_phone_writes_is_not_believed(site: Site) -> None:
+    spoof = ("-H", "X-Forwarded-For: 127.0.0.2")
+    # Through nginx: it appends 127.0.0.3, the address it really saw.
+    assert curl(site.nginx, f"{MAC}.cfg", *DIGEST, *spoof, source="127.0.0.3")[0] == 404
+    # Straight to us from an address that is no proxy: the header is ignored.
+    assert curl(site.ours, f"{MAC}.cfg", *DIGEST, *spoof, source="127.0.0.3")[0] == 404
+    assert curl(site.ours, f"{MAC}.cfg", *DIGEST, source="127.0.0.2")[0] == 200
+
+
+def test_basic_authentication_needs_tls_at_the_proxy(site: Site) -> None:
+    # Basic credentials over plain HTTP are refused like wrong ones: the uniform 404.
+    forwarded = ("-H", "X-Forwarded-For: 127.0.0.2")
+    # nginx listens on plain HTTP and says so (X-Forwarded-Proto: http).
+    assert curl(site.nginx, f"{MAC}.cfg", *BASIC, source="127.0.0.2")[0] == 404
+    # A trusted proxy that terminated TLS says https.
+    tls = ("-H", "X-Forwarded-Proto: https")
+    assert curl(site.ours, f"{MAC}.cfg", *BASIC, *forwarded, *tls)[0] == 200
+    assert curl(site.ours, f"{MAC}.cfg", *BASIC, *forwarded)[0] == 404
+    # Anyone else saying so is not believed.
+    assert curl(site.ours, f"{MAC}.cfg", *BASIC, *tls, source="127.0.0.2")[0] == 404
+
+
+def test_seen_records_carry_the_phone_address(site: Site) -> None:
+    assert curl(site.nginx, "y000000000066.cfg", source="127.0.0.2")[0] == 200
+    deadline = time.monotonic() + 10
+    while True:
+        out = subprocess.run(
+            provisioner(site.data_dir, "seen", "--json"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        addresses = {entry["address"] for entry in json.loads(out)}
+        if "127.0.0.2" in addresses:
+            break
+        assert time.monotonic() < deadline, addresses
+        time.sleep(0.3)
+    assert "127.0.0.1" not in addresses  # nginx itself never appears as a phone
