@@ -31,8 +31,13 @@ this module only moves bytes and keeps time:
   CSeq method does not match are ignored and counted in :attr:`stats`.
 * Nothing blocks the loop: names are resolved with ``loop.getaddrinfo``.
 
-A NOTIFY's outcome is returned as soon as it is known; the exchange stays
-routable until Timer K has absorbed retransmitted responses.
+A NOTIFY's outcome is returned as soon as it is known. Over UDP its
+transactions then only absorb retransmitted final responses until Timer K
+(T4, 5 s) ends them (§17.1.2.2); for that the exchange itself is dropped and
+only its branches are kept, with the time they expire, in one
+insertion-ordered table purged by a single timer. At 10,000 NOTIFYs a
+second that is 50,000 entries of about 150 bytes instead of 50,000
+exchanges of about 2.8 KB (parsed response, closures, future, timer).
 """
 
 from __future__ import annotations
@@ -54,12 +59,13 @@ from provisioner.sip._message import (
     Message,
     MessageError,
     Response,
+    cseq,
     parse,
     top_via_branch,
 )
 from provisioner.sip._notify import NotifyExchange, NotifyOutcome, NotifyRequest
 from provisioner.sip._stream import StreamFramer
-from provisioner.sip._transaction import Timers
+from provisioner.sip._transaction import State, Timers
 
 __all__ = ["Notifier", "NotifierStats"]
 
@@ -82,6 +88,10 @@ def _token() -> str:
     return secrets.token_hex(8)
 
 
+# Transaction states in which only retransmitted responses can still arrive.
+_ABSORBING = frozenset({State.COMPLETED, State.TERMINATED})
+
+
 @dataclass(slots=True)
 class NotifierStats:
     """Counters since start, for logs, metrics and tests."""
@@ -93,6 +103,7 @@ class NotifierStats:
     malformed: int = 0  # unparsable datagrams, or streams that could not be framed
     unsolicited: int = 0  # requests, and responses for no live transaction
     mismatched: int = 0  # responses with a live branch but another CSeq method
+    absorbed: int = 0  # retransmitted responses for finished exchanges (Timer K)
     connections: int = 0  # TCP/TLS connections opened
 
 
@@ -137,6 +148,10 @@ class Notifier:
         self._wildcard = True
         self._pending: set[_Pending] = set()
         self._by_branch: dict[str, _Pending] = {}
+        # Branches of finished UDP exchanges still absorbing (Timer K): branch ->
+        # expiry, in expiry order (every entry lives T4 from its insertion).
+        self._absorbing: dict[str, float] = {}
+        self._absorb_timer: asyncio.TimerHandle | None = None
         self._connections: dict[ConnectionKey, asyncio.Task[_Connection]] = {}
         self._targets: dict[tuple[str, int], tuple[Address, str]] = {}
         self._local = ("", 0)
@@ -150,8 +165,8 @@ class Notifier:
 
     @property
     def in_flight(self) -> int:
-        """Exchanges still routable: awaiting an outcome, or absorbing retransmissions."""
-        return len(self._pending)
+        """Exchanges awaiting an outcome, and transactions absorbing retransmissions."""
+        return len(self._pending) + len(self._absorbing)
 
     async def start(self) -> None:
         """Bind the UDP socket."""
@@ -185,6 +200,10 @@ class Notifier:
             transactions = len(pending.exchange.transactions)
             self._settle(pending, NotifyOutcome(False, None, "notifier closed", transactions, 0.0))
             self._forget(pending)
+        self._absorbing.clear()
+        if self._absorb_timer is not None:
+            self._absorb_timer.cancel()
+            self._absorb_timer = None
         for task in self._connections.values():
             opened = _opened(task)
             if opened is None:
@@ -297,6 +316,13 @@ class Notifier:
         branch = top_via_branch(message)
         pending = None if branch is None else self._by_branch.get(branch)
         if pending is None:
+            if branch is not None and branch in self._absorbing:
+                number_method = cseq(message)
+                if number_method is not None and number_method[1] == "NOTIFY":
+                    self.stats.absorbed += 1
+                else:
+                    self.stats.mismatched += 1
+                return
             self.stats.unsolicited += 1
             return
         out = pending.exchange.receive(message, asyncio.get_running_loop().time())
@@ -332,6 +358,9 @@ class Notifier:
             if exchange.finished:
                 self._forget(pending)
                 return
+            if all(t.state in _ABSORBING for t in exchange.transactions):
+                self._absorb(pending)
+                return
         deadline = exchange.next_timer()
         if deadline is None:
             pending.cancel_timer()
@@ -339,6 +368,31 @@ class Notifier:
             pending.cancel_timer()
             pending.timer = asyncio.get_running_loop().call_at(deadline, self._on_timer, pending)
             pending.timer_at = deadline
+
+    def _absorb(self, pending: _Pending) -> None:
+        """Keep only the branches of a settled exchange, until Timer K would end it."""
+        self._forget(pending)
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self._timers.t4
+        for branch in pending.exchange.branches:
+            self._absorbing.pop(branch, None)  # re-inserted last: the table stays in order
+            self._absorbing[branch] = until
+        if self._absorb_timer is None:
+            self._absorb_timer = loop.call_at(until, self._purge_absorbing)
+
+    def _purge_absorbing(self) -> None:
+        """Timer K for every absorbing transaction whose time has come."""
+        self._absorb_timer = None
+        now = asyncio.get_running_loop().time()
+        absorbing = self._absorbing
+        while absorbing:
+            branch, until = next(iter(absorbing.items()))
+            if until > now:
+                self._absorb_timer = asyncio.get_running_loop().call_at(
+                    until, self._purge_absorbing
+                )
+                return
+            del absorbing[branch]
 
     def _settle(self, pending: _Pending, outcome: NotifyOutcome) -> None:
         if not pending.future.done():

@@ -23,6 +23,7 @@ from provisioner.sip import (
     Headers,
     MessageError,
     Notifier,
+    NotifierStats,
     NotifyOutcome,
     NotifyRequest,
     Request,
@@ -157,7 +158,31 @@ def test_misbehaving_phone_then_the_right_answer() -> None:
     assert outcome == NotifyOutcome(True, 200, "OK", 1, outcome.elapsed)
     stats = notifier.stats
     assert (stats.malformed, stats.oversized, stats.unsolicited, stats.mismatched) == (3, 1, 3, 1)
-    assert (stats.sent, stats.retransmissions, stats.received) == (1, 0, 11)
+    assert (stats.sent, stats.retransmissions, stats.received, stats.absorbed) == (1, 0, 11, 1)
+
+
+def test_timer_k_keeps_only_the_branch_and_then_forgets_it() -> None:
+    async def body() -> tuple[list[int], NotifierStats]:
+        with UdpPhone() as phone:
+            async with Notifier(bind_host="127.0.0.1", t4=0.3) as notifier:
+                counts = []
+                task = asyncio.create_task(notifier.send(notify_to(phone.port)))
+                notify, peer = await phone.receive()
+                await phone.send(reply(notify, 200), peer)
+                assert (await task).ok
+                counts.append(notifier.in_flight)  # absorbing
+                await phone.send(reply(notify, 200), peer)  # retransmitted: absorbed
+                await phone.send(reply(notify, 200, method="SUBSCRIBE"), peer)
+                await settle(lambda: notifier.stats.received == 3)
+                await asyncio.sleep(0.5)  # Timer K has ended it
+                counts.append(notifier.in_flight)
+                await phone.send(reply(notify, 200), peer)
+                await settle(lambda: notifier.stats.received == 4)
+        return counts, notifier.stats
+
+    counts, stats = run(body())
+    assert counts == [1, 0]
+    assert (stats.absorbed, stats.mismatched, stats.unsolicited) == (1, 1, 1)
 
 
 def test_many_in_flight_are_routed_by_branch() -> None:
