@@ -19,10 +19,9 @@ HAProxy send the ``X-`` pair with their usual configuration (docs/serving.md).
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 
-from provisioner.serve._model import Network, allowed
+from provisioner.serve._model import Network, allowed, ip_address
 
 __all__ = ["MAX_HOPS", "forwarded_client", "forwarded_secure"]
 
@@ -40,13 +39,8 @@ def _address(entry: str) -> str | None:
         text = text[1 : text.find("]")] if "]" in text else ""
     elif text.count(":") == 1:
         text = text.split(":", 1)[0]
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(address)
+    address = ip_address(text)
+    return None if address is None else str(address)
 
 
 def _trusted(address: str, trusted: tuple[Network, ...]) -> bool:

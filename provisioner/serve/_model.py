@@ -18,6 +18,7 @@ __all__ = [
     "Status",
     "TenantPolicy",
     "allowed",
+    "ip_address",
 ]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -131,18 +132,28 @@ class Reply:
     disk: DiskFile | None = None
 
 
+def ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``text`` as an IP address, or ``None``.
+
+    IPv4-mapped IPv6 addresses (``::ffff:10.0.0.1`` from a dual-stack socket)
+    are returned as the IPv4 address they carry.
+    """
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def allowed(client: str, networks: tuple[Network, ...]) -> bool:
     """True when ``client`` lies in one of ``networks`` (empty = anywhere).
 
-    IPv4-mapped IPv6 addresses (``::ffff:10.0.0.1`` from a dual-stack socket)
-    are compared as the IPv4 address they carry.
+    A zone index (``fe80::1%eth0``) is ignored; IPv4-mapped addresses are
+    compared as IPv4 (:func:`ip_address`).
     """
     if not networks:
         return True
-    try:
-        address = ipaddress.ip_address(client.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in net for net in networks)
+    address = ip_address(client.split("%", 1)[0])
+    return address is not None and any(address in net for net in networks)
