@@ -54,6 +54,9 @@ from provisioner.sip._transaction import ClientTransaction, State, Timers
 
 __all__ = ["NotifyExchange", "NotifyOutcome", "NotifyRequest", "Phase"]
 
+# Transaction states in which nothing more is sent: only retransmissions can arrive.
+_DONE_SENDING = frozenset({State.COMPLETED, State.TERMINATED})
+
 Transport = Literal["udp", "tcp", "tls"]
 
 
@@ -176,6 +179,15 @@ class NotifyExchange:
         """The outcome is known and every transaction has terminated."""
         return self.outcome is not None and all(
             transaction.state is State.TERMINATED for transaction in self.transactions
+        )
+
+    @property
+    def absorbing(self) -> bool:
+        """The outcome is known and the transactions left only absorb retransmitted
+        final responses (Completed, until Timer K): nothing more will be sent.
+        """
+        return self.outcome is not None and all(
+            transaction.state in _DONE_SENDING for transaction in self.transactions
         )
 
     def start(self, now: float) -> list[bytes]:

@@ -65,7 +65,7 @@ from provisioner.sip._message import (
 )
 from provisioner.sip._notify import NotifyExchange, NotifyOutcome, NotifyRequest
 from provisioner.sip._stream import StreamFramer
-from provisioner.sip._transaction import State, Timers
+from provisioner.sip._transaction import Timers
 
 __all__ = ["Notifier", "NotifierStats"]
 
@@ -86,10 +86,6 @@ ConnectionKey = tuple[str, str, int]  # transport, host, port
 def _token() -> str:
     """64 random bits as hex: unique enough for a branch, tag, Call-ID or cnonce."""
     return secrets.token_hex(8)
-
-
-# Transaction states in which only retransmitted responses can still arrive.
-_ABSORBING = frozenset({State.COMPLETED, State.TERMINATED})
 
 
 @dataclass(slots=True)
@@ -358,7 +354,7 @@ class Notifier:
             if exchange.finished:
                 self._forget(pending)
                 return
-            if all(t.state in _ABSORBING for t in exchange.transactions):
+            if exchange.absorbing:
                 self._absorb(pending)
                 return
         deadline = exchange.next_timer()
