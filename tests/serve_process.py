@@ -13,12 +13,29 @@ from pathlib import Path
 
 from tests.peers import free_port
 
-__all__ = ["Serving", "provisioner", "serving"]
+__all__ = ["Serving", "provisioner", "run_cli", "serving"]
 
 
 def provisioner(data_dir: Path, *args: str) -> list[str]:
     """The command line of ``provisioner --data-dir DATA_DIR ARGS…`` with this interpreter."""
     return [sys.executable, "-m", "provisioner", "--data-dir", str(data_dir), *args]
+
+
+def run_cli(
+    data_dir: Path, *args: str, env: Mapping[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run one ``provisioner`` command; with ``check``, a failure fails the test with its stderr."""
+    result = subprocess.run(
+        provisioner(data_dir, *args),
+        capture_output=True,
+        text=True,
+        env=None if env is None else dict(env),
+        timeout=60,
+        check=False,
+    )
+    if check:
+        assert result.returncode == 0, (args, result.stderr)
+    return result
 
 
 @dataclass(frozen=True)

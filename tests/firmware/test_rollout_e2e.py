@@ -24,7 +24,6 @@ import json
 import os
 import re
 import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ import aiohttp
 import pytest
 
 from tests.peers import free_port
-from tests.serve_process import provisioner, serving
+from tests.serve_process import run_cli, serving
 
 OLD, NEW = "66.85.0.5", "66.86.0.20"
 ROM = f"T46S(T48S,T42S,T41S)-{NEW}.rom"
@@ -157,15 +156,11 @@ def fleet(http: int, ports: dict[str, int]) -> dict[str, Any]:
 
 @dataclass
 class Server:
-    cli: list[str]
+    data_dir: Path
     http: int
 
     def run(self, *args: str) -> str:
-        result = subprocess.run(
-            [*self.cli, *args], capture_output=True, text=True, timeout=60, check=False
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
+        return run_cli(self.data_dir, *args).stdout
 
     def status(self, rollout: int) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.run("rollout", "status", str(rollout), "--json"))
@@ -174,20 +169,17 @@ class Server:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[Server, dict[str, int], str]]:
-    cli = provisioner(tmp_path)
     image = tmp_path / ROM
     image.write_bytes(os.urandom(300_000))
     ports = {mac: free_port(socket.SOCK_DGRAM) for mac in GOOD + BAD}
     http = free_port()
     (tmp_path / "fleet.json").write_text(json.dumps(fleet(http, ports)))
-    for args in (
-        ["apply", str(tmp_path / "fleet.json")],
-        ["firmware", "upload", str(image), "--vendor", "yealink", "--label", "r2", "--activate"],
-    ):
-        subprocess.run([*cli, *args], check=True, capture_output=True, timeout=60)
+    run_cli(tmp_path, "apply", str(tmp_path / "fleet.json"))
+    run_cli(tmp_path, "firmware", "upload", str(image), "--vendor", "yealink", "--label", "r2",
+            "--activate")  # fmt: skip
     options = ["--poll-interval", "0.5", "--log-level", "info"]
     with serving(tmp_path, *options, http=http):
-        yield Server(cli, http), ports, hashlib.sha256(image.read_bytes()).hexdigest()
+        yield Server(tmp_path, http), ports, hashlib.sha256(image.read_bytes()).hexdigest()
 
 
 async def wait_for(check: Callable[[], bool], limit: float, what: str) -> None:

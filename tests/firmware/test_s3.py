@@ -31,7 +31,7 @@ from provisioner.errors import InputError
 from provisioner.firmware import IngestError, Limits, ObjectStorage, new_key, storage_from_env
 from provisioner.firmware._s3 import EMPTY_SHA256, Credentials, S3Client, S3Error, authorization
 from tests.peers import free_port
-from tests.serve_process import provisioner, serving
+from tests.serve_process import run_cli, serving
 
 # The examples of "Signature Calculations for the Authorization Header"
 # in the Amazon S3 API reference (AWS's example key pair).
@@ -315,19 +315,6 @@ def test_sweep_deletes_unrecorded_sets_only(endpoint: str, bucket: str, tmp_path
 # Two nodes, one database, one bucket.
 
 
-def run(data: Path, env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        provisioner(data, *args),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, (args, result.stderr)
-    return result.stdout
-
-
 def fetch(url: str) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
@@ -350,10 +337,10 @@ def test_two_nodes_share_a_bucket(endpoint: str, bucket: str, tmp_path: Path) ->
     (tmp_path / "fleet.json").write_text(
         json.dumps({"tenants": [{"name": "acme", "sip_domain": "acme.example.com"}]})
     )
-    run(node_a, env, "apply", str(tmp_path / "fleet.json"))
+    run_cli(node_a, "apply", str(tmp_path / "fleet.json"), env=env)
     upload, files = polycom_zip(tmp_path / "ucs.zip")
-    run(node_a, env, "firmware", "upload", str(upload), "--vendor", "polycom", "--label", "r1",
-        "--activate")  # fmt: skip
+    run_cli(node_a, "firmware", "upload", str(upload), "--vendor", "polycom", "--label", "r1",
+            "--activate", env=env)  # fmt: skip
     assert len(objects(endpoint, bucket)) == 3
     with serving(node_b, "--poll-interval", "0.5", env=env, log=tmp_path / "b.log") as node:
         deadline = time.monotonic() + 30
@@ -366,8 +353,8 @@ def test_two_nodes_share_a_bucket(endpoint: str, bucket: str, tmp_path: Path) ->
             200,
             files["cfg/site.cfg"],
         )
-        run(node_a, env, "firmware", "deactivate", "polycom", "r1")
-        run(node_a, env, "firmware", "rm", "polycom", "r1")
+        run_cli(node_a, "firmware", "deactivate", "polycom", "r1", env=env)
+        run_cli(node_a, "firmware", "rm", "polycom", "r1", env=env)
         assert objects(endpoint, bucket) == {}
         deadline = time.monotonic() + 10
         while fetch(url)[0] != 404:

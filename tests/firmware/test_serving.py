@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 
 from tests.peers import free_port, need
-from tests.serve_process import provisioner, serving
+from tests.serve_process import run_cli, serving
 
 PIN, OVERRIDE, PLAIN = "0004f2000001", "0004f2000002", "0004f2000003"
 CISCO = "000D28000010"
@@ -96,19 +96,6 @@ class Server:
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.http}/{path}"
-
-
-def run_cli(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        provisioner(data_dir, *args),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if check:
-        assert result.returncode == 0, (args, result.stderr)
-    return result
 
 
 def write_zip(path: Path, files: dict[str, bytes]) -> Path:

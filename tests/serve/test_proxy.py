@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.peers import free_port, need
-from tests.serve_process import provisioner, serving
+from tests.serve_process import run_cli, serving
 
 MAC = "805ec0000101"
 PASSWORD = "proxy-pass-1234"
@@ -89,12 +89,7 @@ http {{
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     data = tmp_path_factory.mktemp("proxy")
     (data / "fleet.json").write_text(json.dumps(FLEET))
-    subprocess.run(
-        provisioner(data, "apply", str(data / "fleet.json")),
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    run_cli(data, "apply", str(data / "fleet.json"))
     options = ["--trusted-proxies", "127.0.0.1/32", "--poll-interval", "0.3"]
     with serving(data, *options) as running:
         nginx, port = start_nginx(data / "nginx", running.http)
@@ -157,13 +152,7 @@ def test_seen_records_carry_the_phone_address(site: Site) -> None:
     assert curl(site.nginx, "y000000000066.cfg", source="127.0.0.2")[0] == 200
     deadline = time.monotonic() + 10
     while True:
-        out = subprocess.run(
-            provisioner(site.data_dir, "seen", "--json"),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        ).stdout
+        out = run_cli(site.data_dir, "seen", "--json").stdout
         addresses = {entry["address"] for entry in json.loads(out)}
         if "127.0.0.2" in addresses:
             break
