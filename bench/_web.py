@@ -6,12 +6,11 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.peers import free_port
+from tests.nginx import nginx as run_nginx
 from tests.serve_process import serving
 
 __all__ = ["group", "median", "nginx", "serve", "wrk"]
@@ -37,48 +36,13 @@ def nginx(root: Path) -> Iterator[int]:
     ``sendfile`` and ``tcp_nopush`` are on, as in Debian's stock nginx.conf:
     the reference is nginx as an admin would run it.
     """
-    port = free_port()
-    conf = root / "nginx.conf"
-    # As root, nginx would drop its worker to "nobody", which cannot read a private temp dir.
-    user = "user root;" if os.geteuid() == 0 else ""
-    conf.write_text(
-        f"""
-{user}
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/error.log;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    types {{ text/plain cfg; }}
-    default_type application/octet-stream;
-    client_body_temp_path {root}/tmp;
-    proxy_temp_path {root}/tmp;
-    fastcgi_temp_path {root}/tmp;
-    uwsgi_temp_path {root}/tmp;
-    scgi_temp_path {root}/tmp;
-    server {{
-        listen 127.0.0.1:{port};
-        root {root}/www;
-    }}
-}}
-"""
-    )
-    (root / "tmp").mkdir(exist_ok=True)
     program = shutil.which("nginx") or "/usr/sbin/nginx"
-    process = subprocess.Popen(
-        [program, "-p", str(root), "-c", str(conf), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        time.sleep(0.5)
+    http = """    sendfile on;
+    tcp_nopush on;
+    types { text/plain cfg; }
+    default_type application/octet-stream;"""
+    with run_nginx(program, root, f"        root {root}/www;", http) as port:
         yield port
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 _LATENCY = re.compile(r"^\s+(50|90|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)

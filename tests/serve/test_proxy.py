@@ -12,7 +12,6 @@ is never believed.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers import free_port, need
+from tests.nginx import nginx
+from tests.peers import need
 from tests.serve_process import run_cli, serving
 
 MAC = "805ec0000101"
@@ -47,42 +47,14 @@ class Site:
     nginx: int  # nginx in front of it
 
 
-def start_nginx(root: Path, upstream: int) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    (root / "tmp").mkdir(parents=True)
-    user = "user root;" if os.geteuid() == 0 else ""  # as root the worker would be "nobody"
-    (root / "nginx.conf").write_text(
-        f"""
-{user}
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/tmp;
-    proxy_temp_path {root}/tmp;
-    fastcgi_temp_path {root}/tmp;
-    uwsgi_temp_path {root}/tmp;
-    scgi_temp_path {root}/tmp;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
+def proxy_to(upstream: int) -> str:
+    """The server block of a typical site: everything passed on with the X-Forwarded pair."""
+    return f"""        location / {{
             proxy_pass http://127.0.0.1:{upstream};
             proxy_set_header Host $host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto $scheme;
-        }}
-    }}
-}}
-"""
-    )
-    process = subprocess.Popen(
-        [need("nginx"), "-p", str(root), "-c", str(root / "nginx.conf"), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return process, port
+        }}"""
 
 
 @pytest.fixture(scope="module")
@@ -91,18 +63,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     (data / "fleet.json").write_text(json.dumps(FLEET))
     run_cli(data, "apply", str(data / "fleet.json"))
     options = ["--trusted-proxies", "127.0.0.1/32", "--poll-interval", "0.3"]
-    with serving(data, *options) as running:
-        nginx, port = start_nginx(data / "nginx", running.http)
-        try:
-            deadline = time.monotonic() + 20
-            while curl(port, "y000000000066.cfg")[0] != 200:
-                assert nginx.poll() is None, (data / "nginx" / "error.log").read_text()
-                assert time.monotonic() < deadline, "nginx did not come up"
-                time.sleep(0.2)
-            yield Site(data, running.http, port)
-        finally:
-            nginx.terminate()
-            nginx.wait(10)
+    with (
+        serving(data, *options) as running,
+        nginx(need("nginx"), data / "nginx", proxy_to(running.http)) as port,
+    ):
+        yield Site(data, running.http, port)
 
 
 def curl(port: int, path: str, *args: str, source: str = "127.0.0.1") -> tuple[int, bytes]:
