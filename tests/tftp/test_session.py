@@ -13,7 +13,6 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from provisioner.tftp import (
     TERMINAL,
-    Ack,
     Data,
     Error,
     Limits,
@@ -27,20 +26,7 @@ from provisioner.tftp import (
     encode,
     to_netascii,
 )
-
-
-def ack(block: int) -> bytes:
-    return encode(Ack(block))
-
-
-def data(block: int, payload: bytes) -> bytes:
-    return encode(Data(block, payload))
-
-
-def state(session: ReadSession) -> State:
-    """The state, read through a call: mypy would otherwise keep ``session.state``
-    narrowed by one assertion across the calls that change it."""
-    return session.state
+from tests.tftp._wire import ack, data, state
 
 
 def oack(*options: tuple[str, str]) -> bytes:

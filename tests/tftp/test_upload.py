@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from provisioner.tftp import (
     TERMINAL,
     Ack,
-    Data,
     Error,
     Limits,
     Mode,
@@ -19,20 +18,7 @@ from provisioner.tftp import (
     decode,
     encode,
 )
-
-
-def ack(block: int) -> bytes:
-    return encode(Ack(block))
-
-
-def data(block: int, payload: bytes) -> bytes:
-    return encode(Data(block, payload))
-
-
-def state(session: WriteSession) -> State:
-    """The state, read through a call: mypy would otherwise keep ``session.state``
-    narrowed by one assertion across the calls that change it."""
-    return session.state
+from tests.tftp._wire import ack, data, state
 
 
 def test_upload_in_lockstep_waits_for_the_verdict() -> None:
