@@ -456,13 +456,15 @@ def test_tls(tmp_path: Path) -> None:
     assert run(body()).ok
 
 
+async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A TCP peer that accepts and never speaks (no TLS handshake either)."""
+    await reader.read()
+    writer.close()
+
+
 def test_tls_handshake_bounded_by_connect_timeout(tmp_path: Path) -> None:
     """A peer that accepts TCP but never speaks TLS: the connect timeout ends it."""
     _, client_tls = tls_contexts(tmp_path)
-
-    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()
-        writer.close()
 
     async def body() -> NotifyOutcome:
         server = await asyncio.start_server(mute, "127.0.0.1", 0)
@@ -497,10 +499,6 @@ def test_invalid_requests_raise_and_leave_nothing_behind() -> None:
 def test_close_while_connecting(tmp_path: Path) -> None:
     """close() during a TLS handshake: the waiting send ends as an outcome."""
     _, client_tls = tls_contexts(tmp_path)
-
-    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()
-        writer.close()
 
     async def body() -> NotifyOutcome:
         server = await asyncio.start_server(mute, "127.0.0.1", 0)
