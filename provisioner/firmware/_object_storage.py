@@ -31,7 +31,7 @@ from provisioner.domain import FirmwareFile, FirmwareSet
 from provisioner.errors import InputError
 from provisioner.firmware._ingest import Ingested, Limits
 from provisioner.firmware._s3 import Credentials, S3Client, S3Error
-from provisioner.firmware._storage import LocalStorage, valid_key
+from provisioner.firmware._storage import LocalStorage, is_key, valid_key
 
 __all__ = ["MirrorResult", "ObjectStorage", "storage_from_env"]
 
@@ -67,9 +67,9 @@ class ObjectStorage:
         put: list[str] = []
         try:
             for f in ingested.files:
-                name = self._object(key, f.path)
-                self.client.put_file(name, self.cache.target(key, f.path), f.sha256)
-                put.append(name)
+                stored = self._object(key, f.path)
+                self.client.put_file(stored, self.cache.target(key, f.path), f.sha256)
+                put.append(stored)
         except BaseException:
             self._delete(put)
             self.cache.remove(key)
@@ -94,8 +94,8 @@ class ObjectStorage:
         self._delete(names)
         self.cache.remove(key)
 
-    def _delete(self, names: Iterable[str]) -> None:
-        for name in list(names):
+    def _delete(self, names: list[str]) -> None:
+        for name in names:
             try:
                 self.client.delete(name)
             except S3Error as exc:  # the sweep retries what is left
@@ -114,7 +114,7 @@ class ObjectStorage:
         try:
             for item in self.client.list(self.prefix):
                 key = item.key[len(self.prefix) :].split("/", 1)[0]
-                if valid_key(key, strict=False) is None or key in keep:
+                if not is_key(key) or key in keep:
                     continue
                 if item.modified < cutoff:
                     stale.setdefault(key, []).append(item.key)

@@ -15,11 +15,11 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Literal, Protocol, overload
+from typing import Protocol
 
 from provisioner.firmware._ingest import Ingested, Limits, ingest
 
-__all__ = ["FirmwareStorage", "LocalStorage", "new_key", "valid_key"]
+__all__ = ["FirmwareStorage", "LocalStorage", "is_key", "new_key", "valid_key"]
 
 _KEY = re.compile(r"[0-9a-f]{32}")
 _STAGING_PREFIX = ".ingest-"
@@ -30,17 +30,16 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-@overload
-def valid_key(key: str, strict: Literal[True] = True) -> str: ...
-@overload
-def valid_key(key: str, strict: Literal[False]) -> str | None: ...
-def valid_key(key: str, strict: bool = True) -> str | None:
-    """``key`` if it is a storage key; otherwise an error (``strict``) or ``None``."""
-    if _KEY.fullmatch(key):
-        return key
-    if strict:
+def is_key(text: str) -> bool:
+    """Whether ``text`` is a storage key (as :func:`new_key` makes them)."""
+    return _KEY.fullmatch(text) is not None
+
+
+def valid_key(key: str) -> str:
+    """``key``, checked: a storage key never carries anything but 32 hex digits."""
+    if not is_key(key):
         raise ValueError(f"invalid storage key {key!r}")
-    return None
+    return key
 
 
 class FirmwareStorage(Protocol):
@@ -111,7 +110,7 @@ class LocalStorage:
         cutoff = time.time() - older_than
         for entry in self.root.iterdir():
             leftover = entry.name.startswith(_STAGING_PREFIX) or (
-                _KEY.fullmatch(entry.name) is not None and entry.name not in keep
+                is_key(entry.name) and entry.name not in keep
             )
             if leftover and entry.is_dir() and entry.lstat().st_mtime < cutoff:
                 shutil.rmtree(entry, ignore_errors=True)
