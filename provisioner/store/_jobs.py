@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, case, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from provisioner.store import _tables as t
@@ -186,13 +186,16 @@ def claim_targets(
     )
     if not ids:
         return []
-    # Only rows still queued are taken, so two runners never take the same one.
-    conn.execute(
+    # Only rows still queued are taken, and only the rows this UPDATE changed
+    # are returned: another runner may have taken some of ``ids`` since the
+    # SELECT, and both must not send them.
+    taken = conn.execute(
         update(t.notify_targets)
         .where(t.notify_targets.c.id.in_(ids), t.notify_targets.c.state == "queued")
         .values(state="sending", lease_until=now + lease, attempts=t.notify_targets.c.attempts + 1)
-    )
-    return targets_of(conn, ids=ids, state="sending")
+        .returning(t.notify_targets.c.id)
+    ).scalars()
+    return targets_of(conn, ids=list(taken))
 
 
 def targets_of(
@@ -255,45 +258,36 @@ def reap(conn: Connection, now: float, max_attempts: dict[int, int]) -> None:
     ``max_attempts`` maps tenant id to 1 + retries; a target whose lease
     expired (its runner died) is queued again only below that.
     """
-    expired = conn.execute(
-        select(
-            t.notify_targets.c.id, t.notify_targets.c.tenant_id, t.notify_targets.c.attempts
-        ).where(t.notify_targets.c.state == "sending", t.notify_targets.c.lease_until < now)
-    ).all()
-    for target_id, tenant_id, attempts in expired:
-        again = attempts < max_attempts.get(tenant_id, 1)
-        conn.execute(
-            update(t.notify_targets)
-            .where(t.notify_targets.c.id == target_id)
-            .values(
-                state="queued" if again else "failed",
-                lease_until=None,
-                reason="interrupted; sending again" if again else "interrupted",
-                done_at=None if again else now,
-            )
-        )
-    # A phone fetching any of its files after the NOTIFY confirms it.
-    waiting = conn.execute(
-        select(
-            t.notify_targets.c.id,
-            t.notify_targets.c.mac,
-            t.notify_targets.c.sent_at,
-            t.notify_targets.c.confirm_until,
-        ).where(t.notify_targets.c.state == "ok", t.notify_targets.c.confirm_until.is_not(None))
-    ).all()
-    for target_id, mac, sent_at, until in waiting:
-        fetched = conn.execute(
-            select(func.max(t.seen.c.last_seen)).where(t.seen.c.mac == mac)
-        ).scalar()
-        if fetched is not None and fetched >= int(sent_at):
-            state = "confirmed"
-        elif now > until:
-            state = "unconfirmed"
-        else:
-            continue
-        conn.execute(
-            update(t.notify_targets).where(t.notify_targets.c.id == target_id).values(state=state)
-        )
+    # Expired leases (their runner died), in two set-based UPDATEs: queued again
+    # below the tenant's attempts, failed otherwise. Both re-check the lease, so
+    # a result recorded meanwhile is never overwritten.
+    targets = t.notify_targets.c
+    expired = and_(targets.state == "sending", targets.lease_until < now)
+    allowed = case(max_attempts, value=targets.tenant_id, else_=1) if max_attempts else 1
+    conn.execute(
+        update(t.notify_targets)
+        .where(expired, targets.attempts < allowed)
+        .values(state="queued", lease_until=None, reason="interrupted; sending again")
+    )
+    conn.execute(
+        update(t.notify_targets)
+        .where(expired)
+        .values(state="failed", lease_until=None, reason="interrupted", done_at=now)
+    )
+    # A phone fetching any of its files after the NOTIFY confirms it (seen
+    # times are whole seconds: "at or after the second it was sent").
+    waiting = and_(targets.state == "ok", targets.confirm_until.is_not(None))
+    fetched_since = (
+        select(t.seen.c.mac)
+        .where(t.seen.c.mac == targets.mac, t.seen.c.last_seen > targets.sent_at - 1)
+        .exists()
+    )
+    conn.execute(update(t.notify_targets).where(waiting, fetched_since).values(state="confirmed"))
+    conn.execute(
+        update(t.notify_targets)
+        .where(waiting, targets.confirm_until < now)
+        .values(state="unconfirmed")
+    )
     open_jobs = select(t.notify_targets.c.job_id).where(
         t.notify_targets.c.state.in_(ACTIVE)
         | and_(t.notify_targets.c.state == "ok", t.notify_targets.c.confirm_until.is_not(None))
