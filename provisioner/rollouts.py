@@ -90,6 +90,5 @@ def rollback(store: Store, rollout_id: int, now: float | None = None) -> list[tu
     found = store.rollouts(rollout_id)
     if not found:
         raise NotFoundError(f"no rollout {rollout_id}")
-    tenants = {p.tenant_id for p in found[0].phones}
-    delay = max((float(store.tenant_value(t, "notify.delay_seconds")) for t in tenants), default=0)
+    delay = store.notify_delay(p.tenant_id for p in found[0].phones)
     return store.rollback_rollout(rollout_id, time.time() if now is None else now, delay)

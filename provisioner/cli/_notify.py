@@ -82,9 +82,7 @@ def cmd_send_profiles(ctx: Context, args: argparse.Namespace) -> int:
     if not phones:
         raise NotFoundError(f"no enabled phones in {selector}")
     event = "reboot" if args.restart else "resync"
-    delay = max(
-        int(store.tenant_value(tid, "notify.delay_seconds")) for tid in {t for _, t in phones}
-    )
+    delay = store.notify_delay(tid for _, tid in phones)
     job = store.create_job(
         selector=selector, event=event, phones=phones, now=time.time(), delay=float(delay)
     )

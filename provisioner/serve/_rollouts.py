@@ -93,11 +93,8 @@ class RolloutRunner:
         decision = advance(view, reports, now)
         if decision.empty:
             return
-        delay = 0.0
-        if decision.wave_macs:
-            wave = set(decision.wave_macs)
-            tenants = {p.tenant_id for p in record.phones if p.mac in wave}
-            delay = max(float(self.store.tenant_value(t, "notify.delay_seconds")) for t in tenants)
+        wave = set(decision.wave_macs)
+        delay = self.store.notify_delay(p.tenant_id for p in record.phones if p.mac in wave)
         pinned = self.store.apply_rollout_decision(record.id, record.label, decision, now, delay)
         if pinned is None:
             return  # halted or rolled back meanwhile

@@ -268,6 +268,16 @@ class Store:
             return preset.defaults[name]
         return self.catalog.common[name].default
 
+    def notify_delay(self, tenant_ids: Iterable[int]) -> int:
+        """Seconds a job for phones of these tenants waits before its first NOTIFY.
+
+        The longest ``notify.delay_seconds`` among them, so every tenant's
+        files are in place; 0 for none.
+        """
+        return max(
+            (int(self.tenant_value(t, "notify.delay_seconds")) for t in set(tenant_ids)), default=0
+        )
+
     def create_job(
         self,
         *,
