@@ -52,7 +52,13 @@ from provisioner.domain import (
     Tenant,
 )
 from provisioner.errors import InputError
-from provisioner.firmware import FirmwareChoice, choose_image, served_path
+from provisioner.firmware import (
+    LABEL_SETTING,
+    UNMANAGED_SETTING,
+    FirmwareChoice,
+    choose_image,
+    served_path,
+)
 from provisioner.settings import SettingSpec, Value, parse_version
 
 __all__ = [
@@ -68,8 +74,6 @@ __all__ = [
 
 FIRMWARE_SETTING = "firmware.version"
 DIRECTORY_SETTING = "directory.tenant_lines"
-LABEL_SETTING = "firmware.label"
-UNMANAGED_SETTING = "firmware.unmanaged"
 # 32 symbols, so 5 bits of the HMAC per character and no modulo bias; no
 # I/O/0/1 because admins read these off a screen.
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from provisioner.catalog import Catalog
 from provisioner.errors import InputError, NotFoundError
-from provisioner.firmware import Plan, choose_image
-from provisioner.resolve import LABEL_SETTING, Resolver, SourceKind
+from provisioner.firmware import LABEL_SETTING, Plan, choose_image
+from provisioner.resolve import Resolver, SourceKind
 from provisioner.store import Store
 
 __all__ = ["rollback", "start_rollout"]

@@ -17,7 +17,7 @@ from provisioner.errors import InputError, NotFoundError
 from provisioner.identify import Identifier
 from provisioner.logsetup import configure
 from provisioner.mac import parse_mac
-from provisioner.resolve import Resolver
+from provisioner.resolve import FIRMWARE_SETTING, Resolver
 from provisioner.scope import parse_scope
 from provisioner.serve import ServeConfig, Server
 from provisioner.settings import parse_networks, parse_version
@@ -201,7 +201,7 @@ def _assigned_firmware(ctx: Context, macs: set[str]) -> dict[str, str]:
     resolver = Resolver(ctx.catalog, snapshot)
     result = {}
     for phone in snapshot.phones.values():
-        value = resolver.phone(phone).settings["firmware.version"].value
+        value = resolver.phone(phone).settings[FIRMWARE_SETTING].value
         if value:
             result[phone.mac] = str(value)
     return result

@@ -25,6 +25,8 @@ from provisioner.firmware._rollout import PhoneState as RolloutPhoneState
 from provisioner.firmware._select import (
     FW_PREFIX,
     LABEL,
+    LABEL_SETTING,
+    UNMANAGED_SETTING,
     FirmwareChoice,
     choose_image,
     derive_version,
@@ -39,6 +41,8 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "KINDS",
     "LABEL",
+    "LABEL_SETTING",
+    "UNMANAGED_SETTING",
     "Decision",
     "FirmwareChoice",
     "FirmwareLibrary",

@@ -17,6 +17,8 @@ from provisioner.catalog import FirmwareDef
 __all__ = [
     "FW_PREFIX",
     "LABEL",
+    "LABEL_SETTING",
+    "UNMANAGED_SETTING",
     "FirmwareChoice",
     "choose_image",
     "derive_version",
@@ -25,6 +27,10 @@ __all__ = [
 ]
 
 FW_PREFIX = "fw"
+# The settings that select sets: per vendor, the label of the firmware set
+# phones run and of the unmanaged set they read first.
+LABEL_SETTING = "firmware.label"
+UNMANAGED_SETTING = "firmware.unmanaged"
 # Labels appear in URLs, TFTP and FTP paths and configuration values: keep
 # them to characters that need no escaping anywhere.
 LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}")

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from provisioner.domain import FirmwareFile, FirmwareSet
 from provisioner.errors import InputError, NotFoundError
+from provisioner.firmware._select import LABEL_SETTING, UNMANAGED_SETTING
 from provisioner.store import _tables as t
 
 __all__ = [
@@ -25,7 +26,7 @@ __all__ = [
 ]
 
 # The settings whose values name a set's label (by vendor: the phone's).
-FIRMWARE_SETTINGS = ("firmware.label", "firmware.unmanaged")
+FIRMWARE_SETTINGS = (LABEL_SETTING, UNMANAGED_SETTING)
 
 
 def firmware_sets(

@@ -16,13 +16,13 @@ from sqlalchemy.engine import Connection
 
 from provisioner.errors import InputError, NotFoundError
 from provisioner.firmware._rollout import Decision, Plan, RolloutState
+from provisioner.firmware._select import LABEL_SETTING
 from provisioner.store import _tables as t
 from provisioner.store._read import decode_value, encode_value
 from provisioner.store._seen import _insert
 from provisioner.store._write import bump_revision
 
 __all__ = [
-    "LABEL_SETTING",
     "RolloutPhone",
     "RolloutRecord",
     "apply_decision",
@@ -32,8 +32,6 @@ __all__ = [
     "load_rollouts",
     "rollback_rollout",
 ]
-
-LABEL_SETTING = "firmware.label"
 
 
 @dataclass(frozen=True, slots=True)
