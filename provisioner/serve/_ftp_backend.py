@@ -38,6 +38,8 @@ class GatewayFtpBackend:
         return self._call(self._authenticate(username, password, client[0]))
 
     async def _authenticate(self, username: str, password: str, client: str) -> int | None:
+        if self.gateway.banned(client):
+            return None  # refused like a wrong password; guessing on goes nowhere
         match = None
         for tenant in self.gateway.cache.tenants.values():
             policy = tenant.policy

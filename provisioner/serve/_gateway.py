@@ -308,6 +308,10 @@ class Gateway:
             self.failed(req.client, req.protocol, "lookup_failed", path)
         return self._finish(req, path, NOT_FOUND, None)
 
+    def banned(self, client: str) -> bool:
+        """Whether ``client`` is banned now (every front end refuses it without further work)."""
+        return self.bans.banned(client, self._clock())
+
     def failed(self, client: str, protocol: Protocol, event: str, path: str = "") -> None:
         """Count a failure from ``client``; log it, and the ban it may start.
 

@@ -9,6 +9,7 @@ import pytest
 from provisioner.catalog import Catalog
 from provisioner.scope import parse_scope
 from provisioner.serve import Fetch, Protocol, Status
+from provisioner.serve._ftp_backend import GatewayFtpBackend
 from tests.serve.harness import (
     DISABLED,
     HOSTED,
@@ -18,6 +19,7 @@ from tests.serve.harness import (
     TOKEN,
     YEALINK,
     Harness,
+    fleet,
     harness,
 )
 from tests.serve.test_digest import answer
@@ -202,3 +204,28 @@ def test_template_changes_reach_the_cache(tmp_path: Path) -> None:
         h.run(h.cache.refresh())
         assert h.get(f"{POLYCOM}.cfg").file.data == f'<SITE mac="{POLYCOM}"/>\n'.encode()
         assert h.metrics.render_errors >= 1
+
+
+def test_a_banned_address_cannot_log_in_over_ftp(tmp_path: Path, catalog: Catalog) -> None:
+    document = fleet()
+    document["tenants"][0]["settings"] = {
+        "access.ftp.enabled": True,
+        "access.ftp.user": "acme-ftp",
+        "access.ftp.password": "ftp-pass-1234",
+    }
+    with harness(tmp_path, catalog, document) as h:
+        backend = GatewayFtpBackend(h.gateway, h.loop)
+
+        def login(password: str, client: str = "198.51.100.7") -> int | None:
+            result: int | None = h.run(backend._authenticate("acme-ftp", password, client))
+            return result
+
+        tenant = login("ftp-pass-1234")
+        assert tenant is not None
+        for _ in range(30):
+            assert login("guess") is None
+        assert h.metrics.bans == 1
+        assert login("ftp-pass-1234") is None  # banned: even the right password
+        assert login("ftp-pass-1234", client="198.51.100.8") == tenant
+        h.clock[0] += 601
+        assert login("ftp-pass-1234") == tenant
