@@ -36,14 +36,13 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
 
-from provisioner.catalog import Catalog, Family, UploadDef
+from provisioner.catalog import Catalog, Family, UploadDef, expand_path
 from provisioner.errors import CatalogError
 from provisioner.firmware import FirmwareStorage
 from provisioner.identify import Identifier
-from provisioner.mac import format_mac
 from provisioner.notify import NotifyInfo, notify_info
 from provisioner.render import RenderedFile, Renderer, RenderFailed
-from provisioner.resolve import PhoneView, Resolver
+from provisioner.resolve import FIRMWARE_SETTING, PhoneView, Resolver
 from provisioner.serve._firmware import firmware_index
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Access, DiskFile, Network, ServedFile, TenantPolicy
@@ -349,12 +348,12 @@ class ConfigCache:
             family=view.family,
             model=view.model.id,
             access=_access(values, mac),
-            firmware=str(values.get("firmware.version", "")),
+            firmware=str(values.get(FIRMWARE_SETTING, "")),
             notify=notify_info(view),
             files={f.path.lower(): served(f, changed_at) for f in files},
         )
         for upload in view.family.uploads:
-            name = upload.path.format(mac=mac, MAC=format_mac(mac, "upper"))
+            name = expand_path(upload.path, view.model, mac)
             entry.uploads[name.lower()] = (name, upload)
         return entry
 
