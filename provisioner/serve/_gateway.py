@@ -197,7 +197,7 @@ class Gateway:
         if not phone.access.uploads:
             return self._finish(req, path, NOT_FOUND, phone), None
         ticket = UploadTicket(phone.mac, name, upload.max_bytes)
-        return Reply(Status.OK, upload_limit=upload.max_bytes), ticket
+        return Reply(Status.OK), ticket
 
     async def store_upload(self, req: Fetch, ticket: UploadTicket, data: bytes) -> Reply:
         """Store an authorised upload (the caller enforced ``ticket.limit`` while reading)."""

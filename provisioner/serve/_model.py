@@ -90,9 +90,6 @@ class TenantPolicy:
     ftp_user: str
     ftp_password: str
     ftp_allow: tuple[Network, ...]
-    http_allow: tuple[Network, ...]
-    tftp_enabled: bool
-    tftp_allow: tuple[Network, ...]
     notify_rate: int
     notify_max_in_flight: int
     notify_jitter_ms: int
@@ -128,7 +125,6 @@ class Reply:
     status: Status
     file: ServedFile | None = None
     challenge: tuple[str, ...] = field(default_factory=tuple)
-    upload_limit: int = 0  # for an authorised upload: how many bytes may follow
     disk: DiskFile | None = None
 
 
