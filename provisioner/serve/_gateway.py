@@ -165,12 +165,12 @@ class Gateway:
         if admission != _Admission.OK:
             return self._refuse(req, path, token, now, admission, phone)
         loop = asyncio.get_running_loop()
-        data = await loop.run_in_executor(None, self.uploads.read, phone.mac, name)
-        if data is None:
+        found = await loop.run_in_executor(None, self.uploads.read, phone.mac, name)
+        if found is None:
             # The phone has not uploaded it: a normal miss for its own file.
             return self._finish(req, path, NOT_FOUND, phone)
-        mtime = await loop.run_in_executor(None, self.uploads.stat, phone.mac, name)
-        file = served(RenderedFile(name, data, _content_type(name), True), mtime or 0)
+        data, mtime = found
+        file = served(RenderedFile(name, data, _content_type(name), True), mtime)
         return self._finish(req, path, Reply(Status.OK, file), phone)
 
     # --- uploads ---------------------------------------------------------

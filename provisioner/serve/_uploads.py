@@ -45,16 +45,11 @@ class UploadStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def read(self, mac: str, name: str) -> bytes | None:
-        """An upload's bytes, or ``None`` when the phone never uploaded it."""
+    def read(self, mac: str, name: str) -> tuple[bytes, int] | None:
+        """An upload's bytes and modification time (Unix seconds), from one open file;
+        ``None`` when the phone never uploaded it."""
         try:
-            return self._path(mac, name).read_bytes()
-        except FileNotFoundError:
-            return None
-
-    def stat(self, mac: str, name: str) -> int | None:
-        """Modification time (Unix seconds) of an upload, or ``None``."""
-        try:
-            return int(self._path(mac, name).stat().st_mtime)
+            with self._path(mac, name).open("rb") as handle:
+                return handle.read(), int(os.fstat(handle.fileno()).st_mtime)
         except FileNotFoundError:
             return None
