@@ -37,6 +37,7 @@ from email.utils import formatdate
 from pathlib import Path
 
 from provisioner.catalog import Catalog, Family, UploadDef, expand_path
+from provisioner.domain import FirmwareSet
 from provisioner.errors import CatalogError
 from provisioner.firmware import FirmwareStorage
 from provisioner.identify import Identifier
@@ -260,16 +261,17 @@ class ConfigCache:
 
     async def reindex_firmware(self) -> None:
         """Index the active firmware sets again (files mirrored since are then served)."""
-        if self.storage is None:
-            return
         loop = asyncio.get_running_loop()
-        self.firmware = await loop.run_in_executor(self._executor, self._index_firmware)
+        self.firmware = await loop.run_in_executor(
+            self._executor, lambda: self._index_firmware(self.store.firmware_sets(active=True))
+        )
 
-    def _index_firmware(self) -> dict[str, DiskFile]:
-        """The firmware index from the store's active sets (worker thread)."""
-        assert self.storage is not None
+    def _index_firmware(self, active: Iterable[FirmwareSet]) -> dict[str, DiskFile]:
+        """Where each file of the ``active`` sets is served from (worker thread: it stats files)."""
+        if self.storage is None:
+            return {}
         roots = {f.vendor for f in self.catalog.families.values() if f.firmware.root}
-        return firmware_index(self.store.firmware_sets(active=True), self.storage, roots)
+        return firmware_index(active, self.storage, roots)
 
     def _reload_catalog(self) -> tuple[Catalog, Identifier, Renderer] | None:
         """A new catalog when any template file changed, else ``None`` (worker thread).
@@ -307,10 +309,7 @@ class ConfigCache:
         index is rebuilt whenever anything is rendered.
         """
         snapshot = self.store.snapshot(tenant_ids=list(tenant_ids))
-        firmware: dict[str, DiskFile] = {}
-        if self.storage is not None:
-            roots = {f.vendor for f in self.catalog.families.values() if f.firmware.root}
-            firmware = firmware_index(snapshot.firmware.values(), self.storage, roots)
+        firmware = self._index_firmware(snapshot.firmware.values())
         resolver = Resolver(self.catalog, snapshot)
         entries: dict[int, TenantEntry] = {}
         for tenant in snapshot.tenants.values():
