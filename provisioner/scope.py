@@ -9,7 +9,7 @@ from provisioner.domain import ScopeKind
 from provisioner.errors import InputError
 from provisioner.mac import parse_mac
 
-__all__ = ["ScopeRef", "parse_scope"]
+__all__ = ["ScopeRef", "parse_scope", "split_group"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +46,10 @@ def parse_scope(text: str) -> ScopeRef:
     if kind == "tenant":
         return ScopeRef(ScopeKind.TENANT, tenant=rest)
     if kind == "group":
-        tenant, slash, group = rest.partition("/")
-        if not slash or not tenant or not group:
+        found = split_group(rest)
+        if found is None:
             raise InputError(f"invalid group scope {text!r}: expected group:TENANT/NAME")
-        return ScopeRef(ScopeKind.GROUP, tenant=tenant, group=group)
+        return ScopeRef(ScopeKind.GROUP, tenant=found[0], group=found[1])
     if kind == "phone":
         return ScopeRef(ScopeKind.PHONE, mac=parse_mac(rest))
     if kind == "line":
@@ -58,3 +58,11 @@ def parse_scope(text: str) -> ScopeRef:
             raise InputError(f"invalid line scope {text!r}: expected line:MAC/POSITION")
         return ScopeRef(ScopeKind.LINE, mac=parse_mac(mac), position=int(position))
     raise InputError(f"invalid scope {text!r}: expected {_FORMS}")
+
+
+def split_group(text: str) -> tuple[str, str] | None:
+    """``TENANT/NAME`` as (tenant, name), or ``None`` unless both parts are there."""
+    tenant, slash, name = text.partition("/")
+    if not slash or not tenant or not name:
+        return None
+    return tenant, name

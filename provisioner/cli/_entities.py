@@ -14,7 +14,7 @@ from provisioner.cli._output import MASK, print_json, print_table, show_value
 from provisioner.errors import InputError, NotFoundError
 from provisioner.fleet import export_fleet, load_fleet, parse_fleet
 from provisioner.mac import parse_mac
-from provisioner.scope import parse_scope
+from provisioner.scope import parse_scope, split_group
 from provisioner.settings import SettingSpec
 from provisioner.state import LineState, TenantState
 from provisioner.store import Changes
@@ -43,10 +43,10 @@ def _report(changes: Changes) -> None:
 
 
 def _group_ref(text: str) -> tuple[str, str]:
-    tenant, slash, name = text.partition("/")
-    if not slash or not tenant or not name:
+    found = split_group(text)
+    if found is None:
         raise InputError(f"invalid group {text!r}: expected TENANT/NAME")
-    return tenant, name
+    return found
 
 
 def cmd_init(ctx: Context, args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import argparse
 from provisioner.cli._context import Context
 from provisioner.errors import InputError
 from provisioner.mac import parse_mac
+from provisioner.scope import split_group
 
 __all__ = ["selected_phones"]
 
@@ -18,10 +19,10 @@ def selected_phones(ctx: Context, args: argparse.Namespace) -> tuple[list[tuple[
         macs = [parse_mac(m) for m in args.phone.split(",")]
         return store.phones_for(macs=macs), f"phone {','.join(macs)}"
     if args.group:
-        tenant, _, name = args.group.partition("/")
-        if not name:
+        group = split_group(args.group)
+        if group is None:
             raise InputError(f"invalid --group {args.group!r}: expected TENANT/NAME")
-        return store.phones_for(group=(tenant, name)), f"group {args.group}"
+        return store.phones_for(group=group), f"group {args.group}"
     if args.tenant:
         return store.phones_for(tenant=args.tenant), f"tenant {args.tenant}"
     model = ctx.catalog.model(args.model).id

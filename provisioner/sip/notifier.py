@@ -422,7 +422,7 @@ class Notifier:
             usable = [i for i in infos if i[0] == self._family or self._family == socket.AF_INET6]
             if not usable:
                 raise OSError(
-                    f"no IPv{6 if self._family == socket.AF_INET else 4} address"
+                    f"no IPv{4 if self._family == socket.AF_INET else 6} address"
                 ) from None
             return self._target(ipaddress.ip_address(usable[0][4][0]), port)
         target = self._target(ip, port)

@@ -103,6 +103,7 @@ def test_show_and_cancel(cli: list[str], capsys: pytest.CaptureFixture[str]) -> 
     ("argv", "message"),
     [
         (["send-profiles", "--group", "sales"], "expected TENANT/NAME"),
+        (["send-profiles", "--group", "/sales"], "expected TENANT/NAME"),
         (["send-profiles", "--group", "acme/nobody"], "no enabled phones in group acme/nobody"),
         (["send-profiles", "--phone", "805ec0000003"], "no enabled phones"),
         (["send-profiles", "--model", "no-such-model"], "no-such-model"),
