@@ -154,7 +154,7 @@ class Store:
     def tenant_names(self) -> list[str]:
         """Names of all tenants, sorted."""
         with self.engine.connect() as conn:
-            return list(conn.execute(select(t.tenants.c.name).order_by(t.tenants.c.name)).scalars())
+            return self._names(conn)
 
     def tenant_state(self, name: str) -> TenantState:
         """One tenant with everything under it."""
@@ -214,7 +214,6 @@ class Store:
     def phones_for(
         self,
         *,
-        mac: str | None = None,
         group: tuple[str, str] | None = None,
         tenant: str | None = None,
         model: str | None = None,
@@ -222,8 +221,6 @@ class Store:
     ) -> list[tuple[str, int]]:
         """Enabled phones (MAC, tenant id) a send-profiles selector names."""
         query = select(t.phones.c.mac, t.phones.c.tenant_id).where(t.phones.c.enabled.is_(True))
-        if mac is not None:
-            query = query.where(t.phones.c.mac == mac)
         if macs is not None:
             query = query.where(t.phones.c.mac.in_(list(macs)))
         if tenant is not None:
