@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("name")
     a.add_argument("--sip-domain", required=True)
     a.add_argument(
-        "--platform", default="generic", help="generic, sipxcom, netsapiens or ringcentral"
+        "--platform", default="generic", help="a platform preset of the catalog (e.g. generic)"
     )
     a.add_argument("--description")
     a = actions.add_parser("list", help="list tenants")

@@ -161,7 +161,9 @@ def add_parser(command: Any) -> None:
         help="check and store an archive (.zip, .tar.gz, .tgz, .tar) or one image as a new set",
     )
     a.add_argument("file")
-    a.add_argument("--vendor", required=True, help="polycom, yealink or cisco")
+    a.add_argument(
+        "--vendor", required=True, help="a vendor of the catalog, as `provisioner models` lists"
+    )
     a.add_argument("--label", required=True, help="the set's name, e.g. 6.4.6 or 2026-q4")
     a.add_argument("--description")
     a.add_argument(
