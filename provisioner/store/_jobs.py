@@ -119,15 +119,11 @@ def create_job(
         )
     }
     rows: list[dict[str, object]] = []
+    coalesced: list[int] = []
     for mac, tenant_id in phones:
         existing = queued.get(mac)
         if existing is not None:
-            if event == "reboot":
-                conn.execute(
-                    update(t.notify_targets)
-                    .where(t.notify_targets.c.id == existing)
-                    .values(event="reboot")
-                )
+            coalesced.append(existing)
             state, reason = "coalesced", f"already queued (target {existing})"
         else:
             state, reason = "queued", ""
@@ -148,6 +144,13 @@ def create_job(
             rows = []
     if rows:
         conn.execute(insert(t.notify_targets), rows)
+    if event == "reboot":
+        for start in range(0, len(coalesced), _BATCH):
+            conn.execute(
+                update(t.notify_targets)
+                .where(t.notify_targets.c.id.in_(coalesced[start : start + _BATCH]))
+                .values(event="reboot")
+            )
     return int(job_id)
 
 
