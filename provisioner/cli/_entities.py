@@ -177,7 +177,7 @@ def cmd_tenant(ctx: Context, args: argparse.Namespace) -> int:
         store.add_tenant(args.name, args.sip_domain, args.platform, args.description or "")
         print(f"tenant {args.name} created")
     elif args.action == "list":
-        states = [store.tenant_state(n) for n in store.tenant_names()]
+        states = store.all_states()
         rows = [[s.name, s.sip_domain, s.platform, len(s.groups), len(s.phones)] for s in states]
         if args.json:
             print_json(
@@ -220,10 +220,9 @@ def cmd_group(ctx: Context, args: argparse.Namespace) -> int:
     """group add|list|show|set|rm."""
     store = ctx.store
     if args.action == "list":
-        names = [args.tenant] if args.tenant else store.tenant_names()
+        states = [store.tenant_state(args.tenant)] if args.tenant else store.all_states()
         rows = []
-        for name in names:
-            state = store.tenant_state(name)
+        for state in states:
             members: dict[str, int] = {}
             for phone in state.phones.values():
                 for member_of in phone.groups:
@@ -231,7 +230,7 @@ def cmd_group(ctx: Context, args: argparse.Namespace) -> int:
             for group in sorted(state.groups.values(), key=lambda g: (-g.weight, g.name)):
                 rows.append(
                     [
-                        f"{name}/{group.name}",
+                        f"{state.name}/{group.name}",
                         group.weight,
                         members.get(group.name, 0),
                         group.description,
@@ -270,14 +269,14 @@ def cmd_phone(ctx: Context, args: argparse.Namespace) -> int:
     """phone add|list|show|set|rm."""
     store = ctx.store
     if args.action == "list":
-        names = [args.tenant] if args.tenant else store.tenant_names()
+        states = [store.tenant_state(args.tenant)] if args.tenant else store.all_states()
         rows: list[dict[str, Any]] = []
-        for name in names:
-            for phone in store.tenant_state(name).phones.values():
+        for state in states:
+            for phone in state.phones.values():
                 rows.append(
                     {
                         "mac": phone.mac,
-                        "tenant": name,
+                        "tenant": state.name,
                         "model": phone.model,
                         "enabled": phone.enabled,
                         "groups": phone.groups,

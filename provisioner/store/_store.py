@@ -551,7 +551,7 @@ class Store:
         return changes
 
     def all_states(self) -> list[TenantState]:
-        """Every tenant's state, for ``export-fleet``."""
+        """Every tenant's state (one connection), sorted by name."""
         with self.engine.connect() as conn:
             states = []
             for name in self._names(conn):
