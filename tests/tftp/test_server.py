@@ -32,6 +32,7 @@ FILES = {
     "empty": b"",
     "text.txt": b"line one\nline two\r\n",
     "big.bin": bytes(range(256)) * 4096,  # 1 MiB
+    "lane.bin": bytes(range(251)) * 200,  # 98 blocks of 512: a lane's, if one is free
 }
 
 
@@ -65,6 +66,16 @@ async def running(
 
 def error(code: int, message: str) -> bytes:
     return encode(Error(code, message))
+
+
+async def settles(check: Callable[[], bool], within: float = 2.0) -> bool:
+    """Whether ``check()`` comes to hold within ``within`` seconds (polled every 10 ms)."""
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
 
 
 # Reading.
@@ -333,32 +344,39 @@ def test_request_flood_of_garbage_then_service() -> None:
 # Transfer IDs, duplicates, limits.
 
 
-def test_wrong_transfer_id_gets_error_5_and_the_transfer_goes_on() -> None:
+async def finish(peer: Peer, tid: Any, first: bytes, blksize: int = 512) -> bytes:
+    """Acknowledge a transfer block by block from its first DATA; returns the content."""
+    packet = decode(first)
+    assert isinstance(packet, Data)
+    assert packet.block == 1
+    content = bytearray(packet.payload)
+    while len(packet.payload) == blksize:
+        peer.send(encode(Ack(packet.block)), tid)
+        datagram, source = await peer.receive()
+        assert source == tid
+        following = decode(datagram)
+        assert isinstance(following, Data)
+        assert following.block == packet.block + 1
+        packet = following
+        content += packet.payload
+    peer.send(encode(Ack(packet.block)), tid)
+    return bytes(content)
+
+
+@pytest.mark.parametrize("name", ["0004f2123456.cfg", "lane.bin"])
+def test_wrong_transfer_id_gets_error_5_and_the_transfer_goes_on(name: str) -> None:
     async def body() -> None:
         async with running() as server:
             client, stranger = await Peer.open(), await Peer.open()
-            client.send(encode(ReadRequest("0004f2123456.cfg")), server.address)
+            client.send(encode(ReadRequest(name)), server.address)
             first, tid = await client.receive()
-            assert decode(first) == Data(1, FILES["0004f2123456.cfg"][:512])
+            assert decode(first) == Data(1, FILES[name][:512])
+            assert server.lane_busy == (name == "lane.bin")
             stranger.send(encode(Ack(1)), tid)
             assert await stranger.receive() == (error(5, "Unknown transfer ID"), tid)
             stranger.send(encode(Error(0, "x")), tid)  # an ERROR is not answered
             assert await stranger.silent()
-            content = bytearray(decode(first).payload)  # type: ignore[union-attr]
-            block = 1
-            while True:
-                client.send(encode(Ack(block)), tid)
-                datagram, source = await client.receive()
-                assert source == tid
-                packet = decode(datagram)
-                assert isinstance(packet, Data)
-                assert packet.block == block + 1
-                content += packet.payload
-                block += 1
-                if len(packet.payload) < 512:
-                    client.send(encode(Ack(block)), tid)
-                    break
-            assert bytes(content) == FILES["0004f2123456.cfg"]
+            assert await finish(client, tid, first) == FILES[name]
             client.close()
             stranger.close()
 
@@ -384,16 +402,22 @@ def test_repeated_request_does_not_start_a_second_transfer() -> None:
     asyncio.run(body())
 
 
-def test_server_retransmits_then_gives_up() -> None:
+@pytest.mark.parametrize("name", ["text.txt", "lane.bin"])
+def test_server_retransmits_then_gives_up(name: str) -> None:
     async def body() -> None:
-        async with running(timeout=0.1, retries=2) as server:
+        events: list[TftpEvent] = []
+        async with running(events=events, timeout=0.1, retries=2) as server:
             peer = await Peer.open()
-            peer.send(encode(ReadRequest("text.txt")), server.address)
+            peer.send(encode(ReadRequest(name)), server.address)
             copies = [await peer.receive() for _ in range(3)]
             assert len(set(copies)) == 1
             assert await peer.silent(0.4)
             assert server.active == 0
+            assert not server.lane_busy
             peer.close()
+        assert [(e.status, e.reason) for e in events] == [
+            ("error", "no response after 2 retransmissions")
+        ]
 
     asyncio.run(body())
 
@@ -419,15 +443,18 @@ def test_too_many_sessions_are_told_to_come_back() -> None:
     asyncio.run(body())
 
 
-def test_close_tells_clients_mid_transfer() -> None:
+@pytest.mark.parametrize("lane", [False, True])
+def test_close_tells_clients_mid_transfer(lane: bool) -> None:
     async def body() -> None:
         events: list[TftpEvent] = []
-        server_cm = running(events=events, timeout=5.0, grace=0.0)
+        server_cm = running(events=events, timeout=5.0, grace=0.0, lane=lane)
         server = await server_cm.__aenter__()
         peer = await Peer.open()
         peer.send(encode(ReadRequest("big.bin")), server.address)
         _, tid = await peer.receive()
+        assert server.lane_busy == lane
         await server_cm.__aexit__(None, None, None)
+        assert not server.lane_busy
         assert await peer.receive() == (error(0, "Server shutting down"), tid)
         assert events[-1].status == "error"
         assert events[-1].reason == "server closed"
@@ -438,11 +465,14 @@ def test_close_tells_clients_mid_transfer() -> None:
     asyncio.run(body())
 
 
-def test_close_with_grace_lets_transfers_finish() -> None:
+@pytest.mark.parametrize("lane", [False, True])
+def test_close_with_grace_lets_transfers_finish(lane: bool) -> None:
     async def body() -> None:
         events: list[TftpEvent] = []
         port = free_port(socket.SOCK_DGRAM)
-        server = TftpServer(serve_files, host="127.0.0.1", port=port, on_event=events.append)
+        server = TftpServer(
+            serve_files, host="127.0.0.1", port=port, on_event=events.append, lane=lane
+        )
         await server.start()
         transfer = asyncio.create_task(fetch("127.0.0.1", port, "big.bin", interval=3.0))
         await asyncio.sleep(0.02)  # the transfer is under way (1 MiB takes longer)
@@ -450,6 +480,54 @@ def test_close_with_grace_lets_transfers_finish() -> None:
         await server.close(grace=10.0)
         assert (await transfer).data == FILES["big.bin"]
         assert [e.status for e in events] == ["ok"]
+
+    asyncio.run(body())
+
+
+def test_the_lane_hands_over_to_the_loop_when_another_transfer_starts() -> None:
+    async def body() -> None:
+        events: list[TftpEvent] = []
+        async with running(events=events) as server:
+            peers = [await Peer.open() for _ in range(3)]
+            names = ["lane.bin", "text.txt", "big.bin"]
+            peers[0].send(encode(ReadRequest(names[0])), server.address)
+            starts = [await peers[0].receive()]
+            assert server.lane_busy  # large and alone
+            for peer, name in zip(peers[1:], names[1:], strict=True):
+                peer.send(encode(ReadRequest(name)), server.address)
+                starts.append(await peer.receive())
+            # Not alone any more: the lane lets go within its poll interval,
+            # and big.bin, which never had the server to itself, runs on the loop.
+            assert await settles(lambda: not server.lane_busy)
+            assert server.active == 3
+            contents = await asyncio.gather(
+                *(
+                    finish(peer, tid, first)
+                    for peer, (first, tid) in zip(peers, starts, strict=True)
+                )
+            )
+            assert contents == [FILES[name] for name in names]
+            for peer in peers:
+                peer.close()
+        assert sorted((e.filename, e.status, e.transferred) for e in events) == sorted(
+            (name, "ok", len(FILES[name])) for name in names
+        )
+
+    asyncio.run(body())
+
+
+def test_a_lane_sees_a_lost_ack_and_resends() -> None:
+    async def body() -> None:
+        async with running(timeout=0.2) as server:
+            peer = await Peer.open()
+            peer.send(encode(ReadRequest("lane.bin")), server.address)
+            first, tid = await peer.receive()
+            assert server.lane_busy
+            # No ACK: the lane's timer resends block 1 after the timeout.
+            again, source = await peer.receive(within=1.0)
+            assert (again, source) == (first, tid)
+            assert await finish(peer, tid, first) == FILES["lane.bin"]
+            peer.close()
 
     asyncio.run(body())
 
