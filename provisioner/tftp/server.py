@@ -470,23 +470,11 @@ class _Transfer:
         sock, session = self.sock, self.session
         if sock is None or session is None:
             return
-        try:
-            data, source = sock.recvfrom(_MAX_DATAGRAM)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            _log.debug("TFTP transfer socket for %s: %s", self.client, exc)
-            return
-        # Whole socket addresses compare equal for the same sender: the
-        # kernel reports them the same way on both sockets.
-        if source != self.peer:
-            # RFC 1350 §4: answer the stranger, leave the transfer alone. An
-            # ERROR is never answered, lest two servers argue forever.
-            if data[:2] != b"\0\5":
-                _sendto(sock, _UNKNOWN_TID, source)
+        data = _receive(sock, self.peer)
+        if data is None:
             return
         for datagram in session.receive(data, self.loop.time()):
-            _sendto(sock, datagram, source)
+            _sendto(sock, datagram, self.peer)
         self._update()
 
     def _on_timer(self) -> None:
@@ -641,19 +629,33 @@ def _drive(
             continue
         if not poller.poll(min(deadline - now, _LANE_POLL) * 1000):
             continue
-        try:
-            data, source = sock.recvfrom(_MAX_DATAGRAM)
-        except (BlockingIOError, InterruptedError):
-            continue
-        except OSError as exc:
-            _log.debug("TFTP transfer socket for %s: %s", peer[:2], exc)
-            continue
-        if source != peer:  # RFC 1350 §4, as in _Transfer._on_readable
-            if data[:2] != b"\0\5":
-                _sendto(sock, _UNKNOWN_TID, source)
-            continue
-        for datagram in session.receive(data, clock()):
-            _sendto(sock, datagram, peer)
+        data = _receive(sock, peer)
+        if data is not None:
+            for datagram in session.receive(data, clock()):
+                _sendto(sock, datagram, peer)
+
+
+def _receive(sock: socket.socket, peer: Address) -> bytes | None:
+    """One datagram from the transfer socket if it came from ``peer``, else ``None``.
+
+    A datagram from anyone else is answered with ERROR 5 and otherwise
+    ignored (RFC 1350 §4), unless it is itself an ERROR, which is never
+    answered, lest two servers argue forever. Whole socket addresses compare
+    equal for the same sender: the kernel reports them the same way on the
+    request socket and the transfer socket.
+    """
+    try:
+        data, source = sock.recvfrom(_MAX_DATAGRAM)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError as exc:
+        _log.debug("TFTP transfer socket for %s: %s", peer[:2], exc)
+        return None
+    if source != peer:
+        if data[:2] != b"\0\5":
+            _sendto(sock, _UNKNOWN_TID, source)
+        return None
+    return data
 
 
 def _client(peer: Address) -> tuple[str, int]:
