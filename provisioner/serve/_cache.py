@@ -143,7 +143,6 @@ def _policy(tenant_id: int, name: str, values: dict[str, Value]) -> TenantPolicy
         notify_jitter_ms=int(values["notify.jitter_ms"]),
         notify_delay=int(values["notify.delay_seconds"]),
         notify_on_change=bool(values["notify.on_change"]),
-        notify_retries=int(values["notify.retries"]),
     )
 
 

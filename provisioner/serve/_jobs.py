@@ -94,8 +94,7 @@ class JobRunner:
         now = self._clock()
         if now - self._housekept >= 1.0:
             self._housekept = now
-            attempts = {tid: t.policy.notify_retries + 1 for tid, t in self.cache.tenants.items()}
-            await self._db(lambda: self.store.reap_jobs(now, attempts))
+            await self._db(lambda: self.store.reap_jobs(now, self._max_attempts))
         due = await self._db(lambda: self.store.due_tenants(now))
         assert isinstance(due, list)
         if not due:
@@ -103,6 +102,12 @@ class JobRunner:
         await self.cache.refresh(fresh=True)  # files in place before any phone fetches them
         for tenant_id in due:
             await self._start(tenant_id, self._clock())
+
+    def _max_attempts(self, mac: str) -> int:
+        """Sends a phone's target may take: the first and ``notify.retries`` more,
+        as in :meth:`_send_now`. A phone gone from the cache gets no second one."""
+        phone = self.cache.macs.get(mac)
+        return 1 if phone is None else phone.notify.retries + 1
 
     async def _start(self, tenant_id: int, now: float) -> None:
         tenant = self.cache.tenants.get(tenant_id)

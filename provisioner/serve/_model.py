@@ -95,7 +95,6 @@ class TenantPolicy:
     notify_jitter_ms: int
     notify_delay: int
     notify_on_change: bool
-    notify_retries: int
 
 
 # Fetch and Reply are built for every request; frozen dataclasses would pay

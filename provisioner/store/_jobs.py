@@ -17,10 +17,10 @@ often than its attempts allow, even across a kill -9.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, func, insert, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from provisioner.store import _tables as t
@@ -255,28 +255,32 @@ def finish_target(
     )
 
 
-def reap(conn: Connection, now: float, max_attempts: dict[int, int]) -> None:
+def reap(conn: Connection, now: float, max_attempts: Callable[[str], int]) -> None:
     """Housekeeping: expired leases, confirmations, finished jobs.
 
-    ``max_attempts`` maps tenant id to 1 + retries; a target whose lease
-    expired (its runner died) is queued again only below that.
+    ``max_attempts(mac)`` is 1 + the phone's ``notify.retries`` (the value
+    its sends are retried by); a target whose lease expired (its runner
+    died) is queued again only below that.
     """
-    # Expired leases (their runner died), in two set-based UPDATEs: queued again
-    # below the tenant's attempts, failed otherwise. Both re-check the lease, so
-    # a result recorded meanwhile is never overwritten.
+    # Expired leases (their runner died) are rare, so they are read, judged
+    # per phone here, and written back in set-based UPDATEs that re-check the
+    # lease, so a result recorded meanwhile is never overwritten.
     targets = t.notify_targets.c
     expired = and_(targets.state == "sending", targets.lease_until < now)
-    allowed = case(max_attempts, value=targets.tenant_id, else_=1) if max_attempts else 1
-    conn.execute(
-        update(t.notify_targets)
-        .where(expired, targets.attempts < allowed)
-        .values(state="queued", lease_until=None, reason="interrupted; sending again")
-    )
-    conn.execute(
-        update(t.notify_targets)
-        .where(expired)
-        .values(state="failed", lease_until=None, reason="interrupted", done_at=now)
-    )
+    rows = conn.execute(select(targets.id, targets.mac, targets.attempts).where(expired)).all()
+    again = [row.id for row in rows if row.attempts < max_attempts(row.mac)]
+    if again:
+        conn.execute(
+            update(t.notify_targets)
+            .where(expired, targets.id.in_(again))
+            .values(state="queued", lease_until=None, reason="interrupted; sending again")
+        )
+    if rows:
+        conn.execute(
+            update(t.notify_targets)
+            .where(expired, targets.id.in_([row.id for row in rows]))
+            .values(state="failed", lease_until=None, reason="interrupted", done_at=now)
+        )
     # A phone fetching any of its files after the NOTIFY confirms it (seen
     # times are whole seconds: "at or after the second it was sent").
     waiting = and_(targets.state == "ok", targets.confirm_until.is_not(None))

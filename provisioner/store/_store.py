@@ -307,8 +307,8 @@ class Store:
         with self.engine.begin() as conn:
             finish_target(conn, target_id, **outcome)
 
-    def reap_jobs(self, now: float, max_attempts: dict[int, int]) -> None:
-        """Expired leases, confirmations, finished jobs."""
+    def reap_jobs(self, now: float, max_attempts: Callable[[str], int]) -> None:
+        """Expired leases, confirmations, finished jobs (``max_attempts`` by MAC)."""
         with self.engine.begin() as conn:
             reap(conn, now, max_attempts)
 

@@ -56,15 +56,38 @@ def test_claims_are_paced_by_the_caller_and_leased(fleet: tuple[Store, int]) -> 
     store.finish_target(first[1].id, state="failed", now=103.0, status=481, reason="gone")
     # The third one's runner died: after its lease the target is queued again
     # (2 attempts allowed), then, when that attempt dies too, failed.
-    store.reap_jobs(200.0, {tid: 2})
+    store.reap_jobs(200.0, lambda mac: 2)
     (again,) = store.claim_targets(tid, 5, 200.0, lease=60.0)
     assert (again.mac, again.attempts) == (MACS[2], 2)
-    store.reap_jobs(300.0, {tid: 2})
+    store.reap_jobs(300.0, lambda mac: 2)
     (summary,) = store.jobs(job)
     assert summary.state == "done"
     assert summary.counts == {"ok": 1, "failed": 2}
     states = {t.mac: (t.state, t.reason) for t in store.job_targets(job)}
     assert states[MACS[2]] == ("failed", "interrupted")
+
+
+def test_expired_leases_are_judged_by_each_phones_attempts(fleet: tuple[Store, int]) -> None:
+    store, tid = fleet
+    job = store.create_job(
+        selector="tenant acme",
+        event="resync",
+        phones=[(m, tid) for m in MACS],
+        now=100.0,
+        delay=0.0,
+    )
+    claimed = store.claim_targets(tid, 3, 100.0, lease=60.0)
+    store.finish_target(claimed[2].id, state="ok", now=101.0, status=200)
+    # Both remaining runners died. The first phone may be sent to twice, the
+    # second only once; the finished third one is left as it was.
+    allowed = {MACS[0]: 2, MACS[1]: 1, MACS[2]: 1}
+    store.reap_jobs(200.0, allowed.__getitem__)
+    states = {t.mac: (t.state, t.reason) for t in store.job_targets(job)}
+    assert states == {
+        MACS[0]: ("queued", "interrupted; sending again"),
+        MACS[1]: ("failed", "interrupted"),
+        MACS[2]: ("ok", ""),
+    }
 
 
 def test_coalescing_and_upgrade_to_reboot(fleet: tuple[Store, int]) -> None:
@@ -125,9 +148,9 @@ def test_confirmation_from_seen_records(fleet: tuple[Store, int]) -> None:
         ],
         max_rows=100,
     )
-    store.reap_jobs(1010.0, {tid: 3})
+    store.reap_jobs(1010.0, lambda mac: 3)
     assert store.jobs(job)[0].state == "running"  # b still inside its window
-    store.reap_jobs(1061.0, {tid: 3})
+    store.reap_jobs(1061.0, lambda mac: 3)
     states = {t.mac: t.state for t in store.job_targets(job)}
     assert states == {a.mac: "confirmed", b.mac: "unconfirmed"}
     assert store.jobs(job)[0].state == "done"

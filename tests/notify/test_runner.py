@@ -24,10 +24,13 @@ class FakeNotifier:
         self.clock = clock
         self.sent: list[tuple[float, NotifyRequest]] = []
         self.script: dict[str, list[NotifyOutcome]] = {}
+        self.hang: set[str] = set()  # users whose sends never end, as if the runner died
 
     async def send(self, request: NotifyRequest) -> NotifyOutcome:
         self.sent.append((self.clock[0], request))
         user = request.request_uri.split(":")[1].split("@")[0]
+        if user in self.hang:
+            await asyncio.Event().wait()
         scripted = self.script.get(user)
         if scripted:
             return scripted.pop(0)
@@ -157,3 +160,32 @@ def test_direct_needs_a_known_address(setup: tuple[Harness, FakeNotifier, JobRun
         5060,
         "sip:u1@10.0.0.7:5060",
     )
+
+
+def test_interrupted_sends_count_against_the_phones_own_retries(
+    setup: tuple[Harness, FakeNotifier, JobRunner],
+) -> None:
+    h, notifier, runner = setup
+    # The tenant allows 1 retry; one phone is set to 3 of its own.
+    h.store.set_setting(parse_scope("phone:0004f2000001"), "notify.retries", 3)
+    h.run(h.cache.refresh())
+    phones = h.store.phones_for(macs=["0004f2000001", "0004f2000003"])
+    job = h.store.create_job(selector="two", event="resync", phones=phones, now=h.clock[0], delay=0)
+    notifier.hang = {"u1", "u3"}
+    # Each stage runs 0.5 s, room for both at 10 per second.
+    advance(h, runner, 0.5)  # both claimed, both sends stuck: their leases run out
+    h.clock[0] += 121.0
+    advance(h, runner, 0.5)  # reaped after 1 attempt: both sent again, both stuck again
+    assert [t.attempts for t in h.store.job_targets(job)] == [2, 2]
+    h.clock[0] += 121.0
+    notifier.hang.clear()
+    advance(h, runner, 0.5)  # after 2 attempts: the tenant's limit, not the phone's
+    targets = {t.mac: t for t in h.store.job_targets(job)}
+    assert (targets["0004f2000001"].state, targets["0004f2000001"].attempts) == ("ok", 3)
+    assert (targets["0004f2000003"].state, targets["0004f2000003"].reason) == (
+        "failed",
+        "interrupted",
+    )
+    for task in asyncio.all_tasks(h.loop):  # the stuck sends
+        task.cancel()
+    h.run(asyncio.sleep(0))
