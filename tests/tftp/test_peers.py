@@ -20,7 +20,13 @@ from tests.peers import free_port, need
 SMALL = b"<phone>\n  <line>201</line>\n</phone>\n" * 40
 TEXT = b"unix line\nanother\rbare cr\n"
 LARGE = bytes(range(256)) * (33 * 1024 * 1024 // 256)  # 33 MiB: 67,584 blocks of 512
-FILES = {"0004f2123456.xml": SMALL, "notes.txt": TEXT, "firmware.bin": LARGE}
+MEDIUM = bytes(range(251)) * 2000  # 502,000 bytes: 490 blocks of 1024, enough for the lane
+FILES = {
+    "0004f2123456.xml": SMALL,
+    "notes.txt": TEXT,
+    "firmware.bin": LARGE,
+    "medium.bin": MEDIUM,
+}
 
 
 async def serve(name: str, client: tuple[str, int]) -> bytes | None:
@@ -157,12 +163,15 @@ def test_atftp_plain_and_not_found(tmp_path: Path) -> None:
     assert [e.status for e in events] == ["not_found"]
 
 
-def test_atftp_ipv6(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["0004f2123456.xml", "medium.bin"])
+def test_atftp_ipv6(tmp_path: Path, name: str) -> None:
+    # medium.bin is large enough to be sent from the lane thread.
     out = tmp_path / "out"
-    args = atftp_get("0004f2123456.xml", out, "blksize 1024", host="::1")
-    code, output, _ = with_server(args, host="::1")
+    args = atftp_get(name, out, "blksize 1024", host="::1")
+    code, output, events = with_server(args, host="::1")
     assert code == 0, output
-    assert out.read_bytes() == SMALL
+    assert out.read_bytes() == FILES[name]
+    assert [(e.status, e.transferred) for e in events] == [("ok", len(FILES[name]))]
 
 
 def test_atftp_large_file_with_windows_wraps_block_numbers(tmp_path: Path) -> None:
