@@ -127,6 +127,22 @@ class LineView:
     line: Line
     settings: dict[str, Resolved]
 
+    @property
+    def auth_user(self) -> str:
+        """The user the line authenticates as: its own auth user, else its SIP user."""
+        return self.line.auth_user or self.line.user
+
+    def registrar(self, sip_domain: str) -> tuple[str, int, str]:
+        """Where the line registers: host (the tenant's SIP domain unless
+        ``sip.registrar.host`` is set), port and transport. Rendering and
+        check-sync both take it from here, so they cannot disagree."""
+        s = self.settings
+        return (
+            str(s["sip.registrar.host"].value) or sip_domain,
+            int(s["sip.registrar.port"].value),
+            str(s["sip.registrar.transport"].value),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class PhoneView:

@@ -66,6 +66,25 @@ def test_default_preset_tenant_group_phone_line_order(catalog: Catalog) -> None:
     assert str(view.settings[name].source) == "group t/g1"
 
 
+def test_line_auth_user_and_registrar(catalog: Catalog) -> None:
+    _, view = resolve(catalog, snapshot())
+    (line,) = view.lines
+    assert line.auth_user == "u"  # no auth user of its own: the SIP user
+    assert line.registrar("t.example.com") == ("t.example.com", 5060, "udp")
+    snap = snapshot(
+        line={
+            "sip.registrar.host": StoredValue("sbc.example.net"),
+            "sip.registrar.port": StoredValue(5061),
+            "sip.registrar.transport": StoredValue("tls"),
+        }
+    )
+    snap.lines[100] = [Line(1000, 100, 1, "u", "auth-u", "p", "U", "")]
+    _, view = resolve(catalog, snap)
+    (line,) = view.lines
+    assert line.auth_user == "auth-u"
+    assert line.registrar("t.example.com") == ("sbc.example.net", 5061, "tls")
+
+
 def test_preset_sits_between_default_and_tenant(catalog: Catalog) -> None:
     _, view = resolve(catalog, snapshot(platform="netsapiens"))
     assert view.settings["sip.outbound_proxy.port"].source.kind is SourceKind.PRESET

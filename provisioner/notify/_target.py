@@ -63,12 +63,8 @@ def notify_info(view: PhoneView) -> NotifyInfo:
         first = view.lines[0]
         ls = {name: r.value for name, r in first.settings.items()}
         user, password = first.line.user, first.line.password
-        auth_user = first.line.auth_user or user
-        registrar = (
-            str(ls["sip.registrar.host"]) or domain,
-            int(ls["sip.registrar.port"]),
-            str(ls["sip.registrar.transport"]),
-        )
+        auth_user = first.auth_user
+        registrar = first.registrar(domain)
         if ls["sip.outbound_proxy.host"]:
             proxy = (str(ls["sip.outbound_proxy.host"]), int(ls["sip.outbound_proxy.port"]))
     return NotifyInfo(

@@ -116,20 +116,17 @@ def phone_context(view: PhoneView, family: Family) -> dict[str, Any]:
     for lv in view.lines:
         line = lv.line
         ls = {name: r.value for name, r in lv.settings.items() if name not in excluded}
+        host, port, transport = lv.registrar(sip_domain)
         lines.append(
             {
                 "position": line.position,
                 "user": line.user,
-                "auth_user": line.auth_user or line.user,
+                "auth_user": lv.auth_user,
                 "password": line.password,
                 "display_name": line.display_name,
                 "label": line.label,
                 "address": f"{line.user}@{sip_domain}",
-                "registrar": {
-                    "host": ls["sip.registrar.host"] or sip_domain,
-                    "port": ls["sip.registrar.port"],
-                    "transport": ls["sip.registrar.transport"],
-                },
+                "registrar": {"host": host, "port": port, "transport": transport},
                 "s": ls,
             }
         )
