@@ -70,11 +70,7 @@ def test_claims_are_paced_by_the_caller_and_leased(fleet: tuple[Store, int]) -> 
 def test_expired_leases_are_judged_by_each_phones_attempts(fleet: tuple[Store, int]) -> None:
     store, tid = fleet
     job = store.create_job(
-        selector="tenant acme",
-        event="resync",
-        phones=[(m, tid) for m in MACS],
-        now=100.0,
-        delay=0.0,
+        selector="all", event="resync", phones=[(m, tid) for m in MACS], now=100.0, delay=0.0
     )
     claimed = store.claim_targets(tid, 3, 100.0, lease=60.0)
     store.finish_target(claimed[2].id, state="ok", now=101.0, status=200)
