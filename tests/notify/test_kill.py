@@ -13,12 +13,12 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 from tests.peers import free_port, need
+from tests.serve_process import run_cli, serving
 
 SCENARIO = Path(__file__).resolve().parent / "scenarios" / "answer_200.xml"
 PHONES = 40
@@ -77,65 +77,31 @@ def test_job_resumes_after_kill_9(tmp_path: Path) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    cli = [sys.executable, "-m", "provisioner", "--data-dir", str(tmp_path)]
     fleet_file = tmp_path / "fleet.json"
     fleet_file.write_text(json.dumps(fleet(sip_port)))
-    subprocess.run([*cli, "apply", str(fleet_file)], check=True, capture_output=True, timeout=60)
-
-    def serve() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [
-                *cli,
-                "serve",
-                "--bind",
-                "127.0.0.1",
-                "--http-port",
-                str(free_port()),
-                "--https-port",
-                "0",
-                "--tftp-port",
-                "0",
-                "--ftp-port",
-                "0",
-                "--notify-lease",
-                "2",
-                "--log-level",
-                "warning",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    server = serve()
+    run_cli(tmp_path, "apply", str(fleet_file))
+    options = ("--notify-lease", "2", "--log-level", "warning")
     try:
-        time.sleep(1.5)  # started and rendered
-        subprocess.run(
-            [*cli, "send-profiles", "--tenant", "acme"], check=True, timeout=60, capture_output=True
-        )
-        time.sleep(1.5)
-        server.send_signal(signal.SIGKILL)
-        server.wait(10)
+        with serving(tmp_path, *options) as first:
+            run_cli(tmp_path, "send-profiles", "--tenant", "acme")
+            time.sleep(1.5)
+            first.process.send_signal(signal.SIGKILL)
+            first.process.wait(10)
         before = _notified(log)
         assert 0 < sum(before.values()) < PHONES, "kill -9 should land mid-job"
-        server = serve()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            jobs = json.loads(
-                subprocess.run(
-                    [*cli, "jobs", "--json"], capture_output=True, check=True, timeout=30
-                ).stdout
-            )
-            if jobs and jobs[0]["state"] == "done":
-                break
-            time.sleep(0.5)
+        with serving(tmp_path, *options):
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                jobs = json.loads(run_cli(tmp_path, "jobs", "--json").stdout)
+                if jobs and jobs[0]["state"] == "done":
+                    break
+                time.sleep(0.5)
         assert jobs[0]["state"] == "done", jobs
         assert jobs[0]["counts"] == {"ok": PHONES}
         counts = _notified(log)
         assert set(counts) == {f"u{n}" for n in range(PHONES)}
         assert max(counts.values()) <= 2  # 1 + notify.retries
     finally:
-        server.kill()
-        server.wait(10)
         phone.kill()
         phone.wait(10)
 

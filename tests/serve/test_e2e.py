@@ -15,9 +15,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.peers import free_port, need
+from tests.serve_process import run_cli, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo-fleet.toml"
@@ -49,65 +47,19 @@ class Served:
     log: Path
 
     def cli(self, *args: str) -> str:
-        return subprocess.run(
-            [sys.executable, "-m", "provisioner", "--data-dir", str(self.data_dir), *args],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        ).stdout
+        return run_cli(self.data_dir, *args).stdout
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     data = tmp_path_factory.mktemp("e2e")
-    cli = [sys.executable, "-m", "provisioner", "--data-dir", str(data)]
-    subprocess.run([*cli, "apply", str(DEMO)], check=True, capture_output=True, timeout=60)
-    ports = [free_port() for _ in range(3)]
+    run_cli(data, "apply", str(DEMO))
+    https, ftp, passive = free_port(), free_port(), free_port()
     tftp = free_port(socket.SOCK_DGRAM)
-    passive = free_port()
-    log = data / "serve.log"
-    stderr = log.open("wb")
-    process = subprocess.Popen(
-        [
-            *cli,
-            "serve",
-            "--bind",
-            "127.0.0.1",
-            "--http-port",
-            str(ports[0]),
-            "--https-port",
-            str(ports[1]),
-            "--tftp-port",
-            str(tftp),
-            "--ftp-port",
-            str(ports[2]),
-            "--ftp-passive-ports",
-            f"{passive}-{passive}",
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=stderr,
-    )
-    stderr.close()  # the child has its own copy; a pipe could fill up and stall it
-    server = Served(data, ports[0], ports[1], tftp, ports[2], process, log)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}/healthz", timeout=1):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(log.read_text()) from None
-            time.sleep(0.2)
-    try:
-        yield server
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(10)
+    options = ["--https-port", str(https), "--tftp-port", str(tftp), "--ftp-port", str(ftp)]
+    options += ["--ftp-passive-ports", f"{passive}-{passive}", "--log-level", "warning"]
+    with serving(data, *options) as server:
+        yield Served(data, server.http, https, tftp, ftp, server.process, server.log)
 
 
 def curl(server: Served, path: str, *args: str, ua: str = "") -> tuple[int, bytes]:
