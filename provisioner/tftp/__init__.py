@@ -33,7 +33,13 @@ from provisioner.tftp._packets import (
 )
 from provisioner.tftp._session import TERMINAL, Content, ReadSession, State
 from provisioner.tftp._upload import WriteSession
-from provisioner.tftp.server import ReadCallback, TftpEvent, TftpServer, WriteCallback
+from provisioner.tftp.server import (
+    ReadCallback,
+    TftpEvent,
+    TftpServer,
+    UploadLimitCallback,
+    WriteCallback,
+)
 
 __all__ = [
     "TERMINAL",
@@ -56,6 +62,7 @@ __all__ = [
     "State",
     "TftpEvent",
     "TftpServer",
+    "UploadLimitCallback",
     "WriteCallback",
     "WriteRequest",
     "WriteSession",

@@ -67,12 +67,13 @@ from provisioner.tftp._packets import (
 from provisioner.tftp._session import TERMINAL, Content, ReadSession, State
 from provisioner.tftp._upload import WriteSession
 
-__all__ = ["ReadCallback", "TftpEvent", "TftpServer", "WriteCallback"]
+__all__ = ["ReadCallback", "TftpEvent", "TftpServer", "UploadLimitCallback", "WriteCallback"]
 
 _log = logging.getLogger(__name__)
 
 ReadCallback = Callable[[str, tuple[str, int]], Awaitable[Content | None]]
 WriteCallback = Callable[[str, tuple[str, int], bytes], Awaitable[bool]]
+UploadLimitCallback = Callable[[str, tuple[str, int]], Awaitable[int]]
 Address = tuple[Any, ...]  # a socket address: (host, port) or (host, port, flowinfo, scope_id)
 
 _MAX_DATAGRAM = 65536  # more than any TFTP packet (4-byte header + 65464-byte block)
@@ -117,7 +118,10 @@ class TftpServer:
     found"). The name is untrusted input: it is never used as a path here.
     Uploads are refused (ERROR 2) unless ``write(filename, client, data)``
     is given; it returns whether the upload was kept, and uploads are capped
-    at ``max_upload`` bytes.
+    at ``max_upload`` bytes. ``upload_limit(filename, client)``, if given,
+    is awaited before a write request is acknowledged: it returns the bytes
+    this upload may have (0 refuses it with ERROR 2), so an upload that would
+    be refused is never received.
     """
 
     def __init__(
@@ -132,6 +136,7 @@ class TftpServer:
         retries: int = 5,
         write: WriteCallback | None = None,
         max_upload: int = 1 << 20,
+        upload_limit: UploadLimitCallback | None = None,
         on_event: Callable[[TftpEvent], None] | None = None,
         lane: bool = True,
     ) -> None:
@@ -153,6 +158,7 @@ class TftpServer:
         self._port = port
         self._max_sessions = max_sessions
         self._max_upload = max_upload
+        self._upload_limit = upload_limit
         self._sock: socket.socket | None = None
         self._bind: Address = ()  # where transfer sockets bind when PKTINFO does not say
         self._pktinfo = False
@@ -377,11 +383,11 @@ class _Transfer:
         server, request = self.server, self.request
         session: ReadSession | WriteSession
         if isinstance(request, WriteRequest):
+            limit = await self._upload_limit()
+            if limit <= 0:
+                return
             session = WriteSession(
-                request.options,
-                mode=request.mode,
-                limits=server.limits,
-                max_size=server._max_upload,
+                request.options, mode=request.mode, limits=server.limits, max_size=limit
             )
         else:
             try:
@@ -444,6 +450,25 @@ class _Transfer:
         else:  # another transfer started: the loop takes over where the lane was
             self.loop.add_reader(sock.fileno(), self._on_readable)
             self._update()
+
+    async def _upload_limit(self) -> int:
+        """Bytes this upload may have: ``max_upload``, lowered by the ``upload_limit``
+        callback; 0 after refusing it (ERROR 2, before any data is taken)."""
+        server, name = self.server, self.request.filename
+        if server._upload_limit is None:
+            return server._max_upload
+        try:
+            async with asyncio.timeout(self._patience()):
+                allowed = await server._upload_limit(name, self.client)
+        except Exception as exc:
+            _log.exception("TFTP upload_limit callback failed for %r", name)
+            allowed, why = 0, f"upload check failed: {exc!r}"
+        else:
+            why = "refused by the upload_limit callback"
+        if allowed <= 0:
+            self._refuse(ErrorCode.ACCESS_VIOLATION, "Access violation", why)
+            return 0
+        return min(allowed, server._max_upload)
 
     def _open_socket(self) -> socket.socket:
         family = socket.AF_INET6 if len(self.bind) == 4 else socket.AF_INET

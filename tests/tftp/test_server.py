@@ -608,3 +608,56 @@ def test_upload_over_the_cap_is_refused() -> None:
             peer.close()
 
     asyncio.run(body())
+
+
+@pytest.mark.parametrize("limit", [0, -1, "raise"])
+def test_upload_limit_refuses_before_any_data(limit: int | str) -> None:
+    async def write(name: str, client: tuple[str, int], content: bytes) -> bool:
+        raise AssertionError("never called")
+
+    async def upload_limit(name: str, client: tuple[str, int]) -> int:
+        assert (name, client[0]) == ("0004f2123456-app.log", "127.0.0.1")
+        if isinstance(limit, str):
+            raise RuntimeError("store is down")
+        return limit
+
+    async def body() -> None:
+        events: list[TftpEvent] = []
+        async with running(write=write, upload_limit=upload_limit, events=events) as server:
+            peer = await Peer.open()
+            peer.send(encode(WriteRequest("0004f2123456-app.log")), server.address)
+            assert await peer.receive() == (error(2, "Access violation"), server.address)
+            assert server.active == 0
+            peer.close()
+        reason = "upload check failed" if limit == "raise" else "refused by the upload_limit"
+        assert [(e.status, e.reason[: len(reason)]) for e in events] == [("error", reason)]
+
+    asyncio.run(body())
+
+
+def test_upload_limit_lowers_the_cap_for_that_upload() -> None:
+    stored: list[bytes] = []
+
+    async def write(name: str, client: tuple[str, int], content: bytes) -> bool:
+        stored.append(content)
+        return True
+
+    async def upload_limit(name: str, client: tuple[str, int]) -> int:
+        return 600 if name == "small.log" else 10_000
+
+    async def body() -> None:
+        async with running(write=write, upload_limit=upload_limit, max_upload=5_000) as server:
+            peer = await Peer.open()
+            for name, size, fits in (("small.log", 700, False), ("other.log", 700, True)):
+                peer.send(encode(WriteRequest(name)), server.address)
+                reply, tid = await peer.receive()
+                assert reply == encode(Ack(0))
+                peer.send(encode(Data(1, b"x" * 512)), tid)
+                assert await peer.receive() == (encode(Ack(1)), tid)
+                peer.send(encode(Data(2, b"y" * (size - 512))), tid)
+                expected = encode(Ack(2)) if fits else error(3, "Disk full or allocation exceeded")
+                assert await peer.receive() == (expected, tid)
+            peer.close()
+        assert stored == [b"x" * 512 + b"y" * 188]
+
+    asyncio.run(body())
