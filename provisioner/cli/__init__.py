@@ -224,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_endpoint_options(p)
     p.add_argument("--ftp-port", type=int, default=2121, help="0 disables FTP (default 2121)")
     p.add_argument("--ftp-passive-ports", help="passive data ports, e.g. 30000-30100")
+    p.add_argument(
+        "--tftp-uploads",
+        action="store_true",
+        help="accept phones' uploads (logs) over TFTP too; off by default, as TFTP has no login",
+    )
     p.add_argument("--tls-cert", type=Path, help="PEM certificate (default: a generated one)")
     p.add_argument("--tls-key", type=Path, help="PEM private key")
     p.add_argument("--realm", default="provisioner", help="digest realm outside tenant prefixes")

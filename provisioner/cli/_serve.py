@@ -54,6 +54,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         http_port=args.http_port,
         https_port=args.https_port,
         tftp_port=args.tftp_port,
+        tftp_uploads=args.tftp_uploads,
         ftp_port=args.ftp_port,
         ftp_passive_ports=_port_range(args.ftp_passive_ports),
         tls_cert=args.tls_cert,

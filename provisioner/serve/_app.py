@@ -47,6 +47,9 @@ from provisioner.tftp import Content, TftpEvent, TftpServer
 __all__ = ["ServeConfig", "Server"]
 
 log = logging.getLogger("provisioner.serve")
+# What a TFTP upload may hold in memory at most; each upload's own limit comes
+# from the catalog's [[uploads]] entry (Polycom logs: 256 KiB to 1 MiB).
+_TFTP_MAX_UPLOAD = 16 << 20
 
 
 @dataclass(slots=True)
@@ -58,6 +61,7 @@ class ServeConfig:
     http_port: int = 8080
     https_port: int = 8443
     tftp_port: int = 6969
+    tftp_uploads: bool = False
     ftp_port: int = 2121
     ftp_passive_ports: range | None = None
     tls_cert: Path | None = None
@@ -164,7 +168,16 @@ class Server:
             self.addresses["https"] = (config.bind, config.https_port)
         if config.tftp_port:
             self._tftp = TftpServer(
-                self._tftp_read, host=config.bind, port=config.tftp_port, on_event=self._tftp_event
+                self._tftp_read,
+                host=config.bind,
+                port=config.tftp_port,
+                on_event=self._tftp_event,
+                # Off by default (tftpd-hpa's -c is opt-in too): TFTP has no
+                # credentials, so an upload is admitted on the tenant's TFTP
+                # allowlist alone. The per-file limit comes from the catalog.
+                write=self._tftp_write if config.tftp_uploads else None,
+                upload_limit=self._tftp_upload_limit if config.tftp_uploads else None,
+                max_upload=_TFTP_MAX_UPLOAD,
             )
             await self._tftp.start()
             self.addresses["tftp"] = self._tftp.address
@@ -229,6 +242,12 @@ class Server:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(None, map_file, reply.disk.path)
         return reply.file.data if reply.status is Status.OK and reply.file else None
+
+    async def _tftp_upload_limit(self, path: str, client: tuple[str, int]) -> int:
+        return await self.gateway.upload_limit(Fetch(Protocol.TFTP, path, client[0], method="PUT"))
+
+    async def _tftp_write(self, path: str, client: tuple[str, int], data: bytes) -> bool:
+        return await self.gateway.upload(Fetch(Protocol.TFTP, path, client[0], method="PUT"), data)
 
     def _tftp_event(self, event: TftpEvent) -> None:
         log.debug("event=tftp client=%s status=%s", event.client[0], event.status)

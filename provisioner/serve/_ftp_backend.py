@@ -68,21 +68,12 @@ class GatewayFtpBackend:
     def upload_limit(self, identity: int, path: str, client: tuple[str, int]) -> int:
         """How many bytes an upload to ``path`` may have (0: refused)."""
         req = Fetch(Protocol.FTP, path, client[0], ftp_tenant=identity, method="PUT")
-        _, ticket = self._call(self.gateway.authorize_upload(req))
-        return ticket.limit if ticket is not None else 0
+        return self._call(self.gateway.upload_limit(req))
 
     def write(self, identity: int, path: str, client: tuple[str, int], data: bytes) -> bool:
         """Store a complete upload."""
         req = Fetch(Protocol.FTP, path, client[0], ftp_tenant=identity, method="PUT")
-
-        async def store() -> bool:
-            _, ticket = await self.gateway.authorize_upload(req)
-            if ticket is None:
-                return False
-            reply = await self.gateway.store_upload(req, ticket, data)
-            return reply.status is Status.OK
-
-        return self._call(store())
+        return self._call(self.gateway.upload(req, data))
 
     def on_event(self, event: FtpEvent) -> None:
         """FTP requests are recorded by the gateway already; nothing more to do."""

@@ -199,6 +199,22 @@ class Gateway:
         ticket = UploadTicket(phone.mac, name, upload.max_bytes)
         return Reply(Status.OK), ticket
 
+    async def upload_limit(self, req: Fetch) -> int:
+        """Bytes the upload ``req`` asks for may have; 0 when it is refused."""
+        _, ticket = await self.authorize_upload(req)
+        return 0 if ticket is None else ticket.limit
+
+    async def upload(self, req: Fetch, data: bytes) -> bool:
+        """Store a complete upload whose body was read after :meth:`upload_limit`.
+
+        Admission is checked again: the phone, its settings or the client's
+        ban may have changed while the body arrived.
+        """
+        _, ticket = await self.authorize_upload(req)
+        if ticket is None:
+            return False
+        return (await self.store_upload(req, ticket, data)).status is Status.OK
+
     async def store_upload(self, req: Fetch, ticket: UploadTicket, data: bytes) -> Reply:
         """Store an authorised upload (the caller enforced ``ticket.limit`` while reading)."""
         if len(data) > ticket.limit:

@@ -251,6 +251,45 @@ def test_ftp_with_ftplib_and_curl(served: Served) -> None:
     assert result.stdout.startswith(b"<?xml")
 
 
+def tftp_put(port: int, source: Path, name: str) -> subprocess.CompletedProcess[str]:
+    """tftp-hpa uploading ``source`` as ``name``, as a phone would its log."""
+    args = [need("tftp"), "-m", "binary", "127.0.0.1", str(port), "-c", "put", str(source), name]
+    return subprocess.run(args, capture_output=True, text=True, timeout=30, check=False)
+
+
+def test_tftp_uploads_are_refused_by_default(served: Served, tmp_path: Path) -> None:
+    stored = served.data_dir / "uploads" / POLYCOM / f"{POLYCOM}-app.log"
+    before = stored.read_bytes() if stored.exists() else None  # the HTTP PUT above
+    source = tmp_path / "app.log"
+    source.write_bytes(b"sent over TFTP\n" * 100)
+    result = tftp_put(served.tftp, source, f"{POLYCOM}-app.log")
+    assert "Access violation" in result.stdout + result.stderr
+    assert (stored.read_bytes() if stored.exists() else None) == before
+
+
+def test_tftp_uploads_when_switched_on(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    run_cli(data, "apply", str(DEMO))
+    tftp = free_port(socket.SOCK_DGRAM)
+    uploads = data / "uploads" / POLYCOM
+    log = tmp_path / "app.log"
+    log.write_bytes(bytes(range(256)) * 1000)  # 256,000 bytes: 500 blocks
+    too_big = tmp_path / "phone.cfg"
+    too_big.write_bytes(b"x" * 262_145)  # one byte over -phone.cfg's limit
+    with serving(data, "--tftp-port", str(tftp), "--tftp-uploads"):
+        result = tftp_put(tftp, log, f"{POLYCOM.upper()}-app.log")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert (uploads / f"{POLYCOM}-app.log").read_bytes() == log.read_bytes()
+        # Not an upload name, and an unknown phone: refused before any data.
+        for name in (f"{POLYCOM}.cfg", "0004f2999999-app.log", f"../{POLYCOM}-app.log"):
+            result = tftp_put(tftp, log, name)
+            assert "Access violation" in result.stdout + result.stderr, name
+        result = tftp_put(tftp, too_big, f"{POLYCOM}-phone.cfg")
+        assert "Disk full or allocation exceeded" in result.stdout + result.stderr
+    assert sorted(path.name for path in uploads.iterdir()) == [f"{POLYCOM}-app.log"]
+    assert not (data / "uploads" / "0004f2999999").exists()
+
+
 def test_identify_seen_and_graceful_shutdown(served: Served) -> None:
     # The Polycom above reported 5.9.1.0615; assign 6.0 and it must be flagged.
     served.cli("set", f"phone:{POLYCOM}", "firmware.version", "6.0")
