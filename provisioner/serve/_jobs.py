@@ -94,7 +94,10 @@ class JobRunner:
         now = self._clock()
         if now - self._housekept >= 1.0:
             self._housekept = now
-            await self._db(lambda: self.store.reap_jobs(now, self._max_attempts))
+            expired = await self._db(lambda: self.store.expired_targets(now))
+            assert isinstance(expired, list)
+            verdicts = {e.id: e.attempts < self._max_attempts(e.mac) for e in expired}
+            await self._db(lambda: self.store.reap_jobs(now, verdicts))
         due = await self._db(lambda: self.store.due_tenants(now))
         assert isinstance(due, list)
         if not due:

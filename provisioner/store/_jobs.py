@@ -17,7 +17,7 @@ often than its attempts allow, even across a kill -9.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, func, insert, select, update
@@ -33,6 +33,7 @@ __all__ = [
     "claim_targets",
     "create_job",
     "due_tenants",
+    "expired_targets",
     "finish_target",
     "jobs",
     "reap",
@@ -255,30 +256,36 @@ def finish_target(
     )
 
 
-def reap(conn: Connection, now: float, max_attempts: Callable[[str], int]) -> None:
-    """Housekeeping: expired leases, confirmations, finished jobs.
+def expired_targets(conn: Connection, now: float) -> list[TargetRow]:
+    """Targets whose lease ran out while sending (their runner died), to be judged."""
+    targets = t.notify_targets.c
+    query = select(targets.id).where(targets.state == "sending", targets.lease_until < now)
+    return targets_of(conn, ids=list(conn.execute(query).scalars()))
 
-    ``max_attempts(mac)`` is 1 + the phone's ``notify.retries`` (the value
-    its sends are retried by); a target whose lease expired (its runner
-    died) is queued again only below that.
+
+def reap(conn: Connection, now: float, verdicts: Mapping[int, bool]) -> None:
+    """Housekeeping: expired leases as judged, confirmations, finished jobs.
+
+    ``verdicts`` maps targets from :func:`expired_targets` to whether they
+    are queued again (else they fail as ``interrupted``). The caller judges
+    by the phone's own ``notify.retries``, which lives in its resolved
+    settings, not here.
     """
-    # Expired leases (their runner died) are rare, so they are read, judged
-    # per phone here, and written back in set-based UPDATEs that re-check the
-    # lease, so a result recorded meanwhile is never overwritten.
+    # Both UPDATEs re-check the lease, so a result recorded since the targets
+    # were read is never overwritten; a lease that ran out since is judged next time.
     targets = t.notify_targets.c
     expired = and_(targets.state == "sending", targets.lease_until < now)
-    rows = conn.execute(select(targets.id, targets.mac, targets.attempts).where(expired)).all()
-    again = [row.id for row in rows if row.attempts < max_attempts(row.mac)]
+    again = [target for target, requeue in verdicts.items() if requeue]
     if again:
         conn.execute(
             update(t.notify_targets)
             .where(expired, targets.id.in_(again))
             .values(state="queued", lease_until=None, reason="interrupted; sending again")
         )
-    if rows:
+    if verdicts:
         conn.execute(
             update(t.notify_targets)
-            .where(expired, targets.id.in_([row.id for row in rows]))
+            .where(expired, targets.id.in_(list(verdicts)))
             .values(state="failed", lease_until=None, reason="interrupted", done_at=now)
         )
     # A phone fetching any of its files after the NOTIFY confirms it (seen

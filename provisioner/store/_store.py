@@ -11,7 +11,7 @@ writes, but are reported by ``apply`` and by the write that touches them.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +44,7 @@ from provisioner.store._jobs import (
     claim_targets,
     create_job,
     due_tenants,
+    expired_targets,
     finish_target,
     jobs,
     reap,
@@ -307,10 +308,15 @@ class Store:
         with self.engine.begin() as conn:
             finish_target(conn, target_id, **outcome)
 
-    def reap_jobs(self, now: float, max_attempts: Callable[[str], int]) -> None:
-        """Expired leases, confirmations, finished jobs (``max_attempts`` by MAC)."""
+    def expired_targets(self, now: float) -> list[TargetRow]:
+        """Targets whose runner died while sending (lease run out), to be judged."""
+        with self.engine.connect() as conn:
+            return expired_targets(conn, now)
+
+    def reap_jobs(self, now: float, verdicts: Mapping[int, bool]) -> None:
+        """Expired leases as judged (target id → queue again), confirmations, finished jobs."""
         with self.engine.begin() as conn:
-            reap(conn, now, max_attempts)
+            reap(conn, now, verdicts)
 
     def cancel_job(self, job_id: int, now: float) -> None:
         """Cancel a running job's unsent targets."""

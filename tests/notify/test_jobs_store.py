@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from provisioner.errors import InputError
@@ -9,6 +11,12 @@ from provisioner.state import LineState
 from provisioner.store import Store
 
 MACS = ["0004f2000001", "0004f2000002", "0004f2000003"]
+
+
+def reap(store: Store, now: float, allowed: Callable[[str], int]) -> None:
+    """Housekeeping as the runner does it: expired targets judged by ``allowed(mac)``."""
+    verdicts = {e.id: e.attempts < allowed(e.mac) for e in store.expired_targets(now)}
+    store.reap_jobs(now, verdicts)
 
 
 @pytest.fixture
@@ -56,10 +64,10 @@ def test_claims_are_paced_by_the_caller_and_leased(fleet: tuple[Store, int]) -> 
     store.finish_target(first[1].id, state="failed", now=103.0, status=481, reason="gone")
     # The third one's runner died: after its lease the target is queued again
     # (2 attempts allowed), then, when that attempt dies too, failed.
-    store.reap_jobs(200.0, lambda mac: 2)
+    reap(store, 200.0, lambda mac: 2)
     (again,) = store.claim_targets(tid, 5, 200.0, lease=60.0)
     assert (again.mac, again.attempts) == (MACS[2], 2)
-    store.reap_jobs(300.0, lambda mac: 2)
+    reap(store, 300.0, lambda mac: 2)
     (summary,) = store.jobs(job)
     assert summary.state == "done"
     assert summary.counts == {"ok": 1, "failed": 2}
@@ -77,7 +85,7 @@ def test_expired_leases_are_judged_by_each_phones_attempts(fleet: tuple[Store, i
     # Both remaining runners died. The first phone may be sent to twice, the
     # second only once; the finished third one is left as it was.
     allowed = {MACS[0]: 2, MACS[1]: 1, MACS[2]: 1}
-    store.reap_jobs(200.0, allowed.__getitem__)
+    reap(store, 200.0, allowed.__getitem__)
     states = {t.mac: (t.state, t.reason) for t in store.job_targets(job)}
     assert states == {
         MACS[0]: ("queued", "interrupted; sending again"),
@@ -144,9 +152,9 @@ def test_confirmation_from_seen_records(fleet: tuple[Store, int]) -> None:
         ],
         max_rows=100,
     )
-    store.reap_jobs(1010.0, lambda mac: 3)
+    reap(store, 1010.0, lambda mac: 3)
     assert store.jobs(job)[0].state == "running"  # b still inside its window
-    store.reap_jobs(1061.0, lambda mac: 3)
+    reap(store, 1061.0, lambda mac: 3)
     states = {t.mac: t.state for t in store.job_targets(job)}
     assert states == {a.mac: "confirmed", b.mac: "unconfirmed"}
     assert store.jobs(job)[0].state == "done"
