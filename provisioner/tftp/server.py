@@ -302,6 +302,8 @@ class TftpServer:
             transfer.report("error", f"more than {self._max_sessions} transfers in progress")
             return
         self._transfers[client] = transfer
+        if self._lane_user is not None and self._lane_user.lane_crowded is not None:
+            self._lane_user.lane_crowded.set()  # the lane hands its transfer back to the loop
         transfer.task = loop.create_task(transfer.open())
 
     def _refuse(self, peer: Address, code: ErrorCode, message: str) -> None:
@@ -331,6 +333,7 @@ class _Transfer:
         "bind",
         "client",
         "delivering",
+        "lane_crowded",
         "lane_stop",
         "loop",
         "peer",
@@ -368,7 +371,9 @@ class _Transfer:
         self.started = loop.time()
         self.reported = False
         self.delivering = False
-        self.lane_stop: threading.Event | None = None  # set while the lane drives the session
+        # Both exist while the lane drives the session; the loop sets them.
+        self.lane_stop: threading.Event | None = None
+        self.lane_crowded: threading.Event | None = None
         self.stop_reason = ""
 
     async def open(self) -> None:
@@ -431,18 +436,16 @@ class _Transfer:
         """Let the lane drive the session while it is alone, then carry on here."""
         server = self.server
         stop = self.lane_stop = threading.Event()
+        crowded = self.lane_crowded = threading.Event()
         server._lane_user = self
-        transfers = server._transfers
         try:
-            await self.loop.run_in_executor(
-                pool, _drive, sock, session, self.peer, stop, lambda: len(transfers) == 1
-            )
+            await self.loop.run_in_executor(pool, _drive, sock, session, self.peer, stop, crowded)
         except asyncio.CancelledError:
             stop.set()  # the thread sees it within _LANE_POLL and lets go of the socket
             raise
         finally:
             server._lane_user = None
-            self.lane_stop = None
+            self.lane_stop = self.lane_crowded = None
         if session.state in TERMINAL:
             self._update()  # DONE or FAILED, no timer left: report and close
         elif stop.is_set():
@@ -630,20 +633,21 @@ def _drive(
     session: ReadSession,
     peer: Address,
     stop: threading.Event,
-    alone: Callable[[], bool],
+    crowded: threading.Event,
 ) -> None:
-    """Run a read session in this thread (the lane) while ``alone()`` holds.
+    """Run a read session in this thread (the lane) while it is the only transfer.
 
-    Returns when the session ends, ``stop`` is set, or ``alone()`` turns
-    false (checked after every wake-up). The session gets the same inputs
-    the event loop would give it, from a blocking ``poll`` on the transfer
-    socket; nothing else touches it until this returns. Reporting and closing
-    are left to the loop.
+    Returns when the session ends, or when the loop sets ``stop`` or
+    ``crowded`` (another transfer started), looked at after every wake-up.
+    The session gets the same inputs the event loop would give it, from a
+    blocking ``poll`` on the transfer socket; nothing else touches it until
+    this returns, and this touches nothing of the server's. Reporting and
+    closing are left to the loop.
     """
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN)
     clock = time.monotonic  # what asyncio's loop.time() reads, so deadlines compare
-    while not stop.is_set() and alone():
+    while not (stop.is_set() or crowded.is_set()):
         deadline = session.next_timer()
         if deadline is None:
             return  # DONE or FAILED
