@@ -231,6 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tls-cert", type=Path, help="PEM certificate (default: a generated one)")
     p.add_argument("--tls-key", type=Path, help="PEM private key")
+    p.add_argument(
+        "--client-ca",
+        type=Path,
+        help="PEM CA certificates (phone vendors' roots) whose client certificates HTTPS accepts"
+        " (for access.client_cert = required)",
+    )
+    p.add_argument("--client-crl", type=Path, help="PEM CRLs checked for client certificates")
     p.add_argument("--realm", default="provisioner", help="digest realm outside tenant prefixes")
     p.add_argument(
         "--default-tenant", help="tenant whose unknown-device policy applies outside prefixes"

@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import secrets
 import socket
+import ssl
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from provisioner.cli._context import Context
@@ -32,6 +34,19 @@ def _port_range(text: str | None) -> range | None:
     if not (low.isdigit() and high.isdigit()) or not 1024 <= int(low) <= int(high) <= 65535:
         raise InputError(f"invalid port range {text!r}: expected LOW-HIGH within 1024-65535")
     return range(int(low), int(high) + 1)
+
+
+def _check_client_trust(client_ca: Path | None, client_crl: Path | None) -> None:
+    """Refuse unreadable or non-PEM --client-ca / --client-crl files before serving."""
+    if client_crl is not None and client_ca is None:
+        raise InputError("--client-crl needs --client-ca")
+    for option, path in (("--client-ca", client_ca), ("--client-crl", client_crl)):
+        if path is None:
+            continue
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_verify_locations(cafile=path)
+        except (OSError, ssl.SSLError) as exc:
+            raise InputError(f"{option} {path}: not a readable PEM file ({exc})") from None
 
 
 def primary_address() -> str:
@@ -59,6 +74,8 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         ftp_passive_ports=_port_range(args.ftp_passive_ports),
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        client_ca=args.client_ca,
+        client_crl=args.client_crl,
         site_dir=ctx.site_dir,
         sip_port=args.sip_port,
         notify_lease=args.notify_lease,
@@ -71,6 +88,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     )
     if (config.tls_cert is None) != (config.tls_key is None):
         raise InputError("give both --tls-cert and --tls-key, or neither")
+    _check_client_trust(config.client_ca, config.client_crl)
     server = Server(config, ctx.store, ctx.catalog, ctx.firmware_storage)
     address = args.bind if args.bind not in ("0.0.0.0", "::") else primary_address()
     print(f"provisioner serving {len(ctx.store.tenant_names())} tenant(s)")

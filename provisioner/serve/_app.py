@@ -66,6 +66,8 @@ class ServeConfig:
     ftp_passive_ports: range | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    client_ca: Path | None = None  # PEM CAs whose client certificates are accepted
+    client_crl: Path | None = None  # PEM CRLs for those certificates
     site_dir: Path | None = None  # site template directory, searched first
     sip_port: int = 0  # where NOTIFYs are sent from; 0 lets the system choose
     notify_lease: float = 120.0  # a claimed NOTIFY target returns to the queue after this
@@ -161,9 +163,8 @@ class Server:
             cert, key = config.tls_cert, config.tls_key
             if cert is None or key is None:
                 cert, key = self_signed(config.data_dir / "tls", default_hosts(config.bind))
-            site = web.TCPSite(
-                self._runner, config.bind, config.https_port, ssl_context=server_context(cert, key)
-            )
+            context = server_context(cert, key, config.client_ca, config.client_crl)
+            site = web.TCPSite(self._runner, config.bind, config.https_port, ssl_context=context)
             await site.start()
             self.addresses["https"] = (config.bind, config.https_port)
         if config.tftp_port:

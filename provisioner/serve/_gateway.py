@@ -249,6 +249,9 @@ class Gateway:
 
     def _admit(self, req: Fetch, phone: PhoneEntry, token: str, now: float) -> _Admission:
         access = phone.access
+        if access.client_cert and req.cert_mac != phone.mac:
+            # Only HTTPS can carry a certificate; TFTP, FTP and HTTP fail here.
+            return _Admission.FAIL
         if req.protocol is Protocol.TFTP:
             ok = access.tftp_enabled and allowed(req.client, access.tftp_allow)
             return _Admission.OK if ok else _Admission.FAIL

@@ -15,6 +15,7 @@ from email.utils import parsedate_to_datetime
 
 from aiohttp import web
 
+from provisioner.serve._client_cert import certificate_mac
 from provisioner.serve._forwarded import forwarded_client, forwarded_secure
 from provisioner.serve._gateway import Gateway
 from provisioner.serve._metrics import Metrics
@@ -88,6 +89,7 @@ def make_handler(
         return forwarded_secure(request.remote or "", values, trusted_proxies)
 
     def fetch_of(request: web.BaseRequest) -> Fetch:
+        transport = request.transport
         return Fetch(
             protocol=Protocol.HTTPS if secure(request) else Protocol.HTTP,
             path=request.path,
@@ -96,6 +98,8 @@ def make_handler(
             authorization=request.headers.get("Authorization"),
             method=request.method,
             uri=request.raw_path,
+            # Our own TLS only: a proxy in front terminates the phone's TLS.
+            cert_mac=certificate_mac(transport.get_extra_info("peercert")) if transport else None,
         )
 
     async def download(request: web.BaseRequest) -> web.StreamResponse:

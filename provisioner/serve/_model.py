@@ -70,6 +70,7 @@ class Access:
     http_user: str
     http_password: str
     http_allow: tuple[Network, ...]
+    client_cert: bool  # access.client_cert = required
     tftp_enabled: bool
     tftp_allow: tuple[Network, ...]
     ftp_allow: tuple[Network, ...]
@@ -112,6 +113,7 @@ class Fetch:
     method: str = "GET"
     uri: str = ""  # HTTP request-target, for digest authentication
     ftp_tenant: int | None = None  # tenant an FTP login belongs to
+    cert_mac: str | None = None  # the MAC a verified TLS client certificate names
 
 
 @dataclass(slots=True)

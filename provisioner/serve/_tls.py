@@ -70,9 +70,28 @@ def default_hosts(bind: str) -> list[str]:
     return list(dict.fromkeys(hosts))
 
 
-def server_context(cert: Path, key: Path) -> ssl.SSLContext:
-    """A server TLS context (TLS 1.2+, the library's default ciphers)."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+def server_context(
+    cert: Path, key: Path, client_ca: Path | None = None, client_crl: Path | None = None
+) -> ssl.SSLContext:
+    """A server TLS context (TLS 1.2+, the library's default ciphers and options).
+
+    With ``client_ca`` (PEM, one or more CA certificates: the phone vendors'
+    roots and intermediates) clients are asked for a certificate, and one
+    that is presented must chain to those CAs, or the handshake fails;
+    phones without one still connect (``access.client_cert`` decides what
+    they get). ``client_crl`` (PEM CRLs) is checked for the client's own
+    certificate. The system's CAs are never trusted for clients: a public
+    CA's certificate could name any MAC.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert, key)
+    if client_ca is not None:
+        context.load_verify_locations(cafile=client_ca)
+        context.verify_mode = ssl.CERT_OPTIONAL
+        if client_crl is not None:
+            context.load_verify_locations(cafile=client_crl)
+            context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+    elif client_crl is not None:
+        raise ValueError("a client CRL needs client CAs")
     return context

@@ -97,6 +97,34 @@ def test_tftp_is_off_until_enabled(h: Harness) -> None:
     assert h.get(path, Protocol.TFTP, client="192.0.2.1").status is Status.NOT_FOUND
 
 
+def test_a_required_client_certificate_must_name_the_phone(h: Harness) -> None:
+    h.store.set_setting(parse_scope(f"phone:{POLYCOM}"), "access.client_cert", "required")
+    h.store.set_setting(parse_scope("tenant:acme"), "access.tftp.enabled", True)
+    h.run(h.cache.refresh())
+    path = f"{POLYCOM}-settings.cfg"
+    assert h.get(path, Protocol.HTTPS, cert_mac=POLYCOM).status is Status.OK
+    for protocol, cert_mac in (
+        (Protocol.HTTPS, None),  # no certificate, or one naming no single MAC
+        (Protocol.HTTPS, YEALINK),  # another phone's
+        (Protocol.HTTP, None),
+        (Protocol.TFTP, None),
+    ):
+        # The uniform failure: what an unknown MAC gets over the same protocol.
+        unknown = h.get("0004f2999999-settings.cfg", protocol, cert_mac=cert_mac)
+        reply = h.get(path, protocol, cert_mac=cert_mac)
+        assert reply.status is unknown.status is not Status.OK, protocol
+    # Uploads need it too; shared files and other phones do not.
+    req = Fetch(Protocol.HTTPS, f"{POLYCOM}-app.log", "127.0.0.1", method="PUT")
+    assert h.run(h.gateway.upload_limit(req)) == 0
+    req.cert_mac = POLYCOM
+    assert h.run(h.gateway.upload_limit(req)) > 0
+    assert h.get("000000000000.cfg", Protocol.HTTP).status is Status.OK
+    yealink = f"{YEALINK}.cfg"
+    assert h.get(yealink, Protocol.HTTPS, authorization=digest_for(h, yealink)).status is (
+        Status.OK
+    )
+
+
 def test_url_token_scopes_a_tenant(h: Harness) -> None:
     # Outside its prefix the phone is like any unknown one (the root scope
     # uses digest, so that is a challenge; inside the prefix, not-found).
