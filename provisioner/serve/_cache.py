@@ -119,6 +119,7 @@ def _access(values: dict[str, Value], mac: str) -> Access:
         http_user=str(values["access.http.user"]) or mac,
         http_password=str(values["access.http.password"]),
         http_allow=_networks(values["access.http.allow"]),
+        tls_required=bool(values["access.tls_required"]),
         client_cert=values["access.client_cert"] == "required",
         tftp_enabled=bool(values["access.tftp.enabled"]),
         tftp_allow=_networks(values["access.tftp.allow"]),

@@ -249,6 +249,8 @@ class Gateway:
 
     def _admit(self, req: Fetch, phone: PhoneEntry, token: str, now: float) -> _Admission:
         access = phone.access
+        if access.tls_required and req.protocol is not Protocol.HTTPS:
+            return _Admission.FAIL  # security goal 7: secrets only over TLS
         if access.client_cert and req.cert_mac != phone.mac:
             # Only HTTPS can carry a certificate; TFTP, FTP and HTTP fail here.
             return _Admission.FAIL

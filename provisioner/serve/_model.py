@@ -70,6 +70,7 @@ class Access:
     http_user: str
     http_password: str
     http_allow: tuple[Network, ...]
+    tls_required: bool
     client_cert: bool  # access.client_cert = required
     tftp_enabled: bool
     tftp_allow: tuple[Network, ...]

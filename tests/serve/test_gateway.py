@@ -97,6 +97,21 @@ def test_tftp_is_off_until_enabled(h: Harness) -> None:
     assert h.get(path, Protocol.TFTP, client="192.0.2.1").status is Status.NOT_FOUND
 
 
+def test_tls_required_keeps_a_phones_files_off_plain_protocols(h: Harness) -> None:
+    h.store.set_setting(parse_scope(f"phone:{POLYCOM}"), "access.tls_required", True)
+    h.store.set_setting(parse_scope("tenant:acme"), "access.tftp.enabled", True)
+    h.run(h.cache.refresh())
+    path = f"{POLYCOM}-settings.cfg"
+    assert h.get(path, Protocol.HTTPS).status is Status.OK
+    for protocol in (Protocol.HTTP, Protocol.TFTP):
+        unknown = h.get("0004f2999999-settings.cfg", protocol)
+        assert h.get(path, protocol).status is unknown.status is not Status.OK, protocol
+    req = Fetch(Protocol.HTTP, f"{POLYCOM}-app.log", "127.0.0.1", method="PUT")
+    assert h.run(h.gateway.upload_limit(req)) == 0
+    assert h.get("000000000000.cfg", Protocol.HTTP).status is Status.OK
+    assert h.get(f"{YEALINK}.cfg", Protocol.TFTP).status is Status.OK  # another phone
+
+
 def test_a_required_client_certificate_must_name_the_phone(h: Harness) -> None:
     h.store.set_setting(parse_scope(f"phone:{POLYCOM}"), "access.client_cert", "required")
     h.store.set_setting(parse_scope("tenant:acme"), "access.tftp.enabled", True)
