@@ -95,7 +95,8 @@ def _run_job(workdir: Path, phones: int, rate: int, in_flight: int) -> dict[str,
     span = stamps[-1] - stamps[0] if len(stamps) > 1 else 0.0
     return {
         "configured": rate,
-        "notifies": len(stamps),
+        "notifies": _transactions(log),
+        "datagrams": len(stamps),
         "measured": (len(stamps) - 1) / span if span else 0.0,
         "counts": jobs[0]["counts"],
         "rss_start": started,
@@ -106,6 +107,16 @@ def _run_job(workdir: Path, phones: int, rate: int, in_flight: int) -> dict[str,
 
 
 _ARRIVAL = re.compile(r"-{10,} (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)\nUDP message received")
+_BRANCH = re.compile(
+    r"message received.*?\n\nNOTIFY [^\n]*\n(?:[^\n]+\n)*?Via:[^\n]*branch=([^;\s]+)", re.I
+)
+
+
+def _transactions(log: Path) -> int:
+    """Distinct NOTIFY transactions (Via branches) sipp received: UDP retransmissions
+    (Timer E, RFC 3261 §17.1.2.2) repeat a branch, a new NOTIFY never does."""
+    text = log.read_text() if log.exists() else ""
+    return len(set(_BRANCH.findall(text)))
 
 
 def _arrivals(log: Path) -> list[float]:
@@ -125,12 +136,14 @@ def main() -> None:
         error = (r["measured"] - rate) / rate * 100
         print(
             f"  pacing: {phones} phones at {rate}/s: measured {r['measured']:.1f}/s "
-            f"({error:+.1f} %), {r['notifies']} NOTIFYs received, states {r['counts']}"
+            f"({error:+.1f} %), {r['notifies']} NOTIFYs received ({r['datagrams']} datagrams), "
+            f"states {r['counts']}"
         )
     with tempfile.TemporaryDirectory() as tmp:
         r = _run_job(Path(tmp), 100_000, 2000, in_flight=500)
     print(
-        f"  memory: 100,000-phone job at 2,000/s: {r['notifies']} NOTIFYs at "
+        f"  memory: 100,000-phone job at 2,000/s: {r['notifies']} NOTIFYs "
+        f"({r['datagrams']} datagrams with UDP retransmissions) at "
         f"{r['measured']:.0f}/s, states {r['counts']}; server RSS after start-up "
         f"{r['rss_start']:.0f} MB, during the job {r['rss_min']:.0f}-{r['rss_max']:.0f} MB, "
         f"at the end {r['rss_last']:.0f} MB"
