@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 
 import pytest
 
-__all__ = ["free_port", "need"]
+__all__ = ["fetch_with_curl", "free_port", "need"]
 
 REQUIRE_ENV = "PROVISIONER_REQUIRE_PEERS"
 
@@ -38,3 +39,18 @@ def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def fetch_with_curl(*args: str, limit: float = 10.0) -> tuple[int, bytes]:
+    """Run ``curl -s ARGS`` (URL and options); its HTTP status and body.
+
+    The status is 0 when no HTTP answer came (connection or TLS refused).
+    """
+    result = subprocess.run(
+        [need("curl"), "-s", "--max-time", str(limit), "-o", "-", "-w", "\n%{http_code}", *args],
+        capture_output=True,
+        timeout=limit + 10,
+        check=False,
+    )
+    body, _, code = result.stdout.rpartition(b"\n")
+    return int(code), body

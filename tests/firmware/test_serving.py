@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from tests.peers import free_port, need
+from tests.peers import fetch_with_curl, free_port, need
 from tests.serve_process import run_cli, serving
 
 PIN, OVERRIDE, PLAIN = "0004f2000001", "0004f2000002", "0004f2000003"
@@ -150,15 +150,7 @@ def sha(data: bytes) -> str:
 
 
 def curl(url: str, *args: str, ua: str = POLYCOM_UA) -> tuple[int, bytes]:
-    result = subprocess.run(
-        [need("curl"), "-s", "--max-time", "20", "-A", ua, "-o", "-", "-w", "\n%{http_code}",
-         *args, url],
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )  # fmt: skip
-    body, _, code = result.stdout.rpartition(b"\n")
-    return int(code), body
+    return fetch_with_curl("-A", ua, *args, url, limit=20)
 
 
 def tftp_hpa(srv: Server, path: str, out: Path) -> bytes | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers import free_port, need
+from tests.peers import fetch_with_curl, free_port, need
 from tests.serve_process import run_cli, serving
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,27 +63,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 def curl(server: Served, path: str, *args: str, ua: str = "") -> tuple[int, bytes]:
-    result = subprocess.run(
-        [
-            need("curl"),
-            "-s",
-            "--max-time",
-            "10",
-            "-A",
-            ua,
-            "-o",
-            "-",
-            "-w",
-            "\n%{http_code}",
-            *args,
-            f"http://127.0.0.1:{server.http}/{path}",
-        ],
-        capture_output=True,
-        timeout=20,
-        check=False,
-    )
-    body, _, code = result.stdout.rpartition(b"\n")
-    return int(code), body
+    return fetch_with_curl("-A", ua, *args, f"http://127.0.0.1:{server.http}/{path}")
 
 
 def test_polycom_boot_sequence_over_http(served: Served, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from provisioner.scope import parse_scope
 from provisioner.serve._http import make_handler
 from provisioner.serve._tls import self_signed, server_context
 from provisioner.settings import parse_networks
-from tests.peers import free_port, need
+from tests.peers import fetch_with_curl, free_port, need
 from tests.serve.harness import DISABLED, PASSWORD, POLYCOM, YEALINK, Harness, harness
 
 
@@ -73,9 +73,7 @@ def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
 
 
 def status_of(*args: str) -> tuple[int, bytes]:
-    result = curl("-o", "-", "-w", "\n%{http_code}", *args)
-    body, _, code = result.stdout.rpartition(b"\n")
-    return int(code), body
+    return fetch_with_curl(*args)
 
 
 def test_get_head_and_conditional(server: Running) -> None:

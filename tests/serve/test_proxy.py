@@ -12,7 +12,6 @@ is never believed.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.nginx import nginx
-from tests.peers import need
+from tests.peers import fetch_with_curl, need
 from tests.serve_process import run_cli, serving
 
 MAC = "805ec0000101"
@@ -71,15 +70,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 def curl(port: int, path: str, *args: str, source: str = "127.0.0.1") -> tuple[int, bytes]:
-    result = subprocess.run(
-        [need("curl"), "-s", "--max-time", "10", "--interface", source, "-A", UA,
-         "-o", "-", "-w", "\n%{http_code}", *args, f"http://127.0.0.1:{port}/{path}"],
-        capture_output=True,
-        timeout=20,
-        check=False,
-    )  # fmt: skip
-    body, _, code = result.stdout.rpartition(b"\n")
-    return int(code), body
+    url = f"http://127.0.0.1:{port}/{path}"
+    return fetch_with_curl("--interface", source, "-A", UA, *args, url)
 
 
 DIGEST = ("--digest", "-u", f"{MAC}:{PASSWORD}")
