@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from provisioner.catalog import Catalog, Family, ModelDef
 from provisioner.errors import InputError
 from provisioner.mac import parse_mac
-from provisioner.paths import PathIndex, normalize
+from provisioner.paths import PathIndex, PathMatch, normalize
 
 __all__ = ["Identifier", "Identity"]
 
@@ -53,9 +53,12 @@ class Identifier:
 
     def identify(self, user_agent: str | None = None, path: str | None = None) -> Identity:
         """Combine what the User-Agent, the path and the MAC prefix say."""
+        return self.combine(user_agent, self.from_path(path)[0] if path else Identity())
+
+    def combine(self, user_agent: str | None, by_path: Identity) -> Identity:
+        """What the User-Agent says, completed by what :meth:`from_path` said, then the OUI."""
         found = self._from_user_agent(user_agent) if user_agent else Identity()
-        if path:
-            found = _merge(found, self._from_path(path))
+        found = _merge(found, by_path)
         if found.mac is not None and found.vendor is None:
             found = _merge(found, self._from_oui(found.mac))
         return found
@@ -85,11 +88,14 @@ class Identifier:
                 )
         return Identity()
 
-    def _from_path(self, path: str) -> Identity:
+    def from_path(self, path: str) -> tuple[Identity, frozenset[str]]:
+        """What the path alone says; and the families for which it is an optional file."""
         clean = normalize(path)
         if clean is None:
-            return Identity()
-        matches = self.paths.match(clean)
+            return Identity(), frozenset()
+        return self._path_identity(self.paths.match(clean)), self.paths.optional(clean)
+
+    def _path_identity(self, matches: list[PathMatch]) -> Identity:
         macs = {m.mac for m in matches if m.mac}
         families = {m.family.key: m.family for m in matches}
         models = {model.id for m in matches for model in m.models}

@@ -84,6 +84,15 @@ class PathIndex:
                         self._models[key] = (*self._models.get(key, ()), model)
             for upload in family.uploads:
                 self._entries.append((_regex(upload.path, family), family, None, upload))
+        self._optional = [
+            (_regex(name, family), family.key)
+            for family in catalog.families.values()
+            for name in family.optional_files
+        ]
+
+    def optional(self, path: str) -> frozenset[str]:
+        """The families for which ``path`` is one of their ``optional_files``."""
+        return frozenset(key for regex, key in self._optional if regex.fullmatch(path))
 
     def match(self, path: str) -> list[PathMatch]:
         """Every family pattern ``path`` matches (per-phone names are shared by families)."""

@@ -309,6 +309,14 @@ def _firmware(data: dict[str, Any], where: str) -> FirmwareDef:
     return result
 
 
+def _optional_files(values: list[Any], where: str) -> tuple[str, ...]:
+    names = _strs(values, where)
+    for name in names:
+        if "{mac}" not in name and "{MAC}" not in name:
+            raise CatalogError(f"{where}: {name!r} must contain {{mac}} or {{MAC}}")
+    return names
+
+
 def _family(path: Path, key: str) -> Family:
     top = _Table(_read_toml(path), str(path))
     vendor, name = top.text("vendor"), top.text("family")
@@ -369,6 +377,7 @@ def _family(path: Path, key: str) -> Family:
         raw=raw,
         maps=maps,
         unsupported=unsupported,
+        optional_files=_optional_files(top.array("optional_files", []), f"{path}: optional_files"),
     )
     top.done()
     if not family.models:

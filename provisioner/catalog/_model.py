@@ -163,3 +163,7 @@ class Family:
     raw: RawNamespace | None
     maps: Mapping[str, Mapping[str, str]]
     unsupported: Mapping[str, str]
+    # Per-phone names the phone asks for that we may not have (a licence, a
+    # local override not written yet): a miss on one of them is a normal
+    # miss for a known phone, never counted towards a ban (docs/security.md).
+    optional_files: tuple[str, ...] = ()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 from provisioner import __version__
 from provisioner.cli._context import Context
@@ -27,6 +29,7 @@ from provisioner.cli._inspect import cmd_explain, cmd_render
 from provisioner.cli._notify import cmd_jobs, cmd_notify, cmd_send_profiles
 from provisioner.cli._rollout import add_parser as add_rollout_parser
 from provisioner.cli._serve import (
+    cmd_ban,
     cmd_claim,
     cmd_dhcp,
     cmd_identify,
@@ -35,6 +38,7 @@ from provisioner.cli._serve import (
     cmd_token,
 )
 from provisioner.errors import ProvisionerError
+from provisioner.serve import ServeConfig
 
 __all__ = ["build_parser", "main"]
 
@@ -53,6 +57,41 @@ def _add_line_fields(parser: argparse.ArgumentParser, *, required_user: bool) ->
     )
     parser.add_argument("--display-name", help="caller name shown by the phone")
     parser.add_argument("--label", help="line key label")
+
+
+def _serve_default(name: str) -> Any:
+    """A ``serve`` option's default, as :class:`ServeConfig` declares it (one place)."""
+    field = next(f for f in fields(ServeConfig) if f.name == name)
+    return field.default
+
+
+def _add_ban_options(p: argparse.ArgumentParser) -> None:
+    limit, window, seconds = (_serve_default(n) for n in ("ban_limit", "ban_window", "ban_seconds"))
+    p.add_argument(
+        "--ban-limit",
+        type=int,
+        default=limit,
+        help=f"failures (each unknown MAC once) within --ban-window that ban an address "
+        f"(default {limit})",
+    )
+    p.add_argument(
+        "--ban-window",
+        type=float,
+        default=window,
+        help=f"seconds over which failures are counted (default {window:g})",
+    )
+    p.add_argument(
+        "--ban-seconds",
+        type=float,
+        default=seconds,
+        help=f"how long a ban lasts (default {seconds:g})",
+    )
+    p.add_argument(
+        "--ban-exempt",
+        default="",
+        help="networks never counted nor banned, e.g. a site NAT with many new phones "
+        "(default: none)",
+    )
 
 
 def _add_endpoint_options(parser: argparse.ArgumentParser) -> None:
@@ -251,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed, "
         "e.g. 127.0.0.1/32 (default: none)",
     )
+    _add_ban_options(p)
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--print-dhcp", action="store_true", help="also print the DHCP snippet")
     p.add_argument(
@@ -269,6 +309,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=120.0,
         help="seconds before a NOTIFY interrupted by a crash is sent again (default 120)",
     )
+
+    p = command("ban", cmd_ban, "list or lift bans of addresses (shared by every serve node)")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    a = actions.add_parser("list", help="addresses banned now, and until when")
+    a.add_argument("--json", action="store_true")
+    a = actions.add_parser("rm", help="lift the ban of an address")
+    a.add_argument("address", metavar="ADDRESS")
 
     p = command("dhcp-snippet", cmd_dhcp, "print DHCP option 66/160/150 lines for this server")
     _add_endpoint_options(p)

@@ -14,6 +14,7 @@ from provisioner.mac import parse_mac
 from provisioner.pipeline import render_snapshot
 from provisioner.render import update_files, write_tree
 from provisioner.resolve import LineView, PhoneView, Resolved, Resolver
+from provisioner.serve import Protocol, access_from, transport_refusal
 
 __all__ = ["cmd_explain", "cmd_render"]
 
@@ -55,6 +56,10 @@ def cmd_explain(ctx: Context, args: argparse.Namespace) -> int:
                     for name, r in sorted(view.settings.items())
                     if name not in line_names
                 },
+                "transports": {
+                    name: {"served": reason is None, "reason": reason or ""}
+                    for name, reason in _transports(view).items()
+                },
                 "lines": [
                     {
                         "position": lv.line.position,
@@ -78,6 +83,19 @@ def cmd_explain(ctx: Context, args: argparse.Namespace) -> int:
             if name not in line_names
         ],
     )
+    print("\nthe phone's own files over each transport:")
+    print_table(
+        ["TRANSPORT", "VERDICT"],
+        [
+            [
+                name,
+                "served (after the checks of each request)"
+                if reason is None
+                else f"refused: {reason}",
+            ]
+            for name, reason in _transports(view).items()
+        ],
+    )
     for lv in view.lines:
         print(f"\nline {lv.line.position} ({lv.line.user}):")
         print_table(
@@ -88,6 +106,20 @@ def cmd_explain(ctx: Context, args: argparse.Namespace) -> int:
             ],
         )
     return 0
+
+
+def _transports(view: PhoneView) -> dict[str, str | None]:
+    """Why each transport refuses the phone's own files (``None``: it may serve them).
+
+    The gateway applies the same rule (:func:`provisioner.serve.transport_refusal`);
+    per-request checks (allowlists, credentials, certificates) come on top.
+    """
+    values = {name: resolved.value for name, resolved in view.settings.items()}
+    access = access_from(values, view.phone.mac)
+    result = {protocol.value: transport_refusal(access, protocol) for protocol in Protocol}
+    if result["ftp"] is None and not values["access.ftp.enabled"]:
+        result["ftp"] = "access.ftp.enabled is off for the tenant"
+    return result
 
 
 def _json_entry(resolved: Resolved, shown: str, gated: bool) -> dict[str, Any]:

@@ -23,8 +23,9 @@ from provisioner.resolve import FIRMWARE_SETTING, Resolver
 from provisioner.scope import parse_scope
 from provisioner.serve import ServeConfig, Server
 from provisioner.settings import parse_networks, parse_version
+from provisioner.store import BanStore
 
-__all__ = ["cmd_claim", "cmd_dhcp", "cmd_identify", "cmd_seen", "cmd_serve", "cmd_token"]
+__all__ = ["cmd_ban", "cmd_claim", "cmd_dhcp", "cmd_identify", "cmd_seen", "cmd_serve", "cmd_token"]
 
 
 def _port_range(text: str | None) -> range | None:
@@ -47,6 +48,12 @@ def _check_client_trust(client_ca: Path | None, client_crl: Path | None) -> None
             ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_verify_locations(cafile=path)
         except (OSError, ssl.SSLError) as exc:
             raise InputError(f"{option} {path}: not a readable PEM file ({exc})") from None
+
+
+def _positive(value: float, option: str) -> Any:
+    if not value > 0:
+        raise InputError(f"{option} must be greater than 0, not {value:g}")
+    return value
 
 
 def primary_address() -> str:
@@ -85,6 +92,10 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         default_tenant=args.default_tenant,
         metrics_allow=tuple(parse_networks(args.metrics_allow)),
         trusted_proxies=tuple(parse_networks(args.trusted_proxies)),
+        ban_limit=_positive(args.ban_limit, "--ban-limit"),
+        ban_window=_positive(args.ban_window, "--ban-window"),
+        ban_seconds=_positive(args.ban_seconds, "--ban-seconds"),
+        ban_exempt=tuple(parse_networks(args.ban_exempt)),
     )
     if (config.tls_cert is None) != (config.tls_key is None):
         raise InputError("give both --tls-cert and --tls-key, or neither")
@@ -254,4 +265,24 @@ def cmd_token(ctx: Context, args: argparse.Namespace) -> int:
     token = secrets.token_urlsafe(24)
     ctx.store.set_setting(scope, "access.url_token", token)
     print(f"tenant {args.name} is now served under /{token}/")
+    return 0
+
+
+def cmd_ban(ctx: Context, args: argparse.Namespace) -> int:
+    """List bans, or lift one; every ``serve`` node follows within its poll interval."""
+    bans = BanStore(ctx.store.engine)
+    if args.action == "rm":
+        address = args.address.strip()
+        if not bans.remove(address):
+            raise NotFoundError(f"{address} is not banned")
+        print(f"ban of {address} lifted; serve nodes follow within their poll interval")
+        return 0
+    active = bans.active(time.time())
+    if args.json:
+        print_json([asdict(b) for b in active])
+        return 0
+    print_table(
+        ["ADDRESS", "UNTIL", "REASON"],
+        [[b.address, _when(int(b.until)), b.reason] for b in active],
+    )
     return 0

@@ -1,5 +1,6 @@
 """Serving phones: one gateway behind HTTP(S), TFTP and FTP, with an in-memory cache."""
 
+from provisioner.serve._access import access_from, transport_refusal
 from provisioner.serve._app import ServeConfig, Server
 from provisioner.serve._gateway import Gateway, UploadTicket
 from provisioner.serve._jobs import JobRunner
@@ -18,4 +19,6 @@ __all__ = [
     "Server",
     "Status",
     "UploadTicket",
+    "access_from",
+    "transport_refusal",
 ]

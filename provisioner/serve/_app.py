@@ -41,7 +41,7 @@ from provisioner.serve._tls import default_hosts, self_signed, server_context
 from provisioner.serve._uploads import UploadStore
 from provisioner.settings import parse_networks
 from provisioner.sip import Notifier
-from provisioner.store import Store
+from provisioner.store import Ban, BanStore, Store
 from provisioner.tftp import Content, TftpEvent, TftpServer
 
 __all__ = ["ServeConfig", "Server"]
@@ -83,6 +83,7 @@ class ServeConfig:
     ban_limit: int = 30
     ban_window: float = 60.0
     ban_seconds: float = 600.0
+    ban_exempt: tuple[Network, ...] = ()  # never counted nor banned
     shutdown_grace: float = 5.0
 
 
@@ -120,7 +121,10 @@ class Server:
             cache=self.cache,
             digest=DigestAuth(hmac.new(key, b"http-digest-nonce", hashlib.sha256).digest()),
             bans=FailureTracker(
-                limit=config.ban_limit, window=config.ban_window, ban_seconds=config.ban_seconds
+                limit=config.ban_limit,
+                window=config.ban_window,
+                ban_seconds=config.ban_seconds,
+                exempt=config.ban_exempt,
             ),
             uploads=UploadStore(config.data_dir / "uploads"),
             seen=SeenRecorder(store, config.seen_max_rows),
@@ -129,6 +133,7 @@ class Server:
             realm=config.realm,
             default_tenant=config.default_tenant,
         )
+        self.bans = BanStore(store.engine)
         self._runner: web.ServerRunner | None = None
         self._tftp: TftpServer | None = None
         self._ftp: FtpServer[int] | None = None
@@ -146,6 +151,7 @@ class Server:
         if swept:
             log.info("event=firmware_swept entries=%s", ",".join(swept))
         await self.cache.refresh()
+        await self._sync_bans()  # bans made before a restart or on other nodes hold at once
         config = self.config
         handler = make_handler(
             self.gateway, self.metrics, config.metrics_allow, config.trusted_proxies
@@ -207,6 +213,7 @@ class Server:
             asyncio.create_task(self.rollouts.run()),
             asyncio.create_task(self._every(config.poll_interval, self.cache.refresh)),
             asyncio.create_task(self._every(config.seen_interval, self._flush_seen)),
+            asyncio.create_task(self._every(config.poll_interval, self._sync_bans)),
             asyncio.create_task(self.runner.run()),
         ]
         if isinstance(self.firmware.storage, ObjectStorage):
@@ -276,6 +283,19 @@ class Server:
             log.info("event=firmware_mirrored files=%d failed=%d", result.fetched, result.failed)
             await self.cache.reindex_firmware()
 
+    async def _sync_bans(self) -> None:
+        """Write the bans made here, then hold every ban the database has (all nodes')."""
+        tracker = self.gateway.bans
+        new = tracker.take_new()
+        loop = asyncio.get_running_loop()
+        if new:
+            rows = [Ban(b.address, b.until, b.reason, b.created_at) for b in new]
+            await loop.run_in_executor(self.executor, self.bans.record, rows)
+            tracker.written(new)
+        now = time.time()
+        active = await loop.run_in_executor(self.executor, self.bans.active, now)
+        tracker.replace(((b.address, b.until) for b in active), time.time())
+
     async def _flush_seen(self) -> None:
         rows = self.gateway.seen.take()
         if rows:
@@ -295,7 +315,9 @@ class Server:
         await self.notifier.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        await self.gateway.drain()
         await self._flush_seen()
+        await self._sync_bans()
         self.executor.shutdown(wait=True)
 
     async def run_until_signalled(self) -> None:

@@ -44,6 +44,7 @@ from provisioner.identify import Identifier
 from provisioner.notify import NotifyInfo, notify_info
 from provisioner.render import RenderedFile, Renderer, RenderFailed
 from provisioner.resolve import FIRMWARE_SETTING, PhoneView, Resolver
+from provisioner.serve._access import access_from
 from provisioner.serve._firmware import firmware_index
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Access, DiskFile, Network, ServedFile, TenantPolicy
@@ -112,20 +113,6 @@ class _Scope:
 
 def _networks(value: Value) -> tuple[Network, ...]:
     return tuple(parse_networks(str(value)))
-
-
-def _access(values: dict[str, Value], mac: str) -> Access:
-    return Access(
-        http_user=str(values["access.http.user"]) or mac,
-        http_password=str(values["access.http.password"]),
-        http_allow=_networks(values["access.http.allow"]),
-        tls_required=bool(values["access.tls_required"]),
-        client_cert=values["access.client_cert"] == "required",
-        tftp_enabled=bool(values["access.tftp.enabled"]),
-        tftp_allow=_networks(values["access.tftp.allow"]),
-        ftp_allow=_networks(values["access.ftp.allow"]),
-        uploads=bool(values["uploads.enabled"]),
-    )
 
 
 def _policy(tenant_id: int, name: str, values: dict[str, Value]) -> TenantPolicy:
@@ -344,7 +331,7 @@ class ConfigCache:
             tenant_id=view.tenant.id,
             family=view.family,
             model=view.model.id,
-            access=_access(values, mac),
+            access=access_from(values, mac),
             firmware=str(values.get(FIRMWARE_SETTING, "")),
             notify=notify_info(view),
             files={f.path.lower(): served(f, changed_at) for f in files},

@@ -21,7 +21,22 @@ challenge (HTTP only) or the single uniform not-found:
    a challenge when the request carried no credentials and the scope uses
    authentication (so a missing phone looks exactly like a protected one),
    otherwise not-found. Failures that indicate probing are counted per
-   address and lead to a temporary ban with a log line fail2ban can match.
+   address (a walk over unknown MACs counts each MAC once, challenged or
+   not; a known phone's optional files never count) and lead to a temporary
+   ban with a log line fail2ban can match.
+6. Every failure does the same work before it answers: one identification
+   of the request, and a full digest check when credentials came along.
+   Bookkeeping (seen records, failure counting, log lines) runs after the
+   answer has been handed to the front end, so its cost is not visible in
+   the response time (security goal 2, docs/security.md).
+
+Only an admitted fetch of a phone's own file (authenticated where the phone
+needs it, inside its allowlists, over a transport allowed for it) teaches
+the gateway the phone's address, which is where a direct check-sync NOTIFY
+goes: a challenged or refused request never moves it (docs/security.md).
+Uploads, and the serving back of uploaded files, additionally need a request
+that authenticated as the phone (digest, its client certificate, or its
+tenant's URL token) unless ``uploads.unauthenticated`` is set.
 
 Unknown devices follow their tenant's ``unknown.policy``: recorded as
 pending (quarantine) or created without lines (auto-register). Every request
@@ -43,6 +58,7 @@ from provisioner.errors import ProvisionerError
 from provisioner.identify import Identity
 from provisioner.paths import normalize
 from provisioner.render import RenderedFile
+from provisioner.serve._access import transport_refusal
 from provisioner.serve._bans import FailureTracker
 from provisioner.serve._cache import ConfigCache, PhoneEntry, TenantEntry, served
 from provisioner.serve._digest import DigestAuth
@@ -74,7 +90,34 @@ class _Admission(StrEnum):
     OK = "ok"
     CHALLENGE = "challenge"  # credentials needed
     STALE = "stale"  # right credentials, expired nonce
-    FAIL = "fail"
+    WRONG = "wrong"  # credentials checked and refused
+    FAIL = "fail"  # transport, allowlist or certificate refused
+
+
+class _Miss(StrEnum):
+    """Why a request got the uniform failure, and how it counts towards a ban."""
+
+    UNSAFE = "unsafe"  # a path refused by normalisation, or an upload to no upload name
+    UNKNOWN = "unknown"  # a per-phone name of a MAC we do not serve
+    KNOWN = "known"  # a known phone refused (credentials, allowlist, transport)
+    OPTIONAL = "optional"  # one of a known phone's optional files: a normal miss
+    UPLOAD = "upload"  # an unauthenticated upload, or serving one back
+    OTHER = "other"  # a name that is not per-phone (favicon.ico): not probing
+
+    @property
+    def counts(self) -> bool:
+        """Whether this failure counts towards the client's ban."""
+        return self not in (_Miss.OPTIONAL, _Miss.OTHER)
+
+    def key(self, mac: str | None) -> str | None:
+        """Failures with one key count once per window: each unknown MAC, each phone's uploads."""
+        if mac is None:
+            return None
+        if self is _Miss.UNKNOWN:
+            return f"mac:{mac}"
+        if self is _Miss.UPLOAD:
+            return f"upload:{mac}"
+        return None
 
 
 class Gateway:
@@ -109,7 +152,8 @@ class Gateway:
         self._acted: dict[str, float] = {}  # MAC -> when its tenant's policy last acted
         self._registering: dict[str, asyncio.Task[None]] = {}
         self._agents: dict[tuple[str, str, str], Identity] = {}
-        # Where each known phone last fetched from: the default NOTIFY destination.
+        self._background: set[asyncio.Task[None]] = set()  # quarantine writes
+        # Where each known phone last fetched from, admitted: the direct NOTIFY destination.
         self.addresses: dict[str, str] = {}
 
     # --- downloads -------------------------------------------------------
@@ -121,7 +165,7 @@ class Gateway:
             return self._finish(req, req.path, NOT_FOUND, None)
         split = self._split(req.path)
         if split is None:
-            return self._deny(req, req.path, "", now, phone_shaped=False, suspicious=True)
+            return self._deny(req, req.path, "", now, _Miss.UNSAFE, Identity())
         token, path = split
         if self.cache.busy:
             await self.cache.settled()
@@ -135,22 +179,45 @@ class Gateway:
             self.metrics.firmware_hits += 1
             return self._finish(req, path, Reply(Status.OK, disk=disk), None)
         hit = self.cache.lookup(path, token)
-        if hit is None:
-            hit = await self._unknown(req, path, token, now)
         if hit is not None:
-            phone, file = hit
-            admission = self._admit(req, phone, token, now)
-            if admission == _Admission.OK:
-                self.metrics.cache_hits += 1
-                return self._finish(req, path, Reply(Status.OK, file), phone)
-            return self._refuse(req, path, token, now, admission, phone)
+            return self._own_file(req, path, token, now, *hit)
+        identity, kind = self._identify(req, path)
+        hit = await self._unknown(req, path, token, now, identity)
+        if hit is not None:
+            return self._own_file(req, path, token, now, *hit)
         target = self.cache.upload_target(path, token)
         if target is not None and target[2].serve_back:
-            return await self._serve_back(req, path, token, now, target)
+            return await self._serve_back(req, path, token, now, target, identity)
         self.metrics.cache_misses += 1
-        # A per-phone name (one with a MAC) that is not ours may be enumeration.
-        shaped = any(m.mac for m in self.cache.identifier.paths.match(path))
-        return self._deny(req, path, token, now, phone_shaped=shaped, suspicious=shaped)
+        return self._deny(req, path, token, now, kind, identity)
+
+    def _own_file(
+        self, req: Fetch, path: str, token: str, now: float, phone: PhoneEntry, file: ServedFile
+    ) -> Reply:
+        admission = self._admit(req, phone, token, now)
+        if admission == _Admission.OK:
+            self.metrics.cache_hits += 1
+            self._learn(req, phone)
+            return self._finish(req, path, Reply(Status.OK, file), phone)
+        return self._refuse(req, path, token, now, admission, phone)
+
+    def _identify(self, req: Fetch, path: str) -> tuple[Identity, _Miss]:
+        """What a request that is not an admitted hit is for, and what kind of miss it is.
+
+        Run once on every such request, known phone or not, so that the
+        failure paths cost the same (no timing oracle, security goal 2).
+        """
+        identifier = self.cache.identifier
+        by_path, optional = identifier.from_path(path)
+        identity = identifier.combine(req.user_agent or None, by_path)
+        if by_path.mac is None:
+            return identity, _Miss.OTHER
+        phone = self.cache.macs.get(by_path.mac)
+        if phone is not None:
+            # A known phone asking for a per-phone name we do not serve it:
+            # one of its family's optional files is a normal miss.
+            return identity, _Miss.OPTIONAL if phone.family.key in optional else _Miss.KNOWN
+        return identity, _Miss.UNKNOWN
 
     async def _serve_back(
         self,
@@ -159,16 +226,21 @@ class Gateway:
         token: str,
         now: float,
         target: tuple[PhoneEntry, str, UploadDef],
+        identity: Identity,
     ) -> Reply:
         phone, name, _ = target
         admission = self._admit(req, phone, token, now)
         if admission != _Admission.OK:
             return self._refuse(req, path, token, now, admission, phone)
+        if not self._may_upload(req, phone, token):
+            # What was uploaded may be an attacker's; it goes back only to the phone.
+            return self._deny(req, path, token, now, _Miss.UPLOAD, identity)
         loop = asyncio.get_running_loop()
         found = await loop.run_in_executor(None, self.uploads.read, phone.mac, name)
         if found is None:
             # The phone has not uploaded it: a normal miss for its own file.
             return self._finish(req, path, NOT_FOUND, phone)
+        self._learn(req, phone)
         data, mtime = found
         file = served(RenderedFile(name, data, _content_type(name), True), mtime)
         return self._finish(req, path, Reply(Status.OK, file), phone)
@@ -176,26 +248,35 @@ class Gateway:
     # --- uploads ---------------------------------------------------------
 
     async def authorize_upload(self, req: Fetch) -> tuple[Reply, UploadTicket | None]:
-        """Check an upload before its body is read: same admission as downloads."""
+        """Check an upload before its body is read: download admission, then authentication.
+
+        By default only a request that authenticated as the phone may
+        upload (:meth:`_may_upload`); anything else gets the uniform failure
+        and counts towards a ban, once per phone and window.
+        """
         now = self._clock()
         if self.bans.banned(req.client, now):
             return self._finish(req, req.path, NOT_FOUND, None), None
         split = self._split(req.path)
         if split is None:
-            return self._deny(req, req.path, "", now, phone_shaped=False, suspicious=True), None
+            return self._deny(req, req.path, "", now, _Miss.UNSAFE, Identity()), None
         token, path = split
         if self.cache.busy:
             await self.cache.settled()
         target = self.cache.upload_target(path, token)
         if target is None:
-            shaped = any(m.mac for m in self.cache.identifier.paths.match(path))
-            return self._deny(req, path, token, now, phone_shaped=shaped, suspicious=True), None
+            identity, kind = self._identify(req, path)
+            kind = _Miss.UNSAFE if kind is _Miss.OTHER else kind
+            return self._deny(req, path, token, now, kind, identity), None
         phone, name, upload = target
         admission = self._admit(req, phone, token, now)
         if admission != _Admission.OK:
             return self._refuse(req, path, token, now, admission, phone), None
         if not phone.access.uploads:
             return self._finish(req, path, NOT_FOUND, phone), None
+        if not self._may_upload(req, phone, token):
+            identity, _ = self._identify(req, path)
+            return self._deny(req, path, token, now, _Miss.UPLOAD, identity), None
         ticket = UploadTicket(phone.mac, name, upload.max_bytes)
         return Reply(Status.OK), ticket
 
@@ -222,6 +303,9 @@ class Gateway:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.uploads.write, ticket.mac, ticket.name, data)
         self.metrics.uploads += 1
+        phone = self.cache.macs.get(ticket.mac)
+        if phone is not None:
+            self._learn(req, phone)
         log.info(
             "event=upload mac=%s name=%s bytes=%d client=%s protocol=%s",
             ticket.mac,
@@ -230,7 +314,7 @@ class Gateway:
             req.client,
             req.protocol,
         )
-        return self._finish(req, req.path, Reply(Status.OK), self.cache.macs.get(ticket.mac))
+        return self._finish(req, req.path, Reply(Status.OK), phone)
 
     # --- decisions -------------------------------------------------------
 
@@ -249,13 +333,12 @@ class Gateway:
 
     def _admit(self, req: Fetch, phone: PhoneEntry, token: str, now: float) -> _Admission:
         access = phone.access
-        if access.tls_required and req.protocol is not Protocol.HTTPS:
-            return _Admission.FAIL  # security goal 7: secrets only over TLS
-        if access.client_cert and req.cert_mac != phone.mac:
-            # Only HTTPS can carry a certificate; TFTP, FTP and HTTP fail here.
+        if transport_refusal(access, req.protocol) is not None:
             return _Admission.FAIL
+        if access.client_cert and req.cert_mac != phone.mac:
+            return _Admission.FAIL  # HTTPS without the phone's own certificate
         if req.protocol is Protocol.TFTP:
-            ok = access.tftp_enabled and allowed(req.client, access.tftp_allow)
+            ok = allowed(req.client, access.tftp_allow)
             return _Admission.OK if ok else _Admission.FAIL
         if req.protocol is Protocol.FTP:
             ok = req.ftp_tenant == phone.tenant_id and allowed(req.client, access.ftp_allow)
@@ -278,7 +361,23 @@ class Gateway:
         )
         if verdict.ok:
             return _Admission.OK
-        return _Admission.STALE if verdict.stale else _Admission.FAIL
+        return _Admission.STALE if verdict.stale else _Admission.WRONG
+
+    def _may_upload(self, req: Fetch, phone: PhoneEntry, token: str) -> bool:
+        """Whether an admitted request authenticated as ``phone`` (or the scope allows any).
+
+        A URL token is the tenant's secret; a digest answer or a client
+        certificate is the phone's own. An FTP login is shared by the whole
+        tenant and TFTP has none, so neither counts.
+        """
+        access = phone.access
+        if access.open_uploads or token or req.cert_mac == phone.mac:
+            return True
+        return req.protocol in (Protocol.HTTP, Protocol.HTTPS) and bool(access.http_password)
+
+    def _learn(self, req: Fetch, phone: PhoneEntry) -> None:
+        """Remember where an admitted phone fetched from: its direct NOTIFY destination."""
+        self.addresses[phone.mac] = req.client
 
     def _refuse(
         self,
@@ -289,15 +388,19 @@ class Gateway:
         admission: _Admission,
         phone: PhoneEntry,
     ) -> Reply:
+        # The same identification an unknown MAC costs (no timing oracle).
+        identity, _ = self._identify(req, path)
         realm = self._scope_realm(token)
         if admission == _Admission.CHALLENGE:
-            return self._finish(
-                req, path, Reply(Status.CHALLENGE, None, self.digest.challenge(realm, now)), phone
-            )
+            # Every phone with credentials is challenged once per file before it
+            # answers: a known phone's challenge is not a failure.
+            challenge = self.digest.challenge(realm, now)
+            return self._finish(req, path, Reply(Status.CHALLENGE, None, challenge), None, identity)
         if admission == _Admission.STALE:
             challenge = self.digest.challenge(realm, now, stale=True)
-            return self._finish(req, path, Reply(Status.CHALLENGE, None, challenge), phone)
-        return self._deny(req, path, token, now, phone_shaped=True, suspicious=True)
+            return self._finish(req, path, Reply(Status.CHALLENGE, None, challenge), None, identity)
+        checked = admission == _Admission.WRONG
+        return self._deny(req, path, token, now, _Miss.KNOWN, identity, checked=checked)
 
     def _auth_in_scope(self, token: str) -> bool:
         return any(t.auth_in_use for t in self.cache.tenants_in(token))
@@ -308,41 +411,58 @@ class Gateway:
         path: str,
         token: str,
         now: float,
+        kind: _Miss,
+        identity: Identity,
         *,
-        phone_shaped: bool,
-        suspicious: bool,
+        checked: bool = False,
     ) -> Reply:
         """The uniform failure: the same answer for every reason (security goal 2).
 
         A per-phone name asked for without credentials, in a scope where some
         phones need them, gets the challenge a protected phone would get, so
         a missing phone cannot be told from a protected one. Anything else
-        gets not-found. Suspicious failures count towards a ban.
+        gets not-found. Credentials that were not ``checked`` against a real
+        phone are checked against an impossible one, so that the work is the
+        same. Counting towards a ban follows :class:`_Miss`.
         """
+        shaped = kind not in (_Miss.OTHER, _Miss.UNSAFE)
         http = req.protocol in (Protocol.HTTP, Protocol.HTTPS)
-        if http and phone_shaped and req.authorization is None and self._auth_in_scope(token):
+        if http and shaped and req.authorization is None and self._auth_in_scope(token):
             challenge = self.digest.challenge(self._scope_realm(token), now)
-            return self._finish(req, path, Reply(Status.CHALLENGE, None, challenge), None)
-        if req.authorization is not None:
-            self.digest.dummy_check(req.authorization)
-        if suspicious or req.authorization is not None:
-            self.failed(req.client, req.protocol, "lookup_failed", path)
-        return self._finish(req, path, NOT_FOUND, None)
+            reply = Reply(Status.CHALLENGE, None, challenge)
+        else:
+            if req.authorization is not None and not checked:
+                self.digest.dummy_check(
+                    req.authorization,
+                    method=req.method,
+                    uri=req.uri,
+                    realm=self._scope_realm(token),
+                    now=now,
+                    tls=req.protocol is Protocol.HTTPS,
+                )
+            reply = NOT_FOUND
+        key = kind.key(identity.mac)
+        if kind.counts or (kind is _Miss.OTHER and req.authorization is not None):
+            self._later(self.failed, req.client, req.protocol, "lookup_failed", path, key)
+        return self._finish(req, path, reply, None, identity)
 
     def banned(self, client: str) -> bool:
         """Whether ``client`` is banned now (every front end refuses it without further work)."""
         return self.bans.banned(client, self._clock())
 
-    def failed(self, client: str, protocol: Protocol, event: str, path: str = "") -> None:
+    def failed(
+        self, client: str, protocol: Protocol, event: str, path: str = "", key: str | None = None
+    ) -> None:
         """Count a failure from ``client``; log it, and the ban it may start.
 
-        The log lines are what a fail2ban filter matches, e.g.
+        Failures with the same ``key`` (an unknown MAC) count once per ban
+        window. The log lines are what a fail2ban filter matches, e.g.
         ``failregex = event=(lookup_failed|ftp_login_failed) client=<HOST>``.
         """
         log.warning(
             "event=%s client=%s protocol=%s path=%s", event, client, protocol, _loggable(path)
         )
-        if self.bans.failure(client, self._clock()):
+        if self.bans.failure(client, self._clock(), key, event):
             self.metrics.bans += 1
             log.warning(
                 "event=ban client=%s duration=%d failures=%d window=%d",
@@ -351,6 +471,10 @@ class Gateway:
                 self.bans.limit,
                 self.bans.window,
             )
+
+    def _later(self, callback: Callable[..., object], *args: object) -> None:
+        """Run bookkeeping after the current answer has gone out (see the module docstring)."""
+        asyncio.get_running_loop().call_soon(callback, *args)
 
     # --- unknown devices -------------------------------------------------
 
@@ -363,10 +487,13 @@ class Gateway:
         return tenants[0] if len(tenants) == 1 else None
 
     async def _unknown(
-        self, req: Fetch, path: str, token: str, now: float
+        self, req: Fetch, path: str, token: str, now: float, identity: Identity
     ) -> tuple[PhoneEntry, ServedFile] | None:
-        """Apply the tenant's unknown-device policy; the phone's file if it was created."""
-        identity = self.cache.identifier.identify(req.user_agent, path)
+        """Apply the tenant's unknown-device policy; the phone's file if it was created.
+
+        Quarantine is written in the background: the device gets the uniform
+        failure at once, as under ``ignore``, without waiting for the database.
+        """
         mac = identity.mac
         if mac is None or mac in self.cache.macs:
             return None
@@ -406,11 +533,19 @@ class Gateway:
             first_seen=int(now),
             last_seen=int(now),
         )
-        await asyncio.get_running_loop().run_in_executor(
-            self._executor, self.store.quarantine, device
-        )
-        log.info("event=quarantined mac=%s tenant=%s", mac, tenant.policy.name)
+        task = asyncio.get_running_loop().create_task(self._quarantine(device))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
         return None
+
+    async def _quarantine(self, device: PendingDevice) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, self.store.quarantine, device)
+        except ProvisionerError as exc:
+            log.warning("event=quarantine_failed mac=%s reason=%s", device.mac, _loggable(str(exc)))
+            return
+        log.info("event=quarantined mac=%s tenant=%s", device.mac, device.tenant)
 
     async def _register(self, tenant: TenantEntry, mac: str, model: str) -> None:
         groups = [tenant.policy.unknown_group] if tenant.policy.unknown_group else []
@@ -430,16 +565,45 @@ class Gateway:
 
     # --- bookkeeping -----------------------------------------------------
 
-    def _finish(self, req: Fetch, path: str, reply: Reply, phone: PhoneEntry | None) -> Reply:
+    async def drain(self) -> None:
+        """Wait for the background writes started so far (quarantined devices)."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    def _finish(
+        self,
+        req: Fetch,
+        path: str,
+        reply: Reply,
+        phone: PhoneEntry | None,
+        identity: Identity | None = None,
+    ) -> Reply:
+        """Count the answer and leave a seen record (after the answer, for failures)."""
         self.metrics.request(req.protocol.value, reply.status.value)
+        now = int(self._clock())
+        if reply.status is Status.OK:
+            self._record(req, path, reply.status, phone, identity, now)
+        else:
+            self._later(self._record, req, path, reply.status, phone, identity, now)
+        return reply
+
+    def _record(
+        self,
+        req: Fetch,
+        path: str,
+        status: Status,
+        phone: PhoneEntry | None,
+        identity: Identity | None,
+        now: int,
+    ) -> None:
         if phone is not None:
             # What we know about our own phone beats what the request suggests;
             # only the firmware comes from the User-Agent. ``path`` is normalised.
             identity = self._phone_identity(phone, req.user_agent)
             known = True
-            self.addresses[phone.mac] = req.client
         else:
-            identity = self.cache.identifier.identify(req.user_agent or None, path)
+            if identity is None:
+                identity = self.cache.identifier.identify(req.user_agent or None, path)
             known = identity.mac is not None and identity.mac in self.cache.macs
             path = _loggable(path)
         self.seen.add(
@@ -448,11 +612,10 @@ class Gateway:
             protocol=req.protocol.value,
             path=path,
             user_agent=req.user_agent,
-            status=reply.status.value,
+            status=status.value,
             known=known,
-            now=int(self._clock()),
+            now=now,
         )
-        return reply
 
     def _phone_identity(self, phone: PhoneEntry, user_agent: str) -> Identity:
         """A known phone's identity with the firmware its User-Agent reports.

@@ -75,7 +75,9 @@ class Access:
     tftp_enabled: bool
     tftp_allow: tuple[Network, ...]
     ftp_allow: tuple[Network, ...]
+    weak_transports: bool  # protected phones also over TFTP/FTP (access.weak_transports)
     uploads: bool
+    open_uploads: bool  # uploads without authentication (uploads.unauthenticated)
 
 
 @dataclass(frozen=True, slots=True)

@@ -289,3 +289,15 @@ server_keys = Table(
     Column("name", String(64), primary_key=True),
     Column("value", LargeBinary, nullable=False),
 )
+
+# Addresses banned for failed lookups (docs/security.md): kept here so a ban
+# survives a restart and holds on every node sharing the database. Failures
+# are counted in each node's memory; only the resulting bans are written.
+bans = Table(
+    "bans",
+    metadata,
+    Column("address", String(64), primary_key=True),
+    Column("until", Float, nullable=False, index=True),
+    Column("reason", String(64), nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+)

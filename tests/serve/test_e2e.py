@@ -36,6 +36,15 @@ POLYCOM, YEALINK, CISCO79, CISCO79X1, SPA, MPP = (
 )
 
 
+def open_uploads(data: Path) -> None:
+    """Let the demo Polycom (no HTTP password) upload, as its boot sequence here does.
+
+    Uploads need authentication by default; that default and this opt-in are
+    tested in tests/security/test_uploads.py.
+    """
+    run_cli(data, "set", f"phone:{POLYCOM}", "uploads.unauthenticated", "true")
+
+
 @dataclass
 class Served:
     data_dir: Path
@@ -54,6 +63,7 @@ class Served:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     data = tmp_path_factory.mktemp("e2e")
     run_cli(data, "apply", str(DEMO))
+    open_uploads(data)
     https, ftp, passive = free_port(), free_port(), free_port()
     tftp = free_port(socket.SOCK_DGRAM)
     options = ["--https-port", str(https), "--tftp-port", str(tftp), "--ftp-port", str(ftp)]
@@ -250,6 +260,7 @@ def test_tftp_uploads_are_refused_by_default(served: Served, tmp_path: Path) -> 
 def test_tftp_uploads_when_switched_on(tmp_path: Path) -> None:
     data = tmp_path / "data"
     run_cli(data, "apply", str(DEMO))
+    open_uploads(data)
     tftp = free_port(socket.SOCK_DGRAM)
     uploads = data / "uploads" / POLYCOM
     log = tmp_path / "app.log"

@@ -106,6 +106,9 @@ def test_tls_required_keeps_a_phones_files_off_plain_protocols(h: Harness) -> No
     for protocol in (Protocol.HTTP, Protocol.TFTP):
         unknown = h.get("0004f2999999-settings.cfg", protocol)
         assert h.get(path, protocol).status is unknown.status is not Status.OK, protocol
+    # The Yealink has an HTTP password: over TFTP only with the explicit opt-in.
+    h.store.set_setting(parse_scope(f"phone:{YEALINK}"), "access.weak_transports", True)
+    h.run(h.cache.refresh())
     req = Fetch(Protocol.HTTP, f"{POLYCOM}-app.log", "127.0.0.1", method="PUT")
     assert h.run(h.gateway.upload_limit(req)) == 0
     assert h.get("000000000000.cfg", Protocol.HTTP).status is Status.OK
@@ -166,6 +169,7 @@ def test_quarantine_records_pending_devices(h: Harness) -> None:
     h.store.set_setting(parse_scope("tenant:acme"), "unknown.policy", "quarantine")
     h.run(h.cache.refresh())
     assert h.get("0004f2abcdef.cfg", user_agent=POLYCOM_UA).status is not Status.OK
+    h.run(h.gateway.drain())  # the pending record is written after the answer
     (pending,) = h.store.pending()
     assert (pending.mac, pending.tenant, pending.model) == ("0004f2abcdef", "acme", "vvx410")
 
@@ -182,6 +186,9 @@ def test_auto_register_creates_and_serves(h: Harness) -> None:
 
 
 def test_uploads_are_stored_and_served_back(h: Harness, tmp_path: Path) -> None:
+    # Unauthenticated uploads need the opt-in (the default: tests/security/test_uploads.py).
+    h.store.set_setting(parse_scope(f"phone:{POLYCOM}"), "uploads.unauthenticated", True)
+    h.run(h.cache.refresh())
     name = f"{POLYCOM}-phone.cfg"
     req = Fetch(Protocol.HTTP, name, "127.0.0.1", method="PUT", uri="/" + name)
     reply, ticket = h.run(h.gateway.authorize_upload(req))

@@ -147,6 +147,10 @@ def test_traversal_spellings(server: Running, path: str) -> None:
 
 
 def test_put_upload_then_get_back(server: Running, tmp_path: Path) -> None:
+    # Unauthenticated uploads need the opt-in (the default: tests/security/test_uploads.py).
+    h = server.h
+    h.store.set_setting(parse_scope(f"phone:{POLYCOM}"), "uploads.unauthenticated", True)
+    asyncio.run_coroutine_threadsafe(h.cache.refresh(), h.loop).result(10)
     source = tmp_path / "phone.cfg"
     source.write_bytes(b"<PHONE_CONFIG/>\n")
     name = f"{POLYCOM}-phone.cfg"

@@ -1,0 +1,81 @@
+"""Bans in the database: one repository for the ``bans`` table.
+
+Each ``serve`` node counts failures in memory (a write per failed request
+would hand an attacker a database write per packet) and writes only the bans
+that result. Every node reads the active bans back on its poll interval, so a
+ban made on one node holds on all of them and survives a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from provisioner.store import _tables as t
+
+__all__ = ["Ban", "BanStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    """One banned address, until a Unix time."""
+
+    address: str
+    until: float
+    reason: str = ""
+    created_at: float = 0.0
+
+
+class BanStore:
+    """Reads and writes bans; nothing else."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def record(self, bans: Sequence[Ban]) -> None:
+        """Insert bans, or extend existing ones (a ban is never shortened here)."""
+        if not bans:
+            return
+        with self.engine.begin() as conn:
+            dialect: Any = sqlite if conn.dialect.name == "sqlite" else postgresql
+            statement = dialect.insert(t.bans).values(
+                [
+                    {
+                        "address": b.address,
+                        "until": b.until,
+                        "reason": b.reason[:64],
+                        "created_at": b.created_at,
+                    }
+                    for b in bans
+                ]
+            )
+            excluded = statement.excluded
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["address"],
+                    set_={
+                        "until": func.max(t.bans.c.until, excluded.until)
+                        if conn.dialect.name == "sqlite"
+                        else func.greatest(t.bans.c.until, excluded.until),
+                        "reason": excluded.reason,
+                    },
+                )
+            )
+
+    def active(self, now: float) -> list[Ban]:
+        """Bans still in force at ``now``; expired rows are deleted on the way."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(t.bans).where(t.bans.c.until <= now))
+            rows = conn.execute(select(t.bans).order_by(t.bans.c.until))
+            return [Ban(r.address, r.until, r.reason, r.created_at) for r in rows]
+
+    def remove(self, address: str) -> bool:
+        """Lift a ban; False when the address was not banned."""
+        with self.engine.begin() as conn:
+            result = conn.execute(delete(t.bans).where(t.bans.c.address == address))
+            return bool(result.rowcount)

@@ -1,0 +1,32 @@
+"""bans shared by every node
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "bans",
+        sa.Column("address", sa.String(length=64), nullable=False),
+        sa.Column("until", sa.Float(), nullable=False),
+        sa.Column("reason", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("address", name=op.f("pk_bans")),
+    )
+    op.create_index(op.f("ix_bans_until"), "bans", ["until"], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index(op.f("ix_bans_until"), table_name="bans")
+    op.drop_table("bans")
