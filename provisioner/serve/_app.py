@@ -298,9 +298,12 @@ class Server:
 
     async def _flush_seen(self) -> None:
         rows = self.gateway.seen.take()
+        admitted = self.gateway.take_admitted()
+        loop = asyncio.get_running_loop()
         if rows:
-            loop = asyncio.get_running_loop()
             await loop.run_in_executor(self.executor, self.gateway.seen.write, rows)
+        if admitted:
+            await loop.run_in_executor(self.executor, self.store.record_admitted, admitted)
 
     async def stop(self) -> None:
         """Stop accepting, finish requests in flight, flush, close."""

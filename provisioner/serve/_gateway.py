@@ -66,7 +66,7 @@ from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Fetch, Protocol, Reply, ServedFile, Status, allowed
 from provisioner.serve._seen import SeenRecorder
 from provisioner.serve._uploads import UploadStore
-from provisioner.store import PendingDevice, Store
+from provisioner.store import Admitted, PendingDevice, Store
 
 __all__ = ["Gateway", "UploadTicket"]
 
@@ -100,14 +100,17 @@ class _Miss(StrEnum):
     UNSAFE = "unsafe"  # a path refused by normalisation, or an upload to no upload name
     UNKNOWN = "unknown"  # a per-phone name of a MAC we do not serve
     KNOWN = "known"  # a known phone refused (credentials, allowlist, transport)
-    OPTIONAL = "optional"  # one of a known phone's optional files: a normal miss
-    UPLOAD = "upload"  # an unauthenticated upload, or serving one back
+    # What a phone does in normal operation: asks for one of its family's
+    # optional files, or its uploads when they are refused (from the address it
+    # was admitted from). Never counted, so phones behind one NAT are not banned.
+    NORMAL = "normal"
+    UPLOAD = "upload"  # an unauthenticated upload from anywhere else
     OTHER = "other"  # a name that is not per-phone (favicon.ico): not probing
 
     @property
     def counts(self) -> bool:
         """Whether this failure counts towards the client's ban."""
-        return self not in (_Miss.OPTIONAL, _Miss.OTHER)
+        return self not in (_Miss.NORMAL, _Miss.OTHER)
 
     def key(self, mac: str | None) -> str | None:
         """Failures with one key count once per window: each unknown MAC, each phone's uploads."""
@@ -155,6 +158,7 @@ class Gateway:
         self._background: set[asyncio.Task[None]] = set()  # quarantine writes
         # Where each known phone last fetched from, admitted: the direct NOTIFY destination.
         self.addresses: dict[str, str] = {}
+        self._admitted: dict[str, Admitted] = {}  # changes of addresses, not written yet
 
     # --- downloads -------------------------------------------------------
 
@@ -216,7 +220,7 @@ class Gateway:
         if phone is not None:
             # A known phone asking for a per-phone name we do not serve it:
             # one of its family's optional files is a normal miss.
-            return identity, _Miss.OPTIONAL if phone.family.key in optional else _Miss.KNOWN
+            return identity, _Miss.NORMAL if phone.family.key in optional else _Miss.KNOWN
         return identity, _Miss.UNKNOWN
 
     async def _serve_back(
@@ -233,8 +237,9 @@ class Gateway:
         if admission != _Admission.OK:
             return self._refuse(req, path, token, now, admission, phone)
         if not self._may_upload(req, phone, token):
-            # What was uploaded may be an attacker's; it goes back only to the phone.
-            return self._deny(req, path, token, now, _Miss.UPLOAD, identity)
+            # What was uploaded may be an attacker's; it goes back only to the
+            # phone. The phone's own override file: a normal miss, not counted.
+            return self._deny(req, path, token, now, _Miss.NORMAL, identity)
         loop = asyncio.get_running_loop()
         found = await loop.run_in_executor(None, self.uploads.read, phone.mac, name)
         if found is None:
@@ -276,7 +281,10 @@ class Gateway:
             return self._finish(req, path, NOT_FOUND, phone), None
         if not self._may_upload(req, phone, token):
             identity, _ = self._identify(req, path)
-            return self._deny(req, path, token, now, _Miss.UPLOAD, identity), None
+            # The phone itself (where it was admitted from) uploading its logs is
+            # refused without counting; anyone else counts, once per phone.
+            kind = _Miss.NORMAL if self.addresses.get(phone.mac) == req.client else _Miss.UPLOAD
+            return self._deny(req, path, token, now, kind, identity), None
         ticket = UploadTicket(phone.mac, name, upload.max_bytes)
         return Reply(Status.OK), ticket
 
@@ -377,7 +385,16 @@ class Gateway:
 
     def _learn(self, req: Fetch, phone: PhoneEntry) -> None:
         """Remember where an admitted phone fetched from: its direct NOTIFY destination."""
-        self.addresses[phone.mac] = req.client
+        if self.addresses.get(phone.mac) != req.client:
+            self.addresses[phone.mac] = req.client
+            self._admitted[phone.mac] = Admitted(
+                phone.mac, req.client, req.protocol.value, int(self._clock())
+            )
+
+    def take_admitted(self) -> list[Admitted]:
+        """Addresses learned since the last call, for the database (every node reads them)."""
+        taken, self._admitted = self._admitted, {}
+        return list(taken.values())
 
     def _refuse(
         self,

@@ -1,5 +1,6 @@
 """Persistence: SQLAlchemy Core on SQLite (default) or PostgreSQL, Alembic migrations."""
 
+from provisioner.store._addresses import Admitted
 from provisioner.store._bans import Ban, BanStore
 from provisioner.store._engine import connect, default_url, migrate
 from provisioner.store._jobs import JobSummary, TargetRow
@@ -9,6 +10,7 @@ from provisioner.store._store import Store
 from provisioner.store._write import Changes
 
 __all__ = [
+    "Admitted",
     "Ban",
     "BanStore",
     "Changes",

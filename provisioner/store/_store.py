@@ -28,6 +28,7 @@ from provisioner.scope import ScopeRef
 from provisioner.settings import Value
 from provisioner.state import GroupState, LineState, PhoneState, TenantState
 from provisioner.store import _tables as t
+from provisioner.store._addresses import Admitted, admitted_addresses, record_admitted
 from provisioner.store._engine import connect, device_key, migrate
 from provisioner.store._firmware import (
     delete_set,
@@ -335,14 +336,14 @@ class Store:
             return targets_of(conn, job_id=job_id)
 
     def last_addresses(self, macs: Collection[str]) -> dict[str, str]:
-        """The address each phone last fetched from (seen records)."""
-        query = (
-            select(t.seen.c.mac, t.seen.c.address)
-            .where(t.seen.c.mac.in_(list(macs)))
-            .order_by(t.seen.c.last_seen)
-        )
+        """The address each phone was last admitted from (never a refused request's)."""
         with self.engine.connect() as conn:
-            return {row.mac: row.address for row in conn.execute(query)}
+            return admitted_addresses(conn, macs)
+
+    def record_admitted(self, rows: Sequence[Admitted]) -> None:
+        """Remember where phones were admitted from (batches from the gateway)."""
+        with self.engine.begin() as conn:
+            record_admitted(conn, rows)
 
     # --- firmware sets -------------------------------------------------------
 

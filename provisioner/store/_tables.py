@@ -301,3 +301,16 @@ bans = Table(
     Column("reason", String(64), nullable=False, default=""),
     Column("created_at", Float, nullable=False),
 )
+
+# Where each phone last fetched its own files from, admitted (authenticated
+# where it needs it, inside its allowlists, over an allowed transport): the
+# destination of direct check-sync NOTIFYs. Only admitted fetches write here,
+# never a challenged or refused request (docs/security.md).
+phone_addresses = Table(
+    "phone_addresses",
+    metadata,
+    Column("mac", String(12), primary_key=True),
+    Column("address", String(64), nullable=False),
+    Column("protocol", String(8), nullable=False),
+    Column("admitted_at", Integer, nullable=False),
+)

@@ -1,0 +1,69 @@
+"""Where phones were admitted from: the ``phone_addresses`` table.
+
+The gateway remembers, per phone, the address of its last *admitted* fetch
+(the direct NOTIFY destination) and the server writes what changed in
+batches. This table, not the seen records (which any request can touch, a
+challenged one or one with a forged User-Agent), is what a NOTIFY falls back
+on after a restart or on another node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from provisioner.store import _tables as t
+
+__all__ = ["Admitted", "admitted_addresses", "record_admitted"]
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A phone's last admitted fetch: from where, over what, when."""
+
+    mac: str
+    address: str
+    protocol: str
+    admitted_at: int
+
+
+def record_admitted(conn: Connection, rows: Sequence[Admitted]) -> None:
+    """Insert or replace the rows (the newest admission wins)."""
+    if not rows:
+        return
+    dialect: Any = sqlite if conn.dialect.name == "sqlite" else postgresql
+    statement = dialect.insert(t.phone_addresses)
+    excluded = statement.excluded
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["mac"],
+            set_={
+                "address": excluded.address,
+                "protocol": excluded.protocol,
+                "admitted_at": excluded.admitted_at,
+            },
+            where=t.phone_addresses.c.admitted_at <= excluded.admitted_at,
+        ),
+        [
+            {
+                "mac": r.mac,
+                "address": r.address,
+                "protocol": r.protocol,
+                "admitted_at": r.admitted_at,
+            }
+            for r in rows
+        ],
+    )
+
+
+def admitted_addresses(conn: Connection, macs: Collection[str]) -> dict[str, str]:
+    """The address each of ``macs`` was last admitted from, where known."""
+    query = select(t.phone_addresses.c.mac, t.phone_addresses.c.address).where(
+        t.phone_addresses.c.mac.in_(list(macs))
+    )
+    return {row.mac: row.address for row in conn.execute(query)}
