@@ -94,7 +94,7 @@ def bans(data: Path, *global_options: str) -> set[str]:
     return {entry["address"] for entry in json.loads(out)}
 
 
-def eventually(check: Callable[[], T], what: str, limit: float = 20.0) -> T:
+def eventually(check: Callable[[], T | None], what: str, limit: float = 20.0) -> T:
     """Poll ``check`` until it returns something true; fail with ``what`` after ``limit`` s."""
     deadline = time.monotonic() + limit
     while True:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import socket
 from pathlib import Path
+from typing import Any
 
 from tests.peers import free_port
 from tests.security.gateway_fleet import (
@@ -27,9 +28,9 @@ from tests.serve_process import run_cli, serving
 ATTACKER, PHONE = "127.66.0.1", "127.66.0.2"
 
 
-def _job(data: Path, job: int) -> dict[str, object]:
+def _job(data: Path, job: int) -> dict[str, Any]:
     out = run_cli(data, "jobs", "--show", str(job), "--json").stdout
-    found: dict[str, object] = json.loads(out)
+    found: dict[str, Any] = json.loads(out)
     return found
 
 
@@ -39,8 +40,8 @@ def _send_profiles(data: Path) -> int:
     return max(int(j["id"]) for j in jobs)
 
 
-def _finished(data: Path, job: int) -> dict[str, object]:
-    def done() -> dict[str, object] | None:
+def _finished(data: Path, job: int) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
         found = _job(data, job)
         return found if found["state"] != "running" else None
 
@@ -94,7 +95,7 @@ def test_a_challenged_or_refused_request_never_becomes_the_notify_address(
 
         job = _finished(tmp_path, _send_profiles(tmp_path))
         assert job["counts"] != {"ok": 1}, job  # no address is known: nothing to send to
-        (target,) = job["targets"]  # type: ignore[misc]
+        (target,) = job["targets"]
         assert "address is unknown" in target["reason"], target
         assert _nothing_arrived(attacker)
 

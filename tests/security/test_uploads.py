@@ -39,13 +39,16 @@ EVIL = b'<PHONE_CONFIG><X voIpProt.server.1.address="evil.example"/></PHONE_CONF
 
 
 def _phones() -> list[dict[str, object]]:
-    signed = {
+    signed: dict[str, object] = {
         "tenant": "acme",
         "mac": SIGNED,
         "model": "vvx410",
         "settings": {"access.http.password": SIGNED_PASSWORD},
     }
-    return [signed, *({"tenant": "acme", "mac": m, "model": "vvx410"} for m in OTHERS)]
+    others: list[dict[str, object]] = [
+        {"tenant": "acme", "mac": m, "model": "vvx410"} for m in OTHERS
+    ]
+    return [signed, *others]
 
 
 def _stored(data: Path, mac: str, name: str) -> bytes | None:
