@@ -321,7 +321,7 @@ class TftpServer:
         except PacketError as exc:
             if data[:2] in (b"\0\1", b"\0\2"):  # a request we cannot honour: say why
                 self._refuse(peer, ErrorCode.ILLEGAL_OPERATION, str(exc))
-            # Anything else is not even a request, from anyone: stay silent.
+            # Anything else is not even a request: no reply, whoever sent it.
             self._malformed(host, str(exc))
             return
         if isinstance(packet, ReadRequest | WriteRequest):
