@@ -185,6 +185,10 @@ class Server:
                 write=self._tftp_write if config.tftp_uploads else None,
                 upload_limit=self._tftp_upload_limit if config.tftp_uploads else None,
                 max_upload=_TFTP_MAX_UPLOAD,
+                # A malformed datagram counts towards its sender's ban like a
+                # failed lookup; a banned sender gets no reply at all.
+                on_malformed=self._tftp_malformed,
+                banned=self.gateway.banned,
             )
             await self._tftp.start()
             self.addresses["tftp"] = self._tftp.address
@@ -256,6 +260,9 @@ class Server:
 
     async def _tftp_write(self, path: str, client: tuple[str, int], data: bytes) -> bool:
         return await self.gateway.upload(Fetch(Protocol.TFTP, path, client[0], method="PUT"), data)
+
+    def _tftp_malformed(self, client: str) -> None:
+        self.gateway.failed(client, Protocol.TFTP, "malformed_request")
 
     def _tftp_event(self, event: TftpEvent) -> None:
         log.debug("event=tftp client=%s status=%s", event.client[0], event.status)

@@ -5,6 +5,7 @@ A sans-IO core and a thin asyncio adapter, in the style of h11 and aioquic:
 * ``_packets``: the packet codec (bytes ⇄ frozen dataclasses);
 * ``_options``: option negotiation (blksize, timeout, tsize, windowsize);
 * ``_netascii``: netascii line-end conversion;
+* ``_log_limit``: which refusals get a log line (one per address and interval);
 * ``_session`` / ``_upload``: one read / write transfer as a pure state
   machine that takes datagrams and ``now`` and returns datagrams and a timer;
 * ``server``: :class:`TftpServer`, the only module that touches sockets or
@@ -34,6 +35,8 @@ from provisioner.tftp._packets import (
 from provisioner.tftp._session import TERMINAL, Content, ReadSession, State
 from provisioner.tftp._upload import WriteSession
 from provisioner.tftp.server import (
+    BannedCallback,
+    MalformedCallback,
     ReadCallback,
     TftpEvent,
     TftpServer,
@@ -44,11 +47,13 @@ from provisioner.tftp.server import (
 __all__ = [
     "TERMINAL",
     "Ack",
+    "BannedCallback",
     "Content",
     "Data",
     "Error",
     "ErrorCode",
     "Limits",
+    "MalformedCallback",
     "Mode",
     "Negotiated",
     "Opcode",

@@ -11,6 +11,10 @@ chooses every byte: text fields must be ASCII (RFC 1350 §5 calls the filename
 and mode "netascii" strings), every string must end with NUL, option names
 may not repeat, and sizes are capped. It is lenient only for ERROR messages,
 which are logged and never acted on.
+
+A :class:`PacketError` message is always printable ASCII, whatever bytes the
+datagram held: the server sends it back in an ERROR and logs it, so a
+hostile name must neither make the reply unencodable nor forge log lines.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ MAX_OPTIONS = 16
 # Both halves of every header are unsigned 16-bit big-endian ("network order").
 _HEADER = struct.Struct("!HH")
 _OPCODE = struct.Struct("!H")
+# How much of a hostile field an error message quotes.
+_SHOWN = 32
 # Maps every byte above 127 to "?", for text that is only ever displayed.
 _ASCII_ONLY = bytes(range(128)) + b"?" * 128
 
@@ -157,7 +163,7 @@ def encode(packet: Packet) -> bytes:
     if isinstance(packet, Ack):
         return _header(Opcode.ACK, packet.block)
     if isinstance(packet, Error):
-        return _header(Opcode.ERROR, packet.code) + _text(packet.message, "message") + b"\0"
+        return _header(Opcode.ERROR, packet.code) + _error_message(packet.message) + b"\0"
     if isinstance(packet, OptionAck):
         return _OPCODE.pack(Opcode.OACK) + _encode_options(packet.options)
     opcode = Opcode.RRQ if isinstance(packet, ReadRequest) else Opcode.WRQ
@@ -235,6 +241,15 @@ def _header(opcode: Opcode, number: int) -> bytes:
     return _HEADER.pack(opcode, number)
 
 
+def _error_message(message: str) -> bytes:
+    """``message`` as netascii (RFC 1350 §5: ErrMsg), escaping what is not ASCII or is NUL.
+
+    Never fails: an ERROR is how a refusal is told, and it may quote a name
+    an attacker chose.
+    """
+    return message.replace("\0", "\\x00").encode("ascii", "backslashreplace")
+
+
 def _text(value: str, what: str) -> bytes:
     if "\0" in value:
         raise PacketError(f"{what} {value!r} contains NUL")
@@ -268,7 +283,7 @@ def _decode_request(body: bytes) -> tuple[str, Mode, Options]:
     try:
         mode = Mode(mode_name)
     except ValueError:
-        raise PacketError(f"unknown mode {mode_name!r}") from None
+        raise PacketError(f"unknown mode {_shown(mode_name)}") from None
     return filename, mode, _decode_options(fields[2:])
 
 
@@ -295,12 +310,12 @@ def _field_label(fields: list[bytes], first_option: int) -> str:
         return ("filename", "mode")[index]
     if (index - first_option) % 2 == 0:
         return "option name"
-    return f"value of option {fields[-1].decode('ascii', 'replace')!r}"
+    return f"value of option {_shown(fields[-1].decode('latin-1'))}"
 
 
 def _decode_options(fields: list[bytes]) -> Options:
     if len(fields) % 2:
-        raise PacketError(f"option {fields[-1].decode('ascii', 'replace')!r} has no value")
+        raise PacketError(f"option {_shown(fields[-1].decode('latin-1'))} has no value")
     if len(fields) // 2 > MAX_OPTIONS:
         raise PacketError(f"more than {MAX_OPTIONS} options")
     options: list[tuple[str, str]] = []
@@ -310,9 +325,9 @@ def _decode_options(fields: list[bytes]) -> Options:
         if not name:
             raise PacketError("empty option name")
         if name in seen:  # RFC 2347 gives no meaning to a repeat; refuse it
-            raise PacketError(f"duplicate option {name!r}")
+            raise PacketError(f"duplicate option {_shown(name)}")
         seen.add(name)
-        options.append((name, _ascii(fields[i + 1], f"option {name!r}")))
+        options.append((name, _ascii(fields[i + 1], f"option {_shown(name)}")))
     return tuple(options)
 
 
@@ -321,3 +336,15 @@ def _ascii(raw: bytes, what: str) -> str:
         return raw.decode("ascii")
     except UnicodeDecodeError:
         raise PacketError(f"{what} is not ASCII") from None
+
+
+def _shown(field: str) -> str:
+    """A field of a request for an error message: quoted, ASCII-escaped, shortened.
+
+    ``ascii()`` escapes everything that is not printable ASCII (fields that
+    failed to decode come here as Latin-1, one character per byte), so the
+    text can go into an ERROR and a log line as it is; the cap keeps a
+    refusal from being much larger than the request that caused it.
+    """
+    text = ascii(field[:_SHOWN])
+    return text if len(field) <= _SHOWN else text + "..."

@@ -34,6 +34,12 @@ request's destination address (IP_PKTINFO / IPV6_RECVPKTINFO) and the
 transfer socket is bound to it, so replies leave from the address the client
 sent to, as tftpd-hpa does; on a host with several addresses the client
 would otherwise see a stranger answering.
+
+Anyone can send anything to the request port, so nothing a datagram holds
+may raise out of it: a malformed one is refused or dropped, reported to
+``on_malformed`` (which may count it towards a ban), and logged at most once
+per address and ``log_interval`` (``_log_limit.py``). An address the
+``banned`` callback names gets no reply and no log line at all.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from provisioner.tftp._log_limit import LogLimiter
 from provisioner.tftp._options import Limits
 from provisioner.tftp._packets import (
     Error,
@@ -67,13 +74,23 @@ from provisioner.tftp._packets import (
 from provisioner.tftp._session import TERMINAL, Content, ReadSession, State
 from provisioner.tftp._upload import WriteSession
 
-__all__ = ["ReadCallback", "TftpEvent", "TftpServer", "UploadLimitCallback", "WriteCallback"]
+__all__ = [
+    "BannedCallback",
+    "MalformedCallback",
+    "ReadCallback",
+    "TftpEvent",
+    "TftpServer",
+    "UploadLimitCallback",
+    "WriteCallback",
+]
 
 _log = logging.getLogger(__name__)
 
 ReadCallback = Callable[[str, tuple[str, int]], Awaitable[Content | None]]
 WriteCallback = Callable[[str, tuple[str, int], bytes], Awaitable[bool]]
 UploadLimitCallback = Callable[[str, tuple[str, int]], Awaitable[int]]
+MalformedCallback = Callable[[str], None]  # the sender's host address
+BannedCallback = Callable[[str], bool]  # whether that host address is banned now
 Address = tuple[Any, ...]  # a socket address: (host, port) or (host, port, flowinfo, scope_id)
 
 _MAX_DATAGRAM = 65536  # more than any TFTP packet (4-byte header + 65464-byte block)
@@ -122,6 +139,12 @@ class TftpServer:
     is awaited before a write request is acknowledged: it returns the bytes
     this upload may have (0 refuses it with ERROR 2), so an upload that would
     be refused is never received.
+
+    ``on_malformed(host)`` is called for every malformed datagram at the
+    request port (a broken RRQ/WRQ, a DATA/ACK/OACK, an unknown opcode),
+    e.g. to count it towards a ban. A host for which ``banned(host)`` is true
+    gets no reply at all: its datagrams at the request port are dropped
+    without a word or a log line.
     """
 
     def __init__(
@@ -139,6 +162,9 @@ class TftpServer:
         upload_limit: UploadLimitCallback | None = None,
         on_event: Callable[[TftpEvent], None] | None = None,
         lane: bool = True,
+        on_malformed: MalformedCallback | None = None,
+        banned: BannedCallback | None = None,
+        log_interval: float = 60.0,
     ) -> None:
         """Configure; nothing is bound until :meth:`start`.
 
@@ -149,11 +175,16 @@ class TftpServer:
         ERROR 0 and the client retries later. ``lane`` lets a large read that
         has the server to itself run in a thread of its own (see the module
         docstring); without it every transfer runs on the event loop.
+        Malformed datagrams are logged at most once per sender address and
+        ``log_interval`` seconds; the line says how many were not logged.
         """
         self.limits = Limits(max_blksize=max_blksize, timeout=timeout, retries=retries)
         self._read = read
         self._write = write
         self._on_event = on_event
+        self._on_malformed = on_malformed
+        self._banned = banned
+        self._log_limit = LogLimiter(interval=log_interval)
         self._host = host
         self._port = port
         self._max_sessions = max_sessions
@@ -272,20 +303,44 @@ class TftpServer:
             except OSError as exc:
                 _log.warning("TFTP request socket: %s", exc)
                 return
-            self._on_request(data, peer, bind)
+            try:
+                self._on_request(data, peer, bind)
+            except Exception:
+                # A bug (ours or a callback's) must cost one datagram, not the
+                # rest of this batch, and must not write a traceback per datagram.
+                host = _client(peer)[0]
+                if self._log_limit.admit(host, time.monotonic()) is not None:
+                    _log.exception("TFTP request from %s failed", host)
 
     def _on_request(self, data: bytes, peer: Address, bind: Address) -> None:
+        host = _client(peer)[0]
+        if self._banned is not None and self._banned(host):
+            return  # no reply, no log line: a banned flood costs one lookup per datagram
         try:
             packet = decode(data)
         except PacketError as exc:
             if data[:2] in (b"\0\1", b"\0\2"):  # a request we cannot honour: say why
                 self._refuse(peer, ErrorCode.ILLEGAL_OPERATION, str(exc))
-            # Anything else is not even a request, from anyone: stay silent.
+            # Anything else is not even a request: no reply, whoever sent it.
+            self._malformed(host, str(exc))
             return
         if isinstance(packet, ReadRequest | WriteRequest):
             self._accept(packet, peer, bind)
         elif not isinstance(packet, Error):  # ERRORs are never answered (RFC 1350 §7)
             self._refuse(peer, ErrorCode.ILLEGAL_OPERATION, "Illegal TFTP operation")
+            self._malformed(host, f"{type(packet).__name__} sent to the request port")
+
+    def _malformed(self, host: str, reason: str) -> None:
+        """Report a malformed datagram from ``host``, and log it (rate-limited)."""
+        # The callback first: should it raise, the traceback takes this line's place.
+        if self._on_malformed is not None:
+            self._on_malformed(host)
+        suppressed = self._log_limit.admit(host, time.monotonic())
+        if suppressed is not None:
+            # ``reason`` is a PacketError message: ASCII with the sender's bytes
+            # escaped, so it cannot forge log lines.
+            more = f" ({suppressed} more from this address not logged)" if suppressed else ""
+            _log.warning("TFTP malformed datagram from %s: %s%s", host, reason, more)
 
     def _accept(self, request: ReadRequest | WriteRequest, peer: Address, bind: Address) -> None:
         client = _client(peer)
