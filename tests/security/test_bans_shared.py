@@ -63,14 +63,16 @@ def test_bans_hold_on_every_node_and_after_a_restart(
         _walk(first.http, WALKER)
         assert curl_from(WALKER, f"http://127.0.0.1:{first.http}/{UNPROTECTED}.cfg")[0] == 404
         eventually(
-            lambda: curl_from(WALKER, f"http://127.0.0.1:{second.http}/{UNPROTECTED}.cfg")[0]
-            == 404,
+            lambda: (
+                curl_from(WALKER, f"http://127.0.0.1:{second.http}/{UNPROTECTED}.cfg")[0] == 404
+            ),
             "the ban made on node one holds on node two",
         )
         assert bans(tmp_path, *db) == {WALKER}
         # Another address is still served by both.
         for node in (first, second):
-            assert curl_from("127.89.0.2", f"http://127.0.0.1:{node.http}/{UNPROTECTED}.cfg")[0] == 200
+            url = f"http://127.0.0.1:{node.http}/{UNPROTECTED}.cfg"
+            assert curl_from("127.89.0.2", url)[0] == 200
 
     # A restart forgets nothing.
     with serving(one, *options, env=env) as again:
