@@ -93,7 +93,12 @@ class Identifier:
         clean = normalize(path)
         if clean is None:
             return Identity(), frozenset()
-        return self._path_identity(self.paths.match(clean)), self.paths.optional(clean)
+        found = self._path_identity(self.paths.match(clean))
+        optional, mac = self.paths.optional(clean)
+        if found.mac is None and mac is not None:
+            # Only an optional file names this MAC (a Yealink's <mac>.boot).
+            found = Identity(mac=mac)
+        return found, optional
 
     def _path_identity(self, matches: list[PathMatch]) -> Identity:
         macs = {m.mac for m in matches if m.mac}

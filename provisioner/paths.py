@@ -90,9 +90,16 @@ class PathIndex:
             for name in family.optional_files
         ]
 
-    def optional(self, path: str) -> frozenset[str]:
-        """The families for which ``path`` is one of their ``optional_files``."""
-        return frozenset(key for regex, key in self._optional if regex.fullmatch(path))
+    def optional(self, path: str) -> tuple[frozenset[str], str | None]:
+        """The families for which ``path`` is one of their ``optional_files``, and its MAC."""
+        families: set[str] = set()
+        mac = None
+        for regex, key in self._optional:
+            hit = regex.fullmatch(path)
+            if hit is not None:
+                families.add(key)
+                mac = hit.group("mac").lower()
+        return frozenset(families), mac
 
     def match(self, path: str) -> list[PathMatch]:
         """Every family pattern ``path`` matches (per-phone names are shared by families)."""

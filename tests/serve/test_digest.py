@@ -25,6 +25,7 @@ def answer(
     uri: str = URI,
     realm: str = REALM,
     user: str = USER,
+    method: str = "GET",
 ) -> str:
     """What a phone sends back (RFC 7616 §3.4.1, qop=auth)."""
 
@@ -33,7 +34,7 @@ def answer(
         return hashed.hexdigest()
 
     ha1 = h(f"{user}:{realm}:{password}".encode())
-    ha2 = h(f"GET:{uri}".encode())
+    ha2 = h(f"{method}:{uri}".encode())
     response = h(f"{ha1}:{nonce}:{nc}:abcdef:auth:{ha2}".encode())
     return (
         f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}", '

@@ -31,9 +31,11 @@ def h(tmp_path: Path, catalog: Catalog):  # type: ignore[no-untyped-def]
         yield built
 
 
-def digest_for(h: Harness, path: str, *, password: str = PASSWORD, user: str = YEALINK) -> str:
+def digest_for(
+    h: Harness, path: str, *, password: str = PASSWORD, user: str = YEALINK, method: str = "GET"
+) -> str:
     nonce = h.gateway.digest.nonce("provisioner", h.clock[0])
-    return answer(nonce, password=password, uri="/" + path, user=user)
+    return answer(nonce, password=password, uri="/" + path, user=user, method=method)
 
 
 def test_shared_files_go_to_anyone(h: Harness) -> None:
@@ -279,3 +281,112 @@ def test_a_banned_address_cannot_log_in_over_ftp(tmp_path: Path, catalog: Catalo
         assert login("ftp-pass-1234", client="198.51.100.8") == tenant
         h.clock[0] += 601
         assert login("ftp-pass-1234") == tenant
+
+
+def _failures(h: Harness, client: str) -> int:
+    window = h.gateway.bans._failures.get(client)
+    return 0 if window is None else len(window.times)
+
+
+def test_unknown_macs_count_once_each_challenged_or_not(h: Harness) -> None:
+    walker = "198.51.100.20"
+    for n in range(5):
+        for _ in range(3):  # the same guess again adds nothing
+            reply = h.get(f"0004f2ee{n:04x}.cfg", client=walker)
+            assert reply.status is Status.CHALLENGE  # the scope uses digest (the Yealink)
+    assert _failures(h, walker) == 5
+    for n in range(25):
+        h.get(f"0004f2ef{n:04x}.cfg", client=walker)
+    assert h.metrics.bans == 1
+    assert h.get(f"{POLYCOM}.cfg", client=walker).status is Status.NOT_FOUND
+
+
+def test_a_known_phones_challenges_and_optional_files_never_count(h: Harness) -> None:
+    client = "198.51.100.21"
+    for _ in range(40):
+        assert h.get(f"{YEALINK}.cfg", client=client).status is Status.CHALLENGE
+        assert h.get(f"{POLYCOM}-license.cfg", client=client).status is not Status.OK
+        # The Yealink's optional files, asked for with its right credentials.
+        for name in (f"{YEALINK}.boot", f"{YEALINK}-local.cfg"):
+            assert h.get(name, client=client, authorization=digest_for(h, name)).status is (
+                Status.NOT_FOUND
+            )
+    assert _failures(h, client) == 0
+    # Another family's per-phone name for this MAC is a failure.
+    h.get(f"SEP{POLYCOM}.cnf.xml", client=client)
+    assert _failures(h, client) == 1
+
+
+def test_the_notify_address_is_learned_only_from_admitted_fetches(h: Harness) -> None:
+    path = f"{YEALINK}.cfg"
+    forged_ua = "Yealink SIP-T46S 66.85.0.5 80:5e:c0:00:00:02"
+    h.get(path, client="203.0.113.1")  # challenged
+    h.get(path, client="203.0.113.2", authorization=digest_for(h, path, password="wrong"))
+    h.get("y000000000066.cfg", client="203.0.113.3", user_agent=forged_ua)  # shared file
+    h.get(path, client="203.0.113.4", protocol=Protocol.TFTP)  # protected: TFTP refused
+    assert YEALINK not in h.gateway.addresses
+    assert h.gateway.take_admitted() == []
+    assert h.get(path, client="192.0.2.50", authorization=digest_for(h, path)).status is Status.OK
+    assert h.gateway.addresses[YEALINK] == "192.0.2.50"
+    (admitted,) = h.gateway.take_admitted()
+    assert (admitted.mac, admitted.address, admitted.protocol) == (YEALINK, "192.0.2.50", "http")
+    h.get(path, client="203.0.113.1")
+    assert h.gateway.addresses[YEALINK] == "192.0.2.50"
+
+
+@pytest.mark.parametrize(
+    ("mac", "protocol", "how", "accepted"),
+    [
+        (POLYCOM, Protocol.HTTP, "none", False),
+        (POLYCOM, Protocol.HTTPS, "none", False),
+        (POLYCOM, Protocol.HTTPS, "certificate", True),
+        (POLYCOM, Protocol.HTTPS, "another certificate", False),
+        (POLYCOM, Protocol.FTP, "ftp login", False),
+        (POLYCOM, Protocol.TFTP, "none", False),
+        (POLYCOM, Protocol.HTTP, "opt-in", True),
+        (POLYCOM, Protocol.FTP, "opt-in", True),
+        (HOSTED, Protocol.HTTP, "url token", True),
+    ],
+)
+def test_uploads_need_the_phones_own_authentication(
+    h: Harness, mac: str, protocol: Protocol, how: str, accepted: bool
+) -> None:
+    if how == "opt-in":
+        h.store.set_setting(parse_scope(f"phone:{mac}"), "uploads.unauthenticated", True)
+        h.store.set_setting(parse_scope("tenant:acme"), "access.ftp.enabled", True)
+        h.run(h.cache.refresh())
+    name = f"{mac}-app.log"
+    path = f"{TOKEN}/{name}" if how == "url token" else name
+    fetch = Fetch(
+        protocol,
+        path,
+        "198.51.100.30",
+        method="PUT",
+        uri="/" + path,
+        ftp_tenant=h.cache.macs[mac].tenant_id if protocol is Protocol.FTP else None,
+        cert_mac={"certificate": mac, "another certificate": YEALINK}.get(how),
+    )
+    reply, ticket = h.run(h.gateway.authorize_upload(fetch))
+    assert (ticket is not None) is accepted, reply
+    if not accepted:
+        assert reply.status in (Status.NOT_FOUND, Status.CHALLENGE)
+
+
+def test_uploads_with_the_phones_digest_are_accepted(h: Harness) -> None:
+    # The Yealink family declares no uploads; give the protected one a Polycom's.
+    h.store.set_setting(parse_scope(f"phone:{POLYCOM}"), "access.http.password", PASSWORD)
+    h.run(h.cache.refresh())
+    name = f"{POLYCOM}-app.log"
+    fetch = Fetch(
+        Protocol.HTTP,
+        name,
+        "198.51.100.31",
+        method="PUT",
+        uri="/" + name,
+        authorization=digest_for(h, name, user=POLYCOM, method="PUT"),
+    )
+    reply, ticket = h.run(h.gateway.authorize_upload(fetch))
+    assert ticket is not None, reply
+    assert POLYCOM not in h.gateway.addresses  # learned once the upload is stored
+    assert h.run(h.gateway.store_upload(fetch, ticket, b"log")).status is Status.OK
+    assert h.gateway.addresses[POLYCOM] == "198.51.100.31"
