@@ -147,6 +147,25 @@ def ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | Non
     return address
 
 
+_PARSED: dict[str, ipaddress.IPv4Address | ipaddress.IPv6Address | None] = {}
+_MAX_PARSED = 10_000
+
+
+def _client_address(client: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``client`` parsed once and remembered: parsing costs more than the comparison.
+
+    Requests from the few addresses phones use are answered without parsing
+    again, which also keeps an allowlist refusal from taking measurably
+    longer than any other failure (docs/security.md, timing).
+    """
+    if client in _PARSED:
+        return _PARSED[client]
+    if len(_PARSED) >= _MAX_PARSED:
+        _PARSED.clear()
+    found = _PARSED[client] = ip_address(client.split("%", 1)[0])
+    return found
+
+
 def allowed(client: str, networks: tuple[Network, ...]) -> bool:
     """True when ``client`` lies in one of ``networks`` (empty = anywhere).
 
@@ -155,5 +174,5 @@ def allowed(client: str, networks: tuple[Network, ...]) -> bool:
     """
     if not networks:
         return True
-    address = ip_address(client.split("%", 1)[0])
+    address = _client_address(client)
     return address is not None and any(address in net for net in networks)
