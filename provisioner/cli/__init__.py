@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -327,16 +328,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``provisioner`` console script."""
-    args = build_parser().parse_args(argv)
-    ctx = Context(args)
-    handler: Handler = args.handler
+    # Whatever this process creates without choosing a mode is owner-only:
+    # the data directory holds plaintext SIP passwords (docs/files-on-disk.md).
+    # Code that means to share a file (render --group) sets its mode itself.
+    # Restored on return for callers that run main() in-process (the tests).
+    umask = os.umask(0o077)
     try:
-        return handler(ctx, args)
-    except ProvisionerError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 1
+        args = build_parser().parse_args(argv)
+        ctx = Context(args)
+        handler: Handler = args.handler
+        try:
+            return handler(ctx, args)
+        except ProvisionerError as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            return 1
+        finally:
+            ctx.close()
     finally:
-        ctx.close()
+        os.umask(umask)
 
 
 if __name__ == "__main__":
