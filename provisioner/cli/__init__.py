@@ -323,6 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("render", cmd_render, "write the files phones fetch into a directory")
     p.add_argument("--out", required=True, help="directory (replaced atomically as a whole)")
     p.add_argument("--mac", help="only this phone's files, updated in place")
+    p.add_argument(
+        "--group",
+        help="let this group read the tree (files 0640, directories 0750), e.g. the group a "
+        "TFTP daemon runs as; default: owner only (0600/0700), and with --mac: as the tree is",
+    )
     return parser
 
 
