@@ -5,8 +5,8 @@ A new tree is built in ``.<name>.new-XXXXXXXX`` beside ``<name>``
 killed before the swap (SIGKILL, OOM killer, power loss) leaves that
 directory behind, full of plaintext passwords; so does a run killed while
 deleting the previous tree, which by then sits under the staging name (or
-``.<name>.old-XXXXXXXX`` where the exchange is unavailable). The next full
-render of the same tree deletes them, and says so.
+``.<name>.old-XXXXXXXX`` where the exchange is unavailable). The next
+render of the same tree (full or ``--mac``) deletes them, and says so.
 
 An entry is ours only when all of these hold: its name is exactly one of
 those two forms for this tree, it is a directory (not a symlink), and it
