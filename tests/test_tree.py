@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
 import pytest
 
 from provisioner.errors import InputError
-from provisioner.render import RenderedFile, update_files, write_tree
+from provisioner.render import RenderedFile, TreeAccess, update_files, write_tree
 
 
 def f(path: str, data: bytes = b"x") -> RenderedFile:
@@ -50,3 +51,23 @@ def test_update_files_in_place(tmp_path: Path) -> None:
     assert update_files(out, [f("a.cfg", b"new")]) == 1
     assert (out / "a.cfg").read_bytes() == b"new"
     assert (out / "b.cfg").read_bytes() == b"2"
+
+
+@pytest.mark.parametrize(
+    ("access", "modes"),
+    [(TreeAccess(), (0o700, 0o600)), (TreeAccess(os.getegid()), (0o750, 0o640))],
+)
+def test_nested_directories_get_the_tree_modes_whatever_the_umask(
+    tmp_path: Path, access: TreeAccess, modes: tuple[int, int]
+) -> None:
+    out = tmp_path / "new" / "root"
+    previous = os.umask(0)
+    try:
+        write_tree(out, [f("a/b/c.cfg")], access=access)
+        update_files(out, [f("d/e.cfg")])  # follows the tree's own modes
+    finally:
+        os.umask(previous)
+    dirs = [tmp_path / "new", out, out / "a", out / "a" / "b", out / "d"]
+    assert {stat.S_IMODE(p.stat().st_mode) for p in dirs} == {modes[0]}
+    files = [out / "a" / "b" / "c.cfg", out / "d" / "e.cfg"]
+    assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {modes[1]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import fields
@@ -369,21 +370,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("render", cmd_render, "write the files phones fetch into a directory")
     p.add_argument("--out", required=True, help="directory (replaced atomically as a whole)")
     p.add_argument("--mac", help="only this phone's files, updated in place")
+    p.add_argument(
+        "--group",
+        help="let this group read the tree (files 0640, directories 0750), e.g. the group a "
+        "TFTP daemon runs as; default: owner only (0600/0700), and with --mac: as the tree is",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``provisioner`` console script."""
-    args = build_parser().parse_args(argv)
-    ctx = Context(args)
-    handler: Handler = args.handler
+    # Whatever this process creates without choosing a mode is owner-only:
+    # the data directory holds plaintext SIP passwords (docs/files-on-disk.md).
+    # Code that means to share a file (render --group) sets its mode itself.
+    # Restored on return for callers that run main() in-process (the tests).
+    umask = os.umask(0o077)
     try:
-        return handler(ctx, args)
-    except ProvisionerError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 1
+        args = build_parser().parse_args(argv)
+        ctx = Context(args)
+        handler: Handler = args.handler
+        try:
+            return handler(ctx, args)
+        except ProvisionerError as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            return 1
+        finally:
+            ctx.close()
     finally:
-        ctx.close()
+        os.umask(umask)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 
 from provisioner.catalog import Catalog
 from provisioner.firmware import FirmwareLibrary, FirmwareStorage, LocalStorage, storage_from_env
+from provisioner.private import private_dir
 from provisioner.store import Store, default_url
 
 __all__ = ["Context"]
@@ -26,6 +27,9 @@ class Context:
     ``--firmware-store``/``PROVISIONER_FIRMWARE_STORE``, default ``local``, i.e.
     ``<data dir>/firmware``, or ``s3://bucket/prefix`` with the endpoint and
     keys in the environment, docs/firmware.md).
+
+    The data directory is owner-only (docs/files-on-disk.md): it is created
+    0700, or tightened to 0700 with a warning, when a command first uses it.
     """
 
     def __init__(self, args: argparse.Namespace) -> None:
@@ -38,6 +42,14 @@ class Context:
         self.firmware_store: str = (
             args.firmware_store or os.environ.get("PROVISIONER_FIRMWARE_STORE") or "local"
         )
+        self._data_dir_ready = False
+
+    def prepare_data_dir(self) -> Path:
+        """The data directory, created owner-only or tightened to it (once per command)."""
+        if not self._data_dir_ready:
+            private_dir(self.data_dir)
+            self._data_dir_ready = True
+        return self.data_dir
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -47,12 +59,14 @@ class Context:
     @cached_property
     def store(self) -> Store:
         """The store, migrated to the newest schema."""
+        if self.db_url == default_url(self.data_dir):
+            self.prepare_data_dir()
         return Store.open(self.db_url, self.catalog)
 
     @cached_property
     def firmware_storage(self) -> FirmwareStorage:
         """Where firmware files live: ``<data dir>/firmware``, or a bucket cached there."""
-        local = self.data_dir / "firmware"
+        local = self.prepare_data_dir() / "firmware"
         if self.firmware_store == "local":
             return LocalStorage(local)
         return storage_from_env(self.firmware_store, local, os.environ)

@@ -14,6 +14,7 @@ from provisioner.cli._output import MASK, print_json, print_table, show_value
 from provisioner.errors import InputError, NotFoundError
 from provisioner.fleet import export_fleet, load_fleet, parse_fleet
 from provisioner.mac import parse_mac
+from provisioner.private import write_atomic
 from provisioner.scope import parse_scope, split_group
 from provisioner.settings import SettingSpec
 from provisioner.state import LineState, TenantState
@@ -51,7 +52,7 @@ def _group_ref(text: str) -> tuple[str, str]:
 
 def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
     """Create the data directory and database (migrations run on every start)."""
-    ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    ctx.prepare_data_dir()
     ctx.store  # noqa: B018  (opening the store migrates it)
     print(f"data directory: {ctx.data_dir.resolve()}")
     print(f"database: {ctx.safe_db_url()} (schema up to date)")
@@ -66,12 +67,20 @@ def cmd_apply(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
-    """Write the fleet file describing the database."""
+    """Write the fleet file describing the database (with ``--out``: owner-only, atomically)."""
     text = json.dumps(export_fleet(ctx.store.all_states()), indent=2, ensure_ascii=False) + "\n"
-    if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
-    else:
+    if not args.out:
         sys.stdout.write(text)
+        return 0
+    # The file holds every SIP password. A symlink is written through (as
+    # before); a device or pipe is refused, since it would be replaced.
+    out = Path(args.out)
+    if out.exists() and not out.is_file():
+        raise InputError(f"--out {args.out}: not a regular file (omit --out for standard output)")
+    try:
+        write_atomic(out.resolve(), text.encode("utf-8"))
+    except OSError as exc:
+        raise InputError(f"--out {args.out}: {exc.strerror}") from None
     return 0
 
 

@@ -12,7 +12,7 @@ from provisioner.cli._output import print_json, print_table, show_value
 from provisioner.errors import InputError, NotFoundError
 from provisioner.mac import parse_mac
 from provisioner.pipeline import render_snapshot
-from provisioner.render import update_files, write_tree
+from provisioner.render import TreeAccess, update_files, write_tree
 from provisioner.resolve import LineView, PhoneView, Resolved, Resolver
 from provisioner.serve import Protocol, access_from, transport_refusal
 
@@ -155,19 +155,23 @@ def _explain_one(ctx: Context, resolver: Resolver, view: PhoneView, name: str, r
 
 
 def cmd_render(ctx: Context, args: argparse.Namespace) -> int:
-    """Write the tree of files phones fetch (all, or one phone's files in place)."""
+    """Write the tree of files phones fetch (all, or one phone's files in place).
+
+    The tree is owner-only unless ``--group`` shares it (docs/files-on-disk.md).
+    """
     out = Path(args.out)
+    access = TreeAccess.shared(args.group) if args.group else None
     if args.mac:
         mac = parse_mac(args.mac)
         snapshot = ctx.store.snapshot([mac])
         if not snapshot.phones:
             raise NotFoundError(f"no phone with MAC {mac}")
         result = render_snapshot(ctx.catalog, snapshot, shared=False)
-        count = update_files(out, result.files())
+        count = update_files(out, result.files(), access)
     else:
         result = render_snapshot(ctx.catalog, ctx.store.snapshot())
         keep = [path for paths in result.failed.values() for path in paths]
-        count = write_tree(out, result.files(), keep)
+        count = write_tree(out, result.files(), keep, access or TreeAccess())
     print(f"wrote {count} files for {len(result.phones)} phones to {out}")
     for error in result.errors:
         sys.stderr.write(f"render error: {error}\n")

@@ -69,7 +69,7 @@ def primary_address() -> str:
 def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     """Serve phones over HTTP, HTTPS, TFTP and FTP until interrupted."""
     configure(args.log_level)
-    ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    ctx.prepare_data_dir()
     config = ServeConfig(
         data_dir=ctx.data_dir,
         bind=args.bind,

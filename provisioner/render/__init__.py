@@ -1,5 +1,6 @@
 """Rendering: resolved settings → phone files, with format-aware escaping."""
 
+from provisioner.render._access import TreeAccess
 from provisioner.render._context import phone_context, shared_context, tz_context
 from provisioner.render._escape import clean_text
 from provisioner.render._renderer import RenderedFile, Renderer, RenderError, RenderFailed
@@ -10,6 +11,7 @@ __all__ = [
     "RenderFailed",
     "RenderedFile",
     "Renderer",
+    "TreeAccess",
     "clean_text",
     "phone_context",
     "shared_context",

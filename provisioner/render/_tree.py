@@ -7,9 +7,10 @@ Where the exchange is unavailable the fallback is two renames, leaving the
 path missing for an instant. A server that chroots or changes directory into
 the tree keeps the old inode; point such servers at the parent directory.
 
-Files are created group-readable and not world-readable (security goal 8:
-no plaintext secrets in a world-readable TFTP root); run the serving
-daemon in the data directory's group.
+The tree holds plaintext passwords: it is owner-only unless shared with
+one group (:class:`TreeAccess`, ``render --group``), never world-readable
+(security goal 8), whatever the umask. The staging directory stays 0700
+until the swap, and leftovers of killed runs are swept (``_staging``).
 """
 
 from __future__ import annotations
@@ -17,19 +18,21 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from provisioner.errors import InputError
+from provisioner.private import make_dirs, write_atomic
+from provisioner.render._access import OWNER_ONLY, TreeAccess
 from provisioner.render._renderer import RenderedFile
+from provisioner.render._staging import exclusive, new_staging, old_name, sweep
 
 __all__ = ["update_files", "write_tree"]
 
-_DIR_MODE = 0o750
-_FILE_MODE = 0o640
+log = logging.getLogger("provisioner.render")
 _RENAME_EXCHANGE = 2  # linux/fs.h
 
 
@@ -42,11 +45,14 @@ def _relative(path: str) -> PurePosixPath:
     return rel
 
 
-def _write(root: Path, path: str, data: bytes) -> None:
+def _write(root: Path, path: str, data: bytes, access: TreeAccess) -> None:
     target = root.joinpath(*_relative(path).parts)
-    target.parent.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _FILE_MODE)
+    make_dirs(target.parent, access.dir_mode, access.group)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, access.file_mode)
     with os.fdopen(fd, "wb") as handle:
+        if access.group != -1:
+            os.fchown(fd, -1, access.group)
+        os.fchmod(fd, access.file_mode)  # open(2) filtered the mode through the umask
         handle.write(data)
 
 
@@ -69,61 +75,76 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(a))
 
 
-def write_tree(out: Path, files: Iterable[RenderedFile], keep: Iterable[str] = ()) -> int:
+def _sweep(out: Path) -> None:
+    for leftover in sweep(out):
+        log.warning("event=render_staging_swept path=%s", ascii(str(leftover)))
+
+
+def write_tree(
+    out: Path,
+    files: Iterable[RenderedFile],
+    keep: Iterable[str] = (),
+    access: TreeAccess = OWNER_ONLY,
+) -> int:
     """Replace directory ``out`` with exactly ``files``; returns how many were written.
 
     ``keep`` lists paths to carry over from the current tree (the files of a
     phone whose templates failed, so it keeps working with its last good
-    configuration).
+    configuration). ``access`` says who may read the new tree (default: the
+    owner only).
     """
     out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
-    try:
-        os.chmod(staging, _DIR_MODE)
-        count = 0
-        for file in files:
-            _write(staging, file.path, file.data)
-            count += 1
-        for path in keep:
-            old = out.joinpath(*_relative(path).parts)
-            if old.is_file():
-                _write(staging, path, old.read_bytes())
-        os.sync()  # the new tree is on disk before it becomes visible
-        if not out.exists():
+    make_dirs(out.parent, access.dir_mode, access.group)
+    with exclusive(out.parent) as locked:
+        if locked:
+            _sweep(out)
+        staging = new_staging(out)
+        try:
+            count = 0
+            for file in files:
+                _write(staging, file.path, file.data, access)
+                count += 1
+            for path in keep:
+                old = out.joinpath(*_relative(path).parts)
+                if old.is_file():
+                    _write(staging, path, old.read_bytes(), access)
+            os.sync()  # the new tree is on disk before it becomes visible
+            if access.group != -1:
+                os.chown(staging, -1, access.group)
+            os.chmod(staging, access.dir_mode)  # 0700 until now, while it was being filled
+            if not out.exists():
+                staging.rename(out)
+                return count
+            if _exchange(staging, out):
+                shutil.rmtree(staging)  # now holds the previous tree
+                return count
+            previous = old_name(out)
+            out.rename(previous)
             staging.rename(out)
+            shutil.rmtree(previous)
             return count
-        if _exchange(staging, out):
-            shutil.rmtree(staging)  # now holds the previous tree
-            return count
-        previous = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        previous.rmdir()
-        out.rename(previous)
-        staging.rename(out)
-        shutil.rmtree(previous)
-        return count
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
 
 
-def update_files(out: Path, files: Iterable[RenderedFile]) -> int:
-    """Replace single files in place (``render --mac``), each atomically."""
-    out.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+def update_files(out: Path, files: Iterable[RenderedFile], access: TreeAccess | None = None) -> int:
+    """Replace single files in place (``render --mac``), each atomically.
+
+    ``access`` defaults to the tree's own: shared with its group if ``out``
+    is group-accessible (rendered with ``--group``), else owner-only.
+    """
+    out = out.resolve()
+    if access is None:
+        access = TreeAccess.of_tree(out)
+    make_dirs(out, access.dir_mode, access.group)
+    with exclusive(out.parent) as locked:
+        if locked:
+            _sweep(out)
     count = 0
     for file in files:
         target = out.joinpath(*_relative(file.path).parts)
-        target.parent.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(file.data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, _FILE_MODE)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        make_dirs(target.parent, access.dir_mode, access.group)
+        write_atomic(target, file.data, access.file_mode, access.group)
         count += 1
     return count

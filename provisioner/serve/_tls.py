@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 import socket
 import ssl
 from pathlib import Path
@@ -20,15 +19,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from provisioner.private import PRIVATE_FILE, private_dir, tighten, write_atomic
+
 __all__ = ["default_hosts", "self_signed", "server_context"]
 
 
 def self_signed(directory: Path, hosts: list[str]) -> tuple[Path, Path]:
     """Create (once) and return a self-signed certificate and key for ``hosts``."""
     cert_path, key_path = directory / "selfsigned.crt", directory / "selfsigned.key"
+    private_dir(directory)
     if cert_path.is_file() and key_path.is_file():
+        tighten(key_path, PRIVATE_FILE)
         return cert_path, key_path
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     names: list[x509.GeneralName] = []
     for host in hosts:
@@ -49,16 +51,11 @@ def self_signed(directory: Path, hosts: list[str]) -> tuple[Path, Path]:
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .sign(key, hashes.SHA256())
     )
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    write_atomic(key_path, pem, PRIVATE_FILE)
+    write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return cert_path, key_path
 
 

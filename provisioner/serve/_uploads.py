@@ -4,16 +4,17 @@ Layout: ``<data dir>/uploads/<mac>/<name>``. ``name`` is never taken from
 the request: it is the catalog's upload pattern expanded with the phone's
 MAC (the request path only selects which pattern). Writes are atomic
 (temporary file, fsync, rename); a failed or oversized upload leaves
-nothing behind.
+nothing behind. Uploads are owner-only (files 0600, directories 0700): a
+phone's ``-phone.cfg`` holds what its user changed, passwords included.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from provisioner.mac import is_mac
+from provisioner.private import private_dir, write_atomic
 
 __all__ = ["UploadStore"]
 
@@ -30,20 +31,11 @@ class UploadStore:
         return self.root / mac / name
 
     def write(self, mac: str, name: str, data: bytes) -> None:
-        """Store an upload, replacing the previous one atomically."""
+        """Store an upload owner-only, replacing the previous one atomically."""
         target = self._path(mac, name)
-        target.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o640)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        private_dir(self.root)  # also tightens directories from before uploads were private
+        private_dir(target.parent)
+        write_atomic(target, data)
 
     def read(self, mac: str, name: str) -> tuple[bytes, int] | None:
         """An upload's bytes and modification time (Unix seconds), from one open file;

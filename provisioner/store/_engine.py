@@ -1,7 +1,11 @@
 """Database engines and start-up migrations.
 
 SQLite (the default, a file in the data directory) gets WAL journaling, a
-busy timeout and enforced foreign keys on every connection. PostgreSQL is
+busy timeout and enforced foreign keys on every connection. Its file holds
+SIP passwords in plaintext, so it is created owner-only (0600) before
+SQLite opens it: SQLite would create it 0644, and it gives the ``-wal``,
+``-shm`` and ``-journal`` files it creates later the database file's own
+mode (``findCreateFileMode`` in SQLite's os_unix.c), so they follow. PostgreSQL is
 chosen by URL alone; ``postgresql://`` means the psycopg 3 driver. Migrations
 run at start-up; on PostgreSQL under an advisory lock, so several nodes
 starting together migrate once.
@@ -9,6 +13,8 @@ starting together migrate once.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -20,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError
 
 from provisioner.errors import InputError
+from provisioner.private import PRIVATE_FILE, make_dirs, tighten
 from provisioner.store._tables import server_keys
 
 __all__ = ["DEVICE_KEY", "connect", "default_url", "device_key", "migrate"]
@@ -45,6 +52,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     cursor.close()
 
 
+def _private_sqlite_file(path: Path) -> None:
+    """Create the database file 0600 if missing; tighten it and its companions if loose."""
+    make_dirs(path.parent)
+    with contextlib.suppress(FileExistsError):  # an existing one: only its mode is ours to fix
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        tighten(path.with_name(path.name + suffix), PRIVATE_FILE)
+
+
 def connect(url: str) -> Engine:
     """Create an engine for ``url`` with the per-dialect connection settings."""
     try:
@@ -56,7 +72,7 @@ def connect(url: str) -> Engine:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_file(Path(parsed.database))
         engine = create_engine(parsed, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
