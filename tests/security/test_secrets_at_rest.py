@@ -101,11 +101,15 @@ def test_data_dir_database_tls_key_and_uploads_are_private(
     with serving(data, "--https-port", str(free_port()), log=log) as server:
         # A write by a second process while the server holds its connection,
         # so the -wal and -shm files exist (the last connection removes them).
-        run_cli(data, "set", "tenant:demo", "language", "fr")
+        # It lets the demo Polycom (no HTTP password) upload without one.
+        run_cli(data, "set", f"phone:{POLYCOM}", "uploads.unauthenticated", "true")
         url = f"http://127.0.0.1:{server.http}/{POLYCOM}-app.log"
         upload = tmp_path / "app.log"
         upload.write_bytes(b"boot ok\n")
-        assert fetch_with_curl("-A", POLYCOM_UA, "-T", str(upload), url)[0] == 201
+        wait_until(
+            "the upload is accepted",
+            lambda: fetch_with_curl("-A", POLYCOM_UA, "-T", str(upload), url)[0] == 201,
+        )
         wal, shm = data / "provisioner.db-wal", data / "provisioner.db-shm"
         wait_until("-wal and -shm exist", lambda: wal.exists() and shm.exists())
         assert (mode(db), mode(wal), mode(shm)) == (0o600, 0o600, 0o600)
@@ -128,6 +132,7 @@ def test_data_dir_database_tls_key_and_uploads_are_private(
 def test_a_loose_data_dir_from_an_older_version_is_tightened_and_said_so(tmp_path: Path) -> None:
     data = tmp_path / "var"
     run_cli(data, "apply", str(DEMO))
+    run_cli(data, "set", f"phone:{POLYCOM}", "uploads.unauthenticated", "true")  # no password
     (data / "uploads" / POLYCOM).mkdir(parents=True)
     data.chmod(0o755)
     (data / "provisioner.db").chmod(0o644)
