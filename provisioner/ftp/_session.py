@@ -316,14 +316,23 @@ class Session(FTPHandler):
         self._busy = True
         self._server.calls.run(call, lambda result: self._answered(then, result))
 
+    @property
+    def _ending(self) -> bool:
+        """Closed, or closing once its last replies are sent: nothing more to run."""
+        return self._closed or self._closing
+
     def _answered(self, then: Callable[[_T], object], result: _T) -> None:
         self._busy = False
-        then(result)
+        try:
+            then(result)
+        except Exception:
+            self.handle_error()  # logged, and the session closed, as pyftpdlib does
+            return
         self._resume()
 
     def _resume(self) -> None:
         """Run the held lines, until one makes the session busy again."""
-        while self._held and not self._busy and not (self._closed or self._closing):
+        while self._held and not self._busy and not self._ending:
             line = self._held.popleft()
             self._held_bytes -= len(line) + 2
             self._in_buffer = [line]
@@ -336,7 +345,7 @@ class Session(FTPHandler):
         """Get the backend's answer for ``command`` first, then run the command with it."""
 
         def run(answer: _T) -> None:
-            if self.fs is not None and not self._closed:
+            if self.fs is not None and not self._ending:
                 keep(self.fs, answer)
                 self.process_command(command, arg)
 
@@ -367,7 +376,7 @@ class Session(FTPHandler):
         )
 
     def _login_checked(self, username: str, account: Account[Any] | None) -> None:
-        if self._closed:
+        if self._ending:
             return
         if account is None:
             # pyftpdlib would take the socket out of the loop for the delay;
@@ -431,7 +440,7 @@ class Session(FTPHandler):
 
     def _delivered(self, reply: str, transferred: int) -> None:
         self._delivering = False
-        if not self._closed:
+        if not self._ending:
             self.respond(reply)
             super()._on_dtp_close()
         self.transfer_done(int(reply[:3]), transferred)
