@@ -226,9 +226,10 @@ class Session(FTPHandler):
         self._server = server
         self._account: Account[Any] | None = None
         self._transfer: tuple[str, str] | None = None
-        # Waiting for the backend, or for a refused login's delay: command
-        # lines that arrive meanwhile are held, in order, and run afterwards.
-        self._busy = False
+        # Calls to the backend (or a refused login's delay) not finished yet:
+        # command lines that arrive meanwhile are held, in order, and run
+        # afterwards. A command's call and an upload's delivery may overlap.
+        self._busy = 0
         self._held: deque[bytes] = deque()
         self._held_bytes = 0
         self._delivering = False  # an upload's delivery holds back its reply
@@ -297,13 +298,20 @@ class Session(FTPHandler):
     # --- backend calls, off the loop
 
     def found_terminator(self) -> None:
-        """Run a complete command line, or hold it while the session is busy."""
-        if not self._busy and not self._held:
+        """Run a complete command line, or hold it while the session is busy.
+
+        Lines that arrive once the session is closing (after QUIT, a 421 or
+        the last refused login) are dropped, so a client that keeps sending
+        cannot pile up replies that will never be read.
+        """
+        if not self._busy and not self._held and not self._ending:
             super().found_terminator()
             return
         line = b"".join(self._in_buffer)
         self._in_buffer = []
         self._in_buffer_len = 0
+        if self._ending:
+            return
         self._held_bytes += len(line) + 2
         if self._held_bytes > _HELD_MAX_BYTES:
             self.respond(TOO_MANY_COMMANDS)
@@ -313,7 +321,7 @@ class Session(FTPHandler):
 
     def _ask(self, call: Callable[[], _T], then: Callable[[_T], object]) -> None:
         """Run ``call`` on a backend thread and ``then(result)`` back here; busy meanwhile."""
-        self._busy = True
+        self._busy += 1
         self._server.calls.run(call, lambda result: self._answered(then, result))
 
     @property
@@ -322,7 +330,7 @@ class Session(FTPHandler):
         return self._closed or self._closing
 
     def _answered(self, then: Callable[[_T], object], result: _T) -> None:
-        self._busy = False
+        self._busy -= 1
         try:
             then(result)
         except Exception:
@@ -382,7 +390,7 @@ class Session(FTPHandler):
             # pyftpdlib would take the socket out of the loop for the delay;
             # the session stays busy instead, so what follows waits in order.
             self.username = ""
-            self._busy = True
+            self._busy += 1
             self.call_later(self._config.login_failure_delay, self._login_refused, username)
             return
         self._account = account
@@ -402,7 +410,7 @@ class Session(FTPHandler):
         else:
             self.respond(f"530 {LOGIN_REFUSED}")
         self.on_login_failed(username, "")
-        self._busy = False
+        self._busy -= 1
         self._resume()
 
     def ftp_RETR(self, file: str) -> None:
@@ -411,8 +419,12 @@ class Session(FTPHandler):
             super().ftp_RETR(file)
 
     def ftp_STOR(self, file: str, mode: str = "w") -> None:
-        """STOR, once the backend's upload limit for the file is at hand."""
-        path = self.fs.wants_limit(file) if self.fs is not None else None
+        """STOR, once the backend's upload limit for the file is at hand.
+
+        pyftpdlib also runs APPE (mode ``a``) through here; the permissions
+        refuse it before, and the filesystem would.
+        """
+        path = self.fs.wants_limit(file) if self.fs is not None and mode == "w" else None
         if path is None:
             super().ftp_STOR(file, mode)
             return
