@@ -52,7 +52,7 @@ def ftp_server(data: Path, *options: str, soft_limit: int | None = None) -> Iter
     saved = resource.getrlimit(resource.RLIMIT_NOFILE)
     with ExitStack() as stack:
         if soft_limit is not None:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (soft_limit, saved[1]))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft_limit, saved[1]), saved[1]))
         try:
             server = stack.enter_context(serving(data, *args))
         finally:
