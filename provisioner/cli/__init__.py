@@ -265,6 +265,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ftp-port", type=int, default=2121, help="0 disables FTP (default 2121)")
     p.add_argument("--ftp-passive-ports", help="passive data ports, e.g. 30000-30100")
     p.add_argument(
+        "--ftp-login-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="close FTP connections not logged in this long after connecting (default 30)",
+    )
+    p.add_argument(
+        "--ftp-max-connections",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="simultaneous FTP control connections (default 1000)",
+    )
+    p.add_argument(
+        "--ftp-max-per-address",
+        type=int,
+        default=32,
+        metavar="N",
+        help="simultaneous FTP control connections from one address; 0: no limit (default 32)",
+    )
+    p.add_argument(
         "--tftp-uploads",
         action="store_true",
         help="accept phones' uploads (logs) over TFTP too; off by default, as TFTP has no login",

@@ -51,9 +51,23 @@ def _check_client_trust(client_ca: Path | None, client_crl: Path | None) -> None
 
 
 def _positive(value: float, option: str) -> Any:
-    if not value > 0:
-        raise InputError(f"{option} must be greater than 0, not {value:g}")
+    if not 0 < value < float("inf"):
+        raise InputError(f"{option} {value:g}: must be above 0")
     return value
+
+
+def _check_ftp_limits(config: ServeConfig) -> None:
+    """Refuse FTP limits the server would reject, with the option's name."""
+    if not 0 < config.ftp_login_timeout < float("inf"):
+        raise InputError(
+            f"--ftp-login-timeout {config.ftp_login_timeout:g}: must be a number of seconds above 0"
+        )
+    if config.ftp_max_connections < 1:
+        raise InputError(f"--ftp-max-connections {config.ftp_max_connections}: must be at least 1")
+    if config.ftp_max_per_address < 0:
+        raise InputError(
+            f"--ftp-max-per-address {config.ftp_max_per_address}: must be 0 (no limit) or more"
+        )
 
 
 def primary_address() -> str:
@@ -79,6 +93,9 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         tftp_uploads=args.tftp_uploads,
         ftp_port=args.ftp_port,
         ftp_passive_ports=_port_range(args.ftp_passive_ports),
+        ftp_login_timeout=args.ftp_login_timeout,
+        ftp_max_connections=args.ftp_max_connections,
+        ftp_max_per_address=args.ftp_max_per_address,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         client_ca=args.client_ca,
@@ -97,6 +114,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         ban_seconds=_positive(args.ban_seconds, "--ban-seconds"),
         ban_exempt=tuple(parse_networks(args.ban_exempt)),
     )
+    _check_ftp_limits(config)
     if (config.tls_cert is None) != (config.tls_key is None):
         raise InputError("give both --tls-cert and --tls-key, or neither")
     _check_client_trust(config.client_ca, config.client_crl)

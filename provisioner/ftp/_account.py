@@ -2,8 +2,8 @@
 
 Binds the identity the backend returned at login and the client address to
 every later call, and turns backend exceptions into refusals (logged with a
-traceback): a failing backend must cost one request, not the session or the
-server thread.
+traceback): a failing backend must cost one request, not the session or a
+backend thread.
 """
 
 from __future__ import annotations

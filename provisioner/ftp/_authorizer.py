@@ -1,7 +1,9 @@
 """Logins checked by the backend; sessions may only read and upload.
 
-pyftpdlib asks its authorizer to validate a login and, before every
-filesystem command, whether the user holds that command's permission letter.
+The session asks :meth:`Authorizer.login` on a backend thread; pyftpdlib
+would call ``validate_authentication`` on its loop, where no backend call may
+run, so that method is not offered. Before every filesystem command
+pyftpdlib asks whether the user holds that command's permission letter.
 This authorizer grants exactly ``e`` (CWD), ``l`` (listings, SIZE), ``r``
 (RETR) and ``w`` (STOR), so pyftpdlib itself refuses DELE, RMD, MKD, RNFR,
 RNTO, APPE, SITE CHMOD and MFMT before any of them reaches the filesystem
@@ -11,12 +13,10 @@ RNTO, APPE, SITE CHMOD and MFMT before any of them reaches the filesystem
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 from provisioner.ftp._account import Account
 from provisioner.ftp._backend import Client, FtpBackend
-from provisioner.ftp._pyftpdlib import AuthenticationFailed
-from provisioner.ftp._replies import LOGIN_REFUSED
 
 __all__ = ["PERMISSIONS", "Authorizer"]
 
@@ -27,37 +27,29 @@ PERMISSIONS = "elrw"
 _ANONYMOUS = frozenset({"anonymous", "ftp"})
 
 
-class _Session(Protocol):
-    @property
-    def client(self) -> Client: ...
-
-    def logged_in(self, account: Account[Any]) -> None: ...
-
-
 class Authorizer:
     """The pyftpdlib authorizer interface, backed by :meth:`FtpBackend.authenticate`."""
 
     def __init__(self, backend: FtpBackend[Any]) -> None:
         self._backend = backend
 
-    def validate_authentication(self, username: str, password: str, handler: _Session) -> None:
-        """Ask the backend; raise :class:`AuthenticationFailed` (reply 530) when it refuses.
+    def login(self, username: str, password: str, client: Client) -> Account[Any] | None:
+        """The session's backend access, or ``None`` when the login is refused (reply 530).
 
         Anonymous names are refused without asking. A backend exception is a
         refusal; only its type is logged, since its message could echo the
-        credentials.
+        credentials. Runs on a backend thread.
         """
         if username.lower() in _ANONYMOUS:
-            raise AuthenticationFailed(LOGIN_REFUSED)
-        client = handler.client
+            return None
         try:
             identity = self._backend.authenticate(username, password, client)
         except Exception as exc:
             log.error("FTP backend authenticate failed: %s", type(exc).__name__)
-            raise AuthenticationFailed(LOGIN_REFUSED) from None
+            return None
         if identity is None:
-            raise AuthenticationFailed(LOGIN_REFUSED)
-        handler.logged_in(Account(self._backend, identity, client))
+            return None
+        return Account(self._backend, identity, client)
 
     def get_home_dir(self, username: str) -> str:
         """Every session sees the same virtual root."""

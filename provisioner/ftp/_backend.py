@@ -1,13 +1,15 @@
 """What the FTP front end asks of the rest of the application.
 
 The FTP package knows nothing about phones, tenants or the database. It
-calls one object implementing :class:`FtpBackend`, synchronously, from its
-own threads (one per FTP connection, never the asyncio loop's thread), so
-an implementation must be thread-safe and may block: the application's
-implementation bridges into its asyncio loop with
-``asyncio.run_coroutine_threadsafe(...).result(timeout)``. A call that
-blocks holds up only its own session, but :meth:`FtpServer.close` waits for
-it, so give such waits a timeout.
+calls one object implementing :class:`FtpBackend`, synchronously, from a
+few backend threads of its own (never the asyncio loop's thread, and never
+the thread that runs the FTP connections), so an implementation must be
+thread-safe and may block: the application's implementation bridges into
+its asyncio loop with ``asyncio.run_coroutine_threadsafe(...).result(timeout)``.
+A call that blocks holds up only its own session and one backend thread,
+but :meth:`FtpServer.close` waits for it, so give such waits a timeout.
+``on_event`` is the exception: it runs on the connections' thread and must
+return at once.
 
 Exceptions raised by a backend method are logged (logger
 ``provisioner.ftp``) and answered like a refusal: login refused, the
@@ -99,5 +101,5 @@ class FtpBackend(Protocol[IdentityT]):
         ...
 
     def on_event(self, event: FtpEvent) -> None:
-        """Record one finished request (see :class:`FtpEvent`)."""
+        """Record one finished request (see :class:`FtpEvent`); must not block."""
         ...

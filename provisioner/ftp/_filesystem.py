@@ -5,15 +5,21 @@ pyftpdlib's :class:`AbstractedFS` maps FTP paths onto a directory and calls
 checks that none is inherited), so a method we forgot cannot quietly fall
 back to the local disk. The server looks like one empty, flat directory:
 
-* ``RETR`` reads ``backend.read`` into memory (:class:`Download`), reusing
-  the read of an immediately preceding ``SIZE`` of the same file; when the
-  backend names a file on disk instead (firmware), that file is opened
-  read-only and sent in pieces;
+* ``RETR`` sends what ``backend.read`` returned from memory
+  (:class:`Download`), reusing the read of an immediately preceding ``SIZE``
+  of the same file; when the backend names a file on disk instead
+  (firmware), that file is opened read-only and sent in pieces;
 * ``STOR`` collects into memory up to ``backend.upload_limit``
   (:class:`Upload`); delivery happens when the transfer completes;
 * listings are always empty: phones never list, and names are not disclosed;
 * the only directory is ``/``;
 * everything else (stat, delete, rename, mkdir, chmod, …) is refused.
+
+The filesystem never calls the backend itself: it runs on the loop thread
+every session shares. The session asks the backend on a backend thread
+first (:meth:`VirtualFS.wants_read`, :meth:`VirtualFS.wants_limit`) and
+hands the answer over (:meth:`VirtualFS.give_read`,
+:meth:`VirtualFS.give_limit`) before pyftpdlib runs the command.
 
 Paths are never normalised or joined: ``ftp2fs`` returns the client's text
 unchanged, and :func:`backend_path` decides what may reach the backend.
@@ -24,9 +30,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn, Protocol
+from typing import Any, BinaryIO, NoReturn
 
-from provisioner.ftp._account import Account
 from provisioner.ftp._files import Download, Upload
 from provisioner.ftp._paths import backend_path
 from provisioner.ftp._pyftpdlib import AbstractedFS, FilesystemError
@@ -37,11 +42,6 @@ __all__ = ["VirtualFS"]
 ROOT = "/"
 
 
-class _LoggedIn(Protocol):
-    @property
-    def account(self) -> Account[Any]: ...
-
-
 def _refuse() -> NoReturn:
     raise FilesystemError(UNAVAILABLE_REASON)
 
@@ -49,13 +49,42 @@ def _refuse() -> NoReturn:
 class VirtualFS(AbstractedFS):
     """The files of one logged-in FTP session (created by pyftpdlib at login)."""
 
-    def __init__(self, root: str, cmd_channel: _LoggedIn) -> None:
+    def __init__(self, root: str, cmd_channel: Any) -> None:
         super().__init__(ROOT, cmd_channel)
-        self._account = cmd_channel.account
-        # What the last SIZE read, for the RETR that clients (curl, lftp) send
-        # next: one backend read instead of two, and the promised size is
-        # exactly what is sent even if the file changed in between.
-        self._sized: tuple[str, bytes | Path] | None = None
+        # The backend's answer to the last read: for the RETR or SIZE it was
+        # asked for, and a SIZE's answer also for the RETR that clients (curl,
+        # lftp) send next: one backend read instead of two, and the promised
+        # size is exactly what is sent even if the file changed in between.
+        self._read: tuple[str, bytes | Path | None] | None = None
+        self._limit: tuple[str, int] | None = None
+
+    # --- the backend's answers, asked for by the session
+
+    def wants_read(self, raw: str) -> str | None:
+        """The path to ask ``backend.read`` for before RETR or SIZE of ``raw``.
+
+        ``None`` when the answer is at hand, or when the path is refused
+        without asking.
+        """
+        path = backend_path(raw)
+        if path is None or (self._read is not None and self._read[0] == path):
+            return None
+        return path
+
+    def give_read(self, path: str, content: bytes | Path | None) -> None:
+        """The backend's answer for ``path`` (``None``: not found)."""
+        self._read = (path, content)
+
+    def wants_limit(self, raw: str) -> str | None:
+        """The path to ask ``backend.upload_limit`` for before STOR of ``raw``, as above."""
+        path = backend_path(raw)
+        if path is None or (self._limit is not None and self._limit[0] == path):
+            return None
+        return path
+
+    def give_limit(self, path: str, limit: int) -> None:
+        """The backend's upload limit for ``path``."""
+        self._limit = (path, limit)
 
     def _path(self, raw: str) -> str:
         path = backend_path(raw)
@@ -63,11 +92,12 @@ class VirtualFS(AbstractedFS):
             _refuse()
         return path
 
-    def _read(self, path: str) -> bytes | Path:
-        data = self._account.read(path)
-        if data is None:
+    @staticmethod
+    def _content(answer: tuple[str, bytes | Path | None] | None, path: str) -> bytes | Path:
+        """What the backend gave for ``path``; refused when it was not asked or found nothing."""
+        if answer is None or answer[0] != path or answer[1] is None:
             _refuse()
-        return data
+        return answer[1]
 
     # --- paths: the client's text, untouched
 
@@ -98,10 +128,11 @@ class VirtualFS(AbstractedFS):
 
         Appending and resuming (other modes) are refused.
         """
-        sized, self._sized = self._sized, None
+        read, self._read = self._read, None
+        limit, self._limit = self._limit, None
         path = self._path(filename)
         if mode == "rb":
-            content = sized[1] if sized is not None and sized[0] == path else self._read(path)
+            content = self._content(read, path)
             if isinstance(content, Path):
                 try:
                     return open(content, "rb")  # a file the backend chose, not the client
@@ -109,10 +140,9 @@ class VirtualFS(AbstractedFS):
                     _refuse()
             return Download(path, content)
         if mode == "wb":
-            limit = self._account.upload_limit(path)
-            if limit <= 0:
+            if limit is None or limit[0] != path or limit[1] <= 0:
                 _refuse()
-            return Upload(path, limit)
+            return Upload(path, limit[1])
         _refuse()
 
     def mkstemp(
@@ -122,16 +152,14 @@ class VirtualFS(AbstractedFS):
         _refuse()
 
     def getsize(self, path: str) -> int:
-        """The file's size in bytes (SIZE), kept for a following RETR of it."""
-        self._sized = None
-        checked = self._path(path)
-        content = self._read(checked)
-        self._sized = (checked, content)
-        if isinstance(content, Path):
-            try:
+        """The file's size in bytes (SIZE); its content is kept for a following RETR of it."""
+        try:
+            content = self._content(self._read, self._path(path))
+            if isinstance(content, Path):
                 return content.stat().st_size
-            except OSError:
-                _refuse()
+        except (OSError, FilesystemError):
+            self._read = None
+            _refuse()
         return len(content)
 
     def getmtime(self, path: str) -> NoReturn:

@@ -32,13 +32,12 @@ __all__ = [
     "PROTO_CMDS",
     "AbstractedFS",
     "ActiveDTP",
-    "AuthenticationFailed",
     "DTPHandler",
     "FTPHandler",
+    "FTPServer",
     "FilesystemError",
     "IOLoop",
     "PassiveDTP",
-    "ThreadedFTPServer",
 ]
 
 
@@ -61,7 +60,6 @@ if _warnings_only not in _pyftpdlib_log.filters:
 
 if TYPE_CHECKING:
     import socket
-    import threading
     from collections.abc import Callable, Sequence
     from typing import Any
 
@@ -71,21 +69,34 @@ if TYPE_CHECKING:
 
     class FilesystemError(Exception): ...
 
-    class AuthenticationFailed(Exception): ...
+    class _CallLater:
+        cancelled: bool
+
+        def cancel(self) -> None: ...
 
     class _Scheduler:
         def poll(self) -> float | None: ...
 
     class IOLoop:
+        READ: int
         sched: _Scheduler
 
+        def register(self, fd: int, instance: object, events: int) -> None: ...
+        def unregister(self, fd: int) -> None: ...
         def poll(self, timeout: float | None) -> None: ...
+        def close(self) -> None: ...
 
     class _Dispatcher:
         timeout: float
+        ioloop: IOLoop
         _closed: bool
+        _closing: bool
 
+        def call_later(
+            self, seconds: float, target: Callable[..., object], *args: object
+        ) -> _CallLater: ...
         def close(self) -> None: ...
+        def close_when_done(self) -> None: ...
 
     class PassiveDTP(_Dispatcher):
         def __init__(self, cmd_channel: FTPHandler, extmode: bool = False) -> None: ...
@@ -115,30 +126,42 @@ if TYPE_CHECKING:
         passive_ports: Sequence[int] | None
         use_sendfile: bool
         auth_failed_timeout: float
+        max_login_attempts: int
+        attempted_logins: int
+        authenticated: bool
         remote_ip: str
         remote_port: int
         username: str
         data_channel: DTPHandler | None
         _current_type: str
+        _in_buffer: list[bytes]
+        _in_buffer_len: int
 
         def __init__(
             self, conn: socket.socket, server: object, ioloop: IOLoop | None = None
         ) -> None: ...
+        def handle(self) -> None: ...
+        def handle_max_cons(self) -> None: ...
+        def handle_error(self) -> None: ...
+        def handle_auth_success(self, home: str, password: str, msg_login: str) -> None: ...
+        def flush_account(self) -> None: ...
+        def found_terminator(self) -> None: ...
+        def process_command(self, cmd: str, *args: str) -> None: ...
         def respond(self, resp: str, logfun: LogFun = ...) -> None: ...
+        def ftp_PASS(self, line: str) -> None: ...
+        def ftp_RETR(self, file: str) -> None: ...
+        def ftp_STOR(self, file: str, mode: str = "w") -> None: ...
         def _make_epasv(self, extmode: bool = False) -> None: ...
         def _on_dtp_close(self) -> None: ...
 
     class AbstractedFS:
         def __init__(self, root: str, cmd_channel: Any) -> None: ...
 
-    class ThreadedFTPServer:
+    class FTPServer:
         ioloop: IOLoop
         socket: socket.socket
         max_cons: int
         max_cons_per_ip: int
-        poll_timeout: float
-        _exit: threading.Event
-        _lock: threading.Lock
 
         def __init__(
             self,
@@ -148,16 +171,14 @@ if TYPE_CHECKING:
             backlog: int = 100,
         ) -> None: ...
         def close_all(self) -> None: ...
-        def _map_len(self) -> int: ...
 
 else:
     PROTO_CMDS = handlers.FTPHandler.proto_cmds
     FilesystemError = exceptions.FilesystemError
-    AuthenticationFailed = exceptions.AuthenticationFailed
     IOLoop = ioloop.IOLoop
     AbstractedFS = filesystems.AbstractedFS
     FTPHandler = handlers.FTPHandler
     DTPHandler = handlers.DTPHandler
     PassiveDTP = handlers.FTPHandler.passive_dtp
     ActiveDTP = handlers.FTPHandler.active_dtp
-    ThreadedFTPServer = servers.ThreadedFTPServer
+    FTPServer = servers.FTPServer

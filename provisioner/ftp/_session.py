@@ -12,6 +12,14 @@ only what the provisioning server needs:
   :class:`FtpEvent` per finished request (logins, and every command that
   names a path), given to ``backend.on_event``; no password ever reaches
   a log line or an event;
+* the backend is never called on the loop thread every session shares: a
+  command that needs it (PASS, RETR, SIZE, STOR, and an upload's delivery)
+  asks on a backend thread and is run again, or answered, when the answer
+  is back; until then the session is *busy* and the commands that follow
+  wait in order (:meth:`Session.found_terminator`);
+* a connection must log in within ``login_timeout`` seconds of connecting
+  (not of its last command), so idle or chatty connections that never log
+  in cannot hold their slots;
 * SIZE costs one backend read; resuming (REST), unique names (STOU) and
   timestamps (MDTM, MFMT) are not offered at all, so FEAT does not list them;
 * uploads are delivered to the backend only after a complete transfer
@@ -32,13 +40,15 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from provisioner.ftp._account import Account
 from provisioner.ftp._authorizer import Authorizer
 from provisioner.ftp._backend import Client, FtpBackend, FtpEvent
+from provisioner.ftp._calls import BackendCalls
 from provisioner.ftp._files import Upload, UploadTooLarge
 from provisioner.ftp._filesystem import VirtualFS
 from provisioner.ftp._pyftpdlib import (
@@ -50,7 +60,17 @@ from provisioner.ftp._pyftpdlib import (
     IOLoop,
     PassiveDTP,
 )
-from provisioner.ftp._replies import NO_PASSIVE_PORT, TOO_LARGE, UNAVAILABLE
+from provisioner.ftp._replies import (
+    LOGIN_REFUSED,
+    LOGIN_TIMED_OUT,
+    NO_PASSIVE_PORT,
+    TOO_LARGE,
+    TOO_MANY_COMMANDS,
+    UNAVAILABLE,
+)
+
+if TYPE_CHECKING:
+    from provisioner.ftp._pyftpdlib import _CallLater
 
 __all__ = ["Session", "SessionConfig"]
 
@@ -67,6 +87,12 @@ _PATH_COMMANDS = frozenset(name for name, spec in _COMMANDS.items() if spec["per
 _EVENT_PATH_MAX = 300
 # A transfer closed without a reply of its own (client gone, ABOR) is reported as aborted.
 _ABORTED = 426
+# Command bytes a busy session keeps for later. Clients send a command or a
+# short pipeline (lftp: TYPE, SIZE, EPSV, RETR) and wait; more than this
+# while the session waits on the backend is a flood, and ends the session.
+_HELD_MAX_BYTES = 4096
+
+_T = TypeVar("_T")
 
 
 def _discard(message: str) -> None:
@@ -92,6 +118,7 @@ class SessionConfig:
     authorizer: Authorizer
     banner: str
     passive_ports: range | None
+    login_timeout: float
     idle_timeout: float
     data_timeout: float
     login_failure_delay: float
@@ -99,6 +126,10 @@ class SessionConfig:
 
 class _Server(Protocol):
     config: SessionConfig
+    calls: BackendCalls
+    sessions: dict[Session, None]
+
+    def admit(self, session: Session) -> bool: ...
 
 
 class NoPassivePort(Exception):
@@ -126,17 +157,21 @@ class Transfer(DTPHandler):
     handle_read_event = handle_read
 
     def close(self) -> None:
-        """Deliver a complete upload, then reply and report as pyftpdlib would."""
+        """Close, reply and report as pyftpdlib would; a complete upload is delivered first.
+
+        The delivery is a backend call, so the session makes it and sends
+        the reply this connection would have sent (:meth:`Session.deliver`).
+        """
         if self._closed:
             return
         upload = self.file_obj
-        if (
-            self.receive
-            and self.transfer_finished
-            and isinstance(upload, Upload)
-            and not self._session.account.write(upload.name, upload.getvalue())
-        ):
-            self._resp = (UNAVAILABLE, _discard)
+        if self.receive and self.transfer_finished and isinstance(upload, Upload) and self._resp:
+            reply, self._resp = self._resp[0], ()
+            # Before super().close(), which closes the upload and drops its bytes.
+            transferred = self.get_transmitted_bytes()
+            self._session.deliver(upload.name, upload.getvalue(), reply, transferred)
+            super().close()
+            return
         super().close()
         status = int(self._resp[0][:3]) if self._resp else _ABORTED
         self._session.transfer_done(status, self.get_transmitted_bytes())
@@ -188,8 +223,17 @@ class Session(FTPHandler):
     def __init__(self, conn: socket.socket, server: _Server, ioloop: IOLoop | None = None) -> None:
         config = server.config
         self._config = config
+        self._server = server
         self._account: Account[Any] | None = None
         self._transfer: tuple[str, str] | None = None
+        # Calls to the backend (or a refused login's delay) not finished yet:
+        # command lines that arrive meanwhile are held, in order, and run
+        # afterwards. A command's call and an upload's delivery may overlap.
+        self._busy = 0
+        self._held: deque[bytes] = deque()
+        self._held_bytes = 0
+        self._delivering = False  # an upload's delivery holds back its reply
+        self._login_deadline: _CallLater | None = None
         self.data_timeout = config.data_timeout
         # pyftpdlib reads these as attributes of the handler.
         self.authorizer = config.authorizer
@@ -213,9 +257,205 @@ class Session(FTPHandler):
             raise RuntimeError("FTP session is not logged in")
         return self._account
 
-    def logged_in(self, account: Account[Any]) -> None:
-        """Called by the authorizer when the backend accepted a login."""
+    @property
+    def evictable(self) -> bool:
+        """Whether the server may close this session to admit another: not logged in."""
+        return not self.authenticated and not self._closed
+
+    # --- admission and the login deadline
+
+    def handle(self) -> None:
+        """Greet a connection the server admits; answer 421 and close otherwise."""
+        if not self._server.admit(self):
+            self.handle_max_cons()
+            return
+        self._start_login_deadline()
+        super().handle()
+
+    def close(self) -> None:
+        """Close the connection and give its slot back."""
+        self._server.sessions.pop(self, None)
+        super().close()
+
+    def flush_account(self) -> None:
+        """Log out (REIN, or USER after a login): the login deadline starts again."""
+        super().flush_account()
+        self._start_login_deadline()
+
+    def _start_login_deadline(self) -> None:
+        # Measured from connecting (or logging out), not reset by commands as
+        # the idle timer is: a NOOP now and then must not keep a connection
+        # that never logs in.
+        if self._login_deadline is not None:
+            self._login_deadline.cancel()
+        self._login_deadline = self.call_later(self._config.login_timeout, self._login_expired)
+
+    def _login_expired(self) -> None:
+        if not self.authenticated:
+            self.respond(LOGIN_TIMED_OUT)
+            self.close_when_done()
+
+    # --- backend calls, off the loop
+
+    def found_terminator(self) -> None:
+        """Run a complete command line, or hold it while the session is busy.
+
+        Lines that arrive once the session is closing (after QUIT, a 421 or
+        the last refused login) are dropped, so a client that keeps sending
+        cannot pile up replies that will never be read.
+        """
+        if not self._busy and not self._held and not self._ending:
+            super().found_terminator()
+            return
+        line = b"".join(self._in_buffer)
+        self._in_buffer = []
+        self._in_buffer_len = 0
+        if self._ending:
+            return
+        self._held_bytes += len(line) + 2
+        if self._held_bytes > _HELD_MAX_BYTES:
+            self.respond(TOO_MANY_COMMANDS)
+            self.close_when_done()
+            return
+        self._held.append(line)
+
+    def _ask(self, call: Callable[[], _T], then: Callable[[_T], object]) -> None:
+        """Run ``call`` on a backend thread and ``then(result)`` back here; busy meanwhile."""
+        self._busy += 1
+        self._server.calls.run(call, lambda result: self._answered(then, result))
+
+    @property
+    def _ending(self) -> bool:
+        """Closed, or closing once its last replies are sent: nothing more to run."""
+        return self._closed or self._closing
+
+    def _answered(self, then: Callable[[_T], object], result: _T) -> None:
+        self._busy -= 1
+        try:
+            then(result)
+        except Exception:
+            self.handle_error()  # logged, and the session closed, as pyftpdlib does
+            return
+        self._resume()
+
+    def _resume(self) -> None:
+        """Run the held lines, until one makes the session busy again."""
+        while self._held and not self._busy and not self._ending:
+            line = self._held.popleft()
+            self._held_bytes -= len(line) + 2
+            self._in_buffer = [line]
+            self._in_buffer_len = len(line)
+            super().found_terminator()
+
+    def _ask_then_run(
+        self, command: str, arg: str, call: Callable[[], _T], keep: Callable[[VirtualFS, _T], None]
+    ) -> None:
+        """Get the backend's answer for ``command`` first, then run the command with it."""
+
+        def run(answer: _T) -> None:
+            if self.fs is not None and not self._ending:
+                keep(self.fs, answer)
+                self.process_command(command, arg)
+
+        self._ask(call, run)
+
+    def _read_first(self, command: str, raw: str) -> bool:
+        """Ask for the file ``command`` needs unless it is at hand; True when asked."""
+        path = self.fs.wants_read(raw) if self.fs is not None else None
+        if path is None:
+            return False
+        account = self.account
+        self._ask_then_run(
+            command, raw, lambda: account.read(path), lambda fs, data: fs.give_read(path, data)
+        )
+        return True
+
+    # --- commands that need the backend
+
+    def ftp_PASS(self, line: str) -> None:
+        """Check the login on a backend thread; the session waits for the answer."""
+        if self.authenticated or not self.username:
+            super().ftp_PASS(line)  # the 503 replies: nothing to check
+            return
+        username, client, authorizer = self.username, self.client, self._config.authorizer
+        self._ask(
+            lambda: authorizer.login(username, line, client),
+            lambda account: self._login_checked(username, account),
+        )
+
+    def _login_checked(self, username: str, account: Account[Any] | None) -> None:
+        if self._ending:
+            return
+        if account is None:
+            # pyftpdlib would take the socket out of the loop for the delay;
+            # the session stays busy instead, so what follows waits in order.
+            self.username = ""
+            self._busy += 1
+            self.call_later(self._config.login_failure_delay, self._login_refused, username)
+            return
         self._account = account
+        if self._login_deadline is not None:
+            self._login_deadline.cancel()
+        authorizer = self._config.authorizer
+        # No password kept: no operating-system user is impersonated.
+        self.handle_auth_success(
+            authorizer.get_home_dir(username), "", authorizer.get_msg_login(username)
+        )
+
+    def _login_refused(self, username: str) -> None:
+        self.attempted_logins += 1
+        if self.attempted_logins >= self.max_login_attempts:
+            self.respond(f"530 {LOGIN_REFUSED} Disconnecting.")
+            self.close_when_done()
+        else:
+            self.respond(f"530 {LOGIN_REFUSED}")
+        self.on_login_failed(username, "")
+        self._busy -= 1
+        self._resume()
+
+    def ftp_RETR(self, file: str) -> None:
+        """RETR, once the backend's answer for the file is at hand."""
+        if not self._read_first("RETR", file):
+            super().ftp_RETR(file)
+
+    def ftp_STOR(self, file: str, mode: str = "w") -> None:
+        """STOR, once the backend's upload limit for the file is at hand.
+
+        pyftpdlib also runs APPE (mode ``a``) through here; the permissions
+        refuse it before, and the filesystem would.
+        """
+        path = self.fs.wants_limit(file) if self.fs is not None and mode == "w" else None
+        if path is None:
+            super().ftp_STOR(file, mode)
+            return
+        account = self.account
+        self._ask_then_run(
+            "STOR",
+            file,
+            lambda: account.upload_limit(path),
+            lambda fs, limit: fs.give_limit(path, limit),
+        )
+
+    def deliver(self, name: str, data: bytes, reply: str, transferred: int) -> None:
+        """Hand a complete upload to the backend, then send ``reply`` (or 550 if refused).
+
+        Called by the upload's data connection as it closes. The idle timer,
+        and a QUIT sent during the transfer, wait for the reply. The upload
+        is delivered even if the client leaves meanwhile.
+        """
+        self._delivering = True
+        account = self.account
+        self._ask(
+            lambda: account.write(name, data),
+            lambda stored: self._delivered(reply if stored else UNAVAILABLE, transferred),
+        )
+
+    def _delivered(self, reply: str, transferred: int) -> None:
+        self._delivering = False
+        if not self._ending:
+            self.respond(reply)
+            super()._on_dtp_close()
+        self.transfer_done(int(reply[:3]), transferred)
 
     # --- replies
 
@@ -236,6 +476,8 @@ class Session(FTPHandler):
         if self._current_type == "a" or self.fs is None:
             self.respond(UNAVAILABLE)
             return
+        if self._read_first("SIZE", path):
+            return
         try:
             size = self.fs.getsize(path)
         except FilesystemError:
@@ -244,11 +486,12 @@ class Session(FTPHandler):
             self.respond(f"213 {size}")
 
     def _on_dtp_close(self) -> None:
-        # When the client vanishes mid-transfer, the data connection's final
-        # reply fails to send and closes this control connection first;
+        # When the client vanished mid-transfer, the data connection's final
+        # reply failed to send and closed this control connection first;
         # pyftpdlib would then re-arm the idle timer on the closed session,
-        # keeping its thread (and a connection slot) until the timer fires.
-        if self._closed:
+        # keeping a connection slot until the timer fires. During an upload's
+        # delivery, the reply and the timer wait for the backend (deliver()).
+        if self._closed or self._delivering:
             self.data_channel = None
             return
         super()._on_dtp_close()

@@ -64,6 +64,9 @@ class ServeConfig:
     tftp_uploads: bool = False
     ftp_port: int = 2121
     ftp_passive_ports: range | None = None
+    ftp_login_timeout: float = 30.0  # a connection not logged in by then is closed
+    ftp_max_connections: int = 1000
+    ftp_max_per_address: int = 32  # 0 = no limit; phones behind one NAT share an address
     tls_cert: Path | None = None
     tls_key: Path | None = None
     client_ca: Path | None = None  # PEM CAs whose client certificates are accepted
@@ -199,6 +202,9 @@ class Server:
                 host=config.bind,
                 port=config.ftp_port,
                 passive_ports=config.ftp_passive_ports,
+                max_connections=config.ftp_max_connections,
+                max_connections_per_ip=config.ftp_max_per_address,
+                login_timeout=config.ftp_login_timeout,
             )
             self._ftp.start()
             self.addresses["ftp"] = self._ftp.address
@@ -318,7 +324,7 @@ class Server:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._ftp is not None:
-            # Blocking join of the FTP thread; its sessions may be waiting on this loop.
+            # Blocking join of the FTP threads; backend calls may be waiting on this loop.
             await asyncio.to_thread(self._ftp.close)
         if self._tftp is not None:
             await self._tftp.close(self.config.shutdown_grace)

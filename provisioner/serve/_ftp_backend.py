@@ -1,8 +1,9 @@
 """The FTP front end's backend: tenant logins and files, through the gateway.
 
-pyftpdlib runs in its own thread; every call here hands the work to the
-event loop with ``run_coroutine_threadsafe`` and waits (bounded), so the
-gateway and cache are only ever touched from the loop thread.
+The FTP server calls these from its backend threads; every call here hands
+the work to the event loop with ``run_coroutine_threadsafe`` and waits
+(bounded), so the gateway and cache are only ever touched from the loop
+thread. ``on_event`` runs on the FTP connections' thread and does nothing.
 """
 
 from __future__ import annotations

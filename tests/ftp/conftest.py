@@ -33,6 +33,7 @@ class FakeBackend:
     limits: dict[str, int] = field(default_factory=lambda: {"app.log": 1000})
     accept_writes: bool = True
     fail: set[str] = field(default_factory=set)  # method names that raise
+    gates: dict[str, threading.Event] = field(default_factory=dict)  # reads wait for these
     reads: list[str] = field(default_factory=list)
     writes: list[tuple[str, bytes]] = field(default_factory=list)
     events: list[FtpEvent] = field(default_factory=list)
@@ -52,6 +53,9 @@ class FakeBackend:
     def read(self, identity: Login, path: str, client: Client) -> bytes | None:
         with self._lock:
             self.reads.append(path)
+        gate = self.gates.get(path)
+        if gate is not None:
+            gate.wait(30)
         self._maybe_fail("read")
         return self.files.get(path)
 

@@ -438,6 +438,121 @@ def test_idle_sessions_are_closed(backend: FakeBackend) -> None:
         client.close()
 
 
+def reply(client: ftplib.FTP) -> str:
+    """The next reply on ``client``'s control connection, whatever its code."""
+    try:
+        return client.getresp()
+    except ftplib.Error as exc:
+        return str(exc)
+
+
+def test_a_connection_must_log_in_within_the_login_timeout(backend: FakeBackend) -> None:
+    with FtpServer(backend, host="127.0.0.1", port=0, login_timeout=0.3) as server:
+        client = connect(server)
+        # Commands do not extend the deadline, as they do the idle timer.
+        answer = "200"
+        deadline = time.monotonic() + 10
+        while answer.startswith("200") and time.monotonic() < deadline:
+            client.putcmd("NOOP")
+            answer = reply(client)
+            time.sleep(0.05)
+        assert answer == "421 Login timed out."
+        client.close()
+        wait_until(lambda: server.connections == 0)
+
+
+def test_logged_in_sessions_outlive_the_login_timeout(backend: FakeBackend) -> None:
+    with FtpServer(backend, host="127.0.0.1", port=0, login_timeout=0.3) as server:
+        phone = login(server)
+        late = connect(server)  # connected after the phone, so it times out after it would have
+        assert reply(late) == "421 Login timed out."
+        assert retr(phone, "config.cfg") == BINARY
+        phone.quit()
+        late.close()
+
+
+def test_a_full_server_closes_its_oldest_connection_not_logged_in(backend: FakeBackend) -> None:
+    with FtpServer(backend, host="127.0.0.1", port=0, max_connections=3) as server:
+        phone = login(server)
+        oldest, idle = connect(server), connect(server)
+        newcomer = login(server)  # the server was full
+        assert reply(oldest).startswith("421")
+        assert retr(newcomer, "config.cfg") == BINARY
+        idle.voidcmd("NOOP")  # only the oldest made room
+        phone.voidcmd("NOOP")  # logged-in sessions are never closed for a newcomer
+        assert server.connections == 3
+        for client in (phone, oldest, idle, newcomer):
+            client.close()
+
+
+def test_a_slow_backend_call_does_not_stall_other_sessions(
+    server: FtpServer[Login], backend: FakeBackend
+) -> None:
+    backend.files["slow.cfg"] = b"slow"
+    backend.gates["slow.cfg"] = gate = threading.Event()
+    waiting = login(server)
+    waiting.voidcmd("TYPE I")
+    waiting.putcmd("SIZE slow.cfg")
+    wait_until(lambda: "slow.cfg" in backend.reads)
+    other = login(server)  # while that read is still blocked in the backend
+    assert retr(other, "config.cfg") == BINARY
+    other.quit()
+    assert not gate.is_set()
+    gate.set()
+    assert reply(waiting) == "213 4"
+    waiting.quit()
+
+
+def test_commands_sent_while_the_backend_is_asked_run_in_order(
+    server: FtpServer[Login], backend: FakeBackend
+) -> None:
+    backend.files["slow.cfg"] = b"slow"
+    backend.gates["slow.cfg"] = gate = threading.Event()
+    client = login(server)
+    client.voidcmd("TYPE I")
+    assert client.sock is not None
+    client.sock.sendall(
+        b"SIZE slow.cfg\r\nTYPE A\r\nSIZE config.cfg\r\nTYPE I\r\nSIZE config.cfg\r\n"
+    )
+    wait_until(lambda: "slow.cfg" in backend.reads)
+    gate.set()
+    replies = [reply(client)[:3] for _ in range(5)]
+    assert replies == ["213", "200", "550", "200", "213"]
+    client.quit()
+
+
+def test_pipelined_password_guesses_each_wait_for_their_refusal(
+    server: FtpServer[Login], backend: FakeBackend
+) -> None:
+    client = connect(server)
+    assert client.sock is not None
+    client.sock.sendall(b"USER phone\r\nPASS guess\r\n" * 5)
+    replies = [reply(client) for _ in range(6)]
+    assert replies == ["331 Username ok, send password.", LOGIN_REFUSED] * 2 + [
+        "331 Username ok, send password.",
+        f"{LOGIN_REFUSED} Disconnecting.",
+    ]
+    with pytest.raises(EOFError):
+        client.getresp()
+    assert len(backend.logins) == 3  # the guesses after the third never reach the backend
+    client.close()
+
+
+def test_a_flood_of_commands_while_busy_ends_the_session(
+    server: FtpServer[Login], backend: FakeBackend
+) -> None:
+    backend.files["slow.cfg"] = b"slow"
+    backend.gates["slow.cfg"] = gate = threading.Event()
+    client = login(server)
+    client.voidcmd("TYPE I")
+    assert client.sock is not None
+    client.sock.sendall(b"SIZE slow.cfg\r\n" + b"NOOP\r\n" * 1000)
+    assert reply(client) == "421 Too many commands at once."
+    gate.set()
+    wait_until(lambda: server.connections == 0)
+    client.close()
+
+
 def test_unused_passive_listeners_time_out(backend: FakeBackend) -> None:
     with FtpServer(backend, host="127.0.0.1", port=0, data_timeout=0.3) as server:
         client = login(server)
@@ -451,7 +566,6 @@ def test_server_survives_clients_vanishing_mid_transfer(
     server: FtpServer[Login], backend: FakeBackend
 ) -> None:
     backend.files["big.bin"] = b"\xa5" * 20_000_000
-    threads = set(threading.enumerate())
     for _ in range(3):
         client = login(server)
         client.voidcmd("TYPE I")
@@ -470,8 +584,8 @@ def test_server_survives_clients_vanishing_mid_transfer(
     wait_until(lambda: len([e for e in backend.events if e.path == "big.bin"]) == 3)
     big = [e for e in backend.events if e.path == "big.bin"]
     assert [(e.command, e.status) for e in big] == [("RETR", 426)] * 3
-    # Every session thread ended; none waits for an idle timer (60 s here).
-    wait_until(lambda: set(threading.enumerate()) <= threads)
+    # Every session ended; none waits for an idle timer (60 s here).
+    wait_until(lambda: server.connections == 0)
 
 
 # --- lifecycle
@@ -487,7 +601,7 @@ def test_close_stops_every_thread(backend: FakeBackend) -> None:
     busy.voidcmd("TYPE I")
     backend.files["big.bin"] = b"\x00" * 20_000_000
     transfer = busy.transfercmd("RETR big.bin")
-    assert set(threading.enumerate()) - before  # a server thread and two session threads
+    assert set(threading.enumerate()) - before  # the server thread and a backend thread
     started = time.monotonic()
     server.close()
     assert time.monotonic() - started < 3
@@ -551,6 +665,8 @@ def test_two_servers_are_independent(backend: FakeBackend) -> None:
         ({"max_connections": 0}, "limits"),
         ({"banner": "hello\r\n230 logged in"}, "banner"),
         ({"idle_timeout": -1.0}, "timeouts"),
+        ({"login_timeout": 0.0}, "login timeout"),
+        ({"backend_threads": 0}, "threads"),
     ],
 )
 def test_invalid_settings(backend: FakeBackend, options: dict[str, object], message: str) -> None:
