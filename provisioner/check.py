@@ -21,6 +21,7 @@ from provisioner.errors import InputError, Problem
 from provisioner.settings import Value
 from provisioner.state import LineState, PhoneState, TenantState
 from provisioner.validate import (
+    check_canonical_mac,
     check_credential,
     check_free_text,
     check_name,
@@ -127,6 +128,7 @@ def _check_phone(
     tenant_lock: tuple[set[str], str],
 ) -> None:
     where = phone.where or f"phone:{phone.mac}"
+    out.run(where, check_canonical_mac, phone.mac)
     out.run(where, check_free_text, phone.description, "description")
     try:
         model = catalog.model(phone.model)

@@ -13,10 +13,12 @@ import re
 
 from provisioner.chars import check_text
 from provisioner.errors import InputError
+from provisioner.mac import is_mac
 from provisioner.settings import is_host
 
 __all__ = [
     "MAX_WEIGHT",
+    "check_canonical_mac",
     "check_credential",
     "check_free_text",
     "check_name",
@@ -43,6 +45,14 @@ def check_name(text: str, what: str) -> str:
             f"invalid {what} {text!r}: use 1-64 letters, digits, '_', '.' or '-', "
             "starting with a letter or digit"
         )
+    return text
+
+
+def check_canonical_mac(text: str) -> str:
+    """A phone's MAC as stored: 12 lower-case hex digits (commands and files parse their input)."""
+    check_text(text, "MAC")
+    if not is_mac(text):
+        raise InputError(f"invalid MAC {text!r}: expected 12 lower-case hex digits")
     return text
 
 
