@@ -2,7 +2,8 @@
 
 The one rule every write applies (through :func:`provisioner.check.check_tenant`,
 whose field checks and :meth:`SettingSpec.coerce` call :func:`check_text`), so a
-value that was accepted always renders. docs/escaping.md has the table.
+value that was accepted is always stored and always renders. docs/escaping.md
+has the table.
 
 - **XML 1.0** (§2.2, the ``Char`` production) allows only TAB, LF, CR,
   U+0020–U+D7FF, U+E000–U+FFFD and U+10000–U+10FFFF. The renderer replaces
@@ -12,6 +13,7 @@ value that was accepted always renders. docs/escaping.md has the table.
 - **Valid UTF-8**: every file is encoded as UTF-8, and a lone surrogate (what
   Python makes of bytes that were not UTF-8, or of a JSON ``"\\ud800"``) has
   no UTF-8 encoding, so it could not even be stored.
+- **The store**: PostgreSQL text cannot hold U+0000, so no value may either.
 - **key = value files** end a value at a line break, and some parsers at other
   controls: C0 and C1 controls, DEL and U+2028/U+2029 are refused too, except
   in the fields the renderer cleans because imports carry them (line display
@@ -36,8 +38,9 @@ CONTROL_CHARS = re.compile(f"[{_CONTROLS}]")
 # ("surrogateescape": command-line arguments) or of a JSON "\ud800" escape.
 SURROGATES = re.compile("[\ud800-\udfff]")
 
-# What XML 1.0 cannot carry and the renderer does not replace.
-_UNREPAIRABLE = "\ud800-\udfff\ufffe\uffff"
+# What no stored value may hold: NUL (PostgreSQL), and what XML 1.0 cannot
+# carry and the renderer does not replace.
+_UNREPAIRABLE = "\x00\ud800-\udfff\ufffe\uffff"
 _REFUSED = re.compile(f"[{_UNREPAIRABLE}]")
 _REFUSED_WITH_CONTROLS = re.compile(f"[{_CONTROLS}{_UNREPAIRABLE}]")
 
@@ -45,14 +48,17 @@ _REFUSED_WITH_CONTROLS = re.compile(f"[{_CONTROLS}{_UNREPAIRABLE}]")
 def check_text(text: str, what: str, *, controls: bool = False) -> str:
     """Return ``text``; raise :class:`InputError` naming ``what`` and the first refused character.
 
-    ``controls`` admits control characters and line separators (the renderer
-    turns them into spaces); surrogates and U+FFFE/U+FFFF are never admitted.
+    ``controls`` admits control characters other than NUL and line separators
+    (the renderer turns them into spaces); NUL, surrogates and U+FFFE/U+FFFF
+    are never admitted.
     """
     match = (_REFUSED if controls else _REFUSED_WITH_CONTROLS).search(text)
     if match is None:
         return text
     char = match.group()
     where = f"U+{ord(char):04X} at position {match.start()} is not allowed"
+    if char == "\x00":
+        raise InputError(f"{what}: control character {where} (NUL: PostgreSQL cannot store it)")
     if CONTROL_CHARS.match(char):
         raise InputError(f"{what}: control character {where}")
     if SURROGATES.match(char):

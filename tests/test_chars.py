@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 
 import pytest
@@ -12,13 +13,16 @@ from hypothesis import strategies as st
 from provisioner.catalog import Catalog, Family
 from provisioner.chars import CONTROL_CHARS, check_text, decode_utf8
 from provisioner.check import check_tenant
-from provisioner.errors import EncodingError, InputError
+from provisioner.errors import EncodingError, InputError, ValidationFailed
 from provisioner.render import Renderer, RenderFailed
 from provisioner.state import GroupState, LineState, PhoneState, TenantState
+from provisioner.store import Store
 from tests.test_render import MAC, one_phone, render_one
 
 # (code point, accepted where controls are refused, accepted in display names and labels)
 BOUNDARIES = [
+    (0x0000, False, False),  # PostgreSQL text cannot hold it
+    (0x0001, False, True),
     (0x0008, False, True),
     (0x0009, False, True),  # TAB: an XML Char, but it would split a key/value column
     (0x000A, False, True),
@@ -73,12 +77,12 @@ def xml_char(code: int) -> bool:
 
 def test_the_rule_is_the_xml_production_minus_what_the_renderer_cleans() -> None:
     # Every code point: refused values are exactly the non-Chars the renderer
-    # cannot replace, plus (outside display names and labels) the controls.
+    # cannot replace, NUL, and (outside display names and labels) the controls.
     wrong = []
     for code in range(sys.maxunicode + 1):
         char = chr(code)
         control = CONTROL_CHARS.match(char) is not None
-        if accepts(char, controls=True) != (xml_char(code) or control):
+        if accepts(char, controls=True) != ((xml_char(code) or control) and code != 0):
             wrong.append(code)
         if accepts(char) != (xml_char(code) and not control):
             wrong.append(code)
@@ -204,3 +208,23 @@ def test_accepted_text_renders_for_every_family(
         # XML files were parsed by the renderer; key/value files gain no line.
         plain = render_one(catalog, one_phone(model.id, "x", "x", **{raw: "x"}), renderer)
         assert line_count(files) == line_count(plain), family.key
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "character"),
+    [("label", "a\x00b", "U+0000"), ("display_name", "a\ud800b", "U+D800")],
+)
+def test_what_the_database_cannot_hold_is_refused_before_it(
+    store: Store, field: str, text: str, character: str
+) -> None:
+    # PostgreSQL text cannot hold NUL, and no driver can encode a surrogate:
+    # both used to end in a driver error (a traceback) instead of a problem.
+    tenant = tenant_with_everything()
+    setattr(tenant.phones["0004f2000001"].lines[0], field, text)
+    with pytest.raises(ValidationFailed, match=re.escape(f"{character} at position 1 is not")):
+        store.apply([tenant])
+    assert store.all_states() == []
+    store.apply([tenant_with_everything()])
+    with pytest.raises(ValidationFailed, match=re.escape(character)):
+        store.update_line("0004f2000001", 1, **{field: text})
+    assert store.all_states() == [tenant_with_everything()]
