@@ -26,7 +26,7 @@ import re
 
 from provisioner.errors import EncodingError, InputError
 
-__all__ = ["CONTROL_CHARS", "SURROGATES", "check_text", "decode_utf8"]
+__all__ = ["CONTROL_CHARS", "SURROGATES", "check_text", "decode_utf8", "storable"]
 
 # C0 controls, DEL, C1 controls, NEL and the Unicode line/paragraph separators:
 # everything a config parser might treat as a line break or that XML 1.0
@@ -42,6 +42,7 @@ SURROGATES = re.compile("[\ud800-\udfff]")
 # carry and the renderer does not replace.
 _UNREPAIRABLE = "\x00\ud800-\udfff\ufffe\uffff"
 _REFUSED = re.compile(f"[{_UNREPAIRABLE}]")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _REFUSED_WITH_CONTROLS = re.compile(f"[{_CONTROLS}{_UNREPAIRABLE}]")
 
 
@@ -74,3 +75,12 @@ def decode_utf8(raw: bytes, what: str) -> str:
         raise EncodingError(
             f"{what} is not valid UTF-8 at byte {exc.start} (0x{raw[exc.start]:02X}: {exc.reason})"
         ) from None
+
+
+def storable(text: str) -> str:
+    """``text`` with what a database cannot hold (NUL, lone surrogates) replaced by U+FFFD.
+
+    For text the server records from requests (a User-Agent may carry any
+    bytes): kept for the admin to read, where an admin's own value is refused.
+    """
+    return _UNSTORABLE.sub("\ufffd", text)

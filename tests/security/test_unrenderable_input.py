@@ -4,6 +4,7 @@ U+FFFF used to be stored and then broke every XML family's files (the phone
 kept stale files, or got none); a lone surrogate (a JSON ``"\\ud800"``, or an
 argument that was not UTF-8) ended in a traceback from the database driver.
 Now each is one line naming the field and the character, and nothing is stored.
+Text the server records from requests is kept, made storable.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.serve_process import provisioner, run_cli
+from tests.peers import fetch_with_curl
+from tests.serve_process import provisioner, run_cli, serving
 
 POLYCOM = "0004f2000001"
 YEALINK = "001565000001"
@@ -192,3 +195,29 @@ def test_invalid_utf8_password_on_stdin(base: Base, data_dir: Path) -> None:
     )
     assert_refused(decoded, USAGE, "--password-stdin", "byte 6 (0xFF")
     assert export(data_dir) == base.exported
+
+
+def test_request_text_that_is_not_utf8_is_still_recorded(data_dir: Path) -> None:
+    # A User-Agent may carry any bytes (aiohttp hands them over as surrogates):
+    # one such request used to fail the whole batch of seen records, every
+    # flush, and the quarantine of the device it came from.
+    run_cli(data_dir, "set", "tenant:acme", "unknown.policy", "quarantine")
+    odd = "Yealink SIP-T48S 66.86.0.15 \udcff\udcfe"  # bytes 0xFF 0xFE on the wire
+    with serving(data_dir, "--poll-interval", "0.2") as server:
+        base = f"http://127.0.0.1:{server.http}"
+        assert fetch_with_curl("-A", odd, f"{base}/001565abcdef.cfg")[0] == 404
+        assert fetch_with_curl("-A", "plain", f"{base}/other.cfg")[0] == 404
+        deadline = time.monotonic() + 30
+        while True:
+            listed = json.loads(run_cli(data_dir, "seen", "--unknown", "--json").stdout)
+            paths = {entry["path"] for entry in listed["seen"]}
+            if {"001565abcdef.cfg", "other.cfg"} <= paths or time.monotonic() > deadline:
+                break
+        log = server.log.read_text()
+    assert "background_error" not in log, log
+    assert "Traceback" not in log, log
+    assert {"001565abcdef.cfg", "other.cfg"} <= paths
+    seen = next(e for e in listed["seen"] if e["path"] == "001565abcdef.cfg")
+    assert seen["user_agent"] == "Yealink SIP-T48S 66.86.0.15 \ufffd\ufffd"
+    (pending,) = listed["pending"]
+    assert (pending["mac"], pending["user_agent"]) == ("001565abcdef", seen["user_agent"])
