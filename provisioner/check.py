@@ -4,6 +4,10 @@ One function decides whether a tenant's state may be stored, whatever
 produced it (fleet file or single command). It reports every problem, each
 with a location, rather than stopping at the first.
 
+Every text value passes the character rule of :mod:`provisioner.chars` here:
+entity fields through :mod:`provisioner.validate`, setting values through
+:meth:`SettingSpec.coerce` (tests/test_chars.py walks every field).
+
 Lock rule (docs/settings.md): a value locked at the tenant may not be set by
 any group, phone or line of the tenant; a value locked at a group may not be
 set by any phone that is a member, or its lines. Groups do not constrain
@@ -21,6 +25,7 @@ from provisioner.errors import InputError, Problem
 from provisioner.settings import Value
 from provisioner.state import LineState, PhoneState, TenantState
 from provisioner.validate import (
+    check_canonical_mac,
     check_credential,
     check_free_text,
     check_name,
@@ -127,6 +132,7 @@ def _check_phone(
     tenant_lock: tuple[set[str], str],
 ) -> None:
     where = phone.where or f"phone:{phone.mac}"
+    out.run(where, check_canonical_mac, phone.mac)
     out.run(where, check_free_text, phone.description, "description")
     try:
         model = catalog.model(phone.model)

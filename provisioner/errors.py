@@ -11,6 +11,7 @@ from dataclasses import dataclass
 __all__ = [
     "CatalogError",
     "ConflictError",
+    "EncodingError",
     "InputError",
     "NotFoundError",
     "Problem",
@@ -25,6 +26,14 @@ class ProvisionerError(Exception):
 
 class InputError(ProvisionerError):
     """A single value given by the admin is malformed or not allowed."""
+
+
+class EncodingError(InputError):
+    """Input is not valid UTF-8 text: a command-line argument, standard input or a file.
+
+    A usage error (the command line exits with status 2, as for a malformed
+    option), found before anything is looked up or stored.
+    """
 
 
 class NotFoundError(ProvisionerError):
@@ -56,11 +65,15 @@ class Problem:
 class ValidationFailed(ProvisionerError):
     """A document (fleet file, request body) had one or more problems.
 
-    Nothing was changed. ``problems`` lists every problem found, in document order.
+    Nothing was changed. ``problems`` lists every problem found, in document
+    order. The message is the problem itself when there is one, so it prints
+    as one line.
     """
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
-        count = len(problems)
+        if len(problems) == 1:
+            super().__init__(str(problems[0]))
+            return
         lines = "\n".join(f"  {p}" for p in problems)
-        super().__init__(f"{count} problem{'s' if count != 1 else ''}:\n{lines}")
+        super().__init__(f"{len(problems)} problems:\n{lines}")

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from provisioner.catalog import Catalog
-from provisioner.errors import InputError, Problem, ValidationFailed
+from provisioner.chars import SURROGATES, decode_utf8
+from provisioner.errors import EncodingError, InputError, Problem, ValidationFailed
 from provisioner.mac import parse_mac
 from provisioner.settings import Value
 from provisioner.state import GroupState, LineState, PhoneState, TenantState
@@ -125,23 +126,53 @@ def _kind(value: object) -> str:
 
 
 def load_fleet(path: Path) -> dict[str, Any]:
-    """Read a fleet file: TOML when the name ends in ``.toml``, JSON otherwise."""
+    """Read a fleet file: TOML when the name ends in ``.toml``, JSON otherwise.
+
+    :raises EncodingError: the file is not UTF-8, or holds a lone surrogate.
+    """
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    # Decoded here, strictly: json.loads(bytes) would let UTF-8-encoded
+    # surrogates through ("surrogatepass"). A byte order mark is skipped.
+    text = decode_utf8(raw, str(path)).removeprefix("\ufeff")
     try:
-        if path.suffix.lower() == ".toml":
-            data: object = tomllib.loads(raw.decode("utf-8"))
-        else:
-            data = json.loads(raw)
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+        data: object = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: {exc}") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: the top level must be an object")
+    # JSON escapes may still spell one ("\ud800"); TOML's parser refuses them.
+    found = _surrogate(data, "")
+    if found is not None:
+        raise EncodingError(f"{path}: {found}")
     return data
+
+
+def _surrogate(value: object, where: str) -> str | None:
+    """Where the first lone surrogate of a decoded document is, and which, or None."""
+    if isinstance(value, str):
+        match = SURROGATES.search(value)
+        if match is None:
+            return None
+        return (
+            f"{where}: U+{ord(match.group()):04X} at position {match.start()} is a lone "
+            "surrogate, not a character"
+        )
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{where}.{key}" if where else str(key)
+            found = _surrogate(key, f"a key of {where or 'the document'}")
+            found = found or _surrogate(item, inner)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _surrogate(item, f"{where}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def parse_fleet(document: dict[str, Any], catalog: Catalog) -> list[TenantState]:

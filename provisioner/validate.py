@@ -2,18 +2,23 @@
 
 Shared by the store's single writes and the fleet file, so both refuse the
 same things with the same words. Setting values are validated by their
-:class:`~provisioner.settings.SettingSpec` instead.
+:class:`~provisioner.settings.SettingSpec` instead. Every check starts with
+:func:`provisioner.chars.check_text`, so a character no output format can
+carry is refused by name (``U+FFFF``) before the field's own syntax.
 """
 
 from __future__ import annotations
 
 import re
 
+from provisioner.chars import check_text
 from provisioner.errors import InputError
-from provisioner.settings import check_no_control, is_host
+from provisioner.mac import is_mac
+from provisioner.settings import is_host
 
 __all__ = [
     "MAX_WEIGHT",
+    "check_canonical_mac",
     "check_credential",
     "check_free_text",
     "check_name",
@@ -34,6 +39,7 @@ _CREDENTIAL = re.compile(r"[!#-&(-\[\]-~]{0,128}")
 
 def check_name(text: str, what: str) -> str:
     """Tenant and group names: 1–64 of letters, digits, ``_ . -``, starting alphanumeric."""
+    check_text(text, what)
     if _NAME.fullmatch(text) is None:
         raise InputError(
             f"invalid {what} {text!r}: use 1-64 letters, digits, '_', '.' or '-', "
@@ -42,8 +48,17 @@ def check_name(text: str, what: str) -> str:
     return text
 
 
+def check_canonical_mac(text: str) -> str:
+    """A phone's MAC as stored: 12 lower-case hex digits (commands and files parse their input)."""
+    check_text(text, "MAC")
+    if not is_mac(text):
+        raise InputError(f"invalid MAC {text!r}: expected 12 lower-case hex digits")
+    return text
+
+
 def check_sip_domain(text: str) -> str:
     """A SIP domain: a host name or IP address."""
+    check_text(text, "SIP domain")
     if not is_host(text):
         raise InputError(f"invalid SIP domain {text!r}: expected a host name or IP address")
     return text
@@ -51,6 +66,7 @@ def check_sip_domain(text: str) -> str:
 
 def check_sip_user(text: str, what: str) -> str:
     """A SIP user part (line user or auth user)."""
+    check_text(text, what)
     if _SIP_USER.fullmatch(text) is None:
         raise InputError(f"invalid {what} {text!r}: use 1-128 letters, digits or ._-+*!~$%&=,?/()")
     return text
@@ -58,6 +74,7 @@ def check_sip_user(text: str, what: str) -> str:
 
 def check_credential(text: str, what: str) -> str:
     """A password: printable ASCII without space, quotes or backslash."""
+    check_text(text, what)
     if _CREDENTIAL.fullmatch(text) is None:
         raise InputError(
             f"invalid {what}: use at most 128 printable ASCII characters "
@@ -72,10 +89,9 @@ def check_free_text(text: str, what: str, *, allow_control: bool = False) -> str
     Display names and labels may hold control characters (they are replaced
     by spaces when rendered, see docs/escaping.md); descriptions may not.
     """
+    check_text(text, what, controls=allow_control)
     if len(text) > 255:
         raise InputError(f"{what} is {len(text)} characters long; the maximum is 255")
-    if not allow_control:
-        check_no_control(text, what)
     return text
 
 

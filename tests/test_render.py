@@ -12,11 +12,12 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from provisioner.catalog import Catalog
+from provisioner.chars import CONTROL_CHARS
 from provisioner.domain import Line, Phone, ScopeKind, Snapshot, StoredValue, Tenant
 from provisioner.pipeline import render_snapshot
 from provisioner.render import Renderer, RenderError, RenderFailed, clean_text
 from provisioner.resolve import Resolver
-from provisioner.settings import CONTROL_CHARS, Value
+from provisioner.settings import Value
 
 SITE = Path(__file__).resolve().parent / "site"
 MAC = "0004f2aabbcc"

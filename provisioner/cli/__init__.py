@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioner import __version__
+from provisioner.chars import SURROGATES, decode_utf8
 from provisioner.cli._context import Context
 from provisioner.cli._entities import (
     cmd_apply,
@@ -38,12 +39,63 @@ from provisioner.cli._serve import (
     cmd_serve,
     cmd_token,
 )
-from provisioner.errors import ProvisionerError
+from provisioner.errors import EncodingError, ProvisionerError
 from provisioner.serve import ServeConfig
 
 __all__ = ["build_parser", "main"]
 
 Handler = Callable[[Context, argparse.Namespace], int]
+
+# Exit status of a usage error (argparse's, and input that is not UTF-8).
+USAGE = 2
+
+
+def _utf8_argument(text: str) -> str:
+    """argparse's conversion of every argument without a ``type``: refuse bytes that were not UTF-8.
+
+    Python hands such bytes over as lone surrogates (PEP 383); kept, they
+    would reach the database driver, which cannot encode them.
+    """
+    if SURROGATES.search(text) is None:
+        return text
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as exc:  # a surrogate that no byte stands for
+        raise argparse.ArgumentTypeError(
+            f"U+{ord(text[exc.start]):04X} at position {exc.start} is a lone surrogate, "
+            "not a character"
+        ) from None
+    try:
+        decode_utf8(raw, "value")
+    except EncodingError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose untyped arguments must be valid UTF-8.
+
+    Sub-command parsers are made with the same class and argument groups share
+    the registry, so this covers every argument, named in the error; arguments
+    that are file names have ``type=Path``, which takes any bytes.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("type", None, _utf8_argument)
+
+    # typeshed spells out argparse's keyword arguments in two overloads; this passes them on.
+    def add_subparsers(  # type: ignore[override]
+        self, **kwargs: Any
+    ) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+        """Sub-commands; their words are checked by the chosen command's own parser.
+
+        argparse converts everything after the command word with this action's
+        ``type`` too; left unset, the error would name ``COMMAND``.
+        """
+        commands = super().add_subparsers(**kwargs)
+        commands.type = str
+        return commands
 
 
 def _add_line_fields(parser: argparse.ArgumentParser, *, required_user: bool) -> None:
@@ -104,19 +156,20 @@ def _add_endpoint_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (every command and sub-command has --help)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="provisioner",
         description="Phone auto-provisioning and config generation (Polycom, Yealink, Cisco).",
     )
     parser.add_argument("--version", action="version", version=f"provisioner {__version__}")
     parser.add_argument(
-        "--data-dir", help="data directory (env PROVISIONER_DATA_DIR, default ./var)"
+        "--data-dir", type=Path, help="data directory (env PROVISIONER_DATA_DIR, default ./var)"
     )
     parser.add_argument(
         "--db", help="database URL (env PROVISIONER_DB_URL, default SQLite in the data directory)"
     )
     parser.add_argument(
         "--site-templates",
+        type=Path,
         help="site template directory searched before the built-in one "
         "(env PROVISIONER_SITE_TEMPLATES)",
     )
@@ -136,13 +189,15 @@ def build_parser() -> argparse.ArgumentParser:
     command("init", cmd_init, "create the data directory and database")
 
     p = command("apply", cmd_apply, "make the database match a fleet file (JSON or TOML)")
-    p.add_argument("file", help="fleet file; .toml is read as TOML, anything else as JSON")
+    p.add_argument(
+        "file", type=Path, help="fleet file; .toml is read as TOML, anything else as JSON"
+    )
     p.add_argument(
         "--prune", action="store_true", help="also delete tenants the file does not list"
     )
 
     p = command("export-fleet", cmd_export, "write the database as a fleet file (JSON)")
-    p.add_argument("--out", help="file to write (default: standard output)")
+    p.add_argument("--out", type=Path, help="file to write (default: standard output)")
 
     p = command("models", cmd_models, "list supported phone models")
     p.add_argument("--json", action="store_true", help="JSON output")
@@ -389,7 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = command("render", cmd_render, "write the files phones fetch into a directory")
-    p.add_argument("--out", required=True, help="directory (replaced atomically as a whole)")
+    p.add_argument(
+        "--out", type=Path, required=True, help="directory (replaced atomically as a whole)"
+    )
     p.add_argument("--mac", help="only this phone's files, updated in place")
     p.add_argument(
         "--group",
@@ -412,6 +469,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler: Handler = args.handler
         try:
             return handler(ctx, args)
+        except EncodingError as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            return USAGE
         except ProvisionerError as exc:
             sys.stderr.write(f"error: {exc}\n")
             return 1

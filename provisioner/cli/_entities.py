@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from provisioner.chars import decode_utf8
 from provisioner.cli._context import Context
 from provisioner.cli._output import MASK, print_json, print_table, show_value
 from provisioner.errors import InputError, NotFoundError
@@ -374,7 +375,9 @@ def _show_phone(ctx: Context, mac: str, reveal: bool) -> None:
 
 def _password(args: argparse.Namespace) -> str | None:
     if getattr(args, "password_stdin", False):
-        return sys.stdin.readline().rstrip("\r\n")
+        # Bytes, decoded strictly: sys.stdin may be set to "surrogateescape".
+        line = sys.stdin.buffer.readline()
+        return decode_utf8(line, "standard input (--password-stdin)").rstrip("\r\n")
     value: str | None = args.password
     return value
 

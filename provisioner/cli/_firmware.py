@@ -160,7 +160,7 @@ def add_parser(command: Any) -> None:
         "upload",
         help="check and store an archive (.zip, .tar.gz, .tgz, .tar) or one image as a new set",
     )
-    a.add_argument("file")
+    a.add_argument("file", type=Path)
     a.add_argument(
         "--vendor", required=True, help="a vendor of the catalog, as `provisioner models` lists"
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from provisioner.catalog import Catalog
+from provisioner.chars import check_text
 from provisioner.domain import FirmwareFile, FirmwareSet
 from provisioner.errors import InputError, NotFoundError
 from provisioner.firmware._ingest import Limits
@@ -75,6 +76,7 @@ class FirmwareLibrary:
         self._check_names(vendor, label)
         if kind not in KINDS:
             raise InputError(f"invalid kind {kind!r}: firmware or unmanaged")
+        check_text(description, "description")
         if len(description) > 255:
             raise InputError("description is longer than 255 characters")
         if version and not all(part.isdigit() for part in version.split(".")):

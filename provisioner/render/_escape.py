@@ -22,7 +22,7 @@ from __future__ import annotations
 from jinja2 import Undefined
 from markupsafe import Markup
 
-from provisioner.settings import CONTROL_CHARS
+from provisioner.chars import CONTROL_CHARS
 
 __all__ = ["clean_text", "finalize"]
 

@@ -5,11 +5,11 @@ A :class:`SettingSpec` is one entry of a settings schema (the common schema in
 turn admin input into a typed value and how to say what it accepts, so every
 error names the setting, the scope and the allowed values.
 
-Control characters policy (see docs/settings.md): every string-typed setting
-refuses C0/C1 control characters, DEL and the Unicode line/paragraph
-separators at write time, so no stored value can carry a line break into a
-``key = value`` file. Free-text line fields (display name, label) are the only
-exception and are cleaned at render time instead (:mod:`provisioner.render`).
+Characters policy (docs/escaping.md): every text-typed setting value passes
+:func:`provisioner.chars.check_text` at write time, so it holds no control
+character or line separator (nothing can carry a line break into a
+``key = value`` file) and nothing XML 1.0 cannot carry (surrogates,
+U+FFFE/U+FFFF).
 """
 
 from __future__ import annotations
@@ -20,26 +20,20 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+from provisioner.chars import check_text
 from provisioner.errors import InputError
 from provisioner.settings import timezone
 
 __all__ = [
-    "CONTROL_CHARS",
     "SettingSpec",
     "SettingType",
     "Value",
-    "check_no_control",
     "is_host",
     "parse_networks",
     "parse_version",
 ]
 
 Value = bool | int | str
-
-# C0 controls, DEL, C1 controls, NEL and the Unicode line/paragraph separators:
-# everything a config parser might treat as a line break or that XML 1.0
-# forbids outright.
-CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _URL_SCHEMES = ("http", "https", "tftp", "ftp", "ftps")
@@ -58,16 +52,6 @@ class SettingType(StrEnum):
     IP = "ip"
     TIMEZONE = "timezone"
     CIDRS = "cidrs"  # comma-separated IPv4/IPv6 networks; empty = anywhere
-
-
-def check_no_control(text: str, what: str) -> None:
-    """Raise :class:`InputError` if ``text`` contains a control character."""
-    match = CONTROL_CHARS.search(text)
-    if match is not None:
-        raise InputError(
-            f"{what}: control character U+{ord(match.group()):04X} at position "
-            f"{match.start()} is not allowed"
-        )
 
 
 def parse_version(text: str) -> tuple[int, ...]:
@@ -183,7 +167,7 @@ class SettingSpec:
             return number
         if not isinstance(raw, str):
             raise InputError(f"expected text, got {type(raw).__name__} {raw!r}")
-        check_no_control(raw, "value")
+        check_text(raw, "value")
         if kind is SettingType.ENUM:
             if raw not in self.choices:
                 raise InputError(f"{raw!r} is not one of the choices")

@@ -1,4 +1,9 @@
-"""Seen records and pending (quarantined) devices."""
+"""Seen records and pending (quarantined) devices.
+
+Their text comes from requests (the User-Agent above all), which may carry
+bytes that are not UTF-8 or a NUL; :func:`provisioner.chars.storable` makes it
+something every database holds, so one odd request cannot fail a whole batch.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from provisioner.chars import storable
 from provisioner.store import _tables as t
 
 __all__ = [
@@ -58,6 +64,12 @@ class PendingDevice:
     last_seen: int
 
 
+def _values(record: SeenRow | PendingDevice, names: Sequence[str]) -> dict[str, Any]:
+    """The record's columns, text made storable."""
+    values = {name: getattr(record, name) for name in names}
+    return {k: storable(v) if isinstance(v, str) else v for k, v in values.items()}
+
+
 def _insert(conn: Connection, table: Any) -> Any:
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     return dialect.insert(table)
@@ -85,7 +97,7 @@ def upsert_seen(conn: Connection, rows: Sequence[SeenRow]) -> None:
                 "last_seen": excluded.last_seen,
             },
         ),
-        [{k: getattr(row, k) for k in SeenRow.__slots__} for row in rows],
+        [_values(row, SeenRow.__slots__) for row in rows],
     )
 
 
@@ -113,7 +125,7 @@ def list_seen(conn: Connection, *, unknown: bool, limit: int) -> list[SeenRow]:
 
 def upsert_pending(conn: Connection, device: PendingDevice, tenant_id: int) -> None:
     """Record (or refresh) a quarantined device."""
-    values = {k: getattr(device, k) for k in PendingDevice.__slots__ if k != "tenant"}
+    values = _values(device, [k for k in PendingDevice.__slots__ if k != "tenant"])
     statement = _insert(conn, t.pending).values(tenant_id=tenant_id, **values)
     excluded = statement.excluded
     conn.execute(

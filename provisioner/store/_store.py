@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from provisioner.catalog import Catalog
+from provisioner.chars import check_text
 from provisioner.check import check_tenant
 from provisioner.domain import FirmwareSet, ScopeKind, Snapshot
 from provisioner.errors import ConflictError, InputError, NotFoundError, Problem, ValidationFailed
@@ -469,6 +470,8 @@ class Store:
 
         :raises ValidationFailed: listing the problems the change would add.
         """
+        # Before the name reaches the database driver, which cannot encode a surrogate.
+        check_text(name, "tenant name")
         changes: Changes = Changes()
         with self.engine.begin() as conn:
             loaded = load_tenant_state(conn, name)

@@ -81,6 +81,8 @@ def test_version_given_at_upload_wins(library: FirmwareLibrary, tmp_path: Path) 
         ({"kind": "other"}, "invalid kind 'other'"),
         ({"version": "v1"}, "invalid version 'v1'"),
         ({"description": "x" * 256}, "description is longer"),
+        ({"description": "a\x00b"}, r"description: control character U\+0000"),
+        ({"description": "a\uffff"}, r"description: U\+FFFF at position 1"),
     ],
 )
 def test_bad_arguments_refused_before_reading(
