@@ -36,6 +36,13 @@ def _port_range(text: str | None) -> range | None:
     return range(int(low), int(high) + 1)
 
 
+def _positive(option: str, value: float) -> float:
+    """``value`` when it is a finite number above zero, else a clear error naming ``option``."""
+    if not 0 < value < float("inf"):
+        raise InputError(f"{option} must be a number above 0, not {value}")
+    return value
+
+
 def _check_client_trust(client_ca: Path | None, client_crl: Path | None) -> None:
     """Refuse unreadable or non-PEM --client-ca / --client-crl files before serving."""
     if client_crl is not None and client_ca is None:
@@ -85,6 +92,11 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         default_tenant=args.default_tenant,
         metrics_allow=tuple(parse_networks(args.metrics_allow)),
         trusted_proxies=tuple(parse_networks(args.trusted_proxies)),
+        header_timeout=_positive("--header-timeout", args.header_timeout),
+        handshake_timeout=_positive("--handshake-timeout", args.handshake_timeout),
+        max_connections_per_address=int(
+            _positive("--max-connections-per-address", args.max_connections_per_address)
+        ),
     )
     if (config.tls_cert is None) != (config.tls_key is None):
         raise InputError("give both --tls-cert and --tls-key, or neither")
