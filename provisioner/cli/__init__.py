@@ -368,6 +368,30 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. 127.0.0.1/32 (default: none)",
     )
     _add_ban_options(p)
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=_serve_default("header_timeout"),
+        metavar="SECONDS",
+        help="close an HTTP(S) connection whose request headers are not complete this long "
+        "after it opened or after the previous response; also the idle keep-alive time "
+        "(default 30)",
+    )
+    p.add_argument(
+        "--handshake-timeout",
+        type=float,
+        default=_serve_default("handshake_timeout"),
+        metavar="SECONDS",
+        help="close an HTTPS connection whose TLS handshake takes longer (default 30)",
+    )
+    p.add_argument(
+        "--max-connections-per-address",
+        type=int,
+        default=_serve_default("max_connections_per_address"),
+        metavar="N",
+        help="open HTTP(S) connections one client address may hold, TLS handshakes included; "
+        "more are closed at once; --trusted-proxies are exempt (default 64)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--print-dhcp", action="store_true", help="also print the DHCP snippet")
     p.add_argument(

@@ -37,6 +37,13 @@ def _port_range(text: str | None) -> range | None:
     return range(int(low), int(high) + 1)
 
 
+def _positive(option: str, value: float) -> float:
+    """``value`` when it is a finite number above zero, else a clear error naming ``option``."""
+    if not 0 < value < float("inf"):
+        raise InputError(f"{option} must be a number above 0, not {value}")
+    return value
+
+
 def _check_client_trust(client_ca: Path | None, client_crl: Path | None) -> None:
     """Refuse unreadable or non-PEM --client-ca / --client-crl files before serving."""
     if client_crl is not None and client_ca is None:
@@ -48,12 +55,6 @@ def _check_client_trust(client_ca: Path | None, client_crl: Path | None) -> None
             ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_verify_locations(cafile=path)
         except (OSError, ssl.SSLError) as exc:
             raise InputError(f"{option} {path}: not a readable PEM file ({exc})") from None
-
-
-def _positive(value: float, option: str) -> Any:
-    if not 0 < value < float("inf"):
-        raise InputError(f"{option} {value:g}: must be above 0")
-    return value
 
 
 def _check_ftp_limits(config: ServeConfig) -> None:
@@ -109,10 +110,15 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         default_tenant=args.default_tenant,
         metrics_allow=tuple(parse_networks(args.metrics_allow)),
         trusted_proxies=tuple(parse_networks(args.trusted_proxies)),
-        ban_limit=_positive(args.ban_limit, "--ban-limit"),
-        ban_window=_positive(args.ban_window, "--ban-window"),
-        ban_seconds=_positive(args.ban_seconds, "--ban-seconds"),
+        ban_limit=int(_positive("--ban-limit", args.ban_limit)),
+        ban_window=_positive("--ban-window", args.ban_window),
+        ban_seconds=_positive("--ban-seconds", args.ban_seconds),
         ban_exempt=tuple(parse_networks(args.ban_exempt)),
+        header_timeout=_positive("--header-timeout", args.header_timeout),
+        handshake_timeout=_positive("--handshake-timeout", args.handshake_timeout),
+        max_connections_per_address=int(
+            _positive("--max-connections-per-address", args.max_connections_per_address)
+        ),
     )
     _check_ftp_limits(config)
     if (config.tls_cert is None) != (config.tls_key is None):

@@ -27,6 +27,7 @@ from provisioner.firmware import FirmwareLibrary, FirmwareStorage, LocalStorage,
 from provisioner.ftp import FtpServer
 from provisioner.serve._bans import FailureTracker
 from provisioner.serve._cache import ConfigCache
+from provisioner.serve._connections import Connections, Site
 from provisioner.serve._digest import DigestAuth
 from provisioner.serve._firmware import map_file
 from provisioner.serve._ftp_backend import GatewayFtpBackend
@@ -87,6 +88,11 @@ class ServeConfig:
     ban_window: float = 60.0
     ban_seconds: float = 600.0
     ban_exempt: tuple[Network, ...] = ()  # never counted nor banned
+    # HTTP(S) connections (_connections.py): until a request's headers are complete,
+    # for the TLS handshake, and how many one address may hold open.
+    header_timeout: float = 30.0
+    handshake_timeout: float = 30.0
+    max_connections_per_address: int = 64
     shutdown_grace: float = 5.0
 
 
@@ -156,16 +162,21 @@ class Server:
         await self.cache.refresh()
         await self._sync_bans()  # bans made before a restart or on other nodes hold at once
         config = self.config
+        connections = Connections(
+            self.gateway,
+            per_address=config.max_connections_per_address,
+            header_timeout=config.header_timeout,
+            handshake_timeout=config.handshake_timeout,
+            trusted_proxies=config.trusted_proxies,
+        )
         handler = make_handler(
-            self.gateway, self.metrics, config.metrics_allow, config.trusted_proxies
+            self.gateway, self.metrics, config.metrics_allow, config.trusted_proxies, connections
         )
-        # libraries.md §3: the access log costs throughput; we log events instead.
-        self._runner = web.ServerRunner(
-            web.Server(handler, access_log=None), shutdown_timeout=config.shutdown_grace
-        )
+        # Connections reach aiohttp through our Site, which builds their handlers itself.
+        self._runner = web.ServerRunner(web.Server(handler), shutdown_timeout=config.shutdown_grace)
         await self._runner.setup()
         if config.http_port:
-            site = web.TCPSite(self._runner, config.bind, config.http_port)
+            site = Site(self._runner, config.bind, config.http_port, connections)
             await site.start()
             self.addresses["http"] = (config.bind, config.http_port)
         if config.https_port:
@@ -173,7 +184,7 @@ class Server:
             if cert is None or key is None:
                 cert, key = self_signed(config.data_dir / "tls", default_hosts(config.bind))
             context = server_context(cert, key, config.client_ca, config.client_crl)
-            site = web.TCPSite(self._runner, config.bind, config.https_port, ssl_context=context)
+            site = Site(self._runner, config.bind, config.https_port, connections, context)
             await site.start()
             self.addresses["https"] = (config.bind, config.https_port)
         if config.tftp_port:

@@ -16,6 +16,7 @@ from email.utils import parsedate_to_datetime
 from aiohttp import web
 
 from provisioner.serve._client_cert import certificate_mac
+from provisioner.serve._connections import Connections
 from provisioner.serve._forwarded import forwarded_client, forwarded_secure
 from provisioner.serve._gateway import Gateway
 from provisioner.serve._metrics import Metrics
@@ -62,6 +63,7 @@ def make_handler(
     metrics: Metrics,
     metrics_allow: tuple[Network, ...],
     trusted_proxies: tuple[Network, ...] = (),
+    connections: Connections | None = None,
 ) -> Handler:
     """The request handler shared by the HTTP and HTTPS sites.
 
@@ -69,7 +71,8 @@ def make_handler(
     three fixed routes do not need the URL dispatcher, which cost about a
     tenth of the time per request in the benchmark. Requests from
     ``trusted_proxies`` are taken to come from the client their
-    ``X-Forwarded-For`` names (``_forwarded.py``).
+    ``X-Forwarded-For`` names (``_forwarded.py``). ``connections`` adds
+    the open and refused connections to ``/metrics``.
     """
 
     def client_of(request: web.BaseRequest) -> str:
@@ -171,6 +174,8 @@ def make_handler(
             "# TYPE provisioner_phones gauge\n"
             f"provisioner_phones {len(cache.macs)}\n"
         )
+        if connections is not None:
+            gauges += connections.exposition()
         return web.Response(
             text=metrics.exposition() + gauges,
             content_type="text/plain",
