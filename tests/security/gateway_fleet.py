@@ -18,6 +18,7 @@ from tests.peers import fetch_with_curl
 from tests.serve_process import run_cli
 
 __all__ = [
+    "BANNED",
     "FTP_PASSWORD",
     "FTP_USER",
     "HTTP_PASSWORD",
@@ -34,6 +35,8 @@ PROTECTED = "805ec0000001"  # Yealink T46S with an HTTP password
 UNPROTECTED = "0004f2000002"  # Polycom VVX 410 without one (the traditional LAN set-up)
 HTTP_PASSWORD = "http-pass-0001"
 FTP_USER, FTP_PASSWORD = "acme-ftp", "ftp-pass-1234"
+# curl's status when the server closes a banned address's connection unread.
+BANNED = 0
 
 T = TypeVar("T")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from provisioner.store import Ban, BanStore, Store
 from tests.security.gateway_fleet import (
+    BANNED,
     UNPROTECTED,
     apply_fleet,
     bans,
@@ -61,10 +62,10 @@ def test_bans_hold_on_every_node_and_after_a_restart(
         for node in (first, second):
             assert curl_from(WALKER, f"http://127.0.0.1:{node.http}/{UNPROTECTED}.cfg")[0] == 200
         _walk(first.http, WALKER)
-        assert curl_from(WALKER, f"http://127.0.0.1:{first.http}/{UNPROTECTED}.cfg")[0] == 404
+        assert curl_from(WALKER, f"http://127.0.0.1:{first.http}/{UNPROTECTED}.cfg")[0] == BANNED
         eventually(
             lambda: (
-                curl_from(WALKER, f"http://127.0.0.1:{second.http}/{UNPROTECTED}.cfg")[0] == 404
+                curl_from(WALKER, f"http://127.0.0.1:{second.http}/{UNPROTECTED}.cfg")[0] == BANNED
             ),
             "the ban made on node one holds on node two",
         )
@@ -77,7 +78,7 @@ def test_bans_hold_on_every_node_and_after_a_restart(
     # A restart forgets nothing.
     with serving(one, *options, env=env) as again:
         url = f"http://127.0.0.1:{again.http}/{UNPROTECTED}.cfg"
-        assert curl_from(WALKER, url)[0] == 404
+        assert curl_from(WALKER, url)[0] == BANNED
         said = run_cli(tmp_path, *db, "ban", "rm", WALKER).stdout
         assert f"ban of {WALKER} lifted" in said
         eventually(lambda: curl_from(WALKER, url)[0] == 200, "the lifted ban is gone")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tests.peers import free_port
 from tests.security.gateway_fleet import (
+    BANNED,
     FTP_PASSWORD,
     FTP_USER,
     HTTP_PASSWORD,
@@ -63,11 +64,11 @@ def test_walks_are_banned_over_http_tftp_and_ftp(tmp_path: Path) -> None:
         walker = "127.88.0.1"
         assert curl_from(walker, f"{base}/{UNPROTECTED}.cfg")[0] == 200
         # A protected phone is in scope, so every guess gets a challenge, until
-        # the ban (from then on, the uniform not-found without a look).
+        # the ban (from then on, its connections are closed unread).
         codes = [curl_from(walker, f"{base}/{_unknown(n)}.cfg")[0] for n in range(WALK)]
-        assert codes == [401] * 30 + [404] * (WALK - 30)  # the 30th failure bans
+        assert codes == [401] * 30 + [BANNED] * (WALK - 30)  # the 30th failure bans
         eventually(lambda: walker in bans(tmp_path), "the HTTP walker is banned")
-        assert curl_from(walker, f"{base}/{UNPROTECTED}.cfg")[0] == 404  # SIP passwords kept
+        assert curl_from(walker, f"{base}/{UNPROTECTED}.cfg")[0] == BANNED  # passwords kept
 
         walker = "127.88.0.2"
         assert _tftp_get(walker, tftp, f"{UNPROTECTED}.cfg") == 3
@@ -141,7 +142,7 @@ def test_ban_exempt_networks_are_never_banned(tmp_path: Path) -> None:
         base = f"http://127.0.0.1:{server.http}"
         for n in range(WALK):
             assert curl_from("127.88.1.1", f"{base}/{_unknown(n)}.cfg")[0] == 401
-            assert curl_from("127.88.2.1", f"{base}/{_unknown(n)}.cfg")[0] in (401, 404)
+            assert curl_from("127.88.2.1", f"{base}/{_unknown(n)}.cfg")[0] in (401, BANNED)
         eventually(lambda: "127.88.2.1" in bans(tmp_path), "the other walker is banned")
         assert curl_from("127.88.1.1", f"{base}/{UNPROTECTED}.cfg")[0] == 200
     assert bans(tmp_path) == {"127.88.2.1"}

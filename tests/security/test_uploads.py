@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tests.peers import free_port, need
 from tests.security.gateway_fleet import (
+    BANNED,
     FTP_PASSWORD,
     FTP_USER,
     UNPROTECTED,
@@ -77,7 +78,7 @@ def test_unauthenticated_uploads_are_refused_counted_and_opt_in(tmp_path: Path) 
         for mac in OTHERS:
             assert curl_from("127.77.0.1", f"{base}/{mac}-app.log", "-T", str(evil))[0] != 201
         eventually(lambda: "127.77.0.1" in bans(tmp_path), "the uploader is banned")
-        assert curl_from("127.77.0.1", f"{base}/000000000000.cfg")[0] == 404
+        assert curl_from("127.77.0.1", f"{base}/000000000000.cfg")[0] == BANNED
         assert curl_from("127.77.0.2", f"{base}/000000000000.cfg")[0] == 200
 
         # The phones themselves, uploading from where they fetched their files:
