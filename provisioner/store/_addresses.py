@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from provisioner.store import _tables as t
+from provisioner.store._dialect import upsert_insert
 
 __all__ = ["Admitted", "admitted_addresses", "record_admitted"]
 
@@ -36,8 +35,7 @@ def record_admitted(conn: Connection, rows: Sequence[Admitted]) -> None:
     """Insert or replace the rows (the newest admission wins)."""
     if not rows:
         return
-    dialect: Any = sqlite if conn.dialect.name == "sqlite" else postgresql
-    statement = dialect.insert(t.phone_addresses)
+    statement = upsert_insert(conn, t.phone_addresses)
     excluded = statement.excluded
     conn.execute(
         statement.on_conflict_do_update(

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from provisioner.store import _tables as t
+from provisioner.store._dialect import upsert_insert
 
 __all__ = ["Ban", "BanStore"]
 
@@ -42,8 +41,7 @@ class BanStore:
         if not bans:
             return
         with self.engine.begin() as conn:
-            dialect: Any = sqlite if conn.dialect.name == "sqlite" else postgresql
-            statement = dialect.insert(t.bans).values(
+            statement = upsert_insert(conn, t.bans).values(
                 [
                     {
                         "address": b.address,

@@ -18,8 +18,8 @@ from provisioner.errors import InputError, NotFoundError
 from provisioner.firmware._rollout import Decision, Plan, RolloutState
 from provisioner.firmware._select import LABEL_SETTING
 from provisioner.store import _tables as t
+from provisioner.store._dialect import upsert_insert
 from provisioner.store._read import decode_value, encode_value
-from provisioner.store._seen import _insert
 from provisioner.store._write import bump_revision
 
 __all__ = [
@@ -263,7 +263,7 @@ def _set_label(conn: Connection, phone_id: int, label: str | None) -> None:
     )
     if label is not None:
         conn.execute(
-            _insert(conn, t.phone_settings).values(
+            upsert_insert(conn, t.phone_settings).values(
                 phone_id=phone_id, name=LABEL_SETTING, value=encode_value(label)
             )
         )

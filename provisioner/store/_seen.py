@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from provisioner.chars import storable
 from provisioner.store import _tables as t
+from provisioner.store._dialect import upsert_insert
 
 __all__ = [
     "PendingDevice",
@@ -70,16 +70,11 @@ def _values(record: SeenRow | PendingDevice, names: Sequence[str]) -> dict[str, 
     return {k: storable(v) if isinstance(v, str) else v for k, v in values.items()}
 
 
-def _insert(conn: Connection, table: Any) -> Any:
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    return dialect.insert(table)
-
-
 def upsert_seen(conn: Connection, rows: Sequence[SeenRow]) -> None:
     """Insert or update seen rows (one per client, protocol and path), in one statement."""
     if not rows:
         return
-    statement = _insert(conn, t.seen)
+    statement = upsert_insert(conn, t.seen)
     excluded = statement.excluded
     conn.execute(
         statement.on_conflict_do_update(
@@ -126,7 +121,7 @@ def list_seen(conn: Connection, *, unknown: bool, limit: int) -> list[SeenRow]:
 def upsert_pending(conn: Connection, device: PendingDevice, tenant_id: int) -> None:
     """Record (or refresh) a quarantined device."""
     values = _values(device, [k for k in PendingDevice.__slots__ if k != "tenant"])
-    statement = _insert(conn, t.pending).values(tenant_id=tenant_id, **values)
+    statement = upsert_insert(conn, t.pending).values(tenant_id=tenant_id, **values)
     excluded = statement.excluded
     conn.execute(
         statement.on_conflict_do_update(
