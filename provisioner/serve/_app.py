@@ -35,7 +35,7 @@ from provisioner.serve._gateway import Gateway
 from provisioner.serve._http import make_handler
 from provisioner.serve._jobs import JobRunner
 from provisioner.serve._metrics import Metrics
-from provisioner.serve._model import Fetch, Network, Protocol, Status
+from provisioner.serve._model import Fetch, Network, Protocol, Status, TenantPolicy
 from provisioner.serve._rollouts import RolloutRunner
 from provisioner.serve._seen import SeenRecorder
 from provisioner.serve._tls import default_hosts, self_signed, server_context
@@ -147,7 +147,6 @@ class Server:
         self._tftp: TftpServer | None = None
         self._ftp: FtpServer[int] | None = None
         self.notifier = Notifier(bind_host=config.bind, bind_port=config.sip_port)
-        self._queued: set[asyncio.Future[None]] = set()  # send-profiles jobs being created
         self.runner: JobRunner | None = None
         self.rollouts: RolloutRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -228,7 +227,6 @@ class Server:
             address_of=self.gateway.addresses.get,
             lease=config.notify_lease,
         )
-        self.cache.on_change = self._changed
         self.rollouts = RolloutRunner(self.store, self.executor, interval=config.poll_interval)
         self._tasks = [
             asyncio.create_task(self.rollouts.run()),
@@ -236,6 +234,7 @@ class Server:
             asyncio.create_task(self._every(config.seen_interval, self._flush_seen)),
             asyncio.create_task(self._every(config.poll_interval, self._sync_bans)),
             asyncio.create_task(self.runner.run()),
+            asyncio.create_task(self._coordinate()),
         ]
         if isinstance(self.firmware.storage, ObjectStorage):
             self._tasks.append(
@@ -244,26 +243,36 @@ class Server:
         for name, (host, port) in sorted(self.addresses.items()):
             log.info("event=listening protocol=%s address=%s port=%d", name, host, port)
 
-    def _changed(self, tenant_id: int, macs: list[str]) -> None:
-        """Files of these phones changed: queue resync NOTIFYs if the tenant wants them."""
-        tenant = self.cache.tenants.get(tenant_id)
-        if tenant is None or not tenant.policy.notify_on_change:
-            return
-        policy = tenant.policy
+    async def _coordinate(self) -> None:
+        """Act on what each cache refresh changed (the one place that does).
 
-        def create() -> None:
-            job = self.store.create_job(
+        Tenants with ``notify.on_change`` get a resync job for exactly the
+        phones whose files changed; the store coalesces it with targets
+        already queued.
+        """
+        while True:
+            refreshed = await self.cache.changes.get()
+            for change in refreshed.tenants:
+                if change.policy is not None and change.policy.notify_on_change and change.changed:
+                    try:
+                        await self._queue_resync(change.policy, change.changed)
+                    except Exception:  # a failed write must not end the coordinator
+                        log.exception("event=on_change_failed tenant=%s", change.policy.name)
+
+    async def _queue_resync(self, policy: TenantPolicy, macs: tuple[str, ...]) -> None:
+        """A resync job for phones whose files changed (``notify.on_change``)."""
+
+        def create() -> int:
+            return self.store.create_job(
                 selector=f"changes in tenant {policy.name}",
                 event="resync",
-                phones=[(mac, tenant_id) for mac in macs],
+                phones=[(mac, policy.tenant_id) for mac in macs],
                 now=time.time(),
                 delay=float(policy.notify_delay),
             )
-            log.info("event=send_profiles job=%d phones=%d reason=change", job, len(macs))
 
-        future = asyncio.get_running_loop().run_in_executor(self.executor, create)
-        self._queued.add(future)
-        future.add_done_callback(self._queued.discard)
+        job = await asyncio.get_running_loop().run_in_executor(self.executor, create)
+        log.info("event=send_profiles job=%d phones=%d reason=change", job, len(macs))
 
     async def _tftp_read(self, path: str, client: tuple[str, int]) -> Content | None:
         reply = await self.gateway.fetch(Fetch(Protocol.TFTP, path, client[0]))

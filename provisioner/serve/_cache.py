@@ -30,7 +30,7 @@ import base64
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -45,6 +45,7 @@ from provisioner.notify import NotifyInfo, notify_info
 from provisioner.render import RenderedFile, Renderer, RenderFailed
 from provisioner.resolve import FIRMWARE_SETTING, PhoneView, Resolver
 from provisioner.serve._access import access_from
+from provisioner.serve._changes import Refreshed, TenantChange
 from provisioner.serve._firmware import firmware_index
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Access, DiskFile, Network, ServedFile, TenantPolicy
@@ -163,8 +164,9 @@ class ConfigCache:
         self.macs: dict[str, PhoneEntry] = {}
         self._scopes: dict[str, _Scope] = {"": _Scope()}
         self._refreshing: asyncio.Task[None] | None = None
-        # Called with (tenant id, MACs whose files changed) after a re-render.
-        self.on_change: Callable[[int, list[str]], None] | None = None
+        # What each refresh changed, for the server's coordinator to act on
+        # (the cache never calls up; docs/ARCHITECTURE.md).
+        self.changes: asyncio.Queue[Refreshed] = asyncio.Queue()
 
     # --- lookups (event loop thread, no I/O) ---------------------------------
 
@@ -237,15 +239,17 @@ class ConfigCache:
             for tid, rev in revisions.items()
             if tid not in self.tenants or self.tenants[tid].revision != rev
         ]
-        for tid in [t for t in self.tenants if t not in revisions]:
-            self._install(tid, None)
+        gone = [tid for tid in self.tenants if tid not in revisions]
+        changes = [self._install(tid, None) for tid in gone]
         if changed:
             entries, firmware = await loop.run_in_executor(
                 self._executor, self._render_tenants, changed
             )
             self.firmware = firmware
-            for tid in changed:
-                self._install(tid, entries.get(tid))
+            changes += [self._install(tid, entries.get(tid)) for tid in changed]
+        self.metrics.tenants, self.metrics.phones = len(self.tenants), len(self.macs)
+        if changes or reloaded is not None:
+            self.changes.put_nowait(Refreshed(tuple(changes), reloaded is not None))
 
     async def reindex_firmware(self) -> None:
         """Index the active firmware sets again (files mirrored since are then served)."""
@@ -341,17 +345,16 @@ class ConfigCache:
             entry.uploads[name.lower()] = (name, upload)
         return entry
 
-    def _install(self, tenant_id: int, entry: TenantEntry | None) -> None:
-        """Swap one tenant's entry into the lookup tables (event loop thread)."""
+    def _install(self, tenant_id: int, entry: TenantEntry | None) -> TenantChange:
+        """Swap one tenant's entry into the lookup tables (event loop thread); what changed."""
         old = self.tenants.pop(tenant_id, None)
-        if old is not None and entry is not None and self.on_change is not None:
-            changed = [
+        changed: tuple[str, ...] = ()
+        if old is not None and entry is not None:
+            changed = tuple(
                 mac
                 for mac, phone in entry.phones.items()
-                if mac not in old.phones or _etags(old.phones[mac]) != _etags(phone)
-            ]
-            if changed:
-                self.on_change(tenant_id, changed)
+                if mac in old.phones and _etags(old.phones[mac]) != _etags(phone)
+            )
         if old is not None:
             scope = self._scopes.get(old.policy.url_token)
             for phone in old.phones.values():
@@ -366,7 +369,7 @@ class ConfigCache:
                 if old.policy.url_token and not scope.tenants:
                     del self._scopes[old.policy.url_token]
         if entry is None:
-            return
+            return TenantChange(tenant_id, None, ())
         self.tenants[tenant_id] = entry
         scope = self._scopes.setdefault(entry.policy.url_token, _Scope())
         scope.tenants.add(tenant_id)
@@ -376,3 +379,4 @@ class ConfigCache:
                 scope.files[path] = (phone, file)
             for path, (name, upload) in phone.uploads.items():
                 scope.uploads[path] = (phone, name, upload)
+        return TenantChange(tenant_id, entry.policy, changed)

@@ -167,17 +167,8 @@ def make_handler(
     async def prometheus(request: web.BaseRequest) -> web.StreamResponse:
         if not allowed(client_of(request), metrics_allow):
             return _not_found()
-        cache = gateway.cache
-        gauges = (
-            "# TYPE provisioner_tenants gauge\n"
-            f"provisioner_tenants {len(cache.tenants)}\n"
-            "# TYPE provisioner_phones gauge\n"
-            f"provisioner_phones {len(cache.macs)}\n"
-        )
-        if connections is not None:
-            gauges += connections.exposition()
         return web.Response(
-            text=metrics.exposition() + gauges,
+            text=metrics.exposition(),
             content_type="text/plain",
             charset="utf-8",
             headers={"Cache-Control": "no-store"},

@@ -24,6 +24,8 @@ class Metrics:
     render_errors: int = 0
     bans: int = 0
     uploads: int = 0
+    tenants: int = 0  # served now (gauges, set by the cache after each refresh)
+    phones: int = 0
 
     def request(self, protocol: str, status: str) -> None:
         """Count one finished request."""
@@ -50,6 +52,15 @@ class Metrics:
             lines += [
                 f"# HELP provisioner_{name} {text}",
                 f"# TYPE provisioner_{name} counter",
+                f"provisioner_{name} {value}",
+            ]
+        for name, value, text in (
+            ("tenants", self.tenants, "Tenants served."),
+            ("phones", self.phones, "Enabled phones whose files are served."),
+        ):
+            lines += [
+                f"# HELP provisioner_{name} {text}",
+                f"# TYPE provisioner_{name} gauge",
                 f"provisioner_{name} {value}",
             ]
         return "\n".join(lines) + "\n"

@@ -1,0 +1,74 @@
+"""The cache reports what each refresh changed as data (``changes``), after installing it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from provisioner.catalog import Catalog
+from provisioner.scope import parse_scope
+from provisioner.serve._changes import Refreshed
+from tests.serve.harness import HOSTED, POLYCOM, YEALINK, Harness, harness
+
+
+@pytest.fixture
+def h(tmp_path: Path, catalog: Catalog) -> Iterator[Harness]:
+    with harness(tmp_path, catalog) as built:
+        yield built
+
+
+def _refresh(h: Harness) -> Refreshed | None:
+    while not h.cache.changes.empty():  # what earlier refreshes reported
+        h.cache.changes.get_nowait()
+    h.run(h.cache.refresh())
+    return None if h.cache.changes.empty() else h.cache.changes.get_nowait()
+
+
+def test_the_first_refresh_reports_every_tenant_and_the_totals(h: Harness) -> None:
+    # The harness refreshed once already; its report is on the queue.
+    refreshed = h.cache.changes.get_nowait()
+    assert {c.policy.name for c in refreshed.tenants if c.policy} == {"acme", "hosted"}
+    assert all(c.changed == () for c in refreshed.tenants)  # nothing served before
+    assert (h.metrics.tenants, h.metrics.phones) == (2, 3)
+
+
+def test_a_change_reports_exactly_the_phones_whose_files_changed(h: Harness) -> None:
+    h.store.set_setting(parse_scope(f"phone:{POLYCOM}"), "language", "fr")
+    refreshed = _refresh(h)
+    assert refreshed is not None
+    (change,) = refreshed.tenants
+    assert change.policy is not None
+    assert (change.policy.name, change.changed) == ("acme", (POLYCOM,))
+    # Reported after installing: the cache already serves the new state.
+    assert h.cache.macs[POLYCOM].files == h.cache.tenants[change.tenant_id].phones[POLYCOM].files
+
+
+def test_a_change_no_file_shows_reports_no_phone(h: Harness) -> None:
+    h.store.set_setting(parse_scope("tenant:acme"), "notify.rate", 20)
+    refreshed = _refresh(h)
+    assert refreshed is not None
+    (change,) = refreshed.tenants
+    assert change.changed == ()
+    assert change.policy is not None
+    assert change.policy.notify_rate == 20
+
+
+def test_new_and_removed_phones_and_tenants(h: Harness) -> None:
+    h.store.add_phone("acme", "0004f20000aa", "vvx410")
+    refreshed = _refresh(h)
+    assert refreshed is not None
+    assert refreshed.tenants[0].changed == ()  # a new phone has nothing to resync
+    assert h.metrics.phones == 4
+    h.store.remove_tenant("hosted")
+    refreshed = _refresh(h)
+    assert refreshed is not None
+    (gone,) = refreshed.tenants
+    assert gone.policy is None
+    assert HOSTED not in h.cache.macs
+    assert YEALINK in h.cache.macs
+
+
+def test_nothing_to_do_reports_nothing(h: Harness) -> None:
+    assert _refresh(h) is None
