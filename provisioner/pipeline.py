@@ -1,21 +1,48 @@
-"""The one-way pipeline: snapshot → resolution → rendering.
+"""The one-way pipeline: snapshot → resolution → rendering, for every front end.
 
-Front ends (the ``render`` command today, the HTTP/TFTP/FTP cache later) call
-:func:`render_snapshot` and never reach into the store or templates
-themselves.
+The ``render`` command and the server's cache both call it and never reach
+into the store or the templates themselves. They differ only in what a
+failing phone does to the rest (:class:`ErrorPolicy`):
+
+* ``render`` writes a tree other servers serve: half a tree is worse than
+  the old one, so any failure writes nothing (``ALL_OR_NOTHING``);
+* the cache answers phones: a tenant in which any phone fails keeps serving
+  what it had, and the error is logged and counted (``KEEP_LAST_GOOD``,
+  applied per tenant by :mod:`provisioner.serve._cache` from
+  :func:`render_tenants`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from provisioner.catalog import Catalog
-from provisioner.domain import Snapshot
+from provisioner.domain import Snapshot, Tenant
 from provisioner.render import RenderedFile, Renderer, RenderError
-from provisioner.resolve import Resolver
+from provisioner.resolve import PhoneView, Resolver
+from provisioner.settings import Value
 
-__all__ = ["RenderResult", "render_snapshot"]
+__all__ = ["ErrorPolicy", "RenderResult", "TenantRender", "render_snapshot", "render_tenants"]
+
+
+class ErrorPolicy(StrEnum):
+    """What a phone whose templates fail does to the others."""
+
+    ALL_OR_NOTHING = "all-or-nothing"  # no phone's files at all
+    KEEP_LAST_GOOD = "keep-last-good"  # its tenant keeps its previous files
+
+
+@dataclass(slots=True)
+class TenantRender:
+    """One tenant's resolved settings and rendered phones, and what failed."""
+
+    tenant: Tenant
+    settings: dict[str, Value]  # the tenant's resolved settings (tenant layer)
+    phones: list[tuple[PhoneView, list[RenderedFile]]] = field(default_factory=list)
+    errors: list[RenderError] = field(default_factory=list)
+    failed: dict[str, list[str]] = field(default_factory=dict)  # MAC → paths it would have had
 
 
 @dataclass(slots=True)
@@ -35,6 +62,37 @@ class RenderResult:
         return result
 
 
+def render_tenants(
+    catalog: Catalog,
+    snapshot: Snapshot,
+    *,
+    renderer: Renderer | None = None,
+    macs: Collection[str] | None = None,
+) -> dict[int, TenantRender]:
+    """Render the enabled phones of ``snapshot`` (only ``macs`` when given), by tenant id.
+
+    Every tenant of the snapshot has an entry, phones or not. A phone whose
+    templates fail is in its tenant's ``errors`` and ``failed``; the others
+    are rendered regardless: the policy is the caller's.
+    """
+    renderer = renderer or Renderer(catalog)
+    resolver = Resolver(catalog, snapshot)
+    tenants = {
+        tenant.id: TenantRender(tenant, resolver.tenant_settings(tenant))
+        for tenant in snapshot.tenants.values()
+    }
+    phones = sorted(snapshot.phones.values(), key=lambda p: p.mac)
+    views = (resolver.phone(p) for p in phones if p.enabled and (macs is None or p.mac in macs))
+    for view, outcome in renderer.render_phones(views):
+        entry = tenants[view.phone.tenant_id]
+        if isinstance(outcome, list):
+            entry.phones.append((view, outcome))
+        else:
+            entry.errors.append(outcome)
+            entry.failed[view.phone.mac] = renderer.phone_paths(view)
+    return tenants
+
+
 def render_snapshot(
     catalog: Catalog,
     snapshot: Snapshot,
@@ -42,23 +100,24 @@ def render_snapshot(
     renderer: Renderer | None = None,
     shared: bool = True,
     macs: Collection[str] | None = None,
+    policy: ErrorPolicy = ErrorPolicy.KEEP_LAST_GOOD,
 ) -> RenderResult:
-    """Render the enabled phones of ``snapshot`` (only ``macs`` when given).
+    """Render the whole snapshot into one result (the ``render`` command, golden files).
 
-    A phone whose templates fail is reported in ``errors`` and ``failed`` and
-    the others are rendered regardless.
+    With ``KEEP_LAST_GOOD`` the phones that rendered are in ``phones`` and
+    the failed ones in ``failed``, for a writer that keeps their previous
+    files; with ``ALL_OR_NOTHING`` any error leaves ``phones`` and
+    ``shared`` empty.
     """
     renderer = renderer or Renderer(catalog)
-    resolver = Resolver(catalog, snapshot)
     result = RenderResult()
     if shared:
         result.shared, result.errors = renderer.shared_files()
-    phones = sorted(snapshot.phones.values(), key=lambda p: p.mac)
-    views = (resolver.phone(p) for p in phones if p.enabled and (macs is None or p.mac in macs))
-    for view, outcome in renderer.render_phones(views):
-        if isinstance(outcome, list):
-            result.phones[view.phone.mac] = outcome
-        else:
-            result.errors.append(outcome)
-            result.failed[view.phone.mac] = renderer.phone_paths(view)
+    for tenant in render_tenants(catalog, snapshot, renderer=renderer, macs=macs).values():
+        for view, files in tenant.phones:
+            result.phones[view.phone.mac] = files
+        result.errors.extend(tenant.errors)
+        result.failed.update(tenant.failed)
+    if policy is ErrorPolicy.ALL_OR_NOTHING and result.errors:
+        result.phones, result.shared = {}, []
     return result

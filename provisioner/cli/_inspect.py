@@ -11,7 +11,7 @@ from provisioner.cli._context import Context
 from provisioner.cli._output import print_json, print_table, show_value
 from provisioner.errors import InputError, NotFoundError
 from provisioner.mac import parse_mac
-from provisioner.pipeline import render_snapshot
+from provisioner.pipeline import ErrorPolicy, render_snapshot
 from provisioner.render import TreeAccess, update_files, write_tree
 from provisioner.resolve import LineView, PhoneView, Resolved, Resolver
 from provisioner.serve import Protocol, access_from, transport_refusal
@@ -161,22 +161,23 @@ def cmd_render(ctx: Context, args: argparse.Namespace) -> int:
     """
     out = Path(args.out)
     access = TreeAccess.shared(args.group) if args.group else None
-    if args.mac:
-        mac = parse_mac(args.mac)
-        snapshot = ctx.store.snapshot([mac])
-        if not snapshot.phones:
-            raise NotFoundError(f"no phone with MAC {mac}")
-        result = render_snapshot(ctx.catalog, snapshot, shared=False)
-        count = update_files(out, result.files(), access)
-    else:
-        result = render_snapshot(ctx.catalog, ctx.store.snapshot())
-        keep = [path for paths in result.failed.values() for path in paths]
-        count = write_tree(out, result.files(), keep, access or TreeAccess())
-    print(f"wrote {count} files for {len(result.phones)} phones to {out}")
+    mac = parse_mac(args.mac) if args.mac else None
+    snapshot = ctx.store.snapshot([mac] if mac else None)
+    if mac is not None and not snapshot.phones:
+        raise NotFoundError(f"no phone with MAC {mac}")
+    # All or nothing: a tree missing some phones' files (or holding stale ones
+    # next to fresh ones) is worse for the server reading it than the old tree.
+    result = render_snapshot(
+        ctx.catalog, snapshot, shared=mac is None, policy=ErrorPolicy.ALL_OR_NOTHING
+    )
     for error in result.errors:
         sys.stderr.write(f"render error: {error}\n")
-    if result.failed:
-        sys.stderr.write(
-            f"{len(result.failed)} phone(s) failed; their previous files were kept where present\n"
-        )
-    return 1 if result.errors else 0
+    if result.errors:
+        sys.stderr.write(f"nothing written to {out}: {len(result.errors)} file(s) failed\n")
+        return 1
+    if mac is not None:
+        count = update_files(out, result.files(), access)
+    else:
+        count = write_tree(out, result.files(), [], access or TreeAccess())
+    print(f"wrote {count} files for {len(result.phones)} phones to {out}")
+    return 0

@@ -42,8 +42,9 @@ from provisioner.errors import CatalogError
 from provisioner.firmware import FirmwareStorage
 from provisioner.identify import Identifier
 from provisioner.notify import NotifyInfo, notify_info
-from provisioner.render import RenderedFile, Renderer, RenderFailed
-from provisioner.resolve import FIRMWARE_SETTING, PhoneView, Resolver
+from provisioner.pipeline import render_tenants
+from provisioner.render import RenderedFile, Renderer, RenderError
+from provisioner.resolve import FIRMWARE_SETTING, PhoneView
 from provisioner.serve._access import access_from
 from provisioner.serve._changes import Refreshed, TenantChange
 from provisioner.serve._firmware import firmware_index
@@ -53,6 +54,8 @@ from provisioner.settings import Value, parse_networks
 from provisioner.store import Store
 
 __all__ = ["ConfigCache", "PhoneEntry", "TenantEntry", "served"]
+
+_Rendered = tuple[dict[int, tuple["TenantEntry", list[RenderError]]], dict[str, DiskFile]]
 
 log = logging.getLogger("provisioner.cache")
 
@@ -232,7 +235,8 @@ class ConfigCache:
             for tid in list(self.tenants):
                 self.tenants[tid].revision = -1
         if not self.shared:
-            self.shared = await loop.run_in_executor(self._executor, self._render_shared)
+            self.shared, errors = await loop.run_in_executor(self._executor, self._render_shared)
+            self._count_errors(errors)
         revisions = await loop.run_in_executor(self._executor, self.store.tenant_revisions)
         changed = [
             tid
@@ -246,7 +250,8 @@ class ConfigCache:
                 self._executor, self._render_tenants, changed
             )
             self.firmware = firmware
-            changes += [self._install(tid, entries.get(tid)) for tid in changed]
+            taken = (self._take(tid, entries.get(tid)) for tid in changed)
+            changes += [change for change in taken if change is not None]
         self.metrics.tenants, self.metrics.phones = len(self.tenants), len(self.macs)
         if changes or reloaded is not None:
             self.changes.put_nowait(Refreshed(tuple(changes), reloaded is not None))
@@ -284,52 +289,38 @@ class ConfigCache:
         log.info("event=catalog_reloaded families=%d", len(catalog.families))
         return catalog, Identifier(catalog), Renderer(catalog)
 
-    def _render_shared(self) -> dict[str, ServedFile]:
+    def _render_shared(self) -> tuple[dict[str, ServedFile], list[RenderError]]:
         files, errors = self._renderer.shared_files()
-        for error in errors:
-            self.metrics.render_errors += 1
-            log.error("event=render_error %s", error)
         now = int(time.time())
-        return {f.path.lower(): served(f, now) for f in files}
+        return {f.path.lower(): served(f, now) for f in files}, errors
 
-    def _render_tenants(
-        self, tenant_ids: Iterable[int]
-    ) -> tuple[dict[int, TenantEntry], dict[str, DiskFile]]:
-        """Render tenants (worker thread); also index the active firmware sets.
+    def _render_tenants(self, tenant_ids: Iterable[int]) -> _Rendered:
+        """Render tenants through the one pipeline (worker thread); index the firmware too.
 
         Activating or deactivating a set moves every tenant's revision, so the
-        index is rebuilt whenever anything is rendered.
+        index is rebuilt whenever anything is rendered. Nothing here reads or
+        writes what the event loop owns; errors come back as data.
         """
         snapshot = self.store.snapshot(tenant_ids=list(tenant_ids))
         firmware = self._index_firmware(snapshot.firmware.values())
-        resolver = Resolver(self.catalog, snapshot)
-        entries: dict[int, TenantEntry] = {}
-        for tenant in snapshot.tenants.values():
-            policy = _policy(tenant.id, tenant.name, resolver.tenant_settings(tenant))
-            entries[tenant.id] = TenantEntry(policy, tenant.revision, {}, False)
-        for phone in snapshot.phones.values():
-            if not phone.enabled:
-                continue  # disabled phones get the uniform not-found
-            entry = entries[phone.tenant_id]
-            view = resolver.phone(phone)
-            changed_at = snapshot.tenants[phone.tenant_id].changed_at
-            built = self._phone_entry(view, changed_at)
-            if built is not None:
-                entry.phones[phone.mac] = built
-                entry.auth_in_use = entry.auth_in_use or bool(built.access.http_password)
+        renders = render_tenants(self.catalog, snapshot, renderer=self._renderer)
+        entries: dict[int, tuple[TenantEntry, list[RenderError]]] = {}
+        for tenant_id, render in renders.items():
+            tenant = render.tenant
+            policy = _policy(tenant_id, tenant.name, render.settings)
+            entry = TenantEntry(policy, tenant.revision, {}, False)
+            for view, files in render.phones:
+                phone = self._phone_entry(view, files, tenant.changed_at)
+                entry.phones[phone.mac] = phone
+                entry.auth_in_use = entry.auth_in_use or bool(phone.access.http_password)
+            entries[tenant_id] = (entry, render.errors)
         return entries, firmware
 
-    def _phone_entry(self, view: PhoneView, changed_at: int) -> PhoneEntry | None:
+    def _phone_entry(
+        self, view: PhoneView, files: list[RenderedFile], changed_at: int
+    ) -> PhoneEntry:
         values = {name: r.value for name, r in view.settings.items()}
         mac = view.phone.mac
-        try:
-            files = self._renderer.phone_files(view)
-        except RenderFailed as failure:
-            # Keep serving what the phone had: a broken template must not
-            # turn a working phone into an unconfigured one.
-            self.metrics.render_errors += 1
-            log.error("event=render_error %s", failure.error)
-            return self.macs.get(mac)
         entry = PhoneEntry(
             mac=mac,
             tenant_id=view.tenant.id,
@@ -344,6 +335,35 @@ class ConfigCache:
             name = expand_path(upload.path, view.model, mac)
             entry.uploads[name.lower()] = (name, upload)
         return entry
+
+    def _count_errors(self, errors: list[RenderError]) -> None:
+        """Log and count render errors (event loop thread)."""
+        for error in errors:
+            self.metrics.render_errors += 1
+            log.error("event=render_error %s", error)
+
+    def _take(
+        self, tenant_id: int, rendered: tuple[TenantEntry, list[RenderError]] | None
+    ) -> TenantChange | None:
+        """Install a re-rendered tenant, or keep its last good state if any phone failed.
+
+        Keep-last-good is per tenant (``ErrorPolicy.KEEP_LAST_GOOD``): a
+        template that fails for one phone leaves the whole tenant as it was
+        (its revision noted, so it is not rendered again until it changes), so
+        phones never get a mix of two states. A new tenant has nothing to
+        keep and gets the phones that rendered.
+        """
+        if rendered is None:
+            return self._install(tenant_id, None)
+        entry, errors = rendered
+        old = self.tenants.get(tenant_id)
+        if errors:
+            self._count_errors(errors)
+            if old is not None:
+                old.revision = entry.revision
+                log.error("event=tenant_kept tenant=%s failed=%d", old.policy.name, len(errors))
+                return None
+        return self._install(tenant_id, entry)
 
     def _install(self, tenant_id: int, entry: TenantEntry | None) -> TenantChange:
         """Swap one tenant's entry into the lookup tables (event loop thread); what changed."""

@@ -72,3 +72,27 @@ def test_new_and_removed_phones_and_tenants(h: Harness) -> None:
 
 def test_nothing_to_do_reports_nothing(h: Harness) -> None:
     assert _refresh(h) is None
+
+
+def test_a_failing_phone_keeps_its_whole_tenant_as_it_was(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "polycom" / "ucs").mkdir(parents=True)
+    with harness(tmp_path, Catalog.load(site), site_dir=site) as h:
+        before = {mac: dict(h.cache.macs[mac].files) for mac in (POLYCOM, YEALINK)}
+        override = site / "polycom" / "ucs" / "master.cfg.j2"
+        override.write_text("{{ s['no.such'] }}\n")  # fails for the Polycom only
+        h.store.set_setting(parse_scope(f"phone:{YEALINK}"), "language", "fr")
+        refreshed = _refresh(h)
+        assert refreshed is not None
+        assert refreshed.catalog_reloaded
+        assert [c for c in refreshed.tenants if c.policy and c.policy.name == "acme"] == []
+        # Neither phone of the tenant moves: no mix of two states.
+        assert {mac: dict(h.cache.macs[mac].files) for mac in before} == before
+        assert h.metrics.render_errors >= 1
+        assert _refresh(h) is None  # kept, not rendered again every poll
+        override.unlink()
+        h.store.set_setting(parse_scope(f"phone:{YEALINK}"), "language", "de")
+        refreshed = _refresh(h)
+        assert refreshed is not None
+        (acme,) = [c for c in refreshed.tenants if c.policy and c.policy.name == "acme"]
+        assert acme.changed == (YEALINK,)
