@@ -14,9 +14,10 @@ failing phone does to the rest (:class:`ErrorPolicy`):
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Generic, TypeVar
 
 from provisioner.catalog import Catalog
 from provisioner.domain import Snapshot, Tenant
@@ -25,6 +26,8 @@ from provisioner.resolve import PhoneView, Resolver
 from provisioner.settings import Value
 
 __all__ = ["ErrorPolicy", "RenderResult", "TenantRender", "render_snapshot", "render_tenants"]
+
+T = TypeVar("T")
 
 
 class ErrorPolicy(StrEnum):
@@ -35,12 +38,12 @@ class ErrorPolicy(StrEnum):
 
 
 @dataclass(slots=True)
-class TenantRender:
-    """One tenant's resolved settings and rendered phones, and what failed."""
+class TenantRender(Generic[T]):
+    """One tenant's resolved settings, what its rendered phones were built into, what failed."""
 
     tenant: Tenant
     settings: dict[str, Value]  # the tenant's resolved settings (tenant layer)
-    phones: list[tuple[PhoneView, list[RenderedFile]]] = field(default_factory=list)
+    phones: list[T] = field(default_factory=list)
     errors: list[RenderError] = field(default_factory=list)
     failed: dict[str, list[str]] = field(default_factory=dict)  # MAC → paths it would have had
 
@@ -65,19 +68,22 @@ class RenderResult:
 def render_tenants(
     catalog: Catalog,
     snapshot: Snapshot,
+    build: Callable[[PhoneView, list[RenderedFile]], T],
     *,
     renderer: Renderer | None = None,
     macs: Collection[str] | None = None,
-) -> dict[int, TenantRender]:
+) -> dict[int, TenantRender[T]]:
     """Render the enabled phones of ``snapshot`` (only ``macs`` when given), by tenant id.
 
-    Every tenant of the snapshot has an entry, phones or not. A phone whose
-    templates fail is in its tenant's ``errors`` and ``failed``; the others
-    are rendered regardless: the policy is the caller's.
+    Each rendered phone is handed to ``build`` at once and only what it
+    returns is kept, so a large tenant never holds every phone's resolved
+    view at the same time. Every tenant of the snapshot has an entry, phones
+    or not. A phone whose templates fail is in its tenant's ``errors`` and
+    ``failed``; the others are rendered regardless: the policy is the caller's.
     """
     renderer = renderer or Renderer(catalog)
     resolver = Resolver(catalog, snapshot)
-    tenants = {
+    tenants: dict[int, TenantRender[T]] = {
         tenant.id: TenantRender(tenant, resolver.tenant_settings(tenant))
         for tenant in snapshot.tenants.values()
     }
@@ -86,7 +92,7 @@ def render_tenants(
     for view, outcome in renderer.render_phones(views):
         entry = tenants[view.phone.tenant_id]
         if isinstance(outcome, list):
-            entry.phones.append((view, outcome))
+            entry.phones.append(build(view, outcome))
         else:
             entry.errors.append(outcome)
             entry.failed[view.phone.mac] = renderer.phone_paths(view)
@@ -113,9 +119,11 @@ def render_snapshot(
     result = RenderResult()
     if shared:
         result.shared, result.errors = renderer.shared_files()
-    for tenant in render_tenants(catalog, snapshot, renderer=renderer, macs=macs).values():
-        for view, files in tenant.phones:
-            result.phones[view.phone.mac] = files
+    renders = render_tenants(
+        catalog, snapshot, lambda view, files: (view.phone.mac, files), renderer=renderer, macs=macs
+    )
+    for tenant in renders.values():
+        result.phones.update(tenant.phones)
         result.errors.extend(tenant.errors)
         result.failed.update(tenant.failed)
     if policy is ErrorPolicy.ALL_OR_NOTHING and result.errors:

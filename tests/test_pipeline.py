@@ -16,7 +16,7 @@ POLYCOM = "0004f2123456"  # in the demo fleet
 
 def test_render_tenants_groups_phones_and_errors_by_tenant(tmp_path: Path) -> None:
     catalog = make_site(tmp_path, "u = {{ lines[2].user }}\n")  # needs 3 lines: fails
-    renders = render_tenants(catalog, one_phone("tc100"))
+    renders = render_tenants(catalog, one_phone("tc100"), lambda view, files: view.phone.mac)
     (tenant,) = renders.values()
     assert tenant.tenant.name == "t"
     assert tenant.phones == []

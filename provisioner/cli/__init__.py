@@ -390,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=_serve_default("max_connections_per_address"),
         metavar="N",
         help="open HTTP(S) connections one client address may hold, TLS handshakes included; "
-        "more are closed at once; --trusted-proxies are exempt (default 64)",
+        "more are closed at once; --trusted-proxies are exempt (default 256)",
     )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--print-dhcp", action="store_true", help="also print the DHCP snippet")

@@ -92,7 +92,7 @@ class ServeConfig:
     # for the TLS handshake, and how many one address may hold open.
     header_timeout: float = 30.0
     handshake_timeout: float = 30.0
-    max_connections_per_address: int = 64
+    max_connections_per_address: int = 256
     shutdown_grace: float = 5.0
 
 

@@ -139,6 +139,26 @@ def _policy(tenant_id: int, name: str, values: dict[str, Value]) -> TenantPolicy
     )
 
 
+def _phone_entry(view: PhoneView, files: list[RenderedFile], changed_at: int) -> PhoneEntry:
+    """What the cache keeps of one rendered phone: its files and what serving needs."""
+    values = {name: r.value for name, r in view.settings.items()}
+    mac = view.phone.mac
+    entry = PhoneEntry(
+        mac=mac,
+        tenant_id=view.tenant.id,
+        family=view.family,
+        model=view.model.id,
+        access=access_from(values, mac),
+        firmware=str(values.get(FIRMWARE_SETTING, "")),
+        notify=notify_info(view),
+        files={f.path.lower(): served(f, changed_at) for f in files},
+    )
+    for upload in view.family.uploads:
+        name = expand_path(upload.path, view.model, mac)
+        entry.uploads[name.lower()] = (name, upload)
+    return entry
+
+
 class ConfigCache:
     """Rendered files of every tenant, refreshed from tenant revisions."""
 
@@ -303,38 +323,22 @@ class ConfigCache:
         """
         snapshot = self.store.snapshot(tenant_ids=list(tenant_ids))
         firmware = self._index_firmware(snapshot.firmware.values())
-        renders = render_tenants(self.catalog, snapshot, renderer=self._renderer)
+        renders = render_tenants(
+            self.catalog,
+            snapshot,
+            lambda view, files: _phone_entry(view, files, view.tenant.changed_at),
+            renderer=self._renderer,
+        )
         entries: dict[int, tuple[TenantEntry, list[RenderError]]] = {}
         for tenant_id, render in renders.items():
             tenant = render.tenant
             policy = _policy(tenant_id, tenant.name, render.settings)
             entry = TenantEntry(policy, tenant.revision, {}, False)
-            for view, files in render.phones:
-                phone = self._phone_entry(view, files, tenant.changed_at)
+            for phone in render.phones:
                 entry.phones[phone.mac] = phone
                 entry.auth_in_use = entry.auth_in_use or bool(phone.access.http_password)
             entries[tenant_id] = (entry, render.errors)
         return entries, firmware
-
-    def _phone_entry(
-        self, view: PhoneView, files: list[RenderedFile], changed_at: int
-    ) -> PhoneEntry:
-        values = {name: r.value for name, r in view.settings.items()}
-        mac = view.phone.mac
-        entry = PhoneEntry(
-            mac=mac,
-            tenant_id=view.tenant.id,
-            family=view.family,
-            model=view.model.id,
-            access=access_from(values, mac),
-            firmware=str(values.get(FIRMWARE_SETTING, "")),
-            notify=notify_info(view),
-            files={f.path.lower(): served(f, changed_at) for f in files},
-        )
-        for upload in view.family.uploads:
-            name = expand_path(upload.path, view.model, mac)
-            entry.uploads[name.lower()] = (name, upload)
-        return entry
 
     def _count_errors(self, errors: list[RenderError]) -> None:
         """Log and count render errors (event loop thread)."""
