@@ -16,13 +16,14 @@ from provisioner.cli._context import Context
 from provisioner.cli._output import print_json, print_table
 from provisioner.dhcp import DhcpTarget, snippets
 from provisioner.errors import InputError, NotFoundError
+from provisioner.firmware import version_matches
 from provisioner.identify import Identifier
 from provisioner.logsetup import configure
 from provisioner.mac import parse_mac
 from provisioner.resolve import FIRMWARE_SETTING, Resolver
 from provisioner.scope import parse_scope
 from provisioner.serve import ServeConfig, Server
-from provisioner.settings import parse_networks, parse_version
+from provisioner.settings import parse_networks
 from provisioner.store import BanStore
 
 __all__ = ["cmd_ban", "cmd_claim", "cmd_dhcp", "cmd_identify", "cmd_seen", "cmd_serve", "cmd_token"]
@@ -179,7 +180,7 @@ def cmd_seen(ctx: Context, args: argparse.Namespace) -> int:
     entries: list[dict[str, Any]] = []
     for row in rows:
         expected = assigned.get(row.mac or "", "")
-        flagged = bool(expected and row.firmware and not _same_version(row.firmware, expected))
+        flagged = bool(expected and row.firmware and not version_matches(expected, row.firmware))
         entries.append(
             {
                 "mac": row.mac,
@@ -237,15 +238,6 @@ def cmd_seen(ctx: Context, args: argparse.Namespace) -> int:
 
 def _when(timestamp: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(timestamp))
-
-
-def _same_version(reported: str, assigned: str) -> bool:
-    """Firmware versions agree when the assigned one is a prefix of the reported one."""
-    try:
-        got, want = parse_version(reported), parse_version(assigned)
-    except InputError:
-        return reported == assigned
-    return got[: len(want)] == want
 
 
 def _assigned_firmware(ctx: Context, macs: set[str]) -> dict[str, str]:

@@ -31,9 +31,9 @@ from provisioner.firmware._select import (
     choose_image,
     derive_version,
     served_path,
-    version_matches,
 )
 from provisioner.firmware._storage import FirmwareStorage, LocalStorage, new_key
+from provisioner.firmware._version import version_matches
 
 __all__ = [
     "ARCHIVE_SUFFIXES",
