@@ -148,3 +148,33 @@ def test_shared_file_clash_between_families(tmp_path: Path) -> None:
 def test_missing_site_dir(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="does not exist"):
         Catalog.load(tmp_path / "nope")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("SEP001122334455.cnf.xml", "text/xml; charset=utf-8"),
+        ("Dir/CALLS.XML", "text/xml; charset=utf-8"),
+        ("sip.ver", "text/plain; charset=utf-8"),
+        ("0004f2123456-phone.cfg", "text/plain; charset=utf-8"),
+        ("OS79XX.TXT", "text/plain; charset=utf-8"),
+        ("sip.ld", "application/octet-stream"),
+        ("P0S3-8-12-00.loads", "application/octet-stream"),
+        ("a.v1/sip", "application/octet-stream"),
+        ("noext", "application/octet-stream"),
+    ],
+)
+def test_content_type_of_a_file_without_a_format(name: str, expected: str) -> None:
+    from provisioner.catalog import content_type_of
+
+    assert content_type_of(name) == expected
+    assert content_type_of(name, default="x/y") == (expected if "text/" in expected else "x/y")
+
+
+def test_rendered_files_take_their_format_s_content_type() -> None:
+    # One map: a family file with no content_type of its own gets its format's.
+    from provisioner.catalog import FORMAT_CONTENT_TYPES
+
+    for family in Catalog.load().families.values():
+        for file in family.files:
+            assert file.content_type == FORMAT_CONTENT_TYPES[file.format], file

@@ -1,6 +1,11 @@
 """The model catalog: phone families, models, files and settings, loaded from TOML."""
 
 from provisioner.catalog._catalog import Catalog, builtin_template_dir, expand_path
+from provisioner.catalog._content_types import (
+    BINARY_CONTENT_TYPE,
+    FORMAT_CONTENT_TYPES,
+    content_type_of,
+)
 from provisioner.catalog._model import (
     CheckSync,
     Family,
@@ -17,6 +22,8 @@ from provisioner.catalog._model import (
 )
 
 __all__ = [
+    "BINARY_CONTENT_TYPE",
+    "FORMAT_CONTENT_TYPES",
     "Catalog",
     "CheckSync",
     "Family",
@@ -31,5 +38,6 @@ __all__ = [
     "UploadDef",
     "UserAgentRule",
     "builtin_template_dir",
+    "content_type_of",
     "expand_path",
 ]

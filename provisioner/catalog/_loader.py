@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from provisioner.catalog._content_types import FORMAT_CONTENT_TYPES
 from provisioner.catalog._model import (
     CheckSync,
     Family,
@@ -46,10 +47,6 @@ _PATH_TOKEN = re.compile(r"\{([A-Za-z_]+)\}")
 # A file path pattern may hold only characters that are safe in every
 # protocol's file name (no directory separators besides '/', no '..').
 _PATH_CHARS = re.compile(r"[A-Za-z0-9_.\-/{}]+")
-_DEFAULT_CONTENT_TYPE = {
-    OutputFormat.XML: "text/xml; charset=utf-8",
-    OutputFormat.KV: "text/plain; charset=utf-8",
-}
 
 
 class _Table:
@@ -233,7 +230,7 @@ def _file(data: object, where: str) -> FileDef:
         )
     if per is FilePer.FAMILY and tokens:
         raise CatalogError(f"{where}: a per-family path cannot contain {{...}} tokens")
-    content_type = t.text("content_type", _DEFAULT_CONTENT_TYPE[fmt])
+    content_type = t.text("content_type", FORMAT_CONTENT_TYPES[fmt])
     result = FileDef(
         path=path,
         template=t.text("template"),
