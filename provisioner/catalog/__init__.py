@@ -1,6 +1,11 @@
 """The model catalog: phone families, models, files and settings, loaded from TOML."""
 
-from provisioner.catalog._catalog import Catalog, builtin_template_dir, expand_path
+from provisioner.catalog._catalog import (
+    Catalog,
+    builtin_firmware_suffixes,
+    builtin_template_dir,
+    expand_path,
+)
 from provisioner.catalog._content_types import (
     BINARY_CONTENT_TYPE,
     FORMAT_CONTENT_TYPES,
@@ -8,6 +13,8 @@ from provisioner.catalog._content_types import (
 )
 from provisioner.catalog._model import (
     CheckSync,
+    DhcpOption,
+    DhcpValue,
     Family,
     FileDef,
     FilePer,
@@ -26,6 +33,8 @@ __all__ = [
     "FORMAT_CONTENT_TYPES",
     "Catalog",
     "CheckSync",
+    "DhcpOption",
+    "DhcpValue",
     "Family",
     "FileDef",
     "FilePer",
@@ -37,6 +46,7 @@ __all__ = [
     "RawNamespace",
     "UploadDef",
     "UserAgentRule",
+    "builtin_firmware_suffixes",
     "builtin_template_dir",
     "content_type_of",
     "expand_path",

@@ -137,7 +137,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         print(f"  ftp://{address}:{args.ftp_port}/")
     if args.print_dhcp:
         target = DhcpTarget(_ipv4(address), args.http_port, args.https_port, args.tftp_port)
-        print("\nDHCP options for phones:\n" + snippets(target))
+        print("\nDHCP options for phones:\n" + snippets(target, ctx.catalog.dhcp_options))
     asyncio.run(server.run_until_signalled())
     return 0
 
@@ -155,7 +155,7 @@ def cmd_dhcp(ctx: Context, args: argparse.Namespace) -> int:
         _ipv4(address), args.http_port, args.https_port, args.tftp_port, args.token or ""
     )
     try:
-        print(snippets(target), end="")
+        print(snippets(target, ctx.catalog.dhcp_options), end="")
     except ValueError:
         raise InputError(f"invalid IPv4 address {address!r} for DHCP options") from None
     return 0

@@ -2,7 +2,6 @@
 
 from provisioner.firmware._ingest import (
     ARCHIVE_SUFFIXES,
-    IMAGE_SUFFIXES,
     Ingested,
     IngestedFile,
     IngestError,
@@ -38,7 +37,6 @@ from provisioner.firmware._version import version_matches
 __all__ = [
     "ARCHIVE_SUFFIXES",
     "FW_PREFIX",
-    "IMAGE_SUFFIXES",
     "KINDS",
     "LABEL",
     "LABEL_SETTING",
