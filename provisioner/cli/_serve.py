@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import secrets
-import socket
 import ssl
 import time
 from dataclasses import asdict
@@ -25,6 +24,7 @@ from provisioner.scope import parse_scope
 from provisioner.serve import ServeConfig, Server
 from provisioner.settings import parse_networks
 from provisioner.store import BanStore
+from provisioner.udp import local_address_towards
 
 __all__ = ["cmd_ban", "cmd_claim", "cmd_dhcp", "cmd_identify", "cmd_seen", "cmd_serve", "cmd_token"]
 
@@ -74,12 +74,10 @@ def _check_ftp_limits(config: ServeConfig) -> None:
 
 def primary_address() -> str:
     """The IPv4 address this host uses to reach other networks (no packet is sent)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: routing decision only
-            return str(probe.getsockname()[0])
-        except OSError:
-            return "127.0.0.1"
+    try:
+        return local_address_towards("192.0.2.1")  # TEST-NET-1 (RFC 5737): the default route
+    except OSError:
+        return "127.0.0.1"
 
 
 def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
