@@ -207,3 +207,28 @@ def test_seen_flags_firmware_by_the_version_rule(run: Run, tmp_path: Path) -> No
     code, out, _ = run("seen", "--json")
     flagged = {row["mac"]: row["firmware_mismatch"] for row in json.loads(out)}
     assert (code, flagged) == (0, {yealink: False, polycom: True})
+
+
+def test_serve_options_take_their_defaults_from_serve_config(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One place for a default: change ServeConfig's, and `serve` follows.
+    import ipaddress
+    from dataclasses import MISSING, fields
+
+    from provisioner.cli import build_parser
+    from provisioner.serve import ServeConfig
+
+    options = vars(build_parser().parse_args(["serve"]))
+    others = {"command", "handler", "db", "data_dir", "firmware_store", "site_templates"}
+    shared = [f for f in fields(ServeConfig) if f.name in options and f.name not in others]
+    assert {f.name for f in shared} == set(options) - others - {"log_level", "print_dhcp"}
+    network = ipaddress.ip_network("10.9.8.0/24")
+    for field in shared:
+        kind = type(field.default if field.default is not MISSING else ())
+        changed = {bool: True, int: 4321, float: 43.5, tuple: (network,)}.get(kind, "changed")
+        monkeypatch.setattr(field, "default", changed)
+        monkeypatch.setattr(field, "default_factory", MISSING)
+        value = vars(build_parser().parse_args(["serve"]))[field.name]
+        expected = "10.9.8.0/24" if kind is tuple else changed
+        assert str(value) == str(expected), field.name
