@@ -1,18 +1,20 @@
 """DHCP configuration snippets that point phones at this server.
 
-Which option each vendor reads (vendors.md §4): Polycom option 160 (a URL;
-preferred over 66 when both are given, seed 003 §7.3.2) or 66; Yealink 66
-(or a custom option 128-254) with a URL; Cisco 79xx option 150 (a list of
-TFTP server IPs) or 66; Cisco SPA/MPP 66 (a host or full URL), MPP also
-160/159/150. Phones fetch from option 66/150 by TFTP on port 69: a TFTP
-server on another port is unreachable for them.
+The options, and which vendor reads which, come from the catalog
+(``[[dhcp_options]]`` in ``templates/common.toml``, vendors.md §4); this
+module only writes them out for ISC dhcpd, Kea and dnsmasq. Phones fetch
+from option 66/150 by TFTP on port 69: a TFTP server on another port is
+unreachable for them.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from provisioner.catalog import DhcpOption, DhcpValue
 
 __all__ = ["DhcpTarget", "snippets"]
 
@@ -36,8 +38,8 @@ class DhcpTarget:
         return f"{scheme}://{host}{prefix}"
 
 
-def snippets(target: DhcpTarget) -> str:
-    """ISC dhcpd, Kea and dnsmasq lines for options 66, 160 and 150."""
+def snippets(target: DhcpTarget, options: Sequence[DhcpOption]) -> str:
+    """ISC dhcpd, Kea and dnsmasq lines for ``options`` (the catalog's)."""
     ipaddress.IPv4Address(target.address)  # DHCPv4 options carry IPv4 addresses
     # Plain HTTP when it is on: phones refuse a certificate they do not trust,
     # and the generated one is self-signed. Switch to the HTTPS URL (printed
@@ -47,7 +49,13 @@ def snippets(target: DhcpTarget) -> str:
         url = target.url("http")
     elif target.https_port:
         url = target.url("https")
-    option66 = url or target.address
+    values = {
+        DhcpValue.URL_OR_ADDRESS: url or target.address,
+        DhcpValue.URL: url,
+        DhcpValue.TFTP_ADDRESS: target.address if target.tftp_port else "",
+    }
+    given = [(o, values[o.value]) for o in options if values[o.value]]
+    defined = [o for o in options if o.isc_type]
     lines = ["# --- ISC dhcpd (dhcpd.conf) ---"]
     if target.http_port and target.https_port:
         lines.append(f"# With a certificate phones trust, use {target.url('https')} instead.")
@@ -56,40 +64,31 @@ def snippets(target: DhcpTarget) -> str:
             f"# Note: TFTP listens on port {target.tftp_port}; phones use port 69. Run with "
             "--tftp-port 69 (needs CAP_NET_BIND_SERVICE) or redirect 69 to it."
         )
-    lines += [
-        "option polycom-provisioning code 160 = string;",
-        "option cisco-tftp-servers code 150 = array of ip-address;",
-        f'option tftp-server-name "{option66}";   # 66: Yealink, Cisco SPA/MPP, older Polycom',
-    ]
-    if url:
-        lines.append(
-            f'option polycom-provisioning "{url}";   # 160: Polycom UC Software, Cisco MPP'
-        )
-    if target.tftp_port:
-        lines.append(f"option cisco-tftp-servers {target.address};   # 150: Cisco 79xx (TFTP)")
+    lines += [f"option {o.name} code {o.code} = {o.isc_type};" for o in defined]
+    lines += [f"option {o.name} {_quoted(o, v)};   # {o.code}: {o.readers}" for o, v in given]
     lines += ["", '# --- Kea (kea-dhcp4.conf, inside "Dhcp4") ---']
-    option_data: list[dict[str, object]] = [{"name": "tftp-server-name", "data": option66}]
-    if url:
-        option_data.append({"name": "polycom-provisioning", "data": url})
-    if target.tftp_port:
-        option_data.append({"name": "cisco-tftp-servers", "data": target.address})
     kea = {
-        "option-def": [
-            {"name": "polycom-provisioning", "code": 160, "type": "string", "space": "dhcp4"},
-            {
-                "name": "cisco-tftp-servers",
-                "code": 150,
-                "type": "ipv4-address",
-                "array": True,
-                "space": "dhcp4",
-            },
-        ],
-        "option-data": option_data,
+        "option-def": [_kea_definition(o) for o in defined],
+        "option-data": [{"name": o.name, "data": v} for o, v in given],
     }
     lines.append(json.dumps(kea, indent=2)[1:-1].strip("\n"))
-    lines += ["", "# --- dnsmasq (dnsmasq.conf) ---", f'dhcp-option=66,"{option66}"']
-    if url:
-        lines.append(f'dhcp-option=160,"{url}"')
-    if target.tftp_port:
-        lines.append(f"dhcp-option=150,{target.address}")
+    lines += ["", "# --- dnsmasq (dnsmasq.conf) ---"]
+    lines += [f"dhcp-option={o.code},{_quoted(o, v)}" for o, v in given]
     return "\n".join(lines) + "\n"
+
+
+def _quoted(option: DhcpOption, value: str) -> str:
+    # Addresses are written bare; text (a URL or host name) is a quoted string.
+    return value if option.value is DhcpValue.TFTP_ADDRESS else f'"{value}"'
+
+
+def _kea_definition(option: DhcpOption) -> dict[str, object]:
+    definition: dict[str, object] = {
+        "name": option.name,
+        "code": option.code,
+        "type": option.kea_type,
+    }
+    if option.kea_array:
+        definition["array"] = True
+    definition["space"] = "dhcp4"
+    return definition

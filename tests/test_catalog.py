@@ -148,3 +148,78 @@ def test_shared_file_clash_between_families(tmp_path: Path) -> None:
 def test_missing_site_dir(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="does not exist"):
         Catalog.load(tmp_path / "nope")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("SEP001122334455.cnf.xml", "text/xml; charset=utf-8"),
+        ("Dir/CALLS.XML", "text/xml; charset=utf-8"),
+        ("sip.ver", "text/plain; charset=utf-8"),
+        ("0004f2123456-phone.cfg", "text/plain; charset=utf-8"),
+        ("OS79XX.TXT", "text/plain; charset=utf-8"),
+        ("sip.ld", "application/octet-stream"),
+        ("P0S3-8-12-00.loads", "application/octet-stream"),
+        ("a.v1/sip", "application/octet-stream"),
+        ("noext", "application/octet-stream"),
+    ],
+)
+def test_content_type_of_a_file_without_a_format(name: str, expected: str) -> None:
+    from provisioner.catalog import content_type_of
+
+    assert content_type_of(name) == expected
+    assert content_type_of(name, default="x/y") == (expected if "text/" in expected else "x/y")
+
+
+def test_rendered_files_take_their_format_s_content_type() -> None:
+    # One map: a family file with no content_type of its own gets its format's.
+    from provisioner.catalog import FORMAT_CONTENT_TYPES
+
+    for family in Catalog.load().families.values():
+        for file in family.files:
+            assert file.content_type == FORMAT_CONTENT_TYPES[file.format], file
+
+
+def test_firmware_file_suffixes_are_the_families() -> None:
+    # Moved from Python (firmware/_ingest.py IMAGE_SUFFIXES) to each family's
+    # [firmware] file_suffixes: together they accept what was accepted before.
+    before = ".ld .rom .loads .sbn .sb2 .bin .img .ver .sgn .cfg .txt .xml .wav .png .jpg .bmp"
+    suffixes = Catalog.load().firmware_suffixes
+    assert sorted(suffixes) == sorted(before.split())
+    assert len(set(suffixes)) == len(suffixes)
+
+
+def test_dhcp_options_come_from_common_toml() -> None:
+    options = Catalog.load().dhcp_options
+    assert [(o.code, o.name, o.value.value) for o in options] == [
+        (66, "tftp-server-name", "url_or_address"),
+        (160, "polycom-provisioning", "url"),
+        (150, "cisco-tftp-servers", "tftp_address"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('value = "url"\n', 'value = "link"\n', "value must be one of url_or_address, url"),
+        ("code = 160\n", "code = 66\n", "a DHCP option code is given twice"),
+        ('kea_type = "string"\n', "", "give both isc_type and kea_type, or neither"),
+    ],
+)
+def test_dhcp_option_errors(tmp_path: Path, old: str, new: str, message: str) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    text = (builtin_template_dir() / "common.toml").read_text()
+    assert old in text
+    (site / "common.toml").write_text(text.replace(old, new, 1))
+    with pytest.raises(CatalogError, match=message):
+        Catalog.load(site)
+
+
+def test_a_bad_file_suffix_is_a_catalog_error(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(builtin_template_dir() / "yealink", site / "yealink")
+    path = site / "yealink" / "tseries" / "family.toml"
+    path.write_text(path.read_text().replace('file_suffixes = [".rom"]', 'file_suffixes = ["rom"]'))
+    with pytest.raises(CatalogError, match="'rom' must be a dot and lower-case letters or digits"):
+        Catalog.load(site)

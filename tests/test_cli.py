@@ -182,3 +182,53 @@ def test_identify_claim_and_dhcp(run: Run, tmp_path: Path) -> None:
     code, out, _ = run("dhcp-snippet", "--address", "10.0.0.5", "--token", token)
     assert f'dhcp-option=160,"http://10.0.0.5:8080/{token}/"' in out
     assert "dhcp-option=150,10.0.0.5" in out
+
+
+def test_seen_flags_firmware_by_the_version_rule(run: Run, tmp_path: Path) -> None:
+    # `seen` and rollouts use one rule (firmware.version_matches): a Yealink
+    # reporting 66.86.0.20 runs 86.0.20; a Polycom reporting 5.9.1.0615 does
+    # not run "5.9".
+    from provisioner.catalog import Catalog
+    from provisioner.store import SeenRow, Store, default_url
+
+    yealink, polycom = "805ec0112233", MAC
+    assert run("tenant", "add", "t1", "--sip-domain", "t1.example.com")[0] == 0
+    assert run("phone", "add", yealink, "--tenant", "t1", "--model", "t46s")[0] == 0
+    assert run("phone", "add", polycom, "--tenant", "t1", "--model", "vvx410")[0] == 0
+    assert run("set", f"phone:{yealink}", "firmware.version", "86.0.20")[0] == 0
+    assert run("set", f"phone:{polycom}", "firmware.version", "5.9")[0] == 0
+    store = Store.open(default_url(tmp_path / "var"), Catalog.load())
+    rows = [
+        SeenRow(mac, mac, "10.0.0.7", "http", f"{mac}.cfg", "UA", "", "", fw, "200", True, 1, 1, 1)
+        for mac, fw in ((yealink, "66.86.0.20"), (polycom, "5.9.1.0615"))
+    ]
+    store.record_seen(rows, 100)
+    store.close()
+    code, out, _ = run("seen", "--json")
+    flagged = {row["mac"]: row["firmware_mismatch"] for row in json.loads(out)}
+    assert (code, flagged) == (0, {yealink: False, polycom: True})
+
+
+def test_serve_options_take_their_defaults_from_serve_config(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One place for a default: change ServeConfig's, and `serve` follows.
+    import ipaddress
+    from dataclasses import MISSING, fields
+
+    from provisioner.cli import build_parser
+    from provisioner.serve import ServeConfig
+
+    options = vars(build_parser().parse_args(["serve"]))
+    others = {"command", "handler", "db", "data_dir", "firmware_store", "site_templates"}
+    shared = [f for f in fields(ServeConfig) if f.name in options and f.name not in others]
+    assert {f.name for f in shared} == set(options) - others - {"log_level", "print_dhcp"}
+    network = ipaddress.ip_network("10.9.8.0/24")
+    for field in shared:
+        kind = type(field.default if field.default is not MISSING else ())
+        changed = {bool: True, int: 4321, float: 43.5, tuple: (network,)}.get(kind, "changed")
+        monkeypatch.setattr(field, "default", changed)
+        monkeypatch.setattr(field, "default_factory", MISSING)
+        value = vars(build_parser().parse_args(["serve"]))[field.name]
+        expected = "10.9.8.0/24" if kind is tuple else changed
+        assert str(value) == str(expected), field.name

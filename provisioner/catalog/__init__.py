@@ -1,8 +1,20 @@
 """The model catalog: phone families, models, files and settings, loaded from TOML."""
 
-from provisioner.catalog._catalog import Catalog, builtin_template_dir, expand_path
+from provisioner.catalog._catalog import (
+    Catalog,
+    builtin_firmware_suffixes,
+    builtin_template_dir,
+    expand_path,
+)
+from provisioner.catalog._content_types import (
+    BINARY_CONTENT_TYPE,
+    FORMAT_CONTENT_TYPES,
+    content_type_of,
+)
 from provisioner.catalog._model import (
     CheckSync,
+    DhcpOption,
+    DhcpValue,
     Family,
     FileDef,
     FilePer,
@@ -17,8 +29,12 @@ from provisioner.catalog._model import (
 )
 
 __all__ = [
+    "BINARY_CONTENT_TYPE",
+    "FORMAT_CONTENT_TYPES",
     "Catalog",
     "CheckSync",
+    "DhcpOption",
+    "DhcpValue",
     "Family",
     "FileDef",
     "FilePer",
@@ -30,6 +46,8 @@ __all__ = [
     "RawNamespace",
     "UploadDef",
     "UserAgentRule",
+    "builtin_firmware_suffixes",
     "builtin_template_dir",
+    "content_type_of",
     "expand_path",
 ]

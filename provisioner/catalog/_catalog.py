@@ -9,11 +9,18 @@ from dataclasses import replace
 from pathlib import Path
 
 from provisioner.catalog._loader import load_common, load_families, load_presets
-from provisioner.catalog._model import Family, FilePer, ModelDef, Preset, RawNamespace
+from provisioner.catalog._model import (
+    DhcpOption,
+    Family,
+    FilePer,
+    ModelDef,
+    Preset,
+    RawNamespace,
+)
 from provisioner.errors import CatalogError, InputError
 from provisioner.settings import SettingSpec, SettingType
 
-__all__ = ["Catalog", "builtin_template_dir", "expand_path"]
+__all__ = ["Catalog", "builtin_firmware_suffixes", "builtin_template_dir", "expand_path"]
 
 RAW_PREFIX = "raw."
 
@@ -24,6 +31,12 @@ def builtin_template_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parent.parent.parent / "templates"
+
+
+@functools.cache
+def builtin_firmware_suffixes() -> tuple[str, ...]:
+    """Every built-in family's firmware file name endings (``[firmware] file_suffixes``)."""
+    return Catalog.load().firmware_suffixes
 
 
 def expand_path(pattern: str, model: ModelDef, mac: str | None = None) -> str:
@@ -53,11 +66,17 @@ class Catalog:
         common: Mapping[str, SettingSpec],
         presets: Mapping[str, Preset],
         search_path: tuple[Path, ...],
+        dhcp_options: tuple[DhcpOption, ...] = (),
     ) -> None:
         self.families = dict(families)
         self.common = dict(common)
         self.presets = dict(presets)
         self.search_path = search_path
+        self.dhcp_options = dhcp_options
+        # Every family's firmware file name endings, first seen first.
+        self.firmware_suffixes = tuple(
+            dict.fromkeys(s for f in self.families.values() for s in f.firmware.file_suffixes)
+        )
         self.models: dict[str, ModelDef] = {}
         self._lookup: dict[str, ModelDef] = {}
         self.settings: dict[str, SettingSpec] = dict(common)
@@ -83,9 +102,9 @@ class Catalog:
                     return directory / name
             raise CatalogError(f"no {name} in {', '.join(map(str, search))}")
 
-        common = load_common(first("common.toml"))
+        common, dhcp_options = load_common(first("common.toml"))
         presets = load_presets(first("platforms.toml"), common)
-        return cls(load_families(search), common, presets, search)
+        return cls(load_families(search), common, presets, search, dhcp_options)
 
     def _index_family(self, family: Family) -> None:
         for model in family.models:

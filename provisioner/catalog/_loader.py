@@ -3,7 +3,8 @@
 Layout of a template directory (the built-in ``templates/`` or a site
 directory searched before it):
 
-- ``common.toml``: the vendor-neutral settings every family maps;
+- ``common.toml``: the vendor-neutral settings every family maps, and the
+  DHCP options that point phones at the server;
 - ``platforms.toml``: target platform presets;
 - ``<vendor>/<family>/family.toml`` plus the family's Jinja templates.
 
@@ -21,8 +22,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from provisioner.catalog._content_types import FORMAT_CONTENT_TYPES
 from provisioner.catalog._model import (
     CheckSync,
+    DhcpOption,
+    DhcpValue,
     Family,
     FileDef,
     FilePer,
@@ -46,10 +50,7 @@ _PATH_TOKEN = re.compile(r"\{([A-Za-z_]+)\}")
 # A file path pattern may hold only characters that are safe in every
 # protocol's file name (no directory separators besides '/', no '..').
 _PATH_CHARS = re.compile(r"[A-Za-z0-9_.\-/{}]+")
-_DEFAULT_CONTENT_TYPE = {
-    OutputFormat.XML: "text/xml; charset=utf-8",
-    OutputFormat.KV: "text/plain; charset=utf-8",
-}
+_SUFFIX = re.compile(r"\.[a-z0-9]{1,8}")
 
 
 class _Table:
@@ -175,8 +176,8 @@ def _setting(data: object, where: str, owner: str | None) -> SettingSpec:
     return replace(spec, default=value)
 
 
-def load_common(path: Path) -> dict[str, SettingSpec]:
-    """Load the common (vendor-neutral) settings from ``common.toml``."""
+def load_common(path: Path) -> tuple[dict[str, SettingSpec], tuple[DhcpOption, ...]]:
+    """Load the common (vendor-neutral) settings and DHCP options from ``common.toml``."""
     t = _Table(_read_toml(path), str(path))
     specs: dict[str, SettingSpec] = {}
     for index, item in enumerate(t.array("settings")):
@@ -184,8 +185,42 @@ def load_common(path: Path) -> dict[str, SettingSpec]:
         if spec.name in specs:
             raise CatalogError(f"{path}: setting {spec.name} defined twice")
         specs[spec.name] = spec
+    options = tuple(
+        _dhcp_option(item, f"{path}: dhcp_options[{index}]")
+        for index, item in enumerate(t.array("dhcp_options", []))
+    )
+    if len({o.code for o in options}) != len(options):
+        raise CatalogError(f"{path}: a DHCP option code is given twice")
     t.done()
-    return specs
+    return specs, options
+
+
+def _dhcp_option(data: object, where: str) -> DhcpOption:
+    t = _Table(data, where)
+    code = t.integer("code")
+    if not 1 <= code <= 254:
+        raise CatalogError(f"{where}: code must be 1..254")
+    name = t.text("name")
+    if re.fullmatch(r"[a-z][a-z0-9-]*", name) is None:
+        raise CatalogError(f"{where}: name {name!r} must be lower case [a-z0-9-]")
+    try:
+        value = DhcpValue(t.text("value"))
+    except ValueError:
+        choices = ", ".join(v.value for v in DhcpValue)
+        raise CatalogError(f"{where}: value must be one of {choices}") from None
+    result = DhcpOption(
+        code=code,
+        name=name,
+        value=value,
+        readers=t.text("readers"),
+        isc_type=t.text("isc_type", ""),
+        kea_type=t.text("kea_type", ""),
+        kea_array=t.flag("kea_array", False),
+    )
+    t.done()
+    if bool(result.isc_type) != bool(result.kea_type):
+        raise CatalogError(f"{where}: give both isc_type and kea_type, or neither")
+    return result
 
 
 def load_presets(path: Path, specs: Mapping[str, SettingSpec]) -> dict[str, Preset]:
@@ -233,7 +268,7 @@ def _file(data: object, where: str) -> FileDef:
         )
     if per is FilePer.FAMILY and tokens:
         raise CatalogError(f"{where}: a per-family path cannot contain {{...}} tokens")
-    content_type = t.text("content_type", _DEFAULT_CONTENT_TYPE[fmt])
+    content_type = t.text("content_type", FORMAT_CONTENT_TYPES[fmt])
     result = FileDef(
         path=path,
         template=t.text("template"),
@@ -304,9 +339,20 @@ def _firmware(data: dict[str, Any], where: str) -> FirmwareDef:
         version_file=ft.text("version_file", ""),
         version_from_name=version_from_name,
         examples=_strs(ft.array("examples", []), f"{where}: examples"),
+        file_suffixes=_suffixes(ft.array("file_suffixes", []), f"{where}: file_suffixes"),
     )
     ft.done()
     return result
+
+
+def _suffixes(values: list[Any], where: str) -> tuple[str, ...]:
+    suffixes = _strs(values, where)
+    for suffix in suffixes:
+        if _SUFFIX.fullmatch(suffix) is None:
+            raise CatalogError(
+                f"{where}: {suffix!r} must be a dot and lower-case letters or digits"
+            )
+    return suffixes
 
 
 def _optional_files(values: list[Any], where: str) -> tuple[str, ...]:

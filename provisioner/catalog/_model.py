@@ -116,6 +116,9 @@ class FirmwareDef:
     version_file: str = ""  # a file of the set whose first line is its version
     version_from_name: str = ""  # a regex with group "version", matched on image names
     examples: tuple[str, ...] = ()  # real image names, checked against ``images`` by the tests
+    # Name endings of the files the vendor ships (images, version files, the
+    # device files beside them): what a single-file upload may be called.
+    file_suffixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +135,31 @@ class RawNamespace:
     prefix: str
     name_pattern: re.Pattern[str]
     max_length: int
+
+
+class DhcpValue(StrEnum):
+    """What a DHCP option points phones at (``provisioner dhcp-snippet``)."""
+
+    URL_OR_ADDRESS = "url_or_address"  # the provisioning URL, else the server's address
+    URL = "url"  # the provisioning URL; left out when no HTTP(S) is served
+    TFTP_ADDRESS = "tftp_address"  # the server's address; left out when no TFTP is served
+
+
+@dataclass(frozen=True, slots=True)
+class DhcpOption:
+    """A DHCPv4 option that points phones at the server, from ``common.toml``.
+
+    ``isc_type`` / ``kea_type`` define an option the DHCP servers do not know
+    by name (empty: a standard option). ``readers`` says which phones read it.
+    """
+
+    code: int
+    name: str
+    value: DhcpValue
+    readers: str
+    isc_type: str = ""
+    kea_type: str = ""
+    kea_array: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
@@ -113,9 +114,32 @@ def _add_line_fields(parser: argparse.ArgumentParser, *, required_user: bool) ->
 
 
 def _serve_default(name: str) -> Any:
-    """A ``serve`` option's default, as :class:`ServeConfig` declares it (one place)."""
+    """A ``serve`` option's default, as :class:`ServeConfig` declares it (one place).
+
+    Network lists are given back as the option's text (``127.0.0.0/8,::1/128``).
+    """
     field = next(f for f in fields(ServeConfig) if f.name == name)
-    return field.default
+    value = field.default
+    if value is MISSING and callable(field.default_factory):
+        value = field.default_factory()
+    return ",".join(map(str, value)) if isinstance(value, tuple) else value
+
+
+def _serve_option(
+    parser: argparse.ArgumentParser, name: str, help_text: str, **kwargs: Any
+) -> None:
+    """``--name``, defaulting to :class:`ServeConfig`'s ``name``.
+
+    ``{default}`` in ``help_text`` shows that default.
+    """
+    default = _serve_default(name)
+    shown = f"{default:g}" if isinstance(default, float) else default
+    parser.add_argument(
+        "--" + name.replace("_", "-"),
+        default=default,
+        help=help_text.format(default=shown),
+        **kwargs,
+    )
 
 
 def _add_ban_options(p: argparse.ArgumentParser) -> None:
@@ -141,17 +165,24 @@ def _add_ban_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--ban-exempt",
-        default="",
+        default=_serve_default("ban_exempt"),
         help="networks never counted nor banned, e.g. a site NAT with many new phones "
         "(default: none)",
     )
 
 
 def _add_endpoint_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bind", default="0.0.0.0", help="address to listen on (default all)")
-    parser.add_argument("--http-port", type=int, default=8080, help="0 disables (default 8080)")
-    parser.add_argument("--https-port", type=int, default=8443, help="0 disables (default 8443)")
-    parser.add_argument("--tftp-port", type=int, default=6969, help="0 disables (default 6969)")
+    parser.add_argument(
+        "--bind", default=_serve_default("bind"), help="address to listen on (default all)"
+    )
+    for name in ("http_port", "https_port", "tftp_port"):
+        default = _serve_default(name)
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=int,
+            default=default,
+            help=f"0 disables (default {default})",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -317,98 +348,84 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("serve", cmd_serve, "serve phones over HTTP, HTTPS, TFTP and FTP")
     _add_endpoint_options(p)
-    p.add_argument("--ftp-port", type=int, default=2121, help="0 disables FTP (default 2121)")
-    p.add_argument("--ftp-passive-ports", help="passive data ports, e.g. 30000-30100")
-    p.add_argument(
-        "--ftp-login-timeout",
+    option = functools.partial(_serve_option, p)
+    option("ftp_port", "0 disables FTP (default {default})", type=int)
+    option("ftp_passive_ports", "passive data ports, e.g. 30000-30100")
+    option(
+        "ftp_login_timeout",
+        "close FTP connections not logged in this long after connecting (default {default})",
         type=float,
-        default=30.0,
         metavar="SECONDS",
-        help="close FTP connections not logged in this long after connecting (default 30)",
     )
-    p.add_argument(
-        "--ftp-max-connections",
+    option(
+        "ftp_max_connections",
+        "simultaneous FTP control connections (default {default})",
         type=int,
-        default=1000,
         metavar="N",
-        help="simultaneous FTP control connections (default 1000)",
     )
-    p.add_argument(
-        "--ftp-max-per-address",
+    option(
+        "ftp_max_per_address",
+        "simultaneous FTP control connections from one address; 0: no limit (default {default})",
         type=int,
-        default=32,
         metavar="N",
-        help="simultaneous FTP control connections from one address; 0: no limit (default 32)",
     )
-    p.add_argument(
-        "--tftp-uploads",
+    option(
+        "tftp_uploads",
+        "accept phones' uploads (logs) over TFTP too; off by default, as TFTP has no login",
         action="store_true",
-        help="accept phones' uploads (logs) over TFTP too; off by default, as TFTP has no login",
     )
-    p.add_argument("--tls-cert", type=Path, help="PEM certificate (default: a generated one)")
-    p.add_argument("--tls-key", type=Path, help="PEM private key")
-    p.add_argument(
-        "--client-ca",
-        type=Path,
-        help="PEM CA certificates (phone vendors' roots) whose client certificates HTTPS accepts"
+    option("tls_cert", "PEM certificate (default: a generated one)", type=Path)
+    option("tls_key", "PEM private key", type=Path)
+    option(
+        "client_ca",
+        "PEM CA certificates (phone vendors' roots) whose client certificates HTTPS accepts"
         " (for access.client_cert = required)",
+        type=Path,
     )
-    p.add_argument("--client-crl", type=Path, help="PEM CRLs checked for client certificates")
-    p.add_argument("--realm", default="provisioner", help="digest realm outside tenant prefixes")
-    p.add_argument(
-        "--default-tenant", help="tenant whose unknown-device policy applies outside prefixes"
-    )
-    p.add_argument(
-        "--metrics-allow", default="127.0.0.0/8,::1/128", help="networks allowed to read /metrics"
-    )
-    p.add_argument(
-        "--trusted-proxies",
-        default="",
-        help="reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed, "
+    option("client_crl", "PEM CRLs checked for client certificates", type=Path)
+    option("realm", "digest realm outside tenant prefixes")
+    option("default_tenant", "tenant whose unknown-device policy applies outside prefixes")
+    option("metrics_allow", "networks allowed to read /metrics")
+    option(
+        "trusted_proxies",
+        "reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed, "
         "e.g. 127.0.0.1/32 (default: none)",
     )
     _add_ban_options(p)
-    p.add_argument(
-        "--header-timeout",
-        type=float,
-        default=_serve_default("header_timeout"),
-        metavar="SECONDS",
-        help="close an HTTP(S) connection whose request headers are not complete this long "
+    option(
+        "header_timeout",
+        "close an HTTP(S) connection whose request headers are not complete this long "
         "after it opened or after the previous response; also the idle keep-alive time "
-        "(default 30)",
-    )
-    p.add_argument(
-        "--handshake-timeout",
+        "(default {default})",
         type=float,
-        default=_serve_default("handshake_timeout"),
         metavar="SECONDS",
-        help="close an HTTPS connection whose TLS handshake takes longer (default 30)",
     )
-    p.add_argument(
-        "--max-connections-per-address",
+    option(
+        "handshake_timeout",
+        "close an HTTPS connection whose TLS handshake takes longer (default {default})",
+        type=float,
+        metavar="SECONDS",
+    )
+    option(
+        "max_connections_per_address",
+        "open HTTP(S) connections one client address may hold, TLS handshakes included; "
+        "more are closed at once; --trusted-proxies are exempt (default {default})",
         type=int,
-        default=_serve_default("max_connections_per_address"),
         metavar="N",
-        help="open HTTP(S) connections one client address may hold, TLS handshakes included; "
-        "more are closed at once; --trusted-proxies are exempt (default 256)",
     )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--print-dhcp", action="store_true", help="also print the DHCP snippet")
-    p.add_argument(
-        "--sip-port", type=int, default=0, help="UDP/TCP port NOTIFYs are sent from (0: any)"
-    )
-    p.add_argument(
-        "--poll-interval",
+    option("sip_port", "UDP/TCP port NOTIFYs are sent from (0: any)", type=int)
+    option(
+        "poll_interval",
+        "seconds between checks of the database for changes, seen-record writes and "
+        "rollout steps (default {default})",
         type=float,
-        default=2.0,
-        help="seconds between checks of the database for changes, seen-record writes and "
-        "rollout steps (default 2)",
     )
-    p.add_argument(
-        "--notify-lease",
+    option(
+        "notify_lease",
+        "seconds before a NOTIFY interrupted by a crash is sent again (default {default})",
         type=float,
-        default=120.0,
-        help="seconds before a NOTIFY interrupted by a crash is sent again (default 120)",
     )
 
     p = command("ban", cmd_ban, "list or lift bans of addresses (shared by every serve node)")

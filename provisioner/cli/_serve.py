@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import secrets
-import socket
 import ssl
 import time
 from dataclasses import asdict
@@ -16,14 +15,16 @@ from provisioner.cli._context import Context
 from provisioner.cli._output import print_json, print_table
 from provisioner.dhcp import DhcpTarget, snippets
 from provisioner.errors import InputError, NotFoundError
+from provisioner.firmware import version_matches
 from provisioner.identify import Identifier
 from provisioner.logsetup import configure
 from provisioner.mac import parse_mac
 from provisioner.resolve import FIRMWARE_SETTING, Resolver
 from provisioner.scope import parse_scope
 from provisioner.serve import ServeConfig, Server
-from provisioner.settings import parse_networks, parse_version
+from provisioner.settings import parse_networks
 from provisioner.store import BanStore
+from provisioner.udp import local_address_towards
 
 __all__ = ["cmd_ban", "cmd_claim", "cmd_dhcp", "cmd_identify", "cmd_seen", "cmd_serve", "cmd_token"]
 
@@ -73,12 +74,10 @@ def _check_ftp_limits(config: ServeConfig) -> None:
 
 def primary_address() -> str:
     """The IPv4 address this host uses to reach other networks (no packet is sent)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: routing decision only
-            return str(probe.getsockname()[0])
-        except OSError:
-            return "127.0.0.1"
+    try:
+        return local_address_towards("192.0.2.1")  # TEST-NET-1 (RFC 5737): the default route
+    except OSError:
+        return "127.0.0.1"
 
 
 def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
@@ -136,7 +135,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         print(f"  ftp://{address}:{args.ftp_port}/")
     if args.print_dhcp:
         target = DhcpTarget(_ipv4(address), args.http_port, args.https_port, args.tftp_port)
-        print("\nDHCP options for phones:\n" + snippets(target))
+        print("\nDHCP options for phones:\n" + snippets(target, ctx.catalog.dhcp_options))
     asyncio.run(server.run_until_signalled())
     return 0
 
@@ -154,7 +153,7 @@ def cmd_dhcp(ctx: Context, args: argparse.Namespace) -> int:
         _ipv4(address), args.http_port, args.https_port, args.tftp_port, args.token or ""
     )
     try:
-        print(snippets(target), end="")
+        print(snippets(target, ctx.catalog.dhcp_options), end="")
     except ValueError:
         raise InputError(f"invalid IPv4 address {address!r} for DHCP options") from None
     return 0
@@ -179,7 +178,7 @@ def cmd_seen(ctx: Context, args: argparse.Namespace) -> int:
     entries: list[dict[str, Any]] = []
     for row in rows:
         expected = assigned.get(row.mac or "", "")
-        flagged = bool(expected and row.firmware and not _same_version(row.firmware, expected))
+        flagged = bool(expected and row.firmware and not version_matches(expected, row.firmware))
         entries.append(
             {
                 "mac": row.mac,
@@ -237,15 +236,6 @@ def cmd_seen(ctx: Context, args: argparse.Namespace) -> int:
 
 def _when(timestamp: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(timestamp))
-
-
-def _same_version(reported: str, assigned: str) -> bool:
-    """Firmware versions agree when the assigned one is a prefix of the reported one."""
-    try:
-        got, want = parse_version(reported), parse_version(assigned)
-    except InputError:
-        return reported == assigned
-    return got[: len(want)] == want
 
 
 def _assigned_firmware(ctx: Context, macs: set[str]) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from provisioner.firmware._ingest import (
     ARCHIVE_SUFFIXES,
-    IMAGE_SUFFIXES,
     Ingested,
     IngestedFile,
     IngestError,
@@ -31,14 +30,13 @@ from provisioner.firmware._select import (
     choose_image,
     derive_version,
     served_path,
-    version_matches,
 )
 from provisioner.firmware._storage import FirmwareStorage, LocalStorage, new_key
+from provisioner.firmware._version import version_matches
 
 __all__ = [
     "ARCHIVE_SUFFIXES",
     "FW_PREFIX",
-    "IMAGE_SUFFIXES",
     "KINDS",
     "LABEL",
     "LABEL_SETTING",

@@ -60,11 +60,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import BinaryIO, Final, Literal, Protocol, Self
 
+from provisioner.catalog import builtin_firmware_suffixes
 from provisioner.errors import ProvisionerError
 
 __all__ = [
     "ARCHIVE_SUFFIXES",
-    "IMAGE_SUFFIXES",
     "IngestError",
     "Ingested",
     "IngestedFile",
@@ -73,27 +73,6 @@ __all__ = [
 ]
 
 ARCHIVE_SUFFIXES: Final = (".zip", ".tar.gz", ".tgz", ".tar")
-# Firmware images, their version files, and the small device files vendors
-# ship beside them (configuration templates, ring tones, backgrounds).
-IMAGE_SUFFIXES: Final = (
-    ".ld",
-    ".rom",
-    ".loads",
-    ".sbn",
-    ".sb2",
-    ".bin",
-    ".img",
-    ".ver",
-    ".sgn",
-    ".cfg",
-    ".txt",
-    ".xml",
-    ".wav",
-    ".png",
-    ".jpg",
-    ".bmp",
-)
-
 _CHUNK = 1 << 20
 _FILE_MODE = 0o640  # group-readable for the serving daemon, never world-readable
 _DIR_MODE = 0o750
@@ -174,10 +153,14 @@ class Limits:
     ratio_floor_bytes: int = 1 << 20
     max_name_bytes: int = 255  # per path segment, in UTF-8
     max_path_bytes: int = 1024
+    # What a single-file upload may be called: the vendors' file name endings
+    # (each family's [firmware] file_suffixes); ``None``: the built-in catalog's.
+    image_suffixes: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         for limit in fields(self):
-            if getattr(self, limit.name) <= 0:
+            value = getattr(self, limit.name)
+            if isinstance(value, int | float) and value <= 0:
                 raise ValueError(f"Limits.{limit.name} must be positive")
 
 
@@ -218,7 +201,7 @@ def ingest(source: Path, name: str, destination: Path, limits: Limits = Limits()
 
     ``name`` is the upload's original file name: its extension decides
     between an archive (:data:`ARCHIVE_SUFFIXES`) and a single image
-    (:data:`IMAGE_SUFFIXES`); any path part is ignored. ``destination`` must
+    (``limits.image_suffixes``); any path part is ignored. ``destination`` must
     not exist; its parent must, on the filesystem where the set is staged.
     The set appears with one rename once everything is written and synced.
 
@@ -228,7 +211,8 @@ def ingest(source: Path, name: str, destination: Path, limits: Limits = Limits()
     cannot be opened, or, after the set appeared, the parent cannot be synced.
     """
     upload = _upload_name(name, limits)
-    kind = _kind(upload)
+    suffixes = limits.image_suffixes
+    kind = _kind(upload, suffixes if suffixes is not None else builtin_firmware_suffixes())
     if os.path.lexists(destination):
         raise IngestError(f"{destination.name!r} already exists; a set is never replaced")
     with open(source, "rb") as handle:
@@ -297,7 +281,7 @@ def _upload_name(name: str, limits: Limits) -> str:
     return base
 
 
-def _kind(upload: str) -> _Kind:
+def _kind(upload: str, image_suffixes: tuple[str, ...]) -> _Kind:
     lower = upload.lower()
     if lower.endswith((".tar.gz", ".tgz")):
         return "tar.gz"
@@ -305,9 +289,9 @@ def _kind(upload: str) -> _Kind:
         return "tar"
     if lower.endswith(".zip"):
         return "zip"
-    if os.path.splitext(lower)[1] in IMAGE_SUFFIXES:
+    if os.path.splitext(lower)[1] in image_suffixes:
         return "image"
-    accepted = ", ".join(ARCHIVE_SUFFIXES + IMAGE_SUFFIXES)
+    accepted = ", ".join(ARCHIVE_SUFFIXES + image_suffixes)
     raise IngestError(f"upload {upload!r}: unknown file type; accepted: {accepted}")
 
 

@@ -87,6 +87,8 @@ class FirmwareLibrary:
                 "choose another label (a set is never replaced)"
             )
         key = new_key()
+        if limits.image_suffixes is None:  # the families of this catalog, site ones too
+            limits = replace(limits, image_suffixes=self.catalog.firmware_suffixes)
         ingested = self.storage.ingest(source, name, key, limits)
         try:
             paths = [f.path for f in ingested.files]

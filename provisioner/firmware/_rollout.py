@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from provisioner.firmware._select import version_matches
+from provisioner.firmware._version import version_matches
 
 __all__ = [
     "Decision",

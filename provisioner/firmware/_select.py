@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from provisioner.catalog import FirmwareDef
+from provisioner.firmware._version import common_suffix
 
 __all__ = [
     "FW_PREFIX",
@@ -23,7 +24,6 @@ __all__ = [
     "choose_image",
     "derive_version",
     "served_path",
-    "version_matches",
 ]
 
 FW_PREFIX = "fw"
@@ -121,27 +121,5 @@ def derive_version(
         pattern = re.compile(definition.version_from_name)
         found = [m.group("version") for p in paths if (m := pattern.search(p))]
         if found:
-            return _common_suffix(found)
+            return common_suffix(found)
     return ""
-
-
-def _common_suffix(versions: list[str]) -> str:
-    parts = [v.split(".") for v in versions]
-    shared: list[str] = []
-    for column in zip(*(reversed(p) for p in parts), strict=False):
-        if len(set(column)) != 1:
-            break
-        shared.append(column[0])
-    return ".".join(reversed(shared))
-
-
-def version_matches(version: str, reported: str) -> bool:
-    """True when a phone reporting ``reported`` runs a set of ``version``.
-
-    Compared component by component from the end, so a set version of
-    ``85.0.5`` matches ``66.85.0.5``; an empty version never matches.
-    """
-    if not version or not reported:
-        return False
-    want, have = version.split("."), reported.split(".")
-    return len(have) >= len(want) and have[len(have) - len(want) :] == want

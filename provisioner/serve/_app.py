@@ -9,8 +9,6 @@ requests in flight finish (bounded), flush what was seen, and close.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 import signal
 import time
@@ -25,21 +23,17 @@ from aiohttp import web
 from provisioner.catalog import Catalog
 from provisioner.firmware import FirmwareLibrary, FirmwareStorage, LocalStorage, ObjectStorage
 from provisioner.ftp import FtpServer
-from provisioner.serve._bans import FailureTracker
+from provisioner.serve._build import build_gateway
 from provisioner.serve._cache import ConfigCache
 from provisioner.serve._connections import Connections, Site
-from provisioner.serve._digest import DigestAuth
 from provisioner.serve._firmware import map_file
 from provisioner.serve._ftp_backend import GatewayFtpBackend
-from provisioner.serve._gateway import Gateway
 from provisioner.serve._http import make_handler
 from provisioner.serve._jobs import JobRunner
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Fetch, Network, Protocol, Status, TenantPolicy
 from provisioner.serve._rollouts import RolloutRunner
-from provisioner.serve._seen import SeenRecorder
 from provisioner.serve._tls import default_hosts, self_signed, server_context
-from provisioner.serve._uploads import UploadStore
 from provisioner.settings import parse_networks
 from provisioner.sip import Notifier
 from provisioner.store import Ban, BanStore, Store
@@ -124,24 +118,7 @@ class Server:
             site_dir=config.site_dir,
             storage=self.firmware.storage,
         )
-        key = store.device_key()
-        self.gateway = Gateway(
-            store=store,
-            cache=self.cache,
-            digest=DigestAuth(hmac.new(key, b"http-digest-nonce", hashlib.sha256).digest()),
-            bans=FailureTracker(
-                limit=config.ban_limit,
-                window=config.ban_window,
-                ban_seconds=config.ban_seconds,
-                exempt=config.ban_exempt,
-            ),
-            uploads=UploadStore(config.data_dir / "uploads"),
-            seen=SeenRecorder(store, config.seen_max_rows),
-            metrics=self.metrics,
-            executor=self.executor,
-            realm=config.realm,
-            default_tenant=config.default_tenant,
-        )
+        self.gateway = build_gateway(config, store, self.cache, self.metrics, self.executor)
         self.bans = BanStore(store.engine)
         self._runner: web.ServerRunner | None = None
         self._tftp: TftpServer | None = None

@@ -27,13 +27,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from provisioner.digest_params import parse_params
+
 __all__ = ["NONCE_LIFETIME", "DigestAuth", "Verdict"]
 
 NONCE_LIFETIME = 300  # seconds
 _MAX_TRACKED_NONCES = 50_000
 _WINDOW = 256
 _WINDOW_MASK = (1 << _WINDOW) - 1
-_PARAM = re.compile(r'\s*([A-Za-z0-9_\-]+)\s*=\s*("((?:[^"\\]|\\.)*)"|[^\s,]*)\s*(,|$)')
 _ALGORITHMS: dict[str, Callable[[bytes], str]] = {
     "SHA-256": lambda data: hashlib.sha256(data).hexdigest(),
     "MD5": lambda data: hashlib.md5(data, usedforsecurity=False).hexdigest(),
@@ -46,21 +47,6 @@ class Verdict:
 
     ok: bool
     stale: bool = False  # a valid but expired nonce: challenge again with stale=true
-
-
-def parse_params(text: str) -> dict[str, str] | None:
-    """Parse ``key=value, key="quoted"`` pairs; ``None`` when malformed."""
-    params: dict[str, str] = {}
-    position = 0
-    while position < len(text):
-        hit = _PARAM.match(text, position)
-        if hit is None or hit.end() == position:
-            return None
-        key = hit.group(1).lower()
-        value = hit.group(3) if hit.group(3) is not None else hit.group(2)
-        params[key] = re.sub(r"\\(.)", r"\1", value)
-        position = hit.end()
-    return params
 
 
 class DigestAuth:

@@ -6,23 +6,12 @@ import mmap
 from collections.abc import Iterable
 from pathlib import Path
 
+from provisioner.catalog import content_type_of
 from provisioner.domain import FirmwareSet
 from provisioner.firmware import FirmwareStorage, served_path
 from provisioner.serve._model import DiskFile
 
 __all__ = ["firmware_index", "map_file"]
-
-_TEXT_TYPES = {
-    ".xml": "text/xml; charset=utf-8",
-    ".cfg": "text/plain; charset=utf-8",
-    ".txt": "text/plain; charset=utf-8",
-    ".ver": "text/plain; charset=utf-8",
-}
-
-
-def _content_type(path: str) -> str:
-    suffix = path[path.rfind(".") :].lower() if "." in path else ""
-    return _TEXT_TYPES.get(suffix, "application/octet-stream")
 
 
 def firmware_index(
@@ -42,7 +31,7 @@ def firmware_index(
             local = storage.local_path(found.storage_key, f.path)
             if local is None:
                 continue  # not on this node (yet): served once mirrored, never in part
-            disk = DiskFile(local, f.size, f.sha256, _content_type(f.path))
+            disk = DiskFile(local, f.size, f.sha256, content_type_of(f.path))
             index[served_path(found.vendor, found.label, f.path).lower()] = disk
             if found.kind == "firmware" and found.vendor in root_vendors:
                 index.setdefault(f.path.lower(), disk)

@@ -30,6 +30,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from provisioner.digest_params import TOKEN, quote, read_param, skip
+
 __all__ = ["Challenge", "authorization", "choose", "parse_challenges"]
 
 # algorithm (upper case) -> (hashlib name, -sess, strength for choose())
@@ -41,10 +43,7 @@ _ALGORITHMS = {
     "SHA-512-256": ("sha512_256", False, 2),
     "SHA-512-256-SESS": ("sha512_256", True, 2),
 }
-_TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"  # RFC 7230 §3.2.6 tchar
-_PARAM = re.compile(rf'({_TOKEN})[ \t]*=[ \t]*("(?:[^"\\]|\\.)*"|[^\s,"]*)')
-_BARE = re.compile(_TOKEN)
-_ESCAPE = re.compile(r"\\(.)")
+_BARE = re.compile(TOKEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,23 +92,20 @@ def _split(value: str) -> list[tuple[str, dict[str, str]]]:
     found: list[tuple[str, dict[str, str]]] = []
     params: dict[str, str] = {}
     last = ""
-    position = _skip(value, 0, " \t,")
+    position = skip(value, 0, " \t,")
     while position < len(value):
-        param = _PARAM.match(value, position)
+        param = read_param(value, position)
         if param is not None:
-            name, raw = param.group(1).lower(), param.group(2)
-            if raw.startswith('"'):
-                raw = _ESCAPE.sub(r"\1", raw[1:-1])
+            name, raw, position = param
             if found:
                 params.setdefault(name, raw)  # a repeated parameter: the first counts
             last = name
-            position = param.end()
         else:
             bare = _BARE.match(value, position)
             if bare is None:
                 break  # not a challenge list: keep what was read so far
             position = bare.end()
-            after = _skip(value, position, " \t")
+            after = skip(value, position, " \t")
             if position < after < len(value) and value[after] != ",":
                 # A token, whitespace, then a parameter: the scheme of a new challenge.
                 params = {}
@@ -117,15 +113,8 @@ def _split(value: str) -> list[tuple[str, dict[str, str]]]:
                 last = ""
             elif last == "qop" and found:
                 params["qop"] += "," + bare.group()
-        position = _skip(value, position, " \t,")
+        position = skip(value, position, " \t,")
     return found
-
-
-def _skip(value: str, position: int, characters: str) -> int:
-    """The first position at or after ``position`` not holding one of ``characters``."""
-    while position < len(value) and value[position] in characters:
-        position += 1
-    return position
 
 
 def _answerable(challenge: Challenge) -> int | None:
@@ -193,19 +182,14 @@ def authorization(
         response = digest(ha1, challenge.nonce, count, cnonce, qop, ha2)  # RFC 7616 §3.4.1
     # The order of RFC 7616 §3.9.1. The nonce must precede the cnonce: SIPp
     # before 3.7 finds "nonce" by substring and would read the cnonce.
-    params = [f"username={_quote(username)}", f"realm={_quote(challenge.realm)}"]
-    params.append(f"uri={_quote(uri)}")
+    params = [f"username={quote(username)}", f"realm={quote(challenge.realm)}"]
+    params.append(f"uri={quote(uri)}")
     if challenge.algorithm is not None:
         params.append(f"algorithm={challenge.algorithm}")
-    params.append(f"nonce={_quote(challenge.nonce)}")
+    params.append(f"nonce={quote(challenge.nonce)}")
     if qop is not None:
-        params += [f"nc={count}", f"cnonce={_quote(cnonce)}", f"qop={qop}"]
-    params.append(f"response={_quote(response)}")
+        params += [f"nc={count}", f"cnonce={quote(cnonce)}", f"qop={qop}"]
+    params.append(f"response={quote(response)}")
     if challenge.opaque is not None:
-        params.append(f"opaque={_quote(challenge.opaque)}")  # echoed unchanged (§3.4)
+        params.append(f"opaque={quote(challenge.opaque)}")  # echoed unchanged (§3.4)
     return "Digest " + ", ".join(params)
-
-
-def _quote(text: str) -> str:
-    """A quoted-string (RFC 3261 §25.1), with ``"`` and ``\\`` escaped."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

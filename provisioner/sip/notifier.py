@@ -43,7 +43,6 @@ exchanges of about 2.8 KB (parsed response, closures, future, timer).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import ipaddress
 import logging
@@ -66,6 +65,7 @@ from provisioner.sip._message import (
 from provisioner.sip._notify import NotifyExchange, NotifyOutcome, NotifyRequest
 from provisioner.sip._stream import StreamFramer
 from provisioner.sip._transaction import Timers
+from provisioner.udp import bind_udp, local_address_towards, send_datagram
 
 __all__ = ["Notifier", "NotifierStats"]
 
@@ -167,24 +167,10 @@ class Notifier:
     async def start(self) -> None:
         """Bind the UDP socket."""
         loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(
-            self._bind_host, self._bind_port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
-        )
-        family, _, _, _, sockaddr = infos[0]
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            sock.setblocking(False)
-            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, option, _SOCKET_BUFFER)
-            if family == socket.AF_INET6:
-                # "::" reaches IPv4 phones too (as v4-mapped addresses).
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            sock.bind(sockaddr)
-        except BaseException:
-            sock.close()
-            raise
-        self._family = family
+        # "::" reaches IPv4 phones too (as v4-mapped addresses).
+        buffers = {socket.SO_RCVBUF: _SOCKET_BUFFER, socket.SO_SNDBUF: _SOCKET_BUFFER}
+        sock, sockaddr = await bind_udp(self._bind_host, self._bind_port, buffers)
+        self._family = sock.family
         self._wildcard = ipaddress.ip_address(sockaddr[0]).is_unspecified
         self._sock = sock
         self._local = sock.getsockname()[:2]
@@ -243,7 +229,7 @@ class Notifier:
                 return _failure(f"cannot reach {request.host}: {exc}", loop.time() - started)
 
             def transmit(data: bytes) -> None:
-                _sendto(sock, data, address)
+                send_datagram(sock, data, address, _log)
 
         else:
             if request.transport == "tls" and self._tls is None:
@@ -446,10 +432,7 @@ class Notifier:
     @staticmethod
     def _source(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> str:
         """Our address as ``ip`` sees it, with a wildcard bind: the kernel's route choice."""
-        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-        with socket.socket(family, socket.SOCK_DGRAM) as probe:
-            probe.connect((str(ip), port))  # a UDP connect sends nothing: it picks the route
-            return str(probe.getsockname()[0])
+        return local_address_towards(str(ip), port)
 
     # TCP and TLS
 
@@ -503,15 +486,6 @@ class Notifier:
         for pending in list(connection.pendings):
             pending.exchange.fail("connection lost", now)
             self._update(pending)
-
-
-def _sendto(sock: socket.socket, data: bytes, address: Address) -> None:
-    try:
-        sock.sendto(data, address)
-    except (BlockingIOError, InterruptedError):
-        pass  # a full send buffer drops the datagram like the network could; Timer E resends
-    except OSError as exc:
-        _log.debug("SIP send to %s failed: %s", address[:2], exc)
 
 
 def _opened(task: asyncio.Task[_Connection]) -> _Connection | None:

@@ -73,6 +73,7 @@ from provisioner.tftp._packets import (
 )
 from provisioner.tftp._session import TERMINAL, Content, ReadSession, State
 from provisioner.tftp._upload import WriteSession
+from provisioner.udp import bind_udp, open_udp, send_datagram
 
 __all__ = [
     "BannedCallback",
@@ -222,22 +223,10 @@ class TftpServer:
         """Bind the request socket and start serving."""
         loop = asyncio.get_running_loop()
         _raise_fd_limit()
-        infos = await loop.getaddrinfo(
-            self._host, self._port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
-        )
-        family, _, _, _, sockaddr = infos[0]
-        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock, sockaddr = await bind_udp(self._host, self._port, {socket.SO_RCVBUF: _REQUEST_RCVBUF})
         try:
-            sock.setblocking(False)
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _REQUEST_RCVBUF)
-            if family == socket.AF_INET6:
-                # "::" serves IPv4 too (as v4-mapped addresses) whatever the
-                # distribution's net.ipv6.bindv6only default is.
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            sock.bind(sockaddr)
             if sys.platform == "linux" and ipaddress.ip_address(sockaddr[0]).is_unspecified:
-                if family == socket.AF_INET6:
+                if sock.family == socket.AF_INET6:
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
                 else:
                     sock.setsockopt(socket.IPPROTO_IP, _IP_PKTINFO, 1)
@@ -364,7 +353,7 @@ class TftpServer:
     def _refuse(self, peer: Address, code: ErrorCode, message: str) -> None:
         """ERROR from the request socket: no transfer ID is spent on a refusal."""
         if self._sock is not None:
-            _sendto(self._sock, encode(Error(code, message)), peer)
+            send_datagram(self._sock, encode(Error(code, message)), peer, _log)
 
     def _forget(self, transfer: _Transfer) -> None:
         if self._transfers.get(transfer.client) is transfer:
@@ -530,16 +519,7 @@ class _Transfer:
 
     def _open_socket(self) -> socket.socket:
         family = socket.AF_INET6 if len(self.bind) == 4 else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            sock.setblocking(False)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            sock.bind(self.bind)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
+        return open_udp(family, self.bind)
 
     def _patience(self) -> float:
         limits = self.server.limits
@@ -557,7 +537,7 @@ class _Transfer:
         if data is None:
             return
         for datagram in session.receive(data, self.loop.time()):
-            _sendto(sock, datagram, self.peer)
+            send_datagram(sock, datagram, self.peer, _log)
         self._update()
 
     def _on_timer(self) -> None:
@@ -667,7 +647,7 @@ class _Transfer:
         sock = self.sock
         if sock is not None:
             for datagram in datagrams:
-                _sendto(sock, datagram, self.peer)
+                send_datagram(sock, datagram, self.peer, _log)
 
     def _cancel_timer(self) -> None:
         if self.timer is not None:
@@ -709,14 +689,14 @@ def _drive(
         now = clock()
         if now >= deadline:
             for datagram in session.handle_timer(now):
-                _sendto(sock, datagram, peer)
+                send_datagram(sock, datagram, peer, _log)
             continue
         if not poller.poll(min(deadline - now, _LANE_POLL) * 1000):
             continue
         data = _receive(sock, peer)
         if data is not None:
             for datagram in session.receive(data, clock()):
-                _sendto(sock, datagram, peer)
+                send_datagram(sock, datagram, peer, _log)
 
 
 def _receive(sock: socket.socket, peer: Address) -> bytes | None:
@@ -737,7 +717,7 @@ def _receive(sock: socket.socket, peer: Address) -> bytes | None:
         return None
     if source != peer:
         if data[:2] != b"\0\5":
-            _sendto(sock, _UNKNOWN_TID, source)
+            send_datagram(sock, _UNKNOWN_TID, source, _log)
         return None
     return data
 
@@ -748,15 +728,6 @@ def _client(peer: Address) -> tuple[str, int]:
     if host.startswith("::ffff:") and "." in host:
         host = host[7:]
     return host, peer[1]
-
-
-def _sendto(sock: socket.socket, datagram: bytes, peer: Address) -> None:
-    try:
-        sock.sendto(datagram, peer)
-    except (BlockingIOError, InterruptedError):
-        pass  # a full send buffer drops the datagram like the network could; timers resend
-    except OSError as exc:
-        _log.debug("TFTP send to %s failed: %s", peer[:2], exc)
 
 
 def _destination(ancillary: list[tuple[int, int, bytes]]) -> Address | None:

@@ -287,6 +287,18 @@ def test_upload_name_refused(tmp_path: Path, parent: Path, name: str) -> None:
     refuse(source, name, parent, "upload name", repr(name))
 
 
+def test_single_file_names_come_from_the_catalog(tmp_path: Path, parent: Path) -> None:
+    # The accepted endings are the families' [firmware] file_suffixes: a
+    # catalog that names ".foo" takes "x.foo" and, naming only that, no ".ld".
+    source = tmp_path / "upload"
+    source.write_bytes(b"x")
+    limits = Limits(image_suffixes=(".foo",))
+    check_set(ingest(source, "x.foo", parent / "v1", limits), parent / "v1", {"x.foo": b"x"})
+    other = tmp_path / "other"
+    other.mkdir()
+    refuse(source, "sip.ld", other, "unknown file type; accepted: .zip", limits=limits)
+
+
 @pytest.mark.parametrize("name", ["fw.exe", "fw.gz", "fw.rar", "fw", "fw.zip.exe", ".ld"])
 def test_unknown_extension(tmp_path: Path, parent: Path, name: str) -> None:
     source = tmp_path / "upload"

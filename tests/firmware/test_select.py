@@ -114,6 +114,16 @@ def test_derive_version(vendor: str, files: dict[str, bytes], expected: str) -> 
         ("66.85.0.5", "85.0.5", False),
         ("", "5.9.1", False),
         ("12.0.7", "", False),
+        # Yealink: a multi-platform set names the tail, the phone its platform first.
+        ("86.0.20", "66.86.0.20", True),
+        ("86.0.20", "96.86.0.20", True),
+        ("66.86.0.20", "96.86.0.20", False),
+        # A shortened prefix names no one image: not a match.
+        ("5.9", "5.9.1.0615", False),
+        ("12", "12.0.7", False),
+        # Components compare whole, not as text tails.
+        ("6.0.20", "66.86.0.20", False),
+        ("1.0615", "5.9.1.0615", True),
     ],
 )
 def test_version_matches(version: str, reported: str, expected: bool) -> None:

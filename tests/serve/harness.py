@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -12,13 +11,10 @@ from typing import Any
 
 from provisioner.catalog import Catalog
 from provisioner.fleet import parse_fleet
-from provisioner.serve import Fetch, Gateway, Protocol
-from provisioner.serve._bans import FailureTracker
+from provisioner.serve import Fetch, Gateway, Protocol, ServeConfig
+from provisioner.serve._build import build_gateway
 from provisioner.serve._cache import ConfigCache
-from provisioner.serve._digest import DigestAuth
 from provisioner.serve._metrics import Metrics
-from provisioner.serve._seen import SeenRecorder
-from provisioner.serve._uploads import UploadStore
 from provisioner.store import Store
 from tests.conftest import _reset
 
@@ -90,18 +86,10 @@ class Harness:
         self.executor = ThreadPoolExecutor(max_workers=1)
         self.metrics = Metrics()
         self.cache = ConfigCache(store, catalog, self.executor, self.metrics, site_dir)
-        self.gateway = Gateway(
-            store=store,
-            cache=self.cache,
-            digest=DigestAuth(hashlib.sha256(b"test").digest()),
-            bans=FailureTracker(limit=30, window=60.0, ban_seconds=600.0),
-            uploads=UploadStore(data_dir / "uploads"),
-            seen=SeenRecorder(store),
-            metrics=self.metrics,
-            executor=self.executor,
-            realm="provisioner",
-            default_tenant="acme",
-            clock=lambda: clock[0],
+        # Wired as `provisioner serve` wires it (serve/_build.py), on a test clock.
+        config = ServeConfig(data_dir=data_dir, default_tenant="acme", site_dir=site_dir)
+        self.gateway: Gateway = build_gateway(
+            config, store, self.cache, self.metrics, self.executor, clock=lambda: clock[0]
         )
         self.run(self.cache.refresh())
 

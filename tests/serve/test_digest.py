@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provisioner.serve._digest import NONCE_LIFETIME, DigestAuth, parse_params
+from provisioner.digest_params import parse_params
+from provisioner.serve._digest import NONCE_LIFETIME, DigestAuth
 
 REALM = "provisioner"
 USER, PASSWORD = "0004f2aabbcc", "s3cret-pass"

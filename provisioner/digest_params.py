@@ -1,0 +1,70 @@
+"""Digest auth-parameters: ``name=token`` and ``name="quoted string"`` (RFC 7235 §2.1).
+
+The one reader of the parameters of a Digest challenge (SIP client,
+``provisioner/sip/_digest.py``) and of a Digest answer (HTTP server,
+``provisioner/serve/_digest.py``), and the one writer of a quoted value.
+Names are tokens (RFC 7230 §3.2.6 ``tchar``), compared without regard to
+case; a quoted value may escape any character with ``\\`` (quoted-pair);
+an unquoted value runs to the next white space, comma or quote.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["parse_params", "quote", "read_param", "skip"]
+
+TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"  # RFC 7230 §3.2.6 tchar
+_PARAM = re.compile(rf'[ \t]*({TOKEN})[ \t]*=[ \t]*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))')
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+
+def read_param(text: str, position: int) -> tuple[str, str, int] | None:
+    """The parameter at ``position`` (white space before it skipped), or ``None``.
+
+    Returns its lower-cased name, its value with quoting undone, and the
+    position just after it.
+    """
+    hit = _PARAM.match(text, position)
+    if hit is None:
+        return None
+    quoted = hit.group(2)
+    value = _ESCAPE.sub(r"\1", quoted) if quoted is not None else hit.group(3)
+    return hit.group(1).lower(), value, hit.end()
+
+
+def skip(text: str, position: int, characters: str) -> int:
+    """The first position at or after ``position`` not holding one of ``characters``."""
+    while position < len(text) and text[position] in characters:
+        position += 1
+    return position
+
+
+def parse_params(text: str) -> dict[str, str] | None:
+    """A comma-separated parameter list, strictly: ``None`` when malformed.
+
+    Malformed: anything that is not a parameter where one must be, two
+    parameters without a comma between them, or a name given twice (RFC 7235
+    §2.1: each may occur only once). Empty list elements (``a=1,,b=2``, a
+    trailing comma) are allowed, as RFC 7230 §7 asks of a recipient.
+    """
+    params: dict[str, str] = {}
+    position = 0
+    while position < len(text):
+        found = read_param(text, position)
+        if found is None:
+            return None
+        name, value, position = found
+        if name in params:
+            return None
+        params[name] = value
+        position = skip(text, position, " \t")
+        if position < len(text) and text[position] != ",":
+            return None
+        position = skip(text, position, " \t,")
+    return params
+
+
+def quote(text: str) -> str:
+    """``text`` as a quoted-string (RFC 7230 §3.2.6, RFC 3261 §25.1): ``"`` and ``\\`` escaped."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,65 @@
+"""How a gateway is put together from a :class:`ServeConfig`: one place for the server and tests.
+
+:class:`~provisioner.serve.Server` and the serving tests' harness both call
+:func:`build_gateway`, so what the tests exercise is wired as the server is:
+the digest key derived from the store's device key, the ban thresholds, the
+upload directory and the seen-record bound all from the configuration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING
+
+from provisioner.serve._bans import FailureTracker
+from provisioner.serve._cache import ConfigCache
+from provisioner.serve._digest import DigestAuth
+from provisioner.serve._gateway import Gateway
+from provisioner.serve._metrics import Metrics
+from provisioner.serve._seen import SeenRecorder
+from provisioner.serve._uploads import UploadStore
+from provisioner.store import Store
+
+if TYPE_CHECKING:
+    from provisioner.serve._app import ServeConfig
+
+__all__ = ["build_gateway"]
+
+
+def build_gateway(
+    config: ServeConfig,
+    store: Store,
+    cache: ConfigCache,
+    metrics: Metrics,
+    executor: Executor,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> Gateway:
+    """The gateway ``config`` describes, over ``store`` and ``cache``.
+
+    Nonces are signed with a key derived from the store's device key, so
+    every node sharing the database accepts the others' nonces.
+    """
+    key = hmac.new(store.device_key(), b"http-digest-nonce", hashlib.sha256).digest()
+    return Gateway(
+        store=store,
+        cache=cache,
+        digest=DigestAuth(key),
+        bans=FailureTracker(
+            limit=config.ban_limit,
+            window=config.ban_window,
+            ban_seconds=config.ban_seconds,
+            exempt=config.ban_exempt,
+        ),
+        uploads=UploadStore(config.data_dir / "uploads"),
+        seen=SeenRecorder(store, config.seen_max_rows),
+        metrics=metrics,
+        executor=executor,
+        realm=config.realm,
+        default_tenant=config.default_tenant,
+        clock=clock,
+    )
