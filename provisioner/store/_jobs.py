@@ -111,11 +111,16 @@ def create_job(
         )
         .returning(t.notify_jobs.c.id)
     ).scalar_one()
+    # Only targets of running jobs: one sent when its job was cancelled may be
+    # queued again afterwards (retry, expired lease) and is never sent.
     queued = {
         row.mac: row.id
         for row in conn.execute(
-            select(t.notify_targets.c.mac, t.notify_targets.c.id).where(
-                t.notify_targets.c.state == TargetState.QUEUED
+            select(t.notify_targets.c.mac, t.notify_targets.c.id)
+            .join(t.notify_jobs, t.notify_jobs.c.id == t.notify_targets.c.job_id)
+            .where(
+                t.notify_targets.c.state == TargetState.QUEUED,
+                t.notify_jobs.c.state == JobState.RUNNING,
             )
         )
     }

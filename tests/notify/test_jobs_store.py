@@ -160,3 +160,24 @@ def test_confirmation_from_seen_records(fleet: tuple[Store, int]) -> None:
     states = {t.mac: t.state for t in store.job_targets(job)}
     assert states == {a.mac: "confirmed", b.mac: "unconfirmed"}
     assert store.jobs(job)[0].state == "done"
+
+
+def test_a_target_left_queued_in_a_cancelled_job_is_not_coalesced_into(
+    fleet: tuple[Store, int],
+) -> None:
+    """A target being sent when its job was cancelled may be queued again
+    (retry, or its lease expired) but is never sent: a new job must not
+    coalesce its phone into it."""
+    store, tid = fleet
+    old = store.create_job(
+        selector="a", event="resync", phones=[(MACS[0], tid)], now=1.0, delay=0.0
+    )
+    (sending,) = store.claim_targets(tid, 1, 1.0, lease=60.0)
+    store.cancel_job(old, 2.0)
+    store.finish_target(sending.id, TargetOutcome(TargetEvent.RETRY, 503, "busy", 10.0), now=3.0)
+    new = store.create_job(
+        selector="b", event="resync", phones=[(MACS[0], tid)], now=4.0, delay=0.0
+    )
+    (target,) = store.job_targets(new)
+    assert target.state == "queued"
+    assert [t.id for t in store.claim_targets(tid, 5, 4.0, lease=60.0)] == [target.id]
