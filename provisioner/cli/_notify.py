@@ -14,7 +14,14 @@ from provisioner.cli._output import print_json, print_table
 from provisioner.cli._selectors import selected_phones
 from provisioner.errors import InputError, NotFoundError
 from provisioner.mac import parse_mac
-from provisioner.notify import NotifyTargetError, notify_info, request_for
+from provisioner.notify import (
+    Event,
+    JobState,
+    NotifyTargetError,
+    TargetState,
+    notify_info,
+    request_for,
+)
 from provisioner.resolve import Resolver
 from provisioner.sip import Notifier, NotifyOutcome
 from provisioner.store import JobSummary
@@ -81,7 +88,7 @@ def cmd_send_profiles(ctx: Context, args: argparse.Namespace) -> int:
     phones, selector = selected_phones(ctx, args)
     if not phones:
         raise NotFoundError(f"no enabled phones in {selector}")
-    event = "reboot" if args.restart else "resync"
+    event: Event = "reboot" if args.restart else "resync"
     delay = store.notify_delay(tid for _, tid in phones)
     job = store.create_job(
         selector=selector, event=event, phones=phones, now=time.time(), delay=float(delay)
@@ -109,9 +116,9 @@ def _wait(ctx: Context, job: int) -> int:
             last, last_change = line, time.monotonic()
         sys.stderr.write("\r" + line)
         sys.stderr.flush()
-        if summary.state != "running":
+        if summary.state is not JobState.RUNNING:
             sys.stderr.write("\n")
-            failed = summary.counts.get("failed", 0)
+            failed = summary.counts.get(TargetState.FAILED, 0)
             print(f"job {job} {summary.state}: {failed} failed")
             return 1 if failed else 0
         if not hinted and time.monotonic() - last_change > _WAIT_HINT:

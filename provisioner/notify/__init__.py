@@ -1,6 +1,32 @@
 """Check-sync: whom to notify and what to send (pure); jobs run in provisioner.serve."""
 
 from provisioner.notify._pacing import TokenBucket
+from provisioner.notify._states import (
+    TRANSITIONS,
+    Event,
+    IllegalTransition,
+    JobState,
+    TargetEvent,
+    TargetOutcome,
+    TargetState,
+    check_sync_event,
+    next_state,
+)
 from provisioner.notify._target import NotifyInfo, NotifyTargetError, notify_info, request_for
 
-__all__ = ["NotifyInfo", "NotifyTargetError", "TokenBucket", "notify_info", "request_for"]
+__all__ = [
+    "TRANSITIONS",
+    "Event",
+    "IllegalTransition",
+    "JobState",
+    "NotifyInfo",
+    "NotifyTargetError",
+    "TargetEvent",
+    "TargetOutcome",
+    "TargetState",
+    "TokenBucket",
+    "check_sync_event",
+    "next_state",
+    "notify_info",
+    "request_for",
+]

@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from provisioner.catalog import CheckSync
+from provisioner.notify._states import Event
 from provisioner.resolve import PhoneView
 from provisioner.sip import NotifyRequest
 
 __all__ = ["NotifyInfo", "NotifyTargetError", "notify_info", "request_for"]
-
-Event = Literal["resync", "reboot"]
 
 
 class NotifyTargetError(Exception):

@@ -8,12 +8,13 @@ would lose. Every tick it asks which tenants have due targets, and for each
 takes as many as the tenant's token bucket (``notify.rate`` per second) and
 in-flight limit (``notify.max_in_flight``) allow. Taking a target counts an
 attempt and sets a lease; each send waits a random 0..``notify.jitter_ms``
-first. The outcome is written back: ``ok`` (2xx), queued again with
-exponential backoff (timeouts, 408, 5xx, while attempts remain), or
-``failed`` with the SIP status and reason. Once a second the runner
-expires stale leases (a runner that was killed mid-send), moves ``ok``
-targets to ``confirmed`` when the phone fetched its files again within
-``notify.confirm_seconds``, and closes finished jobs.
+first. The outcome is written back as a :class:`~provisioner.notify.TargetOutcome`:
+``ok`` (2xx), queued again with exponential backoff (timeouts, 408, 5xx,
+while attempts remain), or ``failed`` with the SIP status and reason. Once
+a second the runner expires stale leases (a runner that was killed
+mid-send), moves ``ok`` targets to ``confirmed`` when the phone fetched its
+files again within ``notify.confirm_seconds``, and closes finished jobs.
+Every move follows the one table in :mod:`provisioner.notify._states`.
 
 Before taking targets the runner refreshes the rendered files, so every
 change committed before a job was queued is in place when its NOTIFYs go
@@ -29,8 +30,15 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Executor
+from typing import TypeVar
 
-from provisioner.notify import NotifyTargetError, TokenBucket, request_for
+from provisioner.notify import (
+    NotifyTargetError,
+    TargetEvent,
+    TargetOutcome,
+    TokenBucket,
+    request_for,
+)
 from provisioner.serve._cache import ConfigCache
 from provisioner.sip import Notifier, NotifyOutcome
 from provisioner.store import Store, TargetRow
@@ -39,6 +47,7 @@ __all__ = ["JobRunner", "retryable"]
 
 log = logging.getLogger("provisioner.notify")
 _BACKOFF = 5.0  # seconds before the first retry; doubled for each further one
+_T = TypeVar("_T")
 
 
 def retryable(outcome: NotifyOutcome) -> bool:
@@ -76,8 +85,9 @@ class JobRunner:
         self._tasks: set[asyncio.Task[None]] = set()
         self._housekept = 0.0
 
-    async def _db(self, job: Callable[[], object]) -> object:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, job)
+    async def _db(self, call: Callable[[], _T]) -> _T:
+        """``call`` (a store method) on the database thread, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     async def run(self) -> None:
         """Run until cancelled; sends in flight are finished or left to their lease."""
@@ -95,11 +105,9 @@ class JobRunner:
         if now - self._housekept >= 1.0:
             self._housekept = now
             expired = await self._db(lambda: self.store.expired_targets(now))
-            assert isinstance(expired, list)
             verdicts = {e.id: e.attempts < self._max_attempts(e.mac) for e in expired}
             await self._db(lambda: self.store.reap_jobs(now, verdicts))
         due = await self._db(lambda: self.store.due_tenants(now))
-        assert isinstance(due, list)
         if not due:
             return
         await self.cache.refresh(fresh=True)  # files in place before any phone fetches them
@@ -128,7 +136,6 @@ class JobRunner:
         claimed = await self._db(
             lambda: self.store.claim_targets(tenant_id, count, now, self._lease)
         )
-        assert isinstance(claimed, list)
         bucket.take(len(claimed))
         for target in claimed:
             self._in_flight[tenant_id] += 1
@@ -143,25 +150,24 @@ class JobRunner:
             await self._send_now(target)
         except Exception:  # one phone's failure must not stop the runner
             log.exception("event=notify_error mac=%s", target.mac)
-            await self._finish(target, state="failed", reason="internal error")
+            await self._finish(target, _gave_up(None, "internal error"))
         finally:
             self._in_flight[target.tenant_id] -= 1
 
     async def _send_now(self, target: TargetRow) -> None:
         phone = self.cache.macs.get(target.mac)
         if phone is None:
-            await self._finish(target, state="failed", reason="phone unknown or disabled")
+            await self._finish(target, _gave_up(None, "phone unknown or disabled"))
             return
         info = phone.notify
         address = self.address_of(target.mac)
         if address is None and info.target == "direct":
             found = await self._db(lambda: self.store.last_addresses([target.mac]))
-            assert isinstance(found, dict)
             address = found.get(target.mac)
         try:
-            request = request_for(info, "reboot" if target.event == "reboot" else "resync", address)
+            request = request_for(info, target.event, address)
         except NotifyTargetError as exc:
-            await self._finish(target, state="failed", reason=str(exc))
+            await self._finish(target, _gave_up(None, str(exc)))
             return
         outcome = await self.notifier.send(request)
         now = self._clock()
@@ -174,19 +180,18 @@ class JobRunner:
         )
         if outcome.ok:
             until = now + info.confirm_seconds if info.confirm_seconds else None
-            await self._finish(target, state="ok", status=outcome.status, confirm_until=until)
+            result = TargetOutcome(TargetEvent.ANSWERED, outcome.status, confirm_until=until)
         elif retryable(outcome) and target.attempts <= info.retries:
             retry_at = now + _BACKOFF * 2 ** (target.attempts - 1)
-            await self._finish(
-                target,
-                state="queued",
-                status=outcome.status,
-                reason=outcome.reason,
-                retry_at=retry_at,
-            )
+            result = TargetOutcome(TargetEvent.RETRY, outcome.status, outcome.reason, retry_at)
         else:
-            await self._finish(target, state="failed", status=outcome.status, reason=outcome.reason)
+            result = _gave_up(outcome.status, outcome.reason)
+        await self._finish(target, result)
 
-    async def _finish(self, target: TargetRow, **outcome: object) -> None:
+    async def _finish(self, target: TargetRow, outcome: TargetOutcome) -> None:
         now = self._clock()
-        await self._db(lambda: self.store.finish_target(target.id, now=now, **outcome))
+        await self._db(lambda: self.store.finish_target(target.id, outcome, now))
+
+
+def _gave_up(status: int | None, reason: str) -> TargetOutcome:
+    return TargetOutcome(TargetEvent.GAVE_UP, status, reason)

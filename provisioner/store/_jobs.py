@@ -1,15 +1,8 @@
 """Send-profiles jobs and their per-phone targets, as stored rows.
 
-Target states::
-
-    queued ──claim──▶ sending ──▶ ok ──(seen again in time)──▶ confirmed
-      ▲                  │          └──(window passed)───────▶ unconfirmed
-      └──retry/lease─────┤
-                         └──▶ failed (with reason)
-    queued ──▶ cancelled          (job cancelled)
-    (new)  ──▶ coalesced          (the phone was already queued in another job)
-
-A claim sets a lease and counts the attempt; a runner that dies mid-send
+Every change of a target's state is one guarded UPDATE (:func:`_move`) whose
+new state comes from the transition table in :mod:`provisioner.notify._states`
+(docs/notify.md draws it). A claim sets a lease and counts the attempt; a runner that dies mid-send
 leaves the lease to expire, and the target is queued again only if the
 retry policy allows another attempt — so a phone is never notified more
 often than its attempts allow, even across a kill -9.
@@ -20,9 +13,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import ColumnElement, Update, and_, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from provisioner.notify._states import (
+    Event,
+    JobState,
+    TargetEvent,
+    TargetOutcome,
+    TargetState,
+    check_sync_event,
+    next_state,
+)
 from provisioner.store import _tables as t
 
 __all__ = [
@@ -40,8 +42,7 @@ __all__ = [
     "targets_of",
 ]
 
-ACTIVE = ("queued", "sending")
-_EVENTS = ("resync", "reboot")
+ACTIVE = (TargetState.QUEUED, TargetState.SENDING)  # not finished: a runner still acts on them
 _BATCH = 5_000  # rows per insert: a 100,000-phone job never sits in memory at once
 
 
@@ -53,8 +54,8 @@ class TargetRow:
     job_id: int
     mac: str
     tenant_id: int
-    event: str
-    state: str
+    event: Event
+    state: TargetState
     attempts: int
     status: int | None
     reason: str
@@ -66,11 +67,11 @@ class JobSummary:
 
     id: int
     selector: str
-    event: str
-    state: str
+    event: Event
+    state: JobState
     created_at: float
     finished_at: float | None
-    counts: dict[str, int]
+    counts: dict[TargetState, int]
 
     @property
     def total(self) -> int:
@@ -87,7 +88,7 @@ def create_job(
     conn: Connection,
     *,
     selector: str,
-    event: str,
+    event: Event,
     phones: Sequence[tuple[str, int]],
     now: float,
     delay: float,
@@ -98,24 +99,28 @@ def create_job(
     its queued target is upgraded to ``reboot`` if this job asks for one,
     and this job records it as ``coalesced``.
     """
-    if event not in _EVENTS:
-        raise ValueError(f"unknown event {event!r}")
+    event = check_sync_event(event)  # the type is not checked at run time
     job_id = conn.execute(
         insert(t.notify_jobs)
         .values(
             selector=selector[:255],
             event=event,
-            state="running",
+            state=JobState.RUNNING,
             created_at=now,
             not_before=now + delay,
         )
         .returning(t.notify_jobs.c.id)
     ).scalar_one()
+    # Only targets of running jobs: one sent when its job was cancelled may be
+    # queued again afterwards (retry, expired lease) and is never sent.
     queued = {
         row.mac: row.id
         for row in conn.execute(
-            select(t.notify_targets.c.mac, t.notify_targets.c.id).where(
-                t.notify_targets.c.state == "queued"
+            select(t.notify_targets.c.mac, t.notify_targets.c.id)
+            .join(t.notify_jobs, t.notify_jobs.c.id == t.notify_targets.c.job_id)
+            .where(
+                t.notify_targets.c.state == TargetState.QUEUED,
+                t.notify_jobs.c.state == JobState.RUNNING,
             )
         )
     }
@@ -125,9 +130,9 @@ def create_job(
         existing = queued.get(mac)
         if existing is not None:
             coalesced.append(existing)
-            state, reason = "coalesced", f"already queued (target {existing})"
+            state, reason = TargetState.COALESCED, f"already queued (target {existing})"
         else:
-            state, reason = "queued", ""
+            state, reason = TargetState.QUEUED, ""
         rows.append(
             {
                 "job_id": job_id,
@@ -161,9 +166,9 @@ def due_tenants(conn: Connection, now: float) -> list[int]:
         select(t.notify_targets.c.tenant_id)
         .join(t.notify_jobs, t.notify_jobs.c.id == t.notify_targets.c.job_id)
         .where(
-            t.notify_targets.c.state == "queued",
+            t.notify_targets.c.state == TargetState.QUEUED,
             t.notify_targets.c.next_at <= now,
-            t.notify_jobs.c.state == "running",
+            t.notify_jobs.c.state == JobState.RUNNING,
         )
         .distinct()
     )
@@ -180,9 +185,9 @@ def claim_targets(
             .join(t.notify_jobs, t.notify_jobs.c.id == t.notify_targets.c.job_id)
             .where(
                 t.notify_targets.c.tenant_id == tenant_id,
-                t.notify_targets.c.state == "queued",
+                t.notify_targets.c.state == TargetState.QUEUED,
                 t.notify_targets.c.next_at <= now,
-                t.notify_jobs.c.state == "running",
+                t.notify_jobs.c.state == JobState.RUNNING,
             )
             .order_by(t.notify_targets.c.next_at, t.notify_targets.c.id)
             .limit(limit)
@@ -194,9 +199,8 @@ def claim_targets(
     # are returned: another runner may have taken some of ``ids`` since the
     # SELECT, and both must not send them.
     taken = conn.execute(
-        update(t.notify_targets)
-        .where(t.notify_targets.c.id.in_(ids), t.notify_targets.c.state == "queued")
-        .values(state="sending", lease_until=now + lease, attempts=t.notify_targets.c.attempts + 1)
+        _move(TargetState.QUEUED, TargetEvent.CLAIMED, t.notify_targets.c.id.in_(ids))
+        .values(lease_until=now + lease, attempts=t.notify_targets.c.attempts + 1)
         .returning(t.notify_targets.c.id)
     ).scalars()
     return targets_of(conn, ids=list(taken))
@@ -207,7 +211,7 @@ def targets_of(
     *,
     job_id: int | None = None,
     ids: Sequence[int] | None = None,
-    state: str | None = None,
+    state: TargetState | None = None,
 ) -> list[TargetRow]:
     """Targets by job, by ids and/or by state."""
     query = select(t.notify_targets).order_by(t.notify_targets.c.id)
@@ -219,47 +223,57 @@ def targets_of(
         query = query.where(t.notify_targets.c.state == state)
     return [
         TargetRow(
-            r.id, r.job_id, r.mac, r.tenant_id, r.event, r.state, r.attempts, r.status, r.reason
+            r.id,
+            r.job_id,
+            r.mac,
+            r.tenant_id,
+            check_sync_event(r.event),
+            TargetState(r.state),
+            r.attempts,
+            r.status,
+            r.reason,
         )
         for r in conn.execute(query)
     ]
 
 
-def finish_target(
-    conn: Connection,
-    target_id: int,
-    *,
-    state: str,
-    now: float,
-    status: int | None = None,
-    reason: str = "",
-    retry_at: float | None = None,
-    confirm_until: float | None = None,
-) -> None:
-    """Record the outcome of a send: ok, failed, or queued again for ``retry_at``."""
+def _move(state: TargetState, event: TargetEvent, *where: ColumnElement[bool]) -> Update:
+    """An UPDATE moving the targets in ``state`` that match ``where`` on ``event``.
+
+    The from-state is part of the WHERE clause, so a row another runner (or a
+    cancel) moved since it was read is left alone.
+    """
+    return (
+        update(t.notify_targets)
+        .where(t.notify_targets.c.state == state, *where)
+        .values(state=next_state(state, event))
+    )
+
+
+def finish_target(conn: Connection, target_id: int, outcome: TargetOutcome, now: float) -> None:
+    """Record how a send ended: ok, failed, or queued again for ``outcome.retry_at``."""
     values: dict[str, object] = {
-        "state": "queued" if retry_at is not None else state,
-        "status": status,
-        "reason": reason[:255],
+        "status": outcome.status,
+        "reason": outcome.reason[:255],
         "lease_until": None,
         "sent_at": now,
     }
-    if retry_at is not None:
-        values["next_at"] = retry_at
+    if outcome.retry_at is not None:
+        values["next_at"] = outcome.retry_at
     else:
         values["done_at"] = now
-        values["confirm_until"] = confirm_until
+        values["confirm_until"] = outcome.confirm_until
     conn.execute(
-        update(t.notify_targets)
-        .where(t.notify_targets.c.id == target_id, t.notify_targets.c.state == "sending")
-        .values(values)
+        _move(TargetState.SENDING, outcome.event, t.notify_targets.c.id == target_id).values(values)
     )
 
 
 def expired_targets(conn: Connection, now: float) -> list[TargetRow]:
     """Targets whose lease ran out while sending (their runner died), to be judged."""
     targets = t.notify_targets.c
-    query = select(targets.id).where(targets.state == "sending", targets.lease_until < now)
+    query = select(targets.id).where(
+        targets.state == TargetState.SENDING, targets.lease_until < now
+    )
     return targets_of(conn, ids=list(conn.execute(query).scalars()))
 
 
@@ -274,42 +288,38 @@ def reap(conn: Connection, now: float, verdicts: Mapping[int, bool]) -> None:
     # Both UPDATEs re-check the lease, so a result recorded since the targets
     # were read is never overwritten; a lease that ran out since is judged next time.
     targets = t.notify_targets.c
-    expired = and_(targets.state == "sending", targets.lease_until < now)
+    sending, expired = TargetState.SENDING, targets.lease_until < now
     again = [target for target, requeue in verdicts.items() if requeue]
     if again:
         conn.execute(
-            update(t.notify_targets)
-            .where(expired, targets.id.in_(again))
-            .values(state="queued", lease_until=None, reason="interrupted; sending again")
+            _move(sending, TargetEvent.LEASE_EXPIRED, expired, targets.id.in_(again)).values(
+                lease_until=None, reason="interrupted; sending again"
+            )
         )
-    if verdicts:
+    spent = [target for target, requeue in verdicts.items() if not requeue]
+    if spent:
         conn.execute(
-            update(t.notify_targets)
-            .where(expired, targets.id.in_(list(verdicts)))
-            .values(state="failed", lease_until=None, reason="interrupted", done_at=now)
+            _move(sending, TargetEvent.LEASE_EXPIRED_SPENT, expired, targets.id.in_(spent)).values(
+                lease_until=None, reason="interrupted", done_at=now
+            )
         )
     # A phone fetching any of its files after the NOTIFY confirms it (seen
     # times are whole seconds: "at or after the second it was sent").
-    waiting = and_(targets.state == "ok", targets.confirm_until.is_not(None))
+    ok, waiting = TargetState.OK, targets.confirm_until.is_not(None)
     fetched_since = (
         select(t.seen.c.mac)
         .where(t.seen.c.mac == targets.mac, t.seen.c.last_seen > targets.sent_at - 1)
         .exists()
     )
-    conn.execute(update(t.notify_targets).where(waiting, fetched_since).values(state="confirmed"))
-    conn.execute(
-        update(t.notify_targets)
-        .where(waiting, targets.confirm_until < now)
-        .values(state="unconfirmed")
-    )
+    conn.execute(_move(ok, TargetEvent.FETCHED, waiting, fetched_since))
+    conn.execute(_move(ok, TargetEvent.WINDOW_PASSED, waiting, targets.confirm_until < now))
     open_jobs = select(t.notify_targets.c.job_id).where(
-        t.notify_targets.c.state.in_(ACTIVE)
-        | and_(t.notify_targets.c.state == "ok", t.notify_targets.c.confirm_until.is_not(None))
+        t.notify_targets.c.state.in_(ACTIVE) | and_(t.notify_targets.c.state == ok, waiting)
     )
     conn.execute(
         update(t.notify_jobs)
-        .where(t.notify_jobs.c.state == "running", t.notify_jobs.c.id.not_in(open_jobs))
-        .values(state="done", finished_at=now)
+        .where(t.notify_jobs.c.state == JobState.RUNNING, t.notify_jobs.c.id.not_in(open_jobs))
+        .values(state=JobState.DONE, finished_at=now)
     )
 
 
@@ -317,13 +327,13 @@ def cancel_job(conn: Connection, job_id: int, now: float) -> bool:
     """Stop a job: targets not yet sent are cancelled. False if there is no such job."""
     found = conn.execute(
         update(t.notify_jobs)
-        .where(t.notify_jobs.c.id == job_id, t.notify_jobs.c.state == "running")
-        .values(state="cancelled", finished_at=now)
+        .where(t.notify_jobs.c.id == job_id, t.notify_jobs.c.state == JobState.RUNNING)
+        .values(state=JobState.CANCELLED, finished_at=now)
     ).rowcount
     conn.execute(
-        update(t.notify_targets)
-        .where(t.notify_targets.c.job_id == job_id, t.notify_targets.c.state == "queued")
-        .values(state="cancelled", done_at=now)
+        _move(
+            TargetState.QUEUED, TargetEvent.CANCELLED, t.notify_targets.c.job_id == job_id
+        ).values(done_at=now)
     )
     return bool(found)
 
@@ -334,15 +344,23 @@ def jobs(conn: Connection, *, job_id: int | None = None, limit: int = 50) -> lis
     if job_id is not None:
         query = query.where(t.notify_jobs.c.id == job_id)
     rows = conn.execute(query).all()
-    counts: dict[int, dict[str, int]] = {row.id: {} for row in rows}
+    counts: dict[int, dict[TargetState, int]] = {row.id: {} for row in rows}
     if rows:
         for job, state, count in conn.execute(
             select(t.notify_targets.c.job_id, t.notify_targets.c.state, func.count())
             .where(t.notify_targets.c.job_id.in_(list(counts)))
             .group_by(t.notify_targets.c.job_id, t.notify_targets.c.state)
         ):
-            counts[job][state] = count
+            counts[job][TargetState(state)] = count
     return [
-        JobSummary(r.id, r.selector, r.event, r.state, r.created_at, r.finished_at, counts[r.id])
+        JobSummary(
+            r.id,
+            r.selector,
+            check_sync_event(r.event),
+            JobState(r.state),
+            r.created_at,
+            r.finished_at,
+            counts[r.id],
+        )
         for r in rows
     ]

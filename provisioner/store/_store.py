@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
@@ -25,6 +24,7 @@ from provisioner.check import check_tenant
 from provisioner.domain import FirmwareSet, ScopeKind, Snapshot
 from provisioner.errors import ConflictError, InputError, NotFoundError, Problem, ValidationFailed
 from provisioner.firmware._rollout import Decision, Plan
+from provisioner.notify._states import Event, TargetOutcome
 from provisioner.scope import ScopeRef
 from provisioner.settings import Value
 from provisioner.state import GroupState, LineState, PhoneState, TenantState
@@ -282,7 +282,7 @@ class Store:
         self,
         *,
         selector: str,
-        event: str,
+        event: Event,
         phones: Sequence[tuple[str, int]],
         now: float,
         delay: float,
@@ -305,10 +305,10 @@ class Store:
         with self.engine.connect() as conn:
             return due_tenants(conn, now)
 
-    def finish_target(self, target_id: int, **outcome: Any) -> None:
+    def finish_target(self, target_id: int, outcome: TargetOutcome, now: float) -> None:
         """Record a send's outcome (see :func:`provisioner.store._jobs.finish_target`)."""
         with self.engine.begin() as conn:
-            finish_target(conn, target_id, **outcome)
+            finish_target(conn, target_id, outcome, now)
 
     def expired_targets(self, now: float) -> list[TargetRow]:
         """Targets whose runner died while sending (lease run out), to be judged."""

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from provisioner.errors import InputError
+from provisioner.notify import TargetEvent, TargetOutcome
 from provisioner.state import LineState
 from provisioner.store import Store
 
@@ -60,8 +61,8 @@ def test_claims_are_paced_by_the_caller_and_leased(fleet: tuple[Store, int]) -> 
     ]
     assert [t.mac for t in store.claim_targets(tid, 5, 102.0, lease=60.0)] == [MACS[2]]
     assert store.claim_targets(tid, 5, 102.0, lease=60.0) == []
-    store.finish_target(first[0].id, state="ok", now=103.0, status=200)
-    store.finish_target(first[1].id, state="failed", now=103.0, status=481, reason="gone")
+    store.finish_target(first[0].id, TargetOutcome(TargetEvent.ANSWERED, 200), now=103.0)
+    store.finish_target(first[1].id, TargetOutcome(TargetEvent.GAVE_UP, 481, "gone"), now=103.0)
     # The third one's runner died: after its lease the target is queued again
     # (2 attempts allowed), then, when that attempt dies too, failed.
     reap(store, 200.0, lambda mac: 2)
@@ -81,7 +82,7 @@ def test_expired_leases_are_judged_by_each_phones_attempts(fleet: tuple[Store, i
         selector="all", event="resync", phones=[(m, tid) for m in MACS], now=100.0, delay=0.0
     )
     claimed = store.claim_targets(tid, 3, 100.0, lease=60.0)
-    store.finish_target(claimed[2].id, state="ok", now=101.0, status=200)
+    store.finish_target(claimed[2].id, TargetOutcome(TargetEvent.ANSWERED, 200), now=101.0)
     # Both remaining runners died. The first phone may be sent to twice, the
     # second only once; the finished third one is left as it was.
     allowed = {MACS[0]: 2, MACS[1]: 1, MACS[2]: 1}
@@ -129,8 +130,9 @@ def test_confirmation_from_seen_records(fleet: tuple[Store, int]) -> None:
         selector="a", event="resync", phones=[(m, tid) for m in MACS[:2]], now=1000.0, delay=0.0
     )
     a, b = store.claim_targets(tid, 2, 1000.0, lease=60.0)
-    store.finish_target(a.id, state="ok", now=1000.0, status=200, confirm_until=1060.0)
-    store.finish_target(b.id, state="ok", now=1000.0, status=200, confirm_until=1060.0)
+    answered = TargetOutcome(TargetEvent.ANSWERED, 200, confirm_until=1060.0)
+    store.finish_target(a.id, answered, now=1000.0)
+    store.finish_target(b.id, answered, now=1000.0)
     store.record_seen(
         [
             SeenRow(
@@ -158,3 +160,24 @@ def test_confirmation_from_seen_records(fleet: tuple[Store, int]) -> None:
     states = {t.mac: t.state for t in store.job_targets(job)}
     assert states == {a.mac: "confirmed", b.mac: "unconfirmed"}
     assert store.jobs(job)[0].state == "done"
+
+
+def test_a_target_left_queued_in_a_cancelled_job_is_not_coalesced_into(
+    fleet: tuple[Store, int],
+) -> None:
+    """A target being sent when its job was cancelled may be queued again
+    (retry, or its lease expired) but is never sent: a new job must not
+    coalesce its phone into it."""
+    store, tid = fleet
+    old = store.create_job(
+        selector="a", event="resync", phones=[(MACS[0], tid)], now=1.0, delay=0.0
+    )
+    (sending,) = store.claim_targets(tid, 1, 1.0, lease=60.0)
+    store.cancel_job(old, 2.0)
+    store.finish_target(sending.id, TargetOutcome(TargetEvent.RETRY, 503, "busy", 10.0), now=3.0)
+    new = store.create_job(
+        selector="b", event="resync", phones=[(MACS[0], tid)], now=4.0, delay=0.0
+    )
+    (target,) = store.job_targets(new)
+    assert target.state == "queued"
+    assert [t.id for t in store.claim_targets(tid, 5, 4.0, lease=60.0)] == [target.id]
