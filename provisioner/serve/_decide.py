@@ -365,7 +365,7 @@ def _serve_back(
     phone, name, _ = target
     admission = _admit(case, phone)
     if admission != _Admission.OK:
-        return _refuse(case, admission)
+        return _refuse(case, admission, identity)
     if not _may_upload(case, phone):
         # What was uploaded may be an attacker's; it goes back only to the
         # phone. The phone's own override file: a normal miss, not counted.
@@ -494,10 +494,15 @@ def _may_upload(case: _Case, phone: PhoneEntry) -> bool:
     return req.protocol in (Protocol.HTTP, Protocol.HTTPS) and bool(access.http_password)
 
 
-def _refuse(case: _Case, admission: _Admission) -> Answer:
-    """A known phone's file refused: challenge, or the uniform failure."""
-    # The same identification an unknown MAC costs (no timing oracle).
-    identity, _ = _identify(case)
+def _refuse(case: _Case, admission: _Admission, identity: Identity | None = None) -> Answer:
+    """A known phone's file refused: challenge, or the uniform failure.
+
+    ``identity`` is the request's when it was identified already (a serve-back
+    name is identified before it is known to be one): identified once, like
+    an unknown MAC (no timing oracle).
+    """
+    if identity is None:
+        identity, _ = _identify(case)
     if admission in (_Admission.CHALLENGE, _Admission.STALE):
         # Every phone with credentials is challenged once per file before it
         # answers: a known phone's challenge is not a failure.
