@@ -10,7 +10,9 @@ writes, upload files). The rules it applies are described in
 ``provisioner/serve/_gateway.py`` and docs/security.md; this module holds the
 part that used to be interleaved with the bookkeeping there: path splitting,
 lookups, admission (transport, allowlists, certificate, credentials),
-identification of failures and the uniform failure's shape.
+identification of failures and the uniform failure's shape. ``Miss`` (was
+``_Miss``) and :class:`UploadTicket` moved here with it; the gateway still
+exports ``UploadTicket``.
 
 Equal work on every failure path (security goal 2) is decided here: every
 failure is identified exactly once (:func:`_identify`), and credentials that
