@@ -27,6 +27,7 @@ from provisioner.serve._build import build_gateway
 from provisioner.serve._cache import ConfigCache
 from provisioner.serve._connections import Connections, Site
 from provisioner.serve._firmware import map_file
+from provisioner.serve._front import FrontGateway
 from provisioner.serve._ftp_backend import GatewayFtpBackend
 from provisioner.serve._http import make_handler
 from provisioner.serve._jobs import JobRunner
@@ -251,21 +252,27 @@ class Server:
         job = await asyncio.get_running_loop().run_in_executor(self.executor, create)
         log.info("event=send_profiles job=%d phones=%d reason=change", job, len(macs))
 
+    # The TFTP callbacks use the gateway as every front end does (FrontGateway).
+
     async def _tftp_read(self, path: str, client: tuple[str, int]) -> Content | None:
-        reply = await self.gateway.fetch(Fetch(Protocol.TFTP, path, client[0]))
+        gateway: FrontGateway = self.gateway
+        reply = await gateway.fetch(Fetch(Protocol.TFTP, path, client[0]))
         if reply.status is Status.OK and reply.disk is not None:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(None, map_file, reply.disk.path)
         return reply.file.data if reply.status is Status.OK and reply.file else None
 
     async def _tftp_upload_limit(self, path: str, client: tuple[str, int]) -> int:
-        return await self.gateway.upload_limit(Fetch(Protocol.TFTP, path, client[0], method="PUT"))
+        gateway: FrontGateway = self.gateway
+        return await gateway.upload_limit(Fetch(Protocol.TFTP, path, client[0], method="PUT"))
 
     async def _tftp_write(self, path: str, client: tuple[str, int], data: bytes) -> bool:
-        return await self.gateway.upload(Fetch(Protocol.TFTP, path, client[0], method="PUT"), data)
+        gateway: FrontGateway = self.gateway
+        return await gateway.upload(Fetch(Protocol.TFTP, path, client[0], method="PUT"), data)
 
     def _tftp_malformed(self, client: str) -> None:
-        self.gateway.failed(client, Protocol.TFTP, "malformed_request")
+        gateway: FrontGateway = self.gateway
+        gateway.failed(client, Protocol.TFTP, "malformed_request")
 
     def _tftp_event(self, event: TftpEvent) -> None:
         log.debug("event=tftp client=%s status=%s", event.client[0], event.status)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from provisioner.ftp import FtpEvent
-from provisioner.serve._gateway import Gateway
+from provisioner.serve._front import FrontGateway
 from provisioner.serve._model import Fetch, Protocol, Status, allowed
 
 __all__ = ["GatewayFtpBackend"]
@@ -27,7 +27,7 @@ _TIMEOUT = 30.0
 class GatewayFtpBackend:
     """Implements :class:`provisioner.ftp.FtpBackend` on top of the gateway."""
 
-    def __init__(self, gateway: Gateway, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, gateway: FrontGateway, loop: asyncio.AbstractEventLoop) -> None:
         self.gateway = gateway
         self.loop = loop
 

@@ -41,6 +41,19 @@ tenant's URL token) unless ``uploads.unauthenticated`` is set.
 Unknown devices follow their tenant's ``unknown.policy``: recorded as
 pending (quarantine) or created without lines (auto-register). Every request
 leaves a seen record; none of them, nor any log line, holds a secret.
+
+Where the work is done
+----------------------
+The decision — steps 2 to 5 and the equal work of step 6 — is the pure
+function :func:`provisioner.serve._decide.decide` over a read-only view of
+the cache; it names what to do as a :class:`~provisioner.serve._decide.Decision`.
+This module is the shell that carries it out: the ban check and waiting for
+a refresh (the opening :meth:`Gateway._open`, shared by downloads and
+uploads), making challenges (their nonces are random), metrics, seen records
+and failure counting deferred until after the answer (:meth:`Gateway._later`),
+the database writes of the unknown-device policy, learning addresses, and
+reading and writing uploaded files in a worker thread. Front ends see it
+through :class:`provisioner.serve._front.FrontGateway`.
 """
 
 from __future__ import annotations
@@ -50,20 +63,30 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
-from enum import StrEnum
 
-from provisioner.catalog import UploadDef
 from provisioner.errors import ProvisionerError
 from provisioner.identify import Identity
-from provisioner.paths import normalize
 from provisioner.render import RenderedFile
-from provisioner.serve._access import transport_refusal
 from provisioner.serve._bans import FailureTracker
 from provisioner.serve._cache import ConfigCache, PhoneEntry, TenantEntry, served
+from provisioner.serve._decide import (
+    Absent,
+    AcceptUpload,
+    Challenge,
+    Decision,
+    Fail,
+    Register,
+    Rules,
+    ServeBack,
+    ServeDisk,
+    ServeFile,
+    UploadTicket,
+    decide,
+    resume,
+)
 from provisioner.serve._digest import DigestAuth
 from provisioner.serve._metrics import Metrics
-from provisioner.serve._model import Fetch, Protocol, Reply, ServedFile, Status, allowed
+from provisioner.serve._model import Fetch, Protocol, Reply, Status
 from provisioner.serve._seen import SeenRecorder
 from provisioner.serve._uploads import UploadStore
 from provisioner.store import Admitted, PendingDevice, Store
@@ -77,54 +100,8 @@ _MAX_TRACKED_DEVICES = 100_000
 _MAX_AGENTS = 10_000  # distinct User-Agents remembered
 
 
-@dataclass(frozen=True, slots=True)
-class UploadTicket:
-    """Permission to store one upload for one phone."""
-
-    mac: str
-    name: str
-    limit: int
-
-
-class _Admission(StrEnum):
-    OK = "ok"
-    CHALLENGE = "challenge"  # credentials needed
-    STALE = "stale"  # right credentials, expired nonce
-    WRONG = "wrong"  # credentials checked and refused
-    FAIL = "fail"  # transport, allowlist or certificate refused
-
-
-class _Miss(StrEnum):
-    """Why a request got the uniform failure, and how it counts towards a ban."""
-
-    UNSAFE = "unsafe"  # a path refused by normalisation, or an upload to no upload name
-    UNKNOWN = "unknown"  # a per-phone name of a MAC we do not serve
-    KNOWN = "known"  # a known phone refused (credentials, allowlist, transport)
-    # What a phone does in normal operation: asks for one of its family's
-    # optional files, or its uploads when they are refused (from the address it
-    # was admitted from). Never counted, so phones behind one NAT are not banned.
-    NORMAL = "normal"
-    UPLOAD = "upload"  # an unauthenticated upload from anywhere else
-    OTHER = "other"  # a name that is not per-phone (favicon.ico): not probing
-
-    @property
-    def counts(self) -> bool:
-        """Whether this failure counts towards the client's ban."""
-        return self not in (_Miss.NORMAL, _Miss.OTHER)
-
-    def key(self, mac: str | None) -> str | None:
-        """Failures with one key count once per window: each unknown MAC, each phone's uploads."""
-        if mac is None:
-            return None
-        if self is _Miss.UNKNOWN:
-            return f"mac:{mac}"
-        if self is _Miss.UPLOAD:
-            return f"upload:{mac}"
-        return None
-
-
 class Gateway:
-    """Decides what every request gets; shared by all front ends."""
+    """Carries out what :func:`~provisioner.serve._decide.decide` says; shared by all front ends."""
 
     def __init__(
         self,
@@ -159,94 +136,78 @@ class Gateway:
         # Where each known phone last fetched from, admitted: the direct NOTIFY destination.
         self.addresses: dict[str, str] = {}
         self._admitted: dict[str, Admitted] = {}  # changes of addresses, not written yet
+        self._rules = Rules(realm, default_tenant, digest, self.addresses)
+
+    # --- the opening, shared by downloads and uploads ----------------------
+
+    async def _open(self, req: Fetch) -> tuple[Decision, float]:
+        """Refuse a banned client without further work, wait for a refresh, then decide."""
+        now = self._clock()
+        if self.bans.banned(req.client, now):
+            return Absent(req.path, None), now
+        if self.cache.busy:
+            await self.cache.settled()
+        return decide(req, self.cache, now, self._rules), now
 
     # --- downloads -------------------------------------------------------
 
     async def fetch(self, req: Fetch) -> Reply:
         """Answer a request for a file."""
-        now = self._clock()
-        if self.bans.banned(req.client, now):
-            return self._finish(req, req.path, NOT_FOUND, None)
-        split = self._split(req.path)
-        if split is None:
-            return self._deny(req, req.path, "", now, _Miss.UNSAFE, Identity())
-        token, path = split
-        if self.cache.busy:
-            await self.cache.settled()
-        shared = self.cache.shared.get(path.lower())
-        if shared is not None:
+        decision, now = await self._open(req)
+        return await self._carry_out(req, decision, now)
+
+    async def _carry_out(self, req: Fetch, decision: Decision, now: float) -> Reply:
+        """Do what ``decision`` says and return the answer for the front end."""
+        if isinstance(decision, Register):
+            await self._unknown(req, now, decision)
+            decision = resume(req, self.cache, now, self._rules, decision)
+        if isinstance(decision, ServeBack):
+            return await self._serve_back(req, decision)
+        if isinstance(decision, AcceptUpload):
+            return Reply(Status.OK)  # an upload's answer before its body is read
+        return self._answer(req, decision, now)
+
+    def _answer(
+        self, req: Fetch, decision: ServeFile | ServeDisk | Challenge | Fail | Absent, now: float
+    ) -> Reply:
+        """Carry out a decision that needs no waiting: count, record, answer."""
+        if isinstance(decision, ServeFile):
             self.metrics.cache_hits += 1
-            return self._finish(req, path, Reply(Status.OK, shared), None)
-        disk = self.cache.firmware.get(path.lower())
-        if disk is not None:
-            # Firmware and device files are never secret, like shared files.
+            if decision.phone is not None:
+                self._learn(req, decision.phone)
+            return self._finish(req, decision.path, Reply(Status.OK, decision.file), decision.phone)
+        if isinstance(decision, ServeDisk):
             self.metrics.firmware_hits += 1
-            return self._finish(req, path, Reply(Status.OK, disk=disk), None)
-        hit = self.cache.lookup(path, token)
-        if hit is not None:
-            return self._own_file(req, path, token, now, *hit)
-        identity, kind = self._identify(req, path)
-        hit = await self._unknown(req, path, token, now, identity)
-        if hit is not None:
-            return self._own_file(req, path, token, now, *hit)
-        target = self.cache.upload_target(path, token)
-        if target is not None and target[2].serve_back:
-            return await self._serve_back(req, path, token, now, target, identity)
-        self.metrics.cache_misses += 1
-        return self._deny(req, path, token, now, kind, identity)
+            return self._finish(req, decision.path, Reply(Status.OK, disk=decision.disk), None)
+        if isinstance(decision, Challenge):
+            challenge = self.digest.challenge(decision.realm, now, stale=decision.stale)
+            reply = Reply(Status.CHALLENGE, None, challenge)
+            return self._finish(req, decision.path, reply, None, decision.identity)
+        if isinstance(decision, Fail):
+            return self._fail(req, decision, now)
+        return self._finish(req, decision.path, NOT_FOUND, decision.phone)  # Absent
 
-    def _own_file(
-        self, req: Fetch, path: str, token: str, now: float, phone: PhoneEntry, file: ServedFile
-    ) -> Reply:
-        admission = self._admit(req, phone, token, now)
-        if admission == _Admission.OK:
-            self.metrics.cache_hits += 1
-            self._learn(req, phone)
-            return self._finish(req, path, Reply(Status.OK, file), phone)
-        return self._refuse(req, path, token, now, admission, phone)
+    def _fail(self, req: Fetch, fail: Fail, now: float) -> Reply:
+        """The uniform failure; its counting towards a ban waits until after the answer."""
+        if fail.cache_miss:
+            self.metrics.cache_misses += 1
+        reply = NOT_FOUND
+        if fail.challenge is not None:
+            reply = Reply(Status.CHALLENGE, None, self.digest.challenge(fail.challenge, now))
+        if fail.counted:
+            self._later(self.failed, req.client, req.protocol, "lookup_failed", fail.path, fail.key)
+        return self._finish(req, fail.path, reply, None, fail.identity)
 
-    def _identify(self, req: Fetch, path: str) -> tuple[Identity, _Miss]:
-        """What a request that is not an admitted hit is for, and what kind of miss it is.
-
-        Run once on every such request, known phone or not, so that the
-        failure paths cost the same (no timing oracle, security goal 2).
-        """
-        identifier = self.cache.identifier
-        by_path, optional = identifier.from_path(path)
-        identity = identifier.combine(req.user_agent or None, by_path)
-        if by_path.mac is None:
-            return identity, _Miss.OTHER
-        phone = self.cache.macs.get(by_path.mac)
-        if phone is not None:
-            # A known phone asking for a per-phone name we do not serve it:
-            # one of its family's optional files is a normal miss.
-            return identity, _Miss.NORMAL if phone.family.key in optional else _Miss.KNOWN
-        return identity, _Miss.UNKNOWN
-
-    async def _serve_back(
-        self,
-        req: Fetch,
-        path: str,
-        token: str,
-        now: float,
-        target: tuple[PhoneEntry, str, UploadDef],
-        identity: Identity,
-    ) -> Reply:
-        phone, name, _ = target
-        admission = self._admit(req, phone, token, now)
-        if admission != _Admission.OK:
-            return self._refuse(req, path, token, now, admission, phone)
-        if not self._may_upload(req, phone, token):
-            # What was uploaded may be an attacker's; it goes back only to the
-            # phone. The phone's own override file: a normal miss, not counted.
-            return self._deny(req, path, token, now, _Miss.NORMAL, identity)
+    async def _serve_back(self, req: Fetch, decision: ServeBack) -> Reply:
+        phone, path = decision.phone, decision.path
         loop = asyncio.get_running_loop()
-        found = await loop.run_in_executor(None, self.uploads.read, phone.mac, name)
+        found = await loop.run_in_executor(None, self.uploads.read, phone.mac, decision.name)
         if found is None:
             # The phone has not uploaded it: a normal miss for its own file.
             return self._finish(req, path, NOT_FOUND, phone)
         self._learn(req, phone)
         data, mtime = found
+        name = decision.name
         file = served(RenderedFile(name, data, _content_type(name), True), mtime)
         return self._finish(req, path, Reply(Status.OK, file), phone)
 
@@ -256,37 +217,13 @@ class Gateway:
         """Check an upload before its body is read: download admission, then authentication.
 
         By default only a request that authenticated as the phone may
-        upload (:meth:`_may_upload`); anything else gets the uniform failure
-        and counts towards a ban, once per phone and window.
+        upload; anything else gets the uniform failure and counts towards a
+        ban, once per phone and window (:mod:`provisioner.serve._decide`).
         """
-        now = self._clock()
-        if self.bans.banned(req.client, now):
-            return self._finish(req, req.path, NOT_FOUND, None), None
-        split = self._split(req.path)
-        if split is None:
-            return self._deny(req, req.path, "", now, _Miss.UNSAFE, Identity()), None
-        token, path = split
-        if self.cache.busy:
-            await self.cache.settled()
-        target = self.cache.upload_target(path, token)
-        if target is None:
-            identity, kind = self._identify(req, path)
-            kind = _Miss.UNSAFE if kind is _Miss.OTHER else kind
-            return self._deny(req, path, token, now, kind, identity), None
-        phone, name, upload = target
-        admission = self._admit(req, phone, token, now)
-        if admission != _Admission.OK:
-            return self._refuse(req, path, token, now, admission, phone), None
-        if not phone.access.uploads:
-            return self._finish(req, path, NOT_FOUND, phone), None
-        if not self._may_upload(req, phone, token):
-            identity, _ = self._identify(req, path)
-            # The phone itself (where it was admitted from) uploading its logs is
-            # refused without counting; anyone else counts, once per phone.
-            kind = _Miss.NORMAL if self.addresses.get(phone.mac) == req.client else _Miss.UPLOAD
-            return self._deny(req, path, token, now, kind, identity), None
-        ticket = UploadTicket(phone.mac, name, upload.max_bytes)
-        return Reply(Status.OK), ticket
+        decision, now = await self._open(req)
+        if isinstance(decision, AcceptUpload):
+            return Reply(Status.OK), decision.ticket
+        return await self._carry_out(req, decision, now), None
 
     async def upload_limit(self, req: Fetch) -> int:
         """Bytes the upload ``req`` asks for may have; 0 when it is refused."""
@@ -324,64 +261,7 @@ class Gateway:
         )
         return self._finish(req, req.path, Reply(Status.OK), phone)
 
-    # --- decisions -------------------------------------------------------
-
-    def _split(self, raw: str) -> tuple[str, str] | None:
-        path = normalize(raw)
-        if path is None:
-            return None
-        head, slash, rest = path.partition("/")
-        if slash and self.cache.scope_of(head):
-            return head, rest
-        return "", path
-
-    def _scope_realm(self, token: str) -> str:
-        tenants = self.cache.tenants_in(token) if token else []
-        return tenants[0].policy.realm if tenants else self.realm
-
-    def _admit(self, req: Fetch, phone: PhoneEntry, token: str, now: float) -> _Admission:
-        access = phone.access
-        if transport_refusal(access, req.protocol) is not None:
-            return _Admission.FAIL
-        if access.client_cert and req.cert_mac != phone.mac:
-            return _Admission.FAIL  # HTTPS without the phone's own certificate
-        if req.protocol is Protocol.TFTP:
-            ok = allowed(req.client, access.tftp_allow)
-            return _Admission.OK if ok else _Admission.FAIL
-        if req.protocol is Protocol.FTP:
-            ok = req.ftp_tenant == phone.tenant_id and allowed(req.client, access.ftp_allow)
-            return _Admission.OK if ok else _Admission.FAIL
-        if not allowed(req.client, access.http_allow):
-            return _Admission.FAIL
-        if not access.http_password:
-            return _Admission.OK
-        if req.authorization is None:
-            return _Admission.CHALLENGE
-        verdict = self.digest.verify(
-            req.authorization,
-            method=req.method,
-            uri=req.uri,
-            realm=self._scope_realm(token),
-            user=access.http_user,
-            password=access.http_password,
-            now=now,
-            tls=req.protocol is Protocol.HTTPS,
-        )
-        if verdict.ok:
-            return _Admission.OK
-        return _Admission.STALE if verdict.stale else _Admission.WRONG
-
-    def _may_upload(self, req: Fetch, phone: PhoneEntry, token: str) -> bool:
-        """Whether an admitted request authenticated as ``phone`` (or the scope allows any).
-
-        A URL token is the tenant's secret; a digest answer or a client
-        certificate is the phone's own. An FTP login is shared by the whole
-        tenant and TFTP has none, so neither counts.
-        """
-        access = phone.access
-        if access.open_uploads or token or req.cert_mac == phone.mac:
-            return True
-        return req.protocol in (Protocol.HTTP, Protocol.HTTPS) and bool(access.http_password)
+    # --- addresses and bans ----------------------------------------------
 
     def _learn(self, req: Fetch, phone: PhoneEntry) -> None:
         """Remember where an admitted phone fetched from: its direct NOTIFY destination."""
@@ -395,73 +275,6 @@ class Gateway:
         """Addresses learned since the last call, for the database (every node reads them)."""
         taken, self._admitted = self._admitted, {}
         return list(taken.values())
-
-    def _refuse(
-        self,
-        req: Fetch,
-        path: str,
-        token: str,
-        now: float,
-        admission: _Admission,
-        phone: PhoneEntry,
-    ) -> Reply:
-        # The same identification an unknown MAC costs (no timing oracle).
-        identity, _ = self._identify(req, path)
-        realm = self._scope_realm(token)
-        if admission == _Admission.CHALLENGE:
-            # Every phone with credentials is challenged once per file before it
-            # answers: a known phone's challenge is not a failure.
-            challenge = self.digest.challenge(realm, now)
-            return self._finish(req, path, Reply(Status.CHALLENGE, None, challenge), None, identity)
-        if admission == _Admission.STALE:
-            challenge = self.digest.challenge(realm, now, stale=True)
-            return self._finish(req, path, Reply(Status.CHALLENGE, None, challenge), None, identity)
-        checked = admission == _Admission.WRONG
-        return self._deny(req, path, token, now, _Miss.KNOWN, identity, checked=checked)
-
-    def _auth_in_scope(self, token: str) -> bool:
-        return any(t.auth_in_use for t in self.cache.tenants_in(token))
-
-    def _deny(
-        self,
-        req: Fetch,
-        path: str,
-        token: str,
-        now: float,
-        kind: _Miss,
-        identity: Identity,
-        *,
-        checked: bool = False,
-    ) -> Reply:
-        """The uniform failure: the same answer for every reason (security goal 2).
-
-        A per-phone name asked for without credentials, in a scope where some
-        phones need them, gets the challenge a protected phone would get, so
-        a missing phone cannot be told from a protected one. Anything else
-        gets not-found. Credentials that were not ``checked`` against a real
-        phone are checked against an impossible one, so that the work is the
-        same. Counting towards a ban follows :class:`_Miss`.
-        """
-        shaped = kind not in (_Miss.OTHER, _Miss.UNSAFE)
-        http = req.protocol in (Protocol.HTTP, Protocol.HTTPS)
-        if http and shaped and req.authorization is None and self._auth_in_scope(token):
-            challenge = self.digest.challenge(self._scope_realm(token), now)
-            reply = Reply(Status.CHALLENGE, None, challenge)
-        else:
-            if req.authorization is not None and not checked:
-                self.digest.dummy_check(
-                    req.authorization,
-                    method=req.method,
-                    uri=req.uri,
-                    realm=self._scope_realm(token),
-                    now=now,
-                    tls=req.protocol is Protocol.HTTPS,
-                )
-            reply = NOT_FOUND
-        key = kind.key(identity.mac)
-        if kind.counts or (kind is _Miss.OTHER and req.authorization is not None):
-            self._later(self.failed, req.client, req.protocol, "lookup_failed", path, key)
-        return self._finish(req, path, reply, None, identity)
 
     def banned(self, client: str) -> bool:
         """Whether ``client`` is banned now (every front end refuses it without further work)."""
@@ -495,36 +308,21 @@ class Gateway:
 
     # --- unknown devices -------------------------------------------------
 
-    def _policy_tenant(self, token: str) -> TenantEntry | None:
-        tenants = self.cache.tenants_in(token)
-        if token:
-            return tenants[0] if tenants else None
-        if self.default_tenant is not None:
-            return next((t for t in tenants if t.policy.name == self.default_tenant), None)
-        return tenants[0] if len(tenants) == 1 else None
-
-    async def _unknown(
-        self, req: Fetch, path: str, token: str, now: float, identity: Identity
-    ) -> tuple[PhoneEntry, ServedFile] | None:
-        """Apply the tenant's unknown-device policy; the phone's file if it was created.
+    async def _unknown(self, req: Fetch, now: float, step: Register) -> None:
+        """Apply the tenant's unknown-device policy (the phone's file is then looked up again).
 
         Quarantine is written in the background: the device gets the uniform
         failure at once, as under ``ignore``, without waiting for the database.
         """
-        mac = identity.mac
-        if mac is None or mac in self.cache.macs:
-            return None
-        tenant = self._policy_tenant(token)
-        if tenant is None or tenant.policy.unknown_policy == "ignore":
-            return None
+        mac, identity, tenant = step.mac, step.identity, step.tenant
         task = self._registering.get(mac)
         if task is not None:  # another request of this phone is registering it
             await asyncio.shield(task)
-            return self.cache.lookup(path, token)
+            return
         # One database action per device and minute, whatever it sends: a
         # disabled phone or a failing registration must not cost a write per request.
         if now - self._acted.get(mac, -_POLICY_EVERY) < _POLICY_EVERY:
-            return None
+            return
         if len(self._acted) >= _MAX_TRACKED_DEVICES:
             self._acted.clear()
         self._acted[mac] = now
@@ -537,7 +335,7 @@ class Gateway:
                 await asyncio.shield(task)
             finally:
                 self._registering.pop(mac, None)
-            return self.cache.lookup(path, token)
+            return
         # quarantine (also auto-register when the model cannot be told)
         device = PendingDevice(
             mac=mac,
@@ -553,7 +351,6 @@ class Gateway:
         task = asyncio.get_running_loop().create_task(self._quarantine(device))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-        return None
 
     async def _quarantine(self, device: PendingDevice) -> None:
         loop = asyncio.get_running_loop()

@@ -18,7 +18,7 @@ from aiohttp import web
 from provisioner.serve._client_cert import certificate_mac
 from provisioner.serve._connections import Connections
 from provisioner.serve._forwarded import forwarded_client, forwarded_secure
-from provisioner.serve._gateway import Gateway
+from provisioner.serve._front import FrontGateway
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Fetch, Network, Protocol, Reply, Status, allowed
 
@@ -59,7 +59,7 @@ Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
 def make_handler(
-    gateway: Gateway,
+    gateway: FrontGateway,
     metrics: Metrics,
     metrics_allow: tuple[Network, ...],
     trusted_proxies: tuple[Network, ...] = (),
