@@ -64,6 +64,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 
+from provisioner.catalog import FORMAT_CONTENT_TYPES, OutputFormat, content_type_of
 from provisioner.errors import ProvisionerError
 from provisioner.identify import Identity
 from provisioner.render import RenderedFile
@@ -455,4 +456,5 @@ def _loggable(text: str) -> str:
 
 
 def _content_type(name: str) -> str:
-    return "text/xml; charset=utf-8" if name.endswith(".xml") else "text/plain; charset=utf-8"
+    """An uploaded file's type when served back: the catalog's map, text by default."""
+    return content_type_of(name, FORMAT_CONTENT_TYPES[OutputFormat.KV])

@@ -167,8 +167,11 @@ def make_handler(
     async def prometheus(request: web.BaseRequest) -> web.StreamResponse:
         if not allowed(client_of(request), metrics_allow):
             return _not_found()
+        text = metrics.exposition()
+        if connections is not None:
+            text += connections.exposition()
         return web.Response(
-            text=metrics.exposition(),
+            text=text,
             content_type="text/plain",
             charset="utf-8",
             headers={"Cache-Control": "no-store"},
