@@ -13,7 +13,6 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from provisioner.ftp import FtpServer
 from provisioner.serve._build import build_gateway
 from provisioner.serve._cache import ConfigCache
 from provisioner.serve._connections import Connections, Site
+from provisioner.serve._db import Db
 from provisioner.serve._firmware import map_file
 from provisioner.serve._front import FrontGateway
 from provisioner.serve._ftp_backend import GatewayFtpBackend
@@ -107,19 +107,19 @@ class Server:
         self.metrics = Metrics()
         # One worker thread for database reads/writes and rendering: SQLite
         # has one writer anyway, and renders never run on the event loop.
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provisioner-db")
+        self.db = Db()
         if storage is None:
             storage = LocalStorage(config.data_dir / "firmware")
         self.firmware = FirmwareLibrary(store, storage, catalog)
         self.cache = ConfigCache(
             store,
             catalog,
-            self.executor,
+            self.db,
             self.metrics,
             site_dir=config.site_dir,
             storage=self.firmware.storage,
         )
-        self.gateway = build_gateway(config, store, self.cache, self.metrics, self.executor)
+        self.gateway = build_gateway(config, store, self.cache, self.metrics, self.db)
         self.bans = BanStore(store.engine)
         self._runner: web.ServerRunner | None = None
         self._tftp: TftpServer | None = None
@@ -132,8 +132,7 @@ class Server:
 
     async def start(self) -> None:
         """Sweep firmware leftovers, render everything, then open the configured ports."""
-        loop = asyncio.get_running_loop()
-        swept = await loop.run_in_executor(self.executor, self.firmware.sweep)
+        swept = await self.db.run(self.firmware.sweep)
         if swept:
             log.info("event=firmware_swept entries=%s", ",".join(swept))
         await self.cache.refresh()
@@ -201,11 +200,12 @@ class Server:
             store=self.store,
             cache=self.cache,
             notifier=self.notifier,
-            executor=self.executor,
+            db=self.db,
             address_of=self.gateway.addresses.get,
             lease=config.notify_lease,
+            idle=config.poll_interval,
         )
-        self.rollouts = RolloutRunner(self.store, self.executor, interval=config.poll_interval)
+        self.rollouts = RolloutRunner(self.store, self.db, interval=config.poll_interval)
         self._tasks = [
             asyncio.create_task(self.rollouts.run()),
             asyncio.create_task(self._every(config.poll_interval, self.cache.refresh)),
@@ -249,8 +249,10 @@ class Server:
                 delay=float(policy.notify_delay),
             )
 
-        job = await asyncio.get_running_loop().run_in_executor(self.executor, create)
+        job = await self.db.run(create)
         log.info("event=send_profiles job=%d phones=%d reason=change", job, len(macs))
+        if self.runner is not None:
+            self.runner.wake()
 
     # The TFTP callbacks use the gateway as every front end does (FrontGateway).
 
@@ -258,8 +260,7 @@ class Server:
         gateway: FrontGateway = self.gateway
         reply = await gateway.fetch(Fetch(Protocol.TFTP, path, client[0]))
         if reply.status is Status.OK and reply.disk is not None:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(None, map_file, reply.disk.path)
+            return await asyncio.to_thread(map_file, reply.disk.path)
         return reply.file.data if reply.status is Status.OK and reply.file else None
 
     async def _tftp_upload_limit(self, path: str, client: tuple[str, int]) -> int:
@@ -293,8 +294,7 @@ class Server:
         """
         storage = self.firmware.storage
         assert isinstance(storage, ObjectStorage)
-        loop = asyncio.get_running_loop()
-        sets = await loop.run_in_executor(self.executor, self.store.firmware_sets)
+        sets = await self.db.run(self.store.firmware_sets)
         result = await asyncio.to_thread(storage.mirror, sets)
         if result.fetched:
             log.info("event=firmware_mirrored files=%d failed=%d", result.fetched, result.failed)
@@ -304,23 +304,21 @@ class Server:
         """Write the bans made here, then hold every ban the database has (all nodes')."""
         tracker = self.gateway.bans
         new = tracker.take_new()
-        loop = asyncio.get_running_loop()
         if new:
             rows = [Ban(b.address, b.until, b.reason, b.created_at) for b in new]
-            await loop.run_in_executor(self.executor, self.bans.record, rows)
+            await self.db.run(lambda: self.bans.record(rows))
             tracker.written(new)
         now = time.time()
-        active = await loop.run_in_executor(self.executor, self.bans.active, now)
+        active = await self.db.run(lambda: self.bans.active(now))
         tracker.replace(((b.address, b.until) for b in active), time.time())
 
     async def _flush_seen(self) -> None:
         rows = self.gateway.seen.take()
         admitted = self.gateway.take_admitted()
-        loop = asyncio.get_running_loop()
         if rows:
-            await loop.run_in_executor(self.executor, self.gateway.seen.write, rows)
+            await self.db.run(lambda: self.gateway.seen.write(rows))
         if admitted:
-            await loop.run_in_executor(self.executor, self.store.record_admitted, admitted)
+            await self.db.run(lambda: self.store.record_admitted(admitted))
 
     async def stop(self) -> None:
         """Stop accepting, finish requests in flight, flush, close."""
@@ -338,7 +336,7 @@ class Server:
         await self.gateway.drain()
         await self._flush_seen()
         await self._sync_bans()
-        self.executor.shutdown(wait=True)
+        self.db.close()
 
     async def run_until_signalled(self) -> None:
         """Start, wait for SIGINT or SIGTERM, stop."""

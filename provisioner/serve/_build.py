@@ -12,11 +12,11 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
 from typing import TYPE_CHECKING
 
 from provisioner.serve._bans import FailureTracker
 from provisioner.serve._cache import ConfigCache
+from provisioner.serve._db import Db
 from provisioner.serve._digest import DigestAuth
 from provisioner.serve._gateway import Gateway
 from provisioner.serve._metrics import Metrics
@@ -35,7 +35,7 @@ def build_gateway(
     store: Store,
     cache: ConfigCache,
     metrics: Metrics,
-    executor: Executor,
+    db: Db,
     *,
     clock: Callable[[], float] = time.time,
 ) -> Gateway:
@@ -58,7 +58,7 @@ def build_gateway(
         uploads=UploadStore(config.data_dir / "uploads"),
         seen=SeenRecorder(store, config.seen_max_rows),
         metrics=metrics,
-        executor=executor,
+        db=db,
         realm=config.realm,
         default_tenant=config.default_tenant,
         clock=clock,

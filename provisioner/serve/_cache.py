@@ -31,7 +31,6 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterable
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
@@ -47,6 +46,7 @@ from provisioner.render import RenderedFile, Renderer, RenderError
 from provisioner.resolve import FIRMWARE_SETTING, PhoneView
 from provisioner.serve._access import access_from
 from provisioner.serve._changes import Refreshed, TenantChange
+from provisioner.serve._db import Db
 from provisioner.serve._firmware import firmware_index
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Access, DiskFile, Network, ServedFile, TenantPolicy
@@ -166,7 +166,7 @@ class ConfigCache:
         self,
         store: Store,
         catalog: Catalog,
-        executor: Executor,
+        db: Db,
         metrics: Metrics,
         site_dir: Path | None = None,
         storage: FirmwareStorage | None = None,
@@ -176,7 +176,7 @@ class ConfigCache:
         self.catalog = catalog
         self.identifier = Identifier(catalog)
         self.metrics = metrics
-        self._executor = executor
+        self._db = db
         self._site_dir = site_dir
         self._renderer = Renderer(catalog)
         self._templates = _fingerprint(catalog)
@@ -246,8 +246,12 @@ class ConfigCache:
         await asyncio.shield(self._refreshing)
 
     async def _refresh(self) -> None:
-        loop = asyncio.get_running_loop()
-        reloaded = await loop.run_in_executor(self._executor, self._reload_catalog)
+        reloaded = await self._db.run(self._reload_catalog)
+        if isinstance(reloaded, CatalogError):
+            # Counted here, on the loop: the worker thread touches no loop-owned state.
+            self.metrics.render_errors += 1
+            log.error("event=catalog_error %s", str(reloaded).replace("\n", " "))
+            reloaded = None
         if reloaded is not None:
             # Templates or family definitions changed: everything is rendered again.
             self.catalog, self.identifier, self._renderer = reloaded
@@ -255,9 +259,9 @@ class ConfigCache:
             for tid in list(self.tenants):
                 self.tenants[tid].revision = -1
         if not self.shared:
-            self.shared, errors = await loop.run_in_executor(self._executor, self._render_shared)
+            self.shared, errors = await self._db.run(self._render_shared)
             self._count_errors(errors)
-        revisions = await loop.run_in_executor(self._executor, self.store.tenant_revisions)
+        revisions = await self._db.run(self.store.tenant_revisions)
         changed = [
             tid
             for tid, rev in revisions.items()
@@ -266,9 +270,7 @@ class ConfigCache:
         gone = [tid for tid in self.tenants if tid not in revisions]
         changes = [self._install(tid, None) for tid in gone]
         if changed:
-            entries, firmware = await loop.run_in_executor(
-                self._executor, self._render_tenants, changed
-            )
+            entries, firmware = await self._db.run(lambda: self._render_tenants(changed))
             self.firmware = firmware
             taken = (self._take(tid, entries.get(tid)) for tid in changed)
             changes += [change for change in taken if change is not None]
@@ -278,9 +280,8 @@ class ConfigCache:
 
     async def reindex_firmware(self) -> None:
         """Index the active firmware sets again (files mirrored since are then served)."""
-        loop = asyncio.get_running_loop()
-        self.firmware = await loop.run_in_executor(
-            self._executor, lambda: self._index_firmware(self.store.firmware_sets(active=True))
+        self.firmware = await self._db.run(
+            lambda: self._index_firmware(self.store.firmware_sets(active=True))
         )
 
     def _index_firmware(self, active: Iterable[FirmwareSet]) -> dict[str, DiskFile]:
@@ -290,11 +291,11 @@ class ConfigCache:
         roots = {f.vendor for f in self.catalog.families.values() if f.firmware.root}
         return firmware_index(active, self.storage, roots)
 
-    def _reload_catalog(self) -> tuple[Catalog, Identifier, Renderer] | None:
+    def _reload_catalog(self) -> tuple[Catalog, Identifier, Renderer] | CatalogError | None:
         """A new catalog when any template file changed, else ``None`` (worker thread).
 
-        A catalog that fails to load is logged and the old one kept; it is
-        tried again when the files change again.
+        A catalog that fails to load is handed back as its error, and the old
+        one kept; it is tried again when the files change again.
         """
         fingerprint = _fingerprint(self.catalog)
         if fingerprint == self._templates:
@@ -303,9 +304,7 @@ class ConfigCache:
         try:
             catalog = Catalog.load(self._site_dir)
         except CatalogError as exc:
-            self.metrics.render_errors += 1
-            log.error("event=catalog_error %s", str(exc).replace("\n", " "))
-            return None
+            return exc
         log.info("event=catalog_reloaded families=%d", len(catalog.families))
         return catalog, Identifier(catalog), Renderer(catalog)
 

@@ -62,7 +62,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
 
 from provisioner.catalog import FORMAT_CONTENT_TYPES, OutputFormat, content_type_of
 from provisioner.errors import ProvisionerError
@@ -70,6 +69,7 @@ from provisioner.identify import Identity
 from provisioner.render import RenderedFile
 from provisioner.serve._bans import FailureTracker
 from provisioner.serve._cache import ConfigCache, PhoneEntry, TenantEntry, served
+from provisioner.serve._db import Db
 from provisioner.serve._decide import (
     Absent,
     AcceptUpload,
@@ -114,7 +114,7 @@ class Gateway:
         uploads: UploadStore,
         seen: SeenRecorder,
         metrics: Metrics,
-        executor: Executor,
+        db: Db,
         realm: str,
         default_tenant: str | None,
         clock: Callable[[], float] = time.time,
@@ -128,7 +128,7 @@ class Gateway:
         self.metrics = metrics
         self.realm = realm
         self.default_tenant = default_tenant
-        self._executor = executor
+        self._db = db
         self._clock = clock
         self._acted: dict[str, float] = {}  # MAC -> when its tenant's policy last acted
         self._registering: dict[str, asyncio.Task[None]] = {}
@@ -201,8 +201,7 @@ class Gateway:
 
     async def _serve_back(self, req: Fetch, decision: ServeBack) -> Reply:
         phone, path = decision.phone, decision.path
-        loop = asyncio.get_running_loop()
-        found = await loop.run_in_executor(None, self.uploads.read, phone.mac, decision.name)
+        found = await asyncio.to_thread(self.uploads.read, phone.mac, decision.name)
         if found is None:
             # The phone has not uploaded it: a normal miss for its own file.
             return self._finish(req, path, NOT_FOUND, phone)
@@ -246,8 +245,7 @@ class Gateway:
         """Store an authorised upload (the caller enforced ``ticket.limit`` while reading)."""
         if len(data) > ticket.limit:
             return self._finish(req, req.path, Reply(Status.TOO_LARGE), None)
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self.uploads.write, ticket.mac, ticket.name, data)
+        await asyncio.to_thread(self.uploads.write, ticket.mac, ticket.name, data)
         self.metrics.uploads += 1
         phone = self.cache.macs.get(ticket.mac)
         if phone is not None:
@@ -354,9 +352,8 @@ class Gateway:
         task.add_done_callback(self._background.discard)
 
     async def _quarantine(self, device: PendingDevice) -> None:
-        loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._executor, self.store.quarantine, device)
+            await self._db.run(lambda: self.store.quarantine(device))
         except ProvisionerError as exc:
             log.warning("event=quarantine_failed mac=%s reason=%s", device.mac, _loggable(str(exc)))
             return
@@ -371,7 +368,7 @@ class Gateway:
             )
 
         try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, create)
+            await self._db.run(create)
         except ProvisionerError as exc:
             log.warning("event=auto_register_failed mac=%s reason=%s", mac, _loggable(str(exc)))
             return

@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 Jobs and their per-phone targets live in the database
 (:mod:`provisioner.store._jobs`); the runner holds no state that a restart
-would lose. Every tick it asks which tenants have due targets, and for each
+would lose. Every round it asks which tenants have due targets, and for each
 takes as many as the tenant's token bucket (``notify.rate`` per second) and
 in-flight limit (``notify.max_in_flight``) allow. Taking a target counts an
 attempt and sets a lease; each send waits a random 0..``notify.jitter_ms``
@@ -24,12 +24,12 @@ out; jobs also start ``notify.delay_seconds`` after they were queued.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import Executor
 from typing import TypeVar
 
 from provisioner.notify import (
@@ -40,6 +40,7 @@ from provisioner.notify import (
     request_for,
 )
 from provisioner.serve._cache import ConfigCache
+from provisioner.serve._db import Db
 from provisioner.sip import Notifier, NotifyOutcome
 from provisioner.store import Store, TargetRow
 
@@ -64,21 +65,24 @@ class JobRunner:
         store: Store,
         cache: ConfigCache,
         notifier: Notifier,
-        executor: Executor,
+        db: Db,
         address_of: Callable[[str], str | None],
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
         tick: float = 0.05,
+        idle: float = 2.0,
         lease: float = 120.0,
     ) -> None:
         self.store = store
         self.cache = cache
         self.notifier = notifier
         self.address_of = address_of
-        self._executor = executor
+        self._database = db
         self._clock = clock
         self._jitter = jitter
         self._tick = tick
+        self._idle = idle
+        self._wake = asyncio.Event()
         self._lease = lease
         self._buckets: dict[int, TokenBucket] = {}
         self._in_flight: defaultdict[int, int] = defaultdict(int)
@@ -87,20 +91,36 @@ class JobRunner:
 
     async def _db(self, call: Callable[[], _T]) -> _T:
         """``call`` (a store method) on the database thread, off the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        return await self._database.run(call)
+
+    def wake(self) -> None:
+        """Look for due targets now (a job was just created in this process)."""
+        self._wake.set()
 
     async def run(self) -> None:
-        """Run until cancelled; sends in flight are finished or left to their lease."""
+        """Run until cancelled; sends in flight are finished or left to their lease.
+
+        Between rounds it sleeps until :meth:`wake`, a send finishing, the
+        next target's due time, or ``idle`` seconds (jobs queued by another
+        process, the ``send-profiles`` command, are found then) — whichever
+        comes first; ``tick`` apart only while targets are due or in flight.
+        """
         try:
             while True:
-                await self.step()
-                await asyncio.sleep(self._tick)
+                wait = await self.step()
+                if not self._wake.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), wait)
+                self._wake.clear()
         finally:
             for task in self._tasks:
                 task.cancel()
 
-    async def step(self) -> None:
-        """One round: housekeeping (once a second), then take and start due targets."""
+    async def step(self) -> float:
+        """One round: housekeeping (once a second), then take and start due targets.
+
+        Returns how long the runner may sleep before the next round.
+        """
         now = self._clock()
         if now - self._housekept >= 1.0:
             self._housekept = now
@@ -109,10 +129,16 @@ class JobRunner:
             await self._db(lambda: self.store.reap_jobs(now, verdicts))
         due = await self._db(lambda: self.store.due_tenants(now))
         if not due:
-            return
+            if self._tasks:
+                return self._tick  # sends in flight: a retry may come due soon
+            upcoming = await self._db(self.store.next_due)
+            if upcoming is None:
+                return self._idle
+            return min(self._idle, max(upcoming - self._clock(), self._tick))
         await self.cache.refresh(fresh=True)  # files in place before any phone fetches them
         for tenant_id in due:
             await self._start(tenant_id, self._clock())
+        return self._tick
 
     def _max_attempts(self, mac: str) -> int:
         """Sends a phone's target may take: the first and ``notify.retries`` more,
@@ -141,7 +167,12 @@ class JobRunner:
             self._in_flight[tenant_id] += 1
             task = asyncio.create_task(self._send(target, policy.notify_jitter_ms / 1000))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        """A send finished: room for another, so look again without waiting for the tick."""
+        self._tasks.discard(task)
+        self._wake.set()
 
     async def _send(self, target: TargetRow, jitter: float) -> None:
         try:

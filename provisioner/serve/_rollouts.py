@@ -15,7 +15,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
 
 from provisioner.firmware import (
     PhoneProgress,
@@ -25,6 +24,7 @@ from provisioner.firmware import (
     RolloutView,
     advance,
 )
+from provisioner.serve._db import Db
 from provisioner.store import RolloutRecord, Store
 
 __all__ = ["RolloutRunner"]
@@ -38,14 +38,14 @@ class RolloutRunner:
     def __init__(
         self,
         store: Store,
-        executor: Executor,
+        db: Db,
         *,
         interval: float = 2.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.interval = interval
-        self._executor = executor
+        self._db = db
         self._clock = clock
 
     async def run(self) -> None:
@@ -59,7 +59,7 @@ class RolloutRunner:
 
     async def tick(self) -> None:
         """One pass over the running rollouts."""
-        await asyncio.get_running_loop().run_in_executor(self._executor, self.step)
+        await self._db.run(self.step)
 
     def step(self) -> None:
         """One pass, in the calling thread (the database worker)."""

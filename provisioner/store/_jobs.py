@@ -38,6 +38,7 @@ __all__ = [
     "expired_targets",
     "finish_target",
     "jobs",
+    "next_due",
     "reap",
     "targets_of",
 ]
@@ -173,6 +174,20 @@ def due_tenants(conn: Connection, now: float) -> list[int]:
         .distinct()
     )
     return list(conn.execute(query).scalars())
+
+
+def next_due(conn: Connection) -> float | None:
+    """When the next queued target of a running job becomes due (``None``: none queued)."""
+    query = (
+        select(func.min(t.notify_targets.c.next_at))
+        .join(t.notify_jobs, t.notify_jobs.c.id == t.notify_targets.c.job_id)
+        .where(
+            t.notify_targets.c.state == TargetState.QUEUED,
+            t.notify_jobs.c.state == JobState.RUNNING,
+        )
+    )
+    found = conn.execute(query).scalar()
+    return None if found is None else float(found)
 
 
 def claim_targets(

@@ -49,6 +49,7 @@ from provisioner.store._jobs import (
     expired_targets,
     finish_target,
     jobs,
+    next_due,
     reap,
     targets_of,
 )
@@ -304,6 +305,11 @@ class Store:
         """Tenants with targets ready to be sent."""
         with self.engine.connect() as conn:
             return due_tenants(conn, now)
+
+    def next_due(self) -> float | None:
+        """When the next queued target becomes due (``None``: nothing is queued)."""
+        with self.engine.connect() as conn:
+            return next_due(conn)
 
     def finish_target(self, target_id: int, outcome: TargetOutcome, now: float) -> None:
         """Record a send's outcome (see :func:`provisioner.store._jobs.finish_target`)."""

@@ -74,7 +74,7 @@ def setup(tmp_path: Path, catalog: Catalog) -> Iterator[tuple[Harness, FakeNotif
             store=h.store,
             cache=h.cache,
             notifier=notifier,  # type: ignore[arg-type]
-            executor=h.executor,
+            db=h.db,
             address_of=h.gateway.addresses.get,
             clock=lambda: h.clock[0],
             jitter=lambda: 0.0,
@@ -189,3 +189,45 @@ def test_interrupted_sends_count_against_the_phones_own_retries(
     for task in asyncio.all_tasks(h.loop):  # the stuck sends
         task.cancel()
     h.run(asyncio.sleep(0))
+
+
+def test_the_runner_sleeps_until_the_next_due_time(
+    setup: tuple[Harness, FakeNotifier, JobRunner],
+) -> None:
+    """No 50 ms poll when nothing is due: until the next due time, or ``idle`` (2 s)."""
+    h, _, runner = setup
+    assert h.run(runner.step()) == 2.0  # nothing queued: the idle interval
+    phones = h.store.phones_for(tenant="acme")[:1]
+    h.store.create_job(
+        selector="one phone", event="resync", phones=phones, now=h.clock[0], delay=1.5
+    )
+    assert h.run(runner.step()) == pytest.approx(1.5)  # until the job's delay is over
+    h.clock[0] += 1.5
+    assert h.run(runner.step()) == 0.05  # due now: the tick, while it is worked on
+
+
+def test_wake_starts_a_round_at_once(setup: tuple[Harness, FakeNotifier, JobRunner]) -> None:
+    h, _, runner = setup
+    rounds: list[float] = []
+    round_done = asyncio.Event()
+    step = runner.step
+
+    async def counted() -> float:
+        rounds.append(h.clock[0])
+        round_done.set()
+        return 60.0  # as if nothing were due for a minute
+
+    runner.step = counted  # type: ignore[method-assign]
+
+    async def go() -> None:
+        task = asyncio.create_task(runner.run())
+        await round_done.wait()
+        round_done.clear()
+        runner.wake()
+        await round_done.wait()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    h.run(asyncio.wait_for(go(), 10))
+    assert len(rounds) == 2  # the second round came from wake(), not a timer
+    runner.step = step  # type: ignore[method-assign]

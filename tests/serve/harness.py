@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from provisioner.fleet import parse_fleet
 from provisioner.serve import Fetch, Gateway, Protocol, ServeConfig
 from provisioner.serve._build import build_gateway
 from provisioner.serve._cache import ConfigCache
+from provisioner.serve._db import Db
 from provisioner.serve._metrics import Metrics
 from provisioner.store import Store
 from tests.conftest import _reset
@@ -83,13 +83,13 @@ class Harness:
         self.catalog = catalog
         self.clock = clock
         self.loop = asyncio.new_event_loop()
-        self.executor = ThreadPoolExecutor(max_workers=1)
+        self.db = Db()
         self.metrics = Metrics()
-        self.cache = ConfigCache(store, catalog, self.executor, self.metrics, site_dir)
+        self.cache = ConfigCache(store, catalog, self.db, self.metrics, site_dir)
         # Wired as `provisioner serve` wires it (serve/_build.py), on a test clock.
         config = ServeConfig(data_dir=data_dir, default_tenant="acme", site_dir=site_dir)
         self.gateway: Gateway = build_gateway(
-            config, store, self.cache, self.metrics, self.executor, clock=lambda: clock[0]
+            config, store, self.cache, self.metrics, self.db, clock=lambda: clock[0]
         )
         self.run(self.cache.refresh())
 
@@ -103,7 +103,7 @@ class Harness:
 
     def close(self) -> None:
         self.loop.close()
-        self.executor.shutdown()
+        self.db.close()
 
 
 @contextmanager

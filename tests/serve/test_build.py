@@ -35,6 +35,6 @@ def test_server_and_harness_gateways_are_built_alike(tmp_path: Path, catalog: Ca
         # (another "node" on the same database) accepts the server's nonces.
         nonce = gateway.digest.nonce("provisioner", h.clock[0])
         assert h.gateway.digest._nonce_age(nonce, "provisioner", h.clock[0]) == 0
-        again = build_gateway(config, h.store, h.cache, h.metrics, h.executor)
+        again = build_gateway(config, h.store, h.cache, h.metrics, h.db)
         assert again.digest._nonce_age(nonce, "provisioner", h.clock[0]) == 0
-        server.executor.shutdown()
+        server.db.close()
