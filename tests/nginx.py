@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from tests.peers import free_port
+from tests.waiting import eventually
 
 __all__ = ["nginx"]
 
@@ -62,13 +62,17 @@ http {{
 
 
 def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 10
-    while True:
+    def listening() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"nginx did not start: {_errors(log)}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
+                return True
         except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                detail = log.read_text() if log.exists() else "no error log"
-                raise RuntimeError(f"nginx did not start: {detail}") from None
-            time.sleep(0.05)
+            return False
+
+    eventually(listening, lambda: f"nginx listening on port {port}: {_errors(log)}", 10)
+
+
+def _errors(log: Path) -> str:
+    return log.read_text() if log.exists() else "no error log"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.peers import free_port
+from tests.waiting import eventually
 
 __all__ = ["Serving", "provisioner", "run_cli", "serving"]
 
@@ -88,14 +88,13 @@ def serving(
 
 
 def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path, limit: float) -> None:
-    deadline = time.monotonic() + limit
-    while True:
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"provisioner serve exited:\n{log.read_text()}")
         try:
             with urllib.request.urlopen(url, timeout=1):
-                return
+                return True
         except OSError:
-            if process.poll() is not None:
-                raise RuntimeError(f"provisioner serve exited:\n{log.read_text()}") from None
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{url} did not answer within {limit:.0f} s") from None
-            time.sleep(0.2)
+            return False
+
+    eventually(answers, f"{url} answers", limit)

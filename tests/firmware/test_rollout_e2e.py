@@ -24,8 +24,7 @@ import json
 import os
 import re
 import socket
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -35,6 +34,7 @@ import pytest
 
 from tests.peers import free_port
 from tests.serve_process import run_cli, serving
+from tests.waiting import eventually, eventually_async
 
 OLD, NEW = "66.85.0.5", "66.86.0.20"
 ROM = f"T46S(T48S,T42S,T41S)-{NEW}.rom"
@@ -123,6 +123,7 @@ class SipSide(asyncio.DatagramProtocol):
             task.add_done_callback(self.tasks.discard)
 
     async def _reboot(self) -> None:
+        # Not a wait: the simulated phone takes a moment to reboot, as a real one does.
         await asyncio.sleep(0.2)
         await self.phone.boot(self.session)
 
@@ -182,13 +183,6 @@ def server(tmp_path: Path) -> Iterator[tuple[Server, dict[str, int], str]]:
         yield Server(tmp_path, http), ports, hashlib.sha256(image.read_bytes()).hexdigest()
 
 
-async def wait_for(check: Callable[[], bool], limit: float, what: str) -> None:
-    deadline = time.monotonic() + limit
-    while not await asyncio.to_thread(check):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.3)
-
-
 async def run_scenario(
     srv: Server, rom_sha: str, session: aiohttp.ClientSession, phones: dict[str, Phone]
 ) -> None:
@@ -213,7 +207,12 @@ async def run_scenario(
                 "--first", ",".join(BAD)).split()[1].rstrip(":")
     )  # fmt: skip
 
-    await wait_for(lambda: srv.status(good)["state"] == "done", 60, "rollout done")
+    def done() -> bool:
+        state: str = srv.status(good)["state"]
+        return state == "done"
+
+    # The CLI blocks: it is polled from a thread while the phones answer on this loop.
+    await asyncio.to_thread(eventually, done, "rollout done", 60)
     status = srv.status(good)
     assert [(p["mac"], p["wave"], p["state"], p["reported"]) for p in status["phones"]] == [
         (GOOD[0], 0, "upgraded", NEW),
@@ -226,7 +225,11 @@ async def run_scenario(
         assert phones[mac].flashed == [rom_sha]
         assert phones[mac].version == NEW
 
-    await wait_for(lambda: srv.status(bad)["state"] == "halted", 60, "rollout halt")
+    def halted() -> bool:
+        state: str = srv.status(bad)["state"]
+        return state == "halted"
+
+    await asyncio.to_thread(eventually, halted, "rollout halt", 60)
     status = srv.status(bad)
     assert status["reason"] == (
         f"wave 2: 1 of 2 phones came back with {NEW} (50%), below the threshold of 100%"
@@ -247,7 +250,7 @@ async def run_scenario(
         def rebooted(mac: str = mac) -> bool:
             return len(phones[mac].notifies) == 2
 
-        await wait_for(rebooted, 30, f"rollback reboot of {mac}")
+        await eventually_async(rebooted, f"rollback reboot of {mac}", 30)
     for mac in BAD[:3]:
         config = (await phones[mac].fetch(session, f"{mac}.cfg")).decode()
         assert "static.firmware.url" not in config, mac

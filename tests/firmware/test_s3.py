@@ -32,6 +32,7 @@ from provisioner.firmware import IngestError, Limits, ObjectStorage, new_key, st
 from provisioner.firmware._s3 import EMPTY_SHA256, Credentials, S3Client, S3Error, authorization
 from tests.peers import free_port
 from tests.serve_process import run_cli, serving
+from tests.waiting import eventually
 
 # The examples of "Signature Calculations for the Authorization Header"
 # in the Amazon S3 API reference (AWS's example key pair).
@@ -142,17 +143,18 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log.close()
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
+
+        def answers() -> bool:
             try:
                 urllib.request.urlopen(url, timeout=1).close()
-                break
             except urllib.error.HTTPError:
-                break  # it answers
+                return True  # it answers
             except OSError:
                 assert process.poll() is None, "moto server exited"
-                assert time.monotonic() < deadline, "moto server did not start"
-                time.sleep(0.2)
+                return False
+            return True
+
+        eventually(answers, "moto server did not start", 30)
         yield url
     finally:
         process.kill()
@@ -343,11 +345,13 @@ def test_two_nodes_share_a_bucket(endpoint: str, bucket: str, tmp_path: Path) ->
             "--activate", env=env)  # fmt: skip
     assert len(objects(endpoint, bucket)) == 3
     with serving(node_b, "--poll-interval", "0.5", env=env, log=tmp_path / "b.log") as node:
-        deadline = time.monotonic() + 30
         url = f"http://127.0.0.1:{node.http}/fw/polycom/r1/sip.ld"
-        while (got := fetch(url))[0] != 200:
-            assert time.monotonic() < deadline, "node b never served the mirrored file"
-            time.sleep(0.3)
+
+        def mirrored() -> tuple[int, bytes] | None:
+            got = fetch(url)
+            return got if got[0] == 200 else None
+
+        got = eventually(mirrored, "node b never served the mirrored file", 30)
         assert got[1] == files["sip.ld"]
         assert fetch(f"http://127.0.0.1:{node.http}/fw/polycom/r1/cfg/site.cfg") == (
             200,
@@ -356,8 +360,5 @@ def test_two_nodes_share_a_bucket(endpoint: str, bucket: str, tmp_path: Path) ->
         run_cli(node_a, "firmware", "deactivate", "polycom", "r1", env=env)
         run_cli(node_a, "firmware", "rm", "polycom", "r1", env=env)
         assert objects(endpoint, bucket) == {}
-        deadline = time.monotonic() + 10
-        while fetch(url)[0] != 404:
-            assert time.monotonic() < deadline, "node b kept serving a removed set"
-            time.sleep(0.3)
+        eventually(lambda: fetch(url)[0] == 404, "node b kept serving a removed set")
     assert "test-secret-123" not in (tmp_path / "b.log").read_text()

@@ -22,10 +22,10 @@ import os
 import socket
 import subprocess
 import tarfile
-import time
 import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ import pytest
 
 from tests.peers import fetch_with_curl, free_port, need
 from tests.serve_process import run_cli, serving
+from tests.waiting import eventually
 
 PIN, OVERRIDE, PLAIN = "0004f2000001", "0004f2000002", "0004f2000003"
 CISCO = "000D28000010"
@@ -114,35 +115,64 @@ def write_tar(path: Path, files: dict[str, bytes]) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data = tmp_path_factory.mktemp("fw-serve")
-    uploads = tmp_path_factory.mktemp("uploads")
+# (archive name, its files, vendor, label, extra upload options)
+Upload = tuple[str, dict[str, bytes], str, str, list[str]]
+ALL_SETS: list[Upload] = [
+    ("ucs-6.4.6.zip", POLYCOM_NEW, "polycom", "new", []),
+    ("ucs-6.3.1.zip", POLYCOM_OLD, "polycom", "old", []),
+    ("site.zip", SITE, "polycom", "site", ["--unmanaged"]),
+    ("P0S3-8-12-00.tar.gz", CISCO_LOAD, "cisco", "8.12", []),
+]
+ALL_PINS = [
+    ("group:acme/sales", "firmware.label", "new"),
+    ("group:acme/sales", "firmware.unmanaged", "site"),
+    (f"phone:{OVERRIDE}", "firmware.label", "old"),
+    (f"phone:{CISCO}", "firmware.label", "8.12"),
+]
+
+
+@contextmanager
+def serve_fleet(
+    root: Path, uploads: list[Upload], pins: list[tuple[str, str, str]]
+) -> Iterator[Server]:
+    """``provisioner serve`` for FLEET with ``uploads`` activated and pinned as ``pins`` say."""
+    data, archives = root / "data", root / "uploads"
+    archives.mkdir(parents=True)
     ftp, passive = free_port(), free_port()
     tftp = free_port(socket.SOCK_DGRAM)
     sets: dict[tuple[str, str], dict[str, str]] = {}
-    (uploads / "fleet.json").write_text(json.dumps(FLEET))
-    run_cli(data, "apply", str(uploads / "fleet.json"))
-    for source, vendor, label, extra in [
-        (write_zip(uploads / "ucs-6.4.6.zip", POLYCOM_NEW), "polycom", "new", []),
-        (write_zip(uploads / "ucs-6.3.1.zip", POLYCOM_OLD), "polycom", "old", []),
-        (write_zip(uploads / "site.zip", SITE), "polycom", "site", ["--unmanaged"]),
-        (write_tar(uploads / "P0S3-8-12-00.tar.gz", CISCO_LOAD), "cisco", "8.12", []),
-    ]:
+    (archives / "fleet.json").write_text(json.dumps(FLEET))
+    run_cli(data, "apply", str(archives / "fleet.json"))
+    for archive, files, vendor, label, extra in uploads:
+        write = write_tar if archive.endswith(".tar.gz") else write_zip
+        source = write(archives / archive, files)
         run_cli(data, "firmware", "upload", str(source), "--vendor", vendor, "--label", label,
                 *extra)  # fmt: skip
         run_cli(data, "firmware", "activate", vendor, label)
         shown = json.loads(run_cli(data, "firmware", "show", vendor, label, "--json").stdout)
         sets[vendor, label] = {f["served_at"]: f["sha256"] for f in shown["files"]}
-    run_cli(data, "set", "group:acme/sales", "firmware.label", "new")
-    run_cli(data, "set", "group:acme/sales", "firmware.unmanaged", "site")
-    run_cli(data, "set", f"phone:{OVERRIDE}", "firmware.label", "old")
-    run_cli(data, "set", f"phone:{CISCO}", "firmware.label", "8.12")
+    for scope, key, value in pins:
+        run_cli(data, "set", scope, key, value)
     options = ["--tftp-port", str(tftp), "--ftp-port", str(ftp),
                "--ftp-passive-ports", f"{passive}-{passive}", "--poll-interval", "0.5",
                "--log-level", "warning"]  # fmt: skip
     with serving(data, *options) as running:
         yield Server(data, running.http, tftp, ftp, sets)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Every set, pinned; shared by the tests that do not change it."""
+    with serve_fleet(tmp_path_factory.mktemp("fw-serve"), ALL_SETS, ALL_PINS) as running:
+        yield running
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[Server]:
+    """The old Polycom set pinned on OVERRIDE, for one test to change."""
+    old = [upload for upload in ALL_SETS if upload[3] == "old"]
+    with serve_fleet(tmp_path / "own", old, [(f"phone:{OVERRIDE}", "firmware.label", "old")]) as s:
+        yield s
 
 
 def sha(data: bytes) -> str:
@@ -276,7 +306,8 @@ def test_labels_rendered_as_pinned_and_overridden(server: Server) -> None:
     ]
 
 
-def test_inactive_set_is_not_served(server: Server, tmp_path: Path) -> None:
+def test_inactive_set_is_not_served(own_server: Server, tmp_path: Path) -> None:
+    server = own_server
     source = write_zip(tmp_path / "r9.zip", {"sip.ld": image(1000), "sip.ver": b"9.9.9.9\n"})
     server.cli("firmware", "upload", str(source), "--vendor", "polycom", "--label", "r9")
     assert curl(server.url("fw/polycom/r9/sip.ld"))[0] == 404
@@ -284,21 +315,24 @@ def test_inactive_set_is_not_served(server: Server, tmp_path: Path) -> None:
     with pytest.raises(ftplib.error_perm, match="^550"):
         ftp_get(server, "fw/polycom/r9/sip.ld")
     server.cli("set", f"phone:{PLAIN}", "firmware.label", "r9")  # names an inactive set
-    time.sleep(1.5)  # three poll intervals
+    # The label changes nothing in the file, so a later change that shows in it
+    # tells when the server has re-rendered the phone with the label.
+    server.cli("set", f"phone:{PLAIN}", "polycom.custom_config_files", "after-r9.cfg")
+    eventually(
+        lambda: b"after-r9.cfg," in curl(server.url(f"{PLAIN}.cfg"))[1], "the phone re-rendered"
+    )
     code, body = curl(server.url(f"{PLAIN}.cfg"))
     assert code == 200
     assert b'APP_FILE_PATH="sip.ld"' in body
-    server.cli("unset", f"phone:{PLAIN}", "firmware.label")
 
 
-def test_deactivation_while_serving(server: Server, tmp_path: Path) -> None:
+def test_deactivation_while_serving(own_server: Server, tmp_path: Path) -> None:
+    server = own_server
     path = "fw/polycom/old/sip.ld"
     assert curl(server.url(path))[0] == 200
     server.cli("firmware", "deactivate", "polycom", "old")
-    deadline = time.monotonic() + 10  # the server polls every 0.5 s
-    while curl(server.url(path))[0] != 404:
-        assert time.monotonic() < deadline, "still served 10 s after deactivation"
-        time.sleep(0.2)
+    # The server polls every 0.5 s.
+    eventually(lambda: curl(server.url(path))[0] == 404, "still served after deactivation")
     assert tftp_hpa(server, path, tmp_path / "out") is None
     with pytest.raises(ftplib.error_perm, match="^550"):
         ftp_get(server, path)
@@ -306,10 +340,7 @@ def test_deactivation_while_serving(server: Server, tmp_path: Path) -> None:
     assert code == 200
     assert b"fw/polycom/old/" not in body
     server.cli("firmware", "activate", "polycom", "old")
-    deadline = time.monotonic() + 10
-    while curl(server.url(path))[0] != 200:
-        assert time.monotonic() < deadline, "not served again 10 s after activation"
-        time.sleep(0.2)
+    eventually(lambda: curl(server.url(path))[0] == 200, "not served again after activation")
 
 
 def symlink_tar(path: Path) -> Path:

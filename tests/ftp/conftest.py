@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import ftplib
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
 
 from provisioner.ftp import Client, FtpEvent, FtpServer
+from tests.waiting import eventually
 
 USER = "phone"
 PASSWORD = "s3cr3t-Pa55word"
@@ -76,14 +76,12 @@ class FakeBackend:
 
     def wait_event(self, match: Callable[[FtpEvent], bool], timeout: float = 5.0) -> FtpEvent:
         """The first event matching ``match``; events arrive from server threads."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def found() -> FtpEvent | None:
             with self._lock:
-                found = [event for event in self.events if match(event)]
-            if found:
-                return found[0]
-            time.sleep(0.01)
-        raise AssertionError(f"no matching FTP event among {self.events!r}")
+                return next((event for event in self.events if match(event)), None)
+
+        return eventually(found, lambda: f"a matching FTP event among {self.events!r}", timeout)
 
 
 @pytest.fixture

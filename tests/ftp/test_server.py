@@ -10,7 +10,6 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from provisioner.ftp._server import _Acceptor
 from provisioner.ftp._session import _peer_address
 from tests.ftp.conftest import BINARY, PASSWORD, USER, FakeBackend, Login, connect
 from tests.peers import free_port
+from tests.waiting import eventually
 
 NOT_FOUND = "550 File unavailable."
 LOGIN_REFUSED = "530 Login incorrect."
@@ -77,14 +77,6 @@ def greeting_refused(server: FtpServer[Login]) -> str:
     finally:
         client.close()
     raise AssertionError("the connection was accepted")
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.02)
 
 
 # --- logins
@@ -423,7 +415,7 @@ def test_connection_limits(backend: FakeBackend) -> None:
                 client.close()
             return True
 
-        wait_until(admitted)
+        eventually(admitted, "a new connection is admitted")
     with FtpServer(backend, host="127.0.0.1", port=0, max_connections_per_ip=1) as server:
         first = connect(server)
         assert greeting_refused(server).startswith("421")
@@ -455,10 +447,12 @@ def test_a_connection_must_log_in_within_the_login_timeout(backend: FakeBackend)
         while answer.startswith("200") and time.monotonic() < deadline:
             client.putcmd("NOOP")
             answer = reply(client)
+            # Not a wait but the stimulus: a command every 50 ms, well within the
+            # 0.3 s timeout, would keep a timer that commands restart from firing.
             time.sleep(0.05)
         assert answer == "421 Login timed out."
         client.close()
-        wait_until(lambda: server.connections == 0)
+        eventually(lambda: server.connections == 0, "no connection is left")
 
 
 def test_logged_in_sessions_outlive_the_login_timeout(backend: FakeBackend) -> None:
@@ -493,7 +487,7 @@ def test_a_slow_backend_call_does_not_stall_other_sessions(
     waiting = login(server)
     waiting.voidcmd("TYPE I")
     waiting.putcmd("SIZE slow.cfg")
-    wait_until(lambda: "slow.cfg" in backend.reads)
+    eventually(lambda: "slow.cfg" in backend.reads, "slow.cfg is being read")
     other = login(server)  # while that read is still blocked in the backend
     assert retr(other, "config.cfg") == BINARY
     other.quit()
@@ -514,7 +508,7 @@ def test_commands_sent_while_the_backend_is_asked_run_in_order(
     client.sock.sendall(
         b"SIZE slow.cfg\r\nTYPE A\r\nSIZE config.cfg\r\nTYPE I\r\nSIZE config.cfg\r\n"
     )
-    wait_until(lambda: "slow.cfg" in backend.reads)
+    eventually(lambda: "slow.cfg" in backend.reads, "slow.cfg is being read")
     gate.set()
     replies = [reply(client)[:3] for _ in range(5)]
     assert replies == ["213", "200", "550", "200", "213"]
@@ -549,7 +543,7 @@ def test_a_flood_of_commands_while_busy_ends_the_session(
     client.sock.sendall(b"SIZE slow.cfg\r\n" + b"NOOP\r\n" * 1000)
     assert reply(client) == "421 Too many commands at once."
     gate.set()
-    wait_until(lambda: server.connections == 0)
+    eventually(lambda: server.connections == 0, "no connection is left")
     client.close()
 
 
@@ -581,11 +575,14 @@ def test_server_survives_clients_vanishing_mid_transfer(
     client = login(server)
     assert retr(client, "config.cfg") == BINARY
     client.quit()
-    wait_until(lambda: len([e for e in backend.events if e.path == "big.bin"]) == 3)
+    eventually(
+        lambda: len([e for e in backend.events if e.path == "big.bin"]) == 3,
+        "three events for big.bin",
+    )
     big = [e for e in backend.events if e.path == "big.bin"]
     assert [(e.command, e.status) for e in big] == [("RETR", 426)] * 3
     # Every session ended; none waits for an idle timer (60 s here).
-    wait_until(lambda: server.connections == 0)
+    eventually(lambda: server.connections == 0, "no connection is left")
 
 
 # --- lifecycle

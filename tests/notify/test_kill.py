@@ -13,12 +13,13 @@ import re
 import signal
 import socket
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from tests.peers import free_port, need
 from tests.serve_process import run_cli, serving
+from tests.waiting import eventually
 
 SCENARIO = Path(__file__).resolve().parent / "scenarios" / "answer_200.xml"
 PHONES = 40
@@ -84,18 +85,14 @@ def test_job_resumes_after_kill_9(tmp_path: Path) -> None:
     try:
         with serving(tmp_path, *options) as first:
             run_cli(tmp_path, "send-profiles", "--tenant", "acme")
-            time.sleep(1.5)
+            # At RATE a second the job takes PHONES / RATE s: the first NOTIFYs are mid-job.
+            eventually(lambda: sum(_notified(log).values()) > 0, "the job is notifying")
             first.process.send_signal(signal.SIGKILL)
             first.process.wait(10)
         before = _notified(log)
         assert 0 < sum(before.values()) < PHONES, "kill -9 should land mid-job"
         with serving(tmp_path, *options):
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                jobs = json.loads(run_cli(tmp_path, "jobs", "--json").stdout)
-                if jobs and jobs[0]["state"] == "done":
-                    break
-                time.sleep(0.5)
+            jobs = eventually(lambda: _jobs_once_done(tmp_path), "the job is done", 60)
         assert jobs[0]["state"] == "done", jobs
         assert jobs[0]["counts"] == {"ok": PHONES}
         counts = _notified(log)
@@ -104,6 +101,11 @@ def test_job_resumes_after_kill_9(tmp_path: Path) -> None:
     finally:
         phone.kill()
         phone.wait(10)
+
+
+def _jobs_once_done(data_dir: Path) -> list[dict[str, Any]] | None:
+    jobs: list[dict[str, Any]] = json.loads(run_cli(data_dir, "jobs", "--json").stdout)
+    return jobs if jobs and jobs[0]["state"] == "done" else None
 
 
 def _notified(log: Path) -> Counter[str]:

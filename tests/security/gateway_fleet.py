@@ -1,4 +1,4 @@
-"""What the gateway security tests share: a fleet, curl from chosen addresses, waits.
+"""What the gateway security tests share: a fleet, curl from chosen addresses, bans.
 
 Every address in 127.0.0.0/8 is local on Linux, so ``curl --interface
 127.x.y.z`` plays a client on another host (an attacker, a phone behind a
@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import socket
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from tests.peers import fetch_with_curl
 from tests.serve_process import run_cli
@@ -27,7 +26,6 @@ __all__ = [
     "apply_fleet",
     "bans",
     "curl_from",
-    "eventually",
     "fleet",
 ]
 
@@ -37,8 +35,6 @@ HTTP_PASSWORD = "http-pass-0001"
 FTP_USER, FTP_PASSWORD = "acme-ftp", "ftp-pass-1234"
 # curl's status when the server closes a banned address's connection unread.
 BANNED = 0
-
-T = TypeVar("T")
 
 
 def fleet(
@@ -95,18 +91,6 @@ def bans(data: Path, *global_options: str) -> set[str]:
     """Addresses banned in the database, per ``provisioner ban list --json``."""
     out = run_cli(data, *global_options, "ban", "list", "--json").stdout
     return {entry["address"] for entry in json.loads(out)}
-
-
-def eventually(check: Callable[[], T | None], what: str, limit: float = 20.0) -> T:
-    """Poll ``check`` until it returns something true; fail with ``what`` after ``limit`` s."""
-    deadline = time.monotonic() + limit
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {limit:.0f} s: {what}")
-        time.sleep(0.05)
 
 
 def udp_socket(address: str) -> socket.socket:

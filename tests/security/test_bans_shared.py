@@ -19,10 +19,10 @@ from tests.security.gateway_fleet import (
     apply_fleet,
     bans,
     curl_from,
-    eventually,
     fleet,
 )
 from tests.serve_process import run_cli, serving
+from tests.waiting import eventually
 
 WALKER = "127.89.0.1"
 

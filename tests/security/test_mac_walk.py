@@ -28,10 +28,10 @@ from tests.security.gateway_fleet import (
     apply_fleet,
     bans,
     curl_from,
-    eventually,
     fleet,
 )
 from tests.serve_process import serving
+from tests.waiting import eventually
 
 WALK = 50
 NAT_PHONES = 40

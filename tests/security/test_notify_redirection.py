@@ -20,10 +20,10 @@ from tests.security.gateway_fleet import (
     PROTECTED,
     apply_fleet,
     curl_from,
-    eventually,
     fleet,
 )
 from tests.serve_process import run_cli, serving
+from tests.waiting import eventually
 
 ATTACKER, PHONE = "127.66.0.1", "127.66.0.2"
 

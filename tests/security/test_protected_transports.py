@@ -25,10 +25,10 @@ from tests.security.gateway_fleet import (
     UNPROTECTED,
     apply_fleet,
     curl_from,
-    eventually,
     fleet,
 )
 from tests.serve_process import run_cli, serving
+from tests.waiting import eventually
 
 
 def _tftp(port: int, name: str, target: Path) -> bytes | None:

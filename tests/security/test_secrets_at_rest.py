@@ -17,8 +17,7 @@ import signal
 import stat
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import pytest
 
 from tests.peers import fetch_with_curl, free_port
 from tests.serve_process import provisioner, run_cli, serving
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo-fleet.toml"
@@ -82,13 +82,6 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.lstat().st_mode)
 
 
-def wait_until(condition: str, check: Callable[[], bool], limit: float = 30.0) -> None:
-    deadline = time.monotonic() + limit
-    while not check():
-        assert time.monotonic() < deadline, f"not within {limit:.0f} s: {condition}"
-        time.sleep(0.05)
-
-
 def test_data_dir_database_tls_key_and_uploads_are_private(
     tmp_path: Path, loose_umask: int
 ) -> None:
@@ -106,12 +99,13 @@ def test_data_dir_database_tls_key_and_uploads_are_private(
         url = f"http://127.0.0.1:{server.http}/{POLYCOM}-app.log"
         upload = tmp_path / "app.log"
         upload.write_bytes(b"boot ok\n")
-        wait_until(
-            "the upload is accepted",
+        eventually(
             lambda: fetch_with_curl("-A", POLYCOM_UA, "-T", str(upload), url)[0] == 201,
+            "the upload is accepted",
+            30,
         )
         wal, shm = data / "provisioner.db-wal", data / "provisioner.db-shm"
-        wait_until("-wal and -shm exist", lambda: wal.exists() and shm.exists())
+        eventually(lambda: wal.exists() and shm.exists(), "-wal and -shm exist", 30)
         assert (mode(db), mode(wal), mode(shm)) == (0o600, 0o600, 0o600)
         assert (mode(data / "tls"), mode(data / "tls" / "selfsigned.key")) == (0o700, 0o600)
         stored = data / "uploads" / POLYCOM / f"{POLYCOM}-app.log"
@@ -259,15 +253,16 @@ def test_a_render_never_sweeps_the_staging_of_one_still_running(tmp_path: Path) 
     data, out = tmp_path / "var", tmp_path / "tftp"
     run_cli(data, "apply", str(DEMO))
     first = render_stopping(data, out, "pause", 20, tmp_path)
-    wait_until("the first render is writing", (tmp_path / "pause.here").exists)
+    eventually((tmp_path / "pause.here").exists, "the first render is writing", 30)
     second = subprocess.Popen(
         provisioner(data, "render", "--out", str(out)), stderr=subprocess.PIPE
     )
     # The second waits for the lock the first holds on the parent directory
     # (/proc/locks lists a blocked waiter as "N: -> FLOCK ... PID ...").
-    wait_until(
-        "the second render waits for the lock",
+    eventually(
         lambda: f" -> FLOCK  ADVISORY  WRITE {second.pid} " in Path("/proc/locks").read_text(),
+        "the second render waits for the lock",
+        30,
     )
     with (tmp_path / "pause.release").open("wb"):
         pass  # lets the first go on

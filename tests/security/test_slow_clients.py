@@ -18,7 +18,7 @@ import select
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +27,7 @@ import pytest
 
 from tests.peers import fetch_with_curl, free_port
 from tests.serve_process import run_cli, serving
+from tests.waiting import eventually
 
 DEADLINE = 20.0
 CAP = 4
@@ -108,14 +109,6 @@ def curl(port: int, source: str, path: str = SHARED, scheme: str = "http") -> in
     """The status ``source`` gets (0: no answer, the connection was closed)."""
     url = f"{scheme}://127.0.0.1:{port}/{path}"
     return fetch_with_curl("--insecure", "--interface", source, url)[0]
-
-
-def until(condition: Callable[[], bool], failure: str) -> None:
-    """Wait for ``condition`` (polled), failing after ``DEADLINE``."""
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        assert time.monotonic() < deadline, failure
-        time.sleep(0.1)
 
 
 def open_connections(port: int) -> int:
@@ -239,7 +232,9 @@ def test_connections_over_the_cap_are_closed(capped: Server) -> None:
         # One cap for both ports.
         assert curl(capped.https, "127.0.0.2", scheme="https") == 0
     # Once its connections are closed, the address is served again.
-    until(lambda: curl(capped.http, "127.0.0.2") == 200, "the address stayed refused")
+    eventually(
+        lambda: curl(capped.http, "127.0.0.2") == 200, "the address stayed refused", DEADLINE
+    )
 
 
 def test_tls_handshakes_count_towards_the_cap(capped: Server) -> None:
@@ -247,9 +242,10 @@ def test_tls_handshakes_count_towards_the_cap(capped: Server) -> None:
         for _ in range(CAP):
             held.enter_context(connect(capped.https, "127.0.0.4"))  # silent: no ClientHello
         # The server accepts them in its own time: ask until the next one is refused.
-        until(
+        eventually(
             lambda: curl(capped.http, "127.0.0.4", path="healthz") == 0,
             "pending handshakes were not counted",
+            DEADLINE,
         )
 
 
@@ -267,8 +263,14 @@ def test_nothing_is_kept_once_slow_clients_are_gone(capped: Server) -> None:
                 if port == capped.http:
                     sock.sendall(b"GET /y0000")
         # 20 slow clients and the one asking.
-        until(lambda: open_connections(capped.http) >= 21, "the connections were not accepted")
-    until(lambda: open_connections(capped.http) == 1, "closed connections are still counted")
+        eventually(
+            lambda: open_connections(capped.http) >= 21,
+            "the connections were not accepted",
+            DEADLINE,
+        )
+    eventually(
+        lambda: open_connections(capped.http) == 1, "closed connections are still counted", DEADLINE
+    )
 
 
 def test_a_trusted_proxy_is_not_banned_for_malformed_requests(capped: Server) -> None:

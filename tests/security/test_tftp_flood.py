@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from provisioner.tftp import Ack, Data, Error, ReadRequest, decode, encode
 from tests.peers import free_port, need
 from tests.serve_process import run_cli, serving
 from tests.tftp._hostile import FLOOD_DATAGRAM
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo-fleet.toml"
@@ -77,13 +77,6 @@ def raw_get(source: str, port: int, name: str, within: float = 1.5) -> bytes | N
                 return bytes(content)
 
 
-def wait_for_line(log: Path, text: str, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while text not in log.read_text(errors="replace"):
-        assert time.monotonic() < deadline, f"{text!r} not logged within {within} s"
-        time.sleep(0.05)
-
-
 def test_flood_of_the_hostile_datagram_is_refused_then_banned(
     served: Served, tmp_path: Path
 ) -> None:
@@ -100,7 +93,8 @@ def test_flood_of_the_hostile_datagram_is_refused_then_banned(
         assert decode(reply) == Error(4, "value of option '\\xff\\xfe' is not NUL-terminated")
         for _ in range(COPIES - 1):
             attacker.sendto(FLOOD_DATAGRAM, ("127.0.0.1", served.tftp))
-    wait_for_line(served.log, f"event=ban client={ATTACKER}")
+    ban = f"event=ban client={ATTACKER}"
+    eventually(lambda: ban in served.log.read_text(errors="replace"), f"{ban!r} is logged")
 
     # Requests are handled in order: once this one is served, the flood has been.
     assert tftp_hpa_get(served.tftp, SHARED, tmp_path / "after") == ""

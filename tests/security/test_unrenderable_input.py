@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pytest
 
 from tests.peers import fetch_with_curl
 from tests.serve_process import provisioner, run_cli, serving
+from tests.waiting import eventually
 
 POLYCOM = "0004f2000001"
 YEALINK = "001565000001"
@@ -207,12 +207,16 @@ def test_request_text_that_is_not_utf8_is_still_recorded(data_dir: Path) -> None
         base = f"http://127.0.0.1:{server.http}"
         assert fetch_with_curl("-A", odd, f"{base}/001565abcdef.cfg")[0] == 404
         assert fetch_with_curl("-A", "plain", f"{base}/other.cfg")[0] == 404
-        deadline = time.monotonic() + 30
-        while True:
-            listed = json.loads(run_cli(data_dir, "seen", "--unknown", "--json").stdout)
+
+        def recorded() -> dict[str, Any] | None:
+            listed: dict[str, Any] = json.loads(
+                run_cli(data_dir, "seen", "--unknown", "--json").stdout
+            )
             paths = {entry["path"] for entry in listed["seen"]}
-            if {"001565abcdef.cfg", "other.cfg"} <= paths or time.monotonic() > deadline:
-                break
+            return listed if {"001565abcdef.cfg", "other.cfg"} <= paths else None
+
+        listed = eventually(recorded, "both requests are in the seen records", 30)
+        paths = {entry["path"] for entry in listed["seen"]}
         log = server.log.read_text()
     assert "background_error" not in log, log
     assert "Traceback" not in log, log

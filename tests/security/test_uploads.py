@@ -28,10 +28,10 @@ from tests.security.gateway_fleet import (
     apply_fleet,
     bans,
     curl_from,
-    eventually,
     fleet,
 )
 from tests.serve_process import run_cli, serving
+from tests.waiting import eventually
 
 SIGNED = "0004f2000003"  # a Polycom with an HTTP password
 SIGNED_PASSWORD = "http-pass-0003"

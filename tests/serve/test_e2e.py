@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,9 +60,9 @@ class Served:
         return run_cli(self.data_dir, *args).stdout
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    data = tmp_path_factory.mktemp("e2e")
+@contextmanager
+def serve_demo(data: Path) -> Iterator[Served]:
+    """``provisioner serve`` on every port, with the demo fleet in ``data``."""
     run_cli(data, "apply", str(DEMO))
     open_uploads(data)
     https, ftp, passive = free_port(), free_port(), free_port()
@@ -70,6 +71,20 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     options += ["--ftp-passive-ports", f"{passive}-{passive}", "--log-level", "warning"]
     with serving(data, *options) as server:
         yield Served(data, server.http, https, tftp, ftp, server.process, server.log)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """Shared: its tests change no setting; what they upload has names of their own."""
+    with serve_demo(tmp_path_factory.mktemp("e2e")) as server:
+        yield server
+
+
+@pytest.fixture
+def own_served(tmp_path: Path) -> Iterator[Served]:
+    """For one test that changes settings or stops the server."""
+    with serve_demo(tmp_path / "data") as server:
+        yield server
 
 
 def curl(server: Served, path: str, *args: str, ua: str = "") -> tuple[int, bytes]:
@@ -281,8 +296,25 @@ def test_tftp_uploads_when_switched_on(tmp_path: Path) -> None:
     assert not (data / "uploads" / "0004f2999999").exists()
 
 
-def test_identify_seen_and_graceful_shutdown(served: Served) -> None:
-    # The Polycom above reported 5.9.1.0615; assign 6.0 and it must be flagged.
+def test_identify_seen_and_graceful_shutdown(own_served: Served, tmp_path: Path) -> None:
+    served = own_served
+    # Phones boot over HTTP, TFTP and FTP, as in the tests above.
+    ua = "FileTransport PolycomVVX-VVX_410-UA/5.9.1.0615 Type/Updater"
+    assert curl(served, f"{POLYCOM}.cfg", ua=ua)[0] == 200
+    name = f"SIP{CISCO79.upper()}.cnf"
+    fetched = subprocess.run(
+        [need("atftp"), "--get", "-r", name, "-l", str(tmp_path / name), "127.0.0.1",
+         str(served.tftp)],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )  # fmt: skip
+    assert fetched.returncode == 0, fetched.stderr
+    with ftplib.FTP() as ftp:
+        ftp.connect("127.0.0.1", served.ftp, timeout=10)
+        ftp.login("demo", "demo-ftp-pass")
+        ftp.retrbinary(f"RETR {POLYCOM}-settings.cfg", io.BytesIO().write)
+    # The Polycom reported 5.9.1.0615; assign 6.0 and it must be flagged.
     served.cli("set", f"phone:{POLYCOM}", "firmware.version", "6.0")
     identified = json.loads(
         served.cli("identify", "--user-agent", "Cisco/SPA508G-7.4.4 (0002FDFF2103)(X)", "--json")

@@ -12,7 +12,6 @@ is never believed.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 from tests.nginx import nginx
 from tests.peers import fetch_with_curl, need
 from tests.serve_process import run_cli, serving
+from tests.waiting import eventually
 
 MAC = "805ec0000101"
 PASSWORD = "proxy-pass-1234"
@@ -107,12 +107,11 @@ def test_basic_authentication_needs_tls_at_the_proxy(site: Site) -> None:
 
 def test_seen_records_carry_the_phone_address(site: Site) -> None:
     assert curl(site.nginx, "y000000000066.cfg", source="127.0.0.2")[0] == 200
-    deadline = time.monotonic() + 10
-    while True:
+
+    def with_the_phone() -> set[str] | None:
         out = run_cli(site.data_dir, "seen", "--json").stdout
         addresses = {entry["address"] for entry in json.loads(out)}
-        if "127.0.0.2" in addresses:
-            break
-        assert time.monotonic() < deadline, addresses
-        time.sleep(0.3)
+        return addresses if "127.0.0.2" in addresses else None
+
+    addresses = eventually(with_the_phone, "127.0.0.2 among the seen addresses")
     assert "127.0.0.1" not in addresses  # nginx itself never appears as a phone

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from pathlib import Path
 from typing import Literal
+
+from tests.waiting import eventually_async
 
 __all__ = ["SCENARIOS", "Sipp", "wait_bound"]
 
@@ -123,17 +124,18 @@ async def wait_bound(
     not share it: no SO_REUSEPORT), which needs no traffic that sipp would
     count as a call.
     """
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
+
+    def bound() -> bool:
         if process.returncode is not None:
             raise RuntimeError(f"sipp exited with {process.returncode} before listening")
         with socket.socket(socket.AF_INET, kind) as probe:
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
-                return
-        await asyncio.sleep(0.02)
-    raise RuntimeError(f"sipp did not listen on port {port} within {within} s")
+                return True
+        return False
+
+    await eventually_async(bound, f"sipp listening on port {port}", within)
 
 
 def _read(path: Path) -> str:

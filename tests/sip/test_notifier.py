@@ -3,7 +3,8 @@
 The raw-socket phone misbehaves on purpose (malformed, oversized,
 unsolicited and mismatched datagrams before the real answer); the stream
 servers split, pad, garble or drop their answers. Every test runs its
-coroutine with ``asyncio.run`` and bounds every wait.
+coroutine on a fresh event loop and bounds every wait; the loop's clock can
+be moved forward, so a test of a timer makes it due instead of waiting for it.
 """
 
 from __future__ import annotations
@@ -34,17 +35,37 @@ from provisioner.sip import (
     parse,
 )
 from tests.peers import free_port
+from tests.waiting import eventually_async
 
 T = TypeVar("T")
 Transport = Literal["udp", "tcp", "tls"]
 LIMIT = 10.0  # seconds any one test may take
 
 
+class ClockLoop(asyncio.SelectorEventLoop):
+    """The usual event loop, with a clock a test can move forward (see :func:`advance`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ahead = 0.0
+
+    def time(self) -> float:
+        return super().time() + self.ahead
+
+
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
     async def bounded() -> T:
         return await asyncio.wait_for(coroutine, LIMIT)
 
-    return asyncio.run(bounded())
+    with asyncio.Runner(loop_factory=ClockLoop) as runner:
+        return runner.run(bounded())
+
+
+def advance(seconds: float) -> None:
+    """Move the running loop's clock ahead: timers due by then fire on its next turn."""
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, ClockLoop)
+    loop.ahead += seconds
 
 
 def notify_to(
@@ -114,11 +135,7 @@ class UdpPhone:
 
 async def settle(condition: Callable[[], bool]) -> None:
     """Give datagrams already sent on loopback time to arrive, until ``condition()``."""
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the condition never held")
+    await eventually_async(condition, "the datagrams sent have arrived", LIMIT / 2)
 
 
 def test_misbehaving_phone_then_the_right_answer() -> None:
@@ -174,7 +191,8 @@ def test_timer_k_keeps_only_the_branch_and_then_forgets_it() -> None:
                 await phone.send(reply(notify, 200), peer)  # retransmitted: absorbed
                 await phone.send(reply(notify, 200, method="SUBSCRIBE"), peer)
                 await settle(lambda: notifier.stats.received == 3)
-                await asyncio.sleep(0.5)  # Timer K has ended it
+                advance(0.3)  # T4: Timer K is due
+                await eventually_async(lambda: notifier.in_flight == 0, "Timer K", LIMIT / 2)
                 counts.append(notifier.in_flight)
                 await phone.send(reply(notify, 200), peer)
                 await settle(lambda: notifier.stats.received == 4)
@@ -501,13 +519,20 @@ def test_close_while_connecting(tmp_path: Path) -> None:
     _, client_tls = tls_contexts(tmp_path)
 
     async def body() -> NotifyOutcome:
-        server = await asyncio.start_server(mute, "127.0.0.1", 0)
+        hello = asyncio.Event()
+
+        async def hears_hello(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            if await reader.read(1):  # the ClientHello: the handshake has begun
+                hello.set()
+            await mute(reader, writer)
+
+        server = await asyncio.start_server(hears_hello, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         async with server:
             notifier = Notifier(bind_host="127.0.0.1", tls_context=client_tls)
             await notifier.start()
             sending = asyncio.create_task(notifier.send(notify_to(port, transport="tls")))
-            await asyncio.sleep(0.2)
+            await hello.wait()
             await notifier.close()
             return await sending
 

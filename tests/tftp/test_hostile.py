@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import socket
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -36,6 +35,7 @@ from provisioner.tftp import (
 from tests.peers import free_port
 from tests.tftp._client import Peer, fetch
 from tests.tftp._hostile import FLOOD_DATAGRAM, datagrams
+from tests.waiting import eventually_async
 
 FILES = {"small.cfg": b"<config/>\n" * 100, "lane.bin": bytes(range(251)) * 200}
 # Sent after each hostile datagram: its reply marks the hostile one as handled.
@@ -90,15 +90,6 @@ async def running(
         await server.close()
 
 
-async def settles(check: Callable[[], bool], within: float = 2.0) -> bool:
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.01)
-    return True
-
-
 async def replies_to(server: TftpServer, datagram: bytes) -> list[bytes]:
     """What the server sends back for ``datagram``, from a fresh client socket.
 
@@ -116,7 +107,7 @@ async def replies_to(server: TftpServer, datagram: bytes) -> list[bytes]:
         while PROBE_REPLY not in received:
             reply, _ = await asyncio.wait_for(loop.sock_recvfrom(sock, 65536), 2.0)
             received.append(reply)
-        assert await settles(lambda: server.active == 0)
+        await eventually_async(lambda: server.active == 0, "no transfer is left")
         with contextlib.suppress(BlockingIOError):
             while True:
                 received.append(sock.recv(65536))
@@ -174,7 +165,7 @@ def test_hostile_datagram_at_a_transfer_port(name: str) -> None:
                 encode(Error(4, "value of option '\\xff\\xfe' is not NUL-terminated")),
                 tid,
             )
-            assert await settles(lambda: server.active == 0)
+            await eventually_async(lambda: server.active == 0, "no transfer is left")
             peer.close()
             assert (await fetch(*server.address, name)).data == FILES[name]
             assert escaped == []

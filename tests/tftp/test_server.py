@@ -26,6 +26,7 @@ from provisioner.tftp import (
 )
 from tests.peers import free_port
 from tests.tftp._client import Peer, fetch
+from tests.waiting import eventually_async
 
 FILES = {
     "0004f2123456.cfg": b"<config>" + b"x" * 3000 + b"</config>\n",
@@ -66,16 +67,6 @@ async def running(
 
 def error(code: int, message: str) -> bytes:
     return encode(Error(code, message))
-
-
-async def settles(check: Callable[[], bool], within: float = 2.0) -> bool:
-    """Whether ``check()`` comes to hold within ``within`` seconds (polled every 10 ms)."""
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.01)
-    return True
 
 
 # Reading.
@@ -233,17 +224,21 @@ def test_2000_concurrent_sessions_complete() -> None:
 
 
 def test_slow_read_callback_does_not_hold_up_others() -> None:
-    async def read(name: str, client: tuple[str, int]) -> bytes | None:
-        if name == "slow":
-            await asyncio.sleep(1.0)
-        return b"done"
-
     async def body() -> None:
+        # The slow read lasts until the fast transfer is over: no guess at how long.
+        fast_done = asyncio.Event()
+
+        async def read(name: str, client: tuple[str, int]) -> bytes | None:
+            if name == "slow":
+                await fast_done.wait()
+            return b"done"
+
         async with running(read) as server:
             slow = asyncio.create_task(fetch(*server.address, "slow", interval=3.0))
             started = time.monotonic()
             assert (await fetch(*server.address, "fast")).data == b"done"
             assert time.monotonic() - started < 0.5
+            fast_done.set()
             assert (await slow).data == b"done"
 
     asyncio.run(body())
@@ -393,7 +388,7 @@ def test_repeated_request_does_not_start_a_second_transfer() -> None:
             assert (await peer.receive())[0] == encode(Data(1, b""))
             assert server.active == 1
             assert (await peer.receive())[0] == encode(Data(1, b""))  # the retransmission
-            await asyncio.sleep(0.5)
+            await eventually_async(lambda: server.active == 0, "the transfer gave up")
             assert server.active == 0
             peer.close()
         assert [e.status for e in events] == ["error"]
@@ -427,9 +422,12 @@ def test_too_many_sessions_are_told_to_come_back() -> None:
         events: list[TftpEvent] = []
         async with running(events=events, max_sessions=2, timeout=5.0, grace=0.0) as server:
             peers = [await Peer.open() for _ in range(3)]
-            for peer in peers:
-                peer.send(encode(ReadRequest("text.txt")), server.address)
-                await asyncio.sleep(0.05)
+            # One after the other, in this order.
+            peers[0].send(encode(ReadRequest("text.txt")), server.address)
+            await eventually_async(lambda: server.active == 1, "the first transfer started")
+            peers[1].send(encode(ReadRequest("text.txt")), server.address)
+            await eventually_async(lambda: server.active == 2, "the second transfer started")
+            peers[2].send(encode(ReadRequest("text.txt")), server.address)
             assert decode((await peers[0].receive())[0]) == Data(1, FILES["text.txt"])
             assert decode((await peers[1].receive())[0]) == Data(1, FILES["text.txt"])
             assert await peers[2].receive() == (
@@ -475,7 +473,7 @@ def test_close_with_grace_lets_transfers_finish(lane: bool) -> None:
         )
         await server.start()
         transfer = asyncio.create_task(fetch("127.0.0.1", port, "big.bin", interval=3.0))
-        await asyncio.sleep(0.02)  # the transfer is under way (1 MiB takes longer)
+        await eventually_async(lambda: server.active == 1, "the transfer is under way")
         assert server.active == 1
         await server.close(grace=10.0)
         assert (await transfer).data == FILES["big.bin"]
@@ -498,7 +496,7 @@ def test_the_lane_hands_over_to_the_loop_when_another_transfer_starts() -> None:
                 starts.append(await peer.receive())
             # Not alone any more: the lane lets go within its poll interval,
             # and big.bin, which never had the server to itself, runs on the loop.
-            assert await settles(lambda: not server.lane_busy)
+            await eventually_async(lambda: not server.lane_busy, "the lane is free")
             assert server.active == 3
             contents = await asyncio.gather(
                 *(
