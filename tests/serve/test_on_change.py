@@ -14,8 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.security.gateway_fleet import apply_fleet, eventually
+from tests.security.gateway_fleet import apply_fleet
 from tests.serve_process import run_cli, serving
+from tests.waiting import eventually
 
 SALES = ("0004f2000011", "0004f2000012")
 OTHER = "0004f2000013"  # in acme, not in sales
