@@ -54,86 +54,99 @@ def _set_dict(s: FirmwareSet) -> dict[str, Any]:
 
 def cmd_firmware(ctx: Context, args: argparse.Namespace) -> int:
     """firmware upload|list|show|activate|deactivate|rm."""
+    actions = {"upload": _upload, "list": _list, "show": _show}
+    return actions.get(args.action, _switch)(ctx, args)
+
+
+def _upload(ctx: Context, args: argparse.Namespace) -> int:
     library = ctx.firmware
-    if args.action == "upload":
-        source = Path(args.file)
-        if not source.is_file():
-            raise InputError(f"{args.file}: no such file")
-        uploaded = library.upload(
-            source,
-            source.name,
-            vendor=args.vendor,
-            label=args.label,
-            description=args.description or "",
-            kind="unmanaged" if args.unmanaged else "firmware",
-            version=args.fw_version or "",
-        )
-        version = uploaded.version or "unknown (give --version for rollouts)"
-        print(
-            f"{uploaded.vendor} set {uploaded.label}: {len(uploaded.files)} file(s), "
-            f"{_size(uploaded.total_bytes)}, version {version}, inactive "
-            f"(upload SHA-256 {uploaded.upload_sha256})"
-        )
-        if args.activate:
-            library.activate(uploaded.vendor, uploaded.label)
-            print(f"{uploaded.vendor} set {uploaded.label} activated")
+    source = Path(args.file)
+    if not source.is_file():
+        raise InputError(f"{args.file}: no such file")
+    uploaded = library.upload(
+        source,
+        source.name,
+        vendor=args.vendor,
+        label=args.label,
+        description=args.description or "",
+        kind="unmanaged" if args.unmanaged else "firmware",
+        version=args.fw_version or "",
+    )
+    version = uploaded.version or "unknown (give --version for rollouts)"
+    print(
+        f"{uploaded.vendor} set {uploaded.label}: {len(uploaded.files)} file(s), "
+        f"{_size(uploaded.total_bytes)}, version {version}, inactive "
+        f"(upload SHA-256 {uploaded.upload_sha256})"
+    )
+    if args.activate:
+        library.activate(uploaded.vendor, uploaded.label)
+        print(f"{uploaded.vendor} set {uploaded.label} activated")
+    return 0
+
+
+def _list(ctx: Context, args: argparse.Namespace) -> int:
+    sets = ctx.store.firmware_sets(vendor=args.vendor)
+    if args.json:
+        print_json([_set_dict(s) for s in sets])
         return 0
-    if args.action == "list":
-        sets = ctx.store.firmware_sets(vendor=args.vendor)
-        if args.json:
-            print_json([_set_dict(s) for s in sets])
-            return 0
-        print_table(
+    print_table(
+        [
+            "VENDOR",
+            "LABEL",
+            "KIND",
+            "VERSION",
+            "ACTIVE",
+            "FILES",
+            "SIZE",
+            "UPLOADED",
+            "DESCRIPTION",
+        ],
+        [
             [
-                "VENDOR",
-                "LABEL",
-                "KIND",
-                "VERSION",
-                "ACTIVE",
-                "FILES",
-                "SIZE",
-                "UPLOADED",
-                "DESCRIPTION",
-            ],
-            [
-                [
-                    s.vendor,
-                    s.label,
-                    s.kind,
-                    s.version or "-",
-                    "yes" if s.active else "no",
-                    len(s.files),
-                    _size(s.total_bytes),
-                    time.strftime("%Y-%m-%d %H:%M", time.gmtime(s.created_at)),
-                    s.description,
-                ]
-                for s in sets
-            ],
-        )
+                s.vendor,
+                s.label,
+                s.kind,
+                s.version or "-",
+                "yes" if s.active else "no",
+                len(s.files),
+                _size(s.total_bytes),
+                time.strftime("%Y-%m-%d %H:%M", time.gmtime(s.created_at)),
+                s.description,
+            ]
+            for s in sets
+        ],
+    )
+    return 0
+
+
+def _show(ctx: Context, args: argparse.Namespace) -> int:
+    found = ctx.store.firmware_sets(vendor=args.vendor, label=args.label)
+    if not found:
+        raise NotFoundError(f"no {args.vendor} firmware set labelled {args.label!r}")
+    data = _set_dict(found[0])
+    data["selected_by"] = ctx.store.firmware_references(args.label)
+    if args.json:
+        print_json(data)
         return 0
-    if args.action == "show":
-        found = ctx.store.firmware_sets(vendor=args.vendor, label=args.label)
-        if not found:
-            raise NotFoundError(f"no {args.vendor} firmware set labelled {args.label!r}")
-        data = _set_dict(found[0])
-        data["selected_by"] = ctx.store.firmware_references(args.label)
-        if args.json:
-            print_json(data)
-            return 0
-        s = found[0]
-        print(
-            f"{s.vendor} set {s.label} ({s.kind}, {'active' if s.active else 'inactive'}), "
-            f"version {s.version or '-'}, uploaded as {s.upload_name} "
-            f"(SHA-256 {s.upload_sha256})"
-        )
-        if s.description:
-            print(f"description: {s.description}")
-        print(f"selected by: {', '.join(data['selected_by']) or '-'}")
-        print_table(
-            ["SERVED AT", "SIZE", "SHA-256"],
-            [[f["served_at"], f["size"], f["sha256"]] for f in data["files"]],
-        )
-        return 0
+    s = found[0]
+    print(
+        f"{s.vendor} set {s.label} ({s.kind}, {'active' if s.active else 'inactive'}), "
+        f"version {s.version or '-'}, uploaded as {s.upload_name} "
+        f"(SHA-256 {s.upload_sha256})"
+    )
+    if s.description:
+        print(f"description: {s.description}")
+    print(f"selected by: {', '.join(data['selected_by']) or '-'}")
+    print_table(
+        ["SERVED AT", "SIZE", "SHA-256"],
+        [[f["served_at"], f["size"], f["sha256"]] for f in data["files"]],
+    )
+    return 0
+
+
+def _switch(ctx: Context, args: argparse.Namespace) -> int:
+    """activate, deactivate or rm."""
+    library = ctx.firmware
     if args.action == "activate":
         changed = library.activate(args.vendor, args.label)
         print(f"{args.vendor} set {args.label} {'activated' if changed else 'was already active'}")

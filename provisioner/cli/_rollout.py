@@ -43,84 +43,17 @@ def _summary(record: RolloutRecord) -> dict[str, Any]:
 
 def cmd_rollout(ctx: Context, args: argparse.Namespace) -> int:
     """rollout start|list|status|halt|rollback."""
-    store = ctx.store
     if args.action == "start":
-        phones, selector = selected_phones(ctx, args)
-        try:
-            plan = Plan(args.canary, args.growth, args.threshold / 100, args.wave_minutes * 60)
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
-        first = [parse_mac(m) for m in args.first.split(",")] if args.first else []
-        rollout_id = start_rollout(
-            store,
-            ctx.catalog,
-            vendor=args.vendor,
-            label=args.label,
-            selector=selector,
-            phones=phones,
-            plan=plan,
-            first=first,
-        )
-        (record,) = store.rollouts(rollout_id)
-        counts = _summary(record)["counts"]
-        print(
-            f"rollout {rollout_id}: {args.vendor} {args.label} to {selector}: "
-            f"{counts.get('pending', 0)} phone(s) in waves of {plan.canary}, "
-            f"x{plan.growth:g}, {plan.threshold:.0%} must come back within "
-            f"{args.wave_minutes:g} min; skipped {counts.get('skipped', 0)}"
-        )
-        print("`provisioner serve` runs it; follow with `provisioner rollout status`.")
-        return 0
+        return _start(ctx, args)
     if args.action == "list":
-        records = store.rollouts()
-        if args.json:
-            print_json([_summary(r) for r in records])
-            return 0
-        print_table(
-            ["ID", "VENDOR", "LABEL", "SELECTOR", "STATE", "WAVE", "PHONES", "CREATED"],
-            [
-                [
-                    r.id,
-                    r.vendor,
-                    r.label,
-                    r.selector,
-                    r.state,
-                    r.wave + 1,
-                    ", ".join(f"{k} {v}" for k, v in _summary(r)["counts"].items()),
-                    _when(r.created_at),
-                ]
-                for r in records
-            ],
-        )
-        return 0
+        return _list(ctx, args)
+    store = ctx.store
     found = store.rollouts(args.id)
     if not found:
         raise NotFoundError(f"no rollout {args.id}")
     record = found[0]
     if args.action == "status":
-        if args.json:
-            print_json({**_summary(record), "phones": [asdict(p) for p in record.phones]})
-            return 0
-        s = _summary(record)
-        print(
-            f"rollout {record.id}: {record.vendor} {record.label} to {record.selector}, "
-            f"{record.state}, wave {s['wave']}" + (f" — {record.reason}" if record.reason else "")
-        )
-        print(", ".join(f"{k} {v}" for k, v in s["counts"].items()))
-        print_table(
-            ["MAC", "WAVE", "STATE", "REPORTED", "REASON"],
-            [
-                [
-                    p.mac,
-                    "-" if p.wave is None else p.wave + 1,
-                    p.state,
-                    p.reported or "-",
-                    p.reason,
-                ]
-                for p in record.phones
-            ],
-        )
-        return 0
+        return _status(record, args.json)
     if args.action == "halt":
         store.halt_rollout(record.id, "halted by hand")
         print(f"rollout {record.id} halted; pinned phones keep {record.label}")
@@ -129,6 +62,87 @@ def cmd_rollout(ctx: Context, args: argparse.Namespace) -> int:
     print(
         f"rollout {record.id} rolled back: {len(reboot)} phone(s) back on their previous "
         "label, rebooting (sent by `provisioner serve`)"
+    )
+    return 0
+
+
+def _start(ctx: Context, args: argparse.Namespace) -> int:
+    store = ctx.store
+    phones, selector = selected_phones(ctx, args)
+    try:
+        plan = Plan(args.canary, args.growth, args.threshold / 100, args.wave_minutes * 60)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    first = [parse_mac(m) for m in args.first.split(",")] if args.first else []
+    rollout_id = start_rollout(
+        store,
+        ctx.catalog,
+        vendor=args.vendor,
+        label=args.label,
+        selector=selector,
+        phones=phones,
+        plan=plan,
+        first=first,
+    )
+    (record,) = store.rollouts(rollout_id)
+    counts = _summary(record)["counts"]
+    print(
+        f"rollout {rollout_id}: {args.vendor} {args.label} to {selector}: "
+        f"{counts.get('pending', 0)} phone(s) in waves of {plan.canary}, "
+        f"x{plan.growth:g}, {plan.threshold:.0%} must come back within "
+        f"{args.wave_minutes:g} min; skipped {counts.get('skipped', 0)}"
+    )
+    print("`provisioner serve` runs it; follow with `provisioner rollout status`.")
+    return 0
+
+
+def _list(ctx: Context, args: argparse.Namespace) -> int:
+    store = ctx.store
+    records = store.rollouts()
+    if args.json:
+        print_json([_summary(r) for r in records])
+        return 0
+    print_table(
+        ["ID", "VENDOR", "LABEL", "SELECTOR", "STATE", "WAVE", "PHONES", "CREATED"],
+        [
+            [
+                r.id,
+                r.vendor,
+                r.label,
+                r.selector,
+                r.state,
+                r.wave + 1,
+                ", ".join(f"{k} {v}" for k, v in _summary(r)["counts"].items()),
+                _when(r.created_at),
+            ]
+            for r in records
+        ],
+    )
+    return 0
+
+
+def _status(record: RolloutRecord, as_json: bool) -> int:
+    if as_json:
+        print_json({**_summary(record), "phones": [asdict(p) for p in record.phones]})
+        return 0
+    s = _summary(record)
+    print(
+        f"rollout {record.id}: {record.vendor} {record.label} to {record.selector}, "
+        f"{record.state}, wave {s['wave']}" + (f" — {record.reason}" if record.reason else "")
+    )
+    print(", ".join(f"{k} {v}" for k, v in s["counts"].items()))
+    print_table(
+        ["MAC", "WAVE", "STATE", "REPORTED", "REASON"],
+        [
+            [
+                p.mac,
+                "-" if p.wave is None else p.wave + 1,
+                p.state,
+                p.reported or "-",
+                p.reason,
+            ]
+            for p in record.phones
+        ],
     )
     return 0
 

@@ -138,6 +138,19 @@ class Server:
         await self.cache.refresh()
         await self._sync_bans()  # bans made before a restart or on other nodes hold at once
         config = self.config
+        await self._start_http()
+        if config.tftp_port:
+            await self._start_tftp()
+        if config.ftp_port:
+            self._start_ftp()
+        await self.notifier.start()
+        self._start_tasks()
+        for name, (host, port) in sorted(self.addresses.items()):
+            log.info("event=listening protocol=%s address=%s port=%d", name, host, port)
+
+    async def _start_http(self) -> None:
+        """HTTP and HTTPS on one aiohttp server, through our own sites (``_connections``)."""
+        config = self.config
         connections = Connections(
             self.gateway,
             per_address=config.max_connections_per_address,
@@ -163,39 +176,46 @@ class Server:
             site = Site(self._runner, config.bind, config.https_port, connections, context)
             await site.start()
             self.addresses["https"] = (config.bind, config.https_port)
-        if config.tftp_port:
-            self._tftp = TftpServer(
-                self._tftp_read,
-                host=config.bind,
-                port=config.tftp_port,
-                on_event=self._tftp_event,
-                # Off by default (tftpd-hpa's -c is opt-in too): TFTP has no
-                # credentials, so an upload is admitted on the tenant's TFTP
-                # allowlist alone. The per-file limit comes from the catalog.
-                write=self._tftp_write if config.tftp_uploads else None,
-                upload_limit=self._tftp_upload_limit if config.tftp_uploads else None,
-                max_upload=_TFTP_MAX_UPLOAD,
-                # A malformed datagram counts towards its sender's ban like a
-                # failed lookup; a banned sender gets no reply at all.
-                on_malformed=self._tftp_malformed,
-                banned=self.gateway.banned,
-            )
-            await self._tftp.start()
-            self.addresses["tftp"] = self._tftp.address
-        if config.ftp_port:
-            backend = GatewayFtpBackend(self.gateway, asyncio.get_running_loop())
-            self._ftp = FtpServer(
-                backend,
-                host=config.bind,
-                port=config.ftp_port,
-                passive_ports=config.ftp_passive_ports,
-                max_connections=config.ftp_max_connections,
-                max_connections_per_ip=config.ftp_max_per_address,
-                login_timeout=config.ftp_login_timeout,
-            )
-            self._ftp.start()
-            self.addresses["ftp"] = self._ftp.address
-        await self.notifier.start()
+
+    async def _start_tftp(self) -> None:
+        config = self.config
+        self._tftp = TftpServer(
+            self._tftp_read,
+            host=config.bind,
+            port=config.tftp_port,
+            on_event=self._tftp_event,
+            # Off by default (tftpd-hpa's -c is opt-in too): TFTP has no
+            # credentials, so an upload is admitted on the tenant's TFTP
+            # allowlist alone. The per-file limit comes from the catalog.
+            write=self._tftp_write if config.tftp_uploads else None,
+            upload_limit=self._tftp_upload_limit if config.tftp_uploads else None,
+            max_upload=_TFTP_MAX_UPLOAD,
+            # A malformed datagram counts towards its sender's ban like a
+            # failed lookup; a banned sender gets no reply at all.
+            on_malformed=self._tftp_malformed,
+            banned=self.gateway.banned,
+        )
+        await self._tftp.start()
+        self.addresses["tftp"] = self._tftp.address
+
+    def _start_ftp(self) -> None:
+        config = self.config
+        backend = GatewayFtpBackend(self.gateway, asyncio.get_running_loop())
+        self._ftp = FtpServer(
+            backend,
+            host=config.bind,
+            port=config.ftp_port,
+            passive_ports=config.ftp_passive_ports,
+            max_connections=config.ftp_max_connections,
+            max_connections_per_ip=config.ftp_max_per_address,
+            login_timeout=config.ftp_login_timeout,
+        )
+        self._ftp.start()
+        self.addresses["ftp"] = self._ftp.address
+
+    def _start_tasks(self) -> None:
+        """The job and rollout runners, the coordinator and the periodic chores."""
+        config = self.config
         self.runner = JobRunner(
             store=self.store,
             cache=self.cache,
@@ -218,8 +238,6 @@ class Server:
             self._tasks.append(
                 asyncio.create_task(self._every(config.poll_interval, self._mirror_firmware))
             )
-        for name, (host, port) in sorted(self.addresses.items()):
-            log.info("event=listening protocol=%s address=%s port=%d", name, host, port)
 
     async def _coordinate(self) -> None:
         """Act on what each cache refresh changed (the one place that does).

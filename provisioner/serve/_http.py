@@ -55,6 +55,87 @@ def _fresh(request: web.BaseRequest, etag: str, last_modified: int) -> bool:
         return False
 
 
+def _client_of(request: web.BaseRequest, trusted_proxies: tuple[Network, ...]) -> str:
+    """The client: the TCP peer, or whom a trusted proxy's X-Forwarded-For names."""
+    peer = request.remote or ""
+    if not trusted_proxies:
+        return peer
+    return forwarded_client(peer, request.headers.getall("X-Forwarded-For", ()), trusted_proxies)
+
+
+def _secure(request: web.BaseRequest, trusted_proxies: tuple[Network, ...]) -> bool:
+    """Whether the phone used TLS: to us, or to a trusted proxy that says so."""
+    if request.secure:
+        return True
+    if not trusted_proxies:
+        return False
+    values = request.headers.getall("X-Forwarded-Proto", ())
+    return forwarded_secure(request.remote or "", values, trusted_proxies)
+
+
+def _fetch_of(request: web.BaseRequest, trusted_proxies: tuple[Network, ...]) -> Fetch:
+    """The gateway's view of an HTTP request."""
+    transport = request.transport
+    return Fetch(
+        protocol=Protocol.HTTPS if _secure(request, trusted_proxies) else Protocol.HTTP,
+        path=request.path,
+        client=_client_of(request, trusted_proxies),
+        user_agent=request.headers.get("User-Agent", ""),
+        authorization=request.headers.get("Authorization"),
+        method=request.method,
+        uri=request.raw_path,
+        # Our own TLS only: a proxy in front terminates the phone's TLS.
+        cert_mac=certificate_mac(transport.get_extra_info("peercert")) if transport else None,
+    )
+
+
+def _download_response(request: web.BaseRequest, reply: Reply) -> web.StreamResponse:
+    """The HTTP answer to the gateway's reply for a GET or HEAD."""
+    if reply.status is Status.CHALLENGE:
+        return _challenge(reply)
+    if reply.status is Status.OK and reply.disk is not None:
+        # Streamed from disk by aiohttp (sendfile where it can), with Range,
+        # If-Range, If-None-Match and If-Modified-Since handled there.
+        return web.FileResponse(
+            reply.disk.path,
+            headers={
+                "Content-Type": reply.disk.content_type,
+                "Cache-Control": "private, no-cache",
+            },
+        )
+    if reply.status is not Status.OK or reply.file is None:
+        return _not_found()
+    file = reply.file
+    headers = {
+        "Content-Type": file.content_type,
+        "ETag": file.etag,
+        "Last-Modified": file.last_modified_http,
+        # Phones should revalidate every time; nothing may sit in a shared cache.
+        "Cache-Control": "private, no-cache",
+    }
+    if _fresh(request, file.etag, file.last_modified):
+        del headers["Content-Type"]
+        return web.Response(status=304, headers=headers)
+    # aiohttp sends no body for HEAD but keeps the Content-Length of this one.
+    return web.Response(body=file.data, headers=headers)
+
+
+async def _read_body(request: web.BaseRequest, limit: int) -> bytes | None:
+    """An upload's body, read in chunks; ``None`` as soon as it is over ``limit``."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+
+
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
@@ -76,64 +157,13 @@ def make_handler(
     """
 
     def client_of(request: web.BaseRequest) -> str:
-        peer = request.remote or ""
-        if not trusted_proxies:
-            return peer
-        return forwarded_client(
-            peer, request.headers.getall("X-Forwarded-For", ()), trusted_proxies
-        )
-
-    def secure(request: web.BaseRequest) -> bool:
-        if request.secure:
-            return True
-        if not trusted_proxies:
-            return False
-        values = request.headers.getall("X-Forwarded-Proto", ())
-        return forwarded_secure(request.remote or "", values, trusted_proxies)
+        return _client_of(request, trusted_proxies)
 
     def fetch_of(request: web.BaseRequest) -> Fetch:
-        transport = request.transport
-        return Fetch(
-            protocol=Protocol.HTTPS if secure(request) else Protocol.HTTP,
-            path=request.path,
-            client=client_of(request),
-            user_agent=request.headers.get("User-Agent", ""),
-            authorization=request.headers.get("Authorization"),
-            method=request.method,
-            uri=request.raw_path,
-            # Our own TLS only: a proxy in front terminates the phone's TLS.
-            cert_mac=certificate_mac(transport.get_extra_info("peercert")) if transport else None,
-        )
+        return _fetch_of(request, trusted_proxies)
 
     async def download(request: web.BaseRequest) -> web.StreamResponse:
-        reply = await gateway.fetch(fetch_of(request))
-        if reply.status is Status.CHALLENGE:
-            return _challenge(reply)
-        if reply.status is Status.OK and reply.disk is not None:
-            # Streamed from disk by aiohttp (sendfile where it can), with Range,
-            # If-Range, If-None-Match and If-Modified-Since handled there.
-            return web.FileResponse(
-                reply.disk.path,
-                headers={
-                    "Content-Type": reply.disk.content_type,
-                    "Cache-Control": "private, no-cache",
-                },
-            )
-        if reply.status is not Status.OK or reply.file is None:
-            return _not_found()
-        file = reply.file
-        headers = {
-            "Content-Type": file.content_type,
-            "ETag": file.etag,
-            "Last-Modified": file.last_modified_http,
-            # Phones should revalidate every time; nothing may sit in a shared cache.
-            "Cache-Control": "private, no-cache",
-        }
-        if _fresh(request, file.etag, file.last_modified):
-            del headers["Content-Type"]
-            return web.Response(status=304, headers=headers)
-        # aiohttp sends no body for HEAD but keeps the Content-Length of this one.
-        return web.Response(body=file.data, headers=headers)
+        return _download_response(request, await gateway.fetch(fetch_of(request)))
 
     async def upload(request: web.BaseRequest) -> web.StreamResponse:
         req = fetch_of(request)
@@ -142,20 +172,10 @@ def make_handler(
             return _challenge(reply)
         if ticket is None:
             return _not_found()
-        limit = min(ticket.limit, _MAX_UPLOAD)
-        if request.content_length is not None and request.content_length > limit:
+        body = await _read_body(request, min(ticket.limit, _MAX_UPLOAD))
+        if body is None:
             return web.Response(status=413, text="Payload Too Large\n")
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            chunk = await request.content.read(_CHUNK)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > limit:
-                return web.Response(status=413, text="Payload Too Large\n")
-            chunks.append(chunk)
-        stored = await gateway.store_upload(req, ticket, b"".join(chunks))
+        stored = await gateway.store_upload(req, ticket, body)
         if stored.status is Status.TOO_LARGE:
             return web.Response(status=413, text="Payload Too Large\n")
         return web.Response(status=201 if stored.status is Status.OK else 404)
