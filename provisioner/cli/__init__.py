@@ -143,31 +143,18 @@ def _serve_option(
 
 
 def _add_ban_options(p: argparse.ArgumentParser) -> None:
-    limit, window, seconds = (_serve_default(n) for n in ("ban_limit", "ban_window", "ban_seconds"))
-    p.add_argument(
-        "--ban-limit",
+    option = functools.partial(_serve_option, p)
+    option(
+        "ban_limit",
+        "failures (each unknown MAC once) within --ban-window that ban an address "
+        "(default {default})",
         type=int,
-        default=limit,
-        help=f"failures (each unknown MAC once) within --ban-window that ban an address "
-        f"(default {limit})",
     )
-    p.add_argument(
-        "--ban-window",
-        type=float,
-        default=window,
-        help=f"seconds over which failures are counted (default {window:g})",
-    )
-    p.add_argument(
-        "--ban-seconds",
-        type=float,
-        default=seconds,
-        help=f"how long a ban lasts (default {seconds:g})",
-    )
-    p.add_argument(
-        "--ban-exempt",
-        default=_serve_default("ban_exempt"),
-        help="networks never counted nor banned, e.g. a site NAT with many new phones "
-        "(default: none)",
+    option("ban_window", "seconds over which failures are counted (default {default})", type=float)
+    option("ban_seconds", "how long a ban lasts (default {default})", type=float)
+    option(
+        "ban_exempt",
+        "networks never counted nor banned, e.g. a site NAT with many new phones (default: none)",
     )
 
 
