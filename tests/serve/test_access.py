@@ -12,20 +12,9 @@ import pytest
 
 from provisioner.serve import access_from, transport_refusal
 from provisioner.serve._model import Access, Protocol
+from tests.serve.test_decide import OPEN
 
-_OPEN = Access(
-    http_user="0004f2000001",
-    http_password="",
-    http_allow=(),
-    tls_required=False,
-    client_cert=False,
-    tftp_enabled=True,
-    tftp_allow=(),
-    ftp_allow=(),
-    weak_transports=False,
-    uploads=True,
-    open_uploads=False,
-)
+_OPEN = OPEN  # an open phone: no credentials, TFTP on (shared with the decision tables)
 _PASSWORD = replace(_OPEN, http_password="http-pass-1234")
 _WEAK = replace(_PASSWORD, weak_transports=True)
 _TLS = replace(_WEAK, tls_required=True)
