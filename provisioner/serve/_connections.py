@@ -23,7 +23,7 @@ ban. Here:
 - A **banned** address's connections are closed at accept, unread.
 - A **malformed request** (bad request line, bad or oversized headers, bad
   chunked body) gets 400 and a close as before, but one log line and a
-  failure towards the sender's ban (``Gateway.failed``) instead of a
+  failure towards the sender's ban (the gateway's ``failed``) instead of a
   traceback. While an address is banned its malformed requests are not
   logged again, so one address writes at most the ban limit of lines per
   ban.
@@ -42,7 +42,7 @@ from collections import Counter
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from provisioner.serve._gateway import Gateway
+from provisioner.serve._front import FrontGateway
 from provisioner.serve._model import Network, Protocol, allowed
 
 __all__ = ["Connections", "Site"]
@@ -55,7 +55,7 @@ class Connections:
 
     def __init__(
         self,
-        gateway: Gateway,
+        gateway: FrontGateway,
         *,
         per_address: int,
         header_timeout: float,

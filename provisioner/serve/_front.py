@@ -11,7 +11,7 @@ from __future__ import annotations
 import typing
 from collections.abc import Mapping
 
-from provisioner.serve._cache import PhoneEntry, TenantEntry
+from provisioner.serve._cache import TenantEntry
 from provisioner.serve._decide import UploadTicket
 from provisioner.serve._model import Fetch, Protocol, Reply
 
@@ -19,15 +19,11 @@ __all__ = ["FrontGateway", "ServedState"]
 
 
 class ServedState(typing.Protocol):
-    """What front ends read of the served state: ``/metrics`` gauges, FTP logins."""
+    """What front ends read of the served state: the tenants' FTP logins."""
 
     @property
     def tenants(self) -> Mapping[int, TenantEntry]:
         """Served tenants by id (their policies hold the FTP logins)."""
-
-    @property
-    def macs(self) -> Mapping[str, PhoneEntry]:
-        """Served phones by MAC."""
 
 
 class FrontGateway(typing.Protocol):
