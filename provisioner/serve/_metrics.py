@@ -41,26 +41,34 @@ class Metrics:
             lines.append(
                 f'provisioner_requests_total{{protocol="{protocol}",status="{status}"}} {count}'
             )
-        for name, value, text in (
-            ("cache_hits_total", self.cache_hits, "Requests answered from rendered files."),
-            ("cache_misses_total", self.cache_misses, "Requests for files that are not rendered."),
-            ("firmware_hits_total", self.firmware_hits, "Requests for firmware and device files."),
-            ("render_errors_total", self.render_errors, "Files that failed to render."),
-            ("bans_total", self.bans, "Client addresses banned for repeated failures."),
-            ("uploads_total", self.uploads, "Files phones uploaded."),
+        for name, kind, value, text in (
+            (
+                "cache_hits_total",
+                "counter",
+                self.cache_hits,
+                "Requests answered from rendered files.",
+            ),
+            (
+                "cache_misses_total",
+                "counter",
+                self.cache_misses,
+                "Requests for files that are not rendered.",
+            ),
+            (
+                "firmware_hits_total",
+                "counter",
+                self.firmware_hits,
+                "Requests for firmware and device files.",
+            ),
+            ("render_errors_total", "counter", self.render_errors, "Files that failed to render."),
+            ("bans_total", "counter", self.bans, "Client addresses banned for repeated failures."),
+            ("uploads_total", "counter", self.uploads, "Files phones uploaded."),
+            ("tenants", "gauge", self.tenants, "Tenants served."),
+            ("phones", "gauge", self.phones, "Enabled phones whose files are served."),
         ):
             lines += [
                 f"# HELP provisioner_{name} {text}",
-                f"# TYPE provisioner_{name} counter",
-                f"provisioner_{name} {value}",
-            ]
-        for name, value, text in (
-            ("tenants", self.tenants, "Tenants served."),
-            ("phones", self.phones, "Enabled phones whose files are served."),
-        ):
-            lines += [
-                f"# HELP provisioner_{name} {text}",
-                f"# TYPE provisioner_{name} gauge",
+                f"# TYPE provisioner_{name} {kind}",
                 f"provisioner_{name} {value}",
             ]
         return "\n".join(lines) + "\n"
