@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from provisioner.catalog import Catalog
+from provisioner.edits import Edits
 from provisioner.firmware import FirmwareLibrary, FirmwareStorage, LocalStorage, storage_from_env
 from provisioner.private import private_dir
 from provisioner.store import Store, default_url
@@ -64,6 +65,11 @@ class Context:
         return Store.open(self.db_url, self.catalog)
 
     @cached_property
+    def edits(self) -> Edits:
+        """Single edits of the fleet, through :attr:`store`."""
+        return Edits.of(self.store)
+
+    @cached_property
     def firmware_storage(self) -> FirmwareStorage:
         """Where firmware files live: ``<data dir>/firmware``, or a bucket cached there."""
         local = self.prepare_data_dir() / "firmware"
@@ -74,7 +80,7 @@ class Context:
     @cached_property
     def firmware(self) -> FirmwareLibrary:
         """Firmware sets: records in the store, files in :attr:`firmware_storage`."""
-        return FirmwareLibrary(self.store, self.firmware_storage, self.catalog)
+        return FirmwareLibrary(self.store.firmware, self.firmware_storage, self.catalog)
 
     def safe_db_url(self) -> str:
         """The database URL with any password hidden, for printing."""

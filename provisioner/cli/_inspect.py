@@ -20,7 +20,7 @@ __all__ = ["cmd_explain", "cmd_render"]
 
 
 def _view(ctx: Context, mac: str) -> tuple[Resolver, PhoneView]:
-    snapshot = ctx.store.snapshot([mac])
+    snapshot = ctx.store.tenants.snapshot([mac])
     phone = next(iter(snapshot.phones.values()), None)
     if phone is None:
         raise NotFoundError(f"no phone with MAC {mac}")
@@ -162,7 +162,7 @@ def cmd_render(ctx: Context, args: argparse.Namespace) -> int:
     out = Path(args.out)
     access = TreeAccess.shared(args.group) if args.group else None
     mac = parse_mac(args.mac) if args.mac else None
-    snapshot = ctx.store.snapshot([mac] if mac else None)
+    snapshot = ctx.store.tenants.snapshot([mac] if mac else None)
     if mac is not None and not snapshot.phones:
         raise NotFoundError(f"no phone with MAC {mac}")
     # All or nothing: a tree missing some phones' files (or holding stale ones

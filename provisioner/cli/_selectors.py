@@ -17,13 +17,13 @@ def selected_phones(ctx: Context, args: argparse.Namespace) -> tuple[list[tuple[
     store = ctx.store
     if getattr(args, "phone", None):
         macs = [parse_mac(m) for m in args.phone.split(",")]
-        return store.phones_for(macs=macs), f"phone {','.join(macs)}"
+        return store.tenants.phones_for(macs=macs), f"phone {','.join(macs)}"
     if args.group:
         group = split_group(args.group)
         if group is None:
             raise InputError(f"invalid --group {args.group!r}: expected TENANT/NAME")
-        return store.phones_for(group=group), f"group {args.group}"
+        return store.tenants.phones_for(group=group), f"group {args.group}"
     if args.tenant:
-        return store.phones_for(tenant=args.tenant), f"tenant {args.tenant}"
+        return store.tenants.phones_for(tenant=args.tenant), f"tenant {args.tenant}"
     model = ctx.catalog.model(args.model).id
-    return store.phones_for(model=model), f"model {model}"
+    return store.tenants.phones_for(model=model), f"model {model}"
