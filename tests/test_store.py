@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import Table, func, select
 
 from provisioner.catalog import Catalog
+from provisioner.domain import ScopeKind
 from provisioner.edits import Edits
 from provisioner.errors import ConflictError, InputError, NotFoundError, ValidationFailed
 from provisioner.scope import parse_scope
@@ -234,3 +235,13 @@ def test_migrations_match_the_table_definitions(db_url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
     engine.dispose()
     assert diff == []
+
+
+def test_heads_read_tenants_and_their_own_settings_only(acme: Store) -> None:
+    Edits.of(acme).set_setting(parse_scope("tenant:acme"), "notify.delay_seconds", 9)
+    Edits.of(acme).add_tenant("other", "other.example.com")
+    (tenant_id,) = {tid for _, tid in acme.tenants.phones_for(tenant="acme")}
+    heads = acme.tenants.heads([tenant_id])
+    assert [t.name for t in heads.tenants.values()] == ["acme"]
+    assert heads.values(ScopeKind.TENANT, tenant_id)["notify.delay_seconds"].value == 9
+    assert (heads.phones, heads.groups, heads.lines) == ({}, {}, {})
