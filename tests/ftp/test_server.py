@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from provisioner.ftp import FtpServer
+from provisioner.ftp._events import _peer_address
 from provisioner.ftp._filesystem import VirtualFS
 from provisioner.ftp._pyftpdlib import AbstractedFS
 from provisioner.ftp._refusals import RefusingFS
 from provisioner.ftp._server import _Acceptor
-from provisioner.ftp._session import _peer_address
 from tests.ftp.conftest import BINARY, PASSWORD, USER, FakeBackend, Login, connect
 from tests.peers import free_port
 from tests.waiting import eventually
