@@ -19,6 +19,9 @@ Run = Callable[..., tuple[int, str, str]]
 
 @pytest.fixture
 def run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Run:
+    assert main(["--data-dir", str(tmp_path / "var"), "init"]) == 0
+    capsys.readouterr()
+
     def invoke(*args: str) -> tuple[int, str, str]:
         code = main(["--data-dir", str(tmp_path / "var"), *args])
         out, err = capsys.readouterr()
@@ -221,6 +224,7 @@ def test_serve_options_take_their_defaults_from_serve_config(
 
     options = vars(build_parser().parse_args(["serve"]))
     others = {"command", "handler", "db", "data_dir", "firmware_store", "site_templates"}
+    others.add("creates_database")  # not an option: serve may create the database
     shared = [f for f in fields(ServeConfig) if f.name in options and f.name not in others]
     assert {f.name for f in shared} == set(options) - others - {"log_level", "print_dhcp"}
     network = ipaddress.ip_network("10.9.8.0/24")

@@ -41,6 +41,7 @@ def test_render_writes_nothing_when_a_phone_fails(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data, out = tmp_path / "var", tmp_path / "tree"
+    assert main(["--data-dir", str(data), "init"]) == 0
     assert main(["--data-dir", str(data), "apply", str(DEMO)]) == 0
     assert main(["--data-dir", str(data), "render", "--out", str(out)]) == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import functools
+import io
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
+
+from sqlalchemy.exc import DBAPIError
 
 from provisioner import __version__
 from provisioner.chars import SURROGATES, decode_utf8
@@ -204,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    command("init", cmd_init, "create the data directory and database")
+    p = command("init", cmd_init, "create the data directory and database (or migrate it)")
+    p.set_defaults(creates_database=True)
 
     p = command("apply", cmd_apply, "make the database match a fleet file (JSON or TOML)")
     p.add_argument(
@@ -334,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-secrets", action="store_true")
 
     p = command("serve", cmd_serve, "serve phones over HTTP, HTTPS, TFTP and FTP")
+    p.set_defaults(creates_database=True)  # on first start, saying so
     _add_endpoint_options(p)
     option = functools.partial(_serve_option, p)
     option("ftp_port", "0 disables FTP (default {default})", type=int)
@@ -485,7 +490,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``provisioner`` console script."""
+    """Entry point of the ``provisioner`` console script.
+
+    Exit status: 0 done, 1 a runtime error, 2 a usage error; either error is
+    one line on standard error, never a traceback.
+    """
     # Whatever this process creates without choosing a mode is owner-only:
     # the data directory holds plaintext SIP passwords (docs/files-on-disk.md).
     # Code that means to share a file (render --group) sets its mode itself.
@@ -493,20 +502,63 @@ def main(argv: Sequence[str] | None = None) -> int:
     umask = os.umask(0o077)
     try:
         args = build_parser().parse_args(argv)
-        ctx = Context(args)
-        handler: Handler = args.handler
-        try:
-            return handler(ctx, args)
-        except EncodingError as exc:
-            sys.stderr.write(f"error: {exc}\n")
-            return USAGE
-        except ProvisionerError as exc:
-            sys.stderr.write(f"error: {exc}\n")
-            return 1
-        finally:
-            ctx.close()
+        return _run(args)
     finally:
         os.umask(umask)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the chosen command; errors become one line and an exit status."""
+    _escape_unprintable(sys.stdout)
+    ctx: Context | None = None
+    try:
+        ctx = Context(args)
+        handler: Handler = args.handler
+        code = handler(ctx, args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _output_closed()
+    except EncodingError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return USAGE
+    except ProvisionerError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    except DBAPIError as exc:  # the database went away or refused a statement mid-command
+        reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+        sys.stderr.write(f"error: database: {reason}\n")
+        return 1
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"error: {where}{exc.strerror or exc}\n")
+        return 1
+    finally:
+        if ctx is not None:
+            ctx.close()
+
+
+def _escape_unprintable(stream: TextIO) -> None:
+    """Let ``stream`` print text that is not valid in its encoding, escaped.
+
+    Names from the file system may hold bytes that are not UTF-8 (kept as lone
+    surrogates); under a strict UTF-8 locale printing one would raise.
+    """
+    if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+        stream.reconfigure(errors="backslashreplace")
+
+
+def _output_closed() -> int:
+    """Standard output was closed early (``provisioner phone list | head``): stop quietly.
+
+    Like other command-line tools, nothing is said: the reader asked for no
+    more. Standard output is pointed at /dev/null so the interpreter's final
+    flush does not fail again.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 1
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from provisioner.store._addresses import Admitted
 from provisioner.store._bans import Ban, BanStore
-from provisioner.store._engine import connect, default_url, migrate
+from provisioner.store._engine import connect, database_exists, default_url, migrate
 from provisioner.store._jobs import JobSummary, TargetRow
 from provisioner.store._rollouts import RolloutPhone, RolloutRecord
 from provisioner.store._seen import PendingDevice, SeenRow
@@ -22,6 +22,7 @@ __all__ = [
     "Store",
     "TargetRow",
     "connect",
+    "database_exists",
     "default_url",
     "migrate",
 ]

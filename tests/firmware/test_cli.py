@@ -24,6 +24,7 @@ FLEET = {
 def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
     base = ["--data-dir", str(tmp_path)]
     (tmp_path / "fleet.json").write_text(json.dumps(FLEET))
+    assert main([*base, "init"]) == 0
     assert main([*base, "apply", str(tmp_path / "fleet.json")]) == 0
     with zipfile.ZipFile(tmp_path / "t46s.zip", "w") as archive:
         archive.writestr("T46S(T48S,T42S,T41S)-66.86.0.20.rom", b"image" * 100)

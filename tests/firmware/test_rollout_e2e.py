@@ -175,6 +175,7 @@ def server(tmp_path: Path) -> Iterator[tuple[Server, dict[str, int], str]]:
     ports = {mac: free_port(socket.SOCK_DGRAM) for mac in GOOD + BAD}
     http = free_port()
     (tmp_path / "fleet.json").write_text(json.dumps(fleet(http, ports)))
+    run_cli(tmp_path, "init")
     run_cli(tmp_path, "apply", str(tmp_path / "fleet.json"))
     run_cli(tmp_path, "firmware", "upload", str(image), "--vendor", "yealink", "--label", "r2",
             "--activate")  # fmt: skip

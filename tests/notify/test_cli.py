@@ -33,6 +33,7 @@ def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
     fleet = tmp_path / "fleet.json"
     fleet.write_text(json.dumps(FLEET))
     base = ["--data-dir", str(tmp_path)]
+    assert main([*base, "init"]) == 0
     assert main([*base, "apply", str(fleet)]) == 0
     capsys.readouterr()
     return base
