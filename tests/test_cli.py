@@ -236,3 +236,26 @@ def test_serve_options_take_their_defaults_from_serve_config(
         value = vars(build_parser().parse_args(["serve"]))[field.name]
         expected = "10.9.8.0/24" if kind is tuple else changed
         assert str(value) == str(expected), field.name
+
+
+def test_render_refuses_a_directory_it_did_not_write(run: Run, tmp_path: Path) -> None:
+    # The case: everything else in DIR used to be deleted without a word.
+    assert run("apply", str(ROOT / "examples" / "demo-fleet.toml"))[0] == 0
+    out = tmp_path / "scratch"
+    (out / "sub").mkdir(parents=True)
+    (out / "important.txt").write_text("keep me\n")
+    for extra in ([], ["--mac", MAC]):
+        code, stdout, err = run("render", "--out", str(out), *extra)
+        assert (code, stdout) == (1, "")
+        assert err == (
+            f"error: {out} holds files that provisioner did not render (important.txt, sub), "
+            "and a render replaces everything in it: render into a new or empty directory, "
+            "or give --replace to delete what is there\n"
+        )
+        assert sorted(p.name for p in out.iterdir()) == ["important.txt", "sub"]
+    code, stdout, _ = run("render", "--out", str(out), "--replace")
+    assert code == 0
+    assert not (out / "important.txt").exists()
+    assert (out / ".provisioner-render").is_file()
+    assert run("render", "--out", str(out))[0] == 0  # rendered before: its own
+    assert run("render", "--out", str(out), "--mac", MAC)[0] == 0

@@ -478,7 +478,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("render", cmd_render, "write the files phones fetch into a directory")
     p.add_argument(
-        "--out", type=Path, required=True, help="directory (replaced atomically as a whole)"
+        "--out",
+        type=Path,
+        required=True,
+        help="directory, replaced atomically as a whole: a new or empty one, or one render "
+        "wrote before (it holds .provisioner-render)",
+    )
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="render even into a directory holding other files, deleting them",
     )
     p.add_argument("--mac", help="only this phone's files, updated in place")
     p.add_argument(
