@@ -12,7 +12,6 @@ import pytest
 from provisioner.errors import ConflictError, InputError
 from provisioner.render import MARKER, RenderedFile, TreeAccess, update_files, write_tree
 
-
 Writer = Callable[..., int]
 
 
