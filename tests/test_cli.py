@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -259,3 +260,23 @@ def test_render_refuses_a_directory_it_did_not_write(run: Run, tmp_path: Path) -
     assert (out / ".provisioner-render").is_file()
     assert run("render", "--out", str(out))[0] == 0  # rendered before: its own
     assert run("render", "--out", str(out), "--mac", MAC)[0] == 0
+
+
+def test_export_fleet_writes_the_format_apply_reads_by_the_name(run: Run, tmp_path: Path) -> None:
+    assert run("apply", str(ROOT / "examples" / "demo-fleet.toml"))[0] == 0
+    # Text TOML must escape: quotes, backslashes, a tab, and characters beyond ASCII.
+    tricky = 'Empfang "vorne" \\ Büro\tÖst ✓'
+    assert run("line", "set", MAC, "1", "--display-name", tricky)[0] == 0
+    toml_out, json_out = tmp_path / "all.toml", tmp_path / "all.json"
+    assert run("export-fleet", "--out", str(toml_out))[0] == 0
+    assert run("export-fleet", "--out", str(json_out))[0] == 0
+    as_toml = tomllib.loads(toml_out.read_text("utf-8"))
+    assert as_toml == json.loads(json_out.read_text("utf-8"))
+    assert tricky in {line.get("display_name") for p in as_toml["phones"] for line in p["lines"]}
+    assert run("apply", str(toml_out))[1] == "no changes\n"
+    code, out, _ = run("export-fleet", "--format", "toml")
+    assert code == 0
+    assert tomllib.loads(out) == as_toml
+    other = tmp_path / "all.TOML.json"
+    assert run("export-fleet", "--out", str(other), "--format", "toml")[0] == 0
+    assert tomllib.loads(other.read_text("utf-8")) == as_toml

@@ -218,8 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--prune", action="store_true", help="also delete tenants the file does not list"
     )
 
-    p = command("export-fleet", cmd_export, "write the database as a fleet file (JSON)")
-    p.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    p = command("export-fleet", cmd_export, "write the database as a fleet file (JSON or TOML)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="file to write (default: standard output); TOML if it ends in .toml, else JSON, "
+        "as apply reads it",
+    )
+    p.add_argument("--format", choices=["json", "toml"], help="overrides the choice by --out")
 
     p = command("models", cmd_models, "list supported phone models")
     p.add_argument("--json", action="store_true", help="JSON output")

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from provisioner.chars import decode_utf8
 from provisioner.cli._context import Context
 from provisioner.cli._output import MASK, print_json, print_table, show_value
@@ -68,8 +70,15 @@ def cmd_apply(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
-    """Write the fleet file describing the database (with ``--out``: owner-only, atomically)."""
-    text = json.dumps(export_fleet(ctx.store.all_states()), indent=2, ensure_ascii=False) + "\n"
+    """Write the fleet file describing the database (with ``--out``: owner-only, atomically).
+
+    The format is ``--format``, else the one ``apply`` reads a file of that
+    name as: TOML for ``.toml``, JSON otherwise.
+    """
+    toml = (args.format or _format_of(args.out)) == "toml"
+    document = export_fleet(ctx.store.all_states())
+    text = tomli_w.dumps(document) if toml else json.dumps(document, indent=2, ensure_ascii=False)
+    text = text if text.endswith("\n") else text + "\n"
     if not args.out:
         sys.stdout.write(text)
         return 0
@@ -83,6 +92,11 @@ def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
     except OSError as exc:
         raise InputError(f"--out {args.out}: {exc.strerror}") from None
     return 0
+
+
+def _format_of(out: Path | None) -> str:
+    """The fleet format ``apply`` reads a file called ``out`` in (JSON for standard output)."""
+    return "toml" if out is not None and out.suffix.lower() == ".toml" else "json"
 
 
 def cmd_models(ctx: Context, args: argparse.Namespace) -> int:
