@@ -18,6 +18,7 @@ from provisioner.errors import InputError, NotFoundError
 from provisioner.fleet import export_fleet, load_fleet, parse_fleet
 from provisioner.mac import parse_mac
 from provisioner.private import write_atomic
+from provisioner.rollouts import keep_rollout_pins
 from provisioner.scope import parse_scope, split_group
 from provisioner.settings import SettingSpec
 from provisioner.state import LineState, TenantState
@@ -65,7 +66,11 @@ def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_apply(ctx: Context, args: argparse.Namespace) -> int:
     """Make the database match a fleet file."""
     states = parse_fleet(load_fleet(Path(args.file)), ctx.catalog)
-    _report(ctx.store.apply(states, prune=args.prune))
+    notes = keep_rollout_pins(ctx.store, states)
+    changes = ctx.store.apply(states, prune=args.prune)
+    for note in notes:
+        print(note)
+    _report(changes)
     return 0
 
 
