@@ -115,7 +115,7 @@ def test_entity_commands(run: Run) -> None:
     assert run("line", "rm", "0004f2000001", "1")[0] == 0
     assert run("phone", "rm", "0004f2000001")[0] == 0
     assert run("group", "rm", "t1/g")[0] == 0
-    assert run("tenant", "rm", "t1")[0] == 0
+    assert run("tenant", "rm", "t1", "--yes")[0] == 0
     code, out, _ = run("tenant", "list")
     assert out.splitlines() == ["NAME  SIP DOMAIN  PLATFORM  GROUPS  PHONES"]
 
@@ -280,3 +280,30 @@ def test_export_fleet_writes_the_format_apply_reads_by_the_name(run: Run, tmp_pa
     other = tmp_path / "all.TOML.json"
     assert run("export-fleet", "--out", str(other), "--format", "toml")[0] == 0
     assert tomllib.loads(other.read_text("utf-8")) == as_toml
+
+
+def test_tenant_rm_asks_first_and_needs_yes_without_a_terminal(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run("apply", str(ROOT / "examples" / "demo-fleet.toml"))[0] == 0
+    code, out, err = run("tenant", "rm", "demo")  # standard input is not a terminal here
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: tenant rm deletes tenant demo with its 6 phone(s) and 2 group(s): "
+        "give --yes to confirm\n"
+    )
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    for answer in ("", "n", "no way"):
+        monkeypatch.setattr("builtins.input", lambda prompt, a=answer: a)
+        assert run("tenant", "rm", "demo")[2] == "error: tenant demo not removed\n"
+    assert run("tenant", "list")[1].splitlines()[1].startswith("demo  ")
+    prompts: list[str] = []
+
+    def yes(prompt: str) -> str:
+        prompts.append(prompt)
+        return "y"
+
+    monkeypatch.setattr("builtins.input", yes)
+    assert run("tenant", "rm", "demo") == (0, "tenant demo removed\n", "")
+    assert prompts == ["delete tenant demo with its 6 phone(s) and 2 group(s)? [y/N] "]
+    assert run("tenant", "rm", "demo", "--yes")[2] == "error: no tenant named 'demo'\n"

@@ -254,8 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--sip-domain")
     a.add_argument("--platform")
     a.add_argument("--description")
-    a = actions.add_parser("rm", help="delete a tenant and everything under it")
+    a = actions.add_parser(
+        "rm", help="delete a tenant and everything under it (asks first, unless --yes)"
+    )
     a.add_argument("name")
+    a.add_argument("--yes", action="store_true", help="do not ask; required without a terminal")
     a = actions.add_parser(
         "token", help="serve the tenant under a new random URL prefix (/<token>/)"
     )

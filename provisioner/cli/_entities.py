@@ -240,9 +240,29 @@ def cmd_tenant(ctx: Context, args: argparse.Namespace) -> int:
             )
         )
     elif args.action == "rm":
+        _confirm_tenant_rm(store.tenant_state(args.name), args.yes)
         store.remove_tenant(args.name)
         print(f"tenant {args.name} removed")
     return 0
+
+
+def _confirm_tenant_rm(state: TenantState, yes: bool) -> None:
+    """Ask before deleting a tenant and everything under it, unless ``yes``.
+
+    Without a terminal to ask on (a script, a pipe) ``--yes`` is required:
+    nothing is deleted on a guess.
+    """
+    what = (
+        f"tenant {state.name} with its {len(state.phones)} phone(s) and "
+        f"{len(state.groups)} group(s)"
+    )
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InputError(f"tenant rm deletes {what}: give --yes to confirm")
+    answer = input(f"delete {what}? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise InputError(f"tenant {state.name} not removed")
 
 
 def cmd_group(ctx: Context, args: argparse.Namespace) -> int:
