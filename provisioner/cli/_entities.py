@@ -260,7 +260,10 @@ def _confirm_tenant_rm(state: TenantState, yes: bool) -> None:
         return
     if not sys.stdin.isatty():
         raise InputError(f"tenant rm deletes {what}: give --yes to confirm")
-    answer = input(f"delete {what}? [y/N] ")
+    try:
+        answer = input(f"delete {what}? [y/N] ")
+    except EOFError:  # Ctrl-D: no answer is no
+        answer = ""
     if answer.strip().lower() not in ("y", "yes"):
         raise InputError(f"tenant {state.name} not removed")
 
