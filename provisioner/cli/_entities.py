@@ -15,6 +15,7 @@ from provisioner.chars import decode_utf8
 from provisioner.cli._context import Context
 from provisioner.cli._output import MASK, print_json, print_table, show_value
 from provisioner.errors import InputError, NotFoundError
+from provisioner.firmware import LABEL_SETTING, label_note
 from provisioner.fleet import export_fleet, load_fleet, parse_fleet
 from provisioner.mac import parse_mac
 from provisioner.private import write_atomic
@@ -71,6 +72,7 @@ def cmd_apply(ctx: Context, args: argparse.Namespace) -> int:
     for note in notes:
         print(note)
     _report(changes)
+    _warn_labels(ctx, _labels_in(states))
     return 0
 
 
@@ -463,7 +465,27 @@ def cmd_set(ctx: Context, args: argparse.Namespace) -> int:
     scope = parse_scope(args.scope)
     ctx.store.set_setting(scope, args.setting, args.value, lock=args.lock, from_text=True)
     print(f"{args.setting} set at {scope}{' (locked)' if args.lock else ''}")
+    if args.setting == LABEL_SETTING:
+        _warn_labels(ctx, [args.value])
     return 0
+
+
+def _warn_labels(ctx: Context, labels: Iterable[str]) -> None:
+    """Warn about firmware labels that point phones at no active set (docs/firmware.md)."""
+    sets = ctx.store.firmware_sets()
+    for label in sorted(set(labels)):
+        note = label_note(sets, label)
+        if note is not None:
+            sys.stderr.write(f"warning: {note}\n")
+
+
+def _labels_in(states: Iterable[TenantState]) -> list[str]:
+    """Every firmware.label value the states set, at any scope."""
+    scopes: list[dict[str, Any]] = []
+    for state in states:
+        scopes += [state.settings, *(g.settings for g in state.groups.values())]
+        scopes += [p.settings for p in state.phones.values()]
+    return [str(s[LABEL_SETTING]) for s in scopes if LABEL_SETTING in s]
 
 
 def cmd_unset(ctx: Context, args: argparse.Namespace) -> int:

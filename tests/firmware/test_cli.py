@@ -111,3 +111,38 @@ def test_rollout_commands(
     assert "threshold must be in (0, 1]" in capsys.readouterr().err
     assert main([*cli, "rollout", "status", "9"]) == 1
     assert "no rollout 9" in capsys.readouterr().err
+
+
+def test_a_label_no_active_set_has_is_set_with_a_warning(
+    cli: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def set_label(label: str) -> str:
+        assert main([*cli, "set", "group:acme/pilot", "firmware.label", label]) == 0
+        captured = capsys.readouterr()
+        assert captured.out == "firmware.label set at group:acme/pilot\n"
+        return captured.err
+
+    assert set_label("nosuch") == (
+        "warning: no firmware set is labelled 'nosuch' (labels: none yet); phones are told to "
+        "change firmware only once a set of that label is uploaded and activated\n"
+    )
+    upload = str(tmp_path / "t46s.zip")
+    assert main([*cli, "firmware", "upload", upload, "--vendor", "yealink", "--label", "r2"]) == 0
+    capsys.readouterr()
+    assert "(labels: r2)" in set_label("r3")
+    assert set_label("r2") == (
+        "warning: the firmware set labelled 'r2' (yealink) is not active: phones are pointed at "
+        "it once it is (`provisioner firmware activate VENDOR r2`)\n"
+    )
+    assert main([*cli, "firmware", "activate", "yealink", "r2"]) == 0
+    capsys.readouterr()
+    assert set_label("r2") == ""
+    # apply warns the same way, once per label the file sets.
+    fleet = dict(FLEET, tenants=[{**FLEET["tenants"][0], "settings": {"firmware.label": "r9"}}])
+    (tmp_path / "fleet.json").write_text(json.dumps(fleet))
+    capsys.readouterr()
+    assert main([*cli, "apply", str(tmp_path / "fleet.json")]) == 0
+    assert capsys.readouterr().err == (
+        "warning: no firmware set is labelled 'r9' (labels: r2); phones are told to change "
+        "firmware only once a set of that label is uploaded and activated\n"
+    )
