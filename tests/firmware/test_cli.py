@@ -138,7 +138,12 @@ def test_a_label_no_active_set_has_is_set_with_a_warning(
     capsys.readouterr()
     assert set_label("r2") == ""
     # apply warns the same way, once per label the file sets.
-    fleet = dict(FLEET, tenants=[{**FLEET["tenants"][0], "settings": {"firmware.label": "r9"}}])
+    tenant = {
+        "name": "acme",
+        "sip_domain": "acme.example.com",
+        "settings": {"firmware.label": "r9"},
+    }
+    fleet = dict(FLEET, tenants=[tenant])
     (tmp_path / "fleet.json").write_text(json.dumps(fleet))
     capsys.readouterr()
     assert main([*cli, "apply", str(tmp_path / "fleet.json")]) == 0
