@@ -48,7 +48,9 @@ def test_demo_flow(run: Run, tmp_path: Path) -> None:
     assert run("init")[0] == 0
     code, out, _ = run("apply", str(ROOT / "examples" / "demo-fleet.toml"))
     assert code == 0
-    assert "phone created" in out
+    assert out.startswith("tenant demo: created\ngroup demo/lobby: created\n")
+    assert f"phone {MAC}: created (vvx410)\n" in out
+    assert "phone created: 6\n" in out  # and the count of each kind of change
     assert run("apply", str(ROOT / "examples" / "demo-fleet.toml"))[1] == "no changes\n"
 
     code, out, _ = run("explain", "00:04:F2:12:34:56")

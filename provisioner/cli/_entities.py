@@ -17,6 +17,7 @@ from provisioner.cli._output import MASK, print_json, print_table, show_value
 from provisioner.errors import InputError, NotFoundError
 from provisioner.firmware import LABEL_SETTING, label_note
 from provisioner.fleet import export_fleet, load_fleet, parse_fleet
+from provisioner.fleet_changes import describe_changes
 from provisioner.mac import parse_mac
 from provisioner.private import write_atomic
 from provisioner.rollouts import keep_rollout_pins
@@ -67,10 +68,11 @@ def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_apply(ctx: Context, args: argparse.Namespace) -> int:
     """Make the database match a fleet file."""
     states = parse_fleet(load_fleet(Path(args.file)), ctx.catalog)
+    before = ctx.store.all_states()
     notes = keep_rollout_pins(ctx.store, states)
     changes = ctx.store.apply(states, prune=args.prune)
-    for note in notes:
-        print(note)
+    for line in describe_changes(before, states, prune=args.prune) + notes:
+        print(line)
     _report(changes)
     _warn_labels(ctx, _labels_in(states))
     return 0
