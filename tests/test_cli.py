@@ -154,8 +154,16 @@ def test_models_json(run: Run) -> None:
 
 def test_settings_listing(run: Run) -> None:
     _code, out, _ = run("settings", "--json")
-    names = {s["name"] for s in json.loads(out)}
-    assert {"time.zone", "polycom.line_keys"} <= names
+    listed = {s["name"]: s for s in json.loads(out)}
+    assert {"time.zone", "polycom.line_keys"} <= listed.keys()
+    # The lowest scope each may be set at (docs/settings.md).
+    assert listed["access.ftp.enabled"]["scope"] == "tenant"
+    assert listed["language"]["scope"] == "phone"
+    assert listed["voicemail.number"]["scope"] == "line"
+    assert listed["access.ftp.enabled"]["allowed"] == "true or false"
+    _code, out, _ = run("settings")
+    (row,) = [line.split() for line in out.splitlines() if line.startswith("access.ftp.enabled ")]
+    assert row[:4] == ["access.ftp.enabled", "bool", "false", "tenant"]
 
 
 def test_identify_claim_and_dhcp(run: Run, tmp_path: Path) -> None:

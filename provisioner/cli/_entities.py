@@ -157,7 +157,7 @@ def cmd_settings(ctx: Context, args: argparse.Namespace) -> int:
             "name": spec.name,
             "type": str(spec.type),
             "default": spec.default if not spec.generated else None,
-            "scope": "line" if spec.line else "phone",
+            "scope": _scope_of(spec),
             "owner": spec.owner or "common",
             "allowed": spec.allowed(),
             "label": spec.label,
@@ -182,6 +182,11 @@ def cmd_settings(ctx: Context, args: argparse.Namespace) -> int:
             ],
         )
     return 0
+
+
+def _scope_of(spec: SettingSpec) -> str:
+    """The lowest scope a setting may be set at: line, phone (and above) or tenant only."""
+    return "tenant" if spec.tenant_only else "line" if spec.line else "phone"
 
 
 def _settings_rows(
