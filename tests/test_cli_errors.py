@@ -7,6 +7,8 @@ right), 1 a runtime error (nothing there, refused, unreachable).
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -204,3 +206,21 @@ def test_serve_creates_the_database_on_first_start_and_says_so(tmp_path: Path) -
     text = server.log.read_text()
     assert f"created a new, empty database: sqlite:///{data / 'provisioner.db'}\n" in text
     assert "Traceback" not in text
+
+
+def test_ctrl_c_while_waiting_for_a_job(data: Path, tmp_path: Path) -> None:
+    mine = shutil.copytree(data, tmp_path / "var")  # the job is queued in a copy
+    process = subprocess.Popen(
+        [sys.executable, "-m", "provisioner", "--data-dir", str(mine), "send-profiles",
+         "--group", "demo/office", "--wait"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stderr is not None
+    first = process.stderr.readline()  # the first progress line: it is waiting now
+    assert first.startswith(b"[")
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert err == b"\ninterrupted\n"
+    assert out.startswith(b"job ")  # queued before; serve sends it whenever it runs

@@ -52,6 +52,7 @@ Handler = Callable[[Context, argparse.Namespace], int]
 
 # Exit status of a usage error (argparse's, and input that is not UTF-8).
 USAGE = 2
+INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 
 
 def _utf8_argument(text: str) -> str:
@@ -537,6 +538,9 @@ def _run(args: argparse.Namespace) -> int:
         return code
     except BrokenPipeError:
         return _output_closed()
+    except KeyboardInterrupt:  # Ctrl-C, e.g. during send-profiles --wait: the job goes on
+        sys.stderr.write("\ninterrupted\n")
+        return INTERRUPTED
     except EncodingError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return USAGE
