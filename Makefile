@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_DIR ?= var
 
-.PHONY: venv run test lint typecheck bench golden clean
+.PHONY: venv run demo-data test lint typecheck bench golden clean
 
 venv: $(STAMP)
 
@@ -15,12 +15,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Apply the demo fleet and serve it on 127.0.0.1 (HTTP 8080, HTTPS 8443,
-# TFTP 6969, FTP 2121) until Ctrl-C; prints the URLs and DHCP lines.
+# Serve the demo on 127.0.0.1 (HTTP 8080, HTTPS 8443, TFTP 6969, FTP 2121)
+# until Ctrl-C; prints the URLs and DHCP lines.
 run: venv
-	$(BIN)/provisioner --data-dir $(DATA_DIR) init
-	$(BIN)/provisioner --data-dir $(DATA_DIR) apply examples/demo-fleet.toml
+	@$(MAKE) --no-print-directory demo-data
 	$(BIN)/provisioner --data-dir $(DATA_DIR) serve --bind 127.0.0.1 --print-dhcp
+
+# The demo fleet goes in once, when the database is created: later starts
+# serve what the admin made of it. `make clean` starts over.
+demo-data:
+	@if [ -e $(DATA_DIR)/provisioner.db ]; then \
+		echo "$(DATA_DIR) holds a database: serving it as it is (the demo fleet is applied on the first start only; make clean starts over)"; \
+	else \
+		$(BIN)/provisioner --data-dir $(DATA_DIR) init && \
+		$(BIN)/provisioner --data-dir $(DATA_DIR) apply examples/demo-fleet.toml; \
+	fi
 
 lint: venv
 	$(BIN)/ruff check .

@@ -40,6 +40,7 @@ def _prepare(data_dir: Path, image: Path) -> None:
     fleet.write_text(json.dumps({"tenants": [{"name": "bench", "sip_domain": "bench.example"}]}))
     base = ["--data-dir", str(data_dir)]
     for args in (
+        ["init"],
         ["apply", str(fleet)],
         ["firmware", "upload", str(image), "--vendor", "polycom", "--label", "bench", "--activate"],
     ):

@@ -118,6 +118,7 @@ def timing_oracle(workdir: Path) -> None:
     """Medians per failure case, without and with (wrong) credentials."""
     fleet = workdir / "fleet.json"
     fleet.write_text(json.dumps(_fleet()))
+    run_cli(workdir, "init")
     run_cli(workdir, "apply", str(fleet))
     cases = {"protected": PROTECTED, "unknown": UNKNOWN, "disabled": DISABLED, "outside": OUTSIDE}
     options = ("--ban-limit", "1000000000", "--log-level", "info")
@@ -203,6 +204,7 @@ def ban_rate(workdir: Path) -> None:
     """Guesses an attacker gets before the ban, per protocol, with the default limits."""
     fleet = workdir / "fleet.json"
     fleet.write_text(json.dumps(_fleet()))
+    run_cli(workdir, "init")
     run_cli(workdir, "apply", str(fleet))
     tftp, ftp = free_port(socket.SOCK_DGRAM), free_port()
     options = ("--tftp-port", str(tftp), "--ftp-port", str(ftp), "--log-level", "info")

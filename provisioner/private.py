@@ -11,6 +11,7 @@ warning, but only on what we own: someone else's file is not ours to change.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -56,7 +57,8 @@ def make_dirs(path: Path, mode: int = PRIVATE_DIR, group: int = -1) -> None:
     except FileExistsError:
         if path.is_dir():
             return  # created meanwhile by someone else: theirs, not to be changed
-        raise
+        # A file where a directory should be (the "exists" errno would mislead).
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path)) from None
     if group != -1:
         os.chown(path, -1, group)
     os.chmod(path, mode)

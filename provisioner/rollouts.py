@@ -8,16 +8,23 @@ rollouts; these are the operations an admin starts from the command line
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from provisioner.catalog import Catalog
 from provisioner.errors import InputError, NotFoundError
-from provisioner.firmware import LABEL_SETTING, Plan, choose_image
+from provisioner.firmware import (
+    LABEL_SETTING,
+    Plan,
+    RolloutPhoneState,
+    RolloutState,
+    choose_image,
+)
 from provisioner.notify import notify_delay
 from provisioner.resolve import Resolver, SourceKind
+from provisioner.state import TenantState
 from provisioner.store import JobRequest, Store
 
-__all__ = ["rollback", "rollback_reboot", "start_rollout", "wave_reboot"]
+__all__ = ["keep_rollout_pins", "rollback", "rollback_reboot", "start_rollout", "wave_reboot"]
 
 
 def wave_reboot(rollout_id: int, wave: int, delay: float) -> JobRequest:
@@ -106,3 +113,72 @@ def rollback(
     heads = store.tenants.heads({p.tenant_id for p in found[0].phones})
     reboot = rollback_reboot(rollout_id, notify_delay(catalog, heads))
     return store.rollouts.rollback(rollout_id, time.time() if now is None else now, reboot)
+
+
+def _pins(store: Store) -> dict[str, tuple[int, str]]:
+    """MAC -> (rollout id, label) of the phone-scope pins rollouts hold now (newest wins)."""
+    pins: dict[str, tuple[int, str]] = {}
+    for record in store.rollouts.records():  # newest first
+        if record.state == RolloutState.ROLLED_BACK:
+            continue
+        for phone in record.phones:
+            gone = (RolloutPhoneState.SKIPPED, RolloutPhoneState.RESTORED)
+            if phone.wave is not None and phone.state not in gone:
+                pins.setdefault(phone.mac, (record.id, record.label))
+    return pins
+
+
+def keep_rollout_pins(store: Store, states: Iterable[TenantState]) -> list[str]:
+    """Carry rollouts' firmware pins into fleet ``states`` that do not set the label; what was done.
+
+    A rollout pins ``firmware.label`` at phone scope wave by wave. A fleet
+    file written before (or by hand) does not list those pins, and applying
+    it as it is would undo them silently: the phones would go back to their
+    old firmware, and the rollout would count them as failed. So a pin that
+    is still in place is kept for a phone the file lists without a
+    ``firmware.label`` of its own. A label the file sets wins, and so does
+    a lock on ``firmware.label`` the file puts above the phone; both are
+    said, as is every pin kept. ``rollout rollback`` (or ``unset``) removes pins.
+    """
+    pins = _pins(store)
+    notes: list[str] = []
+    if not pins:
+        return notes
+    stored = {s.name: s for s in store.tenants.all_states()}
+    for state in states:
+        before = stored.get(state.name)
+        for mac, phone in state.phones.items():
+            pin = pins.get(mac)
+            if pin is None or before is None or mac not in before.phones:
+                continue
+            rollout, label = pin
+            if before.phones[mac].settings.get(LABEL_SETTING) != label:
+                continue  # changed by hand since its wave: not the rollout's any more
+            wanted = phone.settings.get(LABEL_SETTING)
+            locks = [
+                f"group {state.name}/{g}"
+                for g in phone.groups
+                if g in state.groups and LABEL_SETTING in state.groups[g].locked
+            ]
+            if LABEL_SETTING in state.locked:
+                locks.insert(0, f"tenant {state.name}")
+            if wanted == label:
+                continue
+            if wanted is not None:
+                notes.append(
+                    f"phone {mac}: firmware.label {wanted} from the file replaces {label}, "
+                    f"pinned by rollout {rollout}"
+                )
+            elif locks:
+                notes.append(
+                    f"phone {mac}: firmware.label {label}, pinned by rollout {rollout}, removed: "
+                    f"the file locks firmware.label at {locks[0]}"
+                )
+            else:
+                phone.settings[LABEL_SETTING] = label
+                notes.append(
+                    f"phone {mac}: firmware.label {label} kept, pinned by rollout {rollout} "
+                    f"(the file does not set it; `provisioner rollout rollback {rollout}` or a "
+                    "label in the file changes it)"
+                )
+    return notes

@@ -223,3 +223,28 @@ def test_a_bad_file_suffix_is_a_catalog_error(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace('file_suffixes = [".rom"]', 'file_suffixes = ["rom"]'))
     with pytest.raises(CatalogError, match="'rom' must be a dot and lower-case letters or digits"):
         Catalog.load(site)
+
+
+@pytest.mark.parametrize(
+    ("magic", "message"),
+    [
+        ('{ ".rom" = "ad24ec0" }', r"1 to 64 bytes in hexadecimal, not 'ad24ec0'"),
+        ('{ ".rom" = "" }', r"1 to 64 bytes in hexadecimal, not ''"),
+        ('{ ".rom" = 7 }', r"1 to 64 bytes in hexadecimal, not 7"),
+        ('{ "rom" = "ad" }', r"'rom' must be a dot and lower-case letters or digits"),
+    ],
+)
+def test_a_bad_firmware_magic_is_a_catalog_error(tmp_path: Path, magic: str, message: str) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(builtin_template_dir() / "yealink", site / "yealink")
+    path = site / "yealink" / "tseries" / "family.toml"
+    text = path.read_text()
+    assert 'magic = { ".rom" = "ad24ec0b" }' in text
+    path.write_text(text.replace('{ ".rom" = "ad24ec0b" }', magic))
+    with pytest.raises(CatalogError, match=message):
+        Catalog.load(site)
+
+
+def test_yealink_images_are_checked_by_their_rom_header() -> None:
+    (family,) = [f for f in Catalog.load().families.values() if f.vendor == "yealink"]
+    assert family.firmware.magic == ((".rom", bytes.fromhex("ad24ec0b")),)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,9 @@ Run = Callable[..., tuple[int, str, str]]
 
 @pytest.fixture
 def run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Run:
+    assert main(["--data-dir", str(tmp_path / "var"), "init"]) == 0
+    capsys.readouterr()
+
     def invoke(*args: str) -> tuple[int, str, str]:
         code = main(["--data-dir", str(tmp_path / "var"), *args])
         out, err = capsys.readouterr()
@@ -44,7 +48,9 @@ def test_demo_flow(run: Run, tmp_path: Path) -> None:
     assert run("init")[0] == 0
     code, out, _ = run("apply", str(ROOT / "examples" / "demo-fleet.toml"))
     assert code == 0
-    assert "phone created" in out
+    assert out.startswith("tenant demo: created\ngroup demo/lobby: created\n")
+    assert f"phone {MAC}: created (vvx410)\n" in out
+    assert "phone created: 6\n" in out  # and the count of each kind of change
     assert run("apply", str(ROOT / "examples" / "demo-fleet.toml"))[1] == "no changes\n"
 
     code, out, _ = run("explain", "00:04:F2:12:34:56")
@@ -111,7 +117,7 @@ def test_entity_commands(run: Run) -> None:
     assert run("line", "rm", "0004f2000001", "1")[0] == 0
     assert run("phone", "rm", "0004f2000001")[0] == 0
     assert run("group", "rm", "t1/g")[0] == 0
-    assert run("tenant", "rm", "t1")[0] == 0
+    assert run("tenant", "rm", "t1", "--yes")[0] == 0
     code, out, _ = run("tenant", "list")
     assert out.splitlines() == ["NAME  SIP DOMAIN  PLATFORM  GROUPS  PHONES"]
 
@@ -148,8 +154,16 @@ def test_models_json(run: Run) -> None:
 
 def test_settings_listing(run: Run) -> None:
     _code, out, _ = run("settings", "--json")
-    names = {s["name"] for s in json.loads(out)}
-    assert {"time.zone", "polycom.line_keys"} <= names
+    listed = {s["name"]: s for s in json.loads(out)}
+    assert {"time.zone", "polycom.line_keys"} <= listed.keys()
+    # The lowest scope each may be set at (docs/settings.md).
+    assert listed["access.ftp.enabled"]["scope"] == "tenant"
+    assert listed["language"]["scope"] == "phone"
+    assert listed["voicemail.number"]["scope"] == "line"
+    assert listed["access.ftp.enabled"]["allowed"] == "true or false"
+    _code, out, _ = run("settings")
+    (row,) = [line.split() for line in out.splitlines() if line.startswith("access.ftp.enabled ")]
+    assert row[:4] == ["access.ftp.enabled", "bool", "false", "tenant"]
 
 
 def test_identify_claim_and_dhcp(run: Run, tmp_path: Path) -> None:
@@ -221,6 +235,7 @@ def test_serve_options_take_their_defaults_from_serve_config(
 
     options = vars(build_parser().parse_args(["serve"]))
     others = {"command", "handler", "db", "data_dir", "firmware_store", "site_templates"}
+    others.add("creates_database")  # not an option: serve may create the database
     shared = [f for f in fields(ServeConfig) if f.name in options and f.name not in others]
     assert {f.name for f in shared} == set(options) - others - {"log_level", "print_dhcp"}
     network = ipaddress.ip_network("10.9.8.0/24")
@@ -232,3 +247,73 @@ def test_serve_options_take_their_defaults_from_serve_config(
         value = vars(build_parser().parse_args(["serve"]))[field.name]
         expected = "10.9.8.0/24" if kind is tuple else changed
         assert str(value) == str(expected), field.name
+
+
+def test_render_refuses_a_directory_it_did_not_write(run: Run, tmp_path: Path) -> None:
+    # The case: everything else in DIR used to be deleted without a word.
+    assert run("apply", str(ROOT / "examples" / "demo-fleet.toml"))[0] == 0
+    out = tmp_path / "scratch"
+    (out / "sub").mkdir(parents=True)
+    (out / "important.txt").write_text("keep me\n")
+    for extra in ([], ["--mac", MAC]):
+        code, stdout, err = run("render", "--out", str(out), *extra)
+        assert (code, stdout) == (1, "")
+        assert err == (
+            f"error: {out} holds files that provisioner did not render (important.txt, sub), "
+            "and a render replaces everything in it: render into a new or empty directory, "
+            "or give --replace to delete what is there\n"
+        )
+        assert sorted(p.name for p in out.iterdir()) == ["important.txt", "sub"]
+    code, stdout, _ = run("render", "--out", str(out), "--replace")
+    assert code == 0
+    assert not (out / "important.txt").exists()
+    assert (out / ".provisioner-render").is_file()
+    assert run("render", "--out", str(out))[0] == 0  # rendered before: its own
+    assert run("render", "--out", str(out), "--mac", MAC)[0] == 0
+
+
+def test_export_fleet_writes_the_format_apply_reads_by_the_name(run: Run, tmp_path: Path) -> None:
+    assert run("apply", str(ROOT / "examples" / "demo-fleet.toml"))[0] == 0
+    # Text TOML must escape: quotes, backslashes, a tab, and characters beyond ASCII.
+    tricky = 'Empfang "vorne" \\ Büro\tÖst ✓'
+    assert run("line", "set", MAC, "1", "--display-name", tricky)[0] == 0
+    toml_out, json_out = tmp_path / "all.toml", tmp_path / "all.json"
+    assert run("export-fleet", "--out", str(toml_out))[0] == 0
+    assert run("export-fleet", "--out", str(json_out))[0] == 0
+    as_toml = tomllib.loads(toml_out.read_text("utf-8"))
+    assert as_toml == json.loads(json_out.read_text("utf-8"))
+    assert tricky in {line.get("display_name") for p in as_toml["phones"] for line in p["lines"]}
+    assert run("apply", str(toml_out))[1] == "no changes\n"
+    code, out, _ = run("export-fleet", "--format", "toml")
+    assert code == 0
+    assert tomllib.loads(out) == as_toml
+    other = tmp_path / "all.TOML.json"
+    assert run("export-fleet", "--out", str(other), "--format", "toml")[0] == 0
+    assert tomllib.loads(other.read_text("utf-8")) == as_toml
+
+
+def test_tenant_rm_asks_first_and_needs_yes_without_a_terminal(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run("apply", str(ROOT / "examples" / "demo-fleet.toml"))[0] == 0
+    code, out, err = run("tenant", "rm", "demo")  # standard input is not a terminal here
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: tenant rm deletes tenant demo with its 6 phone(s) and 2 group(s): "
+        "give --yes to confirm\n"
+    )
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    for answer in ("", "n", "no way"):
+        monkeypatch.setattr("builtins.input", lambda prompt, a=answer: a)
+        assert run("tenant", "rm", "demo")[2] == "error: tenant demo not removed\n"
+    assert run("tenant", "list")[1].splitlines()[1].startswith("demo  ")
+    prompts: list[str] = []
+
+    def yes(prompt: str) -> str:
+        prompts.append(prompt)
+        return "y"
+
+    monkeypatch.setattr("builtins.input", yes)
+    assert run("tenant", "rm", "demo") == (0, "tenant demo removed\n", "")
+    assert prompts == ["delete tenant demo with its 6 phone(s) and 2 group(s)? [y/N] "]
+    assert run("tenant", "rm", "demo", "--yes")[2] == "error: no tenant named 'demo'\n"

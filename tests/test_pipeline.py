@@ -42,6 +42,7 @@ def test_render_writes_nothing_when_a_phone_fails(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data, out = tmp_path / "var", tmp_path / "tree"
+    assert main(["--data-dir", str(data), "init"]) == 0
     assert main(["--data-dir", str(data), "apply", str(DEMO)]) == 0
     assert main(["--data-dir", str(data), "render", "--out", str(out)]) == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
@@ -61,6 +62,7 @@ def test_explain_shows_the_files_or_why_they_fail(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = tmp_path / "var"
+    assert main(["--data-dir", str(data), "init"]) == 0
     assert main(["--data-dir", str(data), "apply", str(DEMO)]) == 0
     capsys.readouterr()
     assert main(["--data-dir", str(data), "explain", POLYCOM]) == 0

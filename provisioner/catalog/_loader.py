@@ -340,9 +340,25 @@ def _firmware(data: dict[str, Any], where: str) -> FirmwareDef:
         version_from_name=version_from_name,
         examples=_strs(ft.array("examples", []), f"{where}: examples"),
         file_suffixes=_suffixes(ft.array("file_suffixes", []), f"{where}: file_suffixes"),
+        magic=_magic(ft.table("magic", {}), f"{where}: magic"),
     )
     ft.done()
     return result
+
+
+def _magic(table: dict[str, Any], where: str) -> tuple[tuple[str, bytes], ...]:
+    """``{".rom" = "ad24ec0b"}``: the first bytes (hex) of every file with that name ending."""
+    result = []
+    for suffix, value in table.items():
+        _suffixes([suffix], where)
+        try:
+            magic = bytes.fromhex(value) if isinstance(value, str) else b""
+        except ValueError:
+            magic = b""
+        if not 1 <= len(magic) <= 64:
+            raise CatalogError(f"{where}.{suffix!r}: 1 to 64 bytes in hexadecimal, not {value!r}")
+        result.append((suffix, magic))
+    return tuple(result)
 
 
 def _suffixes(values: list[Any], where: str) -> tuple[str, ...]:

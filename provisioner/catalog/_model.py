@@ -119,6 +119,9 @@ class FirmwareDef:
     # Name endings of the files the vendor ships (images, version files, the
     # device files beside them): what a single-file upload may be called.
     file_suffixes: tuple[str, ...] = ()
+    # (name ending, bytes): files of a firmware set with that ending must start
+    # with those bytes, where the vendor's image format is known.
+    magic: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

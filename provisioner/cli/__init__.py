@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import functools
+import io
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
+
+from sqlalchemy.exc import DBAPIError
 
 from provisioner import __version__
 from provisioner.chars import SURROGATES, decode_utf8
@@ -49,6 +52,7 @@ Handler = Callable[[Context, argparse.Namespace], int]
 
 # Exit status of a usage error (argparse's, and input that is not UTF-8).
 USAGE = 2
+INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 
 
 def _utf8_argument(text: str) -> str:
@@ -204,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    command("init", cmd_init, "create the data directory and database")
+    p = command("init", cmd_init, "create the data directory and database (or migrate it)")
+    p.set_defaults(creates_database=True)
 
     p = command("apply", cmd_apply, "make the database match a fleet file (JSON or TOML)")
     p.add_argument(
@@ -214,8 +219,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--prune", action="store_true", help="also delete tenants the file does not list"
     )
 
-    p = command("export-fleet", cmd_export, "write the database as a fleet file (JSON)")
-    p.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    p = command("export-fleet", cmd_export, "write the database as a fleet file (JSON or TOML)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="file to write (default: standard output); TOML if it ends in .toml, else JSON, "
+        "as apply reads it",
+    )
+    p.add_argument("--format", choices=["json", "toml"], help="overrides the choice by --out")
 
     p = command("models", cmd_models, "list supported phone models")
     p.add_argument("--json", action="store_true", help="JSON output")
@@ -244,8 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--sip-domain")
     a.add_argument("--platform")
     a.add_argument("--description")
-    a = actions.add_parser("rm", help="delete a tenant and everything under it")
+    a = actions.add_parser(
+        "rm", help="delete a tenant and everything under it (asks first, unless --yes)"
+    )
     a.add_argument("name")
+    a.add_argument("--yes", action="store_true", help="do not ask; required without a terminal")
     a = actions.add_parser(
         "token", help="serve the tenant under a new random URL prefix (/<token>/)"
     )
@@ -334,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-secrets", action="store_true")
 
     p = command("serve", cmd_serve, "serve phones over HTTP, HTTPS, TFTP and FTP")
+    p.set_defaults(creates_database=True)  # on first start, saying so
     _add_endpoint_options(p)
     option = functools.partial(_serve_option, p)
     option("ftp_port", "0 disables FTP (default {default})", type=int)
@@ -473,7 +488,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("render", cmd_render, "write the files phones fetch into a directory")
     p.add_argument(
-        "--out", type=Path, required=True, help="directory (replaced atomically as a whole)"
+        "--out",
+        type=Path,
+        required=True,
+        help="directory, replaced atomically as a whole: a new or empty one, or one render "
+        "wrote before (it holds .provisioner-render)",
+    )
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="render even into a directory holding other files, deleting them",
     )
     p.add_argument("--mac", help="only this phone's files, updated in place")
     p.add_argument(
@@ -485,7 +509,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``provisioner`` console script."""
+    """Entry point of the ``provisioner`` console script.
+
+    Exit status: 0 done, 1 a runtime error, 2 a usage error; either error is
+    one line on standard error, never a traceback.
+    """
     # Whatever this process creates without choosing a mode is owner-only:
     # the data directory holds plaintext SIP passwords (docs/files-on-disk.md).
     # Code that means to share a file (render --group) sets its mode itself.
@@ -493,20 +521,66 @@ def main(argv: Sequence[str] | None = None) -> int:
     umask = os.umask(0o077)
     try:
         args = build_parser().parse_args(argv)
-        ctx = Context(args)
-        handler: Handler = args.handler
-        try:
-            return handler(ctx, args)
-        except EncodingError as exc:
-            sys.stderr.write(f"error: {exc}\n")
-            return USAGE
-        except ProvisionerError as exc:
-            sys.stderr.write(f"error: {exc}\n")
-            return 1
-        finally:
-            ctx.close()
+        return _run(args)
     finally:
         os.umask(umask)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the chosen command; errors become one line and an exit status."""
+    _escape_unprintable(sys.stdout)
+    ctx: Context | None = None
+    try:
+        ctx = Context(args)
+        handler: Handler = args.handler
+        code = handler(ctx, args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _output_closed()
+    except KeyboardInterrupt:  # Ctrl-C, e.g. during send-profiles --wait: the job goes on
+        sys.stderr.write("\ninterrupted\n")
+        return INTERRUPTED
+    except EncodingError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return USAGE
+    except ProvisionerError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    except DBAPIError as exc:  # the database went away or refused a statement mid-command
+        reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+        sys.stderr.write(f"error: database: {reason}\n")
+        return 1
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"error: {where}{exc.strerror or exc}\n")
+        return 1
+    finally:
+        if ctx is not None:
+            ctx.close()
+
+
+def _escape_unprintable(stream: TextIO) -> None:
+    """Let ``stream`` print text that is not valid in its encoding, escaped.
+
+    Names from the file system may hold bytes that are not UTF-8 (kept as lone
+    surrogates); under a strict UTF-8 locale printing one would raise.
+    """
+    if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+        stream.reconfigure(errors="backslashreplace")
+
+
+def _output_closed() -> int:
+    """Standard output was closed early (``provisioner phone list | head``): stop quietly.
+
+    Like other command-line tools, nothing is said: the reader asked for no
+    more. Standard output is pointed at /dev/null so the interpreter's final
+    flush does not fail again.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 1
 
 
 if __name__ == "__main__":

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from functools import cached_property
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from provisioner.catalog import Catalog
+from provisioner.chars import decode_utf8
 from provisioner.edits import Edits
+from provisioner.errors import InputError, NotFoundError, ProvisionerError
 from provisioner.firmware import FirmwareLibrary, FirmwareStorage, LocalStorage, storage_from_env
 from provisioner.private import private_dir
-from provisioner.store import Store, default_url
+from provisioner.store import Store, database_exists, default_url
 
 __all__ = ["Context"]
 
@@ -31,24 +35,42 @@ class Context:
 
     The data directory is owner-only (docs/files-on-disk.md): it is created
     0700, or tightened to 0700 with a warning, when a command first uses it.
+
+    Only commands whose parser sets ``creates_database`` (``init``, ``serve``)
+    create a database where there is none; every other command says there
+    is none and how to create it, so a mistyped ``--data-dir`` is not
+    mistaken for an empty fleet.
     """
 
     def __init__(self, args: argparse.Namespace) -> None:
-        self.data_dir = Path(args.data_dir or os.environ.get("PROVISIONER_DATA_DIR") or "var")
-        self.db_url: str = (
-            args.db or os.environ.get("PROVISIONER_DB_URL") or default_url(self.data_dir)
-        )
+        data_dir = args.data_dir or _environ("PROVISIONER_DATA_DIR") or "var"
+        # The SQLite URL and the database driver need the name as text.
+        decode_utf8(os.fsencode(data_dir), f"data directory {os.fsencode(data_dir)!r}")
+        self.data_dir = Path(data_dir)
+        self.db_url: str = args.db or _environ("PROVISIONER_DB_URL") or default_url(self.data_dir)
+        self.creates_database: bool = getattr(args, "creates_database", False)
         site = args.site_templates or os.environ.get("PROVISIONER_SITE_TEMPLATES")
         self.site_dir = Path(site) if site else None
         self.firmware_store: str = (
-            args.firmware_store or os.environ.get("PROVISIONER_FIRMWARE_STORE") or "local"
+            args.firmware_store or _environ("PROVISIONER_FIRMWARE_STORE") or "local"
         )
         self._data_dir_ready = False
 
     def prepare_data_dir(self) -> Path:
         """The data directory, created owner-only or tightened to it (once per command)."""
         if not self._data_dir_ready:
-            private_dir(self.data_dir)
+            if self.data_dir.exists() and not self.data_dir.is_dir():
+                raise InputError(f"data directory {self.data_dir} is not a directory")
+            try:
+                private_dir(self.data_dir)
+            except OSError as exc:
+                where = (
+                    f"{exc.filename}: " if exc.filename not in (None, str(self.data_dir)) else ""
+                )
+                raise ProvisionerError(
+                    f"cannot use {self.data_dir} as the data directory: {where}{exc.strerror} "
+                    "(give another with --data-dir or PROVISIONER_DATA_DIR)"
+                ) from None
             self._data_dir_ready = True
         return self.data_dir
 
@@ -59,10 +81,34 @@ class Context:
 
     @cached_property
     def store(self) -> Store:
-        """The store, migrated to the newest schema."""
-        if self.db_url == default_url(self.data_dir):
-            self.prepare_data_dir()
-        return Store.open(self.db_url, self.catalog)
+        """The store, migrated to the newest schema; created only by commands that may."""
+        local = self.db_url == default_url(self.data_dir)
+        if local and self.data_dir.exists() and not self.data_dir.is_dir():
+            raise InputError(f"data directory {self.data_dir} is not a directory")
+        try:
+            exists = database_exists(self.db_url)
+            if not exists and not self.creates_database:
+                raise NotFoundError(self._no_database(local))
+            if local:
+                self.prepare_data_dir()
+            store = Store.open(self.db_url, self.catalog)
+        except OperationalError as exc:
+            raise ProvisionerError(connection_error(self.safe_db_url(), exc)) from None
+        if not exists:
+            sys.stderr.write(f"created a new, empty database: {self.safe_db_url()}\n")
+        return store
+
+    def _no_database(self, local: bool) -> str:
+        if local:
+            where = f"data directory {self.data_dir} holds no database"
+            option = f"--data-dir {self.data_dir}"
+        else:
+            where = f"database {self.safe_db_url()} holds no provisioner schema"
+            option = "--db URL"
+        return (
+            f"{where}; create one with `provisioner {option} init`, or name an existing one "
+            "with --data-dir / PROVISIONER_DATA_DIR or --db / PROVISIONER_DB_URL"
+        )
 
     @cached_property
     def edits(self) -> Edits:
@@ -90,3 +136,23 @@ class Context:
         """Release the store's connections if it was opened."""
         if "store" in self.__dict__:
             self.store.close()
+
+
+def _environ(name: str) -> str | None:
+    """Environment variable ``name``, refused (naming it) unless it is UTF-8."""
+    value = os.environb.get(os.fsencode(name))
+    return None if value is None else decode_utf8(value, name) or None
+
+
+def connection_error(url: str, exc: OperationalError) -> str:
+    """One line for a database that cannot be reached or opened, with what to check."""
+    detail = str(exc.orig).strip().splitlines() or [str(exc)]
+    # psycopg: 'connection failed: connection to server at "h", port 5432 failed: FATAL: …'
+    reason = detail[0].rpartition(" failed: ")[2].removeprefix("FATAL:").strip()
+    if "does not exist" in reason:
+        hint = "create it first (createdb), or name another with --db / PROVISIONER_DB_URL"
+    elif "refused" in reason or "timeout" in reason or "could not" in reason:
+        hint = "is the database server running and reachable? check --db / PROVISIONER_DB_URL"
+    else:
+        hint = "check --db / PROVISIONER_DB_URL and the server's log"
+    return f"cannot open database {url}: {reason} ({hint})"

@@ -9,13 +9,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from provisioner.chars import decode_utf8
 from provisioner.cli._context import Context
 from provisioner.cli._output import MASK, print_json, print_table, show_value
 from provisioner.errors import InputError, NotFoundError
+from provisioner.firmware import LABEL_SETTING, label_note
 from provisioner.fleet import export_fleet, load_fleet, parse_fleet
+from provisioner.fleet_changes import describe_changes
 from provisioner.mac import parse_mac
 from provisioner.private import write_atomic
+from provisioner.rollouts import keep_rollout_pins
 from provisioner.scope import parse_scope, split_group
 from provisioner.settings import SettingSpec
 from provisioner.state import LineState, TenantState
@@ -63,16 +68,26 @@ def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_apply(ctx: Context, args: argparse.Namespace) -> int:
     """Make the database match a fleet file."""
     states = parse_fleet(load_fleet(Path(args.file)), ctx.catalog)
-    _report(ctx.store.tenants.apply(states, prune=args.prune))
+    before = ctx.store.tenants.all_states()
+    notes = keep_rollout_pins(ctx.store, states)
+    changes = ctx.store.tenants.apply(states, prune=args.prune)
+    for line in describe_changes(before, states, prune=args.prune) + notes:
+        print(line)
+    _report(changes)
+    _warn_labels(ctx, _labels_in(states))
     return 0
 
 
 def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
-    """Write the fleet file describing the database (with ``--out``: owner-only, atomically)."""
-    text = (
-        json.dumps(export_fleet(ctx.store.tenants.all_states()), indent=2, ensure_ascii=False)
-        + "\n"
-    )
+    """Write the fleet file describing the database (with ``--out``: owner-only, atomically).
+
+    The format is ``--format``, else the one ``apply`` reads a file of that
+    name as: TOML for ``.toml``, JSON otherwise.
+    """
+    toml = (args.format or _format_of(args.out)) == "toml"
+    document = export_fleet(ctx.store.tenants.all_states())
+    text = tomli_w.dumps(document) if toml else json.dumps(document, indent=2, ensure_ascii=False)
+    text = text if text.endswith("\n") else text + "\n"
     if not args.out:
         sys.stdout.write(text)
         return 0
@@ -86,6 +101,11 @@ def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
     except OSError as exc:
         raise InputError(f"--out {args.out}: {exc.strerror}") from None
     return 0
+
+
+def _format_of(out: Path | None) -> str:
+    """The fleet format ``apply`` reads a file called ``out`` in (JSON for standard output)."""
+    return "toml" if out is not None and out.suffix.lower() == ".toml" else "json"
 
 
 def cmd_models(ctx: Context, args: argparse.Namespace) -> int:
@@ -137,7 +157,7 @@ def cmd_settings(ctx: Context, args: argparse.Namespace) -> int:
             "name": spec.name,
             "type": str(spec.type),
             "default": spec.default if not spec.generated else None,
-            "scope": "line" if spec.line else "phone",
+            "scope": _scope_of(spec),
             "owner": spec.owner or "common",
             "allowed": spec.allowed(),
             "label": spec.label,
@@ -162,6 +182,11 @@ def cmd_settings(ctx: Context, args: argparse.Namespace) -> int:
             ],
         )
     return 0
+
+
+def _scope_of(spec: SettingSpec) -> str:
+    """The lowest scope a setting may be set at: line, phone (and above) or tenant only."""
+    return "tenant" if spec.tenant_only else "line" if spec.line else "phone"
 
 
 def _settings_rows(
@@ -224,9 +249,32 @@ def cmd_tenant(ctx: Context, args: argparse.Namespace) -> int:
             )
         )
     elif args.action == "rm":
+        _confirm_tenant_rm(store.tenants.state(args.name), args.yes)
         store.tenants.remove(args.name)
         print(f"tenant {args.name} removed")
     return 0
+
+
+def _confirm_tenant_rm(state: TenantState, yes: bool) -> None:
+    """Ask before deleting a tenant and everything under it, unless ``yes``.
+
+    Without a terminal to ask on (a script, a pipe) ``--yes`` is required:
+    nothing is deleted on a guess.
+    """
+    what = (
+        f"tenant {state.name} with its {len(state.phones)} phone(s) and "
+        f"{len(state.groups)} group(s)"
+    )
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InputError(f"tenant rm deletes {what}: give --yes to confirm")
+    try:
+        answer = input(f"delete {what}? [y/N] ")
+    except EOFError:  # Ctrl-D: no answer is no
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes"):
+        raise InputError(f"tenant {state.name} not removed")
 
 
 def cmd_group(ctx: Context, args: argparse.Namespace) -> int:
@@ -425,7 +473,27 @@ def cmd_set(ctx: Context, args: argparse.Namespace) -> int:
     scope = parse_scope(args.scope)
     ctx.edits.set_setting(scope, args.setting, args.value, lock=args.lock, from_text=True)
     print(f"{args.setting} set at {scope}{' (locked)' if args.lock else ''}")
+    if args.setting == LABEL_SETTING:
+        _warn_labels(ctx, [args.value])
     return 0
+
+
+def _warn_labels(ctx: Context, labels: Iterable[str]) -> None:
+    """Warn about firmware labels that point phones at no active set (docs/firmware.md)."""
+    sets = ctx.store.firmware.sets()
+    for label in sorted(set(labels)):
+        note = label_note(sets, label)
+        if note is not None:
+            sys.stderr.write(f"warning: {note}\n")
+
+
+def _labels_in(states: Iterable[TenantState]) -> list[str]:
+    """Every firmware.label value the states set, at any scope."""
+    scopes: list[dict[str, Any]] = []
+    for state in states:
+        scopes += [state.settings, *(g.settings for g in state.groups.values())]
+        scopes += [p.settings for p in state.phones.values()]
+    return [str(s[LABEL_SETTING]) for s in scopes if LABEL_SETTING in s]
 
 
 def cmd_unset(ctx: Context, args: argparse.Namespace) -> int:

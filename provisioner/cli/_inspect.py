@@ -205,8 +205,8 @@ def cmd_render(ctx: Context, args: argparse.Namespace) -> int:
         sys.stderr.write(f"nothing written to {out}: {len(result.errors)} file(s) failed\n")
         return 1
     if mac is not None:
-        count = update_files(out, result.files(), access)
+        count = update_files(out, result.files(), access, replace=args.replace)
     else:
-        count = write_tree(out, result.files(), [], access or TreeAccess())
+        count = write_tree(out, result.files(), [], access or TreeAccess(), replace=args.replace)
     print(f"wrote {count} files for {len(result.phones)} phones to {out}")
     return 0

@@ -24,12 +24,13 @@ from provisioner.notify import (
 )
 from provisioner.resolve import Resolver
 from provisioner.send_profiles import send_profiles
-from provisioner.sip import Notifier, NotifyOutcome
+from provisioner.sip import Notifier, NotifyOutcome, Timers
 from provisioner.store import JobSummary
 
 __all__ = ["cmd_jobs", "cmd_notify", "cmd_send_profiles"]
 
-_WAIT_HINT = 20.0  # seconds without progress before suggesting the server is not running
+_WAIT_HINT = 20.0  # seconds without progress before saying what the job waits for
+_GIVE_UP = 64 * Timers().t1  # RFC 3261 Timer F: how long an unanswered NOTIFY is retried
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -53,6 +54,12 @@ def cmd_notify(ctx: Context, args: argparse.Namespace) -> int:
         request = request_for(info, args.event, address, to)
     except NotifyTargetError as exc:
         raise InputError(f"cannot notify {mac}: {exc} (give --to HOST:PORT)") from None
+
+    sys.stderr.write(
+        f"sending NOTIFY (Event: {request.event}) to {request.transport}:{request.host}:"
+        f"{request.port}; a phone that does not answer is given up after {_GIVE_UP:g} s\n"
+    )
+    sys.stderr.flush()
 
     async def send() -> NotifyOutcome:
         notifier = Notifier()
@@ -108,26 +115,45 @@ def _bar(summary: JobSummary, width: int = 30) -> str:
 
 
 def _wait(ctx: Context, job: int) -> int:
+    """Show a job's progress until it is done; the exit status says whether any phone failed.
+
+    On a terminal the bar is redrawn in place; otherwise (a log, a pipe) a
+    line is written only when the progress changes, so the output stays
+    readable line by line.
+    """
+    terminal = sys.stderr.isatty()
     last_change, last = time.monotonic(), ""
     hinted = False
     while True:
         (summary,) = ctx.store.jobs.summaries(job)
         line = _bar(summary)
         if line != last:
+            sys.stderr.write(("\r" if terminal else "") + line + ("" if terminal else "\n"))
+            sys.stderr.flush()
             last, last_change = line, time.monotonic()
-        sys.stderr.write("\r" + line)
-        sys.stderr.flush()
         if summary.state is not JobState.RUNNING:
-            sys.stderr.write("\n")
+            if terminal:
+                sys.stderr.write("\n")
             failed = summary.counts.get(TargetState.FAILED, 0)
             print(f"job {job} {summary.state}: {failed} failed")
             return 1 if failed else 0
         if not hinted and time.monotonic() - last_change > _WAIT_HINT:
-            sys.stderr.write(
-                "\n(no progress: jobs are sent by `provisioner serve`; is it running?)\n"
-            )
+            sys.stderr.write(("\n" if terminal else "") + _stalled(summary) + "\n")
             hinted = True
         time.sleep(0.5)
+
+
+def _stalled(summary: JobSummary) -> str:
+    """Why a running job has not moved for a while, as far as its counts tell."""
+    if summary.counts.get(TargetState.QUEUED, 0) == summary.total:
+        return "(nothing sent yet: jobs are sent by `provisioner serve`; is it running?)"
+    sending = summary.counts.get(TargetState.SENDING, 0)
+    if sending:
+        return (
+            f"(waiting for {sending} phone(s) to answer; one that does not is given up "
+            f"after {_GIVE_UP:g} s)"
+        )
+    return "(waiting for phones to fetch their files, or for the tenant's pacing)"
 
 
 def cmd_jobs(ctx: Context, args: argparse.Namespace) -> int:

@@ -29,6 +29,7 @@ from provisioner.firmware._select import (
     FirmwareChoice,
     choose_image,
     derive_version,
+    label_note,
     served_path,
 )
 from provisioner.firmware._storage import FirmwareStorage, LocalStorage, new_key
@@ -62,6 +63,7 @@ __all__ = [
     "choose_image",
     "derive_version",
     "ingest",
+    "label_note",
     "new_key",
     "served_path",
     "storage_from_env",

@@ -94,6 +94,8 @@ class FirmwareLibrary:
         ingested = self.storage.ingest(source, name, key, limits)
         try:
             paths = [f.path for f in ingested.files]
+            if kind == "firmware":
+                self._check_magic(vendor, key, paths)
             if not version and kind == "firmware":
                 definitions = [
                     f.firmware for f in self.catalog.families.values() if f.vendor == vendor
@@ -121,6 +123,27 @@ class FirmwareLibrary:
             self.storage.remove(key)
             raise
         return replace(record, id=set_id)
+
+    def _check_magic(self, vendor: str, key: str, paths: list[str]) -> None:
+        """Refuse files that lack the first bytes the vendor's image format has (``magic``)."""
+        rules = {
+            suffix: magic
+            for family in self.catalog.families.values()
+            if family.vendor == vendor
+            for suffix, magic in family.firmware.magic
+        }
+        for path in paths:
+            for suffix, magic in rules.items():
+                if not path.lower().endswith(suffix):
+                    continue
+                head = self.storage.read(key, path, len(magic))
+                if head != magic:
+                    raise InputError(
+                        f"{path} is not a {vendor} firmware image: every {vendor} {suffix} "
+                        f"file starts with the bytes {magic.hex(' ')}, this one with "
+                        f"{head.hex(' ') or 'nothing (it is empty)'}; nothing was stored "
+                        "(--unmanaged uploads device files unchecked)"
+                    )
 
     def activate(self, vendor: str, label: str) -> bool:
         """Serve a set and let phones be pointed at it; False if it already was active.

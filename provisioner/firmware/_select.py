@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from provisioner.catalog import FirmwareDef
+from provisioner.domain import FirmwareSet
 from provisioner.firmware._version import common_suffix
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "FirmwareChoice",
     "choose_image",
     "derive_version",
+    "label_note",
     "served_path",
 ]
 
@@ -123,3 +125,29 @@ def derive_version(
         if found:
             return common_suffix(found)
     return ""
+
+
+def label_note(sets: Iterable[FirmwareSet], label: str) -> str | None:
+    """Why ``firmware.label = label`` points no phone at firmware yet, or ``None`` if it does.
+
+    Not an error: a label may be chosen before its set is uploaded (a fleet
+    file applied to a new database, a pin prepared ahead). But a mistyped one
+    would otherwise go unnoticed, so callers print this as a warning.
+    """
+    if not label:
+        return None
+    firmware = [s for s in sets if s.kind == "firmware"]
+    named = [s for s in firmware if s.label == label]
+    if any(s.active for s in named):
+        return None
+    if named:
+        vendors = ", ".join(sorted(s.vendor for s in named))
+        return (
+            f"the firmware set labelled {label!r} ({vendors}) is not active: phones are pointed "
+            f"at it once it is (`provisioner firmware activate VENDOR {label}`)"
+        )
+    known = ", ".join(sorted({s.label for s in firmware})) or "none yet"
+    return (
+        f"no firmware set is labelled {label!r} (labels: {known}); phones are told to change "
+        "firmware only once a set of that label is uploaded and activated"
+    )

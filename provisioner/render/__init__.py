@@ -4,9 +4,10 @@ from provisioner.render._access import TreeAccess
 from provisioner.render._context import phone_context, shared_context, tz_context
 from provisioner.render._escape import clean_text
 from provisioner.render._renderer import RenderedFile, Renderer, RenderError, RenderFailed
-from provisioner.render._tree import update_files, write_tree
+from provisioner.render._tree import MARKER, update_files, write_tree
 
 __all__ = [
+    "MARKER",
     "RenderError",
     "RenderFailed",
     "RenderedFile",

@@ -5,7 +5,7 @@
 
 from provisioner.store._addresses import AddressBook, Admitted
 from provisioner.store._bans import Ban, BanStore
-from provisioner.store._engine import connect, default_url, migrate
+from provisioner.store._engine import connect, database_exists, default_url, migrate
 from provisioner.store._firmware import FirmwareRepository
 from provisioner.store._jobs import JobRepository, JobRequest, JobSummary, TargetRow
 from provisioner.store._rollouts import RolloutPhone, RolloutRecord, RolloutRepository
@@ -34,6 +34,7 @@ __all__ = [
     "TargetRow",
     "TenantRepository",
     "connect",
+    "database_exists",
     "default_url",
     "migrate",
 ]

@@ -21,7 +21,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, insert, select, text
+from sqlalchemy import create_engine, event, insert, inspect, select, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError
 
@@ -29,7 +29,7 @@ from provisioner.errors import InputError
 from provisioner.private import PRIVATE_FILE, make_dirs, tighten
 from provisioner.store._tables import server_keys
 
-__all__ = ["DEVICE_KEY", "connect", "default_url", "device_key", "migrate"]
+__all__ = ["DEVICE_KEY", "connect", "database_exists", "default_url", "device_key", "migrate"]
 
 DEVICE_KEY = "device-key"
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -79,6 +79,31 @@ def connect(url: str) -> Engine:
     if backend == "postgresql":
         return create_engine(parsed, pool_pre_ping=True)
     raise InputError(f"unsupported database {backend!r}: use sqlite:// or postgresql://")
+
+
+def database_exists(url: str) -> bool:
+    """Whether ``url`` holds a provisioner database (migrated at least once); creates nothing.
+
+    SQLite: the file exists and is not empty (an empty file is what a run
+    killed before its first migration leaves). PostgreSQL: the schema's
+    migration table exists; connection errors propagate.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise InputError(f"invalid database URL {url!r}") from None
+    if parsed.get_backend_name() == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            return False
+        path = Path(parsed.database)
+        wal = path.with_name(path.name + "-wal")
+        return path.is_file() and (path.stat().st_size > 0 or wal.is_file())
+    engine = connect(url)
+    try:
+        with engine.connect() as conn:
+            return inspect(conn).has_table("alembic_version")
+    finally:
+        engine.dispose()
 
 
 def migrate(engine: Engine) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from provisioner.cli import main
 
+ROM_MAGIC = bytes.fromhex("ad24ec0b")  # how every Yealink .rom starts (the family's magic)
 FLEET = {
     "tenants": [{"name": "acme", "sip_domain": "acme.example.com"}],
     "groups": [{"tenant": "acme", "name": "pilot"}],
@@ -24,9 +25,10 @@ FLEET = {
 def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
     base = ["--data-dir", str(tmp_path)]
     (tmp_path / "fleet.json").write_text(json.dumps(FLEET))
+    assert main([*base, "init"]) == 0
     assert main([*base, "apply", str(tmp_path / "fleet.json")]) == 0
     with zipfile.ZipFile(tmp_path / "t46s.zip", "w") as archive:
-        archive.writestr("T46S(T48S,T42S,T41S)-66.86.0.20.rom", b"image" * 100)
+        archive.writestr("T46S(T48S,T42S,T41S)-66.86.0.20.rom", ROM_MAGIC + b"image" * 99 + b"!")
     capsys.readouterr()
     return base
 
@@ -110,3 +112,66 @@ def test_rollout_commands(
     assert "threshold must be in (0, 1]" in capsys.readouterr().err
     assert main([*cli, "rollout", "status", "9"]) == 1
     assert "no rollout 9" in capsys.readouterr().err
+
+
+def test_a_label_no_active_set_has_is_set_with_a_warning(
+    cli: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def set_label(label: str) -> str:
+        assert main([*cli, "set", "group:acme/pilot", "firmware.label", label]) == 0
+        captured = capsys.readouterr()
+        assert captured.out == "firmware.label set at group:acme/pilot\n"
+        return captured.err
+
+    assert set_label("nosuch") == (
+        "warning: no firmware set is labelled 'nosuch' (labels: none yet); phones are told to "
+        "change firmware only once a set of that label is uploaded and activated\n"
+    )
+    upload = str(tmp_path / "t46s.zip")
+    assert main([*cli, "firmware", "upload", upload, "--vendor", "yealink", "--label", "r2"]) == 0
+    capsys.readouterr()
+    assert "(labels: r2)" in set_label("r3")
+    assert set_label("r2") == (
+        "warning: the firmware set labelled 'r2' (yealink) is not active: phones are pointed at "
+        "it once it is (`provisioner firmware activate VENDOR r2`)\n"
+    )
+    assert main([*cli, "firmware", "activate", "yealink", "r2"]) == 0
+    capsys.readouterr()
+    assert set_label("r2") == ""
+    # apply warns the same way, once per label the file sets.
+    tenant = {
+        "name": "acme",
+        "sip_domain": "acme.example.com",
+        "settings": {"firmware.label": "r9"},
+    }
+    fleet = dict(FLEET, tenants=[tenant])
+    (tmp_path / "fleet.json").write_text(json.dumps(fleet))
+    capsys.readouterr()
+    assert main([*cli, "apply", str(tmp_path / "fleet.json")]) == 0
+    assert capsys.readouterr().err == (
+        "warning: no firmware set is labelled 'r9' (labels: r2); phones are told to change "
+        "firmware only once a set of that label is uploaded and activated\n"
+    )
+
+
+def test_a_file_that_is_not_an_image_of_the_vendor_is_refused(
+    cli: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = tmp_path / "T46S(T48S,T42S,T41S)-66.86.0.20.rom"
+    text.write_text("hello, I am a text file\n")
+    empty = tmp_path / "T46S-66.86.0.21.rom"
+    empty.write_bytes(b"")
+    for upload, head in ((text, "68 65 6c 6c"), (empty, "nothing (it is empty)")):
+        argv = ["firmware", "upload", str(upload), "--vendor", "yealink", "--label", "r2"]
+        assert main([*cli, *argv]) == 1
+        assert capsys.readouterr().err == (
+            f"error: {upload.name} is not a yealink firmware image: every yealink .rom file "
+            f"starts with the bytes ad 24 ec 0b, this one with {head}; nothing was stored "
+            "(--unmanaged uploads device files unchecked)\n"
+        )
+    assert main([*cli, "firmware", "list", "--json"]) == 0
+    assert json.loads(out(capsys)) == []
+    assert [p.name for p in (tmp_path / "firmware").iterdir()] == []
+    # Unmanaged files are device files of any kind: not checked.
+    argv = ["firmware", "upload", str(text), "--vendor", "yealink", "--label", "r3"]
+    assert main([*cli, *argv, "--unmanaged"]) == 0

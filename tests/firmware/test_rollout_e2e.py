@@ -171,10 +171,11 @@ class Server:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[Server, dict[str, int], str]]:
     image = tmp_path / ROM
-    image.write_bytes(os.urandom(300_000))
+    image.write_bytes(bytes.fromhex("ad24ec0b") + os.urandom(299_996))  # a Yealink ROM header
     ports = {mac: free_port(socket.SOCK_DGRAM) for mac in GOOD + BAD}
     http = free_port()
     (tmp_path / "fleet.json").write_text(json.dumps(fleet(http, ports)))
+    run_cli(tmp_path, "init")
     run_cli(tmp_path, "apply", str(tmp_path / "fleet.json"))
     run_cli(tmp_path, "firmware", "upload", str(image), "--vendor", "yealink", "--label", "r2",
             "--activate")  # fmt: skip

@@ -10,7 +10,7 @@ from provisioner.edits import Edits
 from provisioner.errors import InputError, NotFoundError
 from provisioner.firmware import Decision, Plan, RolloutPhoneState
 from provisioner.resolve import Resolver
-from provisioner.rollouts import rollback, start_rollout, wave_reboot
+from provisioner.rollouts import keep_rollout_pins, rollback, start_rollout, wave_reboot
 from provisioner.scope import parse_scope
 from provisioner.state import GroupState, PhoneState, TenantState
 from provisioner.store import SeenRow, Store
@@ -231,3 +231,51 @@ def test_reports_are_the_newest_firmware_per_phone(fleet: Store) -> None:
         [row("a.cfg", "66.85.0.5", 10), row("b.cfg", "66.86.0.20", 20), row("c", "", 30)], 1000
     )
     assert fleet.rollouts.firmware_reports([MACS[0], MACS[1]]) == {MACS[0]: ("66.86.0.20", 20)}
+
+
+def test_reapplying_a_fleet_file_keeps_the_pins_of_a_rollout(
+    fleet: Store, catalog: Catalog
+) -> None:
+    # The case: the file the fleet came from, applied again mid-rollout,
+    # used to remove the wave's phone-scope pins without a word.
+    file = fleet.tenants.all_states()  # as the admin's file has it: no pins yet
+    rollout = start(fleet, catalog)
+    fleet.rollouts.apply_decision(
+        rollout, "new", wave([MACS[0], MACS[1], MACS[2]], 0), 200.0, wave_reboot(rollout, 0, 0.0)
+    )
+    Edits.of(fleet).set_setting(parse_scope(f"phone:{MACS[2]}"), "firmware.label", "by-hand")
+    (acme,) = file
+    acme.phones[MACS[1]].settings["firmware.label"] = "mine"  # the file's own label for it
+    notes = keep_rollout_pins(fleet, file)
+    fleet.tenants.apply(file)
+    assert notes == [
+        f"phone {MACS[0]}: firmware.label new kept, pinned by rollout {rollout} (the file does "
+        f"not set it; `provisioner rollout rollback {rollout}` or a label in the file changes it)",
+        f"phone {MACS[1]}: firmware.label mine from the file replaces new, pinned by rollout "
+        f"{rollout}",
+    ]
+    current = labels(fleet, catalog)
+    assert (current[MACS[0]], current[MACS[1]], current[MACS[2]]) == ("new", "mine", "old")
+    assert current[MACS[3]] == "old"  # not in a wave yet: nothing to keep
+    # The kept pin is still the rollout's: a rollback restores it.
+    assert [m for m, _ in rollback(fleet, catalog, rollout, now=300.0)] == [MACS[0]]
+    assert labels(fleet, catalog)[MACS[0]] == "old"
+    assert keep_rollout_pins(fleet, fleet.tenants.all_states()) == []  # rolled back: no pins
+
+
+def test_a_lock_the_file_puts_above_a_pin_wins_and_says_so(fleet: Store, catalog: Catalog) -> None:
+    file = fleet.tenants.all_states()
+    rollout = start(fleet, catalog)
+    fleet.rollouts.apply_decision(
+        rollout, "new", wave([MACS[0]], 0), 200.0, wave_reboot(rollout, 0, 0.0)
+    )
+    (acme,) = file
+    acme.groups["pilot"].settings["firmware.label"] = "frozen"
+    acme.groups["pilot"].locked.add("firmware.label")
+    acme.phones[MACS[1]].settings.pop("firmware.label")  # its own pin would break the lock
+    assert keep_rollout_pins(fleet, file) == [
+        f"phone {MACS[0]}: firmware.label new, pinned by rollout {rollout}, removed: the file "
+        "locks firmware.label at group acme/pilot"
+    ]
+    fleet.tenants.apply(file)
+    assert labels(fleet, catalog)[MACS[0]] == "frozen"

@@ -339,6 +339,7 @@ def test_two_nodes_share_a_bucket(endpoint: str, bucket: str, tmp_path: Path) ->
     (tmp_path / "fleet.json").write_text(
         json.dumps({"tenants": [{"name": "acme", "sip_domain": "acme.example.com"}]})
     )
+    run_cli(node_a, "init", env=env)
     run_cli(node_a, "apply", str(tmp_path / "fleet.json"), env=env)
     upload, files = polycom_zip(tmp_path / "ucs.zip")
     run_cli(node_a, "firmware", "upload", str(upload), "--vendor", "polycom", "--label", "r1",

@@ -142,6 +142,7 @@ def serve_fleet(
     tftp = free_port(socket.SOCK_DGRAM)
     sets: dict[tuple[str, str], dict[str, str]] = {}
     (archives / "fleet.json").write_text(json.dumps(FLEET))
+    run_cli(data, "init")
     run_cli(data, "apply", str(archives / "fleet.json"))
     for archive, files, vendor, label, extra in uploads:
         write = write_tar if archive.endswith(".tar.gz") else write_zip

@@ -6,12 +6,20 @@ is tested in test_runner.py and test_kill.py).
 
 from __future__ import annotations
 
+import functools
 import json
+import socket
+import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from provisioner.cli import main
+from provisioner.cli import _notify, main
+from provisioner.notify import JobState, TargetState
+from provisioner.sip import Notifier
+from provisioner.store import JobSummary
 
 FLEET = {
     "tenants": [
@@ -33,6 +41,7 @@ def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
     fleet = tmp_path / "fleet.json"
     fleet.write_text(json.dumps(FLEET))
     base = ["--data-dir", str(tmp_path)]
+    assert main([*base, "init"]) == 0
     assert main([*base, "apply", str(fleet)]) == 0
     capsys.readouterr()
     return base
@@ -104,7 +113,9 @@ def test_show_and_cancel(cli: list[str], capsys: pytest.CaptureFixture[str]) -> 
     [
         (["send-profiles", "--group", "sales"], "expected TENANT/NAME"),
         (["send-profiles", "--group", "/sales"], "expected TENANT/NAME"),
-        (["send-profiles", "--group", "acme/nobody"], "no enabled phones in group acme/nobody"),
+        (["send-profiles", "--group", "acme/nobody"], "no group acme/nobody (see `provisioner"),
+        (["send-profiles", "--group", "nobody/sales"], "no tenant named 'nobody'"),
+        (["send-profiles", "--tenant", "nobody"], "no tenant named 'nobody'"),
         (["send-profiles", "--phone", "805ec0000003"], "no enabled phones"),
         (["send-profiles", "--model", "no-such-model"], "no-such-model"),
         (["jobs", "--show", "9"], "no job 9"),
@@ -119,3 +130,98 @@ def test_refusals(
     assert main([*cli, *argv]) == 1
     assert message in capsys.readouterr().err
     assert jobs(cli, capsys) == []
+
+
+def summary(**counts: int) -> JobSummary:
+    state = (
+        JobState.RUNNING if counts.get("queued", 0) + counts.get("sending", 0) else JobState.DONE
+    )
+    return JobSummary(
+        1,
+        "group acme/sales",
+        "resync",
+        state,
+        0.0,
+        None,
+        {TargetState(k): v for k, v in counts.items()},
+    )
+
+
+class FakeJobs:
+    """Jobs whose one job moves through the given summaries, one per poll (the last repeats)."""
+
+    def __init__(self, *summaries: JobSummary) -> None:
+        self.left = list(summaries)
+
+    def summaries(self, job: int) -> list[JobSummary]:
+        return [self.left.pop(0) if len(self.left) > 1 else self.left[0]]
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_wait_writes_lines_unless_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], terminal: bool
+) -> None:
+    monkeypatch.setattr(time, "sleep", lambda _: None)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    store = FakeJobs(
+        summary(queued=2), summary(queued=2), summary(sending=1, queued=1),
+        summary(failed=1, ok=1),
+    )  # fmt: skip
+    ctx = SimpleNamespace(store=SimpleNamespace(jobs=store))
+    assert _notify._wait(ctx, 1) == 1  # type: ignore[arg-type]
+    out, err = capsys.readouterr()
+    assert out == "job 1 done: 1 failed\n"
+    bars = [
+        "[..............................] 0/2  queued 2",
+        "[..............................] 0/2  queued 1, sending 1",
+        "[##############################] 2/2  failed 1, ok 1",
+    ]
+    if terminal:
+        assert err == "".join("\r" + bar for bar in bars) + "\n"
+    else:
+        assert err == "".join(bar + "\n" for bar in bars)  # one line per change, no \r
+
+
+@pytest.mark.parametrize(
+    ("counts", "said"),
+    [
+        ({"queued": 3}, "nothing sent yet: jobs are sent by `provisioner serve`; is it running?"),
+        (
+            {"queued": 1, "sending": 2},
+            "waiting for 2 phone(s) to answer; one that does not is given up after 32 s",
+        ),
+        ({"queued": 1, "ok": 2}, "waiting for phones to fetch their files"),
+    ],
+)
+def test_wait_says_what_a_stalled_job_waits_for(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    counts: dict[str, int],
+    said: str,
+) -> None:
+    monkeypatch.setattr(time, "sleep", lambda _: None)
+    monkeypatch.setattr(_notify, "_WAIT_HINT", -1.0)  # no progress for longer than the hint
+    store = FakeJobs(summary(**counts), summary(**counts), summary(ok=3))
+    assert _notify._wait(SimpleNamespace(store=SimpleNamespace(jobs=store)), 1) == 0  # type: ignore[arg-type]
+    err = capsys.readouterr().err
+    assert f"({said}" in err
+    assert err.count("\n(") == 1  # said once
+
+
+def test_notify_says_what_it_waits_for_before_it_waits(
+    cli: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing answers on a port this test holds: the NOTIFY is retried until Timer F.
+    fast = functools.partial(Notifier, t1=0.01)  # Timer F 0.64 s
+    monkeypatch.setattr("provisioner.cli._notify.Notifier", fast)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        port = silent.getsockname()[1]
+        code = main([*cli, "notify", "0004f2000001", "--to", f"127.0.0.1:{port}"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.err == (
+        f"sending NOTIFY (Event: check-sync) to udp:127.0.0.1:{port}; a phone that does not "
+        "answer is given up after 32 s\n"
+    )
+    assert "failed (no answer timeout)" in captured.out

@@ -95,6 +95,7 @@ def apply_fleet(data_dir: Path, model: str) -> None:
     }
     path = data_dir / "fleet.json"
     path.write_text(json.dumps(fleet))
+    assert main(["--data-dir", str(data_dir), "init"]) == 0
     assert main(["--data-dir", str(data_dir), "apply", str(path)]) == 0
 
 

@@ -80,6 +80,7 @@ def test_job_resumes_after_kill_9(tmp_path: Path) -> None:
     )
     fleet_file = tmp_path / "fleet.json"
     fleet_file.write_text(json.dumps(fleet(sip_port)))
+    run_cli(tmp_path, "init")
     run_cli(tmp_path, "apply", str(fleet_file))
     options = ("--notify-lease", "2", "--log-level", "warning")
     try:

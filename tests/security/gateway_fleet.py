@@ -79,6 +79,7 @@ def apply_fleet(data: Path, document: Mapping[str, Any], *global_options: str) -
     data.mkdir(parents=True, exist_ok=True)
     path = data / "fleet.json"
     path.write_text(json.dumps(document))
+    run_cli(data, *global_options, "init")
     run_cli(data, *global_options, "apply", str(path))
 
 

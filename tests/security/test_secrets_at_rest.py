@@ -125,6 +125,7 @@ def test_data_dir_database_tls_key_and_uploads_are_private(
 
 def test_a_loose_data_dir_from_an_older_version_is_tightened_and_said_so(tmp_path: Path) -> None:
     data = tmp_path / "var"
+    run_cli(data, "init")
     run_cli(data, "apply", str(DEMO))
     run_cli(data, "set", f"phone:{POLYCOM}", "uploads.unauthenticated", "true")  # no password
     (data / "uploads" / POLYCOM).mkdir(parents=True)
@@ -144,6 +145,7 @@ def test_a_loose_data_dir_from_an_older_version_is_tightened_and_said_so(tmp_pat
 
 def test_export_fleet_out_is_private_and_atomic(tmp_path: Path, loose_umask: int) -> None:
     data = tmp_path / "var"
+    run_cli(data, "init")
     run_cli(data, "apply", str(DEMO))
     out = tmp_path / "exports" / "fleet.json"
     out.parent.mkdir()
@@ -167,6 +169,7 @@ def tree_modes(root: Path) -> set[tuple[str, int]]:
 
 def test_render_tree_is_private_by_default(tmp_path: Path, loose_umask: int) -> None:
     data, out = tmp_path / "var", tmp_path / "srv" / "tftp"
+    run_cli(data, "init")
     run_cli(data, "apply", str(DEMO))
     run_cli(data, "render", "--out", str(out))
     assert tree_modes(out) == {("dir", 0o700), ("file", 0o600)}
@@ -181,6 +184,7 @@ def test_render_group_shares_the_tree_with_one_group(tmp_path: Path, loose_umask
     # A group this user may give files to; root may give them to any, so it
     # gets one it is not in, and the test sees the group really change.
     gid = 65534 if os.geteuid() == 0 else os.getegid()
+    run_cli(data, "init")
     run_cli(data, "apply", str(DEMO))
     run_cli(data, "render", "--out", str(out), "--group", str(gid))
     assert tree_modes(out) == {("dir", 0o750), ("file", 0o640)}
@@ -214,6 +218,7 @@ def render_stopping(
 
 def test_staging_of_a_killed_render_is_private_and_swept_by_the_next(tmp_path: Path) -> None:
     data, out = tmp_path / "var", tmp_path / "tftp"
+    run_cli(data, "init")
     run_cli(data, "apply", str(DEMO))
     run_cli(data, "render", "--out", str(out))
     # Things that look like leftovers but are not ours to delete.
@@ -251,6 +256,7 @@ def test_staging_of_a_killed_render_is_private_and_swept_by_the_next(tmp_path: P
 
 def test_a_render_never_sweeps_the_staging_of_one_still_running(tmp_path: Path) -> None:
     data, out = tmp_path / "var", tmp_path / "tftp"
+    run_cli(data, "init")
     run_cli(data, "apply", str(DEMO))
     first = render_stopping(data, out, "pause", 20, tmp_path)
     eventually((tmp_path / "pause.here").exists, "the first render is writing", 30)
@@ -280,6 +286,7 @@ def test_a_render_never_sweeps_the_staging_of_one_still_running(tmp_path: Path) 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a directory another user owns")
 def test_a_leftover_of_another_user_is_not_swept(tmp_path: Path) -> None:
     data, out = tmp_path / "var", tmp_path / "tftp"
+    run_cli(data, "init")
     run_cli(data, "apply", str(DEMO))
     theirs = tmp_path / ".tftp.new-abcdefgh"
     theirs.mkdir()

@@ -63,6 +63,7 @@ class Served:
 @contextmanager
 def serve_demo(data: Path) -> Iterator[Served]:
     """``provisioner serve`` on every port, with the demo fleet in ``data``."""
+    run_cli(data, "init")
     run_cli(data, "apply", str(DEMO))
     open_uploads(data)
     https, ftp, passive = free_port(), free_port(), free_port()
@@ -274,6 +275,7 @@ def test_tftp_uploads_are_refused_by_default(served: Served, tmp_path: Path) -> 
 
 def test_tftp_uploads_when_switched_on(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    run_cli(data, "init")
     run_cli(data, "apply", str(DEMO))
     open_uploads(data)
     tftp = free_port(socket.SOCK_DGRAM)

@@ -114,6 +114,7 @@ def test_phone_files_need_the_phones_own_certificate(tmp_path: Path) -> None:
     (tmp_path / "crl.pem").write_bytes(crl(vendor, revoked[2]))
 
     data = tmp_path / "data"
+    run_cli(data, "init")
     run_cli(data, "apply", str(DEMO))
     run_cli(data, "set", f"phone:{POLYCOM}", "access.client_cert", "required")
     run_cli(data, "set", "tenant:demo", "access.tftp.enabled", "true")

@@ -60,6 +60,7 @@ def proxy_to(upstream: int) -> str:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     data = tmp_path_factory.mktemp("proxy")
     (data / "fleet.json").write_text(json.dumps(FLEET))
+    run_cli(data, "init")
     run_cli(data, "apply", str(data / "fleet.json"))
     options = ["--trusted-proxies", "127.0.0.1/32", "--poll-interval", "0.3"]
     with (
