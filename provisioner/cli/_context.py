@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from provisioner.actor import Actor
 from provisioner.catalog import Catalog
 from provisioner.edits import Edits
 from provisioner.firmware import FirmwareLibrary, FirmwareStorage, LocalStorage, storage_from_env
@@ -66,8 +67,8 @@ class Context:
 
     @cached_property
     def edits(self) -> Edits:
-        """Single edits of the fleet, through :attr:`store`."""
-        return Edits.of(self.store)
+        """Single edits of the fleet, through :attr:`store`, by the OS user (audited as ``cli``)."""
+        return Edits.of(self.store, Actor.cli())
 
     @cached_property
     def firmware_storage(self) -> FirmwareStorage:

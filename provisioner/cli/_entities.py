@@ -63,7 +63,7 @@ def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_apply(ctx: Context, args: argparse.Namespace) -> int:
     """Make the database match a fleet file."""
     states = parse_fleet(load_fleet(Path(args.file)), ctx.catalog)
-    _report(ctx.store.tenants.apply(states, prune=args.prune))
+    _report(ctx.edits.apply_fleet(states, prune=args.prune))
     return 0
 
 
@@ -224,7 +224,7 @@ def cmd_tenant(ctx: Context, args: argparse.Namespace) -> int:
             )
         )
     elif args.action == "rm":
-        store.tenants.remove(args.name)
+        ctx.edits.remove_tenant(args.name)
         print(f"tenant {args.name} removed")
     return 0
 
