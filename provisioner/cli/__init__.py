@@ -13,6 +13,7 @@ from typing import Any
 
 from provisioner import __version__
 from provisioner.chars import SURROGATES, decode_utf8
+from provisioner.cli._admin import add_parsers as add_admin_parsers
 from provisioner.cli._context import Context
 from provisioner.cli._entities import (
     cmd_apply,
@@ -41,6 +42,7 @@ from provisioner.cli._serve import (
     cmd_token,
 )
 from provisioner.errors import EncodingError, ProvisionerError
+from provisioner.problems import problem_of
 from provisioner.serve import ServeConfig
 
 __all__ = ["build_parser", "main"]
@@ -447,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--description")
 
     add_firmware_parser(command)
+    add_admin_parsers(command)
     add_rollout_parser(command)
 
     p = command("notify", cmd_notify, "send one check-sync NOTIFY to a phone now")
@@ -497,12 +500,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler: Handler = args.handler
         try:
             return handler(ctx, args)
-        except EncodingError as exc:
-            sys.stderr.write(f"error: {exc}\n")
-            return USAGE
         except ProvisionerError as exc:
-            sys.stderr.write(f"error: {exc}\n")
-            return 1
+            # The same words and the same classification as the admin API's answers.
+            problem = problem_of(exc)
+            sys.stderr.write(f"error: {problem.detail}\n")
+            return problem.exit_status
         finally:
             ctx.close()
     finally:
