@@ -11,14 +11,24 @@ secret values (line passwords, secret settings) appear as ``"(set)"`` or
 
 from __future__ import annotations
 
+import datetime
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from provisioner.actor import Actor, ActorKind
+from provisioner.errors import InputError
 
-__all__ = ["MAX_PATHS", "REDACTED", "AuditEntry", "changed", "entry_for"]
+__all__ = [
+    "MAX_PATHS",
+    "REDACTED",
+    "AuditEntry",
+    "changed",
+    "entry_for",
+    "parse_since",
+]
 
 REDACTED = "(set)"
 UNSET = "(unset)"
@@ -119,3 +129,23 @@ def entry_for(
         after=after or {},
         at=time.time(),
     )
+
+
+_RELATIVE = re.compile(r"(\d+)([smhd])")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_since(text: str, now: float) -> float:
+    """``--since``: ``30m``, ``12h``, ``7d`` ago, or a UTC date ``2026-05-01[T12:00[:00]]``."""
+    relative = _RELATIVE.fullmatch(text.strip())
+    if relative:
+        return now - int(relative.group(1)) * _UNIT[relative.group(2)]
+    try:
+        moment = datetime.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(
+            f"invalid time {text!r}: expected 30m, 12h, 7d or a date such as 2026-05-01T12:00"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()

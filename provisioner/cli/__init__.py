@@ -402,6 +402,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
     )
+    option("api_port", "admin API port (docs/api.md); 0 disables it (default {default})", type=int)
+    option("api_bind", "address the admin API listens on (default {default})")
+    option("api_tls_cert", "PEM certificate of the admin API (default: plain HTTP)", type=Path)
+    option("api_tls_key", "PEM private key of the admin API", type=Path)
+    option(
+        "api_insecure",
+        "allow plain HTTP for the admin API on a non-loopback address (a TLS proxy in front)",
+        action="store_true",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--print-dhcp", action="store_true", help="also print the DHCP snippet")
     option("sip_port", "UDP/TCP port NOTIFYs are sent from (0: any)", type=int)

@@ -3,40 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import datetime
-import re
 import time
 from pathlib import Path
 from typing import Any
 
 from provisioner.apikeys import ApiKeys
+from provisioner.audit import parse_since
 from provisioner.cli._context import Context
 from provisioner.cli._output import print_json, print_table
-from provisioner.errors import InputError
 from provisioner.mac import parse_mac
 from provisioner.private import write_atomic
 from provisioner.store import AuditQuery
 
-__all__ = ["add_parsers", "parse_since"]
-
-_RELATIVE = re.compile(r"(\d+)([smhd])")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_since(text: str, now: float) -> float:
-    """``--since``: ``30m``, ``12h``, ``7d`` ago, or a UTC date ``2026-05-01[T12:00[:00]]``."""
-    relative = _RELATIVE.fullmatch(text.strip())
-    if relative:
-        return now - int(relative.group(1)) * _UNIT[relative.group(2)]
-    try:
-        moment = datetime.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InputError(
-            f"invalid time {text!r}: expected 30m, 12h, 7d or a date such as 2026-05-01T12:00"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.UTC)
-    return moment.timestamp()
+__all__ = ["add_parsers"]
 
 
 def _when(timestamp: float | None) -> str:
@@ -133,7 +112,7 @@ def cmd_audit(ctx: Context, args: argparse.Namespace) -> int:
         limit=args.limit,
     )
     entries, total = ctx.store.audit.query(query)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": e.id,
             "at": e.at,

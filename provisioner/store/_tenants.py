@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Collection, Iterable, Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -23,9 +23,9 @@ from provisioner.audit import AuditEntry
 from provisioner.catalog import Catalog
 from provisioner.chars import check_text
 from provisioner.check import check_tenant
-from provisioner.domain import Snapshot
+from provisioner.domain import ScopeKind, Snapshot
 from provisioner.errors import ConflictError, NotFoundError, Problem, ValidationFailed
-from provisioner.state import TenantState
+from provisioner.state import PhoneState, TenantState
 from provisioner.store import _tables as t
 from provisioner.store._audit import record_audit
 from provisioner.store._engine import device_key
@@ -33,6 +33,7 @@ from provisioner.store._read import (
     TenantIds,
     decode_value,
     load_heads,
+    load_phone_states,
     load_snapshot,
     load_tenant_state,
 )
@@ -160,6 +161,16 @@ class TenantRepository:
         with self.engine.connect() as conn:
             return load_heads(conn, tenant_ids)
 
+    def head(self, name: str) -> Snapshot:
+        """One tenant and its own settings, as :meth:`heads` reads them."""
+        with self.engine.connect() as conn:
+            tenant_id = conn.execute(
+                select(t.tenants.c.id).where(t.tenants.c.name == name)
+            ).scalar()
+            if tenant_id is None:
+                raise NotFoundError(f"no tenant named {name!r}")
+            return load_heads(conn, [tenant_id])
+
     def device_key(self) -> bytes:
         """The server secret created at the first migration (shared by every node)."""
         with self.engine.connect() as conn:
@@ -170,6 +181,25 @@ class TenantRepository:
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.tenants.c.id, t.tenants.c.revision))
             return {row.id: row.revision for row in rows}
+
+    def tenant_heads(self) -> list[TenantState]:
+        """Every tenant's own fields, settings and locks (no groups, no phones), by name."""
+        with self.engine.connect() as conn:
+            snap = load_heads(conn, list(conn.execute(select(t.tenants.c.id)).scalars()))
+        heads = []
+        for tenant in snap.tenants.values():
+            values = snap.settings.get((ScopeKind.TENANT, tenant.id), {})
+            heads.append(
+                TenantState(
+                    tenant.name,
+                    tenant.sip_domain,
+                    tenant.platform,
+                    tenant.description,
+                    settings={n: v.value for n, v in values.items()},
+                    locked={n for n, v in values.items() if v.locked},
+                )
+            )
+        return sorted(heads, key=lambda h: h.name)
 
     def names(self) -> list[str]:
         """Names of all tenants, sorted."""
@@ -193,6 +223,52 @@ class TenantRepository:
                 assert loaded is not None
                 states.append(loaded[0])
             return states
+
+    def phone_page(
+        self,
+        *,
+        tenants: Collection[str] | None = None,
+        group: str | None = None,
+        model: str | None = None,
+        enabled: bool | None = None,
+        order: str = "mac",
+        descending: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[tuple[str, PhoneState]], int]:
+        """One page of phones (with their tenant's name) and how many match in all.
+
+        ``tenants`` limits the tenants; ``group`` is a group name in them;
+        ``order`` is ``mac``, ``model``, ``tenant`` or ``description``.
+        """
+        p = t.phones
+        where: list[ColumnElement[bool]] = []
+        if tenants is not None:
+            where.append(t.tenants.c.name.in_(list(tenants)))
+        if model is not None:
+            where.append(p.c.model == self.catalog.model(model).id)
+        if enabled is not None:
+            where.append(p.c.enabled.is_(enabled))
+        if group is not None:
+            members = (
+                select(t.group_members.c.phone_id)
+                .join(t.groups, t.groups.c.id == t.group_members.c.group_id)
+                .where(t.groups.c.name == group, t.groups.c.tenant_id == p.c.tenant_id)
+            )
+            where.append(p.c.id.in_(members))
+        column = {
+            "mac": p.c.mac,
+            "model": p.c.model,
+            "tenant": t.tenants.c.name,
+            "description": p.c.description,
+        }[order]
+        base = select(p.c.mac).join(t.tenants, t.tenants.c.id == p.c.tenant_id).where(*where)
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+            keys = (column.desc(), p.c.mac.desc()) if descending else (column, p.c.mac)
+            macs = list(conn.execute(base.order_by(*keys).limit(limit).offset(offset)).scalars())
+            states = load_phone_states(conn, macs)
+        return [states[mac] for mac in macs], int(total)
 
     def tenant_of(self, mac: str) -> str:
         """The name of the tenant a phone belongs to."""
