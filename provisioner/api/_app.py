@@ -16,9 +16,9 @@ import logging
 import re
 import time
 import uuid
-from urllib.parse import unquote
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -103,6 +103,8 @@ class ApiHandler:
             response, who = await self._answer(request, request_id)
         except Problem as exc:
             response = _problem_response(exc.info, request, request_id, exc.headers)
+        except ProvisionerError as exc:  # the service layer's own errors, as the CLI prints them
+            response = _problem_response(problem_of(exc), request, request_id, {})
         except Exception:  # the one place an unexpected error stops: logged, answered 500
             log.exception("event=api_error request_id=%s path=%s", request_id, request.path)
             info = ProblemInfo(INTERNAL_ERROR, f"internal error; see the server log ({request_id})")
@@ -147,7 +149,10 @@ class ApiHandler:
         # Matched undecoded, so an encoded slash (group:acme%2Fsales) stays in its segment.
         raw = request.rel_url.raw_path
         route, params, allowed = self.router.match(method, raw[len(PREFIX) :])
-        params = {name: unquote(value, errors="strict") for name, value in params.items()}
+        try:
+            params = {name: unquote(value, errors="strict") for name, value in params.items()}
+        except UnicodeDecodeError:
+            raise _problem(INVALID_PARAMETER, "a path segment is not UTF-8 once decoded") from None
         if route is None:
             if allowed:
                 raise Problem(
@@ -335,8 +340,3 @@ def _docs_response(path: str) -> web.Response:
 
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
-
-
-def problem_for(exc: ProvisionerError) -> Problem:
-    """The answer to a service-layer error (handlers may raise those directly)."""
-    return Problem(problem_of(exc))

@@ -197,12 +197,12 @@ async def list_groups(call: Call) -> Reply:
     """A tenant's groups (sort by -weight for the order phones see them in)."""
     state = await _state(call, call.params["tenant"])
     rows = [group_entry(state.name, g) for g in state.groups.values()]
-    chosen = _sorted(rows, call.query, ("name", "weight"))
-    if (call.query.sort or "").lstrip("-") == "weight":  # numeric, not text order
-        field_rows = sorted(rows, key=lambda r: (r["weight"], r["name"]))
-        if (call.query.sort or "").startswith("-"):
-            field_rows.reverse()
-        chosen = field_rows[call.query.offset : call.query.offset + call.query.limit]
+    field, descending = sort_key(call.query, ("name", "weight"))
+    if field == "weight":  # as phones see them: highest first, ties by name either way
+        rows.sort(key=lambda r: (-r["weight"] if descending else r["weight"], r["name"]))
+    else:
+        rows.sort(key=lambda r: str(r["name"]), reverse=descending)
+    chosen = rows[call.query.offset : call.query.offset + call.query.limit]
     items = [Group.model_validate(redact(call.services.catalog, r)) for r in chosen]
     return page(items, len(rows), call.query, GroupPage)
 
