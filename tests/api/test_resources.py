@@ -116,7 +116,8 @@ def test_settings_at_every_scope_with_provenance(api: Api, client: Client) -> No
     put = client("PUT", api.url(group), key, json={"value": "de", "locked": True})
     assert put.status == 200, put.body
     assert (put.body["stored"], put.body["locked_here"], put.body["set_here"]) == ("de", True, True)
-    assert put.body["choices"] and put.body["type"] == "enum"
+    assert put.body["choices"]
+    assert put.body["type"] == "enum"
     phone = client("GET", api.url("/scopes/phone:805ec0aabbcc/settings/language"), key).body
     assert phone["value"] == "de"
     assert phone["source"] == {"kind": "group", "scope": "other/ops", "locked": True}
