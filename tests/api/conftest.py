@@ -8,6 +8,7 @@ role, global and limited to ``demo``, are created through the command line.
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -152,7 +153,8 @@ class Client:
         sent = dict(headers or {})
         if key is not None:
             sent.setdefault("X-API-Key", key)
-        async with self.session.request(method, url, json=json, data=data, headers=sent) as r:
+        body_in = None if data is None else io.BytesIO(data)
+        async with self.session.request(method, url, json=json, data=body_in, headers=sent) as r:
             raw = await r.read()
             body: Any = None
             if r.content_type in ("application/json", "application/problem+json"):

@@ -1,4 +1,4 @@
-"""Roles × tenants on a representative set of endpoints; If-Match between two clients; hostile input."""
+"""Roles × tenants on representative endpoints; If-Match between two clients; hostile input."""
 
 from __future__ import annotations
 
