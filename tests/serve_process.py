@@ -70,8 +70,8 @@ def serving(
     with log.open("wb") as stderr:  # the child keeps its own descriptor
         process = subprocess.Popen(
             provisioner(data_dir, "serve", "--bind", "127.0.0.1", "--http-port", str(http),
-                        "--https-port", "0", "--tftp-port", "0", "--ftp-port", "0", "--api-port", "0",
-                        *options),
+                        "--https-port", "0", "--tftp-port", "0", "--ftp-port", "0",
+                        "--api-port", "0", *options),
             env=None if env is None else dict(env),
             stdout=subprocess.DEVNULL,
             stderr=stderr,
