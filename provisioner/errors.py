@@ -14,6 +14,7 @@ __all__ = [
     "EncodingError",
     "InputError",
     "NotFoundError",
+    "PreconditionFailed",
     "Problem",
     "ProvisionerError",
     "ValidationFailed",
@@ -42,6 +43,10 @@ class NotFoundError(ProvisionerError):
 
 class ConflictError(ProvisionerError):
     """The request contradicts stored state (duplicate, lock, membership)."""
+
+
+class PreconditionFailed(ConflictError):
+    """The entity changed since the caller read it (an API ``If-Match`` that no longer holds)."""
 
 
 class CatalogError(ProvisionerError):

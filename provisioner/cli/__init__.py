@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from provisioner import __version__
 from provisioner.chars import SURROGATES, decode_utf8
+from provisioner.cli._admin import add_parsers as add_admin_parsers
 from provisioner.cli._context import Context
 from provisioner.cli._entities import (
     cmd_apply,
@@ -44,6 +45,7 @@ from provisioner.cli._serve import (
     cmd_token,
 )
 from provisioner.errors import EncodingError, ProvisionerError
+from provisioner.problems import problem_of
 from provisioner.serve import ServeConfig
 
 __all__ = ["build_parser", "main"]
@@ -415,6 +417,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
     )
+    option("api_port", "admin API port (docs/api.md); 0 disables it (default {default})", type=int)
+    option("api_bind", "address the admin API listens on (default {default})")
+    option("api_tls_cert", "PEM certificate of the admin API (default: plain HTTP)", type=Path)
+    option("api_tls_key", "PEM private key of the admin API", type=Path)
+    option(
+        "api_insecure",
+        "allow plain HTTP for the admin API on a non-loopback address (a TLS proxy in front)",
+        action="store_true",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--print-dhcp", action="store_true", help="also print the DHCP snippet")
     option("sip_port", "UDP/TCP port NOTIFYs are sent from (0: any)", type=int)
@@ -462,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--description")
 
     add_firmware_parser(command)
+    add_admin_parsers(command)
     add_rollout_parser(command)
 
     p = command("notify", cmd_notify, "send one check-sync NOTIFY to a phone now")
@@ -541,12 +553,11 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # Ctrl-C, e.g. during send-profiles --wait: the job goes on
         sys.stderr.write("\ninterrupted\n")
         return INTERRUPTED
-    except EncodingError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return USAGE
     except ProvisionerError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 1
+        # The same words and the same classification as the admin API's answers.
+        problem = problem_of(exc)
+        sys.stderr.write(f"error: {problem.detail}\n")
+        return problem.exit_status
     except DBAPIError as exc:  # the database went away or refused a statement mid-command
         reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
         sys.stderr.write(f"error: database: {reason}\n")

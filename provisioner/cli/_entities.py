@@ -70,7 +70,7 @@ def cmd_apply(ctx: Context, args: argparse.Namespace) -> int:
     states = parse_fleet(load_fleet(Path(args.file)), ctx.catalog)
     before = ctx.store.tenants.all_states()
     notes = keep_rollout_pins(ctx.store, states)
-    changes = ctx.store.tenants.apply(states, prune=args.prune)
+    changes = ctx.edits.apply_fleet(states, prune=args.prune)
     for line in describe_changes(before, states, prune=args.prune) + notes:
         print(line)
     _report(changes)
@@ -250,7 +250,7 @@ def cmd_tenant(ctx: Context, args: argparse.Namespace) -> int:
         )
     elif args.action == "rm":
         _confirm_tenant_rm(store.tenants.state(args.name), args.yes)
-        store.tenants.remove(args.name)
+        ctx.edits.remove_tenant(args.name)
         print(f"tenant {args.name} removed")
     return 0
 

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from provisioner.api._listener import exposure_refusal
 from provisioner.cli._context import Context
 from provisioner.cli._output import print_json, print_table
 from provisioner.dhcp import DhcpTarget, snippets
@@ -71,6 +72,19 @@ def _check_ftp_limits(config: ServeConfig) -> None:
         )
 
 
+def _check_api(config: ServeConfig) -> None:
+    """Refuse an admin API configuration that would expose keys, in one line."""
+    if not config.api_port:
+        return
+    if (config.api_tls_cert is None) != (config.api_tls_key is None):
+        raise InputError("give both --api-tls-cert and --api-tls-key, or neither")
+    refusal = exposure_refusal(
+        config.api_bind, config.api_tls_cert is not None, config.api_insecure
+    )
+    if refusal is not None:
+        raise InputError(refusal)
+
+
 def primary_address() -> str:
     """The IPv4 address this host uses to reach other networks (no packet is sent)."""
     try:
@@ -117,10 +131,16 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         max_connections_per_address=int(
             _positive("--max-connections-per-address", args.max_connections_per_address)
         ),
+        api_port=args.api_port,
+        api_bind=args.api_bind,
+        api_tls_cert=args.api_tls_cert,
+        api_tls_key=args.api_tls_key,
+        api_insecure=args.api_insecure,
     )
     _check_ftp_limits(config)
     if (config.tls_cert is None) != (config.tls_key is None):
         raise InputError("give both --tls-cert and --tls-key, or neither")
+    _check_api(config)
     _check_client_trust(config.client_ca, config.client_crl)
     server = Server(config, ctx.store, ctx.catalog, ctx.firmware_storage)
     address = args.bind if args.bind not in ("0.0.0.0", "::") else primary_address()
@@ -132,6 +152,10 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
         print(f"  tftp://{address}:{args.tftp_port}/")
     if args.ftp_port:
         print(f"  ftp://{address}:{args.ftp_port}/")
+    if config.api_port:
+        scheme = "https" if config.api_tls_cert else "http"
+        host = f"[{config.api_bind}]" if ":" in config.api_bind else config.api_bind
+        print(f"  admin API: {scheme}://{host}:{config.api_port}/api/v1 (docs: /api/docs)")
     if args.print_dhcp:
         target = DhcpTarget(_ipv4(address), args.http_port, args.https_port, args.tftp_port)
         print("\nDHCP options for phones:\n" + snippets(target, ctx.catalog.dhcp_options))

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -40,6 +40,9 @@ from provisioner.settings import parse_networks
 from provisioner.sip import Notifier
 from provisioner.store import Ban, JobRequest, Store
 from provisioner.tftp import Content, TftpEvent, TftpServer
+
+if TYPE_CHECKING:
+    from provisioner.api._listener import ApiListener
 
 __all__ = ["ServeConfig", "Server"]
 
@@ -90,6 +93,12 @@ class ServeConfig:
     handshake_timeout: float = 30.0
     max_connections_per_address: int = 256
     shutdown_grace: float = 5.0
+    # The admin API (docs/api.md): its own listener; 0 disables it.
+    api_port: int = 8081
+    api_bind: str = "127.0.0.1"
+    api_tls_cert: Path | None = None
+    api_tls_key: Path | None = None
+    api_insecure: bool = False  # plain HTTP on a non-loopback address (a TLS proxy in front)
 
 
 class Server:
@@ -136,6 +145,7 @@ class Server:
         self.rollouts: RolloutRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.addresses: dict[str, tuple[str, int]] = {}
+        self.api: ApiListener | None = None
 
     async def start(self) -> None:
         """Sweep firmware leftovers, render everything, then open the configured ports."""
@@ -151,6 +161,8 @@ class Server:
         if config.ftp_port:
             self._start_ftp()
         await self.notifier.start()
+        if config.api_port:
+            await self._start_api()
         self._start_tasks()
         for name, (host, port) in sorted(self.addresses.items()):
             log.info("event=listening protocol=%s address=%s port=%d", name, host, port)
@@ -183,6 +195,32 @@ class Server:
             site = Site(self._runner, config.bind, config.https_port, connections, context)
             await site.start()
             self.addresses["https"] = (config.bind, config.https_port)
+
+    async def _start_api(self) -> None:
+        """The admin API on its own listener (provisioner.api)."""
+        from provisioner.api._listener import ApiListener, ListenerConfig
+
+        config = self.config
+        self.api = ApiListener(
+            ListenerConfig(
+                bind=config.api_bind,
+                port=config.api_port,
+                tls_cert=config.api_tls_cert,
+                tls_key=config.api_tls_key,
+                insecure=config.api_insecure,
+                data_dir=config.data_dir,
+                per_address=config.max_connections_per_address,
+                header_timeout=config.header_timeout,
+                handshake_timeout=config.handshake_timeout,
+                trusted_proxies=config.trusted_proxies,
+                shutdown_grace=config.shutdown_grace,
+            ),
+            self.store,
+            self.catalog,
+            self.gateway,
+        )
+        await self.api.start()
+        self.addresses["api"] = (config.api_bind, config.api_port)
 
     async def _start_tftp(self) -> None:
         config = self.config
@@ -364,6 +402,8 @@ class Server:
         await self.notifier.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.api is not None:
+            await self.api.stop()
         await self.gateway.drain()
         await self._flush_seen()
         await self._sync_bans()

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from provisioner.actor import Actor
 from provisioner.edits import Edits
 from provisioner.serve._bans import FailureTracker
 from provisioner.serve._cache import ConfigCache
@@ -50,7 +51,7 @@ def build_gateway(
     key = hmac.new(store.tenants.device_key(), b"http-digest-nonce", hashlib.sha256).digest()
     return Gateway(
         pending=store.seen,
-        phones=Edits.of(store),
+        phones=Edits.of(store, Actor.server("auto-register")),
         cache=cache,
         digest=DigestAuth(key),
         bans=FailureTracker(
