@@ -40,6 +40,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -225,7 +226,7 @@ class Session(FTPHandler):
         self._config = config
         self._server = server
         self._account: Account[Any] | None = None
-        self._transfer: tuple[str, str] | None = None
+        self._transfer: tuple[str, str, float] | None = None  # command, path, when it began
         # Calls to the backend (or a refused login's delay) not finished yet:
         # command lines that arrive meanwhile are held, in order, and run
         # afterwards. A command's call and an upload's delivery may overlap.
@@ -256,6 +257,11 @@ class Session(FTPHandler):
         if self._account is None:
             raise RuntimeError("FTP session is not logged in")
         return self._account
+
+    @property
+    def transferring(self) -> bool:
+        """Whether a transfer, an upload's delivery or a backend call is under way."""
+        return self._transfer is not None or self._busy > 0 or self._delivering
 
     @property
     def evictable(self) -> bool:
@@ -530,7 +536,7 @@ class Session(FTPHandler):
         if cmd not in _PATH_COMMANDS:
             return  # never USER/PASS: their argument is not a path, and may be a secret
         if respcode < 200:
-            self._transfer = (cmd, arg)
+            self._transfer = (cmd, arg, time.monotonic())
         else:
             self._emit(cmd, arg, respcode)
 
@@ -545,9 +551,9 @@ class Session(FTPHandler):
     def transfer_done(self, status: int, transferred: int) -> None:
         """Report the transfer started by the last 1xx reply."""
         if self._transfer is not None:
-            cmd, arg = self._transfer
+            cmd, arg, began = self._transfer
             self._transfer = None
-            self._emit(cmd, arg, status, transferred)
+            self._emit(cmd, arg, status, transferred, seconds=time.monotonic() - began)
 
     def _emit(
         self,
@@ -557,6 +563,7 @@ class Session(FTPHandler):
         transferred: int = 0,
         *,
         user: str | None = None,
+        seconds: float = 0.0,
     ) -> None:
         event = FtpEvent(
             client=self.client,
@@ -565,6 +572,7 @@ class Session(FTPHandler):
             path=None if path is None else path[:_EVENT_PATH_MAX],
             status=status,
             transferred=transferred,
+            seconds=seconds,
         )
         try:
             self._config.backend.on_event(event)

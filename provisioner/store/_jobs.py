@@ -40,6 +40,7 @@ __all__ = [
     "jobs",
     "next_due",
     "reap",
+    "release",
     "targets_of",
 ]
 
@@ -303,21 +304,7 @@ def reap(conn: Connection, now: float, verdicts: Mapping[int, bool]) -> None:
     # Both UPDATEs re-check the lease, so a result recorded since the targets
     # were read is never overwritten; a lease that ran out since is judged next time.
     targets = t.notify_targets.c
-    sending, expired = TargetState.SENDING, targets.lease_until < now
-    again = [target for target, requeue in verdicts.items() if requeue]
-    if again:
-        conn.execute(
-            _move(sending, TargetEvent.LEASE_EXPIRED, expired, targets.id.in_(again)).values(
-                lease_until=None, reason="interrupted; sending again"
-            )
-        )
-    spent = [target for target, requeue in verdicts.items() if not requeue]
-    if spent:
-        conn.execute(
-            _move(sending, TargetEvent.LEASE_EXPIRED_SPENT, expired, targets.id.in_(spent)).values(
-                lease_until=None, reason="interrupted", done_at=now
-            )
-        )
+    _end_leases(conn, now, verdicts, targets.lease_until < now)
     # A phone fetching any of its files after the NOTIFY confirms it (seen
     # times are whole seconds: "at or after the second it was sent").
     ok, waiting = TargetState.OK, targets.confirm_until.is_not(None)
@@ -336,6 +323,38 @@ def reap(conn: Connection, now: float, verdicts: Mapping[int, bool]) -> None:
         .where(t.notify_jobs.c.state == JobState.RUNNING, t.notify_jobs.c.id.not_in(open_jobs))
         .values(state=JobState.DONE, finished_at=now)
     )
+
+
+def release(conn: Connection, now: float, verdicts: Mapping[int, bool]) -> None:
+    """End the leases of targets a runner took and will not finish (it is shutting down).
+
+    Judged as :func:`reap` judges an expired lease (``verdicts``: target id →
+    queued again), now rather than when the lease runs out, so another
+    runner, or this one after a restart, sends them without waiting.
+    Targets whose send was recorded meanwhile are left alone.
+    """
+    _end_leases(conn, now, verdicts)
+
+
+def _end_leases(
+    conn: Connection, now: float, verdicts: Mapping[int, bool], *where: ColumnElement[bool]
+) -> None:
+    targets = t.notify_targets.c
+    sending = TargetState.SENDING
+    again = [target for target, requeue in verdicts.items() if requeue]
+    if again:
+        conn.execute(
+            _move(sending, TargetEvent.LEASE_EXPIRED, *where, targets.id.in_(again)).values(
+                lease_until=None, reason="interrupted; sending again"
+            )
+        )
+    spent = [target for target, requeue in verdicts.items() if not requeue]
+    if spent:
+        conn.execute(
+            _move(sending, TargetEvent.LEASE_EXPIRED_SPENT, *where, targets.id.in_(spent)).values(
+                lease_until=None, reason="interrupted", done_at=now
+            )
+        )
 
 
 def cancel_job(conn: Connection, job_id: int, now: float) -> bool:

@@ -51,6 +51,7 @@ from provisioner.store._jobs import (
     jobs,
     next_due,
     reap,
+    release,
     targets_of,
 )
 from provisioner.store._read import TenantIds, decode_value, load_snapshot, load_tenant_state
@@ -325,6 +326,11 @@ class Store:
         """Expired leases as judged (target id → queue again), confirmations, finished jobs."""
         with self.engine.begin() as conn:
             reap(conn, now, verdicts)
+
+    def release_targets(self, now: float, verdicts: Mapping[int, bool]) -> None:
+        """Give back targets a stopping runner took but did not finish, judged as expired."""
+        with self.engine.begin() as conn:
+            release(conn, now, verdicts)
 
     def cancel_job(self, job_id: int, now: float) -> None:
         """Cancel a running job's unsent targets."""
