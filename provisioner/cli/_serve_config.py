@@ -88,8 +88,8 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Effective:
     hints = typing.get_type_hints(ServeConfig)
     values = {name: _convert(hints[name], given[name]) for name in SERVE_OPTIONS}
     context_args = copy.copy(args)
-    for name in _GLOBALS:
-        if given[name].source == "file":
+    for name in _GLOBALS:  # Context applies the default; the file and ``environ`` are ours
+        if given[name].source != "flag" and given[name].source != "default":
             convert = _path if name in ("data_dir", "site_templates") else _str
             setattr(context_args, name, _convert_with(convert, given[name]))
     context = Context(context_args)
@@ -298,6 +298,8 @@ def format_config(effective: Effective) -> str:
     if effective.file is not None:
         lines.append(f"# file: {effective.file}")
     for name, (value, source) in effective.values.items():
+        if isinstance(value, Path):
+            value = value.absolute()  # as the server sees it, wherever the file is put
         text = f"{name} = {_toml(value)}" if value is not None else f"# {name} is not set"
         lines.append(f"{text:<48} # {source}")
     return "\n".join(lines) + "\n"

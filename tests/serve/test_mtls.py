@@ -158,7 +158,7 @@ def test_client_trust_files_are_checked_before_serving(tmp_path: Path) -> None:
     for args, message in (
         (["--client-ca", str(tmp_path / "absent.pem")], "--client-ca"),
         (["--client-ca", str(bad)], "not a readable PEM file"),
-        (["--client-crl", str(bad)], "--client-crl needs --client-ca"),
+        (["--client-crl", str(bad)], "CRLs need the client CAs as well (client_ca)"),
     ):
         result = run_cli(tmp_path / "data", "serve", *args, check=False)
         assert result.returncode != 0
