@@ -87,12 +87,13 @@ def _local_base() -> str:
 def _installed(package: str) -> str:
     """The installed version of a Debian package, or fail/skip as for a missing peer."""
     result = subprocess.run(
-        ["dpkg-query", "-W", "-f", "${Version}", package],
+        ["dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Version}", package],
         capture_output=True,
         text=True,
         check=False,
     )
-    if result.returncode != 0 or not result.stdout:
+    status, _, version = result.stdout.partition(" ")
+    if result.returncode != 0 or not status.startswith("ii"):
         message = (
             f"no container registry, and no Debian package {package} to make a local base "
             f"from; set {BASE_ENV} to an image with Python 3.11+ and venv"
@@ -100,7 +101,7 @@ def _installed(package: str) -> str:
         if os.environ.get(REQUIRE_ENV):
             pytest.fail(message)
         pytest.skip(message)
-    return result.stdout
+    return version.strip()
 
 
 def _write_rootfs(path: Path) -> None:
