@@ -426,6 +426,7 @@ class Server:
             try:
                 fresh = await asyncio.to_thread(self._load)
             except ProvisionerError as exc:
+                self.metrics.reload_failures += 1
                 log.error("event=reload_failed reason=%s", _one_line(exc))
             else:
                 self._apply(fresh)
@@ -433,6 +434,7 @@ class Server:
             try:
                 context = await asyncio.to_thread(self._tls_context, self.config)
             except (OSError, ssl.SSLError, ValueError) as exc:
+                self.metrics.reload_failures += 1
                 log.error("event=tls_reload_failed reason=%s", _one_line(exc))
             else:
                 self._https.use_tls(context)

@@ -186,6 +186,8 @@ def test_sighup_rereads_the_configuration_without_dropping_a_transfer(tmp_path: 
         eventually(lambda: logged(log, "event=reloaded", end), "the second reload is done", 60)
         assert "event=reload_failed reason=" in log.read_text()[end:]
         assert "not valid TOML" in log.read_text()[end:]
+        metrics = fetch_with_curl(f"http://127.0.0.1:{server.http}/metrics")[1].decode()
+        assert "provisioner_reload_failures_total 1\n" in metrics
         assert atftp_get(tftp, CISCO79_FILE, tmp_path / "after.cnf") == expected
         assert logged(log, "event=access protocol=tftp", end)  # still on
 
