@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from provisioner.cli import build_parser
-from provisioner.cli._serve_config import Effective, format_config, resolve
+from provisioner.cli._serve_config import SERVE_OPTIONS, Effective, format_config, resolve
 from provisioner.errors import UsageError
-from provisioner.serve import ServeConfig
+from provisioner.serve import RESTART_ONLY, ServeConfig
 from tests.serve_process import provisioner
 
 
@@ -154,3 +154,13 @@ def test_print_config_shows_each_values_source_and_hides_the_password(tmp_path: 
     assert lines["db"].endswith("# env PROVISIONER_DB_URL")
     assert "s3cret-pw" not in result.stdout
     assert not (tmp_path / "data").exists()  # nothing created, no database opened
+
+
+def test_the_operations_guide_lists_every_option_and_when_a_change_applies() -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "operations.md").read_text()
+    applies = r"restart|SIGHUP|\(start only\)"
+    rows = dict(re.findall(rf"^\| `(\w+)` \| [^|]+ \| ({applies}) \|$", text, re.M))
+    expected = {name: "restart" if name in RESTART_ONLY else "SIGHUP" for name in SERVE_OPTIONS}
+    expected |= {"data_dir": "restart", "db": "restart", "firmware_store": "restart"}
+    expected |= {"site_templates": "SIGHUP", "print_dhcp": "(start only)"}
+    assert rows == expected

@@ -191,7 +191,7 @@ def _add_connection_options(option: Option) -> None:
 
 
 def _add_log_options(option: Option) -> None:
-    option("log_level", "(default {default})", choices=LOG_LEVELS)
+    option("log_level", "the least severe level written (default {default})", choices=LOG_LEVELS)
     option(
         "log_format",
         "logfmt (key=value) or json, one event per line (default {default})",
