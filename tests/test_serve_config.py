@@ -164,3 +164,14 @@ def test_the_operations_guide_lists_every_option_and_when_a_change_applies() -> 
     expected |= {"data_dir": "restart", "db": "restart", "firmware_store": "restart"}
     expected |= {"site_templates": "SIGHUP", "print_dhcp": "(start only)"}
     assert rows == expected
+
+
+def test_a_database_url_that_cannot_be_read_is_refused_without_repeating_it(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(UsageError) as raised:
+        effective(tmp_path, None, PROVISIONER_DB_URL="postgres:/no-host:s3cret@")
+    assert str(raised.value).startswith("PROVISIONER_DB_URL: not a database URL")
+    assert "s3cret" not in str(raised.value)
+    with pytest.raises(UsageError, match=r"provisioner.toml: db: not a database URL"):
+        effective(tmp_path, 'db = "::"\n')

@@ -32,6 +32,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import ArgumentError
+
 from provisioner.cli._context import Context
 from provisioner.cli._serve_options import field_default
 from provisioner.errors import InputError, UsageError
@@ -104,7 +106,7 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Effective:
     print_dhcp = _convert(bool, given["print_dhcp"])
     shown = {
         "data_dir": context.data_dir,
-        "db": context.safe_db_url(),
+        "db": _safe_db_url(context, given["db"], file),
         "site_templates": context.site_dir,
         "firmware_store": context.firmware_store,
     }
@@ -112,6 +114,21 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Effective:
     report |= {name: (getattr(config, name), given[name].source) for name in SERVE_OPTIONS}
     report["print_dhcp"] = (print_dhcp, given["print_dhcp"].source)
     return Effective(config, context, print_dhcp, file, report)
+
+
+def _safe_db_url(context: Context, given: _Given, file: Path | None) -> str:
+    """The database URL with its password hidden; one that cannot be read is refused.
+
+    The message names where the URL came from but never repeats it: it may
+    hold a password.
+    """
+    try:
+        return context.safe_db_url()
+    except ArgumentError:
+        source = {"flag": "--db", "file": f"{file}: db"}.get(given.source, given.source[4:])
+        raise UsageError(
+            f"{source}: not a database URL (e.g. postgresql://user@host/name)"
+        ) from None
 
 
 def check_usable(effective: Effective) -> None:
