@@ -17,6 +17,7 @@ __all__ = [
     "PreconditionFailed",
     "Problem",
     "ProvisionerError",
+    "UsageError",
     "ValidationFailed",
 ]
 
@@ -29,7 +30,16 @@ class InputError(ProvisionerError):
     """A single value given by the admin is malformed or not allowed."""
 
 
-class EncodingError(InputError):
+class UsageError(InputError):
+    """The command line or a configuration file is wrong: a value out of range, a file missing.
+
+    The command exits with status 2, as argparse does for a malformed option,
+    before anything is looked up, stored or served; runtime failures (a port
+    in use, a database that cannot be reached) exit with status 1.
+    """
+
+
+class EncodingError(UsageError):
     """Input is not valid UTF-8 text: a command-line argument, standard input or a file.
 
     A usage error (the command line exits with status 2, as for a malformed

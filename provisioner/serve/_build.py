@@ -28,7 +28,7 @@ from provisioner.serve._uploads import UploadStore
 from provisioner.store import Store
 
 if TYPE_CHECKING:
-    from provisioner.serve._app import ServeConfig
+    from provisioner.serve._config import ServeConfig
 
 __all__ = ["build_gateway"]
 
