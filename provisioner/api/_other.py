@@ -157,7 +157,7 @@ async def put_scope_setting(call: Call) -> Reply:
     body: SettingIn = call.body
     name = call.params["name"]
     await call.run(
-        lambda: call.edits.set_setting(
+        lambda: call.edits.settings.set(
             ref, name, body.value, lock=body.locked, expect=call.expect()
         )
     )
@@ -168,7 +168,7 @@ async def delete_scope_setting(call: Call) -> Reply:
     """Remove a setting (and its lock) from a scope."""
     ref, _ = await _scope(call)
     name = call.params["name"]
-    await call.run(lambda: call.edits.unset_setting(ref, name, expect=call.expect()))
+    await call.run(lambda: call.edits.settings.unset(ref, name, expect=call.expect()))
     return Reply()
 
 

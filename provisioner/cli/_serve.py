@@ -274,7 +274,7 @@ def cmd_claim(ctx: Context, args: argparse.Namespace) -> int:
         raise NotFoundError(f"{mac} is not pending; give --tenant and --model to add it")
     if not model:
         raise InputError(f"the model of {mac} was not detected; give --model")
-    ctx.edits.add_phone(
+    ctx.edits.phones.add(
         tenant, mac, model, description=args.description or "", groups=args.group or []
     )
     ctx.store.seen.forget_pending(mac)
@@ -286,11 +286,11 @@ def cmd_token(ctx: Context, args: argparse.Namespace) -> int:
     """Give a tenant a new random URL prefix token (or remove it)."""
     scope = parse_scope(f"tenant:{args.name}")
     if args.clear:
-        ctx.edits.unset_setting(scope, "access.url_token")
+        ctx.edits.settings.unset(scope, "access.url_token")
         print(f"tenant {args.name} is served at the root again")
         return 0
     token = secrets.token_urlsafe(24)
-    ctx.edits.set_setting(scope, "access.url_token", token)
+    ctx.edits.settings.set(scope, "access.url_token", token)
     print(f"tenant {args.name} is now served under /{token}/")
     return 0
 

@@ -51,7 +51,7 @@ def build_gateway(
     key = hmac.new(store.tenants.device_key(), b"http-digest-nonce", hashlib.sha256).digest()
     return Gateway(
         pending=store.seen,
-        phones=Edits.of(store, Actor.server("auto-register")),
+        phones=Edits.of(store, Actor.server("auto-register")).phones,
         cache=cache,
         digest=DigestAuth(key),
         bans=FailureTracker(
