@@ -46,6 +46,7 @@ def ftp_server(data: Path, *options: str, soft_limit: int | None = None) -> Iter
 
     With ``soft_limit``, the server inherits that soft open-file limit.
     """
+    run_cli(data, "init")
     run_cli(data, "apply", str(DEMO))
     port = free_port()
     args = ("--ftp-port", str(port), "--log-level", "warning", *options)

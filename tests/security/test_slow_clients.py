@@ -48,6 +48,7 @@ class Server:
 def _serve(data: Path, *options: str) -> Iterator[Server]:
     data.mkdir(parents=True, exist_ok=True)
     (data / "fleet.json").write_text(json.dumps(FLEET))
+    run_cli(data, "init")
     run_cli(data, "apply", str(data / "fleet.json"))
     https = free_port()
     with serving(data, "--https-port", str(https), *options) as running:

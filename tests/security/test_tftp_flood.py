@@ -42,6 +42,7 @@ class Served:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     data = tmp_path / "data"
+    run_cli(data, "init")
     run_cli(data, "apply", str(DEMO))
     tftp = free_port(socket.SOCK_DGRAM)
     with serving(data, "--tftp-port", str(tftp), "--log-level", "info") as server:
