@@ -29,6 +29,7 @@ from bench._proc import peak_rss_mb
 from bench._web import group, median, nginx, serve, wrk
 from bench.render import populate
 from provisioner.catalog import Catalog, FilePer, expand_path
+from provisioner.edits import Edits
 from provisioner.scope import parse_scope
 from provisioner.store import Store
 
@@ -108,7 +109,7 @@ def one_file(workdir: Path) -> None:
     url = f"sqlite:///{workdir / 'one.db'}"
     populate(url, 200)
     store = Store.open(url, catalog)
-    tenant = store.tenant_state("bench-a")
+    tenant = store.tenants.state("bench-a")
     mac = next(
         m for m, p in tenant.phones.items() if catalog.model(p.model).family == "yealink/tseries"
     )
@@ -126,7 +127,9 @@ def one_file(workdir: Path) -> None:
     body = (www / path).read_bytes()
     ours, reference = median(ours_runs), median(nginx_runs)
     store = Store.open(url, catalog)
-    store.set_setting(parse_scope(f"phone:{mac}"), "access.http.password", "bench-password-1")
+    Edits.of(store).set_setting(
+        parse_scope(f"phone:{mac}"), "access.http.password", "bench-password-1"
+    )
     store.close()
     with serve(workdir, url) as (port, _):
         script = _digest_script(workdir, port, path, mac, "bench-password-1")
@@ -153,8 +156,8 @@ def one_file(workdir: Path) -> None:
 def _boot_paths(catalog: Catalog, store: Store) -> list[list[str]]:
     """Each phone's boot set: the shared file(s) its model asks first, then its own files."""
     phones = []
-    for name in store.tenant_names():
-        for mac, phone in store.tenant_state(name).phones.items():
+    for name in store.tenants.names():
+        for mac, phone in store.tenants.state(name).phones.items():
             model = catalog.model(phone.model)
             family = catalog.family_of(model)
             paths = [expand_path(f.path, model) for f in family.files if f.per is FilePer.MODEL]

@@ -57,7 +57,7 @@ def _populate(url: str, phones: int, sip_port: int, rate: int, in_flight: int) -
         line = LineState(1, f"u{n}", password=f"pw-{n}")
         tenant.phones[mac] = PhoneState(mac, "vvx410", lines=[line])
     store = Store.open(url, catalog)
-    store.apply([tenant])
+    store.tenants.apply([tenant])
     store.close()
 
 

@@ -82,7 +82,7 @@ def populate(url: str, phones: int) -> float:
     catalog = Catalog.load()
     store = Store.open(url, catalog)
     start = time.perf_counter()
-    store.apply(fleet(catalog, phones))
+    store.tenants.apply(fleet(catalog, phones))
     elapsed = time.perf_counter() - start
     store.close()
     return elapsed
@@ -98,7 +98,7 @@ def measure_pipeline(url: str) -> dict[str, Any]:
     store = Store.open(url, catalog)
     rss_before = _max_rss_mb()
     start = time.perf_counter()
-    result = render_snapshot(catalog, store.snapshot())
+    result = render_snapshot(catalog, store.tenants.snapshot())
     seconds = time.perf_counter() - start
     files = result.files()
     store.close()
@@ -134,7 +134,7 @@ def measure_bare(url: str) -> dict[str, Any]:
     """Plain Jinja over precomputed contexts (process-local), timed."""
     catalog = Catalog.load()
     store = Store.open(url, catalog)
-    snapshot = store.snapshot()
+    snapshot = store.tenants.snapshot()
     store.close()
     resolver = Resolver(catalog, snapshot)
     loader = FileSystemLoader([str(p) for p in catalog.search_path])

@@ -19,11 +19,22 @@ from provisioner.firmware import (
     RolloutState,
     choose_image,
 )
+from provisioner.notify import notify_delay
 from provisioner.resolve import Resolver, SourceKind
 from provisioner.state import TenantState
-from provisioner.store import Store
+from provisioner.store import JobRequest, Store
 
-__all__ = ["keep_rollout_pins", "rollback", "start_rollout"]
+__all__ = ["keep_rollout_pins", "rollback", "rollback_reboot", "start_rollout", "wave_reboot"]
+
+
+def wave_reboot(rollout_id: int, wave: int, delay: float) -> JobRequest:
+    """The job that reboots the phones a wave pinned (``wave`` counts from 0, shown from 1)."""
+    return JobRequest(f"rollout {rollout_id} wave {wave + 1}", "reboot", delay)
+
+
+def rollback_reboot(rollout_id: int, delay: float) -> JobRequest:
+    """The job that reboots the phones a rollback restored."""
+    return JobRequest(f"rollback of rollout {rollout_id}", "reboot", delay)
 
 
 def start_rollout(
@@ -46,7 +57,7 @@ def start_rollout(
     whose model has no image in the set, or whose ``firmware.label`` is
     locked above phone scope, is recorded as skipped with the reason.
     """
-    found = store.firmware_sets(vendor=vendor, label=label)
+    found = store.firmware.sets(vendor=vendor, label=label)
     if not found:
         raise NotFoundError(f"no {vendor} firmware set labelled {label!r}")
     chosen = found[0]
@@ -59,7 +70,7 @@ def start_rollout(
             f"{vendor} set {label!r} has no version, so phones cannot be seen to run it; "
             "upload it again with --version"
         )
-    snapshot = store.snapshot([mac for mac, _ in phones])
+    snapshot = store.tenants.snapshot([mac for mac, _ in phones])
     resolver = Resolver(catalog, snapshot)
     files = [f.path for f in chosen.files]
     rows: list[tuple[str, int, str]] = []
@@ -82,7 +93,7 @@ def start_rollout(
         raise InputError(f"--first names phones not in the rollout: {', '.join(unknown)}")
     order = {mac: i for i, mac in enumerate(first)}
     rows.sort(key=lambda r: (order.get(r[0], len(order)), r[0]))
-    return store.create_rollout(
+    return store.rollouts.create(
         vendor=vendor,
         label=label,
         selector=selector,
@@ -92,19 +103,22 @@ def start_rollout(
     )
 
 
-def rollback(store: Store, rollout_id: int, now: float | None = None) -> list[tuple[str, int]]:
+def rollback(
+    store: Store, catalog: Catalog, rollout_id: int, now: float | None = None
+) -> list[tuple[str, int]]:
     """Put a rollout's phones back on their previous labels and reboot them."""
-    found = store.rollouts(rollout_id)
+    found = store.rollouts.records(rollout_id)
     if not found:
         raise NotFoundError(f"no rollout {rollout_id}")
-    delay = store.notify_delay(p.tenant_id for p in found[0].phones)
-    return store.rollback_rollout(rollout_id, time.time() if now is None else now, delay)
+    heads = store.tenants.heads({p.tenant_id for p in found[0].phones})
+    reboot = rollback_reboot(rollout_id, notify_delay(catalog, heads))
+    return store.rollouts.rollback(rollout_id, time.time() if now is None else now, reboot)
 
 
 def _pins(store: Store) -> dict[str, tuple[int, str]]:
     """MAC -> (rollout id, label) of the phone-scope pins rollouts hold now (newest wins)."""
     pins: dict[str, tuple[int, str]] = {}
-    for record in store.rollouts():  # newest first
+    for record in store.rollouts.records():  # newest first
         if record.state == RolloutState.ROLLED_BACK:
             continue
         for phone in record.phones:
@@ -130,7 +144,7 @@ def keep_rollout_pins(store: Store, states: Iterable[TenantState]) -> list[str]:
     notes: list[str] = []
     if not pins:
         return notes
-    stored = {s.name: s for s in store.all_states()}
+    stored = {s.name: s for s in store.tenants.all_states()}
     for state in states:
         before = stored.get(state.name)
         for mac, phone in state.phones.items():

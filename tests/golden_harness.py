@@ -40,8 +40,8 @@ def render_case(case: Path, catalog: Catalog) -> dict[str, bytes]:
         try:
             _reset(store)
             _record_firmware(store, case / "firmware.toml")
-            store.apply(parse_fleet(load_fleet(case / "fleet.toml"), catalog))
-            result = render_snapshot(catalog, store.snapshot())
+            store.tenants.apply(parse_fleet(load_fleet(case / "fleet.toml"), catalog))
+            result = render_snapshot(catalog, store.tenants.snapshot())
         finally:
             store.close()
     if result.errors:
@@ -63,7 +63,7 @@ def _record_firmware(store: Store, path: Path) -> None:
         return
     for n, entry in enumerate(tomllib.loads(path.read_text())["sets"]):
         files = tuple(FirmwareFile(p, 1, "0" * 64) for p in entry["files"])
-        store.add_firmware_set(
+        store.firmware.add(
             FirmwareSet(
                 id=0,
                 vendor=entry["vendor"],
@@ -81,7 +81,7 @@ def _record_firmware(store: Store, path: Path) -> None:
             )
         )
         if entry.get("active", True):
-            store.set_firmware_active(entry["vendor"], entry["label"], True)
+            store.firmware.set_active(entry["vendor"], entry["label"], True)
 
 
 def read_expected(case: Path) -> dict[str, bytes]:

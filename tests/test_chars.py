@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from provisioner.catalog import Catalog, Family
 from provisioner.chars import CONTROL_CHARS, check_text, decode_utf8
 from provisioner.check import check_tenant
+from provisioner.edits import Edits
 from provisioner.errors import EncodingError, InputError, ValidationFailed
 from provisioner.render import Renderer, RenderFailed
 from provisioner.state import GroupState, LineState, PhoneState, TenantState
@@ -222,9 +223,9 @@ def test_what_the_database_cannot_hold_is_refused_before_it(
     tenant = tenant_with_everything()
     setattr(tenant.phones["0004f2000001"].lines[0], field, text)
     with pytest.raises(ValidationFailed, match=re.escape(f"{character} at position 1 is not")):
-        store.apply([tenant])
-    assert store.all_states() == []
-    store.apply([tenant_with_everything()])
+        store.tenants.apply([tenant])
+    assert store.tenants.all_states() == []
+    store.tenants.apply([tenant_with_everything()])
     with pytest.raises(ValidationFailed, match=re.escape(character)):
-        store.update_line("0004f2000001", 1, **{field: text})
-    assert store.all_states() == [tenant_with_everything()]
+        Edits.of(store).update_line("0004f2000001", 1, **{field: text})
+    assert store.tenants.all_states() == [tenant_with_everything()]

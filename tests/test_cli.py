@@ -181,7 +181,7 @@ def test_identify_claim_and_dhcp(run: Run, tmp_path: Path) -> None:
     from provisioner.store import PendingDevice, Store, default_url
 
     store = Store.open(default_url(tmp_path / "var"), Catalog.load())
-    store.quarantine(
+    store.seen.quarantine(
         PendingDevice("805ec0112233", "t1", "yealink", "t46s", "66.85.0.5", "10.0.0.7", "UA", 1, 1)
     )
     store.close()
@@ -216,7 +216,7 @@ def test_seen_flags_firmware_by_the_version_rule(run: Run, tmp_path: Path) -> No
         SeenRow(mac, mac, "10.0.0.7", "http", f"{mac}.cfg", "UA", "", "", fw, "200", True, 1, 1, 1)
         for mac, fw in ((yealink, "66.86.0.20"), (polycom, "5.9.1.0615"))
     ]
-    store.record_seen(rows, 100)
+    store.seen.record(rows, 100)
     store.close()
     code, out, _ = run("seen", "--json")
     flagged = {row["mac"]: row["firmware_mismatch"] for row in json.loads(out)}

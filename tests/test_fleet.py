@@ -121,23 +121,23 @@ def test_semantic_problems_are_all_reported_and_nothing_is_stored(
     bad["phones"][0]["lines"].append({"user": "203"})  # spip335 has 2 lines
     bad["groups"][0]["settings"]["network.vlan.id"] = 9999
     with pytest.raises(ValidationFailed) as info:
-        store.apply(parse_fleet(bad, catalog))
+        store.tenants.apply(parse_fleet(bad, catalog))
     text = str(info.value)
     assert "phones[0]: setting time.zone is locked at tenant:acme" in text
     assert "phones[0].lines[0]: setting language cannot be set per line" in text
     assert "phones[0]: 3 lines, but a Polycom SoundPoint IP 335 has at most 2" in text
     assert "phones[0].lines[2]: line position 3 is outside 1..2" in text
     assert "groups[0]: setting network.vlan.id at groups[0]: 9999 is above the maximum 4094" in text
-    assert store.tenant_names() == []
+    assert store.tenants.names() == []
 
 
 def test_apply_is_idempotent_and_export_round_trips(store: Store, catalog: Catalog) -> None:
-    changes = store.apply(parse_fleet(doc(), catalog))
+    changes = store.tenants.apply(parse_fleet(doc(), catalog))
     assert changes["phone created"] == 1
-    assert not store.apply(parse_fleet(doc(), catalog))
-    exported = export_fleet(store.all_states())
-    assert not store.apply(parse_fleet(json.loads(json.dumps(exported)), catalog))
-    assert export_fleet(store.all_states()) == exported
+    assert not store.tenants.apply(parse_fleet(doc(), catalog))
+    exported = export_fleet(store.tenants.all_states())
+    assert not store.tenants.apply(parse_fleet(json.loads(json.dumps(exported)), catalog))
+    assert export_fleet(store.tenants.all_states()) == exported
     assert exported["tenants"][0]["registrar"] == {
         "host": "pbx.acme.example.com",
         "port": 5061,
@@ -147,37 +147,37 @@ def test_apply_is_idempotent_and_export_round_trips(store: Store, catalog: Catal
 
 
 def test_apply_updates_and_removes(store: Store, catalog: Catalog) -> None:
-    store.apply(parse_fleet(doc(), catalog))
+    store.tenants.apply(parse_fleet(doc(), catalog))
     changed = doc()
     changed["phones"][0]["lines"].pop()
     changed["phones"][0]["groups"] = []
     changed["groups"] = []
     changed["tenants"][0]["settings"] = {"language": "de"}
-    changes = store.apply(parse_fleet(changed, catalog))
+    changes = store.tenants.apply(parse_fleet(changed, catalog))
     assert changes["line removed"] == 1
     assert changes["group removed"] == 1
     assert changes["setting changed"] == 1
-    state = store.tenant_state("acme")
+    state = store.tenants.state("acme")
     assert state.groups == {}
     assert len(state.phones["0004f2aabbcc"].lines) == 1
 
 
 def test_phone_moves_between_listed_tenants(store: Store, catalog: Catalog) -> None:
-    store.apply(parse_fleet(doc(), catalog))
+    store.tenants.apply(parse_fleet(doc(), catalog))
     moved = doc()
     moved["tenants"].append({"name": "other", "sip_domain": "other.example.com"})
     moved["phones"][0]["tenant"] = "other"
     moved["phones"][0]["groups"] = []
-    store.apply(parse_fleet(moved, catalog))
-    assert "0004f2aabbcc" in store.tenant_state("other").phones
-    assert store.tenant_state("acme").phones == {}
+    store.tenants.apply(parse_fleet(moved, catalog))
+    assert "0004f2aabbcc" in store.tenants.state("other").phones
+    assert store.tenants.state("acme").phones == {}
 
 
 def test_unlisted_tenants_are_kept_unless_pruned(store: Store, catalog: Catalog) -> None:
-    store.apply(parse_fleet(doc(), catalog))
+    store.tenants.apply(parse_fleet(doc(), catalog))
     other = {"tenants": [{"name": "other", "sip_domain": "other.example.com"}]}
-    store.apply(parse_fleet(other, catalog))
-    assert store.tenant_names() == ["acme", "other"]
+    store.tenants.apply(parse_fleet(other, catalog))
+    assert store.tenants.names() == ["acme", "other"]
     steal = {
         "tenants": [{"name": "other", "sip_domain": "other.example.com"}],
         "phones": [{"tenant": "other", "mac": "0004f2aabbcc", "model": "vvx410"}],
@@ -185,9 +185,9 @@ def test_unlisted_tenants_are_kept_unless_pruned(store: Store, catalog: Catalog)
     with pytest.raises(
         ValidationFailed, match="belongs to tenant acme, which this file does not list"
     ):
-        store.apply(parse_fleet(steal, catalog))
-    store.apply(parse_fleet(steal, catalog), prune=True)
-    assert store.tenant_names() == ["other"]
+        store.tenants.apply(parse_fleet(steal, catalog))
+    store.tenants.apply(parse_fleet(steal, catalog), prune=True)
+    assert store.tenants.names() == ["other"]
 
 
 def test_load_json_and_toml(tmp_path: Path, catalog: Catalog) -> None:

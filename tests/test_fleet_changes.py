@@ -82,13 +82,17 @@ def _add_phone(state: TenantState) -> None:
 def test_each_change_is_named_and_the_store_writes_it(
     store: Store, catalog: Catalog, edit: Edit, said: list[str]
 ) -> None:
-    store.apply(parse_fleet(load_fleet(DEMO), catalog))
-    before = store.all_states()
+    store.tenants.apply(parse_fleet(load_fleet(DEMO), catalog))
+    before = store.tenants.all_states()
     after = copy.deepcopy(before)
     edit(after[0])
     assert describe_changes(before, after) == said
-    assert bool(store.apply(after)) == bool(said)  # the store agrees something changed, or not
-    assert describe_changes(store.all_states(), after) == []  # and now nothing is left to do
+    assert bool(store.tenants.apply(after)) == bool(
+        said
+    )  # the store agrees something changed, or not
+    assert (
+        describe_changes(store.tenants.all_states(), after) == []
+    )  # and now nothing is left to do
 
 
 def test_an_equal_value_of_another_type_is_a_change_as_for_the_store() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,30 @@ def test_render_writes_nothing_when_a_phone_fails(
     assert f"render error: {POLYCOM}" in err
     assert f"nothing written to {out}" in err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_explain_shows_the_files_or_why_they_fail(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "var"
+    assert main(["--data-dir", str(data), "init"]) == 0
+    assert main(["--data-dir", str(data), "apply", str(DEMO)]) == 0
+    capsys.readouterr()
+    assert main(["--data-dir", str(data), "explain", POLYCOM]) == 0
+    out = capsys.readouterr().out
+    assert "its files as rendered now:" in out
+    assert f"{POLYCOM}-settings.cfg" in out
+    assert "render error" not in out
+
+    site = tmp_path / "site"
+    (site / "polycom" / "ucs").mkdir(parents=True)
+    (site / "polycom" / "ucs" / "master.cfg.j2").write_text("{{ s['no.such'] }}\n")
+    broken = ["--data-dir", str(data), "--site-templates", str(site), "explain", POLYCOM]
+    assert main(broken) == 0
+    out = capsys.readouterr().out
+    assert f"render error: {POLYCOM}: polycom/ucs/master.cfg.j2:1:" in out
+    assert "provisioner serve keeps serving tenant demo's previous files" in out
+    assert main([*broken, "--json"]) == 0
+    explained = json.loads(capsys.readouterr().out)
+    assert explained["files"] == []
+    assert [e.split(":")[0] for e in explained["render_errors"]] == [POLYCOM]

@@ -6,6 +6,8 @@ import pytest
 from sqlalchemy import Table, func, select
 
 from provisioner.catalog import Catalog
+from provisioner.domain import ScopeKind
+from provisioner.edits import Edits
 from provisioner.errors import ConflictError, InputError, NotFoundError, ValidationFailed
 from provisioner.scope import parse_scope
 from provisioner.state import LineState
@@ -17,11 +19,11 @@ MAC = "0004f2aabbcc"
 
 @pytest.fixture
 def acme(store: Store) -> Store:
-    store.add_tenant("acme", "acme.example.com")
-    store.add_group("acme", "sales", weight=5)
-    store.add_group("acme", "support", weight=1)
-    store.add_phone("acme", MAC, "polycom335", groups=["sales"])
-    store.add_line(MAC, LineState(0, "201", password="pw"))
+    Edits.of(store).add_tenant("acme", "acme.example.com")
+    Edits.of(store).add_group("acme", "sales", weight=5)
+    Edits.of(store).add_group("acme", "support", weight=1)
+    Edits.of(store).add_phone("acme", MAC, "polycom335", groups=["sales"])
+    Edits.of(store).add_line(MAC, LineState(0, "201", password="pw"))
     return store
 
 
@@ -38,101 +40,105 @@ def test_migrations_are_idempotent(db_url: str) -> None:
 
 
 def test_crud_round_trip(acme: Store) -> None:
-    state = acme.tenant_state("acme")
+    state = acme.tenants.state("acme")
     phone = state.phones[MAC]
     assert phone.model == "spip335"  # alias resolved to the model id
     assert phone.groups == ["sales"]
     assert [(line.position, line.user) for line in phone.lines] == [(1, "201")]
-    assert acme.add_line(MAC, LineState(0, "202")) == 2
-    acme.update_line(MAC, 2, display_name="Bob")
-    acme.update_phone(MAC, description="desk", groups=["support", "sales"], enabled=False)
-    phone = acme.tenant_state("acme").phones[MAC]
+    assert Edits.of(acme).add_line(MAC, LineState(0, "202")) == 2
+    Edits.of(acme).update_line(MAC, 2, display_name="Bob")
+    Edits.of(acme).update_phone(MAC, description="desk", groups=["support", "sales"], enabled=False)
+    phone = acme.tenants.state("acme").phones[MAC]
     assert (phone.description, phone.enabled, sorted(phone.groups)) == (
         "desk",
         False,
         ["sales", "support"],
     )
     assert phone.lines[1].display_name == "Bob"
-    acme.remove_line(MAC, 1)
-    acme.remove_group("acme", "support")
-    phone = acme.tenant_state("acme").phones[MAC]
+    Edits.of(acme).remove_line(MAC, 1)
+    Edits.of(acme).remove_group("acme", "support")
+    phone = acme.tenants.state("acme").phones[MAC]
     assert phone.groups == ["sales"]
     assert [line.position for line in phone.lines] == [2]
-    acme.remove_phone(MAC)
+    Edits.of(acme).remove_phone(MAC)
     assert count(acme, t.lines) == 0
-    acme.remove_tenant("acme")
+    acme.tenants.remove("acme")
     assert count(acme, t.tenants) == count(acme, t.groups) == 0
 
 
 def test_unknown_things_are_clear_errors(acme: Store) -> None:
     with pytest.raises(NotFoundError, match="no tenant named 'nope'"):
-        acme.tenant_state("nope")
+        acme.tenants.state("nope")
     with pytest.raises(NotFoundError, match="no phone with MAC 0004f2000000"):
-        acme.remove_phone("0004f2000000")
+        Edits.of(acme).remove_phone("0004f2000000")
     with pytest.raises(InputError, match="unknown model 'vvx9999'"):
-        acme.add_phone("acme", "0004f2000001", "vvx9999")
+        Edits.of(acme).add_phone("acme", "0004f2000001", "vvx9999")
     with pytest.raises(ConflictError, match="already exists in tenant acme"):
-        acme.add_phone("acme", MAC, "vvx410")
+        Edits.of(acme).add_phone("acme", MAC, "vvx410")
     with pytest.raises(ConflictError, match="already exists"):
-        acme.add_tenant("acme", "x.example.com")
+        Edits.of(acme).add_tenant("acme", "x.example.com")
     with pytest.raises(InputError, match="unknown setting 'time.zon'.*did you mean time.zone"):
-        acme.set_setting(parse_scope("tenant:acme"), "time.zon", "UTC")
+        Edits.of(acme).set_setting(parse_scope("tenant:acme"), "time.zon", "UTC")
 
 
 def test_bad_values_store_nothing(acme: Store) -> None:
     with pytest.raises(InputError) as info:
-        acme.set_setting(parse_scope(f"phone:{MAC}"), "network.vlan.id", "5000", from_text=True)
+        Edits.of(acme).set_setting(
+            parse_scope(f"phone:{MAC}"), "network.vlan.id", "5000", from_text=True
+        )
     assert str(info.value) == (
         f"setting network.vlan.id at phone:{MAC}: 5000 is above the maximum 4094; "
         "allowed: an integer in [0, 4094]"
     )
     with pytest.raises(InputError, match="not one of the choices; allowed: one of en, de"):
-        acme.set_setting(parse_scope("group:acme/sales"), "language", "xx")
+        Edits.of(acme).set_setting(parse_scope("group:acme/sales"), "language", "xx")
     with pytest.raises(ValidationFailed, match="cannot be set per line"):
-        acme.set_setting(parse_scope(f"line:{MAC}/1"), "language", "de")
-    acme.update_phone(MAC, model="vvx600")
+        Edits.of(acme).set_setting(parse_scope(f"line:{MAC}/1"), "language", "de")
+    Edits.of(acme).update_phone(MAC, model="vvx600")
     for n in range(6):
-        acme.add_line(MAC, LineState(0, f"30{n}"))
+        Edits.of(acme).add_line(MAC, LineState(0, f"30{n}"))
     with pytest.raises(
         ValidationFailed, match="7 lines, but a Polycom SoundPoint IP 335 has at most 2"
     ):
-        acme.update_phone(MAC, model="spip335")
+        Edits.of(acme).update_phone(MAC, model="spip335")
     assert count(acme, t.phone_settings) == 0
     assert count(acme, t.group_settings) == 0
-    assert acme.tenant_state("acme").phones[MAC].model == "vvx600"
+    assert acme.tenants.state("acme").phones[MAC].model == "vvx600"
 
 
 def test_locks_refuse_lower_overrides(acme: Store) -> None:
     tenant, phone = parse_scope("tenant:acme"), parse_scope(f"phone:{MAC}")
-    acme.set_setting(tenant, "time.zone", "Europe/Berlin", lock=True)
+    Edits.of(acme).set_setting(tenant, "time.zone", "Europe/Berlin", lock=True)
     with pytest.raises(ValidationFailed) as info:
-        acme.set_setting(phone, "time.zone", "UTC")
+        Edits.of(acme).set_setting(phone, "time.zone", "UTC")
     assert f"phone:{MAC}: setting time.zone is locked at tenant:acme" in str(info.value)
     with pytest.raises(ValidationFailed, match="locked at tenant:acme"):
-        acme.set_setting(parse_scope("group:acme/sales"), "time.zone", "UTC")
+        Edits.of(acme).set_setting(parse_scope("group:acme/sales"), "time.zone", "UTC")
 
-    acme.set_setting(parse_scope("group:acme/support"), "language", "fr", lock=True)
-    acme.set_setting(phone, "language", "de")  # not a member of support: allowed
+    Edits.of(acme).set_setting(parse_scope("group:acme/support"), "language", "fr", lock=True)
+    Edits.of(acme).set_setting(phone, "language", "de")  # not a member of support: allowed
     with pytest.raises(ValidationFailed, match="locked at group:acme/support"):
-        acme.update_phone(MAC, groups=["sales", "support"])  # joining would hide the phone's value
+        Edits.of(acme).update_phone(
+            MAC, groups=["sales", "support"]
+        )  # joining would hide the phone's value
     with pytest.raises(ValidationFailed, match="locked at group:acme/sales"):
-        acme.set_setting(parse_scope("group:acme/sales"), "language", "it", lock=True)
+        Edits.of(acme).set_setting(parse_scope("group:acme/sales"), "language", "it", lock=True)
     with pytest.raises(InputError, match="only tenants and groups can lock"):
-        acme.set_setting(phone, "language", "de", lock=True)
+        Edits.of(acme).set_setting(phone, "language", "de", lock=True)
     # Unlocking at the tenant frees the lower scopes.
-    acme.set_setting(tenant, "time.zone", "Europe/Berlin")
-    acme.set_setting(phone, "time.zone", "UTC")
-    assert acme.tenant_state("acme").phones[MAC].settings["time.zone"] == "UTC"
+    Edits.of(acme).set_setting(tenant, "time.zone", "Europe/Berlin")
+    Edits.of(acme).set_setting(phone, "time.zone", "UTC")
+    assert acme.tenants.state("acme").phones[MAC].settings["time.zone"] == "UTC"
 
 
 def test_settings_must_apply_to_the_phones_family(acme: Store) -> None:
     with pytest.raises(InputError, match="unknown raw namespace"):
-        acme.set_setting(parse_scope(f"phone:{MAC}"), "raw.nosuch.x", "1")
+        Edits.of(acme).set_setting(parse_scope(f"phone:{MAC}"), "raw.nosuch.x", "1")
     with pytest.raises(InputError, match="invalid raw parameter name"):
-        acme.set_setting(parse_scope(f"phone:{MAC}"), "raw.polycom.bad name", "1")
+        Edits.of(acme).set_setting(parse_scope(f"phone:{MAC}"), "raw.polycom.bad name", "1")
     with pytest.raises(InputError, match="control character"):
-        acme.set_setting(parse_scope(f"phone:{MAC}"), "raw.polycom.a.b", "x\ny")
-    acme.set_setting(
+        Edits.of(acme).set_setting(parse_scope(f"phone:{MAC}"), "raw.polycom.a.b", "x\ny")
+    Edits.of(acme).set_setting(
         parse_scope(f"phone:{MAC}"),
         "raw.polycom.voIpProt.SIP.specialEvent.checkSync.alwaysReboot",
         "1",
@@ -143,29 +149,31 @@ def test_platform_requirements(store: Store) -> None:
     with pytest.raises(
         ValidationFailed, match="platform ringcentral requires setting sip.outbound_proxy.host"
     ):
-        store.add_tenant("rc", "rc.example.com", "ringcentral")
-    store.add_tenant("ns", "ns.example.com")
-    store.set_setting(parse_scope("tenant:ns"), "sip.outbound_proxy.host", "proxy.example.com")
-    store.update_tenant("ns", platform="netsapiens")
+        Edits.of(store).add_tenant("rc", "rc.example.com", "ringcentral")
+    Edits.of(store).add_tenant("ns", "ns.example.com")
+    Edits.of(store).set_setting(
+        parse_scope("tenant:ns"), "sip.outbound_proxy.host", "proxy.example.com"
+    )
+    Edits.of(store).update_tenant("ns", platform="netsapiens")
     with pytest.raises(ValidationFailed, match="requires setting sip.outbound_proxy.host"):
-        store.unset_setting(parse_scope("tenant:ns"), "sip.outbound_proxy.host")
+        Edits.of(store).unset_setting(parse_scope("tenant:ns"), "sip.outbound_proxy.host")
 
 
 def test_values_keep_their_type(acme: Store) -> None:
     scope = parse_scope("tenant:acme")
-    acme.set_setting(scope, "mwi.subscribe", True)
-    acme.set_setting(scope, "network.vlan.id", 10)
-    acme.set_setting(scope, "voicemail.number", "10")
-    settings = acme.tenant_state("acme").settings
+    Edits.of(acme).set_setting(scope, "mwi.subscribe", True)
+    Edits.of(acme).set_setting(scope, "network.vlan.id", 10)
+    Edits.of(acme).set_setting(scope, "voicemail.number", "10")
+    settings = acme.tenants.state("acme").settings
     assert settings == {"mwi.subscribe": True, "network.vlan.id": 10, "voicemail.number": "10"}
 
 
 def test_snapshot_for_one_phone_still_has_the_tenant_directory(
     acme: Store, catalog: Catalog
 ) -> None:
-    acme.add_phone("acme", "0004f2000002", "vvx410")
-    acme.add_line("0004f2000002", LineState(0, "300", display_name="Carol"))
-    snap = acme.snapshot([MAC])
+    Edits.of(acme).add_phone("acme", "0004f2000002", "vvx410")
+    Edits.of(acme).add_line("0004f2000002", LineState(0, "300", display_name="Carol"))
+    snap = acme.tenants.snapshot([MAC])
     assert [p.mac for p in snap.phones.values()] == [MAC]
     tenant_id = next(iter(snap.tenants))
     assert [e.user for e in snap.directory[tenant_id]] == ["201", "300"]
@@ -192,13 +200,13 @@ def test_seen_rows_upsert_and_stay_bounded(acme: Store) -> None:
             at,
         )
 
-    acme.record_seen([row("a.cfg", 10), row("b.cfg", 11)], max_rows=10)
-    acme.record_seen([row("a.cfg", 20, count=2)], max_rows=10)
-    rows = {r.path: r for r in acme.seen()}
+    acme.seen.record([row("a.cfg", 10), row("b.cfg", 11)], max_rows=10)
+    acme.seen.record([row("a.cfg", 20, count=2)], max_rows=10)
+    rows = {r.path: r for r in acme.seen.latest()}
     assert (rows["a.cfg"].count, rows["a.cfg"].first_seen, rows["a.cfg"].last_seen) == (3, 10, 20)
-    acme.record_seen([row(f"{n}.cfg", 100 + n) for n in range(20)], max_rows=10)
-    assert len(acme.seen()) == 10
-    assert min(r.last_seen for r in acme.seen()) == 110
+    acme.seen.record([row(f"{n}.cfg", 100 + n) for n in range(20)], max_rows=10)
+    assert len(acme.seen.latest()) == 10
+    assert min(r.last_seen for r in acme.seen.latest()) == 110
 
 
 def test_pending_devices(acme: Store) -> None:
@@ -207,14 +215,14 @@ def test_pending_devices(acme: Store) -> None:
     device = PendingDevice(
         "0004f2000099", "acme", "polycom", "vvx410", "5.9", "10.0.0.9", "UA", 1, 2
     )
-    acme.quarantine(device)
-    acme.quarantine(
+    acme.seen.quarantine(device)
+    acme.seen.quarantine(
         PendingDevice("0004f2000099", "acme", "polycom", "vvx410", "6.0", "10.0.0.9", "UA", 3, 4)
     )
-    (stored,) = acme.pending()
+    (stored,) = acme.seen.pending()
     assert (stored.firmware, stored.first_seen, stored.last_seen) == ("6.0", 1, 4)
-    acme.forget_pending("0004f2000099")
-    assert acme.pending() == []
+    acme.seen.forget_pending("0004f2000099")
+    assert acme.seen.pending() == []
 
 
 def test_migrations_match_the_table_definitions(db_url: str) -> None:
@@ -227,3 +235,13 @@ def test_migrations_match_the_table_definitions(db_url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
     engine.dispose()
     assert diff == []
+
+
+def test_heads_read_tenants_and_their_own_settings_only(acme: Store) -> None:
+    Edits.of(acme).set_setting(parse_scope("tenant:acme"), "notify.delay_seconds", 9)
+    Edits.of(acme).add_tenant("other", "other.example.com")
+    (tenant_id,) = {tid for _, tid in acme.tenants.phones_for(tenant="acme")}
+    heads = acme.tenants.heads([tenant_id])
+    assert [t.name for t in heads.tenants.values()] == ["acme"]
+    assert heads.values(ScopeKind.TENANT, tenant_id)["notify.delay_seconds"].value == 9
+    assert (heads.phones, heads.groups, heads.lines) == ({}, {}, {})

@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from provisioner.catalog import Catalog
 from provisioner.chars import decode_utf8
+from provisioner.edits import Edits
 from provisioner.errors import InputError, NotFoundError, ProvisionerError
 from provisioner.firmware import FirmwareLibrary, FirmwareStorage, LocalStorage, storage_from_env
 from provisioner.private import private_dir
@@ -110,6 +111,11 @@ class Context:
         )
 
     @cached_property
+    def edits(self) -> Edits:
+        """Single edits of the fleet, through :attr:`store`."""
+        return Edits.of(self.store)
+
+    @cached_property
     def firmware_storage(self) -> FirmwareStorage:
         """Where firmware files live: ``<data dir>/firmware``, or a bucket cached there."""
         local = self.prepare_data_dir() / "firmware"
@@ -120,7 +126,7 @@ class Context:
     @cached_property
     def firmware(self) -> FirmwareLibrary:
         """Firmware sets: records in the store, files in :attr:`firmware_storage`."""
-        return FirmwareLibrary(self.store, self.firmware_storage, self.catalog)
+        return FirmwareLibrary(self.store.firmware, self.firmware_storage, self.catalog)
 
     def safe_db_url(self) -> str:
         """The database URL with any password hidden, for printing."""

@@ -68,9 +68,9 @@ def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_apply(ctx: Context, args: argparse.Namespace) -> int:
     """Make the database match a fleet file."""
     states = parse_fleet(load_fleet(Path(args.file)), ctx.catalog)
-    before = ctx.store.all_states()
+    before = ctx.store.tenants.all_states()
     notes = keep_rollout_pins(ctx.store, states)
-    changes = ctx.store.apply(states, prune=args.prune)
+    changes = ctx.store.tenants.apply(states, prune=args.prune)
     for line in describe_changes(before, states, prune=args.prune) + notes:
         print(line)
     _report(changes)
@@ -85,7 +85,7 @@ def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
     name as: TOML for ``.toml``, JSON otherwise.
     """
     toml = (args.format or _format_of(args.out)) == "toml"
-    document = export_fleet(ctx.store.all_states())
+    document = export_fleet(ctx.store.tenants.all_states())
     text = tomli_w.dumps(document) if toml else json.dumps(document, indent=2, ensure_ascii=False)
     text = text if text.endswith("\n") else text + "\n"
     if not args.out:
@@ -212,10 +212,10 @@ def cmd_tenant(ctx: Context, args: argparse.Namespace) -> int:
     """tenant add|list|show|set|rm."""
     store = ctx.store
     if args.action == "add":
-        store.add_tenant(args.name, args.sip_domain, args.platform, args.description or "")
+        ctx.edits.add_tenant(args.name, args.sip_domain, args.platform, args.description or "")
         print(f"tenant {args.name} created")
     elif args.action == "list":
-        states = store.all_states()
+        states = store.tenants.all_states()
         rows = [[s.name, s.sip_domain, s.platform, len(s.groups), len(s.phones)] for s in states]
         if args.json:
             print_json(
@@ -229,7 +229,7 @@ def cmd_tenant(ctx: Context, args: argparse.Namespace) -> int:
         else:
             print_table(["NAME", "SIP DOMAIN", "PLATFORM", "GROUPS", "PHONES"], rows)
     elif args.action == "show":
-        state = store.tenant_state(args.name)
+        state = store.tenants.state(args.name)
         print(f"tenant {state.name}: SIP domain {state.sip_domain}, platform {state.platform}")
         if state.description:
             print(f"description: {state.description}")
@@ -241,7 +241,7 @@ def cmd_tenant(ctx: Context, args: argparse.Namespace) -> int:
             )
     elif args.action == "set":
         _report(
-            store.update_tenant(
+            ctx.edits.update_tenant(
                 args.name,
                 sip_domain=args.sip_domain,
                 platform=args.platform,
@@ -249,8 +249,8 @@ def cmd_tenant(ctx: Context, args: argparse.Namespace) -> int:
             )
         )
     elif args.action == "rm":
-        _confirm_tenant_rm(store.tenant_state(args.name), args.yes)
-        store.remove_tenant(args.name)
+        _confirm_tenant_rm(store.tenants.state(args.name), args.yes)
+        store.tenants.remove(args.name)
         print(f"tenant {args.name} removed")
     return 0
 
@@ -281,7 +281,7 @@ def cmd_group(ctx: Context, args: argparse.Namespace) -> int:
     """group add|list|show|set|rm."""
     store = ctx.store
     if args.action == "list":
-        states = [store.tenant_state(args.tenant)] if args.tenant else store.all_states()
+        states = [store.tenants.state(args.tenant)] if args.tenant else store.tenants.all_states()
         rows = []
         for state in states:
             members: dict[str, int] = {}
@@ -301,10 +301,10 @@ def cmd_group(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     tenant, name = _group_ref(args.group)
     if args.action == "add":
-        store.add_group(tenant, name, args.description or "", args.weight or 0)
+        ctx.edits.add_group(tenant, name, args.description or "", args.weight or 0)
         print(f"group {tenant}/{name} created")
     elif args.action == "show":
-        state = store.tenant_state(tenant)
+        state = store.tenants.state(tenant)
         found = state.groups.get(name)
         if found is None:
             raise NotFoundError(f"no group {tenant}/{name}")
@@ -319,9 +319,11 @@ def cmd_group(ctx: Context, args: argparse.Namespace) -> int:
                 _settings_rows(found.settings, found.locked, args.show_secrets, ctx),
             )
     elif args.action == "set":
-        _report(store.update_group(tenant, name, description=args.description, weight=args.weight))
+        _report(
+            ctx.edits.update_group(tenant, name, description=args.description, weight=args.weight)
+        )
     elif args.action == "rm":
-        store.remove_group(tenant, name)
+        ctx.edits.remove_group(tenant, name)
         print(f"group {tenant}/{name} removed")
     return 0
 
@@ -330,7 +332,7 @@ def cmd_phone(ctx: Context, args: argparse.Namespace) -> int:
     """phone add|list|show|set|rm."""
     store = ctx.store
     if args.action == "list":
-        states = [store.tenant_state(args.tenant)] if args.tenant else store.all_states()
+        states = [store.tenants.state(args.tenant)] if args.tenant else store.tenants.all_states()
         rows: list[dict[str, Any]] = []
         for state in states:
             for phone in state.phones.values():
@@ -366,7 +368,7 @@ def cmd_phone(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     mac = parse_mac(args.mac)
     if args.action == "add":
-        store.add_phone(
+        ctx.edits.add_phone(
             args.tenant,
             mac,
             args.model,
@@ -381,19 +383,19 @@ def cmd_phone(ctx: Context, args: argparse.Namespace) -> int:
         groups = None if args.groups is None else [g for g in args.groups.split(",") if g]
         enabled = True if args.enable else False if args.disable else None
         _report(
-            store.update_phone(
+            ctx.edits.update_phone(
                 mac, model=args.model, description=args.description, groups=groups, enabled=enabled
             )
         )
     elif args.action == "rm":
-        store.remove_phone(mac)
+        ctx.edits.remove_phone(mac)
         print(f"phone {mac} removed")
     return 0
 
 
 def _show_phone(ctx: Context, mac: str, reveal: bool) -> None:
-    tenant = ctx.store.tenant_of(mac)
-    state: TenantState = ctx.store.tenant_state(tenant)
+    tenant = ctx.store.tenants.tenant_of(mac)
+    state: TenantState = ctx.store.tenants.state(tenant)
     phone = state.phones[mac]
     model = ctx.catalog.model(phone.model)
     status = "enabled" if phone.enabled else "disabled"
@@ -435,7 +437,6 @@ def _password(args: argparse.Namespace) -> str | None:
 
 def cmd_line(ctx: Context, args: argparse.Namespace) -> int:
     """line add|set|rm."""
-    store = ctx.store
     mac = parse_mac(args.mac)
     if args.action == "add":
         line = LineState(
@@ -446,7 +447,7 @@ def cmd_line(ctx: Context, args: argparse.Namespace) -> int:
             display_name=args.display_name or "",
             label=args.label or "",
         )
-        position = store.add_line(mac, line)
+        position = ctx.edits.add_line(mac, line)
         print(f"line {mac}/{position} created")
     elif args.action == "set":
         fields = {
@@ -457,12 +458,12 @@ def cmd_line(ctx: Context, args: argparse.Namespace) -> int:
             "label": args.label,
         }
         _report(
-            store.update_line(
+            ctx.edits.update_line(
                 mac, args.position, **{k: v for k, v in fields.items() if v is not None}
             )
         )
     elif args.action == "rm":
-        store.remove_line(mac, args.position)
+        ctx.edits.remove_line(mac, args.position)
         print(f"line {mac}/{args.position} removed")
     return 0
 
@@ -470,7 +471,7 @@ def cmd_line(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_set(ctx: Context, args: argparse.Namespace) -> int:
     """Set (and optionally lock) a setting at a scope."""
     scope = parse_scope(args.scope)
-    ctx.store.set_setting(scope, args.setting, args.value, lock=args.lock, from_text=True)
+    ctx.edits.set_setting(scope, args.setting, args.value, lock=args.lock, from_text=True)
     print(f"{args.setting} set at {scope}{' (locked)' if args.lock else ''}")
     if args.setting == LABEL_SETTING:
         _warn_labels(ctx, [args.value])
@@ -479,7 +480,7 @@ def cmd_set(ctx: Context, args: argparse.Namespace) -> int:
 
 def _warn_labels(ctx: Context, labels: Iterable[str]) -> None:
     """Warn about firmware labels that point phones at no active set (docs/firmware.md)."""
-    sets = ctx.store.firmware_sets()
+    sets = ctx.store.firmware.sets()
     for label in sorted(set(labels)):
         note = label_note(sets, label)
         if note is not None:
@@ -498,6 +499,6 @@ def _labels_in(states: Iterable[TenantState]) -> list[str]:
 def cmd_unset(ctx: Context, args: argparse.Namespace) -> int:
     """Remove a setting (and its lock) from a scope."""
     scope = parse_scope(args.scope)
-    ctx.store.unset_setting(scope, args.setting)
+    ctx.edits.unset_setting(scope, args.setting)
     print(f"{args.setting} unset at {scope}")
     return 0

@@ -85,7 +85,7 @@ def _upload(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _list(ctx: Context, args: argparse.Namespace) -> int:
-    sets = ctx.store.firmware_sets(vendor=args.vendor)
+    sets = ctx.store.firmware.sets(vendor=args.vendor)
     if args.json:
         print_json([_set_dict(s) for s in sets])
         return 0
@@ -120,11 +120,11 @@ def _list(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _show(ctx: Context, args: argparse.Namespace) -> int:
-    found = ctx.store.firmware_sets(vendor=args.vendor, label=args.label)
+    found = ctx.store.firmware.sets(vendor=args.vendor, label=args.label)
     if not found:
         raise NotFoundError(f"no {args.vendor} firmware set labelled {args.label!r}")
     data = _set_dict(found[0])
-    data["selected_by"] = ctx.store.firmware_references(args.label)
+    data["selected_by"] = ctx.store.firmware.references(args.label)
     if args.json:
         print_json(data)
         return 0

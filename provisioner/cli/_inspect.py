@@ -12,7 +12,7 @@ from provisioner.cli._output import print_json, print_table, show_value
 from provisioner.errors import InputError, NotFoundError
 from provisioner.mac import parse_mac
 from provisioner.pipeline import ErrorPolicy, render_snapshot
-from provisioner.render import TreeAccess, update_files, write_tree
+from provisioner.render import RenderedFile, RenderError, TreeAccess, update_files, write_tree
 from provisioner.resolve import LineView, PhoneView, Resolved, Resolver
 from provisioner.serve import Protocol, access_from, transport_refusal
 
@@ -20,7 +20,7 @@ __all__ = ["cmd_explain", "cmd_render"]
 
 
 def _view(ctx: Context, mac: str) -> tuple[Resolver, PhoneView]:
-    snapshot = ctx.store.snapshot([mac])
+    snapshot = ctx.store.tenants.snapshot([mac])
     phone = next(iter(snapshot.phones.values()), None)
     if phone is None:
         raise NotFoundError(f"no phone with MAC {mac}")
@@ -44,6 +44,7 @@ def cmd_explain(ctx: Context, args: argparse.Namespace) -> int:
         return show_value(resolved.value, secret=name in secret, reveal=args.show_secrets)
 
     line_names = {name for lv in view.lines for name in lv.settings}
+    files, errors = _rendered(ctx, resolver, view)
     if args.json:
         print_json(
             {
@@ -70,6 +71,8 @@ def cmd_explain(ctx: Context, args: argparse.Namespace) -> int:
                     }
                     for lv in view.lines
                 ],
+                "files": [{"path": f.path, "bytes": len(f.data)} for f in files],
+                "render_errors": [str(e) for e in errors],
             }
         )
         return 0
@@ -105,7 +108,33 @@ def cmd_explain(ctx: Context, args: argparse.Namespace) -> int:
                 for name, r in sorted(lv.settings.items())
             ],
         )
+    _print_files(view, files, errors)
     return 0
+
+
+def _rendered(
+    ctx: Context, resolver: Resolver, view: PhoneView
+) -> tuple[list[RenderedFile], list[RenderError]]:
+    """The phone's files as the pipeline renders them now, or why they fail."""
+    result = render_snapshot(ctx.catalog, resolver.snapshot, shared=False, macs=[view.phone.mac])
+    return result.phones.get(view.phone.mac, []), result.errors
+
+
+def _print_files(view: PhoneView, files: list[RenderedFile], errors: list[RenderError]) -> None:
+    if not view.phone.enabled:
+        print("\nthe phone is disabled: none of its files is served")
+        return
+    if errors:
+        print("\nits files do not render:")
+        for error in errors:
+            print(f"  render error: {error}")
+        print(
+            f"provisioner serve keeps serving tenant {view.tenant.name}'s previous files "
+            "until this is fixed (a failing phone holds back its whole tenant's change)"
+        )
+        return
+    print("\nits files as rendered now:")
+    print_table(["FILE", "BYTES"], [[f.path, str(len(f.data))] for f in files])
 
 
 def _transports(view: PhoneView) -> dict[str, str | None]:
@@ -162,7 +191,7 @@ def cmd_render(ctx: Context, args: argparse.Namespace) -> int:
     out = Path(args.out)
     access = TreeAccess.shared(args.group) if args.group else None
     mac = parse_mac(args.mac) if args.mac else None
-    snapshot = ctx.store.snapshot([mac] if mac else None)
+    snapshot = ctx.store.tenants.snapshot([mac] if mac else None)
     if mac is not None and not snapshot.phones:
         raise NotFoundError(f"no phone with MAC {mac}")
     # All or nothing: a tree missing some phones' files (or holding stale ones

@@ -23,6 +23,7 @@ from provisioner.notify import (
     request_for,
 )
 from provisioner.resolve import Resolver
+from provisioner.send_profiles import send_profiles
 from provisioner.sip import Notifier, NotifyOutcome, Timers
 from provisioner.store import JobSummary
 
@@ -42,13 +43,13 @@ def _host_port(text: str) -> tuple[str, int]:
 def cmd_notify(ctx: Context, args: argparse.Namespace) -> int:
     """Send one check-sync NOTIFY to a phone now and print the outcome."""
     mac = parse_mac(args.mac)
-    snapshot = ctx.store.snapshot([mac])
+    snapshot = ctx.store.tenants.snapshot([mac])
     phone = next(iter(snapshot.phones.values()), None)
     if phone is None:
         raise NotFoundError(f"no phone with MAC {mac}")
     info = notify_info(Resolver(ctx.catalog, snapshot).phone(phone))
     to = _host_port(args.to) if args.to else None
-    address = ctx.store.last_addresses([mac]).get(mac)
+    address = ctx.store.addresses.last([mac]).get(mac)
     try:
         request = request_for(info, args.event, address, to)
     except NotifyTargetError as exc:
@@ -91,18 +92,18 @@ def cmd_notify(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_send_profiles(ctx: Context, args: argparse.Namespace) -> int:
     """Queue NOTIFYs for a phone, group, tenant or model (sent by `provisioner serve`)."""
-    store = ctx.store
     phones, selector = selected_phones(ctx, args)
     if not phones:
         raise NotFoundError(f"no enabled phones in {selector}")
     event: Event = "reboot" if args.restart else "resync"
-    delay = store.notify_delay(tid for _, tid in phones)
-    job = store.create_job(
-        selector=selector, event=event, phones=phones, now=time.time(), delay=float(delay)
+    job = send_profiles(
+        ctx.store, ctx.catalog, phones, selector=selector, event=event, now=time.time()
     )
-    print(f"job {job}: {event} for {len(phones)} phone(s) in {selector}, starting in {delay} s")
+    print(
+        f"job {job.id}: {event} for {len(phones)} phone(s) in {selector}, starting in {job.delay} s"
+    )
     if args.wait:
-        return _wait(ctx, job)
+        return _wait(ctx, job.id)
     return 0
 
 
@@ -124,7 +125,7 @@ def _wait(ctx: Context, job: int) -> int:
     last_change, last = time.monotonic(), ""
     hinted = False
     while True:
-        (summary,) = ctx.store.jobs(job)
+        (summary,) = ctx.store.jobs.summaries(job)
         line = _bar(summary)
         if line != last:
             sys.stderr.write(("\r" if terminal else "") + line + ("" if terminal else "\n"))
@@ -159,14 +160,14 @@ def cmd_jobs(ctx: Context, args: argparse.Namespace) -> int:
     """List send-profiles jobs, show one with per-phone status, or cancel one."""
     store = ctx.store
     if args.cancel is not None:
-        store.cancel_job(args.cancel, time.time())
+        store.jobs.cancel(args.cancel, time.time())
         print(f"job {args.cancel} cancelled")
         return 0
     if args.show is not None:
-        summaries = store.jobs(args.show)
+        summaries = store.jobs.summaries(args.show)
         if not summaries:
             raise NotFoundError(f"no job {args.show}")
-        targets = store.job_targets(args.show)
+        targets = store.jobs.targets(args.show)
         if args.json:
             print_json({**_job_dict(summaries[0]), "targets": [asdict(t) for t in targets]})
             return 0
@@ -178,7 +179,7 @@ def cmd_jobs(ctx: Context, args: argparse.Namespace) -> int:
             [[t.mac, t.event, t.state, t.attempts, t.status or "-", t.reason] for t in targets],
         )
         return 0
-    summaries = store.jobs()
+    summaries = store.jobs.summaries()
     if args.json:
         print_json([_job_dict(s) for s in summaries])
         return 0

@@ -48,17 +48,17 @@ def cmd_rollout(ctx: Context, args: argparse.Namespace) -> int:
     if args.action == "list":
         return _list(ctx, args)
     store = ctx.store
-    found = store.rollouts(args.id)
+    found = store.rollouts.records(args.id)
     if not found:
         raise NotFoundError(f"no rollout {args.id}")
     record = found[0]
     if args.action == "status":
         return _status(record, args.json)
     if args.action == "halt":
-        store.halt_rollout(record.id, "halted by hand")
+        store.rollouts.halt(record.id, "halted by hand")
         print(f"rollout {record.id} halted; pinned phones keep {record.label}")
         return 0
-    reboot = rollback(store, record.id)
+    reboot = rollback(store, ctx.catalog, record.id)
     print(
         f"rollout {record.id} rolled back: {len(reboot)} phone(s) back on their previous "
         "label, rebooting (sent by `provisioner serve`)"
@@ -84,7 +84,7 @@ def _start(ctx: Context, args: argparse.Namespace) -> int:
         plan=plan,
         first=first,
     )
-    (record,) = store.rollouts(rollout_id)
+    (record,) = store.rollouts.records(rollout_id)
     counts = _summary(record)["counts"]
     print(
         f"rollout {rollout_id}: {args.vendor} {args.label} to {selector}: "
@@ -98,7 +98,7 @@ def _start(ctx: Context, args: argparse.Namespace) -> int:
 
 def _list(ctx: Context, args: argparse.Namespace) -> int:
     store = ctx.store
-    records = store.rollouts()
+    records = store.rollouts.records()
     if args.json:
         print_json([_summary(r) for r in records])
         return 0

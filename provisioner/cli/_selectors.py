@@ -21,19 +21,19 @@ def selected_phones(ctx: Context, args: argparse.Namespace) -> tuple[list[tuple[
     store = ctx.store
     if getattr(args, "phone", None):
         macs = [parse_mac(m) for m in args.phone.split(",")]
-        return store.phones_for(macs=macs), f"phone {','.join(macs)}"
+        return store.tenants.phones_for(macs=macs), f"phone {','.join(macs)}"
     if args.group:
         group = split_group(args.group)
         if group is None:
             raise InputError(f"invalid --group {args.group!r}: expected TENANT/NAME")
-        phones = store.phones_for(group=group)
-        if not phones and group[1] not in store.tenant_state(group[0]).groups:
+        phones = store.tenants.phones_for(group=group)
+        if not phones and group[1] not in store.tenants.state(group[0]).groups:
             raise NotFoundError(f"no group {args.group} (see `provisioner group list`)")
         return phones, f"group {args.group}"
     if args.tenant:
-        phones = store.phones_for(tenant=args.tenant)
+        phones = store.tenants.phones_for(tenant=args.tenant)
         if not phones:
-            store.tenant_state(args.tenant)  # says so if there is no such tenant
+            store.tenants.state(args.tenant)  # says so if there is no such tenant
         return phones, f"tenant {args.tenant}"
     model = ctx.catalog.model(args.model).id
-    return store.phones_for(model=model), f"model {model}"
+    return store.tenants.phones_for(model=model), f"model {model}"

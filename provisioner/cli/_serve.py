@@ -23,7 +23,6 @@ from provisioner.resolve import FIRMWARE_SETTING, Resolver
 from provisioner.scope import parse_scope
 from provisioner.serve import ServeConfig, Server
 from provisioner.settings import parse_networks
-from provisioner.store import BanStore
 from provisioner.udp import local_address_towards
 
 __all__ = ["cmd_ban", "cmd_claim", "cmd_dhcp", "cmd_identify", "cmd_seen", "cmd_serve", "cmd_token"]
@@ -125,7 +124,7 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     _check_client_trust(config.client_ca, config.client_crl)
     server = Server(config, ctx.store, ctx.catalog, ctx.firmware_storage)
     address = args.bind if args.bind not in ("0.0.0.0", "::") else primary_address()
-    print(f"provisioner serving {len(ctx.store.tenant_names())} tenant(s)")
+    print(f"provisioner serving {len(ctx.store.tenants.names())} tenant(s)")
     for name, port in (("http", args.http_port), ("https", args.https_port)):
         if port:
             print(f"  {name}://{address}:{port}/")
@@ -173,7 +172,7 @@ def cmd_identify(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_seen(ctx: Context, args: argparse.Namespace) -> int:
     """List what phones asked for; flag firmware other than the one assigned."""
-    rows = ctx.store.seen(unknown=args.unknown, limit=args.limit)
+    rows = ctx.store.seen.latest(unknown=args.unknown, limit=args.limit)
     assigned = _assigned_firmware(ctx, {r.mac for r in rows if r.mac})
     entries: list[dict[str, Any]] = []
     for row in rows:
@@ -198,7 +197,7 @@ def cmd_seen(ctx: Context, args: argparse.Namespace) -> int:
                 "last_seen": row.last_seen,
             }
         )
-    pending = ctx.store.pending() if args.unknown else []
+    pending = ctx.store.seen.pending() if args.unknown else []
     if args.json:
         print_json(
             {"seen": entries, "pending": [asdict(p) for p in pending]} if args.unknown else entries
@@ -241,7 +240,7 @@ def _when(timestamp: int) -> str:
 def _assigned_firmware(ctx: Context, macs: set[str]) -> dict[str, str]:
     if not macs:
         return {}
-    snapshot = ctx.store.snapshot(macs)
+    snapshot = ctx.store.tenants.snapshot(macs)
     resolver = Resolver(ctx.catalog, snapshot)
     result = {}
     for phone in snapshot.phones.values():
@@ -254,17 +253,17 @@ def _assigned_firmware(ctx: Context, macs: set[str]) -> dict[str, str]:
 def cmd_claim(ctx: Context, args: argparse.Namespace) -> int:
     """Turn a pending (quarantined) device into a managed phone."""
     mac = parse_mac(args.mac)
-    pending = {p.mac: p for p in ctx.store.pending()}.get(mac)
+    pending = {p.mac: p for p in ctx.store.seen.pending()}.get(mac)
     tenant = args.tenant or (pending.tenant if pending else None)
     model = args.model or (pending.model if pending else None)
     if tenant is None:
         raise NotFoundError(f"{mac} is not pending; give --tenant and --model to add it")
     if not model:
         raise InputError(f"the model of {mac} was not detected; give --model")
-    ctx.store.add_phone(
+    ctx.edits.add_phone(
         tenant, mac, model, description=args.description or "", groups=args.group or []
     )
-    ctx.store.forget_pending(mac)
+    ctx.store.seen.forget_pending(mac)
     print(f"phone {mac} claimed into tenant {tenant} as {ctx.catalog.model(model).id}")
     return 0
 
@@ -273,18 +272,18 @@ def cmd_token(ctx: Context, args: argparse.Namespace) -> int:
     """Give a tenant a new random URL prefix token (or remove it)."""
     scope = parse_scope(f"tenant:{args.name}")
     if args.clear:
-        ctx.store.unset_setting(scope, "access.url_token")
+        ctx.edits.unset_setting(scope, "access.url_token")
         print(f"tenant {args.name} is served at the root again")
         return 0
     token = secrets.token_urlsafe(24)
-    ctx.store.set_setting(scope, "access.url_token", token)
+    ctx.edits.set_setting(scope, "access.url_token", token)
     print(f"tenant {args.name} is now served under /{token}/")
     return 0
 
 
 def cmd_ban(ctx: Context, args: argparse.Namespace) -> int:
     """List bans, or lift one; every ``serve`` node follows within its poll interval."""
-    bans = BanStore(ctx.store.engine)
+    bans = ctx.store.bans
     if args.action == "rm":
         address = args.address.strip()
         if not bans.remove(address):

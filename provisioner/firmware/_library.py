@@ -24,7 +24,7 @@ from provisioner.firmware._select import LABEL, derive_version
 from provisioner.firmware._storage import FirmwareStorage, new_key
 
 if TYPE_CHECKING:  # the store imports this package's rollout types; no cycle at run time
-    from provisioner.store import Store
+    from provisioner.store import FirmwareRepository
 
 __all__ = ["KINDS", "FirmwareLibrary"]
 
@@ -35,10 +35,12 @@ _SWEEP_AGE = 3600.0  # seconds: older leftovers are certainly not an upload in p
 
 
 class FirmwareLibrary:
-    """Firmware sets: their records in ``store`` and their files in ``storage``."""
+    """Firmware sets: their records in ``records`` and their files in ``storage``."""
 
-    def __init__(self, store: Store, storage: FirmwareStorage, catalog: Catalog) -> None:
-        self.store = store
+    def __init__(
+        self, records: FirmwareRepository, storage: FirmwareStorage, catalog: Catalog
+    ) -> None:
+        self.records = records
         self.storage = storage
         self.catalog = catalog
 
@@ -81,7 +83,7 @@ class FirmwareLibrary:
             raise InputError("description is longer than 255 characters")
         if version and not all(part.isdigit() for part in version.split(".")):
             raise InputError(f"invalid version {version!r}: dotted numbers such as 6.4.6.1234")
-        if self.store.firmware_sets(vendor=vendor, label=label):
+        if self.records.sets(vendor=vendor, label=label):
             raise InputError(
                 f"a {vendor} set labelled {label!r} already exists; "
                 "choose another label (a set is never replaced)"
@@ -116,7 +118,7 @@ class FirmwareLibrary:
                 created_at=time.time(),
                 files=tuple(FirmwareFile(f.path, f.size, f.sha256) for f in ingested.files),
             )
-            set_id = self.store.add_firmware_set(record)
+            set_id = self.records.add(record)
         except BaseException:
             self.storage.remove(key)
             raise
@@ -151,13 +153,13 @@ class FirmwareLibrary:
         the file is the same.
         """
         self._check_names(vendor, label)
-        found = self.store.firmware_sets(vendor=vendor, label=label)
+        found = self.records.sets(vendor=vendor, label=label)
         if not found:
             raise NotFoundError(f"no {vendor} firmware set labelled {label!r}")
         candidate = found[0]
         if any(f.firmware.root for f in self.catalog.families.values() if f.vendor == vendor):
             mine = {f.path.lower(): f.sha256 for f in candidate.files}
-            for other in self.store.firmware_sets(vendor=vendor, active=True):
+            for other in self.records.sets(vendor=vendor, active=True):
                 if other.id == candidate.id:
                     continue
                 for f in other.files:
@@ -167,20 +169,20 @@ class FirmwareLibrary:
                             f"{vendor} files are also served at the server root, so two "
                             "active sets cannot hold different files of one name"
                         )
-        return self.store.set_firmware_active(vendor, label, True)
+        return self.records.set_active(vendor, label, True)
 
     def deactivate(self, vendor: str, label: str) -> bool:
         """Stop serving a set (phones pointed at it are no longer told to change)."""
         self._check_names(vendor, label)
-        return self.store.set_firmware_active(vendor, label, False)
+        return self.records.set_active(vendor, label, False)
 
     def remove(self, vendor: str, label: str) -> list[str]:
         """Delete an inactive set; the scopes whose settings still name its label."""
         self._check_names(vendor, label)
-        key = self.store.remove_firmware_set(vendor, label)
+        key = self.records.remove(vendor, label)
         self.storage.remove(key)
-        return self.store.firmware_references(label)
+        return self.records.references(label)
 
     def sweep(self, older_than: float = _SWEEP_AGE) -> list[str]:
         """Delete what crashed uploads left in storage."""
-        return self.storage.sweep(self.store.firmware_storage_keys(), older_than)
+        return self.storage.sweep(self.records.storage_keys(), older_than)

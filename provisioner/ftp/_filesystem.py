@@ -1,9 +1,10 @@
 """A virtual filesystem: files come from the backend, never from the disk.
 
 pyftpdlib's :class:`AbstractedFS` maps FTP paths onto a directory and calls
-``os`` functions. This subclass overrides every one of its methods (a test
-checks that none is inherited), so a method we forgot cannot quietly fall
-back to the local disk. The server looks like one empty, flat directory:
+``os`` functions. :class:`VirtualFS` overrides every one of its methods,
+here or in :class:`~provisioner.ftp._refusals.RefusingFS` (a test checks
+that none is inherited), so a method we forgot cannot quietly fall back to
+the local disk. The server looks like one empty, flat directory:
 
 * ``RETR`` sends what ``backend.read`` returned from memory
   (:class:`Download`), reusing the read of an immediately preceding ``SIZE``
@@ -11,9 +12,10 @@ back to the local disk. The server looks like one empty, flat directory:
   (firmware), that file is opened read-only and sent in pieces;
 * ``STOR`` collects into memory up to ``backend.upload_limit``
   (:class:`Upload`); delivery happens when the transfer completes;
-* listings are always empty: phones never list, and names are not disclosed;
 * the only directory is ``/``;
-* everything else (stat, delete, rename, mkdir, chmod, …) is refused.
+* listings (always empty) and everything else (stat, delete, rename,
+  mkdir, chmod, …) are :class:`RefusingFS`'s: refused, or answered with
+  nothing.
 
 The filesystem never calls the backend itself: it runs on the loop thread
 every session shares. The session asks the backend on a backend thread
@@ -23,30 +25,25 @@ hands the answer over (:meth:`VirtualFS.give_read`,
 
 Paths are never normalised or joined: ``ftp2fs`` returns the client's text
 unchanged, and :func:`backend_path` decides what may reach the backend.
-Every refusal raises the same :class:`FilesystemError`.
+Every refusal raises the same :class:`FilesystemError` (:func:`refusal`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 
 from provisioner.ftp._files import Download, Upload
 from provisioner.ftp._paths import backend_path
-from provisioner.ftp._pyftpdlib import AbstractedFS, FilesystemError
-from provisioner.ftp._replies import UNAVAILABLE_REASON
+from provisioner.ftp._pyftpdlib import FilesystemError
+from provisioner.ftp._refusals import RefusingFS, refusal
 
 __all__ = ["VirtualFS"]
 
 ROOT = "/"
 
 
-def _refuse() -> NoReturn:
-    raise FilesystemError(UNAVAILABLE_REASON)
-
-
-class VirtualFS(AbstractedFS):
+class VirtualFS(RefusingFS):
     """The files of one logged-in FTP session (created by pyftpdlib at login)."""
 
     def __init__(self, root: str, cmd_channel: Any) -> None:
@@ -89,14 +86,14 @@ class VirtualFS(AbstractedFS):
     def _path(self, raw: str) -> str:
         path = backend_path(raw)
         if path is None:
-            _refuse()
+            raise refusal()
         return path
 
     @staticmethod
     def _content(answer: tuple[str, bytes | Path | None] | None, path: str) -> bytes | Path:
         """What the backend gave for ``path``; refused when it was not asked or found nothing."""
         if answer is None or answer[0] != path or answer[1] is None:
-            _refuse()
+            raise refusal()
         return answer[1]
 
     # --- paths: the client's text, untouched
@@ -137,19 +134,19 @@ class VirtualFS(AbstractedFS):
                 try:
                     return open(content, "rb")  # a file the backend chose, not the client
                 except OSError:
-                    _refuse()
+                    raise refusal() from None
             return Download(path, content)
         if mode == "wb":
             if limit is None or limit[0] != path or limit[1] <= 0:
-                _refuse()
+                raise refusal()
             return Upload(path, limit[1])
-        _refuse()
+        raise refusal()
 
     def mkstemp(
         self, suffix: str = "", prefix: str = "", dir: str | None = None, mode: str = "wb"
     ) -> NoReturn:
         """Refused: the server never names files for the client (STOU)."""
-        _refuse()
+        raise refusal()
 
     def getsize(self, path: str) -> int:
         """The file's size in bytes (SIZE); its content is kept for a following RETR of it."""
@@ -159,31 +156,11 @@ class VirtualFS(AbstractedFS):
                 return content.stat().st_size
         except (OSError, FilesystemError):
             self._read = None
-            _refuse()
+            raise refusal() from None
         return len(content)
-
-    def getmtime(self, path: str) -> NoReturn:
-        """Refused: files have no modification time here."""
-        _refuse()
-
-    def stat(self, path: str) -> NoReturn:
-        """Refused: there is nothing to stat."""
-        _refuse()
-
-    def lstat(self, path: str) -> NoReturn:
-        """Refused: there is nothing to stat."""
-        _refuse()
-
-    def readlink(self, path: str) -> NoReturn:
-        """Refused: there are no links."""
-        _refuse()
 
     def isfile(self, path: str) -> bool:
         """False: existence is only ever revealed by reading."""
-        return False
-
-    def islink(self, path: str) -> bool:
-        """False: there are no links."""
         return False
 
     def lexists(self, path: str) -> bool:
@@ -199,65 +176,4 @@ class VirtualFS(AbstractedFS):
     def chdir(self, path: str) -> None:
         """Only ``/`` exists."""
         if path != ROOT:
-            _refuse()
-
-    def listdir(self, path: str) -> list[str]:
-        """Always empty: file names are not disclosed."""
-        return []
-
-    def listdirinfo(self, path: str) -> list[str]:
-        """Always empty: file names are not disclosed."""
-        return []
-
-    def format_list(
-        self, basedir: str, listing: list[str], ignore_err: bool = True
-    ) -> Iterator[bytes]:
-        """No lines, whatever is asked for."""
-        return iter(())
-
-    def format_mlsx(
-        self,
-        basedir: str,
-        listing: list[str],
-        perms: str,
-        facts: list[str],
-        ignore_err: bool = True,
-    ) -> Iterator[bytes]:
-        """No entries for a directory (MLSD); refused for a single name (MLST)."""
-        if listing:
-            _refuse()
-        return iter(())
-
-    def get_user_by_uid(self, uid: int) -> str:
-        """Listings are empty, so no owner is ever shown."""
-        return "ftp"
-
-    def get_group_by_gid(self, gid: int) -> str:
-        """Listings are empty, so no group is ever shown."""
-        return "ftp"
-
-    # --- changes: all refused
-
-    def mkdir(self, path: str) -> NoReturn:
-        """Refused."""
-        _refuse()
-
-    def rmdir(self, path: str) -> NoReturn:
-        """Refused."""
-        _refuse()
-
-    def remove(self, path: str) -> NoReturn:
-        """Refused."""
-        _refuse()
-
-    def rename(self, src: str, dst: str) -> NoReturn:
-        """Refused."""
-        _refuse()
-
-    def chmod(self, path: str, mode: int) -> NoReturn:
-        """Refused."""
-        _refuse()
-
-    def utime(self, path: str, timeval: float) -> NoReturn:
-        """Refused."""
-        _refuse()
+            raise refusal()

@@ -47,8 +47,9 @@ def _warnings_only(record: logging.LogRecord) -> bool:
     Those records (session opened, ``<- USER x``, transfers, debug dumps of
     handler state) duplicate what :class:`provisioner.ftp.FtpEvent` reports,
     and at DEBUG they include raw command lines a confused client may have
-    put a password into. The session class overrides the handler's logging
-    methods as well; this filter catches the module-level calls.
+    put a password into. The session overrides the handler's logging methods
+    as well (:mod:`provisioner.ftp._events`); this filter catches the
+    module-level calls.
     """
     return record.levelno >= logging.WARNING
 

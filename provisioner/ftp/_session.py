@@ -1,4 +1,4 @@
-"""One FTP control connection, its data connections, and what it reports.
+"""One FTP control connection.
 
 pyftpdlib's :class:`FTPHandler` runs the protocol; this subclass changes
 only what the provisioning server needs:
@@ -8,10 +8,6 @@ only what the provisioning server needs:
 * every 550 reply carries the same text (:data:`UNAVAILABLE`), whatever
   pyftpdlib would have said, so refused, malformed and missing paths look
   alike;
-* pyftpdlib's per-command log lines are replaced by one
-  :class:`FtpEvent` per finished request (logins, and every command that
-  names a path), given to ``backend.on_event``; no password ever reaches
-  a log line or an event;
 * the backend is never called on the loop thread every session shares: a
   command that needs it (PASS, RETR, SIZE, STOR, and an upload's delivery)
   asks on a backend thread and is run again, or answered, when the answer
@@ -23,10 +19,14 @@ only what the provisioning server needs:
 * SIZE costs one backend read; resuming (REST), unique names (STOU) and
   timestamps (MDTM, MFMT) are not offered at all, so FEAT does not list them;
 * uploads are delivered to the backend only after a complete transfer
-  within the size limit (:class:`Transfer`);
-* passive data connections use only the configured port range: when it is
-  exhausted the reply is 425, where pyftpdlib would silently fall back to a
-  port a firewall will not pass (:class:`PassiveListener`).
+  within the size limit (:meth:`Session.deliver`, called by the data
+  connection);
+* when the passive port range is exhausted the reply is 425.
+
+What it reports (events instead of pyftpdlib's log lines, no password
+ever in either) is :class:`~provisioner.ftp._events.SessionEvents`', which
+it builds on; its data connections, and the passive port range, are in
+:mod:`provisioner.ftp._data`.
 
 In FTP stream mode the end of an upload *is* the client closing the data
 connection (RFC 959 §3.4.1), so an upload cut short by a client that closes
@@ -37,8 +37,6 @@ store.
 
 from __future__ import annotations
 
-import ipaddress
-import logging
 import socket
 from collections import deque
 from collections.abc import Callable
@@ -47,24 +45,16 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from provisioner.ftp._account import Account
 from provisioner.ftp._authorizer import Authorizer
-from provisioner.ftp._backend import Client, FtpBackend, FtpEvent
+from provisioner.ftp._backend import FtpBackend
 from provisioner.ftp._calls import BackendCalls
-from provisioner.ftp._files import Upload, UploadTooLarge
+from provisioner.ftp._data import ActiveConnector, NoPassivePort, PassiveListener, Transfer
+from provisioner.ftp._events import LogFun, SessionEvents, discard
 from provisioner.ftp._filesystem import VirtualFS
-from provisioner.ftp._pyftpdlib import (
-    PROTO_CMDS,
-    ActiveDTP,
-    DTPHandler,
-    FilesystemError,
-    FTPHandler,
-    IOLoop,
-    PassiveDTP,
-)
+from provisioner.ftp._pyftpdlib import PROTO_CMDS, FilesystemError, IOLoop
 from provisioner.ftp._replies import (
     LOGIN_REFUSED,
     LOGIN_TIMED_OUT,
     NO_PASSIVE_PORT,
-    TOO_LARGE,
     TOO_MANY_COMMANDS,
     UNAVAILABLE,
 )
@@ -74,40 +64,14 @@ if TYPE_CHECKING:
 
 __all__ = ["Session", "SessionConfig"]
 
-log = logging.getLogger("provisioner.ftp")
-
-LogFun = Callable[[str], object]
-
 _NOT_OFFERED = frozenset({"REST", "STOU", "MDTM", "MFMT"})
 _COMMANDS = {name: spec for name, spec in PROTO_CMDS.items() if name not in _NOT_OFFERED}
-# Commands that name a file or directory (pyftpdlib checks a permission
-# letter for exactly these): each one finished is an event.
-_PATH_COMMANDS = frozenset(name for name, spec in _COMMANDS.items() if spec["perm"])
-# Client-chosen text in events is cut here, well past any legitimate path.
-_EVENT_PATH_MAX = 300
-# A transfer closed without a reply of its own (client gone, ABOR) is reported as aborted.
-_ABORTED = 426
 # Command bytes a busy session keeps for later. Clients send a command or a
 # short pipeline (lftp: TYPE, SIZE, EPSV, RETR) and wait; more than this
 # while the session waits on the backend is a flood, and ends the session.
 _HELD_MAX_BYTES = 4096
 
 _T = TypeVar("_T")
-
-
-def _discard(message: str) -> None:
-    """A pyftpdlib ``logfun`` that drops the line (events replace its logging)."""
-
-
-def _peer_address(ip: str) -> str:
-    """``ip`` without the IPv4-mapped IPv6 form a dual-stack socket reports."""
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return ip
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,84 +96,7 @@ class _Server(Protocol):
     def admit(self, session: Session) -> bool: ...
 
 
-class NoPassivePort(Exception):
-    """Every port of the configured passive range is in use."""
-
-
-class Transfer(DTPHandler):
-    """One data connection: delivers uploads, enforces their limit, reports."""
-
-    def __init__(self, sock: socket.socket, cmd_channel: Session) -> None:
-        self.timeout = cmd_channel.data_timeout
-        self._session = cmd_channel
-        super().__init__(sock, cmd_channel)
-
-    def handle_read(self) -> None:
-        """Receive upload data; past the limit, abort with 552 and keep nothing."""
-        try:
-            super().handle_read()
-        except UploadTooLarge:
-            self.transfer_finished = False
-            self._resp = (TOO_LARGE, _discard)
-            self.close()
-
-    # pyftpdlib aliases this to its own handle_read, bypassing the override.
-    handle_read_event = handle_read
-
-    def close(self) -> None:
-        """Close, reply and report as pyftpdlib would; a complete upload is delivered first.
-
-        The delivery is a backend call, so the session makes it and sends
-        the reply this connection would have sent (:meth:`Session.deliver`).
-        """
-        if self._closed:
-            return
-        upload = self.file_obj
-        if self.receive and self.transfer_finished and isinstance(upload, Upload) and self._resp:
-            reply, self._resp = self._resp[0], ()
-            # Before super().close(), which closes the upload and drops its bytes.
-            transferred = self.get_transmitted_bytes()
-            self._session.deliver(upload.name, upload.getvalue(), reply, transferred)
-            super().close()
-            return
-        super().close()
-        status = int(self._resp[0][:3]) if self._resp else _ABORTED
-        self._session.transfer_done(status, self.get_transmitted_bytes())
-
-
-class PassiveListener(PassiveDTP):
-    """PASV/EPSV listener confined to the configured port range."""
-
-    def __init__(self, cmd_channel: Session, extmode: bool = False) -> None:
-        self.timeout = cmd_channel.data_timeout
-        self._ranged = cmd_channel.passive_ports is not None
-        self._tried_range = False
-        super().__init__(cmd_channel, extmode)
-
-    def bind(self, addr: tuple[str, int]) -> None:
-        """Bind, but never to a kernel-chosen port once the range was tried.
-
-        pyftpdlib binds port 0 twice: first to learn the address family on
-        an IPv6 listener (harmless, that socket is closed), and again as its
-        fallback when every port of the range is taken, which is refused.
-        """
-        if addr[1]:
-            self._tried_range = True
-        elif self._ranged and self._tried_range:
-            self.close()
-            raise NoPassivePort
-        super().bind(addr)
-
-
-class ActiveConnector(ActiveDTP):
-    """PORT/EPRT connection to the client, with the configured timeout."""
-
-    def __init__(self, ip: str, port: int, cmd_channel: Session) -> None:
-        self.timeout = cmd_channel.data_timeout
-        super().__init__(ip, port, cmd_channel)
-
-
-class Session(FTPHandler):
+class Session(SessionEvents):
     """The pyftpdlib handler for one control connection."""
 
     abstracted_fs = VirtualFS
@@ -223,9 +110,9 @@ class Session(FTPHandler):
     def __init__(self, conn: socket.socket, server: _Server, ioloop: IOLoop | None = None) -> None:
         config = server.config
         self._config = config
+        self._event_sink = config.backend
         self._server = server
         self._account: Account[Any] | None = None
-        self._transfer: tuple[str, str] | None = None
         # Calls to the backend (or a refused login's delay) not finished yet:
         # command lines that arrive meanwhile are held, in order, and run
         # afterwards. A command's call and an upload's delivery may overlap.
@@ -244,11 +131,6 @@ class Session(FTPHandler):
         super().__init__(conn, server, ioloop)
 
     # --- identity
-
-    @property
-    def client(self) -> Client:
-        """The peer of the control connection."""
-        return _peer_address(self.remote_ip), int(self.remote_port)
 
     @property
     def account(self) -> Account[Any]:
@@ -459,7 +341,7 @@ class Session(FTPHandler):
 
     # --- replies
 
-    def respond(self, resp: str, logfun: LogFun = _discard) -> None:
+    def respond(self, resp: str, logfun: LogFun = discard) -> None:
         """Send a reply; every 550 is the one uniform text."""
         if resp.startswith("550"):
             resp = UNAVAILABLE
@@ -501,72 +383,3 @@ class Session(FTPHandler):
             super()._make_epasv(extmode)
         except NoPassivePort:
             self.respond(NO_PASSIVE_PORT)
-
-    # --- events instead of pyftpdlib's log lines
-
-    def log(self, msg: str, logfun: LogFun = _discard) -> None:
-        """Dropped: :class:`FtpEvent` records what matters."""
-
-    def logline(self, msg: str, logfun: LogFun = _discard) -> None:
-        """Dropped: at DEBUG pyftpdlib logs raw command lines."""
-
-    def log_transfer(
-        self,
-        cmd: str,
-        filename: str,
-        receive: bool,
-        completed: bool,
-        elapsed: float,
-        bytes: int,
-    ) -> None:
-        """Dropped: :class:`Transfer` reports transfers with their final status."""
-
-    def log_exception(self, instance: object) -> None:
-        """Log an unexpected error with its traceback (no session state)."""
-        log.exception("unexpected error in FTP session")
-
-    def log_cmd(self, cmd: str, arg: str, respcode: int, respstr: str) -> None:
-        """Report a finished path command; a transfer waits for its data connection."""
-        if cmd not in _PATH_COMMANDS:
-            return  # never USER/PASS: their argument is not a path, and may be a secret
-        if respcode < 200:
-            self._transfer = (cmd, arg)
-        else:
-            self._emit(cmd, arg, respcode)
-
-    def on_login(self, username: str) -> None:
-        """Report a successful login."""
-        self._emit("PASS", None, 230)
-
-    def on_login_failed(self, username: str, password: str) -> None:
-        """Report a refused login (the password is not used)."""
-        self._emit("PASS", None, 530, user=username)
-
-    def transfer_done(self, status: int, transferred: int) -> None:
-        """Report the transfer started by the last 1xx reply."""
-        if self._transfer is not None:
-            cmd, arg = self._transfer
-            self._transfer = None
-            self._emit(cmd, arg, status, transferred)
-
-    def _emit(
-        self,
-        command: str,
-        path: str | None,
-        status: int,
-        transferred: int = 0,
-        *,
-        user: str | None = None,
-    ) -> None:
-        event = FtpEvent(
-            client=self.client,
-            user=self.username if user is None else user,
-            command=command,
-            path=None if path is None else path[:_EVENT_PATH_MAX],
-            status=status,
-            transferred=transferred,
-        )
-        try:
-            self._config.backend.on_event(event)
-        except Exception:
-            log.exception("FTP backend on_event failed")

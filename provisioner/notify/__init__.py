@@ -1,5 +1,6 @@
 """Check-sync: whom to notify and what to send (pure); jobs run in provisioner.serve."""
 
+from provisioner.notify._delay import notify_delay
 from provisioner.notify._pacing import TokenBucket
 from provisioner.notify._states import (
     TRANSITIONS,
@@ -27,6 +28,7 @@ __all__ = [
     "TokenBucket",
     "check_sync_event",
     "next_state",
+    "notify_delay",
     "notify_info",
     "request_for",
 ]

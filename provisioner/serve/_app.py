@@ -31,13 +31,14 @@ from provisioner.serve._front import FrontGateway
 from provisioner.serve._ftp_backend import GatewayFtpBackend
 from provisioner.serve._http import make_handler
 from provisioner.serve._jobs import JobRunner
+from provisioner.serve._learned import LearnedAddresses
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Fetch, Network, Protocol, Status, TenantPolicy
 from provisioner.serve._rollouts import RolloutRunner
 from provisioner.serve._tls import default_hosts, self_signed, server_context
 from provisioner.settings import parse_networks
 from provisioner.sip import Notifier
-from provisioner.store import Ban, BanStore, Store
+from provisioner.store import Ban, JobRequest, Store
 from provisioner.tftp import Content, TftpEvent, TftpServer
 
 __all__ = ["ServeConfig", "Server"]
@@ -104,23 +105,29 @@ class Server:
         """``storage`` holds firmware sets; by default ``<data dir>/firmware``."""
         self.config = config
         self.store = store
+        self.catalog = catalog
         self.metrics = Metrics()
         # One worker thread for database reads/writes and rendering: SQLite
         # has one writer anyway, and renders never run on the event loop.
         self.db = Db()
         if storage is None:
             storage = LocalStorage(config.data_dir / "firmware")
-        self.firmware = FirmwareLibrary(store, storage, catalog)
+        self.firmware = FirmwareLibrary(store.firmware, storage, catalog)
         self.cache = ConfigCache(
-            store,
+            store.tenants,
+            store.firmware,
             catalog,
             self.db,
             self.metrics,
             site_dir=config.site_dir,
             storage=self.firmware.storage,
         )
-        self.gateway = build_gateway(config, store, self.cache, self.metrics, self.db)
-        self.bans = BanStore(store.engine)
+        # Written by the gateway, read by the job runner, flushed by the server.
+        self.learned = LearnedAddresses()
+        self.gateway = build_gateway(
+            config, store, self.cache, self.metrics, self.db, learned=self.learned
+        )
+        self.bans = store.bans
         self._runner: web.ServerRunner | None = None
         self._tftp: TftpServer | None = None
         self._ftp: FtpServer[int] | None = None
@@ -217,15 +224,23 @@ class Server:
         """The job and rollout runners, the coordinator and the periodic chores."""
         config = self.config
         self.runner = JobRunner(
-            store=self.store,
-            cache=self.cache,
+            jobs=self.store.jobs,
+            addresses=self.store.addresses,
+            served=self.cache,
             notifier=self.notifier,
             db=self.db,
-            address_of=self.gateway.addresses.get,
+            address_of=self.learned.current.get,
             lease=config.notify_lease,
             idle=config.poll_interval,
         )
-        self.rollouts = RolloutRunner(self.store, self.db, interval=config.poll_interval)
+        self.rollouts = RolloutRunner(
+            self.store.rollouts,
+            self.store.firmware,
+            self.store.tenants,
+            self.catalog,
+            self.db,
+            interval=config.poll_interval,
+        )
         self._tasks = [
             asyncio.create_task(self.rollouts.run()),
             asyncio.create_task(self._every(config.poll_interval, self.cache.refresh)),
@@ -259,13 +274,11 @@ class Server:
         """A resync job for phones whose files changed (``notify.on_change``)."""
 
         def create() -> int:
-            return self.store.create_job(
-                selector=f"changes in tenant {policy.name}",
-                event="resync",
-                phones=[(mac, policy.tenant_id) for mac in macs],
-                now=time.time(),
-                delay=float(policy.notify_delay),
+            request = JobRequest(
+                f"changes in tenant {policy.name}", "resync", float(policy.notify_delay)
             )
+            phones = [(mac, policy.tenant_id) for mac in macs]
+            return self.store.jobs.create(request, phones, time.time())
 
         job = await self.db.run(create)
         log.info("event=send_profiles job=%d phones=%d reason=change", job, len(macs))
@@ -312,7 +325,7 @@ class Server:
         """
         storage = self.firmware.storage
         assert isinstance(storage, ObjectStorage)
-        sets = await self.db.run(self.store.firmware_sets)
+        sets = await self.db.run(self.store.firmware.sets)
         result = await asyncio.to_thread(storage.mirror, sets)
         if result.fetched:
             log.info("event=firmware_mirrored files=%d failed=%d", result.fetched, result.failed)
@@ -332,11 +345,11 @@ class Server:
 
     async def _flush_seen(self) -> None:
         rows = self.gateway.seen.take()
-        admitted = self.gateway.take_admitted()
+        admitted = self.learned.take()
         if rows:
             await self.db.run(lambda: self.gateway.seen.write(rows))
         if admitted:
-            await self.db.run(lambda: self.store.record_admitted(admitted))
+            await self.db.run(lambda: self.store.addresses.record(admitted))
 
     async def stop(self) -> None:
         """Stop accepting, finish requests in flight, flush, close."""

@@ -14,11 +14,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from provisioner.edits import Edits
 from provisioner.serve._bans import FailureTracker
 from provisioner.serve._cache import ConfigCache
 from provisioner.serve._db import Db
 from provisioner.serve._digest import DigestAuth
 from provisioner.serve._gateway import Gateway
+from provisioner.serve._learned import LearnedAddresses
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._seen import SeenRecorder
 from provisioner.serve._uploads import UploadStore
@@ -37,6 +39,7 @@ def build_gateway(
     metrics: Metrics,
     db: Db,
     *,
+    learned: LearnedAddresses | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Gateway:
     """The gateway ``config`` describes, over ``store`` and ``cache``.
@@ -44,9 +47,10 @@ def build_gateway(
     Nonces are signed with a key derived from the store's device key, so
     every node sharing the database accepts the others' nonces.
     """
-    key = hmac.new(store.device_key(), b"http-digest-nonce", hashlib.sha256).digest()
+    key = hmac.new(store.tenants.device_key(), b"http-digest-nonce", hashlib.sha256).digest()
     return Gateway(
-        store=store,
+        pending=store.seen,
+        phones=Edits.of(store),
         cache=cache,
         digest=DigestAuth(key),
         bans=FailureTracker(
@@ -56,8 +60,9 @@ def build_gateway(
             exempt=config.ban_exempt,
         ),
         uploads=UploadStore(config.data_dir / "uploads"),
-        seen=SeenRecorder(store, config.seen_max_rows),
+        seen=SeenRecorder(store.seen, config.seen_max_rows),
         metrics=metrics,
+        learned=LearnedAddresses() if learned is None else learned,
         db=db,
         realm=config.realm,
         default_tenant=config.default_tenant,

@@ -30,13 +30,14 @@ import base64
 import hashlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
+from typing import Protocol
 
 from provisioner.catalog import Catalog, Family, UploadDef, expand_path
-from provisioner.domain import FirmwareSet
+from provisioner.domain import FirmwareSet, Snapshot
 from provisioner.errors import CatalogError
 from provisioner.firmware import FirmwareStorage
 from provisioner.identify import Identifier
@@ -51,7 +52,6 @@ from provisioner.serve._firmware import firmware_index
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Access, DiskFile, Network, ServedFile, TenantPolicy
 from provisioner.settings import Value, parse_networks
-from provisioner.store import Store
 
 __all__ = ["ConfigCache", "PhoneEntry", "TenantEntry", "served"]
 
@@ -159,19 +159,39 @@ def _phone_entry(view: PhoneView, files: list[RenderedFile], changed_at: int) ->
     return entry
 
 
+class RenderSource(Protocol):
+    """What the cache reads of the tenants (:class:`provisioner.store.TenantRepository`)."""
+
+    def revisions(self) -> dict[int, int]: ...
+
+    def snapshot(
+        self, macs: Collection[str] | None = None, tenant_ids: Collection[int] | None = None
+    ) -> Snapshot: ...
+
+
+class ActiveSets(Protocol):
+    """Firmware sets as recorded (:class:`provisioner.store.FirmwareRepository`)."""
+
+    def sets(
+        self, vendor: str | None = None, label: str | None = None, active: bool | None = None
+    ) -> list[FirmwareSet]: ...
+
+
 class ConfigCache:
     """Rendered files of every tenant, refreshed from tenant revisions."""
 
     def __init__(
         self,
-        store: Store,
+        tenants: RenderSource,
+        firmware_sets: ActiveSets,
         catalog: Catalog,
         db: Db,
         metrics: Metrics,
         site_dir: Path | None = None,
         storage: FirmwareStorage | None = None,
     ) -> None:
-        self.store = store
+        self.source = tenants
+        self.firmware_sets = firmware_sets
         self.storage = storage
         self.catalog = catalog
         self.identifier = Identifier(catalog)
@@ -224,6 +244,14 @@ class ConfigCache:
 
     # --- refresh ---------------------------------------------------------
 
+    async def caught_up(self) -> None:
+        """Return once every change committed before the call is served.
+
+        What a check-sync job waits for before its NOTIFYs go out, so a phone
+        never fetches files older than the change it is told about.
+        """
+        await self.refresh(fresh=True)
+
     async def refresh(self, *, fresh: bool = False) -> None:
         """Re-render tenants whose revision changed; one refresh at a time.
 
@@ -261,7 +289,7 @@ class ConfigCache:
         if not self.shared:
             self.shared, errors = await self._db.run(self._render_shared)
             self._count_errors(errors)
-        revisions = await self._db.run(self.store.tenant_revisions)
+        revisions = await self._db.run(self.source.revisions)
         changed = [
             tid
             for tid, rev in revisions.items()
@@ -281,7 +309,7 @@ class ConfigCache:
     async def reindex_firmware(self) -> None:
         """Index the active firmware sets again (files mirrored since are then served)."""
         self.firmware = await self._db.run(
-            lambda: self._index_firmware(self.store.firmware_sets(active=True))
+            lambda: self._index_firmware(self.firmware_sets.sets(active=True))
         )
 
     def _index_firmware(self, active: Iterable[FirmwareSet]) -> dict[str, DiskFile]:
@@ -320,7 +348,7 @@ class ConfigCache:
         index is rebuilt whenever anything is rendered. Nothing here reads or
         writes what the event loop owns; errors come back as data.
         """
-        snapshot = self.store.snapshot(tenant_ids=list(tenant_ids))
+        snapshot = self.source.snapshot(tenant_ids=list(tenant_ids))
         firmware = self._index_firmware(snapshot.firmware.values())
         renders = render_tenants(
             self.catalog,

@@ -61,7 +61,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Iterable
 
 from provisioner.catalog import FORMAT_CONTENT_TYPES, OutputFormat, content_type_of
 from provisioner.errors import ProvisionerError
@@ -86,13 +87,14 @@ from provisioner.serve._decide import (
     resume,
 )
 from provisioner.serve._digest import DigestAuth
+from provisioner.serve._learned import LearnedAddresses
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Fetch, Protocol, Reply, Status
 from provisioner.serve._seen import SeenRecorder
 from provisioner.serve._uploads import UploadStore
-from provisioner.store import Admitted, PendingDevice, Store
+from provisioner.store import PendingDevice
 
-__all__ = ["Gateway", "UploadTicket"]
+__all__ = ["Gateway", "PendingDevices", "PhoneAdder", "UploadTicket"]
 
 log = logging.getLogger("provisioner.gateway")
 NOT_FOUND = Reply(Status.NOT_FOUND)
@@ -101,25 +103,49 @@ _MAX_TRACKED_DEVICES = 100_000
 _MAX_AGENTS = 10_000  # distinct User-Agents remembered
 
 
+class PendingDevices(typing.Protocol):
+    """Where an unknown device is held for an admin to claim (``unknown.action = quarantine``)."""
+
+    def quarantine(self, device: PendingDevice) -> None: ...
+
+
+class PhoneAdder(typing.Protocol):
+    """How an unknown device becomes a phone (``unknown.action = register``)."""
+
+    def add_phone(
+        self,
+        tenant: str,
+        mac: str,
+        model: str,
+        *,
+        description: str = "",
+        groups: Iterable[str] = (),
+        enabled: bool = True,
+    ) -> None: ...
+
+
 class Gateway:
     """Carries out what :func:`~provisioner.serve._decide.decide` says; shared by all front ends."""
 
     def __init__(
         self,
         *,
-        store: Store,
+        pending: PendingDevices,
+        phones: PhoneAdder,
         cache: ConfigCache,
         digest: DigestAuth,
         bans: FailureTracker,
         uploads: UploadStore,
         seen: SeenRecorder,
         metrics: Metrics,
+        learned: LearnedAddresses,
         db: Db,
         realm: str,
         default_tenant: str | None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.store = store
+        self.pending = pending
+        self.phones = phones
         self.cache = cache
         self.digest = digest
         self.bans = bans
@@ -134,10 +160,8 @@ class Gateway:
         self._registering: dict[str, asyncio.Task[None]] = {}
         self._agents: dict[tuple[str, str, str], Identity] = {}
         self._background: set[asyncio.Task[None]] = set()  # quarantine writes
-        # Where each known phone last fetched from, admitted: the direct NOTIFY destination.
-        self.addresses: dict[str, str] = {}
-        self._admitted: dict[str, Admitted] = {}  # changes of addresses, not written yet
-        self._rules = Rules(realm, default_tenant, digest, self.addresses)
+        self.learned = learned
+        self._rules = Rules(realm, default_tenant, digest, learned.current)
 
     # --- the opening, shared by downloads and uploads ----------------------
 
@@ -264,16 +288,7 @@ class Gateway:
 
     def _learn(self, req: Fetch, phone: PhoneEntry) -> None:
         """Remember where an admitted phone fetched from: its direct NOTIFY destination."""
-        if self.addresses.get(phone.mac) != req.client:
-            self.addresses[phone.mac] = req.client
-            self._admitted[phone.mac] = Admitted(
-                phone.mac, req.client, req.protocol.value, int(self._clock())
-            )
-
-    def take_admitted(self) -> list[Admitted]:
-        """Addresses learned since the last call, for the database (every node reads them)."""
-        taken, self._admitted = self._admitted, {}
-        return list(taken.values())
+        self.learned.learn(phone.mac, req.client, req.protocol.value, self._clock())
 
     def banned(self, client: str) -> bool:
         """Whether ``client`` is banned now (every front end refuses it without further work)."""
@@ -353,7 +368,7 @@ class Gateway:
 
     async def _quarantine(self, device: PendingDevice) -> None:
         try:
-            await self._db.run(lambda: self.store.quarantine(device))
+            await self._db.run(lambda: self.pending.quarantine(device))
         except ProvisionerError as exc:
             log.warning("event=quarantine_failed mac=%s reason=%s", device.mac, _loggable(str(exc)))
             return
@@ -363,7 +378,7 @@ class Gateway:
         groups = [tenant.policy.unknown_group] if tenant.policy.unknown_group else []
 
         def create() -> None:
-            self.store.add_phone(
+            self.phones.add_phone(
                 tenant.policy.name, mac, model, groups=groups, description="auto-registered"
             )
 

@@ -16,9 +16,13 @@ mid-send), moves ``ok`` targets to ``confirmed`` when the phone fetched its
 files again within ``notify.confirm_seconds``, and closes finished jobs.
 Every move follows the one table in :mod:`provisioner.notify._states`.
 
-Before taking targets the runner refreshes the rendered files, so every
-change committed before a job was queued is in place when its NOTIFYs go
-out; jobs also start ``notify.delay_seconds`` after they were queued.
+Before taking targets the runner waits until the served state has caught up
+(:meth:`ServedState.caught_up`), so every change committed before a job was
+queued is in place when its NOTIFYs go out; jobs also start
+``notify.delay_seconds`` after they were queued.
+
+The runner reads the store and the served state through Protocols of just
+what it uses; it writes nothing but its own jobs' rows.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Collection, Mapping
+from typing import Protocol, TypeVar
 
 from provisioner.notify import (
     NotifyTargetError,
@@ -39,12 +43,12 @@ from provisioner.notify import (
     TokenBucket,
     request_for,
 )
-from provisioner.serve._cache import ConfigCache
+from provisioner.serve._cache import PhoneEntry, TenantEntry
 from provisioner.serve._db import Db
-from provisioner.sip import Notifier, NotifyOutcome
-from provisioner.store import Store, TargetRow
+from provisioner.sip import NotifyOutcome, NotifyRequest
+from provisioner.store import TargetRow
 
-__all__ = ["JobRunner", "retryable"]
+__all__ = ["AddressLookup", "JobQueue", "JobRunner", "Sender", "ServedState", "retryable"]
 
 log = logging.getLogger("provisioner.notify")
 _BACKOFF = 5.0  # seconds before the first retry; doubled for each further one
@@ -56,15 +60,56 @@ def retryable(outcome: NotifyOutcome) -> bool:
     return outcome.status is None or outcome.status == 408 or outcome.status >= 500
 
 
+class JobQueue(Protocol):
+    """The jobs' rows as the runner moves them (:class:`provisioner.store.JobRepository`)."""
+
+    def expired(self, now: float) -> list[TargetRow]: ...
+
+    def reap(self, now: float, verdicts: Mapping[int, bool]) -> None: ...
+
+    def due_tenants(self, now: float) -> list[int]: ...
+
+    def next_due(self) -> float | None: ...
+
+    def claim(self, tenant_id: int, limit: int, now: float, lease: float) -> list[TargetRow]: ...
+
+    def finish(self, target_id: int, outcome: TargetOutcome, now: float) -> None: ...
+
+
+class AddressLookup(Protocol):
+    """Where phones were last admitted from, on any node (the ``phone_addresses`` table)."""
+
+    def last(self, macs: Collection[str]) -> dict[str, str]: ...
+
+
+class Sender(Protocol):
+    """What sends one NOTIFY and reports its outcome (:class:`provisioner.sip.Notifier`)."""
+
+    async def send(self, request: NotifyRequest) -> NotifyOutcome: ...
+
+
+class ServedState(Protocol):
+    """The served state as the runner reads it (:class:`ConfigCache`)."""
+
+    @property
+    def macs(self) -> Mapping[str, PhoneEntry]: ...
+
+    @property
+    def tenants(self) -> Mapping[int, TenantEntry]: ...
+
+    async def caught_up(self) -> None: ...
+
+
 class JobRunner:
     """Sends the NOTIFYs of every running job, paced per tenant."""
 
     def __init__(
         self,
         *,
-        store: Store,
-        cache: ConfigCache,
-        notifier: Notifier,
+        jobs: JobQueue,
+        addresses: AddressLookup,
+        served: ServedState,
+        notifier: Sender,
         db: Db,
         address_of: Callable[[str], str | None],
         clock: Callable[[], float] = time.time,
@@ -73,8 +118,9 @@ class JobRunner:
         idle: float = 2.0,
         lease: float = 120.0,
     ) -> None:
-        self.store = store
-        self.cache = cache
+        self.jobs = jobs
+        self.addresses = addresses
+        self.served = served
         self.notifier = notifier
         self.address_of = address_of
         self._database = db
@@ -124,18 +170,18 @@ class JobRunner:
         now = self._clock()
         if now - self._housekept >= 1.0:
             self._housekept = now
-            expired = await self._db(lambda: self.store.expired_targets(now))
+            expired = await self._db(lambda: self.jobs.expired(now))
             verdicts = {e.id: e.attempts < self._max_attempts(e.mac) for e in expired}
-            await self._db(lambda: self.store.reap_jobs(now, verdicts))
-        due = await self._db(lambda: self.store.due_tenants(now))
+            await self._db(lambda: self.jobs.reap(now, verdicts))
+        due = await self._db(lambda: self.jobs.due_tenants(now))
         if not due:
             if self._tasks:
                 return self._tick  # sends in flight: a retry may come due soon
-            upcoming = await self._db(self.store.next_due)
+            upcoming = await self._db(self.jobs.next_due)
             if upcoming is None:
                 return self._idle
             return min(self._idle, max(upcoming - self._clock(), self._tick))
-        await self.cache.refresh(fresh=True)  # files in place before any phone fetches them
+        await self.served.caught_up()  # files in place before any phone fetches them
         for tenant_id in due:
             await self._start(tenant_id, self._clock())
         return self._tick
@@ -143,11 +189,11 @@ class JobRunner:
     def _max_attempts(self, mac: str) -> int:
         """Sends a phone's target may take: the first and ``notify.retries`` more,
         as in :meth:`_send_now`. A phone gone from the cache gets no second one."""
-        phone = self.cache.macs.get(mac)
+        phone = self.served.macs.get(mac)
         return 1 if phone is None else phone.notify.retries + 1
 
     async def _start(self, tenant_id: int, now: float) -> None:
-        tenant = self.cache.tenants.get(tenant_id)
+        tenant = self.served.tenants.get(tenant_id)
         if tenant is None:
             return  # deleted; its targets stay queued and are listed by `jobs`
         policy = tenant.policy
@@ -159,9 +205,7 @@ class JobRunner:
         count = min(bucket.available(now), room)
         if count <= 0:
             return
-        claimed = await self._db(
-            lambda: self.store.claim_targets(tenant_id, count, now, self._lease)
-        )
+        claimed = await self._db(lambda: self.jobs.claim(tenant_id, count, now, self._lease))
         bucket.take(len(claimed))
         for target in claimed:
             self._in_flight[tenant_id] += 1
@@ -186,14 +230,14 @@ class JobRunner:
             self._in_flight[target.tenant_id] -= 1
 
     async def _send_now(self, target: TargetRow) -> None:
-        phone = self.cache.macs.get(target.mac)
+        phone = self.served.macs.get(target.mac)
         if phone is None:
             await self._finish(target, _gave_up(None, "phone unknown or disabled"))
             return
         info = phone.notify
         address = self.address_of(target.mac)
         if address is None and info.target == "direct":
-            found = await self._db(lambda: self.store.last_addresses([target.mac]))
+            found = await self._db(lambda: self.addresses.last([target.mac]))
             address = found.get(target.mac)
         try:
             request = request_for(info, target.event, address)
@@ -221,7 +265,7 @@ class JobRunner:
 
     async def _finish(self, target: TargetRow, outcome: TargetOutcome) -> None:
         now = self._clock()
-        await self._db(lambda: self.store.finish_target(target.id, outcome, now))
+        await self._db(lambda: self.jobs.finish(target.id, outcome, now))
 
 
 def _gave_up(status: int | None, reason: str) -> TargetOutcome:

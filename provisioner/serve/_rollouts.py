@@ -14,9 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
+from typing import Protocol
 
+from provisioner.catalog import Catalog
+from provisioner.domain import FirmwareSet, Snapshot
 from provisioner.firmware import (
+    Decision,
     PhoneProgress,
     Report,
     RolloutPhoneState,
@@ -24,12 +28,44 @@ from provisioner.firmware import (
     RolloutView,
     advance,
 )
+from provisioner.notify import notify_delay
+from provisioner.rollouts import wave_reboot
 from provisioner.serve._db import Db
-from provisioner.store import RolloutRecord, Store
+from provisioner.store import JobRequest, RolloutRecord
 
-__all__ = ["RolloutRunner"]
+__all__ = ["RolloutRunner", "RolloutStore"]
 
 log = logging.getLogger("provisioner.rollout")
+
+
+class RolloutStore(Protocol):
+    """What the runner reads and writes: rollouts, active sets, tenants' policy."""
+
+    def records(
+        self, rollout_id: int | None = None, state: str | None = None
+    ) -> list[RolloutRecord]: ...
+
+    def halt(self, rollout_id: int, reason: str) -> None: ...
+
+    def firmware_reports(self, macs: Sequence[str]) -> dict[str, tuple[str, int]]: ...
+
+    def apply_decision(
+        self, rollout_id: int, label: str, decision: Decision, now: float, reboot: JobRequest
+    ) -> list[tuple[str, int]] | None: ...
+
+
+class ActiveSets(Protocol):
+    """Firmware sets as recorded."""
+
+    def sets(
+        self, vendor: str | None = None, label: str | None = None, active: bool | None = None
+    ) -> list[FirmwareSet]: ...
+
+
+class TenantHeads(Protocol):
+    """Tenants with their own settings, for their notify delay."""
+
+    def heads(self, tenant_ids: Collection[int]) -> Snapshot: ...
 
 
 class RolloutRunner:
@@ -37,13 +73,19 @@ class RolloutRunner:
 
     def __init__(
         self,
-        store: Store,
+        rollouts: RolloutStore,
+        firmware: ActiveSets,
+        tenants: TenantHeads,
+        catalog: Catalog,
         db: Db,
         *,
         interval: float = 2.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.store = store
+        self.rollouts = rollouts
+        self.firmware = firmware
+        self.tenants = tenants
+        self.catalog = catalog
         self.interval = interval
         self._db = db
         self._clock = clock
@@ -63,15 +105,15 @@ class RolloutRunner:
 
     def step(self) -> None:
         """One pass, in the calling thread (the database worker)."""
-        for record in self.store.rollouts(state=RolloutState.RUNNING):
+        for record in self.rollouts.records(state=RolloutState.RUNNING):
             self._advance(record)
 
     def _advance(self, record: RolloutRecord) -> None:
         now = self._clock()
-        found = self.store.firmware_sets(vendor=record.vendor, label=record.label, active=True)
+        found = self.firmware.sets(vendor=record.vendor, label=record.label, active=True)
         if not found:
             reason = f"{record.vendor} set {record.label!r} is no longer active"
-            self.store.halt_rollout(record.id, reason)
+            self.rollouts.halt(record.id, reason)
             log.warning("event=rollout_halted rollout=%d reason=%r", record.id, reason)
             return
         view = RolloutView(
@@ -88,14 +130,15 @@ class RolloutRunner:
         waiting = [p.mac for p in record.phones if p.state == RolloutPhoneState.WAITING]
         reports = {
             mac: Report(firmware, float(at))
-            for mac, (firmware, at) in self.store.firmware_reports(waiting).items()
+            for mac, (firmware, at) in self.rollouts.firmware_reports(waiting).items()
         }
         decision = advance(view, reports, now)
         if decision.empty:
             return
         wave = set(decision.wave_macs)
-        delay = self.store.notify_delay(p.tenant_id for p in record.phones if p.mac in wave)
-        pinned = self.store.apply_rollout_decision(record.id, record.label, decision, now, delay)
+        heads = self.tenants.heads({p.tenant_id for p in record.phones if p.mac in wave})
+        reboot = wave_reboot(record.id, decision.start_wave or 0, notify_delay(self.catalog, heads))
+        pinned = self.rollouts.apply_decision(record.id, record.label, decision, now, reboot)
         if pinned is None:
             return  # halted or rolled back meanwhile
         for mac, (state, reported, _) in decision.updates.items():

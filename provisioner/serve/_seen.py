@@ -10,8 +10,11 @@ credentials, no file contents, and paths are the ones phones asked for.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 from provisioner.identify import Identity
-from provisioner.store import SeenRow, Store
+from provisioner.store import SeenRow
 
 __all__ = ["SeenRecorder"]
 
@@ -36,10 +39,16 @@ class _Entry:
         self.last = now
 
 
+class SeenWriter(Protocol):
+    """Where seen records are kept (:class:`provisioner.store.SeenRepository`)."""
+
+    def record(self, rows: Sequence[SeenRow], max_rows: int) -> None: ...
+
+
 class SeenRecorder:
     """Collects request records and writes them to the store in batches."""
 
-    def __init__(self, store: Store, max_rows: int = 100_000) -> None:
+    def __init__(self, store: SeenWriter, max_rows: int = 100_000) -> None:
         self.store = store
         self.max_rows = max_rows
         self._buffer: dict[tuple[str, str, str], _Entry] = {}
@@ -99,4 +108,4 @@ class SeenRecorder:
             )
             for (client_key, protocol, path), entry in taken.items()
         ]
-        self.store.record_seen(rows, self.max_rows)
+        self.store.record(rows, self.max_rows)

@@ -1,26 +1,38 @@
-"""Persistence: SQLAlchemy Core on SQLite (default) or PostgreSQL, Alembic migrations."""
+"""Persistence: SQLAlchemy Core on SQLite (default) or PostgreSQL, Alembic migrations.
 
-from provisioner.store._addresses import Admitted
+:class:`Store` makes one repository per aggregate; see its docstring.
+"""
+
+from provisioner.store._addresses import AddressBook, Admitted
 from provisioner.store._bans import Ban, BanStore
 from provisioner.store._engine import connect, database_exists, default_url, migrate
-from provisioner.store._jobs import JobSummary, TargetRow
-from provisioner.store._rollouts import RolloutPhone, RolloutRecord
-from provisioner.store._seen import PendingDevice, SeenRow
+from provisioner.store._firmware import FirmwareRepository
+from provisioner.store._jobs import JobRepository, JobRequest, JobSummary, TargetRow
+from provisioner.store._rollouts import RolloutPhone, RolloutRecord, RolloutRepository
+from provisioner.store._seen import PendingDevice, SeenRepository, SeenRow
 from provisioner.store._store import Store
+from provisioner.store._tenants import TenantRepository
 from provisioner.store._write import Changes
 
 __all__ = [
+    "AddressBook",
     "Admitted",
     "Ban",
     "BanStore",
     "Changes",
+    "FirmwareRepository",
+    "JobRepository",
+    "JobRequest",
     "JobSummary",
     "PendingDevice",
     "RolloutPhone",
     "RolloutRecord",
+    "RolloutRepository",
+    "SeenRepository",
     "SeenRow",
     "Store",
     "TargetRow",
+    "TenantRepository",
     "connect",
     "database_exists",
     "default_url",

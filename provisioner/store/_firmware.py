@@ -7,7 +7,7 @@ import time
 from collections import defaultdict
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from provisioner.domain import FirmwareFile, FirmwareSet
@@ -15,15 +15,7 @@ from provisioner.errors import InputError, NotFoundError
 from provisioner.firmware._select import LABEL_SETTING, UNMANAGED_SETTING
 from provisioner.store import _tables as t
 
-__all__ = [
-    "FIRMWARE_SETTINGS",
-    "delete_set",
-    "firmware_sets",
-    "insert_set",
-    "label_references",
-    "set_active",
-    "storage_keys",
-]
+__all__ = ["FIRMWARE_SETTINGS", "FirmwareRepository", "firmware_sets"]
 
 # The settings whose values name a set's label (by vendor: the phone's).
 FIRMWARE_SETTINGS = (LABEL_SETTING, UNMANAGED_SETTING)
@@ -75,7 +67,7 @@ def firmware_sets(
     ]
 
 
-def insert_set(conn: Connection, record: FirmwareSet) -> int:
+def _insert_set(conn: Connection, record: FirmwareSet) -> int:
     """Record an ingested set (inactive); a taken (vendor, label) is an :class:`InputError`."""
     try:
         set_id = conn.execute(
@@ -118,7 +110,7 @@ def _one(conn: Connection, vendor: str, label: str) -> FirmwareSet:
     return found[0]
 
 
-def set_active(conn: Connection, vendor: str, label: str, active: bool) -> bool:
+def _set_active(conn: Connection, vendor: str, label: str, active: bool) -> bool:
     """Activate or deactivate a set; True when that changed anything.
 
     Every tenant's revision moves, so servers re-render the phones that
@@ -136,7 +128,7 @@ def set_active(conn: Connection, vendor: str, label: str, active: bool) -> bool:
     return True
 
 
-def label_references(conn: Connection, label: str) -> list[str]:
+def _label_references(conn: Connection, label: str) -> list[str]:
     """The scopes whose firmware settings name ``label``, e.g. ``group acme/sales``."""
     value = json.dumps(label)
     found: list[str] = []
@@ -161,7 +153,7 @@ def label_references(conn: Connection, label: str) -> list[str]:
     return sorted(set(found))
 
 
-def delete_set(conn: Connection, vendor: str, label: str) -> str:
+def _delete_set(conn: Connection, vendor: str, label: str) -> str:
     """Remove an inactive set's records; returns its storage key (its files go next)."""
     current = _one(conn, vendor, label)
     if current.active:
@@ -182,6 +174,45 @@ def delete_set(conn: Connection, vendor: str, label: str) -> str:
     return current.storage_key
 
 
-def storage_keys(conn: Connection) -> set[str]:
+def _storage_keys(conn: Connection) -> set[str]:
     """The storage keys of every recorded set (what a sweep must keep)."""
     return set(conn.execute(select(t.firmware_sets.c.storage_key)).scalars())
+
+
+class FirmwareRepository:
+    """Recorded firmware sets and their files (the bytes live in firmware storage)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def sets(
+        self, vendor: str | None = None, label: str | None = None, active: bool | None = None
+    ) -> list[FirmwareSet]:
+        """Recorded sets with their files, by vendor then label."""
+        with self.engine.connect() as conn:
+            return firmware_sets(conn, vendor=vendor, label=label, active=active)
+
+    def add(self, record: FirmwareSet) -> int:
+        """Record an ingested set, inactive; its id."""
+        with self.engine.begin() as conn:
+            return _insert_set(conn, record)
+
+    def set_active(self, vendor: str, label: str, active: bool) -> bool:
+        """Activate or deactivate a set; True when that changed it."""
+        with self.engine.begin() as conn:
+            return _set_active(conn, vendor, label, active)
+
+    def remove(self, vendor: str, label: str) -> str:
+        """Forget an inactive set; its storage key, for the caller to delete its files."""
+        with self.engine.begin() as conn:
+            return _delete_set(conn, vendor, label)
+
+    def references(self, label: str) -> list[str]:
+        """Scopes whose firmware settings name ``label``."""
+        with self.engine.connect() as conn:
+            return _label_references(conn, label)
+
+    def storage_keys(self) -> set[str]:
+        """Storage keys of every recorded set."""
+        with self.engine.connect() as conn:
+            return _storage_keys(conn)

@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Update, and_, func, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
+from provisioner.errors import NotFoundError
 from provisioner.notify._states import (
     Event,
     JobState,
@@ -29,18 +30,11 @@ from provisioner.store import _tables as t
 
 __all__ = [
     "ACTIVE",
+    "JobRepository",
+    "JobRequest",
     "JobSummary",
     "TargetRow",
-    "cancel_job",
-    "claim_targets",
     "create_job",
-    "due_tenants",
-    "expired_targets",
-    "finish_target",
-    "jobs",
-    "next_due",
-    "reap",
-    "targets_of",
 ]
 
 ACTIVE = (TargetState.QUEUED, TargetState.SENDING)  # not finished: a runner still acts on them
@@ -85,14 +79,22 @@ class JobSummary:
         return sum(self.counts.get(s, 0) for s in ACTIVE)
 
 
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """What a job is for and when it starts: always the caller's choice, never storage's.
+
+    ``selector`` is what an admin reads in ``provisioner jobs`` (a group, a
+    rollout's wave); ``delay`` comes from the tenants' ``notify.delay_seconds``
+    as the resolver reads it (:func:`provisioner.notify.notify_delay`).
+    """
+
+    selector: str
+    event: Event
+    delay: float = 0.0
+
+
 def create_job(
-    conn: Connection,
-    *,
-    selector: str,
-    event: Event,
-    phones: Sequence[tuple[str, int]],
-    now: float,
-    delay: float,
+    conn: Connection, request: JobRequest, phones: Sequence[tuple[str, int]], now: float
 ) -> int:
     """Create a job for ``phones`` (MAC, tenant id); returns its id.
 
@@ -100,11 +102,12 @@ def create_job(
     its queued target is upgraded to ``reboot`` if this job asks for one,
     and this job records it as ``coalesced``.
     """
-    event = check_sync_event(event)  # the type is not checked at run time
+    event = check_sync_event(request.event)  # the type is not checked at run time
+    delay = request.delay
     job_id = conn.execute(
         insert(t.notify_jobs)
         .values(
-            selector=selector[:255],
+            selector=request.selector[:255],
             event=event,
             state=JobState.RUNNING,
             created_at=now,
@@ -161,7 +164,7 @@ def create_job(
     return int(job_id)
 
 
-def due_tenants(conn: Connection, now: float) -> list[int]:
+def _due_tenants(conn: Connection, now: float) -> list[int]:
     """Tenants with targets ready to be sent."""
     query = (
         select(t.notify_targets.c.tenant_id)
@@ -176,7 +179,7 @@ def due_tenants(conn: Connection, now: float) -> list[int]:
     return list(conn.execute(query).scalars())
 
 
-def next_due(conn: Connection) -> float | None:
+def _next_due(conn: Connection) -> float | None:
     """When the next queued target of a running job becomes due (``None``: none queued)."""
     query = (
         select(func.min(t.notify_targets.c.next_at))
@@ -190,7 +193,7 @@ def next_due(conn: Connection) -> float | None:
     return None if found is None else float(found)
 
 
-def claim_targets(
+def _claim_targets(
     conn: Connection, *, tenant_id: int, limit: int, now: float, lease: float
 ) -> list[TargetRow]:
     """Take up to ``limit`` due targets of a tenant for sending (counts an attempt each)."""
@@ -218,10 +221,10 @@ def claim_targets(
         .values(lease_until=now + lease, attempts=t.notify_targets.c.attempts + 1)
         .returning(t.notify_targets.c.id)
     ).scalars()
-    return targets_of(conn, ids=list(taken))
+    return _targets_of(conn, ids=list(taken))
 
 
-def targets_of(
+def _targets_of(
     conn: Connection,
     *,
     job_id: int | None = None,
@@ -265,7 +268,7 @@ def _move(state: TargetState, event: TargetEvent, *where: ColumnElement[bool]) -
     )
 
 
-def finish_target(conn: Connection, target_id: int, outcome: TargetOutcome, now: float) -> None:
+def _finish_target(conn: Connection, target_id: int, outcome: TargetOutcome, now: float) -> None:
     """Record how a send ended: ok, failed, or queued again for ``outcome.retry_at``."""
     values: dict[str, object] = {
         "status": outcome.status,
@@ -283,19 +286,19 @@ def finish_target(conn: Connection, target_id: int, outcome: TargetOutcome, now:
     )
 
 
-def expired_targets(conn: Connection, now: float) -> list[TargetRow]:
+def _expired_targets(conn: Connection, now: float) -> list[TargetRow]:
     """Targets whose lease ran out while sending (their runner died), to be judged."""
     targets = t.notify_targets.c
     query = select(targets.id).where(
         targets.state == TargetState.SENDING, targets.lease_until < now
     )
-    return targets_of(conn, ids=list(conn.execute(query).scalars()))
+    return _targets_of(conn, ids=list(conn.execute(query).scalars()))
 
 
-def reap(conn: Connection, now: float, verdicts: Mapping[int, bool]) -> None:
+def _reap(conn: Connection, now: float, verdicts: Mapping[int, bool]) -> None:
     """Housekeeping: expired leases as judged, confirmations, finished jobs.
 
-    ``verdicts`` maps targets from :func:`expired_targets` to whether they
+    ``verdicts`` maps targets from :func:`_expired_targets` to whether they
     are queued again (else they fail as ``interrupted``). The caller judges
     by the phone's own ``notify.retries``, which lives in its resolved
     settings, not here.
@@ -338,7 +341,7 @@ def reap(conn: Connection, now: float, verdicts: Mapping[int, bool]) -> None:
     )
 
 
-def cancel_job(conn: Connection, job_id: int, now: float) -> bool:
+def _cancel_job(conn: Connection, job_id: int, now: float) -> bool:
     """Stop a job: targets not yet sent are cancelled. False if there is no such job."""
     found = conn.execute(
         update(t.notify_jobs)
@@ -353,7 +356,7 @@ def cancel_job(conn: Connection, job_id: int, now: float) -> bool:
     return bool(found)
 
 
-def jobs(conn: Connection, *, job_id: int | None = None, limit: int = 50) -> list[JobSummary]:
+def _jobs(conn: Connection, *, job_id: int | None = None, limit: int = 50) -> list[JobSummary]:
     """Jobs, newest first, with target counts by state."""
     query = select(t.notify_jobs).order_by(t.notify_jobs.c.id.desc()).limit(limit)
     if job_id is not None:
@@ -379,3 +382,61 @@ def jobs(conn: Connection, *, job_id: int | None = None, limit: int = 50) -> lis
         )
         for r in rows
     ]
+
+
+class JobRepository:
+    """Send-profiles jobs and their targets; each call is one transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create(self, request: JobRequest, phones: Sequence[tuple[str, int]], now: float) -> int:
+        """Queue a job; phones already queued elsewhere are coalesced (:func:`create_job`)."""
+        with self.engine.begin() as conn:
+            return create_job(conn, request, phones, now)
+
+    def claim(self, tenant_id: int, limit: int, now: float, lease: float) -> list[TargetRow]:
+        """Take due targets of a tenant for sending."""
+        with self.engine.begin() as conn:
+            return _claim_targets(conn, tenant_id=tenant_id, limit=limit, now=now, lease=lease)
+
+    def due_tenants(self, now: float) -> list[int]:
+        """Tenants with targets ready to be sent."""
+        with self.engine.connect() as conn:
+            return _due_tenants(conn, now)
+
+    def next_due(self) -> float | None:
+        """When the next queued target becomes due (``None``: nothing is queued)."""
+        with self.engine.connect() as conn:
+            return _next_due(conn)
+
+    def finish(self, target_id: int, outcome: TargetOutcome, now: float) -> None:
+        """Record a send's outcome (:func:`_finish_target`)."""
+        with self.engine.begin() as conn:
+            _finish_target(conn, target_id, outcome, now)
+
+    def expired(self, now: float) -> list[TargetRow]:
+        """Targets whose runner died while sending (lease run out), to be judged."""
+        with self.engine.connect() as conn:
+            return _expired_targets(conn, now)
+
+    def reap(self, now: float, verdicts: Mapping[int, bool]) -> None:
+        """Expired leases as judged (target id → queue again), confirmations, finished jobs."""
+        with self.engine.begin() as conn:
+            _reap(conn, now, verdicts)
+
+    def cancel(self, job_id: int, now: float) -> None:
+        """Cancel a running job's unsent targets."""
+        with self.engine.begin() as conn:
+            if not _cancel_job(conn, job_id, now):
+                raise NotFoundError(f"no running job {job_id}")
+
+    def summaries(self, job_id: int | None = None, limit: int = 50) -> list[JobSummary]:
+        """Jobs, newest first, with counts."""
+        with self.engine.connect() as conn:
+            return _jobs(conn, job_id=job_id, limit=limit)
+
+    def targets(self, job_id: int) -> list[TargetRow]:
+        """A job's per-phone status."""
+        with self.engine.connect() as conn:
+            return _targets_of(conn, job_id=job_id)

@@ -27,7 +27,14 @@ from provisioner.store import _tables as t
 from provisioner.store._engine import device_key
 from provisioner.store._firmware import firmware_sets
 
-__all__ = ["TenantIds", "decode_value", "encode_value", "load_snapshot", "load_tenant_state"]
+__all__ = [
+    "TenantIds",
+    "decode_value",
+    "encode_value",
+    "load_heads",
+    "load_snapshot",
+    "load_tenant_state",
+]
 
 
 def encode_value(value: Value) -> str:
@@ -59,40 +66,46 @@ def _settings(
     return result
 
 
-def load_snapshot(
-    conn: Connection,
-    macs: Collection[str] | None = None,
-    tenant_ids: Collection[int] | None = None,
-) -> Snapshot:
-    """Read everything rendering needs, as plain data.
+@dataclass(frozen=True, slots=True)
+class _Filter:
+    """Which rows a snapshot reads: ``None`` reads all, else ids or an id subquery."""
 
-    With ``macs``, only those phones are read (plus their tenants and groups);
-    with ``tenant_ids``, only those tenants with everything under them. The
-    tenant directory always covers every line of the tenants read. Filters
-    are subqueries, never long lists of ids (SQLite caps bound parameters).
-    """
-    snap = Snapshot(device_key=device_key(conn))
-    phone_ids: Select[Any] | None = None
-    if macs is not None:
-        phone_ids = select(t.phones.c.id).where(t.phones.c.mac.in_(list(macs)))
-        tenant_ids = set(
-            conn.execute(
-                select(t.phones.c.tenant_id).where(t.phones.c.mac.in_(list(macs)))
-            ).scalars()
+    tenants: list[int] | None = None
+    groups: Select[Any] | None = None
+    phones: Select[Any] | None = None
+    lines: Select[Any] | None = None
+
+    @classmethod
+    def of(
+        cls, conn: Connection, macs: Collection[str] | None, tenant_ids: Collection[int] | None
+    ) -> _Filter:
+        phone_ids: Select[Any] | None = None
+        if macs is not None:
+            phone_ids = select(t.phones.c.id).where(t.phones.c.mac.in_(list(macs)))
+            tenant_ids = set(
+                conn.execute(
+                    select(t.phones.c.tenant_id).where(t.phones.c.mac.in_(list(macs)))
+                ).scalars()
+            )
+        elif tenant_ids is not None:
+            phone_ids = select(t.phones.c.id).where(t.phones.c.tenant_id.in_(list(tenant_ids)))
+        if tenant_ids is None:
+            return cls()
+        assert phone_ids is not None
+        return cls(
+            tenants=list(tenant_ids),
+            groups=select(t.groups.c.id).where(t.groups.c.tenant_id.in_(list(tenant_ids))),
+            phones=phone_ids,
+            lines=select(t.lines.c.id).where(t.lines.c.phone_id.in_(phone_ids)),
         )
-    elif tenant_ids is not None:
-        phone_ids = select(t.phones.c.id).where(t.phones.c.tenant_id.in_(list(tenant_ids)))
-    group_ids = line_ids = None
-    if tenant_ids is not None:
-        group_ids = select(t.groups.c.id).where(t.groups.c.tenant_id.in_(list(tenant_ids)))
-    if phone_ids is not None:
-        line_ids = select(t.lines.c.id).where(t.lines.c.phone_id.in_(phone_ids))
 
-    def scoped(query: Select[Any], column: Any, ids: object) -> Select[Any]:
-        return query if ids is None else query.where(column.in_(ids))
 
-    tenant_list = None if tenant_ids is None else list(tenant_ids)
-    for row in conn.execute(scoped(select(t.tenants), t.tenants.c.id, tenant_list)):
+def _scoped(query: Select[Any], column: Any, ids: object) -> Select[Any]:
+    return query if ids is None else query.where(column.in_(ids))
+
+
+def _read_tenants(conn: Connection, snap: Snapshot, ids: list[int] | None) -> None:
+    for row in conn.execute(_scoped(select(t.tenants), t.tenants.c.id, ids)):
         snap.tenants[row.id] = Tenant(
             row.id,
             row.name,
@@ -102,14 +115,13 @@ def load_snapshot(
             row.revision,
             row.changed_at,
         )
-    for row in conn.execute(scoped(select(t.groups), t.groups.c.id, group_ids)):
-        snap.groups[row.id] = Group(row.id, row.tenant_id, row.name, row.description, row.weight)
 
+
+def _read_phones(conn: Connection, snap: Snapshot, ids: Select[Any] | None) -> None:
     members: dict[int, list[int]] = defaultdict(list)
-    member_query = scoped(select(t.group_members), t.group_members.c.phone_id, phone_ids)
-    for row in conn.execute(member_query):
+    for row in conn.execute(_scoped(select(t.group_members), t.group_members.c.phone_id, ids)):
         members[row.phone_id].append(row.group_id)
-    phone_query = scoped(select(t.phones), t.phones.c.id, phone_ids)
+    phone_query = _scoped(select(t.phones), t.phones.c.id, ids)
     for row in conn.execute(phone_query.order_by(t.phones.c.mac)):
         snap.phones[row.id] = Phone(
             row.id,
@@ -121,7 +133,9 @@ def load_snapshot(
             tuple(sorted(members.get(row.id, ()))),
         )
 
-    line_query = scoped(select(t.lines), t.lines.c.id, line_ids)
+
+def _read_lines(conn: Connection, snap: Snapshot, ids: Select[Any] | None) -> None:
+    line_query = _scoped(select(t.lines), t.lines.c.id, ids)
     for row in conn.execute(line_query.order_by(t.lines.c.phone_id, t.lines.c.position)):
         snap.lines.setdefault(row.phone_id, []).append(
             Line(
@@ -136,16 +150,46 @@ def load_snapshot(
             )
         )
 
+
+def load_snapshot(
+    conn: Connection,
+    macs: Collection[str] | None = None,
+    tenant_ids: Collection[int] | None = None,
+) -> Snapshot:
+    """Read everything rendering needs, as plain data.
+
+    With ``macs``, only those phones are read (plus their tenants and groups);
+    with ``tenant_ids``, only those tenants with everything under them. The
+    tenant directory always covers every line of the tenants read. Filters
+    are subqueries, never long lists of ids (SQLite caps bound parameters).
+    """
+    snap = Snapshot(device_key=device_key(conn))
+    only = _Filter.of(conn, macs, tenant_ids)
+    _read_tenants(conn, snap, only.tenants)
+    for row in conn.execute(_scoped(select(t.groups), t.groups.c.id, only.groups)):
+        snap.groups[row.id] = Group(row.id, row.tenant_id, row.name, row.description, row.weight)
+    _read_phones(conn, snap, only.phones)
+    _read_lines(conn, snap, only.lines)
     for kind, table, owner, ids in (
-        (ScopeKind.TENANT, t.tenant_settings, "tenant", tenant_list),
-        (ScopeKind.GROUP, t.group_settings, "group", group_ids),
-        (ScopeKind.PHONE, t.phone_settings, "phone", phone_ids),
-        (ScopeKind.LINE, t.line_settings, "line", line_ids),
+        (ScopeKind.TENANT, t.tenant_settings, "tenant", only.tenants),
+        (ScopeKind.GROUP, t.group_settings, "group", only.groups),
+        (ScopeKind.PHONE, t.phone_settings, "phone", only.phones),
+        (ScopeKind.LINE, t.line_settings, "line", only.lines),
     ):
         for owner_id, values in _settings(conn, table, owner, ids).items():
             snap.settings[(kind, owner_id)] = values
-    snap.directory = _directory(conn, tenant_ids)
+    snap.directory = _directory(conn, only.tenants)
     snap.firmware = {(s.vendor, s.label): s for s in firmware_sets(conn, active=True)}
+    return snap
+
+
+def load_heads(conn: Connection, tenant_ids: Collection[int]) -> Snapshot:
+    """The tenants named and their own settings, nothing under them."""
+    snap = Snapshot()
+    ids = list(tenant_ids)
+    _read_tenants(conn, snap, ids)
+    for owner_id, values in _settings(conn, t.tenant_settings, "tenant", ids).items():
+        snap.settings[(ScopeKind.TENANT, owner_id)] = values
     return snap
 
 

@@ -12,26 +12,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from provisioner.errors import InputError, NotFoundError
 from provisioner.firmware._rollout import Decision, Plan, RolloutState
 from provisioner.firmware._select import LABEL_SETTING
 from provisioner.store import _tables as t
 from provisioner.store._dialect import upsert_insert
+from provisioner.store._jobs import JobRequest, create_job
 from provisioner.store._read import decode_value, encode_value
 from provisioner.store._write import bump_revision
 
-__all__ = [
-    "RolloutPhone",
-    "RolloutRecord",
-    "apply_decision",
-    "create_rollout",
-    "halt_rollout",
-    "latest_reports",
-    "load_rollouts",
-    "rollback_rollout",
-]
+__all__ = ["RolloutPhone", "RolloutRecord", "RolloutRepository"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +59,7 @@ class RolloutRecord:
     phones: tuple[RolloutPhone, ...]
 
 
-def create_rollout(
+def _create_rollout(
     conn: Connection,
     *,
     vendor: str,
@@ -124,7 +116,7 @@ def create_rollout(
     return int(rollout_id)
 
 
-def load_rollouts(
+def _load_rollouts(
     conn: Connection, *, rollout_id: int | None = None, state: str | None = None
 ) -> list[RolloutRecord]:
     """Rollouts (newest first) with their phones in wave order."""
@@ -191,7 +183,7 @@ def _labels(conn: Connection, phone_ids: Sequence[int]) -> dict[int, str]:
     return {row.phone_id: str(decode_value(row.value)) for row in rows}
 
 
-def apply_decision(
+def _apply_decision(
     conn: Connection, rollout_id: int, label: str, decision: Decision, now: float
 ) -> list[tuple[str, int]] | None:
     """Write a decision if the rollout is still running (else ``None``, nothing written).
@@ -269,7 +261,7 @@ def _set_label(conn: Connection, phone_id: int, label: str | None) -> None:
         )
 
 
-def halt_rollout(conn: Connection, rollout_id: int, reason: str) -> None:
+def _halt_rollout(conn: Connection, rollout_id: int, reason: str) -> None:
     """Stop a running rollout; pinned phones keep their pin."""
     found = conn.execute(
         update(t.rollouts)
@@ -280,13 +272,13 @@ def halt_rollout(conn: Connection, rollout_id: int, reason: str) -> None:
         raise NotFoundError(f"no running rollout {rollout_id}")
 
 
-def rollback_rollout(conn: Connection, rollout_id: int, now: float) -> list[tuple[str, int]]:
+def _rollback_rollout(conn: Connection, rollout_id: int, now: float) -> list[tuple[str, int]]:
     """Put every pinned phone back on its previous label; the (MAC, tenant id) to reboot.
 
     A phone whose label was changed by someone else since its wave is left
     alone (and not rebooted): rolling back must not undo a later decision.
     """
-    found = load_rollouts(conn, rollout_id=rollout_id)
+    found = _load_rollouts(conn, rollout_id=rollout_id)
     if not found:
         raise NotFoundError(f"no rollout {rollout_id}")
     record = found[0]
@@ -323,7 +315,7 @@ def rollback_rollout(conn: Connection, rollout_id: int, now: float) -> list[tupl
     return reboot
 
 
-def latest_reports(conn: Connection, macs: Sequence[str]) -> dict[str, tuple[str, int]]:
+def _latest_reports(conn: Connection, macs: Sequence[str]) -> dict[str, tuple[str, int]]:
     """The newest firmware each phone reported, with when (seen records)."""
     reports: dict[str, tuple[str, int]] = {}
     if not macs:
@@ -337,3 +329,71 @@ def latest_reports(conn: Connection, macs: Sequence[str]) -> dict[str, tuple[str
         if row.mac not in reports or row.last_seen > reports[row.mac][1]:
             reports[row.mac] = (row.firmware, row.last_seen)
     return reports
+
+
+class RolloutRepository:
+    """Staged rollouts with their phones; each call is one transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create(
+        self,
+        *,
+        vendor: str,
+        label: str,
+        selector: str,
+        plan: Plan,
+        phones: Sequence[tuple[str, int, str]],
+        now: float,
+    ) -> int:
+        """Record a running rollout; ``phones`` are (MAC, tenant id, skip reason or "")."""
+        with self.engine.begin() as conn:
+            return _create_rollout(
+                conn,
+                vendor=vendor,
+                label=label,
+                selector=selector,
+                plan=plan,
+                phones=phones,
+                now=now,
+            )
+
+    def records(
+        self, rollout_id: int | None = None, state: str | None = None
+    ) -> list[RolloutRecord]:
+        """Rollouts, newest first, with their phones."""
+        with self.engine.connect() as conn:
+            return _load_rollouts(conn, rollout_id=rollout_id, state=state)
+
+    def apply_decision(
+        self, rollout_id: int, label: str, decision: Decision, now: float, reboot: JobRequest
+    ) -> list[tuple[str, int]] | None:
+        """Write a runner's decision and queue the reboot of a new wave, atomically.
+
+        ``None`` when the rollout stopped meanwhile (nothing written); else the
+        phones pinned, rebooted by the job ``reboot`` describes.
+        """
+        with self.engine.begin() as conn:
+            pinned = _apply_decision(conn, rollout_id, label, decision, now)
+            if pinned:
+                create_job(conn, reboot, pinned, now)
+            return pinned
+
+    def halt(self, rollout_id: int, reason: str) -> None:
+        """Stop a running rollout (pinned phones keep their pin)."""
+        with self.engine.begin() as conn:
+            _halt_rollout(conn, rollout_id, reason)
+
+    def rollback(self, rollout_id: int, now: float, reboot: JobRequest) -> list[tuple[str, int]]:
+        """Restore every pinned phone's previous label and queue their reboot, atomically."""
+        with self.engine.begin() as conn:
+            restored = _rollback_rollout(conn, rollout_id, now)
+            if restored:
+                create_job(conn, reboot, restored, now)
+            return restored
+
+    def firmware_reports(self, macs: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """The newest firmware each phone reported, and when."""
+        with self.engine.connect() as conn:
+            return _latest_reports(conn, macs)

@@ -12,21 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from provisioner.chars import storable
+from provisioner.errors import NotFoundError
 from provisioner.store import _tables as t
 from provisioner.store._dialect import upsert_insert
 
-__all__ = [
-    "PendingDevice",
-    "SeenRow",
-    "list_pending",
-    "list_seen",
-    "prune_seen",
-    "upsert_pending",
-    "upsert_seen",
-]
+__all__ = ["PendingDevice", "SeenRepository", "SeenRow"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +63,7 @@ def _values(record: SeenRow | PendingDevice, names: Sequence[str]) -> dict[str, 
     return {k: storable(v) if isinstance(v, str) else v for k, v in values.items()}
 
 
-def upsert_seen(conn: Connection, rows: Sequence[SeenRow]) -> None:
+def _upsert_seen(conn: Connection, rows: Sequence[SeenRow]) -> None:
     """Insert or update seen rows (one per client, protocol and path), in one statement."""
     if not rows:
         return
@@ -96,7 +89,7 @@ def upsert_seen(conn: Connection, rows: Sequence[SeenRow]) -> None:
     )
 
 
-def prune_seen(conn: Connection, max_rows: int) -> int:
+def _prune_seen(conn: Connection, max_rows: int) -> int:
     """Keep the newest ``max_rows`` seen rows; returns how many were deleted."""
     total = conn.execute(select(func.count()).select_from(t.seen)).scalar_one()
     if total <= max_rows:
@@ -108,7 +101,7 @@ def prune_seen(conn: Connection, max_rows: int) -> int:
     return int(result.rowcount or 0)
 
 
-def list_seen(conn: Connection, *, unknown: bool, limit: int) -> list[SeenRow]:
+def _list_seen(conn: Connection, *, unknown: bool, limit: int) -> list[SeenRow]:
     """Newest first; with ``unknown`` only requests from devices we do not manage."""
     query = select(t.seen).order_by(t.seen.c.last_seen.desc(), t.seen.c.id.desc()).limit(limit)
     if unknown:
@@ -118,7 +111,7 @@ def list_seen(conn: Connection, *, unknown: bool, limit: int) -> list[SeenRow]:
     ]
 
 
-def upsert_pending(conn: Connection, device: PendingDevice, tenant_id: int) -> None:
+def _upsert_pending(conn: Connection, device: PendingDevice, tenant_id: int) -> None:
     """Record (or refresh) a quarantined device."""
     values = _values(device, [k for k in PendingDevice.__slots__ if k != "tenant"])
     statement = upsert_insert(conn, t.pending).values(tenant_id=tenant_id, **values)
@@ -139,7 +132,7 @@ def upsert_pending(conn: Connection, device: PendingDevice, tenant_id: int) -> N
     )
 
 
-def list_pending(conn: Connection) -> list[PendingDevice]:
+def _list_pending(conn: Connection) -> list[PendingDevice]:
     """Every quarantined device, newest first."""
     query = (
         select(t.pending, t.tenants.c.name.label("tenant"))
@@ -150,3 +143,41 @@ def list_pending(conn: Connection) -> list[PendingDevice]:
         PendingDevice(**{k: getattr(row, k) for k in PendingDevice.__slots__})
         for row in conn.execute(query)
     ]
+
+
+class SeenRepository:
+    """What devices asked for (seen records) and the unknown ones held back (pending)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def record(self, rows: Sequence[SeenRow], max_rows: int) -> None:
+        """Upsert seen rows and keep the table bounded."""
+        with self.engine.begin() as conn:
+            _upsert_seen(conn, rows)
+            _prune_seen(conn, max_rows)
+
+    def latest(self, *, unknown: bool = False, limit: int = 1000) -> list[SeenRow]:
+        """Seen records, newest first."""
+        with self.engine.connect() as conn:
+            return _list_seen(conn, unknown=unknown, limit=limit)
+
+    def quarantine(self, device: PendingDevice) -> None:
+        """Hold an unknown device as pending in its tenant (``device.tenant``)."""
+        with self.engine.begin() as conn:
+            tenant_id = conn.execute(
+                select(t.tenants.c.id).where(t.tenants.c.name == device.tenant)
+            ).scalar()
+            if tenant_id is None:
+                raise NotFoundError(f"no tenant named {device.tenant!r}")
+            _upsert_pending(conn, device, tenant_id)
+
+    def pending(self) -> list[PendingDevice]:
+        """Quarantined devices, newest first."""
+        with self.engine.connect() as conn:
+            return _list_pending(conn)
+
+    def forget_pending(self, mac: str) -> None:
+        """Drop a pending device (after it was claimed)."""
+        with self.engine.begin() as conn:
+            conn.execute(t.pending.delete().where(t.pending.c.mac == mac))

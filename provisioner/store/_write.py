@@ -114,6 +114,36 @@ def write_tenant(
     When anything changed, the tenant's revision is bumped in the same transaction.
     """
     outer, changes = changes, Changes()
+    old, ids = _write_tenant_row(conn, before, after, changes)
+    _write_settings(
+        conn,
+        t.tenant_settings,
+        "tenant",
+        ids.tenant,
+        old.settings,
+        after.settings,
+        changes,
+        old.locked,
+        after.locked,
+    )
+    # Phones go first: removing a phone drops its memberships before groups go.
+    gone = [ids.phones[mac] for mac in old.phones if mac not in after.phones]
+    delete_phones(conn, gone, changes)
+    group_ids = _write_groups(conn, ids, old, after, changes)
+    for mac, phone in after.phones.items():
+        _write_phone(conn, ids.tenant, ids, group_ids, old.phones.get(mac), phone, changes)
+    if changes:
+        bump_revision(conn, ids.tenant)
+    outer.update(changes)
+
+
+def _write_tenant_row(
+    conn: Connection,
+    before: tuple[TenantState, TenantIds] | None,
+    after: TenantState,
+    changes: Changes,
+) -> tuple[TenantState, TenantIds]:
+    """Insert or update the tenant's own row; what was stored before, and its ids."""
     tenant_row = {
         "name": after.name,
         "sip_domain": after.sip_domain,
@@ -121,35 +151,24 @@ def write_tenant(
         "description": after.description,
     }
     if before is None:
-        tenant_id = _insert(conn, t.tenants, tenant_row)
-        old = TenantState(after.name, after.sip_domain)
-        ids = TenantIds(tenant_id)
         changes["tenant created"] += 1
-    else:
-        old, ids = before
-        tenant_id = ids.tenant
-        if (old.sip_domain, old.platform, old.description) != (
-            after.sip_domain,
-            after.platform,
-            after.description,
-        ):
-            conn.execute(update(t.tenants).where(t.tenants.c.id == tenant_id).values(tenant_row))
-            changes["tenant changed"] += 1
-    _write_settings(
-        conn,
-        t.tenant_settings,
-        "tenant",
-        tenant_id,
-        old.settings,
-        after.settings,
-        changes,
-        old.locked,
-        after.locked,
-    )
+        tenant_id = _insert(conn, t.tenants, tenant_row)
+        return TenantState(after.name, after.sip_domain), TenantIds(tenant_id)
+    old, ids = before
+    if (old.sip_domain, old.platform, old.description) != (
+        after.sip_domain,
+        after.platform,
+        after.description,
+    ):
+        conn.execute(update(t.tenants).where(t.tenants.c.id == ids.tenant).values(tenant_row))
+        changes["tenant changed"] += 1
+    return old, ids
 
-    # Phones go first: removing a phone drops its memberships before groups go.
-    gone = [ids.phones[mac] for mac in old.phones if mac not in after.phones]
-    delete_phones(conn, gone, changes)
+
+def _write_groups(
+    conn: Connection, ids: TenantIds, old: TenantState, after: TenantState, changes: Changes
+) -> dict[str, int]:
+    """Delete, create and update groups with their settings; every group's id by name."""
     gone_groups = [ids.groups[name] for name in old.groups if name not in after.groups]
     if gone_groups:
         conn.execute(delete(t.groups).where(t.groups.c.id.in_(gone_groups)))
@@ -159,7 +178,7 @@ def write_tenant(
         row = {"name": name, "description": group.description, "weight": group.weight}
         prior = old.groups.get(name)
         if prior is None:
-            group_ids[name] = _insert(conn, t.groups, {"tenant_id": tenant_id, **row})
+            group_ids[name] = _insert(conn, t.groups, {"tenant_id": ids.tenant, **row})
             changes["group created"] += 1
             old_settings, old_locked = {}, set()
         else:
@@ -178,12 +197,7 @@ def write_tenant(
             old_locked,
             group.locked,
         )
-
-    for mac, phone in after.phones.items():
-        _write_phone(conn, tenant_id, ids, group_ids, old.phones.get(mac), phone, changes)
-    if changes:
-        bump_revision(conn, tenant_id)
-    outer.update(changes)
+    return group_ids
 
 
 def _write_phone(

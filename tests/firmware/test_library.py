@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.catalog import Catalog
+from provisioner.edits import Edits
 from provisioner.errors import InputError, NotFoundError
 from provisioner.firmware import FirmwareLibrary, IngestError, Limits, LocalStorage
 from provisioner.resolve import Resolver
@@ -26,7 +27,7 @@ from provisioner.store import Store
 
 @pytest.fixture
 def library(sqlite_store: Store, catalog: Catalog, tmp_path: Path) -> FirmwareLibrary:
-    return FirmwareLibrary(sqlite_store, LocalStorage(tmp_path / "firmware"), catalog)
+    return FirmwareLibrary(sqlite_store.firmware, LocalStorage(tmp_path / "firmware"), catalog)
 
 
 def make_zip(path: Path, members: dict[str, bytes]) -> Path:
@@ -58,7 +59,7 @@ def test_upload_records_files_and_version(library: FirmwareLibrary, tmp_path: Pa
     assert {f.path: f.sha256 for f in created.files} == {
         name: hashlib.sha256(data).hexdigest() for name, data in POLYCOM.items()
     }
-    (listed,) = library.store.firmware_sets()
+    (listed,) = library.records.sets()
     assert listed == created
     for f in created.files:
         on_disk = library.storage.local_path(created.storage_key, f.path)
@@ -92,7 +93,7 @@ def test_bad_arguments_refused_before_reading(
     args = {"vendor": "polycom", "label": "6.4.6", **kwargs}
     with pytest.raises(InputError, match=message):
         library.upload(upload, "ucs.zip", **args)  # type: ignore[arg-type]
-    assert library.store.firmware_sets() == []
+    assert library.records.sets() == []
     assert stored(library) == []
 
 
@@ -146,7 +147,7 @@ def test_unsafe_uploads_leave_nothing_behind(
     with pytest.raises(IngestError) as refused:
         library.upload(upload, name, vendor="polycom", label="bad")
     assert str(refused.value)  # a message an admin can act on (test_ingest checks wording)
-    assert library.store.firmware_sets() == []
+    assert library.records.sets() == []
     assert stored(library) == []
 
 
@@ -157,7 +158,7 @@ def test_a_failed_record_removes_the_files(
     upload = make_zip(tmp_path / "ucs.zip", POLYCOM)
     library.upload(upload, "ucs.zip", vendor="polycom", label="6.4.6")
     before = stored(library)
-    monkeypatch.setattr(library.store, "firmware_sets", lambda **_: [])
+    monkeypatch.setattr(library.records, "sets", lambda **_: [])
     with pytest.raises(InputError, match="already exists"):
         library.upload(upload, "ucs.zip", vendor="polycom", label="6.4.6")
     assert stored(library) == before
@@ -180,28 +181,30 @@ def test_limits_apply(library: FirmwareLibrary, tmp_path: Path) -> None:
     assert stored(library) == []
 
 
-def test_activation_lifecycle(library: FirmwareLibrary, tmp_path: Path) -> None:
+def test_activation_lifecycle(
+    library: FirmwareLibrary, sqlite_store: Store, tmp_path: Path
+) -> None:
     upload = make_zip(tmp_path / "ucs.zip", POLYCOM)
     created = library.upload(upload, "ucs.zip", vendor="polycom", label="6.4.6")
-    store = library.store
-    store.add_tenant("acme", "acme.example.com")
-    revision = store.tenant_revisions()
+    store = sqlite_store
+    Edits.of(store).add_tenant("acme", "acme.example.com")
+    revision = store.tenants.revisions()
     assert library.activate("polycom", "6.4.6") is True
     assert library.activate("polycom", "6.4.6") is False
-    moved = store.tenant_revisions()
+    moved = store.tenants.revisions()
     assert all(moved[t] > revision[t] for t in revision), "servers must re-render"
     with pytest.raises(InputError, match="is active"):
         library.remove("polycom", "6.4.6")
     assert library.deactivate("polycom", "6.4.6") is True
     assert library.remove("polycom", "6.4.6") == []
-    assert store.firmware_sets() == []
+    assert store.firmware.sets() == []
     assert library.storage.local_path(created.storage_key, "sip.ver") is None
     with pytest.raises(NotFoundError, match="no polycom firmware set labelled '6.4.6'"):
         library.activate("polycom", "6.4.6")
 
 
 def test_remove_reports_scopes_still_naming_the_label(
-    library: FirmwareLibrary, tmp_path: Path
+    library: FirmwareLibrary, sqlite_store: Store, tmp_path: Path
 ) -> None:
     upload = make_zip(tmp_path / "ucs.zip", POLYCOM)
     library.upload(upload, "ucs.zip", vendor="polycom", label="6.4.6")
@@ -209,7 +212,7 @@ def test_remove_reports_scopes_still_naming_the_label(
     tenant.phones["0004f2000001"] = PhoneState(
         "0004f2000001", "vvx410", settings={"firmware.label": "6.4.6"}
     )
-    library.store.apply([tenant])
+    sqlite_store.tenants.apply([tenant])
     assert library.remove("polycom", "6.4.6") == ["phone 0004f2000001", "tenant acme"]
 
 
@@ -224,7 +227,7 @@ def test_cisco_root_files_may_not_clash(library: FirmwareLibrary, tmp_path: Path
     assert library.activate("cisco", "b")  # the shared file is the same file
     with pytest.raises(InputError, match="common.sbn differs in active cisco set .a."):
         library.activate("cisco", "c")
-    (c,) = library.store.firmware_sets(vendor="cisco", label="c")
+    (c,) = library.records.sets(vendor="cisco", label="c")
     assert c.active is False
 
 
@@ -247,15 +250,17 @@ def test_sweep_removes_only_old_leftovers(library: FirmwareLibrary, tmp_path: Pa
     assert sorted(p.name for p in root.iterdir()) == sorted([kept.storage_key, "e" * 32, "README"])
 
 
-def test_label_selects_the_set_in_resolution(library: FirmwareLibrary, tmp_path: Path) -> None:
+def test_label_selects_the_set_in_resolution(
+    library: FirmwareLibrary, sqlite_store: Store, tmp_path: Path
+) -> None:
     upload = make_zip(tmp_path / "ucs.zip", POLYCOM)
     library.upload(upload, "ucs.zip", vendor="polycom", label="6.4.6")
     tenant = TenantState("acme", "acme.example.com", settings={"firmware.label": "6.4.6"})
     tenant.phones["0004f2000001"] = PhoneState("0004f2000001", "vvx410")
-    library.store.apply([tenant])
+    sqlite_store.tenants.apply([tenant])
 
     def chosen() -> str | None:
-        snapshot = library.store.snapshot()
+        snapshot = sqlite_store.tenants.snapshot()
         view = Resolver(library.catalog, snapshot).phone(next(iter(snapshot.phones.values())))
         return view.firmware.path if view.firmware else None
 

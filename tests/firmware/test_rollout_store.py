@@ -6,10 +6,11 @@ import pytest
 
 from provisioner.catalog import Catalog
 from provisioner.domain import FirmwareFile, FirmwareSet
+from provisioner.edits import Edits
 from provisioner.errors import InputError, NotFoundError
 from provisioner.firmware import Decision, Plan, RolloutPhoneState
 from provisioner.resolve import Resolver
-from provisioner.rollouts import keep_rollout_pins, rollback, start_rollout
+from provisioner.rollouts import keep_rollout_pins, rollback, start_rollout, wave_reboot
 from provisioner.scope import parse_scope
 from provisioner.state import GroupState, PhoneState, TenantState
 from provisioner.store import SeenRow, Store
@@ -20,7 +21,7 @@ POLY = "0004f2000009"
 
 def record_set(store: Store, label: str, version: str = "66.86.0.20", active: bool = True) -> None:
     files = (FirmwareFile("T46S(T48S,T42S,T41S)-66.86.0.20.rom", 1, "0" * 64),)
-    store.add_firmware_set(
+    store.firmware.add(
         FirmwareSet(
             0,
             "yealink",
@@ -38,7 +39,7 @@ def record_set(store: Store, label: str, version: str = "66.86.0.20", active: bo
         )
     )
     if active:
-        store.set_firmware_active("yealink", label, True)
+        store.firmware.set_active("yealink", label, True)
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ def fleet(store: Store) -> Store:
         tenant.phones[mac] = PhoneState(mac, model, groups=["pilot"])
     tenant.phones[MACS[1]].settings["firmware.label"] = "mine"  # a phone-scope pin before
     tenant.phones[POLY] = PhoneState(POLY, "vvx410", groups=["pilot"])  # another vendor
-    store.apply([tenant])
+    store.tenants.apply([tenant])
     record_set(store, "new")
     return store
 
@@ -60,7 +61,7 @@ def start(store: Store, catalog: Catalog, **kwargs: object) -> int:
         "vendor": "yealink",
         "label": "new",
         "selector": "group acme/pilot",
-        "phones": store.phones_for(group=("acme", "pilot")),
+        "phones": store.tenants.phones_for(group=("acme", "pilot")),
         "plan": Plan(1, 2.0, 1.0, 60.0),
         "now": 100.0,
     }
@@ -69,7 +70,7 @@ def start(store: Store, catalog: Catalog, **kwargs: object) -> int:
 
 
 def labels(store: Store, catalog: Catalog) -> dict[str, object]:
-    snapshot = store.snapshot()
+    snapshot = store.tenants.snapshot()
     resolver = Resolver(catalog, snapshot)
     return {
         p.mac: resolver.phone(p).settings["firmware.label"].value for p in snapshot.phones.values()
@@ -78,7 +79,7 @@ def labels(store: Store, catalog: Catalog) -> dict[str, object]:
 
 def test_start_orders_skips_and_leaves_other_vendors_out(fleet: Store, catalog: Catalog) -> None:
     rollout = start(fleet, catalog, first=[MACS[3]])
-    (record,) = fleet.rollouts(rollout)
+    (record,) = fleet.rollouts.records(rollout)
     assert (record.state, record.wave, record.wave_started_at) == ("running", -1, None)
     assert [(p.mac, p.state) for p in record.phones] == [
         (MACS[3], "pending"),
@@ -114,7 +115,7 @@ def test_a_phone_is_in_one_running_rollout_at_most(fleet: Store, catalog: Catalo
     first = start(fleet, catalog)
     with pytest.raises(InputError, match=f"is in running rollout {first}"):
         start(fleet, catalog)
-    fleet.halt_rollout(first, "by hand")
+    fleet.rollouts.halt(first, "by hand")
     start(fleet, catalog)
 
 
@@ -123,10 +124,12 @@ def test_a_locked_label_is_skipped(store: Store, catalog: Catalog) -> None:
         "acme", "acme.example.com", settings={"firmware.label": "old"}, locked={"firmware.label"}
     )
     tenant.phones[MACS[0]] = PhoneState(MACS[0], "t46s")
-    store.apply([tenant])
+    store.tenants.apply([tenant])
     record_set(store, "new")
-    rollout = start(store, catalog, phones=store.phones_for(tenant="acme"), selector="tenant acme")
-    (record,) = store.rollouts(rollout)
+    rollout = start(
+        store, catalog, phones=store.tenants.phones_for(tenant="acme"), selector="tenant acme"
+    )
+    (record,) = store.rollouts.records(rollout)
     assert record.phones[0].state == "skipped"
     assert record.phones[0].reason == "firmware.label is locked at tenant acme (locked)"
 
@@ -141,39 +144,48 @@ def wave(macs: list[str], number: int) -> Decision:
 
 def test_a_wave_pins_and_queues_reboots_in_one_transaction(fleet: Store, catalog: Catalog) -> None:
     rollout = start(fleet, catalog)
-    revisions = fleet.tenant_revisions()
-    pinned = fleet.apply_rollout_decision(rollout, "new", wave([MACS[0], MACS[1]], 0), 200.0, 5.0)
+    revisions = fleet.tenants.revisions()
+    pinned = fleet.rollouts.apply_decision(
+        rollout, "new", wave([MACS[0], MACS[1]], 0), 200.0, wave_reboot(rollout, 0, 5.0)
+    )
     assert pinned is not None
     assert sorted(m for m, _ in pinned) == [MACS[0], MACS[1]]
     assert labels(fleet, catalog)[MACS[0]] == "new"
     assert labels(fleet, catalog)[MACS[2]] == "old"
-    assert all(fleet.tenant_revisions()[t] > r for t, r in revisions.items())
-    (record,) = fleet.rollouts(rollout)
+    assert all(fleet.tenants.revisions()[t] > r for t, r in revisions.items())
+    (record,) = fleet.rollouts.records(rollout)
     assert (record.wave, record.wave_started_at) == (0, 200.0)
     by_mac = {p.mac: p for p in record.phones}
     assert (by_mac[MACS[0]].previous, by_mac[MACS[1]].previous) == (None, "mine")
-    (job,) = fleet.jobs()
+    (job,) = fleet.jobs.summaries()
     assert (job.selector, job.event, job.total) == (f"rollout {rollout} wave 1", "reboot", 2)
-    targets = fleet.job_targets(job.id)
+    targets = fleet.jobs.targets(job.id)
     assert all(t.state == "queued" for t in targets)
 
 
 def test_nothing_is_written_once_halted(fleet: Store, catalog: Catalog) -> None:
     rollout = start(fleet, catalog)
-    fleet.halt_rollout(rollout, "by hand")
-    assert fleet.apply_rollout_decision(rollout, "new", wave([MACS[0]], 0), 200.0, 0.0) is None
+    fleet.rollouts.halt(rollout, "by hand")
+    assert (
+        fleet.rollouts.apply_decision(
+            rollout, "new", wave([MACS[0]], 0), 200.0, wave_reboot(rollout, 0, 0.0)
+        )
+        is None
+    )
     assert labels(fleet, catalog)[MACS[0]] == "old"
-    assert fleet.jobs() == []
+    assert fleet.jobs.summaries() == []
     with pytest.raises(NotFoundError, match=f"no running rollout {rollout}"):
-        fleet.halt_rollout(rollout, "again")
+        fleet.rollouts.halt(rollout, "again")
 
 
 def test_rollback_restores_previous_labels(fleet: Store, catalog: Catalog) -> None:
     rollout = start(fleet, catalog)
-    fleet.apply_rollout_decision(rollout, "new", wave([MACS[0], MACS[1], MACS[2]], 0), 200.0, 0.0)
+    fleet.rollouts.apply_decision(
+        rollout, "new", wave([MACS[0], MACS[1], MACS[2]], 0), 200.0, wave_reboot(rollout, 0, 0.0)
+    )
     # An admin moves one pinned phone elsewhere afterwards: rollback leaves it alone.
-    fleet.set_setting(parse_scope(f"phone:{MACS[2]}"), "firmware.label", "elsewhere")
-    reboot = rollback(fleet, rollout, now=300.0)
+    Edits.of(fleet).set_setting(parse_scope(f"phone:{MACS[2]}"), "firmware.label", "elsewhere")
+    reboot = rollback(fleet, catalog, rollout, now=300.0)
     assert sorted(m for m, _ in reboot) == [MACS[0], MACS[1]]
     assert labels(fleet, catalog) == {
         MACS[0]: "old",  # inherited again from the tenant
@@ -183,17 +195,17 @@ def test_rollback_restores_previous_labels(fleet: Store, catalog: Catalog) -> No
         MACS[4]: "old",
         POLY: "old",
     }
-    (record,) = fleet.rollouts(rollout)
+    (record,) = fleet.rollouts.records(rollout)
     assert record.state == "rolled_back"
     states = {p.mac: (p.state, p.reason) for p in record.phones}
     assert states[MACS[0]] == ("restored", "back on its inherited label")
     assert states[MACS[1]] == ("restored", "back on mine")
     assert states[MACS[2]][1] == "left alone: its label was changed after its wave"
-    jobs = fleet.jobs()
+    jobs = fleet.jobs.summaries()
     assert jobs[0].selector == f"rollback of rollout {rollout}"
     assert jobs[0].total == 2
     with pytest.raises(InputError, match="already rolled back"):
-        rollback(fleet, rollout)
+        rollback(fleet, catalog, rollout)
 
 
 def test_reports_are_the_newest_firmware_per_phone(fleet: Store) -> None:
@@ -215,10 +227,10 @@ def test_reports_are_the_newest_firmware_per_phone(fleet: Store) -> None:
             at,
         )
 
-    fleet.record_seen(
+    fleet.seen.record(
         [row("a.cfg", "66.85.0.5", 10), row("b.cfg", "66.86.0.20", 20), row("c", "", 30)], 1000
     )
-    assert fleet.firmware_reports([MACS[0], MACS[1]]) == {MACS[0]: ("66.86.0.20", 20)}
+    assert fleet.rollouts.firmware_reports([MACS[0], MACS[1]]) == {MACS[0]: ("66.86.0.20", 20)}
 
 
 def test_reapplying_a_fleet_file_keeps_the_pins_of_a_rollout(
@@ -226,14 +238,16 @@ def test_reapplying_a_fleet_file_keeps_the_pins_of_a_rollout(
 ) -> None:
     # The case: the file the fleet came from, applied again mid-rollout,
     # used to remove the wave's phone-scope pins without a word.
-    file = fleet.all_states()  # as the admin's file has it: no pins yet
+    file = fleet.tenants.all_states()  # as the admin's file has it: no pins yet
     rollout = start(fleet, catalog)
-    fleet.apply_rollout_decision(rollout, "new", wave([MACS[0], MACS[1], MACS[2]], 0), 200.0, 0.0)
-    fleet.set_setting(parse_scope(f"phone:{MACS[2]}"), "firmware.label", "by-hand")
+    fleet.rollouts.apply_decision(
+        rollout, "new", wave([MACS[0], MACS[1], MACS[2]], 0), 200.0, wave_reboot(rollout, 0, 0.0)
+    )
+    Edits.of(fleet).set_setting(parse_scope(f"phone:{MACS[2]}"), "firmware.label", "by-hand")
     (acme,) = file
     acme.phones[MACS[1]].settings["firmware.label"] = "mine"  # the file's own label for it
     notes = keep_rollout_pins(fleet, file)
-    fleet.apply(file)
+    fleet.tenants.apply(file)
     assert notes == [
         f"phone {MACS[0]}: firmware.label new kept, pinned by rollout {rollout} (the file does "
         f"not set it; `provisioner rollout rollback {rollout}` or a label in the file changes it)",
@@ -244,15 +258,17 @@ def test_reapplying_a_fleet_file_keeps_the_pins_of_a_rollout(
     assert (current[MACS[0]], current[MACS[1]], current[MACS[2]]) == ("new", "mine", "old")
     assert current[MACS[3]] == "old"  # not in a wave yet: nothing to keep
     # The kept pin is still the rollout's: a rollback restores it.
-    assert [m for m, _ in rollback(fleet, rollout, now=300.0)] == [MACS[0]]
+    assert [m for m, _ in rollback(fleet, catalog, rollout, now=300.0)] == [MACS[0]]
     assert labels(fleet, catalog)[MACS[0]] == "old"
-    assert keep_rollout_pins(fleet, fleet.all_states()) == []  # rolled back: no pins
+    assert keep_rollout_pins(fleet, fleet.tenants.all_states()) == []  # rolled back: no pins
 
 
 def test_a_lock_the_file_puts_above_a_pin_wins_and_says_so(fleet: Store, catalog: Catalog) -> None:
-    file = fleet.all_states()
+    file = fleet.tenants.all_states()
     rollout = start(fleet, catalog)
-    fleet.apply_rollout_decision(rollout, "new", wave([MACS[0]], 0), 200.0, 0.0)
+    fleet.rollouts.apply_decision(
+        rollout, "new", wave([MACS[0]], 0), 200.0, wave_reboot(rollout, 0, 0.0)
+    )
     (acme,) = file
     acme.groups["pilot"].settings["firmware.label"] = "frozen"
     acme.groups["pilot"].locked.add("firmware.label")
@@ -261,5 +277,5 @@ def test_a_lock_the_file_puts_above_a_pin_wins_and_says_so(fleet: Store, catalog
         f"phone {MACS[0]}: firmware.label new, pinned by rollout {rollout}, removed: the file "
         "locks firmware.label at group acme/pilot"
     ]
-    fleet.apply(file)
+    fleet.tenants.apply(file)
     assert labels(fleet, catalog)[MACS[0]] == "frozen"

@@ -148,13 +148,13 @@ def summary(**counts: int) -> JobSummary:
 
 
 class FakeJobs:
-    """A store whose job moves through the given summaries, one per poll (the last repeats)."""
+    """Jobs whose one job moves through the given summaries, one per poll (the last repeats)."""
 
     def __init__(self, *summaries: JobSummary) -> None:
-        self.summaries = list(summaries)
+        self.queue = list(summaries)
 
-    def jobs(self, job: int) -> list[JobSummary]:
-        return [self.summaries.pop(0) if len(self.summaries) > 1 else self.summaries[0]]
+    def summaries(self, job: int) -> list[JobSummary]:
+        return [self.queue.pop(0) if len(self.queue) > 1 else self.queue[0]]
 
 
 @pytest.mark.parametrize("terminal", [False, True])
@@ -167,7 +167,7 @@ def test_wait_writes_lines_unless_on_a_terminal(
         summary(queued=2), summary(queued=2), summary(sending=1, queued=1),
         summary(failed=1, ok=1),
     )  # fmt: skip
-    ctx = SimpleNamespace(store=store)
+    ctx = SimpleNamespace(store=SimpleNamespace(jobs=store))
     assert _notify._wait(ctx, 1) == 1  # type: ignore[arg-type]
     out, err = capsys.readouterr()
     assert out == "job 1 done: 1 failed\n"
@@ -202,7 +202,7 @@ def test_wait_says_what_a_stalled_job_waits_for(
     monkeypatch.setattr(time, "sleep", lambda _: None)
     monkeypatch.setattr(_notify, "_WAIT_HINT", -1.0)  # no progress for longer than the hint
     store = FakeJobs(summary(**counts), summary(**counts), summary(ok=3))
-    assert _notify._wait(SimpleNamespace(store=store), 1) == 0  # type: ignore[arg-type]
+    assert _notify._wait(SimpleNamespace(store=SimpleNamespace(jobs=store)), 1) == 0  # type: ignore[arg-type]
     err = capsys.readouterr().err
     assert f"({said}" in err
     assert err.count("\n(") == 1  # said once

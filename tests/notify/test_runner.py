@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from provisioner.catalog import Catalog
+from provisioner.edits import Edits
 from provisioner.scope import parse_scope
 from provisioner.serve import JobRunner
 from provisioner.sip import NotifyOutcome, NotifyRequest
+from provisioner.store import JobRequest
 from tests.serve.harness import Harness, harness
 
 TENANT_SIZE = 40
@@ -71,11 +73,12 @@ def setup(tmp_path: Path, catalog: Catalog) -> Iterator[tuple[Harness, FakeNotif
     with harness(tmp_path, catalog, fleet()) as h:
         notifier = FakeNotifier(h.clock)
         runner = JobRunner(
-            store=h.store,
-            cache=h.cache,
-            notifier=notifier,  # type: ignore[arg-type]
+            jobs=h.store.jobs,
+            addresses=h.store.addresses,
+            served=h.cache,
+            notifier=notifier,
             db=h.db,
-            address_of=h.gateway.addresses.get,
+            address_of=h.gateway.learned.current.get,
             clock=lambda: h.clock[0],
             jitter=lambda: 0.0,
         )
@@ -96,10 +99,8 @@ def advance(h: Harness, runner: JobRunner, seconds: float, step: float = 0.05) -
 
 def test_paced_at_the_tenant_rate(setup: tuple[Harness, FakeNotifier, JobRunner]) -> None:
     h, notifier, runner = setup
-    phones = h.store.phones_for(tenant="acme")
-    job = h.store.create_job(
-        selector="tenant acme", event="resync", phones=phones, now=h.clock[0], delay=1.0
-    )
+    phones = h.store.tenants.phones_for(tenant="acme")
+    job = h.store.jobs.create(JobRequest("tenant acme", "resync", 1.0), phones, h.clock[0])
     advance(h, runner, 1.0)
     assert notifier.sent == []  # the regeneration delay
     advance(h, runner, 3.0)
@@ -116,7 +117,7 @@ def test_paced_at_the_tenant_rate(setup: tuple[Harness, FakeNotifier, JobRunner]
     assert first.event in ("check-sync", "check-sync;reboot=false")
     assert first.password == "pw-0"
     advance(h, runner, 1.5)
-    (summary,) = h.store.jobs(job)
+    (summary,) = h.store.jobs.summaries(job)
     assert summary.state == "done"
     assert summary.counts == {"ok": TENANT_SIZE}
 
@@ -129,12 +130,10 @@ def test_retry_then_fail_with_reason(setup: tuple[Harness, FakeNotifier, JobRunn
     )
     notifier.script["u0"] = [timeout, timeout]
     notifier.script["u2"] = [gone]
-    phones = h.store.phones_for(macs=["0004f2000000", "0004f2000002", "0004f2000004"])
-    job = h.store.create_job(
-        selector="three", event="reboot", phones=phones, now=h.clock[0], delay=0.0
-    )
+    phones = h.store.tenants.phones_for(macs=["0004f2000000", "0004f2000002", "0004f2000004"])
+    job = h.store.jobs.create(JobRequest("three", "reboot", 0.0), phones, h.clock[0])
     advance(h, runner, 8.0)
-    targets = {t.mac: t for t in h.store.job_targets(job)}
+    targets = {t.mac: t for t in h.store.jobs.targets(job)}
     assert (targets["0004f2000000"].state, targets["0004f2000000"].attempts) == ("failed", 2)
     assert targets["0004f2000000"].reason == "timeout"
     assert (targets["0004f2000002"].state, targets["0004f2000002"].status) == ("failed", 481)
@@ -145,13 +144,13 @@ def test_retry_then_fail_with_reason(setup: tuple[Harness, FakeNotifier, JobRunn
 
 def test_direct_needs_a_known_address(setup: tuple[Harness, FakeNotifier, JobRunner]) -> None:
     h, notifier, runner = setup
-    h.store.set_setting(parse_scope("tenant:acme"), "notify.target", "direct")
+    Edits.of(h.store).set_setting(parse_scope("tenant:acme"), "notify.target", "direct")
     h.run(h.cache.refresh())
-    phones = h.store.phones_for(macs=["0004f2000001", "0004f2000003"])
-    h.gateway.addresses["0004f2000001"] = "10.0.0.7"
-    job = h.store.create_job(selector="two", event="resync", phones=phones, now=h.clock[0], delay=0)
+    phones = h.store.tenants.phones_for(macs=["0004f2000001", "0004f2000003"])
+    h.gateway.learned.learn("0004f2000001", "10.0.0.7", "http", h.clock[0])
+    job = h.store.jobs.create(JobRequest("two", "resync", 0), phones, h.clock[0])
     advance(h, runner, 1.0)
-    targets = {t.mac: t for t in h.store.job_targets(job)}
+    targets = {t.mac: t for t in h.store.jobs.targets(job)}
     assert targets["0004f2000001"].state == "ok"
     assert "address is unknown" in targets["0004f2000003"].reason
     ((_, request),) = notifier.sent
@@ -167,20 +166,20 @@ def test_interrupted_sends_count_against_the_phones_own_retries(
 ) -> None:
     h, notifier, runner = setup
     # The tenant allows 1 retry; one phone is set to 3 of its own.
-    h.store.set_setting(parse_scope("phone:0004f2000001"), "notify.retries", 3)
+    Edits.of(h.store).set_setting(parse_scope("phone:0004f2000001"), "notify.retries", 3)
     h.run(h.cache.refresh())
-    phones = h.store.phones_for(macs=["0004f2000001", "0004f2000003"])
-    job = h.store.create_job(selector="two", event="resync", phones=phones, now=h.clock[0], delay=0)
+    phones = h.store.tenants.phones_for(macs=["0004f2000001", "0004f2000003"])
+    job = h.store.jobs.create(JobRequest("two", "resync", 0), phones, h.clock[0])
     notifier.hang = {"u1", "u3"}
     # Each stage runs 0.5 s, room for both at 10 per second.
     advance(h, runner, 0.5)  # both claimed, both sends stuck: their leases run out
     h.clock[0] += 121.0
     advance(h, runner, 0.5)  # reaped after 1 attempt: both sent again, both stuck again
-    assert [t.attempts for t in h.store.job_targets(job)] == [2, 2]
+    assert [t.attempts for t in h.store.jobs.targets(job)] == [2, 2]
     h.clock[0] += 121.0
     notifier.hang.clear()
     advance(h, runner, 0.5)  # after 2 attempts: the tenant's limit, not the phone's
-    targets = {t.mac: t for t in h.store.job_targets(job)}
+    targets = {t.mac: t for t in h.store.jobs.targets(job)}
     assert (targets["0004f2000001"].state, targets["0004f2000001"].attempts) == ("ok", 3)
     assert (targets["0004f2000003"].state, targets["0004f2000003"].reason) == (
         "failed",
@@ -197,10 +196,8 @@ def test_the_runner_sleeps_until_the_next_due_time(
     """No 50 ms poll when nothing is due: until the next due time, or ``idle`` (2 s)."""
     h, _, runner = setup
     assert h.run(runner.step()) == 2.0  # nothing queued: the idle interval
-    phones = h.store.phones_for(tenant="acme")[:1]
-    h.store.create_job(
-        selector="one phone", event="resync", phones=phones, now=h.clock[0], delay=1.5
-    )
+    phones = h.store.tenants.phones_for(tenant="acme")[:1]
+    h.store.jobs.create(JobRequest("one phone", "resync", 1.5), phones, h.clock[0])
     assert h.run(runner.step()) == pytest.approx(1.5)  # until the job's delay is over
     h.clock[0] += 1.5
     assert h.run(runner.step()) == 0.05  # due now: the tick, while it is worked on

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from provisioner.catalog import Catalog
+from provisioner.edits import Edits
 from provisioner.scope import parse_scope
 from provisioner.serve import Fetch, Protocol, Status
 from tests.serve.harness import DISABLED, YEALINK, Harness, harness
@@ -33,10 +34,10 @@ CASES = {"protected": YEALINK, "unknown": UNKNOWN, "disabled": DISABLED, "outsid
 @pytest.fixture
 def h(tmp_path: Path, catalog: Catalog) -> Iterator[Harness]:
     with harness(tmp_path, catalog) as built:
-        built.store.add_phone("acme", OUTSIDE, "t46s")
+        Edits.of(built.store).add_phone("acme", OUTSIDE, "t46s")
         scope = parse_scope(f"phone:{OUTSIDE}")
-        built.store.set_setting(scope, "access.http.password", "phone-pass-5678")
-        built.store.set_setting(scope, "access.http.allow", "10.0.0.0/8")
+        Edits.of(built.store).set_setting(scope, "access.http.password", "phone-pass-5678")
+        Edits.of(built.store).set_setting(scope, "access.http.allow", "10.0.0.0/8")
         built.run(built.cache.refresh())
         yield built
 

@@ -85,7 +85,9 @@ class Harness:
         self.loop = asyncio.new_event_loop()
         self.db = Db()
         self.metrics = Metrics()
-        self.cache = ConfigCache(store, catalog, self.db, self.metrics, site_dir)
+        self.cache = ConfigCache(
+            store.tenants, store.firmware, catalog, self.db, self.metrics, site_dir
+        )
         # Wired as `provisioner serve` wires it (serve/_build.py), on a test clock.
         config = ServeConfig(data_dir=data_dir, default_tenant="acme", site_dir=site_dir)
         self.gateway: Gateway = build_gateway(
@@ -115,7 +117,7 @@ def harness(
 ) -> Iterator[Harness]:
     store = Store.open(f"sqlite:///{tmp_path / 'serve.db'}", catalog)
     _reset(store)
-    store.apply(parse_fleet(document or fleet(), catalog))
+    store.tenants.apply(parse_fleet(document or fleet(), catalog))
     h = Harness(store, catalog, tmp_path, [1_000_000.0], site_dir)
     try:
         yield h

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.catalog import Catalog
+from provisioner.edits import Edits
 from provisioner.scope import parse_scope
 from provisioner.serve import Fetch, Protocol, Status
 from provisioner.serve._ftp_backend import GatewayFtpBackend
@@ -68,8 +69,10 @@ def test_protected_phone_needs_digest(h: Harness) -> None:
 
 
 def test_the_four_failures_are_indistinguishable(h: Harness) -> None:
-    h.store.set_setting(parse_scope(f"phone:{YEALINK}"), "access.http.allow", "10.0.0.0/8")
-    h.store.set_setting(parse_scope(f"phone:{POLYCOM}"), "access.http.password", PASSWORD)
+    Edits.of(h.store).set_setting(
+        parse_scope(f"phone:{YEALINK}"), "access.http.allow", "10.0.0.0/8"
+    )
+    Edits.of(h.store).set_setting(parse_scope(f"phone:{POLYCOM}"), "access.http.password", PASSWORD)
     h.run(h.cache.refresh())
     cases = {
         "unknown MAC": "0004f2999999-settings.cfg",
@@ -92,16 +95,16 @@ def test_the_four_failures_are_indistinguishable(h: Harness) -> None:
 def test_tftp_is_off_until_enabled(h: Harness) -> None:
     path = f"{POLYCOM}-settings.cfg"
     assert h.get(path, Protocol.TFTP).status is Status.NOT_FOUND
-    h.store.set_setting(parse_scope("tenant:acme"), "access.tftp.enabled", True)
-    h.store.set_setting(parse_scope("tenant:acme"), "access.tftp.allow", "127.0.0.0/8")
+    Edits.of(h.store).set_setting(parse_scope("tenant:acme"), "access.tftp.enabled", True)
+    Edits.of(h.store).set_setting(parse_scope("tenant:acme"), "access.tftp.allow", "127.0.0.0/8")
     h.run(h.cache.refresh())
     assert h.get(path, Protocol.TFTP).status is Status.OK
     assert h.get(path, Protocol.TFTP, client="192.0.2.1").status is Status.NOT_FOUND
 
 
 def test_tls_required_keeps_a_phones_files_off_plain_protocols(h: Harness) -> None:
-    h.store.set_setting(parse_scope(f"phone:{POLYCOM}"), "access.tls_required", True)
-    h.store.set_setting(parse_scope("tenant:acme"), "access.tftp.enabled", True)
+    Edits.of(h.store).set_setting(parse_scope(f"phone:{POLYCOM}"), "access.tls_required", True)
+    Edits.of(h.store).set_setting(parse_scope("tenant:acme"), "access.tftp.enabled", True)
     h.run(h.cache.refresh())
     path = f"{POLYCOM}-settings.cfg"
     assert h.get(path, Protocol.HTTPS).status is Status.OK
@@ -109,7 +112,7 @@ def test_tls_required_keeps_a_phones_files_off_plain_protocols(h: Harness) -> No
         unknown = h.get("0004f2999999-settings.cfg", protocol)
         assert h.get(path, protocol).status is unknown.status is not Status.OK, protocol
     # The Yealink has an HTTP password: over TFTP only with the explicit opt-in.
-    h.store.set_setting(parse_scope(f"phone:{YEALINK}"), "access.weak_transports", True)
+    Edits.of(h.store).set_setting(parse_scope(f"phone:{YEALINK}"), "access.weak_transports", True)
     h.run(h.cache.refresh())
     req = Fetch(Protocol.HTTP, f"{POLYCOM}-app.log", "127.0.0.1", method="PUT")
     assert h.run(h.gateway.upload_limit(req)) == 0
@@ -118,8 +121,8 @@ def test_tls_required_keeps_a_phones_files_off_plain_protocols(h: Harness) -> No
 
 
 def test_a_required_client_certificate_must_name_the_phone(h: Harness) -> None:
-    h.store.set_setting(parse_scope(f"phone:{POLYCOM}"), "access.client_cert", "required")
-    h.store.set_setting(parse_scope("tenant:acme"), "access.tftp.enabled", True)
+    Edits.of(h.store).set_setting(parse_scope(f"phone:{POLYCOM}"), "access.client_cert", "required")
+    Edits.of(h.store).set_setting(parse_scope("tenant:acme"), "access.tftp.enabled", True)
     h.run(h.cache.refresh())
     path = f"{POLYCOM}-settings.cfg"
     assert h.get(path, Protocol.HTTPS, cert_mac=POLYCOM).status is Status.OK
@@ -157,39 +160,39 @@ def test_url_token_scopes_a_tenant(h: Harness) -> None:
 def test_changes_reach_the_cache_on_refresh(h: Harness) -> None:
     path = f"{POLYCOM}-settings.cfg"
     before = h.get(path).file
-    h.store.set_setting(parse_scope(f"phone:{POLYCOM}"), "language", "fr")
+    Edits.of(h.store).set_setting(parse_scope(f"phone:{POLYCOM}"), "language", "fr")
     h.run(h.cache.refresh())
     after = h.get(path).file
     assert b"French_France" in after.data
     assert after.etag != before.etag
-    h.store.update_phone(POLYCOM, enabled=False)
+    Edits.of(h.store).update_phone(POLYCOM, enabled=False)
     h.run(h.cache.refresh())
     assert h.get(path).status is not Status.OK
 
 
 def test_quarantine_records_pending_devices(h: Harness) -> None:
-    h.store.set_setting(parse_scope("tenant:acme"), "unknown.policy", "quarantine")
+    Edits.of(h.store).set_setting(parse_scope("tenant:acme"), "unknown.policy", "quarantine")
     h.run(h.cache.refresh())
     assert h.get("0004f2abcdef.cfg", user_agent=POLYCOM_UA).status is not Status.OK
     h.run(h.gateway.drain())  # the pending record is written after the answer
-    (pending,) = h.store.pending()
+    (pending,) = h.store.seen.pending()
     assert (pending.mac, pending.tenant, pending.model) == ("0004f2abcdef", "acme", "vvx410")
 
 
 def test_auto_register_creates_and_serves(h: Harness) -> None:
-    h.store.add_group("acme", "new")
-    h.store.set_setting(parse_scope("tenant:acme"), "unknown.policy", "auto-register")
-    h.store.set_setting(parse_scope("tenant:acme"), "unknown.group", "new")
+    Edits.of(h.store).add_group("acme", "new")
+    Edits.of(h.store).set_setting(parse_scope("tenant:acme"), "unknown.policy", "auto-register")
+    Edits.of(h.store).set_setting(parse_scope("tenant:acme"), "unknown.group", "new")
     h.run(h.cache.refresh())
     reply = h.get("0004f2abcdef.cfg", user_agent=POLYCOM_UA)
     assert reply.status is Status.OK
-    phone = h.store.tenant_state("acme").phones["0004f2abcdef"]
+    phone = h.store.tenants.state("acme").phones["0004f2abcdef"]
     assert (phone.model, phone.groups, phone.lines) == ("vvx410", ["new"], [])
 
 
 def test_uploads_are_stored_and_served_back(h: Harness, tmp_path: Path) -> None:
     # Unauthenticated uploads need the opt-in (the default: tests/security/test_uploads.py).
-    h.store.set_setting(parse_scope(f"phone:{POLYCOM}"), "uploads.unauthenticated", True)
+    Edits.of(h.store).set_setting(parse_scope(f"phone:{POLYCOM}"), "uploads.unauthenticated", True)
     h.run(h.cache.refresh())
     name = f"{POLYCOM}-phone.cfg"
     req = Fetch(Protocol.HTTP, name, "127.0.0.1", method="PUT", uri="/" + name)
@@ -227,7 +230,7 @@ def test_seen_records_hold_no_secrets(h: Harness) -> None:
         authorization=digest_for(h, path),
     )
     h.gateway.seen.write(h.gateway.seen.take())
-    (row,) = [r for r in h.store.seen() if r.path == path]
+    (row,) = [r for r in h.store.seen.latest() if r.path == path]
     assert (row.mac, row.model, row.firmware, row.status, row.known) == (
         YEALINK,
         "t46s",
@@ -235,7 +238,7 @@ def test_seen_records_hold_no_secrets(h: Harness) -> None:
         "ok",
         True,
     )
-    assert PASSWORD not in repr(h.store.seen())
+    assert PASSWORD not in repr(h.store.seen.latest())
 
 
 def test_unsafe_paths_are_the_uniform_not_found(h: Harness) -> None:
@@ -324,14 +327,14 @@ def test_the_notify_address_is_learned_only_from_admitted_fetches(h: Harness) ->
     h.get(path, client="203.0.113.2", authorization=digest_for(h, path, password="wrong"))
     h.get("y000000000066.cfg", client="203.0.113.3", user_agent=forged_ua)  # shared file
     h.get(path, client="203.0.113.4", protocol=Protocol.TFTP)  # protected: TFTP refused
-    assert YEALINK not in h.gateway.addresses
-    assert h.gateway.take_admitted() == []
+    assert YEALINK not in h.gateway.learned.current
+    assert h.gateway.learned.take() == []
     assert h.get(path, client="192.0.2.50", authorization=digest_for(h, path)).status is Status.OK
-    assert h.gateway.addresses[YEALINK] == "192.0.2.50"
-    (admitted,) = h.gateway.take_admitted()
+    assert h.gateway.learned.current[YEALINK] == "192.0.2.50"
+    (admitted,) = h.gateway.learned.take()
     assert (admitted.mac, admitted.address, admitted.protocol) == (YEALINK, "192.0.2.50", "http")
     h.get(path, client="203.0.113.1")
-    assert h.gateway.addresses[YEALINK] == "192.0.2.50"
+    assert h.gateway.learned.current[YEALINK] == "192.0.2.50"
 
 
 @pytest.mark.parametrize(
@@ -352,8 +355,8 @@ def test_uploads_need_the_phones_own_authentication(
     h: Harness, mac: str, protocol: Protocol, how: str, accepted: bool
 ) -> None:
     if how == "opt-in":
-        h.store.set_setting(parse_scope(f"phone:{mac}"), "uploads.unauthenticated", True)
-        h.store.set_setting(parse_scope("tenant:acme"), "access.ftp.enabled", True)
+        Edits.of(h.store).set_setting(parse_scope(f"phone:{mac}"), "uploads.unauthenticated", True)
+        Edits.of(h.store).set_setting(parse_scope("tenant:acme"), "access.ftp.enabled", True)
         h.run(h.cache.refresh())
     name = f"{mac}-app.log"
     path = f"{TOKEN}/{name}" if how == "url token" else name
@@ -374,7 +377,7 @@ def test_uploads_need_the_phones_own_authentication(
 
 def test_uploads_with_the_phones_digest_are_accepted(h: Harness) -> None:
     # The Yealink family declares no uploads; give the protected one a Polycom's.
-    h.store.set_setting(parse_scope(f"phone:{POLYCOM}"), "access.http.password", PASSWORD)
+    Edits.of(h.store).set_setting(parse_scope(f"phone:{POLYCOM}"), "access.http.password", PASSWORD)
     h.run(h.cache.refresh())
     name = f"{POLYCOM}-app.log"
     fetch = Fetch(
@@ -387,6 +390,6 @@ def test_uploads_with_the_phones_digest_are_accepted(h: Harness) -> None:
     )
     reply, ticket = h.run(h.gateway.authorize_upload(fetch))
     assert ticket is not None, reply
-    assert POLYCOM not in h.gateway.addresses  # learned once the upload is stored
+    assert POLYCOM not in h.gateway.learned.current  # learned once the upload is stored
     assert h.run(h.gateway.store_upload(fetch, ticket, b"log")).status is Status.OK
-    assert h.gateway.addresses[POLYCOM] == "198.51.100.31"
+    assert h.gateway.learned.current[POLYCOM] == "198.51.100.31"

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from provisioner.catalog import Catalog
+from provisioner.edits import Edits
 from provisioner.scope import parse_scope
 from provisioner.serve._http import make_handler
 from provisioner.serve._tls import self_signed, server_context
@@ -110,7 +111,9 @@ def test_basic_only_over_https(server: Running) -> None:
 
 def test_uniform_not_found_body_and_headers(server: Running) -> None:
     h = server.h
-    h.store.set_setting(parse_scope(f"phone:{POLYCOM}"), "access.http.allow", "10.0.0.0/8")
+    Edits.of(h.store).set_setting(
+        parse_scope(f"phone:{POLYCOM}"), "access.http.allow", "10.0.0.0/8"
+    )
     asyncio.run_coroutine_threadsafe(h.cache.refresh(), h.loop).result(10)
     outputs = []
     for path, user in [
@@ -149,7 +152,7 @@ def test_traversal_spellings(server: Running, path: str) -> None:
 def test_put_upload_then_get_back(server: Running, tmp_path: Path) -> None:
     # Unauthenticated uploads need the opt-in (the default: tests/security/test_uploads.py).
     h = server.h
-    h.store.set_setting(parse_scope(f"phone:{POLYCOM}"), "uploads.unauthenticated", True)
+    Edits.of(h.store).set_setting(parse_scope(f"phone:{POLYCOM}"), "uploads.unauthenticated", True)
     asyncio.run_coroutine_threadsafe(h.cache.refresh(), h.loop).result(10)
     source = tmp_path / "phone.cfg"
     source.write_bytes(b"<PHONE_CONFIG/>\n")

@@ -17,6 +17,13 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # In creation order: each table after the ones its foreign keys name.
+    _tenants_and_groups()
+    _phones_and_scope_settings()
+    _lines_and_memberships()
+
+
+def _tenants_and_groups() -> None:
     op.create_table(
         "server_keys",
         sa.Column("name", sa.String(length=64), nullable=False),
@@ -49,6 +56,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_phone_groups")),
         sa.UniqueConstraint("tenant_id", "name", name=op.f("uq_phone_groups_tenant_id")),
     )
+
+
+def _phones_and_scope_settings() -> None:
     op.create_table(
         "phones",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -98,6 +108,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("group_id", "name", name=op.f("pk_group_settings")),
     )
+
+
+def _lines_and_memberships() -> None:
     op.create_table(
         "lines",
         sa.Column("id", sa.Integer(), nullable=False),

@@ -1,0 +1,285 @@
+"""Tenants with their groups, phones, lines and settings: the one write path, and reads.
+
+Each write is one transaction that loads the tenant's state, changes it in
+memory, validates the whole tenant (:func:`provisioner.check.check_tenant`)
+and writes the difference. A write that would add a problem is refused with
+every new problem listed, and nothing is stored. Problems that were already
+there (say, a value made invalid by a catalog change) do not block unrelated
+writes, but are reported by ``apply`` and by the write that touches them.
+Single edits (add a phone, set a setting) are built on :meth:`change` by
+:mod:`provisioner.edits`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Collection, Iterable, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from provisioner.catalog import Catalog
+from provisioner.chars import check_text
+from provisioner.check import check_tenant
+from provisioner.domain import Snapshot
+from provisioner.errors import ConflictError, NotFoundError, Problem, ValidationFailed
+from provisioner.state import TenantState
+from provisioner.store import _tables as t
+from provisioner.store._engine import device_key
+from provisioner.store._read import (
+    TenantIds,
+    decode_value,
+    load_heads,
+    load_snapshot,
+    load_tenant_state,
+)
+from provisioner.store._write import Changes, bump_revision, delete_phones, write_tenant
+
+__all__ = ["UNIQUE_PER_TENANT", "TenantRepository"]
+
+# Tenant settings whose values identify a tenant, so two tenants may not share them.
+UNIQUE_PER_TENANT = ("access.url_token", "access.ftp.user")
+
+
+def _clashes(conn: Connection, states: Iterable[TenantState], replaced: set[str]) -> list[Problem]:
+    """Problems for identifying values that another tenant already uses.
+
+    ``replaced`` names tenants whose stored values do not count (they are
+    being rewritten by the same operation).
+    """
+    taken: dict[tuple[str, str], str] = {}
+    rows = conn.execute(
+        select(t.tenants.c.name, t.tenant_settings.c.name, t.tenant_settings.c.value)
+        .join(t.tenants, t.tenants.c.id == t.tenant_settings.c.tenant_id)
+        .where(t.tenant_settings.c.name.in_(UNIQUE_PER_TENANT))
+    )
+    for tenant, name, value in rows:
+        if tenant not in replaced:
+            taken[(name, str(decode_value(value)))] = tenant
+    problems = []
+    for state in states:
+        for name in UNIQUE_PER_TENANT:
+            value = state.settings.get(name)
+            if not value:
+                continue
+            owner = taken.setdefault((name, str(value)), state.name)
+            if owner != state.name:
+                where = state.where or f"tenant:{state.name}"
+                problems.append(Problem(where, f"{name} is already used by tenant {owner}"))
+    return problems
+
+
+def _names(conn: Connection) -> list[str]:
+    return list(conn.execute(select(t.tenants.c.name).order_by(t.tenants.c.name)).scalars())
+
+
+def _foreign_phones(conn: Connection, wanted: dict[str, TenantState], prune: bool) -> list[Problem]:
+    """Phones listed under a tenant while stored under one the operation leaves alone."""
+    if prune:
+        return []
+    owners = {
+        row.mac: row.name
+        for row in conn.execute(
+            select(t.phones.c.mac, t.tenants.c.name).join(
+                t.tenants, t.tenants.c.id == t.phones.c.tenant_id
+            )
+        )
+    }
+    problems = []
+    for state in wanted.values():
+        for phone in state.phones.values():
+            owner = owners.get(phone.mac)
+            if owner is not None and owner not in wanted:
+                problems.append(
+                    Problem(
+                        phone.where,
+                        f"phone {phone.mac} belongs to tenant {owner}, which this "
+                        "file does not list (list it, or use --prune)",
+                    )
+                )
+    return problems
+
+
+class TenantRepository:
+    """Tenants and everything under them, in SQLite or PostgreSQL."""
+
+    def __init__(self, engine: Engine, catalog: Catalog) -> None:
+        self.engine = engine
+        self.catalog = catalog
+
+    # --- reads -----------------------------------------------------------
+
+    def snapshot(
+        self, macs: Collection[str] | None = None, tenant_ids: Collection[int] | None = None
+    ) -> Snapshot:
+        """Everything rendering needs (optionally for some phones or tenants only)."""
+        with self.engine.connect() as conn:
+            return load_snapshot(conn, macs, tenant_ids)
+
+    def heads(self, tenant_ids: Collection[int]) -> Snapshot:
+        """Just the tenants and their own settings: what tenant-wide policy reads."""
+        with self.engine.connect() as conn:
+            return load_heads(conn, tenant_ids)
+
+    def device_key(self) -> bytes:
+        """The server secret created at the first migration (shared by every node)."""
+        with self.engine.connect() as conn:
+            return device_key(conn)
+
+    def revisions(self) -> dict[int, int]:
+        """Every tenant's id and revision: what servers poll to keep caches fresh."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.tenants.c.id, t.tenants.c.revision))
+            return {row.id: row.revision for row in rows}
+
+    def names(self) -> list[str]:
+        """Names of all tenants, sorted."""
+        with self.engine.connect() as conn:
+            return _names(conn)
+
+    def state(self, name: str) -> TenantState:
+        """One tenant with everything under it."""
+        with self.engine.connect() as conn:
+            loaded = load_tenant_state(conn, name)
+        if loaded is None:
+            raise NotFoundError(f"no tenant named {name!r}")
+        return loaded[0]
+
+    def all_states(self) -> list[TenantState]:
+        """Every tenant's state (one connection), sorted by name."""
+        with self.engine.connect() as conn:
+            states = []
+            for name in _names(conn):
+                loaded = load_tenant_state(conn, name)
+                assert loaded is not None
+                states.append(loaded[0])
+            return states
+
+    def tenant_of(self, mac: str) -> str:
+        """The name of the tenant a phone belongs to."""
+        with self.engine.connect() as conn:
+            name = conn.execute(
+                select(t.tenants.c.name)
+                .join(t.phones, t.phones.c.tenant_id == t.tenants.c.id)
+                .where(t.phones.c.mac == mac)
+            ).scalar()
+        if name is None:
+            raise NotFoundError(f"no phone with MAC {mac}")
+        return str(name)
+
+    def phones_for(
+        self,
+        *,
+        group: tuple[str, str] | None = None,
+        tenant: str | None = None,
+        model: str | None = None,
+        macs: Sequence[str] | None = None,
+    ) -> list[tuple[str, int]]:
+        """Enabled phones (MAC, tenant id) a send-profiles selector names."""
+        query = select(t.phones.c.mac, t.phones.c.tenant_id).where(t.phones.c.enabled.is_(True))
+        if macs is not None:
+            query = query.where(t.phones.c.mac.in_(list(macs)))
+        if tenant is not None:
+            query = query.join(t.tenants, t.tenants.c.id == t.phones.c.tenant_id).where(
+                t.tenants.c.name == tenant
+            )
+        if model is not None:
+            query = query.where(t.phones.c.model == self.catalog.model(model).id)
+        if group is not None:
+            group_ids = (
+                select(t.groups.c.id)
+                .join(t.tenants, t.tenants.c.id == t.groups.c.tenant_id)
+                .where(t.tenants.c.name == group[0], t.groups.c.name == group[1])
+            )
+            members = select(t.group_members.c.phone_id).where(
+                t.group_members.c.group_id.in_(group_ids)
+            )
+            query = query.where(t.phones.c.id.in_(members))
+        with self.engine.connect() as conn:
+            return [
+                (row.mac, row.tenant_id) for row in conn.execute(query.order_by(t.phones.c.mac))
+            ]
+
+    # --- writes ----------------------------------------------------------
+
+    def change(
+        self,
+        name: str,
+        mutate: Callable[[TenantState], None],
+        *,
+        create: TenantState | None = None,
+    ) -> Changes:
+        """Load tenant ``name`` (or start from ``create``), apply ``mutate``, validate, write.
+
+        :raises ValidationFailed: listing the problems the change would add.
+        """
+        # Before the name reaches the database driver, which cannot encode a surrogate.
+        check_text(name, "tenant name")
+        changes: Changes = Changes()
+        with self.engine.begin() as conn:
+            loaded = load_tenant_state(conn, name)
+            if loaded is None and create is None:
+                raise NotFoundError(f"no tenant named {name!r}")
+            if loaded is not None and create is not None:
+                raise ConflictError(f"tenant {name!r} already exists")
+            state = copy.deepcopy(loaded[0]) if loaded is not None else create
+            assert state is not None
+            mutate(state)
+            known = set(check_tenant(self.catalog, loaded[0])) if loaded is not None else set()
+            new = [p for p in check_tenant(self.catalog, state) if p not in known]
+            new += _clashes(conn, [state], {name})
+            if new:
+                raise ValidationFailed(new)
+            try:
+                write_tenant(conn, loaded, state, changes)
+            except IntegrityError as exc:
+                raise ConflictError(f"the change conflicts with stored data: {exc.orig}") from None
+        return changes
+
+    def remove(self, name: str) -> None:
+        """Delete a tenant and everything under it."""
+        with self.engine.begin() as conn:
+            if conn.execute(t.tenants.delete().where(t.tenants.c.name == name)).rowcount == 0:
+                raise NotFoundError(f"no tenant named {name!r}")
+
+    def apply(self, tenants: Iterable[TenantState], *, prune: bool = False) -> Changes:
+        """Make the stored tenants match ``tenants``, all or nothing.
+
+        Tenants not listed are left alone unless ``prune``. Phones may move
+        between listed tenants. Every problem is reported at once.
+        """
+        wanted = {state.name: state for state in tenants}
+        problems: list[Problem] = []
+        for state in wanted.values():
+            problems.extend(check_tenant(self.catalog, state))
+        changes: Changes = Changes()
+        with self.engine.begin() as conn:
+            problems += _foreign_phones(conn, wanted, prune)
+            # Tenants this operation rewrites (or, with prune, deletes) free their values.
+            replaced = set(_names(conn)) if prune else set(wanted)
+            problems += _clashes(conn, wanted.values(), replaced | set(wanted))
+            if problems:
+                raise ValidationFailed(problems)
+            if prune:
+                for name in _names(conn):
+                    if name not in wanted:
+                        conn.execute(t.tenants.delete().where(t.tenants.c.name == name))
+                        changes["tenant removed"] += 1
+            loaded: dict[str, tuple[TenantState, TenantIds] | None] = {
+                name: load_tenant_state(conn, name) for name in wanted
+            }
+            # Remove phones leaving a tenant first, so one may reappear in another.
+            for name, entry in loaded.items():
+                if entry is None:
+                    continue
+                before, ids = entry
+                leaving = [mac for mac in before.phones if mac not in wanted[name].phones]
+                delete_phones(conn, [ids.phones[mac] for mac in leaving], changes)
+                for mac in leaving:
+                    del before.phones[mac]
+                if leaving:
+                    bump_revision(conn, ids.tenant)
+            for name, state in wanted.items():
+                write_tenant(conn, loaded[name], state, changes)
+        return changes
