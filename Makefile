@@ -19,6 +19,12 @@ $(STAMP): pyproject.toml
 # until Ctrl-C; prints the URLs and DHCP lines.
 run: venv
 	@$(MAKE) --no-print-directory demo-data
+	@# The demo admin key is created once and kept (owner-only) in the data directory.
+	@$(BIN)/provisioner --data-dir $(DATA_DIR) apikey create --name demo --role admin \
+		--key-file $(DATA_DIR)/demo-api-key > /dev/null
+	@echo "admin API: http://127.0.0.1:8081/api/v1  (docs: http://127.0.0.1:8081/api/docs)"
+	@echo "demo API key: $$(cat $(DATA_DIR)/demo-api-key)"
+	@echo "try: curl -H \"X-API-Key: $$(cat $(DATA_DIR)/demo-api-key)\" http://127.0.0.1:8081/api/v1/phones"
 	$(BIN)/provisioner --data-dir $(DATA_DIR) serve --bind 127.0.0.1 --print-dhcp
 
 # The demo fleet goes in once, when the database is created: later starts

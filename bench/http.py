@@ -127,7 +127,7 @@ def one_file(workdir: Path) -> None:
     body = (www / path).read_bytes()
     ours, reference = median(ours_runs), median(nginx_runs)
     store = Store.open(url, catalog)
-    Edits.of(store).set_setting(
+    Edits.of(store).settings.set(
         parse_scope(f"phone:{mac}"), "access.http.password", "bench-password-1"
     )
     store.close()

@@ -14,8 +14,10 @@ __all__ = [
     "EncodingError",
     "InputError",
     "NotFoundError",
+    "PreconditionFailed",
     "Problem",
     "ProvisionerError",
+    "UsageError",
     "ValidationFailed",
 ]
 
@@ -28,7 +30,16 @@ class InputError(ProvisionerError):
     """A single value given by the admin is malformed or not allowed."""
 
 
-class EncodingError(InputError):
+class UsageError(InputError):
+    """The command line or a configuration file is wrong: a value out of range, a file missing.
+
+    The command exits with status 2, as argparse does for a malformed option,
+    before anything is looked up, stored or served; runtime failures (a port
+    in use, a database that cannot be reached) exit with status 1.
+    """
+
+
+class EncodingError(UsageError):
     """Input is not valid UTF-8 text: a command-line argument, standard input or a file.
 
     A usage error (the command line exits with status 2, as for a malformed
@@ -42,6 +53,10 @@ class NotFoundError(ProvisionerError):
 
 class ConflictError(ProvisionerError):
     """The request contradicts stored state (duplicate, lock, membership)."""
+
+
+class PreconditionFailed(ConflictError):
+    """The entity changed since the caller read it (an API ``If-Match`` that no longer holds)."""
 
 
 class CatalogError(ProvisionerError):

@@ -14,7 +14,7 @@ import json
 import tomllib
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from provisioner.catalog import Catalog
 from provisioner.chars import SURROGATES, decode_utf8
@@ -23,9 +23,23 @@ from provisioner.mac import parse_mac
 from provisioner.settings import Value
 from provisioner.state import GroupState, LineState, PhoneState, TenantState
 
-__all__ = ["FORMAT_VERSION", "export_fleet", "load_fleet", "parse_fleet"]
+__all__ = [
+    "FORMAT_VERSION",
+    "export_fleet",
+    "group_entry",
+    "line_entry",
+    "load_fleet",
+    "parse_fleet",
+    "parse_group_entry",
+    "parse_line_entry",
+    "parse_phone_entry",
+    "parse_tenant_entry",
+    "phone_entry",
+    "tenant_entry",
+]
 
 FORMAT_VERSION = 1
+_T = TypeVar("_T")
 
 # Shorthand keys and the settings they stand for. Each is optional; a key
 # and the setting it stands for may not both be given.
@@ -37,6 +51,7 @@ _ENDPOINTS = {
 _NTP = ("time.ntp_server", "time.ntp_server_secondary")
 _SCALARS = {"time_zone": "time.zone", "voicemail_number": "voicemail.number"}
 _LINE_SHORTHANDS = ("registrar", "outbound_proxy", "secondary_outbound_proxy", "voicemail_number")
+_FULL = (*_ENDPOINTS, "ntp_servers", "time_zone", "voicemail_number")
 
 
 class _Reader:
@@ -207,6 +222,58 @@ def parse_fleet(document: dict[str, Any], catalog: Catalog) -> list[TenantState]
     return list(tenants.values())
 
 
+def _one(reader: _Reader, state: _T | None) -> _T:
+    """``state`` parsed from one entry, or every problem found in it."""
+    if reader.problems or state is None:
+        raise ValidationFailed(reader.problems or [Problem(reader.where, "is not valid")])
+    return state
+
+
+def parse_tenant_entry(data: object, where: str = "body") -> TenantState:
+    """One tenant's entry (as under ``tenants`` in a fleet file), e.g. an API request body.
+
+    :raises ValidationFailed: with every problem, located under ``where``.
+    """
+    reader = _Reader(data, where, [])
+    return _one(reader, _tenant(reader) if reader.ok else None)
+
+
+def parse_group_entry(data: object, where: str = "body") -> tuple[str, GroupState]:
+    """One group's entry: its tenant's name and the group."""
+    reader = _Reader(data, where, [])
+    if not reader.ok:
+        return _one(reader, None)
+    tenant = reader.get("tenant", str, "", required=True)
+    holder = {tenant: TenantState(tenant, "")} if tenant else {}
+    reader.data["tenant"] = tenant
+    _group(reader, holder)
+    return tenant, _one(
+        reader, next(iter(holder[tenant].groups.values()), None) if tenant else None
+    )
+
+
+def parse_phone_entry(
+    data: object, catalog: Catalog, where: str = "body"
+) -> tuple[str, PhoneState]:
+    """One phone's entry with its lines: its tenant's name and the phone (MAC canonical)."""
+    reader = _Reader(data, where, [])
+    if not reader.ok:
+        return _one(reader, None)
+    tenant = reader.get("tenant", str, "", required=True)
+    holder = {tenant: TenantState(tenant, "")} if tenant else {}
+    reader.data["tenant"] = tenant
+    _phone(reader, holder, catalog, {})
+    return tenant, _one(
+        reader, next(iter(holder[tenant].phones.values()), None) if tenant else None
+    )
+
+
+def parse_line_entry(data: object, where: str = "body", position: int = 0) -> LineState:
+    """One line's entry; ``position`` when the entry gives none (0: the first free one)."""
+    reader = _Reader(data, where, [])
+    return _one(reader, _line(reader, position) if reader.ok else None)
+
+
 def _tenant(r: _Reader) -> TenantState | None:
     if not r.ok:
         return None
@@ -338,52 +405,63 @@ def _export_settings(
         out["settings"] = dict(sorted(rest.items()))
 
 
+def tenant_entry(state: TenantState) -> dict[str, Any]:
+    """The fleet file's entry for a tenant's own fields and settings (not its groups or phones)."""
+    tenant: dict[str, Any] = {
+        "name": state.name,
+        "sip_domain": state.sip_domain,
+        "platform": state.platform,
+    }
+    if state.description:
+        tenant["description"] = state.description
+    _export_settings(state.settings, _FULL, tenant)
+    if state.locked:
+        tenant["locked"] = sorted(state.locked)
+    return tenant
+
+
+def group_entry(tenant: str, group: GroupState) -> dict[str, Any]:
+    """The fleet file's entry for a group of ``tenant``."""
+    entry: dict[str, Any] = {"tenant": tenant, "name": group.name, "weight": group.weight}
+    if group.description:
+        entry["description"] = group.description
+    _export_settings(group.settings, _FULL, entry)
+    if group.locked:
+        entry["locked"] = sorted(group.locked)
+    return entry
+
+
+def phone_entry(tenant: str, phone: PhoneState) -> dict[str, Any]:
+    """The fleet file's entry for a phone of ``tenant``, with its lines."""
+    item: dict[str, Any] = {"tenant": tenant, "mac": phone.mac, "model": phone.model}
+    if phone.description:
+        item["description"] = phone.description
+    if not phone.enabled:
+        item["enabled"] = False
+    if phone.groups:
+        item["groups"] = sorted(phone.groups)
+    _export_settings(phone.settings, _FULL, item)
+    if phone.lines:
+        item["lines"] = [line_entry(line) for line in phone.lines]
+    return item
+
+
 def export_fleet(states: Iterable[TenantState]) -> dict[str, Any]:
     """The fleet document describing ``states`` (sorted, so output is stable)."""
     tenants: list[dict[str, Any]] = []
     groups: list[dict[str, Any]] = []
     phones: list[dict[str, Any]] = []
-    full = (*_ENDPOINTS, "ntp_servers", "time_zone", "voicemail_number")
     for state in sorted(states, key=lambda s: s.name):
-        tenant: dict[str, Any] = {
-            "name": state.name,
-            "sip_domain": state.sip_domain,
-            "platform": state.platform,
-        }
-        if state.description:
-            tenant["description"] = state.description
-        _export_settings(state.settings, full, tenant)
-        if state.locked:
-            tenant["locked"] = sorted(state.locked)
-        tenants.append(tenant)
+        tenants.append(tenant_entry(state))
         for group in sorted(state.groups.values(), key=lambda g: g.name):
-            entry: dict[str, Any] = {
-                "tenant": state.name,
-                "name": group.name,
-                "weight": group.weight,
-            }
-            if group.description:
-                entry["description"] = group.description
-            _export_settings(group.settings, full, entry)
-            if group.locked:
-                entry["locked"] = sorted(group.locked)
-            groups.append(entry)
+            groups.append(group_entry(state.name, group))
         for phone in sorted(state.phones.values(), key=lambda p: p.mac):
-            item: dict[str, Any] = {"tenant": state.name, "mac": phone.mac, "model": phone.model}
-            if phone.description:
-                item["description"] = phone.description
-            if not phone.enabled:
-                item["enabled"] = False
-            if phone.groups:
-                item["groups"] = sorted(phone.groups)
-            _export_settings(phone.settings, full, item)
-            if phone.lines:
-                item["lines"] = [_export_line(line) for line in phone.lines]
-            phones.append(item)
+            phones.append(phone_entry(state.name, phone))
     return {"version": FORMAT_VERSION, "tenants": tenants, "groups": groups, "phones": phones}
 
 
-def _export_line(line: LineState) -> dict[str, Any]:
+def line_entry(line: LineState) -> dict[str, Any]:
+    """The fleet file's entry for a line."""
     entry: dict[str, Any] = {"position": line.position, "user": line.user}
     for key in ("auth_user", "password", "display_name", "label"):
         value = getattr(line, key)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from provisioner.edits import Edits
 from provisioner.firmware import LABEL_SETTING, label_note
 from provisioner.fleet_changes import describe_changes
 from provisioner.rollouts import keep_rollout_pins
@@ -30,14 +31,18 @@ class Applied:
     warnings: list[str]  # firmware labels no active set has
 
 
-def apply_fleet(store: Store, states: Sequence[TenantState], *, prune: bool = False) -> Applied:
+def apply_fleet(
+    store: Store, edits: Edits, states: Sequence[TenantState], *, prune: bool = False
+) -> Applied:
     """Make the stored tenants match ``states`` (all or nothing) and say what that changed.
+
+    The write goes through ``edits`` (audited as the edits' actor).
 
     :raises ValidationFailed: listing every problem; nothing is written.
     """
     before = store.tenants.all_states()
     notes = keep_rollout_pins(store, states)
-    changes = store.tenants.apply(states, prune=prune)
+    changes = edits.tenants.apply(states, prune=prune)
     sets = store.firmware.sets()
     warnings = [
         note

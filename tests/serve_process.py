@@ -58,7 +58,7 @@ def serving(
 ) -> Iterator[Serving]:
     """Run ``provisioner serve`` until the block ends; yields once ``/healthz`` answers.
 
-    HTTP listens on ``http`` (default a free port); HTTPS, TFTP and FTP are off unless
+    HTTP listens on ``http`` (default a free port); HTTPS, TFTP, FTP and the API are off unless
     ``options`` set their ports (a later option wins in argparse). The
     server's stderr goes to ``log`` (default ``<data_dir>/serve.log``), which
     a start-up failure quotes. The server is stopped with SIGTERM (its
@@ -70,7 +70,8 @@ def serving(
     with log.open("wb") as stderr:  # the child keeps its own descriptor
         process = subprocess.Popen(
             provisioner(data_dir, "serve", "--bind", "127.0.0.1", "--http-port", str(http),
-                        "--https-port", "0", "--tftp-port", "0", "--ftp-port", "0", *options),
+                        "--https-port", "0", "--tftp-port", "0", "--ftp-port", "0",
+                        "--api-port", "0", *options),
             env=None if env is None else dict(env),
             stdout=subprocess.DEVNULL,
             stderr=stderr,

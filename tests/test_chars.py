@@ -227,5 +227,5 @@ def test_what_the_database_cannot_hold_is_refused_before_it(
     assert store.tenants.all_states() == []
     store.tenants.apply([tenant_with_everything()])
     with pytest.raises(ValidationFailed, match=re.escape(character)):
-        Edits.of(store).update_line("0004f2000001", 1, **{field: text})
+        Edits.of(store).lines.update("0004f2000001", 1, **{field: text})
     assert store.tenants.all_states() == [tenant_with_everything()]

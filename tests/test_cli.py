@@ -224,29 +224,40 @@ def test_seen_flags_firmware_by_the_version_rule(run: Run, tmp_path: Path) -> No
 
 
 def test_serve_options_take_their_defaults_from_serve_config(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # One place for a default: change ServeConfig's, and `serve` follows.
     import ipaddress
     from dataclasses import MISSING, fields
 
     from provisioner.cli import build_parser
+    from provisioner.cli._serve_config import resolve
     from provisioner.serve import ServeConfig
 
     options = vars(build_parser().parse_args(["serve"]))
     others = {"command", "handler", "db", "data_dir", "firmware_store", "site_templates"}
     others.add("creates_database")  # not an option: serve may create the database
+    others |= {"config", "print_config", "print_dhcp"}
     shared = [f for f in fields(ServeConfig) if f.name in options and f.name not in others]
-    assert {f.name for f in shared} == set(options) - others - {"log_level", "print_dhcp"}
+    assert {f.name for f in shared} == set(options) - others
     network = ipaddress.ip_network("10.9.8.0/24")
     for field in shared:
         kind = type(field.default if field.default is not MISSING else ())
         changed = {bool: True, int: 4321, float: 43.5, tuple: (network,)}.get(kind, "changed")
+        special = {
+            "log_level": "error",
+            "log_format": "json",
+            "ftp_passive_ports": range(40000, 40010),
+        }
+        changed = special.get(field.name, changed)
         monkeypatch.setattr(field, "default", changed)
         monkeypatch.setattr(field, "default_factory", MISSING)
-        value = vars(build_parser().parse_args(["serve"]))[field.name]
-        expected = "10.9.8.0/24" if kind is tuple else changed
-        assert str(value) == str(expected), field.name
+        args = build_parser().parse_args(["--data-dir", str(tmp_path), "serve"])
+        assert getattr(args, field.name) is None, field.name  # not given: the default applies
+        if field.name in ("tls_cert", "tls_key", "client_crl"):
+            continue  # each needs another option: a default alone would be refused
+        value = getattr(resolve(args, {}).config, field.name)
+        assert value == changed or str(value) == str(changed), field.name
 
 
 def test_render_refuses_a_directory_it_did_not_write(run: Run, tmp_path: Path) -> None:

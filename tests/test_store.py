@@ -19,11 +19,11 @@ MAC = "0004f2aabbcc"
 
 @pytest.fixture
 def acme(store: Store) -> Store:
-    Edits.of(store).add_tenant("acme", "acme.example.com")
-    Edits.of(store).add_group("acme", "sales", weight=5)
-    Edits.of(store).add_group("acme", "support", weight=1)
-    Edits.of(store).add_phone("acme", MAC, "polycom335", groups=["sales"])
-    Edits.of(store).add_line(MAC, LineState(0, "201", password="pw"))
+    Edits.of(store).tenants.add("acme", "acme.example.com")
+    Edits.of(store).groups.add("acme", "sales", weight=5)
+    Edits.of(store).groups.add("acme", "support", weight=1)
+    Edits.of(store).phones.add("acme", MAC, "polycom335", groups=["sales"])
+    Edits.of(store).lines.add(MAC, LineState(0, "201", password="pw"))
     return store
 
 
@@ -45,9 +45,11 @@ def test_crud_round_trip(acme: Store) -> None:
     assert phone.model == "spip335"  # alias resolved to the model id
     assert phone.groups == ["sales"]
     assert [(line.position, line.user) for line in phone.lines] == [(1, "201")]
-    assert Edits.of(acme).add_line(MAC, LineState(0, "202")) == 2
-    Edits.of(acme).update_line(MAC, 2, display_name="Bob")
-    Edits.of(acme).update_phone(MAC, description="desk", groups=["support", "sales"], enabled=False)
+    assert Edits.of(acme).lines.add(MAC, LineState(0, "202")) == 2
+    Edits.of(acme).lines.update(MAC, 2, display_name="Bob")
+    Edits.of(acme).phones.update(
+        MAC, description="desk", groups=["support", "sales"], enabled=False
+    )
     phone = acme.tenants.state("acme").phones[MAC]
     assert (phone.description, phone.enabled, sorted(phone.groups)) == (
         "desk",
@@ -55,12 +57,12 @@ def test_crud_round_trip(acme: Store) -> None:
         ["sales", "support"],
     )
     assert phone.lines[1].display_name == "Bob"
-    Edits.of(acme).remove_line(MAC, 1)
-    Edits.of(acme).remove_group("acme", "support")
+    Edits.of(acme).lines.remove(MAC, 1)
+    Edits.of(acme).groups.remove("acme", "support")
     phone = acme.tenants.state("acme").phones[MAC]
     assert phone.groups == ["sales"]
     assert [line.position for line in phone.lines] == [2]
-    Edits.of(acme).remove_phone(MAC)
+    Edits.of(acme).phones.remove(MAC)
     assert count(acme, t.lines) == 0
     acme.tenants.remove("acme")
     assert count(acme, t.tenants) == count(acme, t.groups) == 0
@@ -70,20 +72,20 @@ def test_unknown_things_are_clear_errors(acme: Store) -> None:
     with pytest.raises(NotFoundError, match="no tenant named 'nope'"):
         acme.tenants.state("nope")
     with pytest.raises(NotFoundError, match="no phone with MAC 0004f2000000"):
-        Edits.of(acme).remove_phone("0004f2000000")
+        Edits.of(acme).phones.remove("0004f2000000")
     with pytest.raises(InputError, match="unknown model 'vvx9999'"):
-        Edits.of(acme).add_phone("acme", "0004f2000001", "vvx9999")
+        Edits.of(acme).phones.add("acme", "0004f2000001", "vvx9999")
     with pytest.raises(ConflictError, match="already exists in tenant acme"):
-        Edits.of(acme).add_phone("acme", MAC, "vvx410")
+        Edits.of(acme).phones.add("acme", MAC, "vvx410")
     with pytest.raises(ConflictError, match="already exists"):
-        Edits.of(acme).add_tenant("acme", "x.example.com")
+        Edits.of(acme).tenants.add("acme", "x.example.com")
     with pytest.raises(InputError, match="unknown setting 'time.zon'.*did you mean time.zone"):
-        Edits.of(acme).set_setting(parse_scope("tenant:acme"), "time.zon", "UTC")
+        Edits.of(acme).settings.set(parse_scope("tenant:acme"), "time.zon", "UTC")
 
 
 def test_bad_values_store_nothing(acme: Store) -> None:
     with pytest.raises(InputError) as info:
-        Edits.of(acme).set_setting(
+        Edits.of(acme).settings.set(
             parse_scope(f"phone:{MAC}"), "network.vlan.id", "5000", from_text=True
         )
     assert str(info.value) == (
@@ -91,16 +93,16 @@ def test_bad_values_store_nothing(acme: Store) -> None:
         "allowed: an integer in [0, 4094]"
     )
     with pytest.raises(InputError, match="not one of the choices; allowed: one of en, de"):
-        Edits.of(acme).set_setting(parse_scope("group:acme/sales"), "language", "xx")
+        Edits.of(acme).settings.set(parse_scope("group:acme/sales"), "language", "xx")
     with pytest.raises(ValidationFailed, match="cannot be set per line"):
-        Edits.of(acme).set_setting(parse_scope(f"line:{MAC}/1"), "language", "de")
-    Edits.of(acme).update_phone(MAC, model="vvx600")
+        Edits.of(acme).settings.set(parse_scope(f"line:{MAC}/1"), "language", "de")
+    Edits.of(acme).phones.update(MAC, model="vvx600")
     for n in range(6):
-        Edits.of(acme).add_line(MAC, LineState(0, f"30{n}"))
+        Edits.of(acme).lines.add(MAC, LineState(0, f"30{n}"))
     with pytest.raises(
         ValidationFailed, match="7 lines, but a Polycom SoundPoint IP 335 has at most 2"
     ):
-        Edits.of(acme).update_phone(MAC, model="spip335")
+        Edits.of(acme).phones.update(MAC, model="spip335")
     assert count(acme, t.phone_settings) == 0
     assert count(acme, t.group_settings) == 0
     assert acme.tenants.state("acme").phones[MAC].model == "vvx600"
@@ -108,37 +110,37 @@ def test_bad_values_store_nothing(acme: Store) -> None:
 
 def test_locks_refuse_lower_overrides(acme: Store) -> None:
     tenant, phone = parse_scope("tenant:acme"), parse_scope(f"phone:{MAC}")
-    Edits.of(acme).set_setting(tenant, "time.zone", "Europe/Berlin", lock=True)
+    Edits.of(acme).settings.set(tenant, "time.zone", "Europe/Berlin", lock=True)
     with pytest.raises(ValidationFailed) as info:
-        Edits.of(acme).set_setting(phone, "time.zone", "UTC")
+        Edits.of(acme).settings.set(phone, "time.zone", "UTC")
     assert f"phone:{MAC}: setting time.zone is locked at tenant:acme" in str(info.value)
     with pytest.raises(ValidationFailed, match="locked at tenant:acme"):
-        Edits.of(acme).set_setting(parse_scope("group:acme/sales"), "time.zone", "UTC")
+        Edits.of(acme).settings.set(parse_scope("group:acme/sales"), "time.zone", "UTC")
 
-    Edits.of(acme).set_setting(parse_scope("group:acme/support"), "language", "fr", lock=True)
-    Edits.of(acme).set_setting(phone, "language", "de")  # not a member of support: allowed
+    Edits.of(acme).settings.set(parse_scope("group:acme/support"), "language", "fr", lock=True)
+    Edits.of(acme).settings.set(phone, "language", "de")  # not a member of support: allowed
     with pytest.raises(ValidationFailed, match="locked at group:acme/support"):
-        Edits.of(acme).update_phone(
+        Edits.of(acme).phones.update(
             MAC, groups=["sales", "support"]
         )  # joining would hide the phone's value
     with pytest.raises(ValidationFailed, match="locked at group:acme/sales"):
-        Edits.of(acme).set_setting(parse_scope("group:acme/sales"), "language", "it", lock=True)
+        Edits.of(acme).settings.set(parse_scope("group:acme/sales"), "language", "it", lock=True)
     with pytest.raises(InputError, match="only tenants and groups can lock"):
-        Edits.of(acme).set_setting(phone, "language", "de", lock=True)
+        Edits.of(acme).settings.set(phone, "language", "de", lock=True)
     # Unlocking at the tenant frees the lower scopes.
-    Edits.of(acme).set_setting(tenant, "time.zone", "Europe/Berlin")
-    Edits.of(acme).set_setting(phone, "time.zone", "UTC")
+    Edits.of(acme).settings.set(tenant, "time.zone", "Europe/Berlin")
+    Edits.of(acme).settings.set(phone, "time.zone", "UTC")
     assert acme.tenants.state("acme").phones[MAC].settings["time.zone"] == "UTC"
 
 
 def test_settings_must_apply_to_the_phones_family(acme: Store) -> None:
     with pytest.raises(InputError, match="unknown raw namespace"):
-        Edits.of(acme).set_setting(parse_scope(f"phone:{MAC}"), "raw.nosuch.x", "1")
+        Edits.of(acme).settings.set(parse_scope(f"phone:{MAC}"), "raw.nosuch.x", "1")
     with pytest.raises(InputError, match="invalid raw parameter name"):
-        Edits.of(acme).set_setting(parse_scope(f"phone:{MAC}"), "raw.polycom.bad name", "1")
+        Edits.of(acme).settings.set(parse_scope(f"phone:{MAC}"), "raw.polycom.bad name", "1")
     with pytest.raises(InputError, match="control character"):
-        Edits.of(acme).set_setting(parse_scope(f"phone:{MAC}"), "raw.polycom.a.b", "x\ny")
-    Edits.of(acme).set_setting(
+        Edits.of(acme).settings.set(parse_scope(f"phone:{MAC}"), "raw.polycom.a.b", "x\ny")
+    Edits.of(acme).settings.set(
         parse_scope(f"phone:{MAC}"),
         "raw.polycom.voIpProt.SIP.specialEvent.checkSync.alwaysReboot",
         "1",
@@ -149,21 +151,21 @@ def test_platform_requirements(store: Store) -> None:
     with pytest.raises(
         ValidationFailed, match="platform ringcentral requires setting sip.outbound_proxy.host"
     ):
-        Edits.of(store).add_tenant("rc", "rc.example.com", "ringcentral")
-    Edits.of(store).add_tenant("ns", "ns.example.com")
-    Edits.of(store).set_setting(
+        Edits.of(store).tenants.add("rc", "rc.example.com", "ringcentral")
+    Edits.of(store).tenants.add("ns", "ns.example.com")
+    Edits.of(store).settings.set(
         parse_scope("tenant:ns"), "sip.outbound_proxy.host", "proxy.example.com"
     )
-    Edits.of(store).update_tenant("ns", platform="netsapiens")
+    Edits.of(store).tenants.update("ns", platform="netsapiens")
     with pytest.raises(ValidationFailed, match="requires setting sip.outbound_proxy.host"):
-        Edits.of(store).unset_setting(parse_scope("tenant:ns"), "sip.outbound_proxy.host")
+        Edits.of(store).settings.unset(parse_scope("tenant:ns"), "sip.outbound_proxy.host")
 
 
 def test_values_keep_their_type(acme: Store) -> None:
     scope = parse_scope("tenant:acme")
-    Edits.of(acme).set_setting(scope, "mwi.subscribe", True)
-    Edits.of(acme).set_setting(scope, "network.vlan.id", 10)
-    Edits.of(acme).set_setting(scope, "voicemail.number", "10")
+    Edits.of(acme).settings.set(scope, "mwi.subscribe", True)
+    Edits.of(acme).settings.set(scope, "network.vlan.id", 10)
+    Edits.of(acme).settings.set(scope, "voicemail.number", "10")
     settings = acme.tenants.state("acme").settings
     assert settings == {"mwi.subscribe": True, "network.vlan.id": 10, "voicemail.number": "10"}
 
@@ -171,8 +173,8 @@ def test_values_keep_their_type(acme: Store) -> None:
 def test_snapshot_for_one_phone_still_has_the_tenant_directory(
     acme: Store, catalog: Catalog
 ) -> None:
-    Edits.of(acme).add_phone("acme", "0004f2000002", "vvx410")
-    Edits.of(acme).add_line("0004f2000002", LineState(0, "300", display_name="Carol"))
+    Edits.of(acme).phones.add("acme", "0004f2000002", "vvx410")
+    Edits.of(acme).lines.add("0004f2000002", LineState(0, "300", display_name="Carol"))
     snap = acme.tenants.snapshot([MAC])
     assert [p.mac for p in snap.phones.values()] == [MAC]
     tenant_id = next(iter(snap.tenants))
@@ -238,8 +240,8 @@ def test_migrations_match_the_table_definitions(db_url: str) -> None:
 
 
 def test_heads_read_tenants_and_their_own_settings_only(acme: Store) -> None:
-    Edits.of(acme).set_setting(parse_scope("tenant:acme"), "notify.delay_seconds", 9)
-    Edits.of(acme).add_tenant("other", "other.example.com")
+    Edits.of(acme).settings.set(parse_scope("tenant:acme"), "notify.delay_seconds", 9)
+    Edits.of(acme).tenants.add("other", "other.example.com")
     (tenant_id,) = {tid for _, tid in acme.tenants.phones_for(tenant="acme")}
     heads = acme.tenants.heads([tenant_id])
     assert [t.name for t in heads.tenants.values()] == ["acme"]

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import io
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -16,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from provisioner import __version__
 from provisioner.chars import SURROGATES, decode_utf8
+from provisioner.cli._admin import add_parsers as add_admin_parsers
 from provisioner.cli._context import Context
 from provisioner.cli._entities import (
     cmd_apply,
@@ -43,14 +42,15 @@ from provisioner.cli._serve import (
     cmd_serve,
     cmd_token,
 )
-from provisioner.errors import EncodingError, ProvisionerError
-from provisioner.serve import ServeConfig
+from provisioner.cli._serve_options import add_serve_options, serve_default
+from provisioner.errors import EncodingError, ProvisionerError, UsageError
+from provisioner.problems import problem_of
 
 __all__ = ["build_parser", "main"]
 
 Handler = Callable[[Context, argparse.Namespace], int]
 
-# Exit status of a usage error (argparse's, and input that is not UTF-8).
+# Exit status of a usage error (argparse's, UsageError: a wrong option value, input not UTF-8).
 USAGE = 2
 INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 
@@ -117,57 +117,12 @@ def _add_line_fields(parser: argparse.ArgumentParser, *, required_user: bool) ->
     parser.add_argument("--label", help="line key label")
 
 
-def _serve_default(name: str) -> Any:
-    """A ``serve`` option's default, as :class:`ServeConfig` declares it (one place).
-
-    Network lists are given back as the option's text (``127.0.0.0/8,::1/128``).
-    """
-    field = next(f for f in fields(ServeConfig) if f.name == name)
-    value = field.default
-    if value is MISSING and callable(field.default_factory):
-        value = field.default_factory()
-    return ",".join(map(str, value)) if isinstance(value, tuple) else value
-
-
-def _serve_option(
-    parser: argparse.ArgumentParser, name: str, help_text: str, **kwargs: Any
-) -> None:
-    """``--name``, defaulting to :class:`ServeConfig`'s ``name``.
-
-    ``{default}`` in ``help_text`` shows that default.
-    """
-    default = _serve_default(name)
-    shown = f"{default:g}" if isinstance(default, float) else default
-    parser.add_argument(
-        "--" + name.replace("_", "-"),
-        default=default,
-        help=help_text.format(default=shown),
-        **kwargs,
-    )
-
-
-def _add_ban_options(p: argparse.ArgumentParser) -> None:
-    option = functools.partial(_serve_option, p)
-    option(
-        "ban_limit",
-        "failures (each unknown MAC once) within --ban-window that ban an address "
-        "(default {default})",
-        type=int,
-    )
-    option("ban_window", "seconds over which failures are counted (default {default})", type=float)
-    option("ban_seconds", "how long a ban lasts (default {default})", type=float)
-    option(
-        "ban_exempt",
-        "networks never counted nor banned, e.g. a site NAT with many new phones (default: none)",
-    )
-
-
 def _add_endpoint_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--bind", default=_serve_default("bind"), help="address to listen on (default all)"
+        "--bind", default=serve_default("bind"), help="address to listen on (default all)"
     )
     for name in ("http_port", "https_port", "tftp_port"):
-        default = _serve_default(name)
+        default = serve_default(name)
         parser.add_argument(
             "--" + name.replace("_", "-"),
             type=int,
@@ -349,86 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("serve", cmd_serve, "serve phones over HTTP, HTTPS, TFTP and FTP")
     p.set_defaults(creates_database=True)  # on first start, saying so
-    _add_endpoint_options(p)
-    option = functools.partial(_serve_option, p)
-    option("ftp_port", "0 disables FTP (default {default})", type=int)
-    option("ftp_passive_ports", "passive data ports, e.g. 30000-30100")
-    option(
-        "ftp_login_timeout",
-        "close FTP connections not logged in this long after connecting (default {default})",
-        type=float,
-        metavar="SECONDS",
-    )
-    option(
-        "ftp_max_connections",
-        "simultaneous FTP control connections (default {default})",
-        type=int,
-        metavar="N",
-    )
-    option(
-        "ftp_max_per_address",
-        "simultaneous FTP control connections from one address; 0: no limit (default {default})",
-        type=int,
-        metavar="N",
-    )
-    option(
-        "tftp_uploads",
-        "accept phones' uploads (logs) over TFTP too; off by default, as TFTP has no login",
-        action="store_true",
-    )
-    option("tls_cert", "PEM certificate (default: a generated one)", type=Path)
-    option("tls_key", "PEM private key", type=Path)
-    option(
-        "client_ca",
-        "PEM CA certificates (phone vendors' roots) whose client certificates HTTPS accepts"
-        " (for access.client_cert = required)",
-        type=Path,
-    )
-    option("client_crl", "PEM CRLs checked for client certificates", type=Path)
-    option("realm", "digest realm outside tenant prefixes")
-    option("default_tenant", "tenant whose unknown-device policy applies outside prefixes")
-    option("metrics_allow", "networks allowed to read /metrics")
-    option(
-        "trusted_proxies",
-        "reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed, "
-        "e.g. 127.0.0.1/32 (default: none)",
-    )
-    _add_ban_options(p)
-    option(
-        "header_timeout",
-        "close an HTTP(S) connection whose request headers are not complete this long "
-        "after it opened or after the previous response; also the idle keep-alive time "
-        "(default {default})",
-        type=float,
-        metavar="SECONDS",
-    )
-    option(
-        "handshake_timeout",
-        "close an HTTPS connection whose TLS handshake takes longer (default {default})",
-        type=float,
-        metavar="SECONDS",
-    )
-    option(
-        "max_connections_per_address",
-        "open HTTP(S) connections one client address may hold, TLS handshakes included; "
-        "more are closed at once; --trusted-proxies are exempt (default {default})",
-        type=int,
-        metavar="N",
-    )
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    p.add_argument("--print-dhcp", action="store_true", help="also print the DHCP snippet")
-    option("sip_port", "UDP/TCP port NOTIFYs are sent from (0: any)", type=int)
-    option(
-        "poll_interval",
-        "seconds between checks of the database for changes, seen-record writes and "
-        "rollout steps (default {default})",
-        type=float,
-    )
-    option(
-        "notify_lease",
-        "seconds before a NOTIFY interrupted by a crash is sent again (default {default})",
-        type=float,
-    )
+    add_serve_options(p)
 
     p = command("ban", cmd_ban, "list or lift bans of addresses (shared by every serve node)")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -462,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--description")
 
     add_firmware_parser(command)
+    add_admin_parsers(command)
     add_rollout_parser(command)
 
     p = command("notify", cmd_notify, "send one check-sync NOTIFY to a phone now")
@@ -541,12 +418,14 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # Ctrl-C, e.g. during send-profiles --wait: the job goes on
         sys.stderr.write("\ninterrupted\n")
         return INTERRUPTED
-    except EncodingError as exc:
+    except UsageError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return USAGE
     except ProvisionerError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 1
+        # The same words and the same classification as the admin API's answers.
+        problem = problem_of(exc)
+        sys.stderr.write(f"error: {problem.detail}\n")
+        return problem.exit_status
     except DBAPIError as exc:  # the database went away or refused a statement mid-command
         reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
         sys.stderr.write(f"error: database: {reason}\n")

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from provisioner.actor import Actor
 from provisioner.catalog import Catalog
 from provisioner.chars import decode_utf8
 from provisioner.edits import Edits
@@ -112,8 +113,8 @@ class Context:
 
     @cached_property
     def edits(self) -> Edits:
-        """Single edits of the fleet, through :attr:`store`."""
-        return Edits.of(self.store)
+        """Single edits of the fleet, through :attr:`store`, by the OS user (audited as ``cli``)."""
+        return Edits.of(self.store, Actor.cli())
 
     @cached_property
     def firmware_storage(self) -> FirmwareStorage:

@@ -67,7 +67,7 @@ def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_apply(ctx: Context, args: argparse.Namespace) -> int:
     """Make the database match a fleet file."""
     states = parse_fleet(load_fleet(Path(args.file)), ctx.catalog)
-    applied = apply_fleet(ctx.store, states, prune=args.prune)
+    applied = apply_fleet(ctx.store, ctx.edits, states, prune=args.prune)
     for line in applied.described:
         print(line)
     _report(applied.changes)
@@ -210,7 +210,7 @@ def cmd_tenant(ctx: Context, args: argparse.Namespace) -> int:
     """tenant add|list|show|set|rm."""
     store = ctx.store
     if args.action == "add":
-        ctx.edits.add_tenant(args.name, args.sip_domain, args.platform, args.description or "")
+        ctx.edits.tenants.add(args.name, args.sip_domain, args.platform, args.description or "")
         print(f"tenant {args.name} created")
     elif args.action == "list":
         states = store.tenants.all_states()
@@ -239,7 +239,7 @@ def cmd_tenant(ctx: Context, args: argparse.Namespace) -> int:
             )
     elif args.action == "set":
         _report(
-            ctx.edits.update_tenant(
+            ctx.edits.tenants.update(
                 args.name,
                 sip_domain=args.sip_domain,
                 platform=args.platform,
@@ -248,7 +248,7 @@ def cmd_tenant(ctx: Context, args: argparse.Namespace) -> int:
         )
     elif args.action == "rm":
         _confirm_tenant_rm(store.tenants.state(args.name), args.yes)
-        store.tenants.remove(args.name)
+        ctx.edits.tenants.remove(args.name)
         print(f"tenant {args.name} removed")
     return 0
 
@@ -299,7 +299,7 @@ def cmd_group(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     tenant, name = _group_ref(args.group)
     if args.action == "add":
-        ctx.edits.add_group(tenant, name, args.description or "", args.weight or 0)
+        ctx.edits.groups.add(tenant, name, args.description or "", args.weight or 0)
         print(f"group {tenant}/{name} created")
     elif args.action == "show":
         state = store.tenants.state(tenant)
@@ -318,10 +318,10 @@ def cmd_group(ctx: Context, args: argparse.Namespace) -> int:
             )
     elif args.action == "set":
         _report(
-            ctx.edits.update_group(tenant, name, description=args.description, weight=args.weight)
+            ctx.edits.groups.update(tenant, name, description=args.description, weight=args.weight)
         )
     elif args.action == "rm":
-        ctx.edits.remove_group(tenant, name)
+        ctx.edits.groups.remove(tenant, name)
         print(f"group {tenant}/{name} removed")
     return 0
 
@@ -366,7 +366,7 @@ def cmd_phone(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     mac = parse_mac(args.mac)
     if args.action == "add":
-        ctx.edits.add_phone(
+        ctx.edits.phones.add(
             args.tenant,
             mac,
             args.model,
@@ -381,12 +381,12 @@ def cmd_phone(ctx: Context, args: argparse.Namespace) -> int:
         groups = None if args.groups is None else [g for g in args.groups.split(",") if g]
         enabled = True if args.enable else False if args.disable else None
         _report(
-            ctx.edits.update_phone(
+            ctx.edits.phones.update(
                 mac, model=args.model, description=args.description, groups=groups, enabled=enabled
             )
         )
     elif args.action == "rm":
-        ctx.edits.remove_phone(mac)
+        ctx.edits.phones.remove(mac)
         print(f"phone {mac} removed")
     return 0
 
@@ -445,7 +445,7 @@ def cmd_line(ctx: Context, args: argparse.Namespace) -> int:
             display_name=args.display_name or "",
             label=args.label or "",
         )
-        position = ctx.edits.add_line(mac, line)
+        position = ctx.edits.lines.add(mac, line)
         print(f"line {mac}/{position} created")
     elif args.action == "set":
         fields = {
@@ -456,12 +456,12 @@ def cmd_line(ctx: Context, args: argparse.Namespace) -> int:
             "label": args.label,
         }
         _report(
-            ctx.edits.update_line(
+            ctx.edits.lines.update(
                 mac, args.position, **{k: v for k, v in fields.items() if v is not None}
             )
         )
     elif args.action == "rm":
-        ctx.edits.remove_line(mac, args.position)
+        ctx.edits.lines.remove(mac, args.position)
         print(f"line {mac}/{args.position} removed")
     return 0
 
@@ -469,7 +469,7 @@ def cmd_line(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_set(ctx: Context, args: argparse.Namespace) -> int:
     """Set (and optionally lock) a setting at a scope."""
     scope = parse_scope(args.scope)
-    ctx.edits.set_setting(scope, args.setting, args.value, lock=args.lock, from_text=True)
+    ctx.edits.settings.set(scope, args.setting, args.value, lock=args.lock, from_text=True)
     print(f"{args.setting} set at {scope}{' (locked)' if args.lock else ''}")
     if args.setting == LABEL_SETTING:
         _warn_labels(ctx, [args.value])
@@ -488,6 +488,6 @@ def _warn_labels(ctx: Context, labels: Iterable[str]) -> None:
 def cmd_unset(ctx: Context, args: argparse.Namespace) -> int:
     """Remove a setting (and its lock) from a scope."""
     scope = parse_scope(args.scope)
-    ctx.edits.unset_setting(scope, args.setting)
+    ctx.edits.settings.unset(scope, args.setting)
     print(f"{args.setting} unset at {scope}")
     return 0

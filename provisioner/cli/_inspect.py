@@ -5,27 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from provisioner.cli._context import Context
 from provisioner.cli._output import print_json, print_table, show_value
 from provisioner.errors import InputError, NotFoundError
+from provisioner.explain import explain_phone, phone_view, rendered, transports
 from provisioner.mac import parse_mac
 from provisioner.pipeline import ErrorPolicy, render_snapshot
 from provisioner.render import RenderedFile, RenderError, TreeAccess, update_files, write_tree
 from provisioner.resolve import LineView, PhoneView, Resolved, Resolver
-from provisioner.serve import Protocol, access_from, transport_refusal
 
 __all__ = ["cmd_explain", "cmd_render"]
 
 
 def _view(ctx: Context, mac: str) -> tuple[Resolver, PhoneView]:
-    snapshot = ctx.store.tenants.snapshot([mac])
-    phone = next(iter(snapshot.phones.values()), None)
-    if phone is None:
-        raise NotFoundError(f"no phone with MAC {mac}")
-    resolver = Resolver(ctx.catalog, snapshot)
-    return resolver, resolver.phone(phone)
+    return phone_view(ctx.catalog, ctx.store.tenants.snapshot([mac]), mac)
 
 
 def _note(view: PhoneView, name: str) -> str:
@@ -38,44 +32,16 @@ def cmd_explain(ctx: Context, args: argparse.Namespace) -> int:
     resolver, view = _view(ctx, mac)
     if args.setting:
         return _explain_one(ctx, resolver, view, args.setting, args.show_secrets)
+    if args.json:
+        print_json(explain_phone(ctx.catalog, resolver.snapshot, mac, args.show_secrets))
+        return 0
     secret = {name for name in view.settings if ctx.catalog.spec(name).secret}
 
     def shown(name: str, resolved: Resolved) -> str:
         return show_value(resolved.value, secret=name in secret, reveal=args.show_secrets)
 
     line_names = {name for lv in view.lines for name in lv.settings}
-    files, errors = _rendered(ctx, resolver, view)
-    if args.json:
-        print_json(
-            {
-                "mac": mac,
-                "model": view.model.id,
-                "tenant": view.tenant.name,
-                "groups": [g.name for g in view.groups],
-                "settings": {
-                    name: _json_entry(r, shown(name, r), name in view.gated)
-                    for name, r in sorted(view.settings.items())
-                    if name not in line_names
-                },
-                "transports": {
-                    name: {"served": reason is None, "reason": reason or ""}
-                    for name, reason in _transports(view).items()
-                },
-                "lines": [
-                    {
-                        "position": lv.line.position,
-                        "settings": {
-                            name: _json_entry(r, shown(name, r), name in view.gated)
-                            for name, r in sorted(lv.settings.items())
-                        },
-                    }
-                    for lv in view.lines
-                ],
-                "files": [{"path": f.path, "bytes": len(f.data)} for f in files],
-                "render_errors": [str(e) for e in errors],
-            }
-        )
-        return 0
+    files, errors = rendered(ctx.catalog, resolver, view)
     groups = ", ".join(f"{g.name} (weight {g.weight})" for g in reversed(view.groups)) or "none"
     print(f"phone {mac}: {view.model.label}, tenant {view.tenant.name}, groups: {groups}")
     print_table(
@@ -96,7 +62,7 @@ def cmd_explain(ctx: Context, args: argparse.Namespace) -> int:
                 if reason is None
                 else f"refused: {reason}",
             ]
-            for name, reason in _transports(view).items()
+            for name, reason in transports(view).items()
         ],
     )
     for lv in view.lines:
@@ -110,14 +76,6 @@ def cmd_explain(ctx: Context, args: argparse.Namespace) -> int:
         )
     _print_files(view, files, errors)
     return 0
-
-
-def _rendered(
-    ctx: Context, resolver: Resolver, view: PhoneView
-) -> tuple[list[RenderedFile], list[RenderError]]:
-    """The phone's files as the pipeline renders them now, or why they fail."""
-    result = render_snapshot(ctx.catalog, resolver.snapshot, shared=False, macs=[view.phone.mac])
-    return result.phones.get(view.phone.mac, []), result.errors
 
 
 def _print_files(view: PhoneView, files: list[RenderedFile], errors: list[RenderError]) -> None:
@@ -135,30 +93,6 @@ def _print_files(view: PhoneView, files: list[RenderedFile], errors: list[Render
         return
     print("\nits files as rendered now:")
     print_table(["FILE", "BYTES"], [[f.path, str(len(f.data))] for f in files])
-
-
-def _transports(view: PhoneView) -> dict[str, str | None]:
-    """Why each transport refuses the phone's own files (``None``: it may serve them).
-
-    The gateway applies the same rule (:func:`provisioner.serve.transport_refusal`);
-    per-request checks (allowlists, credentials, certificates) come on top.
-    """
-    values = {name: resolved.value for name, resolved in view.settings.items()}
-    access = access_from(values, view.phone.mac)
-    result = {protocol.value: transport_refusal(access, protocol) for protocol in Protocol}
-    if result["ftp"] is None and not values["access.ftp.enabled"]:
-        result["ftp"] = "access.ftp.enabled is off for the tenant"
-    return result
-
-
-def _json_entry(resolved: Resolved, shown: str, gated: bool) -> dict[str, Any]:
-    return {
-        "value": shown,
-        "source": resolved.source.kind.value,
-        "scope": resolved.source.name,
-        "locked": resolved.source.locked,
-        "rendered": not gated,
-    }
 
 
 def _explain_one(ctx: Context, resolver: Resolver, view: PhoneView, name: str, reveal: bool) -> int:

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import secrets
-import ssl
+import sys
 import time
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
+from provisioner.api._listener import exposure_refusal
 from provisioner.cli._context import Context
 from provisioner.cli._output import print_json, print_table
+from provisioner.cli._serve_config import (
+    Effective,
+    check_usable,
+    format_config,
+    resolve,
+    where,
+)
 from provisioner.dhcp import DhcpTarget, snippets
-from provisioner.errors import InputError, NotFoundError
+from provisioner.errors import InputError, NotFoundError, ProvisionerError, UsageError
 from provisioner.firmware import version_matches
 from provisioner.identify import Identifier
 from provisioner.logsetup import configure
@@ -22,53 +31,24 @@ from provisioner.mac import parse_mac
 from provisioner.resolve import FIRMWARE_SETTING, Resolver
 from provisioner.scope import parse_scope
 from provisioner.serve import ServeConfig, Server
-from provisioner.settings import parse_networks
 from provisioner.udp import local_address_towards
 
 __all__ = ["cmd_ban", "cmd_claim", "cmd_dhcp", "cmd_identify", "cmd_seen", "cmd_serve", "cmd_token"]
 
-
-def _port_range(text: str | None) -> range | None:
-    if not text:
-        return None
-    low, _, high = text.partition("-")
-    if not (low.isdigit() and high.isdigit()) or not 1024 <= int(low) <= int(high) <= 65535:
-        raise InputError(f"invalid port range {text!r}: expected LOW-HIGH within 1024-65535")
-    return range(int(low), int(high) + 1)
+log = logging.getLogger("provisioner.serve")
 
 
-def _positive(option: str, value: float) -> float:
-    """``value`` when it is a finite number above zero, else a clear error naming ``option``."""
-    if not 0 < value < float("inf"):
-        raise InputError(f"{option} must be a number above 0, not {value}")
-    return value
-
-
-def _check_client_trust(client_ca: Path | None, client_crl: Path | None) -> None:
-    """Refuse unreadable or non-PEM --client-ca / --client-crl files before serving."""
-    if client_crl is not None and client_ca is None:
-        raise InputError("--client-crl needs --client-ca")
-    for option, path in (("--client-ca", client_ca), ("--client-crl", client_crl)):
-        if path is None:
-            continue
-        try:
-            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_verify_locations(cafile=path)
-        except (OSError, ssl.SSLError) as exc:
-            raise InputError(f"{option} {path}: not a readable PEM file ({exc})") from None
-
-
-def _check_ftp_limits(config: ServeConfig) -> None:
-    """Refuse FTP limits the server would reject, with the option's name."""
-    if not 0 < config.ftp_login_timeout < float("inf"):
-        raise InputError(
-            f"--ftp-login-timeout {config.ftp_login_timeout:g}: must be a number of seconds above 0"
-        )
-    if config.ftp_max_connections < 1:
-        raise InputError(f"--ftp-max-connections {config.ftp_max_connections}: must be at least 1")
-    if config.ftp_max_per_address < 0:
-        raise InputError(
-            f"--ftp-max-per-address {config.ftp_max_per_address}: must be 0 (no limit) or more"
-        )
+def _check_api(config: ServeConfig) -> None:
+    """Refuse an admin API configuration that would expose keys, in one line."""
+    if not config.api_port:
+        return
+    if (config.api_tls_cert is None) != (config.api_tls_key is None):
+        raise InputError("give both --api-tls-cert and --api-tls-key, or neither")
+    refusal = exposure_refusal(
+        config.api_bind, config.api_tls_cert is not None, config.api_insecure
+    )
+    if refusal is not None:
+        raise InputError(refusal)
 
 
 def primary_address() -> str:
@@ -80,63 +60,97 @@ def primary_address() -> str:
 
 
 def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
-    """Serve phones over HTTP, HTTPS, TFTP and FTP until interrupted."""
-    configure(args.log_level)
-    ctx.prepare_data_dir()
-    config = ServeConfig(
-        data_dir=ctx.data_dir,
-        bind=args.bind,
-        http_port=args.http_port,
-        https_port=args.https_port,
-        tftp_port=args.tftp_port,
-        tftp_uploads=args.tftp_uploads,
-        ftp_port=args.ftp_port,
-        ftp_passive_ports=_port_range(args.ftp_passive_ports),
-        ftp_login_timeout=args.ftp_login_timeout,
-        ftp_max_connections=args.ftp_max_connections,
-        ftp_max_per_address=args.ftp_max_per_address,
-        tls_cert=args.tls_cert,
-        tls_key=args.tls_key,
-        client_ca=args.client_ca,
-        client_crl=args.client_crl,
-        site_dir=ctx.site_dir,
-        sip_port=args.sip_port,
-        notify_lease=args.notify_lease,
-        poll_interval=args.poll_interval,
-        seen_interval=args.poll_interval,
-        realm=args.realm,
-        default_tenant=args.default_tenant,
-        metrics_allow=tuple(parse_networks(args.metrics_allow)),
-        trusted_proxies=tuple(parse_networks(args.trusted_proxies)),
-        ban_limit=int(_positive("--ban-limit", args.ban_limit)),
-        ban_window=_positive("--ban-window", args.ban_window),
-        ban_seconds=_positive("--ban-seconds", args.ban_seconds),
-        ban_exempt=tuple(parse_networks(args.ban_exempt)),
-        header_timeout=_positive("--header-timeout", args.header_timeout),
-        handshake_timeout=_positive("--handshake-timeout", args.handshake_timeout),
-        max_connections_per_address=int(
-            _positive("--max-connections-per-address", args.max_connections_per_address)
-        ),
-    )
-    _check_ftp_limits(config)
-    if (config.tls_cert is None) != (config.tls_key is None):
-        raise InputError("give both --tls-cert and --tls-key, or neither")
-    _check_client_trust(config.client_ca, config.client_crl)
-    server = Server(config, ctx.store, ctx.catalog, ctx.firmware_storage)
-    address = args.bind if args.bind not in ("0.0.0.0", "::") else primary_address()
-    print(f"provisioner serving {len(ctx.store.tenants.names())} tenant(s)")
-    for name, port in (("http", args.http_port), ("https", args.https_port)):
+    """Serve phones over HTTP, HTTPS, TFTP and FTP until SIGTERM; SIGHUP reloads.
+
+    Everything that can be checked before a socket opens is (option values,
+    the configuration file, TLS files, the log file, the data directory):
+    a usage error exits with status 2. A listener that cannot be bound
+    stops the start with one line (status 1); the banner is printed only
+    once every listener is bound.
+    """
+    effective = resolve(args, os.environ)
+    if args.print_config:
+        print(format_config(effective), end="")
+        return 0
+    check_usable(effective)
+    config = effective.config
+    configure(config.log_level, config.log_format, config.log_file)
+    own = effective.context  # the command line's ctx, with the file's data directory and database
+    try:
+        _prepare_data_dir(own, effective)
+        reload = _Reloader(args, effective)
+        server = Server(config, own.store, own.catalog, own.firmware_storage, reload=reload)
+        asyncio.run(server.run_until_signalled(ready=lambda: _banner(server, effective)))
+    finally:
+        own.close()
+    return 0
+
+
+def _prepare_data_dir(ctx: Context, effective: Effective) -> None:
+    """Create the data directory, or say in one line why it cannot be used."""
+    try:
+        ctx.prepare_data_dir()
+    except OSError as exc:
+        if ctx.data_dir.exists() and not ctx.data_dir.is_dir():
+            reason = "not a directory"
+        else:
+            reason = f"cannot create it ({exc.strerror or exc})"
+        message = (
+            f"{where(effective, 'data_dir')}: {reason}; give the data directory "
+            "as a directory this user may create or write"
+        )
+        if isinstance(exc, PermissionError):
+            raise ProvisionerError(message) from None
+        raise UsageError(message) from None
+
+
+class _Reloader:
+    """SIGHUP as the command line sees it: the file re-read, the same flags, the log reopened.
+
+    Options that are not part of ServeConfig (the database, the firmware
+    store) take a restart; a change is logged and not applied. The log file
+    is reopened even when the new configuration is refused (logrotate's
+    SIGHUP must not depend on the file being right).
+    """
+
+    def __init__(self, args: argparse.Namespace, started: Effective) -> None:
+        self.args = args
+        self.current = started
+
+    def __call__(self) -> ServeConfig:
+        """The configuration to run with now; :raises ProvisionerError: when it is broken."""
+        running = self.current.config
+        try:
+            fresh = resolve(self.args, os.environ)
+            check_usable(fresh)
+        except ProvisionerError:
+            configure(running.log_level, running.log_format, running.log_file)
+            raise
+        for name in ("db", "firmware_store"):
+            if fresh.values[name][0] != self.current.values[name][0]:
+                log.warning("event=config_restart_needed keys=%s", name)
+        config = fresh.config
+        configure(config.log_level, config.log_format, config.log_file)
+        self.current = fresh
+        return config
+
+
+def _banner(server: Server, effective: Effective) -> None:
+    """What is served where (printed once every listener is bound), and the DHCP lines."""
+    config = effective.config
+    address = config.bind if config.bind not in ("0.0.0.0", "::") else primary_address()
+    print(f"provisioner serving {len(server.cache.tenants)} tenant(s)")
+    for name, port in (("http", config.http_port), ("https", config.https_port)):
         if port:
             print(f"  {name}://{address}:{port}/")
-    if args.tftp_port:
-        print(f"  tftp://{address}:{args.tftp_port}/")
-    if args.ftp_port:
-        print(f"  ftp://{address}:{args.ftp_port}/")
-    if args.print_dhcp:
-        target = DhcpTarget(_ipv4(address), args.http_port, args.https_port, args.tftp_port)
-        print("\nDHCP options for phones:\n" + snippets(target, ctx.catalog.dhcp_options))
-    asyncio.run(server.run_until_signalled())
-    return 0
+    if config.tftp_port:
+        print(f"  tftp://{address}:{config.tftp_port}/")
+    if config.ftp_port:
+        print(f"  ftp://{address}:{config.ftp_port}/")
+    if effective.print_dhcp:
+        target = DhcpTarget(_ipv4(address), config.http_port, config.https_port, config.tftp_port)
+        print("\nDHCP options for phones:\n" + snippets(target, server.cache.catalog.dhcp_options))
+    sys.stdout.flush()
 
 
 def _ipv4(address: str) -> str:
@@ -260,7 +274,7 @@ def cmd_claim(ctx: Context, args: argparse.Namespace) -> int:
         raise NotFoundError(f"{mac} is not pending; give --tenant and --model to add it")
     if not model:
         raise InputError(f"the model of {mac} was not detected; give --model")
-    ctx.edits.add_phone(
+    ctx.edits.phones.add(
         tenant, mac, model, description=args.description or "", groups=args.group or []
     )
     ctx.store.seen.forget_pending(mac)
@@ -272,11 +286,11 @@ def cmd_token(ctx: Context, args: argparse.Namespace) -> int:
     """Give a tenant a new random URL prefix token (or remove it)."""
     scope = parse_scope(f"tenant:{args.name}")
     if args.clear:
-        ctx.edits.unset_setting(scope, "access.url_token")
+        ctx.edits.settings.unset(scope, "access.url_token")
         print(f"tenant {args.name} is served at the root again")
         return 0
     token = secrets.token_urlsafe(24)
-    ctx.edits.set_setting(scope, "access.url_token", token)
+    ctx.edits.settings.set(scope, "access.url_token", token)
     print(f"tenant {args.name} is now served under /{token}/")
     return 0
 

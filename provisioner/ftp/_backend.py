@@ -52,6 +52,7 @@ class FtpEvent:
     path: str | None  # the argument as sent (truncated to 300 characters); None for logins
     status: int  # the final FTP reply code (226, 550, 552, 530, …)
     transferred: int  # bytes moved over the data connection
+    seconds: float = 0.0  # from the transfer's 1xx reply to its final one (0 for other commands)
 
 
 class FtpBackend(Protocol[IdentityT]):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -54,7 +55,7 @@ class SessionEvents(FTPHandler):
     _event_sink: FtpBackend[Any]
     # The path command whose transfer the last 1xx reply started, reported
     # when its data connection closes.
-    _transfer: tuple[str, str] | None = None
+    _transfer: tuple[str, str, float] | None = None  # command, path, when it began
 
     @property
     def client(self) -> Client:
@@ -96,7 +97,7 @@ class SessionEvents(FTPHandler):
         if spec is None or not spec["perm"]:
             return
         if respcode < 200:
-            self._transfer = (cmd, arg)
+            self._transfer = (cmd, arg, time.monotonic())
         else:
             self._emit(cmd, arg, respcode)
 
@@ -111,9 +112,9 @@ class SessionEvents(FTPHandler):
     def transfer_done(self, status: int, transferred: int) -> None:
         """Report the transfer started by the last 1xx reply."""
         if self._transfer is not None:
-            cmd, arg = self._transfer
+            cmd, arg, began = self._transfer
             self._transfer = None
-            self._emit(cmd, arg, status, transferred)
+            self._emit(cmd, arg, status, transferred, seconds=time.monotonic() - began)
 
     def _emit(
         self,
@@ -123,6 +124,7 @@ class SessionEvents(FTPHandler):
         transferred: int = 0,
         *,
         user: str | None = None,
+        seconds: float = 0.0,
     ) -> None:
         event = FtpEvent(
             client=self.client,
@@ -131,6 +133,7 @@ class SessionEvents(FTPHandler):
             path=None if path is None else path[:_EVENT_PATH_MAX],
             status=status,
             transferred=transferred,
+            seconds=seconds,
         )
         try:
             self._event_sink.on_event(event)

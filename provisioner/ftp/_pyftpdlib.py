@@ -171,6 +171,7 @@ if TYPE_CHECKING:
             ioloop: IOLoop | None = None,
             backlog: int = 100,
         ) -> None: ...
+        def close(self) -> None: ...  # stops listening; sessions stay
         def close_all(self) -> None: ...
 
 else:

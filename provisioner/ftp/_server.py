@@ -9,8 +9,9 @@ costs a socket and some memory, not a thread. Backend calls may block, so
 they never run on that thread: a session hands each one to a small pool of
 backend threads (:class:`~provisioner.ftp._calls.BackendCalls`) and answers
 when the result comes back; meanwhile the loop serves everyone else.
-:meth:`FtpServer.close` stops the loop, disconnects every session, and waits
-for backend calls in progress.
+:meth:`FtpServer.close` stops listening, lets transfers in progress finish
+within a grace period, disconnects every session, and waits for backend
+calls in progress.
 
 Connections that have not logged in are closed ``login_timeout`` seconds
 after they connected, and when every slot is taken a newcomer replaces the
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from types import TracebackType
 from typing import Generic
 
@@ -35,6 +37,7 @@ from provisioner.ftp._session import Session, SessionConfig
 __all__ = ["FtpServer"]
 
 log = logging.getLogger("provisioner.ftp")
+_DRAIN_POLL = 0.05  # seconds between looks at the sessions while draining
 
 
 class _Acceptor(FTPServer):
@@ -159,6 +162,7 @@ class FtpServer(Generic[IdentityT]):
             login_failure_delay=login_failure_delay,
         )
         self._stopping = threading.Event()
+        self._drain_until = 0.0
         self._thread: threading.Thread | None = None
         self._acceptor: _Acceptor | None = None
 
@@ -198,18 +202,32 @@ class FtpServer(Generic[IdentityT]):
         """Control connections admitted and not closed yet (0 when not serving)."""
         return 0 if self._acceptor is None else len(self._acceptor.sessions)
 
-    def close(self) -> None:
+    def close(self, grace: float = 0.0) -> None:
         """Stop serving, disconnect every session and join the threads.
 
-        Blocks until done: call it from a thread (``asyncio.to_thread``), not
-        the event loop. Backend calls in progress are waited for; those not
-        started yet are dropped. Safe to call more than once, or before
-        :meth:`start`.
+        New connections are refused at once; transfers in progress (and
+        backend calls, an upload's delivery) get up to ``grace`` seconds to
+        finish before every session is disconnected. Blocks until done: call
+        it from a thread (``asyncio.to_thread``), not the event loop. Backend
+        calls in progress are waited for; those not started yet are dropped.
+        Safe to call more than once, or before :meth:`start`.
         """
+        self._drain_until = time.monotonic() + grace
         self._stopping.set()
         if self._thread is not None and self._acceptor is not None:
             self._acceptor.calls.wake()
             self._thread.join()
+
+    def _drain(self, acceptor: _Acceptor) -> None:
+        """Stop listening; run the loop while a session transfers, until the grace ends."""
+        acceptor.close()
+        ioloop = acceptor.ioloop
+        while any(s.transferring for s in acceptor.sessions):
+            left = self._drain_until - time.monotonic()
+            if left <= 0:
+                return
+            ioloop.poll(min(left, _DRAIN_POLL))
+            ioloop.sched.poll()
 
     def __enter__(self) -> FtpServer[IdentityT]:
         self.start()
@@ -234,6 +252,7 @@ class FtpServer(Generic[IdentityT]):
             while not self._stopping.is_set():
                 ioloop.poll(timeout)
                 timeout = ioloop.sched.poll()
+            self._drain(acceptor)
         except Exception:
             log.exception("FTP server loop failed; FTP is no longer served")
         finally:

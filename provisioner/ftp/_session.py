@@ -140,6 +140,11 @@ class Session(SessionEvents):
         return self._account
 
     @property
+    def transferring(self) -> bool:
+        """Whether a transfer, an upload's delivery or a backend call is under way."""
+        return self._transfer is not None or self._busy > 0 or self._delivering
+
+    @property
     def evictable(self) -> bool:
         """Whether the server may close this session to admit another: not logged in."""
         return not self.authenticated and not self._closed

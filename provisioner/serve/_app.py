@@ -2,8 +2,12 @@
 
 Start-up renders every tenant before the first socket opens, so the first
 phone is served from memory. Background tasks poll tenant revisions (cache
-freshness) and flush seen records. SIGINT/SIGTERM stop accepting, let
-requests in flight finish (bounded), flush what was seen, and close.
+freshness) and flush seen records. SIGHUP re-reads the configuration, TLS
+files, catalog and templates without touching a connection or transfer
+(:meth:`Server.reload`). SIGINT/SIGTERM drain: every front end stops
+accepting, transfers and NOTIFYs in flight get ``shutdown_grace`` seconds,
+unsent NOTIFYs are given back to the queue, what was seen is flushed
+(:meth:`Server.stop`).
 """
 
 from __future__ import annotations
@@ -11,19 +15,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import fields, replace
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from provisioner.catalog import Catalog
+from provisioner.errors import ProvisionerError
 from provisioner.firmware import FirmwareLibrary, FirmwareStorage, LocalStorage, ObjectStorage
 from provisioner.ftp import FtpServer
+from provisioner.serve._access_log import AccessLog
 from provisioner.serve._build import build_gateway
 from provisioner.serve._cache import ConfigCache
+from provisioner.serve._config import RESTART_ONLY, ServeConfig
 from provisioner.serve._connections import Connections, Site
 from provisioner.serve._db import Db
 from provisioner.serve._firmware import map_file
@@ -32,14 +39,18 @@ from provisioner.serve._ftp_backend import GatewayFtpBackend
 from provisioner.serve._http import make_handler
 from provisioner.serve._jobs import JobRunner
 from provisioner.serve._learned import LearnedAddresses
+from provisioner.serve._listen import listening
 from provisioner.serve._metrics import Metrics
-from provisioner.serve._model import Fetch, Network, Protocol, Status, TenantPolicy
+from provisioner.serve._model import Fetch, Protocol, Status, TenantPolicy
+from provisioner.serve._reloads import Reloads
 from provisioner.serve._rollouts import RolloutRunner
 from provisioner.serve._tls import default_hosts, self_signed, server_context
-from provisioner.settings import parse_networks
 from provisioner.sip import Notifier
 from provisioner.store import Ban, JobRequest, Store
 from provisioner.tftp import Content, TftpEvent, TftpServer
+
+if TYPE_CHECKING:
+    from provisioner.api._listener import ApiListener
 
 __all__ = ["ServeConfig", "Server"]
 
@@ -47,49 +58,6 @@ log = logging.getLogger("provisioner.serve")
 # What a TFTP upload may hold in memory at most; each upload's own limit comes
 # from the catalog's [[uploads]] entry (Polycom logs: 256 KiB to 1 MiB).
 _TFTP_MAX_UPLOAD = 16 << 20
-
-
-@dataclass(slots=True)
-class ServeConfig:
-    """Everything ``provisioner serve`` can be told; 0 disables a port."""
-
-    data_dir: Path
-    bind: str = "0.0.0.0"
-    http_port: int = 8080
-    https_port: int = 8443
-    tftp_port: int = 6969
-    tftp_uploads: bool = False
-    ftp_port: int = 2121
-    ftp_passive_ports: range | None = None
-    ftp_login_timeout: float = 30.0  # a connection not logged in by then is closed
-    ftp_max_connections: int = 1000
-    ftp_max_per_address: int = 32  # 0 = no limit; phones behind one NAT share an address
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    client_ca: Path | None = None  # PEM CAs whose client certificates are accepted
-    client_crl: Path | None = None  # PEM CRLs for those certificates
-    site_dir: Path | None = None  # site template directory, searched first
-    sip_port: int = 0  # where NOTIFYs are sent from; 0 lets the system choose
-    notify_lease: float = 120.0  # a claimed NOTIFY target returns to the queue after this
-    realm: str = "provisioner"
-    default_tenant: str | None = None
-    poll_interval: float = 2.0
-    seen_interval: float = 2.0
-    seen_max_rows: int = 100_000
-    metrics_allow: tuple[Network, ...] = field(
-        default_factory=lambda: tuple(parse_networks("127.0.0.0/8,::1/128"))
-    )
-    trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-For/-Proto are believed
-    ban_limit: int = 30
-    ban_window: float = 60.0
-    ban_seconds: float = 600.0
-    ban_exempt: tuple[Network, ...] = ()  # never counted nor banned
-    # HTTP(S) connections (_connections.py): until a request's headers are complete,
-    # for the TLS handshake, and how many one address may hold open.
-    header_timeout: float = 30.0
-    handshake_timeout: float = 30.0
-    max_connections_per_address: int = 256
-    shutdown_grace: float = 5.0
 
 
 class Server:
@@ -101,8 +69,14 @@ class Server:
         store: Store,
         catalog: Catalog,
         storage: FirmwareStorage | None = None,
+        *,
+        reload: Callable[[], ServeConfig] | None = None,
     ) -> None:
-        """``storage`` holds firmware sets; by default ``<data dir>/firmware``."""
+        """``storage`` holds firmware sets; by default ``<data dir>/firmware``.
+
+        ``reload`` gives the configuration again on SIGHUP (the command line
+        re-reads its file there; it raises ProvisionerError when it is broken).
+        """
         self.config = config
         self.store = store
         self.catalog = catalog
@@ -127,18 +101,29 @@ class Server:
         self.gateway = build_gateway(
             config, store, self.cache, self.metrics, self.db, learned=self.learned
         )
+        self.access = AccessLog(self.cache, enabled=config.access_log)
         self.bans = store.bans
         self._runner: web.ServerRunner | None = None
+        self._connections: Connections | None = None
+        self._https: Site | None = None
         self._tftp: TftpServer | None = None
         self._ftp: FtpServer[int] | None = None
         self.notifier = Notifier(bind_host=config.bind, bind_port=config.sip_port)
         self.runner: JobRunner | None = None
         self.rollouts: RolloutRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._job_task: asyncio.Task[None] | None = None
+        self._load = reload
+        self._reloads = Reloads(self.reload)
         self.addresses: dict[str, tuple[str, int]] = {}
+        self.api: ApiListener | None = None
 
     async def start(self) -> None:
-        """Sweep firmware leftovers, render everything, then open the configured ports."""
+        """Sweep firmware leftovers, render everything, then open the configured ports.
+
+        :raises ListenError: when a port cannot be bound (those bound so far
+            stay open: :meth:`stop` closes them).
+        """
         swept = await self.db.run(self.firmware.sweep)
         if swept:
             log.info("event=firmware_swept entries=%s", ",".join(swept))
@@ -149,8 +134,10 @@ class Server:
         if config.tftp_port:
             await self._start_tftp()
         if config.ftp_port:
-            self._start_ftp()
-        await self.notifier.start()
+            await self._start_ftp()
+        await listening("sip", config.bind, config.sip_port, self.notifier.start)
+        if config.api_port:
+            await self._start_api()
         self._start_tasks()
         for name, (host, port) in sorted(self.addresses.items()):
             log.info("event=listening protocol=%s address=%s port=%d", name, host, port)
@@ -158,12 +145,13 @@ class Server:
     async def _start_http(self) -> None:
         """HTTP and HTTPS on one aiohttp server, through our own sites (``_connections``)."""
         config = self.config
-        connections = Connections(
+        connections = self._connections = Connections(
             self.gateway,
             per_address=config.max_connections_per_address,
             header_timeout=config.header_timeout,
             handshake_timeout=config.handshake_timeout,
             trusted_proxies=config.trusted_proxies,
+            access=self.access,
         )
         handler = make_handler(
             self.gateway, self.metrics, config.metrics_allow, config.trusted_proxies, connections
@@ -173,20 +161,52 @@ class Server:
         await self._runner.setup()
         if config.http_port:
             site = Site(self._runner, config.bind, config.http_port, connections)
-            await site.start()
+            await listening("http", config.bind, config.http_port, site.start)
             self.addresses["http"] = (config.bind, config.http_port)
         if config.https_port:
-            cert, key = config.tls_cert, config.tls_key
-            if cert is None or key is None:
-                cert, key = self_signed(config.data_dir / "tls", default_hosts(config.bind))
-            context = server_context(cert, key, config.client_ca, config.client_crl)
+            context = await asyncio.to_thread(self._tls_context, config)
             site = Site(self._runner, config.bind, config.https_port, connections, context)
-            await site.start()
+            await listening("https", config.bind, config.https_port, site.start)
+            self._https = site
             self.addresses["https"] = (config.bind, config.https_port)
+
+    async def _start_api(self) -> None:
+        """The admin API on its own listener (provisioner.api)."""
+        from provisioner.api._listener import ApiListener, ListenerConfig
+
+        config = self.config
+        self.api = ApiListener(
+            ListenerConfig(
+                bind=config.api_bind,
+                port=config.api_port,
+                tls_cert=config.api_tls_cert,
+                tls_key=config.api_tls_key,
+                insecure=config.api_insecure,
+                data_dir=config.data_dir,
+                per_address=config.max_connections_per_address,
+                header_timeout=config.header_timeout,
+                handshake_timeout=config.handshake_timeout,
+                trusted_proxies=config.trusted_proxies,
+                shutdown_grace=config.shutdown_grace,
+            ),
+            self.store,
+            self.catalog,
+            self.gateway,
+        )
+        await self.api.start()
+        self.addresses["api"] = (config.api_bind, config.api_port)
+
+    @staticmethod
+    def _tls_context(config: ServeConfig) -> ssl.SSLContext:
+        """The HTTPS context from the configured files, or a generated self-signed pair."""
+        cert, key = config.tls_cert, config.tls_key
+        if cert is None or key is None:
+            cert, key = self_signed(config.data_dir / "tls", default_hosts(config.bind))
+        return server_context(cert, key, config.client_ca, config.client_crl)
 
     async def _start_tftp(self) -> None:
         config = self.config
-        self._tftp = TftpServer(
+        tftp = TftpServer(
             self._tftp_read,
             host=config.bind,
             port=config.tftp_port,
@@ -202,13 +222,15 @@ class Server:
             on_malformed=self._tftp_malformed,
             banned=self.gateway.banned,
         )
-        await self._tftp.start()
-        self.addresses["tftp"] = self._tftp.address
+        await listening("tftp", config.bind, config.tftp_port, tftp.start)
+        self._tftp = tftp
+        self.addresses["tftp"] = tftp.address
 
-    def _start_ftp(self) -> None:
+    async def _start_ftp(self) -> None:
         config = self.config
-        backend = GatewayFtpBackend(self.gateway, asyncio.get_running_loop())
-        self._ftp = FtpServer(
+        loop = asyncio.get_running_loop()
+        backend = GatewayFtpBackend(self.gateway, loop, self.access)
+        ftp: FtpServer[int] = FtpServer(
             backend,
             host=config.bind,
             port=config.ftp_port,
@@ -217,8 +239,13 @@ class Server:
             max_connections_per_ip=config.ftp_max_per_address,
             login_timeout=config.ftp_login_timeout,
         )
-        self._ftp.start()
-        self.addresses["ftp"] = self._ftp.address
+
+        async def bind() -> None:
+            ftp.start()
+
+        await listening("ftp", config.bind, config.ftp_port, bind)
+        self._ftp = ftp
+        self.addresses["ftp"] = ftp.address
 
     def _start_tasks(self) -> None:
         """The job and rollout runners, the coordinator and the periodic chores."""
@@ -241,12 +268,13 @@ class Server:
             self.db,
             interval=config.poll_interval,
         )
+        self._job_task = asyncio.create_task(self.runner.run())
         self._tasks = [
             asyncio.create_task(self.rollouts.run()),
             asyncio.create_task(self._every(config.poll_interval, self.cache.refresh)),
             asyncio.create_task(self._every(config.seen_interval, self._flush_seen)),
             asyncio.create_task(self._every(config.poll_interval, self._sync_bans)),
-            asyncio.create_task(self.runner.run()),
+            self._job_task,
             asyncio.create_task(self._coordinate()),
         ]
         if isinstance(self.firmware.storage, ObjectStorage):
@@ -308,6 +336,14 @@ class Server:
 
     def _tftp_event(self, event: TftpEvent) -> None:
         log.debug("event=tftp client=%s status=%s", event.client[0], event.status)
+        self.access.record(
+            protocol=Protocol.TFTP.value,
+            client=event.client[0],
+            path=event.filename,
+            status=event.status,
+            size=event.transferred,
+            seconds=event.seconds,
+        )
 
     async def _every(self, seconds: float, job: Callable[[], Any]) -> None:
         while True:
@@ -352,32 +388,133 @@ class Server:
             await self.db.run(lambda: self.store.addresses.record(admitted))
 
     async def stop(self) -> None:
-        """Stop accepting, finish requests in flight, flush, close."""
-        for task in self._tasks:
+        """Drain, then close: what SIGTERM does.
+
+        Every front end stops accepting at once; transfers in progress and
+        NOTIFYs being sent get ``shutdown_grace`` seconds between them to
+        finish, after which the rest are cut off and their job targets given
+        back (``JobRunner.drain``). Then seen records and bans are flushed and
+        the database thread ends. Safe after a start that failed half-way.
+        """
+        grace = self.config.shutdown_grace
+        runner = self.runner
+        chores = [task for task in self._tasks if task is not self._job_task]
+        for task in chores:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._ftp is not None:
+        await asyncio.gather(*chores, return_exceptions=True)
+        await asyncio.gather(
+            self._drain_http(grace),
+            self._tftp.close(grace) if self._tftp is not None else _nothing(),
             # Blocking join of the FTP threads; backend calls may be waiting on this loop.
-            await asyncio.to_thread(self._ftp.close)
-        if self._tftp is not None:
-            await self._tftp.close(self.config.shutdown_grace)
+            asyncio.to_thread(self._ftp.close, grace) if self._ftp is not None else _nothing(),
+            runner.drain(grace) if runner is not None else _nothing(),
+            self.api.stop() if self.api is not None else _nothing(),
+        )
+        if self._job_task is not None:
+            self._job_task.cancel()
+            await asyncio.gather(self._job_task, return_exceptions=True)
+        await self._reloads.cancel()
         await self.notifier.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
         await self.gateway.drain()
         await self._flush_seen()
         await self._sync_bans()
         self.db.close()
 
-    async def run_until_signalled(self) -> None:
-        """Start, wait for SIGINT or SIGTERM, stop."""
+    async def _drain_http(self, grace: float) -> None:
+        """Close the HTTP(S) listeners and idle connections; requests get ``grace`` s."""
+        if self._runner is None:
+            return
+        for site in list(self._runner.sites):
+            await site.stop()
+        server = self._runner.server
+        if server is not None:
+            server.pre_shutdown()  # idle keep-alive connections close now
+            await server.shutdown(grace)
+        await self._runner.cleanup()
+
+    async def run_until_signalled(self, ready: Callable[[], None] | None = None) -> None:
+        """Start, call ``ready``, serve until SIGINT or SIGTERM (SIGHUP reloads), drain.
+
+        A start that fails closes what it opened before the error goes on.
+        """
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await self.start()
+        loop.add_signal_handler(signal.SIGHUP, self._reloads.request)
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        if ready is not None:
+            ready()
         try:
             await stop.wait()
         finally:
-            log.info("event=stopping")
+            log.info("event=stopping grace=%g", self.config.shutdown_grace)
             await self.stop()
+            log.info("event=stopped")
+
+    # --- SIGHUP --------------------------------------------------------------
+
+    async def reload(self) -> None:
+        """Read the configuration, TLS files, catalog and templates again (SIGHUP).
+
+        Nothing in flight is dropped: listeners, connections and transfers
+        stay as they are; new values apply to what starts afterwards. A
+        configuration that cannot be read or used is logged and the running
+        one kept; so are TLS files or templates that fail to load.
+        Options in :data:`RESTART_ONLY` that changed are logged, not applied.
+        """
+        log.info("event=reload")
+        if self._load is not None:
+            try:
+                fresh = await asyncio.to_thread(self._load)
+            except ProvisionerError as exc:
+                self.metrics.reload_failures += 1
+                log.error("event=reload_failed reason=%s", _one_line(exc))
+            else:
+                self._apply(fresh)
+        if self._https is not None:
+            try:
+                context = await asyncio.to_thread(self._tls_context, self.config)
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                self.metrics.reload_failures += 1
+                log.error("event=tls_reload_failed reason=%s", _one_line(exc))
+            else:
+                self._https.use_tls(context)
+        await self.cache.reload_templates(self.config.site_dir)
+        log.info("event=reloaded")
+
+    def _apply(self, fresh: ServeConfig) -> None:
+        """Take the values of ``fresh`` that apply without a restart; log the others."""
+        old = self.config
+        changed = [
+            f.name for f in fields(ServeConfig) if getattr(old, f.name) != getattr(fresh, f.name)
+        ]
+        held = [name for name in changed if name in RESTART_ONLY]
+        if held:
+            log.warning("event=config_restart_needed keys=%s", ",".join(held))
+            fresh = replace(fresh, **{name: getattr(old, name) for name in held})
+        self.config = fresh
+        bans = self.gateway.bans
+        bans.limit, bans.window = fresh.ban_limit, fresh.ban_window
+        bans.ban_seconds, bans.exempt = fresh.ban_seconds, fresh.ban_exempt
+        if self._connections is not None:
+            self._connections.per_address = fresh.max_connections_per_address
+            self._connections.header_timeout = fresh.header_timeout
+            self._connections.handshake_timeout = fresh.handshake_timeout
+        self.access.enabled = fresh.access_log
+        applied = [name for name in changed if name not in RESTART_ONLY]
+        if applied:
+            log.info("event=config_applied keys=%s", ",".join(applied))
+
+
+async def _nothing() -> None:
+    """An awaitable that does nothing, for a front end that is not running."""
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error's message on one line, for a log value."""
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from provisioner.actor import Actor
 from provisioner.edits import Edits
 from provisioner.serve._bans import FailureTracker
 from provisioner.serve._cache import ConfigCache
@@ -27,7 +28,7 @@ from provisioner.serve._uploads import UploadStore
 from provisioner.store import Store
 
 if TYPE_CHECKING:
-    from provisioner.serve._app import ServeConfig
+    from provisioner.serve._config import ServeConfig
 
 __all__ = ["build_gateway"]
 
@@ -50,7 +51,7 @@ def build_gateway(
     key = hmac.new(store.tenants.device_key(), b"http-digest-nonce", hashlib.sha256).digest()
     return Gateway(
         pending=store.seen,
-        phones=Edits.of(store),
+        phones=Edits.of(store, Actor.server("auto-register")).phones,
         cache=cache,
         digest=DigestAuth(key),
         bans=FailureTracker(

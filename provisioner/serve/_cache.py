@@ -36,7 +36,7 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Protocol
 
-from provisioner.catalog import Catalog, Family, UploadDef, expand_path
+from provisioner.catalog import Catalog, Family, UploadDef, builtin_template_dir, expand_path
 from provisioner.domain import FirmwareSet, Snapshot
 from provisioner.errors import CatalogError
 from provisioner.firmware import FirmwareStorage
@@ -60,10 +60,10 @@ _Rendered = tuple[dict[int, tuple["TenantEntry", list[RenderError]]], dict[str, 
 log = logging.getLogger("provisioner.cache")
 
 
-def _fingerprint(catalog: Catalog) -> tuple[tuple[str, int, int], ...]:
-    """Names, sizes and modification times of every template directory file."""
+def _fingerprint(roots: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and modification times of every file in the template directories."""
     entries = []
-    for root in catalog.search_path:
+    for root in roots:
         for path in sorted(root.rglob("*")):
             if path.is_file():
                 stat = path.stat()
@@ -199,7 +199,7 @@ class ConfigCache:
         self._db = db
         self._site_dir = site_dir
         self._renderer = Renderer(catalog)
-        self._templates = _fingerprint(catalog)
+        self._templates = _fingerprint(catalog.search_path)
         self.shared: dict[str, ServedFile] = {}
         # Files of active firmware sets by lower-cased path (docs/firmware.md).
         self.firmware: dict[str, DiskFile] = {}
@@ -230,6 +230,10 @@ class ConfigCache:
         """The tenants served in a scope."""
         scope = self._scopes.get(token)
         return [self.tenants[t] for t in scope.tenants] if scope is not None else []
+
+    def url_tokens(self) -> frozenset[str]:
+        """The URL tokens tenants are served under (secrets: for the access log to hide)."""
+        return frozenset(token for token in self._scopes if token)
 
     @property
     def busy(self) -> bool:
@@ -306,6 +310,17 @@ class ConfigCache:
         if changes or reloaded is not None:
             self.changes.put_nowait(Refreshed(tuple(changes), reloaded is not None))
 
+    async def reload_templates(self, site_dir: Path | None) -> None:
+        """Read the catalog and templates again now (SIGHUP), ``site_dir`` first.
+
+        Unlike the refresh every poll, which reloads when a file's size or
+        time changed, this reloads whatever the files say; a catalog that
+        fails to load is logged and the one in use kept, as there.
+        """
+        self._site_dir = site_dir
+        self._templates = ()
+        await self.refresh(fresh=True)
+
     async def reindex_firmware(self) -> None:
         """Index the active firmware sets again (files mirrored since are then served)."""
         self.firmware = await self._db.run(
@@ -325,7 +340,10 @@ class ConfigCache:
         A catalog that fails to load is handed back as its error, and the old
         one kept; it is tried again when the files change again.
         """
-        fingerprint = _fingerprint(self.catalog)
+        roots = [builtin_template_dir()]
+        if self._site_dir is not None:
+            roots.insert(0, self._site_dir)
+        fingerprint = _fingerprint(roots)
         if fingerprint == self._templates:
             return None
         self._templates = fingerprint

@@ -40,14 +40,35 @@ import traceback
 from collections import Counter
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
+from provisioner.serve._access_log import AccessLog
+from provisioner.serve._forwarded import forwarded_client, forwarded_secure
 from provisioner.serve._front import FrontGateway
 from provisioner.serve._model import Network, Protocol, allowed
 
-__all__ = ["Connections", "Site"]
+__all__ = ["Connections", "Site", "request_client", "request_secure"]
 
 log = logging.getLogger("provisioner.http")
+
+
+def request_client(request: web.BaseRequest, trusted_proxies: tuple[Network, ...]) -> str:
+    """The client: the TCP peer, or whom a trusted proxy's X-Forwarded-For names."""
+    peer = request.remote or ""
+    if not trusted_proxies:
+        return peer
+    return forwarded_client(peer, request.headers.getall("X-Forwarded-For", ()), trusted_proxies)
+
+
+def request_secure(request: web.BaseRequest, trusted_proxies: tuple[Network, ...]) -> bool:
+    """Whether the phone used TLS: to us, or to a trusted proxy that says so."""
+    if request.secure:
+        return True
+    if not trusted_proxies:
+        return False
+    values = request.headers.getall("X-Forwarded-Proto", ())
+    return forwarded_secure(request.remote or "", values, trusted_proxies)
 
 
 class Connections:
@@ -61,9 +82,14 @@ class Connections:
         header_timeout: float,
         handshake_timeout: float,
         trusted_proxies: tuple[Network, ...] = (),
+        access: AccessLog | None = None,
     ) -> None:
-        """``trusted_proxies`` are neither capped nor refused at accept when banned."""
+        """``trusted_proxies`` are neither capped nor refused at accept when banned.
+
+        ``access`` gets every finished request while it is enabled.
+        """
         self.gateway = gateway
+        self.access = access
         self.per_address = per_address
         self.header_timeout = header_timeout
         self.handshake_timeout = handshake_timeout
@@ -152,6 +178,10 @@ class Site(web.BaseSite):
         self._connections = connections
         self._tls = ssl_context
         self._handshakes: set[asyncio.Task[None]] = set()
+
+    def use_tls(self, ssl_context: ssl.SSLContext) -> None:
+        """Handshakes from now on use ``ssl_context`` (reloaded certificates, CRLs)."""
+        self._tls = ssl_context
 
     @property
     def name(self) -> str:
@@ -264,18 +294,39 @@ class _Connection(web.RequestHandler):
     def __init__(
         self, manager: web.Server, connections: Connections, peer: str, protocol: Protocol
     ) -> None:
-        # The keep-alive timer is the header timeout (module docstring). No access
-        # log: it costs throughput (libraries.md §3), events are logged instead;
-        # aiohttp documents None as "off" but annotates a Logger.
+        # The keep-alive timer is the header timeout (module docstring). aiohttp's
+        # own access log formatting costs throughput; ours (serve/_access_log.py)
+        # is hooked in through its access logger class and returns at once while
+        # switched off. aiohttp documents None as "no access log" but annotates a Logger.
         super().__init__(
             manager,
             loop=asyncio.get_running_loop(),
             keepalive_timeout=connections.header_timeout,
-            access_log=None,  # type: ignore[arg-type]
+            access_log_class=_AccessLogger,
+            access_log=log if connections.access is not None else None,  # type: ignore[arg-type]
         )
         self._connections = connections
         self._peer = peer
         self._protocol = protocol
+
+    def record_access(
+        self, request: web.BaseRequest, response: web.StreamResponse, seconds: float
+    ) -> None:
+        """Hand a finished request to the access log, if it is on."""
+        access = self._connections.access
+        if access is None or not access.enabled:
+            return
+        trusted = self._connections.trusted_proxies
+        secure = request_secure(request, trusted)
+        access.record(
+            protocol=(Protocol.HTTPS if secure else Protocol.HTTP).value,
+            client=request_client(request, trusted),
+            path=request.path,
+            status=response.status,
+            size=response.body_length,
+            seconds=seconds,
+            user_agent=request.headers.get("User-Agent", ""),
+        )
 
     def connection_lost(self, exc: BaseException | None) -> None:
         super().connection_lost(exc)
@@ -298,3 +349,12 @@ class _Connection(web.RequestHandler):
         response = web.Response(status=400, text="Bad Request\n")
         response.force_close()
         return response
+
+
+class _AccessLogger(AbstractAccessLogger):
+    """aiohttp's access-log hook, passed on to the connection's :meth:`record_access`."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        handler = request.protocol
+        if isinstance(handler, _Connection):
+            handler.record_access(request, response, time)

@@ -3,18 +3,22 @@
 The FTP server calls these from its backend threads; every call here hands
 the work to the event loop with ``run_coroutine_threadsafe`` and waits
 (bounded), so the gateway and cache are only ever touched from the loop
-thread. ``on_event`` runs on the FTP connections' thread and does nothing.
+thread. ``on_event`` runs on the FTP connections' thread: a finished
+download or upload goes to the access log on the loop (the rest is
+recorded by the gateway already).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
 from provisioner.ftp import FtpEvent
+from provisioner.serve._access_log import AccessLog
 from provisioner.serve._front import FrontGateway
 from provisioner.serve._model import Fetch, Protocol, Status, allowed
 
@@ -27,9 +31,15 @@ _TIMEOUT = 30.0
 class GatewayFtpBackend:
     """Implements :class:`provisioner.ftp.FtpBackend` on top of the gateway."""
 
-    def __init__(self, gateway: FrontGateway, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        gateway: FrontGateway,
+        loop: asyncio.AbstractEventLoop,
+        access: AccessLog | None = None,
+    ) -> None:
         self.gateway = gateway
         self.loop = loop
+        self.access = access
 
     def _call(self, coro: Coroutine[Any, Any, _T]) -> _T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(_TIMEOUT)
@@ -77,4 +87,21 @@ class GatewayFtpBackend:
         return self._call(self.gateway.upload(req, data))
 
     def on_event(self, event: FtpEvent) -> None:
-        """FTP requests are recorded by the gateway already; nothing more to do."""
+        """A finished transfer goes to the access log (on the loop; it reads the cache)."""
+        access = self.access
+        if access is None or not access.enabled or event.command not in _TRANSFERS:
+            return
+        self.loop.call_soon_threadsafe(
+            functools.partial(
+                access.record,
+                protocol=Protocol.FTP.value,
+                client=event.client[0],
+                path=event.path or "",
+                status=event.status,
+                size=event.transferred,
+                seconds=event.seconds,
+            )
+        )
+
+
+_TRANSFERS = frozenset({"RETR", "STOR", "APPE", "STOU"})

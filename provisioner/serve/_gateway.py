@@ -112,7 +112,7 @@ class PendingDevices(typing.Protocol):
 class PhoneAdder(typing.Protocol):
     """How an unknown device becomes a phone (``unknown.action = register``)."""
 
-    def add_phone(
+    def add(
         self,
         tenant: str,
         mac: str,
@@ -378,7 +378,7 @@ class Gateway:
         groups = [tenant.policy.unknown_group] if tenant.policy.unknown_group else []
 
         def create() -> None:
-            self.phones.add_phone(
+            self.phones.add(
                 tenant.policy.name, mac, model, groups=groups, description="auto-registered"
             )
 

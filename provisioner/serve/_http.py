@@ -16,8 +16,7 @@ from email.utils import parsedate_to_datetime
 from aiohttp import web
 
 from provisioner.serve._client_cert import certificate_mac
-from provisioner.serve._connections import Connections
-from provisioner.serve._forwarded import forwarded_client, forwarded_secure
+from provisioner.serve._connections import Connections, request_client, request_secure
 from provisioner.serve._front import FrontGateway
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Fetch, Network, Protocol, Reply, Status, allowed
@@ -55,31 +54,13 @@ def _fresh(request: web.BaseRequest, etag: str, last_modified: int) -> bool:
         return False
 
 
-def _client_of(request: web.BaseRequest, trusted_proxies: tuple[Network, ...]) -> str:
-    """The client: the TCP peer, or whom a trusted proxy's X-Forwarded-For names."""
-    peer = request.remote or ""
-    if not trusted_proxies:
-        return peer
-    return forwarded_client(peer, request.headers.getall("X-Forwarded-For", ()), trusted_proxies)
-
-
-def _secure(request: web.BaseRequest, trusted_proxies: tuple[Network, ...]) -> bool:
-    """Whether the phone used TLS: to us, or to a trusted proxy that says so."""
-    if request.secure:
-        return True
-    if not trusted_proxies:
-        return False
-    values = request.headers.getall("X-Forwarded-Proto", ())
-    return forwarded_secure(request.remote or "", values, trusted_proxies)
-
-
 def _fetch_of(request: web.BaseRequest, trusted_proxies: tuple[Network, ...]) -> Fetch:
     """The gateway's view of an HTTP request."""
     transport = request.transport
     return Fetch(
-        protocol=Protocol.HTTPS if _secure(request, trusted_proxies) else Protocol.HTTP,
+        protocol=Protocol.HTTPS if request_secure(request, trusted_proxies) else Protocol.HTTP,
         path=request.path,
-        client=_client_of(request, trusted_proxies),
+        client=request_client(request, trusted_proxies),
         user_agent=request.headers.get("User-Agent", ""),
         authorization=request.headers.get("Authorization"),
         method=request.method,
@@ -157,7 +138,7 @@ def make_handler(
     """
 
     def client_of(request: web.BaseRequest) -> str:
-        return _client_of(request, trusted_proxies)
+        return request_client(request, trusted_proxies)
 
     def fetch_of(request: web.BaseRequest) -> Fetch:
         return _fetch_of(request, trusted_proxies)

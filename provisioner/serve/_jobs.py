@@ -67,6 +67,8 @@ class JobQueue(Protocol):
 
     def reap(self, now: float, verdicts: Mapping[int, bool]) -> None: ...
 
+    def release(self, now: float, verdicts: Mapping[int, bool]) -> None: ...
+
     def due_tenants(self, now: float) -> list[int]: ...
 
     def next_due(self) -> float | None: ...
@@ -132,8 +134,9 @@ class JobRunner:
         self._lease = lease
         self._buckets: dict[int, TokenBucket] = {}
         self._in_flight: defaultdict[int, int] = defaultdict(int)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], TargetRow] = {}  # sends in flight
         self._housekept = 0.0
+        self._draining = False
 
     async def _db(self, call: Callable[[], _T]) -> _T:
         """``call`` (a store method) on the database thread, off the event loop."""
@@ -173,7 +176,7 @@ class JobRunner:
             expired = await self._db(lambda: self.jobs.expired(now))
             verdicts = {e.id: e.attempts < self._max_attempts(e.mac) for e in expired}
             await self._db(lambda: self.jobs.reap(now, verdicts))
-        due = await self._db(lambda: self.jobs.due_tenants(now))
+        due = [] if self._draining else await self._db(lambda: self.jobs.due_tenants(now))
         if not due:
             if self._tasks:
                 return self._tick  # sends in flight: a retry may come due soon
@@ -210,13 +213,32 @@ class JobRunner:
         for target in claimed:
             self._in_flight[tenant_id] += 1
             task = asyncio.create_task(self._send(target, policy.notify_jitter_ms / 1000))
-            self._tasks.add(task)
+            self._tasks[task] = target
             task.add_done_callback(self._sent)
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         """A send finished: room for another, so look again without waiting for the tick."""
-        self._tasks.discard(task)
+        self._tasks.pop(task, None)
         self._wake.set()
+
+    async def drain(self, grace: float) -> None:
+        """Stop taking targets, let sends in flight finish for ``grace`` s, give the rest back.
+
+        A send still under way then is cancelled and its target's lease ended
+        at once (``Store.release_targets``), judged as an expired lease is:
+        queued again while attempts remain. Call it before cancelling :meth:`run`.
+        """
+        self._draining = True
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=grace)
+        left = dict(self._tasks)
+        for task in left:
+            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
+        if left:
+            verdicts = {t.id: t.attempts < self._max_attempts(t.mac) for t in left.values()}
+            await self._db(lambda: self.jobs.release(self._clock(), verdicts))
+            log.info("event=notify_released targets=%d", len(verdicts))
 
     async def _send(self, target: TargetRow, jitter: float) -> None:
         try:

@@ -24,6 +24,7 @@ class Metrics:
     render_errors: int = 0
     bans: int = 0
     uploads: int = 0
+    reload_failures: int = 0  # SIGHUPs whose configuration or TLS files were refused
     tenants: int = 0  # served now (gauges, set by the cache after each refresh)
     phones: int = 0
 
@@ -63,6 +64,12 @@ class Metrics:
             ("render_errors_total", "counter", self.render_errors, "Files that failed to render."),
             ("bans_total", "counter", self.bans, "Client addresses banned for repeated failures."),
             ("uploads_total", "counter", self.uploads, "Files phones uploaded."),
+            (
+                "reload_failures_total",
+                "counter",
+                self.reload_failures,
+                "Reloads (SIGHUP) that kept the running configuration or certificates.",
+            ),
             ("tenants", "gauge", self.tenants, "Tenants served."),
             ("phones", "gauge", self.phones, "Enabled phones whose files are served."),
         ):

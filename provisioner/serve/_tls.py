@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from provisioner.private import PRIVATE_FILE, private_dir, tighten, write_atomic
 
-__all__ = ["default_hosts", "self_signed", "server_context"]
+__all__ = ["default_hosts", "file_problems", "self_signed", "server_context"]
 
 
 def self_signed(directory: Path, hosts: list[str]) -> tuple[Path, Path]:
@@ -92,3 +92,42 @@ def server_context(
     elif client_crl is not None:
         raise ValueError("a client CRL needs client CAs")
     return context
+
+
+def file_problems(
+    cert: Path | None, key: Path | None, client_ca: Path | None, client_crl: Path | None
+) -> list[tuple[str, str]]:
+    """``(field, what is wrong)`` for TLS files that cannot be read or used, as in ServeConfig.
+
+    Each file is tried on its own, so the message names the one at fault:
+    missing, unreadable, not PEM, or a key that is not the certificate's.
+    """
+    found: list[tuple[str, str]] = []
+    for name, path in (("tls_cert", cert), ("tls_key", key)):
+        if path is not None and not path.is_file():
+            found.append((name, "no such file"))
+    if not found and cert is not None and key is not None:
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
+        except (OSError, ssl.SSLError) as exc:
+            found.append(
+                (
+                    "tls_cert",
+                    f"not a PEM certificate matching the private key {key} ({_reason(exc)})",
+                )
+            )
+    for name, path in (("client_ca", client_ca), ("client_crl", client_crl)):
+        if path is None:
+            continue
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_verify_locations(cafile=path)
+        except (OSError, ssl.SSLError) as exc:
+            found.append((name, f"not a readable PEM file ({_reason(exc)})"))
+    return found
+
+
+def _reason(exc: OSError | ssl.SSLError) -> str:
+    """The short reason of a TLS loading error, without Python's wrapping."""
+    if isinstance(exc, ssl.SSLError):
+        return str(exc.reason).lower().replace("_", " ") if exc.reason else "no PEM data found"
+    return exc.strerror or str(exc)

@@ -4,6 +4,8 @@
 """
 
 from provisioner.store._addresses import AddressBook, Admitted
+from provisioner.store._apikeys import ApiKeyRecord, ApiKeyRepository
+from provisioner.store._audit import AuditLog, AuditQuery
 from provisioner.store._bans import Ban, BanStore
 from provisioner.store._engine import connect, database_exists, default_url, migrate
 from provisioner.store._firmware import FirmwareRepository
@@ -11,12 +13,17 @@ from provisioner.store._jobs import JobRepository, JobRequest, JobSummary, Targe
 from provisioner.store._rollouts import RolloutPhone, RolloutRecord, RolloutRepository
 from provisioner.store._seen import PendingDevice, SeenRepository, SeenRow
 from provisioner.store._store import Store
-from provisioner.store._tenants import TenantRepository
+from provisioner.store._tenants import AuditHook, TenantRepository
 from provisioner.store._write import Changes
 
 __all__ = [
     "AddressBook",
     "Admitted",
+    "ApiKeyRecord",
+    "ApiKeyRepository",
+    "AuditHook",
+    "AuditLog",
+    "AuditQuery",
     "Ban",
     "BanStore",
     "Changes",

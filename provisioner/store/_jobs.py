@@ -306,21 +306,7 @@ def _reap(conn: Connection, now: float, verdicts: Mapping[int, bool]) -> None:
     # Both UPDATEs re-check the lease, so a result recorded since the targets
     # were read is never overwritten; a lease that ran out since is judged next time.
     targets = t.notify_targets.c
-    sending, expired = TargetState.SENDING, targets.lease_until < now
-    again = [target for target, requeue in verdicts.items() if requeue]
-    if again:
-        conn.execute(
-            _move(sending, TargetEvent.LEASE_EXPIRED, expired, targets.id.in_(again)).values(
-                lease_until=None, reason="interrupted; sending again"
-            )
-        )
-    spent = [target for target, requeue in verdicts.items() if not requeue]
-    if spent:
-        conn.execute(
-            _move(sending, TargetEvent.LEASE_EXPIRED_SPENT, expired, targets.id.in_(spent)).values(
-                lease_until=None, reason="interrupted", done_at=now
-            )
-        )
+    _end_leases(conn, now, verdicts, targets.lease_until < now)
     # A phone fetching any of its files after the NOTIFY confirms it (seen
     # times are whole seconds: "at or after the second it was sent").
     ok, waiting = TargetState.OK, targets.confirm_until.is_not(None)
@@ -339,6 +325,38 @@ def _reap(conn: Connection, now: float, verdicts: Mapping[int, bool]) -> None:
         .where(t.notify_jobs.c.state == JobState.RUNNING, t.notify_jobs.c.id.not_in(open_jobs))
         .values(state=JobState.DONE, finished_at=now)
     )
+
+
+def _release(conn: Connection, now: float, verdicts: Mapping[int, bool]) -> None:
+    """End the leases of targets a runner took and will not finish (it is shutting down).
+
+    Judged as :func:`_reap` judges an expired lease (``verdicts``: target id →
+    queued again), now rather than when the lease runs out, so another
+    runner, or this one after a restart, sends them without waiting.
+    Targets whose send was recorded meanwhile are left alone.
+    """
+    _end_leases(conn, now, verdicts)
+
+
+def _end_leases(
+    conn: Connection, now: float, verdicts: Mapping[int, bool], *where: ColumnElement[bool]
+) -> None:
+    targets = t.notify_targets.c
+    sending = TargetState.SENDING
+    again = [target for target, requeue in verdicts.items() if requeue]
+    if again:
+        conn.execute(
+            _move(sending, TargetEvent.LEASE_EXPIRED, *where, targets.id.in_(again)).values(
+                lease_until=None, reason="interrupted; sending again"
+            )
+        )
+    spent = [target for target, requeue in verdicts.items() if not requeue]
+    if spent:
+        conn.execute(
+            _move(sending, TargetEvent.LEASE_EXPIRED_SPENT, *where, targets.id.in_(spent)).values(
+                lease_until=None, reason="interrupted", done_at=now
+            )
+        )
 
 
 def _cancel_job(conn: Connection, job_id: int, now: float) -> bool:
@@ -424,6 +442,11 @@ class JobRepository:
         """Expired leases as judged (target id → queue again), confirmations, finished jobs."""
         with self.engine.begin() as conn:
             _reap(conn, now, verdicts)
+
+    def release(self, now: float, verdicts: Mapping[int, bool]) -> None:
+        """Give back targets a stopping runner took but did not finish, judged as expired."""
+        with self.engine.begin() as conn:
+            _release(conn, now, verdicts)
 
     def cancel(self, job_id: int, now: float) -> None:
         """Cancel a running job's unsent targets."""

@@ -32,6 +32,7 @@ __all__ = [
     "decode_value",
     "encode_value",
     "load_heads",
+    "load_phone_states",
     "load_snapshot",
     "load_tenant_state",
 ]
@@ -283,3 +284,40 @@ def load_tenant_state(conn: Connection, name: str) -> tuple[TenantState, TenantI
         line = next(x for x in state.phones[mac].lines if x.position == position)
         line.settings = {n: v.value for n, v in values.items()}
     return state, ids
+
+
+def load_phone_states(conn: Connection, macs: Collection[str]) -> dict[str, tuple[str, PhoneState]]:
+    """The phones ``macs`` names with their groups, settings and lines, and their tenants' names."""
+    found: dict[str, tuple[str, PhoneState]] = {}
+    if not macs:
+        return found
+    phone_ids = select(t.phones.c.id).where(t.phones.c.mac.in_(list(macs)))
+    by_id: dict[int, PhoneState] = {}
+    query = select(t.phones, t.tenants.c.name.label("tenant_name")).join(
+        t.tenants, t.tenants.c.id == t.phones.c.tenant_id
+    )
+    for p in conn.execute(query.where(t.phones.c.id.in_(phone_ids))):
+        by_id[p.id] = PhoneState(p.mac, p.model, p.description, p.enabled)
+        found[p.mac] = (p.tenant_name, by_id[p.id])
+    members = select(t.group_members.c.phone_id, t.groups.c.name, t.groups.c.weight).join(
+        t.groups, t.groups.c.id == t.group_members.c.group_id
+    )
+    weights: dict[tuple[int, str], int] = {}
+    for m in conn.execute(members.where(t.group_members.c.phone_id.in_(phone_ids))):
+        by_id[m.phone_id].groups.append(m.name)
+        weights[(m.phone_id, m.name)] = m.weight
+    for phone_id, phone in by_id.items():
+        phone.groups.sort(key=lambda g: (weights[(phone_id, g)], g))
+    for phone_id, values in _settings(conn, t.phone_settings, "phone", phone_ids).items():
+        by_id[phone_id].settings = {n: v.value for n, v in values.items()}
+    lines: dict[int, LineState] = {}
+    line_query = select(t.lines).where(t.lines.c.phone_id.in_(phone_ids))
+    for ln in conn.execute(line_query.order_by(t.lines.c.position)):
+        lines[ln.id] = LineState(
+            ln.position, ln.user_name, ln.auth_user, ln.password, ln.display_name, ln.label
+        )
+        by_id[ln.phone_id].lines.append(lines[ln.id])
+    line_ids = select(t.lines.c.id).where(t.lines.c.phone_id.in_(phone_ids))
+    for line_id, values in _settings(conn, t.line_settings, "line", line_ids).items():
+        lines[line_id].settings = {n: v.value for n, v in values.items()}
+    return found

@@ -14,6 +14,8 @@ from sqlalchemy.engine import Engine
 
 from provisioner.catalog import Catalog
 from provisioner.store._addresses import AddressBook
+from provisioner.store._apikeys import ApiKeyRepository
+from provisioner.store._audit import AuditLog
 from provisioner.store._bans import BanStore
 from provisioner.store._engine import connect, migrate
 from provisioner.store._firmware import FirmwareRepository
@@ -31,7 +33,8 @@ class Store:
     ``tenants`` (tenants, groups, phones, lines, settings), ``jobs``
     (send-profiles jobs), ``addresses`` (where phones were admitted from),
     ``seen`` (seen records and pending devices), ``firmware`` (firmware
-    sets), ``rollouts`` (staged rollouts) and ``bans``.
+    sets), ``rollouts`` (staged rollouts), ``bans``, ``apikeys`` (admin API
+    keys) and ``audit`` (the audit log).
     """
 
     def __init__(self, engine: Engine, catalog: Catalog) -> None:
@@ -43,6 +46,8 @@ class Store:
         self.firmware = FirmwareRepository(engine)
         self.rollouts = RolloutRepository(engine)
         self.bans = BanStore(engine)
+        self.apikeys = ApiKeyRepository(engine)
+        self.audit = AuditLog(engine)
 
     @classmethod
     def open(cls, url: str, catalog: Catalog) -> Store:

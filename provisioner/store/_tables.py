@@ -28,6 +28,8 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "api_keys",
+    "audit_log",
     "firmware_files",
     "firmware_sets",
     "group_members",
@@ -313,4 +315,45 @@ phone_addresses = Table(
     Column("address", String(64), nullable=False),
     Column("protocol", String(8), nullable=False),
     Column("admitted_at", Integer, nullable=False),
+)
+
+# Admin API keys (docs/api.md): only a keyed hash of each key is stored; the
+# key's ``lookup`` part finds the row, the digest is compared in constant time.
+# A tenant-scoped key goes with its tenant.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("lookup", String(16), nullable=False, unique=True),
+    Column("digest", String(64), nullable=False),  # hex HMAC-SHA256 of the whole key
+    Column("name", String(64), nullable=False),
+    Column("role", String(16), nullable=False),  # admin | operator | viewer
+    Column("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+    Column("last_used_at", Float, nullable=True),
+)
+
+# Every write, by whom (docs/api.md, "Audit log"). ``before`` and ``after``
+# are JSON objects of the changed fields with secrets redacted. No foreign
+# keys: an entry outlives the key, tenant or phone it names.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", Float, nullable=False, index=True),
+    Column("actor_kind", String(8), nullable=False),  # api | cli | server
+    Column("actor", String(128), nullable=False),
+    Column("key_id", Integer, nullable=True),
+    Column("request_id", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("scope", String(255), nullable=False),
+    Column("entity", String(255), nullable=False),
+    Column("tenant", String(64), nullable=True, index=True),
+    Column("mac", String(12), nullable=True, index=True),
+    Column("dry_run", Boolean, nullable=False),
+    Column("before", Text, nullable=False),
+    Column("after", Text, nullable=False),
 )

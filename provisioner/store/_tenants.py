@@ -15,28 +15,44 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Collection, Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from provisioner.audit import AuditEntry
 from provisioner.catalog import Catalog
 from provisioner.chars import check_text
 from provisioner.check import check_tenant
-from provisioner.domain import Snapshot
+from provisioner.domain import ScopeKind, Snapshot
 from provisioner.errors import ConflictError, NotFoundError, Problem, ValidationFailed
-from provisioner.state import TenantState
+from provisioner.state import PhoneState, TenantState
 from provisioner.store import _tables as t
+from provisioner.store._audit import record_audit
 from provisioner.store._engine import device_key
 from provisioner.store._read import (
     TenantIds,
     decode_value,
     load_heads,
+    load_phone_states,
     load_snapshot,
     load_tenant_state,
 )
 from provisioner.store._write import Changes, bump_revision, delete_phones, write_tenant
 
-__all__ = ["UNIQUE_PER_TENANT", "TenantRepository"]
+__all__ = ["UNIQUE_PER_TENANT", "AuditHook", "TenantRepository"]
+
+# What a write records (provisioner.audit): given a tenant's state before and
+# after (None: absent), the audit entries, stored in the write's transaction.
+AuditHook = Callable[[TenantState | None, TenantState | None], Sequence[AuditEntry]]
+
+
+class _DryRun(Exception):
+    """Raised inside a dry run's transaction so that it rolls back."""
+
+    def __init__(self, changes: Changes, audit: Sequence[AuditEntry]) -> None:
+        self.changes = changes
+        self.audit = audit
+
 
 # Tenant settings whose values identify a tenant, so two tenants may not share them.
 UNIQUE_PER_TENANT = ("access.url_token", "access.ftp.user")
@@ -101,6 +117,29 @@ def _foreign_phones(conn: Connection, wanted: dict[str, TenantState], prune: boo
     return problems
 
 
+def _collect(hook: AuditHook, into: list[AuditEntry]) -> AuditHook:
+    """``hook``, keeping what it returns in ``into`` (written once the operation is done)."""
+
+    def collect(before: TenantState | None, after: TenantState | None) -> Sequence[AuditEntry]:
+        entries = hook(before, after)
+        into.extend(entries)
+        return entries
+
+    return collect
+
+
+def _lock(conn: Connection, name: str) -> None:
+    """Hold tenant ``name``'s row until the transaction ends, before reading its state.
+
+    A no-op UPDATE: PostgreSQL locks the row, so two writers of one tenant
+    take turns instead of both writing over what the other read; SQLite
+    starts the write transaction here, so the read that follows is in it.
+    """
+    conn.execute(
+        update(t.tenants).where(t.tenants.c.name == name).values(revision=t.tenants.c.revision)
+    )
+
+
 class TenantRepository:
     """Tenants and everything under them, in SQLite or PostgreSQL."""
 
@@ -122,6 +161,16 @@ class TenantRepository:
         with self.engine.connect() as conn:
             return load_heads(conn, tenant_ids)
 
+    def head(self, name: str) -> Snapshot:
+        """One tenant and its own settings, as :meth:`heads` reads them."""
+        with self.engine.connect() as conn:
+            tenant_id = conn.execute(
+                select(t.tenants.c.id).where(t.tenants.c.name == name)
+            ).scalar()
+            if tenant_id is None:
+                raise NotFoundError(f"no tenant named {name!r}")
+            return load_heads(conn, [tenant_id])
+
     def device_key(self) -> bytes:
         """The server secret created at the first migration (shared by every node)."""
         with self.engine.connect() as conn:
@@ -132,6 +181,25 @@ class TenantRepository:
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.tenants.c.id, t.tenants.c.revision))
             return {row.id: row.revision for row in rows}
+
+    def tenant_heads(self) -> list[TenantState]:
+        """Every tenant's own fields, settings and locks (no groups, no phones), by name."""
+        with self.engine.connect() as conn:
+            snap = load_heads(conn, list(conn.execute(select(t.tenants.c.id)).scalars()))
+        heads = []
+        for tenant in snap.tenants.values():
+            values = snap.settings.get((ScopeKind.TENANT, tenant.id), {})
+            heads.append(
+                TenantState(
+                    tenant.name,
+                    tenant.sip_domain,
+                    tenant.platform,
+                    tenant.description,
+                    settings={n: v.value for n, v in values.items()},
+                    locked={n for n, v in values.items() if v.locked},
+                )
+            )
+        return sorted(heads, key=lambda h: h.name)
 
     def names(self) -> list[str]:
         """Names of all tenants, sorted."""
@@ -155,6 +223,52 @@ class TenantRepository:
                 assert loaded is not None
                 states.append(loaded[0])
             return states
+
+    def phone_page(
+        self,
+        *,
+        tenants: Collection[str] | None = None,
+        group: str | None = None,
+        model: str | None = None,
+        enabled: bool | None = None,
+        order: str = "mac",
+        descending: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[tuple[str, PhoneState]], int]:
+        """One page of phones (with their tenant's name) and how many match in all.
+
+        ``tenants`` limits the tenants; ``group`` is a group name in them;
+        ``order`` is ``mac``, ``model``, ``tenant`` or ``description``.
+        """
+        p = t.phones
+        where: list[ColumnElement[bool]] = []
+        if tenants is not None:
+            where.append(t.tenants.c.name.in_(list(tenants)))
+        if model is not None:
+            where.append(p.c.model == self.catalog.model(model).id)
+        if enabled is not None:
+            where.append(p.c.enabled.is_(enabled))
+        if group is not None:
+            members = (
+                select(t.group_members.c.phone_id)
+                .join(t.groups, t.groups.c.id == t.group_members.c.group_id)
+                .where(t.groups.c.name == group, t.groups.c.tenant_id == p.c.tenant_id)
+            )
+            where.append(p.c.id.in_(members))
+        column = {
+            "mac": p.c.mac,
+            "model": p.c.model,
+            "tenant": t.tenants.c.name,
+            "description": p.c.description,
+        }[order]
+        base = select(p.c.mac).join(t.tenants, t.tenants.c.id == p.c.tenant_id).where(*where)
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+            keys = (column.desc(), p.c.mac.desc()) if descending else (column, p.c.mac)
+            macs = list(conn.execute(base.order_by(*keys).limit(limit).offset(offset)).scalars())
+            states = load_phone_states(conn, macs)
+        return [states[mac] for mac in macs], int(total)
 
     def tenant_of(self, mac: str) -> str:
         """The name of the tenant a phone belongs to."""
@@ -209,77 +323,142 @@ class TenantRepository:
         mutate: Callable[[TenantState], None],
         *,
         create: TenantState | None = None,
+        audit: AuditHook | None = None,
+        dry_run: bool = False,
     ) -> Changes:
         """Load tenant ``name`` (or start from ``create``), apply ``mutate``, validate, write.
+
+        ``audit`` gives the entries recorded with the write (only when
+        something changed). With ``dry_run`` everything happens (checks,
+        writes) and is then rolled back; the audit entries are recorded on
+        their own, marked as a dry run by their actor.
 
         :raises ValidationFailed: listing the problems the change would add.
         """
         # Before the name reaches the database driver, which cannot encode a surrogate.
         check_text(name, "tenant name")
         changes: Changes = Changes()
-        with self.engine.begin() as conn:
-            loaded = load_tenant_state(conn, name)
-            if loaded is None and create is None:
-                raise NotFoundError(f"no tenant named {name!r}")
-            if loaded is not None and create is not None:
-                raise ConflictError(f"tenant {name!r} already exists")
-            state = copy.deepcopy(loaded[0]) if loaded is not None else create
-            assert state is not None
-            mutate(state)
-            known = set(check_tenant(self.catalog, loaded[0])) if loaded is not None else set()
-            new = [p for p in check_tenant(self.catalog, state) if p not in known]
-            new += _clashes(conn, [state], {name})
-            if new:
-                raise ValidationFailed(new)
-            try:
-                write_tenant(conn, loaded, state, changes)
-            except IntegrityError as exc:
-                raise ConflictError(f"the change conflicts with stored data: {exc.orig}") from None
+        try:
+            with self.engine.begin() as conn:
+                _lock(conn, name)
+                loaded = load_tenant_state(conn, name)
+                if loaded is None and create is None:
+                    raise NotFoundError(f"no tenant named {name!r}")
+                if loaded is not None and create is not None:
+                    raise ConflictError(f"tenant {name!r} already exists")
+                state = copy.deepcopy(loaded[0]) if loaded is not None else create
+                assert state is not None
+                mutate(state)
+                known = set(check_tenant(self.catalog, loaded[0])) if loaded is not None else set()
+                new = [p for p in check_tenant(self.catalog, state) if p not in known]
+                new += _clashes(conn, [state], {name})
+                if new:
+                    raise ValidationFailed(new)
+                try:
+                    write_tenant(conn, loaded, state, changes)
+                except IntegrityError as exc:
+                    raise ConflictError(
+                        f"the change conflicts with stored data: {exc.orig}"
+                    ) from None
+                entries = audit(loaded[0] if loaded else None, state) if audit and changes else ()
+                if dry_run:
+                    raise _DryRun(changes, entries)
+                record_audit(conn, entries)
+        except _DryRun as rolled_back:
+            self._record_apart(rolled_back.audit)
         return changes
 
-    def remove(self, name: str) -> None:
+    def _record_apart(self, entries: Sequence[AuditEntry]) -> None:
+        """Audit entries of a dry run, in a transaction of their own."""
+        if entries:
+            with self.engine.begin() as conn:
+                record_audit(conn, entries)
+
+    def remove(self, name: str, *, audit: AuditHook | None = None) -> None:
         """Delete a tenant and everything under it."""
         with self.engine.begin() as conn:
-            if conn.execute(t.tenants.delete().where(t.tenants.c.name == name)).rowcount == 0:
+            _lock(conn, name)
+            loaded = load_tenant_state(conn, name)
+            if loaded is None:
                 raise NotFoundError(f"no tenant named {name!r}")
+            conn.execute(t.tenants.delete().where(t.tenants.c.name == name))
+            if audit is not None:
+                record_audit(conn, audit(loaded[0], None))
 
-    def apply(self, tenants: Iterable[TenantState], *, prune: bool = False) -> Changes:
+    def apply(
+        self,
+        tenants: Iterable[TenantState],
+        *,
+        prune: bool = False,
+        audit: AuditHook | None = None,
+        dry_run: bool = False,
+    ) -> Changes:
         """Make the stored tenants match ``tenants``, all or nothing.
 
         Tenants not listed are left alone unless ``prune``. Phones may move
-        between listed tenants. Every problem is reported at once.
+        between listed tenants. Every problem is reported at once. ``audit``
+        is asked about every tenant the operation changed or deleted. A
+        ``dry_run`` is rolled back, as in :meth:`change`.
         """
+        changes: Changes = Changes()
+        entries: list[AuditEntry] = []
+        try:
+            with self.engine.begin() as conn:
+                hook = None if audit is None else _collect(audit, entries)
+                self._apply(conn, tenants, prune, changes, hook)
+                if dry_run:
+                    raise _DryRun(changes, entries)
+                record_audit(conn, entries)
+        except _DryRun:
+            self._record_apart(entries)
+        return changes
+
+    def _apply(
+        self,
+        conn: Connection,
+        tenants: Iterable[TenantState],
+        prune: bool,
+        changes: Changes,
+        audit: AuditHook | None,
+    ) -> None:
+        """The body of :meth:`apply` on ``conn``."""
         wanted = {state.name: state for state in tenants}
         problems: list[Problem] = []
         for state in wanted.values():
             problems.extend(check_tenant(self.catalog, state))
-        changes: Changes = Changes()
-        with self.engine.begin() as conn:
-            problems += _foreign_phones(conn, wanted, prune)
-            # Tenants this operation rewrites (or, with prune, deletes) free their values.
-            replaced = set(_names(conn)) if prune else set(wanted)
-            problems += _clashes(conn, wanted.values(), replaced | set(wanted))
-            if problems:
-                raise ValidationFailed(problems)
-            if prune:
-                for name in _names(conn):
-                    if name not in wanted:
-                        conn.execute(t.tenants.delete().where(t.tenants.c.name == name))
-                        changes["tenant removed"] += 1
-            loaded: dict[str, tuple[TenantState, TenantIds] | None] = {
-                name: load_tenant_state(conn, name) for name in wanted
-            }
-            # Remove phones leaving a tenant first, so one may reappear in another.
-            for name, entry in loaded.items():
-                if entry is None:
-                    continue
-                before, ids = entry
-                leaving = [mac for mac in before.phones if mac not in wanted[name].phones]
-                delete_phones(conn, [ids.phones[mac] for mac in leaving], changes)
-                for mac in leaving:
-                    del before.phones[mac]
-                if leaving:
-                    bump_revision(conn, ids.tenant)
-            for name, state in wanted.items():
-                write_tenant(conn, loaded[name], state, changes)
-        return changes
+        problems += _foreign_phones(conn, wanted, prune)
+        # Tenants this operation rewrites (or, with prune, deletes) free their values.
+        replaced = set(_names(conn)) if prune else set(wanted)
+        problems += _clashes(conn, wanted.values(), replaced | set(wanted))
+        if problems:
+            raise ValidationFailed(problems)
+        if prune:
+            for name in _names(conn):
+                if name not in wanted:
+                    gone = load_tenant_state(conn, name)
+                    conn.execute(t.tenants.delete().where(t.tenants.c.name == name))
+                    changes["tenant removed"] += 1
+                    if audit is not None and gone is not None:
+                        audit(gone[0], None)
+        loaded: dict[str, tuple[TenantState, TenantIds] | None] = {
+            name: load_tenant_state(conn, name) for name in wanted
+        }
+        earlier = {name: copy.deepcopy(e[0]) for name, e in loaded.items() if e} if audit else {}
+        # Remove phones leaving a tenant first, so one may reappear in another.
+        for name, entry in loaded.items():
+            if entry is None:
+                continue
+            before, ids = entry
+            leaving = [mac for mac in before.phones if mac not in wanted[name].phones]
+            delete_phones(conn, [ids.phones[mac] for mac in leaving], changes)
+            for mac in leaving:
+                del before.phones[mac]
+            if leaving:
+                bump_revision(conn, ids.tenant)
+        for name, state in wanted.items():
+            touched = Changes()
+            write_tenant(conn, loaded[name], state, touched)
+            changes.update(touched)
+            old = earlier.get(name)
+            if audit is not None and (touched or (old and old.phones.keys() - state.phones)):
+                audit(old, state)

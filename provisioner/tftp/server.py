@@ -240,7 +240,8 @@ class TftpServer:
         if self._lane:
             self._lane_pool = ThreadPoolExecutor(1, thread_name_prefix="tftp-lane")
         loop.add_reader(sock.fileno(), self._on_request_readable)
-        _log.info("TFTP listening on %s port %d", *self.address)
+        # provisioner serve logs every listener at INFO; this is for the TFTP server alone.
+        _log.debug("event=listening protocol=tftp address=%s port=%d", *self.address)
 
     async def close(self, grace: float = 0.0) -> None:
         """Stop accepting requests, then end the transfers in progress.

@@ -187,7 +187,7 @@ def test_activation_lifecycle(
     upload = make_zip(tmp_path / "ucs.zip", POLYCOM)
     created = library.upload(upload, "ucs.zip", vendor="polycom", label="6.4.6")
     store = sqlite_store
-    Edits.of(store).add_tenant("acme", "acme.example.com")
+    Edits.of(store).tenants.add("acme", "acme.example.com")
     revision = store.tenants.revisions()
     assert library.activate("polycom", "6.4.6") is True
     assert library.activate("polycom", "6.4.6") is False

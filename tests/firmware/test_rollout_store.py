@@ -184,7 +184,7 @@ def test_rollback_restores_previous_labels(fleet: Store, catalog: Catalog) -> No
         rollout, "new", wave([MACS[0], MACS[1], MACS[2]], 0), 200.0, wave_reboot(rollout, 0, 0.0)
     )
     # An admin moves one pinned phone elsewhere afterwards: rollback leaves it alone.
-    Edits.of(fleet).set_setting(parse_scope(f"phone:{MACS[2]}"), "firmware.label", "elsewhere")
+    Edits.of(fleet).settings.set(parse_scope(f"phone:{MACS[2]}"), "firmware.label", "elsewhere")
     reboot = rollback(fleet, catalog, rollout, now=300.0)
     assert sorted(m for m, _ in reboot) == [MACS[0], MACS[1]]
     assert labels(fleet, catalog) == {
@@ -243,7 +243,7 @@ def test_reapplying_a_fleet_file_keeps_the_pins_of_a_rollout(
     fleet.rollouts.apply_decision(
         rollout, "new", wave([MACS[0], MACS[1], MACS[2]], 0), 200.0, wave_reboot(rollout, 0, 0.0)
     )
-    Edits.of(fleet).set_setting(parse_scope(f"phone:{MACS[2]}"), "firmware.label", "by-hand")
+    Edits.of(fleet).settings.set(parse_scope(f"phone:{MACS[2]}"), "firmware.label", "by-hand")
     (acme,) = file
     acme.phones[MACS[1]].settings["firmware.label"] = "mine"  # the file's own label for it
     notes = keep_rollout_pins(fleet, file)

@@ -151,10 +151,10 @@ class FakeJobs:
     """Jobs whose one job moves through the given summaries, one per poll (the last repeats)."""
 
     def __init__(self, *summaries: JobSummary) -> None:
-        self.queue = list(summaries)
+        self.left = list(summaries)
 
     def summaries(self, job: int) -> list[JobSummary]:
-        return [self.queue.pop(0) if len(self.queue) > 1 else self.queue[0]]
+        return [self.left.pop(0) if len(self.left) > 1 else self.left[0]]
 
 
 @pytest.mark.parametrize("terminal", [False, True])

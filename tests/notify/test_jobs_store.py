@@ -23,19 +23,19 @@ def reap(store: Store, now: float, allowed: Callable[[str], int]) -> None:
 
 @pytest.fixture
 def fleet(store: Store) -> tuple[Store, int]:
-    Edits.of(store).add_tenant("acme", "acme.example.com")
+    Edits.of(store).tenants.add("acme", "acme.example.com")
     for mac in MACS:
-        Edits.of(store).add_phone("acme", mac, "vvx410")
-        Edits.of(store).add_line(mac, LineState(0, mac[-3:], password="pw"))
+        Edits.of(store).phones.add("acme", mac, "vvx410")
+        Edits.of(store).lines.add(mac, LineState(0, mac[-3:], password="pw"))
     (tenant_id,) = {tid for _, tid in store.tenants.phones_for(tenant="acme")}
     return store, tenant_id
 
 
 def test_selectors(fleet: tuple[Store, int]) -> None:
     store, tid = fleet
-    Edits.of(store).add_group("acme", "g")
-    Edits.of(store).update_phone(MACS[1], groups=["g"])
-    Edits.of(store).update_phone(MACS[2], enabled=False)
+    Edits.of(store).groups.add("acme", "g")
+    Edits.of(store).phones.update(MACS[1], groups=["g"])
+    Edits.of(store).phones.update(MACS[2], enabled=False)
     assert store.tenants.phones_for(tenant="acme") == [(MACS[0], tid), (MACS[1], tid)]
     assert store.tenants.phones_for(group=("acme", "g")) == [(MACS[1], tid)]
     with pytest.raises(InputError, match="unknown model"):

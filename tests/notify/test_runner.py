@@ -144,7 +144,7 @@ def test_retry_then_fail_with_reason(setup: tuple[Harness, FakeNotifier, JobRunn
 
 def test_direct_needs_a_known_address(setup: tuple[Harness, FakeNotifier, JobRunner]) -> None:
     h, notifier, runner = setup
-    Edits.of(h.store).set_setting(parse_scope("tenant:acme"), "notify.target", "direct")
+    Edits.of(h.store).settings.set(parse_scope("tenant:acme"), "notify.target", "direct")
     h.run(h.cache.refresh())
     phones = h.store.tenants.phones_for(macs=["0004f2000001", "0004f2000003"])
     h.gateway.learned.learn("0004f2000001", "10.0.0.7", "http", h.clock[0])
@@ -166,7 +166,7 @@ def test_interrupted_sends_count_against_the_phones_own_retries(
 ) -> None:
     h, notifier, runner = setup
     # The tenant allows 1 retry; one phone is set to 3 of its own.
-    Edits.of(h.store).set_setting(parse_scope("phone:0004f2000001"), "notify.retries", 3)
+    Edits.of(h.store).settings.set(parse_scope("phone:0004f2000001"), "notify.retries", 3)
     h.run(h.cache.refresh())
     phones = h.store.tenants.phones_for(macs=["0004f2000001", "0004f2000003"])
     job = h.store.jobs.create(JobRequest("two", "resync", 0), phones, h.clock[0])

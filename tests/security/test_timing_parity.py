@@ -34,10 +34,10 @@ CASES = {"protected": YEALINK, "unknown": UNKNOWN, "disabled": DISABLED, "outsid
 @pytest.fixture
 def h(tmp_path: Path, catalog: Catalog) -> Iterator[Harness]:
     with harness(tmp_path, catalog) as built:
-        Edits.of(built.store).add_phone("acme", OUTSIDE, "t46s")
+        Edits.of(built.store).phones.add("acme", OUTSIDE, "t46s")
         scope = parse_scope(f"phone:{OUTSIDE}")
-        Edits.of(built.store).set_setting(scope, "access.http.password", "phone-pass-5678")
-        Edits.of(built.store).set_setting(scope, "access.http.allow", "10.0.0.0/8")
+        Edits.of(built.store).settings.set(scope, "access.http.password", "phone-pass-5678")
+        Edits.of(built.store).settings.set(scope, "access.http.allow", "10.0.0.0/8")
         built.run(built.cache.refresh())
         yield built
 

@@ -36,7 +36,7 @@ def test_the_first_refresh_reports_every_tenant_and_the_totals(h: Harness) -> No
 
 
 def test_a_change_reports_exactly_the_phones_whose_files_changed(h: Harness) -> None:
-    Edits.of(h.store).set_setting(parse_scope(f"phone:{POLYCOM}"), "language", "fr")
+    Edits.of(h.store).settings.set(parse_scope(f"phone:{POLYCOM}"), "language", "fr")
     refreshed = _refresh(h)
     assert refreshed is not None
     (change,) = refreshed.tenants
@@ -47,7 +47,7 @@ def test_a_change_reports_exactly_the_phones_whose_files_changed(h: Harness) -> 
 
 
 def test_a_change_no_file_shows_reports_no_phone(h: Harness) -> None:
-    Edits.of(h.store).set_setting(parse_scope("tenant:acme"), "notify.rate", 20)
+    Edits.of(h.store).settings.set(parse_scope("tenant:acme"), "notify.rate", 20)
     refreshed = _refresh(h)
     assert refreshed is not None
     (change,) = refreshed.tenants
@@ -57,7 +57,7 @@ def test_a_change_no_file_shows_reports_no_phone(h: Harness) -> None:
 
 
 def test_new_and_removed_phones_and_tenants(h: Harness) -> None:
-    Edits.of(h.store).add_phone("acme", "0004f20000aa", "vvx410")
+    Edits.of(h.store).phones.add("acme", "0004f20000aa", "vvx410")
     refreshed = _refresh(h)
     assert refreshed is not None
     assert refreshed.tenants[0].changed == ()  # a new phone has nothing to resync
@@ -82,7 +82,7 @@ def test_a_failing_phone_keeps_its_whole_tenant_as_it_was(tmp_path: Path) -> Non
         before = {mac: dict(h.cache.macs[mac].files) for mac in (POLYCOM, YEALINK)}
         override = site / "polycom" / "ucs" / "master.cfg.j2"
         override.write_text("{{ s['no.such'] }}\n")  # fails for the Polycom only
-        Edits.of(h.store).set_setting(parse_scope(f"phone:{YEALINK}"), "language", "fr")
+        Edits.of(h.store).settings.set(parse_scope(f"phone:{YEALINK}"), "language", "fr")
         refreshed = _refresh(h)
         assert refreshed is not None
         assert refreshed.catalog_reloaded
@@ -92,7 +92,7 @@ def test_a_failing_phone_keeps_its_whole_tenant_as_it_was(tmp_path: Path) -> Non
         assert h.metrics.render_errors >= 1
         assert _refresh(h) is None  # kept, not rendered again every poll
         override.unlink()
-        Edits.of(h.store).set_setting(parse_scope(f"phone:{YEALINK}"), "language", "de")
+        Edits.of(h.store).settings.set(parse_scope(f"phone:{YEALINK}"), "language", "de")
         refreshed = _refresh(h)
         assert refreshed is not None
         (acme,) = [c for c in refreshed.tenants if c.policy and c.policy.name == "acme"]

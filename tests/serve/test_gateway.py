@@ -69,10 +69,12 @@ def test_protected_phone_needs_digest(h: Harness) -> None:
 
 
 def test_the_four_failures_are_indistinguishable(h: Harness) -> None:
-    Edits.of(h.store).set_setting(
+    Edits.of(h.store).settings.set(
         parse_scope(f"phone:{YEALINK}"), "access.http.allow", "10.0.0.0/8"
     )
-    Edits.of(h.store).set_setting(parse_scope(f"phone:{POLYCOM}"), "access.http.password", PASSWORD)
+    Edits.of(h.store).settings.set(
+        parse_scope(f"phone:{POLYCOM}"), "access.http.password", PASSWORD
+    )
     h.run(h.cache.refresh())
     cases = {
         "unknown MAC": "0004f2999999-settings.cfg",
@@ -95,16 +97,16 @@ def test_the_four_failures_are_indistinguishable(h: Harness) -> None:
 def test_tftp_is_off_until_enabled(h: Harness) -> None:
     path = f"{POLYCOM}-settings.cfg"
     assert h.get(path, Protocol.TFTP).status is Status.NOT_FOUND
-    Edits.of(h.store).set_setting(parse_scope("tenant:acme"), "access.tftp.enabled", True)
-    Edits.of(h.store).set_setting(parse_scope("tenant:acme"), "access.tftp.allow", "127.0.0.0/8")
+    Edits.of(h.store).settings.set(parse_scope("tenant:acme"), "access.tftp.enabled", True)
+    Edits.of(h.store).settings.set(parse_scope("tenant:acme"), "access.tftp.allow", "127.0.0.0/8")
     h.run(h.cache.refresh())
     assert h.get(path, Protocol.TFTP).status is Status.OK
     assert h.get(path, Protocol.TFTP, client="192.0.2.1").status is Status.NOT_FOUND
 
 
 def test_tls_required_keeps_a_phones_files_off_plain_protocols(h: Harness) -> None:
-    Edits.of(h.store).set_setting(parse_scope(f"phone:{POLYCOM}"), "access.tls_required", True)
-    Edits.of(h.store).set_setting(parse_scope("tenant:acme"), "access.tftp.enabled", True)
+    Edits.of(h.store).settings.set(parse_scope(f"phone:{POLYCOM}"), "access.tls_required", True)
+    Edits.of(h.store).settings.set(parse_scope("tenant:acme"), "access.tftp.enabled", True)
     h.run(h.cache.refresh())
     path = f"{POLYCOM}-settings.cfg"
     assert h.get(path, Protocol.HTTPS).status is Status.OK
@@ -112,7 +114,7 @@ def test_tls_required_keeps_a_phones_files_off_plain_protocols(h: Harness) -> No
         unknown = h.get("0004f2999999-settings.cfg", protocol)
         assert h.get(path, protocol).status is unknown.status is not Status.OK, protocol
     # The Yealink has an HTTP password: over TFTP only with the explicit opt-in.
-    Edits.of(h.store).set_setting(parse_scope(f"phone:{YEALINK}"), "access.weak_transports", True)
+    Edits.of(h.store).settings.set(parse_scope(f"phone:{YEALINK}"), "access.weak_transports", True)
     h.run(h.cache.refresh())
     req = Fetch(Protocol.HTTP, f"{POLYCOM}-app.log", "127.0.0.1", method="PUT")
     assert h.run(h.gateway.upload_limit(req)) == 0
@@ -121,8 +123,10 @@ def test_tls_required_keeps_a_phones_files_off_plain_protocols(h: Harness) -> No
 
 
 def test_a_required_client_certificate_must_name_the_phone(h: Harness) -> None:
-    Edits.of(h.store).set_setting(parse_scope(f"phone:{POLYCOM}"), "access.client_cert", "required")
-    Edits.of(h.store).set_setting(parse_scope("tenant:acme"), "access.tftp.enabled", True)
+    Edits.of(h.store).settings.set(
+        parse_scope(f"phone:{POLYCOM}"), "access.client_cert", "required"
+    )
+    Edits.of(h.store).settings.set(parse_scope("tenant:acme"), "access.tftp.enabled", True)
     h.run(h.cache.refresh())
     path = f"{POLYCOM}-settings.cfg"
     assert h.get(path, Protocol.HTTPS, cert_mac=POLYCOM).status is Status.OK
@@ -160,18 +164,18 @@ def test_url_token_scopes_a_tenant(h: Harness) -> None:
 def test_changes_reach_the_cache_on_refresh(h: Harness) -> None:
     path = f"{POLYCOM}-settings.cfg"
     before = h.get(path).file
-    Edits.of(h.store).set_setting(parse_scope(f"phone:{POLYCOM}"), "language", "fr")
+    Edits.of(h.store).settings.set(parse_scope(f"phone:{POLYCOM}"), "language", "fr")
     h.run(h.cache.refresh())
     after = h.get(path).file
     assert b"French_France" in after.data
     assert after.etag != before.etag
-    Edits.of(h.store).update_phone(POLYCOM, enabled=False)
+    Edits.of(h.store).phones.update(POLYCOM, enabled=False)
     h.run(h.cache.refresh())
     assert h.get(path).status is not Status.OK
 
 
 def test_quarantine_records_pending_devices(h: Harness) -> None:
-    Edits.of(h.store).set_setting(parse_scope("tenant:acme"), "unknown.policy", "quarantine")
+    Edits.of(h.store).settings.set(parse_scope("tenant:acme"), "unknown.policy", "quarantine")
     h.run(h.cache.refresh())
     assert h.get("0004f2abcdef.cfg", user_agent=POLYCOM_UA).status is not Status.OK
     h.run(h.gateway.drain())  # the pending record is written after the answer
@@ -180,9 +184,9 @@ def test_quarantine_records_pending_devices(h: Harness) -> None:
 
 
 def test_auto_register_creates_and_serves(h: Harness) -> None:
-    Edits.of(h.store).add_group("acme", "new")
-    Edits.of(h.store).set_setting(parse_scope("tenant:acme"), "unknown.policy", "auto-register")
-    Edits.of(h.store).set_setting(parse_scope("tenant:acme"), "unknown.group", "new")
+    Edits.of(h.store).groups.add("acme", "new")
+    Edits.of(h.store).settings.set(parse_scope("tenant:acme"), "unknown.policy", "auto-register")
+    Edits.of(h.store).settings.set(parse_scope("tenant:acme"), "unknown.group", "new")
     h.run(h.cache.refresh())
     reply = h.get("0004f2abcdef.cfg", user_agent=POLYCOM_UA)
     assert reply.status is Status.OK
@@ -192,7 +196,7 @@ def test_auto_register_creates_and_serves(h: Harness) -> None:
 
 def test_uploads_are_stored_and_served_back(h: Harness, tmp_path: Path) -> None:
     # Unauthenticated uploads need the opt-in (the default: tests/security/test_uploads.py).
-    Edits.of(h.store).set_setting(parse_scope(f"phone:{POLYCOM}"), "uploads.unauthenticated", True)
+    Edits.of(h.store).settings.set(parse_scope(f"phone:{POLYCOM}"), "uploads.unauthenticated", True)
     h.run(h.cache.refresh())
     name = f"{POLYCOM}-phone.cfg"
     req = Fetch(Protocol.HTTP, name, "127.0.0.1", method="PUT", uri="/" + name)
@@ -355,8 +359,8 @@ def test_uploads_need_the_phones_own_authentication(
     h: Harness, mac: str, protocol: Protocol, how: str, accepted: bool
 ) -> None:
     if how == "opt-in":
-        Edits.of(h.store).set_setting(parse_scope(f"phone:{mac}"), "uploads.unauthenticated", True)
-        Edits.of(h.store).set_setting(parse_scope("tenant:acme"), "access.ftp.enabled", True)
+        Edits.of(h.store).settings.set(parse_scope(f"phone:{mac}"), "uploads.unauthenticated", True)
+        Edits.of(h.store).settings.set(parse_scope("tenant:acme"), "access.ftp.enabled", True)
         h.run(h.cache.refresh())
     name = f"{mac}-app.log"
     path = f"{TOKEN}/{name}" if how == "url token" else name
@@ -377,7 +381,9 @@ def test_uploads_need_the_phones_own_authentication(
 
 def test_uploads_with_the_phones_digest_are_accepted(h: Harness) -> None:
     # The Yealink family declares no uploads; give the protected one a Polycom's.
-    Edits.of(h.store).set_setting(parse_scope(f"phone:{POLYCOM}"), "access.http.password", PASSWORD)
+    Edits.of(h.store).settings.set(
+        parse_scope(f"phone:{POLYCOM}"), "access.http.password", PASSWORD
+    )
     h.run(h.cache.refresh())
     name = f"{POLYCOM}-app.log"
     fetch = Fetch(

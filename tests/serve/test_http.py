@@ -111,7 +111,7 @@ def test_basic_only_over_https(server: Running) -> None:
 
 def test_uniform_not_found_body_and_headers(server: Running) -> None:
     h = server.h
-    Edits.of(h.store).set_setting(
+    Edits.of(h.store).settings.set(
         parse_scope(f"phone:{POLYCOM}"), "access.http.allow", "10.0.0.0/8"
     )
     asyncio.run_coroutine_threadsafe(h.cache.refresh(), h.loop).result(10)
@@ -152,7 +152,7 @@ def test_traversal_spellings(server: Running, path: str) -> None:
 def test_put_upload_then_get_back(server: Running, tmp_path: Path) -> None:
     # Unauthenticated uploads need the opt-in (the default: tests/security/test_uploads.py).
     h = server.h
-    Edits.of(h.store).set_setting(parse_scope(f"phone:{POLYCOM}"), "uploads.unauthenticated", True)
+    Edits.of(h.store).settings.set(parse_scope(f"phone:{POLYCOM}"), "uploads.unauthenticated", True)
     asyncio.run_coroutine_threadsafe(h.cache.refresh(), h.loop).result(10)
     source = tmp_path / "phone.cfg"
     source.write_bytes(b"<PHONE_CONFIG/>\n")

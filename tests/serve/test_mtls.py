@@ -3,12 +3,14 @@
 A test CA stands in for a phone vendor's; each phone certificate names its
 MAC in the common name, as factory certificates do. Checked: the right
 certificate gets the phone's files, and no certificate, another phone's, a
-revoked one, one from an untrusted CA, plain HTTP and TFTP do not.
+revoked one, one from an untrusted CA, plain HTTP and TFTP do not; a CRL
+replaced on disk applies after SIGHUP.
 """
 
 from __future__ import annotations
 
 import datetime
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -20,6 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.peers import fetch_with_curl, free_port, need
 from tests.serve_process import run_cli, serving
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo-fleet.toml"
@@ -159,8 +162,30 @@ def test_client_trust_files_are_checked_before_serving(tmp_path: Path) -> None:
     for args, message in (
         (["--client-ca", str(tmp_path / "absent.pem")], "--client-ca"),
         (["--client-ca", str(bad)], "not a readable PEM file"),
-        (["--client-crl", str(bad)], "--client-crl needs --client-ca"),
+        (["--client-crl", str(bad)], "CRLs need the client CAs as well (client_ca)"),
     ):
         result = run_cli(tmp_path / "data", "serve", *args, check=False)
         assert result.returncode != 0
         assert message in result.stderr, result.stderr
+
+
+def test_sighup_reloads_the_crl(tmp_path: Path) -> None:
+    vendor = make_ca("Test Phone Vendor Root")
+    phone = issue(vendor, POLYCOM, tmp_path / "phone")
+    unrelated = issue(vendor, YEALINK, tmp_path / "unrelated")
+    (tmp_path / "ca.pem").write_bytes(vendor[0].public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "crl.pem").write_bytes(crl(vendor, unrelated[2]))
+    data = tmp_path / "data"
+    run_cli(data, "apply", str(DEMO))
+    run_cli(data, "set", f"phone:{POLYCOM}", "access.client_cert", "required")
+    https = free_port()
+    options = ["--https-port", str(https), "--client-ca", str(tmp_path / "ca.pem")]
+    options += ["--client-crl", str(tmp_path / "crl.pem")]
+    with serving(data, *options) as server:
+        mine = f"https://127.0.0.1:{https}/{POLYCOM}-settings.cfg"
+        certificate = ["--cert", str(phone[0]), "--key", str(phone[1])]
+        assert curl(mine, *certificate) == 200
+        (tmp_path / "crl.pem").write_bytes(crl(vendor, phone[2]))  # the phone's is revoked now
+        server.process.send_signal(signal.SIGHUP)
+        eventually(lambda: "event=reloaded" in server.log.read_text(), "the reload is done", 60)
+        assert curl(mine, *certificate) == 0  # the handshake fails

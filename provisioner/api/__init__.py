@@ -1,0 +1,20 @@
+"""The admin REST API (docs/api.md): its own listener in ``provisioner serve``, under ``/api/v1``.
+
+:func:`routes` is the whole route table; :class:`ApiHandler` serves it.
+Handlers are thin: they parse, check the key's tenant, call the service
+layer (:mod:`provisioner.edits`, :mod:`provisioner.apikeys`, …) on the
+API's own database thread, and shape the answer.
+"""
+
+from provisioner.api._app import ApiHandler
+from provisioner.api._routing import PREFIX, Route, openapi
+from provisioner.api._services import Services
+
+__all__ = ["PREFIX", "ApiHandler", "Route", "Services", "openapi", "routes"]
+
+
+def routes() -> list[Route]:
+    """Every operation of the API."""
+    from provisioner.api import _groups, _lines, _other, _phones, _tenants
+
+    return [*_tenants.ROUTES, *_groups.ROUTES, *_phones.ROUTES, *_lines.ROUTES, *_other.ROUTES]

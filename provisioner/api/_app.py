@@ -1,0 +1,342 @@
+"""The API's request handler: request IDs, authentication, roles, bodies, problems.
+
+Everything a route needs before its handler runs is done here once, from
+the route table (:mod:`provisioner.api._routing`): the key is checked (a
+failed key counts towards its address's ban, as a phone's failed lookup
+does), the role compared, the query and body parsed into the route's
+pydantic models. Every error becomes an RFC 9457 problem document through
+:func:`provisioner.problems.problem_of`; an unexpected exception is logged
+with its request ID and answered 500 without a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import unquote
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from provisioner import __version__
+from provisioner.actor import Actor, ActorKind
+from provisioner.api import _docs
+from provisioner.api._call import Call, Reply
+from provisioner.api._routing import PREFIX, Route, Router, openapi
+from provisioner.api._services import Services
+from provisioner.apikeys import Verified
+from provisioner.errors import ProvisionerError
+from provisioner.problems import (
+    BANNED,
+    BODY_TOO_LARGE,
+    FORBIDDEN,
+    INTERNAL_ERROR,
+    INVALID_PARAMETER,
+    MALFORMED_BODY,
+    METHOD_NOT_ALLOWED,
+    NO_SUCH_ROUTE,
+    UNAUTHENTICATED,
+    UNSUPPORTED_MEDIA_TYPE,
+    VALIDATION_FAILED,
+    Code,
+    FieldProblem,
+    ProblemInfo,
+    problem_of,
+)
+from provisioner.serve._forwarded import forwarded_client
+from provisioner.serve._front import FrontGateway
+from provisioner.serve._model import Network, Protocol
+
+__all__ = ["MAX_BODY", "MAX_DEPTH", "ApiHandler"]
+
+log = logging.getLogger("provisioner.api")
+MAX_BODY = 1 << 20  # bytes of a request body
+MAX_DEPTH = 32  # nesting of a JSON body (a phone with lines and settings needs 4)
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_JSON_TYPES = ("application/json", "application/merge-patch+json")
+
+
+class Problem(Exception):
+    """An answer with a problem document, raised from anywhere in a request."""
+
+    def __init__(self, info: ProblemInfo, headers: dict[str, str] | None = None) -> None:
+        super().__init__(info.detail)
+        self.info = info
+        self.headers = headers or {}
+
+
+def _problem(code: Code, detail: str, field: str | None = None) -> Problem:
+    return Problem(ProblemInfo(code, detail, field))
+
+
+class ApiHandler:
+    """The aiohttp request handler of the API listener (low-level server, our router)."""
+
+    def __init__(
+        self,
+        services: Services,
+        routes: list[Route],
+        gateway: FrontGateway,
+        trusted_proxies: tuple[Network, ...] = (),
+    ) -> None:
+        self.services = services
+        self.router = Router(routes)
+        self.gateway = gateway
+        self.trusted_proxies = trusted_proxies
+        self._openapi = json.dumps(
+            openapi(routes, "provisioner admin API", __version__), ensure_ascii=False
+        ).encode("utf-8")
+
+    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Answer one request; every answer carries its ``X-Request-ID``."""
+        started = time.monotonic()
+        request_id = request.headers.get("X-Request-ID", "")
+        if _REQUEST_ID.fullmatch(request_id) is None:
+            request_id = uuid.uuid4().hex
+        who = "-"
+        try:
+            response, who = await self._answer(request, request_id)
+        except Problem as exc:
+            response = _problem_response(exc.info, request, request_id, exc.headers)
+        except ProvisionerError as exc:  # the service layer's own errors, as the CLI prints them
+            response = _problem_response(problem_of(exc), request, request_id, {})
+        except Exception:  # the one place an unexpected error stops: logged, answered 500
+            log.exception("event=api_error request_id=%s path=%s", request_id, request.path)
+            info = ProblemInfo(INTERNAL_ERROR, f"internal error; see the server log ({request_id})")
+            response = _problem_response(info, request, request_id, {})
+        response.headers["X-Request-ID"] = request_id
+        log.info(
+            "event=api_request request_id=%s method=%s path=%s status=%d key=%s ms=%.1f",
+            request_id,
+            request.method,
+            request.path,
+            response.status,
+            who,
+            (time.monotonic() - started) * 1000,
+        )
+        return response
+
+    def _client(self, request: web.BaseRequest) -> str:
+        """The client: the TCP peer, or whom a trusted proxy's X-Forwarded-For names."""
+        peer = request.remote or ""
+        if not self.trusted_proxies:
+            return peer
+        forwarded = request.headers.getall("X-Forwarded-For", ())
+        return forwarded_client(peer, forwarded, self.trusted_proxies)
+
+    async def _answer(
+        self, request: web.BaseRequest, request_id: str
+    ) -> tuple[web.StreamResponse, str]:
+        client = self._client(request)
+        if self.gateway.banned(client):
+            raise Problem(
+                ProblemInfo(BANNED, "this address is banned for repeated failures"),
+                {"Connection": "close"},
+            )
+        path = request.path
+        if path == _docs.DOCS or path.startswith(_docs.DOCS + "/"):
+            return _docs_response(path), "-"
+        if path == PREFIX + "/openapi.json" and request.method in ("GET", "HEAD"):
+            return web.Response(body=self._openapi, content_type="application/json"), "-"
+        if not path.startswith(PREFIX + "/"):
+            raise _problem(NO_SUCH_ROUTE, f"no resource at {path}; the API is under {PREFIX}/")
+        method = "GET" if request.method == "HEAD" else request.method
+        # Matched undecoded, so an encoded slash (group:acme%2Fsales) stays in its segment.
+        raw = request.rel_url.raw_path
+        route, params, allowed = self.router.match(method, raw[len(PREFIX) :])
+        try:
+            params = {name: unquote(value, errors="strict") for name, value in params.items()}
+        except UnicodeDecodeError:
+            raise _problem(INVALID_PARAMETER, "a path segment is not UTF-8 once decoded") from None
+        if route is None:
+            if allowed:
+                raise Problem(
+                    ProblemInfo(METHOD_NOT_ALLOWED, f"{request.method} is not allowed on {path}"),
+                    {"Allow": ", ".join(sorted(allowed))},
+                )
+            raise _problem(NO_SUCH_ROUTE, f"no resource at {path}")
+        key = await self._authenticate(request, client)
+        call = Call(
+            services=self.services,
+            key=key,
+            actor=Actor(ActorKind.API, key.name, key.id, request_id),
+            params=params,
+            if_match=request.headers.get("If-Match"),
+        )
+        if not call.at_least(route.role):
+            raise _problem(
+                FORBIDDEN,
+                f"{request.method} {path} needs the {route.role.value} role; "
+                f"key {key.name} is {key.role.value}",
+            )
+        call.query = _query(route, request)
+        if route.body is not None:
+            call.sent = await _json_body(request)
+            call.body = _validated(route.body, call.sent)
+        reply = await route.handler(call)
+        return _response(route, reply), f"{key.name}#{key.id}"
+
+    async def _authenticate(self, request: web.BaseRequest, client: str) -> Verified:
+        """The request's key, or 401 (a wrong key counts towards the address's ban)."""
+        presented = request.headers.get("X-API-Key")
+        if presented is None:
+            scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() == "bearer" and value.strip():
+                presented = value.strip()
+        challenge = {"WWW-Authenticate": 'Bearer realm="provisioner"'}
+        if not presented:
+            raise Problem(
+                ProblemInfo(UNAUTHENTICATED, "an API key is needed: X-API-Key or Bearer"),
+                challenge,
+            )
+        keys = self.services.keys
+        found = await self.services.db.run(lambda: keys.verify(presented))
+        if found is None:
+            protocol = Protocol.HTTPS if request.secure else Protocol.HTTP
+            self.gateway.failed(client, protocol, "api_key_failed")
+            raise Problem(
+                ProblemInfo(UNAUTHENTICATED, "the API key is unknown, revoked or expired"),
+                challenge,
+            )
+        return found
+
+
+def _query(route: Route, request: web.BaseRequest) -> BaseModel | None:
+    names = list(request.query.keys())
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise _problem(INVALID_PARAMETER, f"query parameter {repeated[0]} is given twice")
+    if route.query is None:
+        if names:
+            raise _problem(INVALID_PARAMETER, f"unknown query parameter {names[0]}", names[0])
+        return None
+    try:
+        return route.query.model_validate(dict(request.query))
+    except ValidationError as exc:
+        problems = _field_problems(exc, "query")
+        raise Problem(
+            ProblemInfo(INVALID_PARAMETER, _summary(problems), problems[0].field, problems)
+        ) from None
+
+
+async def _json_body(request: web.BaseRequest) -> dict[str, Any]:
+    """The body as a JSON object, within :data:`MAX_BODY` bytes and :data:`MAX_DEPTH` levels."""
+    if request.content_type not in _JSON_TYPES:
+        raise _problem(
+            UNSUPPORTED_MEDIA_TYPE,
+            f"the body must be application/json, not {request.content_type or 'none'}",
+        )
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise _problem(BODY_TOO_LARGE, f"the body is over {MAX_BODY} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise Problem(
+                ProblemInfo(BODY_TOO_LARGE, f"the body is over {MAX_BODY} bytes"),
+                {"Connection": "close"},
+            )
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise _problem(MALFORMED_BODY, "the body is not UTF-8") from None
+    except RecursionError:
+        raise _problem(MALFORMED_BODY, f"the body nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:
+        raise _problem(MALFORMED_BODY, f"the body is not JSON: {exc}") from None
+    if _depth(data) > MAX_DEPTH:
+        raise _problem(MALFORMED_BODY, f"the body nests deeper than {MAX_DEPTH} levels")
+    if not isinstance(data, dict):
+        raise _problem(MALFORMED_BODY, "the body must be a JSON object", "body")
+    return data
+
+
+def _depth(value: object) -> int:
+    """How deeply ``value`` nests (iteratively: a hostile body cannot exhaust the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            return level
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
+def _validated(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = _field_problems(exc, "body")
+        raise Problem(
+            ProblemInfo(VALIDATION_FAILED, _summary(problems), problems[0].field, problems)
+        ) from None
+
+
+def _field_problems(exc: ValidationError, root: str) -> tuple[FieldProblem, ...]:
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        path = root
+        for part in error["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else f".{part}"
+        problems.append(FieldProblem(path, error["msg"]))
+    return tuple(problems)
+
+
+def _summary(problems: tuple[FieldProblem, ...]) -> str:
+    first = f"{problems[0].field}: {problems[0].message}"
+    return first if len(problems) == 1 else f"{len(problems)} problems, first {first}"
+
+
+def _response(route: Route, reply: Reply) -> web.Response:
+    headers: dict[str, str] = {"Cache-Control": "no-store"}
+    if reply.etag is not None:
+        headers["ETag"] = reply.etag
+    if reply.location is not None:
+        headers["Location"] = reply.location
+    if reply.body is None:
+        return web.Response(status=204, headers=headers)
+    return web.Response(
+        status=reply.status,
+        body=reply.body.model_dump_json(exclude_unset=True).encode("utf-8"),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _problem_response(
+    info: ProblemInfo, request: web.BaseRequest, request_id: str, headers: dict[str, str]
+) -> web.Response:
+    response = web.Response(
+        status=info.code.status,
+        body=json.dumps(info.document(request.path, request_id), ensure_ascii=False).encode(),
+        content_type="application/problem+json",
+        headers={"Cache-Control": "no-store", **headers},
+    )
+    if headers.get("Connection") == "close":
+        response.force_close()
+    return response
+
+
+def _docs_response(path: str) -> web.Response:
+    headers = {"Content-Security-Policy": _docs.CSP, "Cache-Control": "no-cache"}
+    if path in (_docs.DOCS, _docs.DOCS + "/"):
+        return web.Response(body=_docs.page(), content_type="text/html", headers=headers)
+    found = _docs.asset(path[len(_docs.DOCS) + 1 :])
+    if found is None:
+        raise _problem(NO_SUCH_ROUTE, f"no resource at {path}")
+    return web.Response(body=found[0], content_type=found[1], headers=headers)
+
+
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]

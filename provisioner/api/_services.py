@@ -1,0 +1,28 @@
+"""What the API's handlers work with, made once per server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from provisioner.apikeys import ApiKeys
+from provisioner.catalog import Catalog
+from provisioner.edits import Edits
+from provisioner.serve._db import Db
+from provisioner.store import Store
+
+__all__ = ["Services"]
+
+
+@dataclass(slots=True)
+class Services:
+    """The store, catalog and service objects, and the API's own database thread.
+
+    The API does its database work and renders on a worker of its own, so a
+    long admin request never delays the phones' (docs/api.md).
+    """
+
+    store: Store
+    catalog: Catalog
+    edits: Edits
+    keys: ApiKeys
+    db: Db

@@ -1,0 +1,111 @@
+"""``serve`` refuses what it cannot use in one line, never a traceback (issue 17, item 2).
+
+Each case runs the real command. A usage error (a value out of range, a
+file or address that cannot be used, a data directory that is not one)
+exits with status 2 before anything is bound; a runtime error (a port
+another program holds) exits with status 1, after closing what it had
+opened, and without the "serving" banner.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.peers import free_port
+from tests.serve_process import provisioner, run_cli
+
+USAGE, RUNTIME = 2, 1
+
+
+def serve(data_dir: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """``provisioner serve`` on 127.0.0.1 with only HTTP on, plus ``options`` (later ones win)."""
+    command = provisioner(data_dir, "serve", "--bind", "127.0.0.1", "--https-port", "0")
+    command += ["--tftp-port", "0", "--ftp-port", "0", "--http-port", str(free_port()), *options]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+def one_error(result: subprocess.CompletedProcess[str], status: int) -> str:
+    """The one ``error:`` line of a refused start, checked for status, traceback and banner."""
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == status, result.stderr
+    assert "serving" not in result.stdout, result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (("--http-port", "99999"), "--http-port 99999: must be a port number from 0 (off)"),
+        (("--tftp-port", "-1"), "--tftp-port -1: must be a port number"),
+        (("--bind", "999.1.1.1"), "--bind 999.1.1.1: not an IP address"),
+        (("--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"),
+         "--tls-cert /nonexistent/cert.pem: no such file"),
+        (("--tls-cert", "/nonexistent/cert.pem"), "a certificate needs its private key"),
+        (("--client-ca", "/nonexistent/ca.pem"), "--client-ca /nonexistent/ca.pem: not a readable"),
+        (("--ban-window", "0"), "--ban-window 0.0: must be a number of seconds above 0"),
+        (("--log-file", "/nonexistent/dir/serve.log"), "log file /nonexistent/dir/serve.log"),
+    ],
+)  # fmt: skip
+def test_a_wrong_value_is_a_usage_error(
+    tmp_path: Path, options: tuple[str, ...], expected: str
+) -> None:
+    line = one_error(serve(tmp_path, *options), USAGE)
+    assert expected in line
+
+
+def test_a_tls_file_that_is_not_pem_is_named(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    line = one_error(serve(tmp_path, "--tls-cert", str(junk), "--tls-key", str(junk)), USAGE)
+    assert f"--tls-cert {junk}: not a PEM certificate" in line
+
+
+def test_a_data_directory_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    file = tmp_path / "not-a-dir"
+    file.write_text("")
+    line = one_error(serve(file), USAGE)
+    assert line.startswith(f"error: --data-dir {file}: not a directory")
+
+
+def test_a_data_directory_in_proc_is_a_usage_error() -> None:
+    line = one_error(serve(Path("/proc/provisioner-data")), USAGE)
+    assert "--data-dir /proc/provisioner-data: cannot create it" in line
+
+
+def test_a_port_in_use_is_a_runtime_error_after_nothing_was_announced(tmp_path: Path) -> None:
+    run_cli(tmp_path, "init")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = serve(tmp_path, "--http-port", str(port))
+    line = one_error(result, RUNTIME)
+    assert line == (
+        f"error: cannot listen for HTTP on 127.0.0.1 port {port}: another program uses "
+        "that port; stop it or choose another --http-port"
+    )
+
+
+def test_a_port_in_use_later_in_the_start_closes_the_ports_opened_before(tmp_path: Path) -> None:
+    run_cli(tmp_path, "init")
+    http = free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        tftp = taken.getsockname()[1]
+        result = serve(tmp_path, "--http-port", str(http), "--tftp-port", str(tftp))
+    assert "cannot listen for TFTP" in one_error(result, RUNTIME)
+    with socket.socket() as again:  # HTTP was bound first and is free again
+        again.bind(("127.0.0.1", http))
+
+
+def test_an_address_of_another_host_is_a_runtime_error(tmp_path: Path) -> None:
+    run_cli(tmp_path, "init")
+    line = one_error(serve(tmp_path, "--bind", "192.0.2.1"), RUNTIME)  # TEST-NET-1: not ours
+    assert "192.0.2.1 port" in line
+    assert "no interface of this host has that address" in line
