@@ -17,10 +17,9 @@ from provisioner.cli._output import MASK, print_json, print_table, show_value
 from provisioner.errors import InputError, NotFoundError
 from provisioner.firmware import LABEL_SETTING, label_note
 from provisioner.fleet import export_fleet, load_fleet, parse_fleet
-from provisioner.fleet_changes import describe_changes
+from provisioner.fleet_apply import apply_fleet
 from provisioner.mac import parse_mac
 from provisioner.private import write_atomic
-from provisioner.rollouts import keep_rollout_pins
 from provisioner.scope import parse_scope, split_group
 from provisioner.settings import SettingSpec
 from provisioner.state import LineState, TenantState
@@ -68,13 +67,12 @@ def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_apply(ctx: Context, args: argparse.Namespace) -> int:
     """Make the database match a fleet file."""
     states = parse_fleet(load_fleet(Path(args.file)), ctx.catalog)
-    before = ctx.store.tenants.all_states()
-    notes = keep_rollout_pins(ctx.store, states)
-    changes = ctx.edits.tenants.apply(states, prune=args.prune)
-    for line in describe_changes(before, states, prune=args.prune) + notes:
+    applied = apply_fleet(ctx.store, ctx.edits, states, prune=args.prune)
+    for line in applied.described:
         print(line)
-    _report(changes)
-    _warn_labels(ctx, _labels_in(states))
+    _report(applied.changes)
+    for warning in applied.warnings:
+        sys.stderr.write(f"warning: {warning}\n")
     return 0
 
 
@@ -485,15 +483,6 @@ def _warn_labels(ctx: Context, labels: Iterable[str]) -> None:
         note = label_note(sets, label)
         if note is not None:
             sys.stderr.write(f"warning: {note}\n")
-
-
-def _labels_in(states: Iterable[TenantState]) -> list[str]:
-    """Every firmware.label value the states set, at any scope."""
-    scopes: list[dict[str, Any]] = []
-    for state in states:
-        scopes += [state.settings, *(g.settings for g in state.groups.values())]
-        scopes += [p.settings for p in state.phones.values()]
-    return [str(s[LABEL_SETTING]) for s in scopes if LABEL_SETTING in s]
 
 
 def cmd_unset(ctx: Context, args: argparse.Namespace) -> int:
