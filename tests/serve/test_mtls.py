@@ -176,6 +176,7 @@ def test_sighup_reloads_the_crl(tmp_path: Path) -> None:
     (tmp_path / "ca.pem").write_bytes(vendor[0].public_bytes(serialization.Encoding.PEM))
     (tmp_path / "crl.pem").write_bytes(crl(vendor, unrelated[2]))
     data = tmp_path / "data"
+    run_cli(data, "init")
     run_cli(data, "apply", str(DEMO))
     run_cli(data, "set", f"phone:{POLYCOM}", "access.client_cert", "required")
     https = free_port()

@@ -92,6 +92,7 @@ def logged(log: Path, text: str, after: int = 0) -> bool:
 
 def test_json_lines_and_an_access_log_without_secrets(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    run_cli(data, "init")
     run_cli(data, "apply", str(DEMO))
     # "tenant demo is now served under /TOKEN/": every file of the tenant is behind it.
     token = run_cli(data, "tenant", "token", "demo").stdout.strip().split("/")[1]
@@ -162,6 +163,7 @@ def test_the_log_file_is_reopened_on_sighup(tmp_path: Path) -> None:
 
 def test_sighup_rereads_the_configuration_without_dropping_a_transfer(tmp_path: Path) -> None:
     data, log, config = tmp_path / "data", tmp_path / "serve.log", tmp_path / "serve.toml"
+    run_cli(data, "init")
     run_cli(data, "apply", str(DEMO))
     tftp = free_port(socket.SOCK_DGRAM)
     config.write_text(f'log_file = "serve.log"\ntftp_port = {tftp}\nban_limit = 30\n')
@@ -194,6 +196,7 @@ def test_sighup_rereads_the_configuration_without_dropping_a_transfer(tmp_path: 
 
 def test_sighup_reloads_templates_and_certificates(tmp_path: Path) -> None:
     data, site = tmp_path / "data", tmp_path / "site"
+    run_cli(data, "init")
     run_cli(data, "apply", str(DEMO))
     first = self_signed(tmp_path / "first", ["127.0.0.1"])
     second = self_signed(tmp_path / "second", ["127.0.0.1"])
@@ -247,6 +250,7 @@ def _der(pem: str) -> bytes:
 
 def test_sigterm_refuses_new_connections_and_lets_a_transfer_finish(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    run_cli(data, "init")
     run_cli(data, "apply", str(DEMO))
     tftp = free_port(socket.SOCK_DGRAM)
     options = ["--tftp-port", str(tftp), "--shutdown-grace", "120"]
@@ -273,6 +277,7 @@ def _refused(port: int) -> bool:
 
 def test_sigterm_cuts_off_a_transfer_after_the_grace(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    run_cli(data, "init")
     run_cli(data, "apply", str(DEMO))
     tftp = free_port(socket.SOCK_DGRAM)
     with serving(data, "--tftp-port", str(tftp), "--shutdown-grace", "0.5") as server:
@@ -291,6 +296,7 @@ def test_sigterm_gives_the_notifies_in_flight_back_to_the_queue(tmp_path: Path) 
         proxy.bind(("127.0.0.1", 0))
         fleet = tmp_path / "fleet.json"
         fleet.write_text(json.dumps(_fleet(proxy.getsockname()[1])))
+        run_cli(data, "init")
         run_cli(data, "apply", str(fleet))
         with serving(data, "--shutdown-grace", "0.5") as server:
             run_cli(data, "send-profiles", "--phone", POLYCOM)
