@@ -144,6 +144,7 @@ def test_the_container_image_serves_from_a_volume(tmp_path: Path) -> None:
     volume, name = f"provisioner-test-{uuid.uuid4().hex[:8]}", f"provisioner-{uuid.uuid4().hex[:8]}"
     try:
         fleet = ["-v", f"{volume}:/var/lib/provisioner", "-v", f"{DEMO.parent}:/fleet:ro"]
+        podman("run", "--rm", *PODMAN_RUN, *fleet, image, "init")
         podman("run", "--rm", *PODMAN_RUN, *fleet, image, "apply", "/fleet/demo-fleet.toml")
         _serve_and_stop(image, volume, name, tmp_path)
     finally:
@@ -160,7 +161,7 @@ def _serve_and_stop(image: str, volume: str, name: str, tmp_path: Path) -> None:
         "--health-interval", "disable", "-e", f"PROVISIONER_HEALTHCHECK_URL={health}",
         "-v", f"{volume}:/var/lib/provisioner", image,
         "serve", "--bind", "127.0.0.1", "--http-port", str(http), "--tftp-port", str(tftp),
-        "--https-port", "0", "--ftp-port", "0",
+        "--https-port", "0", "--ftp-port", "0", "--api-port", "0",
     )  # fmt: skip
     eventually(lambda: _answers(health), "the container's /healthz answers", 120)
     with urllib.request.urlopen(health, timeout=5) as response:

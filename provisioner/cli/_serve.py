@@ -20,7 +20,6 @@ from provisioner.cli._serve_config import (
     check_usable,
     format_config,
     resolve,
-    where,
 )
 from provisioner.dhcp import DhcpTarget, snippets
 from provisioner.errors import InputError, NotFoundError, ProvisionerError, UsageError
@@ -38,19 +37,6 @@ __all__ = ["cmd_ban", "cmd_claim", "cmd_dhcp", "cmd_identify", "cmd_seen", "cmd_
 log = logging.getLogger("provisioner.serve")
 
 
-def _check_api(config: ServeConfig) -> None:
-    """Refuse an admin API configuration that would expose keys, in one line."""
-    if not config.api_port:
-        return
-    if (config.api_tls_cert is None) != (config.api_tls_key is None):
-        raise InputError("give both --api-tls-cert and --api-tls-key, or neither")
-    refusal = exposure_refusal(
-        config.api_bind, config.api_tls_cert is not None, config.api_insecure
-    )
-    if refusal is not None:
-        raise InputError(refusal)
-
-
 def primary_address() -> str:
     """The IPv4 address this host uses to reach other networks (no packet is sent)."""
     try:
@@ -63,21 +49,22 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     """Serve phones over HTTP, HTTPS, TFTP and FTP until SIGTERM; SIGHUP reloads.
 
     Everything that can be checked before a socket opens is (option values,
-    the configuration file, TLS files, the log file, the data directory):
-    a usage error exits with status 2. A listener that cannot be bound
-    stops the start with one line (status 1); the banner is printed only
-    once every listener is bound.
+    the configuration file, TLS files, the admin API's exposure, the log
+    file): a usage error exits with status 2. A data directory that cannot
+    be used or a listener that cannot be bound stops the start with one line
+    (status 1); the banner is printed only once every listener is bound.
     """
     effective = resolve(args, os.environ)
     if args.print_config:
         print(format_config(effective), end="")
         return 0
     check_usable(effective)
+    _check_api(effective)
     config = effective.config
     configure(config.log_level, config.log_format, config.log_file)
     own = effective.context  # the command line's ctx, with the file's data directory and database
     try:
-        _prepare_data_dir(own, effective)
+        own.prepare_data_dir()  # one line, as for every command, when it cannot be used
         reload = _Reloader(args, effective)
         server = Server(config, own.store, own.catalog, own.firmware_storage, reload=reload)
         asyncio.run(server.run_until_signalled(ready=lambda: _banner(server, effective)))
@@ -86,22 +73,16 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _prepare_data_dir(ctx: Context, effective: Effective) -> None:
-    """Create the data directory, or say in one line why it cannot be used."""
-    try:
-        ctx.prepare_data_dir()
-    except OSError as exc:
-        if ctx.data_dir.exists() and not ctx.data_dir.is_dir():
-            reason = "not a directory"
-        else:
-            reason = f"cannot create it ({exc.strerror or exc})"
-        message = (
-            f"{where(effective, 'data_dir')}: {reason}; give the data directory "
-            "as a directory this user may create or write"
-        )
-        if isinstance(exc, PermissionError):
-            raise ProvisionerError(message) from None
-        raise UsageError(message) from None
+def _check_api(effective: Effective) -> None:
+    """Refuse an admin API configuration that would expose keys, in one line."""
+    config = effective.config
+    if not config.api_port:
+        return
+    refusal = exposure_refusal(
+        config.api_bind, config.api_tls_cert is not None, config.api_insecure
+    )
+    if refusal is not None:
+        raise UsageError(refusal)
 
 
 class _Reloader:

@@ -193,7 +193,7 @@ class Server:
             self.catalog,
             self.gateway,
         )
-        await self.api.start()
+        await listening("api", config.api_bind, config.api_port, self.api.start)
         self.addresses["api"] = (config.api_bind, config.api_port)
 
     @staticmethod

@@ -150,6 +150,9 @@ def problems(config: ServeConfig) -> list[tuple[str, str]]:
     if (config.tls_cert is None) != (config.tls_key is None):
         given = "tls_cert" if config.tls_key is None else "tls_key"
         found.append((given, _PAIR[given]))
+    if config.api_port and (config.api_tls_cert is None) != (config.api_tls_key is None):
+        given = "api_tls_cert" if config.api_tls_key is None else "api_tls_key"
+        found.append((given, _PAIR[given.removeprefix("api_")].replace("(tls_", "(api_tls_")))
     if config.client_crl is not None and config.client_ca is None:
         found.append(("client_crl", "CRLs need the client CAs as well (client_ca)"))
     if config.log_level not in LOG_LEVELS:

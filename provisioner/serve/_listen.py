@@ -32,6 +32,7 @@ _OPTION = {
     "tftp": "--tftp-port",
     "ftp": "--ftp-port",
     "sip": "--sip-port",
+    "api": "--api-port",
 }
 
 

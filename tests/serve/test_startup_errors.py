@@ -1,8 +1,8 @@
 """``serve`` refuses what it cannot use in one line, never a traceback (issue 17, item 2).
 
 Each case runs the real command. A usage error (a value out of range, a
-file or address that cannot be used, a data directory that is not one)
-exits with status 2 before anything is bound; a runtime error (a port
+file or address that cannot be used) exits with status 2 before anything
+is bound; a runtime error (a data directory that cannot be one, a port
 another program holds) exits with status 1, after closing what it had
 opened, and without the "serving" banner.
 """
@@ -24,7 +24,8 @@ USAGE, RUNTIME = 2, 1
 def serve(data_dir: Path, *options: str) -> subprocess.CompletedProcess[str]:
     """``provisioner serve`` on 127.0.0.1 with only HTTP on, plus ``options`` (later ones win)."""
     command = provisioner(data_dir, "serve", "--bind", "127.0.0.1", "--https-port", "0")
-    command += ["--tftp-port", "0", "--ftp-port", "0", "--http-port", str(free_port()), *options]
+    command += ["--tftp-port", "0", "--ftp-port", "0", "--api-port", "0"]
+    command += ["--http-port", str(free_port()), *options]
     return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
@@ -50,6 +51,8 @@ def one_error(result: subprocess.CompletedProcess[str], status: int) -> str:
         (("--client-ca", "/nonexistent/ca.pem"), "--client-ca /nonexistent/ca.pem: not a readable"),
         (("--ban-window", "0"), "--ban-window 0.0: must be a number of seconds above 0"),
         (("--log-file", "/nonexistent/dir/serve.log"), "log file /nonexistent/dir/serve.log"),
+        (("--api-port", "8081", "--api-bind", "0.0.0.0"), "--api-bind 0.0.0.0 is not a loopback"),
+        (("--api-port", "8081", "--api-tls-key", "/k.pem"), "--api-tls-key /k.pem: a private key"),
     ],
 )  # fmt: skip
 def test_a_wrong_value_is_a_usage_error(
@@ -66,16 +69,17 @@ def test_a_tls_file_that_is_not_pem_is_named(tmp_path: Path) -> None:
     assert f"--tls-cert {junk}: not a PEM certificate" in line
 
 
-def test_a_data_directory_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
+def test_a_data_directory_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    # As for every command (cli/_context.py): one line, status 1.
     file = tmp_path / "not-a-dir"
     file.write_text("")
-    line = one_error(serve(file), USAGE)
-    assert line.startswith(f"error: --data-dir {file}: not a directory")
+    line = one_error(serve(file), RUNTIME)
+    assert line == f"error: data directory {file} is not a directory"
 
 
-def test_a_data_directory_in_proc_is_a_usage_error() -> None:
-    line = one_error(serve(Path("/proc/provisioner-data")), USAGE)
-    assert "--data-dir /proc/provisioner-data: cannot create it" in line
+def test_a_data_directory_in_proc_is_refused() -> None:
+    line = one_error(serve(Path("/proc/provisioner-data")), RUNTIME)
+    assert line.startswith("error: cannot use /proc/provisioner-data as the data directory: ")
 
 
 def test_a_port_in_use_is_a_runtime_error_after_nothing_was_announced(tmp_path: Path) -> None:
