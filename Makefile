@@ -28,13 +28,16 @@ run: venv
 	$(BIN)/provisioner --data-dir $(DATA_DIR) serve --bind 127.0.0.1 --print-dhcp
 
 # The demo fleet goes in once, when the database is created: later starts
-# serve what the admin made of it. `make clean` starts over.
+# serve what the admin made of it. `make clean` starts over. The marker file
+# records it for a database that is not in the data directory
+# (PROVISIONER_DB_URL naming PostgreSQL).
 demo-data:
-	@if [ -e $(DATA_DIR)/provisioner.db ]; then \
+	@if [ -e $(DATA_DIR)/provisioner.db ] || [ -e $(DATA_DIR)/demo-applied ]; then \
 		echo "$(DATA_DIR) holds a database: serving it as it is (the demo fleet is applied on the first start only; make clean starts over)"; \
 	else \
 		$(BIN)/provisioner --data-dir $(DATA_DIR) init && \
-		$(BIN)/provisioner --data-dir $(DATA_DIR) apply examples/demo-fleet.toml; \
+		$(BIN)/provisioner --data-dir $(DATA_DIR) apply examples/demo-fleet.toml && \
+		touch $(DATA_DIR)/demo-applied; \
 	fi
 
 lint: venv
