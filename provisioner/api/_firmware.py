@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Literal
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from provisioner.api._app import Problem, _field_problems, _summary
@@ -238,7 +239,7 @@ async def _read_form(request: web.BaseRequest, spool: IO[bytes]) -> tuple[dict[s
                 await _stream(part, spool)
             else:
                 fields[name] = await _text(part, name)
-    except ValueError as exc:  # aiohttp's own complaint about a malformed body
+    except (ValueError, HttpProcessingError) as exc:  # aiohttp's complaint: a malformed body
         raise _problem(
             ProblemInfo(MALFORMED_BODY, f"the multipart body is malformed: {exc}")
         ) from None

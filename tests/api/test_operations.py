@@ -98,7 +98,12 @@ def test_jobs_by_each_selector_status_and_cancel(api: Api, client: Client) -> No
     oldest = client("GET", api.url("/jobs?sort=id&limit=1"), api.keys["viewer"]).body
     assert oldest["items"][0]["id"] <= job["id"]
 
+    # Held back long enough to be cancelled before the server sends a NOTIFY.
+    delay = api.url("/scopes/tenant:demo/settings/notify.delay_seconds")
+    assert client("PUT", delay, key, json={"value": 600}).status == 200
     last = client("POST", api.url("/jobs"), key, json={"event": "resync", "tenant": "demo"}).body
+    assert last["delay"] == 600
+    assert client("DELETE", delay, key).status == 204
     cancelled = client("POST", api.url(f"/jobs/{last['id']}/cancel"), key)
     assert (cancelled.status, cancelled.body["state"]) == (200, "cancelled"), cancelled.body
     problem(client("POST", api.url(f"/jobs/{last['id']}/cancel"), key), 404, 1004)
