@@ -39,15 +39,16 @@ def send_profiles(
     event: Event,
     now: float,
     actor: Actor | None = None,
-    tenant: str | None = None,
 ) -> QueuedJob:
     """Queue a job for ``phones`` (MAC, tenant id), after their tenants' ``notify.delay_seconds``.
 
     Phones already queued by another job are coalesced there. With an
-    ``actor``, the job is audited (``job.create``, under ``tenant`` if one
-    tenant's key asked for it).
+    ``actor``, the job is audited (``job.create``, under the phones' tenant
+    when they have one).
     """
-    delay = notify_delay(catalog, store.tenants.heads({tenant for _, tenant in phones}))
+    heads = store.tenants.heads({tenant for _, tenant in phones})
+    delay = notify_delay(catalog, heads)
+    tenant = _one_tenant({t.name for t in heads.tenants.values()})
 
     def audit(job_id: int) -> Sequence[AuditEntry]:
         if actor is None:
@@ -72,10 +73,10 @@ def send_profiles(
     return QueuedJob(job, delay)
 
 
-def cancel_job(
-    store: Store, job_id: int, now: float, actor: Actor, tenant: str | None = None
-) -> None:
+def cancel_job(store: Store, job_id: int, now: float, actor: Actor) -> None:
     """Cancel a running job's unsent targets (audited as ``job.cancel``)."""
+    heads = store.tenants.heads(store.jobs.tenants_of(job_id))
+    tenant = _one_tenant({t.name for t in heads.tenants.values()})
     entry = entry_for(
         actor,
         "job.cancel",
@@ -86,3 +87,8 @@ def cancel_job(
         after={"state": "cancelled"},
     )
     store.jobs.cancel(job_id, now, [entry])
+
+
+def _one_tenant(names: set[str]) -> str | None:
+    """The tenant a job's audit entry is filed under: its phones' one tenant, if one."""
+    return next(iter(names)) if len(names) == 1 else None

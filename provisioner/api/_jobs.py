@@ -136,7 +136,6 @@ async def create_job(call: Call) -> Reply:
             event=body.event,
             now=time.time(),
             actor=call.actor,
-            tenant=call.key.tenant,
         )
     )
     summary = await _summary(call, queued.id)
@@ -194,7 +193,7 @@ async def cancel_job_(call: Call) -> Reply:
     number = job_id(call)
     await _summary(call, number)
     store = call.services.store
-    await call.run(lambda: cancel_job(store, number, time.time(), call.actor, call.key.tenant))
+    await call.run(lambda: cancel_job(store, number, time.time(), call.actor))
     return Reply(_job(await _summary(call, number)))
 
 

@@ -110,8 +110,10 @@ def test_jobs_by_each_selector_status_and_cancel(api: Api, client: Client) -> No
     actions = [e["action"] for e in audit(client, api, actor="operator")]
     assert "job.create" in actions
     assert "job.cancel" in actions
-    created = audit(client, api, action="job.create", limit="100")
+    created = audit(client, api, action="job.create", tenant="other", limit="100")
     assert any(e["after"].get("selector") == "tenant other" for e in created)
+    cancels = audit(client, api, action="job.cancel", tenant="demo")
+    assert cancels[0]["scope"] == f"job:{last['id']}"
 
 
 def test_job_problems(api: Api, client: Client) -> None:
