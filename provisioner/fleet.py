@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import tomli_w
+
 from provisioner.catalog import Catalog
 from provisioner.chars import SURROGATES, decode_utf8
 from provisioner.errors import EncodingError, InputError, Problem, ValidationFailed
@@ -26,6 +28,7 @@ from provisioner.state import GroupState, LineState, PhoneState, TenantState
 __all__ = [
     "FORMAT_VERSION",
     "export_fleet",
+    "fleet_text",
     "group_entry",
     "line_entry",
     "load_fleet",
@@ -35,6 +38,7 @@ __all__ = [
     "parse_phone_entry",
     "parse_tenant_entry",
     "phone_entry",
+    "read_fleet_text",
     "tenant_entry",
 ]
 
@@ -152,16 +156,26 @@ def load_fleet(path: Path) -> dict[str, Any]:
     # Decoded here, strictly: json.loads(bytes) would let UTF-8-encoded
     # surrogates through ("surrogatepass"). A byte order mark is skipped.
     text = decode_utf8(raw, str(path)).removeprefix("\ufeff")
+    return read_fleet_text(text, toml=path.suffix.lower() == ".toml", name=str(path))
+
+
+def read_fleet_text(text: str, *, toml: bool, name: str) -> dict[str, Any]:
+    """A fleet document from its text, TOML or JSON (``name`` says where it came from).
+
+    :raises EncodingError: the text holds a lone surrogate.
+    """
     try:
-        data: object = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+        data: object = tomllib.loads(text) if toml else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: {exc}") from None
+        raise InputError(f"{name}: {exc}") from None
+    except RecursionError:
+        raise InputError(f"{name}: nested too deeply") from None
     if not isinstance(data, dict):
-        raise InputError(f"{path}: the top level must be an object")
+        raise InputError(f"{name}: the top level must be an object")
     # JSON escapes may still spell one ("\ud800"); TOML's parser refuses them.
     found = _surrogate(data, "")
     if found is not None:
-        raise EncodingError(f"{path}: {found}")
+        raise EncodingError(f"{name}: {found}")
     return data
 
 
@@ -458,6 +472,12 @@ def export_fleet(states: Iterable[TenantState]) -> dict[str, Any]:
         for phone in sorted(state.phones.values(), key=lambda p: p.mac):
             phones.append(phone_entry(state.name, phone))
     return {"version": FORMAT_VERSION, "tenants": tenants, "groups": groups, "phones": phones}
+
+
+def fleet_text(document: dict[str, Any], *, toml: bool) -> str:
+    """A fleet document as ``export-fleet`` writes it: TOML or indented JSON, newline-ended."""
+    text = tomli_w.dumps(document) if toml else json.dumps(document, indent=2, ensure_ascii=False)
+    return text if text.endswith("\n") else text + "\n"
 
 
 def line_entry(line: LineState) -> dict[str, Any]:

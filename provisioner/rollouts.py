@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
+from provisioner.actor import Actor
+from provisioner.audit import AuditEntry, entry_for
 from provisioner.catalog import Catalog
+from provisioner.chars import check_text
 from provisioner.errors import InputError, NotFoundError
 from provisioner.firmware import (
     LABEL_SETTING,
@@ -24,7 +28,16 @@ from provisioner.resolve import Resolver, SourceKind
 from provisioner.state import TenantState
 from provisioner.store import JobRequest, Store
 
-__all__ = ["keep_rollout_pins", "rollback", "rollback_reboot", "start_rollout", "wave_reboot"]
+__all__ = [
+    "halt_rollout",
+    "keep_rollout_pins",
+    "resume_rollout",
+    "rollback",
+    "rollback_reboot",
+    "rollout_entry",
+    "start_rollout",
+    "wave_reboot",
+]
 
 
 def wave_reboot(rollout_id: int, wave: int, delay: float) -> JobRequest:
@@ -48,6 +61,7 @@ def start_rollout(
     plan: Plan,
     first: Sequence[str] = (),
     now: float | None = None,
+    actor: Actor | None = None,
 ) -> int:
     """Record a rollout of an active set to the ``phones`` of its vendor; its id.
 
@@ -57,7 +71,9 @@ def start_rollout(
     whose model has no image in the set, or whose ``firmware.label`` is
     locked above phone scope, is recorded as skipped with the reason.
     """
-    found = store.firmware.sets(vendor=vendor, label=label)
+    found = store.firmware.sets(
+        vendor=check_text(vendor, "vendor"), label=check_text(label, "label")
+    )
     if not found:
         raise NotFoundError(f"no {vendor} firmware set labelled {label!r}")
     chosen = found[0]
@@ -93,6 +109,19 @@ def start_rollout(
         raise InputError(f"--first names phones not in the rollout: {', '.join(unknown)}")
     order = {mac: i for i, mac in enumerate(first)}
     rows.sort(key=lambda r: (order.get(r[0], len(order)), r[0]))
+
+    def audit(rollout_id: int) -> Sequence[AuditEntry]:
+        if actor is None:
+            return ()
+        after = {
+            "vendor": vendor,
+            "label": label,
+            "selector": selector,
+            "phones": sum(1 for r in rows if not r[2]),
+            "skipped": sum(1 for r in rows if r[2]),
+        }
+        return [rollout_entry(actor, "rollout.start", rollout_id, after=after)]
+
     return store.rollouts.create(
         vendor=vendor,
         label=label,
@@ -100,11 +129,61 @@ def start_rollout(
         plan=plan,
         phones=rows,
         now=time.time() if now is None else now,
+        audit=audit,
     )
 
 
+def rollout_entry(
+    actor: Actor,
+    action: str,
+    rollout_id: int,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """An audit entry about rollout ``rollout_id`` (its start, steps, halt, resume, rollback)."""
+    return entry_for(
+        actor,
+        action,
+        f"rollout:{rollout_id}",
+        f"rollout {rollout_id}",
+        before=before,
+        after=after,
+    )
+
+
+def halt_rollout(
+    store: Store, rollout_id: int, actor: Actor, reason: str = "halted by hand"
+) -> None:
+    """Stop a running rollout; pinned phones keep their pin."""
+    entry = rollout_entry(
+        actor,
+        "rollout.halt",
+        rollout_id,
+        before={"state": RolloutState.RUNNING.value},
+        after={"state": RolloutState.HALTED.value, "reason": reason},
+    )
+    store.rollouts.halt(rollout_id, reason, [entry])
+
+
+def resume_rollout(store: Store, rollout_id: int, actor: Actor, now: float | None = None) -> int:
+    """Run a halted rollout again; how many failed phones of its wave are waited for again."""
+    entry = rollout_entry(
+        actor,
+        "rollout.resume",
+        rollout_id,
+        before={"state": RolloutState.HALTED.value},
+        after={"state": RolloutState.RUNNING.value},
+    )
+    return store.rollouts.resume(rollout_id, time.time() if now is None else now, [entry])
+
+
 def rollback(
-    store: Store, catalog: Catalog, rollout_id: int, now: float | None = None
+    store: Store,
+    catalog: Catalog,
+    rollout_id: int,
+    now: float | None = None,
+    actor: Actor | None = None,
 ) -> list[tuple[str, int]]:
     """Put a rollout's phones back on their previous labels and reboot them."""
     found = store.rollouts.records(rollout_id)
@@ -112,7 +191,15 @@ def rollback(
         raise NotFoundError(f"no rollout {rollout_id}")
     heads = store.tenants.heads({p.tenant_id for p in found[0].phones})
     reboot = rollback_reboot(rollout_id, notify_delay(catalog, heads))
-    return store.rollouts.rollback(rollout_id, time.time() if now is None else now, reboot)
+    before = {"state": found[0].state}
+
+    def audit(restored: list[tuple[str, int]]) -> Sequence[AuditEntry]:
+        if actor is None:
+            return ()
+        after = {"state": RolloutState.ROLLED_BACK.value, "restored": [m for m, _ in restored]}
+        return [rollout_entry(actor, "rollout.rollback", rollout_id, before=before, after=after)]
+
+    return store.rollouts.rollback(rollout_id, time.time() if now is None else now, reboot, audit)
 
 
 def _pins(store: Store) -> dict[str, tuple[int, str]]:

@@ -15,6 +15,31 @@ __all__ = ["PREFIX", "ApiHandler", "Route", "Services", "openapi", "routes"]
 
 def routes() -> list[Route]:
     """Every operation of the API."""
-    from provisioner.api import _groups, _lines, _other, _phones, _tenants
+    from provisioner.api import (
+        _devices,
+        _files,
+        _firmware,
+        _fleetfile,
+        _groups,
+        _jobs,
+        _lines,
+        _other,
+        _phones,
+        _rollouts,
+        _tenants,
+    )
 
-    return [*_tenants.ROUTES, *_groups.ROUTES, *_phones.ROUTES, *_lines.ROUTES, *_other.ROUTES]
+    return [
+        *_tenants.ROUTES,
+        *_groups.ROUTES,
+        *_phones.ROUTES,
+        *_lines.ROUTES,
+        *_other.ROUTES,
+        # Beside the fleet: operations, firmware, devices.
+        *_files.ROUTES,
+        *_fleetfile.ROUTES,
+        *_jobs.ROUTES,
+        *_firmware.ROUTES,
+        *_rollouts.ROUTES,
+        *_devices.ROUTES,
+    ]

@@ -167,6 +167,7 @@ class ApiHandler:
             actor=Actor(ActorKind.API, key.name, key.id, request_id),
             params=params,
             if_match=request.headers.get("If-Match"),
+            request=request if route.form is not None else None,
         )
         if not call.at_least(route.role):
             raise _problem(

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from aiohttp import web
 from pydantic import BaseModel
 
 from provisioner.actor import Actor
@@ -44,6 +45,7 @@ class Call:
     body: Any = None  # the route's body model, validated
     sent: dict[str, Any] = field(default_factory=dict)  # the body as sent (PATCH: which keys)
     if_match: str | None = None
+    request: web.BaseRequest | None = None  # only for a route that streams its body (``form``)
 
     async def run(self, work: Callable[[], T]) -> T:
         """Run blocking work (database, rendering) on the API's worker thread."""

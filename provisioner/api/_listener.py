@@ -22,6 +22,7 @@ from provisioner.api._services import Services
 from provisioner.apikeys import ApiKeys
 from provisioner.catalog import Catalog
 from provisioner.edits import Edits
+from provisioner.firmware import FirmwareLibrary
 from provisioner.serve._connections import Connections, Site
 from provisioner.serve._db import Db
 from provisioner.serve._front import FrontGateway
@@ -72,7 +73,12 @@ class ApiListener:
     """The running API: its runner, site and database thread."""
 
     def __init__(
-        self, config: ListenerConfig, store: Store, catalog: Catalog, gateway: FrontGateway
+        self,
+        config: ListenerConfig,
+        store: Store,
+        catalog: Catalog,
+        gateway: FrontGateway,
+        firmware: FirmwareLibrary | None = None,
     ) -> None:
         self.config = config
         self.db = Db()
@@ -82,6 +88,8 @@ class ApiListener:
             edits=Edits.of(store, Actor.server("api")),
             keys=ApiKeys(store),
             db=self.db,
+            firmware=firmware,
+            data_dir=config.data_dir,
         )
         self.gateway = gateway
         self.connections = Connections(

@@ -33,7 +33,7 @@ from provisioner.fleet import (
 )
 from provisioner.mac import parse_mac
 
-__all__ = ["ROUTES", "clean_patch", "phone_tenant", "stored_phone"]
+__all__ = ["ROUTES", "clean_patch", "phone_reply", "phone_tenant", "stored_phone"]
 
 PhonePage = page_of(Phone, "PhonePage")
 
@@ -45,7 +45,8 @@ async def phone_tenant(call: Call) -> tuple[str, str]:
     return mac, tenant
 
 
-async def _phone_reply(call: Call, mac: str, status: int = 200) -> Reply:
+async def phone_reply(call: Call, mac: str, status: int = 200) -> Reply:
+    """The phone's answer (secrets redacted) with its ETag (and Location when created)."""
     mac, tenant = mac, await call.run(lambda: call.services.store.tenants.tenant_of(mac))
     state = await tenant_state_of(call, tenant)
     entry = phone_entry(tenant, find_phone(state, mac))
@@ -93,13 +94,13 @@ async def create_phone(call: Call) -> Reply:
     tenant, phone = parse_phone_entry(entry, call.services.catalog)
     call.own(tenant, f"no tenant named {tenant!r}")
     await call.run(lambda: call.edits.phones.create(tenant, phone))
-    return await _phone_reply(call, phone.mac, 201)
+    return await phone_reply(call, phone.mac, 201)
 
 
 async def get_phone(call: Call) -> Reply:
     """One phone with its lines."""
     mac, _ = await phone_tenant(call)
-    return await _phone_reply(call, mac)
+    return await phone_reply(call, mac)
 
 
 async def _write_phone(call: Call, mac: str, tenant: str, entry: dict[str, Any]) -> Reply:
@@ -109,7 +110,7 @@ async def _write_phone(call: Call, mac: str, tenant: str, entry: dict[str, Any])
     owner, phone = parse_phone_entry(entry, call.services.catalog)
     call.own(owner, f"no tenant named {owner!r}")
     await call.run(lambda: call.edits.phones.replace(owner, phone, expect=call.expect()))
-    return await _phone_reply(call, mac)
+    return await phone_reply(call, mac)
 
 
 async def stored_phone(call: Call) -> tuple[str, str, dict[str, Any]]:
@@ -147,7 +148,7 @@ def _toggle(enabled: bool) -> Callable[[Call], Any]:
     async def toggle(call: Call) -> Reply:
         mac, _ = await phone_tenant(call)
         await call.run(lambda: call.edits.phones.update(mac, enabled=enabled, expect=call.expect()))
-        return await _phone_reply(call, mac)
+        return await phone_reply(call, mac)
 
     toggle.__name__ = "enable_phone" if enabled else "disable_phone"
     toggle.__doc__ = f"{'Enable' if enabled else 'Disable'} a phone (a disabled one gets no files)."
@@ -167,7 +168,7 @@ def _membership(join: bool) -> Callable[[Call], Any]:
                 raise NotFoundError(f"phone {mac} is not in group {tenant}/{group}")
             groups.remove(group)
         await call.run(lambda: call.edits.phones.update(mac, groups=groups))
-        return await _phone_reply(call, mac)
+        return await phone_reply(call, mac)
 
     member.__name__ = "add_phone_to_group" if join else "remove_phone_from_group"
     member.__doc__ = "Put a phone in a group." if join else "Take a phone out of a group."

@@ -48,6 +48,9 @@ class Route:
     etag: bool = False  # the answer carries an ETag; a write takes If-Match
     description: str = ""
     params: dict[str, str] = field(default_factory=dict)  # path parameter descriptions
+    # A multipart/form-data body the handler streams itself (from ``Call.request``);
+    # the model describes its parts for the OpenAPI document.
+    form: type[BaseModel] | None = None
 
     @property
     def operation_id(self) -> str:
@@ -167,6 +170,11 @@ def _operation(
         )
     if parameters:
         op["parameters"] = parameters
+    if route.form is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": refs[route.form]}},
+        }
     if route.body is not None:
         media = "application/merge-patch+json" if route.method == "PATCH" else "application/json"
         content = {"schema": refs[route.body]}
@@ -208,10 +216,10 @@ def _problem_statuses(route: Route) -> list[str]:
 
 def openapi(routes: list[Route], title: str, version: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``routes``."""
-    models = {m for r in routes for m in (r.body, r.answer) if m is not None}
+    models = {m for r in routes for m in (r.body, r.answer, r.form) if m is not None}
     # One mode per model: request models are read as sent, answers as written.
     keyed: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
-        (m, "validation" if any(r.body is m for r in routes) else "serialization")
+        (m, "validation" if any(m in (r.body, r.form) for r in routes) else "serialization")
         for m in sorted(models, key=lambda m: m.__name__)
     ]
     refs_by_key, top = models_json_schema(keyed, ref_template="#/components/schemas/{model}")

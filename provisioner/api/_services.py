@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from provisioner.apikeys import ApiKeys
 from provisioner.catalog import Catalog
 from provisioner.edits import Edits
+from provisioner.firmware import FirmwareLibrary
 from provisioner.serve._db import Db
 from provisioner.store import Store
 
@@ -26,3 +28,5 @@ class Services:
     edits: Edits
     keys: ApiKeys
     db: Db
+    firmware: FirmwareLibrary | None = None  # the server's (uploads, activation)
+    data_dir: Path | None = None  # where uploads are spooled before ingest

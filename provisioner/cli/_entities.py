@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-
-import tomli_w
 
 from provisioner.chars import decode_utf8
 from provisioner.cli._context import Context
 from provisioner.cli._output import MASK, print_json, print_table, show_value
 from provisioner.errors import InputError, NotFoundError
 from provisioner.firmware import LABEL_SETTING, label_note
-from provisioner.fleet import export_fleet, load_fleet, parse_fleet
+from provisioner.fleet import export_fleet, fleet_text, load_fleet, parse_fleet
 from provisioner.fleet_apply import apply_fleet
 from provisioner.mac import parse_mac
 from provisioner.private import write_atomic
@@ -83,9 +80,7 @@ def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
     name as: TOML for ``.toml``, JSON otherwise.
     """
     toml = (args.format or _format_of(args.out)) == "toml"
-    document = export_fleet(ctx.store.tenants.all_states())
-    text = tomli_w.dumps(document) if toml else json.dumps(document, indent=2, ensure_ascii=False)
-    text = text if text.endswith("\n") else text + "\n"
+    text = fleet_text(export_fleet(ctx.store.tenants.all_states()), toml=toml)
     if not args.out:
         sys.stdout.write(text)
         return 0

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from provisioner.actor import Actor
 from provisioner.cli._context import Context
 from provisioner.cli._output import print_json, print_table
 from provisioner.domain import FirmwareSet
@@ -71,6 +72,7 @@ def _upload(ctx: Context, args: argparse.Namespace) -> int:
         description=args.description or "",
         kind="unmanaged" if args.unmanaged else "firmware",
         version=args.fw_version or "",
+        actor=Actor.cli(),
     )
     version = uploaded.version or "unknown (give --version for rollouts)"
     print(
@@ -79,7 +81,7 @@ def _upload(ctx: Context, args: argparse.Namespace) -> int:
         f"(upload SHA-256 {uploaded.upload_sha256})"
     )
     if args.activate:
-        library.activate(uploaded.vendor, uploaded.label)
+        library.activate(uploaded.vendor, uploaded.label, Actor.cli())
         print(f"{uploaded.vendor} set {uploaded.label} activated")
     return 0
 
@@ -148,15 +150,15 @@ def _switch(ctx: Context, args: argparse.Namespace) -> int:
     """activate, deactivate or rm."""
     library = ctx.firmware
     if args.action == "activate":
-        changed = library.activate(args.vendor, args.label)
+        changed = library.activate(args.vendor, args.label, Actor.cli())
         print(f"{args.vendor} set {args.label} {'activated' if changed else 'was already active'}")
         return 0
     if args.action == "deactivate":
-        changed = library.deactivate(args.vendor, args.label)
+        changed = library.deactivate(args.vendor, args.label, Actor.cli())
         state = "deactivated" if changed else "was not active"
         print(f"{args.vendor} set {args.label} {state}")
         return 0
-    references = library.remove(args.vendor, args.label)
+    references = library.remove(args.vendor, args.label, Actor.cli())
     print(f"{args.vendor} set {args.label} removed")
     if references:
         sys.stderr.write(

@@ -9,6 +9,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+from provisioner.actor import Actor
 from provisioner.cli._context import Context
 from provisioner.cli._output import print_json, print_table
 from provisioner.cli._selectors import selected_phones
@@ -23,7 +24,7 @@ from provisioner.notify import (
     request_for,
 )
 from provisioner.resolve import Resolver
-from provisioner.send_profiles import send_profiles
+from provisioner.send_profiles import cancel_job, send_profiles
 from provisioner.sip import Notifier, NotifyOutcome, Timers
 from provisioner.store import JobSummary
 
@@ -97,7 +98,13 @@ def cmd_send_profiles(ctx: Context, args: argparse.Namespace) -> int:
         raise NotFoundError(f"no enabled phones in {selector}")
     event: Event = "reboot" if args.restart else "resync"
     job = send_profiles(
-        ctx.store, ctx.catalog, phones, selector=selector, event=event, now=time.time()
+        ctx.store,
+        ctx.catalog,
+        phones,
+        selector=selector,
+        event=event,
+        now=time.time(),
+        actor=Actor.cli(),
     )
     print(
         f"job {job.id}: {event} for {len(phones)} phone(s) in {selector}, starting in {job.delay} s"
@@ -160,7 +167,7 @@ def cmd_jobs(ctx: Context, args: argparse.Namespace) -> int:
     """List send-profiles jobs, show one with per-phone status, or cancel one."""
     store = ctx.store
     if args.cancel is not None:
-        store.jobs.cancel(args.cancel, time.time())
+        cancel_job(store, args.cancel, time.time(), Actor.cli())
         print(f"job {args.cancel} cancelled")
         return 0
     if args.show is not None:

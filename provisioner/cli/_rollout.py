@@ -8,13 +8,14 @@ from collections import Counter
 from dataclasses import asdict
 from typing import Any
 
+from provisioner.actor import Actor
 from provisioner.cli._context import Context
 from provisioner.cli._output import print_json, print_table
 from provisioner.cli._selectors import selected_phones
 from provisioner.errors import InputError, NotFoundError
 from provisioner.firmware import Plan
 from provisioner.mac import parse_mac
-from provisioner.rollouts import rollback, start_rollout
+from provisioner.rollouts import halt_rollout, resume_rollout, rollback, start_rollout
 from provisioner.store import RolloutRecord
 
 __all__ = ["add_parser", "cmd_rollout"]
@@ -42,7 +43,7 @@ def _summary(record: RolloutRecord) -> dict[str, Any]:
 
 
 def cmd_rollout(ctx: Context, args: argparse.Namespace) -> int:
-    """rollout start|list|status|halt|rollback."""
+    """rollout start|list|status|halt|resume|rollback."""
     if args.action == "start":
         return _start(ctx, args)
     if args.action == "list":
@@ -55,10 +56,14 @@ def cmd_rollout(ctx: Context, args: argparse.Namespace) -> int:
     if args.action == "status":
         return _status(record, args.json)
     if args.action == "halt":
-        store.rollouts.halt(record.id, "halted by hand")
+        halt_rollout(store, record.id, Actor.cli())
         print(f"rollout {record.id} halted; pinned phones keep {record.label}")
         return 0
-    reboot = rollback(store, ctx.catalog, record.id)
+    if args.action == "resume":
+        again = resume_rollout(store, record.id, Actor.cli())
+        print(f"rollout {record.id} running again; {again} failed phone(s) of its wave waited for")
+        return 0
+    reboot = rollback(store, ctx.catalog, record.id, actor=Actor.cli())
     print(
         f"rollout {record.id} rolled back: {len(reboot)} phone(s) back on their previous "
         "label, rebooting (sent by `provisioner serve`)"
@@ -83,6 +88,7 @@ def _start(ctx: Context, args: argparse.Namespace) -> int:
         phones=phones,
         plan=plan,
         first=first,
+        actor=Actor.cli(),
     )
     (record,) = store.rollouts.records(rollout_id)
     counts = _summary(record)["counts"]
@@ -178,6 +184,10 @@ def add_parser(command: Any) -> None:
     a.add_argument("id", type=int)
     a.add_argument("--json", action="store_true")
     a = actions.add_parser("halt", help="stop a running rollout (pins stay)")
+    a.add_argument("id", type=int)
+    a = actions.add_parser(
+        "resume", help="run a halted rollout again (its wave's failed phones get a new deadline)"
+    )
     a.add_argument("id", type=int)
     a = actions.add_parser(
         "rollback", help="put the rollout's phones back on their previous label and reboot them"

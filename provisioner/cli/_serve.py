@@ -21,6 +21,7 @@ from provisioner.cli._serve_config import (
     format_config,
     resolve,
 )
+from provisioner.devices import claim_device
 from provisioner.dhcp import DhcpTarget, snippets
 from provisioner.errors import InputError, NotFoundError, ProvisionerError, UsageError
 from provisioner.firmware import version_matches
@@ -247,19 +248,17 @@ def _assigned_firmware(ctx: Context, macs: set[str]) -> dict[str, str]:
 
 def cmd_claim(ctx: Context, args: argparse.Namespace) -> int:
     """Turn a pending (quarantined) device into a managed phone."""
-    mac = parse_mac(args.mac)
-    pending = {p.mac: p for p in ctx.store.seen.pending()}.get(mac)
-    tenant = args.tenant or (pending.tenant if pending else None)
-    model = args.model or (pending.model if pending else None)
-    if tenant is None:
-        raise NotFoundError(f"{mac} is not pending; give --tenant and --model to add it")
-    if not model:
-        raise InputError(f"the model of {mac} was not detected; give --model")
-    ctx.edits.phones.add(
-        tenant, mac, model, description=args.description or "", groups=args.group or []
+    claimed = claim_device(
+        ctx.store,
+        ctx.catalog,
+        ctx.edits,
+        parse_mac(args.mac),
+        tenant=args.tenant,
+        model=args.model,
+        groups=args.group or [],
+        description=args.description or "",
     )
-    ctx.store.seen.forget_pending(mac)
-    print(f"phone {mac} claimed into tenant {tenant} as {ctx.catalog.model(model).id}")
+    print(f"phone {claimed.mac} claimed into tenant {claimed.tenant} as {claimed.model}")
     return 0
 
 

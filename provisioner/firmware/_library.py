@@ -13,8 +13,10 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from provisioner.actor import Actor
+from provisioner.audit import AuditEntry, entry_for
 from provisioner.catalog import Catalog
 from provisioner.chars import check_text
 from provisioner.domain import FirmwareFile, FirmwareSet
@@ -48,7 +50,8 @@ class FirmwareLibrary:
         """Vendors the catalog knows, sorted."""
         return sorted({family.vendor for family in self.catalog.families.values()})
 
-    def _check_names(self, vendor: str, label: str) -> None:
+    def check_names(self, vendor: str, label: str) -> None:
+        """Refuse a vendor the catalog does not have, or a label not spelled as labels are."""
         if vendor not in self.vendors():
             raise InputError(f"unknown vendor {vendor!r}; one of: {', '.join(self.vendors())}")
         if not LABEL.fullmatch(label):
@@ -68,6 +71,7 @@ class FirmwareLibrary:
         kind: str = "firmware",
         version: str = "",
         limits: Limits = DEFAULT_LIMITS,
+        actor: Actor | None = None,
     ) -> FirmwareSet:
         """Ingest the upload at ``source`` (originally called ``name``) as a new, inactive set.
 
@@ -75,7 +79,7 @@ class FirmwareLibrary:
         it is read from the set where the vendor's families say how (Polycom
         ``sip.ver``, Yealink image names).
         """
-        self._check_names(vendor, label)
+        self.check_names(vendor, label)
         if kind not in KINDS:
             raise InputError(f"invalid kind {kind!r}: firmware or unmanaged")
         check_text(description, "description")
@@ -118,7 +122,18 @@ class FirmwareLibrary:
                 created_at=time.time(),
                 files=tuple(FirmwareFile(f.path, f.size, f.sha256) for f in ingested.files),
             )
-            set_id = self.records.add(record)
+            audit = []
+            if actor is not None:
+                after = {
+                    "kind": kind,
+                    "version": version,
+                    "upload_name": record.upload_name,
+                    "upload_sha256": record.upload_sha256,
+                    "files": len(record.files),
+                    "total_bytes": record.total_bytes,
+                }
+                audit.append(_entry(actor, "firmware.upload", vendor, label, after=after))
+            set_id = self.records.add(record, audit)
         except BaseException:
             self.storage.remove(key)
             raise
@@ -145,14 +160,14 @@ class FirmwareLibrary:
                         "(--unmanaged uploads device files unchecked)"
                     )
 
-    def activate(self, vendor: str, label: str) -> bool:
+    def activate(self, vendor: str, label: str, actor: Actor | None = None) -> bool:
         """Serve a set and let phones be pointed at it; False if it already was active.
 
         For vendors whose phones fetch images from the server root (Cisco
         79xx/79x1 loads), two active sets may share a file name only when
         the file is the same.
         """
-        self._check_names(vendor, label)
+        self.check_names(vendor, label)
         found = self.records.sets(vendor=vendor, label=label)
         if not found:
             raise NotFoundError(f"no {vendor} firmware set labelled {label!r}")
@@ -169,20 +184,52 @@ class FirmwareLibrary:
                             f"{vendor} files are also served at the server root, so two "
                             "active sets cannot hold different files of one name"
                         )
-        return self.records.set_active(vendor, label, True)
+        return self.records.set_active(vendor, label, True, _switched(actor, vendor, label, True))
 
-    def deactivate(self, vendor: str, label: str) -> bool:
+    def deactivate(self, vendor: str, label: str, actor: Actor | None = None) -> bool:
         """Stop serving a set (phones pointed at it are no longer told to change)."""
-        self._check_names(vendor, label)
-        return self.records.set_active(vendor, label, False)
+        self.check_names(vendor, label)
+        return self.records.set_active(vendor, label, False, _switched(actor, vendor, label, False))
 
-    def remove(self, vendor: str, label: str) -> list[str]:
+    def remove(self, vendor: str, label: str, actor: Actor | None = None) -> list[str]:
         """Delete an inactive set; the scopes whose settings still name its label."""
-        self._check_names(vendor, label)
-        key = self.records.remove(vendor, label)
+        self.check_names(vendor, label)
+        audit = [] if actor is None else [_entry(actor, "firmware.remove", vendor, label)]
+        key = self.records.remove(vendor, label, audit)
         self.storage.remove(key)
         return self.records.references(label)
 
     def sweep(self, older_than: float = _SWEEP_AGE) -> list[str]:
         """Delete what crashed uploads left in storage."""
         return self.storage.sweep(self.records.storage_keys(), older_than)
+
+
+def _entry(
+    actor: Actor,
+    action: str,
+    vendor: str,
+    label: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEntry:
+    return entry_for(
+        actor,
+        action,
+        f"firmware:{vendor}/{label}",
+        f"{vendor} set {label}",
+        before=before,
+        after=after,
+    )
+
+
+def _switched(actor: Actor | None, vendor: str, label: str, active: bool) -> list[AuditEntry]:
+    """The audit entry of (de)activating a set (recorded only if that changed it)."""
+    if actor is None:
+        return []
+    action = "firmware.activate" if active else "firmware.deactivate"
+    return [
+        _entry(
+            actor, action, vendor, label, before={"active": not active}, after={"active": active}
+        )
+    ]

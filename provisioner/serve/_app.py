@@ -192,6 +192,7 @@ class Server:
             self.store,
             self.catalog,
             self.gateway,
+            self.firmware,
         )
         await listening("api", config.api_bind, config.api_port, self.api.start)
         self.addresses["api"] = (config.api_bind, config.api_port)

@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
+from provisioner.actor import Actor
+from provisioner.audit import AuditEntry
 from provisioner.catalog import Catalog
 from provisioner.domain import FirmwareSet, Snapshot
 from provisioner.firmware import (
@@ -29,13 +31,38 @@ from provisioner.firmware import (
     advance,
 )
 from provisioner.notify import notify_delay
-from provisioner.rollouts import wave_reboot
+from provisioner.rollouts import rollout_entry, wave_reboot
 from provisioner.serve._db import Db
 from provisioner.store import JobRequest, RolloutRecord
 
 __all__ = ["RolloutRunner", "RolloutStore"]
 
 log = logging.getLogger("provisioner.rollout")
+_RUNNER = Actor.server("rollouts")
+
+
+def _steps(
+    record: RolloutRecord, decision: Decision, pinned: list[tuple[str, int]]
+) -> list[AuditEntry]:
+    """The audit entries of one step the runner wrote: phones judged, a wave, a halt, the end."""
+    entries = []
+    judged = {
+        mac: state.value
+        for mac, (state, _, _) in decision.updates.items()
+        if state in (RolloutPhoneState.UPGRADED, RolloutPhoneState.FAILED)
+    }
+    if judged:
+        entries.append(rollout_entry(_RUNNER, "rollout.phones", record.id, after=judged))
+    if decision.start_wave is not None:
+        after = {"wave": decision.start_wave + 1, "label": record.label}
+        after["pinned"] = [mac for mac, _ in pinned]
+        entries.append(rollout_entry(_RUNNER, "rollout.wave", record.id, after=after))
+    if decision.halt:
+        after = {"state": "halted", "reason": decision.halt}
+        entries.append(rollout_entry(_RUNNER, "rollout.halt", record.id, after=after))
+    if decision.done:
+        entries.append(rollout_entry(_RUNNER, "rollout.done", record.id, after={"state": "done"}))
+    return entries
 
 
 class RolloutStore(Protocol):
@@ -45,12 +72,18 @@ class RolloutStore(Protocol):
         self, rollout_id: int | None = None, state: str | None = None
     ) -> list[RolloutRecord]: ...
 
-    def halt(self, rollout_id: int, reason: str) -> None: ...
+    def halt(self, rollout_id: int, reason: str, audit: Sequence[AuditEntry] = ()) -> None: ...
 
     def firmware_reports(self, macs: Sequence[str]) -> dict[str, tuple[str, int]]: ...
 
     def apply_decision(
-        self, rollout_id: int, label: str, decision: Decision, now: float, reboot: JobRequest
+        self,
+        rollout_id: int,
+        label: str,
+        decision: Decision,
+        now: float,
+        reboot: JobRequest,
+        audit: Callable[[list[tuple[str, int]]], Sequence[AuditEntry]] | None = None,
     ) -> list[tuple[str, int]] | None: ...
 
 
@@ -113,7 +146,10 @@ class RolloutRunner:
         found = self.firmware.sets(vendor=record.vendor, label=record.label, active=True)
         if not found:
             reason = f"{record.vendor} set {record.label!r} is no longer active"
-            self.rollouts.halt(record.id, reason)
+            entry = rollout_entry(
+                _RUNNER, "rollout.halt", record.id, after={"state": "halted", "reason": reason}
+            )
+            self.rollouts.halt(record.id, reason, [entry])
             log.warning("event=rollout_halted rollout=%d reason=%r", record.id, reason)
             return
         view = RolloutView(
@@ -138,7 +174,9 @@ class RolloutRunner:
         wave = set(decision.wave_macs)
         heads = self.tenants.heads({p.tenant_id for p in record.phones if p.mac in wave})
         reboot = wave_reboot(record.id, decision.start_wave or 0, notify_delay(self.catalog, heads))
-        pinned = self.rollouts.apply_decision(record.id, record.label, decision, now, reboot)
+        pinned = self.rollouts.apply_decision(
+            record.id, record.label, decision, now, reboot, lambda p: _steps(record, decision, p)
+        )
         if pinned is None:
             return  # halted or rolled back meanwhile
         for mac, (state, reported, _) in decision.updates.items():

@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from provisioner.audit import AuditEntry
 from provisioner.domain import FirmwareFile, FirmwareSet
 from provisioner.errors import InputError, NotFoundError
 from provisioner.firmware._select import LABEL_SETTING, UNMANAGED_SETTING
 from provisioner.store import _tables as t
+from provisioner.store._audit import record_audit
 
 __all__ = ["FIRMWARE_SETTINGS", "FirmwareRepository", "firmware_sets"]
 
@@ -192,20 +195,29 @@ class FirmwareRepository:
         with self.engine.connect() as conn:
             return firmware_sets(conn, vendor=vendor, label=label, active=active)
 
-    def add(self, record: FirmwareSet) -> int:
-        """Record an ingested set, inactive; its id."""
+    def add(self, record: FirmwareSet, audit: Sequence[AuditEntry] = ()) -> int:
+        """Record an ingested set, inactive; its id (``audit`` recorded with it)."""
         with self.engine.begin() as conn:
-            return _insert_set(conn, record)
+            set_id = _insert_set(conn, record)
+            record_audit(conn, audit)
+            return set_id
 
-    def set_active(self, vendor: str, label: str, active: bool) -> bool:
-        """Activate or deactivate a set; True when that changed it."""
+    def set_active(
+        self, vendor: str, label: str, active: bool, audit: Sequence[AuditEntry] = ()
+    ) -> bool:
+        """Activate or deactivate a set; True when that changed it (and ``audit`` recorded)."""
         with self.engine.begin() as conn:
-            return _set_active(conn, vendor, label, active)
+            changed = _set_active(conn, vendor, label, active)
+            if changed:
+                record_audit(conn, audit)
+            return changed
 
-    def remove(self, vendor: str, label: str) -> str:
+    def remove(self, vendor: str, label: str, audit: Sequence[AuditEntry] = ()) -> str:
         """Forget an inactive set; its storage key, for the caller to delete its files."""
         with self.engine.begin() as conn:
-            return _delete_set(conn, vendor, label)
+            key = _delete_set(conn, vendor, label)
+            record_audit(conn, audit)
+            return key
 
     def references(self, label: str) -> list[str]:
         """Scopes whose firmware settings name ``label``."""

@@ -10,12 +10,13 @@ often than its attempts allow, even across a kill -9.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Update, and_, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from provisioner.audit import AuditEntry
 from provisioner.errors import NotFoundError
 from provisioner.notify._states import (
     Event,
@@ -27,6 +28,7 @@ from provisioner.notify._states import (
     next_state,
 )
 from provisioner.store import _tables as t
+from provisioner.store._audit import record_audit
 
 __all__ = [
     "ACTIVE",
@@ -374,9 +376,27 @@ def _cancel_job(conn: Connection, job_id: int, now: float) -> bool:
     return bool(found)
 
 
-def _jobs(conn: Connection, *, job_id: int | None = None, limit: int = 50) -> list[JobSummary]:
+def _only_tenant(tenant_id: int) -> list[ColumnElement[bool]]:
+    """Jobs all of whose phones are in the tenant (what a tenant's own key may see)."""
+    targets = t.notify_targets.c
+    return [
+        t.notify_jobs.c.id.in_(select(targets.job_id).where(targets.tenant_id == tenant_id)),
+        t.notify_jobs.c.id.not_in(select(targets.job_id).where(targets.tenant_id != tenant_id)),
+    ]
+
+
+def _jobs(
+    conn: Connection,
+    *,
+    job_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    where: Sequence[ColumnElement[bool]] = (),
+    oldest_first: bool = False,
+) -> list[JobSummary]:
     """Jobs, newest first, with target counts by state."""
-    query = select(t.notify_jobs).order_by(t.notify_jobs.c.id.desc()).limit(limit)
+    order = t.notify_jobs.c.id.asc() if oldest_first else t.notify_jobs.c.id.desc()
+    query = select(t.notify_jobs).where(*where).order_by(order).limit(limit).offset(offset)
     if job_id is not None:
         query = query.where(t.notify_jobs.c.id == job_id)
     rows = conn.execute(query).all()
@@ -408,10 +428,22 @@ class JobRepository:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def create(self, request: JobRequest, phones: Sequence[tuple[str, int]], now: float) -> int:
-        """Queue a job; phones already queued elsewhere are coalesced (:func:`create_job`)."""
+    def create(
+        self,
+        request: JobRequest,
+        phones: Sequence[tuple[str, int]],
+        now: float,
+        audit: Callable[[int], Sequence[AuditEntry]] | None = None,
+    ) -> int:
+        """Queue a job; phones already queued elsewhere are coalesced (:func:`create_job`).
+
+        ``audit(job id)`` gives the entries recorded in the same transaction.
+        """
         with self.engine.begin() as conn:
-            return create_job(conn, request, phones, now)
+            job_id = create_job(conn, request, phones, now)
+            if audit is not None:
+                record_audit(conn, audit(job_id))
+            return job_id
 
     def claim(self, tenant_id: int, limit: int, now: float, lease: float) -> list[TargetRow]:
         """Take due targets of a tenant for sending."""
@@ -448,16 +480,44 @@ class JobRepository:
         with self.engine.begin() as conn:
             _release(conn, now, verdicts)
 
-    def cancel(self, job_id: int, now: float) -> None:
-        """Cancel a running job's unsent targets."""
+    def cancel(self, job_id: int, now: float, audit: Sequence[AuditEntry] = ()) -> None:
+        """Cancel a running job's unsent targets (``audit`` recorded with it)."""
         with self.engine.begin() as conn:
             if not _cancel_job(conn, job_id, now):
                 raise NotFoundError(f"no running job {job_id}")
+            record_audit(conn, audit)
 
     def summaries(self, job_id: int | None = None, limit: int = 50) -> list[JobSummary]:
         """Jobs, newest first, with counts."""
         with self.engine.connect() as conn:
             return _jobs(conn, job_id=job_id, limit=limit)
+
+    def page(
+        self,
+        *,
+        tenant_id: int | None = None,
+        state: JobState | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        oldest_first: bool = False,
+    ) -> tuple[list[JobSummary], int]:
+        """One page of jobs (only those wholly in ``tenant_id``, in ``state``) and the total."""
+        where = _only_tenant(tenant_id) if tenant_id is not None else []
+        if state is not None:
+            where.append(t.notify_jobs.c.state == state)
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(t.notify_jobs).where(*where))
+            jobs = _jobs(conn, limit=limit, offset=offset, where=where, oldest_first=oldest_first)
+            return jobs, int(total.scalar_one())
+
+    def tenants_of(self, job_id: int) -> set[int]:
+        """The tenant ids of a job's phones."""
+        targets = t.notify_targets.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(targets.tenant_id).where(targets.job_id == job_id).distinct()
+            )
+            return {int(r.tenant_id) for r in rows}
 
     def targets(self, job_id: int) -> list[TargetRow]:
         """A job's per-phone status."""

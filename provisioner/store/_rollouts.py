@@ -8,16 +8,18 @@ followed by a pin: one of the two transactions sees the other's result.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from provisioner.audit import AuditEntry
 from provisioner.errors import InputError, NotFoundError
 from provisioner.firmware._rollout import Decision, Plan, RolloutState
 from provisioner.firmware._select import LABEL_SETTING
 from provisioner.store import _tables as t
+from provisioner.store._audit import record_audit
 from provisioner.store._dialect import upsert_insert
 from provisioner.store._jobs import JobRequest, create_job
 from provisioner.store._read import decode_value, encode_value
@@ -272,6 +274,31 @@ def _halt_rollout(conn: Connection, rollout_id: int, reason: str) -> None:
         raise NotFoundError(f"no running rollout {rollout_id}")
 
 
+def _resume_rollout(conn: Connection, rollout_id: int, now: float) -> int:
+    """Run a halted rollout again; how many phones of its current wave are waited for again.
+
+    The current wave starts its deadline anew and its failed phones wait
+    again (an admin resumes after fixing what held them back); without
+    that, the runner would halt it again on the same count at once.
+    """
+    found = conn.execute(
+        update(t.rollouts)
+        .where(t.rollouts.c.id == rollout_id, t.rollouts.c.state == RolloutState.HALTED)
+        .values(state=RolloutState.RUNNING, reason="", wave_started_at=now)
+    ).rowcount
+    if not found:
+        raise NotFoundError(f"no halted rollout {rollout_id}")
+    wave = conn.execute(select(t.rollouts.c.wave).where(t.rollouts.c.id == rollout_id)).scalar_one()
+    rows = t.rollout_phones.c
+    return int(
+        conn.execute(
+            update(t.rollout_phones)
+            .where(rows.rollout_id == rollout_id, rows.wave == wave, rows.state == "failed")
+            .values(state="waiting", reason="", updated_at=now)
+        ).rowcount
+    )
+
+
 def _rollback_rollout(conn: Connection, rollout_id: int, now: float) -> list[tuple[str, int]]:
     """Put every pinned phone back on its previous label; the (MAC, tenant id) to reboot.
 
@@ -346,10 +373,14 @@ class RolloutRepository:
         plan: Plan,
         phones: Sequence[tuple[str, int, str]],
         now: float,
+        audit: Callable[[int], Sequence[AuditEntry]] | None = None,
     ) -> int:
-        """Record a running rollout; ``phones`` are (MAC, tenant id, skip reason or "")."""
+        """Record a running rollout; ``phones`` are (MAC, tenant id, skip reason or "").
+
+        ``audit(rollout id)`` gives the entries recorded in the same transaction.
+        """
         with self.engine.begin() as conn:
-            return _create_rollout(
+            rollout_id = _create_rollout(
                 conn,
                 vendor=vendor,
                 label=label,
@@ -358,6 +389,9 @@ class RolloutRepository:
                 phones=phones,
                 now=now,
             )
+            if audit is not None:
+                record_audit(conn, audit(rollout_id))
+            return rollout_id
 
     def records(
         self, rollout_id: int | None = None, state: str | None = None
@@ -367,30 +401,55 @@ class RolloutRepository:
             return _load_rollouts(conn, rollout_id=rollout_id, state=state)
 
     def apply_decision(
-        self, rollout_id: int, label: str, decision: Decision, now: float, reboot: JobRequest
+        self,
+        rollout_id: int,
+        label: str,
+        decision: Decision,
+        now: float,
+        reboot: JobRequest,
+        audit: Callable[[list[tuple[str, int]]], Sequence[AuditEntry]] | None = None,
     ) -> list[tuple[str, int]] | None:
         """Write a runner's decision and queue the reboot of a new wave, atomically.
 
         ``None`` when the rollout stopped meanwhile (nothing written); else the
-        phones pinned, rebooted by the job ``reboot`` describes.
+        phones pinned, rebooted by the job ``reboot`` describes. ``audit(pinned)``
+        gives the step's audit entries, recorded in the same transaction.
         """
         with self.engine.begin() as conn:
             pinned = _apply_decision(conn, rollout_id, label, decision, now)
             if pinned:
                 create_job(conn, reboot, pinned, now)
+            if pinned is not None and audit is not None:
+                record_audit(conn, audit(pinned))
             return pinned
 
-    def halt(self, rollout_id: int, reason: str) -> None:
+    def halt(self, rollout_id: int, reason: str, audit: Sequence[AuditEntry] = ()) -> None:
         """Stop a running rollout (pinned phones keep their pin)."""
         with self.engine.begin() as conn:
             _halt_rollout(conn, rollout_id, reason)
+            record_audit(conn, audit)
 
-    def rollback(self, rollout_id: int, now: float, reboot: JobRequest) -> list[tuple[str, int]]:
+    def resume(self, rollout_id: int, now: float, audit: Sequence[AuditEntry] = ()) -> int:
+        """Run a halted rollout again (:func:`_resume_rollout`); the phones waited for again."""
+        with self.engine.begin() as conn:
+            again = _resume_rollout(conn, rollout_id, now)
+            record_audit(conn, audit)
+            return again
+
+    def rollback(
+        self,
+        rollout_id: int,
+        now: float,
+        reboot: JobRequest,
+        audit: Callable[[list[tuple[str, int]]], Sequence[AuditEntry]] | None = None,
+    ) -> list[tuple[str, int]]:
         """Restore every pinned phone's previous label and queue their reboot, atomically."""
         with self.engine.begin() as conn:
             restored = _rollback_rollout(conn, rollout_id, now)
             if restored:
                 create_job(conn, reboot, restored, now)
+            if audit is not None:
+                record_audit(conn, audit(restored))
             return restored
 
     def firmware_reports(self, macs: Sequence[str]) -> dict[str, tuple[str, int]]:

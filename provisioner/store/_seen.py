@@ -11,12 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.engine import Connection, Engine
 
+from provisioner.audit import AuditEntry
 from provisioner.chars import storable
 from provisioner.errors import NotFoundError
 from provisioner.store import _tables as t
+from provisioner.store._audit import record_audit
 from provisioner.store._dialect import upsert_insert
 
 __all__ = ["PendingDevice", "SeenRepository", "SeenRow"]
@@ -172,12 +174,57 @@ class SeenRepository:
                 raise NotFoundError(f"no tenant named {device.tenant!r}")
             _upsert_pending(conn, device, tenant_id)
 
+    def page(
+        self,
+        *,
+        unknown: bool = False,
+        tenant: str | None = None,
+        mac: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[SeenRow], int]:
+        """One page of seen records, newest first, and how many match in all.
+
+        ``tenant`` keeps the records of that tenant's phones (a device it
+        does not manage belongs to no tenant); ``mac`` one device's.
+        """
+        where: list[ColumnElement[bool]] = []
+        if unknown:
+            where.append(t.seen.c.known.is_(False))
+        if mac is not None:
+            where.append(t.seen.c.mac == mac)
+        if tenant is not None:
+            where.append(
+                t.seen.c.mac.in_(
+                    select(t.phones.c.mac)
+                    .join(t.tenants, t.tenants.c.id == t.phones.c.tenant_id)
+                    .where(t.tenants.c.name == tenant)
+                )
+            )
+        query = (
+            select(t.seen)
+            .where(*where)
+            .order_by(t.seen.c.last_seen.desc(), t.seen.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(t.seen).where(*where))
+            rows = [
+                SeenRow(**{k: getattr(row, k) for k in SeenRow.__slots__})
+                for row in conn.execute(query)
+            ]
+            return rows, int(total.scalar_one())
+
     def pending(self) -> list[PendingDevice]:
         """Quarantined devices, newest first."""
         with self.engine.connect() as conn:
             return _list_pending(conn)
 
-    def forget_pending(self, mac: str) -> None:
-        """Drop a pending device (after it was claimed)."""
+    def forget_pending(self, mac: str, audit: Sequence[AuditEntry] = ()) -> bool:
+        """Drop a pending device (claimed or rejected); False if it was not pending."""
         with self.engine.begin() as conn:
-            conn.execute(t.pending.delete().where(t.pending.c.mac == mac))
+            gone = conn.execute(t.pending.delete().where(t.pending.c.mac == mac)).rowcount
+            if gone:
+                record_audit(conn, audit)
+            return bool(gone)

@@ -123,3 +123,47 @@ def test_wrong_keys_count_towards_the_address_ban(api: Api, client: Client) -> N
     assert client("GET", api.url("/tenants"), api.keys["viewer"]).status == 200
     log = (api.data_dir / "serve.log").read_text()
     assert "event=api_key_failed client=127.0.0.1" in log
+
+
+# The resources beside the fleet: (method, path, body, least role, status when allowed).
+OPERATIONS_OTHER = [
+    ("GET", "/phones/805ec0aabbcc/files", None, "viewer", 200),
+    ("GET", "/phones/805ec0aabbcc/files/805ec0aabbcc.cfg", None, "viewer", 200),
+    ("POST", "/jobs", {"event": "resync", "tenant": "other"}, "operator", 201),
+    ("POST", "/jobs", {"event": "resync", "phones": ["805ec0aabbcc"]}, "operator", 201),
+    ("POST", "/jobs", {"event": "resync", "group": "other/ops"}, "operator", 201),
+]
+OPERATIONS = [
+    ("GET", "/jobs", None, "viewer", 200),
+    ("GET", "/firmware", None, "viewer", 200),
+    ("GET", "/rollouts", None, "viewer", 200),
+    ("GET", "/devices/pending", None, "viewer", 200),
+    ("GET", "/devices/seen", None, "viewer", 200),
+    ("GET", "/fleet", None, "viewer", 200),
+    ("GET", "/phones/0004f2123456/files", None, "viewer", 200),
+    ("POST", "/jobs", {"event": "resync", "tenant": "demo"}, "operator", 201),
+    ("POST", "/devices/pending/805ec0fffffe/claim", {}, "operator", 404),  # none pending
+    ("POST", "/firmware/yealink/none/activate", None, "admin", 404),
+    ("POST", "/rollouts", {"vendor": "yealink", "label": "none", "tenant": "demo"}, "admin", 404),
+    ("POST", "/rollouts/999999/halt", None, "admin", 404),
+    ("POST", "/fleet/apply", {"content": ""}, "admin", 200),  # an empty file changes nothing
+]
+
+
+@pytest.mark.parametrize(
+    "key_name", ["admin", "operator", "viewer", "operator@demo", "viewer@demo"]
+)
+def test_role_and_tenant_matrix_of_operations(api: Api, client: Client, key_name: str) -> None:
+    key = api.keys[key_name]
+    role, _, tenant = key_name.partition("@")
+    for method, path, body, least, allowed in OPERATIONS_OTHER + OPERATIONS:
+        answer = client(method, api.url(path), key, json=body)
+        if RANK[role] < RANK[least]:
+            expected = 403
+        elif tenant and (method, path, body, least, allowed) in OPERATIONS_OTHER:
+            expected = 404
+        else:
+            expected = allowed
+        assert answer.status == expected, (key_name, method, path, answer.body)
+        if expected >= 400:
+            assert answer.headers["Content-Type"].startswith("application/problem+json")

@@ -107,6 +107,12 @@ def test_rollout_commands(
     assert main([*cli, "rollout", "status", "1", "--json"]) == 0
     assert json.loads(out(capsys))["reason"] == "halted by hand"
     assert main([*cli, "rollout", "halt", "1"]) == 1
+    assert main([*cli, "rollout", "resume", "1"]) == 0
+    assert out(capsys) == "rollout 1 running again; 0 failed phone(s) of its wave waited for\n"
+    assert main([*cli, "rollout", "resume", "1"]) == 1
+    assert "no halted rollout 1" in capsys.readouterr().err
+    assert main([*cli, "rollout", "halt", "1"]) == 0
+    capsys.readouterr()
     assert main([*cli, "rollout", "start", "--vendor", "yealink", "--label", "r2",
                  "--group", "acme/pilot", "--threshold", "150"]) == 1  # fmt: skip
     assert "threshold must be in (0, 1]" in capsys.readouterr().err

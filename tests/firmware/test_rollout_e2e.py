@@ -260,6 +260,27 @@ async def run_scenario(
         assert f"static.firmware.url = http://127.0.0.1:{srv.http}/fw/yealink/r2/" in config
     assert srv.status(bad)["state"] == "rolled_back"
 
+    # Every step is in the audit log: the admin's, and the server's own.
+    log = json.loads(srv.run("audit", "--actor", "rollouts", "--limit", "100", "--json"))
+    steps = [(e["scope"], e["action"], e["after"]) for e in reversed(log["items"])]
+    mine = [(action, after) for scope, action, after in steps if scope == f"rollout:{good}"]
+    assert [a for a in mine if a[0] == "rollout.wave"] == [
+        ("rollout.wave", {"wave": 1, "label": "r2", "pinned": [GOOD[0]]}),
+        ("rollout.wave", {"wave": 2, "label": "r2", "pinned": GOOD[1:3]}),
+        ("rollout.wave", {"wave": 3, "label": "r2", "pinned": [GOOD[3]]}),
+    ]
+    judged = {mac: state for a in mine if a[0] == "rollout.phones" for mac, state in a[1].items()}
+    assert judged == dict.fromkeys(GOOD, "upgraded")
+    assert mine[-1] == ("rollout.done", {"state": "done"})
+    theirs = [(action, after) for scope, action, after in steps if scope == f"rollout:{bad}"]
+    assert ("rollout.halt", {"state": "halted", "reason": status["reason"]}) in theirs
+    assert {mac: s for a in theirs if a[0] == "rollout.phones" for mac, s in a[1].items()}[
+        DEAD
+    ] == "failed"
+    by_hand = json.loads(srv.run("audit", "--limit", "100", "--json"))["items"]
+    actions = {(e["scope"], e["action"]) for e in by_hand if e["actor"].startswith("cli:")}
+    assert {(f"rollout:{good}", "rollout.start"), (f"rollout:{bad}", "rollout.rollback")} <= actions
+
 
 def test_rollout_in_waves_halt_and_rollback(
     server: tuple[Server, dict[str, int], str],

@@ -1,0 +1,115 @@
+"""Fleet files over the API: export (as ``export-fleet`` writes them) and apply (as ``apply``).
+
+Apply is :func:`provisioner.fleet_apply.apply_fleet`, all or nothing and
+audited as the key. Its preview (``?dry_run``) is documented in docs/api.md.
+An export holds every secret only for an admin key; anyone else gets the
+secrets left out (``secret_settings``, ``password_set`` say which are set),
+so such an export is for reading, not for applying back.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from provisioner.api._call import Call, Reply
+from provisioner.api._fleet import ADMIN, VIEWER
+from provisioner.api._routing import Route
+from provisioner.apikeys import Role
+from provisioner.entities import redact
+from provisioner.errors import InputError
+from provisioner.fleet import export_fleet, fleet_text, parse_fleet, read_fleet_text
+from provisioner.fleet_apply import apply_fleet
+
+__all__ = ["ROUTES"]
+
+
+class ExportQuery(BaseModel):
+    """The export's format."""
+
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["toml", "json"] = "toml"
+
+
+class FleetExport(BaseModel):
+    """A fleet file, as ``provisioner export-fleet`` writes it."""
+
+    model_config = ConfigDict(extra="forbid")
+    format: str
+    content: str
+    secrets: bool = Field(description="whether secrets are in it (admin keys only)")
+
+
+class FleetApplyIn(BaseModel):
+    """A fleet file to apply."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    format: Literal["toml", "json"] = "toml"
+    content: str = Field(description="the fleet file's text")
+    prune: bool = Field(False, description="delete tenants, groups and phones it does not list")
+
+
+class FleetApplied(BaseModel):
+    """What applying changed."""
+
+    model_config = ConfigDict(extra="forbid")
+    changes: dict[str, int] = Field(description='rows written by kind, e.g. "phone created"')
+    described: list[str] = Field(description="one line per entity changed, then pins kept")
+    warnings: list[str]
+
+
+async def export_fleet_file(call: Call) -> Reply:
+    """The fleet (a tenant key: its tenant) as a fleet file."""
+    q: ExportQuery = call.query
+    store, catalog = call.services.store, call.services.catalog
+    if call.key.tenant is not None:
+        name = call.key.tenant
+        states = [await call.run(lambda: store.tenants.state(name))]
+    else:
+        states = await call.run(store.tenants.all_states)
+    document = export_fleet(states)
+    secrets = call.key.role is Role.ADMIN
+    if not secrets:
+        for kind in ("tenants", "groups", "phones"):
+            document[kind] = [redact(catalog, entry) for entry in document[kind]]
+    text = fleet_text(document, toml=q.format == "toml")
+    return Reply(FleetExport(format=q.format, content=text, secrets=secrets))
+
+
+export_fleet_file.__name__ = "export_fleet"
+
+
+async def apply_fleet_file(call: Call) -> Reply:
+    """Make the stored fleet match a fleet file, all or nothing."""
+    body: FleetApplyIn = call.body
+    catalog = call.services.catalog
+    document: dict[str, Any] = read_fleet_text(
+        body.content, toml=body.format == "toml", name="body.content"
+    )
+    states = parse_fleet(document, catalog)
+    if call.key.tenant is not None:
+        for state in states:
+            call.own(state.name, f"no tenant named {state.name!r}")
+        if body.prune:
+            raise InputError("prune: a key limited to a tenant cannot prune other tenants")
+    store = call.services.store
+    applied = await call.run(lambda: apply_fleet(store, call.edits, states, prune=body.prune))
+    return Reply(
+        FleetApplied(
+            changes=dict(sorted(applied.changes.items())),
+            described=applied.described,
+            warnings=applied.warnings,
+        )
+    )
+
+
+apply_fleet_file.__name__ = "apply_fleet"
+ROUTES = [
+    Route("GET", "/fleet", export_fleet_file, "Export the fleet file", "fleet", VIEWER,
+          query=ExportQuery, answer=FleetExport),
+    Route("POST", "/fleet/apply", apply_fleet_file, "Apply a fleet file", "fleet", ADMIN,
+          body=FleetApplyIn, answer=FleetApplied,
+          description="As `provisioner apply`: all or nothing; firmware pins of running "
+          "rollouts are kept. The body is JSON, within the API's body limit."),
+]  # fmt: skip
