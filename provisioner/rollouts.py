@@ -15,6 +15,7 @@ from provisioner.actor import Actor
 from provisioner.audit import AuditEntry, entry_for
 from provisioner.catalog import Catalog
 from provisioner.chars import check_text
+from provisioner.domain import FirmwareSet
 from provisioner.errors import InputError, NotFoundError
 from provisioner.firmware import (
     LABEL_SETTING,
@@ -71,37 +72,8 @@ def start_rollout(
     whose model has no image in the set, or whose ``firmware.label`` is
     locked above phone scope, is recorded as skipped with the reason.
     """
-    found = store.firmware.sets(
-        vendor=check_text(vendor, "vendor"), label=check_text(label, "label")
-    )
-    if not found:
-        raise NotFoundError(f"no {vendor} firmware set labelled {label!r}")
-    chosen = found[0]
-    if chosen.kind != "firmware":
-        raise InputError(f"{vendor} set {label!r} holds unmanaged files, not firmware")
-    if not chosen.active:
-        raise InputError(f"{vendor} set {label!r} is not active; activate it first")
-    if not chosen.version:
-        raise InputError(
-            f"{vendor} set {label!r} has no version, so phones cannot be seen to run it; "
-            "upload it again with --version"
-        )
-    snapshot = store.tenants.snapshot([mac for mac, _ in phones])
-    resolver = Resolver(catalog, snapshot)
-    files = [f.path for f in chosen.files]
-    rows: list[tuple[str, int, str]] = []
-    for phone in snapshot.phones.values():
-        model = catalog.model(phone.model)
-        family = catalog.family_of(model)
-        if family.vendor != vendor or not phone.enabled:
-            continue
-        reason = ""
-        value = resolver.phone(phone).settings[LABEL_SETTING]
-        if value.source.locked and value.source.kind is not SourceKind.PHONE:
-            reason = f"firmware.label is locked at {value.source}"
-        elif choose_image(family.firmware, model.vars, files) is None:
-            reason = f"the set has no image for {model.id}"
-        rows.append((phone.mac, phone.tenant_id, reason))
+    chosen = _rollable_set(store, vendor, label)
+    rows = _rollout_rows(store, catalog, vendor, chosen, [mac for mac, _ in phones])
     if not rows:
         raise NotFoundError(f"no enabled {vendor} phones in {selector}")
     unknown = [mac for mac in first if mac not in {r[0] for r in rows}]
@@ -131,6 +103,49 @@ def start_rollout(
         now=time.time() if now is None else now,
         audit=audit,
     )
+
+
+def _rollable_set(store: Store, vendor: str, label: str) -> FirmwareSet:
+    """The active firmware set a rollout may take; :raises: naming why it may not."""
+    found = store.firmware.sets(
+        vendor=check_text(vendor, "vendor"), label=check_text(label, "label")
+    )
+    if not found:
+        raise NotFoundError(f"no {vendor} firmware set labelled {label!r}")
+    chosen = found[0]
+    if chosen.kind != "firmware":
+        raise InputError(f"{vendor} set {label!r} holds unmanaged files, not firmware")
+    if not chosen.active:
+        raise InputError(f"{vendor} set {label!r} is not active; activate it first")
+    if not chosen.version:
+        raise InputError(
+            f"{vendor} set {label!r} has no version, so phones cannot be seen to run it; "
+            "upload it again with --version"
+        )
+    return chosen
+
+
+def _rollout_rows(
+    store: Store, catalog: Catalog, vendor: str, chosen: FirmwareSet, macs: list[str]
+) -> list[tuple[str, int, str]]:
+    """(MAC, tenant id, reason skipped or "") for the enabled ``vendor`` phones among ``macs``."""
+    snapshot = store.tenants.snapshot(macs)
+    resolver = Resolver(catalog, snapshot)
+    files = [f.path for f in chosen.files]
+    rows: list[tuple[str, int, str]] = []
+    for phone in snapshot.phones.values():
+        model = catalog.model(phone.model)
+        family = catalog.family_of(model)
+        if family.vendor != vendor or not phone.enabled:
+            continue
+        reason = ""
+        value = resolver.phone(phone).settings[LABEL_SETTING]
+        if value.source.locked and value.source.kind is not SourceKind.PHONE:
+            reason = f"firmware.label is locked at {value.source}"
+        elif choose_image(family.firmware, model.vars, files) is None:
+            reason = f"the set has no image for {model.id}"
+        rows.append((phone.mac, phone.tenant_id, reason))
+    return rows
 
 
 def rollout_entry(
