@@ -6,9 +6,15 @@ Jobs and their per-phone targets live in the database
 (:mod:`provisioner.store._jobs`); the runner holds no state that a restart
 would lose. Every round it asks which tenants have due targets, and for each
 takes as many as the tenant's token bucket (``notify.rate`` per second) and
-in-flight limit (``notify.max_in_flight``) allow. Taking a target counts an
+in-flight limit (``notify.max_in_flight``) allow. Both are the cluster's, not
+this node's: the bucket is a row in the database and the targets in flight
+are counted there, both in the claim's transaction
+(:meth:`~provisioner.store.JobRepository.claim_paced`), so three nodes send
+a tenant's NOTIFYs at its rate, not three times it. Taking a target counts an
 attempt and sets a lease; each send waits a random 0..``notify.jitter_ms``
-first. The outcome is written back as a :class:`~provisioner.notify.TargetOutcome`:
+first. The outcome is written back as a :class:`~provisioner.notify.TargetOutcome`
+(outcomes that arrive while a write is under way go together in the next
+one, so a high rate is not one transaction per NOTIFY):
 ``ok`` (2xx), queued again with exponential backoff (timeouts, 408, 5xx,
 while attempts remain), or ``failed`` with the SIP status and reason. Once
 a second the runner expires stale leases (a runner that was killed
@@ -29,20 +35,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
-from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Protocol, TypeVar
 
-from provisioner.notify import (
-    NotifyTargetError,
-    TargetEvent,
-    TargetOutcome,
-    TokenBucket,
-    request_for,
-)
+from provisioner.notify import NotifyTargetError, TargetEvent, TargetOutcome, request_for
 from provisioner.serve._cache import PhoneEntry, TenantEntry
 from provisioner.serve._db import Db
 from provisioner.sip import NotifyOutcome, NotifyRequest
@@ -73,9 +73,11 @@ class JobQueue(Protocol):
 
     def next_due(self) -> float | None: ...
 
-    def claim(self, tenant_id: int, limit: int, now: float, lease: float) -> list[TargetRow]: ...
+    def claim_paced(
+        self, tenant_id: int, rate: float, max_in_flight: int, now: float, lease: float
+    ) -> list[TargetRow]: ...
 
-    def finish(self, target_id: int, outcome: TargetOutcome, now: float) -> None: ...
+    def finish_many(self, outcomes: Sequence[tuple[int, TargetOutcome, float]]) -> None: ...
 
 
 class AddressLookup(Protocol):
@@ -132,8 +134,9 @@ class JobRunner:
         self._idle = idle
         self._wake = asyncio.Event()
         self._lease = lease
-        self._buckets: dict[int, TokenBucket] = {}
-        self._in_flight: defaultdict[int, int] = defaultdict(int)
+        # Outcomes waiting for the write under way (``_finishing``) to end.
+        self._outcomes: list[tuple[int, TargetOutcome, float, asyncio.Future[None]]] = []
+        self._finishing: asyncio.Task[None] | None = None
         self._tasks: dict[asyncio.Task[None], TargetRow] = {}  # sends in flight
         self._housekept = 0.0
         self._draining = False
@@ -200,18 +203,12 @@ class JobRunner:
         if tenant is None:
             return  # deleted; its targets stay queued and are listed by `jobs`
         policy = tenant.policy
-        bucket = self._buckets.get(tenant_id)
-        if bucket is None:
-            bucket = self._buckets[tenant_id] = TokenBucket(policy.notify_rate, now)
-        bucket.rate = policy.notify_rate
-        room = policy.notify_max_in_flight - self._in_flight[tenant_id]
-        count = min(bucket.available(now), room)
-        if count <= 0:
-            return
-        claimed = await self._db(lambda: self.jobs.claim(tenant_id, count, now, self._lease))
-        bucket.take(len(claimed))
+        claimed = await self._db(
+            lambda: self.jobs.claim_paced(
+                tenant_id, policy.notify_rate, policy.notify_max_in_flight, now, self._lease
+            )
+        )
         for target in claimed:
-            self._in_flight[tenant_id] += 1
             task = asyncio.create_task(self._send(target, policy.notify_jitter_ms / 1000))
             self._tasks[task] = target
             task.add_done_callback(self._sent)
@@ -248,8 +245,6 @@ class JobRunner:
         except Exception:  # one phone's failure must not stop the runner
             log.exception("event=notify_error mac=%s", target.mac)
             await self._finish(target, _gave_up(None, "internal error"))
-        finally:
-            self._in_flight[target.tenant_id] -= 1
 
     async def _send_now(self, target: TargetRow) -> None:
         phone = self.served.macs.get(target.mac)
@@ -286,8 +281,30 @@ class JobRunner:
         await self._finish(target, result)
 
     async def _finish(self, target: TargetRow, outcome: TargetOutcome) -> None:
-        now = self._clock()
-        await self._db(lambda: self.jobs.finish(target.id, outcome, now))
+        """Record an outcome; returns once it is written (with others arriving meanwhile)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outcomes.append((target.id, outcome, self._clock(), future))
+        if self._finishing is None:
+            self._finishing = asyncio.create_task(self._write_outcomes())
+        await future
+
+    async def _write_outcomes(self) -> None:
+        try:
+            while self._outcomes:
+                batch, self._outcomes = self._outcomes, []
+                rows = [(target, outcome, now) for target, outcome, now, _ in batch]
+                try:
+                    await self._db(functools.partial(self.jobs.finish_many, rows))
+                except Exception as exc:  # each send's task sees the failure
+                    for *_, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+        finally:
+            self._finishing = None
 
 
 def _gave_up(status: int | None, reason: str) -> TargetOutcome:

@@ -6,6 +6,11 @@ new state comes from the transition table in :mod:`provisioner.notify._states`
 leaves the lease to expire, and the target is queued again only if the
 retry policy allows another attempt — so a phone is never notified more
 often than its attempts allow, even across a kill -9.
+
+A tenant's pacing (``notify.rate``, ``notify.max_in_flight``) holds for the
+cluster as a whole: :func:`_claim_paced` locks the tenant's ``notify_pacing``
+row, counts the tenant's targets being sent on any node, takes what the
+shared token bucket allows and advances it, all in one transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from sqlalchemy import ColumnElement, Update, and_, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from provisioner.errors import NotFoundError
+from provisioner.notify._pacing import advance, available
 from provisioner.notify._states import (
     Event,
     JobState,
@@ -27,6 +33,7 @@ from provisioner.notify._states import (
     next_state,
 )
 from provisioner.store import _tables as t
+from provisioner.store._dialect import upsert_insert
 
 __all__ = [
     "ACTIVE",
@@ -224,6 +231,45 @@ def _claim_targets(
     return _targets_of(conn, ids=list(taken))
 
 
+def _claim_paced(
+    conn: Connection, *, tenant_id: int, rate: float, max_in_flight: int, now: float, lease: float
+) -> list[TargetRow]:
+    """Take due targets of a tenant as its cluster-wide pacing allows.
+
+    The first statement creates or locks the tenant's pacing row (an upsert
+    that changes nothing locks it on PostgreSQL and takes SQLite's write lock),
+    so claims of one tenant by several nodes are serialised and share one
+    bucket. Targets being sent on any node, with a live lease, count
+    against ``max_in_flight``; those of a node that died count until their
+    lease runs out.
+    """
+    pacing = t.notify_pacing.c
+    lock = upsert_insert(conn, t.notify_pacing).values(tenant_id=tenant_id, next_at=now)
+    lock = lock.on_conflict_do_update(
+        index_elements=["tenant_id"], set_={"next_at": pacing.next_at}
+    ).returning(pacing.next_at)
+    next_at = float(conn.execute(lock).scalar_one())
+    targets = t.notify_targets.c
+    sending = conn.execute(
+        select(func.count()).where(
+            targets.state == TargetState.SENDING,
+            targets.tenant_id == tenant_id,
+            targets.lease_until >= now,
+        )
+    ).scalar_one()
+    count = min(available(rate, next_at, now), max_in_flight - int(sending))
+    if count <= 0:
+        return []
+    claimed = _claim_targets(conn, tenant_id=tenant_id, limit=count, now=now, lease=lease)
+    if claimed:
+        conn.execute(
+            update(t.notify_pacing)
+            .where(pacing.tenant_id == tenant_id)
+            .values(next_at=advance(rate, next_at, now, len(claimed)))
+        )
+    return claimed
+
+
 def _targets_of(
     conn: Connection,
     *,
@@ -418,6 +464,20 @@ class JobRepository:
         with self.engine.begin() as conn:
             return _claim_targets(conn, tenant_id=tenant_id, limit=limit, now=now, lease=lease)
 
+    def claim_paced(
+        self, tenant_id: int, rate: float, max_in_flight: int, now: float, lease: float
+    ) -> list[TargetRow]:
+        """Take due targets of a tenant as its cluster-wide pacing allows (:func:`_claim_paced`)."""
+        with self.engine.begin() as conn:
+            return _claim_paced(
+                conn,
+                tenant_id=tenant_id,
+                rate=rate,
+                max_in_flight=max_in_flight,
+                now=now,
+                lease=lease,
+            )
+
     def due_tenants(self, now: float) -> list[int]:
         """Tenants with targets ready to be sent."""
         with self.engine.connect() as conn:
@@ -432,6 +492,12 @@ class JobRepository:
         """Record a send's outcome (:func:`_finish_target`)."""
         with self.engine.begin() as conn:
             _finish_target(conn, target_id, outcome, now)
+
+    def finish_many(self, outcomes: Sequence[tuple[int, TargetOutcome, float]]) -> None:
+        """Record the outcomes of several sends (target id, outcome, when) in one transaction."""
+        with self.engine.begin() as conn:
+            for target_id, outcome, now in outcomes:
+                _finish_target(conn, target_id, outcome, now)
 
     def expired(self, now: float) -> list[TargetRow]:
         """Targets whose runner died while sending (lease run out), to be judged."""
