@@ -58,7 +58,9 @@ def received(log: Path) -> list[Notify]:
     return sorted(seen.values(), key=lambda n: n.at)
 
 
-def fleet(sip_port: int, phones: int, rate: int, in_flight: int) -> dict[str, Any]:
+def fleet(
+    sip_port: int, phones: int, rate: int, in_flight: int, jitter_ms: int = 0
+) -> dict[str, Any]:
     return {
         "tenants": [
             {
@@ -69,7 +71,7 @@ def fleet(sip_port: int, phones: int, rate: int, in_flight: int) -> dict[str, An
                     "notify.target": "proxy",
                     "notify.rate": rate,
                     "notify.max_in_flight": in_flight,
-                    "notify.jitter_ms": 0,
+                    "notify.jitter_ms": jitter_ms,
                     "notify.delay_seconds": 0,
                     "notify.retries": 1,
                 },
@@ -130,13 +132,15 @@ def test_a_paced_job_across_three_nodes_keeps_the_tenants_rate(
 def test_kill_9_of_one_node_mid_job(cluster: ClusterFactory, tmp_path: Path) -> None:
     """The job completes; no phone gets more than 1 + ``notify.retries`` NOTIFYs (docs/notify.md).
 
-    The node killed is sending at the time: it dies holding leases, which the
-    other nodes take over once they run out (``--notify-lease``).
+    The node killed is sending at the time. Each send waits up to a second
+    (``notify.jitter_ms``) after its target was claimed, so the node dies
+    holding leases of targets it claimed and had not sent yet, which the other
+    nodes send once the leases run out (``--notify-lease``).
     """
     phones, rate = 120, 20
     with sip_proxy(tmp_path) as (sip_port, log):
         options = ("--poll-interval", "0.5", "--notify-lease", "3")
-        c = cluster(fleet(sip_port, phones, rate, 10), *options)
+        c = cluster(fleet(sip_port, phones, rate, 40, jitter_ms=1000), *options)
         c.cli("send-profiles", "--tenant", "acme")
         victim = c.nodes[0]
         victim_port = victim.sip_port()
@@ -151,6 +155,9 @@ def test_kill_9_of_one_node_mid_job(cluster: ClusterFactory, tmp_path: Path) -> 
         assert len(received(log)) < phones, "kill -9 should land mid-job"
         jobs = eventually(lambda: _done(c), lambda: f"the job is done\n{c.logs()}", 90)
     assert jobs[0]["counts"] == {"ok": phones}, jobs
+    shown = json.loads(c.cli("jobs", "--show", str(jobs[0]["id"]), "--json").stdout)
+    taken_over = [t for t in shown["targets"] if t["attempts"] == 2]
+    assert taken_over, "the killed node held no lease: nothing was taken over"
     counts = Counter(n.user for n in received(log))
     assert set(counts) == {f"u{n}" for n in range(phones)}
     assert max(counts.values()) <= 2  # 1 + notify.retries
