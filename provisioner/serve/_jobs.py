@@ -22,10 +22,15 @@ mid-send), moves ``ok`` targets to ``confirmed`` when the phone fetched its
 files again within ``notify.confirm_seconds``, and closes finished jobs.
 Every move follows the one table in :mod:`provisioner.notify._states`.
 
-Before taking targets the runner waits until the served state has caught up
-(:meth:`ServedState.caught_up`), so every change committed before a job was
-queued is in place when its NOTIFYs go out; jobs also start
-``notify.delay_seconds`` after they were queued.
+Before taking targets of a job it has not seen, the runner waits until the
+served state has caught up (:meth:`ServedState.caught_up`), so every change
+committed before a job was queued is in place when its NOTIFYs go out; it
+then takes targets only of the jobs it caught up for (job ids only grow), so
+a job queued meanwhile waits for the next round. Jobs also start
+``notify.delay_seconds`` after they were queued. Rounds are at least
+:data:`_MIN_ROUND` apart: a round follows every finished send (room for
+another), and at thousands of NOTIFYs a second a round per send would keep
+the database thread busy with rounds that find no token.
 
 The runner reads the store and the served state through Protocols of just
 what it uses; it writes nothing but its own jobs' rows.
@@ -52,6 +57,7 @@ __all__ = ["AddressLookup", "JobQueue", "JobRunner", "Sender", "ServedState", "r
 
 log = logging.getLogger("provisioner.notify")
 _BACKOFF = 5.0  # seconds before the first retry; doubled for each further one
+_MIN_ROUND = 0.02  # seconds between the starts of two rounds, at least
 _T = TypeVar("_T")
 
 
@@ -73,8 +79,16 @@ class JobQueue(Protocol):
 
     def next_due(self) -> float | None: ...
 
+    def newest_job(self) -> int: ...
+
     def claim_paced(
-        self, tenant_id: int, rate: float, max_in_flight: int, now: float, lease: float
+        self,
+        tenant_id: int,
+        rate: float,
+        max_in_flight: int,
+        now: float,
+        lease: float,
+        up_to_job: int | None = None,
     ) -> list[TargetRow]: ...
 
     def finish_many(self, outcomes: Sequence[tuple[int, TargetOutcome, float]]) -> None: ...
@@ -140,6 +154,7 @@ class JobRunner:
         self._tasks: dict[asyncio.Task[None], TargetRow] = {}  # sends in flight
         self._housekept = 0.0
         self._draining = False
+        self._caught_up_to = 0  # the newest job whose changes are served
 
     async def _db(self, call: Callable[[], _T]) -> _T:
         """``call`` (a store method) on the database thread, off the event loop."""
@@ -157,13 +172,18 @@ class JobRunner:
         process, the ``send-profiles`` command, are found then) — whichever
         comes first; ``tick`` apart only while targets are due or in flight.
         """
+        loop = asyncio.get_running_loop()
         try:
             while True:
+                started = loop.time()
                 wait = await self.step()
                 if not self._wake.is_set():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), wait)
                 self._wake.clear()
+                early = started + _MIN_ROUND - loop.time()
+                if early > 0:
+                    await asyncio.sleep(early)
         finally:
             for task in self._tasks:
                 task.cancel()
@@ -187,7 +207,10 @@ class JobRunner:
             if upcoming is None:
                 return self._idle
             return min(self._idle, max(upcoming - self._clock(), self._tick))
-        await self.served.caught_up()  # files in place before any phone fetches them
+        newest = await self._db(self.jobs.newest_job)
+        if newest > self._caught_up_to:
+            await self.served.caught_up()  # files in place before any phone fetches them
+            self._caught_up_to = newest
         for tenant_id in due:
             await self._start(tenant_id, self._clock())
         return self._tick
@@ -205,7 +228,12 @@ class JobRunner:
         policy = tenant.policy
         claimed = await self._db(
             lambda: self.jobs.claim_paced(
-                tenant_id, policy.notify_rate, policy.notify_max_in_flight, now, self._lease
+                tenant_id,
+                policy.notify_rate,
+                policy.notify_max_in_flight,
+                now,
+                self._lease,
+                self._caught_up_to,
             )
         )
         for target in claimed:

@@ -1,4 +1,4 @@
-"""cluster state: digest nonce counts, phone uploads, NOTIFY pacing
+"""cluster state: digest nonce counts, phone uploads, NOTIFY pacing, due targets by tenant
 
 Revision ID: 0009
 Revises: 0008_api
@@ -34,6 +34,12 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("mac", "name", name=op.f("pk_phone_uploads")),
     )
+    op.create_index(
+        "ix_notify_targets_tenant_due",
+        "notify_targets",
+        ["tenant_id", "state", "next_at"],
+        unique=False,
+    )
     op.create_table(
         "notify_pacing",
         sa.Column("tenant_id", sa.Integer(), nullable=False),
@@ -44,6 +50,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("notify_pacing")
+    op.drop_index("ix_notify_targets_tenant_due", table_name="notify_targets")
     op.drop_table("phone_uploads")
     op.drop_index(op.f("ix_digest_nonce_counts_expires"), table_name="digest_nonce_counts")
     op.drop_table("digest_nonce_counts")
