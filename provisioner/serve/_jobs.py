@@ -57,7 +57,7 @@ __all__ = ["AddressLookup", "JobQueue", "JobRunner", "Sender", "ServedState", "r
 
 log = logging.getLogger("provisioner.notify")
 _BACKOFF = 5.0  # seconds before the first retry; doubled for each further one
-_MIN_ROUND = 0.02  # seconds between the starts of two rounds, at least
+_MIN_ROUND = 0.01  # seconds between the starts of two rounds, at least
 _T = TypeVar("_T")
 
 

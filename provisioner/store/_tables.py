@@ -216,8 +216,8 @@ notify_targets = Table(
     Column("done_at", Float, nullable=True),
     Column("confirm_until", Float, nullable=True),
     Index("ix_notify_targets_due", "state", "next_at"),
-    # A tenant's due targets (the runner's rounds; docs/cluster.md).
-    Index("ix_notify_targets_tenant_due", "tenant_id", "state", "next_at"),
+    # A tenant's queue in claim order (the runner's rounds; docs/cluster.md).
+    Index("ix_notify_targets_tenant_queue", "tenant_id", "state", "id"),
 )
 
 # Device files (docs/firmware.md): a set is a vendor's firmware release or a

@@ -1,4 +1,4 @@
-"""cluster state: digest nonce counts, phone uploads, NOTIFY pacing, due targets by tenant
+"""cluster state: digest nonce counts, phone uploads, NOTIFY pacing, a tenant's queue index
 
 Revision ID: 0009
 Revises: 0008_api
@@ -35,9 +35,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("mac", "name", name=op.f("pk_phone_uploads")),
     )
     op.create_index(
-        "ix_notify_targets_tenant_due",
+        "ix_notify_targets_tenant_queue",
         "notify_targets",
-        ["tenant_id", "state", "next_at"],
+        ["tenant_id", "state", "id"],
         unique=False,
     )
     op.create_table(
@@ -50,7 +50,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("notify_pacing")
-    op.drop_index("ix_notify_targets_tenant_due", table_name="notify_targets")
+    op.drop_index("ix_notify_targets_tenant_queue", table_name="notify_targets")
     op.drop_table("phone_uploads")
     op.drop_index(op.f("ix_digest_nonce_counts_expires"), table_name="digest_nonce_counts")
     op.drop_table("digest_nonce_counts")
