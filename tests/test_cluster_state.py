@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from provisioner.serve._uploads import import_disk_uploads
 from provisioner.store import Store
 
 
@@ -41,3 +44,21 @@ def test_upload_names_that_are_not_names_are_refused(store: Store, name: str) ->
 def test_upload_of_a_non_mac_is_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="refusing upload name"):
         store.uploads.read("../etc", "passwd")
+
+
+def test_uploads_left_on_disk_are_imported_once(store: Store, tmp_path: Path) -> None:
+    mac = "0004f2000001"
+    root = tmp_path / "uploads"
+    (root / mac).mkdir(parents=True)
+    (root / mac / f"{mac}-phone.cfg").write_bytes(b"<old/>")
+    (root / mac / f"{mac}-app.log").write_bytes(b"log")
+    (root / mac / ".tmp-partial").write_bytes(b"x")  # an interrupted write: skipped
+    store.uploads.write(mac, f"{mac}-app.log", b"newer", 5.0)  # the database's wins
+    assert import_disk_uploads(root, store.uploads) == 1
+    found = store.uploads.read(mac, f"{mac}-phone.cfg")
+    assert found is not None
+    assert found[0] == b"<old/>"  # its time is the file's
+    assert store.uploads.read(mac, f"{mac}-app.log") == (b"newer", 5)
+    assert not root.exists()
+    assert (tmp_path / "uploads.imported" / mac / f"{mac}-phone.cfg").exists()  # kept
+    assert import_disk_uploads(root, store.uploads) == 0  # nothing left to read
