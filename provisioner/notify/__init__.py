@@ -1,7 +1,7 @@
 """Check-sync: whom to notify and what to send (pure); jobs run in provisioner.serve."""
 
 from provisioner.notify._delay import notify_delay
-from provisioner.notify._pacing import TokenBucket
+from provisioner.notify._pacing import BURST_SECONDS, advance, available
 from provisioner.notify._states import (
     TRANSITIONS,
     Event,
@@ -16,6 +16,7 @@ from provisioner.notify._states import (
 from provisioner.notify._target import NotifyInfo, NotifyTargetError, notify_info, request_for
 
 __all__ = [
+    "BURST_SECONDS",
     "TRANSITIONS",
     "Event",
     "IllegalTransition",
@@ -25,7 +26,8 @@ __all__ = [
     "TargetEvent",
     "TargetOutcome",
     "TargetState",
-    "TokenBucket",
+    "advance",
+    "available",
     "check_sync_event",
     "next_state",
     "notify_delay",

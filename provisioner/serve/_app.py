@@ -2,7 +2,8 @@
 
 Start-up renders every tenant before the first socket opens, so the first
 phone is served from memory. Background tasks poll tenant revisions (cache
-freshness) and flush seen records. SIGHUP re-reads the configuration, TLS
+freshness), bans (also at once on a PostgreSQL ``NOTIFY`` from another
+node, and when this node bans) and flush seen records. SIGHUP re-reads the configuration, TLS
 files, catalog and templates without touching a connection or transfer
 (:meth:`Server.reload`). SIGINT/SIGTERM drain: every front end stops
 accepting, transfers and NOTIFYs in flight get ``shutdown_grace`` seconds,
@@ -42,11 +43,13 @@ from provisioner.serve._learned import LearnedAddresses
 from provisioner.serve._listen import listening
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Fetch, Protocol, Status, TenantPolicy
+from provisioner.serve._pg_listener import PgListener
 from provisioner.serve._reloads import Reloads
 from provisioner.serve._rollouts import RolloutRunner
 from provisioner.serve._tls import default_hosts, self_signed, server_context
+from provisioner.serve._uploads import import_disk_uploads
 from provisioner.sip import Notifier
-from provisioner.store import Ban, JobRequest, Store
+from provisioner.store import BANS_CHANNEL, Ban, JobRequest, Store
 from provisioner.tftp import Content, TftpEvent, TftpServer
 
 if TYPE_CHECKING:
@@ -58,6 +61,7 @@ log = logging.getLogger("provisioner.serve")
 # What a TFTP upload may hold in memory at most; each upload's own limit comes
 # from the catalog's [[uploads]] entry (Polycom logs: 256 KiB to 1 MiB).
 _TFTP_MAX_UPLOAD = 16 << 20
+_NONCE_SWEEP = 60.0  # seconds between deletions of stale digest nonce counts
 
 
 class Server:
@@ -103,6 +107,10 @@ class Server:
         )
         self.access = AccessLog(self.cache, enabled=config.access_log)
         self.bans = store.bans
+        # Set when bans must be synced now: one made here, or a NOTIFY from another node.
+        self._bans_due = asyncio.Event()
+        self.gateway.on_ban = self._bans_due.set
+        self.listener: PgListener | None = None
         self._runner: web.ServerRunner | None = None
         self._connections: Connections | None = None
         self._https: Site | None = None
@@ -127,6 +135,8 @@ class Server:
         swept = await self.db.run(self.firmware.sweep)
         if swept:
             log.info("event=firmware_swept entries=%s", ",".join(swept))
+        uploads = self.config.data_dir / "uploads"
+        await self.db.run(lambda: import_disk_uploads(uploads, self.store.uploads))
         await self.cache.refresh()
         await self._sync_bans()  # bans made before a restart or on other nodes hold at once
         config = self.config
@@ -136,6 +146,7 @@ class Server:
         if config.ftp_port:
             await self._start_ftp()
         await listening("sip", config.bind, config.sip_port, self.notifier.start)
+        self.addresses["sip"] = self.notifier.local_address  # NOTIFYs come from here
         if config.api_port:
             await self._start_api()
         self._start_tasks()
@@ -275,9 +286,15 @@ class Server:
             asyncio.create_task(self._every(config.poll_interval, self.cache.refresh)),
             asyncio.create_task(self._every(config.seen_interval, self._flush_seen)),
             asyncio.create_task(self._every(config.poll_interval, self._sync_bans)),
+            asyncio.create_task(self._sync_bans_when_due()),
+            asyncio.create_task(self._every(_NONCE_SWEEP, self._expire_nonces)),
             self._job_task,
             asyncio.create_task(self._coordinate()),
         ]
+        url = self.store.engine.url
+        if url.get_backend_name() == "postgresql":
+            self.listener = PgListener(url, {BANS_CHANNEL: self._bans_due.set})
+            self._tasks.append(asyncio.create_task(self.listener.run()))
         if isinstance(self.firmware.storage, ObjectStorage):
             self._tasks.append(
                 asyncio.create_task(self._every(config.poll_interval, self._mirror_firmware))
@@ -379,6 +396,21 @@ class Server:
         now = time.time()
         active = await self.db.run(lambda: self.bans.active(now))
         tracker.replace(((b.address, b.until) for b in active), time.time())
+
+    async def _sync_bans_when_due(self) -> None:
+        """Sync bans as soon as one is made here or another node announces one."""
+        while True:
+            await self._bans_due.wait()
+            self._bans_due.clear()
+            try:
+                await self._sync_bans()
+            except Exception:  # the poll retries; the loop must go on
+                log.exception("event=background_error job=_sync_bans")
+
+    async def _expire_nonces(self) -> None:
+        """Forget digest nonce counts of nonces that went stale (any node may do it)."""
+        now = time.time()
+        await asyncio.to_thread(self.store.nonces.expire, now)
 
     async def _flush_seen(self) -> None:
         rows = self.gateway.seen.take()

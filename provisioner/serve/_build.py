@@ -2,8 +2,9 @@
 
 :class:`~provisioner.serve.Server` and the serving tests' harness both call
 :func:`build_gateway`, so what the tests exercise is wired as the server is:
-the digest key derived from the store's device key, the ban thresholds, the
-upload directory and the seen-record bound all from the configuration.
+the digest key derived from the store's device key, the ban thresholds and
+the seen-record bound from the configuration, uploads and digest nonce
+counts in the database (shared by every node; docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from provisioner.serve._digest import DigestAuth
 from provisioner.serve._gateway import Gateway
 from provisioner.serve._learned import LearnedAddresses
 from provisioner.serve._metrics import Metrics
+from provisioner.serve._nonce_claims import NonceClaims
 from provisioner.serve._seen import SeenRecorder
-from provisioner.serve._uploads import UploadStore
 from provisioner.store import Store
 
 if TYPE_CHECKING:
@@ -60,7 +61,8 @@ def build_gateway(
             ban_seconds=config.ban_seconds,
             exempt=config.ban_exempt,
         ),
-        uploads=UploadStore(config.data_dir / "uploads"),
+        uploads=store.uploads,
+        nonces=NonceClaims(store.nonces),
         seen=SeenRecorder(store.seen, config.seen_max_rows),
         metrics=metrics,
         learned=LearnedAddresses() if learned is None else learned,

@@ -9,6 +9,9 @@ others' ``nc=00000001`` look like a replay). A nonce older than :data:`NONCE_LIF
 answered with a fresh challenge marked ``stale=true`` (RFC 7616 §3.3) so the
 phone retries without asking for a password. Replays are refused by
 remembering, per nonce, the highest nonce count (``nc``) seen (§3.4).
+That memory is this node's; the last answer accepted is offered to the
+gateway (:meth:`DigestAuth.take_claim`), which claims it for the whole
+cluster in the database before serving (:mod:`provisioner.serve._nonce_claims`).
 Every comparison of secrets is constant-time.
 
 Challenges offer SHA-256 first and MD5 second (§3.7); many desk phones only
@@ -29,7 +32,7 @@ from dataclasses import dataclass
 
 from provisioner.digest_params import parse_params
 
-__all__ = ["NONCE_LIFETIME", "DigestAuth", "Verdict"]
+__all__ = ["NONCE_LIFETIME", "Claim", "DigestAuth", "Verdict"]
 
 NONCE_LIFETIME = 300  # seconds
 _MAX_TRACKED_NONCES = 50_000
@@ -49,6 +52,15 @@ class Verdict:
     stale: bool = False  # a valid but expired nonce: challenge again with stale=true
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A digest answer this node accepted, to be claimed for the cluster."""
+
+    nonce: str
+    count: int
+    expires: float  # when the nonce goes stale: its count need not be remembered after
+
+
 class DigestAuth:
     """Issues challenges and verifies responses with one server key."""
 
@@ -59,6 +71,7 @@ class DigestAuth:
         self._dummy_password = secrets.token_urlsafe(24)
         # nonce -> (highest count, bitmap of counts seen below it)
         self._counts: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._claim: Claim | None = None
 
     def _sign(self, issued: int, salt: str, realm: str) -> str:
         message = f"{issued:x}|{salt}|{realm}".encode()
@@ -141,7 +154,20 @@ class DigestAuth:
             return Verdict(False)
         if age > NONCE_LIFETIME:
             return Verdict(False, stale=True)
-        return Verdict(self._fresh_count(nonce, nc))
+        if not self._fresh_count(nonce, nc):
+            return Verdict(False)
+        self._claim = Claim(nonce, int(nc, 16) if nc else 0, now - age + NONCE_LIFETIME)
+        return Verdict(True)
+
+    def take_claim(self) -> Claim | None:
+        """The digest answer the last :meth:`verify` accepted, once (``None``: none).
+
+        Verification is synchronous and the gateway takes the claim right after
+        its decision, so the answer is the one of the request being decided.
+        Basic credentials carry no nonce and make no claim.
+        """
+        claim, self._claim = self._claim, None
+        return claim
 
     def _fresh_count(self, nonce: str, nc: str) -> bool:
         """Replay protection (RFC 7616 §3.4): each nonce count is accepted once.

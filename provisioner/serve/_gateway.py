@@ -51,8 +51,10 @@ This module is the shell that carries it out: the ban check and waiting for
 a refresh (the opening :meth:`Gateway._open`, shared by downloads and
 uploads), making challenges (their nonces are random), metrics, seen records
 and failure counting deferred until after the answer (:meth:`Gateway._later`),
-the database writes of the unknown-device policy, learning addresses, and
-reading and writing uploaded files in a worker thread. Front ends see it
+the database writes of the unknown-device policy, learning addresses,
+claiming an accepted digest answer for the whole cluster before serving
+(:mod:`provisioner.serve._nonce_claims`), and reading and writing uploads
+(database rows every node reads) in a worker thread. Front ends see it
 through :class:`provisioner.serve._front.FrontGateway`.
 """
 
@@ -86,13 +88,13 @@ from provisioner.serve._decide import (
     decide,
     resume,
 )
-from provisioner.serve._digest import DigestAuth
+from provisioner.serve._digest import Claim, DigestAuth
 from provisioner.serve._learned import LearnedAddresses
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Fetch, Protocol, Reply, Status
+from provisioner.serve._nonce_claims import NonceClaims
 from provisioner.serve._seen import SeenRecorder
-from provisioner.serve._uploads import UploadStore
-from provisioner.store import PendingDevice
+from provisioner.store import PendingDevice, UploadRepository
 
 __all__ = ["Gateway", "PendingDevices", "PhoneAdder", "UploadTicket"]
 
@@ -135,7 +137,8 @@ class Gateway:
         cache: ConfigCache,
         digest: DigestAuth,
         bans: FailureTracker,
-        uploads: UploadStore,
+        uploads: UploadRepository,
+        nonces: NonceClaims,
         seen: SeenRecorder,
         metrics: Metrics,
         learned: LearnedAddresses,
@@ -150,6 +153,8 @@ class Gateway:
         self.digest = digest
         self.bans = bans
         self.uploads = uploads
+        self.nonces = nonces
+        self.on_ban: Callable[[], None] = _nothing  # the server writes a new ban at once
         self.seen = seen
         self.metrics = metrics
         self.realm = realm
@@ -172,7 +177,28 @@ class Gateway:
             return Absent(req.path, None), now
         if self.cache.busy:
             await self.cache.settled()
-        return decide(req, self.cache, now, self._rules), now
+        self.digest.take_claim()  # nothing left over from a decision made elsewhere
+        decision = decide(req, self.cache, now, self._rules)
+        claim = self.digest.take_claim()
+        if claim is not None and not await self._cluster_fresh(claim):
+            # Another node accepted this answer: now a replay in this node's
+            # memory too, so deciding again refuses it as any replay is refused.
+            self.metrics.digest_replays += 1
+            decision = decide(req, self.cache, now, self._rules)
+            self.digest.take_claim()
+        return decision, now
+
+    async def _cluster_fresh(self, claim: Claim) -> bool:
+        """Whether no node accepted this digest answer before (``digest_nonce_counts``).
+
+        When the database cannot be reached the node's own memory has to do:
+        the answer is admitted, as it would be by a node on its own.
+        """
+        try:
+            return await self.nonces.claim(claim.nonce, claim.count, claim.expires)
+        except Exception:  # a database outage must not stop authenticated phones
+            log.exception("event=nonce_claim_failed")
+            return True
 
     # --- downloads -------------------------------------------------------
 
@@ -225,6 +251,7 @@ class Gateway:
 
     async def _serve_back(self, req: Fetch, decision: ServeBack) -> Reply:
         phone, path = decision.phone, decision.path
+        # Not the Db thread: a phone's read-back must not queue behind a render.
         found = await asyncio.to_thread(self.uploads.read, phone.mac, decision.name)
         if found is None:
             # The phone has not uploaded it: a normal miss for its own file.
@@ -269,7 +296,7 @@ class Gateway:
         """Store an authorised upload (the caller enforced ``ticket.limit`` while reading)."""
         if len(data) > ticket.limit:
             return self._finish(req, req.path, Reply(Status.TOO_LARGE), None)
-        await asyncio.to_thread(self.uploads.write, ticket.mac, ticket.name, data)
+        await asyncio.to_thread(self.uploads.write, ticket.mac, ticket.name, data, self._clock())
         self.metrics.uploads += 1
         phone = self.cache.macs.get(ticket.mac)
         if phone is not None:
@@ -308,6 +335,7 @@ class Gateway:
         )
         if self.bans.failure(client, self._clock(), key, event):
             self.metrics.bans += 1
+            self.on_ban()
             log.warning(
                 "event=ban client=%s duration=%d failures=%d window=%d",
                 client,
@@ -470,3 +498,7 @@ def _loggable(text: str) -> str:
 def _content_type(name: str) -> str:
     """An uploaded file's type when served back: the catalog's map, text by default."""
     return content_type_of(name, FORMAT_CONTENT_TYPES[OutputFormat.KV])
+
+
+def _nothing() -> None:
+    """The default ban callback: a gateway on its own has nobody to tell."""

@@ -6,9 +6,15 @@ Jobs and their per-phone targets live in the database
 (:mod:`provisioner.store._jobs`); the runner holds no state that a restart
 would lose. Every round it asks which tenants have due targets, and for each
 takes as many as the tenant's token bucket (``notify.rate`` per second) and
-in-flight limit (``notify.max_in_flight``) allow. Taking a target counts an
+in-flight limit (``notify.max_in_flight``) allow. Both are the cluster's, not
+this node's: the bucket is a row in the database and the targets in flight
+are counted there, both in the claim's transaction
+(:meth:`~provisioner.store.JobRepository.claim_paced`), so three nodes send
+a tenant's NOTIFYs at its rate, not three times it. Taking a target counts an
 attempt and sets a lease; each send waits a random 0..``notify.jitter_ms``
-first. The outcome is written back as a :class:`~provisioner.notify.TargetOutcome`:
+first. The outcome is written back as a :class:`~provisioner.notify.TargetOutcome`
+(outcomes that arrive while a write is under way go together in the next
+one, so a high rate is not one transaction per NOTIFY):
 ``ok`` (2xx), queued again with exponential backoff (timeouts, 408, 5xx,
 while attempts remain), or ``failed`` with the SIP status and reason. Once
 a second the runner expires stale leases (a runner that was killed
@@ -16,10 +22,15 @@ mid-send), moves ``ok`` targets to ``confirmed`` when the phone fetched its
 files again within ``notify.confirm_seconds``, and closes finished jobs.
 Every move follows the one table in :mod:`provisioner.notify._states`.
 
-Before taking targets the runner waits until the served state has caught up
-(:meth:`ServedState.caught_up`), so every change committed before a job was
-queued is in place when its NOTIFYs go out; jobs also start
-``notify.delay_seconds`` after they were queued.
+Before taking targets of a job it has not seen, the runner waits until the
+served state has caught up (:meth:`ServedState.caught_up`), so every change
+committed before a job was queued is in place when its NOTIFYs go out; it
+then takes targets only of the jobs it caught up for (job ids only grow), so
+a job queued meanwhile waits for the next round. Jobs also start
+``notify.delay_seconds`` after they were queued. Rounds are at least
+:data:`_MIN_ROUND` apart: a round follows every finished send (room for
+another), and at thousands of NOTIFYs a second a round per send would keep
+the database thread busy with rounds that find no token.
 
 The runner reads the store and the served state through Protocols of just
 what it uses; it writes nothing but its own jobs' rows.
@@ -29,20 +40,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
-from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Protocol, TypeVar
 
-from provisioner.notify import (
-    NotifyTargetError,
-    TargetEvent,
-    TargetOutcome,
-    TokenBucket,
-    request_for,
-)
+from provisioner.notify import NotifyTargetError, TargetEvent, TargetOutcome, request_for
 from provisioner.serve._cache import PhoneEntry, TenantEntry
 from provisioner.serve._db import Db
 from provisioner.sip import NotifyOutcome, NotifyRequest
@@ -52,6 +57,7 @@ __all__ = ["AddressLookup", "JobQueue", "JobRunner", "Sender", "ServedState", "r
 
 log = logging.getLogger("provisioner.notify")
 _BACKOFF = 5.0  # seconds before the first retry; doubled for each further one
+_MIN_ROUND = 0.01  # seconds between the starts of two rounds, at least
 _T = TypeVar("_T")
 
 
@@ -73,9 +79,19 @@ class JobQueue(Protocol):
 
     def next_due(self) -> float | None: ...
 
-    def claim(self, tenant_id: int, limit: int, now: float, lease: float) -> list[TargetRow]: ...
+    def newest_job(self) -> int: ...
 
-    def finish(self, target_id: int, outcome: TargetOutcome, now: float) -> None: ...
+    def claim_paced(
+        self,
+        tenant_id: int,
+        rate: float,
+        max_in_flight: int,
+        now: float,
+        lease: float,
+        up_to_job: int | None = None,
+    ) -> list[TargetRow]: ...
+
+    def finish_many(self, outcomes: Sequence[tuple[int, TargetOutcome, float]]) -> None: ...
 
 
 class AddressLookup(Protocol):
@@ -132,11 +148,13 @@ class JobRunner:
         self._idle = idle
         self._wake = asyncio.Event()
         self._lease = lease
-        self._buckets: dict[int, TokenBucket] = {}
-        self._in_flight: defaultdict[int, int] = defaultdict(int)
+        # Outcomes waiting for the write under way (``_finishing``) to end.
+        self._outcomes: list[tuple[int, TargetOutcome, float, asyncio.Future[None]]] = []
+        self._finishing: asyncio.Task[None] | None = None
         self._tasks: dict[asyncio.Task[None], TargetRow] = {}  # sends in flight
         self._housekept = 0.0
         self._draining = False
+        self._caught_up_to = 0  # the newest job whose changes are served
 
     async def _db(self, call: Callable[[], _T]) -> _T:
         """``call`` (a store method) on the database thread, off the event loop."""
@@ -154,13 +172,18 @@ class JobRunner:
         process, the ``send-profiles`` command, are found then) — whichever
         comes first; ``tick`` apart only while targets are due or in flight.
         """
+        loop = asyncio.get_running_loop()
         try:
             while True:
+                started = loop.time()
                 wait = await self.step()
                 if not self._wake.is_set():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), wait)
                 self._wake.clear()
+                early = started + _MIN_ROUND - loop.time()
+                if early > 0:
+                    await asyncio.sleep(early)
         finally:
             for task in self._tasks:
                 task.cancel()
@@ -184,7 +207,10 @@ class JobRunner:
             if upcoming is None:
                 return self._idle
             return min(self._idle, max(upcoming - self._clock(), self._tick))
-        await self.served.caught_up()  # files in place before any phone fetches them
+        newest = await self._db(self.jobs.newest_job)
+        if newest > self._caught_up_to:
+            await self.served.caught_up()  # files in place before any phone fetches them
+            self._caught_up_to = newest
         for tenant_id in due:
             await self._start(tenant_id, self._clock())
         return self._tick
@@ -200,18 +226,17 @@ class JobRunner:
         if tenant is None:
             return  # deleted; its targets stay queued and are listed by `jobs`
         policy = tenant.policy
-        bucket = self._buckets.get(tenant_id)
-        if bucket is None:
-            bucket = self._buckets[tenant_id] = TokenBucket(policy.notify_rate, now)
-        bucket.rate = policy.notify_rate
-        room = policy.notify_max_in_flight - self._in_flight[tenant_id]
-        count = min(bucket.available(now), room)
-        if count <= 0:
-            return
-        claimed = await self._db(lambda: self.jobs.claim(tenant_id, count, now, self._lease))
-        bucket.take(len(claimed))
+        claimed = await self._db(
+            lambda: self.jobs.claim_paced(
+                tenant_id,
+                policy.notify_rate,
+                policy.notify_max_in_flight,
+                now,
+                self._lease,
+                self._caught_up_to,
+            )
+        )
         for target in claimed:
-            self._in_flight[tenant_id] += 1
             task = asyncio.create_task(self._send(target, policy.notify_jitter_ms / 1000))
             self._tasks[task] = target
             task.add_done_callback(self._sent)
@@ -248,8 +273,6 @@ class JobRunner:
         except Exception:  # one phone's failure must not stop the runner
             log.exception("event=notify_error mac=%s", target.mac)
             await self._finish(target, _gave_up(None, "internal error"))
-        finally:
-            self._in_flight[target.tenant_id] -= 1
 
     async def _send_now(self, target: TargetRow) -> None:
         phone = self.served.macs.get(target.mac)
@@ -286,8 +309,30 @@ class JobRunner:
         await self._finish(target, result)
 
     async def _finish(self, target: TargetRow, outcome: TargetOutcome) -> None:
-        now = self._clock()
-        await self._db(lambda: self.jobs.finish(target.id, outcome, now))
+        """Record an outcome; returns once it is written (with others arriving meanwhile)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outcomes.append((target.id, outcome, self._clock(), future))
+        if self._finishing is None:
+            self._finishing = asyncio.create_task(self._write_outcomes())
+        await future
+
+    async def _write_outcomes(self) -> None:
+        try:
+            while self._outcomes:
+                batch, self._outcomes = self._outcomes, []
+                rows = [(target, outcome, now) for target, outcome, now, _ in batch]
+                try:
+                    await self._db(functools.partial(self.jobs.finish_many, rows))
+                except Exception as exc:  # each send's task sees the failure
+                    for *_, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+        finally:
+            self._finishing = None
 
 
 def _gave_up(status: int | None, reason: str) -> TargetOutcome:

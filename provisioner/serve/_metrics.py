@@ -23,6 +23,7 @@ class Metrics:
     firmware_hits: int = 0
     render_errors: int = 0
     bans: int = 0
+    digest_replays: int = 0  # answers refused because another node had accepted them
     uploads: int = 0
     reload_failures: int = 0  # SIGHUPs whose configuration or TLS files were refused
     tenants: int = 0  # served now (gauges, set by the cache after each refresh)
@@ -63,6 +64,12 @@ class Metrics:
             ),
             ("render_errors_total", "counter", self.render_errors, "Files that failed to render."),
             ("bans_total", "counter", self.bans, "Client addresses banned for repeated failures."),
+            (
+                "digest_replays_total",
+                "counter",
+                self.digest_replays,
+                "Digest answers refused because another node had accepted them.",
+            ),
             ("uploads_total", "counter", self.uploads, "Files phones uploaded."),
             (
                 "reload_failures_total",

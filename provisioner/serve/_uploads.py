@@ -1,47 +1,41 @@
-"""Files phones upload, stored per phone outside the template tree.
+"""Uploads kept on disk by earlier versions, moved into the database once.
 
-Layout: ``<data dir>/uploads/<mac>/<name>``. ``name`` is never taken from
-the request: it is the catalog's upload pattern expanded with the phone's
-MAC (the request path only selects which pattern). Writes are atomic
-(temporary file, fsync, rename); a failed or oversized upload leaves
-nothing behind. Uploads are owner-only (files 0600, directories 0700): a
-phone's ``-phone.cfg`` holds what its user changed, passwords included.
+Earlier versions stored phone uploads as ``<data dir>/uploads/<mac>/<name>``
+on the node that took them. They now live in the database (``phone_uploads``,
+:class:`provisioner.store.UploadRepository`) so every node serves them. At
+start-up, files still in that directory are imported (one the database
+already holds for the same phone and name is newer there and is kept) and
+the directory is renamed ``uploads.imported``, so it is read only once and
+nothing is deleted.
 """
 
 from __future__ import annotations
 
-import os
+import logging
 from pathlib import Path
 
 from provisioner.mac import is_mac
-from provisioner.private import private_dir, write_atomic
+from provisioner.store import UploadRepository
 
-__all__ = ["UploadStore"]
+__all__ = ["import_disk_uploads"]
+
+log = logging.getLogger("provisioner.serve")
 
 
-class UploadStore:
-    """Per-phone upload directories under one root."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def _path(self, mac: str, name: str) -> Path:
-        if not is_mac(mac) or not name or "/" in name or name.startswith("."):
-            raise ValueError(f"refusing upload name {name!r} for {mac!r}")
-        return self.root / mac / name
-
-    def write(self, mac: str, name: str, data: bytes) -> None:
-        """Store an upload owner-only, replacing the previous one atomically."""
-        target = self._path(mac, name)
-        private_dir(self.root)  # also tightens directories from before uploads were private
-        private_dir(target.parent)
-        write_atomic(target, data)
-
-    def read(self, mac: str, name: str) -> tuple[bytes, int] | None:
-        """An upload's bytes and modification time (Unix seconds), from one open file;
-        ``None`` when the phone never uploaded it."""
-        try:
-            with self._path(mac, name).open("rb") as handle:
-                return handle.read(), int(os.fstat(handle.fileno()).st_mtime)
-        except FileNotFoundError:
-            return None
+def import_disk_uploads(root: Path, uploads: UploadRepository) -> int:
+    """Import ``root/<mac>/<name>`` files not yet in the database; returns how many."""
+    if not root.is_dir():
+        return 0
+    imported = 0
+    for phone in sorted(root.iterdir()):
+        if not phone.is_dir() or not is_mac(phone.name):
+            continue
+        for file in sorted(phone.iterdir()):
+            if not file.is_file() or file.name.startswith("."):
+                continue  # a temporary file of an interrupted write
+            if uploads.read(phone.name, file.name) is None:
+                uploads.write(phone.name, file.name, file.read_bytes(), file.stat().st_mtime)
+                imported += 1
+    root.rename(root.with_name(root.name + ".imported"))
+    log.info("event=uploads_imported files=%d from=%s", imported, root)
+    return imported

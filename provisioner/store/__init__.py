@@ -6,17 +6,20 @@
 from provisioner.store._addresses import AddressBook, Admitted
 from provisioner.store._apikeys import ApiKeyRecord, ApiKeyRepository
 from provisioner.store._audit import AuditLog, AuditQuery
-from provisioner.store._bans import Ban, BanStore
+from provisioner.store._bans import BANS_CHANNEL, Ban, BanStore
 from provisioner.store._engine import connect, database_exists, default_url, migrate
 from provisioner.store._firmware import FirmwareRepository
 from provisioner.store._jobs import JobRepository, JobRequest, JobSummary, TargetRow
+from provisioner.store._nonces import NonceCounts
 from provisioner.store._rollouts import RolloutPhone, RolloutRecord, RolloutRepository
 from provisioner.store._seen import PendingDevice, SeenRepository, SeenRow
 from provisioner.store._store import Store
 from provisioner.store._tenants import AuditHook, TenantRepository
+from provisioner.store._uploads import UploadRepository
 from provisioner.store._write import Changes
 
 __all__ = [
+    "BANS_CHANNEL",
     "AddressBook",
     "Admitted",
     "ApiKeyRecord",
@@ -31,6 +34,7 @@ __all__ = [
     "JobRepository",
     "JobRequest",
     "JobSummary",
+    "NonceCounts",
     "PendingDevice",
     "RolloutPhone",
     "RolloutRecord",
@@ -40,6 +44,7 @@ __all__ = [
     "Store",
     "TargetRow",
     "TenantRepository",
+    "UploadRepository",
     "connect",
     "database_exists",
     "default_url",

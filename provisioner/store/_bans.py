@@ -3,7 +3,9 @@
 Each ``serve`` node counts failures in memory (a write per failed request
 would hand an attacker a database write per packet) and writes only the bans
 that result. Every node reads the active bans back on its poll interval, so a
-ban made on one node holds on all of them and survives a restart.
+ban made on one node holds on all of them and survives a restart. On
+PostgreSQL a write also sends ``NOTIFY`` on :data:`BANS_CHANNEL` in the same
+transaction, so listening nodes read them back at once (docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -11,13 +13,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.engine import Connection, Engine
 
 from provisioner.store import _tables as t
 from provisioner.store._dialect import upsert_insert
 
-__all__ = ["Ban", "BanStore"]
+__all__ = ["BANS_CHANNEL", "Ban", "BanStore"]
+
+BANS_CHANNEL = "provisioner_bans"
+
+
+def _announce(conn: Connection) -> None:
+    """Tell listening nodes the bans changed (PostgreSQL; delivered at commit)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": BANS_CHANNEL})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +74,7 @@ class BanStore:
                     },
                 )
             )
+            _announce(conn)
 
     def active(self, now: float) -> list[Ban]:
         """Bans still in force at ``now``; expired rows are deleted on the way."""
@@ -76,4 +87,5 @@ class BanStore:
         """Lift a ban; False when the address was not banned."""
         with self.engine.begin() as conn:
             result = conn.execute(delete(t.bans).where(t.bans.c.address == address))
+            _announce(conn)
             return bool(result.rowcount)

@@ -6,6 +6,11 @@ new state comes from the transition table in :mod:`provisioner.notify._states`
 leaves the lease to expire, and the target is queued again only if the
 retry policy allows another attempt — so a phone is never notified more
 often than its attempts allow, even across a kill -9.
+
+A tenant's pacing (``notify.rate``, ``notify.max_in_flight``) holds for the
+cluster as a whole: :func:`_claim_paced` locks the tenant's ``notify_pacing``
+row, counts the tenant's targets being sent on any node, takes what the
+shared token bucket allows and advances it, all in one transaction.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Update, and_, func, insert, select, update
+from sqlalchemy import ColumnElement, Update, and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from provisioner.audit import AuditEntry
 from provisioner.errors import NotFoundError
+from provisioner.notify._pacing import advance, available
 from provisioner.notify._states import (
     Event,
     JobState,
@@ -29,6 +35,7 @@ from provisioner.notify._states import (
 )
 from provisioner.store import _tables as t
 from provisioner.store._audit import record_audit
+from provisioner.store._dialect import upsert_insert
 
 __all__ = [
     "ACTIVE",
@@ -166,19 +173,36 @@ def create_job(
     return int(job_id)
 
 
+def _not_indexed(column: ColumnElement[float]) -> ColumnElement[float]:
+    """``column + 0``: the same value, but no index on ``column`` serves a range over it.
+
+    Both databases would otherwise pick ``ix_notify_targets_due`` (state,
+    due time) for a tenant's queue and sort every due target to find the
+    oldest few; this leaves them ``ix_notify_targets_tenant_queue``.
+    """
+    return column + 0
+
+
 def _due_tenants(conn: Connection, now: float) -> list[int]:
-    """Tenants with targets ready to be sent."""
-    query = (
-        select(t.notify_targets.c.tenant_id)
-        .join(t.notify_jobs, t.notify_jobs.c.id == t.notify_targets.c.job_id)
+    """Tenants with targets ready to be sent.
+
+    One EXISTS per tenant on ``ix_notify_targets_tenant_queue``: it stops at a
+    tenant's first due target instead of reading every due target (100,000
+    of them in a large job, several times a second).
+    """
+    targets = t.notify_targets.c
+    due = (
+        select(targets.id)
+        .join(t.notify_jobs, t.notify_jobs.c.id == targets.job_id)
         .where(
-            t.notify_targets.c.state == TargetState.QUEUED,
-            t.notify_targets.c.next_at <= now,
+            targets.tenant_id == t.tenants.c.id,
+            targets.state == TargetState.QUEUED,
+            _not_indexed(targets.next_at) <= now,
             t.notify_jobs.c.state == JobState.RUNNING,
         )
-        .distinct()
+        .exists()
     )
-    return list(conn.execute(query).scalars())
+    return list(conn.execute(select(t.tenants.c.id).where(due).order_by(t.tenants.c.id)).scalars())
 
 
 def _next_due(conn: Connection) -> float | None:
@@ -196,23 +220,36 @@ def _next_due(conn: Connection) -> float | None:
 
 
 def _claim_targets(
-    conn: Connection, *, tenant_id: int, limit: int, now: float, lease: float
+    conn: Connection,
+    *,
+    tenant_id: int,
+    limit: int,
+    now: float,
+    lease: float,
+    up_to_job: int | None = None,
 ) -> list[TargetRow]:
-    """Take up to ``limit`` due targets of a tenant for sending (counts an attempt each)."""
-    ids = list(
-        conn.execute(
-            select(t.notify_targets.c.id)
-            .join(t.notify_jobs, t.notify_jobs.c.id == t.notify_targets.c.job_id)
-            .where(
-                t.notify_targets.c.tenant_id == tenant_id,
-                t.notify_targets.c.state == TargetState.QUEUED,
-                t.notify_targets.c.next_at <= now,
-                t.notify_jobs.c.state == JobState.RUNNING,
-            )
-            .order_by(t.notify_targets.c.next_at, t.notify_targets.c.id)
-            .limit(limit)
-        ).scalars()
+    """Take up to ``limit`` due targets of a tenant for sending (counts an attempt each).
+
+    Oldest target first, in the order of ``ix_notify_targets_tenant_queue``,
+    so the walk stops after ``limit`` due rows (ordering by due time as well
+    sorted a whole job's targets every round: they are all due at once).
+    With ``up_to_job``, only targets of that job or older ones.
+    """
+    query = (
+        select(t.notify_targets.c.id)
+        .join(t.notify_jobs, t.notify_jobs.c.id == t.notify_targets.c.job_id)
+        .where(
+            t.notify_targets.c.tenant_id == tenant_id,
+            t.notify_targets.c.state == TargetState.QUEUED,
+            _not_indexed(t.notify_targets.c.next_at) <= now,
+            t.notify_jobs.c.state == JobState.RUNNING,
+        )
+        .order_by(t.notify_targets.c.id)
+        .limit(limit)
     )
+    if up_to_job is not None:
+        query = query.where(t.notify_targets.c.job_id <= up_to_job)
+    ids = list(conn.execute(query).scalars())
     if not ids:
         return []
     # Only rows still queued are taken, and only the rows this UPDATE changed
@@ -224,6 +261,54 @@ def _claim_targets(
         .returning(t.notify_targets.c.id)
     ).scalars()
     return _targets_of(conn, ids=list(taken))
+
+
+def _claim_paced(
+    conn: Connection,
+    *,
+    tenant_id: int,
+    rate: float,
+    max_in_flight: int,
+    now: float,
+    lease: float,
+    up_to_job: int | None = None,
+) -> list[TargetRow]:
+    """Take due targets of a tenant as its cluster-wide pacing allows.
+
+    The first statement creates or locks the tenant's pacing row (an upsert
+    that changes nothing locks it on PostgreSQL and takes SQLite's write lock),
+    so claims of one tenant by several nodes are serialised and share one
+    bucket. Targets being sent on any node, with a live lease, count
+    against ``max_in_flight``; those of a node that died count until their
+    lease runs out.
+    """
+    pacing = t.notify_pacing.c
+    lock = upsert_insert(conn, t.notify_pacing).values(tenant_id=tenant_id, next_at=now)
+    lock = lock.on_conflict_do_update(
+        index_elements=["tenant_id"], set_={"next_at": pacing.next_at}
+    ).returning(pacing.next_at)
+    next_at = float(conn.execute(lock).scalar_one())
+    targets = t.notify_targets.c
+    sending = conn.execute(
+        select(func.count()).where(
+            targets.state == TargetState.SENDING,
+            targets.tenant_id == tenant_id,
+            targets.lease_until >= now,
+        )
+    ).scalar_one()
+    count = min(available(rate, next_at, now), max_in_flight - int(sending))
+    if count <= 0:
+        return []
+    claimed = _claim_targets(
+        conn, tenant_id=tenant_id, limit=count, now=now, lease=lease, up_to_job=up_to_job
+    )
+    if claimed:
+        conn.execute(
+            update(t.notify_pacing)
+            .where(pacing.tenant_id == tenant_id)
+            .values(next_at=advance(rate, next_at, now, len(claimed)))
+        )
+    return claimed
 
 
 def _targets_of(
@@ -270,22 +355,39 @@ def _move(state: TargetState, event: TargetEvent, *where: ColumnElement[bool]) -
     )
 
 
-def _finish_target(conn: Connection, target_id: int, outcome: TargetOutcome, now: float) -> None:
-    """Record how a send ended: ok, failed, or queued again for ``outcome.retry_at``."""
-    values: dict[str, object] = {
-        "status": outcome.status,
-        "reason": outcome.reason[:255],
-        "lease_until": None,
-        "sent_at": now,
-    }
-    if outcome.retry_at is not None:
-        values["next_at"] = outcome.retry_at
-    else:
-        values["done_at"] = now
-        values["confirm_until"] = outcome.confirm_until
-    conn.execute(
-        _move(TargetState.SENDING, outcome.event, t.notify_targets.c.id == target_id).values(values)
-    )
+def _finish_targets(conn: Connection, outcomes: Sequence[tuple[int, TargetOutcome, float]]) -> None:
+    """Record how sends ended: ok, failed, or queued again for ``outcome.retry_at``.
+
+    One executemany per kind of outcome: at thousands of NOTIFYs a second,
+    building and running one UPDATE per send is what limits a job's rate, so
+    the rows of one kind (answered, retried, given up) share a statement
+    with their values bound per row.
+    """
+    kinds: dict[tuple[TargetEvent, bool], list[dict[str, object]]] = {}
+    for target_id, outcome, now in outcomes:
+        retried = outcome.retry_at is not None
+        # Bound names differ from the columns': SQLAlchemy reserves those for SET.
+        row: dict[str, object] = {
+            "b_id": target_id,
+            "b_status": outcome.status,
+            "b_reason": outcome.reason[:255],
+            "b_sent_at": now,
+        }
+        if retried:
+            row["b_next_at"] = outcome.retry_at
+        else:
+            row["b_done_at"] = now
+            row["b_confirm_until"] = outcome.confirm_until
+        kinds.setdefault((outcome.event, retried), []).append(row)
+    for (event, retried), rows in kinds.items():
+        names = ["status", "reason", "sent_at"]
+        names += ["next_at"] if retried else ["done_at", "confirm_until"]
+        values: dict[str, object] = {name: bindparam("b_" + name) for name in names}
+        values["lease_until"] = None
+        statement = _move(
+            TargetState.SENDING, event, t.notify_targets.c.id == bindparam("b_id")
+        ).values(values)
+        conn.execute(statement, rows)
 
 
 def _expired_targets(conn: Connection, now: float) -> list[TargetRow]:
@@ -450,6 +552,33 @@ class JobRepository:
         with self.engine.begin() as conn:
             return _claim_targets(conn, tenant_id=tenant_id, limit=limit, now=now, lease=lease)
 
+    def claim_paced(
+        self,
+        tenant_id: int,
+        rate: float,
+        max_in_flight: int,
+        now: float,
+        lease: float,
+        up_to_job: int | None = None,
+    ) -> list[TargetRow]:
+        """Take due targets of a tenant as its cluster-wide pacing allows (:func:`_claim_paced`);
+        with ``up_to_job``, only of that job and older ones."""
+        with self.engine.begin() as conn:
+            return _claim_paced(
+                conn,
+                tenant_id=tenant_id,
+                rate=rate,
+                max_in_flight=max_in_flight,
+                now=now,
+                lease=lease,
+                up_to_job=up_to_job,
+            )
+
+    def newest_job(self) -> int:
+        """The id of the newest job (0 when there is none): ids only grow."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.max(t.notify_jobs.c.id))).scalar() or 0)
+
     def due_tenants(self, now: float) -> list[int]:
         """Tenants with targets ready to be sent."""
         with self.engine.connect() as conn:
@@ -461,9 +590,13 @@ class JobRepository:
             return _next_due(conn)
 
     def finish(self, target_id: int, outcome: TargetOutcome, now: float) -> None:
-        """Record a send's outcome (:func:`_finish_target`)."""
+        """Record a send's outcome (:func:`_finish_targets`)."""
+        self.finish_many([(target_id, outcome, now)])
+
+    def finish_many(self, outcomes: Sequence[tuple[int, TargetOutcome, float]]) -> None:
+        """Record the outcomes of several sends (target id, outcome, when) in one transaction."""
         with self.engine.begin() as conn:
-            _finish_target(conn, target_id, outcome, now)
+            _finish_targets(conn, outcomes)
 
     def expired(self, now: float) -> list[TargetRow]:
         """Targets whose runner died while sending (lease run out), to be judged."""

@@ -20,9 +20,11 @@ from provisioner.store._bans import BanStore
 from provisioner.store._engine import connect, migrate
 from provisioner.store._firmware import FirmwareRepository
 from provisioner.store._jobs import JobRepository
+from provisioner.store._nonces import NonceCounts
 from provisioner.store._rollouts import RolloutRepository
 from provisioner.store._seen import SeenRepository
 from provisioner.store._tenants import TenantRepository
+from provisioner.store._uploads import UploadRepository
 
 __all__ = ["Store"]
 
@@ -33,8 +35,9 @@ class Store:
     ``tenants`` (tenants, groups, phones, lines, settings), ``jobs``
     (send-profiles jobs), ``addresses`` (where phones were admitted from),
     ``seen`` (seen records and pending devices), ``firmware`` (firmware
-    sets), ``rollouts`` (staged rollouts), ``bans``, ``apikeys`` (admin API
-    keys) and ``audit`` (the audit log).
+    sets), ``rollouts`` (staged rollouts), ``bans``, ``nonces`` (digest
+    nonce counts used on any node), ``uploads`` (files phones uploaded),
+    ``apikeys`` (admin API keys) and ``audit`` (the audit log).
     """
 
     def __init__(self, engine: Engine, catalog: Catalog) -> None:
@@ -46,6 +49,8 @@ class Store:
         self.firmware = FirmwareRepository(engine)
         self.rollouts = RolloutRepository(engine)
         self.bans = BanStore(engine)
+        self.nonces = NonceCounts(engine)
+        self.uploads = UploadRepository(engine)
         self.apikeys = ApiKeyRepository(engine)
         self.audit = AuditLog(engine)
 

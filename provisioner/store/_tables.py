@@ -30,6 +30,7 @@ from sqlalchemy import (
 __all__ = [
     "api_keys",
     "audit_log",
+    "digest_nonce_counts",
     "firmware_files",
     "firmware_sets",
     "group_members",
@@ -39,9 +40,11 @@ __all__ = [
     "lines",
     "metadata",
     "notify_jobs",
+    "notify_pacing",
     "notify_targets",
     "pending",
     "phone_settings",
+    "phone_uploads",
     "phones",
     "rollout_phones",
     "rollouts",
@@ -213,6 +216,8 @@ notify_targets = Table(
     Column("done_at", Float, nullable=True),
     Column("confirm_until", Float, nullable=True),
     Index("ix_notify_targets_due", "state", "next_at"),
+    # A tenant's queue in claim order (the runner's rounds; docs/cluster.md).
+    Index("ix_notify_targets_tenant_queue", "tenant_id", "state", "id"),
 )
 
 # Device files (docs/firmware.md): a set is a vendor's firmware release or a
@@ -302,6 +307,40 @@ bans = Table(
     Column("until", Float, nullable=False, index=True),
     Column("reason", String(64), nullable=False, default=""),
     Column("created_at", Float, nullable=False),
+)
+
+# Digest nonce counts used by any node (docs/cluster.md): a row per (nonce,
+# nc) accepted, so an Authorization answer used on one node is refused on
+# every other. Rows go when the nonce expires (``expires`` is its end).
+digest_nonce_counts = Table(
+    "digest_nonce_counts",
+    metadata,
+    Column("nonce", String(96), primary_key=True),
+    Column("nc", BigInteger, primary_key=True),
+    Column("expires", Float, nullable=False, index=True),
+)
+
+# Files phones upload (``-phone.cfg``, logs; docs/cluster.md): small, per
+# phone and name, kept in the database so every node serves what one took.
+# Size limits are the catalog's, enforced before a row is written.
+phone_uploads = Table(
+    "phone_uploads",
+    metadata,
+    Column("mac", String(12), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# NOTIFY pacing per tenant for the whole cluster (docs/cluster.md): the
+# token bucket of ``notify.rate`` (``next_at``: when the next NOTIFY may
+# start) and ``notify.max_in_flight`` (``sending`` targets), advanced in the
+# same transaction that claims targets, so nodes share one rate.
+notify_pacing = Table(
+    "notify_pacing",
+    metadata,
+    Column("tenant_id", Integer, primary_key=True),
+    Column("next_at", Float, nullable=False),
 )
 
 # Where each phone last fetched its own files from, admitted (authenticated

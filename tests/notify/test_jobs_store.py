@@ -166,3 +166,37 @@ def test_a_target_left_queued_in_a_cancelled_job_is_not_coalesced_into(
     (target,) = store.jobs.targets(new)
     assert target.state == "queued"
     assert [t.id for t in store.jobs.claim(tid, 5, 4.0, lease=60.0)] == [target.id]
+
+
+def _outcome() -> TargetOutcome:
+    return TargetOutcome(TargetEvent.ANSWERED, 200)
+
+
+def test_paced_claims_share_one_bucket_per_tenant(fleet: tuple[Store, int]) -> None:
+    """Two runners (nodes) claiming with the same store take one rate between them."""
+    store, tid = fleet
+    many = [(f"0004f21{n:05x}", tid) for n in range(40)]
+    store.jobs.create(JobRequest("many", "resync", 0.0), many, 100.0)
+    # A new bucket starts empty: nothing at once, then 10 per second.
+    assert store.jobs.claim_paced(tid, 10.0, 100, 100.0, lease=60.0) == []
+    node1 = store.jobs.claim_paced(tid, 10.0, 100, 100.5, lease=60.0)
+    node2 = store.jobs.claim_paced(tid, 10.0, 100, 100.5, lease=60.0)
+    assert (len(node1), len(node2)) == (5, 0)
+    node2 = store.jobs.claim_paced(tid, 10.0, 100, 100.8, lease=60.0)
+    assert len(node2) == 3
+    # Idle for a long time: a second's worth at most (the burst).
+    assert len(store.jobs.claim_paced(tid, 10.0, 100, 200.0, lease=60.0)) == 10
+
+
+def test_paced_claims_count_targets_in_flight_on_every_node(fleet: tuple[Store, int]) -> None:
+    store, tid = fleet
+    many = [(f"0004f21{n:05x}", tid) for n in range(20)]
+    store.jobs.create(JobRequest("many", "resync", 0.0), many, 100.0)
+    assert store.jobs.claim_paced(tid, 100.0, 4, 100.0, lease=60.0) == []  # the bucket starts
+    taken = store.jobs.claim_paced(tid, 100.0, 4, 101.0, lease=60.0)
+    assert len(taken) == 4  # the in-flight limit, not the 100 tokens
+    assert store.jobs.claim_paced(tid, 100.0, 4, 101.5, lease=60.0) == []
+    store.jobs.finish_many([(taken[0].id, _outcome(), 101.6), (taken[1].id, _outcome(), 101.6)])
+    assert len(store.jobs.claim_paced(tid, 100.0, 4, 101.7, lease=60.0)) == 2
+    # A dead node's targets stop counting once their lease ran out.
+    assert len(store.jobs.claim_paced(tid, 100.0, 4, 162.0, lease=60.0)) == 4

@@ -31,6 +31,7 @@ from tests.security.gateway_fleet import (
     fleet,
 )
 from tests.serve_process import run_cli, serving
+from tests.uploads import stored_upload
 from tests.waiting import eventually
 
 SIGNED = "0004f2000003"  # a Polycom with an HTTP password
@@ -53,8 +54,7 @@ def _phones() -> list[dict[str, object]]:
 
 
 def _stored(data: Path, mac: str, name: str) -> bytes | None:
-    path = data / "uploads" / mac / name
-    return path.read_bytes() if path.exists() else None
+    return stored_upload(data, mac, name)
 
 
 def test_unauthenticated_uploads_are_refused_counted_and_opt_in(tmp_path: Path) -> None:

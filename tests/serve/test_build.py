@@ -30,7 +30,9 @@ def test_server_and_harness_gateways_are_built_alike(tmp_path: Path, catalog: Ca
         assert bans.exempt == config.ban_exempt
         assert (gateway.realm, gateway.default_tenant) == ("elsewhere", "acme")
         assert gateway.seen.max_rows == 5
-        assert gateway.uploads.root == tmp_path / "node" / "uploads"
+        # Uploads and digest nonce counts are the database's, shared with every node.
+        assert gateway.uploads is h.store.uploads
+        assert gateway.nonces._store is h.store.nonces
         # One nonce key, from the store's device key: the harness's gateway
         # (another "node" on the same database) accepts the server's nonces.
         nonce = gateway.digest.nonce("provisioner", h.clock[0])

@@ -24,6 +24,7 @@ import pytest
 
 from tests.peers import fetch_with_curl, free_port, need
 from tests.serve_process import run_cli, serving
+from tests.uploads import stored_upload, uploaded_names
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo-fleet.toml"
@@ -110,8 +111,7 @@ def test_polycom_boot_sequence_over_http(served: Served, tmp_path: Path) -> None
     overrides.write_bytes(b'<PHONE_CONFIG><X up.backlight.idleIntensity="1"/></PHONE_CONFIG>\n')
     assert curl(served, f"{POLYCOM}-phone.cfg", "-T", str(overrides), ua=ua_app)[0] == 201
     assert curl(served, f"{POLYCOM}-phone.cfg", ua=ua_app) == (200, overrides.read_bytes())
-    stored = served.data_dir / "uploads" / POLYCOM / f"{POLYCOM}-app.log"
-    assert stored.read_bytes() == b"boot ok\n"
+    assert stored_upload(served.data_dir, POLYCOM, f"{POLYCOM}-app.log") == b"boot ok\n"
 
 
 def test_yealink_boot_sequence_with_digest(served: Served) -> None:
@@ -200,7 +200,7 @@ def test_uploads_of_names_that_are_not_uploads_are_refused(served: Served, tmp_p
         ("x.cfg", 404),
     ):
         assert curl(served, name, "-T", str(source))[0] == expected, name
-    assert not (served.data_dir / "uploads" / POLYCOM / f"{POLYCOM}.cfg").exists()
+    assert stored_upload(served.data_dir, POLYCOM, f"{POLYCOM}.cfg") is None
 
 
 def test_tftp_hpa_client_with_options(served: Served, tmp_path: Path) -> None:
@@ -264,13 +264,12 @@ def tftp_put(port: int, source: Path, name: str) -> subprocess.CompletedProcess[
 
 
 def test_tftp_uploads_are_refused_by_default(served: Served, tmp_path: Path) -> None:
-    stored = served.data_dir / "uploads" / POLYCOM / f"{POLYCOM}-app.log"
-    before = stored.read_bytes() if stored.exists() else None  # the HTTP PUT above
+    before = stored_upload(served.data_dir, POLYCOM, f"{POLYCOM}-app.log")  # the HTTP PUT above
     source = tmp_path / "app.log"
     source.write_bytes(b"sent over TFTP\n" * 100)
     result = tftp_put(served.tftp, source, f"{POLYCOM}-app.log")
     assert "Access violation" in result.stdout + result.stderr
-    assert (stored.read_bytes() if stored.exists() else None) == before
+    assert stored_upload(served.data_dir, POLYCOM, f"{POLYCOM}-app.log") == before
 
 
 def test_tftp_uploads_when_switched_on(tmp_path: Path) -> None:
@@ -279,7 +278,6 @@ def test_tftp_uploads_when_switched_on(tmp_path: Path) -> None:
     run_cli(data, "apply", str(DEMO))
     open_uploads(data)
     tftp = free_port(socket.SOCK_DGRAM)
-    uploads = data / "uploads" / POLYCOM
     log = tmp_path / "app.log"
     log.write_bytes(bytes(range(256)) * 1000)  # 256,000 bytes: 500 blocks
     too_big = tmp_path / "phone.cfg"
@@ -287,15 +285,15 @@ def test_tftp_uploads_when_switched_on(tmp_path: Path) -> None:
     with serving(data, "--tftp-port", str(tftp), "--tftp-uploads"):
         result = tftp_put(tftp, log, f"{POLYCOM.upper()}-app.log")
         assert result.returncode == 0, result.stdout + result.stderr
-        assert (uploads / f"{POLYCOM}-app.log").read_bytes() == log.read_bytes()
+        assert stored_upload(data, POLYCOM, f"{POLYCOM}-app.log") == log.read_bytes()
         # Not an upload name, and an unknown phone: refused before any data.
         for name in (f"{POLYCOM}.cfg", "0004f2999999-app.log", f"../{POLYCOM}-app.log"):
             result = tftp_put(tftp, log, name)
             assert "Access violation" in result.stdout + result.stderr, name
         result = tftp_put(tftp, too_big, f"{POLYCOM}-phone.cfg")
         assert "Disk full or allocation exceeded" in result.stdout + result.stderr
-    assert sorted(path.name for path in uploads.iterdir()) == [f"{POLYCOM}-app.log"]
-    assert not (data / "uploads" / "0004f2999999").exists()
+    assert uploaded_names(data, POLYCOM) == [f"{POLYCOM}-app.log"]
+    assert uploaded_names(data, "0004f2999999") == []
 
 
 def test_identify_seen_and_graceful_shutdown(own_served: Served, tmp_path: Path) -> None:

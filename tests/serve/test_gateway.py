@@ -194,7 +194,7 @@ def test_auto_register_creates_and_serves(h: Harness) -> None:
     assert (phone.model, phone.groups, phone.lines) == ("vvx410", ["new"], [])
 
 
-def test_uploads_are_stored_and_served_back(h: Harness, tmp_path: Path) -> None:
+def test_uploads_are_stored_and_served_back(h: Harness) -> None:
     # Unauthenticated uploads need the opt-in (the default: tests/security/test_uploads.py).
     Edits.of(h.store).settings.set(parse_scope(f"phone:{POLYCOM}"), "uploads.unauthenticated", True)
     h.run(h.cache.refresh())
@@ -204,7 +204,7 @@ def test_uploads_are_stored_and_served_back(h: Harness, tmp_path: Path) -> None:
     assert reply.status is Status.OK
     assert ticket is not None
     assert h.run(h.gateway.store_upload(req, ticket, b"<x/>")).status is Status.OK
-    assert (tmp_path / "uploads" / POLYCOM / name).read_bytes() == b"<x/>"
+    assert h.store.uploads.read(POLYCOM, name) == (b"<x/>", 1_000_000)  # in the database
     assert h.get(name).file.data == b"<x/>"
     assert h.get(f"{POLYCOM}-app.log").status is not Status.OK  # logs are not served back
     assert h.run(h.gateway.store_upload(req, ticket, b"x" * (ticket.limit + 1))).status is (

@@ -162,10 +162,10 @@ def test_put_upload_then_get_back(server: Running, tmp_path: Path) -> None:
     big = tmp_path / "big.log"
     big.write_bytes(b"x" * (1024 * 1024 + 1))
     assert status_of("-T", str(big), server.url(f"{POLYCOM}-app.log"))[0] == 413
-    assert not (tmp_path / "uploads" / POLYCOM / f"{POLYCOM}-app.log").exists()
+    assert h.store.uploads.read(POLYCOM, f"{POLYCOM}-app.log") is None
     # An unknown phone-shaped name looks like a protected phone: challenged, never stored.
     assert status_of("-T", str(source), server.url("0004f2999999-phone.cfg"))[0] == 401
-    assert not (tmp_path / "uploads" / "0004f2999999").exists()
+    assert h.store.uploads.read("0004f2999999", "0004f2999999-phone.cfg") is None
 
 
 def test_health_and_metrics(server: Running) -> None:

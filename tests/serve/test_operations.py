@@ -122,7 +122,7 @@ def test_json_lines_and_an_access_log_without_secrets(tmp_path: Path) -> None:
     assert "Digest" not in text
     assert "response=" not in text
     listening = {e["protocol"] for e in events if e.get("event") == "listening"}
-    assert listening == {"http", "tftp", "ftp"}
+    assert listening == {"http", "tftp", "ftp", "sip"}  # sip: where NOTIFYs come from
     access = [e for e in events if e.get("event") == "access"]
     by_path = {(e["protocol"], e["path"], e["status"]): e for e in access}
     yealink = by_path["http", f"/<token>/{YEALINK}.cfg", 200]
