@@ -1,8 +1,22 @@
-"""Whole-tenant validation against the catalog.
+"""Validation of a tenant's state against the catalog: whole, or what a change touched.
 
-One function decides whether a tenant's state may be stored, whatever
+One set of rules decides whether a tenant's state may be stored, whatever
 produced it (fleet file or single command). It reports every problem, each
-with a location, rather than stopping at the first.
+with a location, rather than stopping at the first. :func:`check_tenant`
+checks everything (``apply``, a new tenant); :func:`check_change` checks
+only the entities a single edit touched, which gives the same new problems
+because every rule reads only an entity, its tenant's head and the groups
+it names:
+
+- the tenant's own fields, settings and locks are always checked (cheap);
+- a changed group is checked; a changed or new phone is checked with its lines;
+- rules that reach across entities widen the check: a change of the
+  tenant's locks re-checks every group and phone (the lock rule is
+  tenant-wide), and a group created, removed or whose locks changed
+  re-checks the phones that name it (unknown group, the group's locks).
+
+Values unique across tenants (``access.url_token``, ``access.ftp.user``)
+are checked against the database by the store, for every write.
 
 Every text value passes the character rule of :mod:`provisioner.chars` here:
 entity fields through :mod:`provisioner.validate`, setting values through
@@ -17,7 +31,7 @@ resolution time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from provisioner.catalog import Catalog, Family
@@ -34,7 +48,7 @@ from provisioner.validate import (
     check_weight,
 )
 
-__all__ = ["check_tenant"]
+__all__ = ["check_change", "check_tenant"]
 
 
 class _Collector:
@@ -94,6 +108,54 @@ def _check_locked(
 
 def check_tenant(catalog: Catalog, tenant: TenantState) -> list[Problem]:
     """Validate ``tenant`` and everything under it; an empty list means valid."""
+    return _check(catalog, tenant, tenant.groups, tenant.phones)
+
+
+def check_change(catalog: Catalog, before: TenantState | None, after: TenantState) -> list[Problem]:
+    """The problems ``after`` has that ``before`` did not, checking only what changed.
+
+    The same list as the problems of :func:`check_tenant` on ``after`` that
+    it does not report on ``before`` (the module's docstring says why);
+    problems that were already there do not block the change.
+    """
+    if before is None or before.locked != after.locked:
+        groups: Collection[str] = after.groups
+        phones: Collection[str] = after.phones
+    else:
+        groups = {
+            name
+            for name in after.groups.keys() | before.groups.keys()
+            if before.groups.get(name) != after.groups.get(name)
+        }
+        widening = {
+            name
+            for name in groups
+            if name not in before.groups
+            or name not in after.groups
+            or before.groups[name].locked != after.groups[name].locked
+        }
+        phones = {mac for mac, phone in after.phones.items() if before.phones.get(mac) != phone}
+        if widening:
+            phones |= {
+                mac
+                for mac, phone in after.phones.items()
+                if widening.intersection(phone.groups)
+                or (mac in before.phones and widening.intersection(before.phones[mac].groups))
+            }
+    if before is None:
+        return _check(catalog, after, groups, phones)
+    known = set(_check(catalog, before, groups, phones))
+    return [p for p in _check(catalog, after, groups, phones) if p not in known]
+
+
+def _check(
+    catalog: Catalog, tenant: TenantState, groups: Collection[str], phones: Collection[str]
+) -> list[Problem]:
+    """The tenant's own problems, and those of its ``groups`` and ``phones`` (names, MACs).
+
+    Groups and phones are checked in the tenant's order whatever the order
+    of ``groups`` and ``phones``; names the tenant does not have are skipped.
+    """
     out = _Collector()
     where = tenant.where or f"tenant:{tenant.name}"
     out.run(where, check_name, tenant.name, "tenant name")
@@ -111,7 +173,8 @@ def check_tenant(catalog: Catalog, tenant: TenantState) -> list[Problem]:
     _check_locked(out, where, tenant.locked, tenant.settings)
     tenant_lock = (tenant.locked, f"tenant:{tenant.name}")
 
-    for group in tenant.groups.values():
+    selected = (tenant.groups[name] for name in tenant.groups if name in groups)
+    for group in selected:
         gwhere = group.where or f"group:{tenant.name}/{group.name}"
         out.run(gwhere, check_name, group.name, "group name")
         out.run(gwhere, check_free_text, group.description, "description")
@@ -119,7 +182,11 @@ def check_tenant(catalog: Catalog, tenant: TenantState) -> list[Problem]:
         _check_values(out, catalog, gwhere, group.settings, locks=[tenant_lock])
         _check_locked(out, gwhere, group.locked, group.settings)
 
-    for phone in tenant.phones.values():
+    if phones is tenant.phones:
+        chosen: Iterable[PhoneState] = tenant.phones.values()
+    else:
+        chosen = [tenant.phones[mac] for mac in tenant.phones if mac in phones]
+    for phone in chosen:
         _check_phone(out, catalog, tenant, phone, tenant_lock)
     return out.problems
 

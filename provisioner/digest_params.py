@@ -17,6 +17,12 @@ __all__ = ["parse_params", "quote", "read_param", "skip"]
 TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"  # RFC 7230 §3.2.6 tchar
 _PARAM = re.compile(rf'[ \t]*({TOKEN})[ \t]*=[ \t]*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))')
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+# One element of a list, with what separates it from the next: white space, then a
+# comma (and any empty elements after it) or the end. parse_params takes a list
+# with one match per element; the server parses one such list per request.
+_ELEMENT = re.compile(
+    rf'[ \t]*({TOKEN})[ \t]*=[ \t]*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))[ \t]*(?:,[ \t,]*|\Z)'
+)
 
 
 def read_param(text: str, position: int) -> tuple[str, str, int] | None:
@@ -28,9 +34,15 @@ def read_param(text: str, position: int) -> tuple[str, str, int] | None:
     hit = _PARAM.match(text, position)
     if hit is None:
         return None
+    return hit.group(1).lower(), _value(hit), hit.end()
+
+
+def _value(hit: re.Match[str]) -> str:
+    """The value of a parameter matched by ``_PARAM`` or ``_ELEMENT``, quoting undone."""
     quoted = hit.group(2)
-    value = _ESCAPE.sub(r"\1", quoted) if quoted is not None else hit.group(3)
-    return hit.group(1).lower(), value, hit.end()
+    if quoted is None:
+        return hit.group(3)
+    return _ESCAPE.sub(r"\1", quoted) if "\\" in quoted else quoted
 
 
 def skip(text: str, position: int, characters: str) -> int:
@@ -49,19 +61,17 @@ def parse_params(text: str) -> dict[str, str] | None:
     trailing comma) are allowed, as RFC 7230 §7 asks of a recipient.
     """
     params: dict[str, str] = {}
-    position = 0
-    while position < len(text):
-        found = read_param(text, position)
-        if found is None:
+    position, end = 0, len(text)
+    match = _ELEMENT.match
+    while position < end:
+        hit = match(text, position)
+        if hit is None:
             return None
-        name, value, position = found
+        name = hit.group(1).lower()
         if name in params:
             return None
-        params[name] = value
-        position = skip(text, position, " \t")
-        if position < len(text) and text[position] != ",":
-            return None
-        position = skip(text, position, " \t,")
+        params[name] = _value(hit)
+        position = hit.end()
     return params
 
 

@@ -12,6 +12,7 @@ from "not found" to the client.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -29,7 +30,15 @@ def normalize(raw: str) -> str | None:
 
     Leading ``/`` and ``./`` are dropped (TFTP clients send ``/SEP…``; a
     7960 was seen asking for ``./SIP<MAC>.cnf``, docs/vendors/cisco-79xx.md).
+    Phones ask for the same few paths again and again: short ones are
+    remembered (a bounded cache; longer ones, which no phone sends, are not).
     """
+    if len(raw) <= MAX_PATH + 1:
+        return _normalize_cached(raw)
+    return _normalize(raw)
+
+
+def _normalize(raw: str) -> str | None:
     path = raw
     while path.startswith(("/", "./")):
         path = path[1:] if path.startswith("/") else path[2:]
@@ -39,6 +48,9 @@ def normalize(raw: str) -> str | None:
     if any(part in ("", ".", "..") for part in parts):
         return None
     return path
+
+
+_normalize_cached = functools.lru_cache(maxsize=4096)(_normalize)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from provisioner.settings import Value
 
-__all__ = ["GroupState", "LineState", "PhoneState", "TenantState"]
+__all__ = ["GroupState", "LineState", "PhoneState", "TenantState", "copy_tenant"]
 
 
 @dataclass(slots=True)
@@ -72,3 +72,47 @@ class TenantState:
     groups: dict[str, GroupState] = field(default_factory=dict)
     phones: dict[str, PhoneState] = field(default_factory=dict)
     where: str = ""
+
+
+def copy_tenant(state: TenantState) -> TenantState:
+    """A copy of ``state`` sharing nothing mutable with it (values are immutable scalars).
+
+    What ``copy.deepcopy`` gives, written out: a single edit copies its
+    tenant before changing it, and the generic copy took most of an edit's
+    time in a tenant of 10,000 phones.
+    """
+    return TenantState(
+        state.name,
+        state.sip_domain,
+        state.platform,
+        state.description,
+        dict(state.settings),
+        set(state.locked),
+        {
+            name: GroupState(
+                g.name, g.description, g.weight, dict(g.settings), set(g.locked), g.where
+            )
+            for name, g in state.groups.items()
+        },
+        {mac: _copy_phone(p) for mac, p in state.phones.items()},
+        state.where,
+    )
+
+
+def _copy_phone(p: PhoneState) -> PhoneState:
+    lines = [
+        LineState(
+            ln.position,
+            ln.user,
+            ln.auth_user,
+            ln.password,
+            ln.display_name,
+            ln.label,
+            dict(ln.settings),
+            ln.where,
+        )
+        for ln in p.lines
+    ]
+    return PhoneState(
+        p.mac, p.model, p.description, p.enabled, list(p.groups), dict(p.settings), lines, p.where
+    )

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provisioner.digest_params import TOKEN, parse_params, quote, read_param
+from provisioner.digest_params import TOKEN, parse_params, quote, read_param, skip
 
 
 @pytest.mark.parametrize(
@@ -67,3 +67,32 @@ values = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=3
 def test_quoted_params_round_trip(params: dict[str, str], comma: str) -> None:
     text = comma.join(f"{name}={quote(value)}" for name, value in params.items())
     assert parse_params(text) == params
+
+
+def _by_steps(text: str) -> dict[str, str] | None:
+    """parse_params as it was written before it became one match per element (the reference)."""
+    params: dict[str, str] = {}
+    position = 0
+    while position < len(text):
+        found = read_param(text, position)
+        if found is None:
+            return None
+        name, value, position = found
+        if name in params:
+            return None
+        params[name] = value
+        position = skip(text, position, " \t")
+        if position < len(text) and text[position] != ",":
+            return None
+        position = skip(text, position, " \t,")
+    return params
+
+
+_PIECES = st.sampled_from(
+    ["a", "B", "nc", "=", '"', "\\", ",", " ", "\t", "\n", "x y", "00000001", "é", '\\"', "-"]
+)
+
+
+@given(st.lists(_PIECES, max_size=14).map("".join))
+def test_parse_params_agrees_with_the_step_by_step_reader(text: str) -> None:
+    assert parse_params(text) == _by_steps(text)

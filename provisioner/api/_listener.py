@@ -48,6 +48,7 @@ class ListenerConfig:
     handshake_timeout: float
     trusted_proxies: tuple[Network, ...]
     shutdown_grace: float
+    backlog: int
 
 
 def _loopback(bind: str) -> bool:
@@ -118,7 +119,14 @@ class ApiListener:
         context = None
         if pair[0] is not None and pair[1] is not None:
             context = server_context(pair[0], pair[1])
-        site = Site(self._runner, config.bind, config.port, self.connections, context)
+        site = Site(
+            self._runner,
+            config.bind,
+            config.port,
+            self.connections,
+            context,
+            backlog=config.backlog,
+        )
         await site.start()
         host = f"[{config.bind}]" if ":" in config.bind else config.bind
         self.url = f"{'https' if tls else 'http'}://{host}:{config.port}/api/v1"

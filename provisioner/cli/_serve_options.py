@@ -200,6 +200,13 @@ def _add_connection_options(option: Option) -> None:
         type=int,
         metavar="N",
     )
+    option(
+        "backlog",
+        "connections the kernel queues before they are accepted, on the HTTP, HTTPS and "
+        "API ports; capped by net.core.somaxconn (default {default})",
+        type=int,
+        metavar="N",
+    )
 
 
 def _add_log_options(option: Option) -> None:

@@ -171,12 +171,21 @@ class Server:
         self._runner = web.ServerRunner(web.Server(handler), shutdown_timeout=config.shutdown_grace)
         await self._runner.setup()
         if config.http_port:
-            site = Site(self._runner, config.bind, config.http_port, connections)
+            site = Site(
+                self._runner, config.bind, config.http_port, connections, backlog=config.backlog
+            )
             await listening("http", config.bind, config.http_port, site.start)
             self.addresses["http"] = (config.bind, config.http_port)
         if config.https_port:
             context = await asyncio.to_thread(self._tls_context, config)
-            site = Site(self._runner, config.bind, config.https_port, connections, context)
+            site = Site(
+                self._runner,
+                config.bind,
+                config.https_port,
+                connections,
+                context,
+                backlog=config.backlog,
+            )
             await listening("https", config.bind, config.https_port, site.start)
             self._https = site
             self.addresses["https"] = (config.bind, config.https_port)
@@ -199,6 +208,7 @@ class Server:
                 handshake_timeout=config.handshake_timeout,
                 trusted_proxies=config.trusted_proxies,
                 shutdown_grace=config.shutdown_grace,
+                backlog=config.backlog,
             ),
             self.store,
             self.catalog,

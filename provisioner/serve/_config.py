@@ -63,6 +63,10 @@ class ServeConfig:
     header_timeout: float = 30.0
     handshake_timeout: float = 30.0
     max_connections_per_address: int = 256
+    # Connections the kernel queues before we accept them, on the HTTP, HTTPS and API
+    # listeners: a fleet rebooting at once connects in a burst, and a full queue drops
+    # SYNs (a second's retransmit each). The kernel caps it at net.core.somaxconn.
+    backlog: int = 1024
     # On SIGTERM: how long transfers and NOTIFYs in flight may take to finish.
     shutdown_grace: float = 10.0
     log_level: str = "info"
@@ -107,6 +111,7 @@ RESTART_ONLY = frozenset(
         "api_tls_cert",
         "api_tls_key",
         "api_insecure",
+        "backlog",
     }
 )
 
@@ -122,7 +127,13 @@ _POSITIVE = (
     "handshake_timeout",
     "shutdown_grace",
 )
-_AT_LEAST_ONE = ("ftp_max_connections", "ban_limit", "max_connections_per_address", "seen_max_rows")
+_AT_LEAST_ONE = (
+    "ftp_max_connections",
+    "ban_limit",
+    "max_connections_per_address",
+    "seen_max_rows",
+    "backlog",
+)
 
 
 def problems(config: ServeConfig) -> list[tuple[str, str]]:

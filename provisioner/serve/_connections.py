@@ -170,9 +170,15 @@ class Site(web.BaseSite):
         port: int,
         connections: Connections,
         ssl_context: ssl.SSLContext | None = None,
+        *,
+        backlog: int = 1024,
     ) -> None:
-        """Listen on ``host``:``port`` once started (``runner`` must be set up)."""
-        super().__init__(runner)
+        """Listen on ``host``:``port`` once started (``runner`` must be set up).
+
+        ``backlog`` is the queue of connections the kernel completes before we
+        accept them (``--backlog``; capped by ``net.core.somaxconn``).
+        """
+        super().__init__(runner, backlog=backlog)
         self._host = host
         self._port = port
         self._connections = connections

@@ -1,9 +1,11 @@
 """Tenants with their groups, phones, lines and settings: the one write path, and reads.
 
 Each write is one transaction that loads the tenant's state, changes it in
-memory, validates the whole tenant (:func:`provisioner.check.check_tenant`)
-and writes the difference. A write that would add a problem is refused with
-every new problem listed, and nothing is stored. Problems that were already
+memory, validates what the change touched (:func:`provisioner.check.check_change`;
+``apply`` validates every tenant it is given whole, with
+:func:`~provisioner.check.check_tenant`) and writes the difference. A write
+that would add a problem is refused with every new problem listed, and
+nothing is stored. Problems that were already
 there (say, a value made invalid by a catalog change) do not block unrelated
 writes, but are reported by ``apply`` and by the write that touches them.
 Single edits (add a phone, set a setting) are built on :meth:`change` by
@@ -12,7 +14,6 @@ Single edits (add a phone, set a setting) are built on :meth:`change` by
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Collection, Iterable, Sequence
 
 from sqlalchemy import ColumnElement, func, select, update
@@ -22,10 +23,10 @@ from sqlalchemy.exc import IntegrityError
 from provisioner.audit import AuditEntry
 from provisioner.catalog import Catalog
 from provisioner.chars import check_text
-from provisioner.check import check_tenant
+from provisioner.check import check_change, check_tenant
 from provisioner.domain import ScopeKind, Snapshot
 from provisioner.errors import ConflictError, NotFoundError, Problem, ValidationFailed
-from provisioner.state import PhoneState, TenantState
+from provisioner.state import PhoneState, TenantState, copy_tenant
 from provisioner.store import _tables as t
 from provisioner.store._audit import record_audit
 from provisioner.store._engine import device_key
@@ -346,11 +347,10 @@ class TenantRepository:
                     raise NotFoundError(f"no tenant named {name!r}")
                 if loaded is not None and create is not None:
                     raise ConflictError(f"tenant {name!r} already exists")
-                state = copy.deepcopy(loaded[0]) if loaded is not None else create
+                state = copy_tenant(loaded[0]) if loaded is not None else create
                 assert state is not None
                 mutate(state)
-                known = set(check_tenant(self.catalog, loaded[0])) if loaded is not None else set()
-                new = [p for p in check_tenant(self.catalog, state) if p not in known]
+                new = check_change(self.catalog, loaded[0] if loaded else None, state)
                 new += _clashes(conn, [state], {name})
                 if new:
                     raise ValidationFailed(new)
@@ -443,7 +443,7 @@ class TenantRepository:
         loaded: dict[str, tuple[TenantState, TenantIds] | None] = {
             name: load_tenant_state(conn, name) for name in wanted
         }
-        earlier = {name: copy.deepcopy(e[0]) for name, e in loaded.items() if e} if audit else {}
+        earlier = {name: copy_tenant(e[0]) for name, e in loaded.items() if e} if audit else {}
         # Remove phones leaving a tenant first, so one may reappear in another.
         for name, entry in loaded.items():
             if entry is None:

@@ -8,10 +8,10 @@ references (seen records, jobs).
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 
-from sqlalchemy import Table, delete, insert, update
+from sqlalchemy import Table, bindparam, delete, insert, update
 from sqlalchemy.engine import Connection
 
 from provisioner.settings import Value
@@ -24,8 +24,76 @@ __all__ = ["Changes", "bump_revision", "delete_phones", "write_tenant"]
 Changes = Counter[str]  # e.g. {"phone created": 3, "setting changed": 5}
 
 
+class _Rows:
+    """Statements a tenant write collects, sent set-based: one per table and kind of change.
+
+    Phones, lines and their settings are written as a few ``executemany``
+    statements (SQLAlchemy sends those as multi-row INSERTs, with RETURNING
+    where new ids are needed) instead of one round trip per row: on
+    PostgreSQL a round trip costs more than the row.
+    """
+
+    def __init__(self) -> None:
+        self.inserts: dict[Table, list[dict[str, object]]] = defaultdict(list)
+        self.updates: dict[tuple[Table, tuple[str, ...]], list[dict[str, object]]] = defaultdict(
+            list
+        )
+        self.deletes: dict[tuple[Table, tuple[str, ...]], list[dict[str, object]]] = defaultdict(
+            list
+        )
+
+    def insert(self, table: Table, row: dict[str, object]) -> None:
+        self.inserts[table].append(row)
+
+    def update(self, table: Table, keys: dict[str, object], values: dict[str, object]) -> None:
+        """UPDATE ``table`` SET ``values`` WHERE every column of ``keys`` equals its value."""
+        self.updates[(table, tuple(keys))].append(
+            {**{f"k_{k}": v for k, v in keys.items()}, **{f"v_{k}": v for k, v in values.items()}}
+        )
+
+    def delete(self, table: Table, keys: dict[str, object]) -> None:
+        """DELETE FROM ``table`` WHERE every column of ``keys`` equals its value."""
+        self.deletes[(table, tuple(keys))].append({f"k_{k}": v for k, v in keys.items()})
+
+    def flush(self, conn: Connection) -> None:
+        """Send what was collected: deletes, then updates, then inserts, table by table."""
+        for (table, keys), params in self.deletes.items():
+            gone = delete(table).where(*(table.c[k] == bindparam(f"k_{k}") for k in keys))
+            conn.execute(gone, params)
+        for (table, keys), params in self.updates.items():
+            # Rows with the same columns share a statement (settings with or without locks).
+            by_columns: dict[tuple[str, ...], list[dict[str, object]]] = defaultdict(list)
+            for row in params:
+                by_columns[tuple(sorted(c for c in row if c.startswith("v_")))].append(row)
+            for columns, rows in by_columns.items():
+                statement = (
+                    update(table)
+                    .where(*(table.c[k] == bindparam(f"k_{k}") for k in keys))
+                    .values({c[2:]: bindparam(c) for c in columns})
+                )
+                conn.execute(statement, rows)
+        for table, rows in self.inserts.items():
+            if rows:
+                conn.execute(insert(table), rows)
+        self.inserts.clear()
+        self.updates.clear()
+        self.deletes.clear()
+
+
+def _insert_many(
+    conn: Connection, table: Table, rows: list[dict[str, object]], *key: str
+) -> dict[tuple[object, ...], int]:
+    """Insert ``rows`` in one statement; each new id by the row's values of ``key`` columns."""
+    if not rows:
+        return {}
+    statement = insert(table).returning(
+        table.c.id, *(table.c[k] for k in key), sort_by_parameter_order=True
+    )
+    return {tuple(row[1:]): int(row[0]) for row in conn.execute(statement, rows)}
+
+
 def _write_settings(
-    conn: Connection,
+    rows: _Rows,
     table: Table,
     owner: str,
     owner_id: int,
@@ -35,28 +103,26 @@ def _write_settings(
     old_locked: set[str] | None = None,
     new_locked: set[str] | None = None,
 ) -> None:
-    owner_col = table.c[f"{owner}_id"]
+    owner_key = f"{owner}_id"
     lockable = new_locked is not None
-    gone = [name for name in old if name not in new]
-    if gone:
-        conn.execute(delete(table).where(owner_col == owner_id, table.c.name.in_(gone)))
-        changes["setting removed"] += len(gone)
+    for name in old:
+        if name not in new:
+            rows.delete(table, {owner_key: owner_id, "name": name})
+            changes["setting removed"] += 1
     for name, value in new.items():
         row: dict[str, object] = {"value": encode_value(value)}
         locked = lockable and name in (new_locked or set())
         if lockable:
             row["locked"] = locked
         if name not in old:
-            conn.execute(insert(table).values({f"{owner}_id": owner_id, "name": name, **row}))
+            rows.insert(table, {owner_key: owner_id, "name": name, **row})
             changes["setting set"] += 1
         elif (
             old[name] != value
             or type(old[name]) is not type(value)
             or (lockable and locked != (name in (old_locked or set())))
         ):
-            conn.execute(
-                update(table).where(owner_col == owner_id, table.c.name == name).values(row)
-            )
+            rows.update(table, {owner_key: owner_id, "name": name}, row)
             changes["setting changed"] += 1
 
 
@@ -114,9 +180,10 @@ def write_tenant(
     When anything changed, the tenant's revision is bumped in the same transaction.
     """
     outer, changes = changes, Changes()
+    rows = _Rows()
     old, ids = _write_tenant_row(conn, before, after, changes)
     _write_settings(
-        conn,
+        rows,
         t.tenant_settings,
         "tenant",
         ids.tenant,
@@ -129,9 +196,9 @@ def write_tenant(
     # Phones go first: removing a phone drops its memberships before groups go.
     gone = [ids.phones[mac] for mac in old.phones if mac not in after.phones]
     delete_phones(conn, gone, changes)
-    group_ids = _write_groups(conn, ids, old, after, changes)
-    for mac, phone in after.phones.items():
-        _write_phone(conn, ids.tenant, ids, group_ids, old.phones.get(mac), phone, changes)
+    group_ids = _write_groups(conn, rows, ids, old, after, changes)
+    rows.flush(conn)  # group ids (new groups) exist before memberships name them
+    _write_phones(conn, rows, ids, group_ids, old, after, changes)
     if changes:
         bump_revision(conn, ids.tenant)
     outer.update(changes)
@@ -166,7 +233,12 @@ def _write_tenant_row(
 
 
 def _write_groups(
-    conn: Connection, ids: TenantIds, old: TenantState, after: TenantState, changes: Changes
+    conn: Connection,
+    rows: _Rows,
+    ids: TenantIds,
+    old: TenantState,
+    after: TenantState,
+    changes: Changes,
 ) -> dict[str, int]:
     """Delete, create and update groups with their settings; every group's id by name."""
     gone_groups = [ids.groups[name] for name in old.groups if name not in after.groups]
@@ -187,7 +259,7 @@ def _write_groups(
                 changes["group changed"] += 1
             old_settings, old_locked = prior.settings, prior.locked
         _write_settings(
-            conn,
+            rows,
             t.group_settings,
             "group",
             group_ids[name],
@@ -200,63 +272,94 @@ def _write_groups(
     return group_ids
 
 
-def _write_phone(
+def _write_phones(
     conn: Connection,
-    tenant_id: int,
+    rows: _Rows,
     ids: TenantIds,
     group_ids: dict[str, int],
-    prior: PhoneState | None,
-    phone: PhoneState,
+    old: TenantState,
+    after: TenantState,
     changes: Changes,
 ) -> None:
-    if prior is None:
-        phone_id = _insert(conn, t.phones, {"tenant_id": tenant_id, **_phone_row(phone)})
-        prior = PhoneState(phone.mac, phone.model)
-        changes["phone created"] += 1
-    else:
-        phone_id = ids.phones[phone.mac]
-        if _phone_row(prior) != _phone_row(phone):
-            conn.execute(
-                update(t.phones).where(t.phones.c.id == phone_id).values(_phone_row(phone))
-            )
-            changes["phone changed"] += 1
+    """Create and update the tenant's phones with their memberships, settings and lines.
+
+    New phones are inserted first (one statement) for their ids, then new
+    lines (one statement), then everything else at once (:class:`_Rows`).
+    """
+    new_phones = [phone for mac, phone in after.phones.items() if mac not in old.phones]
+    created = _insert_many(
+        conn,
+        t.phones,
+        [{"tenant_id": ids.tenant, **_phone_row(phone)} for phone in new_phones],
+        "mac",
+    )
+    if new_phones:
+        changes["phone created"] += len(new_phones)
+    phone_ids = {mac: created[(mac,)] for mac in (p.mac for p in new_phones)}
+    new_lines: list[tuple[int, LineState]] = []
+    for mac, phone in after.phones.items():
+        prior = old.phones.get(mac)
+        if prior is None:
+            prior = PhoneState(phone.mac, phone.model)
+        else:
+            phone_ids[mac] = ids.phones[mac]
+            if _phone_row(prior) != _phone_row(phone):
+                rows.update(t.phones, {"id": phone_ids[mac]}, _phone_row(phone))
+                changes["phone changed"] += 1
+        new_lines += _write_phone(rows, ids, group_ids, phone_ids[mac], prior, phone, changes)
+    line_ids = _insert_many(
+        conn,
+        t.lines,
+        [{"phone_id": phone_id, **_line_row(line)} for phone_id, line in new_lines],
+        "phone_id",
+        "position",
+    )
+    for phone_id, line in new_lines:
+        line_id = line_ids[(phone_id, line.position)]
+        _write_settings(rows, t.line_settings, "line", line_id, {}, line.settings, changes)
+    rows.flush(conn)
+
+
+def _write_phone(
+    rows: _Rows,
+    ids: TenantIds,
+    group_ids: dict[str, int],
+    phone_id: int,
+    prior: PhoneState,
+    phone: PhoneState,
+    changes: Changes,
+) -> list[tuple[int, LineState]]:
+    """Collect one stored phone's changes; the lines to create, with the phone's id."""
     old_groups, new_groups = set(prior.groups), set(phone.groups)
     if old_groups != new_groups:
-        removed = [group_ids[g] for g in old_groups - new_groups if g in group_ids]
-        if removed:
-            conn.execute(
-                delete(t.group_members).where(
-                    t.group_members.c.phone_id == phone_id,
-                    t.group_members.c.group_id.in_(removed),
-                )
-            )
+        for name in old_groups - new_groups:
+            if name in group_ids:
+                rows.delete(t.group_members, {"phone_id": phone_id, "group_id": group_ids[name]})
         for name in sorted(new_groups - old_groups):
-            conn.execute(
-                insert(t.group_members).values(phone_id=phone_id, group_id=group_ids[name])
-            )
+            rows.insert(t.group_members, {"phone_id": phone_id, "group_id": group_ids[name]})
         changes["membership changed"] += 1
     _write_settings(
-        conn, t.phone_settings, "phone", phone_id, prior.settings, phone.settings, changes
+        rows, t.phone_settings, "phone", phone_id, prior.settings, phone.settings, changes
     )
 
     old_lines = {line.position: line for line in prior.lines}
     new_lines = {line.position: line for line in phone.lines}
-    gone = [ids.lines[(phone.mac, p)] for p in old_lines if p not in new_lines]
-    if gone:
-        conn.execute(delete(t.lines).where(t.lines.c.id.in_(gone)))
-        changes["line removed"] += len(gone)
+    for position in old_lines:
+        if position not in new_lines:
+            rows.delete(t.lines, {"id": ids.lines[(phone.mac, position)]})
+            changes["line removed"] += 1
+    created = []
     for position, line in new_lines.items():
         before = old_lines.get(position)
         if before is None:
-            line_id = _insert(conn, t.lines, {"phone_id": phone_id, **_line_row(line)})
+            created.append((phone_id, line))
             changes["line created"] += 1
-            old_settings: Mapping[str, Value] = {}
-        else:
-            line_id = ids.lines[(phone.mac, position)]
-            if _line_row(before) != _line_row(line):
-                conn.execute(update(t.lines).where(t.lines.c.id == line_id).values(_line_row(line)))
-                changes["line changed"] += 1
-            old_settings = before.settings
+            continue
+        line_id = ids.lines[(phone.mac, position)]
+        if _line_row(before) != _line_row(line):
+            rows.update(t.lines, {"id": line_id}, _line_row(line))
+            changes["line changed"] += 1
         _write_settings(
-            conn, t.line_settings, "line", line_id, old_settings, line.settings, changes
+            rows, t.line_settings, "line", line_id, before.settings, line.settings, changes
         )
+    return created
