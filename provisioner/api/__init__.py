@@ -15,6 +15,13 @@ __all__ = ["PREFIX", "ApiHandler", "Route", "Services", "openapi", "routes"]
 
 def routes() -> list[Route]:
     """Every operation of the API."""
-    from provisioner.api import _groups, _lines, _other, _phones, _tenants
+    from provisioner.api import _groups, _lines, _other, _phones, _preview, _tenants
 
-    return [*_tenants.ROUTES, *_groups.ROUTES, *_phones.ROUTES, *_lines.ROUTES, *_other.ROUTES]
+    return [
+        *_tenants.ROUTES,
+        *_groups.ROUTES,
+        *_phones.ROUTES,
+        *_lines.ROUTES,
+        *_other.ROUTES,
+        *_preview.ROUTES,
+    ]

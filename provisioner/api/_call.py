@@ -14,6 +14,7 @@ from provisioner.edits import Edits
 from provisioner.errors import NotFoundError
 
 if TYPE_CHECKING:
+    from provisioner.api._preview import Dispatcher
     from provisioner.api._services import Services
 
 __all__ = ["Call", "Reply"]
@@ -44,9 +45,15 @@ class Call:
     body: Any = None  # the route's body model, validated
     sent: dict[str, Any] = field(default_factory=dict)  # the body as sent (PATCH: which keys)
     if_match: str | None = None
+    # What runs the operations of a change set (the API's request handler).
+    dispatcher: Dispatcher | None = None
+    # An operation of a change set already runs on the worker thread, in its transaction.
+    inline: bool = False
 
     async def run(self, work: Callable[[], T]) -> T:
         """Run blocking work (database, rendering) on the API's worker thread."""
+        if self.inline:
+            return work()
         return await self.services.db.run(work)
 
     @property

@@ -44,7 +44,9 @@ class TenantWriter(Protocol):
         dry_run: bool = False,
     ) -> Changes: ...
 
-    def remove(self, name: str, *, audit: AuditHook | None = None) -> None: ...
+    def remove(
+        self, name: str, *, audit: AuditHook | None = None, dry_run: bool = False
+    ) -> None: ...
 
     def apply(
         self,
