@@ -129,6 +129,7 @@ def run_changes(
     try:
         with tenants.session(commit=False) as session:
             outcome.value = operations(Edits(session, catalog, edits.actor.previewing()))
+            session.flush()
             outcome.changes = session.changes
             macs = _reachable(session.touched.values())
             before = tenants.snapshot(macs=macs) if macs else None

@@ -7,34 +7,59 @@ nothing is committed here: :meth:`TenantRepository.session` commits it
 with every audit entry, or rolls it back (a preview) and records the audit
 entries on their own. The session remembers each tenant's state before its
 first write and after its last, which is what a preview renders.
+
+Each tenant is loaded and locked once, changed in memory by every write,
+then validated once and written once (:meth:`TenantSession.flush`), so a
+change set of many edits of one large tenant costs about what one edit
+does.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from provisioner.audit import AuditEntry
 from provisioner.catalog import Catalog
+from provisioner.chars import check_text
+from provisioner.check import check_tenant
 from provisioner.domain import Snapshot
-from provisioner.errors import NotFoundError
+from provisioner.errors import ConflictError, NotFoundError, Problem, ValidationFailed
 from provisioner.state import TenantState
 from provisioner.store import _tables as t
 from provisioner.store._engine import device_key
-from provisioner.store._read import load_heads, load_snapshot, load_tenant_state
-from provisioner.store._write import Changes
-
-if TYPE_CHECKING:
-    from provisioner.store._tenants import AuditHook, TenantRepository
+from provisioner.store._read import TenantIds, load_heads, load_snapshot, load_tenant_state
+from provisioner.store._tenants import AuditHook, TenantRepository, clashes, lock
+from provisioner.store._write import Changes, write_tenant
 
 __all__ = ["TenantSession"]
 
 
+@dataclass(slots=True)
+class _Work:
+    """A tenant the session changes: as stored (with row ids), as changed so far."""
+
+    stored: tuple[TenantState, TenantIds] | None
+    current: TenantState
+    known: set[Problem] = field(default_factory=set)  # problems it had before the session
+    flushed: bool = True
+
+
 class TenantSession:
-    """The tenant writes of one transaction (the ``TenantWriter`` protocol of the edits)."""
+    """The tenant writes of one transaction (the ``TenantWriter`` protocol of the edits).
+
+    A tenant is loaded (and its row locked) once, at its first write; each
+    write then changes that state in memory, and :meth:`flush` validates
+    each changed tenant once (refusing only problems it did not have before)
+    and writes the difference. Reads through the session see the changes.
+    So a change set of a thousand edits of one tenant costs one load, one
+    validation and one write, not a thousand.
+    """
 
     def __init__(self, repository: TenantRepository, conn: Connection) -> None:
         self.repository = repository
@@ -43,10 +68,7 @@ class TenantSession:
         self.changes = Changes()
         # Tenant name → (state before the session's first write of it, state after its last).
         self.touched: dict[str, tuple[TenantState | None, TenantState | None]] = {}
-
-    def _touch(self, name: str, before: TenantState | None, after: TenantState | None) -> None:
-        first = self.touched[name][0] if name in self.touched else before
-        self.touched[name] = (first, after)
+        self._work: dict[str, _Work] = {}
 
     def change(
         self,
@@ -57,22 +79,75 @@ class TenantSession:
         audit: AuditHook | None = None,
         dry_run: bool = False,
     ) -> Changes:
-        """:meth:`TenantRepository.change` inside the session (``dry_run`` is the session's)."""
-        changes, entries, before, after = self.repository.change_on(
-            self.conn, name, mutate, create, audit
-        )
-        self.changes.update(changes)
-        self.audit.extend(entries)
-        if changes:
-            self._touch(name, before, after)
-        return changes
+        """:meth:`TenantRepository.change` inside the session, written at :meth:`flush`.
+
+        ``dry_run`` is the session's; what was written is counted in
+        :attr:`changes` when flushed (the answer here is empty).
+        """
+        work = self._work.get(name)
+        if work is None:
+            check_text(name, "tenant name")
+            lock(self.conn, name)
+            stored = load_tenant_state(self.conn, name)
+            if stored is None and create is None:
+                raise NotFoundError(f"no tenant named {name!r}")
+            if stored is not None and create is not None:
+                raise ConflictError(f"tenant {name!r} already exists")
+            if stored is None:
+                assert create is not None
+                work = _Work(None, create)
+            else:
+                known = set(check_tenant(self.repository.catalog, stored[0]))
+                work = _Work(stored, copy.deepcopy(stored[0]), known)
+            self._work[name] = work
+        elif create is not None:
+            raise ConflictError(f"tenant {name!r} already exists")
+        mutate(work.current)
+        work.flushed = False
+        if audit is not None:
+            self.audit.extend(audit(work.current, work.current))
+        return Changes()
+
+    def flush(self) -> None:
+        """Validate and write every tenant changed since the last flush.
+
+        :raises ValidationFailed: listing the problems the changes would add.
+        """
+        catalog = self.repository.catalog
+        for name, work in self._work.items():
+            if work.flushed:
+                continue
+            state = work.current
+            new = [p for p in check_tenant(catalog, state) if p not in work.known]
+            new += clashes(self.conn, [state], {name})
+            if new:
+                raise ValidationFailed(new)
+            changes = Changes()
+            try:
+                write_tenant(self.conn, work.stored, state, changes)
+            except IntegrityError as exc:
+                raise ConflictError(f"the change conflicts with stored data: {exc.orig}") from None
+            self.changes.update(changes)
+            if changes:
+                before = None if work.stored is None else work.stored[0]
+                self.touched[name] = (self.touched.get(name, (before, None))[0], state)
+            # What is stored now, for the next write of this tenant in the session.
+            work.stored = load_tenant_state(self.conn, name)
+            work.current = copy.deepcopy(state)
+            work.flushed = True
+
+    def _forget(self) -> None:
+        """Flush, then drop the loaded states (a write is about to bypass them)."""
+        self.flush()
+        self._work.clear()
 
     def remove(self, name: str, *, audit: AuditHook | None = None, dry_run: bool = False) -> None:
         """:meth:`TenantRepository.remove` inside the session."""
+        self._forget()
         entries, before = self.repository.remove_on(self.conn, name, audit)
         self.audit.extend(entries)
         self.changes["tenant removed"] += 1
-        self._touch(name, before, None)
+        self.touched[name] = (self.touched.get(name, (before, None))[0], None)
 
     def apply(
         self,
@@ -83,11 +158,12 @@ class TenantSession:
         dry_run: bool = False,
     ) -> Changes:
         """:meth:`TenantRepository.apply` inside the session."""
+        self._forget()
 
         def hook(before: TenantState | None, after: TenantState | None) -> Sequence[AuditEntry]:
             state = after or before
             assert state is not None
-            self._touch(state.name, before, after)
+            self.touched[state.name] = (self.touched.get(state.name, (before, None))[0], after)
             entries = list(audit(before, after)) if audit is not None else []
             self.audit.extend(entries)
             return entries
@@ -99,7 +175,13 @@ class TenantSession:
 
     def tenant_of(self, mac: str) -> str:
         """The tenant of a phone, as this transaction sees it."""
-        return self.repository.tenant_on(self.conn, mac)
+        for name, work in self._work.items():
+            if mac in work.current.phones:
+                return name
+        owner = self.repository.tenant_on(self.conn, mac)
+        if owner in self._work:  # stored there, but removed in this session
+            raise NotFoundError(f"no phone with MAC {mac}")
+        return owner
 
     def device_key(self) -> bytes:
         """The server secret (the versions' key)."""
@@ -112,10 +194,13 @@ class TenantSession:
 
     def snapshot(self, macs: Iterable[str]) -> Snapshot:
         """What rendering needs of some phones, as this transaction sees them."""
+        self.flush()
         return load_snapshot(self.conn, list(macs))
 
     def state(self, name: str) -> TenantState:
         """One tenant with everything under it, as this transaction sees it."""
+        if name in self._work:
+            return self._work[name].current
         loaded = load_tenant_state(self.conn, name)
         if loaded is None:
             raise NotFoundError(f"no tenant named {name!r}")
@@ -123,6 +208,7 @@ class TenantSession:
 
     def head(self, name: str) -> Snapshot:
         """One tenant and its own settings, as this transaction sees them."""
+        self.flush()
         tenant_id = self.conn.execute(
             select(t.tenants.c.id).where(t.tenants.c.name == name)
         ).scalar()

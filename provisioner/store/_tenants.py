@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -38,10 +39,12 @@ from provisioner.store._read import (
     load_snapshot,
     load_tenant_state,
 )
-from provisioner.store._session import TenantSession
 from provisioner.store._write import Changes, bump_revision, delete_phones, write_tenant
 
-__all__ = ["UNIQUE_PER_TENANT", "AuditHook", "TenantRepository"]
+__all__ = ["UNIQUE_PER_TENANT", "AuditHook", "TenantRepository", "clashes", "lock"]
+
+if TYPE_CHECKING:
+    from provisioner.store._session import TenantSession
 
 # What a write records (provisioner.audit): given a tenant's state before and
 # after (None: absent), the audit entries, stored in the write's transaction.
@@ -60,7 +63,7 @@ class _DryRun(Exception):
 UNIQUE_PER_TENANT = ("access.url_token", "access.ftp.user")
 
 
-def _clashes(conn: Connection, states: Iterable[TenantState], replaced: set[str]) -> list[Problem]:
+def clashes(conn: Connection, states: Iterable[TenantState], replaced: set[str]) -> list[Problem]:
     """Problems for identifying values that another tenant already uses.
 
     ``replaced`` names tenants whose stored values do not count (they are
@@ -130,7 +133,7 @@ def _collect(hook: AuditHook, into: list[AuditEntry]) -> AuditHook:
     return collect
 
 
-def _lock(conn: Connection, name: str) -> None:
+def lock(conn: Connection, name: str) -> None:
     """Hold tenant ``name``'s row until the transaction ends, before reading its state.
 
     A no-op UPDATE: PostgreSQL locks the row, so two writers of one tenant
@@ -357,7 +360,7 @@ class TenantRepository:
         # Before the name reaches the database driver, which cannot encode a surrogate.
         check_text(name, "tenant name")
         changes = Changes()
-        _lock(conn, name)
+        lock(conn, name)
         loaded = load_tenant_state(conn, name)
         if loaded is None and create is None:
             raise NotFoundError(f"no tenant named {name!r}")
@@ -368,7 +371,7 @@ class TenantRepository:
         mutate(state)
         known = set(check_tenant(self.catalog, loaded[0])) if loaded is not None else set()
         new = [p for p in check_tenant(self.catalog, state) if p not in known]
-        new += _clashes(conn, [state], {name})
+        new += clashes(conn, [state], {name})
         if new:
             raise ValidationFailed(new)
         try:
@@ -388,11 +391,14 @@ class TenantRepository:
         recorded on their own (a preview: the actor marks them dry-run). An
         exception rolls everything back and records nothing.
         """
+        from provisioner.store._session import TenantSession  # it builds on this module
+
         with self.engine.connect() as conn:
             transaction = conn.begin()
             session = TenantSession(self, conn)
             try:
                 yield session
+                session.flush()
                 if commit:
                     record_audit(conn, session.audit)
                     transaction.commit()
@@ -426,7 +432,7 @@ class TenantRepository:
     ) -> tuple[list[AuditEntry], TenantState]:
         """The body of :meth:`remove` on the caller's transaction: the audit entries and
         the tenant's state before."""
-        _lock(conn, name)
+        lock(conn, name)
         loaded = load_tenant_state(conn, name)
         if loaded is None:
             raise NotFoundError(f"no tenant named {name!r}")
@@ -488,7 +494,7 @@ class TenantRepository:
         problems += _foreign_phones(conn, wanted, prune)
         # Tenants this operation rewrites (or, with prune, deletes) free their values.
         replaced = set(_names(conn)) if prune else set(wanted)
-        problems += _clashes(conn, wanted.values(), replaced | set(wanted))
+        problems += clashes(conn, wanted.values(), replaced | set(wanted))
         if problems:
             raise ValidationFailed(problems)
         if prune:

@@ -194,7 +194,7 @@ def test_changes_are_all_or_nothing(api: Api, client: Client, db: Store) -> None
     before = dump(db)
     refused = client("POST", api.url("/changes"), key, json={"operations": [*ops, bad]})
     assert refused.status == 422, refused.body
-    assert refused.body["field"].startswith("operations[4]")
+    assert "nope" in refused.body["detail"]
     assert dump(db) == before
     assert client("GET", api.url("/phones/805ec0000099"), key).status == 404
 
