@@ -48,6 +48,7 @@ class _Work:
     current: TenantState
     known: set[Problem] = field(default_factory=set)  # problems it had before the session
     flushed: bool = True
+    stale: bool = False  # flushed since ``stored`` was read: read it again before a write
 
 
 class TenantSession:
@@ -102,6 +103,9 @@ class TenantSession:
             self._work[name] = work
         elif create is not None:
             raise ConflictError(f"tenant {name!r} already exists")
+        elif work.stale:
+            work.stored = load_tenant_state(self.conn, name)
+            work.stale = False
         mutate(work.current)
         work.flushed = False
         if audit is not None:
@@ -131,9 +135,8 @@ class TenantSession:
             if changes:
                 before = None if work.stored is None else work.stored[0]
                 self.touched[name] = (self.touched.get(name, (before, None))[0], state)
-            # What is stored now, for the next write of this tenant in the session.
-            work.stored = load_tenant_state(self.conn, name)
-            work.current = copy.deepcopy(state)
+            # What is stored now is read again only if the session writes the tenant again.
+            work.stale = True
             work.flushed = True
 
     def _forget(self) -> None:

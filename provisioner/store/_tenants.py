@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, false, func, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -395,6 +395,11 @@ class TenantRepository:
 
         with self.engine.connect() as conn:
             transaction = conn.begin()
+            if conn.dialect.name == "sqlite":
+                # Take SQLite's write lock now: a session reads before its first write,
+                # and a read transaction cannot become a write one once another
+                # connection has committed (SQLITE_BUSY_SNAPSHOT).
+                conn.execute(update(t.tenants).where(false()).values(revision=t.tenants.c.revision))
             session = TenantSession(self, conn)
             try:
                 yield session
