@@ -1,7 +1,7 @@
 """``make bench``: every benchmark, figures printed, nothing asserted."""
 
-from bench import firmware_http, firmware_ingest, http, notify, render, security, sip, tftp
+from bench import api, firmware_http, firmware_ingest, http, notify, render, security, sip, tftp
 
-for bench in (render, tftp, http, sip, notify, firmware_ingest, firmware_http, security):
+for bench in (render, tftp, http, sip, notify, firmware_ingest, firmware_http, security, api):
     bench.main()
     print()

@@ -25,6 +25,7 @@ def routes() -> list[Route]:
         _lines,
         _other,
         _phones,
+        _preview,
         _rollouts,
         _tenants,
     )
@@ -35,6 +36,7 @@ def routes() -> list[Route]:
         *_phones.ROUTES,
         *_lines.ROUTES,
         *_other.ROUTES,
+        *_preview.ROUTES,
         # Beside the fleet: operations, firmware, devices.
         *_files.ROUTES,
         *_fleetfile.ROUTES,

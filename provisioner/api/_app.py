@@ -27,6 +27,7 @@ from provisioner import __version__
 from provisioner.actor import Actor, ActorKind
 from provisioner.api import _docs
 from provisioner.api._call import Call, Reply
+from provisioner.api._preview import PREVIEW_PARAM, preview_call, previewable, with_previews
 from provisioner.api._routing import PREFIX, Route, Router, openapi
 from provisioner.api._services import Services
 from provisioner.apikeys import Verified
@@ -88,9 +89,8 @@ class ApiHandler:
         self.router = Router(routes)
         self.gateway = gateway
         self.trusted_proxies = trusted_proxies
-        self._openapi = json.dumps(
-            openapi(routes, "provisioner admin API", __version__), ensure_ascii=False
-        ).encode("utf-8")
+        document = with_previews(openapi(routes, "provisioner admin API", __version__), routes)
+        self._openapi = json.dumps(document, ensure_ascii=False).encode("utf-8")
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         """Answer one request; every answer carries its ``X-Request-ID``."""
@@ -148,18 +148,7 @@ class ApiHandler:
         method = "GET" if request.method == "HEAD" else request.method
         # Matched undecoded, so an encoded slash (group:acme%2Fsales) stays in its segment.
         raw = request.rel_url.raw_path
-        route, params, allowed = self.router.match(method, raw[len(PREFIX) :])
-        try:
-            params = {name: unquote(value, errors="strict") for name, value in params.items()}
-        except UnicodeDecodeError:
-            raise _problem(INVALID_PARAMETER, "a path segment is not UTF-8 once decoded") from None
-        if route is None:
-            if allowed:
-                raise Problem(
-                    ProblemInfo(METHOD_NOT_ALLOWED, f"{request.method} is not allowed on {path}"),
-                    {"Allow": ", ".join(sorted(allowed))},
-                )
-            raise _problem(NO_SUCH_ROUTE, f"no resource at {path}")
+        route, params = self.resolve(method, raw[len(PREFIX) :], request.method)
         key = await self._authenticate(request, client)
         call = Call(
             services=self.services,
@@ -168,19 +157,48 @@ class ApiHandler:
             params=params,
             if_match=request.headers.get("If-Match"),
             request=request if route.form is not None else None,
+            dispatcher=self,
         )
+        self.authorize(call, route, request.method, path)
+        dry_run = previewable(route) and _dry_run(request)
+        call.query = _query(route, request, skip=(PREVIEW_PARAM,) if previewable(route) else ())
+        if route.body is not None:
+            call.sent = await _json_body(request)
+            call.body = self.validate(route, call.sent)
+        reply = await (preview_call(call, route) if dry_run else route.handler(call))
+        return _response(route, reply), f"{key.name}#{key.id}"
+
+    def resolve(self, method: str, path: str, asked: str = "") -> tuple[Route, dict[str, str]]:
+        """The route of ``method`` on ``path`` (under the prefix, undecoded), its parameters."""
+        route, params, allowed = self.router.match(method, path)
+        try:
+            params = {name: unquote(value, errors="strict") for name, value in params.items()}
+        except UnicodeDecodeError:
+            raise _problem(INVALID_PARAMETER, "a path segment is not UTF-8 once decoded") from None
+        if route is None:
+            if allowed:
+                raise Problem(
+                    ProblemInfo(
+                        METHOD_NOT_ALLOWED, f"{asked or method} is not allowed on {PREFIX}{path}"
+                    ),
+                    {"Allow": ", ".join(sorted(allowed))},
+                )
+            raise _problem(NO_SUCH_ROUTE, f"no resource at {PREFIX}{path}")
+        return route, params
+
+    def authorize(self, call: Call, route: Route, method: str, path: str) -> None:
+        """Refuse a key whose role is below the route's."""
         if not call.at_least(route.role):
             raise _problem(
                 FORBIDDEN,
-                f"{request.method} {path} needs the {route.role.value} role; "
-                f"key {key.name} is {key.role.value}",
+                f"{method} {path} needs the {route.role.value} role; "
+                f"key {call.key.name} is {call.key.role.value}",
             )
-        call.query = _query(route, request)
-        if route.body is not None:
-            call.sent = await _json_body(request)
-            call.body = _validated(route.body, call.sent)
-        reply = await route.handler(call)
-        return _response(route, reply), f"{key.name}#{key.id}"
+
+    def validate(self, route: Route, sent: dict[str, Any]) -> BaseModel:
+        """A body as the route's model (a 422 problem naming each wrong field)."""
+        assert route.body is not None
+        return _validated(route.body, sent)
 
     async def _authenticate(self, request: web.BaseRequest, client: str) -> Verified:
         """The request's key, or 401 (a wrong key counts towards the address's ban)."""
@@ -207,8 +225,20 @@ class ApiHandler:
         return found
 
 
-def _query(route: Route, request: web.BaseRequest) -> BaseModel | None:
-    names = list(request.query.keys())
+def _dry_run(request: web.BaseRequest) -> bool:
+    """Whether ``?dry_run=`` asks for a preview (``true``/``false``, ``1``/``0``)."""
+    given = request.query.getall(PREVIEW_PARAM, [])
+    if not given:
+        return False
+    if len(given) > 1 or given[0] not in ("true", "false", "1", "0"):
+        raise _problem(
+            INVALID_PARAMETER, f"{PREVIEW_PARAM} must be true or false, once", PREVIEW_PARAM
+        )
+    return given[0] in ("true", "1")
+
+
+def _query(route: Route, request: web.BaseRequest, skip: tuple[str, ...] = ()) -> BaseModel | None:
+    names = [n for n in request.query if n not in skip]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise _problem(INVALID_PARAMETER, f"query parameter {repeated[0]} is given twice")
@@ -217,7 +247,7 @@ def _query(route: Route, request: web.BaseRequest) -> BaseModel | None:
             raise _problem(INVALID_PARAMETER, f"unknown query parameter {names[0]}", names[0])
         return None
     try:
-        return route.query.model_validate(dict(request.query))
+        return route.query.model_validate({k: request.query[k] for k in names})
     except ValidationError as exc:
         problems = _field_problems(exc, "query")
         raise Problem(

@@ -15,6 +15,7 @@ from provisioner.edits import Edits
 from provisioner.errors import NotFoundError
 
 if TYPE_CHECKING:
+    from provisioner.api._preview import Dispatcher
     from provisioner.api._services import Services
 
 __all__ = ["Call", "Reply"]
@@ -46,9 +47,15 @@ class Call:
     sent: dict[str, Any] = field(default_factory=dict)  # the body as sent (PATCH: which keys)
     if_match: str | None = None
     request: web.BaseRequest | None = None  # only for a route that streams its body (``form``)
+    # What runs the operations of a change set (the API's request handler).
+    dispatcher: Dispatcher | None = None
+    # An operation of a change set already runs on the worker thread, in its transaction.
+    inline: bool = False
 
     async def run(self, work: Callable[[], T]) -> T:
         """Run blocking work (database, rendering) on the API's worker thread."""
+        if self.inline:
+            return work()
         return await self.services.db.run(work)
 
     @property

@@ -173,6 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--prune", action="store_true", help="also delete tenants the file does not list"
     )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="store nothing; print the phones whose files would change, with diffs",
+    )
 
     p = command("export-fleet", cmd_export, "write the database as a fleet file (JSON or TOML)")
     p.add_argument(
@@ -289,10 +294,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--lock", action="store_true", help="lower scopes may not override it (tenant, group)"
     )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="store nothing; print the phones whose files would change, with diffs",
+    )
 
     p = command("unset", cmd_unset, "remove a setting (and its lock) from a scope")
     p.add_argument("scope", metavar="SCOPE")
     p.add_argument("setting", metavar="SETTING")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="store nothing; print the phones whose files would change, with diffs",
+    )
 
     p = command("explain", cmd_explain, "show a phone's resolved settings and where each came from")
     p.add_argument("mac", metavar="MAC")

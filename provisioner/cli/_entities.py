@@ -11,6 +11,7 @@ from typing import Any
 from provisioner.chars import decode_utf8
 from provisioner.cli._context import Context
 from provisioner.cli._output import MASK, print_json, print_table, show_value
+from provisioner.cli._preview import preview
 from provisioner.errors import InputError, NotFoundError
 from provisioner.firmware import LABEL_SETTING, label_note
 from provisioner.fleet import export_fleet, fleet_text, load_fleet, parse_fleet
@@ -64,6 +65,8 @@ def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_apply(ctx: Context, args: argparse.Namespace) -> int:
     """Make the database match a fleet file."""
     states = parse_fleet(load_fleet(Path(args.file)), ctx.catalog)
+    if args.dry_run:
+        return preview(ctx, lambda edits: apply_fleet(ctx.store, edits, states, prune=args.prune))
     applied = apply_fleet(ctx.store, ctx.edits, states, prune=args.prune)
     for line in applied.described:
         print(line)
@@ -464,6 +467,13 @@ def cmd_line(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_set(ctx: Context, args: argparse.Namespace) -> int:
     """Set (and optionally lock) a setting at a scope."""
     scope = parse_scope(args.scope)
+    if args.dry_run:
+        return preview(
+            ctx,
+            lambda edits: edits.settings.set(
+                scope, args.setting, args.value, lock=args.lock, from_text=True
+            ),
+        )
     ctx.edits.settings.set(scope, args.setting, args.value, lock=args.lock, from_text=True)
     print(f"{args.setting} set at {scope}{' (locked)' if args.lock else ''}")
     if args.setting == LABEL_SETTING:
@@ -483,6 +493,8 @@ def _warn_labels(ctx: Context, labels: Iterable[str]) -> None:
 def cmd_unset(ctx: Context, args: argparse.Namespace) -> int:
     """Remove a setting (and its lock) from a scope."""
     scope = parse_scope(args.scope)
+    if args.dry_run:
+        return preview(ctx, lambda edits: edits.settings.unset(scope, args.setting))
     ctx.edits.settings.unset(scope, args.setting)
     print(f"{args.setting} unset at {scope}")
     return 0

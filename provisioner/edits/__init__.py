@@ -69,6 +69,11 @@ class Edits:
         return edits
 
     @property
+    def tenant_writer(self) -> TenantWriter:
+        """What these edits write through (the store's tenants, or one open session)."""
+        return self._writer.tenants
+
+    @property
     def actor(self) -> Actor:
         """Who makes these edits (what the audit log records)."""
         return self._writer.actor

@@ -95,8 +95,4 @@ class TenantEdits:
 
         # The precondition is checked by the audit hook, which runs in the delete's
         # transaction: raising there rolls the delete back.
-        if self.writer.actor.dry_run:
-            # The whole-tenant delete has no rollback path of its own: check and report only.
-            self.writer.tenants.change(name, lambda s: None, dry_run=True)
-            return
-        self.writer.tenants.remove(name, audit=audit)
+        self.writer.tenants.remove(name, audit=audit, dry_run=self.writer.actor.dry_run)

@@ -44,7 +44,9 @@ class TenantWriter(Protocol):
         dry_run: bool = False,
     ) -> Changes: ...
 
-    def remove(self, name: str, *, audit: AuditHook | None = None) -> None: ...
+    def remove(
+        self, name: str, *, audit: AuditHook | None = None, dry_run: bool = False
+    ) -> None: ...
 
     def apply(
         self,
@@ -116,20 +118,28 @@ class EditWriter:
                 return entity_view(state, target())
             return setting_view(state, target(), setting)
 
+        # The entity as it was, taken before the change: a change set's session
+        # changes one state in place, so ``before`` may already be changed.
+        was: list[object] = []
+
         def guarded(state: TenantState) -> None:
             if expect is not None and self.versions.of(view(state)) != expect:
                 raise PreconditionFailed(
                     f"{_describe(target(), setting)} changed since it was read "
                     "(If-Match does not match its current ETag); read it again"
                 )
+            # A reference mutate decides is a new entity (a line at a free position).
+            was.append(view(state) if isinstance(ref, ScopeRef) else None)
             mutate(state)
 
         def audit(before: TenantState | None, after: TenantState | None) -> Sequence[AuditEntry]:
             old, new = changed(
-                view(before),  # type: ignore[arg-type]
+                was[0] if was else view(before),  # type: ignore[arg-type]
                 view(after),  # type: ignore[arg-type]
                 secret_paths(self.catalog, setting),
             )
+            if not old and not new:
+                return []
             return [
                 entry_for(
                     self.actor,

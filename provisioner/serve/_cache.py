@@ -26,8 +26,6 @@ Scopes: tenants without a URL token share the root scope; a tenant with
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import logging
 import time
 from collections.abc import Collection, Iterable
@@ -43,6 +41,7 @@ from provisioner.firmware import FirmwareStorage
 from provisioner.identify import Identifier
 from provisioner.notify import NotifyInfo, notify_info
 from provisioner.pipeline import render_tenants
+from provisioner.preview import etag_of
 from provisioner.render import RenderedFile, Renderer, RenderError
 from provisioner.resolve import FIRMWARE_SETTING, PhoneView
 from provisioner.serve._access import access_from
@@ -77,8 +76,7 @@ def _etags(phone: PhoneEntry) -> dict[str, str]:
 
 def served(file: RenderedFile, last_modified: int) -> ServedFile:
     """Wrap rendered bytes with a strong ETag (SHA-256, truncated) for HTTP caching."""
-    digest = hashlib.sha256(file.data).digest()[:18]
-    etag = '"' + base64.urlsafe_b64encode(digest).decode("ascii") + '"'
+    etag = etag_of(file.data)
     http_date = formatdate(last_modified, usegmt=True)
     return ServedFile(file.data, file.content_type, etag, last_modified, http_date)
 

@@ -436,10 +436,11 @@ class Gateway:
         """Count the answer and leave a seen record (after the answer, for failures)."""
         self.metrics.request(req.protocol.value, reply.status.value)
         now = int(self._clock())
+        etag = reply.file.etag if reply.file is not None else ""
         if reply.status is Status.OK:
-            self._record(req, path, reply.status, phone, identity, now)
+            self._record(req, path, reply.status, phone, identity, now, etag)
         else:
-            self._later(self._record, req, path, reply.status, phone, identity, now)
+            self._later(self._record, req, path, reply.status, phone, identity, now, etag)
         return reply
 
     def _record(
@@ -450,6 +451,7 @@ class Gateway:
         phone: PhoneEntry | None,
         identity: Identity | None,
         now: int,
+        etag: str,
     ) -> None:
         if phone is not None:
             # What we know about our own phone beats what the request suggests;
@@ -470,6 +472,7 @@ class Gateway:
             status=status.value,
             known=known,
             now=now,
+            etag=etag,
         )
 
     def _phone_identity(self, phone: PhoneEntry, user_agent: str) -> Identity:

@@ -5,7 +5,8 @@ in-memory buffer (a few attribute assignments on the hot path);
 :meth:`SeenRecorder.take` swaps the buffer out on the event loop and
 :meth:`SeenRecorder.write` turns it into rows and stores them, in one
 statement, from the worker thread every few seconds. Nothing secret is recorded: no
-credentials, no file contents, and paths are the ones phones asked for.
+credentials, no file contents (only the ETag of a rendered file served, which
+a preview compares with), and paths are the ones phones asked for.
 """
 
 from __future__ import annotations
@@ -24,12 +25,30 @@ _MAX_BUFFERED = 50_000
 class _Entry:
     """The latest request of one (client, protocol, path), updated in place."""
 
-    __slots__ = ("address", "count", "first", "identity", "known", "last", "status", "user_agent")
+    __slots__ = (
+        "address",
+        "count",
+        "etag",
+        "first",
+        "identity",
+        "known",
+        "last",
+        "status",
+        "user_agent",
+    )
 
     def __init__(
-        self, identity: Identity, address: str, user_agent: str, status: str, known: bool, now: int
+        self,
+        identity: Identity,
+        address: str,
+        user_agent: str,
+        status: str,
+        known: bool,
+        now: int,
+        etag: str,
     ) -> None:
         self.identity = identity
+        self.etag = etag
         self.address = address
         self.user_agent = user_agent
         self.status = status
@@ -64,13 +83,14 @@ class SeenRecorder:
         status: str,
         known: bool,
         now: int,
+        etag: str = "",
     ) -> None:
-        """Record one request (event loop thread)."""
+        """Record one request (event loop thread); ``etag``: of the rendered file served."""
         key = (identity.mac or address, protocol, path[:255])
         entry = self._buffer.get(key)
         if entry is None:
             if len(self._buffer) < _MAX_BUFFERED:  # else a flood; the counters still see it
-                self._buffer[key] = _Entry(identity, address, user_agent, status, known, now)
+                self._buffer[key] = _Entry(identity, address, user_agent, status, known, now, etag)
             return
         entry.identity = identity
         entry.address = address
@@ -79,6 +99,7 @@ class SeenRecorder:
         entry.known = known
         entry.count += 1
         entry.last = now
+        entry.etag = etag
 
     def take(self) -> dict[tuple[str, str, str], _Entry]:
         """Hand over the buffered records (event loop thread; O(1), no copying)."""
@@ -105,6 +126,7 @@ class SeenRecorder:
                 count=entry.count,
                 first_seen=entry.first,
                 last_seen=entry.last,
+                etag=entry.etag,
             )
             for (client_key, protocol, path), entry in taken.items()
         ]

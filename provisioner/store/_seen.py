@@ -7,7 +7,7 @@ something every database holds, so one odd request cannot fail a whole batch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,7 @@ class SeenRow:
     count: int
     first_seen: int
     last_seen: int
+    etag: str = ""  # of the rendered file served (status ok), else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,7 @@ def _upsert_seen(conn: Connection, rows: Sequence[SeenRow]) -> None:
                 "known": excluded.known,
                 "count": t.seen.c.count + excluded.count,
                 "last_seen": excluded.last_seen,
+                "etag": excluded.etag,
             },
         ),
         [_values(row, SeenRow.__slots__) for row in rows],
@@ -163,6 +165,24 @@ class SeenRepository:
         """Seen records, newest first."""
         with self.engine.connect() as conn:
             return _list_seen(conn, unknown=unknown, limit=limit)
+
+    def fetched(self, macs: Collection[str]) -> list[SeenRow]:
+        """The latest successful fetches of these phones' files (every protocol)."""
+        wanted = sorted(macs)
+        rows: list[SeenRow] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):  # SQLite caps bound parameters
+                query = (
+                    select(t.seen)
+                    .where(t.seen.c.mac.in_(wanted[start : start + 500]))
+                    .where(t.seen.c.status == "ok")
+                    .order_by(t.seen.c.last_seen, t.seen.c.id)
+                )
+                rows += [
+                    SeenRow(**{k: getattr(row, k) for k in SeenRow.__slots__})
+                    for row in conn.execute(query)
+                ]
+        return rows
 
     def quarantine(self, device: PendingDevice) -> None:
         """Hold an unknown device as pending in its tenant (``device.tenant``)."""

@@ -164,6 +164,9 @@ seen = Table(
     Column("count", Integer, nullable=False, default=1),
     Column("first_seen", Integer, nullable=False),
     Column("last_seen", Integer, nullable=False, index=True),
+    # The ETag of the file served with the latest 200 ("" otherwise): what a preview
+    # compares the phone's last fetch with.
+    Column("etag", String(32), nullable=False, default="", server_default=""),
     UniqueConstraint("client_key", "protocol", "path"),
 )
 

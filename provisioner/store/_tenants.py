@@ -14,9 +14,11 @@ Single edits (add a phone, set a setting) are built on :meth:`change` by
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, false, func, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -40,7 +42,10 @@ from provisioner.store._read import (
 )
 from provisioner.store._write import Changes, bump_revision, delete_phones, write_tenant
 
-__all__ = ["UNIQUE_PER_TENANT", "AuditHook", "TenantRepository"]
+__all__ = ["UNIQUE_PER_TENANT", "AuditHook", "TenantRepository", "clashes", "lock"]
+
+if TYPE_CHECKING:
+    from provisioner.store._session import TenantSession
 
 # What a write records (provisioner.audit): given a tenant's state before and
 # after (None: absent), the audit entries, stored in the write's transaction.
@@ -59,7 +64,7 @@ class _DryRun(Exception):
 UNIQUE_PER_TENANT = ("access.url_token", "access.ftp.user")
 
 
-def _clashes(conn: Connection, states: Iterable[TenantState], replaced: set[str]) -> list[Problem]:
+def clashes(conn: Connection, states: Iterable[TenantState], replaced: set[str]) -> list[Problem]:
     """Problems for identifying values that another tenant already uses.
 
     ``replaced`` names tenants whose stored values do not count (they are
@@ -129,7 +134,7 @@ def _collect(hook: AuditHook, into: list[AuditEntry]) -> AuditHook:
     return collect
 
 
-def _lock(conn: Connection, name: str) -> None:
+def lock(conn: Connection, name: str) -> None:
     """Hold tenant ``name``'s row until the transaction ends, before reading its state.
 
     A no-op UPDATE: PostgreSQL locks the row, so two writers of one tenant
@@ -274,14 +279,7 @@ class TenantRepository:
     def tenant_of(self, mac: str) -> str:
         """The name of the tenant a phone belongs to."""
         with self.engine.connect() as conn:
-            name = conn.execute(
-                select(t.tenants.c.name)
-                .join(t.phones, t.phones.c.tenant_id == t.tenants.c.id)
-                .where(t.phones.c.mac == mac)
-            ).scalar()
-        if name is None:
-            raise NotFoundError(f"no phone with MAC {mac}")
-        return str(name)
+            return self.tenant_on(conn, mac)
 
     def phones_for(
         self,
@@ -336,31 +334,10 @@ class TenantRepository:
 
         :raises ValidationFailed: listing the problems the change would add.
         """
-        # Before the name reaches the database driver, which cannot encode a surrogate.
-        check_text(name, "tenant name")
         changes: Changes = Changes()
         try:
             with self.engine.begin() as conn:
-                _lock(conn, name)
-                loaded = load_tenant_state(conn, name)
-                if loaded is None and create is None:
-                    raise NotFoundError(f"no tenant named {name!r}")
-                if loaded is not None and create is not None:
-                    raise ConflictError(f"tenant {name!r} already exists")
-                state = copy_tenant(loaded[0]) if loaded is not None else create
-                assert state is not None
-                mutate(state)
-                new = check_change(self.catalog, loaded[0] if loaded else None, state)
-                new += _clashes(conn, [state], {name})
-                if new:
-                    raise ValidationFailed(new)
-                try:
-                    write_tenant(conn, loaded, state, changes)
-                except IntegrityError as exc:
-                    raise ConflictError(
-                        f"the change conflicts with stored data: {exc.orig}"
-                    ) from None
-                entries = audit(loaded[0] if loaded else None, state) if audit and changes else ()
+                changes, entries, _, _ = self.change_on(conn, name, mutate, create, audit)
                 if dry_run:
                     raise _DryRun(changes, entries)
                 record_audit(conn, entries)
@@ -368,22 +345,115 @@ class TenantRepository:
             self._record_apart(rolled_back.audit)
         return changes
 
+    def change_on(
+        self,
+        conn: Connection,
+        name: str,
+        mutate: Callable[[TenantState], None],
+        create: TenantState | None,
+        audit: AuditHook | None,
+    ) -> tuple[Changes, list[AuditEntry], TenantState | None, TenantState]:
+        """The body of :meth:`change` on the caller's transaction, audit entries not stored.
+
+        Returns what was written, the audit entries, and the tenant's state
+        before (``None``: created) and after.
+        """
+        # Before the name reaches the database driver, which cannot encode a surrogate.
+        check_text(name, "tenant name")
+        changes = Changes()
+        lock(conn, name)
+        loaded = load_tenant_state(conn, name)
+        if loaded is None and create is None:
+            raise NotFoundError(f"no tenant named {name!r}")
+        if loaded is not None and create is not None:
+            raise ConflictError(f"tenant {name!r} already exists")
+        state = copy_tenant(loaded[0]) if loaded is not None else create
+        assert state is not None
+        mutate(state)
+        new = check_change(self.catalog, loaded[0] if loaded else None, state)
+        new += clashes(conn, [state], {name})
+        if new:
+            raise ValidationFailed(new)
+        try:
+            write_tenant(conn, loaded, state, changes)
+        except IntegrityError as exc:
+            raise ConflictError(f"the change conflicts with stored data: {exc.orig}") from None
+        before = loaded[0] if loaded else None
+        entries = list(audit(before, state)) if audit and changes else []
+        return changes, entries, before, state
+
+    @contextmanager
+    def session(self, *, commit: bool) -> Iterator[TenantSession]:
+        """One transaction for several writes (:class:`TenantSession`).
+
+        When the block ends, the writes are committed with their audit
+        entries (``commit``) or rolled back, their audit entries then
+        recorded on their own (a preview: the actor marks them dry-run). An
+        exception rolls everything back and records nothing.
+        """
+        from provisioner.store._session import TenantSession  # it builds on this module
+
+        with self.engine.connect() as conn:
+            transaction = conn.begin()
+            if conn.dialect.name == "sqlite":
+                # Take SQLite's write lock now: a session reads before its first write,
+                # and a read transaction cannot become a write one once another
+                # connection has committed (SQLITE_BUSY_SNAPSHOT).
+                conn.execute(update(t.tenants).where(false()).values(revision=t.tenants.c.revision))
+            session = TenantSession(self, conn)
+            try:
+                yield session
+                session.flush()
+                if commit:
+                    record_audit(conn, session.audit)
+                    transaction.commit()
+                else:
+                    transaction.rollback()
+            except BaseException:
+                transaction.rollback()
+                raise
+        if not commit:
+            self._record_apart(session.audit)
+
     def _record_apart(self, entries: Sequence[AuditEntry]) -> None:
         """Audit entries of a dry run, in a transaction of their own."""
         if entries:
             with self.engine.begin() as conn:
                 record_audit(conn, entries)
 
-    def remove(self, name: str, *, audit: AuditHook | None = None) -> None:
-        """Delete a tenant and everything under it."""
-        with self.engine.begin() as conn:
-            _lock(conn, name)
-            loaded = load_tenant_state(conn, name)
-            if loaded is None:
-                raise NotFoundError(f"no tenant named {name!r}")
-            conn.execute(t.tenants.delete().where(t.tenants.c.name == name))
-            if audit is not None:
-                record_audit(conn, audit(loaded[0], None))
+    def remove(self, name: str, *, audit: AuditHook | None = None, dry_run: bool = False) -> None:
+        """Delete a tenant and everything under it (a ``dry_run`` is rolled back)."""
+        try:
+            with self.engine.begin() as conn:
+                entries, _ = self.remove_on(conn, name, audit)
+                if dry_run:
+                    raise _DryRun(Changes(), entries)
+                record_audit(conn, entries)
+        except _DryRun as rolled_back:
+            self._record_apart(rolled_back.audit)
+
+    def remove_on(
+        self, conn: Connection, name: str, audit: AuditHook | None
+    ) -> tuple[list[AuditEntry], TenantState]:
+        """The body of :meth:`remove` on the caller's transaction: the audit entries and
+        the tenant's state before."""
+        lock(conn, name)
+        loaded = load_tenant_state(conn, name)
+        if loaded is None:
+            raise NotFoundError(f"no tenant named {name!r}")
+        conn.execute(t.tenants.delete().where(t.tenants.c.name == name))
+        return (list(audit(loaded[0], None)) if audit is not None else []), loaded[0]
+
+    def tenant_on(self, conn: Connection, mac: str) -> str:
+        """:meth:`tenant_of` on the caller's transaction."""
+        name = conn.execute(
+            select(t.tenants.c.name)
+            .join(t.phones, t.phones.c.tenant_id == t.tenants.c.id)
+            .where(t.phones.c.mac == mac)
+        ).scalar()
+        if name is None:
+            raise NotFoundError(f"no phone with MAC {mac}")
+        return str(name)
 
     def apply(
         self,
@@ -405,7 +475,7 @@ class TenantRepository:
         try:
             with self.engine.begin() as conn:
                 hook = None if audit is None else _collect(audit, entries)
-                self._apply(conn, tenants, prune, changes, hook)
+                self.apply_on(conn, tenants, prune, changes, hook)
                 if dry_run:
                     raise _DryRun(changes, entries)
                 record_audit(conn, entries)
@@ -413,7 +483,7 @@ class TenantRepository:
             self._record_apart(entries)
         return changes
 
-    def _apply(
+    def apply_on(
         self,
         conn: Connection,
         tenants: Iterable[TenantState],
@@ -421,7 +491,7 @@ class TenantRepository:
         changes: Changes,
         audit: AuditHook | None,
     ) -> None:
-        """The body of :meth:`apply` on ``conn``."""
+        """The body of :meth:`apply` on the caller's transaction (``conn``)."""
         wanted = {state.name: state for state in tenants}
         problems: list[Problem] = []
         for state in wanted.values():
@@ -429,7 +499,7 @@ class TenantRepository:
         problems += _foreign_phones(conn, wanted, prune)
         # Tenants this operation rewrites (or, with prune, deletes) free their values.
         replaced = set(_names(conn)) if prune else set(wanted)
-        problems += _clashes(conn, wanted.values(), replaced | set(wanted))
+        problems += clashes(conn, wanted.values(), replaced | set(wanted))
         if problems:
             raise ValidationFailed(problems)
         if prune:

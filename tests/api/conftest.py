@@ -54,6 +54,7 @@ class Api:
     data_dir: Path
     db: str
     keys: dict[str, str]  # "admin", "operator", "viewer", "operator@demo", "viewer@demo"
+    http: int = 0  # the phones' HTTP port
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -92,8 +93,8 @@ def api(
         keys[name] = out.strip().splitlines()[-1]
     port = free_port()
     env = {**os.environ, "PROVISIONER_DB_URL": db}
-    with serving(data_dir, "--api-port", str(port), "--poll-interval", "0.2", env=env):
-        yield Api(f"http://127.0.0.1:{port}/api/v1", data_dir, db, keys)
+    with serving(data_dir, "--api-port", str(port), "--poll-interval", "0.2", env=env) as served:
+        yield Api(f"http://127.0.0.1:{port}/api/v1", data_dir, db, keys, served.http)
 
 
 @pytest.fixture
