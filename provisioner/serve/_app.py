@@ -28,6 +28,7 @@ from provisioner.errors import ProvisionerError
 from provisioner.firmware import FirmwareLibrary, FirmwareStorage, LocalStorage, ObjectStorage
 from provisioner.ftp import FtpServer
 from provisioner.serve._access_log import AccessLog
+from provisioner.serve._announcements import Announcement, conninfo, listen
 from provisioner.serve._build import build_gateway
 from provisioner.serve._cache import ConfigCache
 from provisioner.serve._config import RESTART_ONLY, ServeConfig
@@ -112,6 +113,7 @@ class Server:
         self.runner: JobRunner | None = None
         self.rollouts: RolloutRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._announcement = asyncio.Event()
         self._job_task: asyncio.Task[None] | None = None
         self._load = reload
         self._reloads = Reloads(self.reload)
@@ -281,6 +283,27 @@ class Server:
             self._tasks.append(
                 asyncio.create_task(self._every(config.poll_interval, self._mirror_firmware))
             )
+        if self.store.engine.dialect.name == "postgresql":
+            dsn = conninfo(self.store.engine.url)
+            self._tasks += [
+                asyncio.create_task(listen(dsn, self._announced, retry=config.poll_interval)),
+                asyncio.create_task(self._refresh_when_announced()),
+            ]
+
+    def _announced(self, announcement: Announcement | None) -> None:
+        """A change another writer announced (``None``: maybe missed some); refresh soon."""
+        if announcement is None or self.cache.behind(*announcement):
+            self._announcement.set()
+
+    async def _refresh_when_announced(self) -> None:
+        """Refresh once per burst of announcements (those during a refresh: once more after)."""
+        while True:
+            await self._announcement.wait()
+            self._announcement.clear()
+            try:
+                await self.cache.refresh(fresh=True)
+            except Exception:  # as the poll: log, and the next announcement tries again
+                log.exception("event=background_error job=announced_refresh")
 
     async def _coordinate(self) -> None:
         """Act on what each cache refresh changed (the one place that does).

@@ -8,6 +8,7 @@ from provisioner.store._apikeys import ApiKeyRecord, ApiKeyRepository
 from provisioner.store._audit import AuditLog, AuditQuery
 from provisioner.store._bans import Ban, BanStore
 from provisioner.store._engine import connect, database_exists, default_url, migrate
+from provisioner.store._feed import CHANNEL, MAX_ENTRIES, Reach
 from provisioner.store._firmware import FirmwareRepository
 from provisioner.store._jobs import JobRepository, JobRequest, JobSummary, TargetRow
 from provisioner.store._rollouts import RolloutPhone, RolloutRecord, RolloutRepository
@@ -17,6 +18,8 @@ from provisioner.store._tenants import AuditHook, TenantRepository
 from provisioner.store._write import Changes
 
 __all__ = [
+    "CHANNEL",
+    "MAX_ENTRIES",
     "AddressBook",
     "Admitted",
     "ApiKeyRecord",
@@ -32,6 +35,7 @@ __all__ = [
     "JobRequest",
     "JobSummary",
     "PendingDevice",
+    "Reach",
     "RolloutPhone",
     "RolloutRecord",
     "RolloutRepository",

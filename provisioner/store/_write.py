@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from provisioner.settings import Value
 from provisioner.state import LineState, PhoneState, TenantState
 from provisioner.store import _tables as t
+from provisioner.store._feed import Reach, announce, current_revision, record
 from provisioner.store._read import TenantIds, encode_value
 
 __all__ = ["Changes", "bump_revision", "delete_phones", "write_tenant"]
@@ -87,13 +88,22 @@ def _phone_row(phone: PhoneState) -> dict[str, object]:
     }
 
 
-def bump_revision(conn: Connection, tenant_id: int) -> None:
-    """Record that something under the tenant changed (servers drop their cache)."""
+def bump_revision(conn: Connection, tenant_id: int, reach: Reach | None = None) -> int:
+    """Record that something under the tenant changed; the new revision.
+
+    ``reach`` says what changed (the change feed); without it servers
+    re-render the whole tenant. Other nodes are told at commit (PostgreSQL).
+    """
     conn.execute(
         update(t.tenants)
         .where(t.tenants.c.id == tenant_id)
         .values(revision=t.tenants.c.revision + 1, changed_at=int(time.time()))
     )
+    revision = current_revision(conn, tenant_id)
+    if reach is not None:
+        record(conn, tenant_id, revision, reach)
+    announce(conn, tenant_id, revision)
+    return revision
 
 
 def delete_phones(conn: Connection, phone_ids: list[int], changes: Changes) -> None:
@@ -111,9 +121,11 @@ def write_tenant(
 ) -> None:
     """Make the stored tenant equal ``after``; ``before`` is what is stored now.
 
-    When anything changed, the tenant's revision is bumped in the same transaction.
+    When anything changed, the tenant's revision is bumped in the same
+    transaction, with what the change reached (the change feed, :mod:`provisioner.store._feed`).
     """
     outer, changes = changes, Changes()
+    reach = Reach()
     old, ids = _write_tenant_row(conn, before, after, changes)
     _write_settings(
         conn,
@@ -126,15 +138,31 @@ def write_tenant(
         old.locked,
         after.locked,
     )
+    reach.whole = bool(changes)  # the tenant's own row or settings reach every phone
     # Phones go first: removing a phone drops its memberships before groups go.
-    gone = [ids.phones[mac] for mac in old.phones if mac not in after.phones]
-    delete_phones(conn, gone, changes)
-    group_ids = _write_groups(conn, ids, old, after, changes)
+    gone = [mac for mac in old.phones if mac not in after.phones]
+    delete_phones(conn, [ids.phones[mac] for mac in gone], changes)
+    reach.macs.update(gone)
+    group_ids = _write_groups(conn, ids, old, after, changes, reach)
     for mac, phone in after.phones.items():
+        done = changes.total()
         _write_phone(conn, ids.tenant, ids, group_ids, old.phones.get(mac), phone, changes)
+        if changes.total() != done:
+            reach.macs.add(mac)
     if changes:
-        bump_revision(conn, ids.tenant)
+        reach.directory = _directory(old) != _directory(after)
+        bump_revision(conn, ids.tenant, reach)
     outer.update(changes)
+
+
+def _directory(state: TenantState) -> list[tuple[str, str]]:
+    """The tenant directory a state gives (as the snapshot reads it), to see whether it moved."""
+    return sorted(
+        (line.display_name or line.user, line.user)
+        for phone in state.phones.values()
+        if phone.enabled
+        for line in phone.lines
+    )
 
 
 def _write_tenant_row(
@@ -166,15 +194,26 @@ def _write_tenant_row(
 
 
 def _write_groups(
-    conn: Connection, ids: TenantIds, old: TenantState, after: TenantState, changes: Changes
+    conn: Connection,
+    ids: TenantIds,
+    old: TenantState,
+    after: TenantState,
+    changes: Changes,
+    reach: Reach,
 ) -> dict[str, int]:
-    """Delete, create and update groups with their settings; every group's id by name."""
+    """Delete, create and update groups with their settings; every group's id by name.
+
+    A changed group's id goes into ``reach`` (its members are re-rendered);
+    groups created or removed reach phones only through their memberships,
+    which the phones' own writes record.
+    """
     gone_groups = [ids.groups[name] for name in old.groups if name not in after.groups]
     if gone_groups:
         conn.execute(delete(t.groups).where(t.groups.c.id.in_(gone_groups)))
         changes["group removed"] += len(gone_groups)
     group_ids = dict(ids.groups)
     for name, group in after.groups.items():
+        done = changes.total()
         row = {"name": name, "description": group.description, "weight": group.weight}
         prior = old.groups.get(name)
         if prior is None:
@@ -197,6 +236,8 @@ def _write_groups(
             old_locked,
             group.locked,
         )
+        if prior is not None and changes.total() != done:
+            reach.groups.add(group_ids[name])
     return group_ids
 
 
