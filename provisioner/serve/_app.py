@@ -13,6 +13,7 @@ unsent NOTIFYs are given back to the queue, what was seen is flushed
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import ssl
@@ -130,6 +131,13 @@ class Server:
         if swept:
             log.info("event=firmware_swept entries=%s", ",".join(swept))
         await self.cache.refresh()
+        # The rendered fleet lives as long as the process: moved out of the
+        # cyclic collector's reach, a full collection (triggered by the
+        # allocations of a later render) no longer scans every phone's
+        # files with the event loop stopped (0.35 s at 10,000 phones here).
+        # Objects frozen are still freed by reference counting when replaced.
+        gc.collect()
+        gc.freeze()
         await self._sync_bans()  # bans made before a restart or on other nodes hold at once
         config = self.config
         await self._start_http()
