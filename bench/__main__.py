@@ -1,7 +1,29 @@
 """``make bench``: every benchmark, figures printed, nothing asserted."""
 
-from bench import api, firmware_http, firmware_ingest, http, notify, render, security, sip, tftp
+from bench import (
+    api,
+    firmware_http,
+    firmware_ingest,
+    http,
+    notify,
+    render,
+    scale,
+    security,
+    sip,
+    tftp,
+)
 
-for bench in (render, tftp, http, sip, notify, firmware_ingest, firmware_http, security, api):
+for bench in (
+    render,
+    tftp,
+    http,
+    sip,
+    notify,
+    firmware_ingest,
+    firmware_http,
+    security,
+    scale,
+    api,
+):
     bench.main()
     print()

@@ -24,9 +24,7 @@ masked in the diffs unless the caller may see secrets.
 
 from __future__ import annotations
 
-import base64
 import difflib
-import hashlib
 import html
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
@@ -36,6 +34,7 @@ from provisioner.catalog import Catalog
 from provisioner.domain import Snapshot
 from provisioner.edits import Edits
 from provisioner.errors import Problem, ProvisionerError, ValidationFailed
+from provisioner.etags import etag_of
 from provisioner.pipeline import render_tenants
 from provisioner.render import RenderedFile, Renderer
 from provisioner.resolve import PhoneView
@@ -49,7 +48,6 @@ __all__ = [
     "LastFetch",
     "Outcome",
     "PhoneDiff",
-    "etag_of",
     "run_changes",
 ]
 
@@ -157,12 +155,6 @@ def run_changes(
         ]
         outcome.phones.append(PhoneDiff(mac, tenant, files))
     return outcome
-
-
-def etag_of(data: bytes) -> str:
-    """The strong ETag the server sends for a file's bytes (SHA-256, truncated, quoted)."""
-    digest = hashlib.sha256(data).digest()[:18]
-    return '"' + base64.urlsafe_b64encode(digest).decode("ascii") + '"'
 
 
 def _reachable(touched: Iterable[tuple[TenantState | None, TenantState | None]]) -> set[str]:

@@ -2,7 +2,7 @@
 
 Every session runs on one pyftpdlib IOLoop thread, which must never wait: a
 backend call may block (the application's backend waits on its asyncio
-loop, and that may wait for a cache refresh). :class:`BackendCalls` runs such
+loop, and that may be busy or wait for the database). :class:`BackendCalls` runs such
 a call on one of a few worker threads and hands its result back to the loop
 thread, which is woken through a socket pair registered in the IOLoop
 (pyftpdlib's IOLoop has no thread-safe way to schedule a call).

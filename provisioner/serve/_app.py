@@ -14,6 +14,7 @@ unsent NOTIFYs are given back to the queue, what was seen is flushed
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import ssl
@@ -29,6 +30,7 @@ from provisioner.errors import ProvisionerError
 from provisioner.firmware import FirmwareLibrary, FirmwareStorage, LocalStorage, ObjectStorage
 from provisioner.ftp import FtpServer
 from provisioner.serve._access_log import AccessLog
+from provisioner.serve._announcements import Announcement, conninfo, listen
 from provisioner.serve._build import build_gateway
 from provisioner.serve._cache import ConfigCache
 from provisioner.serve._config import RESTART_ONLY, ServeConfig
@@ -120,6 +122,7 @@ class Server:
         self.runner: JobRunner | None = None
         self.rollouts: RolloutRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._announcement = asyncio.Event()
         self._job_task: asyncio.Task[None] | None = None
         self._load = reload
         self._reloads = Reloads(self.reload)
@@ -138,6 +141,13 @@ class Server:
         uploads = self.config.data_dir / "uploads"
         await self.db.run(lambda: import_disk_uploads(uploads, self.store.uploads))
         await self.cache.refresh()
+        # The rendered fleet lives as long as the process: moved out of the
+        # cyclic collector's reach, a full collection (triggered by the
+        # allocations of a later render) no longer scans every phone's
+        # files with the event loop stopped (0.35 s at 10,000 phones here).
+        # Objects frozen are still freed by reference counting when replaced.
+        gc.collect()
+        gc.freeze()
         await self._sync_bans()  # bans made before a restart or on other nodes hold at once
         config = self.config
         await self._start_http()
@@ -309,6 +319,27 @@ class Server:
             self._tasks.append(
                 asyncio.create_task(self._every(config.poll_interval, self._mirror_firmware))
             )
+        if self.store.engine.dialect.name == "postgresql":
+            dsn = conninfo(self.store.engine.url)
+            self._tasks += [
+                asyncio.create_task(listen(dsn, self._announced, retry=config.poll_interval)),
+                asyncio.create_task(self._refresh_when_announced()),
+            ]
+
+    def _announced(self, announcement: Announcement | None) -> None:
+        """A change another writer announced (``None``: maybe missed some); refresh soon."""
+        if announcement is None or self.cache.behind(*announcement):
+            self._announcement.set()
+
+    async def _refresh_when_announced(self) -> None:
+        """Refresh once per burst of announcements (those during a refresh: once more after)."""
+        while True:
+            await self._announcement.wait()
+            self._announcement.clear()
+            try:
+                await self.cache.refresh(fresh=True)
+            except Exception:  # as the poll: log, and the next announcement tries again
+                log.exception("event=background_error job=announced_refresh")
 
     async def _coordinate(self) -> None:
         """Act on what each cache refresh changed (the one place that does).

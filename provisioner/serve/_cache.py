@@ -7,17 +7,25 @@ and held in dictionaries keyed by the lower-cased request path, so a request
 is one dictionary lookup and never a database round trip.
 
 Freshness: every change under a tenant bumps ``tenants.revision`` in the
-same transaction (:mod:`provisioner.store`). :meth:`ConfigCache.refresh`
-reads all revisions (one small query) and re-renders exactly the tenants
-whose revision moved, plus new ones, and drops deleted ones. It also checks
+same transaction, and records in the change feed what it reached (a phone,
+a group's members, the tenant directory, or the whole tenant;
+:mod:`provisioner.store._feed`). :meth:`ConfigCache.refresh` reads all
+revisions (one small query); for each tenant whose revision moved it reads
+the feed since the revision it serves and re-renders only the phones that
+changes reached, or the whole tenant when the feed cannot say (a gap, a
+tenant setting, a new tenant). Deleted tenants are dropped. It also checks
 the template directories (names, sizes, modification times); when anything
-there changed the catalog is loaded again and everything re-rendered. The server
-calls it on a short interval and after its own writes (auto-registration).
-While a refresh runs, :meth:`settled` lets requests wait for it, so a phone
-never gets a mix of old and new files once a change has been noticed.
+there changed the catalog is loaded again and everything re-rendered. The
+server calls it on a short interval, when PostgreSQL announces a change
+(``LISTEN``), and after its own writes (auto-registration).
 
-Rendering and database reads run in one worker thread (never on the event
-loop); the dictionaries are swapped on the event loop thread only.
+Serving never waits for rendering: requests are answered from the state
+installed last. Rendering and database reads run in one worker thread
+(never on the event loop); what it produced is installed on the event loop
+thread in one step per tenant, with no ``await`` in between, so a request
+sees a tenant's whole old state or its whole new one, never a mix. Only a
+check-sync job waits for a fresh state (:meth:`caught_up`), so phones never
+fetch files older than the change they are told about.
 
 Scopes: tenants without a URL token share the root scope; a tenant with
 ``access.url_token`` lives only under ``/<token>/`` (hosted multi-tenant use).
@@ -26,6 +34,7 @@ Scopes: tenants without a URL token share the root scope; a tenant with
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Collection, Iterable
@@ -37,13 +46,13 @@ from typing import Protocol
 from provisioner.catalog import Catalog, Family, UploadDef, builtin_template_dir, expand_path
 from provisioner.domain import FirmwareSet, Snapshot
 from provisioner.errors import CatalogError
+from provisioner.etags import etag_of
 from provisioner.firmware import FirmwareStorage
 from provisioner.identify import Identifier
 from provisioner.notify import NotifyInfo, notify_info
 from provisioner.pipeline import render_tenants
-from provisioner.preview import etag_of
 from provisioner.render import RenderedFile, Renderer, RenderError
-from provisioner.resolve import FIRMWARE_SETTING, PhoneView
+from provisioner.resolve import DIRECTORY_SETTING, FIRMWARE_SETTING, PhoneView
 from provisioner.serve._access import access_from
 from provisioner.serve._changes import Refreshed, TenantChange
 from provisioner.serve._db import Db
@@ -51,10 +60,11 @@ from provisioner.serve._firmware import firmware_index
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Access, DiskFile, Network, ServedFile, TenantPolicy
 from provisioner.settings import Value, parse_networks
+from provisioner.store import MAX_ENTRIES, Reach
 
 __all__ = ["ConfigCache", "PhoneEntry", "TenantEntry", "served"]
 
-_Rendered = tuple[dict[int, tuple["TenantEntry", list[RenderError]]], dict[str, DiskFile]]
+_Rendered = tuple[dict[int, "_Render"], dict[str, DiskFile]]
 
 log = logging.getLogger("provisioner.cache")
 
@@ -74,11 +84,16 @@ def _etags(phone: PhoneEntry) -> dict[str, str]:
     return {path: file.etag for path, file in phone.files.items()}
 
 
+@functools.lru_cache(maxsize=256)
+def _http_date(last_modified: int) -> str:
+    """One string per time: a tenant's files share it instead of holding a copy each."""
+    return formatdate(last_modified, usegmt=True)
+
+
 def served(file: RenderedFile, last_modified: int) -> ServedFile:
     """Wrap rendered bytes with a strong ETag (SHA-256, truncated) for HTTP caching."""
     etag = etag_of(file.data)
-    http_date = formatdate(last_modified, usegmt=True)
-    return ServedFile(file.data, file.content_type, etag, last_modified, http_date)
+    return ServedFile(file.data, file.content_type, etag, last_modified, _http_date(last_modified))
 
 
 @dataclass(slots=True)
@@ -92,6 +107,7 @@ class PhoneEntry:
     access: Access
     firmware: str  # resolved firmware.version ("" = not assigned)
     notify: NotifyInfo
+    directory: bool  # shows the tenant directory (directory.tenant_lines)
     files: dict[str, ServedFile] = field(default_factory=dict)  # lower path → file
     uploads: dict[str, tuple[str, UploadDef]] = field(default_factory=dict)  # lower → (name, def)
 
@@ -104,6 +120,31 @@ class TenantEntry:
     revision: int
     phones: dict[str, PhoneEntry]  # by MAC
     auth_in_use: bool  # some phone needs HTTP credentials
+
+
+@dataclass(slots=True)
+class _Render:
+    """What the worker rendered of one tenant: all of it, or the part a change reached.
+
+    A part (``whole`` false) replaces the phones in ``touched``: those in
+    ``entry.phones`` with their new state, the others (removed, disabled,
+    moved away) by nothing.
+    """
+
+    entry: TenantEntry
+    errors: list[RenderError]
+    whole: bool = True
+    touched: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """One tenant to render: the revision served now (``None``: render all) and the target."""
+
+    tenant_id: int
+    served: int | None
+    revision: int
+    directory: bool  # some served phone shows the tenant directory
 
 
 @dataclass(slots=True)
@@ -149,6 +190,7 @@ def _phone_entry(view: PhoneView, files: list[RenderedFile], changed_at: int) ->
         access=access_from(values, mac),
         firmware=str(values.get(FIRMWARE_SETTING, "")),
         notify=notify_info(view),
+        directory=bool(values.get(DIRECTORY_SETTING, False)),
         files={f.path.lower(): served(f, changed_at) for f in files},
     )
     for upload in view.family.uploads:
@@ -161,6 +203,12 @@ class RenderSource(Protocol):
     """What the cache reads of the tenants (:class:`provisioner.store.TenantRepository`)."""
 
     def revisions(self) -> dict[int, int]: ...
+
+    def reach(self, tenant_id: int, after: int, upto: int) -> Reach: ...
+
+    def part_snapshot(
+        self, tenant_id: int, macs: Collection[str], group_ids: Collection[int]
+    ) -> Snapshot: ...
 
     def snapshot(
         self, macs: Collection[str] | None = None, tenant_ids: Collection[int] | None = None
@@ -229,20 +277,16 @@ class ConfigCache:
         scope = self._scopes.get(token)
         return [self.tenants[t] for t in scope.tenants] if scope is not None else []
 
+    def behind(self, tenant_id: int, revision: int) -> bool:
+        """True unless the tenant is served at ``revision`` or later (-1: it is gone)."""
+        entry = self.tenants.get(tenant_id)
+        if revision < 0:
+            return entry is not None
+        return entry is None or entry.revision < revision
+
     def url_tokens(self) -> frozenset[str]:
         """The URL tokens tenants are served under (secrets: for the access log to hide)."""
         return frozenset(token for token in self._scopes if token)
-
-    @property
-    def busy(self) -> bool:
-        """True while a refresh is running (requests should wait for :meth:`settled`)."""
-        return self._refreshing is not None and not self._refreshing.done()
-
-    async def settled(self) -> None:
-        """Wait for a refresh in progress, if any."""
-        task = self._refreshing
-        if task is not None and not task.done():
-            await asyncio.shield(task)
 
     # --- refresh ---------------------------------------------------------
 
@@ -292,17 +336,17 @@ class ConfigCache:
             self.shared, errors = await self._db.run(self._render_shared)
             self._count_errors(errors)
         revisions = await self._db.run(self.source.revisions)
-        changed = [
-            tid
+        plans = [
+            self._plan(tid, rev)
             for tid, rev in revisions.items()
             if tid not in self.tenants or self.tenants[tid].revision != rev
         ]
         gone = [tid for tid in self.tenants if tid not in revisions]
         changes = [self._install(tid, None) for tid in gone]
-        if changed:
-            entries, firmware = await self._db.run(lambda: self._render_tenants(changed))
+        if plans:
+            entries, firmware = await self._db.run(lambda: self._render_plans(plans))
             self.firmware = firmware
-            taken = (self._take(tid, entries.get(tid)) for tid in changed)
+            taken = (self._take(plan.tenant_id, entries.get(plan.tenant_id)) for plan in plans)
             changes += [change for change in taken if change is not None]
         self.metrics.tenants, self.metrics.phones = len(self.tenants), len(self.macs)
         if changes or reloaded is not None:
@@ -357,22 +401,65 @@ class ConfigCache:
         now = int(time.time())
         return {f.path.lower(): served(f, now) for f in files}, errors
 
-    def _render_tenants(self, tenant_ids: Iterable[int]) -> _Rendered:
-        """Render tenants through the one pipeline (worker thread); index the firmware too.
+    def _plan(self, tenant_id: int, revision: int) -> _Plan:
+        """What to render of a tenant whose revision moved (event loop thread)."""
+        old = self.tenants.get(tenant_id)
+        if old is None or old.revision < 0:
+            return _Plan(tenant_id, None, revision, False)
+        shows = any(phone.directory for phone in old.phones.values())
+        return _Plan(tenant_id, old.revision, revision, shows)
 
+    def _render_plans(self, plans: list[_Plan]) -> _Rendered:
+        """Render what each plan needs (worker thread); index the firmware too.
+
+        A tenant whose change feed names what changed since the revision
+        served gets only those phones rendered; any other, all of its phones.
         Activating or deactivating a set moves every tenant's revision, so the
         index is rebuilt whenever anything is rendered. Nothing here reads or
         writes what the event loop owns; errors come back as data.
         """
-        snapshot = self.source.snapshot(tenant_ids=list(tenant_ids))
-        firmware = self._index_firmware(snapshot.firmware.values())
+        whole: list[int] = []
+        entries: dict[int, _Render] = {}
+        firmware: dict[str, DiskFile] | None = None
+        for plan in plans:
+            reach = None
+            if plan.served is not None:
+                reach = self.source.reach(plan.tenant_id, plan.served, plan.revision)
+            if (
+                reach is None
+                or reach.whole
+                or (reach.directory and plan.directory)
+                or len(reach.macs) + len(reach.groups) > MAX_ENTRIES
+            ):
+                whole.append(plan.tenant_id)
+                continue
+            snapshot = self.source.part_snapshot(plan.tenant_id, reach.macs, reach.groups)
+            if firmware is None:
+                firmware = self._index_firmware(snapshot.firmware.values())
+            touched = frozenset(reach.macs | {p.mac for p in snapshot.phones.values()})
+            for tenant_id, render in self._render_snapshot(snapshot).items():
+                # The target revision, not the snapshot's: a write that came
+                # after the feed was read is rendered again at the next refresh.
+                render.entry.revision = plan.revision
+                render.whole, render.touched = False, touched
+                entries[tenant_id] = render
+        if whole:
+            snapshot = self.source.snapshot(tenant_ids=whole)
+            firmware = self._index_firmware(snapshot.firmware.values())
+            entries.update(self._render_snapshot(snapshot))
+        if firmware is None:
+            firmware = self._index_firmware(self.firmware_sets.sets(active=True))
+        return entries, firmware
+
+    def _render_snapshot(self, snapshot: Snapshot) -> dict[int, _Render]:
+        """The snapshot's tenants through the one pipeline (worker thread), by id."""
         renders = render_tenants(
             self.catalog,
             snapshot,
             lambda view, files: _phone_entry(view, files, view.tenant.changed_at),
             renderer=self._renderer,
         )
-        entries: dict[int, tuple[TenantEntry, list[RenderError]]] = {}
+        entries: dict[int, _Render] = {}
         for tenant_id, render in renders.items():
             tenant = render.tenant
             policy = _policy(tenant_id, tenant.name, render.settings)
@@ -380,8 +467,8 @@ class ConfigCache:
             for phone in render.phones:
                 entry.phones[phone.mac] = phone
                 entry.auth_in_use = entry.auth_in_use or bool(phone.access.http_password)
-            entries[tenant_id] = (entry, render.errors)
-        return entries, firmware
+            entries[tenant_id] = _Render(entry, render.errors)
+        return entries
 
     def _count_errors(self, errors: list[RenderError]) -> None:
         """Log and count render errors (event loop thread)."""
@@ -389,10 +476,8 @@ class ConfigCache:
             self.metrics.render_errors += 1
             log.error("event=render_error %s", error)
 
-    def _take(
-        self, tenant_id: int, rendered: tuple[TenantEntry, list[RenderError]] | None
-    ) -> TenantChange | None:
-        """Install a re-rendered tenant, or keep its last good state if any phone failed.
+    def _take(self, tenant_id: int, rendered: _Render | None) -> TenantChange | None:
+        """Install a re-rendered tenant (or part), or keep its last good state if any phone failed.
 
         Keep-last-good is per tenant (``ErrorPolicy.KEEP_LAST_GOOD``): a
         template that fails for one phone leaves the whole tenant as it was
@@ -402,7 +487,7 @@ class ConfigCache:
         """
         if rendered is None:
             return self._install(tenant_id, None)
-        entry, errors = rendered
+        entry, errors = rendered.entry, rendered.errors
         old = self.tenants.get(tenant_id)
         if errors:
             self._count_errors(errors)
@@ -410,7 +495,55 @@ class ConfigCache:
                 old.revision = entry.revision
                 log.error("event=tenant_kept tenant=%s failed=%d", old.policy.name, len(errors))
                 return None
+        if not rendered.whole and old is not None:
+            return self._install_part(old, entry, rendered.touched)
         return self._install(tenant_id, entry)
+
+    def _install_part(
+        self, old: TenantEntry, part: TenantEntry, touched: frozenset[str]
+    ) -> TenantChange:
+        """Swap the phones a change reached into a served tenant (event loop thread).
+
+        One synchronous step: no request sees some of the phones new and
+        others old. The tenant's policy stays (a change to the tenant's own
+        settings is never a part).
+        """
+        scope = self._scopes[old.policy.url_token]
+        changed = []
+        for mac in touched:
+            before = old.phones.pop(mac, None)
+            after = part.phones.get(mac)
+            if before is not None:
+                self._unindex(scope, before)
+                if after is not None and _etags(before) != _etags(after):
+                    changed.append(mac)
+            if after is not None:
+                old.phones[mac] = after
+                self._index(scope, after)
+        old.revision = part.revision
+        old.auth_in_use = any(p.access.http_password for p in old.phones.values())
+        return TenantChange(old.policy.tenant_id, old.policy, tuple(sorted(changed)))
+
+    def _unindex(self, scope: _Scope, phone: PhoneEntry) -> None:
+        """Drop a phone from the lookup tables (unless another tenant took its MAC since)."""
+        if self.macs.get(phone.mac) is phone:
+            del self.macs[phone.mac]
+        for path in phone.files:
+            file = scope.files.get(path)
+            if file is not None and file[0] is phone:
+                del scope.files[path]
+        for path in phone.uploads:
+            upload = scope.uploads.get(path)
+            if upload is not None and upload[0] is phone:
+                del scope.uploads[path]
+
+    def _index(self, scope: _Scope, phone: PhoneEntry) -> None:
+        """Make a phone's files and uploads findable."""
+        self.macs[phone.mac] = phone
+        for path, file in phone.files.items():
+            scope.files[path] = (phone, file)
+        for path, (name, upload) in phone.uploads.items():
+            scope.uploads[path] = (phone, name, upload)
 
     def _install(self, tenant_id: int, entry: TenantEntry | None) -> TenantChange:
         """Swap one tenant's entry into the lookup tables (event loop thread); what changed."""
@@ -425,12 +558,10 @@ class ConfigCache:
         if old is not None:
             scope = self._scopes.get(old.policy.url_token)
             for phone in old.phones.values():
-                self.macs.pop(phone.mac, None)
                 if scope is not None:
-                    for path in phone.files:
-                        scope.files.pop(path, None)
-                    for path in phone.uploads:
-                        scope.uploads.pop(path, None)
+                    self._unindex(scope, phone)
+                elif self.macs.get(phone.mac) is phone:
+                    del self.macs[phone.mac]
             if scope is not None:
                 scope.tenants.discard(tenant_id)
                 if old.policy.url_token and not scope.tenants:
@@ -441,9 +572,5 @@ class ConfigCache:
         scope = self._scopes.setdefault(entry.policy.url_token, _Scope())
         scope.tenants.add(tenant_id)
         for phone in entry.phones.values():
-            self.macs[phone.mac] = phone
-            for path, file in phone.files.items():
-                scope.files[path] = (phone, file)
-            for path, (name, upload) in phone.uploads.items():
-                scope.uploads[path] = (phone, name, upload)
+            self._index(scope, phone)
         return TenantChange(tenant_id, entry.policy, changed)

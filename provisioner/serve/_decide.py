@@ -301,9 +301,10 @@ class _Case:
 def decide(request: Fetch, view: CacheView, now: float, rules: Rules) -> Decision:
     """What ``request`` gets, given the rendered state ``view`` at time ``now``.
 
-    The caller has refused banned clients and waited for a refresh in
-    progress. A :class:`Register` asks the caller to apply the unknown-device
-    policy and then call :func:`resume`.
+    The caller has refused banned clients; ``view`` is the state installed
+    last (a refresh in progress is not waited for). A :class:`Register`
+    asks the caller to apply the unknown-device policy and then call
+    :func:`resume`.
     """
     split = _split(request.path, view)
     if split is None:

@@ -47,10 +47,11 @@ Where the work is done
 The decision — steps 2 to 5 and the equal work of step 6 — is the pure
 function :func:`provisioner.serve._decide.decide` over a read-only view of
 the cache; it names what to do as a :class:`~provisioner.serve._decide.Decision`.
-This module is the shell that carries it out: the ban check and waiting for
-a refresh (the opening :meth:`Gateway._open`, shared by downloads and
-uploads), making challenges (their nonces are random), metrics, seen records
-and failure counting deferred until after the answer (:meth:`Gateway._later`),
+This module is the shell that carries it out: the ban check (the opening
+:meth:`Gateway._open`, shared by downloads and uploads; it never waits for
+a refresh: requests are answered from the state the cache installed last),
+making challenges (their nonces are random), metrics, seen records and
+failure counting deferred until after the answer (:meth:`Gateway._later`),
 the database writes of the unknown-device policy, learning addresses,
 claiming an accepted digest answer for the whole cluster before serving
 (:mod:`provisioner.serve._nonce_claims`), and reading and writing uploads
@@ -171,12 +172,10 @@ class Gateway:
     # --- the opening, shared by downloads and uploads ----------------------
 
     async def _open(self, req: Fetch) -> tuple[Decision, float]:
-        """Refuse a banned client without further work, wait for a refresh, then decide."""
+        """Refuse a banned client without further work, then decide on the state served now."""
         now = self._clock()
         if self.bans.banned(req.client, now):
             return Absent(req.path, None), now
-        if self.cache.busy:
-            await self.cache.settled()
         self.digest.take_claim()  # nothing left over from a decision made elsewhere
         decision = decide(req, self.cache, now, self._rules)
         claim = self.digest.take_claim()

@@ -17,6 +17,7 @@ from provisioner.errors import InputError, NotFoundError
 from provisioner.firmware._select import LABEL_SETTING, UNMANAGED_SETTING
 from provisioner.store import _tables as t
 from provisioner.store._audit import record_audit
+from provisioner.store._feed import announce
 
 __all__ = ["FIRMWARE_SETTINGS", "FirmwareRepository", "firmware_sets"]
 
@@ -128,6 +129,8 @@ def _set_active(conn: Connection, vendor: str, label: str, active: bool) -> bool
     conn.execute(
         update(t.tenants).values(revision=t.tenants.c.revision + 1, changed_at=int(time.time()))
     )
+    for tenant_id, revision in conn.execute(select(t.tenants.c.id, t.tenants.c.revision)):
+        announce(conn, tenant_id, revision)  # no feed rows: every phone may point at the label
     return True
 
 

@@ -8,7 +8,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, Table, select
+from sqlalchemy import Select, Table, or_, select
 from sqlalchemy.engine import Connection
 
 from provisioner.domain import (
@@ -75,6 +75,23 @@ class _Filter:
     groups: Select[Any] | None = None
     phones: Select[Any] | None = None
     lines: Select[Any] | None = None
+
+    @classmethod
+    def part(cls, tenant_id: int, macs: Collection[str], group_ids: Collection[int]) -> _Filter:
+        """One tenant's phones named in ``macs`` or members of ``group_ids``."""
+        members = select(t.group_members.c.phone_id).where(
+            t.group_members.c.group_id.in_(list(group_ids))
+        )
+        phone_ids = select(t.phones.c.id).where(
+            t.phones.c.tenant_id == tenant_id,
+            or_(t.phones.c.mac.in_(list(macs)), t.phones.c.id.in_(members)),
+        )
+        return cls(
+            tenants=[tenant_id],
+            groups=select(t.groups.c.id).where(t.groups.c.tenant_id == tenant_id),
+            phones=phone_ids,
+            lines=select(t.lines.c.id).where(t.lines.c.phone_id.in_(phone_ids)),
+        )
 
     @classmethod
     def of(
@@ -156,6 +173,7 @@ def load_snapshot(
     conn: Connection,
     macs: Collection[str] | None = None,
     tenant_ids: Collection[int] | None = None,
+    part: tuple[int, Collection[str], Collection[int]] | None = None,
 ) -> Snapshot:
     """Read everything rendering needs, as plain data.
 
@@ -163,9 +181,11 @@ def load_snapshot(
     with ``tenant_ids``, only those tenants with everything under them. The
     tenant directory always covers every line of the tenants read. Filters
     are subqueries, never long lists of ids (SQLite caps bound parameters).
+    ``part`` (tenant id, MACs, group ids) reads one tenant's phones named or
+    in those groups: what a change reached (:mod:`provisioner.store._feed`).
     """
     snap = Snapshot(device_key=device_key(conn))
-    only = _Filter.of(conn, macs, tenant_ids)
+    only = _Filter.part(*part) if part is not None else _Filter.of(conn, macs, tenant_ids)
     _read_tenants(conn, snap, only.tenants)
     for row in conn.execute(_scoped(select(t.groups), t.groups.c.id, only.groups)):
         snap.groups[row.id] = Group(row.id, row.tenant_id, row.name, row.description, row.weight)

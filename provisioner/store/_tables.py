@@ -30,6 +30,7 @@ from sqlalchemy import (
 __all__ = [
     "api_keys",
     "audit_log",
+    "change_feed",
     "digest_nonce_counts",
     "firmware_files",
     "firmware_sets",
@@ -398,4 +399,23 @@ audit_log = Table(
     Column("dry_run", Boolean, nullable=False),
     Column("before", Text, nullable=False),
     Column("after", Text, nullable=False),
+)
+
+# What each revision of a tenant changed, written in the transaction that
+# bumps the revision (provisioner.store._feed), so a server re-renders only
+# the phones a change reaches. ``kind`` is ``tenant`` (everything under it:
+# ``key`` empty), ``group`` (its member phones: ``key`` is the group id),
+# ``phone`` (``key`` is the MAC), ``dir`` (the tenant directory: the phones
+# that show it) or ``none`` (no phone, say a new empty group). A revision
+# with no row here (rows pruned, or a write that records none) means "the
+# whole tenant".
+change_feed = Table(
+    "change_feed",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("key", String(64), nullable=False),
+    Index("ix_change_feed_tenant_revision", "tenant_id", "revision"),
 )

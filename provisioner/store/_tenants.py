@@ -32,6 +32,7 @@ from provisioner.state import PhoneState, TenantState, copy_tenant
 from provisioner.store import _tables as t
 from provisioner.store._audit import record_audit
 from provisioner.store._engine import device_key
+from provisioner.store._feed import Reach, announce, read_reach
 from provisioner.store._read import (
     TenantIds,
     decode_value,
@@ -161,6 +162,18 @@ class TenantRepository:
         """Everything rendering needs (optionally for some phones or tenants only)."""
         with self.engine.connect() as conn:
             return load_snapshot(conn, macs, tenant_ids)
+
+    def part_snapshot(
+        self, tenant_id: int, macs: Collection[str], group_ids: Collection[int]
+    ) -> Snapshot:
+        """What rendering needs for one tenant's phones in ``macs`` or in groups ``group_ids``."""
+        with self.engine.connect() as conn:
+            return load_snapshot(conn, part=(tenant_id, macs, group_ids))
+
+    def reach(self, tenant_id: int, after: int, upto: int) -> Reach:
+        """What the tenant's revisions after ``after`` up to ``upto`` changed (the change feed)."""
+        with self.engine.connect() as conn:
+            return read_reach(conn, tenant_id, after, upto)
 
     def heads(self, tenant_ids: Collection[int]) -> Snapshot:
         """Just the tenants and their own settings: what tenant-wide policy reads."""
@@ -442,6 +455,7 @@ class TenantRepository:
         if loaded is None:
             raise NotFoundError(f"no tenant named {name!r}")
         conn.execute(t.tenants.delete().where(t.tenants.c.name == name))
+        announce(conn, loaded[1].tenant, -1)
         return (list(audit(loaded[0], None)) if audit is not None else []), loaded[0]
 
     def tenant_on(self, conn: Connection, mac: str) -> str:

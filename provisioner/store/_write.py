@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from provisioner.settings import Value
 from provisioner.state import LineState, PhoneState, TenantState
 from provisioner.store import _tables as t
+from provisioner.store._feed import Reach, announce, current_revision, record
 from provisioner.store._read import TenantIds, encode_value
 
 __all__ = ["Changes", "bump_revision", "delete_phones", "write_tenant"]
@@ -153,13 +154,22 @@ def _phone_row(phone: PhoneState) -> dict[str, object]:
     }
 
 
-def bump_revision(conn: Connection, tenant_id: int) -> None:
-    """Record that something under the tenant changed (servers drop their cache)."""
+def bump_revision(conn: Connection, tenant_id: int, reach: Reach | None = None) -> int:
+    """Record that something under the tenant changed; the new revision.
+
+    ``reach`` says what changed (the change feed); without it servers
+    re-render the whole tenant. Other nodes are told at commit (PostgreSQL).
+    """
     conn.execute(
         update(t.tenants)
         .where(t.tenants.c.id == tenant_id)
         .values(revision=t.tenants.c.revision + 1, changed_at=int(time.time()))
     )
+    revision = current_revision(conn, tenant_id)
+    if reach is not None:
+        record(conn, tenant_id, revision, reach)
+    announce(conn, tenant_id, revision)
+    return revision
 
 
 def delete_phones(conn: Connection, phone_ids: list[int], changes: Changes) -> None:
@@ -177,10 +187,12 @@ def write_tenant(
 ) -> None:
     """Make the stored tenant equal ``after``; ``before`` is what is stored now.
 
-    When anything changed, the tenant's revision is bumped in the same transaction.
+    When anything changed, the tenant's revision is bumped in the same
+    transaction, with what the change reached (the change feed, :mod:`provisioner.store._feed`).
     """
     outer, changes = changes, Changes()
     rows = _Rows()
+    reach = Reach()
     old, ids = _write_tenant_row(conn, before, after, changes)
     _write_settings(
         rows,
@@ -193,15 +205,28 @@ def write_tenant(
         old.locked,
         after.locked,
     )
+    reach.whole = bool(changes)  # the tenant's own row or settings reach every phone
     # Phones go first: removing a phone drops its memberships before groups go.
-    gone = [ids.phones[mac] for mac in old.phones if mac not in after.phones]
-    delete_phones(conn, gone, changes)
-    group_ids = _write_groups(conn, rows, ids, old, after, changes)
+    gone = [mac for mac in old.phones if mac not in after.phones]
+    delete_phones(conn, [ids.phones[mac] for mac in gone], changes)
+    reach.macs.update(gone)
+    group_ids = _write_groups(conn, rows, ids, old, after, changes, reach)
     rows.flush(conn)  # group ids (new groups) exist before memberships name them
-    _write_phones(conn, rows, ids, group_ids, old, after, changes)
+    _write_phones(conn, rows, ids, group_ids, old, after, changes, reach)
     if changes:
-        bump_revision(conn, ids.tenant)
+        reach.directory = _directory(old) != _directory(after)
+        bump_revision(conn, ids.tenant, reach)
     outer.update(changes)
+
+
+def _directory(state: TenantState) -> list[tuple[str, str]]:
+    """The tenant directory a state gives (as the snapshot reads it), to see whether it moved."""
+    return sorted(
+        (line.display_name or line.user, line.user)
+        for phone in state.phones.values()
+        if phone.enabled
+        for line in phone.lines
+    )
 
 
 def _write_tenant_row(
@@ -239,14 +264,21 @@ def _write_groups(
     old: TenantState,
     after: TenantState,
     changes: Changes,
+    reach: Reach,
 ) -> dict[str, int]:
-    """Delete, create and update groups with their settings; every group's id by name."""
+    """Delete, create and update groups with their settings; every group's id by name.
+
+    A changed group's id goes into ``reach`` (its members are re-rendered);
+    groups created or removed reach phones only through their memberships,
+    which the phones' own writes record.
+    """
     gone_groups = [ids.groups[name] for name in old.groups if name not in after.groups]
     if gone_groups:
         conn.execute(delete(t.groups).where(t.groups.c.id.in_(gone_groups)))
         changes["group removed"] += len(gone_groups)
     group_ids = dict(ids.groups)
     for name, group in after.groups.items():
+        done = changes.total()
         row = {"name": name, "description": group.description, "weight": group.weight}
         prior = old.groups.get(name)
         if prior is None:
@@ -269,6 +301,8 @@ def _write_groups(
             old_locked,
             group.locked,
         )
+        if prior is not None and changes.total() != done:
+            reach.groups.add(group_ids[name])
     return group_ids
 
 
@@ -280,11 +314,13 @@ def _write_phones(
     old: TenantState,
     after: TenantState,
     changes: Changes,
+    reach: Reach,
 ) -> None:
     """Create and update the tenant's phones with their memberships, settings and lines.
 
     New phones are inserted first (one statement) for their ids, then new
     lines (one statement), then everything else at once (:class:`_Rows`).
+    Every phone created or changed goes into ``reach``.
     """
     new_phones = [phone for mac, phone in after.phones.items() if mac not in old.phones]
     created = _insert_many(
@@ -298,15 +334,19 @@ def _write_phones(
     phone_ids = {mac: created[(mac,)] for mac in (p.mac for p in new_phones)}
     new_lines: list[tuple[int, LineState]] = []
     for mac, phone in after.phones.items():
+        done = changes.total()
         prior = old.phones.get(mac)
         if prior is None:
             prior = PhoneState(phone.mac, phone.model)
+            reach.macs.add(mac)
         else:
             phone_ids[mac] = ids.phones[mac]
             if _phone_row(prior) != _phone_row(phone):
                 rows.update(t.phones, {"id": phone_ids[mac]}, _phone_row(phone))
                 changes["phone changed"] += 1
         new_lines += _write_phone(rows, ids, group_ids, phone_ids[mac], prior, phone, changes)
+        if changes.total() != done:
+            reach.macs.add(mac)
     line_ids = _insert_many(
         conn,
         t.lines,

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from provisioner.catalog import Catalog
-from provisioner.preview import SECRETS_DIFFER, etag_of
+from provisioner.etags import etag_of
+from provisioner.preview import SECRETS_DIFFER
 from provisioner.store import Store
 from provisioner.store import _tables as tables
 from tests.api.conftest import Api, Client

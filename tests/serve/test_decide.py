@@ -124,6 +124,7 @@ def phone(catalog: Catalog, mac: str, access: Access, family: str, model: str) -
         access=access,
         firmware="",
         notify=typing.cast(NotifyInfo, None),  # never read by a decision
+        directory=False,
         files={f"{mac}.cfg": FILE},
     )
     for upload in fam.uploads:
