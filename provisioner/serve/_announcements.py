@@ -1,7 +1,7 @@
 """Changes announced by PostgreSQL (``LISTEN``), so every node refreshes at once.
 
 Every write that moves a tenant's revision also sends ``NOTIFY`` on
-:data:`provisioner.store.CHANNEL` with ``"<tenant id> <revision>"``
+:data:`provisioner.store.CHANGES_CHANNEL` with ``"<tenant id> <revision>"``
 (delivered when it commits; :mod:`provisioner.store._feed`). :func:`listen`
 holds one connection of its own on the event loop (psycopg's asyncio
 connection: nothing blocks the loop) and hands each announcement to a
@@ -22,7 +22,7 @@ from collections.abc import Callable
 import psycopg
 from sqlalchemy.engine import URL
 
-from provisioner.store import CHANNEL
+from provisioner.store import CHANGES_CHANNEL
 
 __all__ = ["Announcement", "conninfo", "listen", "parse"]
 
@@ -54,8 +54,8 @@ async def listen(
     while True:
         try:
             async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-                await conn.execute(f"LISTEN {CHANNEL}")
-                log.info("event=listening channel=%s", CHANNEL)
+                await conn.execute(f"LISTEN {CHANGES_CHANNEL}")
+                log.info("event=listening channel=%s", CHANGES_CHANNEL)
                 announced(None)
                 async for note in conn.notifies():
                     found = parse(note.payload)

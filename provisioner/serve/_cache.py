@@ -60,7 +60,7 @@ from provisioner.serve._firmware import firmware_index
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Access, DiskFile, Network, ServedFile, TenantPolicy
 from provisioner.settings import Value, parse_networks
-from provisioner.store import MAX_ENTRIES, Reach
+from provisioner.store import FEED_MAX_ENTRIES, Reach
 
 __all__ = ["ConfigCache", "PhoneEntry", "TenantEntry", "served"]
 
@@ -429,7 +429,7 @@ class ConfigCache:
                 reach is None
                 or reach.whole
                 or (reach.directory and plan.directory)
-                or len(reach.macs) + len(reach.groups) > MAX_ENTRIES
+                or len(reach.macs) + len(reach.groups) > FEED_MAX_ENTRIES
             ):
                 whole.append(plan.tenant_id)
                 continue

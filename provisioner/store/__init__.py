@@ -8,7 +8,7 @@ from provisioner.store._apikeys import ApiKeyRecord, ApiKeyRepository
 from provisioner.store._audit import AuditLog, AuditQuery
 from provisioner.store._bans import BANS_CHANNEL, Ban, BanStore
 from provisioner.store._engine import connect, database_exists, default_url, migrate
-from provisioner.store._feed import CHANNEL, MAX_ENTRIES, Reach
+from provisioner.store._feed import CHANGES_CHANNEL, FEED_MAX_ENTRIES, Reach
 from provisioner.store._firmware import FirmwareRepository
 from provisioner.store._jobs import JobRepository, JobRequest, JobSummary, TargetRow
 from provisioner.store._nonces import NonceCounts
@@ -21,8 +21,8 @@ from provisioner.store._write import Changes
 
 __all__ = [
     "BANS_CHANNEL",
-    "CHANNEL",
-    "MAX_ENTRIES",
+    "CHANGES_CHANNEL",
+    "FEED_MAX_ENTRIES",
     "AddressBook",
     "Admitted",
     "ApiKeyRecord",

@@ -8,7 +8,7 @@ no rows (a write that records none, rows pruned, a firmware activation) —
 the answer is "the whole tenant", which is always correct.
 
 On PostgreSQL every bump is also announced with ``pg_notify`` on
-:data:`CHANNEL` (delivered at commit, ``"<tenant id> <revision>"``), so the
+:data:`CHANGES_CHANNEL` (delivered at commit, ``"<tenant id> <revision>"``), so the
 nodes sharing the database refresh at once instead of at their next poll.
 The feed is data the server reads: the store never calls the server.
 """
@@ -23,9 +23,9 @@ from sqlalchemy.engine import Connection
 from provisioner.store import _tables as t
 
 __all__ = [
-    "CHANNEL",
+    "CHANGES_CHANNEL",
+    "FEED_MAX_ENTRIES",
     "KEEP_REVISIONS",
-    "MAX_ENTRIES",
     "Reach",
     "announce",
     "current_revision",
@@ -33,13 +33,13 @@ __all__ = [
     "record",
 ]
 
-CHANNEL = "provisioner_changes"
+CHANGES_CHANNEL = "provisioner_changes"
 # Feed rows are kept for this many revisions of a tenant; a server further
 # behind re-renders the whole tenant.
 KEEP_REVISIONS = 1000
 # A write reaching more phones or groups than this records "the whole
 # tenant": one row instead of thousands, and the render is large anyway.
-MAX_ENTRIES = 1000
+FEED_MAX_ENTRIES = 1000
 
 
 @dataclass(slots=True)
@@ -67,14 +67,14 @@ def announce(conn: Connection, tenant_id: int, revision: int) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(
             text("SELECT pg_notify(:channel, :payload)"),
-            {"channel": CHANNEL, "payload": f"{tenant_id} {revision}"},
+            {"channel": CHANGES_CHANNEL, "payload": f"{tenant_id} {revision}"},
         )
 
 
 def record(conn: Connection, tenant_id: int, revision: int, reach: Reach) -> None:
     """Write what ``revision`` of the tenant reached, and prune rows too old to matter."""
     rows: list[tuple[str, str]]
-    if reach.whole or len(reach.groups) + len(reach.macs) > MAX_ENTRIES:
+    if reach.whole or len(reach.groups) + len(reach.macs) > FEED_MAX_ENTRIES:
         rows = [("tenant", "")]
     else:
         rows = [("group", str(g)) for g in sorted(reach.groups)]
