@@ -30,7 +30,7 @@ from provisioner.errors import ProvisionerError
 from provisioner.firmware import FirmwareLibrary, FirmwareStorage, LocalStorage, ObjectStorage
 from provisioner.ftp import FtpServer
 from provisioner.serve._access_log import AccessLog
-from provisioner.serve._announcements import Announcement, conninfo, listen
+from provisioner.serve._announcements import Announcement, parse
 from provisioner.serve._build import build_gateway
 from provisioner.serve._cache import ConfigCache
 from provisioner.serve._config import RESTART_ONLY, ServeConfig
@@ -51,7 +51,7 @@ from provisioner.serve._rollouts import RolloutRunner
 from provisioner.serve._tls import default_hosts, self_signed, server_context
 from provisioner.serve._uploads import import_disk_uploads
 from provisioner.sip import Notifier
-from provisioner.store import BANS_CHANNEL, Ban, JobRequest, Store
+from provisioner.store import BANS_CHANNEL, CHANGES_CHANNEL, Ban, JobRequest, Store
 from provisioner.tftp import Content, TftpEvent, TftpServer
 
 if TYPE_CHECKING:
@@ -313,21 +313,28 @@ class Server:
         ]
         url = self.store.engine.url
         if url.get_backend_name() == "postgresql":
-            self.listener = PgListener(url, {BANS_CHANNEL: self._bans_due.set})
-            self._tasks.append(asyncio.create_task(self.listener.run()))
+            channels = {BANS_CHANNEL: self._bans_noted, CHANGES_CHANNEL: self._changes_noted}
+            self.listener = PgListener(url, channels, retry=config.poll_interval)
+            self._tasks += [
+                asyncio.create_task(self.listener.run()),
+                asyncio.create_task(self._refresh_when_announced()),
+            ]
         if isinstance(self.firmware.storage, ObjectStorage):
             self._tasks.append(
                 asyncio.create_task(self._every(config.poll_interval, self._mirror_firmware))
             )
-        if self.store.engine.dialect.name == "postgresql":
-            dsn = conninfo(self.store.engine.url)
-            self._tasks += [
-                asyncio.create_task(listen(dsn, self._announced, retry=config.poll_interval)),
-                asyncio.create_task(self._refresh_when_announced()),
-            ]
 
-    def _announced(self, announcement: Announcement | None) -> None:
-        """A change another writer announced (``None``: maybe missed some); refresh soon."""
+    def _bans_noted(self, payload: str | None) -> None:
+        """Bans changed somewhere (or may have, ``None``): read them again soon."""
+        self._bans_due.set()
+
+    def _changes_noted(self, payload: str | None) -> None:
+        """A tenant revision announced (``None``: some may have been missed); refresh soon."""
+        announcement: Announcement | None = None
+        if payload is not None:
+            announcement = parse(payload)
+            if announcement is None:
+                return  # not ours: nothing to refresh for
         if announcement is None or self.cache.behind(*announcement):
             self._announcement.set()
 
