@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 
 from provisioner.mac import is_mac
+from provisioner.private import PRIVATE_DIR, tighten
 from provisioner.store import UploadRepository
 
 __all__ = ["import_disk_uploads"]
@@ -36,6 +37,10 @@ def import_disk_uploads(root: Path, uploads: UploadRepository) -> int:
             if uploads.read(phone.name, file.name) is None:
                 uploads.write(phone.name, file.name, file.read_bytes(), file.stat().st_mtime)
                 imported += 1
-    root.rename(root.with_name(root.name + ".imported"))
+    kept = root.with_name(root.name + ".imported")
+    root.rename(kept)
+    # What phones uploaded may hold their passwords (a -phone.cfg): the kept copy
+    # stays owner-only even if an older version left it open.
+    tighten(kept, PRIVATE_DIR)
     log.info("event=uploads_imported files=%d from=%s", imported, root)
     return imported

@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import stat
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,15 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.lstat().st_mode)
 
 
+def stored_upload(db: Path, mac: str, name: str) -> bytes | None:
+    """An upload's bytes as the SQLite database holds them (``None``: not there)."""
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        row = conn.execute(
+            "SELECT data FROM phone_uploads WHERE mac = ? AND name = ?", (mac, name)
+        ).fetchone()
+    return None if row is None else bytes(row[0])
+
+
 def test_data_dir_database_tls_key_and_uploads_are_private(
     tmp_path: Path, loose_umask: int
 ) -> None:
@@ -108,11 +118,10 @@ def test_data_dir_database_tls_key_and_uploads_are_private(
         eventually(lambda: wal.exists() and shm.exists(), "-wal and -shm exist", 30)
         assert (mode(db), mode(wal), mode(shm)) == (0o600, 0o600, 0o600)
         assert (mode(data / "tls"), mode(data / "tls" / "selfsigned.key")) == (0o700, 0o600)
-        stored = data / "uploads" / POLYCOM / f"{POLYCOM}-app.log"
-        assert stored.read_bytes() == b"boot ok\n"
-        assert (mode(data / "uploads"), mode(stored.parent), mode(stored)) == (0o700,) * 2 + (
-            0o600,
-        )
+        # Uploads live in the database (every node of a cluster reads them), so
+        # they are as private as the database file.
+        assert stored_upload(db, POLYCOM, f"{POLYCOM}-app.log") == b"boot ok\n"
+        assert not (data / "uploads").exists()
         # Nothing in the data directory is readable by anyone but its owner,
         # except the certificate, which is public.
         loose = [
@@ -140,7 +149,12 @@ def test_a_loose_data_dir_from_an_older_version_is_tightened_and_said_so(tmp_pat
     with serving(data, log=tmp_path / "serve.log") as server:
         url = f"http://127.0.0.1:{server.http}/{POLYCOM}-app.log"
         assert fetch_with_curl("-A", POLYCOM_UA, "-T", str(DEMO), url)[0] == 201
-    assert mode(data / "uploads") == 0o700
+    # The older version's upload directory, imported into the database at start-up,
+    # is kept under a new name, as private as init left it.
+    assert mode(data / "uploads.imported") == 0o700
+    assert (
+        stored_upload(data / "provisioner.db", POLYCOM, f"{POLYCOM}-app.log") == DEMO.read_bytes()
+    )
 
 
 def test_export_fleet_out_is_private_and_atomic(tmp_path: Path, loose_umask: int) -> None:
