@@ -10,8 +10,8 @@
    process.
 3. **Group change visible.** A setting changed on a group of 1,000 phones
    (``PUT /scopes/group:…/settings/…``): seconds from the answer until every
-   phone's changed file is served changed on the phone port (the server's
-   default ``--poll-interval`` of 2 s applies).
+   phone's changed file is served changed on the phone port (the write
+   wakes the server's refresh; its ``--poll-interval`` is the default 2 s).
 4. **Preview.** The same change with ``?dry_run=true`` (seconds; the server's
    peak RSS), and ``provisioner set … --dry-run`` in its own process
    (seconds, its peak RSS). Reference: rendering those 1,000 phones once in

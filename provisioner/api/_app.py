@@ -59,6 +59,7 @@ log = logging.getLogger("provisioner.api")
 MAX_BODY = 1 << 20  # bytes of a request body
 MAX_DEPTH = 32  # nesting of a JSON body (a phone with lines and settings needs 4)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _JSON_TYPES = ("application/json", "application/merge-patch+json")
 
 
@@ -166,6 +167,8 @@ class ApiHandler:
             call.sent = await _json_body(request)
             call.body = self.validate(route, call.sent)
         reply = await (preview_call(call, route) if dry_run else route.handler(call))
+        if method in _WRITES and not dry_run and self.services.committed is not None:
+            self.services.committed()  # the server refreshes its cache now, not at its next poll
         return _response(route, reply), f"{key.name}#{key.id}"
 
     def resolve(self, method: str, path: str, asked: str = "") -> tuple[Route, dict[str, str]]:

@@ -11,6 +11,7 @@ loopback unless the admin says ``--api-insecure``: keys travel in headers.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +81,9 @@ class ApiListener:
         catalog: Catalog,
         gateway: FrontGateway,
         firmware: FirmwareLibrary | None = None,
+        committed: Callable[[], None] | None = None,
     ) -> None:
+        """``committed`` is called after every write request that committed (see Services)."""
         self.config = config
         self.db = Db()
         self.services = Services(
@@ -91,6 +94,7 @@ class ApiListener:
             db=self.db,
             firmware=firmware,
             data_dir=config.data_dir,
+            committed=committed,
         )
         self.gateway = gateway
         self.connections = Connections(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,3 +31,7 @@ class Services:
     db: Db
     firmware: FirmwareLibrary | None = None  # the server's (uploads, activation)
     data_dir: Path | None = None  # where uploads are spooled before ingest
+    # Called (on the event loop) after a write request committed: the server
+    # wakes its cache refresh, so phones get the change without waiting for
+    # the next poll. The API only hands over the fact; it knows no cache.
+    committed: Callable[[], None] | None = None

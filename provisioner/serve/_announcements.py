@@ -5,8 +5,10 @@ Every write that moves a tenant's revision also sends ``NOTIFY`` on
 (delivered when it commits; :mod:`provisioner.store._feed`). The server's
 one :class:`~provisioner.serve._pg_listener.PgListener` hands each payload
 here; :func:`parse` makes it plain data, which the server turns into a cache
-refresh. The poll every ``--poll-interval`` stays: it is the fallback while
-the connection is down, and the only mechanism on SQLite.
+refresh. The admin API on this node wakes the same refresh after each
+write it commits. The poll every ``--poll-interval`` stays: it is the
+fallback while the connection is down, and on SQLite for writes made
+elsewhere (the command line).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Start-up renders every tenant before the first socket opens, so the first
 phone is served from memory. Background tasks poll tenant revisions (cache
-freshness), bans (also at once on a PostgreSQL ``NOTIFY`` from another
+freshness; at once on a PostgreSQL announcement or a committed write of this
+node's admin API), bans (also at once on a PostgreSQL ``NOTIFY`` from another
 node, and when this node bans) and flush seen records. SIGHUP re-reads the configuration, TLS
 files, catalog and templates without touching a connection or transfer
 (:meth:`Server.reload`). SIGINT/SIGTERM drain: every front end stops
@@ -224,6 +225,8 @@ class Server:
             self.catalog,
             self.gateway,
             self.firmware,
+            # A committed API write refreshes the cache at once, as an announcement does.
+            committed=self._announcement.set,
         )
         await listening("api", config.api_bind, config.api_port, self.api.start)
         self.addresses["api"] = (config.api_bind, config.api_port)
@@ -310,15 +313,14 @@ class Server:
             asyncio.create_task(self._every(_NONCE_SWEEP, self._expire_nonces)),
             self._job_task,
             asyncio.create_task(self._coordinate()),
+            # Announcements: PostgreSQL NOTIFYs (below) and this node's API writes.
+            asyncio.create_task(self._refresh_when_announced()),
         ]
         url = self.store.engine.url
         if url.get_backend_name() == "postgresql":
             channels = {BANS_CHANNEL: self._bans_noted, CHANGES_CHANNEL: self._changes_noted}
             self.listener = PgListener(url, channels, retry=config.poll_interval)
-            self._tasks += [
-                asyncio.create_task(self.listener.run()),
-                asyncio.create_task(self._refresh_when_announced()),
-            ]
+            self._tasks.append(asyncio.create_task(self.listener.run()))
         if isinstance(self.firmware.storage, ObjectStorage):
             self._tasks.append(
                 asyncio.create_task(self._every(config.poll_interval, self._mirror_firmware))

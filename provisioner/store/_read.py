@@ -306,38 +306,49 @@ def load_tenant_state(conn: Connection, name: str) -> tuple[TenantState, TenantI
     return state, ids
 
 
-def load_phone_states(conn: Connection, macs: Collection[str]) -> dict[str, tuple[str, PhoneState]]:
-    """The phones ``macs`` names with their groups, settings and lines, and their tenants' names."""
-    found: dict[str, tuple[str, PhoneState]] = {}
-    if not macs:
+def load_phone_states(
+    conn: Connection, phone_ids: Collection[int]
+) -> dict[int, tuple[str, PhoneState]]:
+    """The phones of ``phone_ids`` with their groups, settings and lines, and their tenants' names.
+
+    Five queries whatever the number of phones, each on an index, each
+    naming the ids themselves (a page of phones is a hundred at most).
+    """
+    found: dict[int, tuple[str, PhoneState]] = {}
+    if not phone_ids:
         return found
-    phone_ids = select(t.phones.c.id).where(t.phones.c.mac.in_(list(macs)))
-    by_id: dict[int, PhoneState] = {}
-    query = select(t.phones, t.tenants.c.name.label("tenant_name")).join(
-        t.tenants, t.tenants.c.id == t.phones.c.tenant_id
+    ids = list(phone_ids)
+    p = t.phones
+    query = (
+        select(p.c.id, p.c.mac, p.c.model, p.c.description, p.c.enabled, t.tenants.c.name)
+        .join(t.tenants, t.tenants.c.id == p.c.tenant_id)
+        .where(p.c.id.in_(ids))
     )
-    for p in conn.execute(query.where(t.phones.c.id.in_(phone_ids))):
-        by_id[p.id] = PhoneState(p.mac, p.model, p.description, p.enabled)
-        found[p.mac] = (p.tenant_name, by_id[p.id])
-    members = select(t.group_members.c.phone_id, t.groups.c.name, t.groups.c.weight).join(
-        t.groups, t.groups.c.id == t.group_members.c.group_id
+    by_id: dict[int, PhoneState] = {}
+    for row in conn.execute(query):
+        by_id[row[0]] = PhoneState(row[1], row[2], row[3], row[4])
+        found[row[0]] = (row[5], by_id[row[0]])
+    members = (
+        select(t.group_members.c.phone_id, t.groups.c.name, t.groups.c.weight)
+        .join(t.groups, t.groups.c.id == t.group_members.c.group_id)
+        .where(t.group_members.c.phone_id.in_(ids))
     )
     weights: dict[tuple[int, str], int] = {}
-    for m in conn.execute(members.where(t.group_members.c.phone_id.in_(phone_ids))):
+    for m in conn.execute(members):
         by_id[m.phone_id].groups.append(m.name)
         weights[(m.phone_id, m.name)] = m.weight
     for phone_id, phone in by_id.items():
         phone.groups.sort(key=lambda g: (weights[(phone_id, g)], g))
-    for phone_id, values in _settings(conn, t.phone_settings, "phone", phone_ids).items():
+    for phone_id, values in _settings(conn, t.phone_settings, "phone", ids).items():
         by_id[phone_id].settings = {n: v.value for n, v in values.items()}
     lines: dict[int, LineState] = {}
-    line_query = select(t.lines).where(t.lines.c.phone_id.in_(phone_ids))
-    for ln in conn.execute(line_query.order_by(t.lines.c.position)):
+    line_query = select(t.lines).where(t.lines.c.phone_id.in_(ids))
+    for ln in conn.execute(line_query.order_by(t.lines.c.phone_id, t.lines.c.position)):
         lines[ln.id] = LineState(
             ln.position, ln.user_name, ln.auth_user, ln.password, ln.display_name, ln.label
         )
         by_id[ln.phone_id].lines.append(lines[ln.id])
-    line_ids = select(t.lines.c.id).where(t.lines.c.phone_id.in_(phone_ids))
-    for line_id, values in _settings(conn, t.line_settings, "line", line_ids).items():
-        lines[line_id].settings = {n: v.value for n, v in values.items()}
+    if lines:
+        for line_id, values in _settings(conn, t.line_settings, "line", list(lines)).items():
+            lines[line_id].settings = {n: v.value for n, v in values.items()}
     return found

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, false, func, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -263,7 +263,8 @@ class TenantRepository:
         p = t.phones
         where: list[ColumnElement[bool]] = []
         if tenants is not None:
-            where.append(t.tenants.c.name.in_(list(tenants)))
+            named = select(t.tenants.c.id).where(t.tenants.c.name.in_(list(tenants)))
+            where.append(p.c.tenant_id.in_(named))
         if model is not None:
             where.append(p.c.model == self.catalog.model(model).id)
         if enabled is not None:
@@ -275,19 +276,23 @@ class TenantRepository:
                 .where(t.groups.c.name == group, t.groups.c.tenant_id == p.c.tenant_id)
             )
             where.append(p.c.id.in_(members))
-        column = {
-            "mac": p.c.mac,
-            "model": p.c.model,
-            "tenant": t.tenants.c.name,
-            "description": p.c.description,
-        }[order]
-        base = select(p.c.mac).join(t.tenants, t.tenants.c.id == p.c.tenant_id).where(*where)
+        # The count and the page read the phones table alone (the tenants'
+        # names only to sort by them): the count is one pass over an index,
+        # the page's rows are then loaded by id (load_phone_states).
+        total = select(func.count(p.c.id)).where(*where)
+        page = select(p.c.id).where(*where)
+        column: ColumnElement[Any]
+        if order == "tenant":
+            page = page.join(t.tenants, t.tenants.c.id == p.c.tenant_id)
+            column = t.tenants.c.name
+        else:
+            column = {"mac": p.c.mac, "model": p.c.model, "description": p.c.description}[order]
+        keys = (column.desc(), p.c.mac.desc()) if descending else (column, p.c.mac)
         with self.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
-            keys = (column.desc(), p.c.mac.desc()) if descending else (column, p.c.mac)
-            macs = list(conn.execute(base.order_by(*keys).limit(limit).offset(offset)).scalars())
-            states = load_phone_states(conn, macs)
-        return [states[mac] for mac in macs], int(total)
+            count = conn.execute(total).scalar_one()
+            ids = list(conn.execute(page.order_by(*keys).limit(limit).offset(offset)).scalars())
+            states = load_phone_states(conn, ids)
+        return [states[i] for i in ids], int(count)
 
     def tenant_of(self, mac: str) -> str:
         """The name of the tenant a phone belongs to."""

@@ -64,9 +64,18 @@ def _cli(data_dir: Path, db: str, *args: str) -> str:
     return run_cli(data_dir, "--db", db, *args).stdout
 
 
+@pytest.fixture(scope="module")
+def poll_interval() -> float:
+    """The server's ``--poll-interval`` (a module overrides it to rule the poll out)."""
+    return 0.2
+
+
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
 def api(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, catalog: Catalog
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    catalog: Catalog,
+    poll_interval: float,
 ) -> Iterator[Api]:
     """The server, with fresh data, for the tests of one module on one backend."""
     data_dir = tmp_path_factory.mktemp("api")
@@ -93,7 +102,9 @@ def api(
         keys[name] = out.strip().splitlines()[-1]
     port = free_port()
     env = {**os.environ, "PROVISIONER_DB_URL": db}
-    with serving(data_dir, "--api-port", str(port), "--poll-interval", "0.2", env=env) as served:
+    with serving(
+        data_dir, "--api-port", str(port), "--poll-interval", str(poll_interval), env=env
+    ) as served:
         yield Api(f"http://127.0.0.1:{port}/api/v1", data_dir, db, keys, served.http)
 
 
