@@ -82,7 +82,7 @@ def test_a_change_is_served_by_every_node_within_a_second(tmp_path: Path, databa
         ports = []
         for data in (first, second):
             node = nodes.enter_context(serving(data, *options, env=env))
-            eventually(_logged(node.log, "event=listening"), "the node LISTENs")
+            eventually(_logged(node.log, "event=listening channels="), "the node LISTENs")
             ports.append(node.http)
         old = [_body(port) for port in ports]
         assert b"lang.gui = English" in old[0]
