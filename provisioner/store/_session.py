@@ -25,7 +25,6 @@ from sqlalchemy.exc import IntegrityError
 
 from provisioner.audit import AuditEntry
 from provisioner.catalog import Catalog
-from provisioner.chars import check_text
 from provisioner.check import check_change
 from provisioner.domain import Snapshot
 from provisioner.errors import ConflictError, NotFoundError, ValidationFailed
@@ -33,7 +32,7 @@ from provisioner.state import TenantState, copy_tenant
 from provisioner.store import _tables as t
 from provisioner.store._engine import device_key
 from provisioner.store._read import TenantIds, load_heads, load_snapshot, load_tenant_state
-from provisioner.store._tenants import AuditHook, TenantRepository, clashes, lock
+from provisioner.store._tenants import AuditHook, TenantRepository, clashes, load_for_change
 from provisioner.store._write import Changes, write_tenant
 
 __all__ = ["TenantSession"]
@@ -87,13 +86,7 @@ class TenantSession:
         """
         work = self._work.get(name)
         if work is None:
-            check_text(name, "tenant name")
-            lock(self.conn, name)
-            stored = load_tenant_state(self.conn, name)
-            if stored is None and create is None:
-                raise NotFoundError(f"no tenant named {name!r}")
-            if stored is not None and create is not None:
-                raise ConflictError(f"tenant {name!r} already exists")
+            stored = load_for_change(self.conn, name, create)
             if stored is None:
                 assert create is not None
                 work = _Work(None, create)

@@ -43,7 +43,14 @@ from provisioner.store._read import (
 )
 from provisioner.store._write import Changes, bump_revision, delete_phones, write_tenant
 
-__all__ = ["UNIQUE_PER_TENANT", "AuditHook", "TenantRepository", "clashes", "lock"]
+__all__ = [
+    "UNIQUE_PER_TENANT",
+    "AuditHook",
+    "TenantRepository",
+    "clashes",
+    "load_for_change",
+    "lock",
+]
 
 if TYPE_CHECKING:
     from provisioner.store._session import TenantSession
@@ -133,6 +140,25 @@ def _collect(hook: AuditHook, into: list[AuditEntry]) -> AuditHook:
         return entries
 
     return collect
+
+
+def load_for_change(
+    conn: Connection, name: str, create: TenantState | None
+) -> tuple[TenantState, TenantIds] | None:
+    """Lock tenant ``name`` and load it for a write (``None``: it is to be created).
+
+    :raises NotFoundError: when it does not exist and ``create`` is None.
+    :raises ConflictError: when it exists and ``create`` is given.
+    """
+    # Before the name reaches the database driver, which cannot encode a surrogate.
+    check_text(name, "tenant name")
+    lock(conn, name)
+    loaded = load_tenant_state(conn, name)
+    if loaded is None and create is None:
+        raise NotFoundError(f"no tenant named {name!r}")
+    if loaded is not None and create is not None:
+        raise ConflictError(f"tenant {name!r} already exists")
+    return loaded
 
 
 def lock(conn: Connection, name: str) -> None:
@@ -376,15 +402,8 @@ class TenantRepository:
         Returns what was written, the audit entries, and the tenant's state
         before (``None``: created) and after.
         """
-        # Before the name reaches the database driver, which cannot encode a surrogate.
-        check_text(name, "tenant name")
         changes = Changes()
-        lock(conn, name)
-        loaded = load_tenant_state(conn, name)
-        if loaded is None and create is None:
-            raise NotFoundError(f"no tenant named {name!r}")
-        if loaded is not None and create is not None:
-            raise ConflictError(f"tenant {name!r} already exists")
+        loaded = load_for_change(conn, name, create)
         state = copy_tenant(loaded[0]) if loaded is not None else create
         assert state is not None
         mutate(state)
