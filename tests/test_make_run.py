@@ -10,15 +10,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
 
-from tests.conftest import PG_ENV
 from tests.peers import need
+from tests.pg import fresh_database
 from tests.serve_process import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,21 +30,8 @@ def environment(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     if request.param == "sqlite":
         yield env
         return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"{PG_ENV} is not set (CI sets it; the PostgreSQL tests then must run)")
-    url = make_url(base).set(drivername="postgresql+psycopg")
-    name = f"provisioner_make_run_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        fresh = make_url(base).set(database=name).render_as_string(hide_password=False)
-        yield env | {"PROVISIONER_DB_URL": fresh}
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database("make run") as url:
+        yield env | {"PROVISIONER_DB_URL": url}
 
 
 def demo_data(data: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

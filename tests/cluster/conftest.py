@@ -22,20 +22,17 @@ import os
 import re
 import signal
 import subprocess
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_ENV
 from tests.nginx import nginx
-from tests.peers import REQUIRE_ENV, fetch_with_curl, need
+from tests.peers import fetch_with_curl, need
+from tests.pg import fresh_database
 from tests.serve_process import Serving, run_cli, serving
 
 __all__ = ["Cluster", "ClusterFactory", "Node"]
@@ -104,28 +101,6 @@ class Cluster:
 ClusterFactory = Callable[..., Cluster]
 
 
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database for one test; dropped at the end."""
-    base = os.environ.get(PG_ENV)
-    if not base:
-        message = f"{PG_ENV} is not set: the cluster tests need PostgreSQL"
-        if os.environ.get(REQUIRE_ENV):
-            pytest.fail(message)
-        pytest.skip(message)
-    url = make_url(base).set(drivername="postgresql+psycopg")
-    name = f"provisioner_cluster_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def _upstream(ports: list[int]) -> tuple[str, str]:
     """nginx's ``http`` and ``server`` blocks: round-robin over the nodes, X-Forwarded pair set."""
     # max_fails=0: nginx never takes a node out (one killed by a test is tried,
@@ -151,7 +126,7 @@ def cluster(tmp_path: Path) -> Iterator[ClusterFactory]:
     with ExitStack() as stack:
 
         def build(fleet: dict[str, Any], *options: str) -> Cluster:
-            url = stack.enter_context(fresh_database())
+            url = stack.enter_context(fresh_database("cluster"))
             built = Cluster(tmp_path, url)
             fleet_file = tmp_path / "fleet.json"
             fleet_file.write_text(json.dumps(fleet))

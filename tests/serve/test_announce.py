@@ -13,14 +13,13 @@ import json
 import os
 import time
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
 
+from tests.pg import fresh_database
 from tests.serve_process import run_cli, serving
 from tests.waiting import eventually
 
@@ -29,19 +28,10 @@ PROPAGATION_LIMIT = 1.0  # seconds from the CLI's commit until every node serves
 
 
 @pytest.fixture
-def database(pg_url: str) -> Iterator[str]:
+def database() -> Iterator[str]:
     """A PostgreSQL database of this test's own (the session's is shared with storage tests)."""
-    base = make_url(pg_url)
-    name = f"provisioner_announce_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database("announce") as url:
+        yield url
 
 
 def _body(port: int) -> bytes:
