@@ -88,12 +88,11 @@ class _Reader:
         raw = self.get(key, dict, {})
         result: dict[str, Value] = {}
         for name, value in raw.items():
-            if not isinstance(value, bool | int | str):
-                self.problem(
-                    f"{key}.{name}", f"expected a boolean, integer or text, got {_kind(value)}"
-                )
+            setting = _setting_value(value)
+            if setting is None:
+                self.problem(f"{key}.{name}", f"expected {_SETTING_KINDS}, got {_kind(value)}")
             else:
-                result[name] = value
+                result[name] = setting
         return result
 
     def names(self, key: str) -> list[str]:
@@ -107,12 +106,13 @@ class _Reader:
         """Fold shorthand keys (``registrar``, ``time_zone``, …) into ``settings``."""
 
         def put(key: str, name: str, value: Any) -> None:
+            setting = _setting_value(value)
             if name in settings:
                 self.problem(key, f"sets {name}, which settings also sets; give it once")
-            elif not isinstance(value, bool | int | str):
-                self.problem(key, f"expected a boolean, integer or text, got {_kind(value)}")
+            elif setting is None:
+                self.problem(key, f"expected {_SETTING_KINDS}, got {_kind(value)}")
             else:
-                settings[name] = value
+                settings[name] = setting
 
         for key in keys:
             if key not in self.data:
@@ -137,6 +137,18 @@ class _Reader:
     def done(self) -> None:
         for key in sorted(self.data):
             self.problem(key, "unknown key")
+
+
+_SETTING_KINDS = "a boolean, integer, text or a list of text"
+
+
+def _setting_value(value: object) -> Value | None:
+    """A document's setting value as stored (a list becomes a tuple); None if none fits."""
+    if isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    return None
 
 
 def _kind(value: object) -> str:

@@ -59,7 +59,7 @@ from provisioner.firmware import (
     choose_image,
     served_path,
 )
-from provisioner.settings import SettingSpec, Value, parse_version
+from provisioner.settings import SettingSpec, Value, as_int, parse_version
 
 __all__ = [
     "LineView",
@@ -139,7 +139,7 @@ class LineView:
         s = self.settings
         return (
             str(s["sip.registrar.host"].value) or sip_domain,
-            int(s["sip.registrar.port"].value),
+            as_int(s["sip.registrar.port"].value),
             str(s["sip.registrar.transport"].value),
         )
 

@@ -9,6 +9,7 @@ import pytest
 
 from provisioner.errors import InputError
 from provisioner.settings import SettingSpec, SettingType, Value
+from provisioner.store._read import decode_value, encode_value
 
 
 def spec(kind: SettingType, **extra: Any) -> SettingSpec:
@@ -37,6 +38,17 @@ ACCEPT: list[tuple[SettingSpec, object, bool, Value]] = [
     ),
     (spec(SettingType.URL), "tftp://10.0.0.1", False, "tftp://10.0.0.1"),
     (spec(SettingType.TIMEZONE), "Europe/Paris", False, "Europe/Paris"),
+    (spec(SettingType.LIST, choices=("a", "b", "c")), ["c", "a"], False, ("c", "a")),
+    (spec(SettingType.LIST, choices=("a", "b", "c")), ("b",), False, ("b",)),
+    (spec(SettingType.LIST, choices=("a", "b", "c")), [], False, ()),
+    (spec(SettingType.LIST, choices=("a", "b", "c")), " c , b", True, ("c", "b")),
+    (spec(SettingType.LIST, choices=("a", "b", "c")), "", True, ()),
+    (
+        spec(SettingType.LIST, pattern=re.compile(r"[a-z]+")),
+        ["sales", "hq"],
+        False,
+        ("sales", "hq"),
+    ),
 ]
 
 
@@ -70,6 +82,15 @@ REFUSE: list[tuple[SettingSpec, object, bool, str]] = [
     (spec(SettingType.URL), "http:///nohost", False, "no valid host"),
     (spec(SettingType.URL), "http://h:99999/", False, "not a valid URL"),
     (spec(SettingType.TIMEZONE), "Mars/Base", False, "not a known time zone"),
+    (spec(SettingType.LIST, choices=("a", "b")), "a", False, "expected a list"),
+    (spec(SettingType.LIST, choices=("a", "b")), ["a", "d"], False, "'d' is not one of"),
+    (spec(SettingType.LIST, choices=("a", "b")), ["a", "a"], False, "'a' is listed twice"),
+    (spec(SettingType.LIST, choices=("a", "b")), ["a", 1], False, "expected text items"),
+    (spec(SettingType.LIST, choices=("a", "b"), maximum=1), ["a", "b"], False, "more than 1"),
+    (spec(SettingType.LIST, choices=("a", "b")), "a,,b", True, "is not one of"),
+    (spec(SettingType.LIST, pattern=re.compile(r"[a-z]+")), ["ok", "Bad"], False, "does not match"),
+    (spec(SettingType.LIST), ["x", ""], False, "an item is empty"),
+    (spec(SettingType.LIST), ["a\nb"], False, "control character U+000A"),
 ]
 
 
@@ -92,3 +113,10 @@ def test_firmware_gating() -> None:
     assert not gated.gated_out((5, 0))
     assert not gated.gated_out((6, 4))
     assert gated.gated_out((6, 4, 1))
+
+
+def test_list_values_survive_storage() -> None:
+    # JSON has no tuples: a stored list must come back as the tuple coerce made.
+    value = spec(SettingType.LIST, choices=("g722", "pcmu")).coerce(["pcmu", "g722"], scope="t")
+    assert decode_value(encode_value(value)) == ("pcmu", "g722")
+    assert type(decode_value(encode_value(value))) is tuple

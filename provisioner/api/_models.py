@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, create_model
 
+from provisioner.settings import Value
+
 JsonDict = dict[str, JsonValue]
 
 __all__ = [
@@ -37,13 +39,24 @@ __all__ = [
     "TenantIn",
     "page_of",
     "partial",
+    "wire_value",
 ]
 
-SettingValue = Annotated[bool | int | str, Field(description="boolean, integer or text")]
+SettingValue = Annotated[
+    bool | int | str | list[str],
+    Field(description="boolean, integer, text, or a list of text (list settings)"),
+]
 Settings = Annotated[
     dict[str, SettingValue],
     Field(description="setting name → value (`provisioner settings` lists them)"),
 ]
+
+
+def wire_value(value: Value | None) -> bool | int | str | list[str] | None:
+    """A stored or resolved setting value as JSON carries it (a list setting's tuple → list)."""
+    return list(value) if isinstance(value, tuple) else value
+
+
 _READ_ONLY: JsonDict = {"readOnly": True}
 _WRITE_ONLY: JsonDict = {"writeOnly": True}
 

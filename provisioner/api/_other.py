@@ -23,6 +23,7 @@ from provisioner.api._models import (
     Source,
     StoredSetting,
     page_of,
+    wire_value,
 )
 from provisioner.api._routing import Route
 from provisioner.apikeys import Role
@@ -72,7 +73,7 @@ async def list_scope_settings(call: Call) -> Reply:
     rows = [
         StoredSetting(
             name=name,
-            value=None if _secret(call, name) else value,
+            value=None if _secret(call, name) else wire_value(value),
             locked=name in (locked or set()),
         )
         for name, value in sorted(settings.items())
@@ -142,7 +143,7 @@ async def get_scope_setting(call: Call) -> Reply:
         value_set=value not in (None, ""),
         source=source,
         type=str(spec.type),
-        default=None if spec.generated or spec.secret else spec.default,
+        default=None if spec.generated or spec.secret else wire_value(spec.default),
         allowed=spec.allowed(),
         choices=list(spec.choices) if spec.choices else None,
         secret=spec.secret,
@@ -240,7 +241,7 @@ async def list_setting_schema(call: Call) -> Reply:
         SettingSchema(
             name=s.name,
             type=str(s.type),
-            default=None if s.generated or s.secret else s.default,
+            default=None if s.generated or s.secret else wire_value(s.default),
             scope="line" if s.line else "phone",
             owner=s.owner or "common",
             allowed=s.allowed(),

@@ -161,7 +161,7 @@ def _setting(data: object, where: str, owner: str | None) -> SettingSpec:
         server=t.flag("server", False),
         tenant_only=t.flag("tenant_only", False),
     )
-    default = t.opt("default", (bool, int, str))
+    default = t.opt("default", (bool, int, str, list))
     t.done()
     if kind is SettingType.ENUM and not spec.choices:
         raise CatalogError(f"{where}: an enum needs choices")

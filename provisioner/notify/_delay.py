@@ -5,6 +5,7 @@ from __future__ import annotations
 from provisioner.catalog import Catalog
 from provisioner.domain import Snapshot
 from provisioner.resolve import Resolver
+from provisioner.settings import as_int
 
 __all__ = ["notify_delay"]
 
@@ -20,7 +21,7 @@ def notify_delay(catalog: Catalog, heads: Snapshot) -> int:
     resolver = Resolver(catalog, heads)
     return max(
         (
-            int(resolver.tenant_settings(tenant)["notify.delay_seconds"])
+            as_int(resolver.tenant_settings(tenant)["notify.delay_seconds"])
             for tenant in heads.tenants.values()
         ),
         default=0,

@@ -23,6 +23,7 @@ from typing import Literal
 from provisioner.catalog import CheckSync
 from provisioner.notify._states import Event
 from provisioner.resolve import PhoneView
+from provisioner.settings import as_int
 from provisioner.sip import NotifyRequest
 
 __all__ = ["NotifyInfo", "NotifyTargetError", "notify_info", "request_for"]
@@ -65,7 +66,7 @@ def notify_info(view: PhoneView) -> NotifyInfo:
         auth_user = first.auth_user
         registrar = first.registrar(domain)
         if ls["sip.outbound_proxy.host"]:
-            proxy = (str(ls["sip.outbound_proxy.host"]), int(ls["sip.outbound_proxy.port"]))
+            proxy = (str(ls["sip.outbound_proxy.host"]), as_int(ls["sip.outbound_proxy.port"]))
     return NotifyInfo(
         mac=view.phone.mac,
         sip_domain=domain,
@@ -76,10 +77,10 @@ def notify_info(view: PhoneView) -> NotifyInfo:
         registrar=registrar,
         outbound_proxy=proxy,
         target=str(s["notify.target"]),
-        phone_port=int(s["notify.phone_port"]),
+        phone_port=as_int(s["notify.phone_port"]),
         transport=str(s["notify.transport"]),
-        retries=int(s["notify.retries"]),
-        confirm_seconds=int(s["notify.confirm_seconds"]),
+        retries=as_int(s["notify.retries"]),
+        confirm_seconds=as_int(s["notify.confirm_seconds"]),
     )
 
 

@@ -59,7 +59,7 @@ from provisioner.serve._db import Db
 from provisioner.serve._firmware import firmware_index
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Access, DiskFile, Network, ServedFile, TenantPolicy
-from provisioner.settings import Value, parse_networks
+from provisioner.settings import Value, as_int, parse_networks
 from provisioner.store import FEED_MAX_ENTRIES, Reach
 
 __all__ = ["ConfigCache", "PhoneEntry", "TenantEntry", "served"]
@@ -170,10 +170,10 @@ def _policy(tenant_id: int, name: str, values: dict[str, Value]) -> TenantPolicy
         ftp_user=str(values["access.ftp.user"]),
         ftp_password=str(values["access.ftp.password"]),
         ftp_allow=_networks(values["access.ftp.allow"]),
-        notify_rate=int(values["notify.rate"]),
-        notify_max_in_flight=int(values["notify.max_in_flight"]),
-        notify_jitter_ms=int(values["notify.jitter_ms"]),
-        notify_delay=int(values["notify.delay_seconds"]),
+        notify_rate=as_int(values["notify.rate"]),
+        notify_max_in_flight=as_int(values["notify.max_in_flight"]),
+        notify_jitter_ms=as_int(values["notify.jitter_ms"]),
+        notify_delay=as_int(values["notify.delay_seconds"]),
         notify_on_change=bool(values["notify.on_change"]),
     )
 

@@ -28,12 +28,14 @@ __all__ = [
     "SettingSpec",
     "SettingType",
     "Value",
+    "as_int",
     "is_host",
     "parse_networks",
     "parse_version",
 ]
 
-Value = bool | int | str
+# A list setting's value is a tuple (hashable, immutable like the other values).
+Value = bool | int | str | tuple[str, ...]
 
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _URL_SCHEMES = ("http", "https", "tftp", "ftp", "ftps")
@@ -52,6 +54,14 @@ class SettingType(StrEnum):
     IP = "ip"
     TIMEZONE = "timezone"
     CIDRS = "cidrs"  # comma-separated IPv4/IPv6 networks; empty = anywhere
+    LIST = "list"  # an ordered list of distinct names: from choices, or matching pattern
+
+
+def as_int(value: Value) -> int:
+    """An ``int`` setting's resolved value as an ``int`` (a list is a programming error)."""
+    if isinstance(value, tuple):
+        raise TypeError(f"expected an integer setting value, got the list {value!r}")
+    return int(value)
 
 
 def parse_version(text: str) -> tuple[int, ...]:
@@ -135,10 +145,22 @@ class SettingSpec:
             return "an IANA time zone name such as Europe/Berlin"
         if self.type is SettingType.CIDRS:
             return "comma-separated IPv4/IPv6 networks such as 10.0.0.0/8,2001:db8::/32, or empty"
+        if self.type is SettingType.LIST:
+            return self._allowed_list()
+        return self._allowed_text()
+
+    def _allowed_text(self) -> str:
         text = f"text of at most {self.max_length} characters without control characters"
         if self.pattern is not None:
             text += f" matching {self.pattern.pattern}"
         return text
+
+    def _allowed_list(self) -> str:
+        items = "one of " + ", ".join(self.choices) if self.choices else self._allowed_text()
+        text = f"a list of distinct items, each {items}"
+        if self.maximum is not None:
+            text += f"; at most {self.maximum} items"
+        return text + " (on the command line: comma-separated)"
 
     def coerce(self, raw: object, *, scope: str, from_text: bool = False) -> Value:
         """Validate ``raw`` and return the typed value.
@@ -165,6 +187,8 @@ class SettingSpec:
             if self.maximum is not None and number > self.maximum:
                 raise InputError(f"{number} is above the maximum {self.maximum}")
             return number
+        if kind is SettingType.LIST:
+            return self._coerce_list(raw, from_text)
         if not isinstance(raw, str):
             raise InputError(f"expected text, got {type(raw).__name__} {raw!r}")
         check_text(raw, "value")
@@ -190,11 +214,39 @@ class SettingSpec:
             return raw
         if kind is SettingType.CIDRS:
             return ",".join(str(net) for net in parse_networks(raw))
+        return self._coerce_text(raw)
+
+    def _coerce_text(self, raw: str) -> str:
         if len(raw) > self.max_length:
             raise InputError(f"{len(raw)} characters is longer than {self.max_length}")
         if self.pattern is not None and raw and self.pattern.fullmatch(raw) is None:
             raise InputError(f"{raw!r} does not match the required pattern")
         return raw
+
+    def _coerce_list(self, raw: object, from_text: bool) -> tuple[str, ...]:
+        if from_text and isinstance(raw, str):
+            # ``provisioner set … codecs g722,pcmu``; an empty value is the empty list.
+            raw = [part.strip() for part in raw.split(",")] if raw.strip() else []
+        if not isinstance(raw, list | tuple):
+            raise InputError(f"expected a list, got {type(raw).__name__} {raw!r}")
+        items: list[str] = []
+        for item in raw:
+            if not isinstance(item, str):
+                raise InputError(f"expected text items, got {type(item).__name__} {item!r}")
+            check_text(item, "item")
+            if self.choices:
+                if item not in self.choices:
+                    raise InputError(f"{item!r} is not one of the choices")
+            elif not item:
+                raise InputError("an item is empty")
+            else:
+                self._coerce_text(item)
+            if item in items:
+                raise InputError(f"{item!r} is listed twice")
+            items.append(item)
+        if self.maximum is not None and len(items) > self.maximum:
+            raise InputError(f"{len(items)} items is more than {self.maximum}")
+        return tuple(items)
 
     def gated_out(self, firmware: tuple[int, ...] | None) -> bool:
         """True when the phone's firmware version lies outside this setting's bounds.

@@ -46,6 +46,8 @@ def encode_value(value: Value) -> str:
 def decode_value(text: str) -> Value:
     """Inverse of :func:`encode_value`."""
     value = json.loads(text)
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)  # a list setting (JSON keeps no tuples)
     if not isinstance(value, bool | int | str):
         raise ValueError(f"stored setting value has unexpected type: {text!r}")
     return value
