@@ -2,7 +2,8 @@
 
 Every test talks to it over real HTTP (aiohttp's client). The demo fleet
 (tenant ``demo``) and a second tenant ``other`` are loaded; keys of every
-role, global and limited to ``demo``, are created through the command line.
+role, global and limited to ``demo``, are created through the service
+functions the command line calls.
 """
 
 from __future__ import annotations
@@ -18,11 +19,16 @@ from typing import Any
 import aiohttp
 import pytest
 
+from provisioner.actor import Actor
+from provisioner.apikeys import ApiKeys
 from provisioner.catalog import Catalog
+from provisioner.edits import Edits
+from provisioner.fleet import load_fleet, parse_fleet
+from provisioner.fleet_apply import apply_fleet
 from provisioner.store import Store
 from tests.conftest import _reset
 from tests.peers import free_port
-from tests.serve_process import run_cli, serving
+from tests.serve_process import serving
 
 OTHER = """
 [[tenants]]
@@ -60,10 +66,6 @@ class Api:
         return self.base + path
 
 
-def _cli(data_dir: Path, db: str, *args: str) -> str:
-    return run_cli(data_dir, "--db", db, *args).stdout
-
-
 @pytest.fixture(scope="module")
 def poll_interval() -> float:
     """The server's ``--poll-interval`` (a module overrides it to rule the poll out)."""
@@ -83,23 +85,29 @@ def api(
         db = f"sqlite:///{data_dir / 'provisioner.db'}"
     else:
         db = request.getfixturevalue("pg_url")
+    # The fleets and keys go in through the service functions the CLI calls
+    # (tests/test_cli.py runs the commands themselves): seven command start-ups
+    # per module and backend cost more than all of a module's tests.
     store = Store.open(db, catalog)
-    _reset(store)
-    store.close()
-    (data_dir / "other.toml").write_text(OTHER)
-    _cli(data_dir, db, "apply", str(EXAMPLES / "demo-fleet.toml"))
-    _cli(data_dir, db, "apply", str(data_dir / "other.toml"))
-    keys = {}
-    for name, role, tenant in (
-        ("admin", "admin", None),
-        ("operator", "operator", None),
-        ("viewer", "viewer", None),
-        ("operator@demo", "operator", "demo"),
-        ("viewer@demo", "viewer", "demo"),
-    ):
-        args = ["apikey", "create", "--name", name.replace("@", "-"), "--role", role]
-        out = _cli(data_dir, db, *args, *(["--tenant", tenant] if tenant else []))
-        keys[name] = out.strip().splitlines()[-1]
+    try:
+        _reset(store)
+        (data_dir / "other.toml").write_text(OTHER)
+        edits = Edits.of(store, Actor.cli())
+        for fleet in (EXAMPLES / "demo-fleet.toml", data_dir / "other.toml"):
+            apply_fleet(store, edits, parse_fleet(load_fleet(fleet), catalog))
+        api_keys = ApiKeys(store)
+        keys = {
+            name: api_keys.create(name.replace("@", "-"), role, Actor.cli(), tenant=tenant).key
+            for name, role, tenant in (
+                ("admin", "admin", None),
+                ("operator", "operator", None),
+                ("viewer", "viewer", None),
+                ("operator@demo", "operator", "demo"),
+                ("viewer@demo", "viewer", "demo"),
+            )
+        }
+    finally:
+        store.close()
     port = free_port()
     env = {**os.environ, "PROVISIONER_DB_URL": db}
     with serving(
