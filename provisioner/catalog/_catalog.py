@@ -168,7 +168,9 @@ class Catalog:
                     raise CatalogError(
                         f"{where}: supports.{name} must name a common list setting with choices"
                     )
-                if name in family.unsupported or name not in family.supports:
+                if name in family.unsupported:
+                    raise CatalogError(f"{where}: supports.{name} contradicts [unsupported]")
+                if name not in family.supports:
                     raise CatalogError(
                         f"{where}: supports.{name} needs the family's own [supports] {name}"
                     )
