@@ -263,10 +263,12 @@ def _check_supported(
         if allowed is None:
             continue
         found = _resolve_state(catalog, tenant, phone, name)
-        if found is None or not isinstance(found[0], tuple):
+        if found is None:
             continue
         value, source = found
-        lacking = [item for item in value if item not in allowed]
+        # A value of the wrong type is reported where it is set (_check_values).
+        items = value if isinstance(value, tuple) else ()
+        lacking = [item for item in items if item not in allowed]
         if not lacking:
             continue
         family = catalog.family_of(model)
@@ -299,7 +301,7 @@ def _resolve_state(
         if name in group.locked and name in group.settings:
             return group.settings[name], f"group:{tenant.name}/{group.name}"
     if name in phone.settings:
-        return phone.settings[name], phone.where or f"phone:{phone.mac}"
+        return phone.settings[name], f"phone:{phone.mac}"
     for group in groups:
         if name in group.settings:
             return group.settings[name], f"group:{tenant.name}/{group.name}"

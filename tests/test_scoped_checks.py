@@ -141,9 +141,9 @@ CASES: list[tuple[str, Edit, Mutation, list[str]]] = [
         lambda s: setattr(s.phones[OTHER], "model", "cp7960"),
         [
             f"phone:{OTHER}: setting codecs from phone:{OTHER}: g722, pcmu are not available on "
-            "a Cisco IP Phone 7960G (SIP) (the firmware takes one preferred codec (preferred_codec), not "
-            "an ordered list, and cannot turn codecs off; set raw.cisco79xx.preferred_codec "
-            "instead)"
+            "a Cisco IP Phone 7960G (SIP) (the firmware takes one preferred codec "
+            "(preferred_codec), not an ordered list, and cannot turn codecs off; set "
+            "raw.cisco79xx.preferred_codec instead)"
         ],
     ),
     (
