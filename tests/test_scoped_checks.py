@@ -212,6 +212,33 @@ def test_a_codec_list_above_a_phone_is_checked_on_the_phone(catalog: Catalog, sc
     assert [str(p) for p in check_tenant(catalog, after)] == expected
 
 
+@pytest.mark.parametrize(
+    ("hi_weight", "locked", "expected"),
+    [
+        (5, set(), "group:t/hi"),  # the higher weight wins
+        (0, set(), None),  # now "lo" (weight 1) wins, and the T46S takes its list
+        (0, {"codecs"}, "group:t/hi"),  # a group lock beats a higher-weight unlocked group
+    ],
+)
+def test_the_codec_list_checked_is_the_one_the_phone_resolves(
+    catalog: Catalog, hi_weight: int, locked: set[str], expected: str | None
+) -> None:
+    state = TenantState("t", "t.example.com", settings={"codecs": ("g722", "pcmu")})
+    state.groups["lo"] = GroupState("lo", weight=1, settings={"codecs": ("pcma",)})
+    state.groups["hi"] = GroupState(
+        "hi", weight=hi_weight, settings={"codecs": ("opus",)}, locked=locked
+    )
+    state.phones["001565000001"] = PhoneState("001565000001", "t46s", groups=["lo", "hi"])
+    problems = [str(p) for p in check_tenant(catalog, state)]
+    if expected is None:
+        assert problems == []
+    else:
+        assert problems == [
+            f"phone:001565000001: setting codecs from {expected}: opus is not available on a "
+            "Yealink SIP-T46S; it takes pcmu, pcma, g722, g729, g726"
+        ]
+
+
 # --- check_change against the whole-tenant difference it replaces -----------
 
 _GROUPS = ["a", "b", "c"]
