@@ -13,7 +13,11 @@ it names:
 - rules that reach across entities widen the check: a change of the
   tenant's locks re-checks every group and phone (the lock rule is
   tenant-wide), and a group created, removed or whose locks changed
-  re-checks the phones that name it (unknown group, the group's locks).
+  re-checks the phones that name it (unknown group, the group's locks);
+- a list setting some models cannot take every item of (``codecs``,
+  ``[supports]`` in a family.toml) is checked on each phone as the phone
+  resolves it, so a change of it at the tenant (or of the tenant's
+  platform) re-checks every phone, and at a group the group's phones.
 
 Values unique across tenants (``access.url_token``, ``access.ftp.user``)
 are checked against the database by the store, for every write.
@@ -34,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
-from provisioner.catalog import Catalog, Family
+from provisioner.catalog import Catalog, Family, ModelDef
 from provisioner.errors import InputError, Problem
 from provisioner.settings import Value
 from provisioner.state import LineState, PhoneState, TenantState
@@ -118,7 +122,13 @@ def check_change(catalog: Catalog, before: TenantState | None, after: TenantStat
     it does not report on ``before`` (the module's docstring says why);
     problems that were already there do not block the change.
     """
-    if before is None or before.locked != after.locked:
+    restricted = catalog.restricted_lists
+    if (
+        before is None
+        or before.locked != after.locked
+        or before.platform != after.platform
+        or _differ(before.settings, after.settings, restricted)
+    ):
         groups: Collection[str] = after.groups
         phones: Collection[str] = after.phones
     else:
@@ -133,6 +143,7 @@ def check_change(catalog: Catalog, before: TenantState | None, after: TenantStat
             if name not in before.groups
             or name not in after.groups
             or before.groups[name].locked != after.groups[name].locked
+            or _differ(before.groups[name].settings, after.groups[name].settings, restricted)
         }
         phones = {mac for mac, phone in after.phones.items() if before.phones.get(mac) != phone}
         if widening:
@@ -146,6 +157,11 @@ def check_change(catalog: Catalog, before: TenantState | None, after: TenantStat
         return _check(catalog, after, groups, phones)
     known = set(_check(catalog, before, groups, phones))
     return [p for p in _check(catalog, after, groups, phones) if p not in known]
+
+
+def _differ(before: dict[str, Value], after: dict[str, Value], names: Collection[str]) -> bool:
+    """True when any of ``names`` has a different value (or presence) in the two scopes."""
+    return any(before.get(name) != after.get(name) for name in names)
 
 
 def _check(
@@ -217,6 +233,7 @@ def _check_phone(
     if len(set(phone.groups)) != len(phone.groups):
         out.add(where, "a group is listed twice")
     _check_values(out, catalog, where, phone.settings, family=family, locks=locks)
+    _check_supported(out, catalog, tenant, phone, model, where)
 
     if len(phone.lines) > model.max_lines:
         out.add(
@@ -225,6 +242,75 @@ def _check_phone(
     seen: set[int] = set()
     for line in phone.lines:
         _check_line(out, catalog, line, phone, family, model.max_lines, locks, seen)
+
+
+def _check_supported(
+    out: _Collector,
+    catalog: Catalog,
+    tenant: TenantState,
+    phone: PhoneState,
+    model: ModelDef,
+    where: str,
+) -> None:
+    """Refuse list items (codecs) the phone's model cannot take, wherever they were set.
+
+    The value is the one the phone resolves to, so a tenant or group value
+    is checked against every phone it reaches, and a phone that sets its own
+    value is checked against that instead.
+    """
+    for name in sorted(catalog.restricted_lists):
+        allowed = catalog.supported_items(name, model)
+        if allowed is None:
+            continue
+        found = _resolve_state(catalog, tenant, phone, name)
+        if found is None:
+            continue
+        value, source = found
+        # A value of the wrong type is reported where it is set (_check_values).
+        items = value if isinstance(value, tuple) else ()
+        lacking = [item for item in items if item not in allowed]
+        if not lacking:
+            continue
+        family = catalog.family_of(model)
+        reason = family.unsupported.get(name)
+        takes = f"; it takes {', '.join(allowed)}" if allowed else f" ({reason})" if reason else ""
+        out.add(
+            where,
+            f"setting {name} from {source}: {', '.join(lacking)} "
+            f"{'is' if len(lacking) == 1 else 'are'} not available on a {model.label}{takes}",
+        )
+
+
+def _resolve_state(
+    catalog: Catalog, tenant: TenantState, phone: PhoneState, name: str
+) -> tuple[Value, str] | None:
+    """The value ``phone`` gets for a phone-scope setting, and the scope it comes from.
+
+    Follows docs/settings.md (a lock wins, then phone, groups by weight,
+    tenant, preset); ``None`` when nothing sets it (the schema default).
+    """
+    tenant_ref = f"tenant:{tenant.name}"
+    if name in tenant.locked and name in tenant.settings:
+        return tenant.settings[name], tenant_ref
+    groups = sorted(
+        (tenant.groups[g] for g in phone.groups if g in tenant.groups),
+        key=lambda g: (g.weight, g.name),
+        reverse=True,
+    )
+    for group in groups:
+        if name in group.locked and name in group.settings:
+            return group.settings[name], f"group:{tenant.name}/{group.name}"
+    if name in phone.settings:
+        return phone.settings[name], f"phone:{phone.mac}"
+    for group in groups:
+        if name in group.settings:
+            return group.settings[name], f"group:{tenant.name}/{group.name}"
+    if name in tenant.settings:
+        return tenant.settings[name], tenant_ref
+    preset = catalog.presets.get(tenant.platform)
+    if preset is not None and name in preset.defaults:
+        return preset.defaults[name], f"platform preset {preset.name}"
+    return None
 
 
 def _check_line(

@@ -124,6 +124,31 @@ def broken_site(tmp_path: Path, old: str, new: str) -> Path:
             "unsupported names unknown setting",
         ),
         ("max_lines = 3", "max_lines = 0", "max_lines must be 1..64"),
+        (
+            '"mwi.subscribe" = "test family"',
+            '"mwi.subscribe" = "test family"\n\n[supports]\ncodecs = ["pcmu", "amr"]',
+            "supports.codecs has amr, not among the choices of codecs",
+        ),
+        (
+            '"mwi.subscribe" = "test family"',
+            '"mwi.subscribe" = "test family"\n\n[supports]\ncodecs = ["pcmu", "pcmu"]',
+            "supports.codecs: an item is listed twice",
+        ),
+        (
+            '"mwi.subscribe" = "test family"',
+            '"mwi.subscribe" = "test family"\n\n[supports]\nlanguage = ["en"]',
+            "supports.language must name a common list setting with choices",
+        ),
+        (
+            '"mwi.subscribe" = "test family"',
+            '"mwi.subscribe" = "test family"\n"codecs" = "x"\n\n[supports]\ncodecs = ["pcmu"]',
+            "supports.codecs contradicts [unsupported]",
+        ),
+        (
+            'aliases = ["testco100"]',
+            'aliases = ["testco100"]\nsupports = { codecs = ["pcmu"] }',
+            "model tc100: supports.codecs needs the family's own [supports] codecs",
+        ),
     ],
 )
 def test_catalog_errors_name_file_and_key(tmp_path: Path, old: str, new: str, message: str) -> None:
@@ -248,3 +273,25 @@ def test_a_bad_firmware_magic_is_a_catalog_error(tmp_path: Path, magic: str, mes
 def test_yealink_images_are_checked_by_their_rom_header() -> None:
     (family,) = [f for f in Catalog.load().families.values() if f.vendor == "yealink"]
     assert family.firmware.magic == ((".rom", bytes.fromhex("ad24ec0b")),)
+
+
+@pytest.mark.parametrize("key", sorted(Catalog.load().families))
+def test_every_supported_item_has_a_vendor_name(catalog: Catalog, key: str) -> None:
+    """A list item a model takes is in the family's [maps.<setting>], so it always renders."""
+    family = catalog.families[key]
+    for model in family.models:
+        for name in family.supports:
+            items = catalog.supported_items(name, model)
+            assert items, f"{key} {model.id}: supports.{name} is empty; use [unsupported]"
+            assert set(items) <= set(family.maps.get(name, {})), f"{key} {model.id}: {name}"
+
+
+def test_supported_codecs_per_model(catalog: Catalog) -> None:
+    assert catalog.restricted_lists == {"codecs"}
+    assert "opus" in (catalog.supported_items("codecs", catalog.model("t54w")) or ())
+    assert "opus" not in (catalog.supported_items("codecs", catalog.model("t46s")) or ())
+    assert "g722" not in (catalog.supported_items("codecs", catalog.model("spip331")) or ())
+    # A family that cannot express a codec list takes no codec at all.
+    assert catalog.supported_items("codecs", catalog.model("cp7960")) == ()
+    assert catalog.supported_items("codecs", catalog.model("cp7961g")) == ()
+    assert catalog.supported_items("language", catalog.model("t46s")) is None

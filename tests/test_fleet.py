@@ -131,6 +131,35 @@ def test_semantic_problems_are_all_reported_and_nothing_is_stored(
     assert store.tenants.names() == []
 
 
+def test_a_codec_list_is_refused_for_the_models_that_lack_a_codec(
+    store: Store, catalog: Catalog
+) -> None:
+    bad = doc()
+    bad["tenants"][0]["settings"]["codecs"] = ["g722", "opus", "pcmu"]
+    bad["phones"].append({"tenant": "acme", "mac": "0004f2000099", "model": "cp7960"})
+    with pytest.raises(ValidationFailed) as info:
+        store.tenants.apply(parse_fleet(bad, catalog))
+    assert [str(p) for p in info.value.problems] == [
+        "phones[0]: setting codecs from tenant:acme: opus is not available on a Polycom "
+        "SoundPoint IP 335; it takes pcmu, pcma, g722, g729",
+        "phones[1]: setting codecs from tenant:acme: g722, opus, pcmu are not available on a "
+        "Cisco IP Phone 7960G (SIP) (the firmware takes one preferred codec (preferred_codec), "
+        "not an ordered list, and cannot turn codecs off; set raw.cisco79xx.preferred_codec "
+        "instead)",
+    ]
+    assert store.tenants.names() == []
+    # An empty list (the phone's own codecs) suits every model; the phones' own lists win.
+    good = doc()
+    good["tenants"][0]["settings"]["codecs"] = ["g722", "opus", "pcmu"]
+    good["phones"][0]["settings"]["codecs"] = ["pcma", "g722"]
+    good["phones"].append(
+        {"tenant": "acme", "mac": "0004f2000099", "model": "cp7960", "settings": {"codecs": []}}
+    )
+    store.tenants.apply(parse_fleet(good, catalog))
+    exported = export_fleet(store.tenants.all_states())
+    assert list(exported["tenants"][0]["settings"]["codecs"]) == ["g722", "opus", "pcmu"]
+
+
 def test_apply_is_idempotent_and_export_round_trips(store: Store, catalog: Catalog) -> None:
     changes = store.tenants.apply(parse_fleet(doc(), catalog))
     assert changes["phone created"] == 1

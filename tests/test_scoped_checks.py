@@ -22,6 +22,7 @@ from provisioner.check import check_change, check_tenant
 from provisioner.edits import Edits
 from provisioner.errors import Problem, ValidationFailed
 from provisioner.scope import parse_scope
+from provisioner.settings import Value
 from provisioner.state import GroupState, LineState, PhoneState, TenantState, copy_tenant
 from provisioner.store import Store
 
@@ -44,6 +45,7 @@ def acme(store: Store) -> Store:
     edits.settings.set(parse_scope("group:acme/support"), "mwi.subscribe", True, lock=True)
     edits.settings.set(parse_scope(f"phone:{OTHER}"), "language", "de")
     edits.settings.set(parse_scope(f"phone:{OTHER}"), "mwi.subscribe", False)
+    edits.settings.set(parse_scope(f"phone:{OTHER}"), "codecs", ["g722", "pcmu"])
     return store
 
 
@@ -112,6 +114,39 @@ CASES: list[tuple[str, Edit, Mutation, list[str]]] = [
         ["phone:0004f2ccddee: unknown group 'nosuch' in tenant acme"],
     ),
     (
+        "a codec the phones' model lacks, set on the tenant (phones with their own list pass)",
+        lambda e: e.settings.set(parse_scope("tenant:acme"), "codecs", ["opus", "pcmu"]),
+        lambda s: s.settings.update({"codecs": ("opus", "pcmu")}),
+        [
+            f"phone:{mac}: setting codecs from tenant:acme: opus is not available on a Polycom "
+            "SoundPoint IP 335; it takes pcmu, pcma, g722, g729"
+            for mac in MACS
+            if mac != OTHER
+        ],
+    ),
+    (
+        "codecs the phones' model lacks, set on a group",
+        lambda e: e.settings.set(parse_scope("group:acme/sales"), "codecs", ["ilbc", "g726"]),
+        lambda s: s.groups["sales"].settings.update({"codecs": ("ilbc", "g726")}),
+        [
+            f"phone:{mac}: setting codecs from group:acme/sales: ilbc, g726 are not available on "
+            "a Polycom SoundPoint IP 335; it takes pcmu, pcma, g722, g729"
+            for mac in MACS[1::2]
+            if mac != OTHER
+        ],
+    ),
+    (
+        "a phone with codecs changed to a model that cannot express them",
+        lambda e: e.phones.update(OTHER, model="cp7960"),
+        lambda s: setattr(s.phones[OTHER], "model", "cp7960"),
+        [
+            f"phone:{OTHER}: setting codecs from phone:{OTHER}: g722, pcmu are not available on "
+            "a Cisco IP Phone 7960G (SIP) (the firmware takes one preferred codec "
+            "(preferred_codec), not an ordered list, and cannot turn codecs off; set "
+            "raw.cisco79xx.preferred_codec instead)"
+        ],
+    ),
+    (
         "a line setting that is per phone only",
         lambda e: e.settings.set(parse_scope(f"line:{PHONE}/1"), "language", "de"),
         lambda s: s.phones[PHONE].lines[0].settings.update({"language": "de"}),
@@ -160,11 +195,60 @@ def test_an_edit_next_to_an_old_problem_is_not_blocked(acme: Store, catalog: Cat
     ]
 
 
+@pytest.mark.parametrize("scope", ["tenant", "group"])
+def test_a_codec_list_above_a_phone_is_checked_on_the_phone(catalog: Catalog, scope: str) -> None:
+    # The phone is untouched: only the tenant's or the group's value changes.
+    before = TenantState("t", "t.example.com", groups={"g": GroupState("g")})
+    before.phones["001565000001"] = PhoneState("001565000001", "t46s", groups=["g"])
+    after = copy_tenant(before)
+    holder = after if scope == "tenant" else after.groups["g"]
+    holder.settings["codecs"] = ("pcmu", "opus")
+    where = "tenant:t" if scope == "tenant" else "group:t/g"
+    expected = [
+        f"phone:001565000001: setting codecs from {where}: opus is not available on a Yealink "
+        "SIP-T46S; it takes pcmu, pcma, g722, g729, g726"
+    ]
+    assert [str(p) for p in check_change(catalog, before, after)] == expected
+    assert [str(p) for p in check_tenant(catalog, after)] == expected
+
+
+@pytest.mark.parametrize(
+    ("hi_weight", "locked", "expected"),
+    [
+        (5, set(), "group:t/hi"),  # the higher weight wins
+        (0, set(), None),  # now "lo" (weight 1) wins, and the T46S takes its list
+        (0, {"codecs"}, "group:t/hi"),  # a group lock beats a higher-weight unlocked group
+    ],
+)
+def test_the_codec_list_checked_is_the_one_the_phone_resolves(
+    catalog: Catalog, hi_weight: int, locked: set[str], expected: str | None
+) -> None:
+    state = TenantState("t", "t.example.com", settings={"codecs": ("g722", "pcmu")})
+    state.groups["lo"] = GroupState("lo", weight=1, settings={"codecs": ("pcma",)})
+    state.groups["hi"] = GroupState(
+        "hi", weight=hi_weight, settings={"codecs": ("opus",)}, locked=locked
+    )
+    state.phones["001565000001"] = PhoneState("001565000001", "t46s", groups=["lo", "hi"])
+    problems = [str(p) for p in check_tenant(catalog, state)]
+    if expected is None:
+        assert problems == []
+    else:
+        assert problems == [
+            f"phone:001565000001: setting codecs from {expected}: opus is not available on a "
+            "Yealink SIP-T46S; it takes pcmu, pcma, g722, g729, g726"
+        ]
+
+
 # --- check_change against the whole-tenant difference it replaces -----------
 
 _GROUPS = ["a", "b", "c"]
-_SETTINGS = ["language", "time.zone"]
-_VALUES = {"language": ["en", "de", "xx"], "time.zone": ["UTC", "Europe/Berlin"]}
+_SETTINGS = ["language", "time.zone", "codecs"]
+_VALUES: dict[str, list[Value]] = {
+    "language": ["en", "de", "xx"],
+    "time.zone": ["UTC", "Europe/Berlin"],
+    # opus: only some models take it (t23p does, polycom335 and t46s do not).
+    "codecs": [(), ("pcmu",), ("opus", "pcmu")],
+}
 
 
 def _tenant(draw: st.DrawFn) -> TenantState:
@@ -184,7 +268,7 @@ def _tenant(draw: st.DrawFn) -> TenantState:
         state.groups[name] = group
     for i in range(draw(st.integers(0, 5))):
         mac = f"0004f2000{i:03x}"
-        phone = PhoneState(mac, draw(st.sampled_from(["polycom335", "t23p", "nosuch"])))
+        phone = PhoneState(mac, draw(st.sampled_from(["polycom335", "t23p", "t46s", "nosuch"])))
         phone.groups = draw(st.lists(st.sampled_from([*_GROUPS, "zz"]), max_size=3))
         for setting in _SETTINGS:
             if draw(st.booleans()):

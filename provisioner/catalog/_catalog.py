@@ -85,6 +85,14 @@ class Catalog:
         for family in self.families.values():
             self._index_family(family)
         self._check_common_files()
+        # List settings some models cannot take every item of: a change of one
+        # at a tenant or group re-checks the phones below (provisioner.check).
+        self.restricted_lists = frozenset(
+            name
+            for family in self.families.values()
+            for name in (*family.supports, *family.unsupported)
+            if name in self.common and self.common[name].type is SettingType.LIST
+        )
 
     @classmethod
     def load(cls, site_dir: Path | None = None) -> Catalog:
@@ -138,6 +146,7 @@ class Catalog:
         for name in family.unsupported:
             if name not in self.common:
                 raise CatalogError(f"{family.key}: unsupported names unknown setting {name}")
+        self._check_supports(family)
         for map_name, table in family.maps.items():
             common = self.common.get(map_name)
             if common is not None and common.type is SettingType.ENUM:
@@ -147,6 +156,47 @@ class Catalog:
         for file in family.files:
             if not any((d / family.key / file.template).is_file() for d in self.search_path):
                 raise CatalogError(f"{family.key}: template {file.template} not found")
+
+    def _check_supports(self, family: Family) -> None:
+        """``[supports]`` names common list settings with choices, and only their choices."""
+        tables = [(family.key, family.supports)]
+        tables += [(f"{family.key} model {m.id}", m.supports) for m in family.models]
+        for where, supports in tables:
+            for name, items in supports.items():
+                spec = self.common.get(name)
+                if spec is None or spec.type is not SettingType.LIST or not spec.choices:
+                    raise CatalogError(
+                        f"{where}: supports.{name} must name a common list setting with choices"
+                    )
+                if name in family.unsupported:
+                    raise CatalogError(f"{where}: supports.{name} contradicts [unsupported]")
+                if name not in family.supports:
+                    raise CatalogError(
+                        f"{where}: supports.{name} needs the family's own [supports] {name}"
+                    )
+                unknown = [item for item in items if item not in spec.choices]
+                if unknown:
+                    raise CatalogError(
+                        f"{where}: supports.{name} has {', '.join(unknown)}, "
+                        f"not among the choices of {name}"
+                    )
+
+    def supported_items(self, name: str, model: ModelDef) -> tuple[str, ...] | None:
+        """The items of list setting ``name`` a phone of ``model`` can take; ``None``: all.
+
+        A family that declares a common list setting ``[unsupported]`` takes
+        none of its items, so any non-empty value is refused for its phones
+        rather than silently dropped.
+        """
+        family = self.families[model.family]
+        if name in model.supports:
+            return model.supports[name]
+        if name in family.supports:
+            return family.supports[name]
+        spec = self.common.get(name)
+        if name in family.unsupported and spec is not None and spec.type is SettingType.LIST:
+            return ()
+        return None
 
     def _check_common_files(self) -> None:
         """Shared (per-model/per-family) file names must not clash across families."""

@@ -315,6 +315,7 @@ def _model(data: object, where: str, family: str) -> ModelDef:
         aliases=_strs(t.array("aliases", []), f"{where}: aliases"),
         family=family,
         vars=variables,
+        supports=_supports(t.table("supports", {}), f"{where}: supports"),
     )
     t.done()
     return result
@@ -371,6 +372,20 @@ def _suffixes(values: list[Any], where: str) -> tuple[str, ...]:
     return suffixes
 
 
+def _supports(table: dict[str, Any], where: str) -> dict[str, tuple[str, ...]]:
+    """``{codecs = ["pcmu", …]}``: per list setting, the items phones can take.
+
+    The catalog checks the names against the common settings' choices.
+    """
+    result = {}
+    for name, items in table.items():
+        values = _strs(items if isinstance(items, list) else [None], f"{where}.{name}")
+        if len(set(values)) != len(values):
+            raise CatalogError(f"{where}.{name}: an item is listed twice")
+        result[name] = values
+    return result
+
+
 def _optional_files(values: list[Any], where: str) -> tuple[str, ...]:
     names = _strs(values, where)
     for name in names:
@@ -410,6 +425,7 @@ def _family(path: Path, key: str) -> Family:
         if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
             raise CatalogError(f"{path}: maps.{map_name} must map names to strings")
         maps[map_name] = dict(table)
+    supports = _supports(top.table("supports", {}), f"{path}: supports")
     unsupported = top.table("unsupported", {})
     if not all(isinstance(v, str) for v in unsupported.values()):
         raise CatalogError(f"{path}: unsupported must map setting names to reasons")
@@ -439,6 +455,7 @@ def _family(path: Path, key: str) -> Family:
         raw=raw,
         maps=maps,
         unsupported=unsupported,
+        supports=supports,
         optional_files=_optional_files(top.array("optional_files", []), f"{path}: optional_files"),
     )
     top.done()

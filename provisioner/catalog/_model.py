@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from provisioner.settings import SettingSpec, Value
@@ -80,6 +80,8 @@ class ModelDef:
     aliases: tuple[str, ...]
     family: str
     vars: Mapping[str, str | int]
+    # Per-model ``supports``: replaces the family's list for the settings it names.
+    supports: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +196,10 @@ class Family:
     raw: RawNamespace | None
     maps: Mapping[str, Mapping[str, str]]
     unsupported: Mapping[str, str]
+    # Common list settings whose items not every phone can take (``codecs``):
+    # setting name -> the items the family's models take, unless a model
+    # names its own. A value with any other item is refused (provisioner.check).
+    supports: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Per-phone names the phone asks for that we may not have (a licence, a
     # local override not written yet): a miss on one of them is a normal
     # miss for a known phone, never counted towards a ban (docs/security.md).

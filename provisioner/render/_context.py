@@ -3,7 +3,8 @@
 What every per-phone template receives (documented for template authors in
 docs/templates.md):
 
-``phone``   mac, MAC, mac_colon, description, model, model_label, max_lines, vars
+``phone``   mac, MAC, mac_colon, description, model, model_label, max_lines, vars,
+            supports (per ``[supports]`` list setting, the items the model takes)
 ``tenant``  name, sip_domain
 ``s``       resolved phone-level settings by name (firmware-gated and server
             settings such as access credentials absent)
@@ -140,6 +141,10 @@ def phone_context(view: PhoneView, family: Family) -> dict[str, Any]:
             "model_label": view.model.label,
             "max_lines": view.model.max_lines,
             "vars": dict(view.model.vars),
+            "supports": {
+                name: view.model.supports.get(name, items)
+                for name, items in family.supports.items()
+            },
         },
         "tenant": {"name": view.tenant.name, "sip_domain": sip_domain},
         "s": s,
