@@ -40,7 +40,7 @@ from provisioner.catalog._model import (
     UserAgentRule,
 )
 from provisioner.errors import CatalogError, InputError
-from provisioner.settings import SettingSpec, SettingType, Value, parse_version
+from provisioner.settings import SettingSpec, SettingType, Value, Version, parse_version
 
 __all__ = ["SETTING_NAME", "load_common", "load_families", "load_presets"]
 
@@ -121,7 +121,7 @@ def _compile(pattern: str, where: str) -> re.Pattern[str]:
         raise CatalogError(f"{where}: bad regular expression {pattern!r}: {exc}") from None
 
 
-def _version(text: str | None, where: str) -> tuple[int, ...] | None:
+def _version(text: str | None, where: str) -> Version | None:
     if text is None:
         return None
     try:
