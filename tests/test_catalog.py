@@ -23,6 +23,13 @@ SIPX_ALIASES = {
     "ciscoplus7975G": "cisco/sip79x1",
     "SPA504G": "cisco/spa5xx",
     "SPA525G": "cisco/spa5xx",
+    # Bean ids of sipXcom's sipXpolycom and sipXyealink plugins.
+    "polycomVVX101": "polycom/ucs",
+    "polycomVVX411": "polycom/ucs",
+    "polycomVVX601": "polycom/ucs",
+    "yealinkPhoneSIPT19P": "yealink/tseries",
+    "yealinkPhoneSIPT46G": "yealink/tseries",
+    "yealinkPhoneSIPT48S": "yealink/tseries",
 }
 
 
@@ -124,6 +131,18 @@ def broken_site(tmp_path: Path, old: str, new: str) -> Path:
             "unsupported names unknown setting",
         ),
         ("max_lines = 3", "max_lines = 0", "max_lines must be 1..64"),
+        (
+            'vars = { code = "100" }',
+            'vars = { code = "100" }\nua_tokens = [100]',
+            "ua_tokens: expected a list of strings",
+        ),
+        (
+            'vars = { code = "100" }\n\n[[models]]\nid = "tc101"',
+            'vars = { code = "100", ua = "TC-1" }\n\n[[models]]\nid = "tc101"\n'
+            'ua_tokens = ["tc-1"]',
+            "User-Agent token 'tc-1' names both tc100 and tc101",
+        ),
+        ('min_firmware = "2.0"', 'min_firmware = "2.0 beta"', "invalid version '2.0 beta'"),
     ],
 )
 def test_catalog_errors_name_file_and_key(tmp_path: Path, old: str, new: str, message: str) -> None:

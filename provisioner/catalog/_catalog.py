@@ -107,6 +107,16 @@ class Catalog:
         return cls(load_families(search), common, presets, search, dhcp_options)
 
     def _index_family(self, family: Family) -> None:
+        tokens: dict[str, str] = {}
+        for model in family.models:
+            ua = model.vars.get("ua")
+            for token in ((str(ua),) if ua is not None else ()) + model.ua_tokens:
+                owner = tokens.setdefault(token.lower(), model.id)
+                if owner != model.id:
+                    raise CatalogError(
+                        f"{family.key}: User-Agent token {token!r} names both "
+                        f"{owner} and {model.id}"
+                    )
         for model in family.models:
             for ident in (model.id, *model.aliases):
                 key = ident.lower()

@@ -315,6 +315,7 @@ def _model(data: object, where: str, family: str) -> ModelDef:
         aliases=_strs(t.array("aliases", []), f"{where}: aliases"),
         family=family,
         vars=variables,
+        ua_tokens=_strs(t.array("ua_tokens", []), f"{where}: ua_tokens"),
     )
     t.done()
     return result

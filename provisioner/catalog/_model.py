@@ -72,7 +72,11 @@ class UploadDef:
 
 @dataclass(frozen=True, slots=True)
 class ModelDef:
-    """One phone model. ``vars`` are free per-model values for templates and paths."""
+    """One phone model. ``vars`` are free per-model values for templates and paths.
+
+    ``ua_tokens`` are the User-Agent model tokens the model reports besides
+    ``vars.ua`` (suffixed spellings such as Yealink ``T58A``, Cisco ``7960G``).
+    """
 
     id: str
     label: str
@@ -80,6 +84,7 @@ class ModelDef:
     aliases: tuple[str, ...]
     family: str
     vars: Mapping[str, str | int]
+    ua_tokens: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
