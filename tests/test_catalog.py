@@ -143,6 +143,24 @@ def broken_site(tmp_path: Path, old: str, new: str) -> Path:
             "User-Agent token 'tc-1' names both tc100 and tc101",
         ),
         ('min_firmware = "2.0"', 'min_firmware = "2.0 beta"', "invalid version '2.0 beta'"),
+        (
+            '[[models]]\nid = "tc100"',
+            '[[warnings]]\nsetting = "no.such"\nmatches = "x"\ntext = "t"\n\n'
+            '[[models]]\nid = "tc100"',
+            "warning names unknown setting no.such",
+        ),
+        (
+            '[[models]]\nid = "tc100"',
+            '[[warnings]]\nsetting = "language"\nmatches = "x"\nunless = "language"\n'
+            'text = "t"\n\n[[models]]\nid = "tc100"',
+            "warning's unless language is no bool setting",
+        ),
+        (
+            '[[models]]\nid = "tc100"',
+            '[[warnings]]\nsetting = "language"\nmatches = "("\ntext = "t"\n\n'
+            '[[models]]\nid = "tc100"',
+            "bad regular expression",
+        ),
     ],
 )
 def test_catalog_errors_name_file_and_key(tmp_path: Path, old: str, new: str, message: str) -> None:

@@ -140,6 +140,15 @@ class Catalog:
             self.settings.setdefault(spec.name, spec)
             specs[spec.name] = spec
         self._family_specs[family.key] = specs
+        for rule in family.warnings:
+            if rule.setting not in specs:
+                raise CatalogError(f"{family.key}: warning names unknown setting {rule.setting}")
+            if rule.unless and (
+                rule.unless not in specs or specs[rule.unless].type is not SettingType.BOOL
+            ):
+                raise CatalogError(
+                    f"{family.key}: warning's unless {rule.unless} is no bool setting"
+                )
         if family.raw is not None:
             known_ns = self.raw_namespaces.get(family.raw.prefix)
             if known_ns is not None and known_ns != family.raw:

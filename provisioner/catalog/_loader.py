@@ -38,6 +38,7 @@ from provisioner.catalog._model import (
     RawNamespace,
     UploadDef,
     UserAgentRule,
+    WarningRule,
 )
 from provisioner.errors import CatalogError, InputError
 from provisioner.settings import SettingSpec, SettingType, Value, Version, parse_version
@@ -372,6 +373,18 @@ def _suffixes(values: list[Any], where: str) -> tuple[str, ...]:
     return suffixes
 
 
+def _warning(data: object, where: str) -> WarningRule:
+    t = _Table(data, where)
+    result = WarningRule(
+        setting=t.text("setting"),
+        matches=_compile(t.text("matches"), where),
+        unless=t.text("unless", ""),
+        text=t.text("text"),
+    )
+    t.done()
+    return result
+
+
 def _optional_files(values: list[Any], where: str) -> tuple[str, ...]:
     names = _strs(values, where)
     for name in names:
@@ -441,6 +454,9 @@ def _family(path: Path, key: str) -> Family:
         maps=maps,
         unsupported=unsupported,
         optional_files=_optional_files(top.array("optional_files", []), f"{path}: optional_files"),
+        warnings=tuple(
+            _warning(w, f"{path}: warnings[{i}]") for i, w in enumerate(top.array("warnings", []))
+        ),
     )
     top.done()
     if not family.models:

@@ -137,6 +137,20 @@ class UserAgentRule:
 
 
 @dataclass(frozen=True, slots=True)
+class WarningRule:
+    """A warning ``explain`` and ``render`` give for a phone whose settings the phone cannot follow.
+
+    It applies when the phone's ``setting`` (as text) matches ``matches`` and
+    the bool setting ``unless`` (when named) is off.
+    """
+
+    setting: str
+    matches: re.Pattern[str]
+    unless: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class RawNamespace:
     """Vendor raw parameters ``raw.<prefix>.<param>`` accepted for a family."""
 
@@ -203,3 +217,4 @@ class Family:
     # local override not written yet): a miss on one of them is a normal
     # miss for a known phone, never counted towards a ban (docs/security.md).
     optional_files: tuple[str, ...] = ()
+    warnings: tuple[WarningRule, ...] = ()
