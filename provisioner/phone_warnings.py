@@ -1,7 +1,7 @@
 """Warnings about settings a phone would be given but cannot follow.
 
 Families declare them as data (``[[warnings]]`` in ``family.toml``,
-docs/templates.md "Warnings"): a setting whose value matches a pattern,
+docs/templates.md): a setting whose value matches a pattern,
 unless a bool setting says the phone copes. ``explain`` and ``render``
 print them; the files are rendered all the same (the templates themselves
 keep the phone on something it can follow).

@@ -75,7 +75,7 @@ class ModelDef:
     """One phone model. ``vars`` are free per-model values for templates and paths.
 
     ``ua_tokens`` are the User-Agent model tokens the model reports besides
-    ``vars.ua`` (suffixed spellings such as Yealink ``T58A``, Cisco ``7960G``).
+    ``vars.ua`` (a suffixed spelling such as Yealink ``T58A`` for ``t58``).
     """
 
     id: str
