@@ -12,7 +12,7 @@ from typing import Any
 from provisioner.catalog import Catalog
 from provisioner.domain import Snapshot
 from provisioner.errors import NotFoundError
-from provisioner.pipeline import render_snapshot
+from provisioner.pipeline import render_snapshot, view_warnings
 from provisioner.render import RenderedFile, RenderError, clean_text
 from provisioner.resolve import PhoneView, Resolved, Resolver
 from provisioner.serve import Protocol, access_from, transport_refusal
@@ -109,4 +109,5 @@ def explain_phone(
         ],
         "files": [{"path": f.path, "bytes": len(f.data)} for f in files],
         "render_errors": [str(e) for e in errors],
+        "warnings": view_warnings(view),
     }

@@ -1,7 +1,8 @@
 """Who is asking: vendor, model, firmware and MAC from User-Agent, path and MAC prefix.
 
-Sources, strongest first: the HTTP User-Agent (each family's regular
-expressions, with the model token matched against the models' ``vars.ua``),
+Sources, strongest first: the HTTP or SIP User-Agent (each family's regular
+expressions, with the model token matched case-insensitively against the
+models' ``vars.ua`` and ``ua_tokens``),
 the requested path (per-phone names carry the MAC, per-model names such as
 ``spa504G.cfg`` the model), and the MAC's vendor prefix (OUI). Anything that
 cannot be told stays ``None``. All knowledge comes from the catalog TOML.
@@ -44,8 +45,9 @@ class Identifier:
         for family in catalog.families.values():
             for model in family.models:
                 token = model.vars.get("ua")
-                if token is not None:
-                    self._ua_models[(family.key, str(token).lower())] = model
+                tokens = (str(token),) if token is not None else ()
+                for each in (*tokens, *model.ua_tokens):
+                    self._ua_models[(family.key, each.lower())] = model
         self._oui: dict[str, list[Family]] = {}
         for family in catalog.families.values():
             for prefix in family.oui:

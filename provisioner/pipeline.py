@@ -21,11 +21,19 @@ from typing import Generic, TypeVar
 
 from provisioner.catalog import Catalog
 from provisioner.domain import Snapshot, Tenant
+from provisioner.phone_warnings import phone_warnings
 from provisioner.render import RenderedFile, Renderer, RenderError
 from provisioner.resolve import PhoneView, Resolver
 from provisioner.settings import Value
 
-__all__ = ["ErrorPolicy", "RenderResult", "TenantRender", "render_snapshot", "render_tenants"]
+__all__ = [
+    "ErrorPolicy",
+    "RenderResult",
+    "TenantRender",
+    "render_snapshot",
+    "render_tenants",
+    "view_warnings",
+]
 
 T = TypeVar("T")
 
@@ -56,6 +64,7 @@ class RenderResult:
     shared: list[RenderedFile] = field(default_factory=list)
     errors: list[RenderError] = field(default_factory=list)
     failed: dict[str, list[str]] = field(default_factory=dict)  # MAC → paths it would have had
+    warnings: dict[str, list[str]] = field(default_factory=dict)  # MAC → phone_warnings, if any
 
     def files(self) -> list[RenderedFile]:
         """Every rendered file: shared ones first, then by MAC."""
@@ -120,12 +129,26 @@ def render_snapshot(
     if shared:
         result.shared, result.errors = renderer.shared_files()
     renders = render_tenants(
-        catalog, snapshot, lambda view, files: (view.phone.mac, files), renderer=renderer, macs=macs
+        catalog,
+        snapshot,
+        lambda view, files: (view.phone.mac, files, view_warnings(view)),
+        renderer=renderer,
+        macs=macs,
     )
     for tenant in renders.values():
-        result.phones.update(tenant.phones)
+        for mac, files, warnings in tenant.phones:
+            result.phones[mac] = files
+            if warnings:
+                result.warnings[mac] = warnings
         result.errors.extend(tenant.errors)
         result.failed.update(tenant.failed)
     if policy is ErrorPolicy.ALL_OR_NOTHING and result.errors:
         result.phones, result.shared = {}, []
     return result
+
+
+def view_warnings(view: PhoneView) -> list[str]:
+    """What :func:`provisioner.phone_warnings.phone_warnings` says about a resolved phone."""
+    if not view.family.warnings:
+        return []
+    return phone_warnings(view.family, {name: r.value for name, r in view.settings.items()})

@@ -23,6 +23,13 @@ SIPX_ALIASES = {
     "ciscoplus7975G": "cisco/sip79x1",
     "SPA504G": "cisco/spa5xx",
     "SPA525G": "cisco/spa5xx",
+    # Bean ids of sipXcom's sipXpolycom and sipXyealink plugins.
+    "polycomVVX101": "polycom/ucs",
+    "polycomVVX411": "polycom/ucs",
+    "polycomVVX601": "polycom/ucs",
+    "yealinkPhoneSIPT19P": "yealink/tseries",
+    "yealinkPhoneSIPT46G": "yealink/tseries",
+    "yealinkPhoneSIPT48S": "yealink/tseries",
 }
 
 
@@ -148,6 +155,36 @@ def broken_site(tmp_path: Path, old: str, new: str) -> Path:
             'aliases = ["testco100"]',
             'aliases = ["testco100"]\nsupports = { codecs = ["pcmu"] }',
             "model tc100: supports.codecs needs the family's own [supports] codecs",
+        ),
+        (
+            'vars = { code = "100" }',
+            'vars = { code = "100" }\nua_tokens = [100]',
+            "ua_tokens: expected a list of strings",
+        ),
+        (
+            'vars = { code = "100" }\n\n[[models]]\nid = "tc101"',
+            'vars = { code = "100", ua = "TC-1" }\n\n[[models]]\nid = "tc101"\n'
+            'ua_tokens = ["tc-1"]',
+            "User-Agent token 'tc-1' names both tc100 and tc101",
+        ),
+        ('min_firmware = "2.0"', 'min_firmware = "2.0 beta"', "invalid version '2.0 beta'"),
+        (
+            '[[models]]\nid = "tc100"',
+            '[[warnings]]\nsetting = "no.such"\nmatches = "x"\ntext = "t"\n\n'
+            '[[models]]\nid = "tc100"',
+            "warning names unknown setting no.such",
+        ),
+        (
+            '[[models]]\nid = "tc100"',
+            '[[warnings]]\nsetting = "language"\nmatches = "x"\nunless = "language"\n'
+            'text = "t"\n\n[[models]]\nid = "tc100"',
+            "warning's unless language is no bool setting",
+        ),
+        (
+            '[[models]]\nid = "tc100"',
+            '[[warnings]]\nsetting = "language"\nmatches = "("\ntext = "t"\n\n'
+            '[[models]]\nid = "tc100"',
+            "bad regular expression",
         ),
     ],
 )

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from provisioner.errors import InputError
-from provisioner.settings import SettingSpec, SettingType, Value
+from provisioner.settings import SettingSpec, SettingType, Value, parse_version
 from provisioner.store._read import decode_value, encode_value
 
 
@@ -107,12 +107,30 @@ def test_refuses_naming_setting_scope_and_allowed(
 
 
 def test_firmware_gating() -> None:
-    gated = spec(SettingType.STRING, min_firmware=(5, 0), max_firmware=(6, 4))
+    gated = spec(
+        SettingType.STRING, min_firmware=parse_version("5.0"), max_firmware=parse_version("6.4")
+    )
     assert not gated.gated_out(None)
-    assert gated.gated_out((4, 9, 9))
-    assert not gated.gated_out((5, 0))
-    assert not gated.gated_out((6, 4))
-    assert gated.gated_out((6, 4, 1))
+    assert gated.gated_out(parse_version("4.9.9"))
+    assert not gated.gated_out(parse_version("5.0"))
+    assert not gated.gated_out(parse_version("6.4"))
+    assert gated.gated_out(parse_version("6.4.1"))
+    assert gated.gated_out(parse_version("6.4a"))
+
+
+def test_version_order_keeps_letters() -> None:
+    """SPA firmware letters are releases of their own: 7.4.9 < 7.4.9a < 7.4.9c < 7.4.10."""
+    order = ["7.4", "7.4.9", "7.4.9a", "7.4.9C", "7.4.10", "7.5.1", "12.0.7"]
+    assert sorted(order, key=parse_version) == order
+    assert parse_version("7.4.9c") == parse_version("7.4.9C")
+    assert parse_version("7.4.9c") != parse_version("7.4.9")
+    assert parse_version("5.9.1.0615") == ((5, ""), (9, ""), (1, ""), (615, ""))
+
+
+@pytest.mark.parametrize("text", ["", "7.", ".7", "a7", "7.4-9", "7..4", "7.4.9 c"])
+def test_version_refused(text: str) -> None:
+    with pytest.raises(InputError, match="invalid version"):
+        parse_version(text)
 
 
 def test_list_values_survive_storage() -> None:

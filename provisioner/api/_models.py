@@ -311,6 +311,9 @@ class Explain(_Out):
     lines: list[ExplainLine]
     files: list[ExplainFile]
     render_errors: list[str]
+    warnings: list[str] = Field(
+        description="settings the phone is given but cannot follow (family [[warnings]])"
+    )
 
 
 class ApiKeyIn(_In):

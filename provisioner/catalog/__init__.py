@@ -26,6 +26,7 @@ from provisioner.catalog._model import (
     RawNamespace,
     UploadDef,
     UserAgentRule,
+    WarningRule,
 )
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "RawNamespace",
     "UploadDef",
     "UserAgentRule",
+    "WarningRule",
     "builtin_firmware_suffixes",
     "builtin_template_dir",
     "content_type_of",

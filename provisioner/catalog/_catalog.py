@@ -115,6 +115,16 @@ class Catalog:
         return cls(load_families(search), common, presets, search, dhcp_options)
 
     def _index_family(self, family: Family) -> None:
+        tokens: dict[str, str] = {}
+        for model in family.models:
+            ua = model.vars.get("ua")
+            for token in ((str(ua),) if ua is not None else ()) + model.ua_tokens:
+                owner = tokens.setdefault(token.lower(), model.id)
+                if owner != model.id:
+                    raise CatalogError(
+                        f"{family.key}: User-Agent token {token!r} names both "
+                        f"{owner} and {model.id}"
+                    )
         for model in family.models:
             for ident in (model.id, *model.aliases):
                 key = ident.lower()
@@ -138,6 +148,15 @@ class Catalog:
             self.settings.setdefault(spec.name, spec)
             specs[spec.name] = spec
         self._family_specs[family.key] = specs
+        for rule in family.warnings:
+            if rule.setting not in specs:
+                raise CatalogError(f"{family.key}: warning names unknown setting {rule.setting}")
+            if rule.unless and (
+                rule.unless not in specs or specs[rule.unless].type is not SettingType.BOOL
+            ):
+                raise CatalogError(
+                    f"{family.key}: warning's unless {rule.unless} is no bool setting"
+                )
         if family.raw is not None:
             known_ns = self.raw_namespaces.get(family.raw.prefix)
             if known_ns is not None and known_ns != family.raw:

@@ -38,9 +38,10 @@ from provisioner.catalog._model import (
     RawNamespace,
     UploadDef,
     UserAgentRule,
+    WarningRule,
 )
 from provisioner.errors import CatalogError, InputError
-from provisioner.settings import SettingSpec, SettingType, Value, parse_version
+from provisioner.settings import SettingSpec, SettingType, Value, Version, parse_version
 
 __all__ = ["SETTING_NAME", "load_common", "load_families", "load_presets"]
 
@@ -121,7 +122,7 @@ def _compile(pattern: str, where: str) -> re.Pattern[str]:
         raise CatalogError(f"{where}: bad regular expression {pattern!r}: {exc}") from None
 
 
-def _version(text: str | None, where: str) -> tuple[int, ...] | None:
+def _version(text: str | None, where: str) -> Version | None:
     if text is None:
         return None
     try:
@@ -316,6 +317,7 @@ def _model(data: object, where: str, family: str) -> ModelDef:
         family=family,
         vars=variables,
         supports=_supports(t.table("supports", {}), f"{where}: supports"),
+        ua_tokens=_strs(t.array("ua_tokens", []), f"{where}: ua_tokens"),
     )
     t.done()
     return result
@@ -383,6 +385,18 @@ def _supports(table: dict[str, Any], where: str) -> dict[str, tuple[str, ...]]:
         if len(set(values)) != len(values):
             raise CatalogError(f"{where}.{name}: an item is listed twice")
         result[name] = values
+    return result
+
+
+def _warning(data: object, where: str) -> WarningRule:
+    t = _Table(data, where)
+    result = WarningRule(
+        setting=t.text("setting"),
+        matches=_compile(t.text("matches"), where),
+        unless=t.text("unless", ""),
+        text=t.text("text"),
+    )
+    t.done()
     return result
 
 
@@ -457,6 +471,9 @@ def _family(path: Path, key: str) -> Family:
         unsupported=unsupported,
         supports=supports,
         optional_files=_optional_files(top.array("optional_files", []), f"{path}: optional_files"),
+        warnings=tuple(
+            _warning(w, f"{path}: warnings[{i}]") for i, w in enumerate(top.array("warnings", []))
+        ),
     )
     top.done()
     if not family.models:

@@ -72,7 +72,11 @@ class UploadDef:
 
 @dataclass(frozen=True, slots=True)
 class ModelDef:
-    """One phone model. ``vars`` are free per-model values for templates and paths."""
+    """One phone model. ``vars`` are free per-model values for templates and paths.
+
+    ``ua_tokens`` are the User-Agent model tokens the model reports besides
+    ``vars.ua`` (a suffixed spelling such as Yealink ``T58A`` for ``t58``).
+    """
 
     id: str
     label: str
@@ -82,6 +86,7 @@ class ModelDef:
     vars: Mapping[str, str | int]
     # Per-model ``supports``: replaces the family's list for the settings it names.
     supports: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    ua_tokens: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +136,20 @@ class UserAgentRule:
     """A User-Agent regular expression with named groups ``model``, ``firmware``, ``mac``."""
 
     pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True, slots=True)
+class WarningRule:
+    """A warning ``explain`` and ``render`` give for a phone whose settings the phone cannot follow.
+
+    It applies when the phone's ``setting`` (as text) matches ``matches`` and
+    the bool setting ``unless`` (when named) is off.
+    """
+
+    setting: str
+    matches: re.Pattern[str]
+    unless: str
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,3 +223,4 @@ class Family:
     # local override not written yet): a miss on one of them is a normal
     # miss for a known phone, never counted towards a ban (docs/security.md).
     optional_files: tuple[str, ...] = ()
+    warnings: tuple[WarningRule, ...] = ()

@@ -11,7 +11,7 @@ from provisioner.cli._output import print_json, print_table, show_value
 from provisioner.errors import InputError, NotFoundError
 from provisioner.explain import explain_phone, phone_view, rendered, transports
 from provisioner.mac import parse_mac
-from provisioner.pipeline import ErrorPolicy, render_snapshot
+from provisioner.pipeline import ErrorPolicy, render_snapshot, view_warnings
 from provisioner.render import RenderedFile, RenderError, TreeAccess, update_files, write_tree
 from provisioner.resolve import LineView, PhoneView, Resolved, Resolver
 
@@ -74,6 +74,11 @@ def cmd_explain(ctx: Context, args: argparse.Namespace) -> int:
                 for name, r in sorted(lv.settings.items())
             ],
         )
+    warnings = view_warnings(view)
+    if warnings:
+        print("\nwarnings:")
+        for text in warnings:
+            print(f"  warning: {text}")
     _print_files(view, files, errors)
     return 0
 
@@ -117,6 +122,17 @@ def _explain_one(ctx: Context, resolver: Resolver, view: PhoneView, name: str, r
     return 0
 
 
+def _warn(warnings: dict[str, list[str]]) -> None:
+    """One line per distinct warning, with how many phones and which (the first few)."""
+    by_text: dict[str, list[str]] = {}
+    for mac in sorted(warnings):
+        for text in warnings[mac]:
+            by_text.setdefault(text, []).append(mac)
+    for text, macs in by_text.items():
+        shown = ", ".join(macs[:3]) + (", …" if len(macs) > 3 else "")
+        sys.stderr.write(f"warning: {len(macs)} phone(s) ({shown}): {text}\n")
+
+
 def cmd_render(ctx: Context, args: argparse.Namespace) -> int:
     """Write the tree of files phones fetch (all, or one phone's files in place).
 
@@ -135,6 +151,7 @@ def cmd_render(ctx: Context, args: argparse.Namespace) -> int:
     )
     for error in result.errors:
         sys.stderr.write(f"render error: {error}\n")
+    _warn(result.warnings)
     if result.errors:
         sys.stderr.write(f"nothing written to {out}: {len(result.errors)} file(s) failed\n")
         return 1

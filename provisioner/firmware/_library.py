@@ -24,6 +24,7 @@ from provisioner.errors import InputError, NotFoundError
 from provisioner.firmware._ingest import Limits
 from provisioner.firmware._select import LABEL, derive_version
 from provisioner.firmware._storage import FirmwareStorage, new_key
+from provisioner.settings import parse_version
 
 if TYPE_CHECKING:  # the store imports this package's rollout types; no cycle at run time
     from provisioner.store import FirmwareRepository
@@ -85,8 +86,8 @@ class FirmwareLibrary:
         check_text(description, "description")
         if len(description) > 255:
             raise InputError("description is longer than 255 characters")
-        if version and not all(part.isdigit() for part in version.split(".")):
-            raise InputError(f"invalid version {version!r}: dotted numbers such as 6.4.6.1234")
+        if version:
+            parse_version(version)  # refuses anything but dotted numbers (letters after them)
         if self.records.sets(vendor=vendor, label=label):
             raise InputError(
                 f"a {vendor} set labelled {label!r} already exists; "

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from provisioner.catalog import FirmwareDef
 from provisioner.domain import FirmwareSet
 from provisioner.firmware._version import common_suffix
+from provisioner.settings import VERSION_PATTERN
 
 __all__ = [
     "FW_PREFIX",
@@ -37,7 +38,7 @@ UNMANAGED_SETTING = "firmware.unmanaged"
 # them to characters that need no escaping anywhere.
 LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
-_VERSION = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+_VERSION = re.compile(VERSION_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,12 +23,13 @@ def version_matches(version: str, reported: str) -> bool:
     """True when a phone reporting ``reported`` runs firmware ``version``.
 
     Dotted components are compared as text from the end, so ``85.0.5``
-    matches ``66.85.0.5`` and ``5.9.1.0615`` only itself; an empty side
-    never matches.
+    matches ``66.85.0.5`` and ``5.9.1.0615`` only itself; letters are part
+    of the version (``7.4.9`` does not match ``7.4.9c``; case is ignored);
+    an empty side never matches.
     """
     if not version or not reported:
         return False
-    want, have = version.split("."), reported.split(".")
+    want, have = version.lower().split("."), reported.lower().split(".")
     return len(have) >= len(want) and have[len(have) - len(want) :] == want
 
 

@@ -1,9 +1,11 @@
 """Typed settings: definitions, validation and layered resolution with provenance."""
 
 from provisioner.settings._spec import (
+    VERSION_PATTERN,
     SettingSpec,
     SettingType,
     Value,
+    Version,
     as_int,
     is_host,
     parse_networks,
@@ -11,9 +13,11 @@ from provisioner.settings._spec import (
 )
 
 __all__ = [
+    "VERSION_PATTERN",
     "SettingSpec",
     "SettingType",
     "Value",
+    "Version",
     "as_int",
     "is_host",
     "parse_networks",

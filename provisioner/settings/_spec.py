@@ -25,9 +25,11 @@ from provisioner.errors import InputError
 from provisioner.settings import timezone
 
 __all__ = [
+    "VERSION_PATTERN",
     "SettingSpec",
     "SettingType",
     "Value",
+    "Version",
     "as_int",
     "is_host",
     "parse_networks",
@@ -36,10 +38,17 @@ __all__ = [
 
 # A list setting's value is a tuple (hashable, immutable like the other values).
 Value = bool | int | str | tuple[str, ...]
+# A parsed firmware version: (number, letters) per dotted component.
+Version = tuple[tuple[int, str], ...]
 
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _URL_SCHEMES = ("http", "https", "tftp", "ftp", "ftps")
-_VERSION = re.compile(r"\d+(?:\.\d+)*")
+# Dotted numbers, each optionally followed by letters: Polycom 5.9.1.0615,
+# Cisco SPA 7.4.9c (the letter is a release of its own: 7.4.9 and 7.4.9c are
+# different images).
+VERSION_PATTERN = r"[0-9]+[A-Za-z]*(?:\.[0-9]+[A-Za-z]*)*"
+_VERSION = re.compile(VERSION_PATTERN)
+_COMPONENT = re.compile(r"([0-9]+)([A-Za-z]*)")
 
 
 class SettingType(StrEnum):
@@ -64,11 +73,20 @@ def as_int(value: Value) -> int:
     return int(value)
 
 
-def parse_version(text: str) -> tuple[int, ...]:
-    """Parse a dotted firmware version (``5.9.6``) into a comparable tuple."""
+def parse_version(text: str) -> Version:
+    """Parse a dotted firmware version (``5.9.6``, ``7.4.9c``) into a comparable tuple.
+
+    Components compare by number, then by their letters (case-insensitive,
+    none first): 7.4.9 < 7.4.9a < 7.4.9c < 7.4.10. A version that is a
+    prefix of another is the smaller one (5.9 < 5.9.0).
+    """
     if _VERSION.fullmatch(text) is None:
-        raise InputError(f"invalid version {text!r}: expected digits separated by dots")
-    return tuple(int(part) for part in text.split("."))
+        raise InputError(
+            f"invalid version {text!r}: expected numbers separated by dots, "
+            "each optionally followed by letters (5.9.1.0615, 7.4.9c)"
+        )
+    parts = (_COMPONENT.fullmatch(part) for part in text.split("."))
+    return tuple((int(m.group(1)), m.group(2).lower()) for m in parts if m is not None)
 
 
 def is_host(text: str) -> bool:
@@ -119,8 +137,8 @@ class SettingSpec:
     max_length: int = 255
     secret: bool = False
     generated: bool = False
-    min_firmware: tuple[int, ...] | None = None
-    max_firmware: tuple[int, ...] | None = None
+    min_firmware: Version | None = None
+    max_firmware: Version | None = None
     owner: str | None = None
     server: bool = False
     tenant_only: bool = False
@@ -248,7 +266,7 @@ class SettingSpec:
             raise InputError(f"{len(items)} items is more than {self.maximum}")
         return tuple(items)
 
-    def gated_out(self, firmware: tuple[int, ...] | None) -> bool:
+    def gated_out(self, firmware: Version | None) -> bool:
         """True when the phone's firmware version lies outside this setting's bounds.
 
         An unknown firmware version (``None``) never gates a setting out.

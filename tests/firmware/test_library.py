@@ -73,6 +73,14 @@ def test_version_given_at_upload_wins(library: FirmwareLibrary, tmp_path: Path) 
     assert created.version == "6.4.6"
 
 
+def test_a_version_keeps_its_letter(library: FirmwareLibrary, tmp_path: Path) -> None:
+    """Cisco SPA reports 7.4.9c; the set must say 7.4.9c, not 7.4.9 (docs/firmware.md)."""
+    upload = tmp_path / "spa50x-30x-7-4-9c.bin"
+    upload.write_bytes(b"image")
+    created = library.upload(upload, upload.name, vendor="cisco", label="c", version="7.4.9c")
+    assert created.version == "7.4.9c"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

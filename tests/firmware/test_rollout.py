@@ -100,6 +100,16 @@ def test_an_older_version_is_recorded_but_keeps_waiting() -> None:
     assert d.start_wave is None
 
 
+def test_a_lettered_version_is_not_its_base_release() -> None:
+    """A rollout to SPA firmware 7.4.9c waits for 7.4.9c: a phone on 7.4.9 has not upgraded."""
+    start = replace(view(1), version="7.4.9c")
+    v = apply(start, advance(start, {}, 0.0), 0.0)
+    d = advance(v, {"p0": Report("7.4.9", 5.0)}, 6.0)
+    assert d.updates == {"p0": (P.WAITING, "7.4.9", "")}
+    d = advance(v, {"p0": Report("7.4.9c", 5.0)}, 6.0)
+    assert d.updates["p0"] == (P.UPGRADED, "7.4.9c", "")
+
+
 def test_phones_that_do_not_come_back_halt_the_rollout() -> None:
     v = view(5, Plan(2, 2.0, 1.0, 60.0))
     v = apply(v, advance(v, {}, 0.0), 0.0)

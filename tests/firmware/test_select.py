@@ -124,6 +124,12 @@ def test_derive_version(vendor: str, files: dict[str, bytes], expected: str) -> 
         # Components compare whole, not as text tails.
         ("6.0.20", "66.86.0.20", False),
         ("1.0615", "5.9.1.0615", True),
+        # Cisco SPA: the letter is a release of its own (User-Agent Cisco/SPA504G-7.4.9c).
+        ("7.4.9c", "7.4.9c", True),
+        ("7.4.9c", "7.4.9C", True),
+        ("7.4.9", "7.4.9c", False),
+        ("7.4.9c", "7.4.9", False),
+        ("7.4.9a", "7.4.9c", False),
     ],
 )
 def test_version_matches(version: str, reported: str, expected: bool) -> None:

@@ -80,6 +80,56 @@ CASES = [
     ("curl/8.0", "index.html", (None, None, None, None)),
 ]
 
+# Real User-Agents that were once misidentified (issue 14): HTTP and SIP forms.
+# (user agent, family, model, firmware, MAC)
+REAL_AGENTS = [
+    # The SPA firmware letter is a release of its own: kept.
+    ("Cisco/SPA504G-7.4.9c", "cisco/spa5xx", "spa504g", "7.4.9c", None),
+    (
+        "Cisco/SPA508G-7.4.9c (0002FDFF2103)(CBT141400UK)",
+        "cisco/spa5xx",
+        "spa508g",
+        "7.4.9c",
+        "0002fdff2103",
+    ),
+    # Yealink's suffixed model token.
+    ("Yealink SIP-T58A 58.83.0.15", "yealink/tseries", "t58", "58.83.0.15", None),
+    (
+        "Yealink SIP-T58A 58.83.0.15 80:5e:c0:11:22:33",
+        "yealink/tseries",
+        "t58",
+        "58.83.0.15",
+        "805ec0112233",
+    ),
+    # Cisco SIP User-Agents of the 7940/7960 and the 79x1/79x5/797x.
+    ("Cisco-CP7960G/8.0", "cisco/sip79xx", "cp7960", "8.0", None),
+    ("Cisco-CP7940G/8.0", "cisco/sip79xx", "cp7940", "8.0", None),
+    ("Cisco-CP7975G/9.3.1", "cisco/sip79x1", "cp7975g", "9.3.1", None),
+    ("Cisco-CP7970G/8.4.0", "cisco/sip79x1", "cp7970g", "8.4.0", None),
+    # Polycom SIP form: no FileTransport; UC Software 6.x adds _<mac>.
+    ("PolycomVVX-VVX_350-UA/5.9.5.0614", "polycom/ucs", "vvx350", "5.9.5.0614", None),
+    (
+        "PolycomVVX-VVX_150-UA/6.4.1.2280_482567164887",
+        "polycom/ucs",
+        "vvx150",
+        "6.4.1.2280",
+        "482567164887",
+    ),
+]
+
+
+@pytest.mark.parametrize(("user_agent", "family", "model", "firmware", "mac"), REAL_AGENTS)
+def test_real_user_agents(
+    catalog: Catalog,
+    user_agent: str,
+    family: str,
+    model: str,
+    firmware: str,
+    mac: str | None,
+) -> None:
+    found = Identifier(catalog).identify(user_agent)
+    assert (found.family, found.model, found.firmware, found.mac) == (family, model, firmware, mac)
+
 
 @pytest.mark.parametrize(("user_agent", "path", "expected"), CASES)
 def test_identify(
