@@ -301,6 +301,7 @@ def test_serve_options_take_their_defaults_from_serve_config(
             "log_level": "error",
             "log_format": "json",
             "ftp_passive_ports": range(40000, 40010),
+            "api_max_fleet_body": 4321 << 10,  # bytes, at least 1 MiB
         }
         changed = special.get(field.name, changed)
         monkeypatch.setattr(field, "default", changed)
