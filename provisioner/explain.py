@@ -12,6 +12,7 @@ from typing import Any
 from provisioner.catalog import Catalog
 from provisioner.domain import Snapshot
 from provisioner.errors import NotFoundError
+from provisioner.masking import MASK
 from provisioner.pipeline import render_snapshot, view_warnings
 from provisioner.render import RenderedFile, RenderError, clean_text
 from provisioner.resolve import PhoneView, Resolved, Resolver
@@ -19,8 +20,6 @@ from provisioner.serve import Protocol, access_from, transport_refusal
 from provisioner.settings import Value
 
 __all__ = ["MASK", "explain_phone", "phone_view", "rendered", "shown", "transports"]
-
-MASK = "********"
 
 
 def shown(value: Value, *, secret: bool = False, reveal: bool = False) -> str:

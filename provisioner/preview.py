@@ -19,13 +19,15 @@ them with their audit entries. A preview then:
 
 A refused change is not an error here: its problem is the answer.
 Secret values (line passwords, settings the catalog marks secret) are
-masked in the diffs unless the caller may see secrets.
+masked in the diffs unless the caller may see secrets: the phones are then
+rendered a second time with the secrets replaced before the templates see
+them (:mod:`provisioner.masking`), and the diffs are of those files; ETags
+are always of the real files.
 """
 
 from __future__ import annotations
 
 import difflib
-import html
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -35,6 +37,7 @@ from provisioner.domain import Snapshot
 from provisioner.edits import Edits
 from provisioner.errors import Problem, ProvisionerError, ValidationFailed
 from provisioner.etags import etag_of
+from provisioner.masking import MASK, masked_files
 from provisioner.pipeline import render_tenants
 from provisioner.render import RenderedFile, Renderer
 from provisioner.resolve import PhoneView
@@ -44,6 +47,7 @@ from provisioner.store import Changes, SeenRow, Store
 __all__ = [
     "MASK",
     "SECRETS_DIFFER",
+    "UNSHOWABLE",
     "FileDiff",
     "LastFetch",
     "Outcome",
@@ -52,9 +56,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-MASK = "********"
 # diff_current of a file whose only changes are masked secret values.
 SECRETS_DIFFER = "# only masked secret values differ\n"
+# What a file shows when it cannot be rendered with its secrets masked.
+UNSHOWABLE = "# not shown: the files cannot be rendered with their secrets masked\n"
 _Content = tuple[str | bytes, str]  # what a file shows (masked text or bytes), its ETag
 
 
@@ -202,8 +207,10 @@ def _render(
     names = {tenant.id: tenant.name for tenant in snapshot.tenants.values()}
 
     def build(view: PhoneView, files: list[RenderedFile]) -> tuple[str, dict[str, _Content]]:
-        secrets = [] if reveal_secrets else _secrets(catalog, view)
-        return view.phone.mac, {f.path: (_text(f.data, secrets), etag_of(f.data)) for f in files}
+        shown = {f.path: f.data for f in files}
+        if not reveal_secrets:
+            shown = _masked(catalog, renderer, view, files)
+        return view.phone.mac, {f.path: (_text(shown[f.path]), etag_of(f.data)) for f in files}
 
     renders = render_tenants(catalog, snapshot, build, renderer=renderer, macs=macs)
     result: dict[str, tuple[str, dict[str, _Content]]] = {}
@@ -215,27 +222,26 @@ def _render(
     return result, errors
 
 
-def _secrets(catalog: Catalog, view: PhoneView) -> list[str]:
-    """The secret values a phone's files may carry, longest first, with their escaped forms."""
-    values = {line.line.password for line in view.lines}
-    for settings in [view.settings, *(line.settings for line in view.lines)]:
-        for name, resolved in settings.items():
-            if resolved.value not in ("", None) and catalog.spec(name).secret:
-                values.add(str(resolved.value))
-    values.discard("")
-    spelled = values | {html.escape(v) for v in values}
-    return sorted(spelled, key=len, reverse=True)
+def _masked(
+    catalog: Catalog, renderer: Renderer, view: PhoneView, files: list[RenderedFile]
+) -> dict[str, bytes]:
+    """Each file's bytes rendered with the secrets masked (:mod:`provisioner.masking`)."""
+    masked = masked_files(catalog, renderer, view)
+    if isinstance(masked, list):
+        by_path = {f.path: f.data for f in masked}
+        if by_path.keys() == {f.path for f in files}:
+            return by_path
+    # The masked render failed, or made other files (a template testing a secret):
+    # show that they cannot be shown rather than anything of the real ones.
+    return {f.path: UNSHOWABLE.encode() for f in files}
 
 
-def _text(data: bytes, secrets: list[str]) -> str | bytes:
-    """A file's text with every secret masked, or its bytes when it is not UTF-8 text."""
+def _text(data: bytes) -> str | bytes:
+    """A file's text, or its bytes when it is not UTF-8 text."""
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         return data
-    for secret in secrets:
-        text = text.replace(secret, MASK)
-    return text
 
 
 def _diff(name: str, old: str | bytes | None, new: str | bytes | None) -> str:

@@ -198,6 +198,59 @@ def test_identify_claim_and_dhcp(run: Run, tmp_path: Path) -> None:
     assert "dhcp-option=150,10.0.0.5" in out
 
 
+def test_reject_is_remembered_until_claimed_or_forgotten(run: Run, tmp_path: Path) -> None:
+    from provisioner.catalog import Catalog
+    from provisioner.store import PendingDevice, Store, default_url
+
+    assert run("tenant", "add", "t1", "--sip-domain", "t1.example.com")[0] == 0
+    store = Store.open(default_url(tmp_path / "var"), Catalog.load())
+    device = PendingDevice(
+        "805ec0112233", "t1", "yealink", "t46s", "66.85.0.5", "10.0.0.7", "UA", 1, 1
+    )
+
+    def listed() -> list[dict[str, object]]:
+        pending: list[dict[str, object]] = json.loads(run("seen", "--unknown", "--json")[1])[
+            "pending"
+        ]
+        return pending
+
+    try:
+        assert store.seen.quarantine(device)
+        code, out, _ = run("reject", "80:5e:c0:11:22:33")
+        assert (code, out) == (
+            0,
+            "device 805ec0112233 rejected (tenant t1); undo with claim or forget\n",
+        )
+        code, _, err = run("reject", "805ec0112233")
+        assert code != 0
+        assert "already rejected by cli " in err
+        assert not store.seen.quarantine(device)  # it asks again: still rejected, not pending
+        assert not store.seen.quarantine(device)
+        (entry,) = listed()
+        assert (entry["state"], str(entry["rejected_by"])[:4]) == ("rejected", "cli ")
+        code, out, _ = run("seen", "--unknown")
+        assert "rejected by cli " in out
+        assert run("forget", "805ec0112233")[1] == "rejected device 805ec0112233 forgotten\n"
+        assert listed() == []
+        assert store.seen.quarantine(device)  # forgotten: held anew
+        assert run("reject", "805ec0112233")[0] == 0
+        code, out, _ = run("claim", "805ec0112233")  # claiming undoes a reject too
+        assert (code, out) == (0, "phone 805ec0112233 claimed into tenant t1 as t46s\n")
+        assert listed() == []
+        code, _, err = run("forget", "805ec0112233")
+        assert code != 0
+        assert "no pending or rejected device 805ec0112233" in err
+        actions = [
+            e["action"]
+            for e in json.loads(run("audit", "--phone", "805ec0112233", "--json")[1])["items"]
+        ]
+        assert sorted(actions) == sorted(
+            ["device.reject", "device.forget", "device.reject", "phone.create", "device.claim"]
+        )
+    finally:
+        store.close()
+
+
 def test_seen_flags_firmware_by_the_version_rule(run: Run, tmp_path: Path) -> None:
     # `seen` and rollouts use one rule (firmware.version_matches): a Yealink
     # reporting 66.86.0.20 runs 86.0.20; a Polycom reporting 5.9.1.0615 does
@@ -248,6 +301,7 @@ def test_serve_options_take_their_defaults_from_serve_config(
             "log_level": "error",
             "log_format": "json",
             "ftp_passive_ports": range(40000, 40010),
+            "api_max_fleet_body": 4321 << 10,  # bytes, at least 1 MiB
         }
         changed = special.get(field.name, changed)
         monkeypatch.setattr(field, "default", changed)

@@ -12,6 +12,7 @@ from provisioner.cli import main
 from provisioner.pipeline import render_snapshot
 from provisioner.store import Store
 from tests.api.test_preview import dump
+from tests.test_masking import spellings
 
 ROOT = Path(__file__).resolve().parent.parent
 MAC = "0004f2123456"
@@ -85,3 +86,27 @@ def test_unset_and_apply_dry_run(run: Run, store: Store, tmp_path: Path) -> None
     assert "language" in err
     assert out == "dry run, nothing stored: would be refused\n"
     assert dump(store) == before
+
+
+@pytest.mark.parametrize("model", ["cisco7960", "vvx410", "t46s", "SPA504G"])
+def test_a_new_phones_diff_holds_no_spelling_of_a_hostile_secret(
+    run: Run, tmp_path: Path, model: str
+) -> None:
+    # A new phone's files are diffed whole (from /dev/null): every secret's line is shown.
+    # What writes accept (no quotes, spaces or backslashes: validate.check_credential and
+    # the setting's pattern); tests/test_masking.py renders those too.
+    password, admin = "a&b<c>%41;=x", "y>&lt;%2F&#38;!"
+    fleet = (ROOT / "examples" / "demo-fleet.toml").read_text()
+    added = tmp_path / "fleet.toml"
+    added.write_text(
+        fleet
+        + f'\n[[phones]]\ntenant = "demo"\nmac = "00:0d:28:99:88:77"\nmodel = "{model}"\n'
+        + f'settings = {{ "device.admin_password" = {json.dumps(admin)} }}\n'
+        + f'\n[[phones.lines]]\nuser = "299"\npassword = {json.dumps(password)}\n'
+    )
+    code, out, err = run("apply", str(added), "--dry-run")
+    assert (code, err) == (0, "")
+    assert "phone 000d28998877 (tenant demo)" in out
+    assert "********" in out
+    leaked = [s for s in spellings(password) | spellings(admin) if s in out]
+    assert not leaked

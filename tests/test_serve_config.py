@@ -119,6 +119,7 @@ def _serve_parser() -> argparse.ArgumentParser:
         ('http_port = "80"\n', 'http_port = "80": expected a whole number'),
         ("http_port = 99999\n", "http_port = 99999: must be a port number from 0 (off) to 65535"),
         ("access_log = 1\n", "access_log = 1: expected true or false"),
+        ("api_max_fleet_body = 1000\n", "api_max_fleet_body = 1000: must be bytes from 1048576"),
         ('log_format = "xml"\n', 'log_format = "xml": expected one of logfmt, json'),
         ('metrics_allow = ["10.0.0.1/8"]\n', "metrics_allow = "),
         ('ftp_passive_ports = "3000"\n', "expected a port range LOW-HIGH"),

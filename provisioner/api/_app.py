@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from provisioner import __version__
 from provisioner.actor import Actor, ActorKind
 from provisioner.api import _docs
+from provisioner.api._bodies import MAX_BODY, Problem, invalid, json_body, problem, validated
 from provisioner.api._call import Call, Reply
 from provisioner.api._preview import PREVIEW_PARAM, preview_call, previewable, with_previews
 from provisioner.api._routing import PREFIX, Route, Router, openapi
@@ -34,18 +35,12 @@ from provisioner.apikeys import Verified
 from provisioner.errors import ProvisionerError
 from provisioner.problems import (
     BANNED,
-    BODY_TOO_LARGE,
     FORBIDDEN,
     INTERNAL_ERROR,
     INVALID_PARAMETER,
-    MALFORMED_BODY,
     METHOD_NOT_ALLOWED,
     NO_SUCH_ROUTE,
     UNAUTHENTICATED,
-    UNSUPPORTED_MEDIA_TYPE,
-    VALIDATION_FAILED,
-    Code,
-    FieldProblem,
     ProblemInfo,
     problem_of,
 )
@@ -53,27 +48,11 @@ from provisioner.serve._forwarded import forwarded_client
 from provisioner.serve._front import FrontGateway
 from provisioner.serve._model import Network, Protocol
 
-__all__ = ["MAX_BODY", "MAX_DEPTH", "ApiHandler"]
+__all__ = ["ApiHandler"]
 
 log = logging.getLogger("provisioner.api")
-MAX_BODY = 1 << 20  # bytes of a request body
-MAX_DEPTH = 32  # nesting of a JSON body (a phone with lines and settings needs 4)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_JSON_TYPES = ("application/json", "application/merge-patch+json")
-
-
-class Problem(Exception):
-    """An answer with a problem document, raised from anywhere in a request."""
-
-    def __init__(self, info: ProblemInfo, headers: dict[str, str] | None = None) -> None:
-        super().__init__(info.detail)
-        self.info = info
-        self.headers = headers or {}
-
-
-def _problem(code: Code, detail: str, field: str | None = None) -> Problem:
-    return Problem(ProblemInfo(code, detail, field))
 
 
 class ApiHandler:
@@ -145,7 +124,7 @@ class ApiHandler:
         if path == PREFIX + "/openapi.json" and request.method in ("GET", "HEAD"):
             return web.Response(body=self._openapi, content_type="application/json"), "-"
         if not path.startswith(PREFIX + "/"):
-            raise _problem(NO_SUCH_ROUTE, f"no resource at {path}; the API is under {PREFIX}/")
+            raise problem(NO_SUCH_ROUTE, f"no resource at {path}; the API is under {PREFIX}/")
         method = "GET" if request.method == "HEAD" else request.method
         # Matched undecoded, so an encoded slash (group:acme%2Fsales) stays in its segment.
         raw = request.rel_url.raw_path
@@ -164,7 +143,7 @@ class ApiHandler:
         dry_run = previewable(route) and _dry_run(request)
         call.query = _query(route, request, skip=(PREVIEW_PARAM,) if previewable(route) else ())
         if route.body is not None:
-            call.sent = await _json_body(request)
+            call.sent = await json_body(request, self._body_limit(route))
             call.body = self.validate(route, call.sent)
         reply = await (preview_call(call, route) if dry_run else route.handler(call))
         if method in _WRITES and not dry_run and self.services.committed is not None:
@@ -177,7 +156,7 @@ class ApiHandler:
         try:
             params = {name: unquote(value, errors="strict") for name, value in params.items()}
         except UnicodeDecodeError:
-            raise _problem(INVALID_PARAMETER, "a path segment is not UTF-8 once decoded") from None
+            raise problem(INVALID_PARAMETER, "a path segment is not UTF-8 once decoded") from None
         if route is None:
             if allowed:
                 raise Problem(
@@ -186,22 +165,26 @@ class ApiHandler:
                     ),
                     {"Allow": ", ".join(sorted(allowed))},
                 )
-            raise _problem(NO_SUCH_ROUTE, f"no resource at {PREFIX}{path}")
+            raise problem(NO_SUCH_ROUTE, f"no resource at {PREFIX}{path}")
         return route, params
 
     def authorize(self, call: Call, route: Route, method: str, path: str) -> None:
         """Refuse a key whose role is below the route's."""
         if not call.at_least(route.role):
-            raise _problem(
+            raise problem(
                 FORBIDDEN,
                 f"{method} {path} needs the {route.role.value} role; "
                 f"key {call.key.name} is {call.key.role.value}",
             )
 
+    def _body_limit(self, route: Route) -> int:
+        """The most bytes of the route's JSON body."""
+        return self.services.max_fleet_body if route.large_body else MAX_BODY
+
     def validate(self, route: Route, sent: dict[str, Any]) -> BaseModel:
         """A body as the route's model (a 422 problem naming each wrong field)."""
         assert route.body is not None
-        return _validated(route.body, sent)
+        return validated(route.body, sent)
 
     async def _authenticate(self, request: web.BaseRequest, client: str) -> Verified:
         """The request's key, or 401 (a wrong key counts towards the address's ban)."""
@@ -234,7 +217,7 @@ def _dry_run(request: web.BaseRequest) -> bool:
     if not given:
         return False
     if len(given) > 1 or given[0] not in ("true", "false", "1", "0"):
-        raise _problem(
+        raise problem(
             INVALID_PARAMETER, f"{PREVIEW_PARAM} must be true or false, once", PREVIEW_PARAM
         )
     return given[0] in ("true", "1")
@@ -244,93 +227,15 @@ def _query(route: Route, request: web.BaseRequest, skip: tuple[str, ...] = ()) -
     names = [n for n in request.query if n not in skip]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise _problem(INVALID_PARAMETER, f"query parameter {repeated[0]} is given twice")
+        raise problem(INVALID_PARAMETER, f"query parameter {repeated[0]} is given twice")
     if route.query is None:
         if names:
-            raise _problem(INVALID_PARAMETER, f"unknown query parameter {names[0]}", names[0])
+            raise problem(INVALID_PARAMETER, f"unknown query parameter {names[0]}", names[0])
         return None
     try:
         return route.query.model_validate({k: request.query[k] for k in names})
     except ValidationError as exc:
-        problems = _field_problems(exc, "query")
-        raise Problem(
-            ProblemInfo(INVALID_PARAMETER, _summary(problems), problems[0].field, problems)
-        ) from None
-
-
-async def _json_body(request: web.BaseRequest) -> dict[str, Any]:
-    """The body as a JSON object, within :data:`MAX_BODY` bytes and :data:`MAX_DEPTH` levels."""
-    if request.content_type not in _JSON_TYPES:
-        raise _problem(
-            UNSUPPORTED_MEDIA_TYPE,
-            f"the body must be application/json, not {request.content_type or 'none'}",
-        )
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise _problem(BODY_TOO_LARGE, f"the body is over {MAX_BODY} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.read(64 * 1024):
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise Problem(
-                ProblemInfo(BODY_TOO_LARGE, f"the body is over {MAX_BODY} bytes"),
-                {"Connection": "close"},
-            )
-        chunks.append(chunk)
-    raw = b"".join(chunks)
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise _problem(MALFORMED_BODY, "the body is not UTF-8") from None
-    except RecursionError:
-        raise _problem(MALFORMED_BODY, f"the body nests deeper than {MAX_DEPTH} levels") from None
-    except ValueError as exc:
-        raise _problem(MALFORMED_BODY, f"the body is not JSON: {exc}") from None
-    if _depth(data) > MAX_DEPTH:
-        raise _problem(MALFORMED_BODY, f"the body nests deeper than {MAX_DEPTH} levels")
-    if not isinstance(data, dict):
-        raise _problem(MALFORMED_BODY, "the body must be a JSON object", "body")
-    return data
-
-
-def _depth(value: object) -> int:
-    """How deeply ``value`` nests (iteratively: a hostile body cannot exhaust the stack)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        deepest = max(deepest, level)
-        if level > MAX_DEPTH:
-            return level
-        if isinstance(item, dict):
-            stack.extend((v, level + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, level + 1) for v in item)
-    return deepest
-
-
-def _validated(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = _field_problems(exc, "body")
-        raise Problem(
-            ProblemInfo(VALIDATION_FAILED, _summary(problems), problems[0].field, problems)
-        ) from None
-
-
-def _field_problems(exc: ValidationError, root: str) -> tuple[FieldProblem, ...]:
-    problems = []
-    for error in exc.errors(include_url=False, include_input=False):
-        path = root
-        for part in error["loc"]:
-            path += f"[{part}]" if isinstance(part, int) else f".{part}"
-        problems.append(FieldProblem(path, error["msg"]))
-    return tuple(problems)
-
-
-def _summary(problems: tuple[FieldProblem, ...]) -> str:
-    first = f"{problems[0].field}: {problems[0].message}"
-    return first if len(problems) == 1 else f"{len(problems)} problems, first {first}"
+        raise invalid(exc, "query", INVALID_PARAMETER) from None
 
 
 def _response(route: Route, reply: Reply) -> web.Response:
@@ -369,7 +274,7 @@ def _docs_response(path: str) -> web.Response:
         return web.Response(body=_docs.page(), content_type="text/html", headers=headers)
     found = _docs.asset(path[len(_docs.DOCS) + 1 :])
     if found is None:
-        raise _problem(NO_SUCH_ROUTE, f"no resource at {path}")
+        raise problem(NO_SUCH_ROUTE, f"no resource at {path}")
     return web.Response(body=found[0], content_type=found[1], headers=headers)
 
 

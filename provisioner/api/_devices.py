@@ -1,12 +1,15 @@
-"""Unknown devices: seen records, pending (quarantined) devices, claim and reject.
+"""Unknown devices: seen records, pending (quarantined) devices, claim, reject and forget.
 
-Claim and reject are :mod:`provisioner.devices`, as ``provisioner claim``
-calls them. A pending device belongs to the tenant whose policy holds it;
-a key limited to a tenant sees only its tenant's pending devices and the
-seen records of its tenant's phones (an unknown device belongs to no tenant).
+Claim, reject and forget are :mod:`provisioner.devices`, as ``provisioner
+claim``, ``reject`` and ``forget`` call them. A pending (or rejected) device
+belongs to the tenant whose policy held it; a key limited to a tenant sees
+only its tenant's pending devices and the seen records of its tenant's phones
+(an unknown device belongs to no tenant).
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,7 +18,7 @@ from provisioner.api._fleet import MAC_PARAMS, OPERATOR, VIEWER, page, sort_key
 from provisioner.api._models import ListQuery, Phone, page_of
 from provisioner.api._phones import phone_reply
 from provisioner.api._routing import Route
-from provisioner.devices import claim_device, pending_device, reject_device
+from provisioner.devices import claim_device, forget_device, pending_device, reject_device
 from provisioner.errors import InputError, NotFoundError
 from provisioner.mac import parse_mac
 from provisioner.store import PendingDevice, SeenRow
@@ -36,6 +39,11 @@ class Pending(BaseModel):
     user_agent: str
     first_seen: int
     last_seen: int
+    state: Literal["pending", "rejected"] = Field(
+        description="rejected: neither held again nor auto-registered when it asks again"
+    )
+    rejected_by: str | None = Field(description="who rejected it (as the audit log names it)")
+    rejected_at: int | None = Field(description="when it was rejected (Unix time)")
 
 
 class Seen(BaseModel):
@@ -71,6 +79,7 @@ class PendingQuery(ListQuery):
     """Paging and filters of pending devices (newest first)."""
 
     tenant: str | None = Field(None, max_length=100)
+    state: Literal["pending", "rejected"] | None = Field(None, description="only these")
 
 
 class SeenQuery(ListQuery):
@@ -85,7 +94,8 @@ SeenPage = page_of(Seen, "SeenPage")
 
 
 def _pending(p: PendingDevice) -> Pending:
-    return Pending(**{name: getattr(p, name) for name in Pending.model_fields})
+    shown = {name: getattr(p, name) for name in Pending.model_fields}
+    return Pending(**shown | {"rejected_by": p.rejected_by or None})
 
 
 def _seen(row: SeenRow) -> Seen:
@@ -93,13 +103,15 @@ def _seen(row: SeenRow) -> Seen:
 
 
 async def list_pending(call: Call) -> Reply:
-    """Devices held in quarantine, waiting to be claimed or rejected."""
+    """Devices held in quarantine, waiting to be claimed or rejected, and the rejected ones."""
     q: PendingQuery = call.query
     devices = await call.run(call.services.store.seen.pending)
     rows = [
         _pending(p)
         for p in devices
-        if call.sees(p.tenant) and (q.tenant is None or p.tenant == q.tenant)
+        if call.sees(p.tenant)
+        and (q.tenant is None or p.tenant == q.tenant)
+        and (q.state is None or p.state == q.state)
     ]
     field, descending = sort_key(q, ("last_seen", "mac", "tenant"))
     if q.sort is None:
@@ -112,7 +124,7 @@ async def _held(call: Call) -> tuple[str, PendingDevice]:
     mac = parse_mac(call.params["mac"])
     found = await call.run(lambda: pending_device(call.services.store, mac))
     if found is None or not call.sees(found.tenant):
-        raise NotFoundError(f"no pending device {mac}")
+        raise NotFoundError(f"no pending or rejected device {mac}")
     return mac, found
 
 
@@ -142,13 +154,23 @@ claim.__name__ = "claim_device"
 
 
 async def reject(call: Call) -> Reply:
-    """Drop a pending device (it is held again if it asks again)."""
+    """Reject a pending device, as ``provisioner reject`` does: it is not held again."""
     mac, _ = await _held(call)
-    await call.run(lambda: reject_device(call.services.store, mac, call.actor))
-    return Reply()
+    done = await call.run(lambda: reject_device(call.services.store, mac, call.actor))
+    return Reply(_pending(done))
 
 
 reject.__name__ = "reject_device"
+
+
+async def forget(call: Call) -> Reply:
+    """Drop a pending or rejected device's record, as ``provisioner forget`` does."""
+    mac, _ = await _held(call)
+    await call.run(lambda: forget_device(call.services.store, mac, call.actor))
+    return Reply()
+
+
+forget.__name__ = "forget_device"
 
 
 async def list_seen(call: Call) -> Reply:
@@ -172,8 +194,10 @@ ROUTES = [
           query=PendingQuery, answer=PendingPage),
     Route("POST", "/devices/pending/{mac}/claim", claim, "Claim a pending device", "devices",
           OPERATOR, body=ClaimIn, answer=Phone, status=201, params=MAC_PARAMS),
-    Route("DELETE", "/devices/pending/{mac}", reject, "Reject a pending device", "devices",
-          OPERATOR, params=MAC_PARAMS),
+    Route("POST", "/devices/pending/{mac}/reject", reject, "Reject a pending device", "devices",
+          OPERATOR, answer=Pending, params=MAC_PARAMS),
+    Route("DELETE", "/devices/pending/{mac}", forget, "Forget a pending or rejected device",
+          "devices", OPERATOR, params=MAC_PARAMS),
     Route("GET", "/devices/seen", list_seen, "List seen records", "devices", VIEWER,
           query=SeenQuery, answer=SeenPage),
 ]  # fmt: skip

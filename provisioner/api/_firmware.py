@@ -18,9 +18,9 @@ from typing import IO, Literal
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from provisioner.api._app import Problem, _field_problems, _summary
+from provisioner.api._bodies import problem, validated
 from provisioner.api._call import Call, Reply
 from provisioner.api._fleet import ADMIN, VIEWER, page, sort_key
 from provisioner.api._models import ListQuery, page_of
@@ -34,7 +34,6 @@ from provisioner.problems import (
     MALFORMED_BODY,
     UNSUPPORTED_MEDIA_TYPE,
     VALIDATION_FAILED,
-    ProblemInfo,
 )
 
 __all__ = ["MAX_UPLOAD", "ROUTES"]
@@ -176,25 +175,29 @@ async def upload_firmware(call: Call) -> Reply:
     spool = await asyncio.to_thread(_spool_file, data_dir / "uploads")
     try:
         fields, filename = await _read_form(request, spool)
-        try:
-            form = FirmwareUpload.model_validate({**fields, "file": b""})
-        except ValidationError as exc:
-            problems = _field_problems(exc, "body")
-            raise Problem(
-                ProblemInfo(VALIDATION_FAILED, _summary(problems), problems[0].field, problems)
-            ) from None
-        uploaded = await call.run(
-            lambda: library.upload(
+        form = validated(FirmwareUpload, {**fields, "file": b""})
+        assert isinstance(form, FirmwareUpload)
+        description, version = form.description or "", form.version or ""
+        await call.run(
+            lambda: library.check_upload(
+                form.vendor, form.label, kind=form.kind, description=description, version=version
+            )
+        )
+        # The ingest (hashing, archive checks, publishing) takes as long as the
+        # upload is big: on a thread of its own, so that other requests' database
+        # work goes on meanwhile. Only the record is written on the database thread.
+        staged = await asyncio.to_thread(
+            lambda: library.stage(
                 Path(spool.name),
                 filename,
                 vendor=form.vendor,
                 label=form.label,
-                description=form.description or "",
+                description=description,
                 kind=form.kind,
-                version=form.version or "",
-                actor=call.actor,
+                version=version,
             )
         )
+        uploaded = await call.run(lambda: library.record(staged, call.actor))
     finally:
         await asyncio.to_thread(_discard, spool)
     location = f"{PREFIX}/firmware/{uploaded.vendor}/{uploaded.label}"
@@ -211,18 +214,12 @@ def _discard(spool: IO[bytes]) -> None:
     Path(spool.name).unlink(missing_ok=True)
 
 
-def _problem(code_info: ProblemInfo, close: bool = False) -> Problem:
-    return Problem(code_info, {"Connection": "close"} if close else None)
-
-
 async def _read_form(request: web.BaseRequest, spool: IO[bytes]) -> tuple[dict[str, str], str]:
     """The text parts and the file part's name; the file part's bytes go to ``spool``."""
     if request.content_type != "multipart/form-data":
-        raise _problem(
-            ProblemInfo(
-                UNSUPPORTED_MEDIA_TYPE,
-                f"an upload must be multipart/form-data, not {request.content_type or 'none'}",
-            )
+        raise problem(
+            UNSUPPORTED_MEDIA_TYPE,
+            f"an upload must be multipart/form-data, not {request.content_type or 'none'}",
         )
     fields: dict[str, str] = {}
     filename: str | None = None
@@ -230,23 +227,19 @@ async def _read_form(request: web.BaseRequest, spool: IO[bytes]) -> tuple[dict[s
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
-                raise _problem(ProblemInfo(MALFORMED_BODY, "nested multipart bodies are refused"))
+                raise problem(MALFORMED_BODY, "nested multipart bodies are refused")
             name = part.name or ""
             if name in fields or (name == "file" and filename is not None):
-                raise _problem(ProblemInfo(MALFORMED_BODY, f"part {name!r} is given twice", name))
+                raise problem(MALFORMED_BODY, f"part {name!r} is given twice", name)
             if name == "file":
                 filename = part.filename or ""
                 await _stream(part, spool)
             else:
                 fields[name] = await _text(part, name)
     except (ValueError, HttpProcessingError) as exc:  # aiohttp's complaint: a malformed body
-        raise _problem(
-            ProblemInfo(MALFORMED_BODY, f"the multipart body is malformed: {exc}")
-        ) from None
+        raise problem(MALFORMED_BODY, f"the multipart body is malformed: {exc}") from None
     if filename is None:
-        raise _problem(
-            ProblemInfo(VALIDATION_FAILED, "body.file: the file part is missing", "body.file")
-        )
+        raise problem(VALIDATION_FAILED, "body.file: the file part is missing", "body.file")
     return fields, filename
 
 
@@ -255,8 +248,10 @@ async def _stream(part: BodyPartReader, spool: IO[bytes]) -> None:
     while chunk := await part.read_chunk(_CHUNK):
         size += len(chunk)
         if size > MAX_UPLOAD:
-            raise _problem(
-                ProblemInfo(BODY_TOO_LARGE, f"the upload is over {MAX_UPLOAD} bytes", "body.file"),
+            raise problem(
+                BODY_TOO_LARGE,
+                f"the upload is over the limit of {MAX_UPLOAD} bytes",
+                "body.file",
                 close=True,
             )
         await asyncio.to_thread(spool.write, chunk)
@@ -273,13 +268,11 @@ async def _text(part: BodyPartReader, name: str) -> str:
     while chunk := await part.read_chunk(_MAX_FIELD + 1):
         raw += chunk
         if len(raw) > _MAX_FIELD:
-            raise _problem(
-                ProblemInfo(BODY_TOO_LARGE, f"part {name!r} is over {_MAX_FIELD} bytes", name)
-            )
+            raise problem(BODY_TOO_LARGE, f"part {name!r} is over {_MAX_FIELD} bytes", name)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise _problem(ProblemInfo(MALFORMED_BODY, f"part {name!r} is not UTF-8", name)) from None
+        raise problem(MALFORMED_BODY, f"part {name!r} is not UTF-8", name) from None
 
 
 def _switch(active: bool) -> Callable[[Call], Awaitable[Reply]]:

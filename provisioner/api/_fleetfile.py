@@ -109,7 +109,9 @@ ROUTES = [
     Route("GET", "/fleet", export_fleet_file, "Export the fleet file", "fleet", VIEWER,
           query=ExportQuery, answer=FleetExport),
     Route("POST", "/fleet/apply", apply_fleet_file, "Apply a fleet file", "fleet", ADMIN,
-          body=FleetApplyIn, answer=FleetApplied,
+          body=FleetApplyIn, answer=FleetApplied, large_body=True,
           description="As `provisioner apply`: all or nothing; firmware pins of running "
-          "rollouts are kept. The body is JSON, within the API's body limit."),
+          "rollouts are kept. The body is JSON of at most `serve --api-max-fleet-body` "
+          "bytes (default 16 MiB; every other JSON body: 1 MiB); a larger one is refused "
+          "with 413 (code 1102) naming the limit."),
 ]  # fmt: skip

@@ -50,6 +50,7 @@ class ListenerConfig:
     trusted_proxies: tuple[Network, ...]
     shutdown_grace: float
     backlog: int
+    max_fleet_body: int  # bytes of a fleet file to apply (Services.max_fleet_body)
 
 
 def _loopback(bind: str) -> bool:
@@ -95,6 +96,7 @@ class ApiListener:
             firmware=firmware,
             data_dir=config.data_dir,
             committed=committed,
+            max_fleet_body=config.max_fleet_body,
         )
         self.gateway = gateway
         self.connections = Connections(

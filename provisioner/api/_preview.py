@@ -26,6 +26,7 @@ from typing import Any, Literal, Protocol, cast
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from provisioner.api._bodies import Problem
 from provisioner.api._call import Call, Reply
 from provisioner.api._routing import PREFIX, Route
 from provisioner.api._services import Services
@@ -366,8 +367,6 @@ def _prepare(call: Call, dispatcher: Dispatcher, given: ChangeIn, where: str) ->
 
 def _relocated(exc: Exception, where: str) -> Exception:
     """An API problem raised while preparing an operation, naming the operation."""
-    from provisioner.api._app import Problem
-
     if not isinstance(exc, Problem):
         return exc
     info = exc.info
@@ -377,8 +376,6 @@ def _relocated(exc: Exception, where: str) -> Exception:
 
 def _located_error(failed: _Failed) -> Exception:
     """A refused operation's error as the API answers it, naming the operation."""
-    from provisioner.api._app import Problem
-
     info = problem_of(failed.error)
     field = f"{failed.where}.{info.field}" if info.field else failed.where
     return Problem(replace(info, field=field, detail=f"{failed.where}: {info.detail}"))

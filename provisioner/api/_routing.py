@@ -51,6 +51,9 @@ class Route:
     # A multipart/form-data body the handler streams itself (from ``Call.request``);
     # the model describes its parts for the OpenAPI document.
     form: type[BaseModel] | None = None
+    # The JSON body may be as large as the server's fleet-file limit
+    # (Services.max_fleet_body) instead of provisioner.api._bodies.MAX_BODY.
+    large_body: bool = False
 
     @property
     def operation_id(self) -> str:

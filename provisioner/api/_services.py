@@ -13,7 +13,9 @@ from provisioner.firmware import FirmwareLibrary
 from provisioner.serve._db import Db
 from provisioner.store import Store
 
-__all__ = ["Services"]
+__all__ = ["MAX_FLEET_BODY", "Services"]
+
+MAX_FLEET_BODY = 16 << 20  # bytes; `serve --api-max-fleet-body`
 
 
 @dataclass(slots=True)
@@ -35,3 +37,5 @@ class Services:
     # wakes its cache refresh, so phones get the change without waiting for
     # the next poll. The API only hands over the fact; it knows no cache.
     committed: Callable[[], None] | None = None
+    # The most bytes of a body of a route marked ``large_body`` (a fleet file to apply).
+    max_fleet_body: int = MAX_FLEET_BODY

@@ -37,7 +37,9 @@ from provisioner.cli._serve import (
     cmd_ban,
     cmd_claim,
     cmd_dhcp,
+    cmd_forget,
     cmd_identify,
+    cmd_reject,
     cmd_seen,
     cmd_serve,
     cmd_token,
@@ -351,6 +353,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="default: the detected model")
     p.add_argument("--group", action="append", help="group name (repeatable)")
     p.add_argument("--description")
+
+    p = command("reject", cmd_reject, "reject a pending device: it is not held or registered again")
+    p.add_argument("mac", metavar="MAC")
+
+    p = command(
+        "forget", cmd_forget, "drop a pending or rejected device: its tenant's policy applies anew"
+    )
+    p.add_argument("mac", metavar="MAC")
 
     add_firmware_parser(command)
     add_admin_parsers(command)

@@ -1,4 +1,4 @@
-"""Commands around serving: serve, identify, seen, claim, dhcp-snippet, tenant tokens."""
+"""Commands around serving: serve, identify, seen, claim/reject/forget, dhcp-snippet, tokens."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from provisioner.cli._serve_config import (
     format_config,
     resolve,
 )
-from provisioner.devices import claim_device
+from provisioner.devices import claim_device, forget_device, reject_device
 from provisioner.dhcp import DhcpTarget, snippets
 from provisioner.errors import InputError, NotFoundError, ProvisionerError, UsageError
 from provisioner.firmware import version_matches
@@ -31,9 +31,20 @@ from provisioner.mac import parse_mac
 from provisioner.resolve import FIRMWARE_SETTING, Resolver
 from provisioner.scope import parse_scope
 from provisioner.serve import ServeConfig, Server
+from provisioner.store import PendingDevice
 from provisioner.udp import local_address_towards
 
-__all__ = ["cmd_ban", "cmd_claim", "cmd_dhcp", "cmd_identify", "cmd_seen", "cmd_serve", "cmd_token"]
+__all__ = [
+    "cmd_ban",
+    "cmd_claim",
+    "cmd_dhcp",
+    "cmd_forget",
+    "cmd_identify",
+    "cmd_reject",
+    "cmd_seen",
+    "cmd_serve",
+    "cmd_token",
+]
 
 log = logging.getLogger("provisioner.serve")
 
@@ -196,7 +207,9 @@ def cmd_seen(ctx: Context, args: argparse.Namespace) -> int:
     pending = ctx.store.seen.pending() if args.unknown else []
     if args.json:
         print_json(
-            {"seen": entries, "pending": [asdict(p) for p in pending]} if args.unknown else entries
+            {"seen": entries, "pending": [asdict(p) | {"state": p.state} for p in pending]}
+            if args.unknown
+            else entries
         )
         return 0
     print_table(
@@ -218,15 +231,33 @@ def cmd_seen(ctx: Context, args: argparse.Namespace) -> int:
         ],
     )
     if pending:
-        print("\npending (quarantined) devices; claim with `provisioner claim MAC`:")
+        print(
+            "\npending (quarantined) and rejected devices; "
+            "`provisioner claim MAC`, `reject MAC` or `forget MAC`:"
+        )
         print_table(
-            ["MAC", "TENANT", "MODEL", "FIRMWARE", "ADDRESS", "LAST SEEN"],
+            ["MAC", "TENANT", "MODEL", "FIRMWARE", "ADDRESS", "LAST SEEN", "STATE"],
             [
-                [p.mac, p.tenant, p.model or "-", p.firmware or "-", p.address, _when(p.last_seen)]
+                [
+                    p.mac,
+                    p.tenant,
+                    p.model or "-",
+                    p.firmware or "-",
+                    p.address,
+                    _when(p.last_seen),
+                    _decision(p),
+                ]
                 for p in pending
             ],
         )
     return 0
+
+
+def _decision(device: PendingDevice) -> str:
+    """``pending``, or who rejected the device and when."""
+    if device.rejected_at is None:
+        return device.state
+    return f"rejected by {device.rejected_by} at {_when(device.rejected_at)}"
 
 
 def _when(timestamp: int) -> str:
@@ -259,6 +290,20 @@ def cmd_claim(ctx: Context, args: argparse.Namespace) -> int:
         description=args.description or "",
     )
     print(f"phone {claimed.mac} claimed into tenant {claimed.tenant} as {claimed.model}")
+    return 0
+
+
+def cmd_reject(ctx: Context, args: argparse.Namespace) -> int:
+    """Reject a pending device: it is not held (nor auto-registered) again."""
+    device = reject_device(ctx.store, parse_mac(args.mac), ctx.edits.actor)
+    print(f"device {device.mac} rejected (tenant {device.tenant}); undo with claim or forget")
+    return 0
+
+
+def cmd_forget(ctx: Context, args: argparse.Namespace) -> int:
+    """Drop a pending or rejected device's record: its tenant's policy applies anew."""
+    device = forget_device(ctx.store, parse_mac(args.mac), ctx.edits.actor)
+    print(f"{device.state} device {device.mac} forgotten")
     return 0
 
 

@@ -161,6 +161,12 @@ def _add_api_options(option: Option) -> None:
         "api_insecure",
         "allow plain HTTP for the admin API on a non-loopback address (a TLS proxy in front)",
     )
+    option(
+        "api_max_fleet_body",
+        "bytes of a fleet file applied over the admin API (POST /api/v1/fleet/apply; "
+        "other JSON bodies: 1 MiB) (default {default})",
+        type=int,
+    )
 
 
 def _add_ban_options(option: Option) -> None:

@@ -78,7 +78,30 @@ class FirmwareLibrary:
 
         ``version`` is what phones will report when running it; without one,
         it is read from the set where the vendor's families say how (Polycom
-        ``sip.ver``, Yealink image names).
+        ``sip.ver``, Yealink image names). The three steps — :meth:`check_upload`,
+        :meth:`stage`, :meth:`record` — can be run one by one, so that a server
+        does the long middle one (hashing, archive checks, publishing) off the
+        thread its database work runs on.
+        """
+        self.check_upload(vendor, label, kind=kind, description=description, version=version)
+        staged = self.stage(
+            source,
+            name,
+            vendor=vendor,
+            label=label,
+            description=description,
+            kind=kind,
+            version=version,
+            limits=limits,
+        )
+        return self.record(staged, actor)
+
+    def check_upload(
+        self, vendor: str, label: str, *, kind: str, description: str, version: str
+    ) -> None:
+        """Refuse an upload by what it says about itself, before any byte is read.
+
+        Reads the records (a label already taken): database work.
         """
         self.check_names(vendor, label)
         if kind not in KINDS:
@@ -93,6 +116,25 @@ class FirmwareLibrary:
                 f"a {vendor} set labelled {label!r} already exists; "
                 "choose another label (a set is never replaced)"
             )
+
+    def stage(
+        self,
+        source: Path,
+        name: str,
+        *,
+        vendor: str,
+        label: str,
+        description: str = "",
+        kind: str = "firmware",
+        version: str = "",
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> FirmwareSet:
+        """Ingest and check the files into storage; the set to record (``id`` 0).
+
+        No database work: only the storage and the catalog. Refused files
+        leave nothing in storage; staged ones are removed by :meth:`record`
+        if recording fails, and by :meth:`sweep` if it never happens.
+        """
         key = new_key()
         if limits.image_suffixes is None:  # the families of this catalog, site ones too
             limits = replace(limits, image_suffixes=self.catalog.firmware_suffixes)
@@ -108,37 +150,46 @@ class FirmwareLibrary:
                 version = derive_version(
                     definitions, paths, lambda p: self.storage.read(key, p, _VERSION_FILE_LIMIT)
                 )
-            record = FirmwareSet(
-                id=0,
-                vendor=vendor,
-                label=label,
-                kind=kind,
-                description=description,
-                version=version,
-                active=False,
-                storage_key=key,
-                upload_name=Path(name).name,
-                upload_sha256=ingested.upload_sha256,
-                total_bytes=ingested.total_bytes,
-                created_at=time.time(),
-                files=tuple(FirmwareFile(f.path, f.size, f.sha256) for f in ingested.files),
-            )
-            audit = []
-            if actor is not None:
-                after = {
-                    "kind": kind,
-                    "version": version,
-                    "upload_name": record.upload_name,
-                    "upload_sha256": record.upload_sha256,
-                    "files": len(record.files),
-                    "total_bytes": record.total_bytes,
-                }
-                audit.append(_entry(actor, "firmware.upload", vendor, label, after=after))
-            set_id = self.records.add(record, audit)
         except BaseException:
             self.storage.remove(key)
             raise
-        return replace(record, id=set_id)
+        return FirmwareSet(
+            id=0,
+            vendor=vendor,
+            label=label,
+            kind=kind,
+            description=description,
+            version=version,
+            active=False,
+            storage_key=key,
+            upload_name=Path(name).name,
+            upload_sha256=ingested.upload_sha256,
+            total_bytes=ingested.total_bytes,
+            created_at=time.time(),
+            files=tuple(FirmwareFile(f.path, f.size, f.sha256) for f in ingested.files),
+        )
+
+    def record(self, staged: FirmwareSet, actor: Actor | None = None) -> FirmwareSet:
+        """Record a staged set (audited as ``firmware.upload``); its files go if this fails."""
+        try:
+            audit = []
+            if actor is not None:
+                after = {
+                    "kind": staged.kind,
+                    "version": staged.version,
+                    "upload_name": staged.upload_name,
+                    "upload_sha256": staged.upload_sha256,
+                    "files": len(staged.files),
+                    "total_bytes": staged.total_bytes,
+                }
+                audit.append(
+                    _entry(actor, "firmware.upload", staged.vendor, staged.label, after=after)
+                )
+            set_id = self.records.add(staged, audit)
+        except BaseException:
+            self.storage.remove(staged.storage_key)
+            raise
+        return replace(staged, id=set_id)
 
     def _check_magic(self, vendor: str, key: str, paths: list[str]) -> None:
         """Refuse files that lack the first bytes the vendor's image format has (``magic``)."""

@@ -60,7 +60,7 @@ from provisioner.ftp._replies import (
 )
 
 if TYPE_CHECKING:
-    from provisioner.ftp._pyftpdlib import _CallLater
+    from provisioner.ftp._pyftpdlib import CallLater
 
 __all__ = ["Session", "SessionConfig"]
 
@@ -120,7 +120,7 @@ class Session(SessionEvents):
         self._held: deque[bytes] = deque()
         self._held_bytes = 0
         self._delivering = False  # an upload's delivery holds back its reply
-        self._login_deadline: _CallLater | None = None
+        self._login_deadline: CallLater | None = None
         self.data_timeout = config.data_timeout
         # pyftpdlib reads these as attributes of the handler.
         self.authorizer = config.authorizer

@@ -218,6 +218,7 @@ class Server:
                 header_timeout=config.header_timeout,
                 handshake_timeout=config.handshake_timeout,
                 trusted_proxies=config.trusted_proxies,
+                max_fleet_body=config.api_max_fleet_body,
                 shutdown_grace=config.shutdown_grace,
                 backlog=config.backlog,
             ),

@@ -79,6 +79,9 @@ class ServeConfig:
     api_tls_cert: Path | None = None
     api_tls_key: Path | None = None
     api_insecure: bool = False  # plain HTTP on a non-loopback address (a TLS proxy in front)
+    # Bytes of a fleet file applied over the API (POST /api/v1/fleet/apply); every
+    # other JSON body is held to 1 MiB (provisioner.api._bodies.MAX_BODY).
+    api_max_fleet_body: int = 16 << 20
 
 
 # Bound sockets, threads sized at start, and the database's place: a change
@@ -111,6 +114,7 @@ RESTART_ONLY = frozenset(
         "api_tls_cert",
         "api_tls_key",
         "api_insecure",
+        "api_max_fleet_body",
         "backlog",
     }
 )
@@ -164,6 +168,8 @@ def problems(config: ServeConfig) -> list[tuple[str, str]]:
     if config.api_port and (config.api_tls_cert is None) != (config.api_tls_key is None):
         given = "api_tls_cert" if config.api_tls_key is None else "api_tls_key"
         found.append((given, _PAIR[given.removeprefix("api_")].replace("(tls_", "(api_tls_")))
+    if not 1 << 20 <= config.api_max_fleet_body <= 1 << 30:
+        found.append(("api_max_fleet_body", "must be bytes from 1048576 (1 MiB) to 1073741824"))
     if config.client_crl is not None and config.client_ca is None:
         found.append(("client_crl", "CRLs need the client CAs as well (client_ca)"))
     if config.log_level not in LOG_LEVELS:

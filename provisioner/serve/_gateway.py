@@ -39,7 +39,8 @@ that authenticated as the phone (digest, its client certificate, or its
 tenant's URL token) unless ``uploads.unauthenticated`` is set.
 
 Unknown devices follow their tenant's ``unknown.policy``: recorded as
-pending (quarantine) or created without lines (auto-register). Every request
+pending (quarantine) or created without lines (auto-register), unless an
+admin rejected the MAC (:func:`provisioner.devices.reject_device`). Every request
 leaves a seen record; none of them, nor any log line, holds a secret.
 
 Where the work is done
@@ -109,7 +110,9 @@ _MAX_AGENTS = 10_000  # distinct User-Agents remembered
 class PendingDevices(typing.Protocol):
     """Where an unknown device is held for an admin to claim (``unknown.action = quarantine``)."""
 
-    def quarantine(self, device: PendingDevice) -> None: ...
+    def quarantine(self, device: PendingDevice) -> bool: ...
+
+    def rejected(self, mac: str) -> bool: ...
 
 
 class PhoneAdder(typing.Protocol):
@@ -395,24 +398,33 @@ class Gateway:
 
     async def _quarantine(self, device: PendingDevice) -> None:
         try:
-            await self._db.run(lambda: self.pending.quarantine(device))
+            held = await self._db.run(lambda: self.pending.quarantine(device))
         except ProvisionerError as exc:
             log.warning("event=quarantine_failed mac=%s reason=%s", device.mac, _loggable(str(exc)))
             return
-        log.info("event=quarantined mac=%s tenant=%s", device.mac, device.tenant)
+        if held:
+            log.info("event=quarantined mac=%s tenant=%s", device.mac, device.tenant)
+        else:
+            log.info("event=rejected_device mac=%s tenant=%s", device.mac, device.tenant)
 
     async def _register(self, tenant: TenantEntry, mac: str, model: str) -> None:
         groups = [tenant.policy.unknown_group] if tenant.policy.unknown_group else []
 
-        def create() -> None:
+        def create() -> bool:
+            if self.pending.rejected(mac):  # an admin said no: not even auto-registered
+                return False
             self.phones.add(
                 tenant.policy.name, mac, model, groups=groups, description="auto-registered"
             )
+            return True
 
         try:
-            await self._db.run(create)
+            created = await self._db.run(create)
         except ProvisionerError as exc:
             log.warning("event=auto_register_failed mac=%s reason=%s", mac, _loggable(str(exc)))
+            return
+        if not created:
+            log.info("event=rejected_device mac=%s tenant=%s", mac, tenant.policy.name)
             return
         log.info("event=auto_registered mac=%s tenant=%s model=%s", mac, tenant.policy.name, model)
         await self.cache.refresh()

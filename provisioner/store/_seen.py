@@ -58,6 +58,13 @@ class PendingDevice:
     user_agent: str
     first_seen: int
     last_seen: int
+    rejected_at: int | None = None  # when an admin rejected it (None: it waits for a decision)
+    rejected_by: str = ""  # who rejected it, as the audit log names the actor
+
+    @property
+    def state(self) -> str:
+        """``pending`` (waiting to be claimed or rejected) or ``rejected``."""
+        return "pending" if self.rejected_at is None else "rejected"
 
 
 def _values(record: SeenRow | PendingDevice, names: Sequence[str]) -> dict[str, Any]:
@@ -116,8 +123,11 @@ def _list_seen(conn: Connection, *, unknown: bool, limit: int) -> list[SeenRow]:
 
 
 def _upsert_pending(conn: Connection, device: PendingDevice, tenant_id: int) -> None:
-    """Record (or refresh) a quarantined device."""
-    values = _values(device, [k for k in PendingDevice.__slots__ if k != "tenant"])
+    """Record (or refresh) a quarantined device; a rejection, if any, stays as it was."""
+    names = [
+        k for k in PendingDevice.__slots__ if k not in ("tenant", "rejected_at", "rejected_by")
+    ]
+    values = _values(device, names)
     statement = upsert_insert(conn, t.pending).values(tenant_id=tenant_id, **values)
     excluded = statement.excluded
     conn.execute(
@@ -184,8 +194,12 @@ class SeenRepository:
                 ]
         return rows
 
-    def quarantine(self, device: PendingDevice) -> None:
-        """Hold an unknown device as pending in its tenant (``device.tenant``)."""
+    def quarantine(self, device: PendingDevice) -> bool:
+        """Hold an unknown device as pending in its tenant (``device.tenant``).
+
+        A device rejected before keeps its record refreshed (when it last
+        asked) but stays rejected; False says so.
+        """
         with self.engine.begin() as conn:
             tenant_id = conn.execute(
                 select(t.tenants.c.id).where(t.tenants.c.name == device.tenant)
@@ -193,6 +207,32 @@ class SeenRepository:
             if tenant_id is None:
                 raise NotFoundError(f"no tenant named {device.tenant!r}")
             _upsert_pending(conn, device, tenant_id)
+            return not self._rejected(conn, device.mac)
+
+    def rejected(self, mac: str) -> bool:
+        """Whether ``mac`` was rejected (it is then neither held nor auto-registered)."""
+        with self.engine.connect() as conn:
+            return self._rejected(conn, mac)
+
+    @staticmethod
+    def _rejected(conn: Connection, mac: str) -> bool:
+        query = select(t.pending.c.rejected_at).where(t.pending.c.mac == mac)
+        return conn.execute(query).scalar() is not None
+
+    def reject(self, mac: str, by: str, at: int, audit: Sequence[AuditEntry] = ()) -> bool:
+        """Mark a pending device rejected by ``by`` at ``at``; False if it was not pending.
+
+        A device already rejected is not pending: the first decision stands.
+        """
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                t.pending.update()
+                .where(t.pending.c.mac == mac, t.pending.c.rejected_at.is_(None))
+                .values(rejected_at=at, rejected_by=storable(by)[:128])
+            ).rowcount
+            if done:
+                record_audit(conn, audit)
+            return bool(done)
 
     def page(
         self,
@@ -237,12 +277,15 @@ class SeenRepository:
             return rows, int(total.scalar_one())
 
     def pending(self) -> list[PendingDevice]:
-        """Quarantined devices, newest first."""
+        """Quarantined devices, the rejected ones included, newest first."""
         with self.engine.connect() as conn:
             return _list_pending(conn)
 
     def forget_pending(self, mac: str, audit: Sequence[AuditEntry] = ()) -> bool:
-        """Drop a pending device (claimed or rejected); False if it was not pending."""
+        """Drop a device's record, pending or rejected; False if there was none.
+
+        If the device asks again, its tenant's unknown-device policy applies anew.
+        """
         with self.engine.begin() as conn:
             gone = conn.execute(t.pending.delete().where(t.pending.c.mac == mac)).rowcount
             if gone:

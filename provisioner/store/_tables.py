@@ -171,7 +171,7 @@ seen = Table(
     UniqueConstraint("client_key", "protocol", "path"),
 )
 
-# Unknown phones held under a tenant's quarantine policy until claimed.
+# Unknown phones held under a tenant's quarantine policy until claimed, or rejected.
 pending = Table(
     "pending_devices",
     metadata,
@@ -184,6 +184,10 @@ pending = Table(
     Column("user_agent", String(255), nullable=False, default=""),
     Column("first_seen", Integer, nullable=False),
     Column("last_seen", Integer, nullable=False),
+    # Set when an admin rejected it: the record stays so that the device is not
+    # held (or auto-registered) again, and the decision shows who and when.
+    Column("rejected_at", Integer, nullable=True),
+    Column("rejected_by", String(128), nullable=False, default="", server_default=""),
 )
 
 # Send-profiles jobs and their per-phone targets (docs/notify.md). A target

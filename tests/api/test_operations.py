@@ -279,15 +279,30 @@ def test_pending_devices_claim_and_reject(api: Api, client: Client, catalog: Cat
     assert claimed.headers["Location"] == "/api/v1/phones/805ec0112201"
     assert (claimed.body["tenant"], claimed.body["model"]) == ("demo", "t46s")
     assert client("GET", api.url("/phones/805ec0112201"), operator).status == 200
-    rejected = client("DELETE", api.url("/devices/pending/805ec0112203"), operator)
-    assert rejected.status == 204
-    problem(client("DELETE", api.url("/devices/pending/805ec0112203"), operator), 404, 1004)
+    rejected = client("POST", api.url("/devices/pending/805ec0112203/reject"), operator)
+    assert rejected.status == 200, rejected.body
+    assert rejected.body["state"] == "rejected"
+    assert rejected.body["rejected_by"].startswith("apikey operator-demo (id ")
+    assert rejected.body["rejected_at"] > 0
+    problem(client("POST", api.url("/devices/pending/805ec0112203/reject"), operator), 409, 1005)
+    # It asks again: the record is refreshed, the decision stands.
+    _quarantine(api, catalog, ("805ec0112203", "demo"))
     left = client("GET", api.url("/devices/pending"), api.keys["viewer"]).body["items"]
-    assert {d["mac"] for d in left} == {"805ec0112202"}
+    assert {d["mac"]: d["state"] for d in left} == {"805ec0112202": "pending",
+                                                    "805ec0112203": "rejected"}  # fmt: skip
+    only = client("GET", api.url("/devices/pending?state=rejected"), api.keys["viewer"]).body
+    assert [d["mac"] for d in only["items"]] == ["805ec0112203"]
+    assert client("DELETE", api.url("/devices/pending/805ec0112203"), operator).status == 204
+    problem(client("DELETE", api.url("/devices/pending/805ec0112203"), operator), 404, 1004)
+    _quarantine(api, catalog, ("805ec0112203", "demo"))  # forgotten: held anew
+    again = client("GET", api.url("/devices/pending?state=pending"), api.keys["viewer"]).body
+    assert "805ec0112203" in {d["mac"] for d in again["items"]}
     actions = {e["action"] for e in audit(client, api, mac="805ec0112201")}
     assert {"phone.create", "device.claim"} <= actions
-    assert [e["action"] for e in audit(client, api, mac="805ec0112203")] == ["device.reject"]
+    assert sorted(e["action"] for e in audit(client, api, mac="805ec0112203")) == [
+        "device.forget", "device.reject"]  # fmt: skip
     assert client("DELETE", api.url("/phones/805ec0112201"), operator).status == 204
+    assert client("DELETE", api.url("/devices/pending/805ec0112203"), operator).status == 204
 
 
 def test_seen_records(api: Api, client: Client) -> None:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from provisioner.actor import Actor
 from provisioner.catalog import Catalog
+from provisioner.devices import reject_device
 from provisioner.edits import Edits
 from provisioner.scope import parse_scope
 from provisioner.serve import Fetch, Protocol, Status
@@ -192,6 +194,26 @@ def test_auto_register_creates_and_serves(h: Harness) -> None:
     assert reply.status is Status.OK
     phone = h.store.tenants.state("acme").phones["0004f2abcdef"]
     assert (phone.model, phone.groups, phone.lines) == ("vvx410", ["new"], [])
+
+
+def test_a_rejected_device_is_neither_held_again_nor_auto_registered(h: Harness) -> None:
+    Edits.of(h.store).settings.set(parse_scope("tenant:acme"), "unknown.policy", "quarantine")
+    h.run(h.cache.refresh())
+    h.get("0004f2abcdef.cfg", user_agent=POLYCOM_UA)
+    h.run(h.gateway.drain())
+    reject_device(h.store, "0004f2abcdef", Actor.cli())
+    Edits.of(h.store).settings.set(parse_scope("tenant:acme"), "unknown.policy", "auto-register")
+    h.run(h.cache.refresh())
+    h.clock[0] += 3600  # past the once-a-minute limit of unknown-device actions
+    assert h.get("0004f2abcdef.cfg", user_agent=POLYCOM_UA).status is not Status.OK
+    assert "0004f2abcdef" not in h.store.tenants.state("acme").phones
+    Edits.of(h.store).settings.set(parse_scope("tenant:acme"), "unknown.policy", "quarantine")
+    h.run(h.cache.refresh())
+    h.clock[0] += 3600
+    h.get("0004f2abcdef.cfg", user_agent=POLYCOM_UA)
+    h.run(h.gateway.drain())
+    (device,) = h.store.seen.pending()
+    assert (device.state, device.last_seen) == ("rejected", int(h.clock[0]))
 
 
 def test_uploads_are_stored_and_served_back(h: Harness) -> None:
