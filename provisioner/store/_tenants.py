@@ -3,8 +3,11 @@
 Each write is one transaction that loads the tenant's state, changes it in
 memory, validates what the change touched (:func:`provisioner.check.check_change`;
 ``apply`` validates every tenant it is given whole, with
-:func:`~provisioner.check.check_tenant`) and writes the difference. A write
-that would add a problem is refused with every new problem listed, and
+:func:`~provisioner.check.check_tenant`) and writes the difference. A single
+edit loads only the part of the tenant it touches (:class:`~provisioner.state.Part`:
+the tenant's head and groups, the phones it names), plus the phones a change
+of locks reaches (:func:`widen`), so its cost does not grow with the tenant.
+A write that would add a problem is refused with every new problem listed, and
 nothing is stored. Problems that were already
 there (say, a value made invalid by a catalog change) do not block unrelated
 writes, but are reported by ``apply`` and by the write that touches them.
@@ -28,28 +31,34 @@ from provisioner.chars import check_text
 from provisioner.check import check_change, check_tenant
 from provisioner.domain import ScopeKind, Snapshot
 from provisioner.errors import ConflictError, NotFoundError, Problem, ValidationFailed
-from provisioner.state import PhoneState, TenantState, copy_tenant
+from provisioner.state import Part, PhoneState, TenantState, copy_tenant
 from provisioner.store import _tables as t
 from provisioner.store._audit import record_audit
 from provisioner.store._engine import device_key
 from provisioner.store._feed import Reach, announce, read_reach
 from provisioner.store._read import (
     TenantIds,
+    add_phones,
     decode_value,
     load_heads,
     load_phone_states,
     load_snapshot,
+    load_tenant_part,
     load_tenant_state,
+    locks_reach,
 )
 from provisioner.store._write import Changes, bump_revision, delete_phones, write_tenant
 
 __all__ = [
     "UNIQUE_PER_TENANT",
     "AuditHook",
+    "Locks",
     "TenantRepository",
     "clashes",
     "load_for_change",
     "lock",
+    "locks_of",
+    "widen",
 ]
 
 if TYPE_CHECKING:
@@ -143,9 +152,12 @@ def _collect(hook: AuditHook, into: list[AuditEntry]) -> AuditHook:
 
 
 def load_for_change(
-    conn: Connection, name: str, create: TenantState | None
+    conn: Connection, name: str, create: TenantState | None, part: Part | None = None
 ) -> tuple[TenantState, TenantIds] | None:
     """Lock tenant ``name`` and load it for a write (``None``: it is to be created).
+
+    ``part`` loads only the phones it names (a partial state); without it
+    the whole tenant is loaded.
 
     :raises NotFoundError: when it does not exist and ``create`` is None.
     :raises ConflictError: when it exists and ``create`` is given.
@@ -153,12 +165,53 @@ def load_for_change(
     # Before the name reaches the database driver, which cannot encode a surrogate.
     check_text(name, "tenant name")
     lock(conn, name)
-    loaded = load_tenant_state(conn, name)
+    if part is None or create is not None:
+        loaded = load_tenant_state(conn, name)
+    else:
+        loaded = load_tenant_part(conn, name, part)
     if loaded is None and create is None:
         raise NotFoundError(f"no tenant named {name!r}")
     if loaded is not None and create is not None:
         raise ConflictError(f"tenant {name!r} already exists")
     return loaded
+
+
+# A tenant's locks, and each group's: what a change of locks is measured against.
+Locks = tuple[frozenset[str], dict[str, frozenset[str]]]
+
+
+def locks_of(state: TenantState) -> Locks:
+    """The locks of ``state`` (the tenant's, each group's), as they are now."""
+    return frozenset(state.locked), {n: frozenset(g.locked) for n, g in state.groups.items()}
+
+
+def widen(
+    conn: Connection, ids: TenantIds, before: Locks, after: TenantState, *also: TenantState
+) -> None:
+    """Load into a partial ``after`` (and ``also``) the stored phones that a change of locks
+    from ``before`` reaches, so that :func:`~provisioner.check.check_change` re-checks them.
+
+    The lock rule is the one rule that reaches phones an edit did not touch
+    (:mod:`provisioner.check`): locking a name at the tenant reaches the
+    phones that set it (or set it on a line), locking it at a group reaches
+    the members that do; unlocking can only remove problems but is treated
+    alike. Those phones are found with one query, not by reading the tenant.
+    A group created or removed reaches no stored phone that was not loaded
+    (none can name a group before it exists; the members of a removed group
+    leave it with the group's row).
+    """
+    if after.loaded is None:
+        return
+    tenant = set(before[0] ^ after.locked)
+    groups = {
+        name: set(locked ^ after.groups[name].locked)
+        for name, locked in before[1].items()
+        if name in after.groups
+    }
+    if not tenant and not any(groups.values()):
+        return
+    states = list({id(s): s for s in (after, *also)}.values())
+    add_phones(conn, ids, locks_reach(conn, ids, tenant, groups), *states)
 
 
 def lock(conn: Connection, name: str) -> None:
@@ -366,10 +419,14 @@ class TenantRepository:
         mutate: Callable[[TenantState], None],
         *,
         create: TenantState | None = None,
+        part: Part | None = None,
         audit: AuditHook | None = None,
         dry_run: bool = False,
     ) -> Changes:
         """Load tenant ``name`` (or start from ``create``), apply ``mutate``, validate, write.
+
+        ``part`` names the phones ``mutate`` reads or changes: only they are
+        loaded (a partial state; without it, the whole tenant).
 
         ``audit`` gives the entries recorded with the write (only when
         something changed). With ``dry_run`` everything happens (checks,
@@ -381,7 +438,7 @@ class TenantRepository:
         changes: Changes = Changes()
         try:
             with self.engine.begin() as conn:
-                changes, entries, _, _ = self.change_on(conn, name, mutate, create, audit)
+                changes, entries, _, _ = self.change_on(conn, name, mutate, create, audit, part)
                 if dry_run:
                     raise _DryRun(changes, entries)
                 record_audit(conn, entries)
@@ -396,17 +453,20 @@ class TenantRepository:
         mutate: Callable[[TenantState], None],
         create: TenantState | None,
         audit: AuditHook | None,
+        part: Part | None = None,
     ) -> tuple[Changes, list[AuditEntry], TenantState | None, TenantState]:
         """The body of :meth:`change` on the caller's transaction, audit entries not stored.
 
         Returns what was written, the audit entries, and the tenant's state
-        before (``None``: created) and after.
+        before (``None``: created) and after (partial when ``part`` is given).
         """
         changes = Changes()
-        loaded = load_for_change(conn, name, create)
+        loaded = load_for_change(conn, name, create, part)
         state = copy_tenant(loaded[0]) if loaded is not None else create
         assert state is not None
         mutate(state)
+        if loaded is not None:
+            widen(conn, loaded[1], locks_of(loaded[0]), state, loaded[0])
         new = check_change(self.catalog, loaded[0] if loaded else None, state)
         new += clashes(conn, [state], {name})
         if new:
