@@ -287,13 +287,20 @@ class TenantSession:
         self.flush()
         return load_snapshot(self.conn, list(macs))
 
-    def state(self, name: str) -> TenantState:
-        """One tenant with everything under it, as this transaction sees it."""
+    def state(self, name: str, part: Part | None = None) -> TenantState:
+        """One tenant with everything under it (or the phones ``part`` names, at least),
+        as this transaction sees it."""
         work = self._work.get(name)
         if work is not None and work.current.loaded is None:
             return work.current
-        self.flush()  # a partial state is written, then the whole tenant read
-        loaded = load_tenant_state(self.conn, name)
+        if work is not None and part is not None:
+            self._load_more(name, work, part)
+            return work.current
+        self.flush()  # a partial state is written, then the tenant read
+        if part is None:
+            loaded = load_tenant_state(self.conn, name)
+        else:
+            loaded = load_tenant_part(self.conn, name, part)
         if loaded is None:
             raise NotFoundError(f"no tenant named {name!r}")
         return loaded[0]

@@ -304,10 +304,14 @@ class TenantRepository:
         with self.engine.connect() as conn:
             return _names(conn)
 
-    def state(self, name: str) -> TenantState:
-        """One tenant with everything under it."""
+    def state(self, name: str, part: Part | None = None) -> TenantState:
+        """One tenant with everything under it, or only the phones ``part`` names (a
+        partial state: the tenant's own fields, settings and groups are all there)."""
         with self.engine.connect() as conn:
-            loaded = load_tenant_state(conn, name)
+            if part is None:
+                loaded = load_tenant_state(conn, name)
+            else:
+                loaded = load_tenant_part(conn, name, part)
         if loaded is None:
             raise NotFoundError(f"no tenant named {name!r}")
         return loaded[0]
