@@ -234,3 +234,29 @@ def test_a_partial_state_is_not_written_as_a_whole_one(acme: Store) -> None:
                 conn, None, TenantState("new", "x.example.com", loaded=frozenset()), Changes()
             )
     assert len(acme.tenants.state("acme").phones) == PHONES
+
+
+def test_a_change_set_written_between_edits_reads_again_only_its_phones(
+    acme: Store, catalog: Catalog, read: set[str]
+) -> None:
+    # A flush between operations (an API change set reads between them) makes the
+    # session read what it wrote again: the phones it had, never the whole tenant.
+    # The lock at the end reaches a phone set in the session and one set before.
+    with (  # noqa: PT012 (the whole session is what is refused)
+        pytest.raises(ValidationFailed) as refused,
+        acme.tenants.session(commit=True) as session,
+    ):
+        edits = Edits(session, catalog)
+        edits.settings.set(parse_scope(f"phone:{MACS[0]}"), "language", "fr")
+        session.flush()
+        edits.phones.remove(MACS[0])
+        edits.settings.set(parse_scope(f"phone:{MACS[1]}"), "language", "fr")
+        session.flush()
+        edits.phones.add("acme", "805ec0ffffff", "t46s")
+        edits.settings.set(parse_scope("tenant:acme"), "language", "it", lock=True)
+    assert [p.location for p in refused.value.problems] == [
+        f"phone:{MACS[1]}",
+        f"phone:{LANGUAGE_SETTER}",
+    ]
+    assert read == {MACS[0], MACS[1], LANGUAGE_SETTER}
+    assert set(_stored(acme).phones) == set(MACS)  # all or nothing
