@@ -15,6 +15,11 @@ it names:
   tenant-wide), and a group created, removed or whose locks changed
   re-checks the phones that name it (unknown group, the group's locks).
 
+Given partial states (a single edit's, :attr:`TenantState.loaded`), it
+checks the phones they hold: the store has loaded into them the phones a
+change of locks reaches (:func:`provisioner.store._tenants.widen`), and no
+other rule reaches a phone the edit did not touch.
+
 Values unique across tenants (``access.url_token``, ``access.ftp.user``)
 are checked against the database by the store, for every write.
 
