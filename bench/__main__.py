@@ -11,6 +11,7 @@ from bench import (
     security,
     sip,
     tftp,
+    writes,
 )
 
 for bench in (
@@ -24,6 +25,7 @@ for bench in (
     security,
     scale,
     api,
+    writes,
 ):
     bench.main()
     print()

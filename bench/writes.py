@@ -4,10 +4,12 @@
    bench/render.py) applied to an empty database, on SQLite and, when
    ``PROVISIONER_TEST_PG_URL`` names a server, on a fresh PostgreSQL
    database made for the run (and dropped after).
-2. **set**: in a store holding one tenant of N phones, a group setting
-   (``set group:bench/g1 language fr``) and a phone setting, through the
-   service layer (what ``provisioner set`` and the API call), timed
-   without the interpreter's start-up.
+2. **single edits**: in a store holding one tenant of N phones, a group
+   setting (``set group:bench/g1 language fr``), a phone setting, a tenant
+   setting and ``phone add`` of a new phone, through the service layer
+   (what the ``provisioner`` commands and the API call), timed without the
+   interpreter's start-up. Each loads only what it touches
+   (docs/performance-notes.md), so these should not grow with N.
 
 Usage: ``python -m bench.writes [N ...]`` (default 10000). Figures are
 printed; nothing is asserted.
@@ -82,6 +84,10 @@ def measure(url: str, catalog: Catalog, phones: int) -> dict[str, float]:
         phone = parse_scope(f"phone:{mac}")
         figures["set group"] = _timed(lambda: edits.settings.set(group, "language", "fr"))
         figures["set phone"] = _timed(lambda: edits.settings.set(phone, "language", "de"))
+        head = parse_scope("tenant:bench")
+        figures["set tenant"] = _timed(lambda: edits.settings.set(head, "language", "es"))
+        model = tenant.phones[mac].model
+        figures["phone add"] = _timed(lambda: edits.phones.add("bench", "02aabbccddee", model))
         return figures
     finally:
         store.close()

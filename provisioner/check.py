@@ -19,6 +19,12 @@ it names:
   resolves it, so a change of it at the tenant (or of the tenant's
   platform) re-checks every phone, and at a group the group's phones.
 
+Given partial states (a single edit's, :attr:`TenantState.loaded`), it
+checks the phones they hold: the store has loaded into them the phones a
+change of locks or of a restricted list reaches
+(:func:`provisioner.store._tenants.widen`), and no other rule reaches a
+phone the edit did not touch.
+
 Values unique across tenants (``access.url_token``, ``access.ftp.user``)
 are checked against the database by the store, for every write.
 

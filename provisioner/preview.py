@@ -28,7 +28,7 @@ are always of the real files.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -42,7 +42,7 @@ from provisioner.pipeline import render_tenants
 from provisioner.render import RenderedFile, Renderer
 from provisioner.resolve import PhoneView
 from provisioner.state import TenantState
-from provisioner.store import Changes, SeenRow, Store
+from provisioner.store import Changes, SeenRow, Store, TenantSession
 
 __all__ = [
     "MASK",
@@ -134,7 +134,7 @@ def run_changes(
             outcome.value = operations(Edits(session, catalog, edits.actor.previewing()))
             session.flush()
             outcome.changes = session.changes
-            macs = _reachable(session.touched.values())
+            macs = _reachable(session)
             before = tenants.snapshot(macs=macs) if macs else None
             after = session.snapshot(macs) if macs else None
     except ProvisionerError as exc:
@@ -162,29 +162,47 @@ def run_changes(
     return outcome
 
 
-def _reachable(touched: Iterable[tuple[TenantState | None, TenantState | None]]) -> set[str]:
-    """MACs of the phones whose files a change of these tenants can alter."""
+def _reachable(session: TenantSession) -> set[str]:
+    """MACs of the phones whose files the session's changes can alter.
+
+    A tenant written from partial states (a single edit reads only the
+    phones it touches) is answered from what the writes reached (the change
+    feed's :class:`~provisioner.store.Reach`, with the phones of the tenant
+    or the groups' members read in the transaction); a whole one from its
+    states before and after. A tenant both edited and applied in one session
+    counts as reached whole.
+    """
     macs: set[str] = set()
-    for before, after in touched:
+    for name, (before, after) in session.touched.items():
         states = [s for s in (before, after) if s is not None]
-        everyone = {mac for s in states for mac in s.phones}
-        if before is None or after is None or _head(before) != _head(after):
-            macs |= everyone
-            continue
-        if any(_lines(before.phones.get(mac)) != _lines(after.phones.get(mac)) for mac in everyone):
-            macs |= everyone  # the tenant directory lists every line
-            continue
-        changed = {
-            n
-            for n in before.groups.keys() | after.groups.keys()
-            if before.groups.get(n) != after.groups.get(n)
-        }
-        for s in states:
-            for mac, phone in s.phones.items():
-                if changed.intersection(phone.groups):
-                    macs.add(mac)
-        macs |= {m for m in everyone if before.phones.get(m) != after.phones.get(m)}
+        partial = [s.partial for s in states]
+        if all(partial):
+            macs |= session.reached_macs(name)
+        elif any(partial):
+            macs |= session.reached_macs(name) | {m for s in states for m in s.phones}
+            macs |= set(session.phone_macs(name))
+        else:
+            macs |= _whole_reach(before, after)
     return macs
+
+
+def _whole_reach(before: TenantState | None, after: TenantState | None) -> set[str]:
+    """MACs of the phones whose files a change of a tenant between two whole states alters."""
+    states = [s for s in (before, after) if s is not None]
+    everyone = {mac for s in states for mac in s.phones}
+    if before is None or after is None or _head(before) != _head(after):
+        return everyone
+    if any(_lines(before.phones.get(mac)) != _lines(after.phones.get(mac)) for mac in everyone):
+        return everyone  # the tenant directory lists every line
+    changed = {
+        n
+        for n in before.groups.keys() | after.groups.keys()
+        if before.groups.get(n) != after.groups.get(n)
+    }
+    macs = {
+        mac for s in states for mac, phone in s.phones.items() if changed.intersection(phone.groups)
+    }
+    return macs | {m for m in everyone if before.phones.get(m) != after.phones.get(m)}
 
 
 def _head(state: TenantState) -> tuple[object, ...]:

@@ -9,6 +9,7 @@ from provisioner.chars import check_text
 from provisioner.errors import InputError, NotFoundError
 from provisioner.mac import parse_mac
 from provisioner.scope import split_group
+from provisioner.state import Part
 from provisioner.store import Store
 
 __all__ = ["select_phones"]
@@ -45,13 +46,13 @@ def select_phones(
         if pair is None:
             raise InputError(f"invalid group {group!r}: expected TENANT/NAME")
         found = store.tenants.phones_for(group=pair)
-        if not found and pair[1] not in store.tenants.state(pair[0]).groups:
+        if not found and pair[1] not in store.tenants.state(pair[0], Part()).groups:
             raise NotFoundError(f"no group {group} (see `provisioner group list`)")
         return found, f"group {group}"
     if tenant:
         found = store.tenants.phones_for(tenant=tenant)
         if not found:
-            store.tenants.state(tenant)  # says so if there is no such tenant
+            store.tenants.state(tenant, Part())  # says so if there is no such tenant
         return found, f"tenant {tenant}"
     model_id = catalog.model(str(model)).id
     return store.tenants.phones_for(model=model_id), f"model {model_id}"

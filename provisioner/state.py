@@ -1,10 +1,19 @@
 """The desired state of a tenant, keyed by natural keys.
 
 Both ways of changing the store go through this model: a fleet file is
-parsed into :class:`TenantState` objects, and a single command-line write
-loads the tenant's current state, changes it in memory and hands it back.
-Either way :func:`provisioner.check.check_tenant` validates the whole result
-and the store writes only the difference, in one transaction.
+parsed into :class:`TenantState` objects, and a single edit loads the part
+of the tenant it touches (:class:`Part`), changes it in memory and hands it
+back. ``apply`` validates the whole result
+(:func:`provisioner.check.check_tenant`), an edit what it changed
+(:func:`provisioner.check.check_change`), and the store writes only the
+difference, in one transaction.
+
+A state is **whole** (``loaded`` is ``None``: every phone of the tenant is in
+``phones``) or **partial** (``loaded`` names the phones read from the store;
+the tenant's own fields and settings and all its groups are always there).
+In a partial state a stored phone that is not in ``loaded`` is simply not
+there to see: writing the state neither changes nor removes it. Only a
+phone in ``loaded`` and missing from ``phones`` is removed.
 
 ``where`` fields locate an entity for error messages: a path into the fleet
 file (``phones[3]``) or a scope reference (``phone:0004f2aabbcc``).
@@ -16,7 +25,15 @@ from dataclasses import dataclass, field
 
 from provisioner.settings import Value
 
-__all__ = ["GroupState", "LineState", "PhoneState", "TenantState", "copy_tenant"]
+__all__ = [
+    "GroupState",
+    "LineState",
+    "Part",
+    "PhoneState",
+    "TenantState",
+    "copy_phone",
+    "copy_tenant",
+]
 
 
 @dataclass(slots=True)
@@ -59,9 +76,21 @@ class GroupState:
     where: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Part:
+    """The phones an edit reads of its tenant: these MACs and the members of these groups.
+
+    The tenant's own fields, settings and groups are always read; so are the
+    phones a change of locks reaches, which the store adds before it checks.
+    """
+
+    macs: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+
+
 @dataclass(slots=True)
 class TenantState:
-    """A tenant with everything under it."""
+    """A tenant with its groups and its phones (all of them, or those in ``loaded``)."""
 
     name: str
     sip_domain: str
@@ -72,6 +101,13 @@ class TenantState:
     groups: dict[str, GroupState] = field(default_factory=dict)
     phones: dict[str, PhoneState] = field(default_factory=dict)
     where: str = ""
+    # None: whole. Else the MACs of the stored phones read (a partial state, see above).
+    loaded: frozenset[str] | None = None
+
+    @property
+    def partial(self) -> bool:
+        """Whether only some of the tenant's stored phones are in ``phones``."""
+        return self.loaded is not None
 
 
 def copy_tenant(state: TenantState) -> TenantState:
@@ -94,12 +130,14 @@ def copy_tenant(state: TenantState) -> TenantState:
             )
             for name, g in state.groups.items()
         },
-        {mac: _copy_phone(p) for mac, p in state.phones.items()},
+        {mac: copy_phone(p) for mac, p in state.phones.items()},
         state.where,
+        state.loaded,
     )
 
 
-def _copy_phone(p: PhoneState) -> PhoneState:
+def copy_phone(p: PhoneState) -> PhoneState:
+    """A copy of ``p`` sharing nothing mutable with it (see :func:`copy_tenant`)."""
     lines = [
         LineState(
             ln.position,

@@ -45,7 +45,7 @@ def _position(call: Call) -> int:
 
 async def _line_reply(call: Call, mac: str, position: int, status: int = 200) -> Reply:
     mac, tenant = mac, await call.run(lambda: call.services.store.tenants.tenant_of(mac))
-    state = await tenant_state_of(call, tenant)
+    state = await tenant_state_of(call, tenant, mac)
     entry = line_entry(find_line(find_phone(state, mac), position))
     redacted = redact(call.services.catalog, {"lines": [entry]})["lines"][0]
     reply = Reply(Line.model_validate(redacted), status, etag(call.edits.versions.of(entry)))
@@ -80,7 +80,7 @@ async def get_line(call: Call) -> Reply:
 async def _stored_line(call: Call) -> tuple[str, int, dict[str, Any]]:
     mac, tenant = await phone_tenant(call)
     position = _position(call)
-    state = await tenant_state_of(call, tenant)
+    state = await tenant_state_of(call, tenant, mac)
     return mac, position, line_entry(find_line(find_phone(state, mac), position))
 
 

@@ -35,7 +35,7 @@ from provisioner.explain import explain_phone, phone_view
 from provisioner.mac import parse_mac
 from provisioner.resolve import Resolver, SourceKind
 from provisioner.scope import ScopeRef, parse_scope
-from provisioner.state import TenantState
+from provisioner.state import Part, TenantState
 from provisioner.store import ApiKeyRecord, AuditQuery
 
 __all__ = ["ROUTES"]
@@ -61,7 +61,8 @@ async def _scope(call: Call) -> tuple[ScopeRef, TenantState]:
     else:
         tenant = await call.run(lambda: store.tenants.tenant_of(ref.mac))
         call.own(tenant, f"no phone with MAC {ref.mac}")
-    state = await call.run(lambda: store.tenants.state(tenant))
+    part = Part(frozenset({ref.mac} if ref.mac else ()))  # the phone a phone or line scope names
+    state = await call.run(lambda: store.tenants.state(tenant, part))
     scope_settings(state, ref)  # the group, phone or line must exist
     return ref, state
 

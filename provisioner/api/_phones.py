@@ -48,7 +48,7 @@ async def phone_tenant(call: Call) -> tuple[str, str]:
 async def phone_reply(call: Call, mac: str, status: int = 200) -> Reply:
     """The phone's answer (secrets redacted) with its ETag (and Location when created)."""
     mac, tenant = mac, await call.run(lambda: call.services.store.tenants.tenant_of(mac))
-    state = await tenant_state_of(call, tenant)
+    state = await tenant_state_of(call, tenant, mac)
     entry = phone_entry(tenant, find_phone(state, mac))
     reply = Reply(
         Phone.model_validate(redact(call.services.catalog, entry)),
@@ -115,7 +115,7 @@ async def _write_phone(call: Call, mac: str, tenant: str, entry: dict[str, Any])
 
 async def stored_phone(call: Call) -> tuple[str, str, dict[str, Any]]:
     mac, tenant = await phone_tenant(call)
-    state = await tenant_state_of(call, tenant)
+    state = await tenant_state_of(call, tenant, mac)
     return mac, tenant, phone_entry(tenant, find_phone(state, mac))
 
 
@@ -159,7 +159,7 @@ def _membership(join: bool) -> Callable[[Call], Any]:
     async def member(call: Call) -> Reply:
         mac, tenant = await phone_tenant(call)
         group = call.params["group"]
-        state = await tenant_state_of(call, tenant)
+        state = await tenant_state_of(call, tenant, mac)
         groups = list(find_phone(state, mac).groups)
         if join and group not in groups:
             groups.append(group)

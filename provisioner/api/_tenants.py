@@ -29,16 +29,19 @@ from provisioner.fleet import (
     parse_tenant_entry,
     tenant_entry,
 )
-from provisioner.state import TenantState
+from provisioner.state import Part, TenantState
 
 __all__ = ["ROUTES", "tenant_state_of"]
 
 TenantPage = page_of(Tenant, "TenantPage")
 
 
-async def tenant_state_of(call: Call, tenant: str) -> TenantState:
+async def tenant_state_of(call: Call, tenant: str, *macs: str) -> TenantState:
+    """The tenant's own fields, settings and groups, and of its phones only ``macs``
+    (a partial state: a request about one entity does not read the whole tenant)."""
     call.own(tenant, f"no tenant named {tenant!r}")
-    return await call.run(lambda: call.services.store.tenants.state(tenant))
+    part = Part(frozenset(macs))
+    return await call.run(lambda: call.services.store.tenants.state(tenant, part))
 
 
 def _tenant_reply(call: Call, state: TenantState, status: int = 200) -> Reply:

@@ -20,7 +20,7 @@ from provisioner.mac import parse_mac
 from provisioner.private import write_atomic
 from provisioner.scope import parse_scope, split_group
 from provisioner.settings import SettingSpec
-from provisioner.state import LineState, TenantState
+from provisioner.state import LineState, Part, TenantState
 from provisioner.store import Changes
 
 __all__ = [
@@ -300,7 +300,7 @@ def cmd_group(ctx: Context, args: argparse.Namespace) -> int:
         ctx.edits.groups.add(tenant, name, args.description or "", args.weight or 0)
         print(f"group {tenant}/{name} created")
     elif args.action == "show":
-        state = store.tenants.state(tenant)
+        state = store.tenants.state(tenant, Part(groups=frozenset({name})))  # and its members
         found = state.groups.get(name)
         if found is None:
             raise NotFoundError(f"no group {tenant}/{name}")
@@ -391,7 +391,7 @@ def cmd_phone(ctx: Context, args: argparse.Namespace) -> int:
 
 def _show_phone(ctx: Context, mac: str, reveal: bool) -> None:
     tenant = ctx.store.tenants.tenant_of(mac)
-    state: TenantState = ctx.store.tenants.state(tenant)
+    state: TenantState = ctx.store.tenants.state(tenant, Part(frozenset({mac})))
     phone = state.phones[mac]
     model = ctx.catalog.model(phone.model)
     status = "enabled" if phone.enabled else "disabled"

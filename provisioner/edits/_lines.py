@@ -7,7 +7,7 @@ from provisioner.edits._writer import LINE_FIELDS, EditWriter
 from provisioner.entities import find_line, find_phone
 from provisioner.errors import ConflictError, InputError
 from provisioner.scope import ScopeRef
-from provisioner.state import LineState, TenantState
+from provisioner.state import LineState, Part, TenantState
 from provisioner.store import Changes
 
 __all__ = ["LineEdits"]
@@ -36,7 +36,9 @@ class LineEdits:
         def ref() -> ScopeRef:  # the position is chosen once the state is loaded
             return ScopeRef(ScopeKind.LINE, mac=mac, position=line.position)
 
-        self.writer.write(tenant, mutate, action="line.create", ref=ref)
+        self.writer.write(
+            tenant, mutate, action="line.create", ref=ref, part=Part(frozenset({mac}))
+        )
         return line.position
 
     def update(

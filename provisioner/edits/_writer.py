@@ -5,6 +5,11 @@ state to :meth:`EditWriter.write`, which runs it through the store's one
 write path (:meth:`provisioner.store.TenantRepository.change`) with the
 actor's audit entry in the same transaction. An actor's ``dry_run`` runs the
 edit and rolls it back.
+
+An edit names the part of its tenant it reads (:class:`~provisioner.state.Part`):
+by default the phone its scope names (a phone or a line), else no phone
+(the tenant's own fields and its groups are always there). The store loads
+that much, not the whole tenant.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from provisioner.entities import Versions, entity_view, secret_paths, setting_vi
 from provisioner.errors import PreconditionFailed
 from provisioner.fleet import group_entry, phone_entry, tenant_entry
 from provisioner.scope import ScopeRef
-from provisioner.state import TenantState
+from provisioner.state import Part, TenantState
 from provisioner.store import AuditHook, Changes
 
 __all__ = ["LINE_FIELDS", "EditWriter", "Mutate", "TenantWriter"]
@@ -40,6 +45,7 @@ class TenantWriter(Protocol):
         mutate: Mutate,
         *,
         create: TenantState | None = None,
+        part: Part | None = None,
         audit: AuditHook | None = None,
         dry_run: bool = False,
     ) -> Changes: ...
@@ -104,11 +110,17 @@ class EditWriter:
         setting: str | None = None,
         expect: str | None = None,
         create: TenantState | None = None,
+        part: Part | None = None,
     ) -> Changes:
         """Run ``mutate`` on ``tenant`` after the ``expect`` check; audit the entity ``ref``.
 
-        ``ref`` may be a function when ``mutate`` decides it (a line's free position).
+        ``ref`` may be a function when ``mutate`` decides it (a line's free
+        position); ``part`` is then required. ``part`` defaults to the phone
+        ``ref`` names (a phone or a line scope), else to no phone.
         """
+        if part is None:
+            assert isinstance(ref, ScopeRef), "an edit whose mutate picks its entity names its part"
+            part = _part_of(ref)
 
         def target() -> ScopeRef:
             return ref if isinstance(ref, ScopeRef) else ref()
@@ -154,7 +166,7 @@ class EditWriter:
             ]
 
         return self.tenants.change(
-            tenant, guarded, create=create, audit=audit, dry_run=self.actor.dry_run
+            tenant, guarded, create=create, part=part, audit=audit, dry_run=self.actor.dry_run
         )
 
     def apply(self, states: Iterable[TenantState], *, prune: bool = False) -> Changes:
@@ -182,6 +194,13 @@ class EditWriter:
             ]
 
         return self.tenants.apply(states, prune=prune, audit=audit, dry_run=self.actor.dry_run)
+
+
+def _part_of(ref: ScopeRef) -> Part:
+    """What an edit of the entity ``ref`` reads: its phone, if it is a phone or a line."""
+    if ref.kind in (ScopeKind.PHONE, ScopeKind.LINE):
+        return Part(frozenset({ref.mac}))
+    return Part()
 
 
 def _whole(state: TenantState | None) -> dict[str, object] | None:

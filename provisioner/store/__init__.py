@@ -14,6 +14,7 @@ from provisioner.store._jobs import JobRepository, JobRequest, JobSummary, Targe
 from provisioner.store._nonces import NonceCounts
 from provisioner.store._rollouts import RolloutPhone, RolloutRecord, RolloutRepository
 from provisioner.store._seen import PendingDevice, SeenRepository, SeenRow
+from provisioner.store._session import TenantSession
 from provisioner.store._store import Store
 from provisioner.store._tenants import AuditHook, TenantRepository
 from provisioner.store._uploads import UploadRepository
@@ -48,6 +49,7 @@ __all__ = [
     "Store",
     "TargetRow",
     "TenantRepository",
+    "TenantSession",
     "UploadRepository",
     "connect",
     "database_exists",

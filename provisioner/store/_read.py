@@ -8,7 +8,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, Table, or_, select
+from sqlalchemy import ColumnElement, Select, Table, and_, or_, select
 from sqlalchemy.engine import Connection
 
 from provisioner.domain import (
@@ -22,20 +22,29 @@ from provisioner.domain import (
     Tenant,
 )
 from provisioner.settings import Value
-from provisioner.state import GroupState, LineState, PhoneState, TenantState
+from provisioner.state import GroupState, LineState, Part, PhoneState, TenantState, copy_phone
 from provisioner.store import _tables as t
 from provisioner.store._engine import device_key
 from provisioner.store._firmware import firmware_sets
 
 __all__ = [
     "TenantIds",
+    "add_phones",
     "decode_value",
     "encode_value",
     "load_heads",
     "load_phone_states",
     "load_snapshot",
+    "load_tenant_part",
     "load_tenant_state",
+    "locks_reach",
+    "part_phone_ids",
+    "phones_of_models",
 ]
+
+# Ids named in one statement when phones are read by id: well under what
+# SQLite (32,766) and PostgreSQL (65,535) accept as bound parameters.
+_CHUNK = 5000
 
 
 def encode_value(value: Value) -> str:
@@ -247,8 +256,8 @@ class TenantIds:
     lines: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
-def load_tenant_state(conn: Connection, name: str) -> tuple[TenantState, TenantIds] | None:
-    """Read one tenant and everything under it, or ``None`` if it does not exist."""
+def _load_head(conn: Connection, name: str) -> tuple[TenantState, TenantIds] | None:
+    """One tenant's own fields, settings and locks, and its groups; no phones."""
     row = conn.execute(select(t.tenants).where(t.tenants.c.name == name)).first()
     if row is None:
         return None
@@ -272,17 +281,26 @@ def load_tenant_state(conn: Connection, name: str) -> tuple[TenantState, TenantI
         group = state.groups[group_names[group_id]]
         group.settings = {n: v.value for n, v in values.items()}
         group.locked = {n for n, v in values.items() if v.locked}
+    return state, ids
 
+
+def load_tenant_state(conn: Connection, name: str) -> tuple[TenantState, TenantIds] | None:
+    """Read one tenant and everything under it, or ``None`` if it does not exist."""
+    head = _load_head(conn, name)
+    if head is None:
+        return None
+    state, ids = head
+    group_names = {group_id: name for name, group_id in ids.groups.items()}
     phone_macs: dict[int, str] = {}
     for p in conn.execute(
-        select(t.phones).where(t.phones.c.tenant_id == row.id).order_by(t.phones.c.mac)
+        select(t.phones).where(t.phones.c.tenant_id == ids.tenant).order_by(t.phones.c.mac)
     ):
         phone_macs[p.id] = p.mac
         ids.phones[p.mac] = p.id
         state.phones[p.mac] = PhoneState(p.mac, p.model, p.description, p.enabled)
     if not phone_macs:
         return state, ids
-    phone_ids = select(t.phones.c.id).where(t.phones.c.tenant_id == row.id)
+    phone_ids = select(t.phones.c.id).where(t.phones.c.tenant_id == ids.tenant)
     for m in conn.execute(select(t.group_members).where(t.group_members.c.phone_id.in_(phone_ids))):
         state.phones[phone_macs[m.phone_id]].groups.append(group_names[m.group_id])
     for phone in state.phones.values():
@@ -308,18 +326,137 @@ def load_tenant_state(conn: Connection, name: str) -> tuple[TenantState, TenantI
     return state, ids
 
 
+def load_tenant_part(
+    conn: Connection, name: str, part: Part
+) -> tuple[TenantState, TenantIds] | None:
+    """Read one tenant's own fields, settings and groups, and only the phones ``part`` names.
+
+    The state is partial (:attr:`TenantState.loaded`): the phones it lacks
+    are stored and left alone. ``None`` if the tenant does not exist.
+    """
+    head = _load_head(conn, name)
+    if head is None:
+        return None
+    state, ids = head
+    state.loaded = frozenset()
+    add_phones(conn, ids, part_phone_ids(conn, ids, part), state)
+    return state, ids
+
+
+def part_phone_ids(conn: Connection, ids: TenantIds, part: Part) -> list[int]:
+    """Ids of the tenant's stored phones ``part`` names (by MAC, or as group members)."""
+    wanted: list[ColumnElement[bool]] = []
+    if part.macs:
+        wanted.append(t.phones.c.mac.in_(sorted(part.macs)))
+    groups = [ids.groups[name] for name in part.groups if name in ids.groups]
+    if groups:
+        members = select(t.group_members.c.phone_id).where(t.group_members.c.group_id.in_(groups))
+        wanted.append(t.phones.c.id.in_(members))
+    if not wanted:
+        return []
+    query = select(t.phones.c.id).where(t.phones.c.tenant_id == ids.tenant, or_(*wanted))
+    return list(conn.execute(query).scalars())
+
+
+def locks_reach(
+    conn: Connection, ids: TenantIds, tenant: set[str], groups: dict[str, set[str]]
+) -> list[int]:
+    """Ids of the stored phones a change of locks reaches: those that set a name whose lock
+    changed (themselves or on a line), at the tenant (``tenant``) or in a group they are
+    members of (``groups``: group name → names). The lock rule reaches no other phone."""
+
+    def sets(names: set[str]) -> ColumnElement[bool]:
+        by_phone = select(t.phone_settings.c.phone_id).where(
+            t.phone_settings.c.name.in_(sorted(names))
+        )
+        by_line = (
+            select(t.lines.c.phone_id)
+            .join(t.line_settings, t.line_settings.c.line_id == t.lines.c.id)
+            .where(t.line_settings.c.name.in_(sorted(names)))
+        )
+        return or_(t.phones.c.id.in_(by_phone), t.phones.c.id.in_(by_line))
+
+    reached: list[ColumnElement[bool]] = [sets(tenant)] if tenant else []
+    for name, names in groups.items():
+        if names and name in ids.groups:
+            members = select(t.group_members.c.phone_id).where(
+                t.group_members.c.group_id == ids.groups[name]
+            )
+            reached.append(and_(t.phones.c.id.in_(members), sets(names)))
+    if not reached:
+        return []
+    query = select(t.phones.c.id).where(t.phones.c.tenant_id == ids.tenant, or_(*reached))
+    return list(conn.execute(query).scalars())
+
+
+def phones_of_models(
+    conn: Connection, ids: TenantIds, models: Collection[str], groups: Collection[str] | None
+) -> list[int]:
+    """Ids of the tenant's stored phones of ``models``: all of them, or (``groups``: names)
+    the members of those groups."""
+    query = select(t.phones.c.id).where(
+        t.phones.c.tenant_id == ids.tenant, t.phones.c.model.in_(sorted(models))
+    )
+    if groups is not None:
+        group_ids = sorted(ids.groups[name] for name in groups if name in ids.groups)
+        if not group_ids:
+            return []
+        members = select(t.group_members.c.phone_id).where(
+            t.group_members.c.group_id.in_(group_ids)
+        )
+        query = query.where(t.phones.c.id.in_(members))
+    return list(conn.execute(query).scalars())
+
+
+def add_phones(
+    conn: Connection, ids: TenantIds, phone_ids: Collection[int], *states: TenantState
+) -> None:
+    """Read the tenant's phones ``phone_ids`` into each partial state of ``states``.
+
+    Phones already loaded are skipped; each state gets its own copy, and
+    its :attr:`~TenantState.loaded` grows by what was read. The stored
+    phones stay in MAC order, ahead of phones the states hold that are not
+    stored yet (new ones).
+    """
+    known = set(ids.phones.values())
+    fresh = [i for i in phone_ids if i not in known]
+    if not fresh:
+        return
+    read = load_phone_states(conn, fresh, ids)
+    phones = sorted((phone for _, phone in read.values()), key=lambda p: p.mac)
+    macs = frozenset(p.mac for p in phones)
+    for index, state in enumerate(states):
+        assert state.loaded is not None, "a whole state has every phone already"
+        copies = phones if index == 0 else [copy_phone(p) for p in phones]
+        stored = {mac: p for mac, p in state.phones.items() if mac in state.loaded}
+        stored.update((p.mac, p) for p in copies if p.mac not in state.phones)
+        new = {mac: p for mac, p in state.phones.items() if mac not in state.loaded}
+        state.phones = {mac: stored[mac] for mac in sorted(stored)} | new
+        state.loaded = state.loaded | macs
+
+
 def load_phone_states(
-    conn: Connection, phone_ids: Collection[int]
+    conn: Connection, phone_ids: Collection[int], record: TenantIds | None = None
 ) -> dict[int, tuple[str, PhoneState]]:
     """The phones of ``phone_ids`` with their groups, settings and lines, and their tenants' names.
 
-    Five queries whatever the number of phones, each on an index, each
-    naming the ids themselves (a page of phones is a hundred at most).
+    Five queries per few thousand phones, each on an index, each naming the
+    ids themselves (a page of phones is a hundred at most). ``record`` gets
+    the phones' and lines' row ids (a write of them needs those).
     """
     found: dict[int, tuple[str, PhoneState]] = {}
-    if not phone_ids:
+    every = list(phone_ids)
+    for start in range(0, len(every), _CHUNK):
+        found.update(_phone_states(conn, every[start : start + _CHUNK], record))
+    return found
+
+
+def _phone_states(
+    conn: Connection, ids: list[int], record: TenantIds | None
+) -> dict[int, tuple[str, PhoneState]]:
+    found: dict[int, tuple[str, PhoneState]] = {}
+    if not ids:
         return found
-    ids = list(phone_ids)
     p = t.phones
     query = (
         select(p.c.id, p.c.mac, p.c.model, p.c.description, p.c.enabled, t.tenants.c.name)
@@ -330,6 +467,8 @@ def load_phone_states(
     for row in conn.execute(query):
         by_id[row[0]] = PhoneState(row[1], row[2], row[3], row[4])
         found[row[0]] = (row[5], by_id[row[0]])
+        if record is not None:
+            record.phones[row[1]] = row[0]
     members = (
         select(t.group_members.c.phone_id, t.groups.c.name, t.groups.c.weight)
         .join(t.groups, t.groups.c.id == t.group_members.c.group_id)
@@ -350,6 +489,8 @@ def load_phone_states(
             ln.position, ln.user_name, ln.auth_user, ln.password, ln.display_name, ln.label
         )
         by_id[ln.phone_id].lines.append(lines[ln.id])
+        if record is not None:
+            record.lines[(by_id[ln.phone_id].mac, ln.position)] = ln.id
     if lines:
         for line_id, values in _settings(conn, t.line_settings, "line", list(lines)).items():
             lines[line_id].settings = {n: v.value for n, v in values.items()}

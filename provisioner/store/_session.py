@@ -11,7 +11,9 @@ first write and after its last, which is what a preview renders.
 Each tenant is loaded and locked once, changed in memory by every write,
 then validated once and written once (:meth:`TenantSession.flush`), so a
 change set of many edits of one large tenant costs about what one edit
-does.
+does. As with a single write, only the part of a tenant the edits touch is
+loaded (:class:`~provisioner.state.Part`); a later edit of the same tenant
+adds the phones it names to what is loaded.
 """
 
 from __future__ import annotations
@@ -28,11 +30,27 @@ from provisioner.catalog import Catalog
 from provisioner.check import check_change
 from provisioner.domain import Snapshot
 from provisioner.errors import ConflictError, NotFoundError, ValidationFailed
-from provisioner.state import TenantState, copy_tenant
+from provisioner.state import Part, TenantState, copy_tenant
 from provisioner.store import _tables as t
 from provisioner.store._engine import device_key
-from provisioner.store._read import TenantIds, load_heads, load_snapshot, load_tenant_state
-from provisioner.store._tenants import AuditHook, TenantRepository, clashes, load_for_change
+from provisioner.store._feed import Reach
+from provisioner.store._read import (
+    TenantIds,
+    add_phones,
+    load_heads,
+    load_snapshot,
+    load_tenant_part,
+    load_tenant_state,
+    part_phone_ids,
+)
+from provisioner.store._tenants import (
+    AuditHook,
+    TenantRepository,
+    basis_of,
+    clashes,
+    load_for_change,
+    widen,
+)
 from provisioner.store._write import Changes, write_tenant
 
 __all__ = ["TenantSession"]
@@ -66,8 +84,11 @@ class TenantSession:
         self.conn = conn
         self.audit: list[AuditEntry] = []
         self.changes = Changes()
-        # Tenant name → (state before the session's first write of it, state after its last).
+        # Tenant name → (state before the session's first write of it, state after its last);
+        # partial states when the edits loaded part of the tenant.
         self.touched: dict[str, tuple[TenantState | None, TenantState | None]] = {}
+        # Tenant name → (its id, what the session's writes of it reached).
+        self.reached: dict[str, tuple[int, Reach]] = {}
         self._work: dict[str, _Work] = {}
 
     def change(
@@ -76,6 +97,7 @@ class TenantSession:
         mutate: Callable[[TenantState], None],
         *,
         create: TenantState | None = None,
+        part: Part | None = None,
         audit: AuditHook | None = None,
         dry_run: bool = False,
     ) -> Changes:
@@ -86,7 +108,7 @@ class TenantSession:
         """
         work = self._work.get(name)
         if work is None:
-            stored = load_for_change(self.conn, name, create)
+            stored = load_for_change(self.conn, name, create, part)
             if stored is None:
                 assert create is not None
                 work = _Work(None, create)
@@ -95,14 +117,61 @@ class TenantSession:
             self._work[name] = work
         elif create is not None:
             raise ConflictError(f"tenant {name!r} already exists")
-        elif work.stale:
-            work.stored = load_tenant_state(self.conn, name)
-            work.stale = False
+        else:
+            self._load_more(name, work, part)
+        basis = basis_of(work.current, self.repository.catalog)
         mutate(work.current)
+        if work.stored is not None:
+            # The phones this edit's change of locks or lists reaches (the session's net
+            # change, which check_change widens by, is made of the edits' changes).
+            widen(
+                self.conn,
+                self.repository.catalog,
+                work.stored[1],
+                basis,
+                work.current,
+                *self._states(work),
+            )
         work.flushed = False
         if audit is not None:
             self.audit.extend(audit(work.current, work.current))
         return Changes()
+
+    def _load_more(self, name: str, work: _Work, part: Part | None) -> None:
+        """Bring ``work`` up to date for a further edit that reads ``part``."""
+        current = work.current
+        if work.stale:
+            # What is stored now: what the session wrote, with the phones it loaded.
+            loaded = current.loaded
+            if loaded is None:
+                work.stored = load_tenant_state(self.conn, name)
+            else:
+                work.stored = load_tenant_part(self.conn, name, Part(frozenset(current.phones)))
+                assert work.stored is not None
+                current.loaded = work.stored[0].loaded
+            work.stale = False
+        if current.loaded is None or work.stored is None or part is None:
+            if part is None and current.loaded is not None:
+                self._load_whole(name, work)
+            return
+        ids = work.stored[1]
+        add_phones(self.conn, ids, part_phone_ids(self.conn, ids, part), *self._states(work))
+
+    def _load_whole(self, name: str, work: _Work) -> None:
+        """Load the rest of a partially loaded tenant (an edit that reads all of it)."""
+        assert work.stored is not None
+        ids = work.stored[1]
+        every = self.conn.execute(
+            select(t.phones.c.id).where(t.phones.c.tenant_id == ids.tenant)
+        ).scalars()
+        add_phones(self.conn, ids, list(every), *self._states(work))
+
+    def _states(self, work: _Work) -> list[TenantState]:
+        """The partial states of ``work`` to load phones into (each once)."""
+        assert work.stored is not None
+        candidates = (work.stored[0], work.base, work.current)
+        unique = {id(s): s for s in candidates if s is not None and s.loaded is not None}
+        return list(unique.values())
 
     def flush(self) -> None:
         """Validate and write every tenant changed since the last flush.
@@ -120,10 +189,13 @@ class TenantSession:
                 raise ValidationFailed(new)
             changes = Changes()
             try:
-                write_tenant(self.conn, work.stored, state, changes)
+                reach = write_tenant(self.conn, work.stored, state, changes)
             except IntegrityError as exc:
                 raise ConflictError(f"the change conflicts with stored data: {exc.orig}") from None
             self.changes.update(changes)
+            if changes and work.stored is not None:
+                tenant_id = work.stored[1].tenant
+                self.reached.setdefault(name, (tenant_id, Reach()))[1].merge(reach)
             if changes:
                 before = None if work.stored is None else work.stored[0]
                 self.touched[name] = (self.touched.get(name, (before, None))[0], state)
@@ -174,9 +246,39 @@ class TenantSession:
             if mac in work.current.phones:
                 return name
         owner = self.repository.tenant_on(self.conn, mac)
-        if owner in self._work:  # stored there, but removed in this session
-            raise NotFoundError(f"no phone with MAC {mac}")
+        held = self._work.get(owner)
+        if held is not None and (held.current.loaded is None or mac in held.current.loaded):
+            raise NotFoundError(f"no phone with MAC {mac}")  # stored there, removed in this session
         return owner
+
+    def reached_macs(self, name: str) -> set[str]:
+        """MACs of the phones the session's writes of tenant ``name`` reached, as the change
+        feed records it: every phone of the tenant (as this transaction sees it) when the
+        tenant's head or directory moved, else the phones named and the changed groups'
+        members. Phones removed are named too."""
+        if name not in self.reached:
+            return set()
+        tenant_id, reach = self.reached[name]
+        macs = set(reach.macs)
+        if reach.whole or reach.directory:
+            return macs | set(self.phone_macs(name))
+        phones = select(t.phones.c.mac).where(t.phones.c.tenant_id == tenant_id)
+        if reach.groups:
+            members = select(t.group_members.c.phone_id).where(
+                t.group_members.c.group_id.in_(sorted(reach.groups))
+            )
+            macs.update(self.conn.execute(phones.where(t.phones.c.id.in_(members))).scalars())
+        return macs
+
+    def phone_macs(self, name: str) -> list[str]:
+        """MACs of every phone of tenant ``name``, as this transaction sees them."""
+        self.flush()
+        query = (
+            select(t.phones.c.mac)
+            .join(t.tenants, t.tenants.c.id == t.phones.c.tenant_id)
+            .where(t.tenants.c.name == name)
+        )
+        return list(self.conn.execute(query).scalars())
 
     def device_key(self) -> bytes:
         """The server secret (the versions' key)."""
@@ -192,11 +294,20 @@ class TenantSession:
         self.flush()
         return load_snapshot(self.conn, list(macs))
 
-    def state(self, name: str) -> TenantState:
-        """One tenant with everything under it, as this transaction sees it."""
-        if name in self._work:
-            return self._work[name].current
-        loaded = load_tenant_state(self.conn, name)
+    def state(self, name: str, part: Part | None = None) -> TenantState:
+        """One tenant with everything under it (or the phones ``part`` names, at least),
+        as this transaction sees it."""
+        work = self._work.get(name)
+        if work is not None and work.current.loaded is None:
+            return work.current
+        if work is not None and part is not None:
+            self._load_more(name, work, part)
+            return work.current
+        self.flush()  # a partial state is written, then the tenant read
+        if part is None:
+            loaded = load_tenant_state(self.conn, name)
+        else:
+            loaded = load_tenant_part(self.conn, name, part)
         if loaded is None:
             raise NotFoundError(f"no tenant named {name!r}")
         return loaded[0]

@@ -3,8 +3,11 @@
 Each write is one transaction that loads the tenant's state, changes it in
 memory, validates what the change touched (:func:`provisioner.check.check_change`;
 ``apply`` validates every tenant it is given whole, with
-:func:`~provisioner.check.check_tenant`) and writes the difference. A write
-that would add a problem is refused with every new problem listed, and
+:func:`~provisioner.check.check_tenant`) and writes the difference. A single
+edit loads only the part of the tenant it touches (:class:`~provisioner.state.Part`:
+the tenant's head and groups, the phones it names), plus the phones a change
+of locks reaches (:func:`widen`), so its cost does not grow with the tenant.
+A write that would add a problem is refused with every new problem listed, and
 nothing is stored. Problems that were already
 there (say, a value made invalid by a catalog change) do not block unrelated
 writes, but are reported by ``apply`` and by the write that touches them.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, false, func, select, update
@@ -28,28 +32,36 @@ from provisioner.chars import check_text
 from provisioner.check import check_change, check_tenant
 from provisioner.domain import ScopeKind, Snapshot
 from provisioner.errors import ConflictError, NotFoundError, Problem, ValidationFailed
-from provisioner.state import PhoneState, TenantState, copy_tenant
+from provisioner.settings import Value
+from provisioner.state import Part, PhoneState, TenantState, copy_tenant
 from provisioner.store import _tables as t
 from provisioner.store._audit import record_audit
 from provisioner.store._engine import device_key
 from provisioner.store._feed import Reach, announce, read_reach
 from provisioner.store._read import (
     TenantIds,
+    add_phones,
     decode_value,
     load_heads,
     load_phone_states,
     load_snapshot,
+    load_tenant_part,
     load_tenant_state,
+    locks_reach,
+    phones_of_models,
 )
 from provisioner.store._write import Changes, bump_revision, delete_phones, write_tenant
 
 __all__ = [
     "UNIQUE_PER_TENANT",
     "AuditHook",
+    "Basis",
     "TenantRepository",
+    "basis_of",
     "clashes",
     "load_for_change",
     "lock",
+    "widen",
 ]
 
 if TYPE_CHECKING:
@@ -143,9 +155,12 @@ def _collect(hook: AuditHook, into: list[AuditEntry]) -> AuditHook:
 
 
 def load_for_change(
-    conn: Connection, name: str, create: TenantState | None
+    conn: Connection, name: str, create: TenantState | None, part: Part | None = None
 ) -> tuple[TenantState, TenantIds] | None:
     """Lock tenant ``name`` and load it for a write (``None``: it is to be created).
+
+    ``part`` loads only the phones it names (a partial state); without it
+    the whole tenant is loaded.
 
     :raises NotFoundError: when it does not exist and ``create`` is None.
     :raises ConflictError: when it exists and ``create`` is given.
@@ -153,12 +168,115 @@ def load_for_change(
     # Before the name reaches the database driver, which cannot encode a surrogate.
     check_text(name, "tenant name")
     lock(conn, name)
-    loaded = load_tenant_state(conn, name)
+    if part is None or create is not None:
+        loaded = load_tenant_state(conn, name)
+    else:
+        loaded = load_tenant_part(conn, name, part)
     if loaded is None and create is None:
         raise NotFoundError(f"no tenant named {name!r}")
     if loaded is not None and create is not None:
         raise ConflictError(f"tenant {name!r} already exists")
     return loaded
+
+
+@dataclass(frozen=True, slots=True)
+class Basis:
+    """What a change is measured against for the rules that reach phones an edit did not
+    touch: the tenant's and each group's locks, and the tenant's platform and the values
+    of the list settings some models cannot take every item of (``codecs``), at the
+    tenant and at each group."""
+
+    tenant_locks: frozenset[str]
+    group_locks: dict[str, frozenset[str]]
+    platform: str
+    tenant_lists: dict[str, Value]
+    group_lists: dict[str, dict[str, Value]]
+
+
+def basis_of(state: TenantState, catalog: Catalog) -> Basis:
+    """The :class:`Basis` of ``state`` as it is now."""
+    names = catalog.restricted_lists
+    return Basis(
+        frozenset(state.locked),
+        {n: frozenset(g.locked) for n, g in state.groups.items()},
+        state.platform,
+        {n: v for n, v in state.settings.items() if n in names},
+        {g: {n: v for n, v in gs.settings.items() if n in names} for g, gs in state.groups.items()},
+    )
+
+
+def widen(
+    conn: Connection,
+    catalog: Catalog,
+    ids: TenantIds,
+    before: Basis,
+    after: TenantState,
+    *also: TenantState,
+) -> None:
+    """Load into a partial ``after`` (and ``also``) the stored phones a change from
+    ``before`` reaches, so that :func:`~provisioner.check.check_change` re-checks them.
+
+    Two rules reach phones an edit did not touch (:mod:`provisioner.check`):
+
+    - the lock rule: locking a name at the tenant reaches the phones that set
+      it (or set it on a line), locking it at a group reaches the members that
+      do; unlocking can only remove problems but is treated alike;
+    - restricted lists: a change of such a list (or of the platform, whose
+      preset may set one) at the tenant reaches the tenant's phones, at a group
+      its members — but only phones of a model that cannot take every item of
+      some value of it the tenant, a group or the preset now holds (a phone of
+      any other model resolves to a value it can take, whichever it is).
+
+    Those phones are found with one query each, not by reading the tenant.
+    A group created reaches no stored phone (none can name a group before it
+    exists); a removed group's members are found while its rows still exist.
+    """
+    if after.loaded is None:
+        return
+    now = basis_of(after, catalog)
+    tenant = set(before.tenant_locks ^ now.tenant_locks)
+    groups = {
+        name: set(locked ^ now.group_locks[name])
+        for name, locked in before.group_locks.items()
+        if name in now.group_locks
+    }
+    reached = locks_reach(conn, ids, tenant, groups) if tenant or any(groups.values()) else []
+    reached += _lists_reach(conn, catalog, ids, before, now)
+    if reached:
+        states = list({id(s): s for s in (after, *also)}.values())
+        add_phones(conn, ids, reached, *states)
+
+
+def _lists_reach(
+    conn: Connection, catalog: Catalog, ids: TenantIds, before: Basis, now: Basis
+) -> list[int]:
+    """Stored phones a change of a restricted list setting (or the platform) reaches."""
+    whole = before.platform != now.platform or before.tenant_lists != now.tenant_lists
+    changed = {
+        name
+        for name in before.group_lists.keys() | now.group_lists.keys()
+        if before.group_lists.get(name) != now.group_lists.get(name)
+    }
+    if not whole and not changed:
+        return []
+    preset = catalog.presets.get(now.platform)
+    values = [now.tenant_lists, *now.group_lists.values()]
+    if preset is not None:
+        values.append({n: v for n, v in preset.defaults.items() if n in catalog.restricted_lists})
+    models = sorted(
+        model.id
+        for model in catalog.models.values()
+        if any(
+            (items := catalog.supported_items(name, model)) is not None
+            and isinstance(value, tuple)
+            and not set(value) <= set(items)
+            for scope in values
+            for name, value in scope.items()
+        )
+    )
+    if not models:
+        return []
+    return phones_of_models(conn, ids, models, None if whole else changed)
 
 
 def lock(conn: Connection, name: str) -> None:
@@ -251,10 +369,14 @@ class TenantRepository:
         with self.engine.connect() as conn:
             return _names(conn)
 
-    def state(self, name: str) -> TenantState:
-        """One tenant with everything under it."""
+    def state(self, name: str, part: Part | None = None) -> TenantState:
+        """One tenant with everything under it, or only the phones ``part`` names (a
+        partial state: the tenant's own fields, settings and groups are all there)."""
         with self.engine.connect() as conn:
-            loaded = load_tenant_state(conn, name)
+            if part is None:
+                loaded = load_tenant_state(conn, name)
+            else:
+                loaded = load_tenant_part(conn, name, part)
         if loaded is None:
             raise NotFoundError(f"no tenant named {name!r}")
         return loaded[0]
@@ -366,10 +488,14 @@ class TenantRepository:
         mutate: Callable[[TenantState], None],
         *,
         create: TenantState | None = None,
+        part: Part | None = None,
         audit: AuditHook | None = None,
         dry_run: bool = False,
     ) -> Changes:
         """Load tenant ``name`` (or start from ``create``), apply ``mutate``, validate, write.
+
+        ``part`` names the phones ``mutate`` reads or changes: only they are
+        loaded (a partial state; without it, the whole tenant).
 
         ``audit`` gives the entries recorded with the write (only when
         something changed). With ``dry_run`` everything happens (checks,
@@ -381,7 +507,7 @@ class TenantRepository:
         changes: Changes = Changes()
         try:
             with self.engine.begin() as conn:
-                changes, entries, _, _ = self.change_on(conn, name, mutate, create, audit)
+                changes, entries, _, _ = self.change_on(conn, name, mutate, create, audit, part)
                 if dry_run:
                     raise _DryRun(changes, entries)
                 record_audit(conn, entries)
@@ -396,17 +522,22 @@ class TenantRepository:
         mutate: Callable[[TenantState], None],
         create: TenantState | None,
         audit: AuditHook | None,
+        part: Part | None = None,
     ) -> tuple[Changes, list[AuditEntry], TenantState | None, TenantState]:
         """The body of :meth:`change` on the caller's transaction, audit entries not stored.
 
         Returns what was written, the audit entries, and the tenant's state
-        before (``None``: created) and after.
+        before (``None``: created) and after (partial when ``part`` is given).
         """
         changes = Changes()
-        loaded = load_for_change(conn, name, create)
+        loaded = load_for_change(conn, name, create, part)
         state = copy_tenant(loaded[0]) if loaded is not None else create
         assert state is not None
         mutate(state)
+        if loaded is not None:
+            widen(
+                conn, self.catalog, loaded[1], basis_of(loaded[0], self.catalog), state, loaded[0]
+            )
         new = check_change(self.catalog, loaded[0] if loaded else None, state)
         new += clashes(conn, [state], {name})
         if new:

@@ -2,7 +2,9 @@
 
 Only rows that change are touched, so applying the same state twice writes
 nothing (the fleet file's idempotence) and row ids stay stable for later
-references (seen records, jobs).
+references (seen records, jobs). A partial state (:attr:`TenantState.loaded`,
+what a single edit reads) is written the same way: only its loaded phones
+are compared, so a stored phone it did not read is never changed or removed.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 
-from sqlalchemy import Table, bindparam, delete, insert, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from provisioner.settings import Value
@@ -184,12 +186,20 @@ def write_tenant(
     before: tuple[TenantState, TenantIds] | None,
     after: TenantState,
     changes: Changes,
-) -> None:
-    """Make the stored tenant equal ``after``; ``before`` is what is stored now.
+) -> Reach:
+    """Make the stored tenant equal ``after``; ``before`` is what is stored now. What it reached.
 
-    When anything changed, the tenant's revision is bumped in the same
-    transaction, with what the change reached (the change feed, :mod:`provisioner.store._feed`).
+    ``before`` and ``after`` are both whole or both partial with the same
+    phones loaded (an edit reads one and changes a copy); a partial state
+    writes its loaded phones only. When anything changed, the tenant's
+    revision is bumped in the same transaction, with what the change reached
+    (the change feed, :mod:`provisioner.store._feed`).
     """
+    if (None if before is None else before[0].loaded) != after.loaded:
+        raise ValueError(
+            f"tenant {after.name}: a state is written over the state it was read as "
+            "(whole or with the same phones loaded), and a new tenant is written whole"
+        )
     outer, changes = changes, Changes()
     rows = _Rows()
     reach = Reach()
@@ -214,9 +224,11 @@ def write_tenant(
     rows.flush(conn)  # group ids (new groups) exist before memberships name them
     _write_phones(conn, rows, ids, group_ids, old, after, changes, reach)
     if changes:
+        # Over the loaded phones only, when partial: the others' entries did not move.
         reach.directory = _directory(old) != _directory(after)
         bump_revision(conn, ids.tenant, reach)
     outer.update(changes)
+    return reach if changes else Reach()
 
 
 def _directory(state: TenantState) -> list[tuple[str, str]]:
@@ -269,11 +281,19 @@ def _write_groups(
     """Delete, create and update groups with their settings; every group's id by name.
 
     A changed group's id goes into ``reach`` (its members are re-rendered);
-    groups created or removed reach phones only through their memberships,
-    which the phones' own writes record.
+    a removed group reaches its members (read before it goes, as they need
+    not be loaded); a created group reaches phones only through their
+    memberships, which the phones' own writes record.
     """
     gone_groups = [ids.groups[name] for name in old.groups if name not in after.groups]
     if gone_groups:
+        # Members leave a removed group with it (ON DELETE CASCADE), loaded or not.
+        members = (
+            select(t.phones.c.mac)
+            .join(t.group_members, t.group_members.c.phone_id == t.phones.c.id)
+            .where(t.group_members.c.group_id.in_(gone_groups))
+        )
+        reach.macs.update(conn.execute(members).scalars())
         conn.execute(delete(t.groups).where(t.groups.c.id.in_(gone_groups)))
         changes["group removed"] += len(gone_groups)
     group_ids = dict(ids.groups)
