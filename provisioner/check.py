@@ -13,7 +13,14 @@ it names:
 - rules that reach across entities widen the check: a change of the
   tenant's locks re-checks every group and phone (the lock rule is
   tenant-wide), and a group created, removed or whose locks changed
-  re-checks the phones that name it (unknown group, the group's locks).
+  re-checks the phones that name it (unknown group, the group's locks);
+  a change of the tenant's or a group's keys settings, or of the tenant's
+  line users (BLF targets), re-checks every phone (keys rule below).
+
+Keys rule (docs/settings.md "Keys"): the keys and modules in effect for a
+phone (resolved as :mod:`provisioner.resolve` does, locks included) must fit
+its model and modules and name lines it has and targets of its tenant
+(:func:`provisioner.keylayout.place_keys`).
 
 Values unique across tenants (``access.url_token``, ``access.ftp.user``)
 are checked against the database by the store, for every write.
@@ -36,7 +43,8 @@ from typing import Any
 
 from provisioner.catalog import Catalog, Family
 from provisioner.errors import InputError, Problem
-from provisioner.settings import Value
+from provisioner.keylayout import attached_modules, place_keys
+from provisioner.settings import Value, as_int
 from provisioner.state import LineState, PhoneState, TenantState
 from provisioner.validate import (
     check_canonical_mac,
@@ -118,7 +126,11 @@ def check_change(catalog: Catalog, before: TenantState | None, after: TenantStat
     it does not report on ``before`` (the module's docstring says why);
     problems that were already there do not block the change.
     """
-    if before is None or before.locked != after.locked:
+    if (
+        before is None
+        or before.locked != after.locked
+        or _keys_inputs(before) != _keys_inputs(after)
+    ):
         groups: Collection[str] = after.groups
         phones: Collection[str] = after.phones
     else:
@@ -191,6 +203,82 @@ def _check(
     return out.problems
 
 
+KEY_SETTINGS = ("keys", "modules.count", "modules.kind")
+
+
+def _keys_inputs(tenant: TenantState) -> object:
+    """What the keys rule reads beyond the phone itself (see the module docstring)."""
+    return (
+        [(n, tenant.settings.get(n), n in tenant.locked) for n in KEY_SETTINGS],
+        sorted(
+            (g.name, g.weight, n, g.settings.get(n), n in g.locked)
+            for g in tenant.groups.values()
+            for n in KEY_SETTINGS
+        ),
+        _users(tenant),
+    )
+
+
+def _users(tenant: TenantState) -> frozenset[str]:
+    return frozenset(line.user for p in tenant.phones.values() for line in p.lines)
+
+
+def _effective(catalog: Catalog, tenant: TenantState, phone: PhoneState, name: str) -> Value:
+    """The value of ``name`` in effect for ``phone`` (the resolver's layering and locks)."""
+    spec = catalog.spec(name)
+    groups = sorted(
+        (tenant.groups[g] for g in phone.groups if g in tenant.groups),
+        key=lambda g: (g.weight, g.name),
+    )
+    if name in tenant.locked and name in tenant.settings:
+        raw = tenant.settings[name]
+    elif locked := [g for g in groups if name in g.locked and name in g.settings]:
+        raw = locked[-1].settings[name]
+    elif name in phone.settings:
+        raw = phone.settings[name]
+    elif valued := [g for g in groups if name in g.settings]:
+        raw = valued[-1].settings[name]
+    elif name in tenant.settings:
+        raw = tenant.settings[name]
+    else:
+        preset = catalog.presets.get(tenant.platform)
+        return preset.defaults.get(name, spec.default) if preset else spec.default
+    try:
+        return spec.coerce(raw, scope="")
+    except InputError:
+        return spec.default  # reported where it was set
+
+
+def _check_keys(
+    out: _Collector, catalog: Catalog, tenant: TenantState, phone: PhoneState, where: str
+) -> None:
+    model = catalog.model(phone.model)
+    family = catalog.family_of(model)
+    keys = _effective(catalog, tenant, phone, "keys")
+    count = as_int(_effective(catalog, tenant, phone, "modules.count"))
+    if not catalog.applies_to("keys", family):
+        # Keys set at a broader scope would otherwise be dropped without a word.
+        if keys or count:
+            reason = family.unsupported.get("keys", "")
+            out.add(where, f"a {model.label} ({family.key}) cannot have keys: {reason}")
+        return
+    module, problems = attached_modules(
+        model, family, count, str(_effective(catalog, tenant, phone, "modules.kind"))
+    )
+    if not problems and isinstance(keys, tuple) and keys:
+        _, problems = place_keys(
+            [k for k in keys if isinstance(k, dict)],
+            model=model,
+            family=family,
+            lines=[line.position for line in phone.lines],
+            module=module,
+            module_count=count if module else 0,
+            users=_users(tenant),
+        )
+    for problem in problems:
+        out.add(where, problem)
+
+
 def _check_phone(
     out: _Collector,
     catalog: Catalog,
@@ -218,6 +306,7 @@ def _check_phone(
         out.add(where, "a group is listed twice")
     _check_values(out, catalog, where, phone.settings, family=family, locks=locks)
 
+    _check_keys(out, catalog, tenant, phone, where)
     if len(phone.lines) > model.max_lines:
         out.add(
             where, f"{len(phone.lines)} lines, but a {model.label} has at most {model.max_lines}"

@@ -36,6 +36,9 @@ DERIVED = {
     "directory.tenant_lines": ("directory",),
     "firmware.label": ("firmware.",),
     "firmware.unmanaged": ("unmanaged",),
+    "keys": ("{% if keys",),
+    "modules.count": (" in modules ",),
+    "modules.kind": (" in modules ",),
 }
 # Consumed by resolution itself (firmware gating), never by templates.
 RESOLVER_ONLY = {"firmware.version"}

@@ -42,9 +42,19 @@ __all__ = [
     "wire_value",
 ]
 
+KeyItem = Annotated[
+    dict[str, str | int],
+    Field(
+        description="a key {type, value, label, line, module, page} (the keys setting; "
+        "docs/settings.md)"
+    ),
+]
 SettingValue = Annotated[
-    bool | int | str | list[str],
-    Field(description="boolean, integer, text, or a list of text (list settings)"),
+    bool | int | str | list[str] | list[KeyItem],
+    Field(
+        description="boolean, integer, text, a list of text (list settings) "
+        "or a list of keys (keys)"
+    ),
 ]
 Settings = Annotated[
     dict[str, SettingValue],
@@ -52,9 +62,16 @@ Settings = Annotated[
 ]
 
 
-def wire_value(value: Value | None) -> bool | int | str | list[str] | None:
-    """A stored or resolved setting value as JSON carries it (a list setting's tuple → list)."""
-    return list(value) if isinstance(value, tuple) else value
+WireValue = bool | int | str | list[str] | list[dict[str, str | int]] | None
+
+
+def wire_value(value: Value | None) -> WireValue:
+    """A stored or resolved setting value as JSON carries it (a tuple → a list; keys → objects)."""
+    if not isinstance(value, tuple):
+        return value
+    if all(isinstance(item, str) for item in value):
+        return [str(item) for item in value]
+    return [dict(item) for item in value if isinstance(item, dict)]
 
 
 _READ_ONLY: JsonDict = {"readOnly": True}
@@ -84,6 +101,7 @@ class _Shorthands(BaseModel):
     ntp_servers: list[str] | None = None
     time_zone: str | None = None
     voicemail_number: str | None = None
+    keys: list[KeyItem] | None = Field(None, description="programmable keys (the keys setting)")
 
 
 class _TenantFields(_Shorthands):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from provisioner.settings import SettingSpec, Value
@@ -14,7 +14,9 @@ __all__ = [
     "Family",
     "FileDef",
     "FilePer",
+    "KeysDef",
     "ModelDef",
+    "ModuleDef",
     "OutputFormat",
     "Preset",
     "RawNamespace",
@@ -72,7 +74,13 @@ class UploadDef:
 
 @dataclass(frozen=True, slots=True)
 class ModelDef:
-    """One phone model. ``vars`` are free per-model values for templates and paths."""
+    """One phone model. ``vars`` are free per-model values for templates and paths.
+
+    Keys (docs/settings.md "Keys"): ``keys`` programmable key slots on the
+    phone itself (pages included), ``key_page`` slots per page (0: one
+    page), ``modules`` the expansion module kinds it takes and
+    ``max_modules`` how many at most.
+    """
 
     id: str
     label: str
@@ -80,6 +88,28 @@ class ModelDef:
     aliases: tuple[str, ...]
     family: str
     vars: Mapping[str, str | int]
+    keys: int = 0
+    key_page: int = 0
+    modules: tuple[str, ...] = ()
+    max_modules: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleDef:
+    """An expansion module kind (``[keys.modules.<kind>]``): key slots, slots per page."""
+
+    kind: str
+    label: str
+    keys: int
+    key_page: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class KeysDef:
+    """A family's ``[keys]`` table: the key types its files can express, its module kinds."""
+
+    types: tuple[str, ...] = ()
+    modules: Mapping[str, ModuleDef] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +224,7 @@ class Family:
     raw: RawNamespace | None
     maps: Mapping[str, Mapping[str, str]]
     unsupported: Mapping[str, str]
+    keys: KeysDef = KeysDef()
     # Per-phone names the phone asks for that we may not have (a licence, a
     # local override not written yet): a miss on one of them is a normal
     # miss for a known phone, never counted towards a ban (docs/security.md).

@@ -21,7 +21,7 @@ from provisioner.domain import (
     StoredValue,
     Tenant,
 )
-from provisioner.settings import Value
+from provisioner.settings import Key, Value
 from provisioner.state import GroupState, LineState, PhoneState, TenantState
 from provisioner.store import _tables as t
 from provisioner.store._engine import device_key
@@ -48,6 +48,8 @@ def decode_value(text: str) -> Value:
     value = json.loads(text)
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return tuple(value)  # a list setting (JSON keeps no tuples)
+    if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+        return tuple(Key(item) for item in value)  # a keys setting, validated when written
     if not isinstance(value, bool | int | str):
         raise ValueError(f"stored setting value has unexpected type: {text!r}")
     return value
