@@ -137,6 +137,9 @@ def place_keys(
             have = f"{module_count} expansion module" + ("" if module_count == 1 else "s")
             problems.append(f"{where}: module {target}, but the phone has {have}")
             continue
+        if target and module is not None and module.types and key.type not in module.types:
+            problems.append(f"{where}: a {module.label} module cannot have {key.type} keys")
+            continue
         size, page = _size(model, module, target)
         start = 1
         if key.page:

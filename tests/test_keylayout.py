@@ -139,3 +139,19 @@ def test_group_keys_replace_tenant_keys_by_weight(catalog: Catalog) -> None:
     # The phone sees the heavier group's list; the other phone sees the tenant's.
     assert any(p.startswith("key 1: line 3") for p in problems), problems
     assert any("'nobody'" in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("model", "keys", "message"),
+    [
+        ("spa509g", [{"type": "intercom", "value": "1002"}], "a Cisco SPA509G (cisco/spa5xx)"),
+        ("spa509g", [{"type": "park", "value": "1002"}], "cannot have park keys"),
+        ("cp8851-3pcc", [{"type": "dtmf", "value": "1"}], "cannot have dtmf keys"),
+        ("spa509g", [{"type": "line", "line": 1, "module": 1}], "SPA500S module cannot have line"),
+    ],
+)
+def test_a_type_a_family_cannot_express_names_the_model(
+    catalog: Catalog, model: str, keys: list[dict[str, Any]], message: str
+) -> None:
+    problems = _problems(catalog, _tenant(keys, model, **{"modules.count": 1}))
+    assert any(message in p for p in problems), problems

@@ -352,8 +352,11 @@ def _keys(data: dict[str, Any], where: str, models: Iterable[ModelDef]) -> KeysD
             label=mt.text("label"),
             keys=_count(mt, "count", f"{where}.modules.{kind}"),
             key_page=_count(mt, "page", f"{where}.modules.{kind}"),
+            types=_strs(mt.array("types", []), f"{where}.modules.{kind}.types"),
         )
         mt.done()
+        if not set(modules[kind].types) <= set(types):
+            raise CatalogError(f"{where}.modules.{kind}.types: only types of {where}.types")
     t.done()
     for model in models:
         unknown = sorted(set(model.modules) - modules.keys())

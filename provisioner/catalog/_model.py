@@ -102,6 +102,7 @@ class ModuleDef:
     label: str
     keys: int
     key_page: int = 0
+    types: tuple[str, ...] = ()  # key types its keys can express; empty: the family's
 
 
 @dataclass(frozen=True, slots=True)
