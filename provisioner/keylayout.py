@@ -158,7 +158,43 @@ def place_keys(
         line = key.line or first_line
         slots[target][slot] = PlacedKey(slot, target, number, key, line)
     placed = [tuple(sorted(s.values(), key=lambda p: p.slot)) for s in slots]
+    if family.keys.sequential and not problems:
+        problems.extend(_sequential_problems(model, module, placed, lines))
     return Layout(placed[0], tuple(placed[1:]), module), problems
+
+
+def _sequential_problems(
+    model: ModelDef,
+    module: ModuleDef | None,
+    placed: list[tuple[PlacedKey, ...]],
+    lines: Sequence[int],
+) -> list[str]:
+    """The rules of a family that numbers keys one after the other (``[keys] sequential``)."""
+    sizes = [model.keys] + [module.keys if module else 0] * (len(placed) - 1)
+    flat: list[PlacedKey | None] = []
+    for size, keys in zip(sizes, placed, strict=True):
+        by_slot = {p.slot: p for p in keys}
+        flat.extend(by_slot.get(n) for n in range(1, size + 1))
+    while flat and flat[-1] is None:
+        flat.pop()
+    problems = []
+    if None in flat:
+        gap = flat.index(None) + 1
+        problems.append(
+            f"a {model.label} numbers its keys one after the other onto its modules: "
+            f"key position {gap} is empty before a later key"
+        )
+    order = [p.line for p in flat if p is not None and p.key.type is KeyType.LINE]
+    kinds = [p.key.type is KeyType.LINE for p in flat if p is not None]
+    if kinds != sorted(kinds, reverse=True) or order != sorted(order):
+        problems.append(f"a {model.label} shows line keys first, in line order")
+    missing = sorted(set(lines) - set(order))
+    if missing:
+        problems.append(
+            f"a {model.label} needs a line key for every line; none for line(s) "
+            + ", ".join(map(str, missing))
+        )
+    return problems
 
 
 def _problems_of(

@@ -155,3 +155,39 @@ def test_a_type_a_family_cannot_express_names_the_model(
 ) -> None:
     problems = _problems(catalog, _tenant(keys, model, **{"modules.count": 1}))
     assert any(message in p for p in problems), problems
+
+
+def _polycom(keys: list[dict[str, Any]], **settings: Any) -> TenantState:
+    tenant = _tenant(keys, "vvx300", **settings)
+    tenant.phones["001565000001"].lines.append(LineState(position=2, user="1003"))
+    return tenant
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        (
+            [{"type": "blf", "value": "1002", "module": 1}],
+            "key position 3 is empty before a later key",
+        ),
+        (
+            [{"type": "blf", "value": "1002"}, {"type": "line", "line": 1}],
+            "shows line keys first, in line order",
+        ),
+        ([{"type": "line", "line": 2}, {"type": "line", "line": 1}], "in line order"),
+        ([{"type": "line", "line": 1}], "needs a line key for every line; none for line(s) 2"),
+        ([{"type": "none"}], "cannot have none keys"),
+    ],
+)
+def test_sequential_family_rules(
+    catalog: Catalog, keys: list[dict[str, Any]], message: str
+) -> None:
+    problems = _problems(catalog, _polycom(keys, **{"modules.count": 1}))
+    assert any(message in p for p in problems), problems
+
+
+def test_sequential_family_accepts_a_full_phone_then_a_module(catalog: Catalog) -> None:
+    keys = [{"type": "blf", "value": "1002"}] * 4 + [
+        {"type": "park", "value": "1002", "module": 1}
+    ]
+    assert _problems(catalog, _polycom(keys, **{"modules.count": 1})) == []

@@ -341,6 +341,7 @@ def _keys(data: dict[str, Any], where: str, models: Iterable[ModelDef]) -> KeysD
     """A family's ``[keys]`` table; every model's module kinds must be declared in it."""
     t = _Table(data, where)
     types = _strs(t.array("types", []), f"{where}.types")
+    sequential = t.flag("sequential", False)
     for name in types:
         if name not in KeyType.__members__.values():
             raise CatalogError(f"{where}.types: {name!r} is not one of {', '.join(KeyType)}")
@@ -362,7 +363,7 @@ def _keys(data: dict[str, Any], where: str, models: Iterable[ModelDef]) -> KeysD
         unknown = sorted(set(model.modules) - modules.keys())
         if unknown:
             raise CatalogError(f"{where}: model {model.id} names unknown module(s) {unknown}")
-    return KeysDef(types=types, modules=modules)
+    return KeysDef(types=types, modules=modules, sequential=sequential)
 
 
 def _firmware(data: dict[str, Any], where: str) -> FirmwareDef:

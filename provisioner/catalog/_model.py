@@ -111,6 +111,11 @@ class KeysDef:
 
     types: tuple[str, ...] = ()
     modules: Mapping[str, ModuleDef] = field(default_factory=dict)
+    # The family numbers keys one after the other from the phone onto its
+    # modules, line appearances first (Polycom: reg.x.lineKeys, then
+    # attendant.resourceList): keys must leave no gap, line keys come first
+    # in line order, and every line has at least one.
+    sequential: bool = False
 
 
 @dataclass(frozen=True, slots=True)
