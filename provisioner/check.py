@@ -256,12 +256,6 @@ def _check_keys(
     family = catalog.family_of(model)
     keys = _effective(catalog, tenant, phone, "keys")
     count = as_int(_effective(catalog, tenant, phone, "modules.count"))
-    if not catalog.applies_to("keys", family):
-        # Keys set at a broader scope would otherwise be dropped without a word.
-        if keys or count:
-            reason = family.unsupported.get("keys", "")
-            out.add(where, f"a {model.label} ({family.key}) cannot have keys: {reason}")
-        return
     module, problems = attached_modules(
         model, family, count, str(_effective(catalog, tenant, phone, "modules.kind"))
     )

@@ -63,8 +63,6 @@ class Layout:
 def phone_layout(view: PhoneView) -> tuple[Layout, list[str]]:
     """The resolved phone's layout (its ``keys``, ``modules.count`` and ``modules.kind``)."""
     s = view.settings
-    if "keys" not in s:  # the family lists keys under [unsupported]
-        return Layout((), (), None), []
     count = as_int(s["modules.count"].value)
     module, problems = attached_modules(
         view.model, view.family, count, str(s["modules.kind"].value)
@@ -160,6 +158,9 @@ def place_keys(
     placed = [tuple(sorted(s.values(), key=lambda p: p.slot)) for s in slots]
     if family.keys.sequential and not problems:
         problems.extend(_sequential_problems(model, module, placed, lines))
+    shown = [p.line for p in placed[0] if p.key.type is KeyType.LINE]
+    if family.keys.single_line_keys and len(shown) != len(set(shown)):
+        problems.append(f"a {model.label} shows each line on one key only (a line key registers)")
     return Layout(placed[0], tuple(placed[1:]), module), problems
 
 
@@ -207,7 +208,9 @@ def _problems_of(
 ) -> list[str]:
     found = []
     if key.type not in family.keys.types:
-        found.append(f"{where}: a {model.label} ({family.key}) cannot have {key.type} keys")
+        # A family that maps no keys says why ([unsupported] in its family.toml).
+        why = "" if family.keys.types else f": {family.unsupported.get('keys', '')}"
+        found.append(f"{where}: a {model.label} ({family.key}) cannot have {key.type} keys{why}")
     if key.line and key.line not in lines:
         have = ", ".join(map(str, sorted(lines))) or "none"
         found.append(f"{where}: line {key.line} is not a line of this phone (lines: {have})")

@@ -37,8 +37,8 @@ DERIVED = {
     "firmware.label": ("firmware.",),
     "firmware.unmanaged": ("unmanaged",),
     "keys": ("{% if keys",),
-    "modules.count": (" in modules ",),
-    "modules.kind": (" in modules ",),
+    "modules.count": (" in modules ", "modules |"),
+    "modules.kind": (" in modules ", "modules |"),
 }
 # Consumed by resolution itself (firmware gating), never by templates.
 RESOLVER_ONLY = {"firmware.version"}

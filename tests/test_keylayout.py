@@ -187,7 +187,21 @@ def test_sequential_family_rules(
 
 
 def test_sequential_family_accepts_a_full_phone_then_a_module(catalog: Catalog) -> None:
-    keys = [{"type": "blf", "value": "1002"}] * 4 + [
-        {"type": "park", "value": "1002", "module": 1}
-    ]
+    keys = [{"type": "blf", "value": "1002"}] * 4 + [{"type": "park", "value": "1002", "module": 1}]
     assert _problems(catalog, _polycom(keys, **{"modules.count": 1})) == []
+
+
+def test_79x1_shows_a_line_on_one_button_only(catalog: Catalog) -> None:
+    keys = [{"type": "line", "line": 1}, {"type": "line", "line": 1}]
+    problems = _problems(catalog, _tenant(keys, "cp7961g"))
+    assert "a Cisco" in " ".join(problems)
+    assert any("shows each line on one key only" in p for p in problems), problems
+
+
+def test_a_family_without_keys_refuses_a_tenant_list_naming_the_model(catalog: Catalog) -> None:
+    tenant = _tenant([], "cp7960")
+    tenant.phones["001565000001"].settings.clear()
+    tenant.settings["keys"] = parse_keys([{"type": "blf", "value": "1002"}])
+    problems = _problems(catalog, tenant)
+    expected = "key 1: a Cisco IP Phone 7960G (SIP) (cisco/sip79xx) cannot have blf keys: the"
+    assert any(p.startswith(expected) for p in problems), problems

@@ -342,6 +342,7 @@ def _keys(data: dict[str, Any], where: str, models: Iterable[ModelDef]) -> KeysD
     t = _Table(data, where)
     types = _strs(t.array("types", []), f"{where}.types")
     sequential = t.flag("sequential", False)
+    single_line_keys = t.flag("single_line_keys", False)
     for name in types:
         if name not in KeyType.__members__.values():
             raise CatalogError(f"{where}.types: {name!r} is not one of {', '.join(KeyType)}")
@@ -363,7 +364,9 @@ def _keys(data: dict[str, Any], where: str, models: Iterable[ModelDef]) -> KeysD
         unknown = sorted(set(model.modules) - modules.keys())
         if unknown:
             raise CatalogError(f"{where}: model {model.id} names unknown module(s) {unknown}")
-    return KeysDef(types=types, modules=modules, sequential=sequential)
+    return KeysDef(
+        types=types, modules=modules, sequential=sequential, single_line_keys=single_line_keys
+    )
 
 
 def _firmware(data: dict[str, Any], where: str) -> FirmwareDef:

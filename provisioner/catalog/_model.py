@@ -116,6 +116,8 @@ class KeysDef:
     # attendant.resourceList): keys must leave no gap, line keys come first
     # in line order, and every line has at least one.
     sequential: bool = False
+    # Each line shows on exactly one key (a line key is a registration: Cisco 79x1).
+    single_line_keys: bool = False
 
 
 @dataclass(frozen=True, slots=True)
