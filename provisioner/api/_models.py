@@ -317,6 +317,19 @@ class ExplainFile(_Out):
     bytes: int
 
 
+class ExplainKeys(_Out):
+    """The phone's placed keys (docs/settings.md "Keys") and where the list came from."""
+
+    source: str
+    scope: str
+    locked: bool
+    placed: list[dict[str, str | int]] = Field(
+        description="each key with module (0: the phone), slot, number (in the list; "
+        "0: automatic line key) and line, plus its own fields"
+    )
+    problems: list[str]
+
+
 class Explain(_Out):
     """`provisioner explain --json`: every value of a phone and where it came from."""
 
@@ -327,6 +340,7 @@ class Explain(_Out):
     settings: dict[str, ExplainEntry]
     transports: dict[str, Transport]
     lines: list[ExplainLine]
+    keys: ExplainKeys
     files: list[ExplainFile]
     render_errors: list[str]
 
