@@ -27,6 +27,7 @@ docs/templates.md):
             slot, number (in the keys list; 0 = automatic line key), type,
             value, label (as given), text (label, else value, else the
             line's label or user), line (the line it shows / acts on),
+            line_label (that line's label),
             user and address (user@host) of a target (extension or SIP
             URI), uri (sip:address); empty when ``keys`` is empty
 ``modules`` per attached expansion module: index (1 = first), kind,
@@ -188,6 +189,7 @@ def _keys(view: PhoneView, lines: list[dict[str, Any]]) -> dict[str, Any]:
             "label": k.label,
             "text": k.label or value or line.get("label") or line.get("user", ""),
             "line": placed.line,
+            "line_label": line.get("label", ""),
             "user": address.split("@", 1)[0] if value else "",
             "address": address if value else "",
             "uri": f"sip:{address}" if value else "",
