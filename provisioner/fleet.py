@@ -149,9 +149,10 @@ def _setting_value(value: object) -> Value:
     """A document's setting value as stored (a list becomes a tuple; objects, keys)."""
     if isinstance(value, bool | int | str):
         return value
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+    # A tuple comes from a stored entry (an API PATCH merges into it), a list from a document.
+    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
         return tuple(value)
-    if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+    if isinstance(value, list | tuple) and all(isinstance(item, dict) for item in value):
         return parse_keys(value)
     raise InputError(f"expected {_SETTING_KINDS}, got {_kind(value)}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -50,6 +51,8 @@ def test_parse_keys_keeps_given_fields_and_round_trips_through_the_store() -> No
     assert parse_keys('[{"type": "none"}]', from_text=True) == ({"type": "none"},)
     with pytest.raises(TypeError):
         keys[0]["value"] = "202"
+    assert copy.deepcopy(keys) == keys
+    assert isinstance(copy.deepcopy(keys)[0], Key)
 
 
 def _tenant(keys: list[dict[str, Any]], model: str = "t46s", **settings: Any) -> TenantState:

@@ -71,6 +71,10 @@ class Key(dict[str, str | int]):
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(tuple(sorted(self.items())))
 
+    def __reduce__(self) -> tuple[type[Key], tuple[dict[str, str | int]]]:
+        # copy, deepcopy and pickle rebuild through the constructor, never by item assignment.
+        return (Key, (dict(self),))
+
     def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
         raise TypeError("a Key is read-only")
 

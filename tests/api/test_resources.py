@@ -225,4 +225,6 @@ def test_keys_on_an_entity_and_as_a_setting(api: Api, client: Client) -> None:
     explained = client("GET", api.url("/phones/805ec0000002/explain"), key).body
     assert explained["keys"]["source"] == "phone"
     assert [p["slot"] for p in explained["keys"]["placed"]] == [1, 2]
+    patched = client("PATCH", api.url("/phones/805ec0000002"), key, json={"description": "x"})
+    assert (patched.status, patched.body.get("keys")) == (200, keys), patched.body.get("detail")
     assert client("DELETE", api.url("/phones/805ec0000002"), key).status == 204
