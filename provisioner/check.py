@@ -14,8 +14,9 @@ it names:
   tenant's locks re-checks every group and phone (the lock rule is
   tenant-wide), and a group created, removed or whose locks changed
   re-checks the phones that name it (unknown group, the group's locks);
-  a change of the tenant's or a group's keys settings, or of the tenant's
-  line users (BLF targets), re-checks every phone (keys rule below).
+  a change of the tenant's or a group's keys settings re-checks every
+  phone, and a line user that disappears re-checks the phones whose keys
+  watch it (keys rule below).
 
 Keys rule (docs/settings.md "Keys"): the keys and modules in effect for a
 phone (resolved as :mod:`provisioner.resolve` does, locks included) must fit
@@ -38,13 +39,14 @@ resolution time.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from provisioner.catalog import Catalog, Family
 from provisioner.errors import InputError, Problem
 from provisioner.keylayout import attached_modules, place_keys
-from provisioner.settings import Value, as_int
+from provisioner.settings import WATCHED_TYPES, Key, Value, as_int
 from provisioner.state import LineState, PhoneState, TenantState
 from provisioner.validate import (
     check_canonical_mac,
@@ -147,6 +149,9 @@ def check_change(catalog: Catalog, before: TenantState | None, after: TenantStat
             or before.groups[name].locked != after.groups[name].locked
         }
         phones = {mac for mac, phone in after.phones.items() if before.phones.get(mac) != phone}
+        removed = _users(before) - _users(after)
+        if removed:
+            phones |= set(_watching(catalog, after, removed))
         if widening:
             phones |= {
                 mac
@@ -198,8 +203,10 @@ def _check(
         chosen: Iterable[PhoneState] = tenant.phones.values()
     else:
         chosen = [tenant.phones[mac] for mac in tenant.phones if mac in phones]
+    # The tenant's line users, computed once and only if some phone has keys.
+    users = functools.cache(lambda: _users(tenant))
     for phone in chosen:
-        _check_phone(out, catalog, tenant, phone, tenant_lock)
+        _check_phone(out, catalog, tenant, phone, tenant_lock, users)
     return out.problems
 
 
@@ -207,16 +214,25 @@ KEY_SETTINGS = ("keys", "modules.count", "modules.kind")
 
 
 def _keys_inputs(tenant: TenantState) -> object:
-    """What the keys rule reads beyond the phone itself (see the module docstring)."""
+    """What the keys rule reads from the tenant and its groups (see the module docstring)."""
     return (
         [(n, tenant.settings.get(n), n in tenant.locked) for n in KEY_SETTINGS],
-        sorted(
-            (g.name, g.weight, n, g.settings.get(n), n in g.locked)
+        {
+            (g.name, n): (g.weight, g.settings.get(n), n in g.locked)
             for g in tenant.groups.values()
             for n in KEY_SETTINGS
-        ),
-        _users(tenant),
+        },
     )
+
+
+def _watching(catalog: Catalog, tenant: TenantState, removed: frozenset[str]) -> Iterable[str]:
+    """Phones whose keys watch one of the ``removed`` line users (a BLF or park target)."""
+    for mac, phone in tenant.phones.items():
+        keys = _effective(catalog, tenant, phone, "keys")
+        if isinstance(keys, tuple) and any(
+            isinstance(k, Key) and k.type in WATCHED_TYPES and k.value in removed for k in keys
+        ):
+            yield mac
 
 
 def _users(tenant: TenantState) -> frozenset[str]:
@@ -250,7 +266,12 @@ def _effective(catalog: Catalog, tenant: TenantState, phone: PhoneState, name: s
 
 
 def _check_keys(
-    out: _Collector, catalog: Catalog, tenant: TenantState, phone: PhoneState, where: str
+    out: _Collector,
+    catalog: Catalog,
+    tenant: TenantState,
+    phone: PhoneState,
+    where: str,
+    users: Callable[[], frozenset[str]],
 ) -> None:
     model = catalog.model(phone.model)
     family = catalog.family_of(model)
@@ -267,7 +288,7 @@ def _check_keys(
             lines=[line.position for line in phone.lines],
             module=module,
             module_count=count if module else 0,
-            users=_users(tenant),
+            users=users(),
         )
     for problem in problems:
         out.add(where, problem)
@@ -279,6 +300,7 @@ def _check_phone(
     tenant: TenantState,
     phone: PhoneState,
     tenant_lock: tuple[set[str], str],
+    users: Callable[[], frozenset[str]],
 ) -> None:
     where = phone.where or f"phone:{phone.mac}"
     out.run(where, check_canonical_mac, phone.mac)
@@ -300,7 +322,7 @@ def _check_phone(
         out.add(where, "a group is listed twice")
     _check_values(out, catalog, where, phone.settings, family=family, locks=locks)
 
-    _check_keys(out, catalog, tenant, phone, where)
+    _check_keys(out, catalog, tenant, phone, where, users)
     if len(phone.lines) > model.max_lines:
         out.add(
             where, f"{len(phone.lines)} lines, but a {model.label} has at most {model.max_lines}"
