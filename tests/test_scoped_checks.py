@@ -22,6 +22,7 @@ from provisioner.check import check_change, check_tenant
 from provisioner.edits import Edits
 from provisioner.errors import Problem, ValidationFailed
 from provisioner.scope import parse_scope
+from provisioner.settings import Value, parse_keys
 from provisioner.state import GroupState, LineState, PhoneState, TenantState, copy_tenant
 from provisioner.store import Store
 
@@ -163,8 +164,17 @@ def test_an_edit_next_to_an_old_problem_is_not_blocked(acme: Store, catalog: Cat
 # --- check_change against the whole-tenant difference it replaces -----------
 
 _GROUPS = ["a", "b", "c"]
-_SETTINGS = ["language", "time.zone"]
-_VALUES = {"language": ["en", "de", "xx"], "time.zone": ["UTC", "Europe/Berlin"]}
+_SETTINGS = ["language", "time.zone", "keys"]
+_VALUES: dict[str, list[Value]] = {
+    "language": ["en", "de", "xx"],
+    "time.zone": ["UTC", "Europe/Berlin"],
+    # Keys reach across phones: a BLF watches another phone's line user.
+    "keys": [
+        (),
+        parse_keys([{"type": "blf", "value": "100"}]),
+        parse_keys([{"type": "blf", "value": "101"}]),
+    ],
+}
 
 
 def _tenant(draw: st.DrawFn) -> TenantState:
@@ -190,7 +200,7 @@ def _tenant(draw: st.DrawFn) -> TenantState:
             if draw(st.booleans()):
                 phone.settings[setting] = draw(st.sampled_from(_VALUES[setting]))
         for position in draw(st.lists(st.integers(1, 4), max_size=3)):
-            line = LineState(position, "100")
+            line = LineState(position, draw(st.sampled_from(["100", "101"])))
             if draw(st.booleans()):
                 line.settings["language"] = "de"
             phone.lines.append(line)
