@@ -17,11 +17,20 @@ it names:
 - a list setting some models cannot take every item of (``codecs``,
   ``[supports]`` in a family.toml) is checked on each phone as the phone
   resolves it, so a change of it at the tenant (or of the tenant's
-  platform) re-checks every phone, and at a group the group's phones.
+  platform) re-checks every phone, and at a group the group's phones;
+- a change of the tenant's or a group's keys settings re-checks every
+  phone, and a line user that disappears re-checks the phones whose keys
+  watch it (keys rule below).
+
+Keys rule (docs/settings.md "Keys"): the keys and modules in effect for a
+phone (resolved as :mod:`provisioner.resolve` does, locks included) must fit
+its model and modules and name lines it has and targets of its tenant
+(:func:`provisioner.keylayout.place_keys`): the line users of the phones it
+holds, and, for a partial state, :attr:`TenantState.other_users`.
 
 Given partial states (a single edit's, :attr:`TenantState.loaded`), it
 checks the phones they hold: the store has loaded into them the phones a
-change of locks or of a restricted list reaches
+change of locks, of a restricted list or of keys reaches
 (:func:`provisioner.store._tenants.widen`), and no other rule reaches a
 phone the edit did not touch.
 
@@ -41,12 +50,14 @@ resolution time.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from provisioner.catalog import Catalog, Family, ModelDef
 from provisioner.errors import InputError, Problem
-from provisioner.settings import Value
+from provisioner.keylayout import attached_modules, place_keys
+from provisioner.settings import WATCHED_TYPES, Key, Value, as_int
 from provisioner.state import LineState, PhoneState, TenantState
 from provisioner.validate import (
     check_canonical_mac,
@@ -134,6 +145,7 @@ def check_change(catalog: Catalog, before: TenantState | None, after: TenantStat
         or before.locked != after.locked
         or before.platform != after.platform
         or _differ(before.settings, after.settings, restricted)
+        or _keys_inputs(before) != _keys_inputs(after)
     ):
         groups: Collection[str] = after.groups
         phones: Collection[str] = after.phones
@@ -152,6 +164,9 @@ def check_change(catalog: Catalog, before: TenantState | None, after: TenantStat
             or _differ(before.groups[name].settings, after.groups[name].settings, restricted)
         }
         phones = {mac for mac, phone in after.phones.items() if before.phones.get(mac) != phone}
+        removed = _users(before) - _users(after)
+        if removed:
+            phones |= set(_watching(catalog, after, removed))
         if widening:
             phones |= {
                 mac
@@ -208,9 +223,83 @@ def _check(
         chosen: Iterable[PhoneState] = tenant.phones.values()
     else:
         chosen = [tenant.phones[mac] for mac in tenant.phones if mac in phones]
+    # The tenant's line users, computed once and only if some phone has keys.
+    users = functools.cache(lambda: _users(tenant))
     for phone in chosen:
-        _check_phone(out, catalog, tenant, phone, tenant_lock)
+        _check_phone(out, catalog, tenant, phone, tenant_lock, users)
     return out.problems
+
+
+KEY_SETTINGS = ("keys", "modules.count", "modules.kind")
+
+
+def _keys_inputs(tenant: TenantState) -> object:
+    """What the keys rule reads from the tenant and its groups (see the module docstring)."""
+    return (
+        [(n, tenant.settings.get(n), n in tenant.locked) for n in KEY_SETTINGS],
+        {
+            (g.name, n): (g.weight, g.settings.get(n), n in g.locked)
+            for g in tenant.groups.values()
+            for n in KEY_SETTINGS
+        },
+    )
+
+
+def _watching(catalog: Catalog, tenant: TenantState, removed: frozenset[str]) -> Iterable[str]:
+    """Phones whose keys watch one of the ``removed`` line users (a BLF or park target)."""
+    for mac, phone in tenant.phones.items():
+        keys = _effective(catalog, tenant, phone, "keys")
+        if isinstance(keys, tuple) and any(
+            isinstance(k, Key) and k.type in WATCHED_TYPES and k.value in removed for k in keys
+        ):
+            yield mac
+
+
+def _users(tenant: TenantState) -> frozenset[str]:
+    """The tenant's line users: its phones', and those of the phones a partial state lacks."""
+    held = frozenset(line.user for p in tenant.phones.values() for line in p.lines)
+    return held | tenant.other_users
+
+
+def _effective(catalog: Catalog, tenant: TenantState, phone: PhoneState, name: str) -> Value:
+    """The value of ``name`` in effect for ``phone`` (the resolver's layering and locks)."""
+    spec = catalog.spec(name)
+    found = _resolve_state(catalog, tenant, phone, name)
+    if found is None:
+        return spec.default
+    try:
+        return spec.coerce(found[0], scope="")
+    except InputError:
+        return spec.default  # reported where it was set
+
+
+def _check_keys(
+    out: _Collector,
+    catalog: Catalog,
+    tenant: TenantState,
+    phone: PhoneState,
+    where: str,
+    users: Callable[[], frozenset[str]],
+) -> None:
+    model = catalog.model(phone.model)
+    family = catalog.family_of(model)
+    keys = _effective(catalog, tenant, phone, "keys")
+    count = as_int(_effective(catalog, tenant, phone, "modules.count"))
+    module, problems = attached_modules(
+        model, family, count, str(_effective(catalog, tenant, phone, "modules.kind"))
+    )
+    if not problems and isinstance(keys, tuple) and keys:
+        _, problems = place_keys(
+            [k for k in keys if isinstance(k, dict)],
+            model=model,
+            family=family,
+            lines=[line.position for line in phone.lines],
+            module=module,
+            module_count=count if module else 0,
+            users=users(),
+        )
+    for problem in problems:
+        out.add(where, problem)
 
 
 def _check_phone(
@@ -219,6 +308,7 @@ def _check_phone(
     tenant: TenantState,
     phone: PhoneState,
     tenant_lock: tuple[set[str], str],
+    users: Callable[[], frozenset[str]],
 ) -> None:
     where = phone.where or f"phone:{phone.mac}"
     out.run(where, check_canonical_mac, phone.mac)
@@ -241,6 +331,7 @@ def _check_phone(
     _check_values(out, catalog, where, phone.settings, family=family, locks=locks)
     _check_supported(out, catalog, tenant, phone, model, where)
 
+    _check_keys(out, catalog, tenant, phone, where, users)
     if len(phone.lines) > model.max_lines:
         out.add(
             where, f"{len(phone.lines)} lines, but a {model.label} has at most {model.max_lines}"
@@ -274,7 +365,7 @@ def _check_supported(
         value, source = found
         # A value of the wrong type is reported where it is set (_check_values).
         items = value if isinstance(value, tuple) else ()
-        lacking = [item for item in items if item not in allowed]
+        lacking = [item for item in items if isinstance(item, str) and item not in allowed]
         if not lacking:
             continue
         family = catalog.family_of(model)

@@ -12,6 +12,7 @@ from typing import Any
 from provisioner.catalog import Catalog
 from provisioner.domain import Snapshot
 from provisioner.errors import NotFoundError
+from provisioner.keylayout import PlacedKey, phone_layout
 from provisioner.masking import MASK
 from provisioner.pipeline import render_snapshot, view_warnings
 from provisioner.render import RenderedFile, RenderError, clean_text
@@ -70,6 +71,24 @@ def _entry(resolved: Resolved, text: str, gated: bool) -> dict[str, Any]:
     }
 
 
+def _keys(view: PhoneView) -> dict[str, Any]:
+    """The placed keys, where the list came from, and why they do not fit (if so)."""
+    layout, problems = phone_layout(view)
+    source = view.settings["keys"].source
+
+    def entry(p: PlacedKey) -> dict[str, Any]:
+        return {"module": p.module, "slot": p.slot, "number": p.number, "line": p.line, **p.key}
+
+    return {
+        "source": source.kind.value,
+        "scope": source.name,
+        "locked": source.locked,
+        "placed": [entry(p) for p in layout.phone]
+        + [entry(p) for placed in layout.modules for p in placed],
+        "problems": problems,
+    }
+
+
 def explain_phone(
     catalog: Catalog, snapshot: Snapshot, mac: str, reveal: bool = False
 ) -> dict[str, Any]:
@@ -106,6 +125,7 @@ def explain_phone(
             }
             for lv in view.lines
         ],
+        "keys": _keys(view),
         "files": [{"path": f.path, "bytes": len(f.data)} for f in files],
         "render_errors": [str(e) for e in errors],
         "warnings": view_warnings(view),

@@ -22,7 +22,7 @@ from provisioner.catalog import Catalog
 from provisioner.chars import SURROGATES, decode_utf8
 from provisioner.errors import EncodingError, InputError, Problem, ValidationFailed
 from provisioner.mac import parse_mac
-from provisioner.settings import Value
+from provisioner.settings import Value, parse_keys
 from provisioner.state import GroupState, LineState, PhoneState, TenantState
 
 __all__ = [
@@ -53,9 +53,13 @@ _ENDPOINTS = {
     "secondary_outbound_proxy": ("sip.secondary_outbound_proxy", ("host", "port")),
 }
 _NTP = ("time.ntp_server", "time.ntp_server_secondary")
-_SCALARS = {"time_zone": "time.zone", "voicemail_number": "voicemail.number"}
+_SCALARS = {
+    "time_zone": "time.zone",
+    "voicemail_number": "voicemail.number",
+    "keys": "keys",  # docs/settings.md "Keys"
+}
 _LINE_SHORTHANDS = ("registrar", "outbound_proxy", "secondary_outbound_proxy", "voicemail_number")
-_FULL = (*_ENDPOINTS, "ntp_servers", "time_zone", "voicemail_number")
+_FULL = (*_ENDPOINTS, "ntp_servers", "time_zone", "voicemail_number", "keys")
 
 
 class _Reader:
@@ -88,11 +92,10 @@ class _Reader:
         raw = self.get(key, dict, {})
         result: dict[str, Value] = {}
         for name, value in raw.items():
-            setting = _setting_value(value)
-            if setting is None:
-                self.problem(f"{key}.{name}", f"expected {_SETTING_KINDS}, got {_kind(value)}")
-            else:
-                result[name] = setting
+            try:
+                result[name] = _setting_value(value)
+            except InputError as exc:
+                self.problem(f"{key}.{name}", str(exc))
         return result
 
     def names(self, key: str) -> list[str]:
@@ -106,13 +109,13 @@ class _Reader:
         """Fold shorthand keys (``registrar``, ``time_zone``, …) into ``settings``."""
 
         def put(key: str, name: str, value: Any) -> None:
-            setting = _setting_value(value)
             if name in settings:
                 self.problem(key, f"sets {name}, which settings also sets; give it once")
-            elif setting is None:
-                self.problem(key, f"expected {_SETTING_KINDS}, got {_kind(value)}")
-            else:
-                settings[name] = setting
+                return
+            try:
+                settings[name] = _setting_value(value)
+            except InputError as exc:
+                self.problem(key, str(exc))
 
         for key in keys:
             if key not in self.data:
@@ -139,16 +142,19 @@ class _Reader:
             self.problem(key, "unknown key")
 
 
-_SETTING_KINDS = "a boolean, integer, text or a list of text"
+_SETTING_KINDS = "a boolean, integer, text, a list of text or a list of keys"
 
 
-def _setting_value(value: object) -> Value | None:
-    """A document's setting value as stored (a list becomes a tuple); None if none fits."""
+def _setting_value(value: object) -> Value:
+    """A document's setting value as stored (a list becomes a tuple; objects, keys)."""
     if isinstance(value, bool | int | str):
         return value
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+    # A tuple comes from a stored entry (an API PATCH merges into it), a list from a document.
+    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
         return tuple(value)
-    return None
+    if isinstance(value, list | tuple) and all(isinstance(item, dict) for item in value):
+        return parse_keys(value)
+    raise InputError(f"expected {_SETTING_KINDS}, got {_kind(value)}")
 
 
 def _kind(value: object) -> str:
@@ -313,7 +319,7 @@ def _tenant(r: _Reader) -> TenantState | None:
         locked=set(r.names("locked")),
         where=r.where,
     )
-    r.shorthands((*_ENDPOINTS, "ntp_servers", "time_zone", "voicemail_number"), state.settings)
+    r.shorthands(_FULL, state.settings)
     r.done()
     return state if name else None
 
@@ -338,7 +344,7 @@ def _group(r: _Reader, tenants: dict[str, TenantState]) -> None:
         locked=set(r.names("locked")),
         where=r.where,
     )
-    r.shorthands((*_ENDPOINTS, "ntp_servers", "time_zone", "voicemail_number"), group.settings)
+    r.shorthands(_FULL, group.settings)
     r.done()
     if tenant is None or not group.name:
         return
@@ -366,7 +372,7 @@ def _phone(
         settings=r.settings(),
         where=r.where,
     )
-    r.shorthands((*_ENDPOINTS, "ntp_servers", "time_zone", "voicemail_number"), phone.settings)
+    r.shorthands(_FULL, phone.settings)
     for index, item in enumerate(r.get("lines", list, [])):
         line = _line(_Reader(item, f"{r.where}.lines[{index}]", r.problems), index + 1)
         if line is not None:

@@ -103,6 +103,9 @@ class TenantState:
     where: str = ""
     # None: whole. Else the MACs of the stored phones read (a partial state, see above).
     loaded: frozenset[str] | None = None
+    # A partial state's view of the line users of the stored phones it did not
+    # read (BLF targets, provisioner.check's keys rule); filled by the store.
+    other_users: frozenset[str] = frozenset()
 
     @property
     def partial(self) -> bool:
@@ -133,6 +136,7 @@ def copy_tenant(state: TenantState) -> TenantState:
         {mac: copy_phone(p) for mac, p in state.phones.items()},
         state.where,
         state.loaded,
+        state.other_users,
     )
 
 

@@ -43,6 +43,9 @@ DERIVED = {
     "directory.tenant_lines": ("directory",),
     "firmware.label": ("firmware.",),
     "firmware.unmanaged": ("unmanaged",),
+    "keys": ("{% if keys",),
+    "modules.count": (" in modules ", "modules |"),
+    "modules.kind": (" in modules ", "modules |"),
 }
 # Consumed by resolution itself (firmware gating), never by templates.
 RESOLVER_ONLY = {"firmware.version"}

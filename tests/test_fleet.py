@@ -230,3 +230,32 @@ def test_load_json_and_toml(tmp_path: Path, catalog: Catalog) -> None:
         load_fleet(broken)
     with pytest.raises(InputError, match="cannot read"):
         load_fleet(tmp_path / "missing.json")
+
+
+def test_keys_list_on_each_scope_round_trips(store: Store, catalog: Catalog) -> None:
+    keyed = doc()
+    keyed["tenants"][0]["keys"] = [{"type": "blf", "value": "202", "label": "Bo & <b>"}]
+    keyed["groups"][0]["keys"] = []
+    keyed["phones"][0]["keys"] = [{"type": "line", "line": 1}, {"type": "line", "line": 2}]
+    (tenant,) = parse_fleet(keyed, catalog)
+    assert tenant.settings["keys"] == ({"type": "blf", "value": "202", "label": "Bo & <b>"},)
+    assert tenant.groups["sales"].settings["keys"] == ()
+    store.tenants.apply([tenant])
+    exported = export_fleet(store.tenants.all_states())
+    as_json = json.loads(json.dumps(exported))
+    assert as_json["tenants"][0]["keys"] == keyed["tenants"][0]["keys"]
+    assert as_json["phones"][0]["keys"] == keyed["phones"][0]["keys"]
+    assert not store.tenants.apply(parse_fleet(as_json, catalog))
+
+
+def test_a_bad_key_is_reported_at_its_entry(catalog: Catalog) -> None:
+    bad = doc()
+    bad["phones"][0]["keys"] = [{"type": "blf", "value": "201"}, {"type": "blf"}]
+    bad["tenants"][0]["settings"]["keys"] = [{"type": "teleport", "value": "1"}]
+    with pytest.raises(ValidationFailed) as info:
+        parse_fleet(bad, catalog)
+    found = [(p.location, p.message) for p in info.value.problems]
+    assert ("phones[0].keys", "key 2: a blf key needs a value") in found
+    assert any(
+        loc == "tenants[0].settings.keys" and "type 'teleport'" in msg for loc, msg in found
+    ), found

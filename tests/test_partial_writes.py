@@ -153,6 +153,35 @@ def test_a_codec_list_some_models_lack_reads_the_members_of_those_models(
     assert read == set(SALES)
 
 
+def test_a_blf_on_a_phone_may_watch_a_line_of_a_phone_not_read(acme: Store, read: set[str]) -> None:
+    # The keys rule needs every line user of the tenant; the phones stay unread.
+    edits = Edits.of(acme)
+    edits.settings.set(parse_scope(f"phone:{LONE}"), "keys", [{"type": "blf", "value": "1005"}])
+    assert read == {LONE}
+    with pytest.raises(ValidationFailed) as refused:
+        edits.settings.set(parse_scope(f"phone:{LONE}"), "keys", [{"type": "blf", "value": "9999"}])
+    assert "9999" in str(refused.value)
+
+
+def test_removing_a_watched_line_reaches_the_phone_whose_blf_watches_it(
+    acme: Store, read: set[str]
+) -> None:
+    edits = Edits.of(acme)
+    edits.settings.set(parse_scope(f"phone:{LONE}"), "keys", [{"type": "blf", "value": "1005"}])
+    read.clear()
+    with pytest.raises(ValidationFailed) as refused:
+        edits.phones.remove(MACS[5])
+    assert [p.location for p in refused.value.problems] == [f"phone:{LONE}"]
+    assert read == {MACS[5], LONE}
+
+
+def test_keys_set_at_the_tenant_read_every_phone(acme: Store, read: set[str]) -> None:
+    Edits.of(acme).settings.set(
+        parse_scope("tenant:acme"), "keys", [{"type": "blf", "value": "1005"}]
+    )
+    assert read == set(MACS)
+
+
 def test_adding_a_phone_and_a_line_reads_no_other_phone(acme: Store, read: set[str]) -> None:
     edits = Edits.of(acme)
     edits.phones.add("acme", "805ec0ffffff", "t46s", groups=["sales"])

@@ -17,7 +17,7 @@ from provisioner.domain import Line, Phone, ScopeKind, Snapshot, StoredValue, Te
 from provisioner.pipeline import render_snapshot
 from provisioner.render import Renderer, RenderError, RenderFailed, clean_text
 from provisioner.resolve import Resolver
-from provisioner.settings import Value
+from provisioner.settings import Value, parse_keys
 
 SITE = Path(__file__).resolve().parent / "site"
 MAC = "0004f2aabbcc"
@@ -175,3 +175,13 @@ def test_disabled_phones_are_not_rendered(catalog: Catalog) -> None:
     snap = one_phone("vvx410")
     snap.phones[1] = Phone(1, 1, MAC, "vvx410", "", False, ())
     assert render_snapshot(catalog, snap).phones == {}
+
+
+def test_keys_that_do_not_fit_fail_the_phone_naming_the_key(catalog: Catalog) -> None:
+    # Validation refuses such a list when written; a catalog change can still leave one.
+    keys = parse_keys([{"type": "blf", "value": "101"}] * 26)
+    assert render_one(catalog, one_phone("t46s", keys=keys[:25]))  # 2 line keys + 25 = 27
+    with pytest.raises(RenderFailed) as info:
+        render_one(catalog, one_phone("t46s", keys=keys))
+    assert info.value.error.template == "keys"
+    assert "key 26: no free key left on the Yealink SIP-T46S (27 keys)" in info.value.error.message

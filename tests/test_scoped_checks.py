@@ -22,7 +22,7 @@ from provisioner.check import check_change, check_tenant
 from provisioner.edits import Edits
 from provisioner.errors import Problem, ValidationFailed
 from provisioner.scope import parse_scope
-from provisioner.settings import Value
+from provisioner.settings import Value, parse_keys
 from provisioner.state import GroupState, LineState, PhoneState, TenantState, copy_tenant
 from provisioner.store import Store
 
@@ -242,12 +242,18 @@ def test_the_codec_list_checked_is_the_one_the_phone_resolves(
 # --- check_change against the whole-tenant difference it replaces -----------
 
 _GROUPS = ["a", "b", "c"]
-_SETTINGS = ["language", "time.zone", "codecs"]
+_SETTINGS = ["language", "time.zone", "codecs", "keys"]
 _VALUES: dict[str, list[Value]] = {
     "language": ["en", "de", "xx"],
     "time.zone": ["UTC", "Europe/Berlin"],
     # opus: only some models take it (t23p does, polycom335 and t46s do not).
     "codecs": [(), ("pcmu",), ("opus", "pcmu")],
+    # Keys reach across phones: a BLF watches another phone's line user.
+    "keys": [
+        (),
+        parse_keys([{"type": "blf", "value": "100"}]),
+        parse_keys([{"type": "blf", "value": "101"}]),
+    ],
 }
 
 
@@ -274,7 +280,7 @@ def _tenant(draw: st.DrawFn) -> TenantState:
             if draw(st.booleans()):
                 phone.settings[setting] = draw(st.sampled_from(_VALUES[setting]))
         for position in draw(st.lists(st.integers(1, 4), max_size=3)):
-            line = LineState(position, "100")
+            line = LineState(position, draw(st.sampled_from(["100", "101"])))
             if draw(st.booleans()):
                 line.settings["language"] = "de"
             phone.lines.append(line)

@@ -42,9 +42,19 @@ __all__ = [
     "wire_value",
 ]
 
+KeyItem = Annotated[
+    dict[str, str | int],
+    Field(
+        description="a key {type, value, label, line, module, page} (the keys setting; "
+        "docs/settings.md)"
+    ),
+]
 SettingValue = Annotated[
-    bool | int | str | list[str],
-    Field(description="boolean, integer, text, or a list of text (list settings)"),
+    bool | int | str | list[str] | list[KeyItem],
+    Field(
+        description="boolean, integer, text, a list of text (list settings) "
+        "or a list of keys (keys)"
+    ),
 ]
 Settings = Annotated[
     dict[str, SettingValue],
@@ -52,9 +62,16 @@ Settings = Annotated[
 ]
 
 
-def wire_value(value: Value | None) -> bool | int | str | list[str] | None:
-    """A stored or resolved setting value as JSON carries it (a list setting's tuple → list)."""
-    return list(value) if isinstance(value, tuple) else value
+WireValue = bool | int | str | list[str] | list[dict[str, str | int]] | None
+
+
+def wire_value(value: Value | None) -> WireValue:
+    """A stored or resolved setting value as JSON carries it (a tuple → a list; keys → objects)."""
+    if not isinstance(value, tuple):
+        return value
+    if all(isinstance(item, str) for item in value):
+        return [str(item) for item in value]
+    return [dict(item) for item in value if isinstance(item, dict)]
 
 
 _READ_ONLY: JsonDict = {"readOnly": True}
@@ -84,6 +101,7 @@ class _Shorthands(BaseModel):
     ntp_servers: list[str] | None = None
     time_zone: str | None = None
     voicemail_number: str | None = None
+    keys: list[KeyItem] | None = Field(None, description="programmable keys (the keys setting)")
 
 
 class _TenantFields(_Shorthands):
@@ -299,6 +317,19 @@ class ExplainFile(_Out):
     bytes: int
 
 
+class ExplainKeys(_Out):
+    """The phone's placed keys (docs/settings.md "Keys") and where the list came from."""
+
+    source: str
+    scope: str
+    locked: bool
+    placed: list[dict[str, str | int]] = Field(
+        description="each key with module (0: the phone), slot, number (in the list; "
+        "0: automatic line key) and line, plus its own fields"
+    )
+    problems: list[str]
+
+
 class Explain(_Out):
     """`provisioner explain --json`: every value of a phone and where it came from."""
 
@@ -309,6 +340,7 @@ class Explain(_Out):
     settings: dict[str, ExplainEntry]
     transports: dict[str, Transport]
     lines: list[ExplainLine]
+    keys: ExplainKeys
     files: list[ExplainFile]
     render_errors: list[str]
     warnings: list[str] = Field(

@@ -32,7 +32,9 @@ from provisioner.catalog._model import (
     FilePer,
     FirmwareDef,
     ImageRule,
+    KeysDef,
     ModelDef,
+    ModuleDef,
     OutputFormat,
     Preset,
     RawNamespace,
@@ -41,7 +43,15 @@ from provisioner.catalog._model import (
     WarningRule,
 )
 from provisioner.errors import CatalogError, InputError
-from provisioner.settings import SettingSpec, SettingType, Value, Version, parse_version
+from provisioner.settings import (
+    MAX_KEYS,
+    KeyType,
+    SettingSpec,
+    SettingType,
+    Value,
+    Version,
+    parse_version,
+)
 
 __all__ = ["SETTING_NAME", "load_common", "load_families", "load_presets"]
 
@@ -309,6 +319,7 @@ def _model(data: object, where: str, family: str) -> ModelDef:
     max_lines = t.integer("max_lines")
     if not 1 <= max_lines <= 64:
         raise CatalogError(f"{where}: max_lines must be 1..64")
+    kt = _Table(t.table("keys", {}), f"{where}: keys")
     result = ModelDef(
         id=model_id,
         label=t.text("label"),
@@ -318,9 +329,55 @@ def _model(data: object, where: str, family: str) -> ModelDef:
         vars=variables,
         supports=_supports(t.table("supports", {}), f"{where}: supports"),
         ua_tokens=_strs(t.array("ua_tokens", []), f"{where}: ua_tokens"),
+        keys=_count(kt, "count", where),
+        key_page=_count(kt, "page", where),
+        modules=_strs(kt.array("modules", []), f"{where}: keys.modules"),
+        max_modules=_count(kt, "max_modules", where),
     )
+    kt.done()
     t.done()
+    if bool(result.modules) != bool(result.max_modules):
+        raise CatalogError(f"{where}: keys.modules and keys.max_modules go together")
     return result
+
+
+def _count(t: _Table, key: str, where: str) -> int:
+    number = int(t.integer(key, 0))
+    if not 0 <= number <= MAX_KEYS:
+        raise CatalogError(f"{where}: keys.{key} must be 0..{MAX_KEYS}")
+    return number
+
+
+def _keys(data: dict[str, Any], where: str, models: Iterable[ModelDef]) -> KeysDef:
+    """A family's ``[keys]`` table; every model's module kinds must be declared in it."""
+    t = _Table(data, where)
+    types = _strs(t.array("types", []), f"{where}.types")
+    sequential = t.flag("sequential", False)
+    single_line_keys = t.flag("single_line_keys", False)
+    for name in types:
+        if name not in KeyType.__members__.values():
+            raise CatalogError(f"{where}.types: {name!r} is not one of {', '.join(KeyType)}")
+    modules: dict[str, ModuleDef] = {}
+    for kind, table in t.table("modules", {}).items():
+        mt = _Table(table, f"{where}.modules.{kind}")
+        modules[kind] = ModuleDef(
+            kind=kind,
+            label=mt.text("label"),
+            keys=_count(mt, "count", f"{where}.modules.{kind}"),
+            key_page=_count(mt, "page", f"{where}.modules.{kind}"),
+            types=_strs(mt.array("types", []), f"{where}.modules.{kind}.types"),
+        )
+        mt.done()
+        if not set(modules[kind].types) <= set(types):
+            raise CatalogError(f"{where}.modules.{kind}.types: only types of {where}.types")
+    t.done()
+    for model in models:
+        unknown = sorted(set(model.modules) - modules.keys())
+        if unknown:
+            raise CatalogError(f"{where}: model {model.id} names unknown module(s) {unknown}")
+    return KeysDef(
+        types=types, modules=modules, sequential=sequential, single_line_keys=single_line_keys
+    )
 
 
 def _firmware(data: dict[str, Any], where: str) -> FirmwareDef:
@@ -443,14 +500,16 @@ def _family(path: Path, key: str) -> Family:
     unsupported = top.table("unsupported", {})
     if not all(isinstance(v, str) for v in unsupported.values()):
         raise CatalogError(f"{path}: unsupported must map setting names to reasons")
+    models = tuple(
+        _model(m, f"{path}: models[{i}]", key) for i, m in enumerate(top.array("models"))
+    )
     family = Family(
         key=key,
         vendor=vendor,
         name=name,
         label=top.text("label"),
-        models=tuple(
-            _model(m, f"{path}: models[{i}]", key) for i, m in enumerate(top.array("models"))
-        ),
+        models=models,
+        keys=_keys(top.table("keys", {}), f"{path}: keys", models),
         files=tuple(_file(f, f"{path}: files[{i}]") for i, f in enumerate(top.array("files"))),
         uploads=tuple(
             _upload(u, f"{path}: uploads[{i}]") for i, u in enumerate(top.array("uploads", []))

@@ -14,7 +14,9 @@ __all__ = [
     "Family",
     "FileDef",
     "FilePer",
+    "KeysDef",
     "ModelDef",
+    "ModuleDef",
     "OutputFormat",
     "Preset",
     "RawNamespace",
@@ -76,6 +78,10 @@ class ModelDef:
 
     ``ua_tokens`` are the User-Agent model tokens the model reports besides
     ``vars.ua`` (a suffixed spelling such as Yealink ``T58A`` for ``t58``).
+    Keys (docs/settings.md "Keys"): ``keys`` programmable key slots on the
+    phone itself (pages included), ``key_page`` slots per page (0: one
+    page), ``modules`` the expansion module kinds it takes and
+    ``max_modules`` how many at most.
     """
 
     id: str
@@ -87,6 +93,36 @@ class ModelDef:
     # Per-model ``supports``: replaces the family's list for the settings it names.
     supports: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     ua_tokens: tuple[str, ...] = ()
+    keys: int = 0
+    key_page: int = 0
+    modules: tuple[str, ...] = ()
+    max_modules: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleDef:
+    """An expansion module kind (``[keys.modules.<kind>]``): key slots, slots per page."""
+
+    kind: str
+    label: str
+    keys: int
+    key_page: int = 0
+    types: tuple[str, ...] = ()  # key types its keys can express; empty: the family's
+
+
+@dataclass(frozen=True, slots=True)
+class KeysDef:
+    """A family's ``[keys]`` table: the key types its files can express, its module kinds."""
+
+    types: tuple[str, ...] = ()
+    modules: Mapping[str, ModuleDef] = field(default_factory=dict)
+    # The family numbers keys one after the other from the phone onto its
+    # modules, line appearances first (Polycom: reg.x.lineKeys, then
+    # attendant.resourceList): keys must leave no gap, line keys come first
+    # in line order, and every line has at least one.
+    sequential: bool = False
+    # Each line shows on exactly one key (a line key is a registration: Cisco 79x1).
+    single_line_keys: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +255,7 @@ class Family:
     # setting name -> the items the family's models take, unless a model
     # names its own. A value with any other item is refused (provisioner.check).
     supports: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    keys: KeysDef = KeysDef()
     # Per-phone names the phone asks for that we may not have (a licence, a
     # local override not written yet): a miss on one of them is a normal
     # miss for a known phone, never counted towards a ban (docs/security.md).

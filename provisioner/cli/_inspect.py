@@ -10,6 +10,7 @@ from provisioner.cli._context import Context
 from provisioner.cli._output import print_json, print_table, show_value
 from provisioner.errors import InputError, NotFoundError
 from provisioner.explain import explain_phone, phone_view, rendered, transports
+from provisioner.keylayout import phone_layout
 from provisioner.mac import parse_mac
 from provisioner.pipeline import ErrorPolicy, render_snapshot, view_warnings
 from provisioner.render import RenderedFile, RenderError, TreeAccess, update_files, write_tree
@@ -65,6 +66,7 @@ def cmd_explain(ctx: Context, args: argparse.Namespace) -> int:
             for name, reason in transports(view).items()
         ],
     )
+    _print_keys(view)
     for lv in view.lines:
         print(f"\nline {lv.line.position} ({lv.line.user}):")
         print_table(
@@ -81,6 +83,31 @@ def cmd_explain(ctx: Context, args: argparse.Namespace) -> int:
             print(f"  warning: {text}")
     _print_files(view, files, errors)
     return 0
+
+
+def _print_keys(view: PhoneView) -> None:
+    """The placed keys (docs/settings.md "Keys"), with where the list came from."""
+    layout, problems = phone_layout(view)
+    placed = [*layout.phone, *(p for module in layout.modules for p in module)]
+    if not placed and not problems:
+        return
+    print(f"\nkeys (from {view.settings['keys'].source}):")
+    print_table(
+        ["WHERE", "KEY", "TYPE", "VALUE", "LABEL", "LINE"],
+        [
+            [
+                f"module {p.module} key {p.slot}" if p.module else f"key {p.slot}",
+                str(p.number) if p.number else "auto",
+                str(p.key.type),
+                p.key.value,
+                p.key.label,
+                str(p.line),
+            ]
+            for p in placed
+        ],
+    )
+    for problem in problems:
+        print(f"  problem: {problem}")
 
 
 def _print_files(view: PhoneView, files: list[RenderedFile], errors: list[RenderError]) -> None:

@@ -4,7 +4,8 @@ What every per-phone template receives (documented for template authors in
 docs/templates.md):
 
 ``phone``   mac, MAC, mac_colon, description, model, model_label, max_lines, vars,
-            supports (per ``[supports]`` list setting, the items the model takes)
+            supports (per ``[supports]`` list setting, the items the model takes),
+            key_count (key slots on the phone, docs/settings.md "Keys")
 ``tenant``  name, sip_domain
 ``s``       resolved phone-level settings by name (firmware-gated and server
             settings such as access credentials absent)
@@ -23,6 +24,16 @@ docs/templates.md):
             a server URL) and root (image files are also at the root)
 ``unmanaged`` served paths of the unmanaged files ``firmware.unmanaged``
             selects, sorted
+``keys``    the phone's placed keys (:mod:`provisioner.keylayout`), by slot:
+            slot, number (in the keys list; 0 = automatic line key), type,
+            value, label (as given), text (label, else value, else the
+            line's label or user), line (the line it shows / acts on),
+            line_label (that line's label),
+            user and address (user@host) of a target (extension or SIP
+            URI), uri (sip:address); empty when ``keys`` is empty
+``modules`` per attached expansion module: index (1 = first), kind,
+            label, size (slots), page (slots per page, 0: one page) and
+            keys (as above)
 
 Shared (per-model and per-family) files receive ``model``, ``models``,
 ``family`` and ``defaults`` (schema defaults): they are fetched before a
@@ -36,9 +47,11 @@ import posixpath
 from typing import Any
 
 from provisioner.catalog import Family, ModelDef
+from provisioner.errors import InputError
+from provisioner.keylayout import PlacedKey, phone_layout
 from provisioner.mac import format_mac
 from provisioner.resolve import PhoneView
-from provisioner.settings import timezone
+from provisioner.settings import is_sip_uri, timezone
 
 __all__ = ["model_context", "phone_context", "shared_context", "tz_context"]
 
@@ -140,6 +153,7 @@ def phone_context(view: PhoneView, family: Family) -> dict[str, Any]:
             "model": view.model.id,
             "model_label": view.model.label,
             "max_lines": view.model.max_lines,
+            "key_count": view.model.keys,
             "vars": dict(view.model.vars),
             "supports": {
                 name: view.model.supports.get(name, items)
@@ -155,6 +169,52 @@ def phone_context(view: PhoneView, family: Family) -> dict[str, Any]:
         "maps": family.maps,
         "firmware": _firmware(view, str(s.get("provisioning.server_url", ""))),
         "unmanaged": list(view.unmanaged),
+        **_keys(view, lines),
+    }
+
+
+def _keys(view: PhoneView, lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """``keys`` and ``modules``; a layout with problems is refused (validation names them)."""
+    layout, problems = phone_layout(view)
+    if problems:
+        raise InputError("keys: " + "; ".join(problems))
+    by_position = {line["position"]: line for line in lines}
+    domain = view.tenant.sip_domain
+
+    def key(placed: PlacedKey) -> dict[str, Any]:
+        k = placed.key
+        line = by_position.get(placed.line, {})
+        value = k.value
+        address = value.split(":", 1)[1] if is_sip_uri(value) else f"{value}@{domain}"
+        return {
+            "slot": placed.slot,
+            "number": placed.number,
+            "type": str(k.type),
+            "value": value,
+            "label": k.label,
+            "text": k.label or value or line.get("label") or line.get("user", ""),
+            "line": placed.line,
+            "line_label": line.get("label", ""),
+            "user": address.split("@", 1)[0] if value else "",
+            "address": address if value else "",
+            "uri": f"sip:{address}" if value else "",
+        }
+
+    module = layout.module
+    return {
+        "keys": [key(p) for p in layout.phone],
+        "modules": [
+            {
+                "index": index,
+                "kind": module.kind,
+                "label": module.label,
+                "size": module.keys,
+                "page": module.key_page,
+                "keys": [key(p) for p in placed],
+            }
+            for index, placed in enumerate(layout.modules, start=1)
+            if module is not None
+        ],
     }
 
 

@@ -11,7 +11,7 @@ from jinja2 import Template, TemplateError, TemplateSyntaxError
 from lxml import etree
 
 from provisioner.catalog import Catalog, Family, FileDef, FilePer, OutputFormat, expand_path
-from provisioner.errors import ProvisionerError
+from provisioner.errors import InputError, ProvisionerError
 from provisioner.render._context import phone_context, shared_context
 from provisioner.render._env import TemplateValueError, make_environments
 from provisioner.render._escape import PrintError
@@ -113,8 +113,11 @@ class Renderer:
         :raises RenderFailed: on the first template or XML error.
         """
         family = view.family
-        context = phone_context(view, family)
         mac = view.phone.mac
+        try:
+            context = phone_context(view, family)
+        except InputError as exc:  # keys that do not fit (provisioner.keylayout)
+            raise RenderFailed(RenderError(mac, "keys", None, str(exc))) from exc
         return [
             self._render(family, file, expand_path(file.path, view.model, mac), context, mac)
             for file in family.files

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from provisioner.chars import check_text
 from provisioner.errors import InputError
 from provisioner.settings import timezone
+from provisioner.settings._keys import Key, parse_keys
 
 __all__ = [
     "VERSION_PATTERN",
@@ -36,8 +37,9 @@ __all__ = [
     "parse_version",
 ]
 
-# A list setting's value is a tuple (hashable, immutable like the other values).
-Value = bool | int | str | tuple[str, ...]
+# A list setting's value is a tuple (hashable, immutable like the other values);
+# a keys setting's value is a tuple of Key records.
+Value = bool | int | str | tuple[str, ...] | tuple[Key, ...]
 # A parsed firmware version: (number, letters) per dotted component.
 Version = tuple[tuple[int, str], ...]
 
@@ -64,6 +66,7 @@ class SettingType(StrEnum):
     TIMEZONE = "timezone"
     CIDRS = "cidrs"  # comma-separated IPv4/IPv6 networks; empty = anywhere
     LIST = "list"  # an ordered list of distinct names: from choices, or matching pattern
+    KEYS = "keys"  # an ordered list of programmable keys (provisioner.settings._keys)
 
 
 def as_int(value: Value) -> int:
@@ -165,6 +168,12 @@ class SettingSpec:
             return "comma-separated IPv4/IPv6 networks such as 10.0.0.0/8,2001:db8::/32, or empty"
         if self.type is SettingType.LIST:
             return self._allowed_list()
+        if self.type is SettingType.KEYS:
+            return (
+                "a list of keys {type, value, label, line, module, page} with type "
+                "line, blf, speed_dial, park, intercom, dtmf, url or none "
+                "(on the command line: a JSON array)"
+            )
         return self._allowed_text()
 
     def _allowed_text(self) -> str:
@@ -207,6 +216,8 @@ class SettingSpec:
             return number
         if kind is SettingType.LIST:
             return self._coerce_list(raw, from_text)
+        if kind is SettingType.KEYS:
+            return parse_keys(raw, from_text=from_text)
         if not isinstance(raw, str):
             raise InputError(f"expected text, got {type(raw).__name__} {raw!r}")
         check_text(raw, "value")

@@ -21,7 +21,7 @@ from provisioner.domain import (
     StoredValue,
     Tenant,
 )
-from provisioner.settings import Value
+from provisioner.settings import Key, Value
 from provisioner.state import GroupState, LineState, Part, PhoneState, TenantState, copy_phone
 from provisioner.store import _tables as t
 from provisioner.store._engine import device_key
@@ -57,6 +57,8 @@ def decode_value(text: str) -> Value:
     value = json.loads(text)
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return tuple(value)  # a list setting (JSON keeps no tuples)
+    if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+        return tuple(Key(item) for item in value)  # a keys setting, validated when written
     if not isinstance(value, bool | int | str):
         raise ValueError(f"stored setting value has unexpected type: {text!r}")
     return value
@@ -390,13 +392,16 @@ def locks_reach(
 
 
 def phones_of_models(
-    conn: Connection, ids: TenantIds, models: Collection[str], groups: Collection[str] | None
+    conn: Connection,
+    ids: TenantIds,
+    models: Collection[str] | None,
+    groups: Collection[str] | None,
 ) -> list[int]:
-    """Ids of the tenant's stored phones of ``models``: all of them, or (``groups``: names)
-    the members of those groups."""
-    query = select(t.phones.c.id).where(
-        t.phones.c.tenant_id == ids.tenant, t.phones.c.model.in_(sorted(models))
-    )
+    """Ids of the tenant's stored phones of ``models`` (``None``: any model): all of them,
+    or (``groups``: names) the members of those groups."""
+    query = select(t.phones.c.id).where(t.phones.c.tenant_id == ids.tenant)
+    if models is not None:
+        query = query.where(t.phones.c.model.in_(sorted(models)))
     if groups is not None:
         group_ids = sorted(ids.groups[name] for name in groups if name in ids.groups)
         if not group_ids:
@@ -406,6 +411,28 @@ def phones_of_models(
         )
         query = query.where(t.phones.c.id.in_(members))
     return list(conn.execute(query).scalars())
+
+
+def phones_setting(conn: Connection, ids: TenantIds, name: str) -> list[int]:
+    """Ids of the tenant's stored phones that set ``name`` themselves."""
+    query = (
+        select(t.phones.c.id)
+        .join(t.phone_settings, t.phone_settings.c.phone_id == t.phones.c.id)
+        .where(t.phones.c.tenant_id == ids.tenant, t.phone_settings.c.name == name)
+    )
+    return list(conn.execute(query).scalars())
+
+
+def other_users(conn: Connection, ids: TenantIds, held: Collection[str]) -> frozenset[str]:
+    """The line users of the tenant's stored phones whose MACs are not in ``held`` (those read)."""
+    query = (
+        select(t.lines.c.user_name)
+        .join(t.phones, t.phones.c.id == t.lines.c.phone_id)
+        .where(t.phones.c.tenant_id == ids.tenant)
+    )
+    if held:
+        query = query.where(t.phones.c.mac.not_in(sorted(held)))
+    return frozenset(conn.execute(query).scalars())
 
 
 def add_phones(

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from provisioner.audit import AuditEntry
 from provisioner.catalog import Catalog
 from provisioner.chars import check_text
-from provisioner.check import check_change, check_tenant
+from provisioner.check import KEY_SETTINGS, check_change, check_tenant
 from provisioner.domain import ScopeKind, Snapshot
 from provisioner.errors import ConflictError, NotFoundError, Problem, ValidationFailed
 from provisioner.settings import Value
@@ -48,7 +48,9 @@ from provisioner.store._read import (
     load_tenant_part,
     load_tenant_state,
     locks_reach,
+    other_users,
     phones_of_models,
+    phones_setting,
 )
 from provisioner.store._write import Changes, bump_revision, delete_phones, write_tenant
 
@@ -179,18 +181,37 @@ def load_for_change(
     return loaded
 
 
+# What the keys rule reads at one scope: each of KEY_SETTINGS, its value and lock.
+_KeysRead = tuple[tuple[str, Value | None, bool], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Basis:
     """What a change is measured against for the rules that reach phones an edit did not
-    touch: the tenant's and each group's locks, and the tenant's platform and the values
-    of the list settings some models cannot take every item of (``codecs``), at the
-    tenant and at each group."""
+    touch: the tenant's and each group's locks; the tenant's platform and the values of
+    the list settings some models cannot take every item of (``codecs``), at the tenant
+    and at each group; what the keys rule reads there (``KEY_SETTINGS``, their locks, the
+    groups' weights, for the groups that set or lock one); and the line users of the
+    phones held."""
 
     tenant_locks: frozenset[str]
     group_locks: dict[str, frozenset[str]]
     platform: str
     tenant_lists: dict[str, Value]
     group_lists: dict[str, dict[str, Value]]
+    tenant_keys: _KeysRead
+    group_keys: dict[str, tuple[int, _KeysRead]]
+    users: frozenset[str]
+
+
+def _keys_of(
+    settings: dict[str, Value], locked: set[str]
+) -> tuple[tuple[str, Value | None, bool], ...]:
+    return tuple((n, settings.get(n), n in locked) for n in KEY_SETTINGS)
+
+
+def _sets_any(read: _KeysRead) -> bool:
+    return any(value is not None or lock for _, value, lock in read)
 
 
 def basis_of(state: TenantState, catalog: Catalog) -> Basis:
@@ -202,6 +223,13 @@ def basis_of(state: TenantState, catalog: Catalog) -> Basis:
         state.platform,
         {n: v for n, v in state.settings.items() if n in names},
         {g: {n: v for n, v in gs.settings.items() if n in names} for g, gs in state.groups.items()},
+        _keys_of(state.settings, state.locked),
+        {
+            n: (g.weight, read)
+            for n, g in state.groups.items()
+            if _sets_any(read := _keys_of(g.settings, g.locked))
+        },
+        frozenset(line.user for p in state.phones.values() for line in p.lines),
     )
 
 
@@ -221,6 +249,11 @@ def widen(
     - the lock rule: locking a name at the tenant reaches the phones that set
       it (or set it on a line), locking it at a group reaches the members that
       do; unlocking can only remove problems but is treated alike;
+    - keys: a change of what the keys rule reads at the tenant reaches every
+      phone of the tenant, at a group its members; a line user that goes
+      away reaches the phones whose keys may watch it (all of them when the
+      tenant has keys, a group's members when it has, and the phones with
+      keys of their own);
     - restricted lists: a change of such a list (or of the platform, whose
       preset may set one) at the tenant reaches the tenant's phones, at a group
       its members — but only phones of a model that cannot take every item of
@@ -242,9 +275,43 @@ def widen(
     }
     reached = locks_reach(conn, ids, tenant, groups) if tenant or any(groups.values()) else []
     reached += _lists_reach(conn, catalog, ids, before, now)
+    reached += _keys_reach(conn, ids, before, now, after)
+    states = list({id(s): s for s in (after, *also)}.values())
     if reached:
-        states = list({id(s): s for s in (after, *also)}.values())
         add_phones(conn, ids, reached, *states)
+    if _has_keys(after):
+        for state in states:
+            state.other_users = other_users(conn, ids, state.loaded or ())
+
+
+def _has_keys(state: TenantState) -> bool:
+    """Whether any scope ``state`` holds sets keys (then the keys rule needs every line user)."""
+    scopes = [state.settings, *(g.settings for g in state.groups.values())]
+    scopes += [p.settings for p in state.phones.values()]
+    return any(scope.get("keys") for scope in scopes)
+
+
+def _keys_reach(
+    conn: Connection, ids: TenantIds, before: Basis, now: Basis, after: TenantState
+) -> list[int]:
+    """Stored phones a change of what the keys rule reads, or a removed line user, reaches."""
+    if before.tenant_keys != now.tenant_keys:
+        return phones_of_models(conn, ids, None, None)
+    groups = {
+        name
+        for name in before.group_keys.keys() | now.group_keys.keys()
+        if before.group_keys.get(name) != now.group_keys.get(name)
+    }
+    if before.users - now.users:
+        if after.settings.get("keys"):
+            return phones_of_models(conn, ids, None, None)
+        groups |= {name for name, g in after.groups.items() if g.settings.get("keys")}
+        reached = phones_setting(conn, ids, "keys")
+    else:
+        reached = []
+    if groups:
+        reached += phones_of_models(conn, ids, None, groups)
+    return reached
 
 
 def _lists_reach(

@@ -197,3 +197,34 @@ def test_api_keys_and_audit(api: Api, client: Client) -> None:
     assert "n3w-s3cret" not in json.dumps(entry)
     cli = run_cli(api.data_dir, "--db", api.db, "audit", "--phone", "80:5e:c0:aa:bb:cc", "--json")
     assert any(e["request_id"] == "req-audit-2" for e in json.loads(cli.stdout)["items"])
+
+
+def test_keys_on_an_entity_and_as_a_setting(api: Api, client: Client) -> None:
+    key = api.keys["operator"]
+    keys = [{"type": "line", "line": 1}, {"type": "blf", "value": "401", "label": "A & <b>"}]
+    body = {
+        "tenant": "other",
+        "mac": "80:5E:C0:00:00:02",
+        "model": "t46s",
+        "keys": keys,
+        "lines": [{"user": "401", "password": "s3cret"}],
+    }
+    created = client("POST", api.url("/phones"), key, json=body)
+    assert created.status == 201, created.body
+    assert created.body.get("keys") == keys, created.body
+    setting = client("GET", api.url("/scopes/phone:805ec0000002/settings/keys"), key).body
+    assert (setting["value"], setting["type"]) == (keys, "keys")
+    refused = client(
+        "PUT",
+        api.url("/scopes/phone:805ec0000002/settings/keys"),
+        key,
+        json={"value": [{"type": "blf", "value": "999"}]},
+    )
+    assert refused.status == 422, refused.body
+    assert "blf target '999' is neither a line user" in refused.body["detail"]
+    explained = client("GET", api.url("/phones/805ec0000002/explain"), key).body
+    assert explained["keys"]["source"] == "phone"
+    assert [p["slot"] for p in explained["keys"]["placed"]] == [1, 2]
+    patched = client("PATCH", api.url("/phones/805ec0000002"), key, json={"description": "x"})
+    assert (patched.status, patched.body.get("keys")) == (200, keys), patched.body.get("detail")
+    assert client("DELETE", api.url("/phones/805ec0000002"), key).status == 204
