@@ -2,6 +2,7 @@
 
 from bench import (
     api,
+    cache_memory,
     firmware_http,
     firmware_ingest,
     http,
@@ -24,6 +25,7 @@ for bench in (
     firmware_http,
     security,
     scale,
+    cache_memory,
     api,
     writes,
 ):

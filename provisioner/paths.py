@@ -87,6 +87,7 @@ class PathIndex:
     def __init__(self, catalog: Catalog) -> None:
         self._entries: list[tuple[re.Pattern[str], Family, FileDef | None, UploadDef | None]] = []
         self._models: dict[tuple[str, str], tuple[ModelDef, ...]] = {}
+        self._uploads: list[tuple[re.Pattern[str], Family, UploadDef]] = []
         for family in catalog.families.values():
             for file in family.files:
                 self._entries.append((_regex(file.path, family), family, file, None))
@@ -95,7 +96,9 @@ class PathIndex:
                         key = (family.key, expand_path(file.path, model).lower())
                         self._models[key] = (*self._models.get(key, ()), model)
             for upload in family.uploads:
-                self._entries.append((_regex(upload.path, family), family, None, upload))
+                regex = _regex(upload.path, family)
+                self._entries.append((regex, family, None, upload))
+                self._uploads.append((regex, family, upload))
         self._optional = [
             (_regex(name, family), family.key)
             for family in catalog.families.values()
@@ -112,6 +115,20 @@ class PathIndex:
                 families.add(key)
                 mac = hit.group("mac").lower()
         return frozenset(families), mac
+
+    def uploads(self, path: str) -> list[tuple[Family, UploadDef, str]]:
+        """The upload patterns ``path`` matches, each with the (lower-case) MAC it names.
+
+        Only the upload patterns are tried (a handful in the catalog), so the
+        serve cache finds a phone's upload from its path on demand instead of
+        indexing every phone's upload names.
+        """
+        found = []
+        for regex, family, upload in self._uploads:
+            hit = regex.fullmatch(path)
+            if hit is not None:
+                found.append((family, upload, hit.group("mac").lower()))
+        return found
 
     def match(self, path: str) -> list[PathMatch]:
         """Every family pattern ``path`` matches (per-phone names are shared by families)."""

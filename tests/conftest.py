@@ -96,3 +96,20 @@ def sqlite_store(tmp_path: Path, catalog: Catalog) -> Iterator[Store]:
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto's S3-compatible server for the session (tests/moto.py): its URL."""
+    from tests.moto import moto_server  # boto3 loaded only by the sessions that use S3
+
+    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
+        yield url
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str, request: pytest.FixtureRequest) -> str:
+    """An empty bucket of the test's own on :func:`s3_endpoint`."""
+    from tests.moto import new_bucket
+
+    return new_bucket(s3_endpoint, request.node.nodeid)

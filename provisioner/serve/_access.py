@@ -14,16 +14,24 @@ gateway adds the per-request checks (allowlists, credentials, certificate).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 from provisioner.serve._model import Access, Network, Protocol
 from provisioner.settings import Value, parse_networks
 
-__all__ = ["access_from", "transport_refusal"]
+__all__ = ["access_from", "networks", "transport_refusal"]
 
 
-def _networks(value: Value) -> tuple[Network, ...]:
-    return tuple(parse_networks(str(value)))
+def networks(value: Value) -> tuple[Network, ...]:
+    """An allowlist setting parsed, one shared tuple per distinct text (:func:`_parsed`)."""
+    return _parsed(str(value))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(text: str) -> tuple[Network, ...]:
+    # Phones of a scope share their allowlists; one parsed copy each, not one per phone.
+    return tuple(parse_networks(text))
 
 
 def access_from(values: Mapping[str, Value], mac: str) -> Access:
@@ -31,12 +39,12 @@ def access_from(values: Mapping[str, Value], mac: str) -> Access:
     return Access(
         http_user=str(values["access.http.user"]) or mac,
         http_password=str(values["access.http.password"]),
-        http_allow=_networks(values["access.http.allow"]),
+        http_allow=networks(values["access.http.allow"]),
         tls_required=bool(values["access.tls_required"]),
         client_cert=values["access.client_cert"] == "required",
         tftp_enabled=bool(values["access.tftp.enabled"]),
-        tftp_allow=_networks(values["access.tftp.allow"]),
-        ftp_allow=_networks(values["access.ftp.allow"]),
+        tftp_allow=networks(values["access.tftp.allow"]),
+        ftp_allow=networks(values["access.ftp.allow"]),
         weak_transports=bool(values["access.weak_transports"]),
         uploads=bool(values["uploads.enabled"]),
         open_uploads=bool(values["uploads.unauthenticated"]),

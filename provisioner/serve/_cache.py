@@ -53,13 +53,13 @@ from provisioner.notify import NotifyInfo, notify_info
 from provisioner.pipeline import render_tenants
 from provisioner.render import RenderedFile, Renderer, RenderError
 from provisioner.resolve import DIRECTORY_SETTING, FIRMWARE_SETTING, PhoneView
-from provisioner.serve._access import access_from
+from provisioner.serve._access import access_from, networks
 from provisioner.serve._changes import Refreshed, TenantChange
 from provisioner.serve._db import Db
 from provisioner.serve._firmware import firmware_index
 from provisioner.serve._metrics import Metrics
-from provisioner.serve._model import Access, DiskFile, Network, ServedFile, TenantPolicy
-from provisioner.settings import Value, as_int, parse_networks
+from provisioner.serve._model import Access, DiskFile, ServedFile, TenantPolicy
+from provisioner.settings import Value, as_int
 from provisioner.store import FEED_MAX_ENTRIES, Reach
 
 __all__ = ["ConfigCache", "PhoneEntry", "TenantEntry", "served"]
@@ -96,6 +96,29 @@ def served(file: RenderedFile, last_modified: int) -> ServedFile:
     return ServedFile(file.data, file.content_type, etag, last_modified, _http_date(last_modified))
 
 
+class _Identical:
+    """Identical files of one render held once: their bytes, ETag and wrapper.
+
+    Phones of one model and settings render identical files (a model's
+    shared defaults, a group's directory); keyed by what a served file is
+    made of, the second and later get the first one's :class:`ServedFile`,
+    and its ETag is computed once.
+    """
+
+    __slots__ = ("_files",)
+
+    def __init__(self) -> None:
+        self._files: dict[tuple[bytes, str, int], ServedFile] = {}
+
+    def served(self, file: RenderedFile, last_modified: int) -> ServedFile:
+        """:func:`served`, or the same file already served in this render."""
+        key = (file.data, file.content_type, last_modified)
+        found = self._files.get(key)
+        if found is None:
+            found = self._files[key] = served(file, last_modified)
+        return found
+
+
 @dataclass(slots=True)
 class PhoneEntry:
     """A known, enabled phone: its files, uploads and access settings."""
@@ -109,7 +132,13 @@ class PhoneEntry:
     notify: NotifyInfo
     directory: bool  # shows the tenant directory (directory.tenant_lines)
     files: dict[str, ServedFile] = field(default_factory=dict)  # lower path → file
-    uploads: dict[str, tuple[str, UploadDef]] = field(default_factory=dict)  # lower → (name, def)
+    # No upload names: they are computed from the path when asked
+    # (ConfigCache.upload_target), not held for every phone.
+
+    def upload_name(self, upload: UploadDef) -> str:
+        """The file name this phone uploads ``upload`` as (its MAC and model put in)."""
+        model = next(m for m in self.family.models if m.id == self.model)
+        return expand_path(upload.path, model, self.mac)
 
 
 @dataclass(slots=True)
@@ -149,13 +178,21 @@ class _Plan:
 
 @dataclass(slots=True)
 class _Scope:
-    files: dict[str, tuple[PhoneEntry, ServedFile]] = field(default_factory=dict)
-    uploads: dict[str, tuple[PhoneEntry, str, UploadDef]] = field(default_factory=dict)
+    """The lookup tables of one URL scope: a lower-cased path → the phone it belongs to.
+
+    The phone, not a (phone, file) pair: the file is in ``phone.files``
+    under the same key, and a pair per file would cost more than the file's
+    wrapper.
+    """
+
+    files: dict[str, PhoneEntry] = field(default_factory=dict)
     tenants: set[int] = field(default_factory=set)
 
 
-def _networks(value: Value) -> tuple[Network, ...]:
-    return tuple(parse_networks(str(value)))
+def _lower(path: str) -> str:
+    """``path`` lower-cased, the same object when it already is (most are: one string, not two)."""
+    lower = path.lower()
+    return path if lower == path else lower
 
 
 def _policy(tenant_id: int, name: str, values: dict[str, Value]) -> TenantPolicy:
@@ -169,7 +206,7 @@ def _policy(tenant_id: int, name: str, values: dict[str, Value]) -> TenantPolicy
         ftp_enabled=bool(values["access.ftp.enabled"]),
         ftp_user=str(values["access.ftp.user"]),
         ftp_password=str(values["access.ftp.password"]),
-        ftp_allow=_networks(values["access.ftp.allow"]),
+        ftp_allow=networks(values["access.ftp.allow"]),
         notify_rate=as_int(values["notify.rate"]),
         notify_max_in_flight=as_int(values["notify.max_in_flight"]),
         notify_jitter_ms=as_int(values["notify.jitter_ms"]),
@@ -178,11 +215,13 @@ def _policy(tenant_id: int, name: str, values: dict[str, Value]) -> TenantPolicy
     )
 
 
-def _phone_entry(view: PhoneView, files: list[RenderedFile], changed_at: int) -> PhoneEntry:
+def _phone_entry(
+    view: PhoneView, files: list[RenderedFile], changed_at: int, identical: _Identical
+) -> PhoneEntry:
     """What the cache keeps of one rendered phone: its files and what serving needs."""
     values = {name: r.value for name, r in view.settings.items()}
     mac = view.phone.mac
-    entry = PhoneEntry(
+    return PhoneEntry(
         mac=mac,
         tenant_id=view.tenant.id,
         family=view.family,
@@ -191,12 +230,8 @@ def _phone_entry(view: PhoneView, files: list[RenderedFile], changed_at: int) ->
         firmware=str(values.get(FIRMWARE_SETTING, "")),
         notify=notify_info(view),
         directory=bool(values.get(DIRECTORY_SETTING, False)),
-        files={f.path.lower(): served(f, changed_at) for f in files},
+        files={_lower(f.path): identical.served(f, changed_at) for f in files},
     )
-    for upload in view.family.uploads:
-        name = expand_path(upload.path, view.model, mac)
-        entry.uploads[name.lower()] = (name, upload)
-    return entry
 
 
 class RenderSource(Protocol):
@@ -265,12 +300,35 @@ class ConfigCache:
 
     def lookup(self, path: str, token: str = "") -> tuple[PhoneEntry, ServedFile] | None:
         """The phone file at ``path`` (any case) in a scope, if rendered."""
-        return self._scopes[token].files.get(path.lower()) if token in self._scopes else None
+        scope = self._scopes.get(token)
+        if scope is None:
+            return None
+        lower = path.lower()
+        phone = scope.files.get(lower)
+        return None if phone is None else (phone, phone.files[lower])
 
     def upload_target(self, path: str, token: str = "") -> tuple[PhoneEntry, str, UploadDef] | None:
-        """The phone an upload path belongs to, its canonical file name and limits."""
+        """The phone an upload path belongs to, its canonical file name and limits.
+
+        Computed from the path: the catalog's upload patterns name the MAC,
+        the phone of that MAC must be served in this scope and be of the
+        pattern's family, and the name it uploads must be the path.
+        """
         scope = self._scopes.get(token)
-        return scope.uploads.get(path.lower()) if scope is not None else None
+        if scope is None:
+            return None
+        for family, upload, mac in self.identifier.paths.uploads(path):
+            phone = self.macs.get(mac)
+            # By key: after a catalog reload, phones not yet rendered again
+            # hold the old catalog's family object.
+            if phone is None or phone.tenant_id not in scope.tenants:
+                continue
+            if phone.family.key != family.key:
+                continue
+            name = phone.upload_name(upload)
+            if name.lower() == path.lower():
+                return phone, name, upload
+        return None
 
     def tenants_in(self, token: str = "") -> list[TenantEntry]:
         """The tenants served in a scope."""
@@ -453,10 +511,11 @@ class ConfigCache:
 
     def _render_snapshot(self, snapshot: Snapshot) -> dict[int, _Render]:
         """The snapshot's tenants through the one pipeline (worker thread), by id."""
+        identical = _Identical()
         renders = render_tenants(
             self.catalog,
             snapshot,
-            lambda view, files: _phone_entry(view, files, view.tenant.changed_at),
+            lambda view, files: _phone_entry(view, files, view.tenant.changed_at, identical),
             renderer=self._renderer,
         )
         entries: dict[int, _Render] = {}
@@ -529,21 +588,14 @@ class ConfigCache:
         if self.macs.get(phone.mac) is phone:
             del self.macs[phone.mac]
         for path in phone.files:
-            file = scope.files.get(path)
-            if file is not None and file[0] is phone:
+            if scope.files.get(path) is phone:
                 del scope.files[path]
-        for path in phone.uploads:
-            upload = scope.uploads.get(path)
-            if upload is not None and upload[0] is phone:
-                del scope.uploads[path]
 
     def _index(self, scope: _Scope, phone: PhoneEntry) -> None:
         """Make a phone's files and uploads findable."""
         self.macs[phone.mac] = phone
-        for path, file in phone.files.items():
-            scope.files[path] = (phone, file)
-        for path, (name, upload) in phone.uploads.items():
-            scope.uploads[path] = (phone, name, upload)
+        for path in phone.files:
+            scope.files[path] = phone
 
     def _install(self, tenant_id: int, entry: TenantEntry | None) -> TenantChange:
         """Swap one tenant's entry into the lookup tables (event loop thread); what changed."""

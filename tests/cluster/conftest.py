@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from tests.nginx import nginx
-from tests.peers import fetch_with_curl, need
+from tests.peers import fetch_with_curl, free_port, need
 from tests.pg import fresh_database
 from tests.serve_process import Serving, run_cli, serving
 
@@ -46,6 +46,7 @@ class Node:
 
     data_dir: Path
     running: Serving
+    api: int = 0  # its admin API's port, when the cluster was built with ``api=True``
     stopped: bool = False
 
     @property
@@ -76,13 +77,14 @@ class Cluster:
 
     root: Path
     url: str  # the database, for the CLI and for reading it in tests
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. the firmware store
     nodes: list[Node] = field(default_factory=list)
     nginx: int = 0
 
     @property
     def env(self) -> dict[str, str]:
-        """The environment that points ``provisioner`` at the cluster's database."""
-        return dict(os.environ, PROVISIONER_DB_URL=self.url)
+        """The environment of every node and CLI command: the cluster's database, and more."""
+        return {**os.environ, **self.extra_env, "PROVISIONER_DB_URL": self.url}
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run one ``provisioner`` command against the cluster's database."""
@@ -102,7 +104,10 @@ ClusterFactory = Callable[..., Cluster]
 
 
 def _upstream(ports: list[int]) -> tuple[str, str]:
-    """nginx's ``http`` and ``server`` blocks: round-robin over the nodes, X-Forwarded pair set."""
+    """nginx's ``http`` and ``server`` blocks: round-robin over the nodes, X-Forwarded pair set.
+
+    Each answer names the node that gave it (``X-Upstream: 127.0.0.1:<port>``).
+    """
     # max_fails=0: nginx never takes a node out (one killed by a test is tried,
     # refused and passed over on each request), so every request reaches a live node.
     servers = "".join(f"        server 127.0.0.1:{port} max_fails=0;\n" for port in ports)
@@ -112,6 +117,7 @@ def _upstream(ports: list[int]) -> tuple[str, str]:
             proxy_set_header Host $host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto $scheme;
+            add_header X-Upstream $upstream_addr always;
         }"""
     return http, server
 
@@ -122,22 +128,33 @@ def cluster(tmp_path: Path) -> Iterator[ClusterFactory]:
 
     The fleet is applied once through the CLI before the nodes start; every
     node gets ``--trusted-proxies 127.0.0.1/32`` (nginx) and the options given.
+    ``env`` is added to the environment of the nodes and of :meth:`Cluster.cli`;
+    with ``api``, every node serves the admin API on a port of its own
+    (:attr:`Node.api`).
     """
     with ExitStack() as stack:
 
-        def build(fleet: dict[str, Any], *options: str) -> Cluster:
+        def build(
+            fleet: dict[str, Any],
+            *options: str,
+            env: dict[str, str] | None = None,
+            api: bool = False,
+        ) -> Cluster:
             url = stack.enter_context(fresh_database("cluster"))
-            built = Cluster(tmp_path, url)
+            built = Cluster(tmp_path, url, dict(env or {}))
             fleet_file = tmp_path / "fleet.json"
             fleet_file.write_text(json.dumps(fleet))
             built.cli("init")
             built.cli("apply", str(fleet_file))
             for n in range(NODES):
                 data = tmp_path / f"node{n}"
+                api_port = free_port() if api else 0
+                own = ("--api-port", str(api_port)) if api else ()
                 running = stack.enter_context(
-                    serving(data, "--trusted-proxies", "127.0.0.1/32", *options, env=built.env)
-                )
-                built.nodes.append(Node(data, running))
+                    serving(data, "--trusted-proxies", "127.0.0.1/32", *options, *own,
+                            env=built.env)
+                )  # fmt: skip
+                built.nodes.append(Node(data, running, api_port))
             http, server = _upstream([node.http for node in built.nodes])
             proxy = nginx(need("nginx"), tmp_path / "nginx", server, http)
             built.nginx = stack.enter_context(proxy)

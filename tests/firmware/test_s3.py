@@ -12,25 +12,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 
 from provisioner.domain import FirmwareFile, FirmwareSet
 from provisioner.errors import InputError
 from provisioner.firmware import IngestError, Limits, ObjectStorage, new_key, storage_from_env
 from provisioner.firmware._s3 import EMPTY_SHA256, Credentials, S3Client, S3Error, authorization
-from tests.peers import free_port
+from tests.moto import KEYS, boto, objects, polycom_zip, s3_env
 from tests.serve_process import run_cli, serving
 from tests.waiting import eventually
 
@@ -126,67 +121,7 @@ def test_storage_from_env_needs_a_bucket_and_keys(tmp_path: Path) -> None:
     )
 
 
-# A real S3-compatible server.
-
-KEYS = {"AWS_ACCESS_KEY_ID": "test-access", "AWS_SECRET_ACCESS_KEY": "test-secret-123"}
-
-
-@pytest.fixture(scope="module")
-def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    log.close()
-    url = f"http://127.0.0.1:{port}"
-    try:
-
-        def answers() -> bool:
-            try:
-                urllib.request.urlopen(url, timeout=1).close()
-            except urllib.error.HTTPError:
-                return True  # it answers
-            except OSError:
-                assert process.poll() is None, "moto server exited"
-                return False
-            return True
-
-        eventually(answers, "moto server did not start", 30)
-        yield url
-    finally:
-        process.kill()
-        process.wait(10)
-
-
-def boto(endpoint: str) -> Any:
-    """An independent client for the checks (boto3, installed with moto)."""
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=KEYS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=KEYS["AWS_SECRET_ACCESS_KEY"],
-        region_name="us-east-1",
-    )
-
-
-@pytest.fixture
-def bucket(endpoint: str, request: pytest.FixtureRequest) -> str:
-    name = "fw-" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:20]
-    boto(endpoint).create_bucket(Bucket=name)
-    return name
-
-
-def objects(endpoint: str, bucket: str) -> dict[str, str]:
-    """Every object in the bucket: key → SHA-256 of its body."""
-    s3 = boto(endpoint)
-    found = {}
-    for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
-        body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-        found[item["Key"]] = hashlib.sha256(body).hexdigest()
-    return found
+# A real S3-compatible server (tests/moto.py; fixtures in tests/conftest.py).
 
 
 def client(endpoint: str, bucket: str) -> S3Client:
@@ -194,8 +129,10 @@ def client(endpoint: str, bucket: str) -> S3Client:
     return S3Client(endpoint, bucket, creds)
 
 
-def test_client_round_trip_and_paged_listing(endpoint: str, bucket: str, tmp_path: Path) -> None:
-    s3 = client(endpoint, bucket)
+def test_client_round_trip_and_paged_listing(
+    s3_endpoint: str, s3_bucket: str, tmp_path: Path
+) -> None:
+    s3 = client(s3_endpoint, s3_bucket)
     source = tmp_path / "image"
     names = [f"p/{i}/a b+c(1).ld" for i in range(5)]  # characters that need encoding
     for i, name in enumerate(names):
@@ -215,15 +152,7 @@ def test_client_round_trip_and_paged_listing(endpoint: str, bucket: str, tmp_pat
     with pytest.raises(S3Error, match="^S3 GET p/missing: HTTP 404 NoSuchKey"):
         s3.get_file("p/missing", tmp_path / "x")
     with pytest.raises(S3Error, match="NoSuchBucket"):
-        list(client(endpoint, "no-such-bucket").list(""))
-
-
-def polycom_zip(path: Path) -> tuple[Path, dict[str, bytes]]:
-    files = {"sip.ld": os.urandom(200_000), "sip.ver": b"6.4.6.2222\n", "cfg/site.cfg": b"<x/>"}
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return path, files
+        list(client(s3_endpoint, "no-such-bucket").list(""))
 
 
 def recorded(key: str, files: dict[str, bytes]) -> FirmwareSet:
@@ -238,15 +167,15 @@ def recorded(key: str, files: dict[str, bytes]) -> FirmwareSet:
     )  # fmt: skip
 
 
-def test_ingest_upload_mirror_remove(endpoint: str, bucket: str, tmp_path: Path) -> None:
-    node_a = ObjectStorage(client(endpoint, bucket), "fw", tmp_path / "a")
-    node_b = ObjectStorage(client(endpoint, bucket), "fw/", tmp_path / "b")
+def test_ingest_upload_mirror_remove(s3_endpoint: str, s3_bucket: str, tmp_path: Path) -> None:
+    node_a = ObjectStorage(client(s3_endpoint, s3_bucket), "fw", tmp_path / "a")
+    node_b = ObjectStorage(client(s3_endpoint, s3_bucket), "fw/", tmp_path / "b")
     upload, files = polycom_zip(tmp_path / "ucs.zip")
     key = new_key()
     ingested = node_a.ingest(upload, "ucs.zip", key, Limits())
     assert {f.path for f in ingested.files} == set(files)
     expected = {f"fw/{key}/{n}": hashlib.sha256(d).hexdigest() for n, d in files.items()}
-    assert objects(endpoint, bucket) == expected
+    assert objects(s3_endpoint, s3_bucket) == expected
     assert node_a.read(key, "sip.ver", 100) == b"6.4.6.2222\n"
 
     record = recorded(key, files)
@@ -260,7 +189,7 @@ def test_ingest_upload_mirror_remove(endpoint: str, bucket: str, tmp_path: Path)
     assert not list((tmp_path / "b").rglob(".fetch-*"))
 
     node_a.remove(key)
-    assert objects(endpoint, bucket) == {}
+    assert objects(s3_endpoint, s3_bucket) == {}
     assert node_a.local_path(key, "sip.ld") is None
     assert (tmp_path / "b" / key).is_dir()  # node b's copy goes with its next pass:
     assert node_b.mirror([]) == (0, 0)
@@ -269,13 +198,15 @@ def test_ingest_upload_mirror_remove(endpoint: str, bucket: str, tmp_path: Path)
     assert not (tmp_path / "b" / key).exists()
 
 
-def test_tampered_object_is_not_put_in_place(endpoint: str, bucket: str, tmp_path: Path) -> None:
-    node_a = ObjectStorage(client(endpoint, bucket), "fw", tmp_path / "a")
-    node_b = ObjectStorage(client(endpoint, bucket), "fw", tmp_path / "b")
+def test_tampered_object_is_not_put_in_place(
+    s3_endpoint: str, s3_bucket: str, tmp_path: Path
+) -> None:
+    node_a = ObjectStorage(client(s3_endpoint, s3_bucket), "fw", tmp_path / "a")
+    node_b = ObjectStorage(client(s3_endpoint, s3_bucket), "fw", tmp_path / "b")
     upload, files = polycom_zip(tmp_path / "ucs.zip")
     key = new_key()
     node_a.ingest(upload, "ucs.zip", key, Limits())
-    boto(endpoint).put_object(Bucket=bucket, Key=f"fw/{key}/sip.ld", Body=b"evil image")
+    boto(s3_endpoint).put_object(Bucket=s3_bucket, Key=f"fw/{key}/sip.ld", Body=b"evil image")
     result = node_b.mirror([recorded(key, files)])
     assert (result.fetched, result.failed) == (2, 1)
     assert node_b.local_path(key, "sip.ld") is None
@@ -283,33 +214,35 @@ def test_tampered_object_is_not_put_in_place(endpoint: str, bucket: str, tmp_pat
 
 
 def test_refused_or_failed_uploads_leave_nothing(
-    endpoint: str, bucket: str, tmp_path: Path
+    s3_endpoint: str, s3_bucket: str, tmp_path: Path
 ) -> None:
-    storage = ObjectStorage(client(endpoint, bucket), "fw", tmp_path / "cache")
+    storage = ObjectStorage(client(s3_endpoint, s3_bucket), "fw", tmp_path / "cache")
     evil = tmp_path / "evil.zip"
     with zipfile.ZipFile(evil, "w") as archive:
         archive.writestr("../evil.ld", b"x")
     with pytest.raises(IngestError, match="parent directory reference"):
         storage.ingest(evil, "evil.zip", new_key(), Limits())
-    gone = ObjectStorage(client(endpoint, "no-such-bucket"), "fw", tmp_path / "cache")
+    gone = ObjectStorage(client(s3_endpoint, "no-such-bucket"), "fw", tmp_path / "cache")
     upload, _ = polycom_zip(tmp_path / "ucs.zip")
     with pytest.raises(S3Error, match="NoSuchBucket"):
         gone.ingest(upload, "ucs.zip", new_key(), Limits())
-    assert objects(endpoint, bucket) == {}
+    assert objects(s3_endpoint, s3_bucket) == {}
     assert list((tmp_path / "cache").iterdir()) == []
 
 
-def test_sweep_deletes_unrecorded_sets_only(endpoint: str, bucket: str, tmp_path: Path) -> None:
-    storage = ObjectStorage(client(endpoint, bucket), "fw", tmp_path / "cache")
+def test_sweep_deletes_unrecorded_sets_only(
+    s3_endpoint: str, s3_bucket: str, tmp_path: Path
+) -> None:
+    storage = ObjectStorage(client(s3_endpoint, s3_bucket), "fw", tmp_path / "cache")
     upload, _ = polycom_zip(tmp_path / "ucs.zip")
     kept, crashed = new_key(), new_key()
     for key in (kept, crashed):
         storage.ingest(upload, "ucs.zip", key, Limits())
-    boto(endpoint).put_object(Bucket=bucket, Key="fw/README", Body=b"not ours")
+    boto(s3_endpoint).put_object(Bucket=s3_bucket, Key="fw/README", Body=b"not ours")
     assert storage.sweep({kept, crashed}, older_than=3600) == []
     assert storage.sweep({kept}, older_than=3600) == []  # young: maybe still uploading
     assert storage.sweep({kept}, older_than=-60) == [crashed]
-    assert {k.split("/")[1] for k in objects(endpoint, bucket)} == {kept, "README"}
+    assert {k.split("/")[1] for k in objects(s3_endpoint, s3_bucket)} == {kept, "README"}
     assert storage.local_path(crashed, "sip.ld") is None
     assert storage.local_path(kept, "sip.ld") is not None
 
@@ -327,13 +260,11 @@ def fetch(url: str) -> tuple[int, bytes]:
         return 0, b""  # not listening yet
 
 
-def test_two_nodes_share_a_bucket(endpoint: str, bucket: str, tmp_path: Path) -> None:
+def test_two_nodes_share_a_bucket(s3_endpoint: str, s3_bucket: str, tmp_path: Path) -> None:
     env = {
         **os.environ,
-        **KEYS,
+        **s3_env(s3_endpoint, s3_bucket),
         "PROVISIONER_DB_URL": f"sqlite:///{tmp_path / 'shared.db'}",
-        "PROVISIONER_FIRMWARE_STORE": f"s3://{bucket}/firmware",
-        "PROVISIONER_S3_ENDPOINT": endpoint,
     }
     node_a, node_b = tmp_path / "a", tmp_path / "b"
     (tmp_path / "fleet.json").write_text(
@@ -344,7 +275,7 @@ def test_two_nodes_share_a_bucket(endpoint: str, bucket: str, tmp_path: Path) ->
     upload, files = polycom_zip(tmp_path / "ucs.zip")
     run_cli(node_a, "firmware", "upload", str(upload), "--vendor", "polycom", "--label", "r1",
             "--activate", env=env)  # fmt: skip
-    assert len(objects(endpoint, bucket)) == 3
+    assert len(objects(s3_endpoint, s3_bucket)) == 3
     with serving(node_b, "--poll-interval", "0.5", env=env, log=tmp_path / "b.log") as node:
         url = f"http://127.0.0.1:{node.http}/fw/polycom/r1/sip.ld"
 
@@ -360,6 +291,6 @@ def test_two_nodes_share_a_bucket(endpoint: str, bucket: str, tmp_path: Path) ->
         )
         run_cli(node_a, "firmware", "deactivate", "polycom", "r1", env=env)
         run_cli(node_a, "firmware", "rm", "polycom", "r1", env=env)
-        assert objects(endpoint, bucket) == {}
+        assert objects(s3_endpoint, s3_bucket) == {}
         eventually(lambda: fetch(url)[0] == 404, "node b kept serving a removed set")
     assert "test-secret-123" not in (tmp_path / "b.log").read_text()

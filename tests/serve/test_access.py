@@ -11,6 +11,7 @@ from dataclasses import replace
 import pytest
 
 from provisioner.serve import access_from, transport_refusal
+from provisioner.serve._access import networks
 from provisioner.serve._model import Access, Protocol
 from tests.serve.test_decide import OPEN
 
@@ -85,3 +86,10 @@ def test_access_from_resolved_values() -> None:
     assert access.weak_transports
     assert not access.open_uploads
     assert [str(n) for n in access.http_allow] == ["10.0.0.0/8"]
+
+
+def test_phones_with_one_allowlist_share_its_parsed_networks() -> None:
+    first, second = networks("10.0.0.0/8, 192.0.2.0/24"), networks("10.0.0.0/8, 192.0.2.0/24")
+    assert first is second  # one parsed tuple for every phone of a scope, not one each
+    assert [str(n) for n in first] == ["10.0.0.0/8", "192.0.2.0/24"]
+    assert networks("") == ()

@@ -97,3 +97,27 @@ def test_a_failing_phone_keeps_its_whole_tenant_as_it_was(tmp_path: Path) -> Non
         assert refreshed is not None
         (acme,) = [c for c in refreshed.tenants if c.policy and c.policy.name == "acme"]
         assert acme.changed == (YEALINK,)
+
+
+def test_identical_files_of_a_render_are_held_once(h: Harness) -> None:
+    twin = "0004f20000aa"  # same model and settings: the same (empty) directory file
+    Edits.of(h.store).phones.add("acme", twin, "vvx410")
+    # A tenant setting: the whole tenant is rendered again, both phones in one render.
+    Edits.of(h.store).settings.set(parse_scope("tenant:acme"), "notify.rate", 20)
+    _refresh(h)
+    ours, theirs = h.cache.macs[POLYCOM].files, h.cache.macs[twin].files
+    first, second = ours[f"{POLYCOM}-directory.xml"], theirs[f"{twin}-directory.xml"]
+    assert first is second  # one wrapper, one ETag, one copy of the bytes
+    assert ours[f"{POLYCOM}.cfg"] is not theirs[f"{twin}.cfg"]  # different bytes: their own
+
+
+def test_paths_are_found_in_any_case_through_the_phone(h: Harness) -> None:
+    phone, file = h.cache.lookup(f"{POLYCOM.upper()}.CFG") or (None, None)
+    assert phone is h.cache.macs[POLYCOM]
+    assert file is phone.files[f"{POLYCOM}.cfg"]
+    target = h.cache.upload_target(f"{POLYCOM.upper()}-PHONE.cfg")
+    assert target is not None
+    owner, name, upload = target
+    assert (owner, name, upload.path) == (phone, f"{POLYCOM}-phone.cfg", "{mac}-phone.cfg")
+    assert h.cache.upload_target(f"{POLYCOM}-nothing.cfg") is None
+    assert h.cache.lookup(f"{POLYCOM}.cfg", "no-such-token") is None

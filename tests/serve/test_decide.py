@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.catalog import Catalog, UploadDef, expand_path
+from provisioner.catalog import Catalog, UploadDef
 from provisioner.identify import Identifier, Identity
 from provisioner.notify import NotifyInfo
 from provisioner.serve import Fetch, Protocol
@@ -116,7 +116,7 @@ def policy(tenant_id: int, name: str, token: str = "", unknown: str = "ignore") 
 
 def phone(catalog: Catalog, mac: str, access: Access, family: str, model: str) -> PhoneEntry:
     fam = catalog.families[family]
-    entry = PhoneEntry(
+    return PhoneEntry(
         mac=mac,
         tenant_id=1,
         family=fam,
@@ -127,16 +127,11 @@ def phone(catalog: Catalog, mac: str, access: Access, family: str, model: str) -
         directory=False,
         files={f"{mac}.cfg": FILE},
     )
-    for upload in fam.uploads:
-        name = expand_path(upload.path, catalog.models[model], mac)
-        entry.uploads[name.lower()] = (name, upload)
-    return entry
 
 
 @dataclass
 class Scope:
-    files: dict[str, tuple[PhoneEntry, ServedFile]] = field(default_factory=dict)
-    uploads: dict[str, tuple[PhoneEntry, str, UploadDef]] = field(default_factory=dict)
+    files: dict[str, PhoneEntry] = field(default_factory=dict)
     tenants: list[TenantEntry] = field(default_factory=list)
 
 
@@ -157,21 +152,24 @@ class View:
         tenant.phones[entry.mac] = entry
         tenant.auth_in_use = tenant.auth_in_use or bool(entry.access.http_password)
         self.macs[entry.mac] = entry
-        for path, file in entry.files.items():
-            scope.files[path] = (entry, file)
-        for path, (name, upload) in entry.uploads.items():
-            scope.uploads[path] = (entry, name, upload)
+        for path in entry.files:
+            scope.files[path] = entry
 
     def scope_of(self, token: str) -> bool:
         return bool(token) and token in self.scopes
 
     def lookup(self, path: str, token: str = "") -> tuple[PhoneEntry, ServedFile] | None:
-        scope = self.scopes.get(token)
-        return scope.files.get(path.lower()) if scope else None
+        entry = self.scopes[token].files.get(path.lower()) if token in self.scopes else None
+        return None if entry is None else (entry, entry.files[path.lower()])
 
     def upload_target(self, path: str, token: str = "") -> tuple[PhoneEntry, str, UploadDef] | None:
-        scope = self.scopes.get(token)
-        return scope.uploads.get(path.lower()) if scope else None
+        for tenant in self.tenants_in(token):
+            for entry in tenant.phones.values():
+                for upload in entry.family.uploads:
+                    name = entry.upload_name(upload)
+                    if name.lower() == path.lower():
+                        return entry, name, upload
+        return None
 
     def tenants_in(self, token: str = "") -> Sequence[TenantEntry]:
         scope = self.scopes.get(token)

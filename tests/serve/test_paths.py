@@ -63,3 +63,11 @@ def test_patterns_match_mac_in_either_case(catalog: Catalog) -> None:
     assert [m.id for m in spa.models] == ["spa504g"]
     assert index.match("0004f2aabbcc-app.log")[0].upload is not None
     assert index.match("nothing.txt") == []
+
+
+def test_upload_patterns_name_the_family_and_mac(catalog: Catalog) -> None:
+    index = PathIndex(catalog)
+    ((family, upload, mac),) = index.uploads("0004F2AABBCC-App.log")
+    assert (family.key, upload.path, mac) == ("polycom/ucs", "{mac}-app.log", "0004f2aabbcc")
+    assert index.uploads("0004f2aabbcc.cfg") == []  # a rendered file, not an upload
+    assert index.uploads("0004f2aabbc-app.log") == []  # eleven digits: no MAC
