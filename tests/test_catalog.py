@@ -33,7 +33,8 @@ DERIVED = {
     "sip.registrar.host": ("registrar.host",),
     "sip.registrar.port": ("registrar.port",),
     "sip.registrar.transport": ("registrar.transport",),
-    "directory.tenant_lines": ("directory",),
+    "directory.tenant_lines": ("in directory",),
+    "phonebooks": ("in phonebooks", "in contacts", "if phonebooks"),
     "firmware.label": ("firmware.",),
     "firmware.unmanaged": ("unmanaged",),
 }

@@ -14,6 +14,13 @@ docs/templates.md):
 ``tz``      the time zone rule of ``s['time.zone']`` (see :func:`tz_context`)
 ``directory`` tenant directory entries (name, user), empty unless
             ``directory.tenant_lines`` is on
+``phonebooks`` the tenant phonebooks the ``phonebooks`` setting gives the
+            phone, in its order: name, description, entries (name,
+            first_name, last_name, organisation, numbers: (kind, number)
+            pairs, kinds work/mobile/home/other) — docs/phonebooks.md
+``contacts`` the same entries one number at a time (name, first_name,
+            last_name, organisation, kind, number), each number once (the
+            first entry that has it wins): for formats with one number per item
 ``maps``    the family's value tables (used by the ``vmap`` filter)
 ``firmware`` ``None``, or the image ``firmware.label`` selects: label, version,
             file (in the set), stem (file name without its extension),
@@ -35,6 +42,7 @@ import posixpath
 from typing import Any
 
 from provisioner.catalog import Family, ModelDef
+from provisioner.domain import Phonebook
 from provisioner.mac import format_mac
 from provisioner.resolve import PhoneView
 from provisioner.settings import timezone
@@ -147,10 +155,37 @@ def phone_context(view: PhoneView, family: Family) -> dict[str, Any]:
         "raw": raw,
         "tz": tz_context(str(s["time.zone"])),
         "directory": view.directory,
+        "phonebooks": view.phonebooks,
+        "contacts": _contacts(view.phonebooks),
         "maps": family.maps,
         "firmware": _firmware(view, str(s.get("provisioning.server_url", ""))),
         "unmanaged": list(view.unmanaged),
     }
+
+
+@functools.lru_cache(maxsize=256)
+def _contacts(books: tuple[Phonebook, ...]) -> tuple[dict[str, str], ...]:
+    # Phonebooks hash by identity and a snapshot hands every phone the same
+    # objects, so phones with the same books share one flattened list.
+    seen: set[str] = set()
+    items: list[dict[str, str]] = []
+    for book in books:
+        for entry in book.entries:
+            for kind, number in entry.numbers:
+                if number in seen:
+                    continue
+                seen.add(number)
+                items.append(
+                    {
+                        "name": entry.name,
+                        "first_name": entry.first_name,
+                        "last_name": entry.last_name,
+                        "organisation": entry.organisation,
+                        "kind": kind,
+                        "number": number,
+                    }
+                )
+    return tuple(items)
 
 
 def _firmware(view: PhoneView, server_url: str) -> dict[str, Any] | None:

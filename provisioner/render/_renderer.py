@@ -113,8 +113,12 @@ class Renderer:
         :raises RenderFailed: on the first template or XML error.
         """
         family = view.family
-        context = phone_context(view, family)
         mac = view.phone.mac
+        if view.missing_phonebooks:
+            names = ", ".join(view.missing_phonebooks)
+            message = f"setting phonebooks names {names}, which tenant {view.tenant.name} lacks"
+            raise RenderFailed(RenderError(mac, "phonebooks", None, message))
+        context = phone_context(view, family)
         return [
             self._render(family, file, expand_path(file.path, view.model, mac), context, mac)
             for file in family.files
