@@ -12,7 +12,7 @@ through :func:`provisioner.store._read.read_phonebooks`, as plain
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, insert, select, update
@@ -20,14 +20,16 @@ from sqlalchemy.engine import Connection, Engine
 
 from provisioner.audit import AuditEntry
 from provisioner.domain import Phonebook
-from provisioner.errors import NotFoundError
+from provisioner.errors import NotFoundError, Problem
+from provisioner.settings import Value
+from provisioner.state import TenantState
 from provisioner.store import _tables as t
 from provisioner.store._audit import record_audit
 from provisioner.store._feed import Reach
 from provisioner.store._read import read_phonebooks
 from provisioner.store._write import bump_revision
 
-__all__ = ["PhonebookRepository", "PhonebookSummary"]
+__all__ = ["PhonebookRepository", "PhonebookSummary", "unknown_phonebooks"]
 
 SETTING = "phonebooks"
 
@@ -46,6 +48,60 @@ def _tenant_id(conn: Connection, tenant: str) -> int:
     if found is None:
         raise NotFoundError(f"no tenant {tenant!r}")
     return int(found)
+
+
+def _named(settings: Mapping[str, Value]) -> tuple[str, ...]:
+    value = settings.get(SETTING, ())
+    return value if isinstance(value, tuple) else ()
+
+
+def unknown_phonebooks(
+    conn: Connection, before: TenantState | None, after: TenantState
+) -> list[Problem]:
+    """Problems for ``phonebooks`` values a single edit set that name no phonebook of the tenant.
+
+    Only values the edit changed count, so an edit never fails for a value
+    it did not touch.
+    """
+    scopes: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
+        (
+            after.where or f"tenant:{after.name}",
+            _named(after.settings),
+            _named(before.settings) if before else (),
+        )
+    ]
+    for name, group in after.groups.items():
+        old = before.groups.get(name) if before else None
+        where = group.where or f"group:{after.name}/{name}"
+        scopes.append((where, _named(group.settings), _named(old.settings) if old else ()))
+    for mac, phone in after.phones.items():
+        old_phone = before.phones.get(mac) if before else None
+        where = phone.where or f"phone:{mac}"
+        scopes.append(
+            (where, _named(phone.settings), _named(old_phone.settings) if old_phone else ())
+        )
+    changed = [(where, new) for where, new, old in scopes if new and new != old]
+    if not changed:
+        return []
+    known = set(
+        conn.execute(
+            select(t.phonebooks.c.name)
+            .join(t.tenants, t.tenants.c.id == t.phonebooks.c.tenant_id)
+            .where(t.tenants.c.name == after.name)
+        ).scalars()
+    )
+    problems = []
+    for where, names in changed:
+        missing = [n for n in names if n not in known]
+        if missing:
+            problems.append(
+                Problem(
+                    f"{where}: {SETTING}",
+                    f"tenant {after.name} has no phonebook {', '.join(missing)} "
+                    "(provisioner phonebook import NAME FILE creates one)",
+                )
+            )
+    return problems
 
 
 class PhonebookRepository:
