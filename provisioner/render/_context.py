@@ -20,7 +20,8 @@ docs/templates.md):
             pairs, kinds work/mobile/home/other) — docs/phonebooks.md
 ``contacts`` the same entries one number at a time (name, first_name,
             last_name, organisation, kind, number), each number once (the
-            first entry that has it wins): for formats with one number per item
+            first entry that has it wins) and none that ``directory``
+            already lists: for formats with one number per item
 ``maps``    the family's value tables (used by the ``vmap`` filter)
 ``firmware`` ``None``, or the image ``firmware.label`` selects: label, version,
             file (in the set), stem (file name without its extension),
@@ -42,7 +43,7 @@ import posixpath
 from typing import Any
 
 from provisioner.catalog import Family, ModelDef
-from provisioner.domain import Phonebook
+from provisioner.domain import DirectoryEntry, Phonebook
 from provisioner.mac import format_mac
 from provisioner.resolve import PhoneView
 from provisioner.settings import timezone
@@ -156,18 +157,29 @@ def phone_context(view: PhoneView, family: Family) -> dict[str, Any]:
         "tz": tz_context(str(s["time.zone"])),
         "directory": view.directory,
         "phonebooks": view.phonebooks,
-        "contacts": _contacts(view.phonebooks),
+        "contacts": _contacts(view.phonebooks, view.directory),
         "maps": family.maps,
         "firmware": _firmware(view, str(s.get("provisioning.server_url", ""))),
         "unmanaged": list(view.unmanaged),
     }
 
 
-@functools.lru_cache(maxsize=256)
-def _contacts(books: tuple[Phonebook, ...]) -> tuple[dict[str, str], ...]:
-    # Phonebooks hash by identity and a snapshot hands every phone the same
-    # objects, so phones with the same books share one flattened list.
-    seen: set[str] = set()
+# Flattened contacts by the identities of (directory, *phonebooks): a snapshot
+# hands every phone of a tenant the same objects, so phones with the same
+# books share one list, and no per-phone work grows with the books' size.
+# The value keeps the key's objects alive, so their ids cannot be reused.
+_CONTACTS: dict[tuple[int, ...], tuple[object, tuple[dict[str, str], ...]]] = {}
+_CONTACTS_MAX = 256
+
+
+def _contacts(
+    books: tuple[Phonebook, ...], directory: tuple[DirectoryEntry, ...]
+) -> tuple[dict[str, str], ...]:
+    key = (id(directory), *map(id, books))
+    hit = _CONTACTS.get(key)
+    if hit is not None:
+        return hit[1]
+    seen = {entry.user for entry in directory}
     items: list[dict[str, str]] = []
     for book in books:
         for entry in book.entries:
@@ -185,7 +197,11 @@ def _contacts(books: tuple[Phonebook, ...]) -> tuple[dict[str, str], ...]:
                         "number": number,
                     }
                 )
-    return tuple(items)
+    if len(_CONTACTS) >= _CONTACTS_MAX:
+        _CONTACTS.clear()
+    result = tuple(items)
+    _CONTACTS[key] = ((directory, books), result)
+    return result
 
 
 def _firmware(view: PhoneView, server_url: str) -> dict[str, Any] | None:
