@@ -203,6 +203,9 @@ class Resolver:
         self._generated: dict[str, tuple[str, ...]] = {}
         self._gated: dict[str, tuple[SettingSpec, ...]] = {}
         self._server: dict[str, frozenset[str]] = {}
+        self._books: dict[
+            tuple[int, tuple[str, ...]], tuple[tuple[Phonebook, ...], tuple[str, ...]]
+        ] = {}
         for key in catalog.families:
             specs = catalog.specs_for(key)
             self._line_names[key] = tuple(n for n, s in specs.items() if s.line)
@@ -333,11 +336,17 @@ class Resolver:
         names = values[PHONEBOOKS_SETTING].value if PHONEBOOKS_SETTING in values else ()
         if not isinstance(names, tuple) or not names:
             return (), ()
-        books = self.snapshot.phonebooks.get(tenant.id, {})
-        return (
-            tuple(books[n] for n in names if n in books),
-            tuple(n for n in names if n not in books),
-        )
+        key = (tenant.id, names)
+        found = self._books.get(key)
+        if found is None:
+            books = self.snapshot.phonebooks.get(tenant.id, {})
+            # One tuple per distinct value: phones given the same books share the
+            # object, which lets the renderer render their phonebook file once.
+            found = self._books[key] = (
+                tuple(books[n] for n in names if n in books),
+                tuple(n for n in names if n not in books),
+            )
+        return found
 
     def _firmware(
         self, family: Family, model: ModelDef, values: dict[str, Resolved]

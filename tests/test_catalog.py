@@ -125,6 +125,8 @@ def broken_site(tmp_path: Path, old: str, new: str) -> Path:
             "unsupported names unknown setting",
         ),
         ("max_lines = 3", "max_lines = 0", "max_lines must be 1..64"),
+        ("secrets = true", 'secrets = true\nuses = ["phone"]', "expected distinct names among"),
+        ('per = "model"', 'per = "model"\nuses = ["directory"]', "for per-phone files only"),
     ],
 )
 def test_catalog_errors_name_file_and_key(tmp_path: Path, old: str, new: str, message: str) -> None:

@@ -215,3 +215,16 @@ def test_without_a_server_url_yealink_and_cisco_fail_clearly(acme: Store, catalo
     failed = {e.mac for e in result.errors}
     assert failed == {m for m, (model, _) in PHONES.items() if model != "vvx410"}
     assert all("set provisioning.server_url" in e.message for e in result.errors)
+
+
+def test_phones_given_the_same_books_share_one_rendering(acme: Store, catalog: Catalog) -> None:
+    result = render_snapshot(catalog, acme.tenants.snapshot())
+    files = {f.path: f for phone in result.phones.values() for f in phone}
+    first, second = files["805ec0000001-phonebook.xml"], files["805ec0000002-phonebook.xml"]
+    assert first.data is not second.data  # sales and vip, against vip alone
+    Edits.of(acme).settings.set(parse_scope("group:acme/support"), "phonebooks", ("sales", "vip"))
+    result = render_snapshot(catalog, acme.tenants.snapshot())
+    files = {f.path: f for phone in result.phones.values() for f in phone}
+    first, second = files["805ec0000001-phonebook.xml"], files["805ec0000002-phonebook.xml"]
+    assert first.data is second.data  # rendered once
+    assert (first.path, second.path) == ("805ec0000001-phonebook.xml", "805ec0000002-phonebook.xml")
