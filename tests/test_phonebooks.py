@@ -42,6 +42,7 @@ PHONES = {
     "00562b000001": ("cp8841-3pcc", "sales"),
     "001b54000001": ("ciscoplus7961G", "sales"),
     "0002fd000001": ("SPA504G", "sales"),
+    "0015f9000001": ("cp7960", "sales"),
     "805ec0000002": ("t46s", "support"),
     "00562b000002": ("cp8841-3pcc", "support"),
 }
@@ -51,6 +52,7 @@ PHONEBOOK_FILE = {
     "cisco/mpp": "{mac}-phonebook.xml",
     "cisco/sip79x1": "{mac}-phonebook.xml",
     "cisco/spa5xx": "{mac}-phonebook.xml",
+    "cisco/sip79xx": "{mac}-phonebook.xml",
 }
 
 
@@ -198,6 +200,8 @@ def test_the_url_is_rendered_into_the_profile(acme: Store, catalog: Catalog) -> 
     ).encode() in mpp
     sep = served["001b54000001"]["SEP001B54000001.cnf.xml"]
     assert f"<directoryURL>{base}/001b54000001-phonebook.xml</directoryURL>".encode() in sep
+    sip = served["0015f9000001"]["SIP0015F9000001.cnf"]
+    assert f'directory_url: "{base}/0015f9000001-phonebook.xml"'.encode() in sip
 
 
 def test_without_phonebooks_the_url_is_cleared(acme: Store, catalog: Catalog) -> None:
