@@ -19,6 +19,7 @@ from provisioner.domain import Phonebook
 from provisioner.errors import ConflictError, InputError, NotFoundError
 from provisioner.phonebook_files import MAX_ENTRIES, parse_csv, parse_vcard, write_csv, write_vcard
 from provisioner.store import PhonebookSummary
+from provisioner.validate import check_free_text
 
 __all__ = [
     "Format",
@@ -94,6 +95,8 @@ def import_phonebook(
     Returns whether the phonebook was new and how many entries it now has.
     """
     _check_name(name)
+    if description is not None:
+        check_free_text(description, "phonebook description")
     text = decode_utf8(data, "phonebook file").removeprefix("\ufeff")
     entries = parse_csv(text) if fmt is Format.CSV else parse_vcard(text)
     old = store.get(tenant, name)

@@ -232,3 +232,21 @@ def test_phones_given_the_same_books_share_one_rendering(acme: Store, catalog: C
     first, second = files["805ec0000001-phonebook.xml"], files["805ec0000002-phonebook.xml"]
     assert first.data is second.data  # rendered once
     assert (first.path, second.path) == ("805ec0000001-phonebook.xml", "805ec0000002-phonebook.xml")
+
+
+def test_a_bad_description_is_refused(acme: Store) -> None:
+    with pytest.raises(InputError, match="phonebook description: control character"):
+        import_phonebook(
+            acme.phonebooks, ACTOR, "acme", "vip", VIP_VCF, Format.VCARD, description="a\nb"
+        )
+    with pytest.raises(InputError, match="the maximum is 255"):
+        import_phonebook(
+            acme.phonebooks, ACTOR, "acme", "vip", VIP_VCF, Format.VCARD, description="x" * 256
+        )
+
+
+def test_removing_the_tenant_removes_its_phonebooks(acme: Store) -> None:
+    Edits.of(acme).tenants.remove("acme")
+    with acme.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(t.phonebooks)).scalar() == 0
+        assert conn.execute(select(func.count()).select_from(t.phonebook_entries)).scalar() == 0
