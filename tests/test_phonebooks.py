@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 from sqlalchemy import func, select
 
 from provisioner.actor import Actor
 from provisioner.catalog import Catalog
+from provisioner.domain import (
+    Group,
+    Phone,
+    Phonebook,
+    PhonebookEntry,
+    ScopeKind,
+    Snapshot,
+    StoredValue,
+    Tenant,
+)
 from provisioner.edits import Edits
 from provisioner.errors import ConflictError, InputError, NotFoundError, ValidationFailed
 from provisioner.phonebooks import (
@@ -20,6 +32,8 @@ from provisioner.phonebooks import (
     show_phonebook,
 )
 from provisioner.pipeline import render_snapshot
+from provisioner.render import Renderer
+from provisioner.resolve import Resolver
 from provisioner.scope import parse_scope
 from provisioner.store import Store
 from provisioner.store import _tables as t
@@ -250,3 +264,48 @@ def test_removing_the_tenant_removes_its_phonebooks(acme: Store) -> None:
     with acme.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.phonebooks)).scalar() == 0
         assert conn.execute(select(func.count()).select_from(t.phonebook_entries)).scalar() == 0
+
+
+_BOOKS = ("a", "b", "c")
+
+
+@st.composite
+def _fleets(draw: st.DrawFn) -> Snapshot:
+    """A tenant with three books, groups that may name some, and phones in any of the groups."""
+    snap = Snapshot(device_key=b"k" * 32)
+    snap.tenants[1] = Tenant(1, "t", "t.example.com", "generic", "")
+    snap.settings[(ScopeKind.TENANT, 1)] = {
+        "provisioning.server_url": StoredValue("http://p.example.com")
+    }
+    snap.phonebooks[1] = {
+        name: Phonebook(name, "", (PhonebookEntry(name, "", "", (("work", f"{i}00"),)),))
+        for i, name in enumerate(_BOOKS, 1)
+    }
+    names = st.lists(st.sampled_from(_BOOKS), unique=True, max_size=3).map(tuple)
+    for gid in range(1, draw(st.integers(1, 4)) + 1):
+        snap.groups[gid] = Group(gid, 1, f"g{gid}", "", draw(st.integers(0, 3)))
+        if draw(st.booleans()):
+            value = StoredValue(draw(names), draw(st.booleans()))
+            snap.settings[(ScopeKind.GROUP, gid)] = {"phonebooks": value}
+    for pid in range(1, draw(st.integers(1, 4)) + 1):
+        groups = tuple(draw(st.sets(st.sampled_from(sorted(snap.groups)))))
+        snap.phones[pid] = Phone(pid, 1, f"805ec0{pid:06x}", "t46s", "", True, groups)
+        if draw(st.booleans()):
+            snap.settings[(ScopeKind.PHONE, pid)] = {"phonebooks": StoredValue(draw(names))}
+    return snap
+
+
+@settings(max_examples=50, suppress_health_check=[HealthCheck.too_slow])
+@given(_fleets())
+def test_a_phone_is_served_exactly_the_books_its_resolved_setting_names(
+    catalog: Catalog, snap: Snapshot
+) -> None:
+    resolver, renderer = Resolver(catalog, snap), Renderer(catalog)
+    for phone in snap.phones.values():
+        view = resolver.phone(phone)
+        allowed = view.settings["phonebooks"].value
+        assert isinstance(allowed, tuple)
+        files = {f.path: f.data for f in renderer.phone_files(view)}
+        served = etree.fromstring(files[f"{phone.mac}-phonebook.xml"])
+        names = [el.text for el in served.iter("Name")]
+        assert names == list(allowed)  # each book's one entry is named after the book
