@@ -62,11 +62,14 @@ def test_a_phonebook_reaches_the_phone_port(api: Api, client: Client) -> None:
     answer = client("PUT", setting, key, json={"value": ["front"]})
     assert answer.status == 200, answer.body
 
+    last: list[tuple[int, bytes]] = []
+
     def served() -> bytes | None:
         code, body = fetch_with_curl("-A", UA, f"http://127.0.0.1:{api.http}/{MAC}-directory.xml")
+        last[:] = [(code, body)]
         return body if code == 200 and b"3003" in body else None
 
-    body = eventually(served, "the phone port serves the phonebook", 60.0)
+    body = eventually(served, lambda: f"the phone port serves the phonebook; last: {last}", 60.0)
     assert b"<fn>Bob &amp; &lt;Co&gt;</fn>" in body
     answer = client("DELETE", book, key)
     assert answer.status == 409, answer.body
