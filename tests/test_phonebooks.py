@@ -309,3 +309,19 @@ def test_a_phone_is_served_exactly_the_books_its_resolved_setting_names(
         served = etree.fromstring(files[f"{phone.mac}-phonebook.xml"])
         names = [el.text for el in served.iter("Name")]
         assert names == list(allowed)  # each book's one entry is named after the book
+
+
+def test_the_tenant_directory_without_a_server_url_is_left_out_not_an_error(
+    acme: Store, catalog: Catalog
+) -> None:
+    # directory.tenant_lines predates phonebooks: a tenant using it for its Polycom
+    # phones must not stop rendering its other phones, which need a server URL for it.
+    edits = Edits.of(acme)
+    edits.settings.unset(parse_scope("tenant:acme"), "provisioning.server_url")
+    for group in ("sales", "support"):
+        edits.settings.unset(parse_scope(f"group:acme/{group}"), "phonebooks")
+    edits.settings.set(parse_scope("tenant:acme"), "directory.tenant_lines", True)
+    served = _served(acme, catalog)
+    assert b"remote_phonebook.data.1.url = %NULL%\n" in served["805ec0000001"]["805ec0000001.cfg"]
+    mpp = served["00562b000001"]["00562b000001.xml"]
+    assert b"<XML_Directory_Service_URL></XML_Directory_Service_URL>" in mpp
