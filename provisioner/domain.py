@@ -14,12 +14,15 @@ from typing import NamedTuple
 from provisioner.settings import Value
 
 __all__ = [
+    "NUMBER_KINDS",
     "DirectoryEntry",
     "FirmwareFile",
     "FirmwareSet",
     "Group",
     "Line",
     "Phone",
+    "Phonebook",
+    "PhonebookEntry",
     "ScopeKind",
     "Snapshot",
     "StoredValue",
@@ -101,6 +104,36 @@ class DirectoryEntry(NamedTuple):
     user: str
 
 
+# The kinds of number a phonebook entry may hold, one of each, in this order.
+NUMBER_KINDS = ("work", "mobile", "home", "other")
+
+
+@dataclass(frozen=True, slots=True)
+class PhonebookEntry:
+    """One contact of a phonebook; ``numbers`` are (kind, number) in NUMBER_KINDS order."""
+
+    first_name: str
+    last_name: str
+    organisation: str
+    numbers: tuple[tuple[str, str], ...]
+
+    @property
+    def name(self) -> str:
+        """What a phone shows: first and last name, else the organisation."""
+        return " ".join(n for n in (self.first_name, self.last_name) if n) or self.organisation
+
+
+# eq=False: compared and hashed by identity, so that contexts derived from a
+# phonebook can be cached per snapshot without hashing thousands of entries.
+@dataclass(frozen=True, slots=True, eq=False)
+class Phonebook:
+    """A named list of contacts of a tenant, in the order they were imported."""
+
+    name: str
+    description: str
+    entries: tuple[PhonebookEntry, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class FirmwareFile:
     """One file of a firmware set, as recorded when it was ingested."""
@@ -143,6 +176,7 @@ class Snapshot:
     settings: dict[tuple[ScopeKind, int], Settings] = field(default_factory=dict)
     device_key: bytes = b""  # server secret for generated per-device values
     directory: dict[int, tuple[DirectoryEntry, ...]] = field(default_factory=dict)  # by tenant
+    phonebooks: dict[int, dict[str, Phonebook]] = field(default_factory=dict)  # tenant → name
     # Active firmware sets by (vendor, label): what phones may be pointed at.
     firmware: dict[tuple[str, str], FirmwareSet] = field(default_factory=dict)
 

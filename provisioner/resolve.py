@@ -46,6 +46,7 @@ from provisioner.domain import (
     Group,
     Line,
     Phone,
+    Phonebook,
     ScopeKind,
     Snapshot,
     StoredValue,
@@ -74,6 +75,7 @@ __all__ = [
 
 FIRMWARE_SETTING = "firmware.version"
 DIRECTORY_SETTING = "directory.tenant_lines"
+PHONEBOOKS_SETTING = "phonebooks"
 # 32 symbols, so 5 bits of the HMAC per character and no modulo bias; no
 # I/O/0/1 because admins read these off a screen.
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -152,7 +154,10 @@ class PhoneView:
     (line settings at phone level, i.e. without line overrides);
     ``gated`` names settings the phone's firmware version rules out and
     ``hidden`` the server settings (access control): templates see neither;
-    ``directory`` is the tenant directory when ``directory.tenant_lines`` is on.
+    ``directory`` is the tenant directory when ``directory.tenant_lines`` is on;
+    ``phonebooks`` the tenant phonebooks the ``phonebooks`` setting names, in
+    its order, and ``missing_phonebooks`` the names it gives that the tenant
+    has no phonebook of (the phone cannot be rendered).
     ``firmware`` is the image of the active set ``firmware.label`` names for
     the phone's vendor, if that set has one for its model; ``unmanaged`` the
     served paths of the active unmanaged set ``firmware.unmanaged`` names.
@@ -170,6 +175,8 @@ class PhoneView:
     directory: tuple[DirectoryEntry, ...]
     firmware: FirmwareChoice | None = None
     unmanaged: tuple[str, ...] = ()
+    phonebooks: tuple[Phonebook, ...] = ()
+    missing_phonebooks: tuple[str, ...] = ()
 
 
 def generated_secret(key: bytes, mac: str, name: str) -> str:
@@ -196,6 +203,9 @@ class Resolver:
         self._generated: dict[str, tuple[str, ...]] = {}
         self._gated: dict[str, tuple[SettingSpec, ...]] = {}
         self._server: dict[str, frozenset[str]] = {}
+        self._books: dict[
+            tuple[int, tuple[str, ...]], tuple[tuple[Phonebook, ...], tuple[str, ...]]
+        ] = {}
         for key in catalog.families:
             specs = catalog.specs_for(key)
             self._line_names[key] = tuple(n for n, s in specs.items() if s.line)
@@ -299,6 +309,7 @@ class Resolver:
                 if name in line_values and name not in layered.locked:
                     line_values[name] = Resolved(stored.value, line_source)
             lines.append(LineView(line, line_values))
+        books, missing = self._phonebooks(tenant, values)
         return PhoneView(
             phone=phone,
             tenant=tenant,
@@ -314,7 +325,29 @@ class Resolver:
             else (),
             firmware=self._firmware(family, model, values),
             unmanaged=self._unmanaged(family, values),
+            phonebooks=books,
+            missing_phonebooks=missing,
         )
+
+    def _phonebooks(
+        self, tenant: Tenant, values: dict[str, Resolved]
+    ) -> tuple[tuple[Phonebook, ...], tuple[str, ...]]:
+        """The phonebooks the phone's ``phonebooks`` setting names, and the names not found."""
+        value = values[PHONEBOOKS_SETTING].value if PHONEBOOKS_SETTING in values else ()
+        names = tuple(n for n in value if isinstance(n, str)) if isinstance(value, tuple) else ()
+        if not names:
+            return (), ()
+        key = (tenant.id, names)
+        found = self._books.get(key)
+        if found is None:
+            books = self.snapshot.phonebooks.get(tenant.id, {})
+            # One tuple per distinct value: phones given the same books share the
+            # object, which lets the renderer render their phonebook file once.
+            found = self._books[key] = (
+                tuple(books[n] for n in names if n in books),
+                tuple(n for n in names if n not in books),
+            )
+        return found
 
     def _firmware(
         self, family: Family, model: ModelDef, values: dict[str, Resolved]

@@ -4,7 +4,10 @@ A case's expected output lives in ``<case>/expected/``: every per-phone file
 of the fleet's phones plus the family's shared files, compared byte for byte.
 An optional ``<case>/firmware.toml`` records firmware sets (``[[sets]]`` with
 vendor, label, kind, version, active and the paths of their files) before
-the fleet is applied, as if they had been uploaded.
+the fleet is applied, as if they had been uploaded. Files in
+``<case>/phonebooks/`` (``<tenant>.<name>.csv`` or ``.vcf``) are imported
+as phonebooks after the fleet is applied, as ``provisioner phonebook
+import`` would.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ import tempfile
 import tomllib
 from pathlib import Path
 
+from provisioner.actor import Actor
 from provisioner.catalog import Catalog, FilePer, expand_path
 from provisioner.domain import FirmwareFile, FirmwareSet
 from provisioner.fleet import load_fleet, parse_fleet
+from provisioner.phonebooks import guess_format, import_phonebook
 from provisioner.pipeline import render_snapshot
 from provisioner.store import Store
 from tests.conftest import _reset
@@ -41,6 +46,7 @@ def render_case(case: Path, catalog: Catalog) -> dict[str, bytes]:
             _reset(store)
             _record_firmware(store, case / "firmware.toml")
             store.tenants.apply(parse_fleet(load_fleet(case / "fleet.toml"), catalog))
+            _import_phonebooks(store, case / "phonebooks")
             result = render_snapshot(catalog, store.tenants.snapshot())
         finally:
             store.close()
@@ -56,6 +62,16 @@ def render_case(case: Path, catalog: Catalog) -> dict[str, bytes]:
     for phone_files in result.phones.values():
         files.update((f.path, f.data) for f in phone_files)
     return files
+
+
+def _import_phonebooks(store: Store, directory: Path) -> None:
+    if not directory.is_dir():
+        return
+    for path in sorted(directory.iterdir()):
+        tenant, name = path.stem.split(".", 1)
+        data = path.read_bytes()
+        fmt = guess_format(path.name, data)
+        import_phonebook(store.phonebooks, Actor.cli(), tenant, name, data, fmt)
 
 
 def _record_firmware(store: Store, path: Path) -> None:

@@ -40,7 +40,8 @@ DERIVED = {
     "sip.registrar.host": ("registrar.host",),
     "sip.registrar.port": ("registrar.port",),
     "sip.registrar.transport": ("registrar.transport",),
-    "directory.tenant_lines": ("directory",),
+    "directory.tenant_lines": ("in directory",),
+    "phonebooks": ("in phonebooks", "in contacts", "if phonebooks"),
     "firmware.label": ("firmware.",),
     "firmware.unmanaged": ("unmanaged",),
     "keys": ("{% if keys",),
@@ -189,6 +190,8 @@ def broken_site(tmp_path: Path, old: str, new: str) -> Path:
             '[[models]]\nid = "tc100"',
             "bad regular expression",
         ),
+        ("secrets = true", 'secrets = true\nuses = ["phone"]', "expected distinct names among"),
+        ('per = "model"', 'per = "model"\nuses = ["directory"]', "for per-phone files only"),
     ],
 )
 def test_catalog_errors_name_file_and_key(tmp_path: Path, old: str, new: str, message: str) -> None:

@@ -24,6 +24,7 @@ def routes() -> list[Route]:
         _jobs,
         _lines,
         _other,
+        _phonebooks,
         _phones,
         _preview,
         _rollouts,
@@ -44,4 +45,5 @@ def routes() -> list[Route]:
         *_firmware.ROUTES,
         *_rollouts.ROUTES,
         *_devices.ROUTES,
+        *_phonebooks.ROUTES,
     ]

@@ -24,6 +24,7 @@ from typing import Any
 
 from provisioner.catalog._content_types import FORMAT_CONTENT_TYPES
 from provisioner.catalog._model import (
+    SHAREABLE_CONTEXT,
     CheckSync,
     DhcpOption,
     DhcpValue,
@@ -280,6 +281,14 @@ def _file(data: object, where: str) -> FileDef:
     if per is FilePer.FAMILY and tokens:
         raise CatalogError(f"{where}: a per-family path cannot contain {{...}} tokens")
     content_type = t.text("content_type", FORMAT_CONTENT_TYPES[fmt])
+    uses = t.array("uses", [])
+    if uses and per is not FilePer.PHONE:
+        raise CatalogError(f"{where}: uses is for per-phone files only")
+    unknown = [u for u in uses if u not in SHAREABLE_CONTEXT]
+    if unknown or len(set(uses)) != len(uses):
+        raise CatalogError(
+            f"{where}: uses {uses!r}: expected distinct names among {', '.join(SHAREABLE_CONTEXT)}"
+        )
     result = FileDef(
         path=path,
         template=t.text("template"),
@@ -287,6 +296,7 @@ def _file(data: object, where: str) -> FileDef:
         per=per,
         secrets=t.flag("secrets", False),
         content_type=content_type,
+        uses=tuple(uses),
     )
     t.done()
     return result

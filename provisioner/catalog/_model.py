@@ -48,6 +48,10 @@ class FileDef:
     MAC, ``{name}`` for a model variable (e.g. ``{code}`` for Yealink). A
     request path is matched against these patterns; it is never joined onto a
     filesystem path. ``secrets`` marks files that carry credentials.
+    ``uses`` (per-phone files only) names the only context entries the
+    template sees (from :data:`SHAREABLE_CONTEXT`): phones given the same
+    data then share one rendering (a phonebook file of thousands of entries
+    is rendered once, not once per phone). Empty: the whole phone context.
     """
 
     path: str
@@ -56,6 +60,13 @@ class FileDef:
     per: FilePer
     secrets: bool
     content_type: str
+    uses: tuple[str, ...] = ()
+
+
+# Per-phone context entries that are the same object for every phone given
+# the same data (provisioner/render/_context.py), so a file using only these
+# can be rendered once per distinct value.
+SHAREABLE_CONTEXT = ("directory", "phonebooks", "contacts", "maps")
 
 
 @dataclass(frozen=True, slots=True)

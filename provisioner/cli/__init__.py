@@ -32,6 +32,7 @@ from provisioner.cli._entities import (
 from provisioner.cli._firmware import add_parser as add_firmware_parser
 from provisioner.cli._inspect import cmd_explain, cmd_render
 from provisioner.cli._notify import cmd_jobs, cmd_notify, cmd_send_profiles
+from provisioner.cli._phonebook import add_parser as add_phonebook_parser
 from provisioner.cli._rollout import add_parser as add_rollout_parser
 from provisioner.cli._serve import (
     cmd_ban,
@@ -363,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("mac", metavar="MAC")
 
     add_firmware_parser(command)
+    add_phonebook_parser(command)
     add_admin_parsers(command)
     add_rollout_parser(command)
 

@@ -16,6 +16,14 @@ docs/templates.md):
 ``tz``      the time zone rule of ``s['time.zone']`` (see :func:`tz_context`)
 ``directory`` tenant directory entries (name, user), empty unless
             ``directory.tenant_lines`` is on
+``phonebooks`` the tenant phonebooks the ``phonebooks`` setting gives the
+            phone, in its order: name, description, entries (name,
+            first_name, last_name, organisation, numbers: (kind, number)
+            pairs, kinds work/mobile/home/other) — docs/phonebooks.md
+``contacts`` the same entries one number at a time (name, first_name,
+            last_name, organisation, kind, number), each number once (the
+            first entry that has it wins) and none that ``directory``
+            already lists: for formats with one number per item
 ``maps``    the family's value tables (used by the ``vmap`` filter)
 ``firmware`` ``None``, or the image ``firmware.label`` selects: label, version,
             file (in the set), stem (file name without its extension),
@@ -47,6 +55,7 @@ import posixpath
 from typing import Any
 
 from provisioner.catalog import Family, ModelDef
+from provisioner.domain import DirectoryEntry, Phonebook
 from provisioner.errors import InputError
 from provisioner.keylayout import PlacedKey, phone_layout
 from provisioner.mac import format_mac
@@ -166,6 +175,8 @@ def phone_context(view: PhoneView, family: Family) -> dict[str, Any]:
         "raw": raw,
         "tz": tz_context(str(s["time.zone"])),
         "directory": view.directory,
+        "phonebooks": view.phonebooks,
+        "contacts": _contacts(view.phonebooks, view.directory),
         "maps": family.maps,
         "firmware": _firmware(view, str(s.get("provisioning.server_url", ""))),
         "unmanaged": list(view.unmanaged),
@@ -216,6 +227,46 @@ def _keys(view: PhoneView, lines: list[dict[str, Any]]) -> dict[str, Any]:
             if module is not None
         ],
     }
+
+
+# Flattened contacts by the identities of (directory, *phonebooks): a snapshot
+# hands every phone of a tenant the same objects, so phones with the same
+# books share one list, and no per-phone work grows with the books' size.
+# The value keeps the key's objects alive, so their ids cannot be reused.
+_CONTACTS: dict[tuple[int, ...], tuple[object, tuple[dict[str, str], ...]]] = {}
+_CONTACTS_MAX = 256
+
+
+def _contacts(
+    books: tuple[Phonebook, ...], directory: tuple[DirectoryEntry, ...]
+) -> tuple[dict[str, str], ...]:
+    key = (id(directory), *map(id, books))
+    hit = _CONTACTS.get(key)
+    if hit is not None:
+        return hit[1]
+    seen = {entry.user for entry in directory}
+    items: list[dict[str, str]] = []
+    for book in books:
+        for entry in book.entries:
+            for kind, number in entry.numbers:
+                if number in seen:
+                    continue
+                seen.add(number)
+                items.append(
+                    {
+                        "name": entry.name,
+                        "first_name": entry.first_name,
+                        "last_name": entry.last_name,
+                        "organisation": entry.organisation,
+                        "kind": kind,
+                        "number": number,
+                    }
+                )
+    if len(_CONTACTS) >= _CONTACTS_MAX:
+        _CONTACTS.clear()
+    result = tuple(items)
+    _CONTACTS[key] = ((directory, books), result)
+    return result
 
 
 def _firmware(view: PhoneView, server_url: str) -> dict[str, Any] | None:

@@ -58,6 +58,11 @@ def _vmap(context: Context, value: object, map_name: str) -> str:
         raise TemplateValueError(f"[maps.{map_name}] has no entry for {key!r}") from None
 
 
+def _fail(message: str) -> str:
+    """Stop rendering with ``message``: for data a format cannot express (see docs/templates.md)."""
+    raise TemplateValueError(message)
+
+
 def make_environments(
     search_path: Sequence[Path],
 ) -> dict[OutputFormat, ImmutableSandboxedEnvironment]:
@@ -87,6 +92,7 @@ def make_environments(
             "vmap": _vmap,
         }
         env.filters.update(filters)
+        env.globals["fail"] = _fail
         # `safe` would let a template bypass format escaping.
         del env.filters["safe"]
         envs[fmt] = env

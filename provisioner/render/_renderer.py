@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from jinja2 import Template, TemplateError, TemplateSyntaxError
@@ -22,6 +22,10 @@ __all__ = ["RenderError", "RenderFailed", "RenderedFile", "Renderer"]
 # Exceptions a template can raise while rendering; anything else is our bug
 # and propagates.
 _TEMPLATE_ERRORS = (TemplateError, PrintError, TemplateValueError, TypeError, ValueError)
+
+
+# Distinct shareable renderings kept (a few per tenant and family).
+_SHARED_MAX = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,8 @@ class Renderer:
         self.catalog = catalog
         self._envs = make_environments(catalog.search_path)
         self._templates: dict[tuple[str, str], Template] = {}
+        # Renderings of files that `uses` shareable entries only, by identity.
+        self._shared: dict[tuple[object, ...], tuple[tuple[object, ...], RenderedFile]] = {}
         self._parser = etree.XMLParser(
             resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
         )
@@ -107,6 +113,26 @@ class Renderer:
                 ) from exc
         return RenderedFile(path, data, file.content_type, file.secrets)
 
+    def _render_shared(
+        self, family: Family, file: FileDef, path: str, context: dict[str, Any], mac: str
+    ) -> RenderedFile:
+        """Render a file that ``uses`` only shareable entries, once per distinct value.
+
+        Those entries are the same objects for every phone given the same data
+        (the resolver and context hand them out so), so their identities are the
+        key; the cached value keeps them alive, so an id is never reused while
+        it is a key.
+        """
+        used = {name: context[name] for name in file.uses}
+        key = (family.key, file.template, *(id(v) for v in used.values()))
+        hit = self._shared.get(key)
+        if hit is None:
+            rendered = self._render(family, file, path, used, mac)
+            if len(self._shared) >= _SHARED_MAX:
+                self._shared.clear()
+            hit = self._shared[key] = (tuple(used.values()), rendered)
+        return replace(hit[1], path=path)
+
     def phone_files(self, view: PhoneView) -> list[RenderedFile]:
         """Render every per-phone file of ``view``'s family.
 
@@ -114,12 +140,18 @@ class Renderer:
         """
         family = view.family
         mac = view.phone.mac
+        if view.missing_phonebooks:
+            names = ", ".join(view.missing_phonebooks)
+            message = f"setting phonebooks names {names}, which tenant {view.tenant.name} lacks"
+            raise RenderFailed(RenderError(mac, "phonebooks", None, message))
         try:
             context = phone_context(view, family)
         except InputError as exc:  # keys that do not fit (provisioner.keylayout)
             raise RenderFailed(RenderError(mac, "keys", None, str(exc))) from exc
         return [
-            self._render(family, file, expand_path(file.path, view.model, mac), context, mac)
+            (self._render_shared if file.uses else self._render)(
+                family, file, expand_path(file.path, view.model, mac), context, mac
+            )
             for file in family.files
             if file.per is FilePer.PHONE
         ]

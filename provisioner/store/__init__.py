@@ -12,6 +12,7 @@ from provisioner.store._feed import CHANGES_CHANNEL, FEED_MAX_ENTRIES, Reach
 from provisioner.store._firmware import FirmwareRepository
 from provisioner.store._jobs import JobRepository, JobRequest, JobSummary, TargetRow
 from provisioner.store._nonces import NonceCounts
+from provisioner.store._phonebooks import PhonebookRepository, PhonebookSummary
 from provisioner.store._rollouts import RolloutPhone, RolloutRecord, RolloutRepository
 from provisioner.store._seen import PendingDevice, SeenRepository, SeenRow
 from provisioner.store._session import TenantSession
@@ -40,6 +41,8 @@ __all__ = [
     "JobSummary",
     "NonceCounts",
     "PendingDevice",
+    "PhonebookRepository",
+    "PhonebookSummary",
     "Reach",
     "RolloutPhone",
     "RolloutRecord",

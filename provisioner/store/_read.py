@@ -9,13 +9,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Table, and_, or_, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from provisioner.domain import (
     DirectoryEntry,
     Group,
     Line,
     Phone,
+    Phonebook,
+    PhonebookEntry,
     ScopeKind,
     Snapshot,
     StoredValue,
@@ -40,6 +42,7 @@ __all__ = [
     "locks_reach",
     "part_phone_ids",
     "phones_of_models",
+    "read_phonebooks",
 ]
 
 # Ids named in one statement when phones are read by id: well under what
@@ -213,6 +216,7 @@ def load_snapshot(
         for owner_id, values in _settings(conn, table, owner, ids).items():
             snap.settings[(kind, owner_id)] = values
     snap.directory = _directory(conn, only.tenants)
+    snap.phonebooks = read_phonebooks(conn, only.tenants)
     snap.firmware = {(s.vendor, s.label): s for s in firmware_sets(conn, active=True)}
     return snap
 
@@ -225,6 +229,46 @@ def load_heads(conn: Connection, tenant_ids: Collection[int]) -> Snapshot:
     for owner_id, values in _settings(conn, t.tenant_settings, "tenant", ids).items():
         snap.settings[(ScopeKind.TENANT, owner_id)] = values
     return snap
+
+
+def _entry(row: Row[Any]) -> PhonebookEntry:
+    numbers = json.loads(row.numbers)
+    return PhonebookEntry(
+        first_name=row.first_name,
+        last_name=row.last_name,
+        organisation=row.organisation,
+        numbers=tuple((str(kind), str(number)) for kind, number in numbers),
+    )
+
+
+def read_phonebooks(
+    conn: Connection, tenant_ids: Collection[int] | Select[Any] | None
+) -> dict[int, dict[str, Phonebook]]:
+    """Every phonebook of the tenants named (all without ``tenant_ids``), by tenant and name."""
+    books = select(t.phonebooks)
+    if tenant_ids is not None:
+        books = books.where(t.phonebooks.c.tenant_id.in_(tenant_ids))
+    heads = {row.id: row for row in conn.execute(books)}
+    if not heads:
+        return {}
+    entries: dict[int, list[PhonebookEntry]] = defaultdict(list)
+    query = select(t.phonebook_entries).order_by(
+        t.phonebook_entries.c.phonebook_id, t.phonebook_entries.c.position
+    )
+    if tenant_ids is not None:
+        query = query.where(
+            t.phonebook_entries.c.phonebook_id.in_(
+                select(t.phonebooks.c.id).where(t.phonebooks.c.tenant_id.in_(tenant_ids))
+            )
+        )
+    for row in conn.execute(query):
+        entries[row.phonebook_id].append(_entry(row))
+    result: dict[int, dict[str, Phonebook]] = defaultdict(dict)
+    for book_id, head in heads.items():
+        result[head.tenant_id][head.name] = Phonebook(
+            head.name, head.description, tuple(entries.get(book_id, ()))
+        )
+    return dict(result)
 
 
 def _directory(

@@ -21,6 +21,7 @@ from provisioner.store._engine import connect, migrate
 from provisioner.store._firmware import FirmwareRepository
 from provisioner.store._jobs import JobRepository
 from provisioner.store._nonces import NonceCounts
+from provisioner.store._phonebooks import PhonebookRepository
 from provisioner.store._rollouts import RolloutRepository
 from provisioner.store._seen import SeenRepository
 from provisioner.store._tenants import TenantRepository
@@ -37,7 +38,8 @@ class Store:
     ``seen`` (seen records and pending devices), ``firmware`` (firmware
     sets), ``rollouts`` (staged rollouts), ``bans``, ``nonces`` (digest
     nonce counts used on any node), ``uploads`` (files phones uploaded),
-    ``apikeys`` (admin API keys) and ``audit`` (the audit log).
+    ``apikeys`` (admin API keys), ``audit`` (the audit log) and
+    ``phonebooks`` (tenant phonebooks).
     """
 
     def __init__(self, engine: Engine, catalog: Catalog) -> None:
@@ -53,6 +55,7 @@ class Store:
         self.uploads = UploadRepository(engine)
         self.apikeys = ApiKeyRepository(engine)
         self.audit = AuditLog(engine)
+        self.phonebooks = PhonebookRepository(engine)
 
     @classmethod
     def open(cls, url: str, catalog: Catalog) -> Store:

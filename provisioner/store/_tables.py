@@ -46,6 +46,8 @@ __all__ = [
     "pending",
     "phone_settings",
     "phone_uploads",
+    "phonebook_entries",
+    "phonebooks",
     "phones",
     "rollout_phones",
     "rollouts",
@@ -422,4 +424,31 @@ change_feed = Table(
     Column("kind", String(8), nullable=False),
     Column("key", String(64), nullable=False),
     Index("ix_change_feed_tenant_revision", "tenant_id", "revision"),
+)
+
+
+# Tenant phonebooks (docs/phonebooks.md): named lists of contacts that phones
+# get through the `phonebooks` setting. An entry's numbers are JSON text,
+# [[kind, number], ...], at most one per kind.
+phonebooks = Table(
+    "phonebooks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("description", String(255), nullable=False, default=""),
+    UniqueConstraint("tenant_id", "name"),
+)
+
+phonebook_entries = Table(
+    "phonebook_entries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("phonebook_id", ForeignKey("phonebooks.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("first_name", String(64), nullable=False, default=""),
+    Column("last_name", String(64), nullable=False, default=""),
+    Column("organisation", String(128), nullable=False, default=""),
+    Column("numbers", Text, nullable=False),
+    UniqueConstraint("phonebook_id", "position"),
 )

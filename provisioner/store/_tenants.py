@@ -38,6 +38,7 @@ from provisioner.store import _tables as t
 from provisioner.store._audit import record_audit
 from provisioner.store._engine import device_key
 from provisioner.store._feed import Reach, announce, read_reach
+from provisioner.store._phonebooks import unknown_phonebooks
 from provisioner.store._read import (
     TenantIds,
     add_phones,
@@ -607,6 +608,7 @@ class TenantRepository:
             )
         new = check_change(self.catalog, loaded[0] if loaded else None, state)
         new += clashes(conn, [state], {name})
+        new += unknown_phonebooks(conn, loaded[0] if loaded else None, state)
         if new:
             raise ValidationFailed(new)
         try:
