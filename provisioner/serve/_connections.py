@@ -28,7 +28,10 @@ ban. Here:
   logged again, so one address writes at most the ban limit of lines per
   ban.
 
-The per-request path is aiohttp's own; all of this costs per connection.
+All of this costs per connection. Plain HTTP starts on the fast path
+(:mod:`provisioner.serve._fast_http`), which keeps the same header timeout
+and hands the connection to aiohttp's handler (:class:`_Connection`) for
+anything but GET/HEAD of rendered files; HTTPS is aiohttp's throughout.
 """
 
 from __future__ import annotations

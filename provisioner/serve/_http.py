@@ -6,6 +6,11 @@ response. The one uniform not-found has a fixed body and headers whatever
 the reason (security goal 2). Uploads are read in chunks up to the limit
 the gateway granted; a larger body is refused with 413 and nothing is
 stored (libraries.md §3: aiohttp's own limit would refuse legitimate logs).
+
+On plain HTTP, GET and HEAD of rendered files usually never get here: the
+fast path (:mod:`provisioner.serve._fast_http`) answers them with the same
+bytes. What it hands over reaches this handler; a firmware file it already
+decided on comes with its reply (:func:`~provisioner.serve._connections.decided_reply`).
 """
 
 from __future__ import annotations
