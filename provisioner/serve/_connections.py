@@ -28,7 +28,10 @@ ban. Here:
   logged again, so one address writes at most the ban limit of lines per
   ban.
 
-The per-request path is aiohttp's own; all of this costs per connection.
+All of this costs per connection. Plain HTTP starts on the fast path
+(:mod:`provisioner.serve._fast_http`), which keeps the same header timeout
+and hands the connection to aiohttp's handler (:class:`_Connection`) for
+anything but GET/HEAD of rendered files; HTTPS is aiohttp's throughout.
 """
 
 from __future__ import annotations
@@ -38,17 +41,19 @@ import logging
 import ssl
 import traceback
 from collections import Counter
+from functools import partial
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
 from provisioner.serve._access_log import AccessLog
+from provisioner.serve._fast_http import FastConnection
 from provisioner.serve._forwarded import forwarded_client, forwarded_secure
 from provisioner.serve._front import FrontGateway
-from provisioner.serve._model import Network, Protocol, allowed
+from provisioner.serve._model import Network, Protocol, Reply, allowed
 
-__all__ = ["Connections", "Site", "request_client", "request_secure"]
+__all__ = ["Connections", "Site", "decided_reply", "request_client", "request_secure"]
 
 log = logging.getLogger("provisioner.http")
 
@@ -69,6 +74,18 @@ def request_secure(request: web.BaseRequest, trusted_proxies: tuple[Network, ...
         return False
     values = request.headers.getall("X-Forwarded-Proto", ())
     return forwarded_secure(request.remote or "", values, trusted_proxies)
+
+
+def decided_reply(request: web.BaseRequest) -> Reply | None:
+    """The gateway's reply to ``request`` when the fast path made it before handing over.
+
+    Taken once: only the first request aiohttp reads on the connection has one.
+    """
+    handler = request.protocol
+    if not isinstance(handler, _Connection) or handler.decided is None:
+        return None
+    reply, handler.decided = handler.decided, None
+    return reply
 
 
 class Connections:
@@ -216,7 +233,10 @@ class Site(web.BaseSite):
             transport.abort()
             return
         if self._tls is None:
-            self._serve(transport, peer, Protocol.HTTP)
+            # Plain HTTP starts on the fast path, which hands over to aiohttp when it must.
+            fast = FastConnection(self._connections, peer, partial(self._handed, peer))
+            transport.set_protocol(fast)
+            fast.connection_made(transport)
             return
         task = asyncio.create_task(self._handshake(transport, peer, self._tls))
         self._handshakes.add(task)
@@ -250,12 +270,24 @@ class Site(web.BaseSite):
         if secure is not None:
             self._serve(secure, peer, Protocol.HTTPS, early.data)
 
+    def _handed(
+        self, peer: str, transport: asyncio.Transport, data: bytes, decided: Reply | None
+    ) -> None:
+        """Plain HTTP the fast path gives up: aiohttp reads ``data`` first."""
+        self._serve(transport, peer, Protocol.HTTP, data, decided)
+
     def _serve(
-        self, transport: asyncio.Transport, peer: str, protocol: Protocol, data: bytes = b""
+        self,
+        transport: asyncio.Transport,
+        peer: str,
+        protocol: Protocol,
+        data: bytes = b"",
+        decided: Reply | None = None,
     ) -> None:
         runner_server = self._runner.server
         assert runner_server is not None  # sites exist only while the runner is set up
         handler = _Connection(runner_server, self._connections, peer, protocol)
+        handler.decided = decided
         transport.set_protocol(handler)
         handler.connection_made(transport)
         if data:
@@ -295,7 +327,7 @@ class _Early(asyncio.Protocol):
 class _Connection(web.RequestHandler):
     """aiohttp's handler of one connection, which frees its slot and reports malformed requests."""
 
-    __slots__ = ("_connections", "_peer", "_protocol")
+    __slots__ = ("_connections", "_peer", "_protocol", "decided")
 
     def __init__(
         self, manager: web.Server, connections: Connections, peer: str, protocol: Protocol
@@ -314,6 +346,7 @@ class _Connection(web.RequestHandler):
         self._connections = connections
         self._peer = peer
         self._protocol = protocol
+        self.decided: Reply | None = None  # the fast path's reply to the first request
 
     def record_access(
         self, request: web.BaseRequest, response: web.StreamResponse, seconds: float

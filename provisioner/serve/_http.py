@@ -6,52 +6,46 @@ response. The one uniform not-found has a fixed body and headers whatever
 the reason (security goal 2). Uploads are read in chunks up to the limit
 the gateway granted; a larger body is refused with 413 and nothing is
 stored (libraries.md §3: aiohttp's own limit would refuse legitimate logs).
+
+On plain HTTP, GET and HEAD of rendered files usually never get here: the
+fast path (:mod:`provisioner.serve._fast_http`) answers them with the same
+bytes. What it hands over reaches this handler; a firmware file it already
+decided on comes with its reply (:func:`~provisioner.serve._connections.decided_reply`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from email.utils import parsedate_to_datetime
 
 from aiohttp import web
 
 from provisioner.serve._client_cert import certificate_mac
-from provisioner.serve._connections import Connections, request_client, request_secure
+from provisioner.serve._connections import (
+    Connections,
+    decided_reply,
+    request_client,
+    request_secure,
+)
+from provisioner.serve._fast_http import NOT_FOUND_BODY, UNAUTHORIZED_BODY, fresh
 from provisioner.serve._front import FrontGateway
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Fetch, Network, Protocol, Reply, Status, allowed
 
 __all__ = ["Handler", "make_handler"]
 
-_NOT_FOUND_BODY = b"Not Found\n"
 _CHUNK = 64 * 1024
 _MAX_UPLOAD = 64 * 1024 * 1024  # hard ceiling above any catalog limit
 
 
 def _not_found() -> web.Response:
-    return web.Response(status=404, body=_NOT_FOUND_BODY, content_type="text/plain")
+    return web.Response(status=404, body=NOT_FOUND_BODY, content_type="text/plain")
 
 
 def _challenge(reply: Reply) -> web.Response:
-    response = web.Response(status=401, body=b"Unauthorized\n", content_type="text/plain")
+    response = web.Response(status=401, body=UNAUTHORIZED_BODY, content_type="text/plain")
     for value in reply.challenge:
         response.headers.add("WWW-Authenticate", value)
     return response
-
-
-def _fresh(request: web.BaseRequest, etag: str, last_modified: int) -> bool:
-    """True when the client's cached copy is current (RFC 9110 §13.1.2, §13.1.3)."""
-    if_none_match = request.headers.get("If-None-Match")
-    if if_none_match is not None:
-        tags = [tag.strip() for tag in if_none_match.split(",")]
-        return "*" in tags or etag in tags or f"W/{etag}" in tags
-    since = request.headers.get("If-Modified-Since")
-    if since is None:
-        return False
-    try:
-        return int(parsedate_to_datetime(since).timestamp()) >= last_modified
-    except (TypeError, ValueError, OverflowError):
-        return False
 
 
 def _fetch_of(request: web.BaseRequest, trusted_proxies: tuple[Network, ...]) -> Fetch:
@@ -96,7 +90,9 @@ def _download_response(request: web.BaseRequest, reply: Reply) -> web.StreamResp
         # Phones should revalidate every time; nothing may sit in a shared cache.
         "Cache-Control": "private, no-cache",
     }
-    if _fresh(request, file.etag, file.last_modified):
+    headers_in = request.headers
+    since = headers_in.get("If-Modified-Since")
+    if fresh(headers_in.get("If-None-Match"), since, file.etag, file.last_modified):
         del headers["Content-Type"]
         return web.Response(status=304, headers=headers)
     # aiohttp sends no body for HEAD but keeps the Content-Length of this one.
@@ -146,7 +142,11 @@ def make_handler(
         return _fetch_of(request, trusted_proxies)
 
     async def download(request: web.BaseRequest) -> web.StreamResponse:
-        return _download_response(request, await gateway.fetch(fetch_of(request)))
+        # A request the fast path decided on, then handed over (a file on disk).
+        reply = decided_reply(request)
+        if reply is None:
+            reply = await gateway.fetch(fetch_of(request))
+        return _download_response(request, reply)
 
     async def upload(request: web.BaseRequest) -> web.StreamResponse:
         req = fetch_of(request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from provisioner.catalog import Catalog
 from provisioner.devices import reject_device
 from provisioner.edits import Edits
 from provisioner.scope import parse_scope
-from provisioner.serve import Fetch, Protocol, Status
+from provisioner.serve import Fetch, Protocol, Reply, Status
 from provisioner.serve._ftp_backend import GatewayFtpBackend
 from tests.serve.harness import (
     DISABLED,
@@ -94,6 +95,26 @@ def test_the_four_failures_are_indistinguishable(h: Harness) -> None:
     assert {(r.status, r.file, r.challenge) for r in wrong.values()} == {
         (Status.NOT_FOUND, None, ())
     }
+
+
+def test_begin_answers_at_once_unless_an_answer_must_be_claimed(h: Harness) -> None:
+    """What the HTTP fast path relies on: a reply now, or a coroutine that finishes the request."""
+
+    async def begin(fetch: Fetch) -> Reply | Coroutine[object, object, Reply]:
+        return h.gateway.begin(fetch)  # on the loop, as the front ends call it
+
+    path = f"{YEALINK}.cfg"
+    for now in (f"{POLYCOM}.cfg", path, "0004f2999999.cfg"):  # served, challenged, failed
+        fetch = Fetch(Protocol.HTTP, now, "127.0.0.1", uri="/" + now)
+        assert isinstance(h.run(begin(fetch)), Reply)
+    authorization = digest_for(h, path)
+    fetch = Fetch(Protocol.HTTP, path, "127.0.0.1", authorization=authorization, uri="/" + path)
+    later = h.run(begin(fetch))
+    assert not isinstance(later, Reply)  # claimed for the cluster first
+    reply = h.run(later)
+    assert reply.status is Status.OK
+    assert b"line-secret-101" in reply.file.data
+    assert h.get(path, authorization=authorization).status is Status.NOT_FOUND  # a replay
 
 
 def test_tftp_is_off_until_enabled(h: Harness) -> None:

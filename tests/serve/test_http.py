@@ -14,6 +14,7 @@ from aiohttp import web
 from provisioner.catalog import Catalog
 from provisioner.edits import Edits
 from provisioner.scope import parse_scope
+from provisioner.serve._connections import Connections, Site
 from provisioner.serve._http import make_handler
 from provisioner.serve._tls import self_signed, server_context
 from provisioner.settings import parse_networks
@@ -34,7 +35,11 @@ class Running:
             # aiohttp's low-level server must be created on its running loop.
             self.runner = web.ServerRunner(web.Server(handler, access_log=None))
             await self.runner.setup()
-            await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+            # Plain HTTP as `serve` runs it: the fast path, handing over to aiohttp.
+            connections = Connections(
+                h.gateway, per_address=64, header_timeout=30, handshake_timeout=30
+            )
+            await Site(self.runner, "127.0.0.1", self.port, connections).start()
             await web.TCPSite(
                 self.runner, "127.0.0.1", self.tls_port, ssl_context=server_context(cert, key)
             ).start()

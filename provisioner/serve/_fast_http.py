@@ -1,0 +1,396 @@
+"""The phone port's common case without aiohttp: GET and HEAD of rendered files.
+
+aiohttp's request and response objects cost most of a request on the phone
+port (docs/performance-notes.md): a bare aiohttp server returning fixed bytes
+reached a third of nginx on the development machine, a bare
+:class:`asyncio.Protocol` over ``httptools`` (llhttp, the parser uvicorn
+uses) several times that. So a plain HTTP connection starts on
+:class:`FastConnection`, which answers the requests phones make all day —
+``GET``/``HEAD`` of a path, with at most conditional and authorization
+headers — from the gateway's reply, with the same status, headers and body
+as :mod:`provisioner.serve._http` would send.
+
+Anything else is handed, with the bytes of the request that is not taken
+and everything after them, to aiohttp's handler of the connection
+(:class:`~provisioner.serve._connections._Connection`), which keeps the
+connection from then on: other methods (uploads), request bodies, HTTP/1.0
+or ``Connection: close``, targets with ``%``-escapes or not starting with
+``/``, ``/healthz`` and ``/metrics``, headers that do not parse, and heads
+larger than :data:`_MAX_HEAD`. A request whose reply is a file on disk
+(firmware, with ``Range``) is handed over with the reply already made, so
+the gateway is not asked twice (``_Connection.decided``).
+
+The header timeout is kept as aiohttp keeps it: from the accept and from
+each answer until the next request's head is complete, not reset by data
+arriving meanwhile. Requests are answered in order; bytes that arrive while
+a reply is awaited (a digest answer being claimed for the cluster) wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from email.utils import formatdate, parsedate_to_datetime
+from typing import TYPE_CHECKING
+
+import httptools
+from aiohttp.http import SERVER_SOFTWARE
+
+from provisioner.serve._forwarded import forwarded_client, forwarded_secure
+from provisioner.serve._model import Fetch, Protocol, Reply, ServedFile, Status
+
+if TYPE_CHECKING:
+    from provisioner.serve._connections import Connections
+
+__all__ = ["NOT_FOUND_BODY", "UNAUTHORIZED_BODY", "FastConnection", "fresh"]
+
+log = logging.getLogger("provisioner.http")
+NOT_FOUND_BODY = b"Not Found\n"
+UNAUTHORIZED_BODY = b"Unauthorized\n"
+
+_MAX_HEAD = 8190  # aiohttp's limit for one line or field; larger heads go to aiohttp
+_MAX_BUFFERED = 64 * 1024  # read while a reply is awaited, before reading pauses
+_END = b"\r\n\r\n"
+_SERVER = f"Server: {SERVER_SOFTWARE}\r\n".encode()  # as aiohttp's answers say
+# Fixed headers of the answers that do not depend on the file, in aiohttp's order.
+_404 = b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n" % len(
+    NOT_FOUND_BODY
+)
+_401 = b"HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\n"
+_401_LENGTH = b"Content-Length: %d\r\n" % len(UNAUTHORIZED_BODY)
+# Headers the fast path reads; any others are ignored, as the handler ignores them.
+_WANTED = frozenset(
+    {
+        b"user-agent",
+        b"authorization",
+        b"if-none-match",
+        b"if-modified-since",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+    }
+)
+# Heads with these go to aiohttp: a body, or a protocol switch.
+_HANDED = frozenset({b"content-length", b"transfer-encoding", b"upgrade", b"expect"})
+
+
+def fresh(if_none_match: str | None, since: str | None, etag: str, last_modified: int) -> bool:
+    """True when the client's cached copy is current (RFC 9110 §13.1.2, §13.1.3).
+
+    ``if_none_match`` and ``since`` are the request's ``If-None-Match`` and
+    ``If-Modified-Since`` headers, if it has them.
+    """
+    if if_none_match is not None:
+        tags = [tag.strip() for tag in if_none_match.split(",")]
+        return "*" in tags or etag in tags or f"W/{etag}" in tags
+    if since is None:
+        return False
+    try:
+        return int(parsedate_to_datetime(since).timestamp()) >= last_modified
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+class _Dates:
+    """The ``Date`` header line, made once a second."""
+
+    __slots__ = ("_line", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._line = b""
+
+    def line(self) -> bytes:
+        now = int(time.time())
+        if now != self._second:
+            self._second = now
+            self._line = b"Date: %s\r\n" % formatdate(now, usegmt=True).encode("ascii")
+        return self._line
+
+
+_DATES = _Dates()
+
+
+def _file_headers(file: ServedFile) -> bytes:
+    """The validators and caching headers of a rendered file (every 200 and 304 carries them)."""
+    return (
+        f"ETag: {file.etag}\r\nLast-Modified: {file.last_modified_http}\r\n"
+        "Cache-Control: private, no-cache\r\n"
+    ).encode("latin-1")
+
+
+class _Head:
+    """One parsed request head (the ``httptools`` callbacks write into it)."""
+
+    __slots__ = ("handed", "headers", "keep_alive", "parser", "url")
+
+    def __init__(self) -> None:
+        self.url = b""
+        self.headers: dict[bytes, list[bytes]] = {}
+        self.handed = False  # something only aiohttp handles
+        self.keep_alive = False  # HTTP/1.1 without Connection: close
+        self.parser = httptools.HttpRequestParser(self)
+
+    def on_headers_complete(self) -> None:
+        # llhttp knows the connection's fate only until the message is complete.
+        parser = self.parser
+        self.keep_alive = parser.get_http_version() == "1.1" and parser.should_keep_alive()
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.lower()
+        if key in _WANTED:
+            self.headers.setdefault(key, []).append(value)
+        elif key in _HANDED:
+            self.handed = True
+
+    def first(self, name: bytes, default: str | None = None) -> str | None:
+        values = self.headers.get(name)
+        return default if values is None else values[0].decode("latin-1")
+
+    def all(self, name: bytes) -> list[str]:
+        return [value.decode("latin-1") for value in self.headers.get(name, ())]
+
+
+class FastConnection(asyncio.Protocol):
+    """One plain HTTP connection, answered here until something needs aiohttp."""
+
+    def __init__(
+        self,
+        connections: Connections,
+        peer: str,
+        hand_over: Callable[[asyncio.Transport, bytes, Reply | None], None],
+    ) -> None:
+        """``hand_over(transport, data, reply)`` gives the connection to aiohttp.
+
+        ``data`` is what aiohttp is to read first; ``reply``, when not None,
+        is the gateway's answer to the first request in it.
+        """
+        self._connections = connections
+        self._gateway = connections.gateway
+        self._peer = peer
+        self._hand_over = hand_over
+        self._transport: asyncio.Transport | None = None
+        self._buffer = b""
+        self._waiting: asyncio.Task[None] | None = None  # a reply being awaited
+        self._paused = False  # the transport's buffer is full: answer nothing more yet
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
+
+    # --- the connection ----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._transport is None:
+            return  # handed over: aiohttp's handler releases the connection
+        self._transport = None
+        self._disarm()
+        self._connections.release(self._peer)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if self._waiting is None and not self._paused:
+            self._serve()
+        elif len(self._buffer) > _MAX_BUFFERED and self._transport is not None:
+            # Requests queued behind one being answered: read more once it is.
+            self._transport.pause_reading()
+
+    def eof_received(self) -> bool | None:
+        return None  # close: phones do not half-close and wait for answers
+
+    def pause_writing(self) -> None:
+        # A client that does not read its answers (pipelined requests of a large
+        # file) gets no more answers, and nothing more is read from it, until it does.
+        self._paused = True
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        if self._transport is not None and self._waiting is None:
+            self._transport.resume_reading()
+            self._serve()
+
+    # --- the header timeout ------------------------------------------------------
+
+    def _arm(self) -> None:
+        """Start the header timeout (at accept and after each answer)."""
+        self._deadline = self._loop.time() + self._connections.header_timeout
+        if self._timer is None:
+            self._timer = self._loop.call_at(self._deadline, self._expired)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expired(self) -> None:
+        self._timer = None
+        if self._transport is None or self._waiting is not None or self._paused:
+            return  # gone, or answering: re-armed after the answer
+        if self._loop.time() < self._deadline:
+            # Answered since the timer was set: wait for the deadline of the last answer.
+            self._timer = self._loop.call_at(self._deadline, self._expired)
+            return
+        self._transport.close()
+
+    # --- requests --------------------------------------------------------------
+
+    def _serve(self) -> None:
+        """Answer the complete heads in the buffer, in order, until one must wait."""
+        while self._transport is not None and self._waiting is None and not self._paused:
+            end = self._buffer.find(_END, 0, _MAX_HEAD + 4)
+            if end < 0:
+                if len(self._buffer) > _MAX_HEAD:
+                    self._give_up(None)  # aiohttp applies its limits to lines and fields
+                return
+            started = time.monotonic()
+            head_bytes = self._buffer[: end + 4]
+            request = self._parse(head_bytes)
+            if request is None:
+                self._give_up(None)
+                return
+            fetch, head = request
+            if fetch.path in ("/healthz", "/metrics"):
+                self._give_up(None)
+                return
+            answer = self._gateway.begin(fetch)
+            if isinstance(answer, Reply):
+                self._reply(fetch, head, answer, len(head_bytes), started)
+                continue
+            self._waiting = self._loop.create_task(
+                self._later(fetch, head, answer, len(head_bytes), started)
+            )
+
+    async def _later(
+        self,
+        fetch: Fetch,
+        head: _Head,
+        answer: Coroutine[object, object, Reply],
+        size: int,
+        started: float,
+    ) -> None:
+        try:
+            reply = await answer
+        except Exception:  # aiohttp would answer 500; a phone retries on a new connection
+            log.exception("event=request_failed client=%s", fetch.client)
+            if self._transport is not None:
+                self._transport.close()
+            return
+        finally:
+            self._waiting = None
+        if self._transport is None:
+            return
+        self._reply(fetch, head, reply, size, started)
+        self._go_on()
+
+    def _go_on(self) -> None:
+        """After an awaited answer: read and answer what queued behind it."""
+        if self._transport is not None and not self._paused:
+            self._transport.resume_reading()
+            self._serve()
+
+    def _parse(self, data: bytes) -> tuple[Fetch, _Head] | None:
+        """The request in a complete head, or None when aiohttp must have it."""
+        head = _Head()
+        try:
+            head.parser.feed_data(data)
+        except httptools.HttpParserError:
+            return None
+        method = head.parser.get_method()
+        url = head.url
+        if (
+            head.handed
+            or method not in (b"GET", b"HEAD")
+            or not head.keep_alive
+            or not url.startswith(b"/")
+            or b"%" in url
+            or b"#" in url
+        ):
+            return None
+        try:
+            target = url.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        client, protocol = self._peer, Protocol.HTTP
+        trusted = self._connections.trusted_proxies
+        if trusted:
+            client = forwarded_client(self._peer, head.all(b"x-forwarded-for"), trusted)
+            if forwarded_secure(self._peer, head.all(b"x-forwarded-proto"), trusted):
+                protocol = Protocol.HTTPS
+        fetch = Fetch(
+            protocol=protocol,
+            path=target.partition("?")[0],
+            client=client,
+            user_agent=head.first(b"user-agent", "") or "",
+            authorization=head.first(b"authorization"),
+            method=method.decode("ascii"),
+            uri=target,
+        )
+        return fetch, head
+
+    def _reply(self, fetch: Fetch, head: _Head, reply: Reply, size: int, started: float) -> None:
+        """Send the answer to one request (or hand it over with the connection)."""
+        if reply.status is Status.OK and reply.disk is not None:
+            self._give_up(reply)
+            return
+        transport = self._transport
+        assert transport is not None
+        body = b""
+        if reply.status is Status.CHALLENGE:
+            status = 401
+            lines = [_401, *(f"WWW-Authenticate: {v}\r\n".encode() for v in reply.challenge)]
+            lines.append(_401_LENGTH)
+            body = UNAUTHORIZED_BODY
+        elif reply.status is not Status.OK or reply.file is None:
+            status, lines, body = 404, [_404], NOT_FOUND_BODY
+        else:
+            file = reply.file
+            since = head.first(b"if-modified-since")
+            if fresh(head.first(b"if-none-match"), since, file.etag, file.last_modified):
+                status, lines = 304, [b"HTTP/1.1 304 Not Modified\r\n", _file_headers(file)]
+            else:
+                status, body = 200, file.data
+                lines = [
+                    b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\n"
+                    % file.content_type.encode("latin-1"),
+                    _file_headers(file),
+                    b"Content-Length: %d\r\n" % len(body),
+                ]
+        lines += (_DATES.line(), _SERVER, b"\r\n")
+        if fetch.method == "HEAD":
+            body = b""
+        out = b"".join(lines) + body
+        transport.write(out)
+        self._buffer = self._buffer[size:]
+        self._arm()
+        access = self._connections.access
+        if access is not None and access.enabled:
+            access.record(
+                protocol=fetch.protocol.value,
+                client=fetch.client,
+                path=fetch.path,
+                status=status,
+                size=len(out),
+                seconds=time.monotonic() - started,
+                user_agent=fetch.user_agent,
+            )
+
+    def _give_up(self, reply: Reply | None) -> None:
+        """Hand the connection, from the first unanswered request on, to aiohttp."""
+        transport = self._transport
+        assert transport is not None
+        self._transport = None
+        self._disarm()
+        if self._paused:
+            transport.resume_reading()  # aiohttp waits for its own pause_writing
+        self._hand_over(transport, self._buffer, reply)
+        self._buffer = b""

@@ -1,0 +1,155 @@
+"""The fast path of plain HTTP: the same answers as aiohttp's, in order, handing over when it must.
+
+Raw sockets, so that the test decides what goes on the wire: a request with
+``Connection: close`` is always handed to aiohttp, the same request without
+it is answered by the fast path (``provisioner/serve/_fast_http.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from provisioner.catalog import Catalog
+from tests.serve.harness import PASSWORD, POLYCOM, YEALINK, harness
+from tests.serve.test_http import Running
+
+
+@pytest.fixture
+def server(tmp_path: Path, catalog: Catalog) -> Iterator[Running]:
+    with harness(tmp_path, catalog) as h:
+        running = Running(h, tmp_path)
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+def exchange(port: int, data: bytes) -> bytes:
+    """Send ``data`` at once; everything answered until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
+
+
+def request(path: str, *lines: str, method: str = "GET", close: bool = False) -> bytes:
+    head = [f"{method} /{path} HTTP/1.1", "Host: phone", *lines]
+    if close:
+        head.append("Connection: close")
+    return ("\r\n".join(head) + "\r\n\r\n").encode()
+
+
+def answers(data: bytes, heads: int = 0) -> list[tuple[str, list[str], bytes]]:
+    """Split raw answers: status line, headers (without Date and Connection), body.
+
+    The first ``heads`` answers are to HEAD requests (no body).
+    """
+    found: list[tuple[str, list[str], bytes]] = []
+    while data:
+        head, _, data = data.partition(b"\r\n\r\n")
+        status, *lines = head.decode("latin-1").split("\r\n")
+        headers = [line for line in lines if not line.lower().startswith(("date:", "connection:"))]
+        lengths = [line.split(":")[1] for line in lines if line.startswith("Content-Length")]
+        length = int(lengths[0]) if lengths else 0
+        if status.split()[1] == "304" or len(found) < heads:
+            length = 0
+        body, data = data[:length], data[length:]
+        found.append((status, headers, body))
+    return found
+
+
+def masked(text: bytes) -> bytes:
+    return re.sub(rb'nonce="[^"]+"', b'nonce="N"', text)
+
+
+@pytest.mark.parametrize(
+    ("path", "lines"),
+    [
+        (f"{POLYCOM}.cfg", ()),  # 200
+        (f"{YEALINK}.cfg", ()),  # 401 with two challenges
+        ("0004f2999999.cfg", ("Authorization: Digest username=x",)),  # the uniform 404
+        ("favicon.ico", ()),  # 404
+    ],
+)
+def test_answers_are_those_of_aiohttp(server: Running, path: str, lines: tuple[str, ...]) -> None:
+    fast = exchange(server.port, request(path, *lines) + request("healthz", close=True))
+    slow = exchange(server.port, request(path, *lines, close=True))
+    fast_answer = answers(masked(fast))[0]
+    assert fast_answer == answers(masked(slow))[0]
+    # Connection: close came back from aiohttp only: the first answer was the fast path's.
+    assert b"Connection: close" not in fast.partition(b"\r\n\r\n")[0]
+
+
+def test_head_and_not_modified_match_aiohttp(server: Running) -> None:
+    path = f"{POLYCOM}.cfg"
+    head = request(path, method="HEAD")
+    fast = answers(exchange(server.port, head + request("healthz", close=True)), heads=1)[0]
+    slow = answers(exchange(server.port, request(path, method="HEAD", close=True)), heads=1)[0]
+    assert fast[0] == "HTTP/1.1 200 OK"
+    assert fast[2] == b""
+    assert fast[1] == slow[1]
+    etag = next(line.split(": ", 1)[1] for line in fast[1] if line.startswith("ETag"))
+    conditional = request(path, f"If-None-Match: {etag}")
+    fast = answers(exchange(server.port, conditional + request("healthz", close=True)))[0]
+    slow = answers(exchange(server.port, request(path, f"If-None-Match: {etag}", close=True)))[0]
+    assert fast[0] == "HTTP/1.1 304 Not Modified"
+    assert fast == slow
+
+
+def test_pipelined_requests_are_answered_in_order_across_the_hand_over(
+    server: Running,
+) -> None:
+    pipelined = (
+        request(f"{POLYCOM}.cfg")  # fast
+        + request("favicon.ico")  # fast, 404
+        + request("x", method="DELETE")  # handed over: 405 from aiohttp
+        + request(f"{POLYCOM}.cfg", close=True)  # aiohttp's from now on
+    )
+    got = answers(exchange(server.port, pipelined))
+    assert [status for status, _, _ in got] == [
+        "HTTP/1.1 200 OK",
+        "HTTP/1.1 404 Not Found",
+        "HTTP/1.1 405 Method Not Allowed",
+        "HTTP/1.1 200 OK",
+    ]
+    assert got[0][2] == got[3][2]
+    assert got[0][2].startswith(b"<?xml")
+
+
+def test_an_awaited_answer_keeps_its_place(server: Running) -> None:
+    """A digest answer is claimed for the cluster (awaited); what follows waits for it."""
+    path = f"{YEALINK}.cfg"
+    challenge = exchange(server.port, request(path, close=True)).decode()
+    realm = re.search(r'realm="([^"]+)"', challenge)
+    nonce = re.search(r'algorithm=MD5, nonce="([^"]+)"', challenge)
+    assert realm is not None
+    assert nonce is not None
+    ha1 = hashlib.md5(f"{YEALINK}:{realm[1]}:{PASSWORD}".encode()).hexdigest()
+    ha2 = hashlib.md5(f"GET:/{path}".encode()).hexdigest()
+    response = hashlib.md5(f"{ha1}:{nonce[1]}:00000001:c0ffee:auth:{ha2}".encode()).hexdigest()
+    authorization = (
+        f'Authorization: Digest username="{YEALINK}", realm="{realm[1]}", nonce="{nonce[1]}", '
+        f'uri="/{path}", algorithm=MD5, qop=auth, nc=00000001, cnonce="c0ffee", '
+        f'response="{response}"'
+    )
+    pipelined = (
+        request(path, authorization)
+        + request(path, authorization)  # the same answer again: a replay
+        + request(f"{POLYCOM}.cfg", close=True)
+    )
+    got = answers(exchange(server.port, pipelined))
+    assert [status for status, _, _ in got] == [
+        "HTTP/1.1 200 OK",
+        "HTTP/1.1 404 Not Found",
+        "HTTP/1.1 200 OK",
+    ]
+    assert b"line-secret-101" in got[0][2]
+    assert got[2][2].startswith(b"<?xml")
