@@ -31,8 +31,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
@@ -327,7 +327,11 @@ def _run(title: str, setup: Callable[[str, int], float], phones: int) -> None:
 
 def main(phones: int = PHONES) -> None:
     """Run the benchmark on the plain and the rich fleet and print the figures."""
-    _run(f"render benchmark: {phones} phones, mixed families, 2 lines, 3 groups each", populate, phones)
+    _run(
+        f"render benchmark: {phones} phones, mixed families, 2 lines, 3 groups each",
+        populate,
+        phones,
+    )
     _run(
         f"render benchmark, rich: the same {phones} phones with keys (some on a module), "
         f"codecs and a {PHONEBOOK_ENTRIES:,}-entry tenant phonebook each",
