@@ -8,10 +8,19 @@ Each measurement runs in its own process so its peak RSS is its own:
   lxml — what ``provisioner render`` does, minus writing files.
 * ``bare``: the same templates rendered by a plain ``jinja2.Environment``
   (no sandbox, no finalize hook, no XML check) from contexts computed before
-  the clock starts.
+  the clock starts. A file that ``uses`` only shareable context entries (a
+  phonebook, the tenant directory) is rendered once per distinct value, as
+  the pipeline does, so both do the same work.
 
 The ratio pipeline/bare is the cost of everything we add to template
 rendering. Nothing here is a pass/fail threshold; figures are printed.
+
+Both run twice: on the plain fleet (:func:`fleet`), and on the same fleet
+with keys, codecs and a phonebook (:func:`rich_fleet`, :func:`populate_rich`):
+every phone gets line, BLF and speed-dial keys (some on an expansion module
+where its model takes one), a codecs list, and its tenant's 2,000-entry
+phonebook through the ``phonebooks`` setting, imported with
+:func:`provisioner.phonebooks.import_phonebook` as the CLI does.
 """
 
 from __future__ import annotations
@@ -22,22 +31,28 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 
-from provisioner.catalog import Catalog, FilePer, OutputFormat
+from provisioner.actor import Actor
+from provisioner.catalog import Catalog, Family, FilePer, ModelDef, OutputFormat
+from provisioner.phonebooks import Format, import_phonebook
 from provisioner.pipeline import render_snapshot
 from provisioner.render import phone_context
 from provisioner.resolve import Resolver
-from provisioner.settings import Value
+from provisioner.settings import Value, parse_keys
 from provisioner.state import GroupState, LineState, PhoneState, TenantState
 from provisioner.store import Store
 
 PHONES = 10_000
 GROUPS = 12  # per tenant; each phone is in 3
 REPEAT = 3
+PHONEBOOK_ENTRIES = 2_000
+PHONEBOOK = "staff"
+CODECS = ("g722", "opus", "pcma", "pcmu", "g729")  # preference; each phone gets those it takes
 
 
 def fleet(catalog: Catalog, phones: int) -> list[TenantState]:
@@ -77,6 +92,82 @@ def fleet(catalog: Catalog, phones: int) -> list[TenantState]:
     return tenants
 
 
+def _keys(family: Family, model: ModelDef, own: int, tenant_users: int) -> list[dict[str, Any]]:
+    """Line keys for both lines, then BLF and speed dials of neighbours; a module's share."""
+    types = set(family.keys.types)
+    if not model.keys or "blf" not in types:
+        return []
+    keys: list[dict[str, Any]] = []
+    if "line" in types:
+        keys += [{"type": "line", "line": 1}, {"type": "line", "line": 2}]
+    # Sequential families (Polycom) number keys onto modules with no gap: fill the phone.
+    count = model.keys if model.modules and family.keys.sequential else 8
+    others = [1000 + (own + 2 * k) % tenant_users for k in range(1, count + 1)]
+    for n, user in enumerate(others):
+        kind = "speed_dial" if n % 3 == 2 and "speed_dial" in types else "blf"
+        keys.append({"type": kind, "value": str(user), "label": f"User {user - 1000}"})
+    keys = keys[: model.keys]
+    if model.modules:
+        module = family.keys.modules[model.modules[0]]
+        if "blf" in (module.types or types):
+            keys += [
+                {"type": "blf", "value": str(u), "label": f"EM {u - 1000}", "module": 1}
+                for u in others[:4]
+            ]
+    return keys
+
+
+def rich_fleet(catalog: Catalog, phones: int) -> list[TenantState]:
+    """:func:`fleet` with keys, codecs and the tenant phonebook on every phone.
+
+    BLF targets are lines of the phone's own tenant (even indexes in one,
+    odd in the other), never its own; module keys go on module 1 of models
+    that take one (``modules.count`` 1).
+    """
+    tenants = fleet(catalog, phones)
+    for tenant in tenants:
+        tenant.settings["provisioning.server_url"] = f"https://prov.{tenant.sip_domain}/prov/"
+        tenant.settings["phonebooks"] = (PHONEBOOK,)
+        per_tenant = phones // 2 * 2
+        for phone in tenant.phones.values():
+            model = catalog.model(phone.model)
+            family = catalog.families[model.family]
+            own = int(phone.lines[0].user) - 1000
+            keys = _keys(family, model, own, per_tenant)
+            if keys:
+                phone.settings["keys"] = parse_keys(keys)
+            if any(k.get("module") for k in keys):
+                phone.settings["modules.count"] = 1
+            if "codecs" not in family.unsupported:  # Cisco 79xx: one preferred codec only
+                takes = model.supports.get("codecs", family.supports.get("codecs", CODECS))
+                phone.settings["codecs"] = tuple(c for c in CODECS if c in takes)[:4]
+    return tenants
+
+
+def _phonebook_csv(entries: int) -> bytes:
+    rows = ["first_name,last_name,organisation,work,mobile"]
+    rows += [
+        f"First{n},Last {n} & <Co>,Supplier {n % 97},+4930{n:07d},+49170{n:07d}"
+        for n in range(entries)
+    ]
+    return ("\n".join(rows) + "\n").encode()
+
+
+def populate_rich(url: str, phones: int) -> float:
+    """Create the rich benchmark database; returns the seconds apply and imports took."""
+    catalog = Catalog.load()
+    store = Store.open(url, catalog)
+    tenants = rich_fleet(catalog, phones)
+    data = _phonebook_csv(PHONEBOOK_ENTRIES)
+    start = time.perf_counter()
+    store.tenants.apply(tenants)
+    for tenant in tenants:
+        import_phonebook(store.phonebooks, Actor.cli(), tenant.name, PHONEBOOK, data, Format.CSV)
+    elapsed = time.perf_counter() - start
+    store.close()
+    return elapsed
+
+
 def populate(url: str, phones: int) -> float:
     """Create the benchmark database; returns the seconds ``apply`` took."""
     catalog = Catalog.load()
@@ -88,6 +179,11 @@ def populate(url: str, phones: int) -> float:
     return elapsed
 
 
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
@@ -97,13 +193,14 @@ def measure_pipeline(url: str) -> dict[str, Any]:
     catalog = Catalog.load()
     store = Store.open(url, catalog)
     rss_before = _max_rss_mb()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     result = render_snapshot(catalog, store.tenants.snapshot())
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _cpu() - cpu
     files = result.files()
     store.close()
     return {
         "seconds": seconds,
+        "cpu": cpu,
         "phones": len(result.phones),
         "files": len(files),
         "bytes": sum(len(f.data) for f in files),
@@ -152,21 +249,31 @@ def measure_bare(url: str) -> dict[str, Any]:
     for env in envs.values():
         _bare_filters(env)
     jobs = []
+    shared: set[tuple[object, ...]] = set()
     for phone in sorted(snapshot.phones.values(), key=lambda p: p.mac):
         view = resolver.phone(phone)
         context = phone_context(view, view.family)
         for file in view.family.files:
-            if file.per is FilePer.PHONE:
-                template = envs[file.format].get_template(f"{view.family.key}/{file.template}")
-                jobs.append((template, context))
+            if file.per is not FilePer.PHONE:
+                continue
+            if file.uses:
+                # Rendered once per distinct value, as the pipeline's Renderer does:
+                # the same work, not a phonebook per phone.
+                key = (view.family.key, file.template, *(id(context[u]) for u in file.uses))
+                if key in shared:
+                    continue
+                shared.add(key)
+            template = envs[file.format].get_template(f"{view.family.key}/{file.template}")
+            jobs.append((template, context))
     rss_before = _max_rss_mb()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     total = 0
     for template, context in jobs:
         total += len(template.render(context).encode("utf-8"))
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _cpu() - cpu
     return {
         "seconds": seconds,
+        "cpu": cpu,
         "files": len(jobs),
         "bytes": total,
         "rss_start_mb": rss_before,
@@ -185,13 +292,13 @@ def _child(kind: str, url: str) -> dict[str, Any]:
     return result
 
 
-def main(phones: int = PHONES) -> None:
-    """Run the benchmark and print the figures."""
+def _run(title: str, setup: Callable[[str, int], float], phones: int) -> None:
+    """Populate a fresh database with ``setup``, measure both ways, print the rows."""
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        setup = populate(url, phones)
-        print(f"render benchmark: {phones} phones, mixed families, 2 lines, 3 groups each")
-        print(f"  setup: apply of the fleet took {setup:.1f} s (not part of the figures below)")
+        seconds = setup(url, phones)
+        print(title)
+        print(f"  setup: apply of the fleet took {seconds:.1f} s (not part of the figures below)")
         pipeline = [_child("pipeline", url) for _ in range(REPEAT)]
         bare = [_child("bare", url) for _ in range(REPEAT)]
     best_p = min(pipeline, key=lambda r: r["seconds"])
@@ -205,12 +312,31 @@ def main(phones: int = PHONES) -> None:
     print(
         f"  bare Jinja (precomputed contexts, per-phone files), best of {REPEAT}: "
         f"{best_b['seconds']:.2f} s, {phones / best_b['seconds']:,.0f} phones/s, "
-        f"{best_b['files']} files"
+        f"{best_b['files']} files, {best_b['bytes'] / 1e6:.1f} MB"
     )
     print(f"  ratio pipeline / bare: {best_p['seconds'] / best_b['seconds']:.2f}x")
     print(
         f"  all runs (s): pipeline {[round(r['seconds'], 2) for r in pipeline]}, "
         f"bare {[round(r['seconds'], 2) for r in bare]}"
+    )
+    print(
+        f"  CPU user+sys (s): pipeline {[round(r['cpu'], 2) for r in pipeline]}, "
+        f"bare {[round(r['cpu'], 2) for r in bare]}"
+    )
+
+
+def main(phones: int = PHONES) -> None:
+    """Run the benchmark on the plain and the rich fleet and print the figures."""
+    _run(
+        f"render benchmark: {phones} phones, mixed families, 2 lines, 3 groups each",
+        populate,
+        phones,
+    )
+    _run(
+        f"render benchmark, rich: the same {phones} phones with keys (some on a module), "
+        f"codecs and a {PHONEBOOK_ENTRIES:,}-entry tenant phonebook each",
+        populate_rich,
+        phones,
     )
 
 

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from provisioner.catalog import Catalog
-from provisioner.domain import Line, Phone, ScopeKind, Snapshot, StoredValue, Tenant
+from provisioner.domain import DirectoryEntry, Line, Phone, ScopeKind, Snapshot, StoredValue, Tenant
 from provisioner.masking import MASK
 from provisioner.phone_files import phone_files
 
@@ -116,3 +116,21 @@ def test_a_secret_equal_to_other_text_masks_that_text_too(catalog: Catalog) -> N
     files = phone_files(catalog, snapshot(catalog, "t46s", "u-7x", user="u-7x"), MAC)[0]
     assert not any(b"u-7x" in f.data for f in files)
     assert not any("line-user-7" in text for text in masked.values())
+
+
+def test_the_http_password_a_phonebook_fetch_sends_is_masked(catalog: Catalog) -> None:
+    snap = snapshot(catalog, "t46s", "pw-line-1")
+    snap.settings[(ScopeKind.TENANT, 1)] = {
+        "access.http.password": StoredValue("Zq-http&pw-9"),
+        "directory.tenant_lines": StoredValue(True),
+        "provisioning.server_url": StoredValue("https://prov.example.com/"),
+    }
+    snap.directory[1] = (DirectoryEntry("Name", "100"),)
+    real = phone_files(catalog, snap, MAC, reveal=True)[0]
+    masked = phone_files(catalog, snap, MAC, reveal=False)[0]
+    real_cfg = next(f.data.decode() for f in real if f.path == f"{MAC}.cfg")
+    masked_cfg = next(f.data.decode() for f in masked if f.path == f"{MAC}.cfg")
+    assert "remote_phonebook.data.1.password = Zq-http&pw-9\n" in real_cfg
+    assert f"remote_phonebook.data.1.username = {MAC}\n" in real_cfg
+    assert f"remote_phonebook.data.1.password = {MASK}\n" in masked_cfg
+    assert not any(b"Zq-http" in f.data for f in masked)

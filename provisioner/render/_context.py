@@ -25,6 +25,11 @@ docs/templates.md):
             first entry that has it wins) and none that ``directory``
             already lists: for formats with one number per item
 ``maps``    the family's value tables (used by the ``vmap`` filter)
+``http_auth`` ``None``, or user and password the server asks this phone for
+            (``access.http.user``, else the MAC, and ``access.http.password``):
+            for a file that makes the phone fetch another of its own files
+            with credentials (the Yealink remote phonebook); masked in
+            previews like every secret
 ``firmware`` ``None``, or the image ``firmware.label`` selects: label, version,
             file (in the set), stem (file name without its extension),
             path (``fw/<vendor>/<label>/<file>``, relative to the server
@@ -178,9 +183,22 @@ def phone_context(view: PhoneView, family: Family) -> dict[str, Any]:
         "phonebooks": view.phonebooks,
         "contacts": _contacts(view.phonebooks, view.directory),
         "maps": family.maps,
+        "http_auth": _http_auth(view),
         "firmware": _firmware(view, str(s.get("provisioning.server_url", ""))),
         "unmanaged": list(view.unmanaged),
         **_keys(view, lines),
+    }
+
+
+def _http_auth(view: PhoneView) -> dict[str, str] | None:
+    """The credentials the server asks of the phone (a server setting templates see only so)."""
+    password = view.settings.get("access.http.password")
+    if password is None or not password.value:
+        return None
+    user = view.settings.get("access.http.user")
+    return {
+        "user": str(user.value) if user is not None and user.value else view.phone.mac,
+        "password": str(password.value),
     }
 
 
