@@ -33,7 +33,7 @@ import aiohttp
 import pytest
 
 from tests.peers import free_port
-from tests.serve_process import run_cli, serving
+from tests.serve_process import run_cli_in_process, serving
 from tests.waiting import eventually, eventually_async
 
 OLD, NEW = "66.85.0.5", "66.86.0.20"
@@ -161,7 +161,7 @@ class Server:
     http: int
 
     def run(self, *args: str) -> str:
-        return run_cli(self.data_dir, *args).stdout
+        return run_cli_in_process(self.data_dir, *args).stdout
 
     def status(self, rollout: int) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.run("rollout", "status", str(rollout), "--json"))
@@ -175,10 +175,10 @@ def server(tmp_path: Path) -> Iterator[tuple[Server, dict[str, int], str]]:
     ports = {mac: free_port(socket.SOCK_DGRAM) for mac in GOOD + BAD}
     http = free_port()
     (tmp_path / "fleet.json").write_text(json.dumps(fleet(http, ports)))
-    run_cli(tmp_path, "init")
-    run_cli(tmp_path, "apply", str(tmp_path / "fleet.json"))
-    run_cli(tmp_path, "firmware", "upload", str(image), "--vendor", "yealink", "--label", "r2",
-            "--activate")  # fmt: skip
+    run_cli_in_process(tmp_path, "init")
+    run_cli_in_process(tmp_path, "apply", str(tmp_path / "fleet.json"))
+    run_cli_in_process(tmp_path, "firmware", "upload", str(image), "--vendor", "yealink",
+                       "--label", "r2", "--activate")  # fmt: skip
     options = ["--poll-interval", "0.5", "--log-level", "info"]
     with serving(tmp_path, *options, http=http):
         yield Server(tmp_path, http), ports, hashlib.sha256(image.read_bytes()).hexdigest()

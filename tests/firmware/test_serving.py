@@ -2,14 +2,16 @@
 
 Sets are uploaded with ``provisioner firmware upload`` (a Polycom zip with
 part-number images, an older Polycom zip, a Polycom unmanaged set and a
-Cisco 7960 load as tar.gz), activated and pinned with ``provisioner set``.
+Cisco 7960 load as tar.gz), activated and pinned with ``provisioner set``,
+these commands running in the test's process (the server runs in its own).
 Every file is then fetched over HTTP (curl), TFTP (tftp-hpa and atftp) and
 FTP (ftplib) and compared with the SHA-256 that ``firmware show`` recorded;
 HTTP ranges answer 206; the Cisco load is also at the TFTP root, where
 7960s look for it; the labels appear in the phones' files as pinned at
 group level and overridden at phone level; an inactive set is not served,
 and deactivating one while the server runs takes its files away within the
-poll interval. Unsafe archives given to the CLI leave nothing behind.
+poll interval. Unsafe archives given to the CLI (in a process of its own)
+leave nothing behind.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Any
 import pytest
 
 from tests.peers import fetch_with_curl, free_port, need
-from tests.serve_process import run_cli, serving
+from tests.serve_process import run_cli, run_cli_in_process, serving
 from tests.waiting import eventually
 
 PIN, OVERRIDE, PLAIN = "0004f2000001", "0004f2000002", "0004f2000003"
@@ -93,7 +95,7 @@ class Server:
     sets: dict[tuple[str, str], dict[str, str]]  # (vendor, label) -> served path -> SHA-256
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return run_cli(self.data_dir, *args, check=check)
+        return run_cli_in_process(self.data_dir, *args, check=check)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.http}/{path}"
@@ -142,18 +144,20 @@ def serve_fleet(
     tftp = free_port(socket.SOCK_DGRAM)
     sets: dict[tuple[str, str], dict[str, str]] = {}
     (archives / "fleet.json").write_text(json.dumps(FLEET))
-    run_cli(data, "init")
-    run_cli(data, "apply", str(archives / "fleet.json"))
+    run_cli_in_process(data, "init")
+    run_cli_in_process(data, "apply", str(archives / "fleet.json"))
     for archive, files, vendor, label, extra in uploads:
         write = write_tar if archive.endswith(".tar.gz") else write_zip
         source = write(archives / archive, files)
-        run_cli(data, "firmware", "upload", str(source), "--vendor", vendor, "--label", label,
-                *extra)  # fmt: skip
-        run_cli(data, "firmware", "activate", vendor, label)
-        shown = json.loads(run_cli(data, "firmware", "show", vendor, label, "--json").stdout)
+        run_cli_in_process(data, "firmware", "upload", str(source), "--vendor", vendor,
+                           "--label", label, *extra)  # fmt: skip
+        run_cli_in_process(data, "firmware", "activate", vendor, label)
+        shown = json.loads(
+            run_cli_in_process(data, "firmware", "show", vendor, label, "--json").stdout
+        )
         sets[vendor, label] = {f["served_at"]: f["sha256"] for f in shown["files"]}
     for scope, key, value in pins:
-        run_cli(data, "set", scope, key, value)
+        run_cli_in_process(data, "set", scope, key, value)
     options = ["--tftp-port", str(tftp), "--ftp-port", str(ftp),
                "--ftp-passive-ports", f"{passive}-{passive}", "--poll-interval", "0.5",
                "--log-level", "warning"]  # fmt: skip
@@ -387,8 +391,10 @@ def test_unsafe_upload_through_the_cli_leaves_nothing(
     source = build(tmp_path / name)
     before = disk(server.data_dir / "firmware")
     listed = server.cli("firmware", "list", "--json").stdout
-    result = server.cli(
-        "firmware", "upload", str(source), "--vendor", "polycom", "--label", "bad", check=False
+    result = run_cli(
+        server.data_dir,
+        *("firmware", "upload", str(source), "--vendor", "polycom", "--label", "bad"),
+        check=False,
     )
     assert result.returncode == 1
     assert named in result.stderr

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.peers import free_port, need
-from tests.serve_process import run_cli, serving
+from tests.serve_process import run_cli_in_process, serving
 from tests.waiting import eventually
 
 SCENARIO = Path(__file__).resolve().parent / "scenarios" / "answer_200.xml"
@@ -80,12 +80,12 @@ def test_job_resumes_after_kill_9(tmp_path: Path) -> None:
     )
     fleet_file = tmp_path / "fleet.json"
     fleet_file.write_text(json.dumps(fleet(sip_port)))
-    run_cli(tmp_path, "init")
-    run_cli(tmp_path, "apply", str(fleet_file))
+    run_cli_in_process(tmp_path, "init")
+    run_cli_in_process(tmp_path, "apply", str(fleet_file))
     options = ("--notify-lease", "2", "--log-level", "warning")
     try:
         with serving(tmp_path, *options) as first:
-            run_cli(tmp_path, "send-profiles", "--tenant", "acme")
+            run_cli_in_process(tmp_path, "send-profiles", "--tenant", "acme")
             # At RATE a second the job takes PHONES / RATE s: the first NOTIFYs are mid-job.
             eventually(lambda: sum(_notified(log).values()) > 0, "the job is notifying")
             first.process.send_signal(signal.SIGKILL)
@@ -105,7 +105,7 @@ def test_job_resumes_after_kill_9(tmp_path: Path) -> None:
 
 
 def _jobs_once_done(data_dir: Path) -> list[dict[str, Any]] | None:
-    jobs: list[dict[str, Any]] = json.loads(run_cli(data_dir, "jobs", "--json").stdout)
+    jobs: list[dict[str, Any]] = json.loads(run_cli_in_process(data_dir, "jobs", "--json").stdout)
     return jobs if jobs and jobs[0]["state"] == "done" else None
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.peers import fetch_with_curl
-from tests.serve_process import run_cli
+from tests.serve_process import run_cli_in_process
 
 __all__ = [
     "BANNED",
@@ -75,12 +75,12 @@ def fleet(
 
 
 def apply_fleet(data: Path, document: Mapping[str, Any], *global_options: str) -> None:
-    """Write ``document`` as a JSON fleet file and apply it."""
+    """Write ``document`` as a JSON fleet file; ``init`` and ``apply`` it in this process."""
     data.mkdir(parents=True, exist_ok=True)
     path = data / "fleet.json"
     path.write_text(json.dumps(document))
-    run_cli(data, *global_options, "init")
-    run_cli(data, *global_options, "apply", str(path))
+    run_cli_in_process(data, *global_options, "init")
+    run_cli_in_process(data, *global_options, "apply", str(path))
 
 
 def curl_from(address: str, url: str, *args: str) -> tuple[int, bytes]:
@@ -90,7 +90,7 @@ def curl_from(address: str, url: str, *args: str) -> tuple[int, bytes]:
 
 def bans(data: Path, *global_options: str) -> set[str]:
     """Addresses banned in the database, per ``provisioner ban list --json``."""
-    out = run_cli(data, *global_options, "ban", "list", "--json").stdout
+    out = run_cli_in_process(data, *global_options, "ban", "list", "--json").stdout
     return {entry["address"] for entry in json.loads(out)}
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.peers import free_port
-from tests.serve_process import run_cli, serving
+from tests.serve_process import run_cli_in_process, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo-fleet.toml"
@@ -46,8 +46,8 @@ def ftp_server(data: Path, *options: str, soft_limit: int | None = None) -> Iter
 
     With ``soft_limit``, the server inherits that soft open-file limit.
     """
-    run_cli(data, "init")
-    run_cli(data, "apply", str(DEMO))
+    run_cli_in_process(data, "init")
+    run_cli_in_process(data, "apply", str(DEMO))
     port = free_port()
     args = ("--ftp-port", str(port), "--log-level", "warning", *options)
     saved = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -22,21 +22,21 @@ from tests.security.gateway_fleet import (
     curl_from,
     fleet,
 )
-from tests.serve_process import run_cli, serving
+from tests.serve_process import run_cli_in_process, serving
 from tests.waiting import eventually
 
 ATTACKER, PHONE = "127.66.0.1", "127.66.0.2"
 
 
 def _job(data: Path, job: int) -> dict[str, Any]:
-    out = run_cli(data, "jobs", "--show", str(job), "--json").stdout
+    out = run_cli_in_process(data, "jobs", "--show", str(job), "--json").stdout
     found: dict[str, Any] = json.loads(out)
     return found
 
 
 def _send_profiles(data: Path) -> int:
-    run_cli(data, "send-profiles", "--phone", PROTECTED)
-    jobs = json.loads(run_cli(data, "jobs", "--json").stdout)
+    run_cli_in_process(data, "send-profiles", "--phone", PROTECTED)
+    jobs = json.loads(run_cli_in_process(data, "jobs", "--json").stdout)
     return max(int(j["id"]) for j in jobs)
 
 

@@ -27,7 +27,7 @@ from tests.security.gateway_fleet import (
     curl_from,
     fleet,
 )
-from tests.serve_process import run_cli, serving
+from tests.serve_process import run_cli_in_process, serving
 from tests.waiting import eventually
 
 
@@ -70,7 +70,7 @@ def test_tftp_and_ftp_refuse_protected_phones_unless_opted_in(tmp_path: Path) ->
         assert _tftp(tftp, f"{UNPROTECTED}.cfg", got) is not None
         assert _ftp(ftp, f"{UNPROTECTED}.cfg") is not None
 
-        explained = json.loads(run_cli(tmp_path, "explain", PROTECTED, "--json").stdout)
+        explained = json.loads(run_cli_in_process(tmp_path, "explain", PROTECTED, "--json").stdout)
         transports = explained["transports"]
         assert transports["https"] == {"served": True, "reason": ""}
         assert transports["http"] == {"served": True, "reason": ""}
@@ -78,19 +78,19 @@ def test_tftp_and_ftp_refuse_protected_phones_unless_opted_in(tmp_path: Path) ->
             assert not transports[name]["served"]
             assert "access.http.password" in transports[name]["reason"]
             assert "access.weak_transports" in transports[name]["reason"]
-        text = run_cli(tmp_path, "explain", PROTECTED).stdout
+        text = run_cli_in_process(tmp_path, "explain", PROTECTED).stdout
         assert "refused: the phone needs HTTP credentials" in text
 
-        run_cli(tmp_path, "set", f"phone:{PROTECTED}", "access.weak_transports", "true")
+        run_cli_in_process(tmp_path, "set", f"phone:{PROTECTED}", "access.weak_transports", "true")
         eventually(lambda: _tftp(tftp, f"{PROTECTED}.cfg", got) == served, "served over TFTP")
         assert _ftp(ftp, f"{PROTECTED}.cfg") == served
-        explained = json.loads(run_cli(tmp_path, "explain", PROTECTED, "--json").stdout)
+        explained = json.loads(run_cli_in_process(tmp_path, "explain", PROTECTED, "--json").stdout)
         assert explained["transports"]["tftp"]["served"]
 
         # TLS-only phones stay off every plain transport, opt-in or not.
-        run_cli(tmp_path, "set", f"phone:{PROTECTED}", "access.tls_required", "true")
+        run_cli_in_process(tmp_path, "set", f"phone:{PROTECTED}", "access.tls_required", "true")
         eventually(lambda: _tftp(tftp, f"{PROTECTED}.cfg", got) is None, "TLS only")
-        explained = json.loads(run_cli(tmp_path, "explain", PROTECTED, "--json").stdout)
+        explained = json.loads(run_cli_in_process(tmp_path, "explain", PROTECTED, "--json").stdout)
         for name in ("http", "tftp", "ftp"):
             assert explained["transports"][name] == {
                 "served": False,

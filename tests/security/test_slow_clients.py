@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.peers import fetch_with_curl, free_port
-from tests.serve_process import run_cli, serving
+from tests.serve_process import run_cli_in_process, serving
 from tests.waiting import eventually
 
 DEADLINE = 20.0
@@ -48,8 +48,8 @@ class Server:
 def _serve(data: Path, *options: str) -> Iterator[Server]:
     data.mkdir(parents=True, exist_ok=True)
     (data / "fleet.json").write_text(json.dumps(FLEET))
-    run_cli(data, "init")
-    run_cli(data, "apply", str(data / "fleet.json"))
+    run_cli_in_process(data, "init")
+    run_cli_in_process(data, "apply", str(data / "fleet.json"))
     https = free_port()
     with serving(data, "--https-port", str(https), *options) as running:
         yield Server(running.http, https, running.log)

@@ -22,7 +22,7 @@ import pytest
 
 from provisioner.tftp import Ack, Data, Error, ReadRequest, decode, encode
 from tests.peers import free_port, need
-from tests.serve_process import run_cli, serving
+from tests.serve_process import run_cli_in_process, serving
 from tests.tftp._hostile import FLOOD_DATAGRAM
 from tests.waiting import eventually
 
@@ -42,8 +42,8 @@ class Served:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     data = tmp_path / "data"
-    run_cli(data, "init")
-    run_cli(data, "apply", str(DEMO))
+    run_cli_in_process(data, "init")
+    run_cli_in_process(data, "apply", str(DEMO))
     tftp = free_port(socket.SOCK_DGRAM)
     with serving(data, "--tftp-port", str(tftp), "--log-level", "info") as server:
         yield Served(tftp, server.log)

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.peers import fetch_with_curl
-from tests.serve_process import provisioner, run_cli, serving
+from tests.serve_process import provisioner, run_cli, run_cli_in_process, serving
 from tests.waiting import eventually
 
 POLYCOM = "0004f2000001"
@@ -50,10 +50,10 @@ class Base:
 def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
     root = tmp_path_factory.mktemp("base")
     data = root / "var"
-    run_cli(data, "init")
+    run_cli_in_process(data, "init")
     fleet = root / "base.json"
     fleet.write_text(json.dumps(base_fleet()))
-    run_cli(data, "apply", str(fleet))
+    run_cli_in_process(data, "apply", str(fleet))
     return Base(data, export(data))
 
 
@@ -64,7 +64,8 @@ def data_dir(base: Base, tmp_path: Path) -> Path:
 
 
 def export(data_dir: Path) -> str:
-    return run_cli(data_dir, "export-fleet").stdout
+    """What ``export-fleet`` says; a check of what is stored, so run in this process."""
+    return run_cli_in_process(data_dir, "export-fleet").stdout
 
 
 def assert_refused(result: subprocess.CompletedProcess[str], status: int, *names: str) -> None:
@@ -81,7 +82,7 @@ def assert_refused(result: subprocess.CompletedProcess[str], status: int, *names
 
 
 def assert_renders(data_dir: Path, tmp_path: Path) -> None:
-    result = run_cli(data_dir, "render", "--out", str(tmp_path / "tree"))
+    result = run_cli_in_process(data_dir, "render", "--out", str(tmp_path / "tree"))
     assert "render error" not in result.stderr + result.stdout
     assert (tmp_path / "tree" / f"{POLYCOM}-settings.cfg").is_file()
 
@@ -201,7 +202,7 @@ def test_request_text_that_is_not_utf8_is_still_recorded(data_dir: Path) -> None
     # A User-Agent may carry any bytes (aiohttp hands them over as surrogates):
     # one such request used to fail the whole batch of seen records, every
     # flush, and the quarantine of the device it came from.
-    run_cli(data_dir, "set", "tenant:acme", "unknown.policy", "quarantine")
+    run_cli_in_process(data_dir, "set", "tenant:acme", "unknown.policy", "quarantine")
     odd = "Yealink SIP-T48S 66.86.0.15 \udcff\udcfe"  # bytes 0xFF 0xFE on the wire
     with serving(data_dir, "--poll-interval", "0.2") as server:
         base = f"http://127.0.0.1:{server.http}"
@@ -210,7 +211,7 @@ def test_request_text_that_is_not_utf8_is_still_recorded(data_dir: Path) -> None
 
         def recorded() -> dict[str, Any] | None:
             listed: dict[str, Any] = json.loads(
-                run_cli(data_dir, "seen", "--unknown", "--json").stdout
+                run_cli_in_process(data_dir, "seen", "--unknown", "--json").stdout
             )
             paths = {entry["path"] for entry in listed["seen"]}
             return listed if {"001565abcdef.cfg", "other.cfg"} <= paths else None

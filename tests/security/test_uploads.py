@@ -30,7 +30,7 @@ from tests.security.gateway_fleet import (
     curl_from,
     fleet,
 )
-from tests.serve_process import run_cli, serving
+from tests.serve_process import run_cli_in_process, serving
 from tests.uploads import stored_upload
 from tests.waiting import eventually
 
@@ -119,17 +119,17 @@ def test_unauthenticated_uploads_are_refused_counted_and_opt_in(tmp_path: Path) 
         assert _stored(tmp_path, UNPROTECTED, f"{UNPROTECTED}-app.log") is None
 
         # The tenant's URL token authenticates its phones.
-        said = run_cli(tmp_path, "tenant", "token", "acme").stdout
+        said = run_cli_in_process(tmp_path, "tenant", "token", "acme").stdout
         token = re.search(r"under /([A-Za-z0-9_\-]+)/", said)
         assert token is not None, said
         tokened = f"{base}/{token.group(1)}/{UNPROTECTED}-phone.cfg"
         eventually(lambda: curl_from("127.77.0.7", tokened, "-T", str(evil))[0] == 201, "token")
         assert curl_from("127.77.0.7", tokened) == (200, EVIL)
-        run_cli(tmp_path, "tenant", "token", "acme", "--clear")
+        run_cli_in_process(tmp_path, "tenant", "token", "acme", "--clear")
 
         # The explicit opt-in, per scope: anyone may upload for that phone.
         mac = OTHERS[1]
-        run_cli(tmp_path, "set", f"phone:{mac}", "uploads.unauthenticated", "true")
+        run_cli_in_process(tmp_path, "set", f"phone:{mac}", "uploads.unauthenticated", "true")
         opened = f"{base}/{mac}-phone.cfg"
         eventually(lambda: curl_from("127.77.0.8", opened, "-T", str(evil))[0] == 201, "opt-in")
         assert curl_from("127.77.0.9", opened) == (200, EVIL)

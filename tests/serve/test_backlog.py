@@ -19,7 +19,7 @@ import subprocess
 from pathlib import Path
 
 from tests.peers import free_port, need
-from tests.serve_process import run_cli, serving
+from tests.serve_process import run_cli_in_process, serving
 from tests.waiting import eventually
 
 BURST = 500
@@ -73,7 +73,7 @@ async def _burst(port: int) -> list[bytes]:
 
 def test_the_listeners_get_the_configured_backlog(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    run_cli(data, "init")
+    run_cli_in_process(data, "init")
     api = free_port()
     with serving(data, "--api-port", str(api)) as server:
         assert _listen_queue(server.http) == min(1024, _somaxconn())
@@ -85,7 +85,7 @@ def test_the_listeners_get_the_configured_backlog(tmp_path: Path) -> None:
 def test_a_burst_of_500_connections_overflows_nothing_with_the_default(tmp_path: Path) -> None:
     assert _somaxconn() >= 1024, "net.core.somaxconn caps the backlog below the default"
     data = tmp_path / "data"
-    run_cli(data, "init")
+    run_cli_in_process(data, "init")
     with serving(data, *PER_ADDRESS) as server:
         before = _overflows()
         statuses = asyncio.run(_burst(server.http))
@@ -97,7 +97,7 @@ def test_a_burst_of_500_connections_overflows_nothing_with_the_default(tmp_path:
 def test_a_tiny_backlog_overflows_under_the_same_burst(tmp_path: Path) -> None:
     # The counter sees our listener: with room for 4 connections, 500 at once overflow it.
     data = tmp_path / "data"
-    run_cli(data, "init")
+    run_cli_in_process(data, "init")
     with serving(data, "--backlog", "4", *PER_ADDRESS) as server:
         before = _overflows()
         sockets = [socket.socket() for _ in range(BURST)]

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.peers import fetch_with_curl, free_port, need
-from tests.serve_process import run_cli, serving
+from tests.serve_process import run_cli_in_process, serving
 from tests.uploads import stored_upload, uploaded_names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ def open_uploads(data: Path) -> None:
     Uploads need authentication by default; that default and this opt-in are
     tested in tests/security/test_uploads.py.
     """
-    run_cli(data, "set", f"phone:{POLYCOM}", "uploads.unauthenticated", "true")
+    run_cli_in_process(data, "set", f"phone:{POLYCOM}", "uploads.unauthenticated", "true")
 
 
 @dataclass
@@ -58,14 +58,14 @@ class Served:
     log: Path
 
     def cli(self, *args: str) -> str:
-        return run_cli(self.data_dir, *args).stdout
+        return run_cli_in_process(self.data_dir, *args).stdout
 
 
 @contextmanager
 def serve_demo(data: Path) -> Iterator[Served]:
     """``provisioner serve`` on every port, with the demo fleet in ``data``."""
-    run_cli(data, "init")
-    run_cli(data, "apply", str(DEMO))
+    run_cli_in_process(data, "init")
+    run_cli_in_process(data, "apply", str(DEMO))
     open_uploads(data)
     https, ftp, passive = free_port(), free_port(), free_port()
     tftp = free_port(socket.SOCK_DGRAM)
@@ -274,8 +274,8 @@ def test_tftp_uploads_are_refused_by_default(served: Served, tmp_path: Path) -> 
 
 def test_tftp_uploads_when_switched_on(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    run_cli(data, "init")
-    run_cli(data, "apply", str(DEMO))
+    run_cli_in_process(data, "init")
+    run_cli_in_process(data, "apply", str(DEMO))
     open_uploads(data)
     tftp = free_port(socket.SOCK_DGRAM)
     log = tmp_path / "app.log"

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.peers import fetch_with_curl, free_port, need
-from tests.serve_process import run_cli, serving
+from tests.serve_process import run_cli, run_cli_in_process, serving
 from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,10 +117,10 @@ def test_phone_files_need_the_phones_own_certificate(tmp_path: Path) -> None:
     (tmp_path / "crl.pem").write_bytes(crl(vendor, revoked[2]))
 
     data = tmp_path / "data"
-    run_cli(data, "init")
-    run_cli(data, "apply", str(DEMO))
-    run_cli(data, "set", f"phone:{POLYCOM}", "access.client_cert", "required")
-    run_cli(data, "set", "tenant:demo", "access.tftp.enabled", "true")
+    run_cli_in_process(data, "init")
+    run_cli_in_process(data, "apply", str(DEMO))
+    run_cli_in_process(data, "set", f"phone:{POLYCOM}", "access.client_cert", "required")
+    run_cli_in_process(data, "set", "tenant:demo", "access.tftp.enabled", "true")
     https, tftp = free_port(), free_port(socket.SOCK_DGRAM)
     options = ["--https-port", str(https), "--tftp-port", str(tftp)]
     options += ["--client-ca", str(tmp_path / "ca.pem"), "--client-crl", str(tmp_path / "crl.pem")]
@@ -176,9 +176,9 @@ def test_sighup_reloads_the_crl(tmp_path: Path) -> None:
     (tmp_path / "ca.pem").write_bytes(vendor[0].public_bytes(serialization.Encoding.PEM))
     (tmp_path / "crl.pem").write_bytes(crl(vendor, unrelated[2]))
     data = tmp_path / "data"
-    run_cli(data, "init")
-    run_cli(data, "apply", str(DEMO))
-    run_cli(data, "set", f"phone:{POLYCOM}", "access.client_cert", "required")
+    run_cli_in_process(data, "init")
+    run_cli_in_process(data, "apply", str(DEMO))
+    run_cli_in_process(data, "set", f"phone:{POLYCOM}", "access.client_cert", "required")
     https = free_port()
     options = ["--https-port", str(https), "--client-ca", str(tmp_path / "ca.pem")]
     options += ["--client-crl", str(tmp_path / "crl.pem")]

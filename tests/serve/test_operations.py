@@ -23,7 +23,7 @@ from typing import Any
 
 from provisioner.serve._tls import self_signed
 from tests.peers import fetch_with_curl, free_port, need
-from tests.serve_process import run_cli, serving
+from tests.serve_process import run_cli_in_process, serving
 from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,10 +92,10 @@ def logged(log: Path, text: str, after: int = 0) -> bool:
 
 def test_json_lines_and_an_access_log_without_secrets(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    run_cli(data, "init")
-    run_cli(data, "apply", str(DEMO))
+    run_cli_in_process(data, "init")
+    run_cli_in_process(data, "apply", str(DEMO))
     # "tenant demo is now served under /TOKEN/": every file of the tenant is behind it.
-    token = run_cli(data, "tenant", "token", "demo").stdout.strip().split("/")[1]
+    token = run_cli_in_process(data, "tenant", "token", "demo").stdout.strip().split("/")[1]
     tftp, ftp, passive = free_port(socket.SOCK_DGRAM), free_port(), free_port()
     options = ["--log-format", "json", "--access-log", "--tftp-port", str(tftp)]
     options += ["--ftp-port", str(ftp), "--ftp-passive-ports", f"{passive}-{passive}"]
@@ -146,7 +146,7 @@ def test_json_lines_and_an_access_log_without_secrets(tmp_path: Path) -> None:
 
 def test_the_log_file_is_reopened_on_sighup(tmp_path: Path) -> None:
     data, log = tmp_path / "data", tmp_path / "serve.log"
-    run_cli(data, "init")
+    run_cli_in_process(data, "init")
     with serving(data, "--log-file", str(log)) as server:
         eventually(lambda: logged(log, "event=listening"), "start-up is logged to the file")
         log.rename(tmp_path / "serve.log.1")  # logrotate
@@ -163,8 +163,8 @@ def test_the_log_file_is_reopened_on_sighup(tmp_path: Path) -> None:
 
 def test_sighup_rereads_the_configuration_without_dropping_a_transfer(tmp_path: Path) -> None:
     data, log, config = tmp_path / "data", tmp_path / "serve.log", tmp_path / "serve.toml"
-    run_cli(data, "init")
-    run_cli(data, "apply", str(DEMO))
+    run_cli_in_process(data, "init")
+    run_cli_in_process(data, "apply", str(DEMO))
     tftp = free_port(socket.SOCK_DGRAM)
     config.write_text(f'log_file = "serve.log"\ntftp_port = {tftp}\nban_limit = 30\n')
     with serving(data, "--config", str(config), "--tftp-port", str(tftp)) as server:
@@ -200,8 +200,8 @@ def test_sighup_rereads_the_configuration_without_dropping_a_transfer(tmp_path: 
 
 def test_sighup_reloads_templates_and_certificates(tmp_path: Path) -> None:
     data, site = tmp_path / "data", tmp_path / "site"
-    run_cli(data, "init")
-    run_cli(data, "apply", str(DEMO))
+    run_cli_in_process(data, "init")
+    run_cli_in_process(data, "apply", str(DEMO))
     first = self_signed(tmp_path / "first", ["127.0.0.1"])
     second = self_signed(tmp_path / "second", ["127.0.0.1"])
     cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
@@ -254,8 +254,8 @@ def _der(pem: str) -> bytes:
 
 def test_sigterm_refuses_new_connections_and_lets_a_transfer_finish(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    run_cli(data, "init")
-    run_cli(data, "apply", str(DEMO))
+    run_cli_in_process(data, "init")
+    run_cli_in_process(data, "apply", str(DEMO))
     tftp = free_port(socket.SOCK_DGRAM)
     options = ["--tftp-port", str(tftp), "--shutdown-grace", "120"]
     with serving(data, *options) as server:
@@ -281,8 +281,8 @@ def _refused(port: int) -> bool:
 
 def test_sigterm_cuts_off_a_transfer_after_the_grace(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    run_cli(data, "init")
-    run_cli(data, "apply", str(DEMO))
+    run_cli_in_process(data, "init")
+    run_cli_in_process(data, "apply", str(DEMO))
     tftp = free_port(socket.SOCK_DGRAM)
     with serving(data, "--tftp-port", str(tftp), "--shutdown-grace", "0.5") as server:
         transfer = SteppedRead(tftp, CISCO79_FILE)
@@ -300,10 +300,10 @@ def test_sigterm_gives_the_notifies_in_flight_back_to_the_queue(tmp_path: Path) 
         proxy.bind(("127.0.0.1", 0))
         fleet = tmp_path / "fleet.json"
         fleet.write_text(json.dumps(_fleet(proxy.getsockname()[1])))
-        run_cli(data, "init")
-        run_cli(data, "apply", str(fleet))
+        run_cli_in_process(data, "init")
+        run_cli_in_process(data, "apply", str(fleet))
         with serving(data, "--shutdown-grace", "0.5") as server:
-            run_cli(data, "send-profiles", "--phone", POLYCOM)
+            run_cli_in_process(data, "send-profiles", "--phone", POLYCOM)
             proxy.settimeout(30)
             proxy.recvfrom(65536)  # the NOTIFY went out; its answer never comes
             assert _target(data)["state"] == "sending"
@@ -316,7 +316,7 @@ def test_sigterm_gives_the_notifies_in_flight_back_to_the_queue(tmp_path: Path) 
 
 
 def _target(data: Path) -> dict[str, Any]:
-    shown = json.loads(run_cli(data, "jobs", "--show", "1", "--json").stdout)
+    shown = json.loads(run_cli_in_process(data, "jobs", "--show", "1", "--json").stdout)
     target: dict[str, Any] = shown["targets"][0]
     return target
 

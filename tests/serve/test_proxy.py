@@ -20,7 +20,7 @@ import pytest
 
 from tests.nginx import nginx
 from tests.peers import fetch_with_curl, need
-from tests.serve_process import run_cli, serving
+from tests.serve_process import run_cli_in_process, serving
 from tests.waiting import eventually
 
 MAC = "805ec0000101"
@@ -60,8 +60,8 @@ def proxy_to(upstream: int) -> str:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     data = tmp_path_factory.mktemp("proxy")
     (data / "fleet.json").write_text(json.dumps(FLEET))
-    run_cli(data, "init")
-    run_cli(data, "apply", str(data / "fleet.json"))
+    run_cli_in_process(data, "init")
+    run_cli_in_process(data, "apply", str(data / "fleet.json"))
     options = ["--trusted-proxies", "127.0.0.1/32", "--poll-interval", "0.3"]
     with (
         serving(data, *options) as running,
@@ -110,7 +110,7 @@ def test_seen_records_carry_the_phone_address(site: Site) -> None:
     assert curl(site.nginx, "y000000000066.cfg", source="127.0.0.2")[0] == 200
 
     def with_the_phone() -> set[str] | None:
-        out = run_cli(site.data_dir, "seen", "--json").stdout
+        out = run_cli_in_process(site.data_dir, "seen", "--json").stdout
         addresses = {entry["address"] for entry in json.loads(out)}
         return addresses if "127.0.0.2" in addresses else None
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.peers import free_port
-from tests.serve_process import provisioner, run_cli
+from tests.serve_process import provisioner, run_cli_in_process
 
 USAGE, RUNTIME = 2, 1
 
@@ -83,7 +83,7 @@ def test_a_data_directory_in_proc_is_refused() -> None:
 
 
 def test_a_port_in_use_is_a_runtime_error_after_nothing_was_announced(tmp_path: Path) -> None:
-    run_cli(tmp_path, "init")
+    run_cli_in_process(tmp_path, "init")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -97,7 +97,7 @@ def test_a_port_in_use_is_a_runtime_error_after_nothing_was_announced(tmp_path: 
 
 
 def test_a_port_in_use_later_in_the_start_closes_the_ports_opened_before(tmp_path: Path) -> None:
-    run_cli(tmp_path, "init")
+    run_cli_in_process(tmp_path, "init")
     http = free_port()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))
@@ -109,7 +109,7 @@ def test_a_port_in_use_later_in_the_start_closes_the_ports_opened_before(tmp_pat
 
 
 def test_an_address_of_another_host_is_a_runtime_error(tmp_path: Path) -> None:
-    run_cli(tmp_path, "init")
+    run_cli_in_process(tmp_path, "init")
     line = one_error(serve(tmp_path, "--bind", "192.0.2.1"), RUNTIME)  # TEST-NET-1: not ours
     assert "192.0.2.1 port" in line
     assert "no interface of this host has that address" in line

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.serve_process import run_cli, serving
+from tests.serve_process import run_cli_in_process, serving
 from tests.waiting import eventually
 
 PHONES = 3000
@@ -97,8 +97,8 @@ def _changed(port: int, path: str, old: bytes) -> Callable[[], bytes | None]:
 def test_a_group_change_is_served_all_old_or_all_new(tmp_path: Path) -> None:
     data = tmp_path / "data"
     first, second, unchanged = _fleet(tmp_path / "fleet.json")
-    run_cli(data, "init")
-    run_cli(data, "apply", str(tmp_path / "fleet.json"))
+    run_cli_in_process(data, "init")
+    run_cli_in_process(data, "apply", str(tmp_path / "fleet.json"))
     paths = {mac: f"/{mac}.cfg" for mac in (first, second, unchanged)}
     with serving(data, "--log-level", "warning") as server:
         old = {mac: _get(server.http, path) for mac, path in paths.items()}
@@ -107,7 +107,7 @@ def test_a_group_change_is_served_all_old_or_all_new(tmp_path: Path) -> None:
         group.start()
         steady.start()
         eventually(lambda: len(group.answers) > 10 and steady.answers, "fetches before the change")
-        run_cli(data, "set", f"group:{TENANT}/big", "language", "fr")
+        run_cli_in_process(data, "set", f"group:{TENANT}/big", "language", "fr")
         new = {
             mac: eventually(_changed(server.http, paths[mac], old[mac]), f"{mac}'s new file")
             for mac in (first, second)
