@@ -1,0 +1,140 @@
+"""Key layouts by policy: the rule resolved per phone, placed after the fixed keys."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from provisioner.catalog import Catalog
+from provisioner.domain import DirectoryEntry, Line, Phone, ScopeKind, Snapshot, StoredValue, Tenant
+from provisioner.keylayout import phone_layout
+from provisioner.resolve import PhoneView, Resolver
+from provisioner.settings import KeyType, parse_keys
+
+MAC = "001565000001"
+
+
+def _view(
+    catalog: Catalog,
+    directory: list[tuple[str, str]],
+    own: list[str],
+    *,
+    model: str = "t46s",
+    values: dict[str, object] | None = None,
+) -> PhoneView:
+    snap = Snapshot(device_key=b"k" * 32)
+    snap.tenants[1] = Tenant(1, "t", "t.example.com", "generic", "")
+    snap.phones[100] = Phone(100, 1, MAC, model, "", True, ())
+    snap.lines[100] = [
+        Line(1000 + n, 100, n, user, "", "p", "", "") for n, user in enumerate(own, start=1)
+    ]
+    snap.directory[1] = tuple(DirectoryEntry(name, user) for name, user in directory)
+    stored = {"keys.policy": "blf", **(values or {})}
+    snap.settings[(ScopeKind.TENANT, 1)] = {n: StoredValue(v) for n, v in stored.items()}  # type: ignore[arg-type]
+    return Resolver(catalog, snap).phone(snap.phones[100])
+
+
+def test_policy_gives_blf_for_other_lines_sorted_with_display_names(catalog: Catalog) -> None:
+    directory = [("Zoe <&>", "110"), ("ann", "20"), ("Me", "30"), ("Bob", "9")]
+    view = _view(catalog, directory, ["30"])
+    assert [(k.value, k.label) for k in view.policy_keys] == [
+        ("9", "Bob"),
+        ("20", "ann"),
+        ("110", "Zoe <&>"),
+    ]
+    by_label = _view(catalog, directory, ["30"], values={"keys.policy.sort": "label"})
+    assert [k.value for k in by_label.policy_keys] == ["20", "9", "110"]
+    users = _view(catalog, directory, ["30"], values={"keys.policy.label": "user"})
+    assert [k.label for k in users.policy_keys] == ["9", "20", "110"]
+    own = _view(catalog, directory, ["30"], values={"keys.policy.exclude_own": False})
+    assert [k.value for k in own.policy_keys] == ["9", "20", "30", "110"]
+
+
+def test_policy_follows_fixed_keys_and_overflows_onto_modules(catalog: Catalog) -> None:
+    directory = [(f"U{n}", str(200 + n)) for n in range(40)]
+    fixed = parse_keys([{"type": "speed_dial", "value": "999"}])
+    view = _view(
+        catalog,
+        directory,
+        ["100"],
+        values={"keys": fixed, "modules.count": 1, "keys.policy.after": 3},
+    )
+    layout, problems = phone_layout(view)
+    assert problems == []
+    phone = {p.slot: p for p in layout.phone}
+    assert phone[1].key.type is KeyType.LINE
+    assert phone[2].key.value == "999"
+    assert 3 not in phone  # after = 3: the policy starts at key 4
+    assert phone[4].key.value == "200"
+    assert phone[4].policy
+    assert layout.modules
+    assert layout.modules[0][0].key.value == str(200 + len(phone) - 2)
+    assert layout.dropped == 0
+
+
+def test_policy_keys_that_fit_nowhere_are_counted_not_refused(catalog: Catalog) -> None:
+    directory = [(f"U{n}", str(200 + n)) for n in range(40)]
+    layout, problems = phone_layout(_view(catalog, directory, ["100"]))
+    assert problems == []
+    assert len(layout.phone) == catalog.model("t46s").keys
+    assert layout.dropped == 40 - (catalog.model("t46s").keys - 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    users=st.lists(st.integers(100, 160).map(str), max_size=60),
+    names=st.lists(st.text(max_size=70), min_size=60, max_size=60),
+    own=st.lists(st.integers(100, 170).map(str), min_size=1, max_size=3, unique=True),
+    model=st.sampled_from(["t46s", "t54w", "t21p_e2", "vvx410", "spa504g", "cp7961g"]),
+    modules=st.integers(0, 3),
+    fixed=st.integers(0, 4),
+    after=st.integers(0, 10),
+    sort=st.sampled_from(["extension", "label"]),
+    label=st.sampled_from(["display_name", "user"]),
+)
+def test_policy_property(
+    catalog: Catalog,
+    users: list[str],
+    names: list[str],
+    own: list[str],
+    model: str,
+    modules: int,
+    fixed: int,
+    after: int,
+    sort: str,
+    label: str,
+) -> None:
+    """Never a BLF for an own line, never more keys than slots, each other line once."""
+    definition = catalog.model(model)
+    family = catalog.family_of(definition)
+    count = min(modules, definition.max_modules) if definition.modules else 0
+    directory = [(name, user) for user, name in zip(users, names, strict=False)]
+    keys = parse_keys([{"type": "speed_dial", "value": str(900 + n)} for n in range(fixed)])
+    view = _view(
+        catalog,
+        directory,
+        own[: definition.max_lines],
+        model=model,
+        values={
+            "keys": keys if KeyType.SPEED_DIAL in family.keys.types else (),
+            "modules.count": count,
+            "keys.policy.after": after,
+            "keys.policy.sort": sort,
+            "keys.policy.label": label,
+        },
+    )
+    layout, problems = phone_layout(view)
+    if problems:  # the fixed keys alone do not fit: validation refuses the phone
+        return
+    placed = [*layout.phone, *(p for m in layout.modules for p in m)]
+    policy = [p.key for p in placed if p.policy]
+    mine = {line.line.user for line in view.lines}
+    assert not any(k.value in mine for k in policy)
+    capacity = definition.keys + (layout.module.keys if layout.module else 0) * len(layout.modules)
+    assert len(placed) <= capacity
+    assert len({(p.module, p.slot) for p in placed}) == len(placed)
+    others = set(users) - mine
+    assert len(policy) + layout.dropped == len(others)
+    if layout.dropped == 0:
+        assert sorted(k.value for k in policy) == sorted(others)
+    assert all(k.type is KeyType.BLF for k in policy)
