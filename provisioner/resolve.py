@@ -41,6 +41,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from provisioner.catalog import Catalog, Family, ModelDef
+from provisioner.chars import CONTROL_CHARS
 from provisioner.domain import (
     DirectoryEntry,
     Group,
@@ -201,7 +202,9 @@ def _policy_order(
         names.setdefault(entry.user, entry.name)
 
     def labelled(user: str) -> str:
-        return (names[user] if label == "display_name" else user)[:_MAX_LABEL]
+        # Display names may hold controls (imports carry them): spaces, as rendering does.
+        text = names[user] if label == "display_name" else user
+        return CONTROL_CHARS.sub(" ", text)[:_MAX_LABEL].strip()
 
     def by_extension(user: str) -> tuple[bool, int, str]:
         digits = user.isascii() and user.isdigit()
