@@ -81,6 +81,7 @@ POLICY_SETTING = "keys.policy"
 # Every setting the key layout policy reads (docs/settings.md "Key layouts by policy").
 POLICY_SETTINGS = (
     POLICY_SETTING,
+    "keys.policy.scope",
     "keys.policy.exclude_own",
     "keys.policy.sort",
     "keys.policy.label",
@@ -383,8 +384,15 @@ class Resolver:
         ordered = self._policies.get(cache_key)
         if ordered is None:
             # Once per tenant and rule: phones only filter out their own lines.
+            group = str(rule[1])
             ordered = self._policies[cache_key] = _policy_order(
-                self.snapshot.directory.get(tenant.id, ()), str(rule[2]), str(rule[3])
+                tuple(
+                    e
+                    for e in self.snapshot.directory.get(tenant.id, ())
+                    if not group or group in e.groups
+                ),
+                str(rule[3]),
+                str(rule[4]),
             )
         if not values["keys.policy.exclude_own"].value:
             return tuple(k for _, k in ordered)

@@ -6,17 +6,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provisioner.catalog import Catalog
+from provisioner.check import check_tenant
 from provisioner.domain import DirectoryEntry, Line, Phone, ScopeKind, Snapshot, StoredValue, Tenant
 from provisioner.keylayout import phone_layout
 from provisioner.resolve import PhoneView, Resolver
 from provisioner.settings import KeyType, parse_keys
+from provisioner.state import GroupState, LineState, PhoneState, TenantState
 
 MAC = "001565000001"
 
 
 def _view(
     catalog: Catalog,
-    directory: list[tuple[str, str]],
+    directory: list[tuple[str, str]] | list[DirectoryEntry],
     own: list[str],
     *,
     model: str = "t46s",
@@ -28,7 +30,9 @@ def _view(
     snap.lines[100] = [
         Line(1000 + n, 100, n, user, "", "p", "", "") for n, user in enumerate(own, start=1)
     ]
-    snap.directory[1] = tuple(DirectoryEntry(name, user) for name, user in directory)
+    snap.directory[1] = tuple(
+        e if isinstance(e, DirectoryEntry) else DirectoryEntry(*e) for e in directory
+    )
     stored = {"keys.policy": "blf", **(values or {})}
     snap.settings[(ScopeKind.TENANT, 1)] = {n: StoredValue(v) for n, v in stored.items()}  # type: ignore[arg-type]
     return Resolver(catalog, snap).phone(snap.phones[100])
@@ -138,3 +142,40 @@ def test_policy_property(
     if layout.dropped == 0:
         assert sorted(k.value for k in policy) == sorted(others)
     assert all(k.type is KeyType.BLF for k in policy)
+
+
+def test_policy_scoped_to_a_group_shows_only_its_phones_lines(catalog: Catalog) -> None:
+    sales = frozenset({"sales"})
+    directory = [
+        DirectoryEntry("A", "201", sales),
+        DirectoryEntry("B", "202", frozenset({"sales", "floor"})),
+        DirectoryEntry("C", "203", frozenset({"floor"})),
+        DirectoryEntry("D", "204"),
+    ]
+    view = _view(catalog, directory, ["201"], values={"keys.policy.scope": "sales"})
+    assert [k.value for k in view.policy_keys] == ["202"]
+    tenant_wide = _view(catalog, directory, ["201"])
+    assert [k.value for k in tenant_wide.policy_keys] == ["202", "203", "204"]
+
+
+def test_a_policy_scope_must_name_a_group_of_the_tenant(catalog: Catalog) -> None:
+    phone = PhoneState(
+        mac=MAC,
+        model="t46s",
+        groups=["sales"],
+        lines=[LineState(position=1, user="201")],
+    )
+    tenant = TenantState(
+        name="acme",
+        sip_domain="acme.example.com",
+        groups={
+            "sales": GroupState(
+                name="sales", settings={"keys.policy": "blf", "keys.policy.scope": "sale"}
+            )
+        },
+        phones={MAC: phone},
+    )
+    problems = [p.message for p in check_tenant(catalog, tenant)]
+    assert problems == ["keys.policy.scope: tenant acme has no group 'sale'"]
+    tenant.groups["sales"].settings["keys.policy.scope"] = "sales"
+    assert check_tenant(catalog, tenant) == []

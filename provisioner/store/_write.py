@@ -231,10 +231,14 @@ def write_tenant(
     return reach if changes else Reach()
 
 
-def _directory(state: TenantState) -> list[tuple[str, str]]:
-    """The tenant directory a state gives (as the snapshot reads it), to see whether it moved."""
+def _directory(state: TenantState) -> list[tuple[str, str, tuple[str, ...]]]:
+    """The tenant directory a state gives (as the snapshot reads it), to see whether it moved.
+
+    With the groups of each line's phone: a key layout policy scoped to a
+    group reads them, so a phone joining or leaving a group moves it too.
+    """
     return sorted(
-        (line.display_name or line.user, line.user)
+        (line.display_name or line.user, line.user, tuple(sorted(phone.groups)))
         for phone in state.phones.values()
         if phone.enabled
         for line in phone.lines

@@ -31,7 +31,7 @@ def _fleet() -> dict[str, Any]:
         line = {"user": user, "password": f"pw-{user}-secret", "display_name": name}
         return {"tenant": "acme", "mac": mac, "model": model, "lines": [line], **more}
 
-    reception = {"groups": ["reception"]}
+    reception: dict[str, Any] = {"groups": ["reception"]}
     return {
         "tenants": [
             {
