@@ -21,7 +21,8 @@ Rules (docs/settings.md "Keys"):
 
 - the keys of a layout policy (``keys.policy``, resolved per phone by
   :class:`provisioner.resolve.Resolver`) come after the list: each at the
-  next free slot of the phone from key ``keys.policy.after`` + 1 on, then of
+  next free slot of the phone from key ``keys.policy.after`` + 1 on (from
+  the first free one on a ``sequential`` family, which leaves no gaps), then of
   module 1, 2, … (every page of each); those that fit nowhere are left out
   and counted (``Layout.dropped``), never a problem, so adding a line to the
   tenant can never make another phone invalid.
@@ -198,7 +199,8 @@ def _place_policy(
         size, _ = _size(model, module, target)
         if target and module is not None and module.types and policy[0].type not in module.types:
             continue
-        first = start if target == 0 else 1
+        # A family numbering keys one after the other cannot leave keys empty: no gap.
+        first = start if target == 0 and not family.keys.sequential else 1
         free.extend((target, n) for n in range(first, size + 1) if n not in taken)
     for n, (key, (target, slot)) in enumerate(zip(policy, free, strict=False), start=1):
         slots[target][slot] = PlacedKey(slot, target, numbered + n, key, line, policy=True)

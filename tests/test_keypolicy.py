@@ -128,6 +128,18 @@ def test_policy_property(
         },
     )
     layout, problems = phone_layout(view)
+    without = _view(
+        catalog,
+        directory,
+        own[: definition.max_lines],
+        model=model,
+        values={
+            **{n: v.value for n, v in view.settings.items() if n.startswith(("keys", "modules"))},
+            "keys.policy": "none",
+        },
+    )
+    # The policy never adds a problem (a write elsewhere could not make this phone invalid).
+    assert problems == phone_layout(without)[1]
     if problems:  # the fixed keys alone do not fit: validation refuses the phone
         return
     placed = [*layout.phone, *(p for m in layout.modules for p in m)]
