@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from provisioner.catalog import Catalog
 from provisioner.check import check_tenant
 from provisioner.domain import DirectoryEntry, Line, Phone, ScopeKind, Snapshot, StoredValue, Tenant
+from provisioner.explain import explain_phone
 from provisioner.keylayout import phone_layout
 from provisioner.resolve import PhoneView, Resolver
 from provisioner.settings import KeyType, parse_keys
@@ -16,14 +17,13 @@ from provisioner.state import GroupState, LineState, PhoneState, TenantState
 MAC = "001565000001"
 
 
-def _view(
-    catalog: Catalog,
+def _snapshot(
     directory: list[tuple[str, str]] | list[DirectoryEntry],
     own: list[str],
     *,
     model: str = "t46s",
     values: dict[str, object] | None = None,
-) -> PhoneView:
+) -> Snapshot:
     snap = Snapshot(device_key=b"k" * 32)
     snap.tenants[1] = Tenant(1, "t", "t.example.com", "generic", "")
     snap.phones[100] = Phone(100, 1, MAC, model, "", True, ())
@@ -35,7 +35,38 @@ def _view(
     )
     stored = {"keys.policy": "blf", **(values or {})}
     snap.settings[(ScopeKind.TENANT, 1)] = {n: StoredValue(v) for n, v in stored.items()}  # type: ignore[arg-type]
+    return snap
+
+
+def _view(
+    catalog: Catalog,
+    directory: list[tuple[str, str]] | list[DirectoryEntry],
+    own: list[str],
+    *,
+    model: str = "t46s",
+    values: dict[str, object] | None = None,
+) -> PhoneView:
+    snap = _snapshot(directory, own, model=model, values=values)
     return Resolver(catalog, snap).phone(snap.phones[100])
+
+
+def test_explain_lists_the_policy_keys_and_what_did_not_fit(catalog: Catalog) -> None:
+    directory = [(f"U{n}", str(200 + n)) for n in range(30)]
+    shown = explain_phone(catalog, _snapshot(directory, ["100"]), MAC)["keys"]
+    placed = shown["placed"]
+    assert placed[0] == {"module": 0, "slot": 1, "number": 0, "line": 1, "type": "line"}
+    assert placed[1] == {
+        "module": 0,
+        "slot": 2,
+        "number": 1,
+        "line": 1,
+        "type": "blf",
+        "value": "200",
+        "label": "U0",
+        "policy": True,
+    }
+    assert len(placed) == catalog.model("t46s").keys
+    assert shown["policy_dropped"] == 30 - (catalog.model("t46s").keys - 1)
 
 
 def test_policy_gives_blf_for_other_lines_sorted_with_display_names(catalog: Catalog) -> None:
