@@ -118,7 +118,7 @@ def place_keys(
     module: ModuleDef | None,
     module_count: int,
     users: Collection[str] | None = None,
-    policy: Sequence[Key] = (),
+    policy: Collection[Key] = (),
     policy_from: int = 1,
 ) -> tuple[Layout, list[str]]:
     """Place ``keys`` for a phone with lines at ``lines`` (positions); return the problems too.
@@ -181,7 +181,7 @@ def place_keys(
 
 
 def _place_policy(
-    policy: Sequence[Key],
+    policy: Collection[Key],
     numbered: int,
     slots: list[dict[int, PlacedKey]],
     model: ModelDef,
@@ -191,13 +191,13 @@ def _place_policy(
     line: int,
 ) -> int:
     """Put the policy's keys on the free slots, phone first; how many fit nowhere."""
-    if not policy or policy[0].type not in family.keys.types:
-        # A family without BLF keys gets none (validation says so where the policy is set).
+    if not policy or KeyType.BLF not in family.keys.types:
+        # A family without BLF keys gets none (explain counts them as left out).
         return len(policy)
     free: list[tuple[int, int]] = []
     for target, taken in enumerate(slots):
         size, _ = _size(model, module, target)
-        if target and module is not None and module.types and policy[0].type not in module.types:
+        if target and module is not None and module.types and KeyType.BLF not in module.types:
             continue
         # A family numbering keys one after the other cannot leave keys empty: no gap.
         first = start if target == 0 and not family.keys.sequential else 1

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
@@ -191,12 +192,41 @@ class PhoneView:
     unmanaged: tuple[str, ...] = ()
     phonebooks: tuple[Phonebook, ...] = ()
     missing_phonebooks: tuple[str, ...] = ()
-    policy_keys: tuple[Key, ...] = ()
+    policy_keys: Collection[Key] = ()
 
 
-def _policy_order(
-    directory: tuple[DirectoryEntry, ...], sort: str, label: str
-) -> tuple[tuple[str, Key], ...]:
+class _PolicyOrder(NamedTuple):
+    """A policy's keys for a tenant, in order, with their users (shared by its phones)."""
+
+    keys: tuple[tuple[str, Key], ...]  # (user, key)
+    users: frozenset[str]
+
+
+class PolicyKeys(Collection[Key]):
+    """A phone's policy keys: the shared ordered keys less its own users, never copied.
+
+    Placement reads only as many as there are free keys, so a tenant of ten
+    thousand lines costs each phone its free keys, not ten thousand.
+    """
+
+    __slots__ = ("_order", "_skip")
+
+    def __init__(self, order: _PolicyOrder, skip: frozenset[str]) -> None:
+        self._order = order
+        self._skip = skip & order.users
+
+    def __iter__(self) -> Iterator[Key]:
+        skip = self._skip
+        return (key for user, key in self._order.keys if user not in skip)
+
+    def __len__(self) -> int:
+        return len(self._order.keys) - len(self._skip)
+
+    def __contains__(self, key: object) -> bool:
+        return any(k == key for k in self)
+
+
+def _policy_order(directory: tuple[DirectoryEntry, ...], sort: str, label: str) -> _PolicyOrder:
     """A BLF key per line user of the directory (once each), in the policy's order."""
     names: dict[str, str] = {}
     for entry in directory:
@@ -215,10 +245,11 @@ def _policy_order(
         return (labelled(user).casefold(), by_extension(user))
 
     users = sorted(names, key=by_label if sort == "label" else by_extension)
-    return tuple(
+    keys = tuple(
         (u, Key({"type": "blf", "value": u, **({"label": labelled(u)} if labelled(u) else {})}))
         for u in users
     )
+    return _PolicyOrder(keys, frozenset(names))
 
 
 def generated_secret(key: bytes, mac: str, name: str) -> str:
@@ -245,7 +276,7 @@ class Resolver:
         self._generated: dict[str, tuple[str, ...]] = {}
         self._gated: dict[str, tuple[SettingSpec, ...]] = {}
         self._server: dict[str, frozenset[str]] = {}
-        self._policies: dict[tuple[int, tuple[Value, ...]], tuple[tuple[str, Key], ...]] = {}
+        self._policies: dict[tuple[int, tuple[Value, ...]], _PolicyOrder] = {}
         self._books: dict[
             tuple[int, tuple[str, ...]], tuple[tuple[Phonebook, ...], tuple[str, ...]]
         ] = {}
@@ -375,7 +406,7 @@ class Resolver:
 
     def _policy_keys(
         self, tenant: Tenant, values: dict[str, Resolved], lines: list[LineView]
-    ) -> tuple[Key, ...]:
+    ) -> Collection[Key]:
         """The BLF keys the phone's ``keys.policy`` gives it (docs/settings.md)."""
         if POLICY_SETTING not in values or values[POLICY_SETTING].value != "blf":
             return ()
@@ -395,9 +426,8 @@ class Resolver:
                 str(rule[4]),
             )
         if not values["keys.policy.exclude_own"].value:
-            return tuple(k for _, k in ordered)
-        own = {lv.line.user for lv in lines}
-        return tuple(k for user, k in ordered if user not in own)
+            return PolicyKeys(ordered, frozenset())
+        return PolicyKeys(ordered, frozenset(lv.line.user for lv in lines))
 
     def _phonebooks(
         self, tenant: Tenant, values: dict[str, Resolved]
