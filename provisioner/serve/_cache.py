@@ -175,7 +175,7 @@ class _Plan:
     tenant_id: int
     served: int | None
     revision: int
-    directory: bool  # some served phone shows the tenant directory
+    directory: bool  # some served phone reads the tenant directory (PhoneEntry.directory)
 
 
 @dataclass(slots=True)
