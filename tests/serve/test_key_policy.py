@@ -1,4 +1,4 @@
-"""Key layouts by policy against a real ``provisioner serve``: a line renamed or removed.
+"""Key layouts by policy against a real ``provisioner serve``: a line renamed, removed, added.
 
 The group ``reception`` has ``keys.policy = "blf"``: each of its phones gets a
 BLF key for every other line of the tenant. Renaming a line's display name
@@ -77,7 +77,7 @@ def _targets(data: Path, job: object) -> set[str]:
 ALL = (*SHOWS, SMALL, OWNER, PLAIN, POLICY_OFF)
 
 
-def test_a_renamed_or_removed_line_reaches_exactly_the_phones_whose_keys_show_it(
+def test_a_renamed_removed_or_added_line_reaches_exactly_the_phones_whose_keys_show_it(
     tmp_path: Path,
 ) -> None:
     apply_fleet(tmp_path, _fleet())
@@ -114,3 +114,16 @@ def test_a_renamed_or_removed_line_reaches_exactly_the_phones_whose_keys_show_it
         for mac in (SMALL, PLAIN, POLICY_OFF):
             assert final[mac] == before[mac], mac
         assert b"linekey.3.value = 203" in final[SHOWS[0]][0]
+
+        # A line added on the plain phone: a key for it on the reception phones.
+        run_cli(tmp_path, "line", "add", PLAIN, "--user", "205", "--password", "pw-205-secret",
+                "--display-name", "Erin")  # fmt: skip
+
+        def added() -> dict[str, tuple[bytes, str]] | None:
+            now = {mac: _get(server.http, mac) for mac in ALL}
+            return now if b"Erin" in now[SHOWS[0]][0] else None
+
+        last = eventually(added, "the reception phone's key for line 205")
+        assert b"label = Erin" in last[SHOWS[1]][0]
+        for mac in (SMALL, POLICY_OFF):
+            assert last[mac] == before[mac], mac
