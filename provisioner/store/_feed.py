@@ -48,7 +48,7 @@ class Reach:
 
     whole: bool = False  # everything under the tenant
     # The tenant directory (phones that show it or have a keys.policy): a line's
-    # name or user, or the groups of its phone.
+    # name or user, or the groups of its phone while a keys.policy.scope is set.
     directory: bool = False
     groups: set[int] = field(default_factory=set)  # by id: their member phones
     macs: set[str] = field(default_factory=set)  # these phones
