@@ -126,6 +126,8 @@ def test_policy_keys_that_fit_nowhere_are_counted_not_refused(catalog: Catalog) 
     after=st.integers(0, 10),
     sort=st.sampled_from(["extension", "label"]),
     label=st.sampled_from(["display_name", "user"]),
+    in_sales=st.lists(st.booleans(), min_size=60, max_size=60),
+    scope=st.sampled_from(["", "sales"]),
 )
 def test_policy_property(
     catalog: Catalog,
@@ -138,12 +140,18 @@ def test_policy_property(
     after: int,
     sort: str,
     label: str,
+    in_sales: list[bool],
+    scope: str,
 ) -> None:
-    """Never a BLF for an own line, never more keys than slots, each other line once."""
+    """Never a BLF for an own line, never more keys than slots, each other line of the
+    policy's scope (the tenant, or group sales) once."""
     definition = catalog.model(model)
     family = catalog.family_of(definition)
     count = min(modules, definition.max_modules) if definition.modules else 0
-    directory = [(name, user) for user, name in zip(users, names, strict=False)]
+    directory = [
+        DirectoryEntry(name, user, frozenset({"sales"} if sales else ()))
+        for user, name, sales in zip(users, names, in_sales, strict=False)
+    ]
     keys = parse_keys([{"type": "speed_dial", "value": str(900 + n)} for n in range(fixed)])
     view = _view(
         catalog,
@@ -156,6 +164,7 @@ def test_policy_property(
             "keys.policy.after": after,
             "keys.policy.sort": sort,
             "keys.policy.label": label,
+            "keys.policy.scope": scope,
         },
     )
     layout, problems = phone_layout(view)
@@ -180,7 +189,7 @@ def test_policy_property(
     capacity = definition.keys + (layout.module.keys if layout.module else 0) * len(layout.modules)
     assert len(placed) <= capacity
     assert len({(p.module, p.slot) for p in placed}) == len(placed)
-    others = set(users) - mine
+    others = {e.user for e in directory if not scope or scope in e.groups} - mine
     assert len(policy) + layout.dropped == len(others)
     if layout.dropped == 0:
         assert sorted(k.value for k in policy) == sorted(others)
