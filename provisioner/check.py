@@ -230,7 +230,9 @@ def _check(
     return out.problems
 
 
-KEY_SETTINGS = ("keys", "modules.count", "modules.kind")
+# keys.policy and its scope: the group a policy names must exist (the policy's
+# other settings never make a phone invalid; docs/settings.md).
+KEY_SETTINGS = ("keys", "modules.count", "modules.kind", "keys.policy", "keys.policy.scope")
 
 
 def _keys_inputs(tenant: TenantState) -> object:
@@ -284,6 +286,13 @@ def _check_keys(
     model = catalog.model(phone.model)
     family = catalog.family_of(model)
     keys = _effective(catalog, tenant, phone, "keys")
+    scope = str(_effective(catalog, tenant, phone, "keys.policy.scope"))
+    if (
+        scope
+        and scope not in tenant.groups
+        and _effective(catalog, tenant, phone, "keys.policy") != "none"
+    ):
+        out.add(where, f"keys.policy.scope: tenant {tenant.name} has no group {scope!r}")
     count = as_int(_effective(catalog, tenant, phone, "modules.count"))
     module, problems = attached_modules(
         model, family, count, str(_effective(catalog, tenant, phone, "modules.kind"))

@@ -98,10 +98,15 @@ class Line:
 
 
 class DirectoryEntry(NamedTuple):
-    """One entry of a tenant directory: a line's display name and SIP user."""
+    """One entry of a tenant directory: a line's display name and SIP user.
+
+    ``groups`` names the groups of the line's phone (a key layout policy
+    scoped to a group reads them; docs/settings.md "Key layouts by policy").
+    """
 
     name: str
     user: str
+    groups: frozenset[str] = frozenset()
 
 
 # The kinds of number a phonebook entry may hold, one of each, in this order.

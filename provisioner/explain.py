@@ -77,7 +77,8 @@ def _keys(view: PhoneView) -> dict[str, Any]:
     source = view.settings["keys"].source
 
     def entry(p: PlacedKey) -> dict[str, Any]:
-        return {"module": p.module, "slot": p.slot, "number": p.number, "line": p.line, **p.key}
+        where = {"module": p.module, "slot": p.slot, "number": p.number, "line": p.line}
+        return {**where, **p.key, **({"policy": True} if p.policy else {})}
 
     return {
         "source": source.kind.value,
@@ -86,6 +87,8 @@ def _keys(view: PhoneView) -> dict[str, Any]:
         "placed": [entry(p) for p in layout.phone]
         + [entry(p) for placed in layout.modules for p in placed],
         "problems": problems,
+        # Lines of the keys.policy rule that fit on no free key (docs/settings.md).
+        "policy_dropped": layout.dropped,
     }
 
 

@@ -19,8 +19,13 @@ Rules (docs/settings.md "Keys"):
   a watched target outside the tenant, a module or page the phone lacks, no
   free slot) is reported, naming the key by its number in the list.
 
-A future policy layout (issue 14, item 2) resolves to the same concrete
-key list before placement.
+- the keys of a layout policy (``keys.policy``, resolved per phone by
+  :class:`provisioner.resolve.Resolver`) come after the list: each at the
+  next free slot of the phone from key ``keys.policy.after`` + 1 on (from
+  the first free one on a ``sequential`` family, which leaves no gaps), then of
+  module 1, 2, … (every page of each); those that fit nowhere are left out
+  and counted (``Layout.dropped``), never a problem, so adding a line to the
+  tenant can never make another phone invalid.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ class PlacedKey:
     number: int
     key: Key
     line: int
+    policy: bool = False  # given by the layout policy, not the keys list
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +64,7 @@ class Layout:
     phone: tuple[PlacedKey, ...]
     modules: tuple[tuple[PlacedKey, ...], ...]
     module: ModuleDef | None
+    dropped: int = 0  # policy keys that fit nowhere
 
 
 def phone_layout(view: PhoneView) -> tuple[Layout, list[str]]:
@@ -75,6 +82,8 @@ def phone_layout(view: PhoneView) -> tuple[Layout, list[str]]:
         lines=[lv.line.position for lv in view.lines],
         module=module,
         module_count=count if module else 0,
+        policy=view.policy_keys,
+        policy_from=as_int(s["keys.policy.after"].value) + 1 if view.policy_keys else 1,
     )
     return layout, problems + more
 
@@ -109,14 +118,18 @@ def place_keys(
     module: ModuleDef | None,
     module_count: int,
     users: Collection[str] | None = None,
+    policy: Collection[Key] = (),
+    policy_from: int = 1,
 ) -> tuple[Layout, list[str]]:
     """Place ``keys`` for a phone with lines at ``lines`` (positions); return the problems too.
 
     ``users`` are the tenant's line users (extensions) a BLF or park key may
     watch; ``None`` skips that check (rendering: validation has done it).
+    ``policy`` keys follow, from the phone's slot ``policy_from`` on (module
+    docstring).
     """
     problems: list[str] = []
-    if not keys:
+    if not keys and not policy:
         return Layout((), (), module), problems
     numbered: list[tuple[int, Key]] = list(enumerate(keys, start=1))
     if not any(k.type is KeyType.LINE for k in keys):
@@ -155,13 +168,43 @@ def place_keys(
             continue
         line = key.line or first_line
         slots[target][slot] = PlacedKey(slot, target, number, key, line)
+    dropped = _place_policy(
+        policy, len(keys), slots, model, family, module, policy_from, first_line
+    )
     placed = [tuple(sorted(s.values(), key=lambda p: p.slot)) for s in slots]
     if family.keys.sequential and not problems:
         problems.extend(_sequential_problems(model, module, placed, lines))
     shown = [p.line for p in placed[0] if p.key.type is KeyType.LINE]
     if family.keys.single_line_keys and len(shown) != len(set(shown)):
         problems.append(f"a {model.label} shows each line on one key only (a line key registers)")
-    return Layout(placed[0], tuple(placed[1:]), module), problems
+    return Layout(placed[0], tuple(placed[1:]), module, dropped), problems
+
+
+def _place_policy(
+    policy: Collection[Key],
+    numbered: int,
+    slots: list[dict[int, PlacedKey]],
+    model: ModelDef,
+    family: Family,
+    module: ModuleDef | None,
+    start: int,
+    line: int,
+) -> int:
+    """Put the policy's keys on the free slots, phone first; how many fit nowhere."""
+    if not policy or KeyType.BLF not in family.keys.types:
+        # A family without BLF keys gets none (explain counts them as left out).
+        return len(policy)
+    free: list[tuple[int, int]] = []
+    for target, taken in enumerate(slots):
+        size, _ = _size(model, module, target)
+        if target and module is not None and module.types and KeyType.BLF not in module.types:
+            continue
+        # A family numbering keys one after the other cannot leave keys empty: no gap.
+        first = start if target == 0 and not family.keys.sequential else 1
+        free.extend((target, n) for n in range(first, size + 1) if n not in taken)
+    for n, (key, (target, slot)) in enumerate(zip(policy, free, strict=False), start=1):
+        slots[target][slot] = PlacedKey(slot, target, numbered + n, key, line, policy=True)
+    return max(0, len(policy) - len(free))
 
 
 def _sequential_problems(

@@ -36,11 +36,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
 from provisioner.catalog import Catalog, Family, ModelDef
+from provisioner.chars import CONTROL_CHARS
 from provisioner.domain import (
     DirectoryEntry,
     Group,
@@ -60,7 +62,7 @@ from provisioner.firmware import (
     choose_image,
     served_path,
 )
-from provisioner.settings import SettingSpec, Value, as_int, parse_version
+from provisioner.settings import Key, SettingSpec, Value, as_int, parse_version
 
 __all__ = [
     "LineView",
@@ -76,6 +78,17 @@ __all__ = [
 FIRMWARE_SETTING = "firmware.version"
 DIRECTORY_SETTING = "directory.tenant_lines"
 PHONEBOOKS_SETTING = "phonebooks"
+POLICY_SETTING = "keys.policy"
+# Every setting the key layout policy reads (docs/settings.md "Key layouts by policy").
+POLICY_SETTINGS = (
+    POLICY_SETTING,
+    "keys.policy.scope",
+    "keys.policy.exclude_own",
+    "keys.policy.sort",
+    "keys.policy.label",
+    "keys.policy.after",
+)
+_MAX_LABEL = 64  # provisioner.settings._keys.MAX_LABEL
 # 32 symbols, so 5 bits of the HMAC per character and no modulo bias; no
 # I/O/0/1 because admins read these off a screen.
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -158,6 +171,8 @@ class PhoneView:
     ``phonebooks`` the tenant phonebooks the ``phonebooks`` setting names, in
     its order, and ``missing_phonebooks`` the names it gives that the tenant
     has no phonebook of (the phone cannot be rendered).
+    ``policy_keys`` are the keys the ``keys.policy`` rule gives this phone
+    (placed after its ``keys`` list, :mod:`provisioner.keylayout`).
     ``firmware`` is the image of the active set ``firmware.label`` names for
     the phone's vendor, if that set has one for its model; ``unmanaged`` the
     served paths of the active unmanaged set ``firmware.unmanaged`` names.
@@ -177,6 +192,64 @@ class PhoneView:
     unmanaged: tuple[str, ...] = ()
     phonebooks: tuple[Phonebook, ...] = ()
     missing_phonebooks: tuple[str, ...] = ()
+    policy_keys: Collection[Key] = ()
+
+
+class _PolicyOrder(NamedTuple):
+    """A policy's keys for a tenant, in order, with their users (shared by its phones)."""
+
+    keys: tuple[tuple[str, Key], ...]  # (user, key)
+    users: frozenset[str]
+
+
+class PolicyKeys(Collection[Key]):
+    """A phone's policy keys: the shared ordered keys less its own users, never copied.
+
+    Placement reads only as many as there are free keys, so a tenant of ten
+    thousand lines costs each phone its free keys, not ten thousand.
+    """
+
+    __slots__ = ("_order", "_skip")
+
+    def __init__(self, order: _PolicyOrder, skip: frozenset[str]) -> None:
+        self._order = order
+        self._skip = skip & order.users
+
+    def __iter__(self) -> Iterator[Key]:
+        skip = self._skip
+        return (key for user, key in self._order.keys if user not in skip)
+
+    def __len__(self) -> int:
+        return len(self._order.keys) - len(self._skip)
+
+    def __contains__(self, key: object) -> bool:
+        return any(k == key for k in self)
+
+
+def _policy_order(directory: tuple[DirectoryEntry, ...], sort: str, label: str) -> _PolicyOrder:
+    """A BLF key per line user of the directory (once each), in the policy's order."""
+    names: dict[str, str] = {}
+    for entry in directory:
+        names.setdefault(entry.user, entry.name)
+
+    def labelled(user: str) -> str:
+        # Display names may hold controls (imports carry them): spaces, as rendering does.
+        text = names[user] if label == "display_name" else user
+        return CONTROL_CHARS.sub(" ", text)[:_MAX_LABEL].strip()
+
+    def by_extension(user: str) -> tuple[bool, int, str]:
+        digits = user.isascii() and user.isdigit()
+        return (not digits, int(user) if digits else 0, user)
+
+    def by_label(user: str) -> tuple[str, tuple[bool, int, str]]:
+        return (labelled(user).casefold(), by_extension(user))
+
+    users = sorted(names, key=by_label if sort == "label" else by_extension)
+    keys = tuple(
+        (u, Key({"type": "blf", "value": u, **({"label": labelled(u)} if labelled(u) else {})}))
+        for u in users
+    )
+    return _PolicyOrder(keys, frozenset(names))
 
 
 def generated_secret(key: bytes, mac: str, name: str) -> str:
@@ -203,6 +276,7 @@ class Resolver:
         self._generated: dict[str, tuple[str, ...]] = {}
         self._gated: dict[str, tuple[SettingSpec, ...]] = {}
         self._server: dict[str, frozenset[str]] = {}
+        self._policies: dict[tuple[int, tuple[Value, ...]], _PolicyOrder] = {}
         self._books: dict[
             tuple[int, tuple[str, ...]], tuple[tuple[Phonebook, ...], tuple[str, ...]]
         ] = {}
@@ -327,7 +401,33 @@ class Resolver:
             unmanaged=self._unmanaged(family, values),
             phonebooks=books,
             missing_phonebooks=missing,
+            policy_keys=self._policy_keys(tenant, values, lines),
         )
+
+    def _policy_keys(
+        self, tenant: Tenant, values: dict[str, Resolved], lines: list[LineView]
+    ) -> Collection[Key]:
+        """The BLF keys the phone's ``keys.policy`` gives it (docs/settings.md)."""
+        if POLICY_SETTING not in values or values[POLICY_SETTING].value != "blf":
+            return ()
+        rule = tuple(values[n].value for n in POLICY_SETTINGS)
+        cache_key = (tenant.id, rule)
+        ordered = self._policies.get(cache_key)
+        if ordered is None:
+            # Once per tenant and rule: phones only filter out their own lines.
+            group = str(rule[1])
+            ordered = self._policies[cache_key] = _policy_order(
+                tuple(
+                    e
+                    for e in self.snapshot.directory.get(tenant.id, ())
+                    if not group or group in e.groups
+                ),
+                str(rule[3]),
+                str(rule[4]),
+            )
+        if not values["keys.policy.exclude_own"].value:
+            return PolicyKeys(ordered, frozenset())
+        return PolicyKeys(ordered, frozenset(lv.line.user for lv in lines))
 
     def _phonebooks(
         self, tenant: Tenant, values: dict[str, Resolved]

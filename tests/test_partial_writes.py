@@ -305,3 +305,35 @@ def test_a_change_set_written_between_edits_reads_again_only_its_phones(
     ]
     assert read == {MACS[0], MACS[1], LANGUAGE_SETTER}
     assert set(_stored(acme).phones) == set(MACS)  # all or nothing
+
+
+def test_removing_a_group_a_key_policy_names_is_refused_naming_the_phones(
+    acme: Store, read: set[str]
+) -> None:
+    edits = Edits.of(acme)
+    edits.settings.set(parse_scope("tenant:acme"), "keys.policy", "blf")
+    edits.settings.set(parse_scope("tenant:acme"), "keys.policy.scope", "sales")
+    read.clear()
+    with pytest.raises(ValidationFailed) as refused:
+        edits.groups.remove("acme", "sales")
+    assert {p.location for p in refused.value.problems} == {f"phone:{mac}" for mac in MACS}
+    assert "has no group 'sales'" in str(refused.value)
+    read.clear()
+    edits.groups.remove("acme", "empty")  # no policy names it: still reads no phone
+    assert read == set()
+
+
+def test_a_group_move_reaches_the_directory_only_when_a_policy_may_be_scoped_to_a_group(
+    acme: Store, read: set[str]
+) -> None:
+    edits = Edits.of(acme)
+    revision = _revision(acme)
+    edits.phones.update(LONE, groups=["sales"])
+    assert not _reach(acme, revision).directory  # no policy reads groups: that phone only
+    edits.settings.set(parse_scope(f"phone:{MACS[0]}"), "keys.policy", "blf")
+    edits.settings.set(parse_scope(f"phone:{MACS[0]}"), "keys.policy.scope", "sales")
+    read.clear()
+    revision = _revision(acme)
+    edits.phones.update(LONE, groups=[])
+    assert read == {LONE}  # the scoped phone is found without being read
+    assert _reach(acme, revision).directory  # its keys change: the directory reach

@@ -91,13 +91,15 @@ def _print_keys(view: PhoneView) -> None:
     placed = [*layout.phone, *(p for module in layout.modules for p in module)]
     if not placed and not problems:
         return
-    print(f"\nkeys (from {view.settings['keys'].source}):")
+    policy = view.settings["keys.policy"]
+    rule = f"; policy {policy.value} from {policy.source}" if view.policy_keys else ""
+    print(f"\nkeys (from {view.settings['keys'].source}{rule}):")
     print_table(
         ["WHERE", "KEY", "TYPE", "VALUE", "LABEL", "LINE"],
         [
             [
                 f"module {p.module} key {p.slot}" if p.module else f"key {p.slot}",
-                str(p.number) if p.number else "auto",
+                ("policy " if p.policy else "") + (str(p.number) if p.number else "auto"),
                 str(p.key.type),
                 p.key.value,
                 p.key.label,
@@ -106,6 +108,8 @@ def _print_keys(view: PhoneView) -> None:
             for p in placed
         ],
     )
+    if layout.dropped:
+        print(f"  {layout.dropped} line(s) of the key policy fit on no free key: left out")
     for problem in problems:
         print(f"  problem: {problem}")
 

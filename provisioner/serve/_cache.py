@@ -52,7 +52,7 @@ from provisioner.identify import Identifier
 from provisioner.notify import NotifyInfo, notify_info
 from provisioner.pipeline import render_tenants
 from provisioner.render import RenderedFile, Renderer, RenderError
-from provisioner.resolve import DIRECTORY_SETTING, FIRMWARE_SETTING, PhoneView
+from provisioner.resolve import DIRECTORY_SETTING, FIRMWARE_SETTING, POLICY_SETTING, PhoneView
 from provisioner.serve._access import access_from, networks
 from provisioner.serve._changes import Refreshed, TenantChange
 from provisioner.serve._db import Db
@@ -130,7 +130,9 @@ class PhoneEntry:
     access: Access
     firmware: str  # resolved firmware.version ("" = not assigned)
     notify: NotifyInfo
-    directory: bool  # shows the tenant directory (directory.tenant_lines)
+    # Reads the tenant directory: shows it (directory.tenant_lines) or has a
+    # key layout policy (keys.policy), whose keys are the directory's lines.
+    directory: bool
     files: dict[str, ServedFile] = field(default_factory=dict)  # lower path → file
     # No upload names: they are computed from the path when asked
     # (ConfigCache.upload_target), not held for every phone.
@@ -173,7 +175,7 @@ class _Plan:
     tenant_id: int
     served: int | None
     revision: int
-    directory: bool  # some served phone shows the tenant directory
+    directory: bool  # some served phone reads the tenant directory (PhoneEntry.directory)
 
 
 @dataclass(slots=True)
@@ -229,7 +231,8 @@ def _phone_entry(
         access=access_from(values, mac),
         firmware=str(values.get(FIRMWARE_SETTING, "")),
         notify=notify_info(view),
-        directory=bool(values.get(DIRECTORY_SETTING, False)),
+        directory=bool(values.get(DIRECTORY_SETTING, False))
+        or values.get(POLICY_SETTING, "none") != "none",
         files={_lower(f.path): identical.served(f, changed_at) for f in files},
     )
 

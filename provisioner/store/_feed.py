@@ -47,7 +47,9 @@ class Reach:
     """What a change (or a run of changes) reached under one tenant."""
 
     whole: bool = False  # everything under the tenant
-    directory: bool = False  # the tenant directory (phones that show it)
+    # The tenant directory (phones that show it or have a keys.policy): a line's
+    # name or user, or the groups of its phone while a keys.policy.scope is set.
+    directory: bool = False
     groups: set[int] = field(default_factory=set)  # by id: their member phones
     macs: set[str] = field(default_factory=set)  # these phones
 

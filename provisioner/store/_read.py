@@ -275,16 +275,28 @@ def _directory(
     conn: Connection, tenant_ids: Collection[int] | None
 ) -> dict[int, tuple[DirectoryEntry, ...]]:
     query = (
-        select(t.phones.c.tenant_id, t.lines.c.display_name, t.lines.c.user_name)
+        select(t.phones.c.tenant_id, t.phones.c.id, t.lines.c.display_name, t.lines.c.user_name)
         .join(t.phones, t.phones.c.id == t.lines.c.phone_id)
+        .where(t.phones.c.enabled.is_(True))
+    )
+    members = (
+        select(t.group_members.c.phone_id, t.groups.c.name)
+        .join(t.groups, t.groups.c.id == t.group_members.c.group_id)
+        .join(t.phones, t.phones.c.id == t.group_members.c.phone_id)
         .where(t.phones.c.enabled.is_(True))
     )
     if tenant_ids is not None:
         query = query.where(t.phones.c.tenant_id.in_(tenant_ids))
+        members = members.where(t.phones.c.tenant_id.in_(tenant_ids))
+    groups: dict[int, set[str]] = defaultdict(set)
+    for member in conn.execute(members):
+        groups[member.phone_id].add(member.name)
     entries: dict[int, list[DirectoryEntry]] = defaultdict(list)
     for row in conn.execute(query):
         entries[row.tenant_id].append(
-            DirectoryEntry(row.display_name or row.user_name, row.user_name)
+            DirectoryEntry(
+                row.display_name or row.user_name, row.user_name, frozenset(groups[row.id])
+            )
         )
     return {
         tenant_id: tuple(sorted(items, key=lambda e: (e.name.casefold(), e.name, e.user)))

@@ -255,6 +255,9 @@ def widen(
       away reaches the phones whose keys may watch it (all of them when the
       tenant has keys, a group's members when it has, and the phones with
       keys of their own);
+    - a key layout policy's scope: removing a group reaches the phones whose
+      ``keys.policy.scope`` may name it (all of them when the tenant or a
+      group names it, else the phones that set the scope themselves);
     - restricted lists: a change of such a list (or of the platform, whose
       preset may set one) at the tenant reaches the tenant's phones, at a group
       its members — but only phones of a model that cannot take every item of
@@ -277,6 +280,9 @@ def widen(
     reached = locks_reach(conn, ids, tenant, groups) if tenant or any(groups.values()) else []
     reached += _lists_reach(conn, catalog, ids, before, now)
     reached += _keys_reach(conn, ids, before, now, after)
+    gone = before.group_locks.keys() - now.group_locks.keys()
+    if gone:
+        reached += _scope_reach(conn, ids, after, gone)
     states = list({id(s): s for s in (after, *also)}.values())
     if reached:
         add_phones(conn, ids, reached, *states)
@@ -313,6 +319,16 @@ def _keys_reach(
     if groups:
         reached += phones_of_models(conn, ids, None, groups)
     return reached
+
+
+def _scope_reach(
+    conn: Connection, ids: TenantIds, after: TenantState, gone: Collection[str]
+) -> list[int]:
+    """Stored phones whose key layout policy may name a removed group (``keys.policy.scope``)."""
+    scopes = [after.settings, *(g.settings for g in after.groups.values())]
+    if any(scope.get("keys.policy.scope") in gone for scope in scopes):
+        return phones_of_models(conn, ids, None, None)
+    return phones_setting(conn, ids, "keys.policy.scope")
 
 
 def _lists_reach(

@@ -20,7 +20,7 @@ from provisioner.settings import Value
 from provisioner.state import LineState, PhoneState, TenantState
 from provisioner.store import _tables as t
 from provisioner.store._feed import Reach, announce, current_revision, record
-from provisioner.store._read import TenantIds, encode_value
+from provisioner.store._read import TenantIds, encode_value, phones_setting
 
 __all__ = ["Changes", "bump_revision", "delete_phones", "write_tenant"]
 
@@ -225,7 +225,9 @@ def write_tenant(
     _write_phones(conn, rows, ids, group_ids, old, after, changes, reach)
     if changes:
         # Over the loaded phones only, when partial: the others' entries did not move.
-        reach.directory = _directory(old) != _directory(after)
+        reach.directory = _directory(old) != _directory(after) or (
+            _groups(old) != _groups(after) and _scoped(conn, ids, after)
+        )
         bump_revision(conn, ids.tenant, reach)
     outer.update(changes)
     return reach if changes else Reach()
@@ -238,6 +240,28 @@ def _directory(state: TenantState) -> list[tuple[str, str]]:
         for phone in state.phones.values()
         if phone.enabled
         for line in phone.lines
+    )
+
+
+def _groups(state: TenantState) -> dict[str, tuple[str, ...]]:
+    """The groups of the phones whose lines the directory lists (what a scoped policy reads)."""
+    return {
+        mac: tuple(sorted(phone.groups))
+        for mac, phone in state.phones.items()
+        if phone.enabled and phone.lines
+    }
+
+
+def _scoped(conn: Connection, ids: TenantIds, state: TenantState) -> bool:
+    """Whether a key layout policy of the tenant may be scoped to a group (``keys.policy.scope``).
+
+    Only then does a phone joining or leaving a group change other phones'
+    keys; the phones not loaded are asked with one query.
+    """
+    scopes = [state.settings, *(g.settings for g in state.groups.values())]
+    scopes += [p.settings for p in state.phones.values()]
+    return any(s.get("keys.policy.scope") for s in scopes) or bool(
+        phones_setting(conn, ids, "keys.policy.scope")
     )
 
 

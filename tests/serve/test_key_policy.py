@@ -1,0 +1,129 @@
+"""Key layouts by policy against a real ``provisioner serve``: a line renamed, removed, added.
+
+The group ``reception`` has ``keys.policy = "blf"``: each of its phones gets a
+BLF key for every other line of the tenant. Renaming a line's display name
+must change exactly the files of the phones whose keys show it (and of the
+phone that has the line), leave every other file's ETag as it was, and, with
+``notify.on_change``, queue a resync for exactly those phones. Changes are
+made with the CLI, as an admin would.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.security.gateway_fleet import apply_fleet
+from tests.serve_process import run_cli, serving
+from tests.waiting import eventually
+
+SHOWS = ("001565000011", "001565000012")  # reception phones whose keys show line 202
+SMALL = "001565000013"  # a reception T21P E2: one free key, showing line 100 only
+OWNER = "001565000014"  # has line 202; not in reception
+PLAIN = "001565000015"  # not in reception: no policy
+POLICY_OFF = "001565000016"  # in reception, keys.policy set back to none on the phone
+
+
+def _fleet() -> dict[str, Any]:
+    def phone(mac: str, user: str, name: str, model: str = "t46s", **more: Any) -> dict[str, Any]:
+        line = {"user": user, "password": f"pw-{user}-secret", "display_name": name}
+        return {"tenant": "acme", "mac": mac, "model": model, "lines": [line], **more}
+
+    reception: dict[str, Any] = {"groups": ["reception"]}
+    return {
+        "tenants": [
+            {
+                "name": "acme",
+                "sip_domain": "acme.example.com",
+                "settings": {"notify.on_change": True, "notify.delay_seconds": 600},
+            }
+        ],
+        "groups": [{"tenant": "acme", "name": "reception", "settings": {"keys.policy": "blf"}}],
+        "phones": [
+            phone(SHOWS[0], "100", "Front desk", **reception),
+            phone(SHOWS[1], "201", "Alice", **reception),
+            phone(SMALL, "300", "Small", model="t21p_e2", **reception),
+            phone(OWNER, "202", "Bob"),
+            phone(PLAIN, "203", "Carol"),
+            phone(POLICY_OFF, "204", "Dave", settings={"keys.policy": "none"}, **reception),
+        ],
+    }
+
+
+def _get(port: int, mac: str) -> tuple[bytes, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("GET", f"/{mac}.cfg")
+        response = conn.getresponse()
+        body = response.read()
+        assert response.status == 200, (mac, response.status)
+        return body, response.getheader("ETag") or ""
+    finally:
+        conn.close()
+
+
+def _jobs(data: Path) -> list[dict[str, Any]]:
+    jobs: list[dict[str, Any]] = json.loads(run_cli(data, "jobs", "--json").stdout)
+    return sorted(jobs, key=lambda j: int(j["id"]))
+
+
+def _targets(data: Path, job: object) -> set[str]:
+    shown = json.loads(run_cli(data, "jobs", "--show", str(job), "--json").stdout)
+    return {t["mac"] for t in shown["targets"]}
+
+
+ALL = (*SHOWS, SMALL, OWNER, PLAIN, POLICY_OFF)
+
+
+def test_a_renamed_removed_or_added_line_reaches_exactly_the_phones_whose_keys_show_it(
+    tmp_path: Path,
+) -> None:
+    apply_fleet(tmp_path, _fleet())
+    with serving(tmp_path, "--poll-interval", "0.2") as server:
+        before = {mac: _get(server.http, mac) for mac in ALL}
+        assert b"linekey.3.label = Bob" in before[SHOWS[0]][0]
+        assert b"Bob" not in before[SMALL][0]  # line 100 takes its only free key
+        assert b"linekey.2.value = 201" not in before[SHOWS[1]][0]  # never its own line
+
+        run_cli(tmp_path, "line", "set", OWNER, "1", "--display-name", "Robert <&>")
+
+        def moved() -> dict[str, tuple[bytes, str]] | None:
+            now = {mac: _get(server.http, mac) for mac in ALL}
+            return now if now[SHOWS[0]] != before[SHOWS[0]] else None
+
+        after = eventually(moved, "the reception phone's new keys")
+        changed = {mac for mac in ALL if after[mac][1] != before[mac][1]}
+        assert changed == {*SHOWS, OWNER}
+        for mac in (SMALL, PLAIN, POLICY_OFF):
+            assert after[mac] == before[mac], mac
+        for mac in SHOWS:
+            assert b"label = Robert <&>" in after[mac][0]
+        (job,) = eventually(lambda: _jobs(tmp_path) or None, "a resync job for the rename")
+        assert _targets(tmp_path, job["id"]) == {*SHOWS, OWNER}
+
+        # The line removed: the keys that showed it go, the others' files stay.
+        run_cli(tmp_path, "line", "rm", OWNER, "1")
+
+        def gone() -> dict[str, tuple[bytes, str]] | None:
+            now = {mac: _get(server.http, mac) for mac in ALL}
+            return now if b"Robert" not in now[SHOWS[0]][0] else None
+
+        final = eventually(gone, "the reception phone's keys without line 202")
+        for mac in (SMALL, PLAIN, POLICY_OFF):
+            assert final[mac] == before[mac], mac
+        assert b"linekey.3.value = 203" in final[SHOWS[0]][0]
+
+        # A line added on the plain phone: a key for it on the reception phones.
+        run_cli(tmp_path, "line", "add", PLAIN, "--user", "205", "--password", "pw-205-secret",
+                "--display-name", "Erin")  # fmt: skip
+
+        def added() -> dict[str, tuple[bytes, str]] | None:
+            now = {mac: _get(server.http, mac) for mac in ALL}
+            return now if b"Erin" in now[SHOWS[0]][0] else None
+
+        last = eventually(added, "the reception phone's key for line 205")
+        assert b"label = Erin" in last[SHOWS[1]][0]
+        for mac in (SMALL, POLICY_OFF):
+            assert last[mac] == before[mac], mac
