@@ -323,11 +323,15 @@ class ExplainKeys(_Out):
     source: str
     scope: str
     locked: bool
-    placed: list[dict[str, str | int]] = Field(
+    placed: list[dict[str, str | bool | int]] = Field(
         description="each key with module (0: the phone), slot, number (in the list; "
-        "0: automatic line key) and line, plus its own fields"
+        "0: automatic line key) and line, plus its own fields; policy: true for a key "
+        "the keys.policy rule placed"
     )
     problems: list[str]
+    policy_dropped: int = Field(
+        description="lines of the keys.policy rule that fit on no free key (docs/settings.md)"
+    )
 
 
 class Explain(_Out):

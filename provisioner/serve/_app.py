@@ -183,7 +183,12 @@ class Server:
         await self._runner.setup()
         if config.http_port:
             site = Site(
-                self._runner, config.bind, config.http_port, connections, backlog=config.backlog
+                self._runner,
+                config.bind,
+                config.http_port,
+                connections,
+                backlog=config.backlog,
+                fast=True,
             )
             await listening("http", config.bind, config.http_port, site.start)
             self.addresses["http"] = (config.bind, config.http_port)

@@ -178,7 +178,7 @@ class Site(web.BaseSite):
     connection was admitted (see the module's docstring).
     """
 
-    __slots__ = ("_connections", "_handshakes", "_host", "_port", "_tls")
+    __slots__ = ("_connections", "_fast", "_handshakes", "_host", "_port", "_tls")
 
     def __init__(
         self,
@@ -189,17 +189,22 @@ class Site(web.BaseSite):
         ssl_context: ssl.SSLContext | None = None,
         *,
         backlog: int = 1024,
+        fast: bool = False,
     ) -> None:
         """Listen on ``host``:``port`` once started (``runner`` must be set up).
 
         ``backlog`` is the queue of connections the kernel completes before we
-        accept them (``--backlog``; capped by ``net.core.somaxconn``).
+        accept them (``--backlog``; capped by ``net.core.somaxconn``). With
+        ``fast``, plain HTTP starts on the phone port's fast path (rendered
+        files from the gateway); without it (the admin API) every request goes
+        to the runner's handler.
         """
         super().__init__(runner, backlog=backlog)
         self._host = host
         self._port = port
         self._connections = connections
         self._tls = ssl_context
+        self._fast = fast
         self._handshakes: set[asyncio.Task[None]] = set()
 
     def use_tls(self, ssl_context: ssl.SSLContext) -> None:
@@ -232,11 +237,14 @@ class Site(web.BaseSite):
         if not self._connections.admit(peer):
             transport.abort()
             return
-        if self._tls is None:
+        if self._tls is None and self._fast:
             # Plain HTTP starts on the fast path, which hands over to aiohttp when it must.
             fast = FastConnection(self._connections, peer, partial(self._handed, peer))
             transport.set_protocol(fast)
             fast.connection_made(transport)
+            return
+        if self._tls is None:
+            self._serve(transport, peer, Protocol.HTTP)
             return
         task = asyncio.create_task(self._handshake(transport, peer, self._tls))
         self._handshakes.add(task)

@@ -39,7 +39,7 @@ class Running:
             connections = Connections(
                 h.gateway, per_address=64, header_timeout=30, handshake_timeout=30
             )
-            await Site(self.runner, "127.0.0.1", self.port, connections).start()
+            await Site(self.runner, "127.0.0.1", self.port, connections, fast=True).start()
             await web.TCPSite(
                 self.runner, "127.0.0.1", self.tls_port, ssl_context=server_context(cert, key)
             ).start()
