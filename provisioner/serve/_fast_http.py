@@ -149,10 +149,16 @@ class _Head:
 
     def first(self, name: bytes, default: str | None = None) -> str | None:
         values = self.headers.get(name)
-        return default if values is None else values[0].decode("latin-1")
+        return default if values is None else _text(values[0])
 
     def all(self, name: bytes) -> list[str]:
-        return [value.decode("latin-1") for value in self.headers.get(name, ())]
+        return [_text(value) for value in self.headers.get(name, ())]
+
+
+def _text(value: bytes) -> str:
+    # As aiohttp decodes header values, so both paths record the same text
+    # (bytes that are not UTF-8 become lone surrogates, cleaned where stored).
+    return value.decode("utf-8", "surrogateescape")
 
 
 class FastConnection(asyncio.Protocol):
