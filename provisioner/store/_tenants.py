@@ -245,7 +245,7 @@ def widen(
     """Load into a partial ``after`` (and ``also``) the stored phones a change from
     ``before`` reaches, so that :func:`~provisioner.check.check_change` re-checks them.
 
-    Two rules reach phones an edit did not touch (:mod:`provisioner.check`):
+    Four rules reach phones an edit did not touch (:mod:`provisioner.check`):
 
     - the lock rule: locking a name at the tenant reaches the phones that set
       it (or set it on a line), locking it at a group reaches the members that
