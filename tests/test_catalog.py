@@ -48,8 +48,18 @@ DERIVED = {
     "modules.count": (" in modules ", "modules |"),
     "modules.kind": (" in modules ", "modules |"),
 }
-# Consumed by resolution itself (firmware gating), never by templates.
-RESOLVER_ONLY = {"firmware.version"}
+# Consumed by resolution itself (firmware gating; the key layout policy, which
+# provisioner.keylayout turns into the placed keys templates print as `keys`),
+# never by templates.
+RESOLVER_ONLY = {
+    "firmware.version",
+    "keys.policy",
+    "keys.policy.scope",
+    "keys.policy.exclude_own",
+    "keys.policy.sort",
+    "keys.policy.label",
+    "keys.policy.after",
+}
 
 
 def family_sources(catalog: Catalog, key: str) -> str:

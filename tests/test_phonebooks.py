@@ -132,9 +132,9 @@ def test_every_write_moves_the_tenant_and_reaches_all_of_it(acme: Store) -> None
 def test_writes_are_audited(acme: Store) -> None:
     with acme.engine.connect() as conn:
         actions = conn.execute(
-            select(t.audit_log.c.action, t.audit_log.c.entity).where(
-                t.audit_log.c.action.like("phonebook.%")
-            )
+            select(t.audit_log.c.action, t.audit_log.c.entity)
+            .where(t.audit_log.c.action.like("phonebook.%"))
+            .order_by(t.audit_log.c.id)  # the order they were written (no order without it)
         ).all()
     assert [tuple(a) for a in actions] == [
         ("phonebook.import", "phonebook sales"),
