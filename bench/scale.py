@@ -31,17 +31,13 @@ import subprocess
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-
-from sqlalchemy import create_engine, make_url, text
 
 from bench._proc import peak_rss_mb, rss_mb
 from bench.render import populate
 from provisioner.catalog import Catalog
 from provisioner.store import Store
+from tests.pg import new_database
 from tests.serve_process import provisioner, run_cli, serving
 
 PG_ENV = "PROVISIONER_TEST_PG_URL"
@@ -192,22 +188,6 @@ def measure(workdir: Path, url: str, phones: int) -> dict[str, float]:
     return figures
 
 
-@contextmanager
-def _pg_database(base: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for one measurement, dropped afterwards."""
-    url = make_url(base).set(drivername="postgresql+psycopg")
-    name = f"provisioner_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def _report(backend: str, phones: int, f: dict[str, float]) -> None:
     print(f"  {backend}, {phones:,} phones (populated by apply in {f['populate_s']:.1f} s):")
     print(
@@ -243,7 +223,10 @@ def main() -> None:
             _report("SQLite", phones, measure(workdir, url, phones))
         base = os.environ.get(PG_ENV)
         if base:
-            with tempfile.TemporaryDirectory() as tmp, _pg_database(base) as url:
+            with (
+                tempfile.TemporaryDirectory() as tmp,
+                new_database(base, "provisioner_bench") as url,
+            ):
                 _report("PostgreSQL", phones, measure(Path(tmp), url, phones))
 
 

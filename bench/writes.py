@@ -21,12 +21,9 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from sqlalchemy import create_engine, make_url, text
 
 from bench.render import fleet
 from provisioner.catalog import Catalog
@@ -34,6 +31,7 @@ from provisioner.edits import Edits
 from provisioner.scope import parse_scope
 from provisioner.state import TenantState
 from provisioner.store import Store
+from tests.pg import new_database
 
 PG_ENV = "PROVISIONER_TEST_PG_URL"
 
@@ -53,17 +51,8 @@ def _pg_database() -> Iterator[str | None]:
     if not base:
         yield None
         return
-    url = make_url(base).set(drivername="postgresql+psycopg")
-    name = f"provisioner_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with new_database(base, "provisioner_bench") as url:
+        yield url
 
 
 def _timed(action: Callable[[], object]) -> float:

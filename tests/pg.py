@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from tests.conftest import PG_ENV
 from tests.peers import REQUIRE_ENV
 
-__all__ = ["fresh_database"]
+__all__ = ["fresh_database", "new_database"]
 
 
 @contextmanager
@@ -31,8 +31,16 @@ def fresh_database(purpose: str) -> Iterator[str]:
         if os.environ.get(REQUIRE_ENV):
             pytest.fail(message)
         pytest.skip(message)
+    with new_database(base, f"provisioner_{purpose.replace(' ', '_')}") as url:
+        yield url
+
+
+@contextmanager
+def new_database(base: str, prefix: str) -> Iterator[str]:
+    """A new, empty database on the server ``base`` names, called ``<prefix>_<random>``;
+    dropped at the end (also for the benchmarks, which need no pytest)."""
     url = make_url(base).set(drivername="postgresql+psycopg")
-    name = f"provisioner_{purpose.replace(' ', '_')}_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
