@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from sqlalchemy import Table, func, select
 
@@ -11,7 +15,7 @@ from provisioner.edits import Edits
 from provisioner.errors import ConflictError, InputError, NotFoundError, ValidationFailed
 from provisioner.scope import parse_scope
 from provisioner.state import LineState
-from provisioner.store import Store, connect, migrate
+from provisioner.store import Store, connect, migrate, newest_revision
 from provisioner.store import _tables as t
 
 MAC = "0004f2aabbcc"
@@ -37,6 +41,35 @@ def test_migrations_are_idempotent(db_url: str) -> None:
     migrate(engine)
     migrate(engine)
     engine.dispose()
+
+
+def test_migration_files_are_numbered_in_one_chain() -> None:
+    """``newest_revision`` reads the head from file names: hold every file to them."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    migrations = Path(migrate.__code__.co_filename).parent / "migrations"
+    config.set_main_option("script_location", str(migrations))
+    scripts = ScriptDirectory.from_config(config)
+    chain = list(reversed(list(scripts.walk_revisions())))
+    paths = [Path(script.path or "") for script in chain]
+    assert paths == sorted(paths), "the chain follows the files' numbers"
+    assert all(path.name[:4].isdigit() and path.name[4] == "_" for path in paths)
+    assert scripts.get_current_head() == newest_revision() == chain[-1].revision
+
+
+def test_opening_an_up_to_date_database_does_not_load_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'up.db'}"
+    engine = connect(url)
+    migrate(engine)
+    engine.dispose()
+    probe = (
+        "import sys; from provisioner.store import connect, migrate; "
+        f"migrate(connect({url!r})); print('alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_crud_round_trip(acme: Store) -> None:

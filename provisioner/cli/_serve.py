@@ -10,9 +10,8 @@ import secrets
 import sys
 import time
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from provisioner.api._listener import exposure_refusal
 from provisioner.cli._context import Context
 from provisioner.cli._output import print_json, print_table
 from provisioner.cli._serve_config import (
@@ -30,9 +29,12 @@ from provisioner.logsetup import configure
 from provisioner.mac import parse_mac
 from provisioner.resolve import FIRMWARE_SETTING, Resolver
 from provisioner.scope import parse_scope
-from provisioner.serve import ServeConfig, Server
+from provisioner.serve import ServeConfig
 from provisioner.store import PendingDevice
 from provisioner.udp import local_address_towards
+
+if TYPE_CHECKING:
+    from provisioner.serve import Server
 
 __all__ = [
     "cmd_ban",
@@ -75,6 +77,8 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     config = effective.config
     configure(config.log_level, config.log_format, config.log_file)
     own = effective.context  # the command line's ctx, with the file's data directory and database
+    from provisioner.serve import Server  # the web stack, only for the command that runs it
+
     try:
         own.prepare_data_dir()  # one line, as for every command, when it cannot be used
         reload = _Reloader(args, effective)
@@ -90,6 +94,8 @@ def _check_api(effective: Effective) -> None:
     config = effective.config
     if not config.api_port:
         return
+    from provisioner.api._listener import exposure_refusal  # aiohttp and pydantic: serve only
+
     refusal = exposure_refusal(
         config.api_bind, config.api_tls_cert is not None, config.api_insecure
     )

@@ -37,7 +37,7 @@ from sqlalchemy.exc import ArgumentError
 from provisioner.cli._context import Context
 from provisioner.cli._serve_options import field_default
 from provisioner.errors import InputError, UsageError
-from provisioner.serve import ServeConfig, config_problems, tls_file_problems
+from provisioner.serve import ServeConfig, config_problems
 from provisioner.serve._model import Network
 from provisioner.settings import parse_networks
 
@@ -137,6 +137,8 @@ def check_usable(effective: Effective) -> None:
     Run before serving (and on SIGHUP); the message names the option as it was given.
     """
     config = effective.config
+    from provisioner.serve import tls_file_problems  # cryptography: only when checking
+
     found = tls_file_problems(config.tls_cert, config.tls_key, config.client_ca, config.client_crl)
     if not _bindable(config.bind):
         found.insert(0, ("bind", _NOT_BINDABLE))

@@ -1,14 +1,28 @@
-"""Serving phones: one gateway behind HTTP(S), TFTP and FTP, with an in-memory cache."""
+"""Serving phones: one gateway behind HTTP(S), TFTP and FTP, with an in-memory cache.
+
+The light parts (configuration, access rules, the request model) are imported
+at once; the server and what it runs (aiohttp, the cache, the job runners,
+TLS) only when first named. Every CLI command imports this package to build
+its options, and a command such as ``phone add`` must not pay for the web
+stack it never starts (PEP 562 module ``__getattr__``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from provisioner.serve._access import access_from, transport_refusal
-from provisioner.serve._app import Server
 from provisioner.serve._config import RESTART_ONLY, ServeConfig
 from provisioner.serve._config import problems as config_problems
-from provisioner.serve._gateway import Gateway, UploadTicket
-from provisioner.serve._jobs import JobRunner
 from provisioner.serve._model import Fetch, Protocol, Reply, ServedFile, Status
-from provisioner.serve._rollouts import RolloutRunner
-from provisioner.serve._tls import file_problems as tls_file_problems
+
+if TYPE_CHECKING:
+    from provisioner.serve._app import Server
+    from provisioner.serve._gateway import Gateway, UploadTicket
+    from provisioner.serve._jobs import JobRunner
+    from provisioner.serve._rollouts import RolloutRunner
+    from provisioner.serve._tls import file_problems as tls_file_problems
 
 __all__ = [
     "RESTART_ONLY",
@@ -28,3 +42,24 @@ __all__ = [
     "tls_file_problems",
     "transport_refusal",
 ]
+
+# Public name -> (module, name in it), imported on first use.
+_LAZY = {
+    "Server": ("provisioner.serve._app", "Server"),
+    "Gateway": ("provisioner.serve._gateway", "Gateway"),
+    "UploadTicket": ("provisioner.serve._gateway", "UploadTicket"),
+    "JobRunner": ("provisioner.serve._jobs", "JobRunner"),
+    "RolloutRunner": ("provisioner.serve._rollouts", "RolloutRunner"),
+    "tls_file_problems": ("provisioner.serve._tls", "file_problems"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a heavy public name when it is first used."""
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value  # later lookups skip this function
+    return value

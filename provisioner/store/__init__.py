@@ -7,7 +7,13 @@ from provisioner.store._addresses import AddressBook, Admitted
 from provisioner.store._apikeys import ApiKeyRecord, ApiKeyRepository
 from provisioner.store._audit import AuditLog, AuditQuery
 from provisioner.store._bans import BANS_CHANNEL, Ban, BanStore
-from provisioner.store._engine import connect, database_exists, default_url, migrate
+from provisioner.store._engine import (
+    connect,
+    database_exists,
+    default_url,
+    migrate,
+    newest_revision,
+)
 from provisioner.store._feed import CHANGES_CHANNEL, FEED_MAX_ENTRIES, Reach
 from provisioner.store._firmware import FirmwareRepository
 from provisioner.store._jobs import JobRepository, JobRequest, JobSummary, TargetRow
@@ -58,4 +64,5 @@ __all__ = [
     "database_exists",
     "default_url",
     "migrate",
+    "newest_revision",
 ]

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, event, insert, inspect, select, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError
@@ -35,6 +34,7 @@ DEVICE_KEY = "device-key"
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Arbitrary constant identifying our migration lock among advisory locks.
 _MIGRATION_LOCK_ID = 0x70726F76
+_REVISION_LINE = re.compile(r'^revision = "([^"]+)"$', re.MULTILINE)
 _BUSY_TIMEOUT_MS = 10_000
 
 
@@ -106,8 +106,38 @@ def database_exists(url: str) -> bool:
         engine.dispose()
 
 
+def newest_revision() -> str:
+    """The schema's head revision: the ``revision`` of the highest-numbered migration file.
+
+    Migration files are ``NNNN_<topic>.py`` and chained in the order of their
+    numbers (tests/test_store.py holds every file to it), so the head is known
+    without importing Alembic, whose import (Mako, Pygments) costs more than
+    most commands' whole work.
+    """
+    newest = max((_MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+    found = _REVISION_LINE.search(newest.read_text(encoding="utf-8"))
+    if found is None:
+        raise RuntimeError(f"{newest.name}: no revision line")
+    return found.group(1)
+
+
+def _current_revision(conn: Connection) -> str | None:
+    """The revision the database is at; None for a database without the schema."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision and make sure the device key exists."""
+    with engine.begin() as conn:
+        if _current_revision(conn) == newest_revision():
+            _ensure_device_key(conn)
+            return
+    # Alembic only when there is something to do.
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     with engine.begin() as conn:
