@@ -32,6 +32,7 @@ from provisioner.sipx_phones import (
 )
 
 __all__ = [
+    "MAX_GROUPS",
     "NS",
     "SOAP_ENV",
     "Request",
@@ -58,6 +59,9 @@ _PARSER = etree.XMLParser(
     remove_pis=True,
     collect_ids=False,
 )
+# Groups of one added phone: each missing one is created, so a request may not
+# make thousands (no phone is in more than a handful of groups).
+MAX_GROUPS = 100
 # What XML 1.0 §2.2 cannot carry: a message naming such a character is answered with U+FFFD.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -146,8 +150,11 @@ class _Fields:
                 )
             self.found.setdefault(qname.localname, []).append(child)
 
-    def many(self, name: str) -> list[etree._Element]:
-        return [e for e in self.found.get(name, []) if not _nil(e)]
+    def many(self, name: str, limit: int | None = None) -> list[etree._Element]:
+        items = [e for e in self.found.get(name, []) if not _nil(e)]
+        if limit is not None and len(items) > limit:
+            raise InputError(f"{self.where}.{name}: given {len(items)} times, at most {limit}")
+        return items
 
     def one(self, name: str) -> etree._Element | None:
         items = self.found.get(name, [])
@@ -201,7 +208,7 @@ def read_add_phone(element: etree._Element) -> SipxPhone:
         serial_number=fields.text("serialNumber", required=True) or "",
         model_id=fields.text("modelId", required=True) or "",
         description=fields.text("description"),
-        groups=[_text(g, f"{where}.groups") for g in fields.many("groups")],
+        groups=[_text(g, f"{where}.groups") for g in fields.many("groups", MAX_GROUPS)],
         lines=[_line(e, f"{where}.lines[{n}]") for n, e in enumerate(fields.many("lines"))],
         device_version=fields.text("deviceVersion"),
     )

@@ -578,10 +578,13 @@ LAUGHS = (
         ),
         _envelope("<con:FindPhone><search><byGroup>&j;</byGroup></search></con:FindPhone>", LAUGHS),
         _envelope("<con:FindPhone>").replace(b"</soapenv:Body>", b""),  # not well-formed
+        _envelope(
+            "<con:FindPhone>" + "<search>" * 10_000 + "</search>" * 10_000 + "</con:FindPhone>"
+        ),
         "<?xml version='1.0' encoding='UTF-16'?><x/>".encode("utf-16"),
         b"\xff\xfe not UTF-8",
     ],
-    ids=["xxe", "billion-laughs", "malformed", "utf-16", "not-utf-8"],
+    ids=["xxe", "billion-laughs", "malformed", "too-deep", "utf-16", "not-utf-8"],
 )
 def test_hostile_xml_is_a_fault_without_a_traceback(api: Api, body: bytes) -> None:
     answer = _post(api, body)
@@ -619,6 +622,19 @@ def test_a_50_mb_chunked_body_is_413(api: Api) -> None:
     assert answer.status_code == 413
     # The server is still there.
     assert _post(api, _envelope("<con:FindPhone/>"), "viewer@demo").status_code == 200
+
+
+def test_an_added_phone_is_in_at_most_100_groups(api: Api) -> None:
+    groups = "".join(f"<groups>g{n}</groups>" for n in range(101))
+    answer = _post(
+        api,
+        _envelope(
+            "<con:AddPhone><phone><serialNumber>0004f2000101</serialNumber>"
+            f"<modelId>vvx410</modelId>{groups}</phone></con:AddPhone>"
+        ),
+    )
+    assert answer.status_code == 500
+    assert b"AddPhone.phone.groups: given 101 times, at most 100" in answer.content
 
 
 def test_an_unknown_element_is_named(api: Api) -> None:
