@@ -44,7 +44,7 @@ from provisioner.scope import ScopeRef
 from provisioner.send_profiles import QueuedJob, send_profiles
 from provisioner.sip_users import get_user, line_for
 from provisioner.state import GroupState, LineState, Part, PhoneState, TenantState
-from provisioner.store import Store
+from provisioner.store import Store, TenantSession
 
 __all__ = [
     "EDITABLE",
@@ -254,8 +254,10 @@ def manage_phones(
         def operations(writer: Edits) -> None:
             if manage.add_group and manage.add_group not in state.groups:
                 writer.groups.create(tenant, GroupState(manage.add_group))
-            for plan in plans:
+            for index, plan in enumerate(plans):
                 plan(writer)
+                if index == 0:
+                    _read_ahead(writer, tenant, macs)
 
         run_changes(store, edits, operations, dry_run=False)
     if not (manage.generate_profiles or manage.restart) or manage.delete:
@@ -274,6 +276,19 @@ def manage_phones(
         now=now,
         actor=edits.actor,
     )
+
+
+def _read_ahead(writer: Edits, tenant: str, macs: list[str]) -> None:
+    """Read every phone the request changes into its transaction at once.
+
+    Each edit reads the phone it changes; the session then loads phones one
+    at a time, a few queries each. Once the first edit has opened the
+    tenant in the session, asking for all of them loads the rest together
+    (measured on 300 phones of a group: 8.2 s → 2.7 s, docs/sipxcom-soap.md).
+    """
+    session = writer.tenant_writer
+    if isinstance(session, TenantSession) and len(macs) > 1:
+        session.state(tenant, Part(frozenset(macs)))
 
 
 def _check(manage: ManagePhone) -> None:
