@@ -61,8 +61,9 @@ from provisioner.problems import (
     problem_of,
 )
 from provisioner.sipx_phones import add_phone, find_phones, manage_phones
+from provisioner.store import Store
 
-__all__ = ["SOAP_PATH", "PhoneService", "wsdl"]
+__all__ = ["SOAP_PATH", "PhoneService", "soap_tenant", "wsdl"]
 
 SOAP_PATH = "/sipxconfig/services/PhoneService"
 _PLACEHOLDER = "https://localhost/sipxconfig/services/PhoneService"
@@ -179,7 +180,7 @@ class PhoneService:
             )
         actor = Actor(ActorKind.API, key.name, key.id, request_id)
         edits = self.services.edits.by(actor)
-        tenant = await self._run(partial(_tenant, self.services, key))
+        tenant = await self._run(partial(soap_tenant, self.services.store, key))
         element = parsed.element
         if parsed.operation == "FindPhone":
             search = read_find_phone(element)
@@ -204,11 +205,11 @@ class PhoneService:
         return await self.services.db.run(work)
 
 
-def _tenant(services: Services, key: Verified) -> str:
+def soap_tenant(store: Store, key: Verified) -> str:
     """The tenant a request acts in: the key's, else the server's only one."""
     if key.tenant is not None:
         return key.tenant
-    names = services.store.tenants.names()
+    names = store.tenants.names()
     if len(names) == 1:
         return names[0]
     if not names:

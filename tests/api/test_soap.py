@@ -24,9 +24,11 @@ from lxml import etree
 from zeep.transports import Transport
 
 from provisioner.actor import Actor
-from provisioner.api._soap import SOAP_PATH
+from provisioner.api._soap import SOAP_PATH, soap_tenant
+from provisioner.apikeys import Role, Verified
 from provisioner.catalog import Catalog
 from provisioner.edits import Edits
+from provisioner.errors import InputError, NotFoundError
 from provisioner.sip_users import UserChange, put_user
 from provisioner.state import Part
 from provisioner.store import Store
@@ -157,6 +159,18 @@ def test_a_key_of_every_tenant_on_a_server_of_two_is_refused(soap: Callable[...,
     fault, problem = _fault(lambda: soap("operator").findPhone(search={}))
     assert problem["code"] == "1001"
     assert "use a key limited to the tenant" in fault.message
+
+
+def test_a_key_of_every_tenant_acts_in_the_only_tenant(store: Store) -> None:
+    key = Verified(1, "admin", Role.ADMIN, None)
+    with pytest.raises(NotFoundError, match="there is no tenant yet"):
+        soap_tenant(store, key)
+    Edits.of(store).tenants.add("solo", "solo.example.com")
+    assert soap_tenant(store, key) == "solo"
+    assert soap_tenant(store, Verified(2, "op", Role.OPERATOR, "elsewhere")) == "elsewhere"
+    Edits.of(store).tenants.add("second", "second.example.com")
+    with pytest.raises(InputError, match="this server has 2"):
+        soap_tenant(store, key)
 
 
 # --- addPhone and findPhone ------------------------------------------------------------
