@@ -357,11 +357,11 @@ def _plan(
         return lambda writer: writer.phones.remove(mac)
     fields = dict(manage.edits)
     renamed = _renamed(manage, mac)
-    model = fields.get("modelId")
-    description = fields.get("description")
-    version = fields.get("deviceVersion")
-    if model is not None:
-        model = store.tenants.catalog.model(model).id
+    # A nil or empty value clears a description or device version; a model is required.
+    description = (fields["description"] or "") if "description" in fields else None
+    model = None
+    if "modelId" in fields:
+        model = store.tenants.catalog.model(fields["modelId"] or "").id
     groups = [g for g in phone.groups if g != manage.remove_group]
     if manage.add_group and manage.add_group not in groups:
         groups.append(manage.add_group)
@@ -382,8 +382,8 @@ def _plan(
             target = renamed
         if model is not None or description is not None or groups != phone.groups:
             writer.phones.update(target, model=model, description=description, groups=groups)
-        if version is not None:
-            _set_version(writer, target, version)
+        if "deviceVersion" in fields:
+            _set_version(writer, target, fields["deviceVersion"])
         for position in removed:
             writer.lines.remove(target, position)
         for line in added:

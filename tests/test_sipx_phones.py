@@ -159,3 +159,20 @@ def test_profiles_are_sent_only_to_enabled_phones(acme: Store) -> None:
     Edits.of(acme).phones.update("0004f2000001", enabled=False)
     manage = ManagePhone(PhoneSearch(group="sales"), generate_profiles=True)
     assert manage_phones(acme, _edits(acme), "acme", manage, NOW) is None
+
+
+def test_a_nil_or_empty_edit_clears_description_and_device_version(acme: Store) -> None:
+    add_phone(
+        acme,
+        _edits(acme),
+        "acme",
+        SipxPhone("0004f2000001", "t46s", description="Desk", device_version="66.86.0.15"),
+    )
+    search = PhoneSearch(serial_number="0004f2000001")
+    cleared = ManagePhone(search, edits=[("description", None), ("deviceVersion", "")])
+    manage_phones(acme, _edits(acme), "acme", cleared, NOW)
+    phone = _phone(acme, "0004f2000001")
+    assert (phone.description, phone.settings) == ("", {})
+    no_model = ManagePhone(search, edits=[("modelId", None)])
+    with pytest.raises(InputError, match="unknown model ''"):
+        manage_phones(acme, _edits(acme), "acme", no_model, NOW)
