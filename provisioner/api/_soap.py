@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -77,10 +78,15 @@ log = logging.getLogger("provisioner.api")
 Verify = Callable[[str | None, web.BaseRequest, str, dict[str, str], str], Awaitable[Verified]]
 
 
+@functools.cache
+def _shipped_wsdl() -> bytes:
+    return resources.files("provisioner.api").joinpath("wsdl/PhoneService.wsdl").read_bytes()
+
+
 def wsdl(base_url: str) -> bytes:
     """The shipped WSDL with its service address set to ``base_url`` + the service path."""
-    source = resources.files("provisioner.api").joinpath("wsdl/PhoneService.wsdl").read_bytes()
-    root = etree.fromstring(source, etree.XMLParser(resolve_entities=False, no_network=True))
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    root = etree.fromstring(_shipped_wsdl(), parser)
     for address in root.iter(f"{{{_WSDLSOAP}}}address"):
         if address.get("location") == _PLACEHOLDER:
             address.set("location", base_url + SOAP_PATH)
