@@ -57,11 +57,14 @@ __all__ = [
     "clashing_names",
     "get_user",
     "line_for",
+    "line_update",
     "lines_of_user",
     "list_users",
     "put_user",
     "put_users",
     "remove_user",
+    "secret_path",
+    "user_entry",
     "user_view",
 ]
 
@@ -282,7 +285,7 @@ def put_users(
             lines = table.lines_of(tenant, list(through))
         for name, user in through.items():
             for ref in lines.get(name, ()):
-                edits.lines.update(ref.mac, ref.position, **_line_update(stored[name], user))
+                edits.lines.update(ref.mac, ref.position, **line_update(stored[name], user))
     return written
 
 
@@ -338,26 +341,27 @@ def _line_fields(user: SipUser) -> tuple[str, str, str]:
     return (user.password, user.display_name, user.auth_user)
 
 
-def _line_update(old: SipUser, new: SipUser) -> dict[str, str]:
-    """The line fields a user's change alters (only those, so a line's own label stays)."""
-    update: dict[str, str] = {}
-    if old.password != new.password:
-        update["password"] = new.password
-    if old.display_name != new.display_name:
-        update["display_name"] = new.display_name
-    if old.auth_user != new.auth_user:
-        update["auth_user"] = new.auth_user
-    return update
+def line_update(old: SipUser | None, new: SipUser) -> dict[str, str]:
+    """The line fields (of ``edits.lines.update``) a change of a user from ``old`` (``None``:
+    new) to ``new`` alters: only those, so what a line holds of its own stays; a new user
+    gives its non-empty ones."""
+    was = ("", "", "") if old is None else _line_fields(old)
+    now = _line_fields(new)
+    names = ("password", "display_name", "auth_user")
+    return {
+        name: value for name, value, before in zip(names, now, was, strict=True) if value != before
+    }
 
 
-def _secret(path: str) -> bool:
-    if path == "password":
-        return True
-    _, found, name = path.partition("attributes.")
-    return bool(found) and name in SECRET_ATTRIBUTES
+def secret_path(path: str) -> bool:
+    """Whether a flattened path of a user's entry (``password``, ``attributes.PIN``, also
+    under a prefix: ``users.bob.password``) holds a secret."""
+    last = path.rsplit(".", 1)[-1]
+    return last == "password" or (".attributes." in f".{path}" and last in SECRET_ATTRIBUTES)
 
 
-def _entry(user: SipUser | None) -> dict[str, Any] | None:
+def user_entry(user: SipUser | None) -> dict[str, Any] | None:
+    """A user as its audit entries compare it (secrets included: :func:`secret_path`)."""
     if user is None:
         return None
     return {
@@ -375,7 +379,7 @@ def _audit(actor: Actor, tenant: str, old: SipUser | None, new: SipUser | None) 
     """The audit entry of one user's write (secrets redacted)."""
     user = new or old
     assert user is not None
-    before, after = changed(_entry(old), _entry(new), _secret)
+    before, after = changed(user_entry(old), user_entry(new), secret_path)
     action = (
         "sip_user.create"
         if old is None
