@@ -56,7 +56,7 @@ from provisioner.problems import (
     INTERNAL_ERROR,
     MALFORMED_BODY,
     METHOD_NOT_ALLOWED,
-    NOT_FOUND,
+    NO_SUCH_ROUTE,
     UNSUPPORTED_MEDIA_TYPE,
     ProblemInfo,
     problem_of,
@@ -174,7 +174,7 @@ class PhoneService:
         role = _ROLES.get(parsed.operation)
         if role is None:
             raise problem(
-                NOT_FOUND,
+                NO_SUCH_ROUTE,
                 f"the PhoneService has no operation {parsed.operation}; "
                 "it has AddPhone, FindPhone and ManagePhone",
             )
