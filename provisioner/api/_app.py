@@ -31,6 +31,7 @@ from provisioner.api._call import Call, Reply
 from provisioner.api._preview import PREVIEW_PARAM, preview_call, previewable, with_previews
 from provisioner.api._routing import PREFIX, Route, Router, openapi
 from provisioner.api._services import Services
+from provisioner.api._soap import SOAP_PATH, PhoneService
 from provisioner.apikeys import Verified
 from provisioner.errors import ProvisionerError
 from provisioner.problems import (
@@ -71,6 +72,7 @@ class ApiHandler:
         self.trusted_proxies = trusted_proxies
         document = with_previews(openapi(routes, "provisioner admin API", __version__), routes)
         self._openapi = json.dumps(document, ensure_ascii=False).encode("utf-8")
+        self.soap = PhoneService(services, self.verify, gateway.banned)
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         """Answer one request; every answer carries its ``X-Request-ID``."""
@@ -113,6 +115,8 @@ class ApiHandler:
         self, request: web.BaseRequest, request_id: str
     ) -> tuple[web.StreamResponse, str]:
         client = self._client(request)
+        if request.path == SOAP_PATH:  # sipXconfig's SOAP service answers in SOAP, even refusals
+            return await self.soap(request, client, request_id)
         if self.gateway.banned(client):
             raise Problem(
                 ProblemInfo(BANNED, "this address is banned for repeated failures"),
@@ -193,10 +197,23 @@ class ApiHandler:
             scheme, _, value = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() == "bearer" and value.strip():
                 presented = value.strip()
-        challenge = {"WWW-Authenticate": 'Bearer realm="provisioner"'}
+        return await self.verify(
+            presented, request, client, {"WWW-Authenticate": 'Bearer realm="provisioner"'}
+        )
+
+    async def verify(
+        self,
+        presented: str | None,
+        request: web.BaseRequest,
+        client: str,
+        challenge: dict[str, str],
+        means: str = "X-API-Key or Bearer",
+    ) -> Verified:
+        """The key ``presented``, or 401 with ``challenge`` (a wrong key counts towards a ban);
+        ``means`` says how a key is given."""
         if not presented:
             raise Problem(
-                ProblemInfo(UNAUTHENTICATED, "an API key is needed: X-API-Key or Bearer"),
+                ProblemInfo(UNAUTHENTICATED, f"an API key is needed: {means}"),
                 challenge,
             )
         keys = self.services.keys

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_BODY",
     "MAX_DEPTH",
     "Problem",
+    "bounded_body",
     "field_problems",
     "invalid",
     "json_body",
@@ -89,17 +90,7 @@ async def json_body(request: web.BaseRequest, limit: int = MAX_BODY) -> dict[str
             UNSUPPORTED_MEDIA_TYPE,
             f"the body must be application/json, not {request.content_type or 'none'}",
         )
-    too_large = f"the body is over the limit of {limit} bytes for {request.path}"
-    if request.content_length is not None and request.content_length > limit:
-        raise problem(BODY_TOO_LARGE, too_large, close=True)
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.read(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise problem(BODY_TOO_LARGE, too_large, close=True)
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+    raw = await bounded_body(request, limit)
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
@@ -113,6 +104,26 @@ async def json_body(request: web.BaseRequest, limit: int = MAX_BODY) -> dict[str
     if not isinstance(data, dict):
         raise problem(MALFORMED_BODY, "the body must be a JSON object", "body")
     return data
+
+
+async def bounded_body(request: web.BaseRequest, limit: int = MAX_BODY) -> bytes:
+    """The whole body, or a 413 problem as soon as it is known to pass ``limit`` bytes.
+
+    A declared ``Content-Length`` over the limit is refused before anything
+    is read; a chunked body is refused at the chunk that crosses it. Either
+    way the connection is closed (the rest of the body is never read).
+    """
+    too_large = f"the body is over the limit of {limit} bytes for {request.path}"
+    if request.content_length is not None and request.content_length > limit:
+        raise problem(BODY_TOO_LARGE, too_large, close=True)
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise problem(BODY_TOO_LARGE, too_large, close=True)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _depth(value: object) -> int:
