@@ -11,6 +11,8 @@ with its request ID and answered 500 without a traceback.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import re
@@ -25,7 +27,7 @@ from pydantic import BaseModel, ValidationError
 
 from provisioner import __version__
 from provisioner.actor import Actor, ActorKind
-from provisioner.api import _docs
+from provisioner.api import _docs, _sipx
 from provisioner.api._bodies import MAX_BODY, Problem, invalid, json_body, problem, validated
 from provisioner.api._call import Call, Reply
 from provisioner.api._preview import PREVIEW_PARAM, preview_call, previewable, with_previews
@@ -67,6 +69,7 @@ class ApiHandler:
     ) -> None:
         self.services = services
         self.router = Router(routes)
+        self.sipx = _sipx.table()
         self.gateway = gateway
         self.trusted_proxies = trusted_proxies
         document = with_previews(openapi(routes, "provisioner admin API", __version__), routes)
@@ -123,6 +126,8 @@ class ApiHandler:
             return _docs_response(path), "-"
         if path == PREFIX + "/openapi.json" and request.method in ("GET", "HEAD"):
             return web.Response(body=self._openapi, content_type="application/json"), "-"
+        if path == _sipx.SIPX_PREFIX or path.startswith(_sipx.SIPX_PREFIX + "/"):
+            return await self._sipx(request, client, request_id)
         if not path.startswith(PREFIX + "/"):
             raise problem(NO_SUCH_ROUTE, f"no resource at {path}; the API is under {PREFIX}/")
         method = "GET" if request.method == "HEAD" else request.method
@@ -149,6 +154,26 @@ class ApiHandler:
         if method in _WRITES and not dry_run and self.services.committed is not None:
             self.services.committed()  # the server refreshes its cache now, not at its next poll
         return _response(route, reply), f"{key.name}#{key.id}"
+
+    async def _sipx(
+        self, request: web.BaseRequest, client: str, request_id: str
+    ) -> tuple[web.StreamResponse, str]:
+        """A sipXconfig-compatible path (docs/sipxcom-rest.md): HTTP Basic with a key too."""
+        method = "GET" if request.method == "HEAD" else request.method
+        raw = request.rel_url.raw_path[len(_sipx.SIPX_PREFIX) :]
+        route, params = _sipx.match(self.sipx, method, raw)
+        key = await self._authenticate(request, client, basic=True)
+        call = Call(
+            services=self.services,
+            key=key,
+            actor=Actor(ActorKind.API, key.name, key.id, request_id),
+            params=params,
+            dispatcher=self,
+        )
+        response = await _sipx.serve(self, request, route, call)
+        if method in _WRITES and self.services.committed is not None:
+            self.services.committed()
+        return response, f"{key.name}#{key.id}"
 
     def resolve(self, method: str, path: str, asked: str = "") -> tuple[Route, dict[str, str]]:
         """The route of ``method`` on ``path`` (under the prefix, undecoded), its parameters."""
@@ -186,19 +211,33 @@ class ApiHandler:
         assert route.body is not None
         return validated(route.body, sent)
 
-    async def _authenticate(self, request: web.BaseRequest, client: str) -> Verified:
-        """The request's key, or 401 (a wrong key counts towards the address's ban)."""
+    async def _authenticate(
+        self, request: web.BaseRequest, client: str, basic: bool = False
+    ) -> Verified:
+        """The request's key, or 401 (a wrong key counts towards the address's ban).
+
+        With ``basic`` (the sipXconfig paths, whose clients send HTTP Basic,
+        RFC 7617), the Basic password is the key and the user name is ignored.
+        """
         presented = request.headers.get("X-API-Key")
         if presented is None:
             scheme, _, value = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() == "bearer" and value.strip():
                 presented = value.strip()
-        challenge = {"WWW-Authenticate": 'Bearer realm="provisioner"'}
+            elif basic and scheme.lower() == "basic" and value.strip():
+                presented = _basic_password(value.strip())
+        challenge = {
+            "WWW-Authenticate": 'Basic realm="sipxconfig"'
+            if basic
+            else 'Bearer realm="provisioner"'
+        }
         if not presented:
-            raise Problem(
-                ProblemInfo(UNAUTHENTICATED, "an API key is needed: X-API-Key or Bearer"),
-                challenge,
+            ways = (
+                "X-API-Key, Bearer or Basic (the key as password)"
+                if basic
+                else ("X-API-Key or Bearer")
             )
+            raise Problem(ProblemInfo(UNAUTHENTICATED, f"an API key is needed: {ways}"), challenge)
         keys = self.services.keys
         found = await self.services.db.run(lambda: keys.verify(presented))
         if found is None:
@@ -209,6 +248,15 @@ class ApiHandler:
                 challenge,
             )
         return found
+
+
+def _basic_password(credentials: str) -> str:
+    """The password of HTTP Basic credentials (``""`` when they are not user:password)."""
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return ""
+    return decoded.partition(":")[2]
 
 
 def _dry_run(request: web.BaseRequest) -> bool:
