@@ -16,6 +16,7 @@ from provisioner.store._phonebooks import PhonebookRepository, PhonebookSummary
 from provisioner.store._rollouts import RolloutPhone, RolloutRecord, RolloutRepository
 from provisioner.store._seen import PendingDevice, SeenRepository, SeenRow
 from provisioner.store._session import TenantSession
+from provisioner.store._sip_users import LineRef, SipUser, SipUserRepository, SipUserTable
 from provisioner.store._store import Store
 from provisioner.store._tenants import AuditHook, TenantRepository
 from provisioner.store._uploads import UploadRepository
@@ -39,6 +40,7 @@ __all__ = [
     "JobRepository",
     "JobRequest",
     "JobSummary",
+    "LineRef",
     "NonceCounts",
     "PendingDevice",
     "PhonebookRepository",
@@ -49,6 +51,9 @@ __all__ = [
     "RolloutRepository",
     "SeenRepository",
     "SeenRow",
+    "SipUser",
+    "SipUserRepository",
+    "SipUserTable",
     "Store",
     "TargetRow",
     "TenantRepository",

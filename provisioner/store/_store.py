@@ -24,6 +24,7 @@ from provisioner.store._nonces import NonceCounts
 from provisioner.store._phonebooks import PhonebookRepository
 from provisioner.store._rollouts import RolloutRepository
 from provisioner.store._seen import SeenRepository
+from provisioner.store._sip_users import SipUserRepository
 from provisioner.store._tenants import TenantRepository
 from provisioner.store._uploads import UploadRepository
 
@@ -38,8 +39,8 @@ class Store:
     ``seen`` (seen records and pending devices), ``firmware`` (firmware
     sets), ``rollouts`` (staged rollouts), ``bans``, ``nonces`` (digest
     nonce counts used on any node), ``uploads`` (files phones uploaded),
-    ``apikeys`` (admin API keys), ``audit`` (the audit log) and
-    ``phonebooks`` (tenant phonebooks).
+    ``apikeys`` (admin API keys), ``audit`` (the audit log),
+    ``phonebooks`` (tenant phonebooks) and ``sip_users`` (tenants' SIP users).
     """
 
     def __init__(self, engine: Engine, catalog: Catalog) -> None:
@@ -56,6 +57,7 @@ class Store:
         self.apikeys = ApiKeyRepository(engine)
         self.audit = AuditLog(engine)
         self.phonebooks = PhonebookRepository(engine)
+        self.sip_users = SipUserRepository(engine)
 
     @classmethod
     def open(cls, url: str, catalog: Catalog) -> Store:

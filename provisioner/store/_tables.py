@@ -53,6 +53,7 @@ __all__ = [
     "rollouts",
     "seen",
     "server_keys",
+    "sip_users",
     "tenant_settings",
     "tenants",
 ]
@@ -451,4 +452,26 @@ phonebook_entries = Table(
     Column("organisation", String(128), nullable=False, default=""),
     Column("numbers", Text, nullable=False),
     UniqueConstraint("phonebook_id", "position"),
+)
+
+
+# A tenant's SIP users (docs/sipxcom.md): in sipXcom a line refers to a user,
+# whose name, SIP password and names a line takes. ``aliases`` is a JSON list,
+# ``attributes`` a JSON object of what provisioner does not model (voicemail
+# PIN, e-mail, addresses ...: sipXcom's CSV columns by name), kept to be given
+# back. Lines keep their own copy of the credentials: the service layer writes
+# a user's changes through to its lines (provisioner.sip_users).
+sip_users = Table(
+    "sip_users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("user_name", String(128), nullable=False),
+    Column("password", String(128), nullable=False, default=""),
+    Column("first_name", String(255), nullable=False, default=""),
+    Column("last_name", String(255), nullable=False, default=""),
+    Column("auth_user", String(128), nullable=False, default=""),
+    Column("aliases", Text, nullable=False, default="[]"),
+    Column("attributes", Text, nullable=False, default="{}"),
+    UniqueConstraint("tenant_id", "user_name"),
 )
