@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from provisioner import sip_users
 from provisioner.api._files import PhoneFile
 from provisioner.api._models import Group, Line, Phone, Tenant
 from provisioner.api._sipx import Sipx, SipxRoute, forward, forward_all, ok, only_fields, seg
@@ -62,8 +63,8 @@ def line_bean(line: Line, domain: str) -> dict[str, Any]:
     bean: dict[str, Any] = {
         "id": line.position,
         "uri": f"sip:{line.user}@{domain}",
-        "user": line.user,
-        "userId": line.auth_user or line.user,
+        "user": line.auth_user or line.user,
+        "userId": line.user,
     }
     if line.display_name:
         bean["displayName"] = line.display_name
@@ -123,14 +124,30 @@ def _group_names(given: object) -> list[str]:
     return names
 
 
-def line_entry(given: object, where: str) -> dict[str, Any]:
-    """A LineBean as a v1 line (the v1 rules then check it)."""
+async def line_entry(x: Sipx, given: object, where: str) -> dict[str, Any]:
+    """A LineBean as a v1 line (the v1 rules then check it).
+
+    A line that brings no password names a user of the tenant (sipXcom's
+    lines refer to users): the password, authentication name and display
+    name come from the user (:mod:`provisioner.sip_users`), and an unknown
+    user is a 404 naming it. A line with a password carries its own fields.
+    """
     if not isinstance(given, dict):
         raise InputError(f"{where}: a line is an object")
     only_fields(given, _LINE_FIELDS, where)
     user = given.get("userId") or given.get("user")
     if not isinstance(user, str) or not user:
         raise InputError(f"{where}: a line needs userId (or user): the SIP user name")
+    if given.get("password") is None:
+        tenant, store = await x.tenant(), x.call.services.store
+        known = await x.call.run(lambda: sip_users.get_user(store, tenant, user))
+        given = {
+            **given,
+            "password": known.password,
+            "displayName": given.get("displayName") or known.display_name or None,
+        }
+        if known.auth_user:
+            given = {**given, "user": known.auth_user, "userId": user}
     entry: dict[str, Any] = {"user": user}
     if isinstance(given.get("user"), str) and given.get("userId") not in (None, given["user"]):
         entry["auth_user"] = given["user"]
@@ -215,7 +232,9 @@ async def create_phone(x: Sipx) -> web.Response:
     if given.get("lines"):
         if not isinstance(given["lines"], list):
             raise InputError("lines: a list of lines")
-        entry["lines"] = [line_entry(v, f"lines[{i}]") for i, v in enumerate(given["lines"])]
+        entry["lines"] = [
+            await line_entry(x, v, f"lines[{i}]") for i, v in enumerate(given["lines"])
+        ]
     await _with_groups(x, names, {"method": "POST", "path": "/api/v1/phones", "body": entry})
     return await _id_of(x, serial)
 
@@ -382,7 +401,7 @@ async def list_lines(x: Sipx) -> web.Response:
 async def add_line(x: Sipx) -> web.Response:
     """Add a line (at the first free position); answers its id (the position)."""
     mac = await x.mac()
-    entry = line_entry(x.sent_object(), "body")
+    entry = await line_entry(x, x.sent_object(), "body")
     line = await forward(x, "POST", f"/phones/{mac}/lines", entry)
     assert isinstance(line, Line)
     return ok(line.position)

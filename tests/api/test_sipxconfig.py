@@ -14,6 +14,11 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
+from provisioner import sip_users
+from provisioner.actor import Actor
+from provisioner.catalog import Catalog
+from provisioner.edits import Edits
+from provisioner.store import Store
 from tests.api.conftest import Api
 
 OP, VIEW, ADMIN = "operator@demo", "viewer@demo", "admin"
@@ -264,6 +269,29 @@ def test_phone_lines(api: Api) -> None:
     assert [x["id"] for x in curl(api, "GET", f"/phones/{mac}/lines").json["lines"]] == [2]
     assert curl(api, "DELETE", f"/phones/{mac}/lines").status == 200
     assert curl(api, "GET", f"/phones/{mac}/lines").json == {"lines": []}
+
+
+def test_a_line_naming_only_a_user_takes_the_users_credentials(api: Api, catalog: Catalog) -> None:
+    store = Store.open(api.db, catalog)
+    try:
+        change = sip_users.UserChange(
+            password="from-the-user", first_name="Ursula", last_name="User", auth_user="auth260"
+        )
+        sip_users.put_user(store, Edits.of(store, Actor.cli()), "demo", "260", change)
+    finally:
+        store.close()
+    mac = "0004f2aa0001"
+    got = curl(api, "POST", f"/phones/{mac}/lines", body={"userId": "260"})
+    assert got.status == 200, got.text
+    line = curl(api, "GET", f"/phones/{mac}/lines").json["lines"][-1]
+    assert line["userId"] == "260"
+    assert line["user"] == "auth260"
+    assert line["displayName"] == "Ursula User"
+    stored = v1(api, "GET", f"/phones/{mac}/lines/{line['id']}").json
+    assert stored["password_set"] is True
+    assert stored["auth_user"] == "auth260"
+    problem(curl(api, "POST", f"/phones/{mac}/lines", body={"userId": "299"}), 404, 1004, "299")
+    assert curl(api, "DELETE", f"/phones/{mac}/lines/{line['id']}").status == 200
 
 
 # --- settings ---------------------------------------------------------------------------
