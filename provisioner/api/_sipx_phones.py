@@ -151,7 +151,11 @@ async def line_entry(x: Sipx, given: object, where: str) -> dict[str, Any]:
     entry: dict[str, Any] = {"user": user}
     if isinstance(given.get("user"), str) and given.get("userId") not in (None, given["user"]):
         entry["auth_user"] = given["user"]
-    for ours, theirs in (("display_name", "displayName"), ("password", "password")):
+    for ours, theirs in (
+        ("display_name", "displayName"),
+        ("password", "password"),
+        ("voicemail_number", "voicemail"),
+    ):
         if given.get(theirs) is not None:
             entry[ours] = given[theirs]
     if given.get("registrationServer"):

@@ -188,7 +188,9 @@ def test_create_phone_with_a_new_group_and_a_line(api: Api) -> None:
         "model": {"modelId": "vvx410"},
         "groups": [{"name": "sipx-new"}],
         "lines": [{"userId": "250", "password": "s3cret", "displayName": "Front",
-                   "registrationServer": "pbx.example.com", "registrationServerPort": "5070"}],
+                   "registrationServer": "pbx.example.com", "registrationServerPort": "5070",
+                   "voicemail": "*97"}],
+        "deviceVersion": "polycom4.1.x",  # accepted, not kept (firmware sets do that)
     }  # fmt: skip
     got = curl(api, "POST", "/phones", body=bean)
     assert got.status == 200, got.text
@@ -203,6 +205,7 @@ def test_create_phone_with_a_new_group_and_a_line(api: Api) -> None:
     stored = v1(api, "GET", "/phones/0004f2aa0001/lines/1").json
     assert stored["password_set"] is True
     assert stored["display_name"] == "Front"
+    assert stored["voicemail_number"] == "*97"
 
 
 def test_a_failed_create_leaves_nothing_behind(api: Api) -> None:
