@@ -272,7 +272,7 @@ def _dry_run(request: web.BaseRequest) -> bool:
 
 
 def _query(route: Route, request: web.BaseRequest, skip: tuple[str, ...] = ()) -> BaseModel | None:
-    names = [n for n in request.query if n not in skip]
+    names = [n for n, _ in request.query.items() if n not in skip]  # repeats too
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise problem(INVALID_PARAMETER, f"query parameter {repeated[0]} is given twice")

@@ -311,7 +311,7 @@ async def serve(
             f"key {call.key.name} is {call.key.role.value}",
         )
     acceptable(request)
-    names = list(request.query)
+    names = [name for name, _ in request.query.items()]  # every one, repeats too
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise problem(INVALID_PARAMETER, f"query parameter {repeated[0]} is given twice")

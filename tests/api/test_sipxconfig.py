@@ -57,13 +57,16 @@ def curl(
     if key is not None:
         secret = api.keys[key]
         args += ["-u", f"superadmin:{secret}"] if basic else ["-H", f"X-API-Key: {secret}"]
+    sent = None  # the body goes on curl's standard input (a large one fits no argument list)
     if body is not None:
-        args += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
+        args += ["-H", "Content-Type: application/json", "--data-binary", "@-"]
+        sent = json.dumps(body).encode()
     if text is not None:
-        args += ["-H", "Content-Type: text/plain", "--data-binary", text]
+        args += ["-H", "Content-Type: text/plain", "--data-binary", "@-"]
+        sent = text.encode()
     for name, value in (headers or {}).items():
         args += ["-H", f"{name}: {value}"]
-    done = subprocess.run([*args, url], capture_output=True, check=True, timeout=90)
+    done = subprocess.run([*args, url], input=sent, capture_output=True, check=True, timeout=90)
     head, _, rest = done.stdout.decode("utf-8").partition("\r\n\r\n")
     lines = head.split("\r\n")
     found = {}
@@ -464,3 +467,51 @@ def test_phonebooks(api: Api) -> None:
 def test_delete_phone(api: Api) -> None:
     assert curl(api, "DELETE", "/phones/0004f2aa0001").status == 200
     problem(curl(api, "GET", "/phones/0004f2aa0001"), 404, 1004, "0004f2aa0001")
+
+
+def test_a_global_key_works_on_the_tenant_named_default(api: Api) -> None:
+    made = v1(
+        api, "POST", "/tenants", ADMIN, {"name": "default", "sip_domain": "pbx.default.example"}
+    )
+    assert made.status == 201, made.text
+    try:
+        got = curl(
+            api, "POST", "/phones", ADMIN, body={"serialNo": "0004f2dd0001", "model": "vvx410"}
+        )
+        assert got.status == 200, got.text
+        listed = curl(api, "GET", "/phones", ADMIN).json["phones"]
+        assert [p["serialNo"] for p in listed] == ["0004f2dd0001"]
+        # A key limited to demo still works on demo.
+        assert RECEPTION in {p["serialNo"] for p in curl(api, "GET", "/phones").json["phones"]}
+    finally:
+        assert curl(api, "DELETE", "/phones/0004f2dd0001", ADMIN).status == 200
+        assert v1(api, "DELETE", "/tenants/default", ADMIN).status == 204
+
+
+def test_hostile_requests_get_clear_answers(api: Api) -> None:
+    problem(curl(api, "GET", f"/phones/{RECEPTION}/profile/..%2F..%2Fetc%2Fpasswd"), 404, 1004,
+            "../../etc/passwd")  # fmt: skip
+    problem(curl(api, "GET", "/phoneGroups/a%2Fb"), 404, 1004, "a/b")
+    problem(curl(api, "GET", "/phones/%FF"), 400, 1104, "UTF-8")
+    got = curl(api, "POST", "/phoneGroups", headers={"Content-Type": "application/json"})
+    problem(got, 400, 1101, "not JSON")
+    problem(curl(api, "POST", "/phoneGroups", body={"name": "x" * 1_100_000}), 413, 1102, "limit")
+    problem(curl(api, "POST", "/phoneGroups", body={"name": "bad\u0000name"}), 422, 1003, "name")
+    problem(curl(api, "GET", "/phones?start=1&start=2"), 400, 1104, "start")
+    problem(curl(api, "GET", "/phones?start=-1"), 422, 1001, "start")
+    url = api.base.removesuffix("/api/v1") + "/sipxconfig/api/phones"
+    done = subprocess.run(
+        ["curl", "-sS", "-H", "Authorization: Basic !!notbase64", url],
+        capture_output=True,
+        check=True,
+    )
+    doc = json.loads(done.stdout)
+    assert doc["code"] == 1201
+    assert "Traceback" not in done.stdout.decode()
+
+
+def test_a_repeated_query_parameter_is_refused_on_api_v1_too(api: Api) -> None:
+    # multidict iterates a repeated key once: both query readers count items, not keys.
+    got = v1(api, "GET", "/phones?limit=1&limit=2")
+    assert got.status == 400
+    assert "limit is given twice" in got.json["detail"]
