@@ -464,8 +464,12 @@ def test_phonebooks(api: Api) -> None:
     problem(curl(api, "GET", "/phonebook/nope"), 404, 1004, "nope")
 
 
-def test_delete_phone(api: Api) -> None:
-    assert curl(api, "DELETE", "/phones/0004f2aa0001").status == 200
+def test_delete_phone_is_audited_under_the_key(api: Api) -> None:
+    got = curl(api, "DELETE", "/phones/0004f2aa0001")
+    assert got.status == 200
+    audit = v1(api, "GET", "/audit?mac=0004f2aa0001&action=phone.remove", ADMIN).json["items"]
+    assert [(e["actor_kind"], e["actor"]) for e in audit] == [("api", "operator-demo")]
+    assert audit[0]["request_id"] == got.headers["x-request-id"]
     problem(curl(api, "GET", "/phones/0004f2aa0001"), 404, 1004, "0004f2aa0001")
 
 
