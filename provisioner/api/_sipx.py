@@ -25,7 +25,7 @@ from provisioner.api._bodies import MAX_BODY, Problem, invalid, json_body, probl
 from provisioner.api._call import Call
 from provisioner.api._routing import PREFIX
 from provisioner.apikeys import Role
-from provisioner.errors import ConflictError, InputError, NotFoundError
+from provisioner.errors import ConflictError, NotFoundError
 from provisioner.mac import parse_mac
 from provisioner.problems import (
     BODY_TOO_LARGE,
@@ -36,6 +36,8 @@ from provisioner.problems import (
     NO_SUCH_ROUTE,
     NOT_ACCEPTABLE,
     UNSUPPORTED_MEDIA_TYPE,
+    VALIDATION_FAILED,
+    FieldProblem,
     ProblemInfo,
 )
 
@@ -47,9 +49,13 @@ __all__ = [
     "Sipx",
     "SipxRoute",
     "acceptable",
+    "bad_body",
+    "bad_query",
     "forward",
     "match",
     "ok",
+    "only_fields",
+    "query_names",
     "serve",
     "table",
 ]
@@ -253,7 +259,9 @@ async def read_body(request: web.BaseRequest, kind: Literal["json", "text"]) -> 
     """The request's body: a JSON object, or the text of a ``text/plain`` one."""
     if kind == "json":
         return await json_body(request, MAX_BODY)
-    if request.content_type not in ("text/plain", "application/octet-stream", ""):
+    # curl -d sends form-urlencoded unless told otherwise: its body is the value as typed.
+    texts = ("text/plain", "application/octet-stream", "application/x-www-form-urlencoded", "")
+    if request.content_type not in texts:
         raise problem(
             UNSUPPORTED_MEDIA_TYPE,
             f"the body must be text/plain (the value), not {request.content_type}",
@@ -280,13 +288,36 @@ def ok(data: object = None, status: int = 200) -> web.Response:
     )
 
 
-def only_fields(given: dict[str, Any], allowed: set[str], what: str) -> None:
-    """Refuse a body with fields these paths do not know (naming them)."""
+def bad_body(field: str, message: str) -> Problem:
+    """A body's wrong field, as ``/api/v1`` answers one (422, code 1003, the field named)."""
+    return Problem(
+        ProblemInfo(
+            VALIDATION_FAILED, f"{field}: {message}", field, (FieldProblem(field, message),)
+        )
+    )
+
+
+def bad_query(name: str, message: str) -> Problem:
+    """A wrong query parameter, as ``/api/v1`` answers one (400, code 1104)."""
+    return problem(INVALID_PARAMETER, f"query.{name}: {message}", f"query.{name}")
+
+
+def query_names(x: Sipx, known: tuple[str, ...]) -> None:
+    """Refuse a query parameter the path does not take (as ``/api/v1``)."""
+    for name in x.query:
+        if name not in known:
+            raise problem(
+                INVALID_PARAMETER, f"unknown query parameter {name} ({', '.join(known)})", name
+            )
+
+
+def only_fields(given: dict[str, Any], allowed: set[str], where: str) -> None:
+    """Refuse a body with fields these paths do not know (naming the first, as pydantic)."""
     unknown = sorted(set(given) - allowed)
     if unknown:
-        raise InputError(
-            f"{what}: unknown field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
-            f"(known: {', '.join(sorted(allowed))})"
+        raise bad_body(
+            f"{where}.{unknown[0]}",
+            f"extra inputs are not permitted (known: {', '.join(sorted(allowed))})",
         )
 
 

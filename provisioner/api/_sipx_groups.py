@@ -14,7 +14,16 @@ from aiohttp import web
 
 from provisioner.api._models import Group, Phone
 from provisioner.api._phonebooks import Phonebook
-from provisioner.api._sipx import Sipx, SipxRoute, forward, forward_all, ok, only_fields, seg
+from provisioner.api._sipx import (
+    Sipx,
+    SipxRoute,
+    bad_body,
+    forward,
+    forward_all,
+    ok,
+    only_fields,
+    seg,
+)
 from provisioner.api._sipx_phones import group_bean, model_bean
 from provisioner.api._sipx_settings import delete_one, get_one, put_many, put_one, settings_of
 from provisioner.apikeys import Role
@@ -46,7 +55,7 @@ async def create_group(x: Sipx) -> web.Response:
     """A new phone group; answers its id."""
     fields = _fields(x.sent_object())
     if not isinstance(fields.get("name"), str):
-        raise InputError("name: a phone group needs a name")
+        raise bad_body("body.name", "a phone group needs a name")
     await forward(x, "POST", f"/tenants/{seg(await x.tenant())}/groups", fields)
     ids, _ = await x.row_ids()
     return ok(ids[fields["name"]])

@@ -16,10 +16,20 @@ from aiohttp import web
 from provisioner import sip_users
 from provisioner.api._files import PhoneFile
 from provisioner.api._models import Group, Line, Phone, Tenant
-from provisioner.api._sipx import Sipx, SipxRoute, forward, forward_all, ok, only_fields, seg
+from provisioner.api._sipx import (
+    Sipx,
+    SipxRoute,
+    bad_body,
+    bad_query,
+    forward,
+    forward_all,
+    ok,
+    only_fields,
+    query_names,
+    seg,
+)
 from provisioner.api._sipx_settings import setting_routes
 from provisioner.apikeys import Role
-from provisioner.errors import InputError
 
 __all__ = ["ROUTES", "group_bean", "model_bean"]
 
@@ -104,22 +114,22 @@ async def _phone_beans(x: Sipx, phones: list[Phone]) -> list[dict[str, Any]]:
     return beans
 
 
-def _model_id(given: object) -> str:
+def _model_id(given: object, where: str = "body.model") -> str:
     if isinstance(given, dict) and isinstance(given.get("modelId"), str):
         return str(given["modelId"])
     if isinstance(given, str) and given:
         return given
-    raise InputError('model: give the model as {"modelId": "..."} (GET /phones/models)')
+    raise bad_body(where, 'give the model as {"modelId": "..."} (GET /phones/models)')
 
 
 def _group_names(given: object) -> list[str]:
     if not isinstance(given, list):
-        raise InputError('groups: a list of {"name": "..."}')
+        raise bad_body("body.groups", 'a list of {"name": "..."}')
     names = []
     for index, item in enumerate(given):
         name = item.get("name") if isinstance(item, dict) else item
         if not isinstance(name, str) or not name:
-            raise InputError(f"groups[{index}]: each group needs a name")
+            raise bad_body(f"body.groups[{index}].name", "each group needs a name")
         names.append(name)
     return names
 
@@ -133,11 +143,11 @@ async def line_entry(x: Sipx, given: object, where: str) -> dict[str, Any]:
     user is a 404 naming it. A line with a password carries its own fields.
     """
     if not isinstance(given, dict):
-        raise InputError(f"{where}: a line is an object")
+        raise bad_body(where, "a line is an object")
     only_fields(given, _LINE_FIELDS, where)
     user = given.get("userId") or given.get("user")
     if not isinstance(user, str) or not user:
-        raise InputError(f"{where}: a line needs userId (or user): the SIP user name")
+        raise bad_body(f"{where}.userId", "a line needs userId (or user): the SIP user name")
     if given.get("password") is None:
         tenant, store = await x.tenant(), x.call.services.store
         known = await x.call.run(lambda: sip_users.get_user(store, tenant, user))
@@ -164,7 +174,7 @@ async def line_entry(x: Sipx, given: object, where: str) -> dict[str, Any]:
         if port not in (None, ""):
             text = str(port)
             if not text.isdigit():
-                raise InputError(f"{where}.registrationServerPort: a port number, not {text!r}")
+                raise bad_body(f"{where}.registrationServerPort", f"a port number, not {text!r}")
             registrar["port"] = int(text)
         entry["registrar"] = registrar
     return entry
@@ -201,18 +211,16 @@ async def list_phones(x: Sipx) -> web.Response:
 
 
 def _window(x: Sipx) -> tuple[int, int | None]:
-    for name in x.query:
-        if name not in ("start", "limit"):
-            raise InputError(f"unknown query parameter {name} (start, limit)")
+    query_names(x, ("start", "limit"))
     values = []
     for name in ("start", "limit"):
         text = x.query.get(name)
         if text is not None and (not text.isdigit() or len(text) > 9):
-            raise InputError(f"{name}: a whole number, not {text!r}")
+            raise bad_query(name, f"a whole number, not {text!r}")
         values.append(int(text) if text is not None else None)
     start, limit = values
     if limit is not None and not 1 <= limit <= 1000:
-        raise InputError("limit: from 1 to 1000")
+        raise bad_query("limit", "from 1 to 1000")
     return start or 0, limit
 
 
@@ -222,7 +230,7 @@ async def create_phone(x: Sipx) -> web.Response:
     only_fields(given, _PHONE_FIELDS, "body")
     serial = given.get("serialNo")
     if not isinstance(serial, str) or not serial:
-        raise InputError("serialNo: the phone's MAC address is needed")
+        raise bad_body("body.serialNo", "the phone's MAC address is needed")
     entry: dict[str, Any] = {
         "tenant": await x.tenant(),
         "mac": serial,
@@ -235,9 +243,9 @@ async def create_phone(x: Sipx) -> web.Response:
         entry["groups"] = list(dict.fromkeys(names))
     if given.get("lines"):
         if not isinstance(given["lines"], list):
-            raise InputError("lines: a list of lines")
+            raise bad_body("body.lines", "a list of lines")
         entry["lines"] = [
-            await line_entry(x, v, f"lines[{i}]") for i, v in enumerate(given["lines"])
+            await line_entry(x, v, f"body.lines[{i}]") for i, v in enumerate(given["lines"])
         ]
     await _with_groups(x, names, {"method": "POST", "path": "/api/v1/phones", "body": entry})
     return await _id_of(x, serial)
@@ -305,7 +313,7 @@ def _send_many(restart: bool) -> Any:
         only_fields(given, {"ids"}, "body")
         ids = given.get("ids")
         if not isinstance(ids, list) or not ids or len(ids) > 1000:
-            raise InputError("ids: a list of 1 to 1000 phone ids or MACs")
+            raise bad_body("body.ids", "a list of 1 to 1000 phone ids or MACs")
         macs = [await x.mac(str(i)) for i in ids]
         await forward(x, "POST", "/jobs", {"phones": macs, "event": _event(restart)})
         return ok()
@@ -334,20 +342,18 @@ async def get_profile(x: Sipx) -> web.Response:
 
 async def list_models(x: Sipx) -> web.Response:
     """The catalog's models (``page``, ``pagesize``, ``sortdir``, ``sortby``)."""
-    for name in x.query:
-        if name not in ("page", "pagesize", "sortdir", "sortby"):
-            raise InputError(f"unknown query parameter {name} (page, pagesize, sortdir, sortby)")
+    query_names(x, ("page", "pagesize", "sortdir", "sortby"))
     sortby = x.query.get("sortby", "name")
     sortdir = x.query.get("sortdir", "forward")
     if sortby not in ("name", "description"):
-        raise InputError(f"sortby: name or description, not {sortby!r}")
+        raise bad_query("sortby", f"name or description, not {sortby!r}")
     if sortdir not in ("forward", "reverse"):
-        raise InputError(f"sortdir: forward or reverse, not {sortdir!r}")
+        raise bad_query("sortdir", f"forward or reverse, not {sortdir!r}")
     numbers = {}
     for name, least in (("page", 1), ("pagesize", 1)):
         text = x.query.get(name)
         if text is not None and (not text.isdigit() or len(text) > 6 or int(text) < least):
-            raise InputError(f"{name}: a whole number from {least}, not {text!r}")
+            raise bad_query(name, f"a whole number from {least}, not {text!r}")
         numbers[name] = int(text) if text is not None else None
     models = await forward_all(x, "/catalog/models")
     beans = [model_bean(x, m.id) for m in models]

@@ -16,9 +16,18 @@ from typing import Any
 from aiohttp import web
 
 from provisioner.api._models import SettingInfo, wire_value
-from provisioner.api._sipx import Sipx, SipxRoute, forward, forward_all, ok, only_fields, seg
+from provisioner.api._sipx import (
+    Sipx,
+    SipxRoute,
+    bad_body,
+    forward,
+    forward_all,
+    ok,
+    only_fields,
+    seg,
+)
 from provisioner.apikeys import Role
-from provisioner.errors import InputError
+from provisioner.errors import NotFoundError
 from provisioner.settings import SettingSpec
 
 __all__ = ["Scope", "setting_name", "setting_routes", "settings_of", "text_of"]
@@ -109,12 +118,12 @@ async def put_many(x: Sipx, scope: str, check: Callable[[str], None]) -> web.Res
     only_fields(given, {"settings"}, "body")
     items = given.get("settings")
     if not isinstance(items, list) or not items:
-        raise InputError('settings: a list of {"path": "...", "value": "..."}')
+        raise bad_body("body.settings", 'a list of {"path": "...", "value": "..."}')
     ops: list[dict[str, object]] = []
     for index, item in enumerate(items):
-        where = f"settings[{index}]"
+        where = f"body.settings[{index}]"
         if not isinstance(item, dict) or not isinstance(item.get("path"), str):
-            raise InputError(f"{where}: needs a path")
+            raise bad_body(f"{where}.path", "a setting needs its path")
         only_fields(item, {"path", "value", "type", "defaultValue", "label", "description"},
                     where)  # fmt: skip
         name = setting_name(item["path"])
@@ -153,7 +162,7 @@ async def _phone(x: Sipx) -> str:
 async def _line(x: Sipx) -> str:
     position = x.params["line"]
     if not position.isdigit() or not 1 <= int(position) <= 1000:
-        raise InputError(f"no line {position!r}: a line's id is its position, 1, 2, …")
+        raise NotFoundError(f"no line {position!r}: a line's id is its position, 1, 2, …")
     return f"line:{await x.mac()}/{int(position)}"
 
 
