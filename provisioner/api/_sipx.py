@@ -119,7 +119,8 @@ class Sipx:
         raise ConflictError(
             f"the sipXconfig paths work on one tenant: the key is not limited to a tenant, "
             f"and there are {len(names)} tenants, none named {DEFAULT_TENANT!r}; "
-            "use a key made with `provisioner apikeys create --tenant NAME`"
+            "use a key made with "
+            "`provisioner apikey create --name NAME --role operator --tenant TENANT`"
         )
 
     async def row_ids(self) -> tuple[dict[str, int], dict[str, int]]:

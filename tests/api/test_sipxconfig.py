@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from provisioner import sip_users
@@ -20,6 +21,9 @@ from provisioner.catalog import Catalog
 from provisioner.edits import Edits
 from provisioner.store import Store
 from tests.api.conftest import Api
+from tests.peers import free_port
+from tests.serve_process import run_cli, serving
+from tests.test_make_run import demo_data, environment  # noqa: F401 (the fixture make run uses)
 
 OP, VIEW, ADMIN = "operator@demo", "viewer@demo", "admin"
 RECEPTION = "0004f2123456"  # the demo fleet's Polycom VVX 410, lines 200 and 201
@@ -129,7 +133,7 @@ def test_a_wrong_password_is_401(api: Api) -> None:
 
 
 def test_a_global_key_with_no_default_tenant_is_told_how_to_choose(api: Api) -> None:
-    problem(curl(api, "GET", "/phones", key=ADMIN), 409, 1005, "--tenant")
+    problem(curl(api, "GET", "/phones", key=ADMIN), 409, 1005, "apikey create --name NAME")
 
 
 def test_xml_only_clients_are_refused_406(api: Api) -> None:
@@ -530,3 +534,27 @@ def test_a_repeated_query_parameter_is_refused_on_api_v1_too(api: Api) -> None:
     got = v1(api, "GET", "/phones?limit=1&limit=2")
     assert got.status == 400
     assert "limit is given twice" in got.json["detail"]
+
+
+def test_make_run_serves_the_paths_to_its_demo_key(
+    tmp_path: Path,
+    environment: dict[str, str],  # noqa: F811 (the fixture imported above)
+) -> None:
+    """As ``make run`` sets up: the demo fleet (one tenant) and a global admin key, which
+    these paths then use on that only tenant."""
+    data = tmp_path / "var"
+    demo_data(data, environment)
+    key_file = data / "demo-api-key"
+    run_cli(data, "apikey", "create", "--name", "demo", "--role", "admin", "--key-file",
+            str(key_file), env=environment)  # fmt: skip
+    port = free_port()
+    with serving(data, "--api-port", str(port), env=environment):
+        url = f"http://127.0.0.1:{port}/sipxconfig/api/phones/{RECEPTION}"
+        done = subprocess.run(
+            ["curl", "-sS", "-u", f"superadmin:{key_file.read_text().strip()}", url],
+            capture_output=True,
+            check=True,
+        )
+    phone = json.loads(done.stdout)
+    assert phone["serialNo"] == RECEPTION
+    assert phone["lines"][0]["uri"] == "sip:200@pbx.demo.example"
