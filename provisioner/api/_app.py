@@ -170,7 +170,7 @@ class ApiHandler:
             params=params,
             dispatcher=self,
         )
-        response = await _sipx.serve(self, request, route, call)
+        response = await _sipx.serve(request, route, call)
         if method in _WRITES and self.services.committed is not None:
             self.services.committed()
         return response, f"{key.name}#{key.id}"

@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import quote, unquote
 
 from aiohttp import web
@@ -40,9 +40,6 @@ from provisioner.problems import (
     FieldProblem,
     ProblemInfo,
 )
-
-if TYPE_CHECKING:
-    from provisioner.api._app import ApiHandler
 
 __all__ = [
     "SIPX_PREFIX",
@@ -276,13 +273,12 @@ async def read_body(request: web.BaseRequest, kind: Literal["json", "text"]) -> 
         raise problem(MALFORMED_BODY, "the body is not UTF-8") from None
 
 
-def ok(data: object = None, status: int = 200) -> web.Response:
+def ok(data: object = None) -> web.Response:
     """A JSON answer (``None``: an empty 200, as sipXconfig answers a write)."""
     headers = {"Cache-Control": "no-store"}
     if data is None:
-        return web.Response(status=status, headers=headers)
+        return web.Response(headers=headers)
     return web.Response(
-        status=status,
         body=json.dumps(data, ensure_ascii=False).encode("utf-8"),
         content_type="application/json",
         headers=headers,
@@ -332,9 +328,7 @@ def table() -> list[tuple[SipxRoute, re.Pattern[str]]]:
 _RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
 
 
-async def serve(
-    handler: ApiHandler, request: web.BaseRequest, route: SipxRoute, call: Call
-) -> web.Response:
+async def serve(request: web.BaseRequest, route: SipxRoute, call: Call) -> web.Response:
     """Answer one request to a sipXconfig path, its key already checked."""
     if _RANK[call.key.role] < _RANK[route.role]:
         raise problem(
