@@ -51,6 +51,7 @@ UNSUPPORTED_MEDIA_TYPE = Code(1103, 415, "Unsupported media type")
 INVALID_PARAMETER = Code(1104, 400, "Invalid parameter")
 NO_SUCH_ROUTE = Code(1105, 404, "No such resource")
 METHOD_NOT_ALLOWED = Code(1106, 405, "Method not allowed")
+NOT_ACCEPTABLE = Code(1107, 406, "Not acceptable")
 UNAUTHENTICATED = Code(1201, 401, "Authentication required")
 FORBIDDEN = Code(1202, 403, "Forbidden")
 BANNED = Code(1203, 429, "Too many failures")
@@ -70,6 +71,7 @@ CODES: tuple[Code, ...] = (
     INVALID_PARAMETER,
     NO_SUCH_ROUTE,
     METHOD_NOT_ALLOWED,
+    NOT_ACCEPTABLE,
     UNAUTHENTICATED,
     FORBIDDEN,
     BANNED,

@@ -25,9 +25,10 @@ from pydantic import BaseModel, ValidationError
 
 from provisioner import __version__
 from provisioner.actor import Actor, ActorKind
-from provisioner.api import _docs
+from provisioner.api import _docs, _sipx
 from provisioner.api._bodies import MAX_BODY, Problem, invalid, json_body, problem, validated
 from provisioner.api._call import Call, Reply
+from provisioner.api._credentials import presented_key
 from provisioner.api._preview import PREVIEW_PARAM, preview_call, previewable, with_previews
 from provisioner.api._routing import PREFIX, Route, Router, openapi
 from provisioner.api._services import Services
@@ -68,6 +69,7 @@ class ApiHandler:
     ) -> None:
         self.services = services
         self.router = Router(routes)
+        self.sipx = _sipx.table()
         self.gateway = gateway
         self.trusted_proxies = trusted_proxies
         document = with_previews(openapi(routes, "provisioner admin API", __version__), routes)
@@ -127,6 +129,8 @@ class ApiHandler:
             return _docs_response(path), "-"
         if path == PREFIX + "/openapi.json" and request.method in ("GET", "HEAD"):
             return web.Response(body=self._openapi, content_type="application/json"), "-"
+        if path == _sipx.SIPX_PREFIX or path.startswith(_sipx.SIPX_PREFIX + "/"):
+            return await self._sipx(request, client, request_id)
         if not path.startswith(PREFIX + "/"):
             raise problem(NO_SUCH_ROUTE, f"no resource at {path}; the API is under {PREFIX}/")
         method = "GET" if request.method == "HEAD" else request.method
@@ -153,6 +157,26 @@ class ApiHandler:
         if method in _WRITES and not dry_run and self.services.committed is not None:
             self.services.committed()  # the server refreshes its cache now, not at its next poll
         return _response(route, reply), f"{key.name}#{key.id}"
+
+    async def _sipx(
+        self, request: web.BaseRequest, client: str, request_id: str
+    ) -> tuple[web.StreamResponse, str]:
+        """A sipXconfig-compatible path (docs/sipxcom-rest.md): HTTP Basic with a key too."""
+        method = "GET" if request.method == "HEAD" else request.method
+        raw = request.rel_url.raw_path[len(_sipx.SIPX_PREFIX) :]
+        route, params = _sipx.match(self.sipx, method, raw)
+        key = await self._authenticate(request, client, basic=True)
+        call = Call(
+            services=self.services,
+            key=key,
+            actor=Actor(ActorKind.API, key.name, key.id, request_id),
+            params=params,
+            dispatcher=self,
+        )
+        response = await _sipx.serve(request, route, call)
+        if method in _WRITES and self.services.committed is not None:
+            self.services.committed()
+        return response, f"{key.name}#{key.id}"
 
     def resolve(self, method: str, path: str, asked: str = "") -> tuple[Route, dict[str, str]]:
         """The route of ``method`` on ``path`` (under the prefix, undecoded), its parameters."""
@@ -190,15 +214,25 @@ class ApiHandler:
         assert route.body is not None
         return validated(route.body, sent)
 
-    async def _authenticate(self, request: web.BaseRequest, client: str) -> Verified:
-        """The request's key, or 401 (a wrong key counts towards the address's ban)."""
-        presented = request.headers.get("X-API-Key")
-        if presented is None:
-            scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() == "bearer" and value.strip():
-                presented = value.strip()
+    async def _authenticate(
+        self, request: web.BaseRequest, client: str, basic: bool = False
+    ) -> Verified:
+        """The request's key, or 401 (a wrong key counts towards the address's ban).
+
+        With ``basic`` (the sipXconfig paths, whose clients send HTTP Basic,
+        RFC 7617), the Basic password is the key and the user name is ignored.
+        """
+        if basic:
+            challenge = 'Basic realm="sipxconfig"'
+            means = "X-API-Key, Bearer or Basic (the key as password)"
+        else:
+            challenge, means = 'Bearer realm="provisioner"', "X-API-Key or Bearer"
         return await self.verify(
-            presented, request, client, {"WWW-Authenticate": 'Bearer realm="provisioner"'}
+            presented_key(request, basic=basic),
+            request,
+            client,
+            {"WWW-Authenticate": challenge},
+            means,
         )
 
     async def verify(
@@ -241,7 +275,7 @@ def _dry_run(request: web.BaseRequest) -> bool:
 
 
 def _query(route: Route, request: web.BaseRequest, skip: tuple[str, ...] = ()) -> BaseModel | None:
-    names = [n for n in request.query if n not in skip]
+    names = [n for n, _ in request.query.items() if n not in skip]  # repeats too
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise problem(INVALID_PARAMETER, f"query parameter {repeated[0]} is given twice")

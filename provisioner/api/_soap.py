@@ -22,8 +22,6 @@ before the envelope is read keep their HTTP status (401, 405, 413, 415,
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import logging
 import time
@@ -37,6 +35,7 @@ from lxml import etree
 
 from provisioner.actor import Actor, ActorKind
 from provisioner.api._bodies import MAX_BODY, Problem, bounded_body, problem
+from provisioner.api._credentials import presented_key
 from provisioner.api._services import Services
 from provisioner.api._soap_xml import (
     envelope,
@@ -127,7 +126,7 @@ class PhoneService:
                     {"Allow": "GET, HEAD, POST"},
                 )
             key = await self.verify(
-                _basic_key(request),
+                presented_key(request, basic=True),
                 request,
                 client,
                 {"WWW-Authenticate": _CHALLENGE},
@@ -230,20 +229,6 @@ def soap_tenant(store: Store, key: Verified) -> str:
 _CHALLENGE = 'Basic realm="provisioner", charset="UTF-8"'
 _HTTP_LEVEL = frozenset({401, 405, 413, 415, 429})
 _NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _basic_key(request: web.BaseRequest) -> str | None:
-    """The API key a request presents: Basic's password (RFC 7617), else X-API-Key or Bearer."""
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return decoded.partition(":")[2] or None
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.headers.get("X-API-Key") or None
 
 
 def _ok(body: bytes) -> web.Response:

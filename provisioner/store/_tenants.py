@@ -526,6 +526,27 @@ class TenantRepository:
             states = load_phone_states(conn, ids)
         return [states[i] for i in ids], int(count)
 
+    def row_ids(self, name: str) -> tuple[dict[str, int], dict[str, int]]:
+        """A tenant's group ids by name and phone ids by MAC.
+
+        Row ids stay with a group or phone for its life (edits update rows in
+        place), so the sipXconfig-compatible paths can offer them as the
+        numeric ids sipXconfig's clients expect (docs/sipxcom-rest.md).
+        """
+        with self.engine.connect() as conn:
+            tenant_id = conn.execute(
+                select(t.tenants.c.id).where(t.tenants.c.name == name)
+            ).scalar()
+            if tenant_id is None:
+                raise NotFoundError(f"no tenant named {name!r}")
+            groups = conn.execute(
+                select(t.groups.c.name, t.groups.c.id).where(t.groups.c.tenant_id == tenant_id)
+            )
+            phones = conn.execute(
+                select(t.phones.c.mac, t.phones.c.id).where(t.phones.c.tenant_id == tenant_id)
+            )
+            return {r.name: r.id for r in groups}, {r.mac: r.id for r in phones}
+
     def tenant_of(self, mac: str) -> str:
         """The name of the tenant a phone belongs to."""
         with self.engine.connect() as conn:
