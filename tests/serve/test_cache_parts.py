@@ -1,7 +1,12 @@
 """The cache re-renders only the phones a change reached (the store's change feed).
 
 A phone not re-rendered keeps the very entry it had (the same object), so
-identity tells which phones a refresh rendered.
+identity tells which phones a refresh rendered; the ``phones_rendered``
+metric counts them.
+
+A line renamed reaches the tenant directory, which names no phone: of the
+phones that read it, only those whose keys or directory show the line are
+rendered again (serve/_directory_reads.py).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from provisioner.edits import Edits
 from provisioner.scope import parse_scope
 from provisioner.serve._cache import PhoneEntry
 from provisioner.serve._model import Protocol, Status
+from provisioner.state import LineState
 from provisioner.store import _tables as t
 from tests.serve.harness import Harness, harness
 
@@ -26,6 +32,9 @@ IN_GROUP, ALSO_IN_GROUP, OUTSIDE, SHOWS_DIRECTORY = (
     "805ec0000003",
     "0004f2000004",
 )
+# Group reception has keys.policy = blf: a BLF key for every other line.
+RECEPTION = "805ec0000005"  # a T46S: keys for every line
+SMALL = "805ec0000006"  # a T21P E2 with one free key: it shows line 100 only
 
 
 def _document() -> dict[str, Any]:
@@ -42,12 +51,17 @@ def _document() -> dict[str, Any]:
             (ALSO_IN_GROUP, "t46s", ["sales"], "101"),
             (OUTSIDE, "t46s", [], "102"),
             (SHOWS_DIRECTORY, "vvx410", [], "103"),
+            (RECEPTION, "t46s", ["reception"], "104"),
+            (SMALL, "t21p_e2", ["reception"], "105"),
         )
     ]
     phones[3]["settings"] = {"directory.tenant_lines": True}
     return {
         "tenants": [{"name": "acme", "sip_domain": "acme.example.com"}],
-        "groups": [{"tenant": "acme", "name": "sales"}],
+        "groups": [
+            {"tenant": "acme", "name": "sales"},
+            {"tenant": "acme", "name": "reception", "settings": {"keys.policy": "blf"}},
+        ],
         "phones": phones,
     }
 
@@ -63,8 +77,11 @@ def _entries(h: Harness) -> dict[str, PhoneEntry]:
 
 
 def _rendered_again(h: Harness, before: dict[str, PhoneEntry]) -> set[str]:
+    count = h.metrics.phones_rendered
     h.run(h.cache.refresh())
-    return {mac for mac, entry in h.cache.macs.items() if before.get(mac) is not entry}
+    rendered = {mac for mac, entry in h.cache.macs.items() if before.get(mac) is not entry}
+    assert h.metrics.phones_rendered - count == len(rendered)
+    return rendered
 
 
 def test_a_phone_setting_renders_that_phone_only(h: Harness) -> None:
@@ -89,12 +106,38 @@ def test_a_tenant_setting_renders_the_tenant(h: Harness) -> None:
     assert _rendered_again(h, before) == set(before)
 
 
-def test_a_line_rename_renders_the_phones_showing_the_directory(h: Harness) -> None:
+def test_a_line_rename_renders_exactly_the_phones_that_show_the_line(h: Harness) -> None:
     before = _entries(h)
+    assert b"linekey.4.value = 102" in h.get(f"{RECEPTION}.cfg").file.data
     Edits.of(h.store).lines.update(OUTSIDE, 1, display_name="Front desk")
-    rendered = _rendered_again(h, before)
-    assert {OUTSIDE, SHOWS_DIRECTORY} <= rendered
+    # Its own phone, the phone showing the directory, the one whose keys show
+    # it; not the small reception phone (its one key shows line 100), nor the
+    # phones that read no directory.
+    assert _rendered_again(h, before) == {OUTSIDE, SHOWS_DIRECTORY, RECEPTION}
     assert b"Front desk" in h.get(f"{SHOWS_DIRECTORY}-directory.xml").file.data
+    assert b"linekey.4.label = Front desk" in h.get(f"{RECEPTION}.cfg").file.data
+
+
+def test_a_line_rename_no_key_shows_renders_its_own_phone_only(h: Harness) -> None:
+    Edits.of(h.store).settings.set(
+        parse_scope(f"phone:{SHOWS_DIRECTORY}"), "directory.tenant_lines", False
+    )
+    h.run(h.cache.refresh())
+    before = _entries(h)
+    # Line 105 is the small phone's own: no policy key shows it but the big reception phone's.
+    Edits.of(h.store).lines.update(SMALL, 1, display_name="Lobby")
+    assert _rendered_again(h, before) == {SMALL, RECEPTION}
+    before = _entries(h)
+    Edits.of(h.store).lines.update(RECEPTION, 1, display_name="Reception")
+    assert _rendered_again(h, before) == {RECEPTION}  # the small phone shows line 100 only
+
+
+def test_a_line_added_renders_the_phones_whose_keys_gain_it(h: Harness) -> None:
+    before = _entries(h)
+    Edits.of(h.store).lines.add(OUTSIDE, LineState(0, "099", password="secret-099"))
+    # 099 sorts first: the small phone's only free key now shows it.
+    assert _rendered_again(h, before) == {OUTSIDE, SHOWS_DIRECTORY, RECEPTION, SMALL}
+    assert b"099" in h.get(f"{SMALL}.cfg").file.data
 
 
 def test_a_removed_phone_is_no_longer_served(h: Harness) -> None:
