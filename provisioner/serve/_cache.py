@@ -12,11 +12,14 @@ a group's members, the tenant directory, or the whole tenant;
 :mod:`provisioner.store._feed`). :meth:`ConfigCache.refresh` reads all
 revisions (one small query); for each tenant whose revision moved it reads
 the feed since the revision it serves and re-renders only the phones that
-changes reached, or the whole tenant when the feed cannot say (a gap, a
-tenant setting, a new tenant). A change of the tenant directory names no
-phone: the phones that read the directory are resolved again and only those
-whose reading of it moved are rendered (:mod:`._directory_reads`). Deleted
-tenants are dropped. It also checks
+changes reached. A change of the tenant directory names no phone: the
+phones that read the directory are resolved again and only those whose
+reading of it moved are rendered (:mod:`._directory_reads`). When the feed
+cannot narrow a change (a gap, a tenant setting, a phonebook) every phone of
+the tenant is resolved again and only those whose digest of inputs moved are
+rendered; the others keep their entries. A tenant not served yet, and every
+tenant after a template change, is rendered whole. Deleted tenants are
+dropped. It also checks
 the template directories (names, sizes, modification times); when anything
 there changed the catalog is loaded again and everything re-rendered. The
 server calls it on a short interval, when PostgreSQL announces a change
@@ -59,7 +62,7 @@ from provisioner.resolve import FIRMWARE_SETTING, PhoneView
 from provisioner.serve._access import access_from, networks
 from provisioner.serve._changes import Refreshed, TenantChange
 from provisioner.serve._db import Db
-from provisioner.serve._directory_reads import DirectoryReads
+from provisioner.serve._directory_reads import DirectoryReads, tenant_owned
 from provisioner.serve._firmware import firmware_index
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Access, DiskFile, ServedFile, TenantPolicy
@@ -138,6 +141,9 @@ class PhoneEntry:
     # or has a keys.policy, whose keys are the directory's lines), as a digest:
     # b"" when it reads none (serve/_directory_reads.py).
     directory: bytes
+    # Everything its files and this entry are made of, as a digest: a change
+    # the feed cannot narrow renders only the phones whose digest moved.
+    inputs: bytes = b""
     files: dict[str, ServedFile] = field(default_factory=dict)  # lower path → file
     # No upload names: they are computed from the path when asked
     # (ConfigCache.upload_target), not held for every phone.
@@ -184,6 +190,9 @@ class _Plan:
     # The served phones that read the tenant directory, by MAC: what they read
     # of it (PhoneEntry.directory), for a directory change to compare against.
     readers: dict[str, bytes] = field(default_factory=dict)
+    # Every served phone by MAC (a copy of the dict, the entries themselves):
+    # a change the feed cannot narrow keeps those whose inputs did not move.
+    phones: dict[str, PhoneEntry] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -244,6 +253,7 @@ def _phone_entry(
         firmware=str(values.get(FIRMWARE_SETTING, "")),
         notify=notify_info(view),
         directory=reads.of(view),
+        inputs=reads.inputs(view),
         files={_lower(f.path): identical.served(f, changed_at) for f in files},
     )
 
@@ -479,7 +489,7 @@ class ConfigCache:
         if old is None or old.revision < 0:
             return _Plan(tenant_id, None, revision)
         readers = {mac: phone.directory for mac, phone in old.phones.items() if phone.directory}
-        return _Plan(tenant_id, old.revision, revision, readers)
+        return _Plan(tenant_id, old.revision, revision, readers, dict(old.phones))
 
     def _render_plans(self, plans: list[_Plan]) -> _Rendered:
         """Render what each plan needs (worker thread); index the firmware too.
@@ -491,7 +501,7 @@ class ConfigCache:
         is rendered. Nothing here reads or
         writes what the event loop owns; errors come back as data.
         """
-        whole: list[int] = []
+        whole: dict[int, _Plan] = {}
         entries: dict[int, _Render] = {}
         firmware: dict[str, DiskFile] | None = None
         for plan in plans:
@@ -503,7 +513,7 @@ class ConfigCache:
                 or reach.whole
                 or len(reach.macs) + len(reach.groups) > FEED_MAX_ENTRIES
             ):
-                whole.append(plan.tenant_id)
+                whole[plan.tenant_id] = plan
                 continue
             render, snapshot = self._render_part(plan, reach)
             if firmware is None:
@@ -511,9 +521,9 @@ class ConfigCache:
             if render is not None:
                 entries[plan.tenant_id] = render
         if whole:
-            snapshot = self.source.snapshot(tenant_ids=whole)
+            snapshot = self.source.snapshot(tenant_ids=list(whole))
             firmware = self._index_firmware(snapshot.firmware.values())
-            entries.update(self._render_snapshot(snapshot))
+            entries.update(self._render_whole(snapshot, whole))
         if firmware is None:
             firmware = self._index_firmware(self.firmware_sets.sets(active=True))
         return entries, firmware
@@ -538,7 +548,7 @@ class ConfigCache:
         direct = reach.macs | {
             p.mac for p in snapshot.phones.values() if reach.groups.intersection(p.group_ids)
         }
-        reads = DirectoryReads()
+        reads = DirectoryReads(tenant_owned(self.catalog))
 
         def keep(view: PhoneView) -> bool:
             mac = view.phone.mac
@@ -555,6 +565,36 @@ class ConfigCache:
             render.touched = frozenset(direct | render.entry.phones.keys())
         return render, snapshot
 
+    def _render_whole(self, snapshot: Snapshot, plans: dict[int, _Plan]) -> dict[int, _Render]:
+        """Render whole tenants (worker thread), keeping the served phones whose inputs held.
+
+        Every phone is resolved; a phone served now whose digest of inputs
+        (:meth:`DirectoryReads.inputs`) is what it was rendered from keeps
+        its entry — the same files, ETags and Last-Modified, and no second
+        copy of them while the rest renders. A tenant not served yet (or
+        after a template change, which marks every tenant unserved) renders
+        every phone.
+        """
+        reads = DirectoryReads(tenant_owned(self.catalog))
+        kept: dict[int, dict[str, PhoneEntry]] = {tid: {} for tid in plans}
+
+        def keep(view: PhoneView) -> bool:
+            tenant_id, mac = view.tenant.id, view.phone.mac
+            served = plans[tenant_id].phones.get(mac)
+            if served is None or served.inputs != reads.inputs(view):
+                return True
+            kept[tenant_id][mac] = served
+            return False
+
+        renders = self._render_snapshot(snapshot, keep=keep, reads=reads)
+        for tenant_id, render in renders.items():
+            for mac, served in kept[tenant_id].items():
+                render.entry.phones[mac] = served
+                render.entry.auth_in_use = render.entry.auth_in_use or bool(
+                    served.access.http_password
+                )
+        return renders
+
     def _render_snapshot(
         self,
         snapshot: Snapshot,
@@ -568,7 +608,7 @@ class ConfigCache:
         ``macs`` and ``keep`` choose the phones rendered (:func:`render_tenants`).
         """
         identical = _Identical()
-        reads = DirectoryReads() if reads is None else reads
+        reads = DirectoryReads(tenant_owned(self.catalog)) if reads is None else reads
         renders = render_tenants(
             self.catalog,
             snapshot,
@@ -670,9 +710,11 @@ class ConfigCache:
         changed: tuple[str, ...] = ()
         if old is not None and entry is not None:
             changed = tuple(
-                mac
-                for mac, phone in entry.phones.items()
-                if mac in old.phones and _etags(old.phones[mac]) != _etags(phone)
+                sorted(
+                    mac
+                    for mac, phone in entry.phones.items()
+                    if mac in old.phones and _etags(old.phones[mac]) != _etags(phone)
+                )
             )
         if old is not None:
             scope = self._scopes.get(old.policy.url_token)

@@ -100,10 +100,31 @@ def test_a_group_setting_renders_its_members_only(h: Harness) -> None:
     assert b"French" not in h.get(f"{OUTSIDE}.cfg").file.data
 
 
-def test_a_tenant_setting_renders_the_tenant(h: Harness) -> None:
+def test_a_tenant_setting_every_phone_shows_renders_the_tenant(h: Harness) -> None:
     before = _entries(h)
     Edits.of(h.store).settings.set(parse_scope("tenant:acme"), "language", "fr")
     assert _rendered_again(h, before) == set(before)
+
+
+def test_a_tenant_setting_renders_only_the_phones_whose_inputs_it_moves(h: Harness) -> None:
+    before = _entries(h)
+    # A Yealink setting: the Polycom phone resolves as it did and keeps its entry.
+    Edits.of(h.store).settings.set(parse_scope("tenant:acme"), "yealink.notify_reboot", True)
+    assert _rendered_again(h, before) == set(before) - {SHOWS_DIRECTORY}
+    before = _entries(h)
+    # Pacing is the server's: no phone is rendered, the tenant's policy is new.
+    Edits.of(h.store).settings.set(parse_scope("tenant:acme"), "notify.rate", 20)
+    assert _rendered_again(h, before) == set()
+    (tenant,) = h.cache.tenants.values()
+    assert tenant.policy.notify_rate == 20
+    assert h.get(f"{OUTSIDE}.cfg").file is before[OUTSIDE].files[f"{OUTSIDE}.cfg"]
+
+
+def test_a_template_change_renders_every_phone(h: Harness) -> None:
+    before, count = _entries(h), h.metrics.phones_rendered
+    h.run(h.cache.reload_templates(None))  # reads the templates again, and refreshes
+    assert all(h.cache.macs[mac] is not entry for mac, entry in before.items())
+    assert h.metrics.phones_rendered - count == len(before)
 
 
 def test_a_line_rename_renders_exactly_the_phones_that_show_the_line(h: Harness) -> None:
@@ -149,9 +170,10 @@ def test_a_removed_phone_is_no_longer_served(h: Harness) -> None:
     assert IN_GROUP not in h.cache.tenants[tenant_id].phones
 
 
-def test_a_gap_in_the_feed_renders_the_tenant(h: Harness) -> None:
+def test_a_gap_in_the_feed_resolves_the_tenant_and_renders_what_moved(h: Harness) -> None:
     before = _entries(h)
     Edits.of(h.store).settings.set(parse_scope(f"phone:{OUTSIDE}"), "language", "fr")
     with h.store.engine.begin() as conn:
         conn.execute(t.change_feed.delete())
-    assert _rendered_again(h, before) == set(before)
+    assert _rendered_again(h, before) == {OUTSIDE}
+    assert b"French" in h.get(f"{OUTSIDE}.cfg").file.data
