@@ -81,9 +81,14 @@ def render_tenants(
     *,
     renderer: Renderer | None = None,
     macs: Collection[str] | None = None,
+    keep: Callable[[PhoneView], bool] | None = None,
 ) -> dict[int, TenantRender[T]]:
     """Render the enabled phones of ``snapshot`` (only ``macs`` when given), by tenant id.
 
+    ``keep``, when given, sees each phone resolved and decides whether it is
+    rendered: resolution costs far less than rendering, so a caller that can
+    tell from the resolved inputs that a phone's files cannot have changed
+    (the server's cache, :mod:`provisioner.serve._directory_reads`) skips it.
     Each rendered phone is handed to ``build`` at once and only what it
     returns is kept, so a large tenant never holds every phone's resolved
     view at the same time. Every tenant of the snapshot has an entry, phones
@@ -98,6 +103,8 @@ def render_tenants(
     }
     phones = sorted(snapshot.phones.values(), key=lambda p: p.mac)
     views = (resolver.phone(p) for p in phones if p.enabled and (macs is None or p.mac in macs))
+    if keep is not None:
+        views = (view for view in views if keep(view))
     for view, outcome in renderer.render_phones(views):
         entry = tenants[view.phone.tenant_id]
         if isinstance(outcome, list):

@@ -12,8 +12,14 @@ a group's members, the tenant directory, or the whole tenant;
 :mod:`provisioner.store._feed`). :meth:`ConfigCache.refresh` reads all
 revisions (one small query); for each tenant whose revision moved it reads
 the feed since the revision it serves and re-renders only the phones that
-changes reached, or the whole tenant when the feed cannot say (a gap, a
-tenant setting, a new tenant). Deleted tenants are dropped. It also checks
+changes reached. A change of the tenant directory names no phone: the
+phones that read the directory are resolved again and only those whose
+reading of it moved are rendered (:mod:`._directory_reads`). When the feed
+cannot narrow a change (a gap, a tenant setting, a phonebook) every phone of
+the tenant is resolved again and only those whose digest of inputs moved are
+rendered; the others keep their entries. A tenant not served yet, and every
+tenant after a template change, is rendered whole. Deleted tenants are
+dropped. It also checks
 the template directories (names, sizes, modification times); when anything
 there changed the catalog is loaded again and everything re-rendered. The
 server calls it on a short interval, when PostgreSQL announces a change
@@ -37,7 +43,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
@@ -52,10 +58,11 @@ from provisioner.identify import Identifier
 from provisioner.notify import NotifyInfo, notify_info
 from provisioner.pipeline import render_tenants
 from provisioner.render import RenderedFile, Renderer, RenderError
-from provisioner.resolve import DIRECTORY_SETTING, FIRMWARE_SETTING, POLICY_SETTING, PhoneView
+from provisioner.resolve import FIRMWARE_SETTING, PhoneView
 from provisioner.serve._access import access_from, networks
 from provisioner.serve._changes import Refreshed, TenantChange
 from provisioner.serve._db import Db
+from provisioner.serve._directory_reads import DirectoryReads, tenant_owned
 from provisioner.serve._firmware import firmware_index
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Access, DiskFile, ServedFile, TenantPolicy
@@ -130,9 +137,13 @@ class PhoneEntry:
     access: Access
     firmware: str  # resolved firmware.version ("" = not assigned)
     notify: NotifyInfo
-    # Reads the tenant directory: shows it (directory.tenant_lines) or has a
-    # key layout policy (keys.policy), whose keys are the directory's lines.
-    directory: bool
+    # What it reads of the tenant directory (shows it, directory.tenant_lines,
+    # or has a keys.policy, whose keys are the directory's lines), as a digest:
+    # b"" when it reads none (serve/_directory_reads.py).
+    directory: bytes
+    # Everything its files and this entry are made of, as a digest: a change
+    # the feed cannot narrow renders only the phones whose digest moved.
+    inputs: bytes = b""
     files: dict[str, ServedFile] = field(default_factory=dict)  # lower path → file
     # No upload names: they are computed from the path when asked
     # (ConfigCache.upload_target), not held for every phone.
@@ -164,6 +175,7 @@ class _Render:
 
     entry: TenantEntry
     errors: list[RenderError]
+    rendered: int  # phones rendered (failed ones too), for the metric
     whole: bool = True
     touched: frozenset[str] = frozenset()
 
@@ -175,7 +187,12 @@ class _Plan:
     tenant_id: int
     served: int | None
     revision: int
-    directory: bool  # some served phone reads the tenant directory (PhoneEntry.directory)
+    # The served phones that read the tenant directory, by MAC: what they read
+    # of it (PhoneEntry.directory), for a directory change to compare against.
+    readers: dict[str, bytes] = field(default_factory=dict)
+    # Every served phone by MAC (a copy of the dict, the entries themselves):
+    # a change the feed cannot narrow keeps those whose inputs did not move.
+    phones: dict[str, PhoneEntry] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -218,7 +235,11 @@ def _policy(tenant_id: int, name: str, values: dict[str, Value]) -> TenantPolicy
 
 
 def _phone_entry(
-    view: PhoneView, files: list[RenderedFile], changed_at: int, identical: _Identical
+    view: PhoneView,
+    files: list[RenderedFile],
+    changed_at: int,
+    identical: _Identical,
+    reads: DirectoryReads,
 ) -> PhoneEntry:
     """What the cache keeps of one rendered phone: its files and what serving needs."""
     values = {name: r.value for name, r in view.settings.items()}
@@ -231,8 +252,8 @@ def _phone_entry(
         access=access_from(values, mac),
         firmware=str(values.get(FIRMWARE_SETTING, "")),
         notify=notify_info(view),
-        directory=bool(values.get(DIRECTORY_SETTING, False))
-        or values.get(POLICY_SETTING, "none") != "none",
+        directory=reads.of(view),
+        inputs=reads.inputs(view),
         files={_lower(f.path): identical.served(f, changed_at) for f in files},
     )
 
@@ -466,20 +487,21 @@ class ConfigCache:
         """What to render of a tenant whose revision moved (event loop thread)."""
         old = self.tenants.get(tenant_id)
         if old is None or old.revision < 0:
-            return _Plan(tenant_id, None, revision, False)
-        shows = any(phone.directory for phone in old.phones.values())
-        return _Plan(tenant_id, old.revision, revision, shows)
+            return _Plan(tenant_id, None, revision)
+        readers = {mac: phone.directory for mac, phone in old.phones.items() if phone.directory}
+        return _Plan(tenant_id, old.revision, revision, readers, dict(old.phones))
 
     def _render_plans(self, plans: list[_Plan]) -> _Rendered:
         """Render what each plan needs (worker thread); index the firmware too.
 
         A tenant whose change feed names what changed since the revision
-        served gets only those phones rendered; any other, all of its phones.
-        Activating or deactivating a set moves every tenant's revision, so the
-        index is rebuilt whenever anything is rendered. Nothing here reads or
+        served gets only those phones rendered (:meth:`_render_part`); any
+        other, all of its phones. Activating or deactivating a set moves
+        every tenant's revision, so the index is rebuilt whenever anything
+        is rendered. Nothing here reads or
         writes what the event loop owns; errors come back as data.
         """
-        whole: list[int] = []
+        whole: dict[int, _Plan] = {}
         entries: dict[int, _Render] = {}
         firmware: dict[str, DiskFile] | None = None
         for plan in plans:
@@ -489,37 +511,111 @@ class ConfigCache:
             if (
                 reach is None
                 or reach.whole
-                or (reach.directory and plan.directory)
                 or len(reach.macs) + len(reach.groups) > FEED_MAX_ENTRIES
             ):
-                whole.append(plan.tenant_id)
+                whole[plan.tenant_id] = plan
                 continue
-            snapshot = self.source.part_snapshot(plan.tenant_id, reach.macs, reach.groups)
+            render, snapshot = self._render_part(plan, reach)
             if firmware is None:
                 firmware = self._index_firmware(snapshot.firmware.values())
-            touched = frozenset(reach.macs | {p.mac for p in snapshot.phones.values()})
-            for tenant_id, render in self._render_snapshot(snapshot).items():
-                # The target revision, not the snapshot's: a write that came
-                # after the feed was read is rendered again at the next refresh.
-                render.entry.revision = plan.revision
-                render.whole, render.touched = False, touched
-                entries[tenant_id] = render
+            if render is not None:
+                entries[plan.tenant_id] = render
         if whole:
-            snapshot = self.source.snapshot(tenant_ids=whole)
+            snapshot = self.source.snapshot(tenant_ids=list(whole))
             firmware = self._index_firmware(snapshot.firmware.values())
-            entries.update(self._render_snapshot(snapshot))
+            entries.update(self._render_whole(snapshot, whole))
         if firmware is None:
             firmware = self._index_firmware(self.firmware_sets.sets(active=True))
         return entries, firmware
 
-    def _render_snapshot(self, snapshot: Snapshot) -> dict[int, _Render]:
-        """The snapshot's tenants through the one pipeline (worker thread), by id."""
+    def _render_part(self, plan: _Plan, reach: Reach) -> tuple[_Render | None, Snapshot]:
+        """Render the phones of one tenant a change reached (worker thread); and what was read.
+
+        The phones the feed names (``reach.macs``, members of ``reach.groups``)
+        are rendered. A directory change names none: the phones that read the
+        directory are resolved again and rendered only when what they read of
+        it moved (:mod:`._directory_reads`) — a renamed line re-renders the
+        phones whose keys or directory show it, not every phone with a
+        policy. The others keep their entries (and ETags) untouched.
+        """
+        readers = plan.readers if reach.directory else {}
+        wanted = reach.macs | readers.keys()
+        if len(wanted) + len(reach.groups) > FEED_MAX_ENTRIES:
+            # Too many to name in one query: read the tenant, still render only what moved.
+            snapshot = self.source.snapshot(tenant_ids=[plan.tenant_id])
+        else:
+            snapshot = self.source.part_snapshot(plan.tenant_id, wanted, reach.groups)
+        direct = reach.macs | {
+            p.mac for p in snapshot.phones.values() if reach.groups.intersection(p.group_ids)
+        }
+        reads = DirectoryReads(tenant_owned(self.catalog))
+
+        def keep(view: PhoneView) -> bool:
+            mac = view.phone.mac
+            return mac in direct or (mac in readers and reads.of(view) != readers[mac])
+
+        render = self._render_snapshot(
+            snapshot, macs=direct | readers.keys(), keep=keep, reads=reads
+        ).get(plan.tenant_id)
+        if render is not None:
+            # The target revision, not the snapshot's: a write that came
+            # after the feed was read is rendered again at the next refresh.
+            render.entry.revision = plan.revision
+            render.whole = False
+            render.touched = frozenset(direct | render.entry.phones.keys())
+        return render, snapshot
+
+    def _render_whole(self, snapshot: Snapshot, plans: dict[int, _Plan]) -> dict[int, _Render]:
+        """Render whole tenants (worker thread), keeping the served phones whose inputs held.
+
+        Every phone is resolved; a phone served now whose digest of inputs
+        (:meth:`DirectoryReads.inputs`) is what it was rendered from keeps
+        its entry — the same files, ETags and Last-Modified, and no second
+        copy of them while the rest renders. A tenant not served yet (or
+        after a template change, which marks every tenant unserved) renders
+        every phone.
+        """
+        reads = DirectoryReads(tenant_owned(self.catalog))
+        kept: dict[int, dict[str, PhoneEntry]] = {tid: {} for tid in plans}
+
+        def keep(view: PhoneView) -> bool:
+            tenant_id, mac = view.tenant.id, view.phone.mac
+            served = plans[tenant_id].phones.get(mac)
+            if served is None or served.inputs != reads.inputs(view):
+                return True
+            kept[tenant_id][mac] = served
+            return False
+
+        renders = self._render_snapshot(snapshot, keep=keep, reads=reads)
+        for tenant_id, render in renders.items():
+            for mac, served in kept[tenant_id].items():
+                render.entry.phones[mac] = served
+                render.entry.auth_in_use = render.entry.auth_in_use or bool(
+                    served.access.http_password
+                )
+        return renders
+
+    def _render_snapshot(
+        self,
+        snapshot: Snapshot,
+        *,
+        macs: Collection[str] | None = None,
+        keep: Callable[[PhoneView], bool] | None = None,
+        reads: DirectoryReads | None = None,
+    ) -> dict[int, _Render]:
+        """The snapshot's tenants through the one pipeline (worker thread), by id.
+
+        ``macs`` and ``keep`` choose the phones rendered (:func:`render_tenants`).
+        """
         identical = _Identical()
+        reads = DirectoryReads(tenant_owned(self.catalog)) if reads is None else reads
         renders = render_tenants(
             self.catalog,
             snapshot,
-            lambda view, files: _phone_entry(view, files, view.tenant.changed_at, identical),
+            lambda view, files: _phone_entry(view, files, view.tenant.changed_at, identical, reads),
             renderer=self._renderer,
+            macs=macs,
+            keep=keep,
         )
         entries: dict[int, _Render] = {}
         for tenant_id, render in renders.items():
@@ -529,7 +625,8 @@ class ConfigCache:
             for phone in render.phones:
                 entry.phones[phone.mac] = phone
                 entry.auth_in_use = entry.auth_in_use or bool(phone.access.http_password)
-            entries[tenant_id] = _Render(entry, render.errors)
+            rendered = len(render.phones) + len(render.failed)
+            entries[tenant_id] = _Render(entry, render.errors, rendered)
         return entries
 
     def _count_errors(self, errors: list[RenderError]) -> None:
@@ -550,6 +647,13 @@ class ConfigCache:
         if rendered is None:
             return self._install(tenant_id, None)
         entry, errors = rendered.entry, rendered.errors
+        self.metrics.phones_rendered += rendered.rendered
+        log.info(
+            "event=tenant_rendered tenant=%s phones=%d part=%s",
+            entry.policy.name,
+            rendered.rendered,
+            "no" if rendered.whole else "yes",
+        )
         old = self.tenants.get(tenant_id)
         if errors:
             self._count_errors(errors)
@@ -606,9 +710,11 @@ class ConfigCache:
         changed: tuple[str, ...] = ()
         if old is not None and entry is not None:
             changed = tuple(
-                mac
-                for mac, phone in entry.phones.items()
-                if mac in old.phones and _etags(old.phones[mac]) != _etags(phone)
+                sorted(
+                    mac
+                    for mac, phone in entry.phones.items()
+                    if mac in old.phones and _etags(old.phones[mac]) != _etags(phone)
+                )
             )
         if old is not None:
             scope = self._scopes.get(old.policy.url_token)

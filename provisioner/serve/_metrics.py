@@ -26,6 +26,7 @@ class Metrics:
     digest_replays: int = 0  # answers refused because another node had accepted them
     uploads: int = 0
     reload_failures: int = 0  # SIGHUPs whose configuration or TLS files were refused
+    phones_rendered: int = 0  # by the cache: a change renders only the phones it reached
     tenants: int = 0  # served now (gauges, set by the cache after each refresh)
     phones: int = 0
 
@@ -76,6 +77,12 @@ class Metrics:
                 "counter",
                 self.reload_failures,
                 "Reloads (SIGHUP) that kept the running configuration or certificates.",
+            ),
+            (
+                "phones_rendered_total",
+                "counter",
+                self.phones_rendered,
+                "Phones whose files the cache rendered (a change renders only those it reached).",
             ),
             ("tenants", "gauge", self.tenants, "Tenants served."),
             ("phones", "gauge", self.phones, "Enabled phones whose files are served."),

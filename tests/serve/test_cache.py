@@ -102,8 +102,8 @@ def test_a_failing_phone_keeps_its_whole_tenant_as_it_was(tmp_path: Path) -> Non
 def test_identical_files_of_a_render_are_held_once(h: Harness) -> None:
     twin = "0004f20000aa"  # same model and settings: the same (empty) directory file
     Edits.of(h.store).phones.add("acme", twin, "vvx410")
-    # A tenant setting: the whole tenant is rendered again, both phones in one render.
-    Edits.of(h.store).settings.set(parse_scope("tenant:acme"), "notify.rate", 20)
+    # A tenant setting every phone shows: the whole tenant rendered again, in one render.
+    Edits.of(h.store).settings.set(parse_scope("tenant:acme"), "language", "fr")
     _refresh(h)
     ours, theirs = h.cache.macs[POLYCOM].files, h.cache.macs[twin].files
     first, second = ours[f"{POLYCOM}-directory.xml"], theirs[f"{twin}-directory.xml"]

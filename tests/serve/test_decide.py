@@ -124,7 +124,7 @@ def phone(catalog: Catalog, mac: str, access: Access, family: str, model: str) -
         access=access,
         firmware="",
         notify=typing.cast(NotifyInfo, None),  # never read by a decision
-        directory=False,
+        directory=b"",
         files={f"{mac}.cfg": FILE},
     )
 

@@ -4,17 +4,25 @@ The group ``reception`` has ``keys.policy = "blf"``: each of its phones gets a
 BLF key for every other line of the tenant. Renaming a line's display name
 must change exactly the files of the phones whose keys show it (and of the
 phone that has the line), leave every other file's ETag as it was, and, with
-``notify.on_change``, queue a resync for exactly those phones. Changes are
-made with the CLI, as an admin would.
+``notify.on_change``, queue a resync for exactly those phones. The server
+must also render exactly those phones, no others (its
+``provisioner_phones_rendered_total`` counter): a phone with a policy whose
+keys do not show the line is resolved again, not rendered. Changes are made
+with the CLI, as an admin would; on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tests.pg import fresh_database
 from tests.security.gateway_fleet import apply_fleet
 from tests.serve_process import run_cli, serving
 from tests.waiting import eventually
@@ -52,25 +60,46 @@ def _fleet() -> dict[str, Any]:
     }
 
 
-def _get(port: int, mac: str) -> tuple[bytes, str]:
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+def database(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """``None`` for SQLite in the data directory, else a PostgreSQL database of the test's own."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with fresh_database("key_policy") as url:
+        yield url
+
+
+def _get_path(port: int, path: str) -> tuple[bytes, str]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
-        conn.request("GET", f"/{mac}.cfg")
+        conn.request("GET", path)
         response = conn.getresponse()
         body = response.read()
-        assert response.status == 200, (mac, response.status)
+        assert response.status == 200, (path, response.status)
         return body, response.getheader("ETag") or ""
     finally:
         conn.close()
 
 
-def _jobs(data: Path) -> list[dict[str, Any]]:
-    jobs: list[dict[str, Any]] = json.loads(run_cli(data, "jobs", "--json").stdout)
+def _get(port: int, mac: str) -> tuple[bytes, str]:
+    return _get_path(port, f"/{mac}.cfg")
+
+
+def _rendered(port: int) -> int:
+    """The server's count of phones it rendered (``/metrics``, allowed from 127.0.0.1)."""
+    text = _get_path(port, "/metrics")[0].decode()
+    (line,) = (x for x in text.splitlines() if x.startswith("provisioner_phones_rendered_total "))
+    return int(line.split()[1])
+
+
+def _jobs(data: Path, env: dict[str, str]) -> list[dict[str, Any]]:
+    jobs: list[dict[str, Any]] = json.loads(run_cli(data, "jobs", "--json", env=env).stdout)
     return sorted(jobs, key=lambda j: int(j["id"]))
 
 
-def _targets(data: Path, job: object) -> set[str]:
-    shown = json.loads(run_cli(data, "jobs", "--show", str(job), "--json").stdout)
+def _targets(data: Path, job: object, env: dict[str, str]) -> set[str]:
+    shown = json.loads(run_cli(data, "jobs", "--show", str(job), "--json", env=env).stdout)
     return {t["mac"] for t in shown["targets"]}
 
 
@@ -78,16 +107,20 @@ ALL = (*SHOWS, SMALL, OWNER, PLAIN, POLICY_OFF)
 
 
 def test_a_renamed_removed_or_added_line_reaches_exactly_the_phones_whose_keys_show_it(
-    tmp_path: Path,
+    tmp_path: Path, database: str | None
 ) -> None:
-    apply_fleet(tmp_path, _fleet())
-    with serving(tmp_path, "--poll-interval", "0.2") as server:
+    env = dict(os.environ)
+    if database is not None:
+        env["PROVISIONER_DB_URL"] = database
+    apply_fleet(tmp_path, _fleet(), *(("--db", database) if database else ()))
+    with serving(tmp_path, "--poll-interval", "0.2", env=env) as server:
         before = {mac: _get(server.http, mac) for mac in ALL}
         assert b"linekey.3.label = Bob" in before[SHOWS[0]][0]
         assert b"Bob" not in before[SMALL][0]  # line 100 takes its only free key
         assert b"linekey.2.value = 201" not in before[SHOWS[1]][0]  # never its own line
+        count = _rendered(server.http)
 
-        run_cli(tmp_path, "line", "set", OWNER, "1", "--display-name", "Robert <&>")
+        run_cli(tmp_path, "line", "set", OWNER, "1", "--display-name", "Robert <&>", env=env)
 
         def moved() -> dict[str, tuple[bytes, str]] | None:
             now = {mac: _get(server.http, mac) for mac in ALL}
@@ -100,11 +133,15 @@ def test_a_renamed_removed_or_added_line_reaches_exactly_the_phones_whose_keys_s
             assert after[mac] == before[mac], mac
         for mac in SHOWS:
             assert b"label = Robert <&>" in after[mac][0]
-        (job,) = eventually(lambda: _jobs(tmp_path) or None, "a resync job for the rename")
-        assert _targets(tmp_path, job["id"]) == {*SHOWS, OWNER}
+        # Rendered: the two phones whose keys show the line and its own phone.
+        # The small reception phone read the directory again but was not rendered.
+        assert _rendered(server.http) - count == 3
+        (job,) = eventually(lambda: _jobs(tmp_path, env) or None, "a resync job for the rename")
+        assert _targets(tmp_path, job["id"], env) == {*SHOWS, OWNER}
 
         # The line removed: the keys that showed it go, the others' files stay.
-        run_cli(tmp_path, "line", "rm", OWNER, "1")
+        count = _rendered(server.http)
+        run_cli(tmp_path, "line", "rm", OWNER, "1", env=env)
 
         def gone() -> dict[str, tuple[bytes, str]] | None:
             now = {mac: _get(server.http, mac) for mac in ALL}
@@ -114,10 +151,12 @@ def test_a_renamed_removed_or_added_line_reaches_exactly_the_phones_whose_keys_s
         for mac in (SMALL, PLAIN, POLICY_OFF):
             assert final[mac] == before[mac], mac
         assert b"linekey.3.value = 203" in final[SHOWS[0]][0]
+        assert _rendered(server.http) - count == 3
 
         # A line added on the plain phone: a key for it on the reception phones.
+        count = _rendered(server.http)
         run_cli(tmp_path, "line", "add", PLAIN, "--user", "205", "--password", "pw-205-secret",
-                "--display-name", "Erin")  # fmt: skip
+                "--display-name", "Erin", env=env)  # fmt: skip
 
         def added() -> dict[str, tuple[bytes, str]] | None:
             now = {mac: _get(server.http, mac) for mac in ALL}
@@ -127,3 +166,4 @@ def test_a_renamed_removed_or_added_line_reaches_exactly_the_phones_whose_keys_s
         assert b"label = Erin" in last[SHOWS[1]][0]
         for mac in (SMALL, POLICY_OFF):
             assert last[mac] == before[mac], mac
+        assert _rendered(server.http) - count == 3  # the plain phone and the two reception ones
