@@ -5,14 +5,14 @@ reports every structural problem with its location (``phones[3].lines[0]``);
 the store's ``apply`` then validates the states against the catalog and
 writes them in one transaction. :func:`export_fleet` is the inverse, so
 ``export-fleet`` followed by ``apply`` changes nothing. The format is
-documented in docs/fleet-file.md.
+documented in docs/fleet-file.md; its ``phonebooks`` in docs/phonebooks.md.
 """
 
 from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,10 +20,14 @@ import tomli_w
 
 from provisioner.catalog import Catalog
 from provisioner.chars import SURROGATES, decode_utf8
+from provisioner.domain import Phonebook, PhonebookEntry
 from provisioner.errors import EncodingError, InputError, Problem, ValidationFailed
 from provisioner.mac import parse_mac
+from provisioner.phonebook_files import CSV_COLUMNS, MAX_ENTRIES, entry_columns, entry_of
+from provisioner.phonebooks import check_phonebook_name, guess_format, read_phonebook_file
 from provisioner.settings import Value, parse_keys
 from provisioner.state import GroupState, LineState, PhoneState, TenantState
+from provisioner.validate import check_free_text
 
 __all__ = [
     "FORMAT_VERSION",
@@ -38,6 +42,7 @@ __all__ = [
     "parse_phone_entry",
     "parse_tenant_entry",
     "phone_entry",
+    "phonebook_entry",
     "read_fleet_text",
     "tenant_entry",
 ]
@@ -222,8 +227,14 @@ def _surrogate(value: object, where: str) -> str | None:
     return None
 
 
-def parse_fleet(document: dict[str, Any], catalog: Catalog) -> list[TenantState]:
+def parse_fleet(
+    document: dict[str, Any], catalog: Catalog, base: Path | None = None
+) -> list[TenantState]:
     """Turn a fleet document into tenant states.
+
+    ``base`` is the directory of a fleet file read from disk: a phonebook's
+    ``file`` is read relative to it; without it (a request body) ``file`` is
+    refused.
 
     :raises ValidationFailed: with every structural problem found.
     """
@@ -248,6 +259,13 @@ def parse_fleet(document: dict[str, Any], catalog: Catalog) -> list[TenantState]
     seen_macs: dict[str, str] = {}
     for index, item in enumerate(top.get("phones", list, [])):
         _phone(_Reader(item, f"phones[{index}]", problems), tenants, catalog, seen_macs)
+    if "phonebooks" in top.data:
+        # Given at all (even empty): every listed tenant's books are made to
+        # match the file, like its groups; absent: books are left alone.
+        for state in tenants.values():
+            state.phonebooks = {}
+        for index, item in enumerate(top.get("phonebooks", list, [])):
+            _phonebook(_Reader(item, f"phonebooks[{index}]", problems), tenants, base)
     top.done()
     if problems:
         raise ValidationFailed(problems)
@@ -389,6 +407,76 @@ def _phone(
         tenant.phones[mac] = phone
 
 
+def _phonebook(r: _Reader, tenants: dict[str, TenantState], base: Path | None) -> None:
+    """One ``[[phonebooks]]`` entry: its entries inline, or from a CSV/vCard ``file``."""
+    if not r.ok:
+        return
+    tenant = _owner(r, tenants)
+    name = _checked(r, "name", r.get("name", str, "", required=True), _valid_name)
+    description = r.get("description", str, "")
+    try:
+        check_free_text(description, "phonebook description")
+    except InputError as exc:
+        r.problem("description", str(exc))
+    given_file = "file" in r.data
+    if given_file and "entries" in r.data:
+        r.problem("file", "give file or entries, not both")
+        r.data.pop("file")
+        given_file = False
+    entries: list[PhonebookEntry] = []
+    if given_file:
+        entries = _phonebook_file(r, r.get("file", str, ""), base)
+    else:
+        for index, item in enumerate(r.get("entries", list, [])):
+            sub = _Reader(item, f"{r.where}.entries[{index}]", r.problems)
+            if not sub.ok:
+                continue
+            cells = {column: sub.get(column, str, "") for column in CSV_COLUMNS}
+            sub.done()
+            try:
+                entries.append(entry_of(cells))
+            except InputError as exc:
+                sub.problem("", str(exc))
+        if len(entries) > MAX_ENTRIES:
+            r.problem("entries", f"{len(entries)} entries: a phonebook holds {MAX_ENTRIES}")
+    r.done()
+    if tenant is None or not name or tenant.phonebooks is None:
+        return
+    if name in tenant.phonebooks:
+        r.problem("name", f"phonebook {tenant.name}/{name} is listed twice")
+    tenant.phonebooks[name] = Phonebook(name, description, tuple(entries))
+
+
+def _valid_name(name: str) -> str:
+    check_phonebook_name(name)
+    return name
+
+
+def _phonebook_file(r: _Reader, file: str, base: Path | None) -> list[PhonebookEntry]:
+    """The entries of a phonebook's ``file``, read as ``phonebook import`` reads one."""
+    if not file:
+        r.problem("file", "expected the path of a CSV or vCard file")
+        return []
+    if base is None:
+        r.problem("file", "only in a fleet file read from disk (apply FILE); give entries")
+        return []
+    path = base / file
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        r.problem("file", f"cannot read {path}: {exc.strerror}")
+        return []
+    try:
+        return read_phonebook_file(data, guess_format(file, data))
+    except ValidationFailed as exc:
+        for found in exc.problems:
+            where = f"{file}, {found.location}" if found.location else file
+            r.problem("file", f"{where}: {found.message}")
+    except InputError as exc:
+        r.problem("file", f"{file}: {exc}")
+    return []
+
+
 def _checked(r: _Reader, key: str, value: str, convert: Callable[[str], str]) -> str:
     if not value:
         return ""
@@ -478,18 +566,48 @@ def phone_entry(tenant: str, phone: PhoneState) -> dict[str, Any]:
     return item
 
 
-def export_fleet(states: Iterable[TenantState]) -> dict[str, Any]:
-    """The fleet document describing ``states`` (sorted, so output is stable)."""
+def export_fleet(
+    states: Iterable[TenantState], books: Mapping[str, Mapping[str, Phonebook]] | None = None
+) -> dict[str, Any]:
+    """The fleet document describing ``states`` (sorted, so output is stable).
+
+    ``books`` are the phonebooks by tenant and book name: given, the document has a
+    ``phonebooks`` list (empty if no tenant has one), so ``apply`` of it
+    makes the books match too; ``None`` leaves phonebooks out.
+    """
     tenants: list[dict[str, Any]] = []
     groups: list[dict[str, Any]] = []
     phones: list[dict[str, Any]] = []
+    phonebooks: list[dict[str, Any]] = []
     for state in sorted(states, key=lambda s: s.name):
         tenants.append(tenant_entry(state))
         for group in sorted(state.groups.values(), key=lambda g: g.name):
             groups.append(group_entry(state.name, group))
         for phone in sorted(state.phones.values(), key=lambda p: p.mac):
             phones.append(phone_entry(state.name, phone))
-    return {"version": FORMAT_VERSION, "tenants": tenants, "groups": groups, "phones": phones}
+        if books is not None:
+            for book in sorted(books.get(state.name, {}).values(), key=lambda b: b.name):
+                phonebooks.append(phonebook_entry(state.name, book))
+    document: dict[str, Any] = {
+        "version": FORMAT_VERSION,
+        "tenants": tenants,
+        "groups": groups,
+        "phones": phones,
+    }
+    if books is not None:
+        document["phonebooks"] = phonebooks
+    return document
+
+
+def phonebook_entry(tenant: str, book: Phonebook) -> dict[str, Any]:
+    """The fleet file's entry for a phonebook of ``tenant``, its entries inline (stored order)."""
+    item: dict[str, Any] = {"tenant": tenant, "name": book.name}
+    if book.description:
+        item["description"] = book.description
+    item["entries"] = [
+        {column: value for column, value in entry_columns(e).items() if value} for e in book.entries
+    ]
+    return item
 
 
 def fleet_text(document: dict[str, Any], *, toml: bool) -> str:

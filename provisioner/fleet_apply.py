@@ -27,7 +27,7 @@ class Applied:
     """What applying a fleet did."""
 
     changes: Changes  # rows written, by kind ("phone created": 3)
-    described: list[str]  # one line per tenant, group or phone changed, then kept pins
+    described: list[str]  # one line per tenant, group, phone or phonebook changed, then pins
     warnings: list[str]  # firmware labels no active set has
 
 
@@ -41,6 +41,8 @@ def apply_fleet(
     :raises ValidationFailed: listing every problem; nothing is written.
     """
     before = store.tenants.all_states()
+    # Stored phonebooks, read only when the file gives books (docs/phonebooks.md).
+    books = store.phonebooks.books() if any(s.phonebooks is not None for s in states) else {}
     notes = keep_rollout_pins(store, states)
     changes = edits.tenants.apply(states, prune=prune)
     sets = store.firmware.sets()
@@ -49,7 +51,8 @@ def apply_fleet(
         for label in sorted(set(_labels_in(states)))
         if (note := label_note(sets, label)) is not None
     ]
-    return Applied(changes, describe_changes(before, states, prune=prune) + notes, warnings)
+    described = describe_changes(before, states, prune=prune, books=books)
+    return Applied(changes, described + notes, warnings)
 
 
 def _labels_in(states: Iterable[TenantState]) -> list[str]:

@@ -1,7 +1,7 @@
 """What applying tenant states changes, entity by entity, in words for the admin.
 
 The store counts the rows it writes (``Changes``); this names the tenants,
-groups, phones and lines behind those counts, so ``apply`` can say what it
+groups, phones, lines and phonebooks behind those counts, so ``apply`` can say what it
 did. It compares the same fields the store's difference writer compares,
 and never shows a value: a line's password is "password changed", a
 setting is named, not quoted.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Set
 
+from provisioner.domain import Phonebook
 from provisioner.settings import Value
 from provisioner.state import GroupState, LineState, PhoneState, TenantState
 
@@ -20,12 +21,18 @@ _LINE_FIELDS = ("user", "auth_user", "password", "display_name", "label")
 
 
 def describe_changes(
-    before: Iterable[TenantState], after: Iterable[TenantState], *, prune: bool = False
+    before: Iterable[TenantState],
+    after: Iterable[TenantState],
+    *,
+    prune: bool = False,
+    books: Mapping[str, Mapping[str, Phonebook]] | None = None,
 ) -> list[str]:
-    """One line per tenant, group, phone or line that ``after`` changes, in a stable order.
+    """One line per tenant, group, phone, line or phonebook ``after`` changes, stable order.
 
     ``before`` is every stored tenant; ``after`` the tenants being applied
-    (others are left alone, or removed with ``prune``).
+    (others are left alone, or removed with ``prune``). ``books`` are the
+    stored phonebooks by tenant and name, compared with those of an
+    ``after`` state that gives its books.
     """
     old = {state.name: state for state in before}
     new = {state.name: state for state in after}
@@ -47,6 +54,27 @@ def describe_changes(
                 lines += _phone(old[name].phones[mac], phone)
         gone = old[name].phones.keys() - kept if name in old else set()
         lines += [f"phone {mac}: removed" for mac in sorted(gone)]
+        if state.phonebooks is not None:
+            lines += _phonebooks(name, (books or {}).get(name, {}), state.phonebooks)
+    return lines
+
+
+def _phonebooks(
+    tenant: str, stored: Mapping[str, Phonebook], wanted: Mapping[str, Phonebook]
+) -> list[str]:
+    lines = []
+    for name in sorted(stored.keys() | wanted.keys()):
+        old, new = stored.get(name), wanted.get(name)
+        where = f"phonebook {tenant}/{name}"
+        if new is None:
+            lines.append(f"{where}: removed")
+        elif old is None:
+            lines.append(f"{where}: created ({len(new.entries)} entries)")
+        else:
+            what = ["description changed"] if old.description != new.description else []
+            if old.entries != new.entries:
+                what.append(f"entries changed ({len(old.entries)} → {len(new.entries)})")
+            lines += [f"{where}: {', '.join(what)}"] if what else []
     return lines
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from provisioner.chars import check_text
 from provisioner.domain import NUMBER_KINDS, PhonebookEntry
@@ -32,6 +32,8 @@ __all__ = [
     "MAX_NUMBER",
     "MAX_ORGANISATION",
     "check_entry",
+    "entry_columns",
+    "entry_of",
     "parse_csv",
     "parse_vcard",
     "write_csv",
@@ -146,22 +148,40 @@ def parse_csv(text: str) -> list[PhonebookEntry]:
             if len(row) != len(names):
                 problems.append(Problem(where, f"{len(row)} fields, the header has {len(names)}"))
                 continue
-            cells = dict(zip(names, row, strict=True))
             try:
-                numbers = {k: normal_number(cells[k]) for k in NUMBER_KINDS if cells.get(k)}
-                entries.append(
-                    _entry(
-                        cells.get("first_name", ""),
-                        cells.get("last_name", ""),
-                        cells.get("organisation", ""),
-                        numbers,
-                    )
-                )
+                entries.append(entry_of(dict(zip(names, row, strict=True))))
             except InputError as exc:
                 problems.append(Problem(where, str(exc)))
     except csv.Error as exc:
         problems.append(Problem(f"line {rows.line_num}", f"not CSV: {exc}"))
     return _finish(entries, problems)
+
+
+def entry_of(cells: Mapping[str, str]) -> PhonebookEntry:
+    """An entry from its columns (any of :data:`CSV_COLUMNS`; a missing one is empty).
+
+    A CSV row, or an item of a fleet file's phonebook ``entries``.
+
+    :raises InputError: saying what is wrong with it.
+    """
+    numbers = {k: normal_number(cells[k]) for k in NUMBER_KINDS if cells.get(k)}
+    return _entry(
+        cells.get("first_name", ""),
+        cells.get("last_name", ""),
+        cells.get("organisation", ""),
+        numbers,
+    )
+
+
+def entry_columns(entry: PhonebookEntry) -> dict[str, str]:
+    """An entry's columns (:data:`CSV_COLUMNS` order), every one: what :func:`entry_of` reads."""
+    numbers = dict(entry.numbers)
+    return {
+        "first_name": entry.first_name,
+        "last_name": entry.last_name,
+        "organisation": entry.organisation,
+        **{k: numbers.get(k, "") for k in NUMBER_KINDS},
+    }
 
 
 def write_csv(entries: Iterable[PhonebookEntry]) -> str:
@@ -170,10 +190,7 @@ def write_csv(entries: Iterable[PhonebookEntry]) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for e in entries:
-        numbers = dict(e.numbers)
-        writer.writerow(
-            [e.first_name, e.last_name, e.organisation, *(numbers.get(k, "") for k in NUMBER_KINDS)]
-        )
+        writer.writerow(entry_columns(e).values())
     return out.getvalue()
 
 

@@ -15,7 +15,7 @@ from typing import Protocol
 from provisioner.actor import Actor
 from provisioner.audit import AuditEntry, entry_for
 from provisioner.chars import decode_utf8
-from provisioner.domain import Phonebook
+from provisioner.domain import Phonebook, PhonebookEntry
 from provisioner.errors import ConflictError, InputError, NotFoundError
 from provisioner.phonebook_files import MAX_ENTRIES, parse_csv, parse_vcard, write_csv, write_vcard
 from provisioner.store import PhonebookSummary
@@ -24,10 +24,12 @@ from provisioner.validate import check_free_text
 __all__ = [
     "Format",
     "PhonebookStore",
+    "check_phonebook_name",
     "export_phonebook",
     "guess_format",
     "import_phonebook",
     "list_phonebooks",
+    "read_phonebook_file",
     "remove_phonebook",
     "show_phonebook",
 ]
@@ -57,7 +59,8 @@ class PhonebookStore(Protocol):
     def references(self, tenant: str, name: str) -> list[str]: ...
 
 
-def _check_name(name: str) -> None:
+def check_phonebook_name(name: str) -> None:
+    """Refuse a name the ``phonebooks`` setting could not name (:class:`InputError`)."""
     if NAME.fullmatch(name) is None:
         raise InputError(
             f"invalid phonebook name {name!r}: 1 to 64 letters, digits, '.', '_' or '-', "
@@ -77,6 +80,15 @@ def guess_format(filename: str, data: bytes) -> Format:
     return Format.CSV
 
 
+def read_phonebook_file(data: bytes, fmt: Format) -> list[PhonebookEntry]:
+    """The entries of a phonebook file, checked whole (``phonebook import``, fleet files).
+
+    :raises ValidationFailed: naming every bad line; :class:`EncodingError`: not UTF-8.
+    """
+    text = decode_utf8(data, "phonebook file").removeprefix("\ufeff")
+    return parse_csv(text) if fmt is Format.CSV else parse_vcard(text)
+
+
 def import_phonebook(
     store: PhonebookStore,
     actor: Actor,
@@ -94,11 +106,10 @@ def import_phonebook(
     :class:`provisioner.errors.ValidationFailed` naming every bad line.
     Returns whether the phonebook was new and how many entries it now has.
     """
-    _check_name(name)
+    check_phonebook_name(name)
     if description is not None:
         check_free_text(description, "phonebook description")
-    text = decode_utf8(data, "phonebook file").removeprefix("\ufeff")
-    entries = parse_csv(text) if fmt is Format.CSV else parse_vcard(text)
+    entries = read_phonebook_file(data, fmt)
     old = store.get(tenant, name)
     if append and old is not None:
         entries = [*old.entries, *entries]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from provisioner.domain import Phonebook
 from provisioner.settings import Value
 
 __all__ = [
@@ -106,6 +107,9 @@ class TenantState:
     # A partial state's view of the line users of the stored phones it did not
     # read (BLF targets, provisioner.check's keys rule); filled by the store.
     other_users: frozenset[str] = frozenset()
+    # The tenant's phonebooks by name, when a fleet file gives them (``apply``
+    # makes the stored ones match); None: left as they are (docs/phonebooks.md).
+    phonebooks: dict[str, Phonebook] | None = None
 
     @property
     def partial(self) -> bool:
@@ -137,6 +141,7 @@ def copy_tenant(state: TenantState) -> TenantState:
         state.where,
         state.loaded,
         state.other_users,
+        None if state.phonebooks is None else dict(state.phonebooks),
     )
 
 

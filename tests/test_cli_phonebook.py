@@ -80,3 +80,26 @@ def test_setting_an_unknown_phonebook_is_refused(run: Run) -> None:
     code, _, err = run("set", "group:demo/office", "phonebooks", "nosuch")
     assert code == 1
     assert "group:demo/office: phonebooks: tenant demo has no phonebook nosuch" in err
+
+
+def test_apply_reads_a_phonebook_file_beside_the_fleet_file(run: Run, tmp_path: Path) -> None:
+    (tmp_path / "books").mkdir()
+    (tmp_path / "books" / "s.csv").write_text("first_name,work\nAnn,+4930123456\n")
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(
+        '[[tenants]]\nname = "acme"\nsip_domain = "acme.example.com"\n\n'
+        '[[phonebooks]]\ntenant = "acme"\nname = "suppliers"\nfile = "books/s.csv"\n'
+    )
+    code, out, _ = run("apply", "--dry-run", str(fleet))
+    assert code == 0, out
+    assert out.endswith("dry run, nothing stored: 0 phone(s) would change\n")
+    assert run("phonebook", "list", "--tenant", "acme")[0] != 0  # no tenant, no book
+    code, out, _ = run("apply", str(fleet))
+    assert code == 0
+    assert "phonebook acme/suppliers: created (1 entries)\n" in out
+    assert "phonebook created: 1\n" in out
+    assert "Ann" in run("phonebook", "show", "suppliers", "--tenant", "acme")[1]
+    exported = tmp_path / "all.toml"
+    assert run("export-fleet", "--out", str(exported))[0] == 0
+    assert 'first_name = "Ann"' in exported.read_text("utf-8")
+    assert run("apply", str(exported))[1] == "no changes\n"

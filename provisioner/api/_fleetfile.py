@@ -68,7 +68,8 @@ async def export_fleet_file(call: Call) -> Reply:
         states = [await call.run(lambda: store.tenants.state(name))]
     else:
         states = await call.run(store.tenants.all_states)
-    document = export_fleet(states)
+    books = await call.run(store.phonebooks.books)
+    document = export_fleet(states, books)
     secrets = call.key.role is Role.ADMIN
     if not secrets:
         for kind in ("tenants", "groups", "phones"):

@@ -64,7 +64,8 @@ def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_apply(ctx: Context, args: argparse.Namespace) -> int:
     """Make the database match a fleet file."""
-    states = parse_fleet(load_fleet(Path(args.file)), ctx.catalog)
+    path = Path(args.file)
+    states = parse_fleet(load_fleet(path), ctx.catalog, base=path.parent)
     if args.dry_run:
         return preview(ctx, lambda edits: apply_fleet(ctx.store, edits, states, prune=args.prune))
     applied = apply_fleet(ctx.store, ctx.edits, states, prune=args.prune)
@@ -83,7 +84,8 @@ def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
     name as: TOML for ``.toml``, JSON otherwise.
     """
     toml = (args.format or _format_of(args.out)) == "toml"
-    text = fleet_text(export_fleet(ctx.store.tenants.all_states()), toml=toml)
+    states = ctx.store.tenants.all_states()
+    text = fleet_text(export_fleet(states, ctx.store.phonebooks.books()), toml=toml)
     if not args.out:
         sys.stdout.write(text)
         return 0

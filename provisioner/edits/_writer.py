@@ -14,6 +14,7 @@ that much, not the whole tenant.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
@@ -24,6 +25,7 @@ from provisioner.domain import ScopeKind
 from provisioner.entities import Versions, entity_view, secret_paths, setting_view
 from provisioner.errors import PreconditionFailed
 from provisioner.fleet import group_entry, phone_entry, tenant_entry
+from provisioner.phonebook_files import write_csv
 from provisioner.scope import ScopeRef
 from provisioner.state import Part, TenantState
 from provisioner.store import AuditHook, Changes
@@ -173,7 +175,8 @@ class EditWriter:
         """Make the stored tenants match a parsed fleet file, all or nothing (``apply``).
 
         Each tenant changed (or, with ``prune``, deleted) gets one audit
-        entry with every changed path of the tenant, its groups and phones.
+        entry with every changed path of the tenant, its groups and phones
+        (and its phonebooks, when the file gives them).
         """
 
         def audit(before: TenantState | None, after: TenantState | None) -> Sequence[AuditEntry]:
@@ -207,11 +210,22 @@ def _whole(state: TenantState | None) -> dict[str, object] | None:
     """A tenant with its groups and phones, as fleet entries keyed by name and MAC."""
     if state is None:
         return None
-    return {
+    whole: dict[str, object] = {
         "tenant": tenant_entry(state),
         "groups": {name: group_entry(state.name, g) for name, g in state.groups.items()},
         "phones": {mac: phone_entry(state.name, p) for mac, p in state.phones.items()},
     }
+    if state.phonebooks is not None:
+        # A book by its size and a digest of its entries, not thousands of contacts.
+        whole["phonebooks"] = {
+            name: {
+                "description": book.description,
+                "entries": len(book.entries),
+                "sha256": hashlib.sha256(write_csv(book.entries).encode()).hexdigest(),
+            }
+            for name, book in state.phonebooks.items()
+        }
+    return whole
 
 
 def _describe(ref: ScopeRef, setting: str | None) -> str:

@@ -44,9 +44,11 @@ docs/templates.md):
             line_label (that line's label),
             user and address (user@host) of a target (extension or SIP
             URI), uri (sip:address); empty when ``keys`` is empty
+``key_slots`` the same keys by slot number (a template looping over every
+            slot looks each up instead of scanning ``keys``)
 ``modules`` per attached expansion module: index (1 = first), kind,
-            label, size (slots), page (slots per page, 0: one page) and
-            keys (as above)
+            label, size (slots), page (slots per page, 0: one page),
+            keys (as above) and slots (its keys by slot number)
 
 Shared (per-model and per-family) files receive ``model``, ``models``,
 ``family`` and ``defaults`` (schema defaults): they are fetched before a
@@ -230,21 +232,27 @@ def _keys(view: PhoneView, lines: list[dict[str, Any]]) -> dict[str, Any]:
         }
 
     module = layout.module
-    return {
-        "keys": [key(p) for p in layout.phone],
-        "modules": [
+    keys = [key(p) for p in layout.phone]
+    modules = []
+    for index, placed in enumerate(layout.modules, start=1):
+        if module is None:
+            continue
+        on_module = [key(p) for p in placed]
+        modules.append(
             {
                 "index": index,
                 "kind": module.kind,
                 "label": module.label,
                 "size": module.keys,
                 "page": module.key_page,
-                "keys": [key(p) for p in placed],
+                "keys": on_module,
+                "slots": {k["slot"]: k for k in on_module},
             }
-            for index, placed in enumerate(layout.modules, start=1)
-            if module is not None
-        ],
-    }
+        )
+    # By slot too: a template writes every slot of the phone and its modules,
+    # and a lookup per slot keeps that linear in the slots (a scan of ``keys``
+    # per slot made the keys sections the bulk of rendering, bench/render.py).
+    return {"keys": keys, "key_slots": {k["slot"]: k for k in keys}, "modules": modules}
 
 
 # Flattened contacts by the identities of (directory, *phonebooks): a snapshot

@@ -27,9 +27,18 @@ from provisioner.store import _tables as t
 from provisioner.store._audit import record_audit
 from provisioner.store._feed import Reach
 from provisioner.store._read import read_phonebooks
-from provisioner.store._write import bump_revision
+from provisioner.store._write import Changes, bump_revision
 
-__all__ = ["PhonebookRepository", "PhonebookSummary", "unknown_phonebooks"]
+__all__ = [
+    "PhonebookRepository",
+    "PhonebookSummary",
+    "same_phonebook",
+    "stored_phonebooks",
+    "sync_phonebooks",
+    "tenant_id_of",
+    "unknown_phonebooks",
+    "unlisted_phonebooks",
+]
 
 SETTING = "phonebooks"
 
@@ -43,7 +52,8 @@ class PhonebookSummary:
     entries: int
 
 
-def _tenant_id(conn: Connection, tenant: str) -> int:
+def tenant_id_of(conn: Connection, tenant: str) -> int:
+    """The id of tenant ``tenant`` (:class:`NotFoundError` when there is none)."""
     found = conn.execute(select(t.tenants.c.id).where(t.tenants.c.name == tenant)).scalar()
     if found is None:
         raise NotFoundError(f"no tenant {tenant!r}")
@@ -104,6 +114,115 @@ def unknown_phonebooks(
     return problems
 
 
+def unlisted_phonebooks(state: TenantState) -> list[Problem]:
+    """Problems for ``phonebooks`` values naming a book a fleet file does not give its tenant.
+
+    Only for a state that gives its books (``phonebooks`` not ``None``):
+    every scope is checked, since the file says what the tenant will have.
+    """
+    if state.phonebooks is None:
+        return []
+    scopes = [(state.where or f"tenant:{state.name}", state.settings)]
+    scopes += [
+        (g.where or f"group:{state.name}/{g.name}", g.settings) for g in state.groups.values()
+    ]
+    scopes += [(p.where or f"phone:{p.mac}", p.settings) for p in state.phones.values()]
+    problems = []
+    for where, settings in scopes:
+        missing = [n for n in _named(settings) if n not in state.phonebooks]
+        if missing:
+            problems.append(
+                Problem(
+                    f"{where}: {SETTING}",
+                    f"names {', '.join(missing)}, which the file's phonebooks do not give "
+                    f"tenant {state.name}",
+                )
+            )
+    return problems
+
+
+def same_phonebook(a: Phonebook, b: Phonebook) -> bool:
+    """Whether two phonebooks hold the same description and entries (in the same order)."""
+    return a.description == b.description and a.entries == b.entries
+
+
+def _save_on(conn: Connection, tenant_id: int, book: Phonebook) -> bool:
+    """Create ``book`` or replace its description and entries; True when it was new."""
+    book_id = conn.execute(
+        select(t.phonebooks.c.id).where(
+            t.phonebooks.c.tenant_id == tenant_id, t.phonebooks.c.name == book.name
+        )
+    ).scalar()
+    created = book_id is None
+    if book_id is None:
+        book_id = conn.execute(
+            insert(t.phonebooks)
+            .values(tenant_id=tenant_id, name=book.name, description=book.description)
+            .returning(t.phonebooks.c.id)
+        ).scalar_one()
+    else:
+        conn.execute(
+            update(t.phonebooks)
+            .where(t.phonebooks.c.id == book_id)
+            .values(description=book.description)
+        )
+        conn.execute(
+            delete(t.phonebook_entries).where(t.phonebook_entries.c.phonebook_id == book_id)
+        )
+    if book.entries:
+        conn.execute(
+            insert(t.phonebook_entries),
+            [
+                {
+                    "phonebook_id": book_id,
+                    "position": position,
+                    "first_name": e.first_name,
+                    "last_name": e.last_name,
+                    "organisation": e.organisation,
+                    "numbers": json.dumps([list(n) for n in e.numbers]),
+                }
+                for position, e in enumerate(book.entries, 1)
+            ],
+        )
+    return created
+
+
+def sync_phonebooks(
+    conn: Connection,
+    tenant_id: int,
+    stored: Mapping[str, Phonebook],
+    wanted: Mapping[str, Phonebook],
+    changes: Changes,
+) -> None:
+    """Make the tenant's ``stored`` phonebooks ``wanted`` on the caller's transaction.
+
+    Only books that differ are written; the tenant's revision is bumped
+    (whole tenant) when any was. ``changes`` counts them.
+    """
+    touched = Changes()
+    for name in sorted(stored.keys() - wanted.keys()):
+        conn.execute(
+            delete(t.phonebooks).where(
+                t.phonebooks.c.tenant_id == tenant_id, t.phonebooks.c.name == name
+            )
+        )
+        touched["phonebook removed"] += 1
+    for name, book in sorted(wanted.items()):
+        old = stored.get(name)
+        if old is not None and same_phonebook(old, book):
+            continue
+        _save_on(conn, tenant_id, book)
+        touched["phonebook created" if old is None else "phonebook changed"] += 1
+    if touched:
+        bump_revision(conn, tenant_id, Reach(whole=True))
+        changes.update(touched)
+
+
+def stored_phonebooks(conn: Connection, tenant_id: int) -> dict[str, Phonebook]:
+    """The tenant's phonebooks by name, entries in stored order."""
+    return read_phonebooks(conn, [tenant_id]).get(tenant_id, {})
+
+
 class PhonebookRepository:
     """Reads and writes phonebooks; nothing else."""
 
@@ -118,7 +237,7 @@ class PhonebookRepository:
             .subquery()
         )
         with self.engine.connect() as conn:
-            tenant_id = _tenant_id(conn, tenant)
+            tenant_id = tenant_id_of(conn, tenant)
             rows = conn.execute(
                 select(t.phonebooks.c.name, t.phonebooks.c.description, counts.c.n)
                 .outerjoin(counts, counts.c.phonebook_id == t.phonebooks.c.id)
@@ -130,8 +249,15 @@ class PhonebookRepository:
     def get(self, tenant: str, name: str) -> Phonebook | None:
         """One phonebook with its entries, or ``None``."""
         with self.engine.connect() as conn:
-            tenant_id = _tenant_id(conn, tenant)
+            tenant_id = tenant_id_of(conn, tenant)
             return read_phonebooks(conn, [tenant_id]).get(tenant_id, {}).get(name)
+
+    def books(self) -> dict[str, dict[str, Phonebook]]:
+        """Every tenant's phonebooks with their entries, by tenant name and book name."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.tenants.c.id, t.tenants.c.name))
+            names = {row.id: row.name for row in rows}
+            return {names[i]: found for i, found in read_phonebooks(conn, None).items()}
 
     def save(self, tenant: str, book: Phonebook, audit: Sequence[AuditEntry] = ()) -> bool:
         """Create ``book`` or replace its description and entries; True when it was new.
@@ -139,43 +265,8 @@ class PhonebookRepository:
         One transaction: the entries, the tenant's new revision and the audit entries.
         """
         with self.engine.begin() as conn:
-            tenant_id = _tenant_id(conn, tenant)
-            book_id = conn.execute(
-                select(t.phonebooks.c.id).where(
-                    t.phonebooks.c.tenant_id == tenant_id, t.phonebooks.c.name == book.name
-                )
-            ).scalar()
-            created = book_id is None
-            if book_id is None:
-                book_id = conn.execute(
-                    insert(t.phonebooks)
-                    .values(tenant_id=tenant_id, name=book.name, description=book.description)
-                    .returning(t.phonebooks.c.id)
-                ).scalar_one()
-            else:
-                conn.execute(
-                    update(t.phonebooks)
-                    .where(t.phonebooks.c.id == book_id)
-                    .values(description=book.description)
-                )
-                conn.execute(
-                    delete(t.phonebook_entries).where(t.phonebook_entries.c.phonebook_id == book_id)
-                )
-            if book.entries:
-                conn.execute(
-                    insert(t.phonebook_entries),
-                    [
-                        {
-                            "phonebook_id": book_id,
-                            "position": position,
-                            "first_name": e.first_name,
-                            "last_name": e.last_name,
-                            "organisation": e.organisation,
-                            "numbers": json.dumps([list(n) for n in e.numbers]),
-                        }
-                        for position, e in enumerate(book.entries, 1)
-                    ],
-                )
+            tenant_id = tenant_id_of(conn, tenant)
+            created = _save_on(conn, tenant_id, book)
             bump_revision(conn, tenant_id, Reach(whole=True))
             record_audit(conn, audit)
             return created
@@ -186,7 +277,7 @@ class PhonebookRepository:
         :raises NotFoundError: when the tenant has no such phonebook.
         """
         with self.engine.begin() as conn:
-            tenant_id = _tenant_id(conn, tenant)
+            tenant_id = tenant_id_of(conn, tenant)
             result = conn.execute(
                 delete(t.phonebooks).where(
                     t.phonebooks.c.tenant_id == tenant_id, t.phonebooks.c.name == name
@@ -203,7 +294,7 @@ class PhonebookRepository:
         Each is ``tenant``, ``group NAME`` or ``phone MAC``.
         """
         with self.engine.connect() as conn:
-            tenant_id = _tenant_id(conn, tenant)
+            tenant_id = tenant_id_of(conn, tenant)
             found: list[str] = []
             for scope, query in (
                 (

@@ -38,7 +38,13 @@ from provisioner.store import _tables as t
 from provisioner.store._audit import record_audit
 from provisioner.store._engine import device_key
 from provisioner.store._feed import Reach, announce, read_reach
-from provisioner.store._phonebooks import unknown_phonebooks
+from provisioner.store._phonebooks import (
+    stored_phonebooks,
+    sync_phonebooks,
+    tenant_id_of,
+    unknown_phonebooks,
+    unlisted_phonebooks,
+)
 from provisioner.store._read import (
     TenantIds,
     add_phones,
@@ -775,6 +781,8 @@ class TenantRepository:
         # Tenants this operation rewrites (or, with prune, deletes) free their values.
         replaced = set(_names(conn)) if prune else set(wanted)
         problems += clashes(conn, wanted.values(), replaced | set(wanted))
+        for state in wanted.values():
+            problems += unlisted_phonebooks(state)
         if problems:
             raise ValidationFailed(problems)
         if prune:
@@ -803,7 +811,15 @@ class TenantRepository:
         for name, state in wanted.items():
             touched = Changes()
             write_tenant(conn, loaded[name], state, touched)
-            changes.update(touched)
             old = earlier.get(name)
+            if state.phonebooks is not None:
+                # In the same transaction, after the tenant exists (docs/phonebooks.md).
+                entry = loaded[name]
+                tenant_id = entry[1].tenant if entry is not None else tenant_id_of(conn, name)
+                stored = stored_phonebooks(conn, tenant_id)
+                if old is not None:
+                    old.phonebooks = stored  # what the audit entry compares against
+                sync_phonebooks(conn, tenant_id, stored, state.phonebooks, touched)
+            changes.update(touched)
             if audit is not None and (touched or (old and old.phones.keys() - state.phones)):
                 audit(old, state)

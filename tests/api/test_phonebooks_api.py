@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.api.conftest import Api, Client
 from tests.peers import fetch_with_curl
 from tests.waiting import eventually
@@ -74,3 +76,55 @@ def test_a_phonebook_reaches_the_phone_port(api: Api, client: Client) -> None:
     answer = client("DELETE", book, key)
     assert answer.status == 409, answer.body
     assert f"phone {MAC}" in answer.body["detail"]
+
+
+FLEET = """
+[[tenants]]
+name = "books"
+sip_domain = "pbx.books.example"
+
+[[groups]]
+tenant = "books"
+name = "front"
+settings = { phonebooks = ["suppliers"] }
+
+[[phonebooks]]
+tenant = "books"
+name = "suppliers"
+description = "Suppliers"
+entries = [{ first_name = "Ann", organisation = "Parts & <Co>", work = "+4930123456" }]
+"""
+
+
+def test_a_fleet_file_gives_phonebooks_and_exports_them(api: Api, client: Client) -> None:
+    admin = api.keys["admin"]
+    applied = client("POST", api.url("/fleet/apply"), admin, json={"content": FLEET})
+    assert applied.status == 200, applied.body
+    assert applied.body["changes"]["phonebook created"] == 1
+    assert "phonebook books/suppliers: created (1 entries)" in applied.body["described"]
+    book = client("GET", api.url("/tenants/books/phonebooks/suppliers"), admin).body
+    assert book["description"] == "Suppliers"
+    assert book["entries"][0]["organisation"] == "Parts & <Co>"
+    exported = client("GET", api.url("/fleet?format=json"), admin).body["content"]
+    books = [b for b in json.loads(exported)["phonebooks"] if b["tenant"] == "books"]
+    assert books == [
+        {
+            "tenant": "books",
+            "name": "suppliers",
+            "description": "Suppliers",
+            "entries": [
+                {"first_name": "Ann", "organisation": "Parts & <Co>", "work": "+4930123456"}
+            ],
+        }
+    ]
+    again = client("POST", api.url("/fleet/apply"), admin, json={"content": FLEET})
+    assert again.body["changes"] == {}
+    assert client("DELETE", api.url("/tenants/books"), admin).status == 204
+
+
+def test_a_fleet_body_cannot_name_a_phonebook_file(api: Api, client: Client) -> None:
+    text = FLEET.split("entries =")[0] + 'file = "/etc/passwd"\n'
+    answer = client("POST", api.url("/fleet/apply"), api.keys["admin"], json={"content": text})
+    assert answer.status == 422, answer.body
+    assert "only in a fleet file read from disk" in answer.body["detail"]
+    assert client("GET", api.url("/tenants/books"), api.keys["admin"]).status == 404
