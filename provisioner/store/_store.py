@@ -13,6 +13,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 
 from provisioner.catalog import Catalog
+from provisioner.store._accounts import AccountRepository
 from provisioner.store._addresses import AddressBook
 from provisioner.store._apikeys import ApiKeyRepository
 from provisioner.store._audit import AuditLog
@@ -39,7 +40,7 @@ class Store:
     sets), ``rollouts`` (staged rollouts), ``bans``, ``nonces`` (digest
     nonce counts used on any node), ``uploads`` (files phones uploaded),
     ``apikeys`` (admin API keys), ``audit`` (the audit log) and
-    ``phonebooks`` (tenant phonebooks).
+    ``phonebooks`` (tenant phonebooks) and ``accounts`` (web UI accounts and sessions).
     """
 
     def __init__(self, engine: Engine, catalog: Catalog) -> None:
@@ -56,6 +57,7 @@ class Store:
         self.apikeys = ApiKeyRepository(engine)
         self.audit = AuditLog(engine)
         self.phonebooks = PhonebookRepository(engine)
+        self.accounts = AccountRepository(engine)
 
     @classmethod
     def open(cls, url: str, catalog: Catalog) -> Store:

@@ -17,12 +17,13 @@ Single edits (add a phone, set a setting) are built on :meth:`change` by
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, false, func, select, update
+from sqlalchemy import ColumnElement, false, func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -482,6 +483,7 @@ class TenantRepository:
         group: str | None = None,
         model: str | None = None,
         enabled: bool | None = None,
+        search: str | None = None,
         order: str = "mac",
         descending: bool = False,
         limit: int = 100,
@@ -490,10 +492,14 @@ class TenantRepository:
         """One page of phones (with their tenant's name) and how many match in all.
 
         ``tenants`` limits the tenants; ``group`` is a group name in them;
+        ``search`` is text found (ignoring case) in the description, a
+        line's user or display name, or the MAC in any spelling;
         ``order`` is ``mac``, ``model``, ``tenant`` or ``description``.
         """
         p = t.phones
         where: list[ColumnElement[bool]] = []
+        if search:
+            where.append(_search(search))
         if tenants is not None:
             named = select(t.tenants.c.id).where(t.tenants.c.name.in_(list(tenants)))
             where.append(p.c.tenant_id.in_(named))
@@ -786,3 +792,29 @@ class TenantRepository:
             old = earlier.get(name)
             if audit is not None and (touched or (old and old.phones.keys() - state.phones)):
                 audit(old, state)
+
+
+# What a MAC typed with separators (00-04-f2-…, 0004.f2…, 00:04:…) is stripped of.
+_MAC_SEPARATORS = re.compile(r"[\s:.\-]")
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+def _search(text: str) -> ColumnElement[bool]:
+    """Phones whose description, a line's user or display name holds ``text`` (any case),
+    or whose MAC holds it once separators are taken out."""
+    needle = text.strip().lower()
+    p, ln = t.phones, t.lines
+    in_lines = select(ln.c.phone_id).where(
+        or_(
+            func.lower(ln.c.user_name).contains(needle, autoescape=True),
+            func.lower(ln.c.display_name).contains(needle, autoescape=True),
+        )
+    )
+    found = [
+        func.lower(p.c.description).contains(needle, autoescape=True),
+        p.c.id.in_(in_lines),
+    ]
+    bare = _MAC_SEPARATORS.sub("", needle)
+    if bare and _HEX.fullmatch(bare):
+        found.append(p.c.mac.contains(bare, autoescape=True))
+    return or_(*found)
