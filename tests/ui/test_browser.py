@@ -1,0 +1,203 @@
+"""The web UI in a real browser (Debian's Chromium through Playwright), against a real server."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page, expect
+from sqlalchemy import update
+
+from provisioner.catalog import Catalog
+from provisioner.store import Store
+from provisioner.store import _tables as t
+from tests.peers import fetch_with_curl
+from tests.ui.conftest import HOSTILE, HOSTILE_MAC, Ui, log_in, screenshot
+
+MAC = "0004f2123456"
+UA = "FileTransport PolycomVVX-VVX_410-UA/5.9.1.0615 Type/Application"
+OTHER_MAC = "805ec0aabbcc"
+
+
+def served(ui: Ui) -> bytes:
+    code, body = fetch_with_curl("-A", UA, f"http://127.0.0.1:{ui.http}/{MAC}-settings.cfg")
+    assert code == 200, code
+    return body
+
+
+def test_log_in_and_find_a_phone_by_a_mac_typed_with_dashes(page: Page, ui: Ui) -> None:
+    page.goto(ui.url("/ui/phones"))
+    expect(page).to_have_url(re.compile(r"/ui/login\?next=%2Fui%2Fphones$"))
+    screenshot(page, "login")
+    page.get_by_label("Account").fill("admin")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_have_text("wrong name or password")
+    log_in(page, ui, "admin")
+    screenshot(page, "dashboard")
+    page.get_by_role("link", name="Phones", exact=True).click()
+    page.get_by_label("Search").fill("00-04-F2-12-34-56")
+    page.get_by_role("button", name="Find").click()
+    expect(page).to_have_url(re.compile(r"q=00-04-F2-12-34-56"))
+    expect(page.locator("#count")).to_have_text("1 phone")
+    screenshot(page, "phones")
+    page.get_by_role("link", name=MAC).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Phone {MAC}")
+    expect(page.locator("#lines")).to_contain_text("Reception")
+    # The explain view: each setting's value and the scope that set it.
+    expect(page.locator("#settings tr", has_text="time.zone")).to_contain_text("tenant demo")
+    screenshot(page, "phone")
+    page.go_back()
+    expect(page.get_by_label("Search")).to_have_value("00-04-F2-12-34-56")
+    expect(page.locator("#count")).to_have_text("1 phone")
+    page.go_forward()
+    expect(page).to_have_url(ui.url(f"/ui/phones/{MAC}"))
+
+
+def test_a_group_change_is_previewed_per_phone_then_served_and_audited(page: Page, ui: Ui) -> None:
+    before = served(ui)
+    log_in(page, ui, "operator")
+    page.goto(ui.url("/ui/groups"))
+    screenshot(page, "groups")
+    page.get_by_role("link", name="office").click()
+    page.get_by_label("Setting").fill("provisioning.poll_minutes")
+    page.get_by_label("Value").fill("720")
+    screenshot(page, "group")
+    page.get_by_role("button", name="Preview the change").click()
+    diff = page.get_by_role("region", name=f"phone {MAC}")
+    expect(diff).to_contain_text('-    prov.polling.period="86400"')
+    expect(diff).to_contain_text('+    prov.polling.period="43200"')
+    screenshot(page, "preview")
+    assert served(ui) == before  # a preview stores nothing
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Saved provisioning.poll_minutes.")
+    deadline = time.monotonic() + 30
+    while b'prov.polling.period="43200"' not in served(ui):
+        assert time.monotonic() < deadline, "the phone port never served the change"
+    page.get_by_role("link", name="Audit log").click()
+    entry = page.locator("#audit tbody tr").first
+    expect(entry).to_contain_text("ui:operator")
+    expect(entry).to_contain_text("setting.set")
+    expect(entry).to_contain_text("provisioning.poll_minutes")
+    screenshot(page, "audit")
+
+
+def test_a_viewer_sees_no_edit_control_and_forged_posts_are_refused(page: Page, ui: Ui) -> None:
+    log_in(page, ui, "viewer")
+    page.goto(ui.url(f"/ui/phones/{MAC}"))
+    expect(page.locator("#settings")).to_be_visible()
+    for control in ("Preview the change", "Send profile (resync)", "Reboot"):
+        expect(page.get_by_role("button", name=control)).to_have_count(0)
+    page.goto(ui.url("/ui/groups/demo/office"))
+    expect(page.get_by_label("Setting")).to_have_count(0)
+    token = page.locator('input[name="csrf"]').first.get_attribute("value")
+    action = ui.url("/ui/groups/demo/office/setting")
+    form = {"action": "save", "name": "language", "value": "fr"}
+    # No token, a wrong token: refused before anything else.
+    for forged in ({}, {"csrf": "forged"}):
+        answer = page.request.post(action, form={**form, **forged}, max_redirects=0)
+        assert answer.status == 403, answer.status
+        assert "security token" in answer.text()
+    # The viewer's own token: refused by the role, as the API refuses a viewer's key.
+    answer = page.request.post(action, form={**form, "csrf": token or ""}, max_redirects=0)
+    assert answer.status == 403, answer.status
+    assert "needs the operator role" in answer.text()
+
+
+def test_an_operators_post_without_the_token_is_refused(page: Page, ui: Ui) -> None:
+    log_in(page, ui, "operator")
+    answer = page.request.post(
+        ui.url("/ui/groups/demo/office/setting"),
+        form={"action": "save", "name": "language", "value": "fr"},
+        max_redirects=0,
+    )
+    assert answer.status == 403
+    page.goto(ui.url("/ui/groups/demo/office"))
+    row = page.locator("#group-settings tr", has_text="language")
+    expect(row.locator("td").first).to_have_text("de")
+
+
+def test_a_tenant_operator_never_sees_the_other_tenant(page: Page, ui: Ui) -> None:
+    log_in(page, ui, "demo-op")
+    page.goto(ui.url("/ui/phones?q=805ec0"))
+    expect(page.locator("#phones")).to_contain_text("805ec0123456")
+    expect(page.locator("#phones")).not_to_contain_text(OTHER_MAC)
+    page.goto(ui.url("/ui/phones?tenant=other"))
+    expect(page.locator("#count")).to_have_text("0 phones")
+    expect(page.get_by_label("Tenant").locator("option")).to_have_text(["(all)", "demo"])
+    answer = page.goto(ui.url(f"/ui/phones/{OTHER_MAC}"))
+    assert answer is not None
+    assert answer.status == 404
+    page.goto(ui.url("/ui/groups"))
+    expect(page.locator("main")).not_to_contain_text("ops")
+    answer = page.goto(ui.url("/ui/groups/other/ops"))
+    assert answer is not None
+    assert answer.status == 404
+    page.goto(ui.url("/ui/audit?tenant=other"))
+    expect(page.locator("main")).to_contain_text("0 entries")
+
+
+def test_a_hostile_display_name_shows_as_text(page: Page, ui: Ui) -> None:
+    log_in(page, ui, "admin")
+    for path in (f"/ui/phones?q={HOSTILE_MAC}", f"/ui/phones/{HOSTILE_MAC}"):
+        page.goto(ui.url(path))
+        expect(page.locator("main")).to_contain_text(HOSTILE)
+        assert page.locator("main img, main script").count() == 0
+        assert page.evaluate("window.pwned") is None
+    expect(page.locator("#lines .display-name")).to_have_text(HOSTILE)
+
+
+def test_a_session_expires_and_logout_ends_it(page: Page, ui: Ui, catalog: Catalog) -> None:
+    log_in(page, ui, "viewer")
+    store = Store.open(ui.db, catalog)
+    try:
+        with store.engine.begin() as conn:  # the clock moved past the session's end
+            conn.execute(update(t.ui_sessions).values(expires_at=time.time() - 1))
+    finally:
+        store.close()
+    page.goto(ui.url("/ui/audit"))
+    expect(page).to_have_url(re.compile(r"/ui/login\?next=%2Fui%2Faudit$"))
+    log_in(page, ui, "viewer")
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(ui.url("/ui/login"))
+    page.goto(ui.url("/ui/"))
+    expect(page).to_have_url(re.compile(r"/ui/login"))
+
+
+def test_send_profile_opens_the_jobs_progress(page: Page, ui: Ui) -> None:
+    log_in(page, ui, "operator")
+    page.goto(ui.url(f"/ui/phones/{MAC}"))
+    page.get_by_role("button", name="Send profile (resync)").click()
+    expect(page).to_have_url(re.compile(r"/ui/jobs/\d+$"))
+    expect(page.locator("#job")).to_contain_text(MAC)
+    screenshot(page, "job")
+    page.get_by_role("link", name="Jobs").click()
+    expect(page.locator("main table")).to_contain_text("resync")
+    page.goto(ui.url("/ui/devices"))
+    screenshot(page, "devices")
+
+
+def test_the_pages_pass_axe_core(page: Page, ui: Ui) -> None:
+    axe = Axe()
+    page.goto(ui.url("/ui/login"))
+    found = {"login": axe.run(page)}
+    log_in(page, ui, "operator")
+    for name, path in (
+        ("dashboard", "/ui/"),
+        ("phones", "/ui/phones"),
+        ("phone", f"/ui/phones/{MAC}"),
+        ("groups", "/ui/groups"),
+        ("group", "/ui/groups/demo/office"),
+        ("devices", "/ui/devices"),
+        ("audit", "/ui/audit"),
+        ("jobs", "/ui/jobs"),
+    ):
+        page.goto(ui.url(path))
+        found[name] = axe.run(page)
+    problems = {
+        name: [(v["id"], v["help"]) for v in result.response["violations"]]
+        for name, result in found.items()
+        if result.violations_count
+    }
+    assert problems == {}
