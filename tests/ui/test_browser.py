@@ -201,3 +201,20 @@ def test_the_pages_pass_axe_core(page: Page, ui: Ui) -> None:
         if result.violations_count
     }
     assert problems == {}
+
+
+def test_files_show_secrets_masked_even_to_an_admin(page: Page, ui: Ui) -> None:
+    log_in(page, ui, "admin")
+    page.goto(ui.url(f"/ui/phones/{MAC}"))
+    links = page.locator("#files a")
+    names = links.all_inner_texts()
+    assert f"{MAC}.cfg" in names
+    texts = []
+    for name in names:
+        page.goto(ui.url(f"/ui/phones/{MAC}"))
+        page.get_by_role("link", name=name, exact=True).click()
+        texts.append(page.locator("main").inner_text())
+        if "********" in texts[-1]:
+            screenshot(page, "file")
+    assert not any("Reception-200-pw" in text for text in texts)
+    assert any("********" in text for text in texts)
