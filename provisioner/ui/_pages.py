@@ -80,10 +80,16 @@ async def phones(page: Page) -> web.Response:
     found = await page.caller.get(
         "/phones", **filters, limit=PAGE_SIZE, offset=offset, sort=page.query("sort") or None
     )
+    sort = page.query("sort")
     return page.render(
         "phones.html",
         title="Phones",
         filters=filters,
+        sort=sort,
+        sorted_by={
+            column: link("/phones", **filters, sort=column if sort != column else f"-{column}")
+            for column in ("mac", "tenant", "model", "description")
+        },
         tenants=await _tenants(page),
         items=found["items"],
         total=found["total"],
@@ -106,6 +112,7 @@ async def phone(page: Page) -> web.Response:
         explain=explained,
         files=files,
         history=history["items"],
+        setting_names=await _setting_names(page),
         saved=page.query("saved"),
     )
 
@@ -195,6 +202,7 @@ async def group(page: Page) -> web.Response:
         tenant=tenant,
         group=data,
         members=members,
+        setting_names=await _setting_names(page),
         saved=page.query("saved"),
     )
 
@@ -204,6 +212,34 @@ async def group_setting(page: Page) -> web.Response:
     tenant, name = page.params["tenant"], page.params["group"]
     back = link(f"/groups/{segment(tenant)}/{segment(name)}")
     return await _edit(page, f"group:{tenant}/{name}", back, f"group {tenant}/{name}")
+
+
+# --- tenants, settings schema --------------------------------------------------
+
+
+async def tenants(page: Page) -> web.Response:
+    """The tenants the account sees, with their platform, SIP domain and registrar."""
+    found = await page.caller.get("/tenants", limit=1000)
+    return page.render("tenants.html", title="Tenants", items=found["items"])
+
+
+async def schema(page: Page) -> web.Response:
+    """Every setting with its type, default, what is allowed and its description."""
+    family = page.query("family")
+    found = await page.caller.get("/catalog/settings", family=family, limit=1000)
+    families = await page.caller.get("/catalog/families", limit=1000)
+    return page.render(
+        "schema.html",
+        title="Settings schema",
+        family=family,
+        families=[f["key"] for f in families["items"]],
+        items=found["items"],
+    )
+
+
+async def _setting_names(page: Page) -> list[str]:
+    found = await page.caller.get("/catalog/settings", limit=1000)
+    return [s["name"] for s in found["items"]]
 
 
 # --- unknown devices, audit, jobs ------------------------------------------------
@@ -295,6 +331,8 @@ ROUTES: list[tuple[str, str, PageFunction]] = [
     ("GET", "/groups", groups),
     ("GET", "/groups/{tenant}/{group}", group),
     ("POST", "/groups/{tenant}/{group}/setting", group_setting),
+    ("GET", "/tenants", tenants),
+    ("GET", "/settings", schema),
     ("GET", "/devices", devices),
     ("POST", "/devices/{mac}/{action}", device_action),
     ("GET", "/audit", audit),

@@ -192,9 +192,13 @@ def test_the_pages_pass_axe_core(page: Page, ui: Ui) -> None:
         ("devices", "/ui/devices"),
         ("audit", "/ui/audit"),
         ("jobs", "/ui/jobs"),
+        ("tenants", "/ui/tenants"),
+        ("schema", "/ui/settings"),
     ):
         page.goto(ui.url(path))
         found[name] = axe.run(page)
+        if name in ("tenants", "schema"):
+            screenshot(page, name)
     problems = {
         name: [(v["id"], v["help"]) for v in result.response["violations"]]
         for name, result in found.items()
@@ -218,3 +222,17 @@ def test_files_show_secrets_masked_even_to_an_admin(page: Page, ui: Ui) -> None:
             screenshot(page, "file")
     assert not any("Reception-200-pw" in text for text in texts)
     assert any("********" in text for text in texts)
+
+
+def test_the_phone_list_sorts_by_a_column_both_ways(page: Page, ui: Ui) -> None:
+    log_in(page, ui, "viewer")
+    page.goto(ui.url("/ui/phones?tenant=demo"))
+    page.get_by_role("link", name="MAC", exact=True).click()
+    expect(page).to_have_url(re.compile(r"sort=mac"))
+    ascending = page.locator("#phones tbody tr td:first-child").all_inner_texts()
+    assert ascending == sorted(ascending)
+    page.get_by_role("link", name="MAC", exact=True).click()
+    expect(page).to_have_url(re.compile(r"sort=-mac"))
+    descending = page.locator("#phones tbody tr td:first-child").all_inner_texts()
+    assert descending == sorted(ascending, reverse=True)
+    assert page.get_by_label("Tenant").input_value() == "demo"
