@@ -2,36 +2,43 @@
 
 from __future__ import annotations
 
+import io
 import stat
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from provisioner.accounts import Accounts
 from provisioner.catalog import Catalog
 from provisioner.store import AuditQuery, Store
-from tests.serve_process import provisioner, run_cli
+from tests.serve_process import run_cli_in_process
 
 
-def user(data: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        provisioner(data, "user", *args),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+@pytest.fixture
+def user(monkeypatch: pytest.MonkeyPatch) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``provisioner user ARGS`` run in this process, ``stdin`` as its standard input."""
+
+    def run(data: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))  # not a terminal, as in CI
+        return run_cli_in_process(data, "user", *args, check=False)
+
+    return run
 
 
-def test_create_passwd_list_rm(tmp_path: Path, catalog: Catalog) -> None:
-    run_cli(tmp_path, "init")
+User = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def test_create_passwd_list_rm(tmp_path: Path, catalog: Catalog, user: User) -> None:
+    run_cli_in_process(tmp_path, "init")
     made = user(tmp_path, "create", "alice", "--role", "viewer", "--password-stdin",
                 stdin="first long password\n")  # fmt: skip
     assert made.returncode == 0, made.stderr
     assert "account alice created: role viewer, all tenants" in made.stdout
     changed = user(tmp_path, "passwd", "alice", "--password-stdin", stdin="second long password\n")
     assert changed.returncode == 0, changed.stderr
-    listed = run_cli(tmp_path, "user", "list").stdout
+    listed = run_cli_in_process(tmp_path, "user", "list").stdout
     assert "alice" in listed
     assert "password" not in listed
     store = Store.open(f"sqlite:///{tmp_path / 'provisioner.db'}", catalog)
@@ -49,19 +56,19 @@ def test_create_passwd_list_rm(tmp_path: Path, catalog: Catalog) -> None:
     assert "no account named 'alice'" in gone.stderr
 
 
-def test_a_short_password_or_no_terminal_is_refused(tmp_path: Path) -> None:
-    run_cli(tmp_path, "init")
+def test_a_short_password_or_no_terminal_is_refused(tmp_path: Path, user: User) -> None:
+    run_cli_in_process(tmp_path, "init")
     short = user(tmp_path, "create", "bob", "--role", "admin", "--password-stdin", stdin="short\n")
     assert short.returncode != 0
     assert "10 to 1024 characters" in short.stderr
     no_tty = user(tmp_path, "create", "bob", "--role", "admin")
     assert no_tty.returncode != 0
     assert "--password-stdin" in no_tty.stderr
-    assert "bob" not in run_cli(tmp_path, "user", "list").stdout
+    assert "bob" not in run_cli_in_process(tmp_path, "user", "list").stdout
 
 
-def test_password_file_is_owner_only_and_kept_on_the_next_run(tmp_path: Path) -> None:
-    run_cli(tmp_path, "init")
+def test_password_file_is_owner_only_and_kept_on_the_next_run(tmp_path: Path, user: User) -> None:
+    run_cli_in_process(tmp_path, "init")
     file = tmp_path / "demo-ui-password"
     first = user(tmp_path, "create", "demo", "--role", "admin", "--password-file", str(file))
     assert first.returncode == 0, first.stderr
