@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import update
 
 from provisioner.catalog import Catalog
-from provisioner.store import Store
+from provisioner.store import PendingDevice, Store
 from provisioner.store import _tables as t
 from tests.peers import fetch_with_curl
 from tests.ui.conftest import HOSTILE, HOSTILE_MAC, Ui, log_in, screenshot
@@ -174,8 +174,6 @@ def test_send_profile_opens_the_jobs_progress(page: Page, ui: Ui) -> None:
     screenshot(page, "job")
     page.get_by_role("link", name="Jobs").click()
     expect(page.locator("main table")).to_contain_text("resync")
-    page.goto(ui.url("/ui/devices"))
-    screenshot(page, "devices")
 
 
 def test_the_pages_pass_axe_core(page: Page, ui: Ui) -> None:
@@ -236,3 +234,37 @@ def test_the_phone_list_sorts_by_a_column_both_ways(page: Page, ui: Ui) -> None:
     descending = page.locator("#phones tbody tr td:first-child").all_inner_texts()
     assert descending == sorted(ascending, reverse=True)
     assert page.get_by_label("Tenant").input_value() == "demo"
+
+
+def test_an_unknown_device_is_claimed_into_a_group_and_another_rejected(
+    page: Page, ui: Ui, catalog: Catalog
+) -> None:
+    store = Store.open(ui.db, catalog)
+    try:
+        for mac, agent in (
+            ("805ec0112201", "Yealink SIP-T46S 66.85.0.5"),
+            ("805ec0112202", HOSTILE),
+        ):
+            store.seen.quarantine(
+                PendingDevice(mac, "demo", "yealink", "t46s", "66.85.0.5", "10.0.0.7", agent, 1, 2)
+            )
+    finally:
+        store.close()
+    log_in(page, ui, "demo-op")
+    page.get_by_role("link", name="Unknown devices", exact=True).click()
+    held = page.get_by_role("region", name="device 805ec0112202")
+    expect(held).to_contain_text(HOSTILE)  # what the device sent, as text
+    screenshot(page, "devices")
+    claimed = page.get_by_role("region", name="device 805ec0112201")
+    claimed.get_by_label("Groups (comma-separated)").fill("office")
+    claimed.get_by_label("Description").fill("Claimed in the UI")
+    claimed.get_by_role("button", name="Claim").click()
+    expect(page).to_have_url(ui.url("/ui/phones/805ec0112201"))
+    expect(page.locator("main")).to_contain_text("Claimed in the UI")
+    expect(page.get_by_role("link", name="office")).to_be_visible()
+    page.goto(ui.url("/ui/devices"))
+    page.get_by_role("region", name="device 805ec0112202").get_by_role(
+        "button", name="Reject"
+    ).click()
+    expect(page.get_by_role("region", name="device 805ec0112202")).to_contain_text("rejected")
+    expect(page.get_by_role("region", name="device 805ec0112201")).to_have_count(0)
