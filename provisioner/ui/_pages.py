@@ -98,12 +98,14 @@ async def phones(page: Page) -> web.Response:
 
 
 async def phone(page: Page) -> web.Response:
-    """One phone: lines, groups, every setting with its source, files, actions, history."""
+    """One phone: lines, groups, every setting with its source, files, last fetches, actions,
+    history."""
     mac = parse_mac(page.params["mac"])
     data = await page.caller.get(f"/phones/{mac}")
     explained = await page.caller.get(f"/phones/{mac}/explain")
     files = await page.caller.get(f"/phones/{mac}/files", limit=1000)
     history = await page.caller.get("/audit", mac=mac, limit=10)
+    seen = await page.caller.get("/devices/seen", mac=mac, limit=20)
     return page.render(
         "phone.html",
         title=f"Phone {mac}",
@@ -112,6 +114,7 @@ async def phone(page: Page) -> web.Response:
         explain=explained,
         files=files,
         history=history["items"],
+        seen=seen["items"],
         setting_names=await _setting_names(page),
         saved=page.query("saved"),
     )

@@ -80,7 +80,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> Iterator[U
         store.close()
     port = free_port()
     env = {**os.environ, "PROVISIONER_DB_URL": db}
-    with serving(data_dir, "--api-port", str(port), "--poll-interval", "600", env=env) as served:
+    with serving(data_dir, "--api-port", str(port), "--poll-interval", "1", env=env) as served:
         yield Ui(f"http://127.0.0.1:{port}", served.http, data_dir, db)
 
 

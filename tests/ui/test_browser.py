@@ -206,8 +206,15 @@ def test_the_pages_pass_axe_core(page: Page, ui: Ui) -> None:
 
 
 def test_files_show_secrets_masked_even_to_an_admin(page: Page, ui: Ui) -> None:
+    served(ui)
     log_in(page, ui, "admin")
-    page.goto(ui.url(f"/ui/phones/{MAC}"))
+    fetched = page.locator("#seen tr", has_text=f"{MAC}-settings.cfg")
+    deadline = time.monotonic() + 30
+    while True:  # seen records reach the database with the server's next poll (1 s here)
+        page.goto(ui.url(f"/ui/phones/{MAC}"))
+        if fetched.count() or time.monotonic() > deadline:
+            break
+    expect(fetched).to_contain_text("PolycomVVX-VVX_410")  # the User-Agent it sent
     links = page.locator("#files a")
     names = links.all_inner_texts()
     assert f"{MAC}.cfg" in names
