@@ -33,7 +33,7 @@ from provisioner.accounts import Accounts, LoginRefused, Session
 from provisioner.api._bodies import Problem
 from provisioner.api._call import _RANK
 from provisioner.apikeys import Role
-from provisioner.errors import ProvisionerError
+from provisioner.errors import InputError, ProvisionerError
 from provisioner.problems import problem_of
 from provisioner.serve._front import FrontGateway
 from provisioner.serve._model import Protocol
@@ -271,7 +271,7 @@ def _local(target: str) -> str:
 
 async def _form(request: web.BaseRequest) -> MultiDictProxy[str]:
     if request.content_length is not None and request.content_length > _MAX_FORM:
-        raise ProvisionerError("the form is too large")
+        raise InputError(f"the form is larger than {_MAX_FORM} bytes")
     data = await request.post()
     return MultiDictProxy(MultiDict((k, v) for k, v in data.items() if isinstance(v, str)))
 

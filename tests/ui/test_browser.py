@@ -13,7 +13,7 @@ from provisioner.catalog import Catalog
 from provisioner.store import PendingDevice, Store
 from provisioner.store import _tables as t
 from tests.peers import fetch_with_curl
-from tests.ui.conftest import HOSTILE, HOSTILE_MAC, Ui, log_in, screenshot
+from tests.ui.conftest import HOSTILE, HOSTILE_MAC, PASSWORD, Ui, log_in, screenshot
 
 MAC = "0004f2123456"
 UA = "FileTransport PolycomVVX-VVX_410-UA/5.9.1.0615 Type/Application"
@@ -275,3 +275,25 @@ def test_an_unknown_device_is_claimed_into_a_group_and_another_rejected(
     ).click()
     expect(page.get_by_role("region", name="device 805ec0112202")).to_contain_text("rejected")
     expect(page.get_by_role("region", name="device 805ec0112201")).to_have_count(0)
+
+
+def test_keyboard_only_login_and_navigation(page: Page, ui: Ui) -> None:
+    page.goto(ui.url("/ui/login"))
+    expect(page.locator(":focus")).to_have_attribute("name", "name")  # autofocus
+    page.keyboard.type("viewer")
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_attribute("name", "password")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(ui.url("/ui/"))
+    page.keyboard.press("Tab")  # the first stop skips the navigation
+    expect(page.locator(":focus")).to_have_text("Skip to content")
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_text("Dashboard")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(ui.url("/ui/phones"))
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # the skip link: the search field is the next stop
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_attribute("name", "q")
