@@ -94,6 +94,7 @@ async def phones(page: Page) -> web.Response:
         items=found["items"],
         total=found["total"],
         paging=_pages(page, found["total"], offset),
+        deleted=page.query("deleted"),
     )
 
 
@@ -139,6 +140,26 @@ async def phone_action(page: Page) -> web.Response:
     job = await page.caller.write("POST", "/jobs", {"phones": [mac], "event": event})
     assert job is not None
     return see_other(link(f"/jobs/{job['id']}"))
+
+
+async def phone_state(page: Page) -> web.Response:
+    """Enable or disable a phone (a disabled one gets no files)."""
+    mac = parse_mac(page.params["mac"])
+    wanted = page.field("state")
+    if wanted not in ("enable", "disable"):
+        raise InputError("state must be enable or disable")
+    await page.caller.write("POST", f"/phones/{mac}/{wanted}")
+    return see_other(link(f"/phones/{mac}"))
+
+
+async def phone_delete(page: Page) -> web.Response:
+    """Delete a phone: a GET asks for confirmation, the confirming POST deletes."""
+    mac = parse_mac(page.params["mac"])
+    if page.form is None:
+        data = await page.caller.get(f"/phones/{mac}")
+        return page.render("delete.html", title=f"Delete phone {mac}?", mac=mac, phone=data)
+    await page.caller.write("DELETE", f"/phones/{mac}")
+    return see_other(link("/phones", deleted=mac))
 
 
 # --- settings (phone and group) --------------------------------------------------
@@ -208,6 +229,16 @@ async def group(page: Page) -> web.Response:
         setting_names=await _setting_names(page),
         saved=page.query("saved"),
     )
+
+
+async def group_order(page: Page) -> web.Response:
+    """Move a group up or down among its tenant's groups (its weight: higher wins)."""
+    tenant, name = page.params["tenant"], page.params["group"]
+    way = page.field("move")
+    if way not in ("up", "down"):
+        raise InputError("move must be up or down")
+    await page.caller.write("POST", f"/tenants/{segment(tenant)}/groups/{segment(name)}/{way}")
+    return see_other(link("/groups"))
 
 
 async def group_setting(page: Page) -> web.Response:
@@ -331,9 +362,13 @@ ROUTES: list[tuple[str, str, PageFunction]] = [
     ("GET", "/phones/{mac}/files/{name}", phone_file),
     ("POST", "/phones/{mac}/action", phone_action),
     ("POST", "/phones/{mac}/setting", phone_setting),
+    ("POST", "/phones/{mac}/state", phone_state),
+    ("GET", "/phones/{mac}/delete", phone_delete),
+    ("POST", "/phones/{mac}/delete", phone_delete),
     ("GET", "/groups", groups),
     ("GET", "/groups/{tenant}/{group}", group),
     ("POST", "/groups/{tenant}/{group}/setting", group_setting),
+    ("POST", "/groups/{tenant}/{group}/order", group_order),
     ("GET", "/tenants", tenants),
     ("GET", "/settings", schema),
     ("GET", "/devices", devices),

@@ -297,3 +297,36 @@ def test_keyboard_only_login_and_navigation(page: Page, ui: Ui) -> None:
     page.keyboard.press("Enter")  # the skip link: the search field is the next stop
     page.keyboard.press("Tab")
     expect(page.locator(":focus")).to_have_attribute("name", "q")
+
+
+def test_disable_enable_and_delete_with_confirmation(page: Page, ui: Ui) -> None:
+    log_in(page, ui, "operator")
+    page.goto(ui.url("/ui/phones/001b54123456"))
+    page.get_by_role("button", name="Disable (it gets no files)").click()
+    expect(page.locator(".facts")).to_contain_text("Enabledno")
+    page.get_by_role("button", name="Enable").click()
+    expect(page.locator(".facts")).to_contain_text("Enabledyes")
+    page.goto(ui.url("/ui/phones/000d28123456"))
+    page.get_by_role("link", name="Delete…").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Delete phone 000d28123456?")
+    page.get_by_role("link", name="Keep it").click()
+    expect(page).to_have_url(ui.url("/ui/phones/000d28123456"))
+    page.get_by_role("link", name="Delete…").click()
+    page.get_by_role("button", name="Delete phone 000d28123456").click()
+    expect(page.get_by_role("status")).to_have_text("Deleted phone 000d28123456.")
+    answer = page.goto(ui.url("/ui/phones/000d28123456"))
+    assert answer is not None
+    assert answer.status == 404
+    page.goto(ui.url("/ui/audit?mac=00-0d-28-12-34-56"))
+    expect(page.locator("#audit tbody tr").first).to_contain_text("phone.remove")
+
+
+def test_groups_are_reordered_by_weight(page: Page, ui: Ui) -> None:
+    log_in(page, ui, "operator")
+    page.goto(ui.url("/ui/groups"))
+    first = page.locator("table").first.locator("tbody tr td:first-child")
+    expect(first).to_have_text(["lobby", "office"])  # the heavier first: it wins
+    page.get_by_role("button", name="Move office up").click()
+    expect(first).to_have_text(["office", "lobby"])
+    page.get_by_role("button", name="Move office down").click()
+    expect(first).to_have_text(["lobby", "office"])
