@@ -172,6 +172,15 @@ def test_send_profile_opens_the_jobs_progress(page: Page, ui: Ui) -> None:
     expect(page).to_have_url(re.compile(r"/ui/jobs/\d+$"))
     expect(page.locator("#job")).to_contain_text(MAC)
     screenshot(page, "job")
+    # The page polls itself while the job runs: cancelled from elsewhere (this
+    # session's own form, posted beside the page), the page shows it without a reload.
+    page.evaluate("window.sameDocument = true")
+    token = page.locator('input[name="csrf"]').first.get_attribute("value") or ""
+    cancel = page.locator("form[action$='/cancel']").get_attribute("action") or ""
+    answer = page.request.post(ui.url(cancel), form={"csrf": token}, max_redirects=0)
+    assert answer.status == 303, answer.status
+    expect(page.locator("#job-state")).to_have_text("cancelled", timeout=30_000)
+    assert page.evaluate("window.sameDocument") is True
     page.get_by_role("link", name="Jobs").click()
     expect(page.locator("main table")).to_contain_text("resync")
 
