@@ -30,9 +30,9 @@ from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
 from provisioner.accounts import Accounts, LoginRefused, Session
+from provisioner.api._app import ApiHandler
 from provisioner.api._bodies import Problem
-from provisioner.api._call import _RANK
-from provisioner.apikeys import Role
+from provisioner.apikeys import Role, at_least
 from provisioner.errors import InputError, ProvisionerError
 from provisioner.problems import problem_of
 from provisioner.serve._front import FrontGateway
@@ -74,7 +74,7 @@ class Page:
 
     def at_least(self, role: Role) -> bool:
         """Whether the account's role is ``role`` or above (what the page offers)."""
-        return _RANK[self.session.identity.role] >= _RANK[role]
+        return at_least(self.session.identity.role, role)
 
     def field(self, name: str) -> str:
         """A form field's value ('' when absent)."""
@@ -117,12 +117,12 @@ class UiHandler:
 
     def __init__(
         self,
-        api: Any,
+        api: ApiHandler,
         accounts: Accounts,
         gateway: FrontGateway,
         routes: list[tuple[str, str, PageFunction]],
     ) -> None:
-        """``api``: the API's request handler (:class:`provisioner.api._app.ApiHandler`)."""
+        """``api``: the API's request handler, whose routes the pages call."""
         self.api = api
         self.accounts = accounts
         self.gateway = gateway
