@@ -161,14 +161,15 @@ class UiHandler:
         except ProvisionerError as exc:
             info = problem_of(exc)
             return self._error(info.code.status, info.detail)
+        except Exception:  # logged with the request ID; the page shows no traceback
+            log.exception("event=ui_error request_id=%s path=%s", request_id, request.path)
+            return self._error(500, f"internal error; see the server log ({request_id})")
 
     def _error(self, status: int, message: str) -> web.Response:
         return self.html("error.html", status, message=message, account=None)
 
     async def _answer(self, request: web.BaseRequest, client: str, request_id: str) -> web.Response:
         path = request.path
-        if path in (PREFIX, PREFIX + "/"):
-            path = PREFIX + "/"
         if path.startswith(PREFIX + "/static/") and request.method in ("GET", "HEAD"):
             return self._static_file(path[len(PREFIX) + 8 :])
         if path == PREFIX + "/login":
