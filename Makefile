@@ -22,6 +22,10 @@ run: venv
 	@# The demo admin key is created once and kept (owner-only) in the data directory.
 	@$(BIN)/provisioner --data-dir $(DATA_DIR) apikey create --name demo --role admin \
 		--key-file $(DATA_DIR)/demo-api-key > /dev/null
+	@# So is the demo web UI account's password (generated on the first run).
+	@$(BIN)/provisioner --data-dir $(DATA_DIR) user create demo --role admin \
+		--password-file $(DATA_DIR)/demo-ui-password > /dev/null
+	@echo "web UI: http://127.0.0.1:8081/ui/  (login: demo, password: $$(cat $(DATA_DIR)/demo-ui-password))"
 	@echo "admin API: http://127.0.0.1:8081/api/v1  (docs: http://127.0.0.1:8081/api/docs)"
 	@echo "demo API key: $$(cat $(DATA_DIR)/demo-api-key)"
 	@echo "try: curl -H \"X-API-Key: $$(cat $(DATA_DIR)/demo-api-key)\" http://127.0.0.1:8081/api/v1/phones"

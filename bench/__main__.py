@@ -12,6 +12,7 @@ from bench import (
     security,
     sip,
     tftp,
+    ui,
     writes,
 )
 
@@ -27,6 +28,7 @@ for bench in (
     scale,
     cache_memory,
     api,
+    ui,
     writes,
 ):
     bench.main()

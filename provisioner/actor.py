@@ -22,6 +22,7 @@ class ActorKind(StrEnum):
     API = "api"  # an API key
     CLI = "cli"  # the command line, as an OS user
     SERVER = "server"  # provisioner serve on its own (unknown devices, rollouts)
+    UI = "ui"  # a web UI account (provisioner/accounts.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,4 +56,6 @@ class Actor:
     def __str__(self) -> str:
         if self.kind is ActorKind.API:
             return f"apikey {self.name} (id {self.key_id})"
+        if self.kind is ActorKind.UI:
+            return f"account {self.name}"
         return f"{self.kind.value} {self.name}"

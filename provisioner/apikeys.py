@@ -27,7 +27,7 @@ from provisioner.chars import check_text
 from provisioner.errors import InputError
 from provisioner.store import ApiKeyRecord, Store
 
-__all__ = ["ApiKeys", "CreatedKey", "Role", "Verified"]
+__all__ = ["ApiKeys", "CreatedKey", "Role", "Verified", "at_least"]
 
 _FORM = re.compile(r"prov_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
@@ -41,6 +41,14 @@ class Role(StrEnum):
     ADMIN = "admin"  # everything: keys, tenants, firmware, rollouts
     OPERATOR = "operator"  # phones, lines, groups, settings, send-profiles, claims in its tenant
     VIEWER = "viewer"  # reads only, secrets masked
+
+
+_RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
+
+
+def at_least(role: Role, wanted: Role) -> bool:
+    """Whether ``role`` may do what ``wanted`` may (admin > operator > viewer)."""
+    return _RANK[role] >= _RANK[wanted]
 
 
 @dataclass(frozen=True, slots=True)

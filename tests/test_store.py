@@ -280,3 +280,36 @@ def test_heads_read_tenants_and_their_own_settings_only(acme: Store) -> None:
     assert [t.name for t in heads.tenants.values()] == ["acme"]
     assert heads.values(ScopeKind.TENANT, tenant_id)["notify.delay_seconds"].value == 9
     assert (heads.phones, heads.groups, heads.lines) == ({}, {}, {})
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("00-04-F2-AA", [MAC]),  # part of a MAC, dashes, upper case
+        ("0004.f2aa.bbcc", [MAC]),  # Cisco's spelling of the whole MAC
+        ("aa:bb:cc", [MAC]),
+        ("RECEPTION desk", [MAC]),  # description, any case
+        ("201", [MAC]),  # a line's user
+        ("alice", [MAC]),  # a line's display name
+        ("50%", []),  # LIKE's wildcards are text here
+        ("_", []),
+        ("zz-zz", []),
+    ],
+)
+def test_phone_page_searches_mac_description_line_user_and_display_name(
+    acme: Store, text: str, found: list[str]
+) -> None:
+    Edits.of(acme).phones.add("acme", "805ec0112233", "t46s", description="Lobby")
+    Edits.of(acme).phones.update(MAC, description="Reception desk")
+    Edits.of(acme).lines.update(MAC, 1, display_name="Alice Example")
+    rows, total = acme.tenants.phone_page(search=text)
+    assert [phone.mac for _, phone in rows] == found
+    assert total == len(found)
+
+
+def test_a_search_pages_and_counts_every_match(acme: Store) -> None:
+    for n in range(5):
+        Edits.of(acme).phones.add("acme", f"805ec00000{n:02x}", "t46s", description=f"desk {n}")
+    rows, total = acme.tenants.phone_page(search="DESK", limit=2, offset=2)
+    assert total == 5
+    assert [phone.mac for _, phone in rows] == ["805ec0000002", "805ec0000003"]

@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import time
+import typing
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -75,6 +76,8 @@ class ApiHandler:
         document = with_previews(openapi(routes, "provisioner admin API", __version__), routes)
         self._openapi = json.dumps(document, ensure_ascii=False).encode("utf-8")
         self.soap = PhoneService(services, self.verify, gateway.banned)
+        # The web UI (provisioner.ui), answered here under /ui/ when the listener sets it.
+        self.ui: UiAnswer | None = None
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         """Answer one request; every answer carries its ``X-Request-ID``."""
@@ -127,6 +130,8 @@ class ApiHandler:
         path = request.path
         if path == _docs.DOCS or path.startswith(_docs.DOCS + "/"):
             return _docs_response(path), "-"
+        if self.ui is not None and (path == "/ui" or path.startswith("/ui/")):
+            return await self.ui.answer(request, client, request_id), "ui"
         if path == PREFIX + "/openapi.json" and request.method in ("GET", "HEAD"):
             return web.Response(body=self._openapi, content_type="application/json"), "-"
         if path == _sipx.SIPX_PREFIX or path.startswith(_sipx.SIPX_PREFIX + "/"):
@@ -330,3 +335,11 @@ def _docs_response(path: str) -> web.Response:
 
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+
+class UiAnswer(typing.Protocol):
+    """What answers the web UI's requests (:class:`provisioner.ui.UiHandler`)."""
+
+    async def answer(
+        self, request: web.BaseRequest, client: str, request_id: str
+    ) -> web.Response: ...

@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from provisioner.actor import Actor
-from provisioner.apikeys import Role, Verified
+from provisioner.apikeys import Role, Verified, at_least
 from provisioner.edits import Edits
 from provisioner.errors import NotFoundError
 
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 __all__ = ["Call", "Reply"]
 
 T = TypeVar("T")
-_RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
 
 
 @dataclass(slots=True)
@@ -65,7 +64,7 @@ class Call:
 
     def at_least(self, role: Role) -> bool:
         """Whether the key's role is ``role`` or above."""
-        return _RANK[self.key.role] >= _RANK[role]
+        return at_least(self.key.role, role)
 
     def sees(self, tenant: str) -> bool:
         """Whether the key may see ``tenant`` (a tenant-scoped key sees only its own)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from provisioner.accounts import Accounts
 from provisioner.actor import Actor
 from provisioner.api._app import ApiHandler
 from provisioner.api._services import Services
@@ -112,6 +113,7 @@ class ApiListener:
     async def start(self) -> None:
         """Listen (refusing a plain-HTTP non-loopback address)."""
         from provisioner.api import routes  # the route table imports the whole service layer
+        from provisioner.ui import ui_handler
 
         config = self.config
         pair = (config.tls_cert, config.tls_key)
@@ -120,6 +122,7 @@ class ApiListener:
         if refusal is not None:
             raise ValueError(refusal)
         handler = ApiHandler(self.services, routes(), self.gateway, config.trusted_proxies)
+        handler.ui = ui_handler(handler, Accounts(self.services.store), self.gateway)
         self._runner = web.ServerRunner(web.Server(handler), shutdown_timeout=config.shutdown_grace)
         await self._runner.setup()
         context = None

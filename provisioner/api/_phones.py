@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import Field
+
 from provisioner.api._call import Call, Reply, etag
 from provisioner.api._fleet import (
     MAC_PARAMS,
@@ -61,7 +63,7 @@ async def phone_reply(call: Call, mac: str, status: int = 200) -> Reply:
 
 
 async def list_phones(call: Call) -> Reply:
-    """Phones, filtered by tenant, group, model, enabled."""
+    """Phones, filtered by tenant, group, model, enabled, and searched."""
     q = call.query
     order, descending = sort_key(q, ("mac", "model", "tenant", "description"))
     tenants = None
@@ -75,6 +77,7 @@ async def list_phones(call: Call) -> Reply:
             group=q.group,
             model=q.model,
             enabled=q.enabled,
+            search=q.q,
             order=order,
             descending=descending,
             limit=q.limit,
@@ -182,6 +185,12 @@ class PhoneQuery(ListQuery):
     group: str | None = None
     model: str | None = None
     enabled: bool | None = None
+    q: str | None = Field(
+        None,
+        max_length=100,
+        description="text in the description, a line's user or display name, "
+        "or part of the MAC in any spelling",
+    )
 
 
 _L = {"mac": "MAC in any spelling", "position": "line position, from 1"}

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from provisioner import __version__
 from provisioner.chars import SURROGATES, decode_utf8
+from provisioner.cli._accounts import add_parsers as add_account_parsers
 from provisioner.cli._admin import add_parsers as add_admin_parsers
 from provisioner.cli._context import Context
 from provisioner.cli._entities import (
@@ -366,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_firmware_parser(command)
     add_phonebook_parser(command)
     add_admin_parsers(command)
+    add_account_parsers(command)
     add_rollout_parser(command)
 
     p = command("notify", cmd_notify, "send one check-sync NOTIFY to a phone now")

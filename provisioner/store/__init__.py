@@ -3,6 +3,7 @@
 :class:`Store` makes one repository per aggregate; see its docstring.
 """
 
+from provisioner.store._accounts import AccountRecord, AccountRepository, SessionRecord
 from provisioner.store._addresses import AddressBook, Admitted
 from provisioner.store._apikeys import ApiKeyRecord, ApiKeyRepository
 from provisioner.store._audit import AuditLog, AuditQuery
@@ -32,6 +33,8 @@ __all__ = [
     "BANS_CHANNEL",
     "CHANGES_CHANNEL",
     "FEED_MAX_ENTRIES",
+    "AccountRecord",
+    "AccountRepository",
     "AddressBook",
     "Admitted",
     "ApiKeyRecord",
@@ -57,6 +60,7 @@ __all__ = [
     "RolloutRepository",
     "SeenRepository",
     "SeenRow",
+    "SessionRecord",
     "SipUser",
     "SipUserRepository",
     "SipUserTable",

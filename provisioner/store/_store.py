@@ -13,6 +13,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 
 from provisioner.catalog import Catalog
+from provisioner.store._accounts import AccountRepository
 from provisioner.store._addresses import AddressBook
 from provisioner.store._apikeys import ApiKeyRepository
 from provisioner.store._audit import AuditLog
@@ -40,7 +41,8 @@ class Store:
     sets), ``rollouts`` (staged rollouts), ``bans``, ``nonces`` (digest
     nonce counts used on any node), ``uploads`` (files phones uploaded),
     ``apikeys`` (admin API keys), ``audit`` (the audit log),
-    ``phonebooks`` (tenant phonebooks) and ``sip_users`` (tenants' SIP users).
+    ``phonebooks`` (tenant phonebooks), ``sip_users`` (tenants' SIP users) and
+    ``accounts`` (web UI accounts and sessions).
     """
 
     def __init__(self, engine: Engine, catalog: Catalog) -> None:
@@ -58,6 +60,7 @@ class Store:
         self.audit = AuditLog(engine)
         self.phonebooks = PhonebookRepository(engine)
         self.sip_users = SipUserRepository(engine)
+        self.accounts = AccountRepository(engine)
 
     @classmethod
     def open(cls, url: str, catalog: Catalog) -> Store:

@@ -56,6 +56,8 @@ __all__ = [
     "sip_users",
     "tenant_settings",
     "tenants",
+    "ui_accounts",
+    "ui_sessions",
 ]
 
 # Explicit constraint names keep migrations identical on both dialects.
@@ -384,6 +386,36 @@ api_keys = Table(
     Column("expires_at", Float, nullable=True),
     Column("revoked_at", Float, nullable=True),
     Column("last_used_at", Float, nullable=True),
+)
+
+# Web UI accounts (docs/ui.md): an argon2id hash of each password, never the
+# password; roles and tenant scoping as for API keys. ``failures`` counts the
+# wrong passwords since the last good one (login throttling).
+ui_accounts = Table(
+    "ui_accounts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),  # admin | operator | viewer
+    Column("tenant_id", ForeignKey("tenants.id", ondelete="CASCADE"), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("throttled_until", Float, nullable=True),
+)
+
+# Web UI sessions, kept server side: the cookie holds a random token, the row
+# only its SHA-256 (a copy of the table opens no session), with the session's
+# CSRF token and when it expires.
+ui_sessions = Table(
+    "ui_sessions",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("account_id", ForeignKey("ui_accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False, index=True),
 )
 
 # Every write, by whom (docs/api.md, "Audit log"). ``before`` and ``after``

@@ -17,12 +17,13 @@ Single edits (add a phone, set a setting) are built on :meth:`change` by
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, false, func, select, update
+from sqlalchemy import ColumnElement, false, func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -488,6 +489,7 @@ class TenantRepository:
         group: str | None = None,
         model: str | None = None,
         enabled: bool | None = None,
+        search: str | None = None,
         order: str = "mac",
         descending: bool = False,
         limit: int = 100,
@@ -496,10 +498,14 @@ class TenantRepository:
         """One page of phones (with their tenant's name) and how many match in all.
 
         ``tenants`` limits the tenants; ``group`` is a group name in them;
+        ``search`` is text found (ignoring case) in the description, a
+        line's user or display name, or the MAC in any spelling;
         ``order`` is ``mac``, ``model``, ``tenant`` or ``description``.
         """
         p = t.phones
         where: list[ColumnElement[bool]] = []
+        if search:
+            where.append(_search(search, self.engine.dialect.name))
         if tenants is not None:
             named = select(t.tenants.c.id).where(t.tenants.c.name.in_(list(tenants)))
             where.append(p.c.tenant_id.in_(named))
@@ -527,8 +533,13 @@ class TenantRepository:
             column = {"mac": p.c.mac, "model": p.c.model, "description": p.c.description}[order]
         keys = (column.desc(), p.c.mac.desc()) if descending else (column, p.c.mac)
         with self.engine.connect() as conn:
-            count = conn.execute(total).scalar_one()
-            ids = list(conn.execute(page.order_by(*keys).limit(limit).offset(offset)).scalars())
+            if search:
+                # A search scans anyway: one pass gives the count and the page.
+                matched = list(conn.execute(page.order_by(*keys)).scalars())
+                count, ids = len(matched), matched[offset : offset + limit]
+            else:
+                count = conn.execute(total).scalar_one()
+                ids = list(conn.execute(page.order_by(*keys).limit(limit).offset(offset)).scalars())
             states = load_phone_states(conn, ids)
         return [states[i] for i in ids], int(count)
 
@@ -823,3 +834,32 @@ class TenantRepository:
             changes.update(touched)
             if audit is not None and (touched or (old and old.phones.keys() - state.phones)):
                 audit(old, state)
+
+
+# What a MAC typed with separators (00-04-f2-…, 0004.f2…, 00:04:…) is stripped of.
+_MAC_SEPARATORS = re.compile(r"[\s:.\-]")
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+def _search(text: str, dialect: str) -> ColumnElement[bool]:
+    """Phones whose description, a line's user or display name holds ``text`` (any case),
+    or whose MAC holds it once separators are taken out.
+
+    SQLite's LIKE ignores the case of ASCII letters already (its documentation,
+    "The LIKE, GLOB, REGEXP, MATCH, and extract operators"), and is several
+    times faster than ``lower(x) LIKE`` over 10,000 phones; PostgreSQL has ILIKE.
+    """
+    needle = text.strip().lower()
+    p, ln = t.phones, t.lines
+
+    def holds(column: ColumnElement[str]) -> ColumnElement[bool]:
+        if dialect == "sqlite":
+            return column.contains(needle, autoescape=True)
+        return column.icontains(needle, autoescape=True)
+
+    in_lines = select(ln.c.phone_id).where(or_(holds(ln.c.user_name), holds(ln.c.display_name)))
+    found = [holds(p.c.description), p.c.id.in_(in_lines)]
+    bare = _MAC_SEPARATORS.sub("", needle)
+    if bare and _HEX.fullmatch(bare):
+        found.append(p.c.mac.contains(bare, autoescape=True))
+    return or_(*found)

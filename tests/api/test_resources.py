@@ -228,3 +228,20 @@ def test_keys_on_an_entity_and_as_a_setting(api: Api, client: Client) -> None:
     patched = client("PATCH", api.url("/phones/805ec0000002"), key, json={"description": "x"})
     assert (patched.status, patched.body.get("keys")) == (200, keys), patched.body.get("detail")
     assert client("DELETE", api.url("/phones/805ec0000002"), key).status == 204
+
+
+def test_phone_search_finds_any_spelling_within_the_keys_tenant(api: Api, client: Client) -> None:
+    def found(query: str, key: str) -> list[str]:
+        answer = client("GET", api.url(f"/phones?{query}"), api.keys[key])
+        assert answer.status == 200, answer.body
+        return [p["mac"] for p in answer.body["items"]]
+
+    # Other tests of this module add phones: membership, not whole lists, where they could.
+    assert found("q=00-04-F2-12-34-56", "viewer") == ["0004f2123456"]
+    everyone, demo = found("q=805e.c0", "viewer"), found("q=805e.c0", "viewer@demo")
+    assert {"805ec0123456", "805ec0aabbcc"} <= set(everyone)
+    assert "805ec0123456" in demo
+    assert "805ec0aabbcc" not in demo
+    assert "805ec0123456" in found("q=sam%20SALES", "viewer")  # a display name, any case
+    assert "805ec0aabbcc" in found("q=300", "viewer")  # the other tenant's line user
+    assert "805ec0aabbcc" not in found("q=300", "viewer@demo")

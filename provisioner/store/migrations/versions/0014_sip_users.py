@@ -1,6 +1,6 @@
 """sip_users: a tenant's SIP users (sipXcom's users, which lines refer to)
 
-Revision ID: 0014_sip_users
+Revision ID: 0014
 Revises: 0013
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014_sip_users"
+revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None

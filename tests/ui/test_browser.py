@@ -1,0 +1,341 @@
+"""The web UI in a real browser (Debian's Chromium through Playwright), against a real server."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page, expect
+from sqlalchemy import update
+
+from provisioner.catalog import Catalog
+from provisioner.store import PendingDevice, Store
+from provisioner.store import _tables as t
+from tests.peers import fetch_with_curl
+from tests.ui.conftest import HOSTILE, HOSTILE_MAC, PASSWORD, Ui, log_in, screenshot
+
+MAC = "0004f2123456"
+UA = "FileTransport PolycomVVX-VVX_410-UA/5.9.1.0615 Type/Application"
+OTHER_MAC = "805ec0aabbcc"
+
+
+def served(ui: Ui) -> bytes:
+    code, body = fetch_with_curl("-A", UA, f"http://127.0.0.1:{ui.http}/{MAC}-settings.cfg")
+    assert code == 200, code
+    return body
+
+
+def test_log_in_and_find_a_phone_by_a_mac_typed_with_dashes(page: Page, ui: Ui) -> None:
+    page.goto(ui.url("/ui/phones"))
+    expect(page).to_have_url(re.compile(r"/ui/login\?next=%2Fui%2Fphones$"))
+    screenshot(page, "login")
+    page.get_by_label("Account").fill("admin")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_have_text("wrong name or password")
+    log_in(page, ui, "admin")
+    screenshot(page, "dashboard")
+    page.get_by_role("link", name="Phones", exact=True).click()
+    page.get_by_label("Search").fill("00-04-F2-12-34-56")
+    page.get_by_role("button", name="Find").click()
+    expect(page).to_have_url(re.compile(r"q=00-04-F2-12-34-56"))
+    expect(page.locator("#count")).to_have_text("1 phone")
+    screenshot(page, "phones")
+    page.get_by_role("link", name=MAC).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Phone {MAC}")
+    expect(page.locator("#lines")).to_contain_text("Reception")
+    # The explain view: each setting's value and the scope that set it.
+    expect(page.locator("#settings tr", has_text="time.zone")).to_contain_text("tenant demo")
+    screenshot(page, "phone")
+    page.go_back()
+    expect(page.get_by_label("Search")).to_have_value("00-04-F2-12-34-56")
+    expect(page.locator("#count")).to_have_text("1 phone")
+    page.go_forward()
+    expect(page).to_have_url(ui.url(f"/ui/phones/{MAC}"))
+
+
+def test_a_group_change_is_previewed_per_phone_then_served_and_audited(page: Page, ui: Ui) -> None:
+    before = served(ui)
+    log_in(page, ui, "operator")
+    page.goto(ui.url("/ui/groups"))
+    screenshot(page, "groups")
+    page.get_by_role("link", name="office").click()
+    page.get_by_label("Setting").fill("provisioning.poll_minutes")
+    page.get_by_label("Value").fill("720")
+    screenshot(page, "group")
+    page.get_by_role("button", name="Preview the change").click()
+    diff = page.get_by_role("region", name=f"phone {MAC}")
+    expect(diff).to_contain_text('-    prov.polling.period="86400"')
+    expect(diff).to_contain_text('+    prov.polling.period="43200"')
+    screenshot(page, "preview")
+    assert served(ui) == before  # a preview stores nothing
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Saved provisioning.poll_minutes.")
+    deadline = time.monotonic() + 30
+    while b'prov.polling.period="43200"' not in served(ui):
+        assert time.monotonic() < deadline, "the phone port never served the change"
+    page.get_by_role("link", name="Audit log").click()
+    entry = page.locator("#audit tbody tr").first
+    expect(entry).to_contain_text("ui:operator")
+    expect(entry).to_contain_text("setting.set")
+    expect(entry).to_contain_text("provisioning.poll_minutes")
+    screenshot(page, "audit")
+
+
+def test_a_viewer_sees_no_edit_control_and_forged_posts_are_refused(page: Page, ui: Ui) -> None:
+    log_in(page, ui, "viewer")
+    page.goto(ui.url(f"/ui/phones/{MAC}"))
+    expect(page.locator("#settings")).to_be_visible()
+    for control in ("Preview the change", "Send profile (resync)", "Reboot"):
+        expect(page.get_by_role("button", name=control)).to_have_count(0)
+    page.goto(ui.url("/ui/groups/demo/office"))
+    expect(page.get_by_label("Setting")).to_have_count(0)
+    token = page.locator('input[name="csrf"]').first.get_attribute("value")
+    action = ui.url("/ui/groups/demo/office/setting")
+    form = {"action": "save", "name": "language", "value": "fr"}
+    # No token, a wrong token: refused before anything else.
+    for forged in ({}, {"csrf": "forged"}):
+        answer = page.request.post(action, form={**form, **forged}, max_redirects=0)
+        assert answer.status == 403, answer.status
+        assert "security token" in answer.text()
+    # The viewer's own token: refused by the role, as the API refuses a viewer's key.
+    answer = page.request.post(action, form={**form, "csrf": token or ""}, max_redirects=0)
+    assert answer.status == 403, answer.status
+    assert "needs the operator role" in answer.text()
+
+
+def test_an_operators_post_without_the_token_is_refused(page: Page, ui: Ui) -> None:
+    log_in(page, ui, "operator")
+    answer = page.request.post(
+        ui.url("/ui/groups/demo/office/setting"),
+        form={"action": "save", "name": "language", "value": "fr"},
+        max_redirects=0,
+    )
+    assert answer.status == 403
+    page.goto(ui.url("/ui/groups/demo/office"))
+    row = page.locator("#group-settings tr", has_text="language")
+    expect(row.locator("td").first).to_have_text("de")
+
+
+def test_a_tenant_operator_never_sees_the_other_tenant(page: Page, ui: Ui) -> None:
+    log_in(page, ui, "demo-op")
+    page.goto(ui.url("/ui/phones?q=805ec0"))
+    expect(page.locator("#phones")).to_contain_text("805ec0123456")
+    expect(page.locator("#phones")).not_to_contain_text(OTHER_MAC)
+    page.goto(ui.url("/ui/phones?tenant=other"))
+    expect(page.locator("#count")).to_have_text("0 phones")
+    expect(page.get_by_label("Tenant").locator("option")).to_have_text(["(all)", "demo"])
+    answer = page.goto(ui.url(f"/ui/phones/{OTHER_MAC}"))
+    assert answer is not None
+    assert answer.status == 404
+    page.goto(ui.url("/ui/groups"))
+    expect(page.locator("main")).not_to_contain_text("ops")
+    answer = page.goto(ui.url("/ui/groups/other/ops"))
+    assert answer is not None
+    assert answer.status == 404
+    page.goto(ui.url("/ui/audit?tenant=other"))
+    expect(page.locator("main")).to_contain_text("0 entries")
+
+
+def test_a_hostile_display_name_shows_as_text(page: Page, ui: Ui) -> None:
+    log_in(page, ui, "admin")
+    for path in (f"/ui/phones?q={HOSTILE_MAC}", f"/ui/phones/{HOSTILE_MAC}"):
+        page.goto(ui.url(path))
+        expect(page.locator("main")).to_contain_text(HOSTILE)
+        assert page.locator("main img, main script").count() == 0
+        assert page.evaluate("window.pwned") is None
+    expect(page.locator("#lines .display-name")).to_have_text(HOSTILE)
+
+
+def test_a_session_expires_and_logout_ends_it(page: Page, ui: Ui, catalog: Catalog) -> None:
+    log_in(page, ui, "viewer")
+    store = Store.open(ui.db, catalog)
+    try:
+        with store.engine.begin() as conn:  # the clock moved past the session's end
+            conn.execute(update(t.ui_sessions).values(expires_at=time.time() - 1))
+    finally:
+        store.close()
+    page.goto(ui.url("/ui/audit"))
+    expect(page).to_have_url(re.compile(r"/ui/login\?next=%2Fui%2Faudit$"))
+    log_in(page, ui, "viewer")
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(ui.url("/ui/login"))
+    page.goto(ui.url("/ui/"))
+    expect(page).to_have_url(re.compile(r"/ui/login"))
+
+
+def test_send_profile_opens_the_jobs_progress(page: Page, ui: Ui) -> None:
+    log_in(page, ui, "operator")
+    page.goto(ui.url(f"/ui/phones/{MAC}"))
+    page.get_by_role("button", name="Send profile (resync)").click()
+    expect(page).to_have_url(re.compile(r"/ui/jobs/\d+$"))
+    expect(page.locator("#job")).to_contain_text(MAC)
+    screenshot(page, "job")
+    # The page polls itself while the job runs: cancelled from elsewhere (this
+    # session's own form, posted beside the page), the page shows it without a reload.
+    page.evaluate("window.sameDocument = true")
+    token = page.locator('input[name="csrf"]').first.get_attribute("value") or ""
+    cancel = page.locator("form[action$='/cancel']").get_attribute("action") or ""
+    answer = page.request.post(ui.url(cancel), form={"csrf": token}, max_redirects=0)
+    assert answer.status == 303, answer.status
+    expect(page.locator("#job-state")).to_have_text("cancelled", timeout=30_000)
+    assert page.evaluate("window.sameDocument") is True
+    page.get_by_role("link", name="Jobs").click()
+    expect(page.locator("main table")).to_contain_text("resync")
+
+
+def test_the_pages_pass_axe_core(page: Page, ui: Ui) -> None:
+    axe = Axe()
+    page.goto(ui.url("/ui/login"))
+    found = {"login": axe.run(page)}
+    log_in(page, ui, "operator")
+    for name, path in (
+        ("dashboard", "/ui/"),
+        ("phones", "/ui/phones"),
+        ("phone", f"/ui/phones/{MAC}"),
+        ("groups", "/ui/groups"),
+        ("group", "/ui/groups/demo/office"),
+        ("devices", "/ui/devices"),
+        ("audit", "/ui/audit"),
+        ("jobs", "/ui/jobs"),
+        ("tenants", "/ui/tenants"),
+        ("schema", "/ui/settings"),
+    ):
+        page.goto(ui.url(path))
+        found[name] = axe.run(page)
+        if name in ("tenants", "schema"):
+            screenshot(page, name)
+    problems = {
+        name: [(v["id"], v["help"]) for v in result.response["violations"]]
+        for name, result in found.items()
+        if result.violations_count
+    }
+    assert problems == {}
+
+
+def test_files_show_secrets_masked_even_to_an_admin(page: Page, ui: Ui) -> None:
+    served(ui)
+    log_in(page, ui, "admin")
+    fetched = page.locator("#seen tr", has_text=f"{MAC}-settings.cfg")
+    deadline = time.monotonic() + 30
+    while True:  # seen records reach the database with the server's next poll (1 s here)
+        page.goto(ui.url(f"/ui/phones/{MAC}"))
+        if fetched.count() or time.monotonic() > deadline:
+            break
+    expect(fetched).to_contain_text("PolycomVVX-VVX_410")  # the User-Agent it sent
+    links = page.locator("#files a")
+    names = links.all_inner_texts()
+    assert f"{MAC}.cfg" in names
+    texts = []
+    for name in names:
+        page.goto(ui.url(f"/ui/phones/{MAC}"))
+        page.get_by_role("link", name=name, exact=True).click()
+        texts.append(page.locator("main").inner_text())
+        if "********" in texts[-1]:
+            screenshot(page, "file")
+    assert not any("Reception-200-pw" in text for text in texts)
+    assert any("********" in text for text in texts)
+
+
+def test_the_phone_list_sorts_by_a_column_both_ways(page: Page, ui: Ui) -> None:
+    log_in(page, ui, "viewer")
+    page.goto(ui.url("/ui/phones?tenant=demo"))
+    page.get_by_role("link", name="MAC", exact=True).click()
+    expect(page).to_have_url(re.compile(r"sort=mac"))
+    ascending = page.locator("#phones tbody tr td:first-child").all_inner_texts()
+    assert ascending == sorted(ascending)
+    page.get_by_role("link", name="MAC", exact=True).click()
+    expect(page).to_have_url(re.compile(r"sort=-mac"))
+    descending = page.locator("#phones tbody tr td:first-child").all_inner_texts()
+    assert descending == sorted(ascending, reverse=True)
+    assert page.get_by_label("Tenant").input_value() == "demo"
+
+
+def test_an_unknown_device_is_claimed_into_a_group_and_another_rejected(
+    page: Page, ui: Ui, catalog: Catalog
+) -> None:
+    store = Store.open(ui.db, catalog)
+    try:
+        for mac, agent in (
+            ("805ec0112201", "Yealink SIP-T46S 66.85.0.5"),
+            ("805ec0112202", HOSTILE),
+        ):
+            store.seen.quarantine(
+                PendingDevice(mac, "demo", "yealink", "t46s", "66.85.0.5", "10.0.0.7", agent, 1, 2)
+            )
+    finally:
+        store.close()
+    log_in(page, ui, "demo-op")
+    page.get_by_role("link", name="Unknown devices", exact=True).click()
+    held = page.get_by_role("region", name="device 805ec0112202")
+    expect(held).to_contain_text(HOSTILE)  # what the device sent, as text
+    screenshot(page, "devices")
+    claimed = page.get_by_role("region", name="device 805ec0112201")
+    claimed.get_by_label("Groups (comma-separated)").fill("office")
+    claimed.get_by_label("Description").fill("Claimed in the UI")
+    claimed.get_by_role("button", name="Claim").click()
+    expect(page).to_have_url(ui.url("/ui/phones/805ec0112201"))
+    expect(page.locator("main")).to_contain_text("Claimed in the UI")
+    expect(page.get_by_role("link", name="office")).to_be_visible()
+    page.goto(ui.url("/ui/devices"))
+    page.get_by_role("region", name="device 805ec0112202").get_by_role(
+        "button", name="Reject"
+    ).click()
+    expect(page.get_by_role("region", name="device 805ec0112202")).to_contain_text("rejected")
+    expect(page.get_by_role("region", name="device 805ec0112201")).to_have_count(0)
+
+
+def test_keyboard_only_login_and_navigation(page: Page, ui: Ui) -> None:
+    page.goto(ui.url("/ui/login"))
+    expect(page.locator(":focus")).to_have_attribute("name", "name")  # autofocus
+    page.keyboard.type("viewer")
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_attribute("name", "password")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(ui.url("/ui/"))
+    page.keyboard.press("Tab")  # the first stop skips the navigation
+    expect(page.locator(":focus")).to_have_text("Skip to content")
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_text("Dashboard")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(ui.url("/ui/phones"))
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # the skip link: the search field is the next stop
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_attribute("name", "q")
+
+
+def test_disable_enable_and_delete_with_confirmation(page: Page, ui: Ui) -> None:
+    log_in(page, ui, "operator")
+    page.goto(ui.url("/ui/phones/001b54123456"))
+    page.get_by_role("button", name="Disable (it gets no files)").click()
+    expect(page.locator(".facts")).to_contain_text("Enabledno")
+    page.get_by_role("button", name="Enable").click()
+    expect(page.locator(".facts")).to_contain_text("Enabledyes")
+    page.goto(ui.url("/ui/phones/000d28123456"))
+    page.get_by_role("link", name="Delete…").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Delete phone 000d28123456?")
+    page.get_by_role("link", name="Keep it").click()
+    expect(page).to_have_url(ui.url("/ui/phones/000d28123456"))
+    page.get_by_role("link", name="Delete…").click()
+    page.get_by_role("button", name="Delete phone 000d28123456").click()
+    expect(page.get_by_role("status")).to_have_text("Deleted phone 000d28123456.")
+    answer = page.goto(ui.url("/ui/phones/000d28123456"))
+    assert answer is not None
+    assert answer.status == 404
+    page.goto(ui.url("/ui/audit?mac=00-0d-28-12-34-56"))
+    expect(page.locator("#audit tbody tr").first).to_contain_text("phone.remove")
+
+
+def test_groups_are_reordered_by_weight(page: Page, ui: Ui) -> None:
+    log_in(page, ui, "operator")
+    page.goto(ui.url("/ui/groups"))
+    first = page.locator("table").first.locator("tbody tr td:first-child")
+    expect(first).to_have_text(["lobby", "office"])  # the heavier first: it wins
+    page.get_by_role("button", name="Move office up").click()
+    expect(first).to_have_text(["office", "lobby"])
+    page.get_by_role("button", name="Move office down").click()
+    expect(first).to_have_text(["lobby", "office"])
