@@ -194,13 +194,30 @@ def _records(text: str, problems: _Problems) -> Iterator[tuple[int, list[str]]]:
         problems.add(number + 1, None, f"not CSV: {exc}")
 
 
+# The manual prints "Email voicemail, notification" where sipXconfig writes the one
+# column "Email voicemail notification" (a line break of the PDF): a header copied from
+# the manual is read as sipXconfig's, its "notification" field a column left empty.
+_MANUAL_SPLIT = ("email voicemail", "notification")
+_SPLIT_TAIL = "notification"
+
+
+def _normal(name: str) -> str:
+    return " ".join(name.lower().split())
+
+
 def _header(names: list[str], problems: _Problems) -> list[str | None]:
-    """Each header field's column (``None`` where it names none)."""
-    known = {" ".join(c.lower().split()): c for c in HEADER}
+    """Each header field's column (``None`` where it names none, or the manual's
+    "notification" tail)."""
+    known = {_normal(c): c for c in HEADER}
+    known[_MANUAL_SPLIT[0]] = "Email voicemail notification"
     columns: list[str | None] = []
     seen: set[str] = set()
-    for name in names:
-        column = known.get(" ".join(name.lower().split()))
+    for index, name in enumerate(names):
+        normal = _normal(name)
+        if normal == _MANUAL_SPLIT[1] and index and _normal(names[index - 1]) == _MANUAL_SPLIT[0]:
+            columns.append(_SPLIT_TAIL)
+            continue
+        column = known.get(normal)
         if column is None:
             problems.add(1, name.strip(), "not a column of sipXcom's CSV header (docs/sipxcom.md)")
         elif column in seen:
@@ -339,6 +356,14 @@ def parse_csv(data: bytes, catalog: Catalog, progress: Progress | None = None) -
         for column, raw in zip(columns, record, strict=False):
             value = raw.strip()
             if column is None or not value:
+                continue
+            if column == _SPLIT_TAIL:
+                problems.add(
+                    number,
+                    column,
+                    'the manual\'s header splits "Email voicemail notification" in two; '
+                    "its value goes in the first",
+                )
                 continue
             if column in SECRET_COLUMNS and value == MASK:
                 continue  # a masked export's secret: keep the stored one
