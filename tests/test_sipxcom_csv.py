@@ -74,8 +74,8 @@ def acme(store: Store) -> Store:
     return store
 
 
-def _import(store: Store, data: bytes, **kw: bool) -> dict[str, int]:
-    return import_csv(store, Edits.of(store), "acme", data, **kw).changes
+def _import(store: Store, data: bytes) -> dict[str, int]:
+    return import_csv(store, Edits.of(store), "acme", data).changes
 
 
 def _counts(store: Store) -> tuple[int, ...]:
