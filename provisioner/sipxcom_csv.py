@@ -515,12 +515,16 @@ def _apply(
     elsewhere = _lines_elsewhere(table, tenant, [n for n in through if n in stored])
     reached = set(file_macs) | {mac for refs in elsewhere.values() for mac, _ in refs}
     part = Part(frozenset(reached)) if len(reached) <= _WHOLE_TENANT else None
+    # New users whose rows only restate lines that have no user (a fleet file's or the
+    # API's lines, as an export writes them): no user is made of them, so an export
+    # imported back changes nothing.
+    restating = {n for n in changed_users if n not in stored and _bare(users[n])}
     created: list[str] = []
     audited: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}
 
     def mutate(state: TenantState) -> None:
         before = {m: phone_entry(tenant, state.phones[m]) for m in reached if m in state.phones}
-        created.extend(_write_phones(state, rows, users, through, elsewhere, progress))
+        created.extend(_write_phones(state, rows, users, through, elsewhere, restating, progress))
         for mac in reached:
             after = phone_entry(tenant, state.phones[mac]) if mac in state.phones else None
             if before.get(mac) != after:
@@ -528,6 +532,8 @@ def _apply(
 
     session.change(tenant, mutate, part=part)
     session.flush()  # a refused tenant stops here, before the users are written
+    for name in restating:
+        del changed_users[name]
     session.changes.update(table.save(tenant, changed_users.values()))
     report.groups_created = sorted(created)
     if not changed_users and not audited and not report.groups_created:
@@ -608,11 +614,14 @@ def _write_phones(
     users: Mapping[str, SipUser],
     through: Mapping[str, Mapping[str, str]],
     elsewhere: Mapping[str, Sequence[tuple[str, int]]],
+    restating: set[str],
     progress: Progress | None,
 ) -> list[str]:
     """Apply the rows to ``state``: groups, phones and their lines, and the users' lines.
 
-    Returns the names of the groups created.
+    Users are dropped from ``restating`` unless each of their rows names an
+    existing line that holds exactly what the user would. Returns the names
+    of the groups created.
     """
     created = []
     for row in rows:
@@ -626,6 +635,7 @@ def _write_phones(
         if progress is not None and index % 1000 == 0:
             progress("writing", index, len(rows))
         if not row.mac:
+            restating.discard(row.user)
             continue
         phone = state.phones.get(row.mac)
         if phone is None:
@@ -644,8 +654,11 @@ def _write_phones(
         mine = [line for line in phone.lines if line.user == row.user]
         if nth < len(mine):
             line = mine[nth]
+            if _line_user(line) != user:
+                restating.discard(row.user)
             _update_line(line, through.get(row.user, {}))
         else:
+            restating.discard(row.user)
             used = {x.position for x in phone.lines}
             position = next(p for p in range(1, len(used) + 2) if p not in used)
             line = LineState(
@@ -668,6 +681,17 @@ def _write_phones(
                     _update_line(line, through[name])
 
     return created
+
+
+def _line_user(line: LineState) -> SipUser:
+    """The user a line without one stands for (its display name as the first name): what
+    an export writes for it."""
+    return SipUser(line.user, line.password, line.display_name, "", line.auth_user)
+
+
+def _bare(user: SipUser) -> bool:
+    """Whether ``user`` holds nothing a line could not (no aliases, no attributes)."""
+    return not user.aliases and not user.attributes
 
 
 def _update_line(line: LineState, fields: Mapping[str, str]) -> None:
@@ -715,9 +739,7 @@ def export_csv(store: Store, tenant: str, *, reveal_secrets: bool = True) -> str
             continue
         for line in sorted(phone.lines, key=lambda x: x.position):
             on_lines.add(line.user)
-            user = users.get(line.user) or SipUser(
-                line.user, line.password, line.display_name, "", line.auth_user
-            )
+            user = users.get(line.user) or _line_user(line)
             writer.writerow(_cells({**_user_values(user, reveal_secrets), **phone_values}))
     for phone in bare:
         writer.writerow(
