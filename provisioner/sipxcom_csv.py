@@ -28,14 +28,14 @@ import csv
 import io
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
 
-from provisioner.audit import changed, entry_for
+from provisioner.audit import MAX_PATHS, changed, entry_for
 from provisioner.catalog import Catalog
-from provisioner.chars import check_text, decode_utf8
+from provisioner.chars import check_text
 from provisioner.edits import Edits
 from provisioner.entities import secret_paths
 from provisioner.errors import InputError, Problem, ProvisionerError, ValidationFailed
@@ -130,6 +130,9 @@ class Row:
     model: str  # the catalog's id
     description: str | None
     groups: tuple[str, ...]  # phone groups, then user groups
+    # The kept columns' values, in KEPT's order ("": empty), or () when none: a tuple
+    # weighs a fifth of a dict, and a file may hold 100,000 rows of them.
+    attrs: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -181,17 +184,25 @@ class _Problems:
         raise ValidationFailed(problems)
 
 
-def _records(text: str, problems: _Problems) -> Iterator[tuple[int, list[str]]]:
-    """The file's records, numbered from 1 (blank lines skipped, still counted)."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+def _records(data: bytes, problems: _Problems) -> Iterator[tuple[int, list[str]]]:
+    """The file's records, numbered from 1 (blank lines skipped, still counted).
+
+    Decoded as it is read (a BOM dropped), so the file is never held as text too.
+    """
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+    reader = csv.reader(text, strict=True)
     number = 0
     try:
         for record in reader:
-            number += 1
+            number = reader.line_num
             if record and any(v.strip() for v in record):
                 yield number, record
     except csv.Error as exc:
         problems.add(number + 1, None, f"not CSV: {exc}")
+    except UnicodeDecodeError as exc:
+        problems.add(
+            number + 1, None, f"not UTF-8: {exc.reason} (byte 0x{exc.object[exc.start]:02x})"
+        )
 
 
 # The manual prints "Email voicemail, notification" where sipXconfig writes the one
@@ -287,20 +298,26 @@ def _row(
                 check(column, check_free_text, what)
         if AUTH_ACCOUNT in values:
             check(AUTH_ACCOUNT, check_sip_user, "auth account name")
-        for column in KEPT:
-            if column in values:
-                check(column, _check_attribute)
+        kept = [values[c] for c in KEPT if c in values]
+        # One look at all of them (a file has tens of these per row); column by column
+        # only to name the one that is wrong.
+        if kept and not _attributes_fine(kept):
+            for column in KEPT:
+                if column in values:
+                    check(column, _check_attribute)
         change = UserChange(
             password=password,
             first_name=values.get(FIRST_NAME),
             last_name=values.get(LAST_NAME),
             auth_user=values.get(AUTH_ACCOUNT),
             aliases=aliases,
-            attributes={c: values[c] for c in KEPT if c in values} or None,
         )
     if bad:
         return None
-    return Row(number, user, change, mac, model, description, tuple(dict.fromkeys(groups)))
+    attrs = (
+        tuple(values.get(c, "") for c in KEPT) if user and any(c in values for c in KEPT) else ()
+    )
+    return Row(number, user, change, mac, model, description, tuple(dict.fromkeys(groups)), attrs)
 
 
 def _check_groups(value: str) -> list[str]:
@@ -319,6 +336,14 @@ def _check_aliases(value: str, user: str) -> None:
         raise InputError("an alias is given twice")
 
 
+def _attributes_fine(values: list[str]) -> bool:
+    try:
+        check_text("".join(values), "value", controls=True)
+    except InputError:
+        return False
+    return all(len(v) <= MAX_ATTRIBUTE for v in values)
+
+
 def _check_attribute(value: str) -> None:
     check_text(value, "value", controls=True)
     if len(value) > MAX_ATTRIBUTE:
@@ -330,9 +355,8 @@ def parse_csv(data: bytes, catalog: Catalog, progress: Progress | None = None) -
 
     :raises ValidationFailed: every problem, as ``row N, column "X": …``.
     """
-    text = decode_utf8(data, "CSV file").removeprefix("\ufeff")
     problems = _Problems()
-    records = _records(text, problems)
+    records = _records(data, problems)
     first = next(records, None)
     if first is None:
         problems.add(1, None, "the file is empty: it needs sipXcom's header line")
@@ -340,10 +364,10 @@ def parse_csv(data: bytes, catalog: Catalog, progress: Progress | None = None) -
     assert first is not None
     columns = _header([v.strip() for v in first[1]], problems)
     problems.raise_any()
-    total = text.count("\n") or 1
+    total = data.count(b"\n") or 1
     rows: list[Row] = []
     kept: set[str] = set()
-    users: dict[str, tuple[Row, dict[str, str]]] = {}
+    users: dict[str, Row] = {}
     phones: dict[str, Row] = {}
     for number, record in records:
         if len(rows) >= MAX_ROWS:
@@ -375,7 +399,7 @@ def parse_csv(data: bytes, catalog: Catalog, progress: Progress | None = None) -
             continue
         kept.update(c for c in KEPT if c in values)
         if row.user:
-            _same_user(row, values, users, problems)
+            _same_user(row, users, problems)
         if row.mac:
             _same_phone(row, phones, problems)
         rows.append(row)
@@ -383,22 +407,23 @@ def parse_csv(data: bytes, catalog: Catalog, progress: Progress | None = None) -
     return Parsed(rows, [c for c in KEPT if c in kept])
 
 
-def _same_user(
-    row: Row,
-    values: dict[str, str],
-    users: dict[str, tuple[Row, dict[str, str]]],
-    problems: _Problems,
-) -> None:
-    """Refuse a user's field given two different values on two rows."""
-    mine = {c: v for c, v in values.items() if c not in PHONE_COLUMNS and c != USER_NAME}
-    earlier = users.get(row.user)
-    if earlier is None:
-        users[row.user] = (row, mine)
+def _same_user(row: Row, users: dict[str, Row], problems: _Problems) -> None:
+    """Refuse a user's field given two different values on the user's first row and this."""
+    first = users.setdefault(row.user, row)
+    if first is row:
         return
-    first, given = earlier
-    for column, value in mine.items():
-        other = given.setdefault(column, value)
-        if other != value:
+    mine, theirs = row.change, first.change
+    pairs = [
+        (SIP_PASSWORD, mine.password, theirs.password),
+        (FIRST_NAME, mine.first_name, theirs.first_name),
+        (LAST_NAME, mine.last_name, theirs.last_name),
+        (AUTH_ACCOUNT, mine.auth_user, theirs.auth_user),
+        (USER_ALIAS, mine.aliases, theirs.aliases),
+    ]
+    if row.attrs and first.attrs:
+        pairs += zip(KEPT, row.attrs, first.attrs, strict=True)
+    for column, value, other in pairs:
+        if value and other and value != other:
             problems.add(
                 row.number, column, f"user {row.user} has another value at row {first.number}"
             )
@@ -520,12 +545,16 @@ def _apply(
     # imported back changes nothing.
     restating = {n for n in changed_users if n not in stored and _bare(users[n])}
     created: list[str] = []
+    # The audit entry lists every changed path of a small import; a large one (past
+    # what the audit log keeps of a write anyway, audit.MAX_PATHS) is counted.
+    detailed = len(reached) + len(changed_users) <= MAX_PATHS
     audited: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}
 
     def mutate(state: TenantState) -> None:
-        before = {m: phone_entry(tenant, state.phones[m]) for m in reached if m in state.phones}
+        watched = reached if detailed else set()
+        before = {m: phone_entry(tenant, state.phones[m]) for m in watched if m in state.phones}
         created.extend(_write_phones(state, rows, users, through, elsewhere, restating, progress))
-        for mac in reached:
+        for mac in watched:
             after = phone_entry(tenant, state.phones[mac]) if mac in state.phones else None
             if before.get(mac) != after:
                 audited[mac] = (before.get(mac), after)
@@ -536,22 +565,25 @@ def _apply(
         del changed_users[name]
     session.changes.update(table.save(tenant, changed_users.values()))
     report.groups_created = sorted(created)
-    if not changed_users and not audited and not report.groups_created:
+    if not session.changes:
         return
-    secret = secret_paths(store.tenants.catalog)
-    old, new = changed(
-        {
-            "users": {n: user_entry(stored.get(n)) for n in changed_users if n in stored},
-            "phones": {m: was for m, (was, _) in audited.items() if was is not None},
-            "groups": {},
-        },
-        {
-            "users": {n: user_entry(u) for n, u in changed_users.items()},
-            "phones": {m: now for m, (_, now) in audited.items() if now is not None},
-            "groups": {g: {"created": True} for g in report.groups_created},
-        },
-        lambda path: secret(path) or secret_path(path),
-    )
+    if detailed:
+        secret = secret_paths(store.tenants.catalog)
+        old, new = changed(
+            {
+                "users": {n: user_entry(stored.get(n)) for n in changed_users if n in stored},
+                "phones": {m: was for m, (was, _) in audited.items() if was is not None},
+                "groups": {},
+            },
+            {
+                "users": {n: user_entry(u) for n, u in changed_users.items()},
+                "phones": {m: now for m, (_, now) in audited.items() if now is not None},
+                "groups": {g: {"created": True} for g in report.groups_created},
+            },
+            lambda path: secret(path) or secret_path(path),
+        )
+    else:
+        old, new = {}, {"changes": dict(sorted(session.changes.items()))}
     session.audit.append(
         entry_for(
             edits.actor,
@@ -566,12 +598,20 @@ def _apply(
 
 
 def _merged_users(rows: Iterable[Row], stored: Mapping[str, SipUser]) -> dict[str, SipUser]:
-    """Each user of the file as it will be: stored, with every row's fields applied."""
+    """Each user of the file as it will be: stored, with every row's fields applied.
+
+    The rows' kept values are dropped once merged (the users hold them now).
+    """
     users: dict[str, SipUser] = {}
     for row in rows:
         if row.user:
             base = users.get(row.user) or stored.get(row.user) or SipUser(row.user)
-            users[row.user] = row.change.applied_to(base)
+            change = row.change
+            if row.attrs:
+                kept = {c: v for c, v in zip(KEPT, row.attrs, strict=True) if v}
+                change = replace(change, attributes=kept)
+                row.attrs = ()
+            users[row.user] = change.applied_to(base)
     return users
 
 
