@@ -27,7 +27,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -121,25 +121,34 @@ Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 @dataclass(slots=True)
 class Row:
-    """One data row, checked: what it gives the user and the phone (``""``: nothing)."""
+    """One data row, checked: its user's name and what it gives the phone (``""``: nothing)."""
 
     number: int
     user: str
-    change: UserChange
     mac: str
     model: str  # the catalog's id
     description: str | None
     groups: tuple[str, ...]  # phone groups, then user groups
-    # The kept columns' values, in KEPT's order ("": empty), or () when none: a tuple
-    # weighs a fifth of a dict, and a file may hold 100,000 rows of them.
-    attrs: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class FileUser:
+    """What a file's rows give one user (each field from the first row giving it)."""
+
+    row: int  # the first row of the user
+    change: UserChange  # without attributes: they are ``attrs``
+    # The kept columns' values in KEPT's order ("": empty), or () when none: a tuple
+    # weighs a fifth of a dict, and a file may hold 100,000 users.
+    attrs: tuple[str, ...]
 
 
 @dataclass(slots=True)
 class Parsed:
-    """A checked file: its rows, and the kept (not modelled) columns that hold values."""
+    """A checked file: its rows, its users, and the kept (not modelled) columns that hold
+    values. Applying it consumes ``users``."""
 
     rows: list[Row]
+    users: dict[str, FileUser]
     kept: list[str]
 
 
@@ -248,8 +257,9 @@ def _split(value: str) -> list[str]:
 
 def _row(
     catalog: Catalog, number: int, values: Mapping[str, str], problems: _Problems
-) -> Row | None:
-    """One record's checked values (``None`` when a value is bad: problems say which)."""
+) -> tuple[Row, UserChange, tuple[str, ...]] | None:
+    """One record's checked values: the row, what it gives its user (the change and the
+    kept values); ``None`` when a value is bad (problems say which)."""
     bad = False
 
     def check(column: str, test: Callable[..., object], *args: object) -> Any:
@@ -317,7 +327,8 @@ def _row(
     attrs = (
         tuple(values.get(c, "") for c in KEPT) if user and any(c in values for c in KEPT) else ()
     )
-    return Row(number, user, change, mac, model, description, tuple(dict.fromkeys(groups)), attrs)
+    row = Row(number, user, mac, model, description, tuple(dict.fromkeys(groups)))
+    return row, change, attrs
 
 
 def _check_groups(value: str) -> list[str]:
@@ -367,7 +378,7 @@ def parse_csv(data: bytes, catalog: Catalog, progress: Progress | None = None) -
     total = data.count(b"\n") or 1
     rows: list[Row] = []
     kept: set[str] = set()
-    users: dict[str, Row] = {}
+    users: dict[str, FileUser] = {}
     phones: dict[str, Row] = {}
     for number, record in records:
         if len(rows) >= MAX_ROWS:
@@ -392,41 +403,67 @@ def parse_csv(data: bytes, catalog: Catalog, progress: Progress | None = None) -
             if column in SECRET_COLUMNS and value == MASK:
                 continue  # a masked export's secret: keep the stored one
             values[column] = value
-        row = _row(catalog, number, values, problems)
+        checked = _row(catalog, number, values, problems)
         if progress is not None and number % 1000 == 0:
             progress("reading", number, total)
-        if row is None:
+        if checked is None:
             continue
+        row, change, attrs = checked
         kept.update(c for c in KEPT if c in values)
         if row.user:
-            _same_user(row, users, problems)
+            _same_user(row, change, attrs, users, problems)
         if row.mac:
             _same_phone(row, phones, problems)
         rows.append(row)
     problems.raise_any()
-    return Parsed(rows, [c for c in KEPT if c in kept])
+    return Parsed(rows, users, [c for c in KEPT if c in kept])
 
 
-def _same_user(row: Row, users: dict[str, Row], problems: _Problems) -> None:
-    """Refuse a user's field given two different values on the user's first row and this."""
-    first = users.setdefault(row.user, row)
-    if first is row:
+def _same_user(
+    row: Row,
+    change: UserChange,
+    attrs: tuple[str, ...],
+    users: dict[str, FileUser],
+    problems: _Problems,
+) -> None:
+    """Add a row's fields to its user's; a field given two different values is refused."""
+    earlier = users.get(row.user)
+    if earlier is None:
+        users[row.user] = FileUser(row.number, change, attrs)
         return
-    mine, theirs = row.change, first.change
-    pairs = [
-        (SIP_PASSWORD, mine.password, theirs.password),
-        (FIRST_NAME, mine.first_name, theirs.first_name),
-        (LAST_NAME, mine.last_name, theirs.last_name),
-        (AUTH_ACCOUNT, mine.auth_user, theirs.auth_user),
-        (USER_ALIAS, mine.aliases, theirs.aliases),
-    ]
-    if row.attrs and first.attrs:
-        pairs += zip(KEPT, row.attrs, first.attrs, strict=True)
-    for column, value, other in pairs:
+    theirs = earlier.change
+    fields = (
+        (SIP_PASSWORD, "password"),
+        (FIRST_NAME, "first_name"),
+        (LAST_NAME, "last_name"),
+        (AUTH_ACCOUNT, "auth_user"),
+        (USER_ALIAS, "aliases"),
+    )
+    filled: dict[str, Any] = {}
+    for column, name in fields:
+        value, other = getattr(change, name), getattr(theirs, name)
+        if value is not None and other is not None and value != other:
+            problems.add(
+                row.number, column, f"user {row.user} has another value at row {earlier.row}"
+            )
+        elif value is not None and other is None:
+            filled[name] = value
+    if filled:
+        earlier.change = replace(theirs, **filled)
+    if not attrs:
+        return
+    if not earlier.attrs:
+        earlier.attrs = attrs
+        return
+    merged = list(earlier.attrs)
+    for index, (column, value, other) in enumerate(zip(KEPT, attrs, earlier.attrs, strict=True)):
         if value and other and value != other:
             problems.add(
-                row.number, column, f"user {row.user} has another value at row {first.number}"
+                row.number, column, f"user {row.user} has another value at row {earlier.row}"
             )
+        elif value and not other:
+            merged[index] = value
+    earlier.attrs = tuple(merged)
 
 
 def _same_phone(row: Row, phones: dict[str, Row], problems: _Problems) -> None:
@@ -531,8 +568,8 @@ def _apply(
         elif owner is None and not row.model:
             problems.add(row.number, MODEL, f"phone {mac} is new: its model is needed")
     stored = table.all(tenant)
-    users = _merged_users(rows, stored)
-    _check_names(stored, users, rows, problems)
+    users, first = _merged_users(parsed, stored)
+    _check_names(stored, users, first, problems)
     problems.raise_any()
     changed_users = {n: u for n, u in users.items() if stored.get(n) != u}
     through = {n: line_update(stored.get(n), u) for n, u in changed_users.items()}
@@ -597,28 +634,29 @@ def _apply(
     )
 
 
-def _merged_users(rows: Iterable[Row], stored: Mapping[str, SipUser]) -> dict[str, SipUser]:
-    """Each user of the file as it will be: stored, with every row's fields applied.
-
-    The rows' kept values are dropped once merged (the users hold them now).
-    """
+def _merged_users(
+    parsed: Parsed, stored: Mapping[str, SipUser]
+) -> tuple[dict[str, SipUser], dict[str, int]]:
+    """Each user of the file as it will be (stored, with the file's fields applied), and
+    the row each is first on. ``parsed.users`` is emptied as they are merged."""
     users: dict[str, SipUser] = {}
-    for row in rows:
-        if row.user:
-            base = users.get(row.user) or stored.get(row.user) or SipUser(row.user)
-            change = row.change
-            if row.attrs:
-                kept = {c: v for c, v in zip(KEPT, row.attrs, strict=True) if v}
-                change = replace(change, attributes=kept)
-                row.attrs = ()
-            users[row.user] = change.applied_to(base)
-    return users
+    first: dict[str, int] = {}
+    while parsed.users:
+        name, given = next(iter(parsed.users.items()))
+        del parsed.users[name]
+        change = given.change
+        if given.attrs:
+            kept = {c: v for c, v in zip(KEPT, given.attrs, strict=True) if v}
+            change = replace(change, attributes=kept)
+        users[name] = change.applied_to(stored.get(name) or SipUser(name))
+        first[name] = given.row
+    return users, first
 
 
 def _check_names(
     stored: Mapping[str, SipUser],
     users: Mapping[str, SipUser],
-    rows: Iterable[Row],
+    first: Mapping[str, int],
     problems: _Problems,
 ) -> None:
     """Refuse an alias or name another user of the tenant (in the file or stored) has."""
@@ -626,10 +664,6 @@ def _check_names(
     clashes = clashing_names(merged)
     if not clashes:
         return
-    first: dict[str, int] = {}
-    for row in rows:
-        if row.user:
-            first.setdefault(row.user, row.number)
     for message in clashes:
         # The message names both users; report it at the row of a user of the file.
         named = [n for n in users if f"user {n}" in message]
