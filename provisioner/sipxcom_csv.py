@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -332,7 +333,8 @@ def _row(
 
 
 def _check_groups(value: str) -> list[str]:
-    return [check_name(name, "group name") for name in _split(value)]
+    # Interned: a file names a few groups on 100,000 rows.
+    return [sys.intern(check_name(name, "group name")) for name in _split(value)]
 
 
 def _check_aliases(value: str, user: str) -> None:
@@ -568,11 +570,13 @@ def _apply(
         elif owner is None and not row.model:
             problems.add(row.number, MODEL, f"phone {mac} is new: its model is needed")
     stored = table.all(tenant)
-    users, first = _merged_users(parsed, stored)
-    _check_names(stored, users, first, problems)
+    users = _merged_users(parsed, stored)
+    _check_names(stored, users, rows, problems)
     problems.raise_any()
     changed_users = {n: u for n, u in users.items() if stored.get(n) != u}
-    through = {n: line_update(stored.get(n), u) for n, u in changed_users.items()}
+    # What a stored user's change writes to its lines; a new user's lines are made from
+    # it (or, a line already there, given its fields: _write_phones asks line_update).
+    through = {n: line_update(stored[n], u) for n, u in changed_users.items() if n in stored}
     through = {n: fields for n, fields in through.items() if fields}
     elsewhere = _lines_elsewhere(table, tenant, [n for n in through if n in stored])
     reached = set(file_macs) | {mac for refs in elsewhere.values() for mac, _ in refs}
@@ -590,7 +594,11 @@ def _apply(
     def mutate(state: TenantState) -> None:
         watched = reached if detailed else set()
         before = {m: phone_entry(tenant, state.phones[m]) for m in watched if m in state.phones}
-        created.extend(_write_phones(state, rows, users, through, elsewhere, restating, progress))
+        created.extend(
+            _write_phones(
+                state, rows, users, through, stored.__contains__, elsewhere, restating, progress
+            )
+        )
         for mac in watched:
             after = phone_entry(tenant, state.phones[mac]) if mac in state.phones else None
             if before.get(mac) != after:
@@ -634,13 +642,10 @@ def _apply(
     )
 
 
-def _merged_users(
-    parsed: Parsed, stored: Mapping[str, SipUser]
-) -> tuple[dict[str, SipUser], dict[str, int]]:
-    """Each user of the file as it will be (stored, with the file's fields applied), and
-    the row each is first on. ``parsed.users`` is emptied as they are merged."""
+def _merged_users(parsed: Parsed, stored: Mapping[str, SipUser]) -> dict[str, SipUser]:
+    """Each user of the file as it will be (stored, with the file's fields applied).
+    ``parsed.users`` is emptied as they are merged."""
     users: dict[str, SipUser] = {}
-    first: dict[str, int] = {}
     while parsed.users:
         name, given = next(iter(parsed.users.items()))
         del parsed.users[name]
@@ -649,14 +654,13 @@ def _merged_users(
             kept = {c: v for c, v in zip(KEPT, given.attrs, strict=True) if v}
             change = replace(change, attributes=kept)
         users[name] = change.applied_to(stored.get(name) or SipUser(name))
-        first[name] = given.row
-    return users, first
+    return users
 
 
 def _check_names(
     stored: Mapping[str, SipUser],
     users: Mapping[str, SipUser],
-    first: Mapping[str, int],
+    rows: Sequence[Row],
     problems: _Problems,
 ) -> None:
     """Refuse an alias or name another user of the tenant (in the file or stored) has."""
@@ -664,6 +668,10 @@ def _check_names(
     clashes = clashing_names(merged)
     if not clashes:
         return
+    first: dict[str, int] = {}
+    for row in rows:
+        if row.user:
+            first.setdefault(row.user, row.number)
     for message in clashes:
         # The message names both users; report it at the row of a user of the file.
         named = [n for n in users if f"user {n}" in message]
@@ -687,6 +695,7 @@ def _write_phones(
     rows: Sequence[Row],
     users: Mapping[str, SipUser],
     through: Mapping[str, Mapping[str, str]],
+    stored_user: Callable[[str], bool],
     elsewhere: Mapping[str, Sequence[tuple[str, int]]],
     restating: set[str],
     progress: Progress | None,
@@ -730,7 +739,10 @@ def _write_phones(
             line = mine[nth]
             if _line_user(line) != user:
                 restating.discard(row.user)
-            _update_line(line, through.get(row.user, {}))
+            fields = through.get(row.user)
+            if fields is None and not stored_user(row.user):
+                fields = line_update(None, user)
+            _update_line(line, fields or {})
         else:
             restating.discard(row.user)
             used = {x.position for x in phone.lines}
