@@ -151,6 +151,9 @@ class Parsed:
     rows: list[Row]
     users: dict[str, FileUser]
     kept: list[str]
+    # What the rows left out were refused for; the store's checks add theirs before
+    # anything is reported (import_csv), so a file's problems are all told at once.
+    problems: _Problems = field(default_factory=lambda: _Problems())
 
 
 @dataclass(slots=True)
@@ -172,10 +175,10 @@ class ImportReport:
 
 
 class _Problems:
-    """Problems of a file, in row order, at most :data:`MAX_PROBLEMS` of them kept."""
+    """Problems of a file, reported in row order, at most :data:`MAX_PROBLEMS` of them."""
 
     def __init__(self) -> None:
-        self.found: list[Problem] = []
+        self.found: list[tuple[int, Problem]] = []
         self.more = 0
 
     def add(self, row: int, column: str | None, message: str) -> None:
@@ -183,12 +186,13 @@ class _Problems:
             self.more += 1
             return
         where = f"row {row}" if column is None else f'row {row}, column "{column}"'
-        self.found.append(Problem(where, message))
+        self.found.append((row, Problem(where, message)))
 
     def raise_any(self) -> None:
         if not self.found:
             return
-        problems = list(self.found)
+        # Stable: a row's problems stay in the order they were found.
+        problems = [problem for _, problem in sorted(self.found, key=lambda f: f[0])]
         if self.more:
             problems.append(Problem("", f"and {self.more} more problems"))
         raise ValidationFailed(problems)
@@ -368,6 +372,14 @@ def parse_csv(data: bytes, catalog: Catalog, progress: Progress | None = None) -
 
     :raises ValidationFailed: every problem, as ``row N, column "X": …``.
     """
+    parsed = _parse(data, catalog, progress)
+    parsed.problems.raise_any()
+    return parsed
+
+
+def _parse(data: bytes, catalog: Catalog, progress: Progress | None) -> Parsed:
+    """Read and check a whole file; problems of its rows are left in ``problems`` (those of
+    its header are raised: no row can be read without it)."""
     problems = _Problems()
     records = _records(data, problems)
     first = next(records, None)
@@ -417,8 +429,7 @@ def parse_csv(data: bytes, catalog: Catalog, progress: Progress | None = None) -
         if row.mac:
             _same_phone(row, phones, problems)
         rows.append(row)
-    problems.raise_any()
-    return Parsed(rows, users, [c for c in KEPT if c in kept])
+    return Parsed(rows, users, [c for c in KEPT if c in kept], problems)
 
 
 def _same_user(
@@ -510,7 +521,8 @@ def import_csv(
 
     :raises ValidationFailed: the file has problems (nothing is stored).
     """
-    parsed = parse_csv(data, store.tenants.catalog, progress)
+    parsed = _parse(data, store.tenants.catalog, progress)
+    del data  # the rows hold what is needed of it (the caller may let it go too)
     report = ImportReport(rows=len(parsed.rows), dry_run=dry_run, kept=parsed.kept)
 
     def operations(within: Edits) -> None:
@@ -554,7 +566,7 @@ def _apply(
     """Write a checked file into ``tenant`` inside ``session``'s transaction."""
     table = store.sip_users.on(session.conn)
     table.tenant_id(tenant)  # NotFoundError for a tenant that does not exist
-    problems = _Problems()
+    problems = parsed.problems
     rows = parsed.rows
     file_macs = list(dict.fromkeys(r.mac for r in rows if r.mac))
     owners = _owners(session, file_macs)
@@ -605,10 +617,25 @@ def _apply(
                 audited[mac] = (before.get(mac), after)
 
     session.change(tenant, mutate, part=part)
-    session.flush()  # a refused tenant stops here, before the users are written
     for name in restating:
         del changed_users[name]
+    # The users first: the tenant's write (its checks and rows) is what needs the most
+    # memory, and by then the users are stored and let go. A refused tenant rolls them
+    # back with everything else.
     session.changes.update(table.save(tenant, changed_users.values()))
+    user_paths = (
+        (
+            {n: user_entry(stored.get(n)) for n in changed_users if n in stored},
+            {n: user_entry(u) for n, u in changed_users.items()},
+        )
+        if detailed
+        else ({}, {})
+    )
+    for held in (users, changed_users, stored, first_row, owners, through):
+        held.clear()
+    count = len(rows)
+    rows.clear()
+    session.flush()
     report.groups_created = sorted(created)
     if not session.changes:
         return
@@ -616,12 +643,12 @@ def _apply(
         secret = secret_paths(store.tenants.catalog)
         old, new = changed(
             {
-                "users": {n: user_entry(stored.get(n)) for n in changed_users if n in stored},
+                "users": user_paths[0],
                 "phones": {m: was for m, (was, _) in audited.items() if was is not None},
                 "groups": {},
             },
             {
-                "users": {n: user_entry(u) for n, u in changed_users.items()},
+                "users": user_paths[1],
                 "phones": {m: now for m, (_, now) in audited.items() if now is not None},
                 "groups": {g: {"created": True} for g in report.groups_created},
             },
@@ -634,7 +661,7 @@ def _apply(
             edits.actor,
             "csv.import",
             f"tenant:{tenant}",
-            f"tenant {tenant}: sipXcom CSV file of {len(rows)} rows",
+            f"tenant {tenant}: sipXcom CSV file of {count} rows",
             tenant=tenant,
             before=old,
             after=new,

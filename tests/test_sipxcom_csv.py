@@ -252,9 +252,12 @@ def test_duplicate_serials_and_other_tenants_phones(acme: Store) -> None:
     ]
     with pytest.raises(ValidationFailed) as raised:
         _import(acme, _file(rows))
+    # The file's own problems and the store's, all at once, in row order.
     assert [str(p) for p in raised.value.problems] == [
         'row 3, column "Phone model": phone 0004f2000001 has another value at row 2',
         'row 4, column "Phone description": phone 0004f2000001 has another value at row 2',
+        'row 5, column "Phone serial number": phone 805ec0999999 belongs to tenant other',
+        'row 6, column "Phone model": phone 0004f2000002 is new: its model is needed',
     ]
     with pytest.raises(ValidationFailed) as raised:
         _import(acme, _file(rows[:1] + rows[3:]))
