@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.cli import main
+from provisioner.cli._sipxcom import _progress
 from provisioner.sipxcom_csv import HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,3 +83,17 @@ def test_a_bad_file_names_every_row_and_column(run: Run, tmp_path: Path) -> None
     assert run("import-csv", str(tmp_path / "none.csv"), "--tenant", "demo")[2] == (
         f"error: {tmp_path / 'none.csv'}: no such file\n"
     )
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_shown_on_a_terminal_only() -> None:
+    assert _progress(io.StringIO()) is None  # a pipe or a log gets none
+    terminal = _Terminal()
+    show = _progress(terminal)
+    assert show is not None
+    show("reading", 1000, 5000)
+    assert terminal.getvalue() == "\rreading: 1000/5000 rows "
