@@ -28,7 +28,7 @@ rolled back.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from provisioner.actor import Actor
@@ -100,14 +100,14 @@ class UserChange:
                 attributes[name] = value
             else:
                 attributes.pop(name, None)
-        return replace(
-            user,
-            password=_keep(self.password, user.password),
-            first_name=_keep(self.first_name, user.first_name),
-            last_name=_keep(self.last_name, user.last_name),
-            auth_user=_keep(self.auth_user, user.auth_user),
-            aliases=user.aliases if self.aliases is None else tuple(self.aliases),
-            attributes=dict(sorted(attributes.items())),
+        return SipUser(
+            user.user_name,
+            _keep(self.password, user.password),
+            _keep(self.first_name, user.first_name),
+            _keep(self.last_name, user.last_name),
+            _keep(self.auth_user, user.auth_user),
+            user.aliases if self.aliases is None else tuple(self.aliases),
+            dict(sorted(attributes.items())),
         )
 
 

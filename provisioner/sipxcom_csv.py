@@ -26,16 +26,17 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
 
-from provisioner.audit import changed, entry_for
+from provisioner.audit import MAX_PATHS, changed, entry_for
 from provisioner.catalog import Catalog
-from provisioner.chars import check_text, decode_utf8
+from provisioner.chars import check_text
 from provisioner.edits import Edits
 from provisioner.entities import secret_paths
 from provisioner.errors import InputError, Problem, ProvisionerError, ValidationFailed
@@ -121,11 +122,10 @@ Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 @dataclass(slots=True)
 class Row:
-    """One data row, checked: what it gives the user and the phone (``""``: nothing)."""
+    """One data row, checked: its user's name and what it gives the phone (``""``: nothing)."""
 
     number: int
     user: str
-    change: UserChange
     mac: str
     model: str  # the catalog's id
     description: str | None
@@ -133,11 +133,27 @@ class Row:
 
 
 @dataclass(slots=True)
+class FileUser:
+    """What a file's rows give one user (each field from the first row giving it)."""
+
+    row: int  # the first row of the user
+    change: UserChange  # without attributes: they are ``attrs``
+    # The kept columns' values in KEPT's order ("": empty), or () when none: a tuple
+    # weighs a fifth of a dict, and a file may hold 100,000 users.
+    attrs: tuple[str, ...]
+
+
+@dataclass(slots=True)
 class Parsed:
-    """A checked file: its rows, and the kept (not modelled) columns that hold values."""
+    """A checked file: its rows, its users, and the kept (not modelled) columns that hold
+    values. Applying it consumes ``users``."""
 
     rows: list[Row]
+    users: dict[str, FileUser]
     kept: list[str]
+    # What the rows left out were refused for; the store's checks add theirs before
+    # anything is reported (import_csv), so a file's problems are all told at once.
+    problems: _Problems = field(default_factory=lambda: _Problems())
 
 
 @dataclass(slots=True)
@@ -159,10 +175,10 @@ class ImportReport:
 
 
 class _Problems:
-    """Problems of a file, in row order, at most :data:`MAX_PROBLEMS` of them kept."""
+    """Problems of a file, reported in row order, at most :data:`MAX_PROBLEMS` of them."""
 
     def __init__(self) -> None:
-        self.found: list[Problem] = []
+        self.found: list[tuple[int, Problem]] = []
         self.more = 0
 
     def add(self, row: int, column: str | None, message: str) -> None:
@@ -170,37 +186,63 @@ class _Problems:
             self.more += 1
             return
         where = f"row {row}" if column is None else f'row {row}, column "{column}"'
-        self.found.append(Problem(where, message))
+        self.found.append((row, Problem(where, message)))
 
     def raise_any(self) -> None:
         if not self.found:
             return
-        problems = list(self.found)
+        # Stable: a row's problems stay in the order they were found.
+        problems = [problem for _, problem in sorted(self.found, key=lambda f: f[0])]
         if self.more:
             problems.append(Problem("", f"and {self.more} more problems"))
         raise ValidationFailed(problems)
 
 
-def _records(text: str, problems: _Problems) -> Iterator[tuple[int, list[str]]]:
-    """The file's records, numbered from 1 (blank lines skipped, still counted)."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+def _records(data: bytes, problems: _Problems) -> Iterator[tuple[int, list[str]]]:
+    """The file's records, numbered from 1 (blank lines skipped, still counted).
+
+    Decoded as it is read (a BOM dropped), so the file is never held as text too.
+    """
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+    reader = csv.reader(text, strict=True)
     number = 0
     try:
         for record in reader:
-            number += 1
+            number = reader.line_num
             if record and any(v.strip() for v in record):
                 yield number, record
     except csv.Error as exc:
         problems.add(number + 1, None, f"not CSV: {exc}")
+    except UnicodeDecodeError as exc:
+        problems.add(
+            number + 1, None, f"not UTF-8: {exc.reason} (byte 0x{exc.object[exc.start]:02x})"
+        )
+
+
+# The manual prints "Email voicemail, notification" where sipXconfig writes the one
+# column "Email voicemail notification" (a line break of the PDF): a header copied from
+# the manual is read as sipXconfig's, its "notification" field a column left empty.
+_MANUAL_SPLIT = ("email voicemail", "notification")
+_SPLIT_TAIL = "notification"
+
+
+def _normal(name: str) -> str:
+    return " ".join(name.lower().split())
 
 
 def _header(names: list[str], problems: _Problems) -> list[str | None]:
-    """Each header field's column (``None`` where it names none)."""
-    known = {" ".join(c.lower().split()): c for c in HEADER}
+    """Each header field's column (``None`` where it names none, or the manual's
+    "notification" tail)."""
+    known = {_normal(c): c for c in HEADER}
+    known[_MANUAL_SPLIT[0]] = "Email voicemail notification"
     columns: list[str | None] = []
     seen: set[str] = set()
-    for name in names:
-        column = known.get(" ".join(name.lower().split()))
+    for index, name in enumerate(names):
+        normal = _normal(name)
+        if normal == _MANUAL_SPLIT[1] and index and _normal(names[index - 1]) == _MANUAL_SPLIT[0]:
+            columns.append(_SPLIT_TAIL)
+            continue
+        column = known.get(normal)
         if column is None:
             problems.add(1, name.strip(), "not a column of sipXcom's CSV header (docs/sipxcom.md)")
         elif column in seen:
@@ -220,8 +262,9 @@ def _split(value: str) -> list[str]:
 
 def _row(
     catalog: Catalog, number: int, values: Mapping[str, str], problems: _Problems
-) -> Row | None:
-    """One record's checked values (``None`` when a value is bad: problems say which)."""
+) -> tuple[Row, UserChange, tuple[str, ...]] | None:
+    """One record's checked values: the row, what it gives its user (the change and the
+    kept values); ``None`` when a value is bad (problems say which)."""
     bad = False
 
     def check(column: str, test: Callable[..., object], *args: object) -> Any:
@@ -270,24 +313,32 @@ def _row(
                 check(column, check_free_text, what)
         if AUTH_ACCOUNT in values:
             check(AUTH_ACCOUNT, check_sip_user, "auth account name")
-        for column in KEPT:
-            if column in values:
-                check(column, _check_attribute)
+        kept = [values[c] for c in KEPT if c in values]
+        # One look at all of them (a file has tens of these per row); column by column
+        # only to name the one that is wrong.
+        if kept and not _attributes_fine(kept):
+            for column in KEPT:
+                if column in values:
+                    check(column, _check_attribute)
         change = UserChange(
             password=password,
             first_name=values.get(FIRST_NAME),
             last_name=values.get(LAST_NAME),
             auth_user=values.get(AUTH_ACCOUNT),
             aliases=aliases,
-            attributes={c: values[c] for c in KEPT if c in values} or None,
         )
     if bad:
         return None
-    return Row(number, user, change, mac, model, description, tuple(dict.fromkeys(groups)))
+    attrs = (
+        tuple(values.get(c, "") for c in KEPT) if user and any(c in values for c in KEPT) else ()
+    )
+    row = Row(number, user, mac, model, description, tuple(dict.fromkeys(groups)))
+    return row, change, attrs
 
 
 def _check_groups(value: str) -> list[str]:
-    return [check_name(name, "group name") for name in _split(value)]
+    # Interned: a file names a few groups on 100,000 rows.
+    return [sys.intern(check_name(name, "group name")) for name in _split(value)]
 
 
 def _check_aliases(value: str, user: str) -> None:
@@ -302,6 +353,14 @@ def _check_aliases(value: str, user: str) -> None:
         raise InputError("an alias is given twice")
 
 
+def _attributes_fine(values: list[str]) -> bool:
+    try:
+        check_text("".join(values), "value", controls=True)
+    except InputError:
+        return False
+    return all(len(v) <= MAX_ATTRIBUTE for v in values)
+
+
 def _check_attribute(value: str) -> None:
     check_text(value, "value", controls=True)
     if len(value) > MAX_ATTRIBUTE:
@@ -313,9 +372,16 @@ def parse_csv(data: bytes, catalog: Catalog, progress: Progress | None = None) -
 
     :raises ValidationFailed: every problem, as ``row N, column "X": …``.
     """
-    text = decode_utf8(data, "CSV file").removeprefix("\ufeff")
+    parsed = _parse(data, catalog, progress)
+    parsed.problems.raise_any()
+    return parsed
+
+
+def _parse(data: bytes, catalog: Catalog, progress: Progress | None) -> Parsed:
+    """Read and check a whole file; problems of its rows are left in ``problems`` (those of
+    its header are raised: no row can be read without it)."""
     problems = _Problems()
-    records = _records(text, problems)
+    records = _records(data, problems)
     first = next(records, None)
     if first is None:
         problems.add(1, None, "the file is empty: it needs sipXcom's header line")
@@ -323,10 +389,10 @@ def parse_csv(data: bytes, catalog: Catalog, progress: Progress | None = None) -
     assert first is not None
     columns = _header([v.strip() for v in first[1]], problems)
     problems.raise_any()
-    total = text.count("\n") or 1
+    total = data.count(b"\n") or 1
     rows: list[Row] = []
     kept: set[str] = set()
-    users: dict[str, tuple[Row, dict[str, str]]] = {}
+    users: dict[str, FileUser] = {}
     phones: dict[str, Row] = {}
     for number, record in records:
         if len(rows) >= MAX_ROWS:
@@ -340,43 +406,77 @@ def parse_csv(data: bytes, catalog: Catalog, progress: Progress | None = None) -
             value = raw.strip()
             if column is None or not value:
                 continue
+            if column == _SPLIT_TAIL:
+                problems.add(
+                    number,
+                    column,
+                    'the manual\'s header splits "Email voicemail notification" in two; '
+                    "its value goes in the first",
+                )
+                continue
             if column in SECRET_COLUMNS and value == MASK:
                 continue  # a masked export's secret: keep the stored one
             values[column] = value
-        row = _row(catalog, number, values, problems)
+        checked = _row(catalog, number, values, problems)
         if progress is not None and number % 1000 == 0:
             progress("reading", number, total)
-        if row is None:
+        if checked is None:
             continue
+        row, change, attrs = checked
         kept.update(c for c in KEPT if c in values)
         if row.user:
-            _same_user(row, values, users, problems)
+            _same_user(row, change, attrs, users, problems)
         if row.mac:
             _same_phone(row, phones, problems)
         rows.append(row)
-    problems.raise_any()
-    return Parsed(rows, [c for c in KEPT if c in kept])
+    return Parsed(rows, users, [c for c in KEPT if c in kept], problems)
 
 
 def _same_user(
     row: Row,
-    values: dict[str, str],
-    users: dict[str, tuple[Row, dict[str, str]]],
+    change: UserChange,
+    attrs: tuple[str, ...],
+    users: dict[str, FileUser],
     problems: _Problems,
 ) -> None:
-    """Refuse a user's field given two different values on two rows."""
-    mine = {c: v for c, v in values.items() if c not in PHONE_COLUMNS and c != USER_NAME}
+    """Add a row's fields to its user's; a field given two different values is refused."""
     earlier = users.get(row.user)
     if earlier is None:
-        users[row.user] = (row, mine)
+        users[row.user] = FileUser(row.number, change, attrs)
         return
-    first, given = earlier
-    for column, value in mine.items():
-        other = given.setdefault(column, value)
-        if other != value:
+    theirs = earlier.change
+    fields = (
+        (SIP_PASSWORD, "password"),
+        (FIRST_NAME, "first_name"),
+        (LAST_NAME, "last_name"),
+        (AUTH_ACCOUNT, "auth_user"),
+        (USER_ALIAS, "aliases"),
+    )
+    filled: dict[str, Any] = {}
+    for column, name in fields:
+        value, other = getattr(change, name), getattr(theirs, name)
+        if value is not None and other is not None and value != other:
             problems.add(
-                row.number, column, f"user {row.user} has another value at row {first.number}"
+                row.number, column, f"user {row.user} has another value at row {earlier.row}"
             )
+        elif value is not None and other is None:
+            filled[name] = value
+    if filled:
+        earlier.change = replace(theirs, **filled)
+    if not attrs:
+        return
+    if not earlier.attrs:
+        earlier.attrs = attrs
+        return
+    merged = list(earlier.attrs)
+    for index, (column, value, other) in enumerate(zip(KEPT, attrs, earlier.attrs, strict=True)):
+        if value and other and value != other:
+            problems.add(
+                row.number, column, f"user {row.user} has another value at row {earlier.row}"
+            )
+        elif value and not other:
+            merged[index] = value
+    earlier.attrs = tuple(merged)
 
 
 def _same_phone(row: Row, phones: dict[str, Row], problems: _Problems) -> None:
@@ -421,7 +521,8 @@ def import_csv(
 
     :raises ValidationFailed: the file has problems (nothing is stored).
     """
-    parsed = parse_csv(data, store.tenants.catalog, progress)
+    parsed = _parse(data, store.tenants.catalog, progress)
+    del data  # the rows hold what is needed of it (the caller may let it go too)
     report = ImportReport(rows=len(parsed.rows), dry_run=dry_run, kept=parsed.kept)
 
     def operations(within: Edits) -> None:
@@ -465,7 +566,7 @@ def _apply(
     """Write a checked file into ``tenant`` inside ``session``'s transaction."""
     table = store.sip_users.on(session.conn)
     table.tenant_id(tenant)  # NotFoundError for a tenant that does not exist
-    problems = _Problems()
+    problems = parsed.problems
     rows = parsed.rows
     file_macs = list(dict.fromkeys(r.mac for r in rows if r.mac))
     owners = _owners(session, file_macs)
@@ -481,52 +582,86 @@ def _apply(
         elif owner is None and not row.model:
             problems.add(row.number, MODEL, f"phone {mac} is new: its model is needed")
     stored = table.all(tenant)
-    users = _merged_users(rows, stored)
+    users = _merged_users(parsed, stored)
     _check_names(stored, users, rows, problems)
     problems.raise_any()
     changed_users = {n: u for n, u in users.items() if stored.get(n) != u}
-    through = {n: line_update(stored.get(n), u) for n, u in changed_users.items()}
+    # What a stored user's change writes to its lines; a new user's lines are made from
+    # it (or, a line already there, given its fields: _write_phones asks line_update).
+    through = {n: line_update(stored[n], u) for n, u in changed_users.items() if n in stored}
     through = {n: fields for n, fields in through.items() if fields}
     elsewhere = _lines_elsewhere(table, tenant, [n for n in through if n in stored])
     reached = set(file_macs) | {mac for refs in elsewhere.values() for mac, _ in refs}
     part = Part(frozenset(reached)) if len(reached) <= _WHOLE_TENANT else None
+    # New users whose rows only restate lines that have no user (a fleet file's or the
+    # API's lines, as an export writes them): no user is made of them, so an export
+    # imported back changes nothing.
+    restating = {n for n in changed_users if n not in stored and _bare(users[n])}
     created: list[str] = []
+    # The audit entry lists every changed path of a small import; a large one (past
+    # what the audit log keeps of a write anyway, audit.MAX_PATHS) is counted.
+    detailed = len(reached) + len(changed_users) <= MAX_PATHS
     audited: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}
 
     def mutate(state: TenantState) -> None:
-        before = {m: phone_entry(tenant, state.phones[m]) for m in reached if m in state.phones}
-        created.extend(_write_phones(state, rows, users, through, elsewhere, progress))
-        for mac in reached:
+        watched = reached if detailed else set()
+        before = {m: phone_entry(tenant, state.phones[m]) for m in watched if m in state.phones}
+        created.extend(
+            _write_phones(
+                state, rows, users, through, stored.__contains__, elsewhere, restating, progress
+            )
+        )
+        for mac in watched:
             after = phone_entry(tenant, state.phones[mac]) if mac in state.phones else None
             if before.get(mac) != after:
                 audited[mac] = (before.get(mac), after)
 
     session.change(tenant, mutate, part=part)
-    session.flush()  # a refused tenant stops here, before the users are written
+    for name in restating:
+        del changed_users[name]
+    # The users first: the tenant's write (its checks and rows) is what needs the most
+    # memory, and by then the users are stored and let go. A refused tenant rolls them
+    # back with everything else.
     session.changes.update(table.save(tenant, changed_users.values()))
-    report.groups_created = sorted(created)
-    if not changed_users and not audited and not report.groups_created:
-        return
-    secret = secret_paths(store.tenants.catalog)
-    old, new = changed(
-        {
-            "users": {n: user_entry(stored.get(n)) for n in changed_users if n in stored},
-            "phones": {m: was for m, (was, _) in audited.items() if was is not None},
-            "groups": {},
-        },
-        {
-            "users": {n: user_entry(u) for n, u in changed_users.items()},
-            "phones": {m: now for m, (_, now) in audited.items() if now is not None},
-            "groups": {g: {"created": True} for g in report.groups_created},
-        },
-        lambda path: secret(path) or secret_path(path),
+    user_paths = (
+        (
+            {n: user_entry(stored.get(n)) for n in changed_users if n in stored},
+            {n: user_entry(u) for n, u in changed_users.items()},
+        )
+        if detailed
+        else ({}, {})
     )
+    for held in (users, changed_users, stored, first_row, owners, through):
+        held.clear()
+    count = len(rows)
+    rows.clear()
+    session.flush()
+    report.groups_created = sorted(created)
+    if not session.changes:
+        return
+    if detailed:
+        secret = secret_paths(store.tenants.catalog)
+        old, new = changed(
+            {
+                "users": user_paths[0],
+                "phones": {m: was for m, (was, _) in audited.items() if was is not None},
+                "groups": {},
+            },
+            {
+                "users": user_paths[1],
+                "phones": {m: now for m, (_, now) in audited.items() if now is not None},
+                "groups": {g: {"created": True} for g in report.groups_created},
+            },
+            lambda path: secret(path) or secret_path(path),
+        )
+    else:
+        old, new = {}, {"changes": dict(sorted(session.changes.items()))}
     session.audit.append(
         entry_for(
             edits.actor,
             "csv.import",
             f"tenant:{tenant}",
-            f"tenant {tenant}: sipXcom CSV file of {len(rows)} rows",
+            f"tenant {tenant}: sipXcom CSV file of {count} rows",
             tenant=tenant,
             before=old,
             after=new,
@@ -534,20 +669,25 @@ def _apply(
     )
 
 
-def _merged_users(rows: Iterable[Row], stored: Mapping[str, SipUser]) -> dict[str, SipUser]:
-    """Each user of the file as it will be: stored, with every row's fields applied."""
+def _merged_users(parsed: Parsed, stored: Mapping[str, SipUser]) -> dict[str, SipUser]:
+    """Each user of the file as it will be (stored, with the file's fields applied).
+    ``parsed.users`` is emptied as they are merged."""
     users: dict[str, SipUser] = {}
-    for row in rows:
-        if row.user:
-            base = users.get(row.user) or stored.get(row.user) or SipUser(row.user)
-            users[row.user] = row.change.applied_to(base)
+    while parsed.users:
+        name, given = next(iter(parsed.users.items()))
+        del parsed.users[name]
+        change = given.change
+        if given.attrs:
+            kept = {c: v for c, v in zip(KEPT, given.attrs, strict=True) if v}
+            change = replace(change, attributes=kept)
+        users[name] = change.applied_to(stored.get(name) or SipUser(name))
     return users
 
 
 def _check_names(
     stored: Mapping[str, SipUser],
     users: Mapping[str, SipUser],
-    rows: Iterable[Row],
+    rows: Sequence[Row],
     problems: _Problems,
 ) -> None:
     """Refuse an alias or name another user of the tenant (in the file or stored) has."""
@@ -582,12 +722,16 @@ def _write_phones(
     rows: Sequence[Row],
     users: Mapping[str, SipUser],
     through: Mapping[str, Mapping[str, str]],
+    stored_user: Callable[[str], bool],
     elsewhere: Mapping[str, Sequence[tuple[str, int]]],
+    restating: set[str],
     progress: Progress | None,
 ) -> list[str]:
     """Apply the rows to ``state``: groups, phones and their lines, and the users' lines.
 
-    Returns the names of the groups created.
+    Users are dropped from ``restating`` unless each of their rows names an
+    existing line that holds exactly what the user would. Returns the names
+    of the groups created.
     """
     created = []
     for row in rows:
@@ -601,6 +745,7 @@ def _write_phones(
         if progress is not None and index % 1000 == 0:
             progress("writing", index, len(rows))
         if not row.mac:
+            restating.discard(row.user)
             continue
         phone = state.phones.get(row.mac)
         if phone is None:
@@ -619,8 +764,14 @@ def _write_phones(
         mine = [line for line in phone.lines if line.user == row.user]
         if nth < len(mine):
             line = mine[nth]
-            _update_line(line, through.get(row.user, {}))
+            if _line_user(line) != user:
+                restating.discard(row.user)
+            fields = through.get(row.user)
+            if fields is None and not stored_user(row.user):
+                fields = line_update(None, user)
+            _update_line(line, fields or {})
         else:
+            restating.discard(row.user)
             used = {x.position for x in phone.lines}
             position = next(p for p in range(1, len(used) + 2) if p not in used)
             line = LineState(
@@ -643,6 +794,17 @@ def _write_phones(
                     _update_line(line, through[name])
 
     return created
+
+
+def _line_user(line: LineState) -> SipUser:
+    """The user a line without one stands for (its display name as the first name): what
+    an export writes for it."""
+    return SipUser(line.user, line.password, line.display_name, "", line.auth_user)
+
+
+def _bare(user: SipUser) -> bool:
+    """Whether ``user`` holds nothing a line could not (no aliases, no attributes)."""
+    return not user.aliases and not user.attributes
 
 
 def _update_line(line: LineState, fields: Mapping[str, str]) -> None:
@@ -690,9 +852,7 @@ def export_csv(store: Store, tenant: str, *, reveal_secrets: bool = True) -> str
             continue
         for line in sorted(phone.lines, key=lambda x: x.position):
             on_lines.add(line.user)
-            user = users.get(line.user) or SipUser(
-                line.user, line.password, line.display_name, "", line.auth_user
-            )
+            user = users.get(line.user) or _line_user(line)
             writer.writerow(_cells({**_user_values(user, reveal_secrets), **phone_values}))
     for phone in bare:
         writer.writerow(

@@ -28,6 +28,7 @@ def routes() -> list[Route]:
         _phones,
         _preview,
         _rollouts,
+        _sipxcom_csv,
         _tenants,
     )
 
@@ -46,4 +47,5 @@ def routes() -> list[Route]:
         *_rollouts.ROUTES,
         *_devices.ROUTES,
         *_phonebooks.ROUTES,
+        *_sipxcom_csv.ROUTES,
     ]

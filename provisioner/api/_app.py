@@ -300,6 +300,17 @@ def _response(route: Route, reply: Reply) -> web.Response:
         headers["ETag"] = reply.etag
     if reply.location is not None:
         headers["Location"] = reply.location
+    if reply.raw is not None:
+        assert route.media is not None, "a route answering a file names its media type"
+        if reply.filename is not None:
+            headers["Content-Disposition"] = f'attachment; filename="{reply.filename}"'
+        return web.Response(
+            status=reply.status,
+            body=reply.raw,
+            content_type=route.media,
+            charset="utf-8" if route.media.startswith("text/") else None,
+            headers=headers,
+        )
     if reply.body is None:
         return web.Response(status=204, headers=headers)
     return web.Response(

@@ -25,12 +25,18 @@ T = TypeVar("T")
 
 @dataclass(slots=True)
 class Reply:
-    """A handler's answer: a model (``None``: 204), status, ETag, Location."""
+    """A handler's answer: a model (``None``: 204), status, ETag, Location.
+
+    ``raw`` answers a file instead of a model (its route's ``media`` type),
+    with ``filename`` as its Content-Disposition.
+    """
 
     body: BaseModel | None = None
     status: int = 200
     etag: str | None = None
     location: str | None = None
+    raw: bytes | None = None
+    filename: str | None = None
 
 
 @dataclass(slots=True)

@@ -51,6 +51,8 @@ class Route:
     # A multipart/form-data body the handler streams itself (from ``Call.request``);
     # the model describes its parts for the OpenAPI document.
     form: type[BaseModel] | None = None
+    # The answer is a file of this media type (Reply.raw), not JSON: e.g. text/csv.
+    media: str | None = None
     # The JSON body may be as large as the server's fleet-file limit
     # (Services.max_fleet_body) instead of provisioner.api._bodies.MAX_BODY.
     large_body: bool = False
@@ -189,7 +191,12 @@ def _operation(
             },
         }
     responses: dict[str, Any] = {}
-    if route.answer is None:
+    if route.media is not None:
+        responses[str(route.status)] = {
+            "description": "OK",
+            "content": {route.media: {"schema": {"type": "string"}}},
+        }
+    elif route.answer is None:
         responses["204"] = {"description": "done"}
     else:
         ok: dict[str, Any] = {

@@ -47,6 +47,7 @@ from provisioner.cli._serve import (
     cmd_token,
 )
 from provisioner.cli._serve_options import add_serve_options, serve_default
+from provisioner.cli._sipxcom import add_parsers as add_sipxcom_parsers
 from provisioner.errors import EncodingError, ProvisionerError, UsageError
 from provisioner.problems import problem_of
 
@@ -366,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_firmware_parser(command)
     add_phonebook_parser(command)
+    add_sipxcom_parsers(command)
     add_admin_parsers(command)
     add_account_parsers(command)
     add_rollout_parser(command)

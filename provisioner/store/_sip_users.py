@@ -29,6 +29,8 @@ from provisioner.store._write import Changes
 
 __all__ = ["LineRef", "SipUser", "SipUserRepository", "SipUserTable"]
 
+_BATCH = 2000  # rows per executemany
+
 
 @dataclass(frozen=True, slots=True)
 class SipUser:
@@ -147,35 +149,44 @@ class SipUserTable:
         """
         tenant_id = self.tenant_id(tenant)
         table = t.sip_users
+        names = list(_values(SipUser("")))
+        # Compared as stored (the text _values wrote), not decoded again.
         stored = {
-            row.user_name: (row.id, _values(_user(row)))
+            row.user_name: (row.id, tuple(row[1:]))
             for row in self.conn.execute(
-                select(table.c.id, *_COLUMNS).where(table.c.tenant_id == tenant_id)
+                select(table.c.id, *(table.c[n] for n in names), table.c.user_name).where(
+                    table.c.tenant_id == tenant_id
+                )
             )
         }
+        changes = Changes()
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("k_id"))
+            .values({k: bindparam(f"v_{k}") for k in names})
+        )
         inserts: list[dict[str, object]] = []
         updates: list[dict[str, object]] = []
+        # Sent in batches: the parameters of 100,000 users at once would be held twice over.
         for user in users:
             values = _values(user)
             old = stored.get(user.user_name)
             if old is None:
                 inserts.append({"tenant_id": tenant_id, "user_name": user.user_name, **values})
-            elif old[1] != values:
+                changes["sip user created"] += 1
+            elif old[1][: len(names)] != tuple(values[n] for n in names):
                 updates.append({"k_id": old[0], **{f"v_{k}": v for k, v in values.items()}})
-        if updates:
-            statement = (
-                update(table)
-                .where(table.c.id == bindparam("k_id"))
-                .values({k: bindparam(f"v_{k}") for k in _values(SipUser(""))})
-            )
-            self.conn.execute(statement, updates)
+                changes["sip user changed"] += 1
+            if len(inserts) >= _BATCH:
+                self.conn.execute(insert(table), inserts)
+                inserts = []
+            if len(updates) >= _BATCH:
+                self.conn.execute(statement, updates)
+                updates = []
         if inserts:
             self.conn.execute(insert(table), inserts)
-        changes = Changes()
-        if inserts:
-            changes["sip user created"] += len(inserts)
         if updates:
-            changes["sip user changed"] += len(updates)
+            self.conn.execute(statement, updates)
         return changes
 
     def delete(self, tenant: str, user_name: str) -> bool:
