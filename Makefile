@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_DIR ?= var
 
-.PHONY: venv run demo-data test lint typecheck bench golden clean
+.PHONY: venv run demo-data test lint typecheck bench golden screenshots clean
 
 venv: $(STAMP)
 
@@ -54,6 +54,12 @@ test: lint
 
 bench: venv
 	$(BIN)/python -m bench
+
+# The web UI's pictures in docs/ui/ (docs/ui.md), taken by its browser tests;
+# look at them before committing.
+screenshots: venv
+	PROVISIONER_UI_SCREENSHOTS=$(CURDIR)/docs/ui $(BIN)/pytest -q tests/ui/test_browser.py
+	git --no-pager status --short -- docs/ui
 
 # Re-render the golden files from their fleets and show the diff; read it
 # before committing (docs/golden-files.md).

@@ -9,6 +9,7 @@ a browser is not tested.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,10 @@ from tests.peers import free_port
 from tests.serve_process import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "ui"
+# Where the browser tests save their screenshots: docs/ui/ (shown in docs/ui.md)
+# with `make screenshots`, which sets this; otherwise a temporary directory, so a
+# test run never changes the work tree. The pictures are taken either way.
+SCREENSHOTS_ENV = "PROVISIONER_UI_SCREENSHOTS"
 VIEWPORT = {"width": 1366, "height": 768}
 PASSWORD = "ui-test-password"
 HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>&amp;'
@@ -127,6 +131,18 @@ def log_in(page: Page, ui: Ui, name: str, password: str = PASSWORD) -> None:
 
 
 def screenshot(page: Page, name: str) -> None:
-    """Save the page at 1366×768 to docs/ui/NAME.png (shown in docs/ui.md)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    """Save the page at 1366×768 as NAME.png (docs/ui/ with ``make screenshots``)."""
+    target = Path(os.environ.get(SCREENSHOTS_ENV) or _scratch())
+    target.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target / f"{name}.png"))
+
+
+def _scratch() -> str:
+    """A directory of this test run's own for screenshots nobody asked to keep."""
+    global _SCRATCH
+    if _SCRATCH is None:
+        _SCRATCH = tempfile.mkdtemp(prefix="provisioner-ui-shots-")
+    return _SCRATCH
+
+
+_SCRATCH: str | None = None
