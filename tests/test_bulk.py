@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from provisioner.store import Store
 from provisioner.store import _tables as t
@@ -132,3 +134,20 @@ def test_no_rows_write_nothing(store: Store) -> None:
         delete_rows(conn, t.phones, [])
         assert insert_returning(conn, t.phones, [], ["mac"]) == {}
         assert conn.execute(select(t.phones)).first() is None
+
+
+def test_a_value_longer_than_its_column_is_refused_not_cut(store: Store) -> None:
+    # SQLite does not enforce VARCHAR lengths; PostgreSQL must refuse, as a plain INSERT does.
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite keeps any length")
+    with store.engine.begin() as conn:
+        tenant = _tenant(conn)
+        (phone,) = _phones(conn, tenant, 1).values()
+    long_model = [{"id": phone, "model": "m" * 65}]
+    long_mac = [{"tenant_id": tenant, "mac": "0004f20000011", "model": "m"}]
+    with store.engine.connect() as conn, pytest.raises(DBAPIError):
+        update_rows(conn, t.phones, ["id"], long_model)
+    with store.engine.connect() as conn, pytest.raises(DBAPIError):
+        insert_returning(conn, t.phones, long_mac, ["mac"])
+    with store.engine.connect() as conn:
+        assert [row.model for row in conn.execute(select(t.phones))] == ["m"]

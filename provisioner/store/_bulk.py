@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import String, Table, Text, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.selectable import TableValuedAlias
+from sqlalchemy.types import TypeEngine
 
 __all__ = ["delete_rows", "insert_returning", "insert_rows", "update_rows"]
 
@@ -42,10 +44,22 @@ def _postgresql(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
+def _element(table: Table, name: str) -> TypeEngine[Any]:
+    """The array's element type for column ``name``: text without the column's length.
+
+    An explicit cast to ``VARCHAR(n)`` truncates a longer value without an
+    error (PostgreSQL manual, "Character Types"); left as text, the value
+    meets the column's own length check on insert and a longer one is
+    refused, as with a plain INSERT.
+    """
+    kind = table.c[name].type
+    return Text() if isinstance(kind, String) else kind
+
+
 def _arrays(table: Table, columns: Sequence[str], rows: Sequence[Row]) -> TableValuedAlias:
     """``unnest(<one array per column>) AS anon(<columns>)``: ``rows`` as a table (PostgreSQL)."""
     arrays = [
-        bindparam(f"rows_{name}", [row[name] for row in rows], type_=ARRAY(table.c[name].type))
+        bindparam(f"rows_{name}", [row[name] for row in rows], type_=ARRAY(_element(table, name)))
         for name in columns
     ]
     return func.unnest(*arrays).table_valued(*columns).render_derived()
