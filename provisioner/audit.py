@@ -82,7 +82,9 @@ def changed(
     secret: Callable[[str], bool],
 ) -> tuple[Flat, Flat]:
     """The paths whose values differ, before and after; ``secret(path)`` values are redacted."""
-    old, new = flatten(before or {}), flatten(after or {})
+    old: Flat = {}
+    new: Flat = {}
+    _flatten_differing(before or {}, after or {}, "", old, new)
     paths = sorted(p for p in old.keys() | new.keys() if old.get(p, _ABSENT) != new.get(p, _ABSENT))
     if len(paths) > MAX_PATHS:
         return {"changed_paths": len(paths)}, {"changed_paths": len(paths)}
@@ -100,6 +102,28 @@ def changed(
 
 
 _ABSENT = object()
+
+
+def _flatten_differing(old: Any, new: Any, prefix: str, old_out: Flat, new_out: Flat) -> None:
+    """:func:`flatten` of ``old`` into ``old_out`` and of ``new`` into ``new_out``, leaving out
+    the parts of two mappings that are equal on both sides.
+
+    An equal part holds no path whose values differ, so the result of
+    :func:`changed` is the same; skipping them keeps the audit of a large
+    ``apply`` from flattening every phone it did not change.
+    """
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        for key in old.keys() | new.keys():
+            before, after = old.get(key, _ABSENT), new.get(key, _ABSENT)
+            if before is after or before == after:
+                continue
+            path = f"{prefix}.{key}" if prefix else str(key)
+            _flatten_differing(before, after, path, old_out, new_out)
+        return
+    if old is not _ABSENT:
+        old_out.update(flatten(old, prefix))
+    if new is not _ABSENT:
+        new_out.update(flatten(new, prefix))
 
 
 def entry_for(

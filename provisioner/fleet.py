@@ -11,6 +11,7 @@ documented in docs/fleet-file.md; its ``phonebooks`` in docs/phonebooks.md.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -49,6 +50,8 @@ __all__ = [
 
 FORMAT_VERSION = 1
 _T = TypeVar("_T")
+# A JSON escape of a surrogate code point (RFC 8259 section 7: "\uD834"), or something like one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 # Shorthand keys and the settings they stand for. Each is optional; a key
 # and the setting it stands for may not both be given.
@@ -195,10 +198,13 @@ def read_fleet_text(text: str, *, toml: bool, name: str) -> dict[str, Any]:
         raise InputError(f"{name}: nested too deeply") from None
     if not isinstance(data, dict):
         raise InputError(f"{name}: the top level must be an object")
-    # JSON escapes may still spell one ("\ud800"); TOML's parser refuses them.
-    found = _surrogate(data, "")
-    if found is not None:
-        raise EncodingError(f"{name}: {found}")
+    # JSON escapes may still spell one ("\ud800"); TOML's parser refuses them. Walking
+    # the document (to say where) is needed only when the text holds one or an escape
+    # that may spell one: one scan of the text instead of a call per value.
+    if SURROGATES.search(text) or _SURROGATE_ESCAPE.search(text):
+        found = _surrogate(data, "")
+        if found is not None:
+            raise EncodingError(f"{name}: {found}")
     return data
 
 

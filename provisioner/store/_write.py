@@ -13,12 +13,13 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from provisioner.settings import Value
 from provisioner.state import LineState, PhoneState, TenantState
 from provisioner.store import _tables as t
+from provisioner.store._bulk import delete_rows, insert_returning, insert_rows, update_rows
 from provisioner.store._feed import Reach, announce, current_revision, record
 from provisioner.store._read import TenantIds, encode_value, phones_setting
 
@@ -30,9 +31,8 @@ Changes = Counter[str]  # e.g. {"phone created": 3, "setting changed": 5}
 class _Rows:
     """Statements a tenant write collects, sent set-based: one per table and kind of change.
 
-    Phones, lines and their settings are written as a few ``executemany``
-    statements (SQLAlchemy sends those as multi-row INSERTs, with RETURNING
-    where new ids are needed) instead of one round trip per row: on
+    Phones, lines and their settings are written as a few bulk statements
+    (:mod:`provisioner.store._bulk`) instead of one round trip per row: on
     PostgreSQL a round trip costs more than the row.
     """
 
@@ -41,58 +41,30 @@ class _Rows:
         self.updates: dict[tuple[Table, tuple[str, ...]], list[dict[str, object]]] = defaultdict(
             list
         )
-        self.deletes: dict[tuple[Table, tuple[str, ...]], list[dict[str, object]]] = defaultdict(
-            list
-        )
+        self.deletes: dict[Table, list[dict[str, object]]] = defaultdict(list)
 
     def insert(self, table: Table, row: dict[str, object]) -> None:
         self.inserts[table].append(row)
 
     def update(self, table: Table, keys: dict[str, object], values: dict[str, object]) -> None:
         """UPDATE ``table`` SET ``values`` WHERE every column of ``keys`` equals its value."""
-        self.updates[(table, tuple(keys))].append(
-            {**{f"k_{k}": v for k, v in keys.items()}, **{f"v_{k}": v for k, v in values.items()}}
-        )
+        self.updates[(table, tuple(keys))].append({**values, **keys})
 
     def delete(self, table: Table, keys: dict[str, object]) -> None:
         """DELETE FROM ``table`` WHERE every column of ``keys`` equals its value."""
-        self.deletes[(table, tuple(keys))].append({f"k_{k}": v for k, v in keys.items()})
+        self.deletes[table].append(keys)
 
     def flush(self, conn: Connection) -> None:
         """Send what was collected: deletes, then updates, then inserts, table by table."""
-        for (table, keys), params in self.deletes.items():
-            gone = delete(table).where(*(table.c[k] == bindparam(f"k_{k}") for k in keys))
-            conn.execute(gone, params)
-        for (table, keys), params in self.updates.items():
-            # Rows with the same columns share a statement (settings with or without locks).
-            by_columns: dict[tuple[str, ...], list[dict[str, object]]] = defaultdict(list)
-            for row in params:
-                by_columns[tuple(sorted(c for c in row if c.startswith("v_")))].append(row)
-            for columns, rows in by_columns.items():
-                statement = (
-                    update(table)
-                    .where(*(table.c[k] == bindparam(f"k_{k}") for k in keys))
-                    .values({c[2:]: bindparam(c) for c in columns})
-                )
-                conn.execute(statement, rows)
+        for table, rows in self.deletes.items():
+            delete_rows(conn, table, rows)
+        for (table, keys), rows in self.updates.items():
+            update_rows(conn, table, keys, rows)
         for table, rows in self.inserts.items():
-            if rows:
-                conn.execute(insert(table), rows)
+            insert_rows(conn, table, rows)
         self.inserts.clear()
         self.updates.clear()
         self.deletes.clear()
-
-
-def _insert_many(
-    conn: Connection, table: Table, rows: list[dict[str, object]], *key: str
-) -> dict[tuple[object, ...], int]:
-    """Insert ``rows`` in one statement; each new id by the row's values of ``key`` columns."""
-    if not rows:
-        return {}
-    statement = insert(table).returning(
-        table.c.id, *(table.c[k] for k in key), sort_by_parameter_order=True
-    )
-    return {tuple(row[1:]): int(row[0]) for row in conn.execute(statement, rows)}
 
 
 def _write_settings(
@@ -177,7 +149,7 @@ def bump_revision(conn: Connection, tenant_id: int, reach: Reach | None = None) 
 def delete_phones(conn: Connection, phone_ids: list[int], changes: Changes) -> None:
     """Delete phones (and, by cascade, their lines, memberships and settings)."""
     if phone_ids:
-        conn.execute(delete(t.phones).where(t.phones.c.id.in_(phone_ids)))
+        delete_rows(conn, t.phones, [{"id": phone_id} for phone_id in phone_ids])
         changes["phone removed"] += len(phone_ids)
 
 
@@ -367,11 +339,11 @@ def _write_phones(
     Every phone created or changed goes into ``reach``.
     """
     new_phones = [phone for mac, phone in after.phones.items() if mac not in old.phones]
-    created = _insert_many(
+    created = insert_returning(
         conn,
         t.phones,
         [{"tenant_id": ids.tenant, **_phone_row(phone)} for phone in new_phones],
-        "mac",
+        ["mac"],
     )
     if new_phones:
         changes["phone created"] += len(new_phones)
@@ -391,12 +363,11 @@ def _write_phones(
         new_lines += _write_phone(rows, ids, group_ids, phone_ids[mac], prior, phone, changes)
         if changes.total() != done:
             reach.macs.add(mac)
-    line_ids = _insert_many(
+    line_ids = insert_returning(
         conn,
         t.lines,
         [{"phone_id": phone_id, **_line_row(line)} for phone_id, line in new_lines],
-        "phone_id",
-        "position",
+        ["phone_id", "position"],
     )
     for phone_id, line in new_lines:
         line_id = line_ids[(phone_id, line.position)]
