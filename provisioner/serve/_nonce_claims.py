@@ -33,13 +33,17 @@ class NonceClaims:
         self._pending: list[tuple[str, int, float, asyncio.Future[bool]]] = []
         self._flushing: asyncio.Task[None] | None = None
 
-    async def claim(self, nonce: str, count: int, expires: float) -> bool:
-        """True when no node had accepted ``count`` of ``nonce`` before."""
+    def claim(self, nonce: str, count: int, expires: float) -> asyncio.Future[bool]:
+        """A future of whether no node had accepted ``count`` of ``nonce`` before.
+
+        A future rather than a coroutine: the HTTP front end waits for it with a
+        callback instead of a task per request (docs/performance-notes.md).
+        """
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((nonce, count, expires, future))
         if self._flushing is None:
             self._flushing = asyncio.create_task(self._flush())
-        return await future
+        return future
 
     async def _flush(self) -> None:
         try:
