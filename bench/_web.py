@@ -17,15 +17,18 @@ __all__ = ["group", "median", "nginx", "serve", "wrk"]
 
 
 @contextmanager
-def serve(data_dir: Path, url: str | None = None) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+def serve(
+    data_dir: Path, url: str | None = None, *options: str
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """``provisioner serve`` over ``data_dir`` (HTTP only), its port and process.
 
     ``url`` is a database URL; without it the data directory's own SQLite file.
+    ``options`` are more ``serve`` options.
     """
     env = dict(os.environ)
     if url is not None:
         env["PROVISIONER_DB_URL"] = url
-    with serving(data_dir, "--log-level", "error", env=env, start_within=120) as running:
+    with serving(data_dir, "--log-level", "error", *options, env=env, start_within=120) as running:
         yield running.http, running.process
 
 

@@ -15,13 +15,17 @@ import re
 __all__ = ["parse_params", "quote", "read_param", "skip"]
 
 TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"  # RFC 7230 §3.2.6 tchar
-_PARAM = re.compile(rf'[ \t]*({TOKEN})[ \t]*=[ \t]*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))')
+# A quoted string's content: characters but quote and backslash, each backslash with the
+# character it escapes. Written as runs between escapes ("unrolled"), not one alternation
+# per character: the same strings, matched in about half the time.
+_QUOTED = r'[^"\\]*(?:\\.[^"\\]*)*'
+_PARAM = re.compile(rf'[ \t]*({TOKEN})[ \t]*=[ \t]*(?:"({_QUOTED})"|([^\s,"]*))')
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 # One element of a list, with what separates it from the next: white space, then a
 # comma (and any empty elements after it) or the end. parse_params takes a list
 # with one match per element; the server parses one such list per request.
 _ELEMENT = re.compile(
-    rf'[ \t]*({TOKEN})[ \t]*=[ \t]*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))[ \t]*(?:,[ \t,]*|\Z)'
+    rf'[ \t]*({TOKEN})[ \t]*=[ \t]*(?:"({_QUOTED})"|([^\s,"]*))[ \t]*(?:,[ \t,]*|\Z)'
 )
 
 
@@ -67,10 +71,16 @@ def parse_params(text: str) -> dict[str, str] | None:
         hit = match(text, position)
         if hit is None:
             return None
-        name = hit.group(1).lower()
+        # One groups() call, the value inline: this loop runs per element of every
+        # digest answer the server checks (a sixth of its loop, docs/performance-notes.md).
+        name, quoted, bare = hit.groups()
+        name = name.lower()
         if name in params:
             return None
-        params[name] = _value(hit)
+        if quoted is None:
+            params[name] = bare
+        else:
+            params[name] = _ESCAPE.sub(r"\1", quoted) if "\\" in quoted else quoted
         position = hit.end()
     return params
 

@@ -19,6 +19,27 @@ def test_a_nonce_count_is_claimed_once_by_any_node(store: Store) -> None:
     assert store.nonces.claim([]) == set()
 
 
+def test_a_claim_at_once_is_a_claim_that_never_waits_for_another_writer(store: Store) -> None:
+    if store.engine.dialect.name != "sqlite":
+        assert store.nonces.claim_at_once([("n1", 1, 500.0)]) is None  # always on a thread
+        return
+    assert store.nonces.claim_at_once([("n1", 1, 500.0), ("n1", 2, 500.0)]) == {
+        ("n1", 1),
+        ("n1", 2),
+    }
+    assert store.nonces.claim([("n1", 2, 500.0), ("n1", 3, 500.0)]) == {("n1", 3)}
+    assert store.nonces.claim_at_once([("n1", 3, 500.0), ("n1", 4, 500.0)]) == {("n1", 4)}
+    # Another writer holds the database (an apply, say): no waiting, nothing claimed.
+    holder = store.engine.raw_connection()
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        assert store.nonces.claim_at_once([("n1", 5, 500.0)]) is None
+        holder.rollback()
+    finally:
+        holder.close()
+    assert store.nonces.claim([("n1", 5, 500.0)]) == {("n1", 5)}
+
+
 def test_expired_nonce_counts_are_forgotten(store: Store) -> None:
     store.nonces.claim([("old", 1, 100.0), ("new", 1, 300.0)])
     assert store.nonces.expire(200.0) == 1

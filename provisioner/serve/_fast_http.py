@@ -29,11 +29,12 @@ a reply is awaited (a digest answer being claimed for the cluster) wait.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from email.utils import formatdate, parsedate_to_datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httptools
 from aiohttp.http import SERVER_SOFTWARE
@@ -181,7 +182,7 @@ class FastConnection(asyncio.Protocol):
         self._hand_over = hand_over
         self._transport: asyncio.Transport | None = None
         self._buffer = b""
-        self._waiting: asyncio.Task[None] | None = None  # a reply being awaited
+        self._waiting: asyncio.Future[Any] | None = None  # a reply being awaited
         self._paused = False  # the transport's buffer is full: answer nothing more yet
         self._deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
@@ -272,15 +273,38 @@ class FastConnection(asyncio.Protocol):
             if isinstance(answer, Reply):
                 self._reply(fetch, head, answer, len(head_bytes), started)
                 continue
+            if isinstance(answer, asyncio.Future):
+                # A digest answer being claimed: a callback, not a task per request.
+                answer.add_done_callback(
+                    functools.partial(self._answered, fetch, head, len(head_bytes), started)
+                )
+                self._waiting = answer
+                return
             self._waiting = self._loop.create_task(
                 self._later(fetch, head, answer, len(head_bytes), started)
             )
+
+    def _answered(
+        self, fetch: Fetch, head: _Head, size: int, started: float, answer: asyncio.Future[Reply]
+    ) -> None:
+        """Send the reply the gateway's future carries, then go on with what queued."""
+        self._waiting = None
+        if answer.cancelled() or (error := answer.exception()) is not None:
+            if not answer.cancelled():
+                log.error("event=request_failed client=%s", fetch.client, exc_info=error)
+            if self._transport is not None:
+                self._transport.close()
+            return
+        if self._transport is None:
+            return
+        self._reply(fetch, head, answer.result(), size, started)
+        self._go_on()
 
     async def _later(
         self,
         fetch: Fetch,
         head: _Head,
-        answer: Coroutine[object, object, Reply],
+        answer: Awaitable[Reply],
         size: int,
         started: float,
     ) -> None:

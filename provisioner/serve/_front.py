@@ -9,7 +9,7 @@ without the gateway's bookkeeping, and the gateway can change behind it.
 from __future__ import annotations
 
 import typing
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Mapping
 
 from provisioner.serve._cache import TenantEntry
 from provisioner.serve._decide import UploadTicket
@@ -36,8 +36,11 @@ class FrontGateway(typing.Protocol):
     async def fetch(self, req: Fetch) -> Reply:
         """Answer a request for a file."""
 
-    def begin(self, req: Fetch) -> Reply | Coroutine[object, object, Reply]:
-        """Answer a request for a file: the reply now, or a coroutine when it must wait."""
+    def begin(self, req: Fetch) -> Reply | Awaitable[Reply]:
+        """Answer a request for a file: the reply now, or an awaitable when it must wait.
+
+        The awaitable is an :class:`asyncio.Future` or a coroutine.
+        """
 
     async def authorize_upload(self, req: Fetch) -> tuple[Reply, UploadTicket | None]:
         """Check an upload before its body is read; a ticket when it may be stored."""

@@ -63,10 +63,11 @@ through :class:`provisioner.serve._front.FrontGateway`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import typing
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from provisioner.catalog import FORMAT_CONTENT_TYPES, OutputFormat, content_type_of
 from provisioner.errors import ProvisionerError
@@ -192,25 +193,30 @@ class Gateway:
 
     async def _claimed(self, req: Fetch, decision: Decision, now: float, claim: Claim) -> Decision:
         """``decision``, once the digest answer it accepted is claimed for the cluster."""
-        if not await self._cluster_fresh(claim):
+        outcome = self.nonces.claim(claim.nonce, claim.count, claim.expires)
+        with contextlib.suppress(Exception):  # _after_claim reports it
+            await outcome
+        return self._after_claim(req, decision, now, outcome)
+
+    def _after_claim(
+        self, req: Fetch, decision: Decision, now: float, outcome: asyncio.Future[bool]
+    ) -> Decision:
+        """``decision`` if no node accepted its digest answer before (``digest_nonce_counts``).
+
+        When the database cannot be reached the node's own memory has to do:
+        the answer is admitted, as it would be by a node on its own.
+        """
+        if outcome.cancelled() or outcome.exception() is not None:
+            # A database outage must not stop authenticated phones.
+            log.error("event=nonce_claim_failed", exc_info=outcome.exception())
+            return decision
+        if not outcome.result():
             # Another node accepted this answer: now a replay in this node's
             # memory too, so deciding again refuses it as any replay is refused.
             self.metrics.digest_replays += 1
             decision = decide(req, self.cache, now, self._rules)
             self.digest.take_claim()
         return decision
-
-    async def _cluster_fresh(self, claim: Claim) -> bool:
-        """Whether no node accepted this digest answer before (``digest_nonce_counts``).
-
-        When the database cannot be reached the node's own memory has to do:
-        the answer is admitted, as it would be by a node on its own.
-        """
-        try:
-            return await self.nonces.claim(claim.nonce, claim.count, claim.expires)
-        except Exception:  # a database outage must not stop authenticated phones
-            log.exception("event=nonce_claim_failed")
-            return True
 
     # --- downloads -------------------------------------------------------
 
@@ -219,27 +225,44 @@ class Gateway:
         answer = self.begin(req)
         return answer if isinstance(answer, Reply) else await answer
 
-    def begin(self, req: Fetch) -> Reply | Coroutine[object, object, Reply]:
+    def begin(self, req: Fetch) -> Reply | Awaitable[Reply]:
         """Answer a request for a file at once when nothing needs waiting for.
 
         The reply when the answer needs no waiting (most requests); otherwise
-        a coroutine that finishes the same request (a digest answer claimed for
-        the cluster, the unknown-device policy, an upload read back). It lets
-        the HTTP front end skip a task per request; :meth:`fetch` is the same
-        for callers that await anyway.
+        an awaitable of it: a future for a digest answer being claimed for the
+        cluster, a coroutine for the unknown-device policy or an upload read
+        back. It lets the HTTP front end skip a task per request (the future
+        is completed by the claim's callback); :meth:`fetch` is the same for
+        callers that await anyway.
         """
         decision, now, claim = self._decide(req)
         if claim is not None:
-            return self._finish_claimed(req, decision, now, claim)
+            return self._begin_claimed(req, decision, now, claim)
         if isinstance(decision, Register | ServeBack | AcceptUpload):
             return self._carry_out(req, decision, now)
         return self._answer(req, decision, now)
 
-    async def _finish_claimed(
+    def _begin_claimed(
         self, req: Fetch, decision: Decision, now: float, claim: Claim
-    ) -> Reply:
-        decision = await self._claimed(req, decision, now, claim)
-        return await self._carry_out(req, decision, now)
+    ) -> asyncio.Future[Reply]:
+        """The reply to a request whose digest answer is being claimed, once it is."""
+        answer: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+
+        def claimed(outcome: asyncio.Future[bool]) -> None:
+            if answer.cancelled():
+                return
+            after = self._after_claim(req, decision, now, outcome)
+            try:
+                if isinstance(after, Register | ServeBack | AcceptUpload):
+                    rest = asyncio.ensure_future(self._carry_out(req, after, now))
+                    rest.add_done_callback(lambda done: _chain(done, answer))
+                else:
+                    answer.set_result(self._answer(req, after, now))
+            except Exception as exc:  # as an awaited coroutine would raise it
+                answer.set_exception(exc)
+
+        self.nonces.claim(claim.nonce, claim.count, claim.expires).add_done_callback(claimed)
+        return answer
 
     async def _carry_out(self, req: Fetch, decision: Decision, now: float) -> Reply:
         """Do what ``decision`` says and return the answer for the front end."""
@@ -544,6 +567,18 @@ def _loggable(text: str) -> str:
 def _content_type(name: str) -> str:
     """An uploaded file's type when served back: the catalog's map, text by default."""
     return content_type_of(name, FORMAT_CONTENT_TYPES[OutputFormat.KV])
+
+
+def _chain(done: asyncio.Future[Reply], answer: asyncio.Future[Reply]) -> None:
+    """Complete ``answer`` as ``done`` completed."""
+    if answer.cancelled():
+        return
+    if done.cancelled():
+        answer.cancel()
+    elif (error := done.exception()) is not None:
+        answer.set_exception(error)
+    else:
+        answer.set_result(done.result())
 
 
 def _nothing() -> None:

@@ -24,6 +24,10 @@ class ClaimStore(typing.Protocol):
 
     def claim(self, counts: Sequence[tuple[str, int, float]]) -> set[tuple[str, int]]: ...
 
+    def claim_at_once(
+        self, counts: Sequence[tuple[str, int, float]]
+    ) -> set[tuple[str, int]] | None: ...
+
 
 class NonceClaims:
     """Batches claims of digest answers into single statements on a thread of their own."""
@@ -33,13 +37,17 @@ class NonceClaims:
         self._pending: list[tuple[str, int, float, asyncio.Future[bool]]] = []
         self._flushing: asyncio.Task[None] | None = None
 
-    async def claim(self, nonce: str, count: int, expires: float) -> bool:
-        """True when no node had accepted ``count`` of ``nonce`` before."""
+    def claim(self, nonce: str, count: int, expires: float) -> asyncio.Future[bool]:
+        """A future of whether no node had accepted ``count`` of ``nonce`` before.
+
+        A future rather than a coroutine: the HTTP front end waits for it with a
+        callback instead of a task per request (docs/performance-notes.md).
+        """
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((nonce, count, expires, future))
         if self._flushing is None:
             self._flushing = asyncio.create_task(self._flush())
-        return await future
+        return future
 
     async def _flush(self) -> None:
         try:
@@ -47,8 +55,12 @@ class NonceClaims:
                 batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
                 counts = [(nonce, count, expires) for nonce, count, expires, _ in batch]
                 try:
-                    # Not the Db thread: a claim must not queue behind a render.
-                    fresh = await asyncio.to_thread(self._store.claim, counts)
+                    # SQLite with no other writer: here, sparing the thread hop
+                    # (it never waits for a lock). Else on a thread, not the Db
+                    # thread: a claim must not queue behind a render.
+                    fresh = self._store.claim_at_once(counts)
+                    if fresh is None:
+                        fresh = await asyncio.to_thread(self._store.claim, counts)
                 except Exception as exc:  # every waiter gets the error, the loop goes on
                     for *_, future in batch:
                         if not future.done():

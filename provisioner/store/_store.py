@@ -71,4 +71,5 @@ class Store:
 
     def close(self) -> None:
         """Release database connections."""
+        self.nonces.close()
         self.engine.dispose()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
@@ -98,9 +98,9 @@ def test_the_four_failures_are_indistinguishable(h: Harness) -> None:
 
 
 def test_begin_answers_at_once_unless_an_answer_must_be_claimed(h: Harness) -> None:
-    """What the HTTP fast path relies on: a reply now, or a coroutine that finishes the request."""
+    """What the HTTP fast path relies on: a reply now, or an awaitable that finishes the request."""
 
-    async def begin(fetch: Fetch) -> Reply | Coroutine[object, object, Reply]:
+    async def begin(fetch: Fetch) -> Reply | Awaitable[Reply]:
         return h.gateway.begin(fetch)  # on the loop, as the front ends call it
 
     path = f"{YEALINK}.cfg"

@@ -6,7 +6,7 @@ on PostgreSQL behind nginx; these run without sockets, on SQLite.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from provisioner.edits import Edits
 from provisioner.scope import parse_scope
 from provisioner.serve import Fetch, Gateway, Protocol, ServeConfig, Status
 from provisioner.serve._build import build_gateway
+from provisioner.serve._nonce_claims import NonceClaims
 from tests.serve.harness import PASSWORD, POLYCOM, YEALINK, Harness, harness
 from tests.serve.test_digest import answer
 
@@ -65,3 +66,26 @@ def test_an_upload_taken_by_one_node_is_served_by_another(
     back = h.run(node2.fetch(Fetch(Protocol.HTTP, name, "127.0.0.1", uri="/" + name)))
     assert back.status is Status.OK
     assert back.file.data == b"<overrides/>"
+
+
+class _Unreachable:
+    """A claim store whose database is down."""
+
+    def claim_at_once(self, counts: Sequence[tuple[str, int, float]]) -> None:
+        return None  # as when the database is busy: the claim goes to a thread
+
+    def claim(self, counts: Sequence[tuple[str, int, float]]) -> set[tuple[str, int]]:
+        raise OSError("connection refused")
+
+
+def test_without_the_database_a_node_refuses_replays_from_its_own_memory(
+    nodes: tuple[Harness, Gateway],
+) -> None:
+    h, _ = nodes
+    h.gateway.nonces = NonceClaims(_Unreachable())
+    path = f"{YEALINK}.cfg"
+    nonce = h.gateway.digest.nonce("provisioner", h.clock[0])
+    first = answer(nonce, password=PASSWORD, uri="/" + path, user=YEALINK)
+    assert _get(h, h.gateway, path, first) is Status.OK  # phones keep working
+    assert _get(h, h.gateway, path, first) is Status.NOT_FOUND
+    assert h.metrics.digest_replays == 0  # refused by memory, never claimed
