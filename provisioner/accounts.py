@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from argon2.profiles import RFC_9106_LOW_MEMORY
 
 from provisioner.actor import Actor
-from provisioner.apikeys import Role, Verified
+from provisioner.apikeys import Role, Verified, principal_role, valid_name
 from provisioner.audit import entry_for
 from provisioner.chars import check_text
 from provisioner.errors import InputError
@@ -50,7 +49,6 @@ __all__ = [
     "Session",
 ]
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 MIN_PASSWORD = 10  # characters (NIST SP 800-63B 5.1.1.2 asks at least 8)
 MAX_PASSWORD = 1024  # characters: a bound on the work one login costs
 IDLE = 30 * 60.0  # seconds without a request before a session ends
@@ -130,20 +128,7 @@ class Accounts:
         :raises NotFoundError: no such tenant.
         :raises ConflictError: the name is taken.
         """
-        check_text(name, "account name")
-        if _NAME.fullmatch(name) is None:
-            raise InputError(
-                f"invalid account name {name!r}: 1 to 64 letters, digits and . _ @ -, "
-                "starting with a letter or digit"
-            )
-        try:
-            chosen = Role(role)
-        except ValueError:
-            raise InputError(f"invalid role {role!r}: expected admin, operator or viewer") from None
-        if chosen is Role.ADMIN and tenant is not None:
-            raise InputError(
-                "an admin account cannot be limited to a tenant; use operator or viewer"
-            )
+        chosen = principal_role(name, role, tenant, "account")
         _check_password(password)
         audit = entry_for(
             actor,
@@ -202,7 +187,7 @@ class Accounts:
     def login(self, name: str, password: str, now: float | None = None) -> Login:
         """Check a name and password; a new session when they are right and not throttled."""
         now = time.time() if now is None else now
-        account = self.store.accounts.by_name(name) if _NAME.fullmatch(name) else None
+        account = self.store.accounts.by_name(name) if valid_name(name) else None
         if account is not None and (account.throttled_until or 0.0) > now:
             return Login(None, refused=LoginRefused.THROTTLED,
                          retry_after=(account.throttled_until or now) - now)  # fmt: skip

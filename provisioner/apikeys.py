@@ -27,10 +27,45 @@ from provisioner.chars import check_text
 from provisioner.errors import InputError
 from provisioner.store import ApiKeyRecord, Store
 
-__all__ = ["ApiKeys", "CreatedKey", "Role", "Verified", "at_least"]
+__all__ = [
+    "ApiKeys",
+    "CreatedKey",
+    "Role",
+    "Verified",
+    "at_least",
+    "principal_role",
+    "valid_name",
+]
 
 _FORM = re.compile(r"prov_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+
+
+def valid_name(name: str) -> bool:
+    """Whether ``name`` may name a key or a web UI account."""
+    return _NAME.fullmatch(name) is not None
+
+
+def principal_role(name: str, role: str, tenant: str | None, kind: str) -> Role:
+    """The role of a new key or account (``kind``), after the rules both follow.
+
+    :raises InputError: a bad name, an unknown role, or an admin limited to a tenant.
+    """
+    check_text(name, f"{kind} name")
+    if not valid_name(name):
+        raise InputError(
+            f"invalid {kind} name {name!r}: 1 to 64 letters, digits and . _ @ -, "
+            "starting with a letter or digit"
+        )
+    try:
+        chosen = Role(role)
+    except ValueError:
+        raise InputError(f"invalid role {role!r}: expected admin, operator or viewer") from None
+    if chosen is Role.ADMIN and tenant is not None:
+        raise InputError(f"an admin {kind} cannot be limited to a tenant; use operator or viewer")
+    return chosen
+
+
 # last_used_at is written at most this often per key (not on every request).
 _USED_EVERY = 60.0
 
@@ -97,18 +132,7 @@ class ApiKeys:
         :raises InputError: bad name, role or expiry.
         :raises NotFoundError: no such tenant.
         """
-        check_text(name, "key name")
-        if _NAME.fullmatch(name) is None:
-            raise InputError(
-                f"invalid key name {name!r}: 1 to 64 letters, digits and . _ @ -, "
-                "starting with a letter or digit"
-            )
-        try:
-            chosen = Role(role)
-        except ValueError:
-            raise InputError(f"invalid role {role!r}: expected admin, operator or viewer") from None
-        if chosen is Role.ADMIN and tenant is not None:
-            raise InputError("an admin key cannot be limited to a tenant; use operator or viewer")
+        chosen = principal_role(name, role, tenant, "key")
         if expires_days is not None and not 0 < expires_days <= 3650:
             raise InputError(f"--expires {expires_days:g}: must be 1 to 3650 days")
         now = time.time() if now is None else now
