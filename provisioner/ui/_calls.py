@@ -77,6 +77,8 @@ class Caller:
         if route.body is not None:
             call.sent = dict(body or {})
             call.body = self.api.validate(route, call.sent)
+        if route.query is not None:
+            call.query = route.query.model_validate({})  # the defaults (no dry_run)
         reply = await (preview_call(call, route) if dry_run else route.handler(call))
         committed = self.api.services.committed
         if not dry_run and committed is not None:

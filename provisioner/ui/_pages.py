@@ -15,7 +15,9 @@ from aiohttp import web
 from provisioner.apikeys import Role
 from provisioner.errors import InputError
 from provisioner.mac import parse_mac
+from provisioner.ui._bulk import bulk
 from provisioner.ui._calls import segment
+from provisioner.ui._dashboard import dashboard
 from provisioner.ui._handler import Page, PageFunction, link, see_other
 
 __all__ = ["ROUTES"]
@@ -51,25 +53,6 @@ async def _tenants(page: Page) -> list[str]:
     return [t["name"] for t in found["items"]]
 
 
-# --- dashboard -------------------------------------------------------------------
-
-
-async def dashboard(page: Page) -> web.Response:
-    """Fleet at a glance: phones, unknown devices waiting, running jobs, latest changes."""
-    phones = await page.caller.get("/phones", limit=1)
-    pending = await page.caller.get("/devices/pending", limit=1, state="pending")
-    jobs = await page.caller.get("/jobs", limit=20, state="running")
-    audit = await page.caller.get("/audit", limit=10)
-    return page.render(
-        "dashboard.html",
-        title="Dashboard",
-        phones=phones["total"],
-        pending=pending["total"],
-        jobs=jobs["items"],
-        changes=audit["items"],
-    )
-
-
 # --- phones ----------------------------------------------------------------------
 
 
@@ -95,6 +78,7 @@ async def phones(page: Page) -> web.Response:
         total=found["total"],
         paging=_pages(page, found["total"], offset),
         deleted=page.query("deleted"),
+        done=page.query("done"),
     )
 
 
@@ -358,6 +342,7 @@ async def job_cancel(page: Page) -> web.Response:
 ROUTES: list[tuple[str, str, PageFunction]] = [
     ("GET", "/", dashboard),
     ("GET", "/phones", phones),
+    ("POST", "/phones/bulk", bulk),
     ("GET", "/phones/{mac}", phone),
     ("GET", "/phones/{mac}/files/{name}", phone_file),
     ("POST", "/phones/{mac}/action", phone_action),

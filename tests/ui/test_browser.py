@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import update
 
 from provisioner.catalog import Catalog
-from provisioner.store import PendingDevice, Store
+from provisioner.store import PendingDevice, SeenRow, Store
 from provisioner.store import _tables as t
 from tests.peers import fetch_with_curl
 from tests.ui.conftest import HOSTILE, HOSTILE_MAC, PASSWORD, Ui, log_in, screenshot
@@ -26,6 +26,12 @@ def served(ui: Ui) -> bytes:
     return body
 
 
+def assert_accessible(page: Page) -> None:
+    """axe-core finds no violation on the page as it is now."""
+    result = Axe().run(page)
+    assert [(v["id"], v["help"]) for v in result.response["violations"]] == []
+
+
 def test_log_in_and_find_a_phone_by_a_mac_typed_with_dashes(page: Page, ui: Ui) -> None:
     page.goto(ui.url("/ui/phones"))
     expect(page).to_have_url(re.compile(r"/ui/login\?next=%2Fui%2Fphones$"))
@@ -35,7 +41,6 @@ def test_log_in_and_find_a_phone_by_a_mac_typed_with_dashes(page: Page, ui: Ui) 
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("alert")).to_have_text("wrong name or password")
     log_in(page, ui, "admin")
-    screenshot(page, "dashboard")
     page.get_by_role("link", name="Phones", exact=True).click()
     page.get_by_label("Search").fill("00-04-F2-12-34-56")
     page.get_by_role("button", name="Find").click()
@@ -339,3 +344,114 @@ def test_groups_are_reordered_by_weight(page: Page, ui: Ui) -> None:
     expect(first).to_have_text(["office", "lobby"])
     page.get_by_role("button", name="Move office down").click()
     expect(first).to_have_text(["lobby", "office"])
+
+
+def test_the_dashboard_breaks_the_fleet_down(page: Page, ui: Ui, catalog: Catalog) -> None:
+    now = int(time.time())
+    month_ago = now - 30 * 86400
+    rows = [
+        SeenRow("805ec0123456", "805ec0123456", "10.0.0.21", "http", "/805ec0123456.cfg",
+                "Yealink SIP-T46S 66.85.0.5", "yealink", "t46s", "66.85.0.5", "ok", True,
+                1, now, now),
+        SeenRow("00562b123456", "00562b123456", "10.0.0.22", "http", "/00562b123456.xml",
+                "", "cisco", "cp8841-3pcc", "11-3-7", "ok", True, 1, month_ago, month_ago),
+        SeenRow("10.0.0.99", None, "10.0.0.99", "http", HOSTILE, "curl/8", "", "", "",
+                "not_found", False, 3, now, now),
+    ]  # fmt: skip
+    store = Store.open(ui.db, catalog)
+    try:
+        store.seen.record(rows, max_rows=100_000)
+    finally:
+        store.close()
+    log_in(page, ui, "operator")
+    expect(page.locator("#by-model")).to_contain_text("vvx410")
+    firmware = page.locator("#by-firmware tr", has_text="66.85.0.5")
+    expect(firmware).to_contain_text("t46s")
+    stale = page.locator("#stale-phones")
+    expect(stale).to_contain_text("00562b123456")  # last seen 30 days ago
+    expect(stale).not_to_contain_text("805ec0123456")  # seen just now
+    failed = page.locator("#failed-fetches tr", has_text="10.0.0.99")
+    expect(failed).to_contain_text(HOSTILE)  # a hostile path shows as text
+    expect(failed).to_contain_text("not_found")
+    assert page.evaluate("window.pwned") is None
+    screenshot(page, "dashboard")
+    page.get_by_label("Days").fill("60")
+    page.get_by_role("button", name="Show").click()
+    expect(page).to_have_url(ui.url("/ui/?days=60"))
+    expect(page.locator("#stale-phones")).not_to_contain_text("00562b123456")
+    page.locator("#by-model").get_by_role("link", name="vvx410", exact=True).click()
+    expect(page).to_have_url(ui.url("/ui/phones?model=vvx410"))
+
+
+def test_bulk_actions_on_the_phone_list(page: Page, ui: Ui) -> None:
+    chosen = ("0002fd123456", "001b54123456")
+    log_in(page, ui, "admin")
+
+    def select(query: str = "tenant=demo") -> None:
+        page.goto(ui.url(f"/ui/phones?{query}"))
+        for mac in chosen:
+            page.get_by_label(f"Select {mac}").check()
+
+    select()
+    page.get_by_label("With the selected phones").select_option("move to group")
+    page.get_by_label("Group (for move)").fill("lobby")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.get_by_role("status")).to_have_text("Done: move, 2 phone(s).")
+    page.goto(ui.url("/ui/phones?tenant=demo&group=lobby"))
+    for mac in chosen:
+        expect(page.locator("#phones")).to_contain_text(mac)
+    page.goto(ui.url("/ui/phones?tenant=demo&group=office"))
+    for mac in chosen:
+        expect(page.locator("#phones")).not_to_contain_text(mac)
+
+    # All or nothing: a phone that does not exist refuses the whole change set.
+    page.goto(ui.url("/ui/phones"))
+    token = page.locator("#bulk input[name=csrf]").input_value()
+    answer = page.request.post(
+        ui.url("/ui/phones/bulk"),
+        data=f"csrf={token}&action=disable&mac={chosen[0]}&mac=0004f2000000",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        max_redirects=0,
+    )
+    assert answer.status == 404, answer.status
+    assert "0004f2000000" in answer.text()
+    answer = page.request.post(
+        ui.url("/ui/phones/bulk"), form={"action": "disable", "mac": chosen[0]}, max_redirects=0
+    )
+    assert answer.status == 403, answer.status  # no CSRF token
+    page.goto(ui.url(f"/ui/phones/{chosen[0]}"))
+    expect(page.locator(".facts")).to_contain_text("Enabledyes")
+
+    select()
+    page.get_by_label("With the selected phones").select_option("disable")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.get_by_role("status")).to_have_text("Done: disable, 2 phone(s).")
+    for mac in chosen:
+        expect(page.locator("#phones tr", has_text=mac).locator("td").last).to_have_text("no")
+
+    select()
+    page.get_by_label("With the selected phones").select_option("enable")
+    page.get_by_role("button", name="Apply").click()
+    for mac in chosen:
+        expect(page.locator("#phones tr", has_text=mac).locator("td").last).to_have_text("yes")
+
+    select()
+    page.get_by_label("With the selected phones").select_option("reboot")
+    page.get_by_role("button", name="Apply").click()
+    expect(page).to_have_url(re.compile(re.escape(ui.url("/ui/jobs/")) + r"\d+$"))
+    expect(page.locator("main")).to_contain_text("reboot")
+
+    select()
+    page.get_by_label("With the selected phones").select_option("delete…")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Delete 2 phones?")
+    expect(page.locator("#doomed")).to_contain_text(chosen[1])
+    assert_accessible(page)
+    page.get_by_role("button", name="Delete 2 phones").click()
+    expect(page.get_by_role("status")).to_have_text("Done: delete, 2 phone(s).")
+    for mac in chosen:
+        gone = page.goto(ui.url(f"/ui/phones/{mac}"))
+        assert gone is not None
+        assert gone.status == 404
+    page.goto(ui.url("/ui/audit?mac=" + chosen[0]))
+    expect(page.locator("#audit tbody tr").first).to_contain_text("phone.remove")
