@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from aiohttp import web
 from pydantic import ValidationError
 
 from provisioner.actor import Actor, ActorKind
@@ -84,3 +85,18 @@ class Caller:
         if not dry_run and committed is not None:
             committed()  # phones get the change now, not at the next poll (as the API does)
         return None if reply.body is None else reply.body.model_dump(mode="json")
+
+    async def upload(self, path: str, request: web.BaseRequest) -> dict[str, Any]:
+        """A streamed ``multipart/form-data`` write (a firmware upload): the browser's body
+        goes to the route as it arrives, never read into memory here."""
+        call, route = self._call("POST", path)
+        if route.form is None:
+            raise AssertionError(f"{path} takes no streamed form")
+        call.request = request
+        reply = await route.handler(call)
+        committed = self.api.services.committed
+        if committed is not None:
+            committed()
+        assert reply.body is not None
+        answer: dict[str, Any] = reply.body.model_dump(mode="json")
+        return answer

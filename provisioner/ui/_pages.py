@@ -18,6 +18,7 @@ from provisioner.mac import parse_mac
 from provisioner.ui._bulk import bulk
 from provisioner.ui._calls import segment
 from provisioner.ui._dashboard import dashboard
+from provisioner.ui._firmware import ROUTES as FIRMWARE_ROUTES
 from provisioner.ui._handler import Page, PageFunction, link, see_other
 
 __all__ = ["ROUTES"]
@@ -362,4 +363,5 @@ ROUTES: list[tuple[str, str, PageFunction]] = [
     ("GET", "/jobs", jobs),
     ("GET", "/jobs/{id}", job),
     ("POST", "/jobs/{id}/cancel", job_cancel),
+    *FIRMWARE_ROUTES,
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 
@@ -12,6 +13,7 @@ from sqlalchemy import update
 from provisioner.catalog import Catalog
 from provisioner.store import PendingDevice, SeenRow, Store
 from provisioner.store import _tables as t
+from tests.api.test_operations import ROM_MAGIC, rom_zip
 from tests.peers import fetch_with_curl
 from tests.ui.conftest import HOSTILE, HOSTILE_MAC, PASSWORD, Ui, log_in, screenshot
 
@@ -206,6 +208,8 @@ def test_the_pages_pass_axe_core(page: Page, ui: Ui) -> None:
         ("jobs", "/ui/jobs"),
         ("tenants", "/ui/tenants"),
         ("schema", "/ui/settings"),
+        ("firmware", "/ui/firmware"),
+        ("rollouts", "/ui/rollouts"),
     ):
         page.goto(ui.url(path))
         found[name] = axe.run(page)
@@ -455,3 +459,75 @@ def test_bulk_actions_on_the_phone_list(page: Page, ui: Ui) -> None:
         assert gone.status == 404
     page.goto(ui.url("/ui/audit?mac=" + chosen[0]))
     expect(page.locator("#audit tbody tr").first).to_contain_text("phone.remove")
+
+
+def test_firmware_upload_with_progress_then_a_rollout_canary(page: Page, ui: Ui) -> None:
+    log_in(page, ui, "admin")
+    page.get_by_role("link", name="Firmware", exact=True).click()
+    assert_accessible(page)
+    page.get_by_label("Vendor").select_option("yealink")
+    page.get_by_label("Label").fill("ui-bad")
+    page.get_by_label("Archive or image").set_input_files(
+        {"name": "T46S-66.86.0.20.rom", "mimeType": "application/octet-stream", "buffer": b"no"}
+    )
+    page.get_by_role("button", name="Upload").click()
+    # Refused by the ingest checks; the bar shows the bytes sent, the status why.
+    expect(page.locator("#upload-status")).to_contain_text("is not a yealink firmware image")
+    bar = page.get_by_label("Upload progress")
+    assert bar.evaluate("b => b.value > 0 && b.value === b.max") is True
+    content = rom_zip()
+    page.get_by_label("Label").fill("ui-r1")
+    page.get_by_label("Archive or image").set_input_files(
+        {"name": "t46s.zip", "mimeType": "application/zip", "buffer": content}
+    )
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_role("status").first).to_have_text(
+        "Uploaded yealink/ui-r1 (inactive until activated)."
+    )
+    row = page.locator("#sets tr", has_text="yealink/ui-r1")
+    expect(row).to_contain_text(hashlib.sha256(content).hexdigest())
+    expect(row).to_contain_text(hashlib.sha256(ROM_MAGIC + b"image" * 99 + b"!").hexdigest())
+    screenshot(page, "firmware")
+    forged = page.request.post(
+        ui.url("/ui/firmware/upload"),
+        multipart={"vendor": "yealink", "label": "forged", "file": {"name": "a.zip",
+                   "mimeType": "application/zip", "buffer": content}},
+        max_redirects=0,
+    )  # fmt: skip
+    assert forged.status == 403, forged.status  # a streamed upload needs the token too
+    page.get_by_role("button", name="Activate yealink/ui-r1").click()
+    expect(page.locator("#sets tr", has_text="yealink/ui-r1").locator("td").nth(3)).to_have_text(
+        "yes"
+    )
+
+    page.get_by_role("link", name="Rollouts", exact=True).click()
+    page.get_by_label("Active firmware set").select_option("yealink/ui-r1")
+    page.get_by_label("Group (its phones of the set's vendor)").select_option("demo/office")
+    page.get_by_label("Canary wave (phones)").fill("1")
+    page.get_by_role("button", name="Start").click()
+    expect(page).to_have_url(re.compile(re.escape(ui.url("/ui/rollouts/")) + r"\d+$"))
+    expect(page.locator("#rollout-state")).to_have_text("running")
+    canary = page.locator("#rollout-phones tr", has_text="1").first
+    expect(canary).to_contain_text("waiting")
+    assert_accessible(page)
+    page.get_by_role("button", name="Halt").click()
+    expect(page.locator("#rollout-state")).to_have_text("halted")
+    page.get_by_role("button", name="Resume").click()
+    expect(page.locator("#rollout-state")).to_have_text("running")
+    # The canary fetches its files and reports the new firmware: the wave completes,
+    # seen by the page's own polling (no reload).
+    mac = canary.locator("td").first.inner_text()
+    agent = f"Yealink SIP-T46S 66.86.0.20 {':'.join(mac[i : i + 2] for i in range(0, 12, 2))}"
+    code, _ = fetch_with_curl(
+        "-A", agent, "--digest", "-u", f"{mac}:demo-http-pass",  # the demo fleet's login
+        f"http://127.0.0.1:{ui.http}/{mac}.cfg",
+    )  # fmt: skip
+    assert code == 200, code
+    expect(page.locator("#rollout-phones tr", has_text=mac)).to_contain_text(
+        "upgraded", timeout=30_000
+    )
+    screenshot(page, "rollout")
+    page.get_by_role("button", name="Roll back").click()
+    expect(page.locator("#rollout-state")).to_have_text("rolled_back")
+    page.goto(ui.url("/ui/audit?action=rollout.start"))
+    expect(page.locator("#audit tbody tr").first).to_contain_text("ui:admin")
