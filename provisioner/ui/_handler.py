@@ -84,6 +84,10 @@ class Page:
         """A query parameter's value ('' when absent)."""
         return self.request.query.get(name, "")
 
+    async def run(self, work: Callable[[], T]) -> T:
+        """Blocking service work (accounts, password hashing) on the API's worker thread."""
+        return await self.handler._db(work)
+
     def render(self, template: str, status: int = 200, **values: Any) -> web.Response:
         """A page from its template, with the account and CSRF token every page needs."""
         return self.handler.html(

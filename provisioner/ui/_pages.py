@@ -15,6 +15,7 @@ from aiohttp import web
 from provisioner.apikeys import Role
 from provisioner.errors import InputError
 from provisioner.mac import parse_mac
+from provisioner.ui._admin import ROUTES as ADMIN_ROUTES
 from provisioner.ui._bulk import bulk
 from provisioner.ui._calls import segment
 from provisioner.ui._dashboard import dashboard
@@ -364,4 +365,5 @@ ROUTES: list[tuple[str, str, PageFunction]] = [
     ("GET", "/jobs/{id}", job),
     ("POST", "/jobs/{id}/cancel", job_cancel),
     *FIRMWARE_ROUTES,
+    *ADMIN_ROUTES,
 ]

@@ -531,3 +531,60 @@ def test_firmware_upload_with_progress_then_a_rollout_canary(page: Page, ui: Ui)
     expect(page.locator("#rollout-state")).to_have_text("rolled_back")
     page.goto(ui.url("/ui/audit?action=rollout.start"))
     expect(page.locator("#audit tbody tr").first).to_contain_text("ui:admin")
+
+
+def test_api_keys_and_accounts_are_managed_by_an_admin_only(page: Page, ui: Ui) -> None:
+    log_in(page, ui, "operator")
+    expect(page.get_by_role("link", name="API keys")).to_have_count(0)
+    for path in ("/ui/apikeys", "/ui/accounts"):
+        refused = page.goto(ui.url(path))
+        assert refused is not None
+        assert refused.status == 403, (path, refused.status)
+    page.context.clear_cookies()
+
+    log_in(page, ui, "admin")
+    page.get_by_role("link", name="API keys", exact=True).click()
+    assert_accessible(page)
+    page.get_by_label("Name").fill("ui-made-key")
+    page.get_by_label("Role").select_option("viewer")
+    page.get_by_label("Tenant (limit it to)").select_option("other")
+    page.get_by_role("button", name="Make key").click()
+    key = page.get_by_label("The key").input_value()
+    phones = ui.url("/api/v1/phones")
+    code, body = fetch_with_curl("-H", f"X-API-Key: {key}", phones)
+    assert code == 200, code
+    assert b"805ec0aabbcc" in body
+    assert b"0004f2123456" not in body  # the key sees its tenant only
+    row = page.locator("#keys tr", has_text="ui-made-key")
+    expect(row).to_contain_text("account admin")
+    row.get_by_role("button", name=re.compile("^Revoke key")).click()
+    expect(page.locator("#keys tr", has_text="ui-made-key").get_by_role("button")).to_have_count(0)
+    assert fetch_with_curl("-H", f"X-API-Key: {key}", phones)[0] == 401
+
+    page.get_by_role("link", name="Accounts", exact=True).click()
+    assert_accessible(page)
+    page.get_by_label("Name").fill("newbie")
+    page.get_by_label("Role").select_option("viewer")
+    page.get_by_label("Password", exact=True).fill("short")
+    page.get_by_label("Password again").fill("short")
+    page.get_by_label("Password", exact=True).evaluate("e => e.removeAttribute('minlength')")
+    page.get_by_label("Password again").evaluate("e => e.removeAttribute('minlength')")
+    page.get_by_role("button", name="Make account").click()
+    expect(page.get_by_role("alert")).to_contain_text("a password has 10 to")  # the service's
+    page.go_back()
+    page.get_by_label("Name").fill("newbie")
+    page.get_by_label("Password", exact=True).fill("newbie-password")
+    page.get_by_label("Password again").fill("newbie-password")
+    page.get_by_role("button", name="Make account").click()
+    expect(page.get_by_role("status")).to_have_text("Done: created newbie.")
+    expect(page.locator("#accounts tr", has_text="newbie")).to_contain_text("viewer")
+    page.get_by_label("New password for newbie").fill("another-password")
+    page.get_by_label("Again for newbie").fill("another-password")
+    page.get_by_role("button", name="Set the password of newbie").click()
+    expect(page.get_by_role("status")).to_have_text("Done: new password for newbie.")
+    page.get_by_role("button", name="Remove account newbie").click()
+    expect(page.get_by_role("status")).to_have_text("Done: removed newbie.")
+    expect(page.locator("#accounts")).not_to_contain_text("newbie")
+    page.goto(ui.url("/ui/audit?actor=admin"))
+    for action in ("apikey.create", "account.create", "account.passwd", "account.remove"):
+        expect(page.locator("#audit")).to_contain_text(action)
