@@ -21,6 +21,7 @@ from provisioner.ui._calls import segment
 from provisioner.ui._dashboard import dashboard
 from provisioner.ui._firmware import ROUTES as FIRMWARE_ROUTES
 from provisioner.ui._handler import Page, PageFunction, link, see_other
+from provisioner.ui._import import ROUTES as IMPORT_ROUTES
 
 __all__ = ["ROUTES"]
 
@@ -366,4 +367,5 @@ ROUTES: list[tuple[str, str, PageFunction]] = [
     ("POST", "/jobs/{id}/cancel", job_cancel),
     *FIRMWARE_ROUTES,
     *ADMIN_ROUTES,
+    *IMPORT_ROUTES,
 ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import re
 import time
 
@@ -11,6 +13,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import update
 
 from provisioner.catalog import Catalog
+from provisioner.sipxcom_csv import HEADER
 from provisioner.store import PendingDevice, SeenRow, Store
 from provisioner.store import _tables as t
 from tests.api.test_operations import ROM_MAGIC, rom_zip
@@ -588,3 +591,57 @@ def test_api_keys_and_accounts_are_managed_by_an_admin_only(page: Page, ui: Ui) 
     page.goto(ui.url("/ui/audit?actor=admin"))
     for action in ("apikey.create", "account.create", "account.passwd", "account.remove"):
         expect(page.locator("#audit")).to_contain_text(action)
+
+
+def test_import_a_csv_file_after_its_preview_and_apply_a_fleet_file(page: Page, ui: Ui) -> None:
+    new_phone = "0004f2abcdef"
+    row = {
+        "User name": "330",
+        "SIP password": "New-330-pw",
+        "First name": HOSTILE,
+        "Last name": "New",
+        "Phone serial number": new_phone,
+        "Phone model": "polycomVVX410",
+        "Phone group": "imported",
+    }
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(HEADER)
+    writer.writerow([row.get(c, "") for c in HEADER])
+    upload = {"name": "users.csv", "mimeType": "text/csv", "buffer": out.getvalue().encode()}
+    log_in(page, ui, "operator")
+    page.get_by_role("link", name="Import", exact=True).click()
+    expect(page.get_by_label("Fleet file (all or nothing, as provisioner apply)")).to_have_count(0)
+    page.get_by_label("Tenant to import into").select_option("demo")
+    page.get_by_role("button", name="Choose").click()
+    assert_accessible(page)
+    page.get_by_label("CSV file for demo").set_input_files(upload)
+    page.get_by_role("button", name="Preview").click()
+    report = page.locator("#report")
+    expect(report.get_by_role("status")).to_have_text(
+        "Preview of 1 row(s) for tenant demo: nothing is saved yet."
+    )
+    # The hostile name as the phone's XML file escapes it, shown on the page as text.
+    expect(page.get_by_role("region", name=f"phone {new_phone}")).to_contain_text("&lt;img src=x")
+    assert page.evaluate("window.pwned") is None
+    screenshot(page, "import")
+    assert_accessible(page)
+    gone = page.request.get(ui.url(f"/ui/phones/{new_phone}"))
+    assert gone.status == 404  # a preview stores nothing
+    page.get_by_label("CSV file for demo").set_input_files(upload)
+    page.get_by_role("button", name="Import", exact=True).click()
+    expect(report.get_by_role("status")).to_have_text("Imported 1 row(s) into tenant demo.")
+    page.goto(ui.url(f"/ui/phones/{new_phone}"))
+    expect(page.get_by_role("link", name="imported")).to_be_visible()
+    page.context.clear_cookies()
+
+    log_in(page, ui, "admin")
+    page.goto(ui.url("/ui/import"))
+    page.get_by_label("Fleet file (all or nothing, as provisioner apply)").fill(
+        'version = 1\n[[tenants]]\nname = "other"\nsip_domain = "pbx.other.example"\n'
+        '[[groups]]\ntenant = "other"\nname = "from-ui"\n'
+    )
+    page.get_by_role("button", name="Apply fleet file").click()
+    expect(page.locator("#fleet-report").get_by_role("status")).to_contain_text("group created")
+    page.goto(ui.url("/ui/groups"))
+    expect(page.locator("main")).to_contain_text("from-ui")
