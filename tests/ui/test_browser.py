@@ -9,7 +9,7 @@ import re
 import time
 
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FilePayload, Page, expect
 from sqlalchemy import update
 
 from provisioner.catalog import Catalog
@@ -608,7 +608,11 @@ def test_import_a_csv_file_after_its_preview_and_apply_a_fleet_file(page: Page, 
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(HEADER)
     writer.writerow([row.get(c, "") for c in HEADER])
-    upload = {"name": "users.csv", "mimeType": "text/csv", "buffer": out.getvalue().encode()}
+    upload: FilePayload = {
+        "name": "users.csv",
+        "mimeType": "text/csv",
+        "buffer": out.getvalue().encode(),
+    }
     log_in(page, ui, "operator")
     page.get_by_role("link", name="Import", exact=True).click()
     expect(page.get_by_label("Fleet file (all or nothing, as provisioner apply)")).to_have_count(0)
