@@ -10,6 +10,7 @@ shows a confirmation page naming every phone.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp import web
@@ -19,9 +20,11 @@ from provisioner.mac import parse_mac
 from provisioner.ui._calls import segment
 from provisioner.ui._handler import Page, link, see_other
 
-__all__ = ["bulk"]
+__all__ = ["BULK_DONE", "bulk"]
 
 ACTIONS = ("move", "enable", "disable", "resync", "reboot", "delete")
+# The phones page's note after a bulk action: ?done=ACTION:COUNT.
+BULK_DONE = re.compile(f"(?:{'|'.join(ACTIONS)}):[0-9]{{1,6}}")
 
 
 def _selected(page: Page) -> list[str]:

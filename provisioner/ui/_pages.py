@@ -16,7 +16,7 @@ from provisioner.apikeys import Role
 from provisioner.errors import InputError
 from provisioner.mac import parse_mac
 from provisioner.ui._admin import ROUTES as ADMIN_ROUTES
-from provisioner.ui._bulk import bulk
+from provisioner.ui._bulk import BULK_DONE, bulk
 from provisioner.ui._calls import segment
 from provisioner.ui._dashboard import dashboard
 from provisioner.ui._firmware import ROUTES as FIRMWARE_ROUTES
@@ -81,7 +81,8 @@ async def phones(page: Page) -> web.Response:
         total=found["total"],
         paging=_pages(page, found["total"], offset),
         deleted=page.query("deleted"),
-        done=page.query("done"),
+        # Shown only in the form bulk() writes: a crafted link cannot put words on the page.
+        done=page.query("done") if BULK_DONE.fullmatch(page.query("done")) else "",
     )
 
 

@@ -462,6 +462,8 @@ def test_bulk_actions_on_the_phone_list(page: Page, ui: Ui) -> None:
         assert gone.status == 404
     page.goto(ui.url("/ui/audit?mac=" + chosen[0]))
     expect(page.locator("#audit tbody tr").first).to_contain_text("phone.remove")
+    page.goto(ui.url("/ui/phones?done=delete:2%20-%20call%20555"))  # a crafted note
+    expect(page.get_by_role("status")).to_have_count(0)
 
 
 def test_firmware_upload_with_progress_then_a_rollout_canary(page: Page, ui: Ui) -> None:
