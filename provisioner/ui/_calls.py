@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from aiohttp import web
 from pydantic import ValidationError
 
 from provisioner.actor import Actor, ActorKind
@@ -77,8 +78,31 @@ class Caller:
         if route.body is not None:
             call.sent = dict(body or {})
             call.body = self.api.validate(route, call.sent)
+        if route.query is not None:
+            call.query = route.query.model_validate({})  # the defaults (no dry_run)
         reply = await (preview_call(call, route) if dry_run else route.handler(call))
         committed = self.api.services.committed
         if not dry_run and committed is not None:
             committed()  # phones get the change now, not at the next poll (as the API does)
         return None if reply.body is None else reply.body.model_dump(mode="json")
+
+    async def upload(self, path: str, request: web.BaseRequest, **query: object) -> dict[str, Any]:
+        """A streamed ``multipart/form-data`` write (a firmware upload, a CSV import): the
+        browser's body goes to the route as it arrives, never read into memory here."""
+        call, route = self._call("POST", path)
+        if route.form is None:
+            raise AssertionError(f"{path} takes no streamed form")
+        call.request = request
+        if route.query is not None:
+            given = {k: v for k, v in query.items() if v is not None and v != ""}
+            try:
+                call.query = route.query.model_validate(given)
+            except ValidationError as exc:
+                raise invalid(exc, "query", INVALID_PARAMETER) from None
+        reply = await route.handler(call)
+        committed = self.api.services.committed
+        if committed is not None:
+            committed()
+        assert reply.body is not None
+        answer: dict[str, Any] = reply.body.model_dump(mode="json")
+        return answer

@@ -84,6 +84,10 @@ class Page:
         """A query parameter's value ('' when absent)."""
         return self.request.query.get(name, "")
 
+    async def run(self, work: Callable[[], T]) -> T:
+        """Blocking service work (accounts, password hashing) on the API's worker thread."""
+        return await self.handler._db(work)
+
     def render(self, template: str, status: int = 200, **values: Any) -> web.Response:
         """A page from its template, with the account and CSRF token every page needs."""
         return self.handler.html(
@@ -182,8 +186,15 @@ class UiHandler:
             return self._error(403, "your session has ended: log in again")
         form = None
         if request.method == "POST":
-            form = await _form(request)
-            if not Accounts.csrf_ok(session, form.get("csrf")):
+            if request.content_type == "multipart/form-data":
+                # An upload, streamed to the API's route unread: its token comes in the
+                # form's action URL or the script's header instead of the body.
+                form = MultiDictProxy(MultiDict[str]())
+                given = request.headers.get("X-CSRF-Token") or request.query.get("csrf")
+            else:
+                form = await _form(request)
+                given = form.get("csrf")
+            if not Accounts.csrf_ok(session, given):
                 log.warning("event=ui_csrf_refused account=%s path=%s", session.identity.name, path)
                 return self._error(403, "the form's security token is missing or stale: reload")
         elif request.method not in ("GET", "HEAD"):

@@ -15,8 +15,13 @@ from aiohttp import web
 from provisioner.apikeys import Role
 from provisioner.errors import InputError
 from provisioner.mac import parse_mac
+from provisioner.ui._admin import ROUTES as ADMIN_ROUTES
+from provisioner.ui._bulk import BULK_DONE, bulk
 from provisioner.ui._calls import segment
+from provisioner.ui._dashboard import dashboard
+from provisioner.ui._firmware import ROUTES as FIRMWARE_ROUTES
 from provisioner.ui._handler import Page, PageFunction, link, see_other
+from provisioner.ui._import import ROUTES as IMPORT_ROUTES
 
 __all__ = ["ROUTES"]
 
@@ -51,25 +56,6 @@ async def _tenants(page: Page) -> list[str]:
     return [t["name"] for t in found["items"]]
 
 
-# --- dashboard -------------------------------------------------------------------
-
-
-async def dashboard(page: Page) -> web.Response:
-    """Fleet at a glance: phones, unknown devices waiting, running jobs, latest changes."""
-    phones = await page.caller.get("/phones", limit=1)
-    pending = await page.caller.get("/devices/pending", limit=1, state="pending")
-    jobs = await page.caller.get("/jobs", limit=20, state="running")
-    audit = await page.caller.get("/audit", limit=10)
-    return page.render(
-        "dashboard.html",
-        title="Dashboard",
-        phones=phones["total"],
-        pending=pending["total"],
-        jobs=jobs["items"],
-        changes=audit["items"],
-    )
-
-
 # --- phones ----------------------------------------------------------------------
 
 
@@ -95,6 +81,8 @@ async def phones(page: Page) -> web.Response:
         total=found["total"],
         paging=_pages(page, found["total"], offset),
         deleted=page.query("deleted"),
+        # Shown only in the form bulk() writes: a crafted link cannot put words on the page.
+        done=page.query("done") if BULK_DONE.fullmatch(page.query("done")) else "",
     )
 
 
@@ -358,6 +346,7 @@ async def job_cancel(page: Page) -> web.Response:
 ROUTES: list[tuple[str, str, PageFunction]] = [
     ("GET", "/", dashboard),
     ("GET", "/phones", phones),
+    ("POST", "/phones/bulk", bulk),
     ("GET", "/phones/{mac}", phone),
     ("GET", "/phones/{mac}/files/{name}", phone_file),
     ("POST", "/phones/{mac}/action", phone_action),
@@ -377,4 +366,7 @@ ROUTES: list[tuple[str, str, PageFunction]] = [
     ("GET", "/jobs", jobs),
     ("GET", "/jobs/{id}", job),
     ("POST", "/jobs/{id}/cancel", job_cancel),
+    *FIRMWARE_ROUTES,
+    *ADMIN_ROUTES,
+    *IMPORT_ROUTES,
 ]

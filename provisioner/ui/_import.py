@@ -1,0 +1,77 @@
+"""The Import page: sipXcom's CSV file (with its dry-run preview) and fleet files.
+
+A CSV file is the browser's ``multipart/form-data`` body streamed to the
+API's ``POST /import/csv`` route unread, so the tenant and ``dry_run`` come in
+the form's action URL (that route takes only the ``file`` part). Preview and
+Import are two buttons of the same form: a browser cannot keep a chosen file
+from one page to the next, so the preview page offers the form again. A
+fleet file goes as text to ``POST /fleet/apply`` (all or nothing; the API
+has no preview of it).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from provisioner.ui._handler import Page
+
+__all__ = ["ROUTES"]
+
+
+async def _tenants(page: Page) -> list[str]:
+    found = await page.caller.get("/tenants", limit=1000)
+    return [t["name"] for t in found["items"]]
+
+
+async def import_page(page: Page) -> web.Response:
+    """The forms: tenant, CSV file (Preview / Import), fleet file."""
+    return page.render(
+        "import.html",
+        title="Import",
+        tenants=await _tenants(page),
+        tenant=page.query("tenant"),
+        report=None,
+        fleet=None,
+    )
+
+
+async def import_csv(page: Page) -> web.Response:
+    """Import (or preview) a CSV file into the tenant of the action URL."""
+    tenant = page.query("tenant")
+    dry_run = page.query("dry_run") == "1"
+    report = await page.caller.upload(
+        "/import/csv", page.request, tenant=tenant, dry_run="true" if dry_run else "false"
+    )
+    return page.render(
+        "import.html",
+        title="Import preview" if dry_run else "Imported",
+        tenants=await _tenants(page),
+        tenant=tenant,
+        report=report,
+        fleet=None,
+    )
+
+
+async def import_fleet(page: Page) -> web.Response:
+    """Apply a fleet file (TOML or JSON), all or nothing."""
+    body = {
+        "format": page.field("format") or "toml",
+        "content": page.field("content"),
+        "prune": bool(page.field("prune")),
+    }
+    applied = await page.caller.write("POST", "/fleet/apply", body)
+    return page.render(
+        "import.html",
+        title="Fleet file applied",
+        tenants=await _tenants(page),
+        tenant="",
+        report=None,
+        fleet=applied,
+    )
+
+
+ROUTES = [
+    ("GET", "/import", import_page),
+    ("POST", "/import/csv", import_csv),
+    ("POST", "/import/fleet", import_fleet),
+]
