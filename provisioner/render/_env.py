@@ -20,6 +20,33 @@ from provisioner.render._escape import finalize
 __all__ = ["TemplateValueError", "make_environments"]
 
 
+# Every attribute an exact ``dict`` instance has (they have no instance
+# ``__dict__``, so these are all): any other name cannot be an attribute.
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with a shortcut for the plain dicts contexts are made of.
+
+    ``obj.name`` in a template tries the attribute first, then the item. On
+    an exact ``dict`` and a name that is not one of its attributes, the
+    attribute lookup always fails (raising and catching an AttributeError,
+    the bulk of the cost), so the item is looked up directly: the same
+    result, and an item of a dict is what ``obj['name']`` returns without
+    any check anyway. Everything else (a dict method, other types, a
+    missing item) takes the sandbox's own path with its checks.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """Subscribe ``obj`` from sandboxed code, preferring the attribute (as the sandbox does)."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
 class TemplateValueError(LookupError):
     """A template asked for something the data does not have (e.g. an unmapped value)."""
 
@@ -74,7 +101,7 @@ def make_environments(
     loader = FileSystemLoader([str(p) for p in search_path])
     envs: dict[OutputFormat, ImmutableSandboxedEnvironment] = {}
     for fmt in OutputFormat:
-        env = ImmutableSandboxedEnvironment(
+        env = _Environment(
             loader=loader,
             undefined=StrictUndefined,
             autoescape=fmt is OutputFormat.XML,
