@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import FileSystemLoader, StrictUndefined, pass_context
-from jinja2.runtime import Context
+from jinja2.runtime import Context, LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from provisioner.catalog import OutputFormat
+from provisioner.domain import DirectoryEntry, Phonebook, PhonebookEntry
 from provisioner.render._escape import finalize
 
 __all__ = ["TemplateValueError", "make_environments"]
@@ -23,6 +24,13 @@ __all__ = ["TemplateValueError", "make_environments"]
 # Every attribute an exact ``dict`` instance has (they have no instance
 # ``__dict__``, so these are all): any other name cannot be an attribute.
 _DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+# Types whose attributes' safety the environment remembers: Jinja's loop
+# object and the frozen records contexts hold (none overrides ``__class__``,
+# so ``isinstance`` of one of them is decided by its exact type). Only names
+# an object of the type has are asked about, so the memory stays small.
+_BY_TYPE = frozenset({LoopContext, str, Phonebook, PhonebookEntry, DirectoryEntry})
 
 
 class _Environment(ImmutableSandboxedEnvironment):
@@ -37,6 +45,10 @@ class _Environment(ImmutableSandboxedEnvironment):
     missing item) takes the sandbox's own path with its checks.
     """
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._safe: dict[tuple[type, str], bool] = {}
+
     def getattr(self, obj: Any, attribute: str) -> Any:
         """Subscribe ``obj`` from sandboxed code, preferring the attribute (as the sandbox does)."""
         if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
@@ -45,6 +57,22 @@ class _Environment(ImmutableSandboxedEnvironment):
             except KeyError:
                 pass
         return super().getattr(obj, attribute)
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        """The sandbox's answer, remembered per (type, name) for the types in ``_BY_TYPE``.
+
+        For those types the answer depends on the type and the name only
+        (the checks are ``isinstance`` tests of the object and tests of the
+        name; the value is not consulted), and loop variables
+        (``loop.index``) ask it on every iteration.
+        """
+        kind = type(obj)
+        if kind not in _BY_TYPE:
+            return super().is_safe_attribute(obj, attr, value)
+        known = self._safe.get((kind, attr))
+        if known is None:
+            known = self._safe[(kind, attr)] = super().is_safe_attribute(obj, attr, value)
+        return known
 
 
 class TemplateValueError(LookupError):
