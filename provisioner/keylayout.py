@@ -137,6 +137,7 @@ def place_keys(
         numbered = auto + numbered
     first_line = min(lines, default=1)
     slots: list[dict[int, PlacedKey]] = [{} for _ in range(module_count + 1)]
+    free = [1] * (module_count + 1)  # per target: every slot below it is taken
     for number, key in numbered:
         where = f"key {number}" if number else "automatic line key"
         found = _problems_of(key, where, model, family, lines, users)
@@ -162,12 +163,16 @@ def place_keys(
                 )
                 continue
             start = (key.page - 1) * page + 1
-        slot = next((n for n in range(start, size + 1) if n not in slots[target]), None)
+        # Slots below free[target] are all taken: start the search there at the earliest.
+        taken = slots[target]
+        slot = next((n for n in range(max(start, free[target]), size + 1) if n not in taken), None)
         if slot is None:
             problems.append(f"{where}: no free key left on {_target(model, module, target)}")
             continue
         line = key.line or first_line
-        slots[target][slot] = PlacedKey(slot, target, number, key, line)
+        taken[slot] = PlacedKey(slot, target, number, key, line)
+        if start <= free[target]:
+            free[target] = slot + 1
     dropped = _place_policy(
         policy, len(keys), slots, model, family, module, policy_from, first_line
     )

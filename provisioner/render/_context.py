@@ -216,19 +216,20 @@ def _keys(view: PhoneView, lines: list[dict[str, Any]]) -> dict[str, Any]:
         k = placed.key
         line = by_position.get(placed.line, {})
         value = k.value
-        address = value.split(":", 1)[1] if is_sip_uri(value) else f"{value}@{domain}"
+        label = k.label
+        user, address, uri = _target(value, domain) if value else ("", "", "")
         return {
             "slot": placed.slot,
             "number": placed.number,
-            "type": str(k.type),
+            "type": k.type.value,
             "value": value,
-            "label": k.label,
-            "text": k.label or value or line.get("label") or line.get("user", ""),
+            "label": label,
+            "text": label or value or line.get("label") or line.get("user", ""),
             "line": placed.line,
             "line_label": line.get("label", ""),
-            "user": address.split("@", 1)[0] if value else "",
-            "address": address if value else "",
-            "uri": f"sip:{address}" if value else "",
+            "user": user,
+            "address": address,
+            "uri": uri,
         }
 
     module = layout.module
@@ -253,6 +254,17 @@ def _keys(view: PhoneView, lines: list[dict[str, Any]]) -> dict[str, Any]:
     # and a lookup per slot keeps that linear in the slots (a scan of ``keys``
     # per slot made the keys sections the bulk of rendering, bench/render.py).
     return {"keys": keys, "key_slots": {k["slot"]: k for k in keys}, "modules": modules}
+
+
+@functools.lru_cache(maxsize=4096)
+def _target(value: str, domain: str) -> tuple[str, str, str]:
+    """User, address (user@host) and SIP URI of a key's target (an extension or a SIP URI).
+
+    Cached: a tenant's phones watch the same few extensions, and the URI
+    match is most of the cost of a key's context.
+    """
+    address = value.split(":", 1)[1] if is_sip_uri(value) else f"{value}@{domain}"
+    return address.split("@", 1)[0], address, f"sip:{address}"
 
 
 # Flattened contacts by the identities of (directory, *phonebooks): a snapshot

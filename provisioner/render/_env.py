@@ -11,13 +11,68 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import FileSystemLoader, StrictUndefined, pass_context
-from jinja2.runtime import Context
+from jinja2.runtime import Context, LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from provisioner.catalog import OutputFormat
+from provisioner.domain import DirectoryEntry, Phonebook, PhonebookEntry
 from provisioner.render._escape import finalize
 
 __all__ = ["TemplateValueError", "make_environments"]
+
+
+# Every attribute an exact ``dict`` instance has (they have no instance
+# ``__dict__``, so these are all): any other name cannot be an attribute.
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+# Types whose attributes' safety the environment remembers: Jinja's loop
+# object and the frozen records contexts hold (none overrides ``__class__``,
+# so ``isinstance`` of one of them is decided by its exact type). Only names
+# an object of the type has are asked about, so the memory stays small.
+_BY_TYPE = frozenset({LoopContext, str, Phonebook, PhonebookEntry, DirectoryEntry})
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with a shortcut for the plain dicts contexts are made of.
+
+    ``obj.name`` in a template tries the attribute first, then the item. On
+    an exact ``dict`` and a name that is not one of its attributes, the
+    attribute lookup always fails (raising and catching an AttributeError,
+    the bulk of the cost), so the item is looked up directly: the same
+    result, and an item of a dict is what ``obj['name']`` returns without
+    any check anyway. Everything else (a dict method, other types, a
+    missing item) takes the sandbox's own path with its checks.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._safe: dict[tuple[type, str], bool] = {}
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """Subscribe ``obj`` from sandboxed code, preferring the attribute (as the sandbox does)."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        """The sandbox's answer, remembered per (type, name) for the types in ``_BY_TYPE``.
+
+        For those types the answer depends on the type and the name only
+        (the checks are ``isinstance`` tests of the object and tests of the
+        name; the value is not consulted), and loop variables
+        (``loop.index``) ask it on every iteration.
+        """
+        kind = type(obj)
+        if kind not in _BY_TYPE:
+            return super().is_safe_attribute(obj, attr, value)
+        known = self._safe.get((kind, attr))
+        if known is None:
+            known = self._safe[(kind, attr)] = super().is_safe_attribute(obj, attr, value)
+        return known
 
 
 class TemplateValueError(LookupError):
@@ -74,7 +129,7 @@ def make_environments(
     loader = FileSystemLoader([str(p) for p in search_path])
     envs: dict[OutputFormat, ImmutableSandboxedEnvironment] = {}
     for fmt in OutputFormat:
-        env = ImmutableSandboxedEnvironment(
+        env = _Environment(
             loader=loader,
             undefined=StrictUndefined,
             autoescape=fmt is OutputFormat.XML,
