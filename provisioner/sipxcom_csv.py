@@ -114,6 +114,7 @@ SECRET_COLUMNS = frozenset({SIP_PASSWORD, "PIN", "Voicemail PIN"})
 
 MAX_ROWS = 250_000
 MAX_PROBLEMS = 200  # reported of a bad file; the rest are counted
+_SEP = "\x00"  # between a user's kept values (FileUser.attrs)
 _CHUNK = 500  # values per IN (...) list: far below SQLite's and PostgreSQL's limits
 _WHOLE_TENANT = 2000  # phones to read one by one; past this the whole tenant is read
 
@@ -138,9 +139,10 @@ class FileUser:
 
     row: int  # the first row of the user
     change: UserChange  # without attributes: they are ``attrs``
-    # The kept columns' values in KEPT's order ("": empty), or () when none: a tuple
-    # weighs a fifth of a dict, and a file may hold 100,000 users.
-    attrs: tuple[str, ...]
+    # The kept columns' values in KEPT's order ("": empty) joined by NUL (which no value
+    # holds: _row refuses it), or "" when none. One string weighs a fraction of a tuple
+    # of strings (each ~50 bytes of header), and a file may hold 100,000 users.
+    attrs: str
 
 
 @dataclass(slots=True)
@@ -262,7 +264,7 @@ def _split(value: str) -> list[str]:
 
 def _row(
     catalog: Catalog, number: int, values: Mapping[str, str], problems: _Problems
-) -> tuple[Row, UserChange, tuple[str, ...]] | None:
+) -> tuple[Row, UserChange, str] | None:
     """One record's checked values: the row, what it gives its user (the change and the
     kept values); ``None`` when a value is bad (problems say which)."""
     bad = False
@@ -330,7 +332,9 @@ def _row(
     if bad:
         return None
     attrs = (
-        tuple(values.get(c, "") for c in KEPT) if user and any(c in values for c in KEPT) else ()
+        _SEP.join([values.get(c, "") for c in KEPT])
+        if user and any(c in values for c in KEPT)
+        else ""
     )
     row = Row(number, user, mac, model, description, tuple(dict.fromkeys(groups)))
     return row, change, attrs
@@ -435,7 +439,7 @@ def _parse(data: bytes, catalog: Catalog, progress: Progress | None) -> Parsed:
 def _same_user(
     row: Row,
     change: UserChange,
-    attrs: tuple[str, ...],
+    attrs: str,
     users: dict[str, FileUser],
     problems: _Problems,
 ) -> None:
@@ -468,15 +472,16 @@ def _same_user(
     if not earlier.attrs:
         earlier.attrs = attrs
         return
-    merged = list(earlier.attrs)
-    for index, (column, value, other) in enumerate(zip(KEPT, attrs, earlier.attrs, strict=True)):
+    merged = earlier.attrs.split(_SEP)
+    pairs = zip(KEPT, attrs.split(_SEP), earlier.attrs.split(_SEP), strict=True)
+    for index, (column, value, other) in enumerate(pairs):
         if value and other and value != other:
             problems.add(
                 row.number, column, f"user {row.user} has another value at row {earlier.row}"
             )
         elif value and not other:
             merged[index] = value
-    earlier.attrs = tuple(merged)
+    earlier.attrs = _SEP.join(merged)
 
 
 def _same_phone(row: Row, phones: dict[str, Row], problems: _Problems) -> None:
@@ -678,7 +683,8 @@ def _merged_users(parsed: Parsed, stored: Mapping[str, SipUser]) -> dict[str, Si
         del parsed.users[name]
         change = given.change
         if given.attrs:
-            kept = {c: v for c, v in zip(KEPT, given.attrs, strict=True) if v}
+            values = given.attrs.split(_SEP)
+            kept = {c: v for c, v in zip(KEPT, values, strict=True) if v}
             change = replace(change, attributes=kept)
         users[name] = change.applied_to(stored.get(name) or SipUser(name))
     return users
