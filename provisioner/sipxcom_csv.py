@@ -28,7 +28,7 @@ import csv
 import io
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, ItemsView, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -730,8 +730,21 @@ class _Kept(Mapping[str, str]):
     def __len__(self) -> int:
         return sum(1 for _ in self._pairs())
 
+    def items(self) -> ItemsView[str, str]:
+        # Mapping's would split the string once per value.
+        return _KeptItems(self)
+
     def __repr__(self) -> str:
         return repr(dict(self._pairs()))
+
+
+class _KeptItems(ItemsView[str, str]):
+    """A :class:`_Kept`'s items, from one split of its string."""
+
+    _mapping: _Kept
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return self._mapping._pairs()
 
 
 class _Pool:
