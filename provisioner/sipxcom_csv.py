@@ -28,7 +28,7 @@ import csv
 import io
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, ItemsView, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -114,6 +114,8 @@ SECRET_COLUMNS = frozenset({SIP_PASSWORD, "PIN", "Voicemail PIN"})
 
 MAX_ROWS = 250_000
 MAX_PROBLEMS = 200  # reported of a bad file; the rest are counted
+_SEP = "\x00"  # between a user's kept values (FileUser.attrs)
+_POOLED = 1000  # distinct values of a kept column worth sharing (_Pool)
 _CHUNK = 500  # values per IN (...) list: far below SQLite's and PostgreSQL's limits
 _WHOLE_TENANT = 2000  # phones to read one by one; past this the whole tenant is read
 
@@ -138,9 +140,10 @@ class FileUser:
 
     row: int  # the first row of the user
     change: UserChange  # without attributes: they are ``attrs``
-    # The kept columns' values in KEPT's order ("": empty), or () when none: a tuple
-    # weighs a fifth of a dict, and a file may hold 100,000 users.
-    attrs: tuple[str, ...]
+    # The kept columns' values in KEPT's order ("": empty) joined by NUL (which no value
+    # holds: _row refuses it), or "" when none. One string weighs a fraction of a tuple
+    # of strings (each ~50 bytes of header), and a file may hold 100,000 users.
+    attrs: str
 
 
 @dataclass(slots=True)
@@ -262,7 +265,7 @@ def _split(value: str) -> list[str]:
 
 def _row(
     catalog: Catalog, number: int, values: Mapping[str, str], problems: _Problems
-) -> tuple[Row, UserChange, tuple[str, ...]] | None:
+) -> tuple[Row, UserChange, str] | None:
     """One record's checked values: the row, what it gives its user (the change and the
     kept values); ``None`` when a value is bad (problems say which)."""
     bad = False
@@ -330,7 +333,9 @@ def _row(
     if bad:
         return None
     attrs = (
-        tuple(values.get(c, "") for c in KEPT) if user and any(c in values for c in KEPT) else ()
+        _SEP.join([values.get(c, "") for c in KEPT])
+        if user and any(c in values for c in KEPT)
+        else ""
     )
     row = Row(number, user, mac, model, description, tuple(dict.fromkeys(groups)))
     return row, change, attrs
@@ -435,7 +440,7 @@ def _parse(data: bytes, catalog: Catalog, progress: Progress | None) -> Parsed:
 def _same_user(
     row: Row,
     change: UserChange,
-    attrs: tuple[str, ...],
+    attrs: str,
     users: dict[str, FileUser],
     problems: _Problems,
 ) -> None:
@@ -468,15 +473,16 @@ def _same_user(
     if not earlier.attrs:
         earlier.attrs = attrs
         return
-    merged = list(earlier.attrs)
-    for index, (column, value, other) in enumerate(zip(KEPT, attrs, earlier.attrs, strict=True)):
+    merged = earlier.attrs.split(_SEP)
+    pairs = zip(KEPT, attrs.split(_SEP), earlier.attrs.split(_SEP), strict=True)
+    for index, (column, value, other) in enumerate(pairs):
         if value and other and value != other:
             problems.add(
                 row.number, column, f"user {row.user} has another value at row {earlier.row}"
             )
         elif value and not other:
             merged[index] = value
-    earlier.attrs = tuple(merged)
+    earlier.attrs = _SEP.join(merged)
 
 
 def _same_phone(row: Row, phones: dict[str, Row], problems: _Problems) -> None:
@@ -673,15 +679,93 @@ def _merged_users(parsed: Parsed, stored: Mapping[str, SipUser]) -> dict[str, Si
     """Each user of the file as it will be (stored, with the file's fields applied).
     ``parsed.users`` is emptied as they are merged."""
     users: dict[str, SipUser] = {}
+    pool = _Pool()
     while parsed.users:
         name, given = next(iter(parsed.users.items()))
         del parsed.users[name]
         change = given.change
+        old = stored.get(name)
+        if old is None and given.attrs:
+            # A new user's attributes are the file's alone: kept as the file gave them.
+            user = change.applied_to(SipUser(name))
+            users[name] = replace(user, attributes=_Kept(given.attrs))
+            continue
         if given.attrs:
-            kept = {c: v for c, v in zip(KEPT, given.attrs, strict=True) if v}
+            values = given.attrs.split(_SEP)
+            kept = {c: pool.one(c, v) for c, v in zip(KEPT, values, strict=True) if v}
             change = replace(change, attributes=kept)
-        users[name] = change.applied_to(stored.get(name) or SipUser(name))
+        users[name] = change.applied_to(old or SipUser(name))
     return users
+
+
+# KEPT's indexes in the order of the column names: a user's attributes are by name.
+_BY_NAME = tuple(sorted(range(len(KEPT)), key=KEPT.__getitem__))
+_INDEX = {column: index for index, column in enumerate(KEPT)}
+
+
+class _Kept(Mapping[str, str]):
+    """A new user's attributes, read from its NUL-joined kept values (FileUser.attrs), in
+    the order of their names as :meth:`UserChange.applied_to` gives them. A dict of
+    them would weigh several times the string (47 columns filled: ~5 KB a user)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: str) -> None:
+        self._values = values
+
+    def _pairs(self) -> Iterator[tuple[str, str]]:
+        values = self._values.split(_SEP)
+        return ((KEPT[i], values[i]) for i in _BY_NAME if values[i])
+
+    def __getitem__(self, name: str) -> str:
+        index = _INDEX.get(name)
+        value = "" if index is None else self._values.split(_SEP)[index]
+        if not value:
+            raise KeyError(name)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return (column for column, _ in self._pairs())
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self._pairs())
+
+    def items(self) -> ItemsView[str, str]:
+        # Mapping's would split the string once per value.
+        return _KeptItems(self)
+
+    def __repr__(self) -> str:
+        return repr(dict(self._pairs()))
+
+
+class _KeptItems(ItemsView[str, str]):
+    """A :class:`_Kept`'s items, from one split of its string."""
+
+    _mapping: _Kept
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return self._mapping._pairs()
+
+
+class _Pool:
+    """One copy of each value of the kept columns that repeat a few values (job title,
+    company, location, voicemail e-mail settings …): held by each of 100,000 users, a
+    copy of its own costs each ~50 bytes. A column found to hold more than
+    :data:`_POOLED` distinct values is no longer pooled: its values are the users' own,
+    and a pool of them would only add to them."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, dict[str, str] | None] = {}
+
+    def one(self, column: str, value: str) -> str:
+        """``value``, or the equal string already handed out for ``column``."""
+        pool = self.columns.setdefault(column, {})
+        if pool is None:
+            return value
+        found = pool.setdefault(value, value)
+        if len(pool) > _POOLED:
+            self.columns[column] = None
+        return found
 
 
 def _check_names(

@@ -77,7 +77,8 @@ def _values(user: SipUser) -> dict[str, object]:
         "last_name": user.last_name,
         "auth_user": user.auth_user,
         "aliases": json.dumps(list(user.aliases), ensure_ascii=False),
-        "attributes": json.dumps(dict(user.attributes), ensure_ascii=False, sort_keys=True),
+        # By items: a mapping other than a dict may read them all at once (sipxcom_csv).
+        "attributes": json.dumps(dict(user.attributes.items()), ensure_ascii=False, sort_keys=True),
     }
 
 
