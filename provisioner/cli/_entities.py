@@ -10,14 +10,13 @@ from typing import Any
 
 from provisioner.chars import decode_utf8
 from provisioner.cli._context import Context
-from provisioner.cli._output import MASK, print_json, print_table, show_value
+from provisioner.cli._output import MASK, print_json, print_table, show_value, write_private
 from provisioner.cli._preview import preview
 from provisioner.errors import InputError, NotFoundError
 from provisioner.firmware import LABEL_SETTING, label_note
 from provisioner.fleet import export_fleet, fleet_text, load_fleet, parse_fleet
 from provisioner.fleet_apply import apply_fleet
 from provisioner.mac import parse_mac
-from provisioner.private import write_atomic
 from provisioner.scope import parse_scope, split_group
 from provisioner.settings import SettingSpec
 from provisioner.state import LineState, Part, TenantState
@@ -86,18 +85,7 @@ def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
     toml = (args.format or _format_of(args.out)) == "toml"
     states = ctx.store.tenants.all_states()
     text = fleet_text(export_fleet(states, ctx.store.phonebooks.books()), toml=toml)
-    if not args.out:
-        sys.stdout.write(text)
-        return 0
-    # The file holds every SIP password. A symlink is written through (as
-    # before); a device or pipe is refused, since it would be replaced.
-    out = Path(args.out)
-    if out.exists() and not out.is_file():
-        raise InputError(f"--out {args.out}: not a regular file (omit --out for standard output)")
-    try:
-        write_atomic(out.resolve(), text.encode("utf-8"))
-    except OSError as exc:
-        raise InputError(f"--out {args.out}: {exc.strerror}") from None
+    write_private(args.out, text)  # it holds SIP passwords
     return 0
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from provisioner.errors import InputError
+from provisioner.private import write_atomic
 from provisioner.render import clean_text
 
-__all__ = ["MASK", "print_json", "print_table", "show_value"]
+__all__ = ["MASK", "print_json", "print_table", "show_value", "write_private"]
 
 MASK = "********"
 
@@ -37,3 +40,21 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
 def print_json(data: Any) -> None:
     """Pretty JSON with sorted keys, for scripts."""
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_private(out: str | None, text: str) -> None:
+    """``text`` to standard output, or to the file ``out`` (owner-only, atomically).
+
+    For exports that hold secrets. A symlink is written through; a device or
+    pipe is refused, since it would be replaced.
+    """
+    if not out:
+        sys.stdout.write(text)
+        return
+    path = Path(out)
+    if path.exists() and not path.is_file():
+        raise InputError(f"--out {out}: not a regular file (omit --out for standard output)")
+    try:
+        write_atomic(path.resolve(), text.encode("utf-8"))
+    except OSError as exc:
+        raise InputError(f"--out {out}: {exc.strerror}") from None

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from provisioner.cli._context import Context
+from provisioner.cli._output import write_private
 from provisioner.cli._preview import print_outcome
 from provisioner.errors import InputError
 from provisioner.preview import Outcome
-from provisioner.private import write_atomic
 from provisioner.sipxcom_csv import ImportReport, Progress, export_csv, import_csv
 
 __all__ = ["add_parsers", "cmd_export_csv", "cmd_import_csv"]
@@ -79,17 +79,7 @@ def _print_report(report: ImportReport) -> None:
 def cmd_export_csv(ctx: Context, args: argparse.Namespace) -> int:
     """Write a tenant's phones and users as sipXcom's CSV file (secrets included)."""
     text = export_csv(ctx.store, args.tenant, reveal_secrets=True)
-    if not args.out:
-        sys.stdout.write(text)
-        return 0
-    # The file holds SIP passwords and PINs: written owner-only and atomically.
-    out = Path(args.out)
-    if out.exists() and not out.is_file():
-        raise InputError(f"--out {args.out}: not a regular file (omit --out for standard output)")
-    try:
-        write_atomic(out.resolve(), text.encode("utf-8"))
-    except OSError as exc:
-        raise InputError(f"--out {args.out}: {exc.strerror}") from None
+    write_private(args.out, text)  # it holds SIP passwords
     return 0
 
 

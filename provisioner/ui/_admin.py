@@ -34,15 +34,7 @@ def _actor(page: Page) -> Actor:
 
 async def apikeys(page: Page) -> web.Response:
     """Every key (never the secret), revoke, and the form that makes one."""
-    found = await page.caller.get("/apikeys", limit=1000)
-    tenants = await page.caller.get("/tenants", limit=1000)
-    return page.render(
-        "apikeys.html",
-        title="API keys",
-        items=found["items"],
-        tenants=[t["name"] for t in tenants["items"]],
-        made=None,
-    )
+    return await _apikeys_page(page, None)
 
 
 async def apikey_create(page: Page) -> web.Response:
@@ -56,6 +48,11 @@ async def apikey_create(page: Page) -> web.Response:
         except ValueError:
             raise InputError("expires_days: a number of days") from None
     made = await page.caller.write("POST", "/apikeys", body)
+    return await _apikeys_page(page, made)
+
+
+async def _apikeys_page(page: Page, made: dict[str, Any] | None) -> web.Response:
+    """The keys page, with a key just made (its one showing of the secret) or none."""
     found = await page.caller.get("/apikeys", limit=1000)
     tenants = await page.caller.get("/tenants", limit=1000)
     return page.render(
