@@ -7,14 +7,21 @@ keep-alive connection), the CLI changes:
 
 1. one group setting (``set group:bench-a/g0 language fr``: an eighth of the
    phones), then
-2. one phone setting (``set phone:<mac> language de``).
+2. the same on a group of exactly 1,000 phones (``k1000``, heavier than the
+   others: issue 12's "1,000-phone group change"), then
+3. one phone setting (``set phone:<mac> language de``).
 
-Figures for each: the CLI's wall time; the time from starting the CLI until
-a phone the change reaches is served its new file (polled every 5 ms on a
-connection of its own); the longest wait and the p99 of the unchanged
-phone's fetches from the CLI's start until the change was served, against
-its p99 in the seconds before (the reference in the same run). Then the
-server's RSS after start and its peak.
+Figures for each: the CLI's wall time; when its transaction committed (a
+thread reads the tenant's revision every 2 ms); the time from starting the
+CLI, and from the commit, until a phone the change reaches is served its
+new file (polled every 5 ms on a connection of its own); the longest wait
+and the p99 of the unchanged phone's fetches from the CLI's start until the
+change was served, against its p99 in the seconds before (the reference in
+the same run). Then the server's RSS after start and its peak.
+
+The CLI runs as an installed one does, with its modules' bytecode cached
+(compiled before the first change into ``__pycache__``, which git ignores),
+even where ``PYTHONDONTWRITEBYTECODE`` is set for the tests.
 
 10,000 phones on SQLite, and on PostgreSQL when ``PROVISIONER_TEST_PG_URL``
 is set (a database of its own, dropped afterwards); with
@@ -28,14 +35,19 @@ import http.client
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+import sqlalchemy
+
+import provisioner as provisioner_package
 from bench._proc import peak_rss_mb, rss_mb
-from bench.render import populate
+from bench.render import fleet
 from provisioner.catalog import Catalog
+from provisioner.state import GroupState
 from provisioner.store import Store
 from tests.pg import new_database
 from tests.serve_process import provisioner, run_cli, serving
@@ -44,6 +56,7 @@ PG_ENV = "PROVISIONER_TEST_PG_URL"
 BIG_ENV = "PROVISIONER_BENCH_100K"
 REFERENCE_SECONDS = 2.0
 SETTLE_SECONDS = 0.5  # the unchanged phone is still fetched this long after the change is served
+THOUSAND = "k1000"  # the group of 1,000 phones of tenant bench-a
 
 
 class Fetcher(threading.Thread):
@@ -90,12 +103,41 @@ def _p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[98]
 
 
+class CommitWatch(threading.Thread):
+    """Notes when tenant ``bench-a``'s revision moves: the change's commit (±2 ms)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.engine = sqlalchemy.create_engine(url)
+        self.query = sqlalchemy.text("SELECT revision FROM tenants WHERE name = 'bench-a'")
+        with self.engine.connect() as conn:
+            self.revision = conn.execute(self.query).scalar_one()
+        self.committed: float | None = None
+
+    def run(self) -> None:
+        with self.engine.connect() as conn:
+            while self.committed is None:
+                if conn.execute(self.query).scalar_one() != self.revision:
+                    self.committed = time.perf_counter()
+                conn.rollback()  # a new snapshot for the next read
+                time.sleep(0.002)
+        self.engine.dispose()
+
+
 def _change(
-    data_dir: Path, env: dict[str, str], port: int, fetcher: Fetcher, args: list[str], probe: str
+    data_dir: Path,
+    env: dict[str, str],
+    url: str,
+    port: int,
+    fetcher: Fetcher,
+    args: list[str],
+    probe: str,
 ) -> dict[str, float]:
     """Run one CLI change; how long it took, until ``probe`` changed, and the fetcher's waits."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     before = _get(conn, probe)
+    watch = CommitWatch(url)
+    watch.start()
     start = time.perf_counter()
     cli = subprocess.Popen(provisioner(data_dir, *args), env=env, stdout=subprocess.DEVNULL)
     # Timed by a thread of its own: a fetch of the probe may be held up by the server.
@@ -113,23 +155,45 @@ def _change(
         time.sleep(0.005)
     served = time.perf_counter()
     waiter.join()
+    watch.join(timeout=10)
     if cli.returncode != 0:
         raise RuntimeError(f"{args} failed")
+    if watch.committed is None:
+        raise RuntimeError(f"{args}: the revision of bench-a did not move")
     cli_seconds = ended[0] - start
     conn.close()
     time.sleep(SETTLE_SECONDS)
     during = fetcher.between(start, served + SETTLE_SECONDS)
     return {
         "cli_s": cli_seconds,
+        "commit_s": watch.committed - start,
         "served_s": served - start,
+        "after_commit_s": served - watch.committed,
         "longest_ms": max(during, default=0.0) * 1000,
         "p99_ms": _p99(during) * 1000,
         "fetches": len(during),
     }
 
 
-def _phones(url: str) -> tuple[str, str, str]:
-    """Yealink phones of tenant bench-a: one in group g0, one more, one outside g0."""
+def populate(url: str, phones: int) -> float:
+    """``bench.render``'s fleet and group ``k1000``; the seconds ``apply`` took."""
+    catalog = Catalog.load()
+    tenants = fleet(catalog, phones)
+    bench_a = tenants[0]
+    # Heavier than g0..g11, so its setting wins on every member.
+    bench_a.groups[THOUSAND] = GroupState(THOUSAND, weight=100)
+    for phone in list(bench_a.phones.values())[:1000]:
+        phone.groups.append(THOUSAND)
+    store = Store.open(url, catalog)
+    start = time.perf_counter()
+    store.tenants.apply(tenants)
+    elapsed = time.perf_counter() - start
+    store.close()
+    return elapsed
+
+
+def _phones(url: str) -> tuple[str, str, str, str]:
+    """Yealink phones of tenant bench-a: in g0; in k1000; outside both (two)."""
     catalog = Catalog.load()
     store = Store.open(url, catalog)
     tenant = store.tenants.state("bench-a")
@@ -137,18 +201,28 @@ def _phones(url: str) -> tuple[str, str, str]:
     yealink = [
         p for p in tenant.phones.values() if catalog.model(p.model).family == "yealink/tseries"
     ]
-    in_g0 = [p.mac for p in yealink if "g0" in p.groups]
-    outside = [p.mac for p in yealink if "g0" not in p.groups]
-    return in_g0[0], outside[1], outside[0]
+    in_g0 = [p.mac for p in yealink if "g0" in p.groups and THOUSAND not in p.groups]
+    in_thousand = [p.mac for p in yealink if THOUSAND in p.groups]
+    outside = [p.mac for p in yealink if not {"g0", THOUSAND} & set(p.groups)]
+    return in_g0[0], in_thousand[0], outside[1], outside[0]
+
+
+def _cli_env(url: str) -> dict[str, str]:
+    """The CLI's environment, with bytecode cached as an installed command has it."""
+    env = dict(os.environ, PROVISIONER_DB_URL=url)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    package = Path(provisioner_package.__file__).parent
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], env=env, check=True)
+    return env
 
 
 def measure(workdir: Path, url: str, phones: int) -> dict[str, float]:
-    """One fleet, one server, the two changes; every figure."""
+    """One fleet, one server, the three changes; every figure."""
     data_dir = workdir / "data"
-    env = dict(os.environ, PROVISIONER_DB_URL=url)
+    env = _cli_env(url)
     run_cli(data_dir, "init", env=env)
     apply_s = populate(url, phones)
-    in_group, one, unchanged = _phones(url)
+    in_group, in_thousand, one, unchanged = _phones(url)
     figures: dict[str, float] = {"populate_s": apply_s}
     start = time.perf_counter()
     with serving(data_dir, "--log-level", "error", env=env, start_within=1200) as running:
@@ -161,24 +235,14 @@ def measure(workdir: Path, url: str, phones: int) -> dict[str, float]:
         reference = fetcher.between(0.0, time.perf_counter())
         figures["reference_p99_ms"] = _p99(reference) * 1000
         figures["reference_longest_ms"] = max(reference, default=0.0) * 1000
-        group = _change(
-            data_dir,
-            env,
-            running.http,
-            fetcher,
-            ["set", "group:bench-a/g0", "language", "fr"],
-            f"{in_group}.cfg",
-        )
-        figures.update({f"group_{k}": v for k, v in group.items()})
-        phone = _change(
-            data_dir,
-            env,
-            running.http,
-            fetcher,
-            ["set", f"phone:{one}", "language", "de"],
-            f"{one}.cfg",
-        )
-        figures.update({f"phone_{k}": v for k, v in phone.items()})
+        changes = {
+            "group": (["set", "group:bench-a/g0", "language", "fr"], in_group),
+            "thousand": (["set", f"group:bench-a/{THOUSAND}", "language", "de"], in_thousand),
+            "phone": (["set", f"phone:{one}", "language", "de"], one),
+        }
+        for kind, (args, probe) in changes.items():
+            change = _change(data_dir, env, url, running.http, fetcher, args, f"{probe}.cfg")
+            figures.update({f"{kind}_{k}": v for k, v in change.items()})
         fetcher.stop.set()
         fetcher.join()
         figures["unchanged_failures"] = fetcher.failures
@@ -198,12 +262,17 @@ def _report(backend: str, phones: int, f: dict[str, float]) -> None:
         f"    unchanged phone before the changes: longest {f['reference_longest_ms']:.1f} ms, "
         f"p99 {f['reference_p99_ms']:.1f} ms"
     )
-    for kind, label in (("group", "group setting (g0)"), ("phone", "one phone setting")):
+    labels = (
+        ("group", f"group g0 ({phones // 8:,} phones)"),
+        ("thousand", f"group {THOUSAND} (1,000)"),
+        ("phone", "one phone"),
+    )
+    for kind, label in labels:
         print(
-            f"    {label:20s} CLI {f[f'{kind}_cli_s']:.2f} s, served after "
-            f"{f[f'{kind}_served_s']:.2f} s; unchanged phone meanwhile: longest "
-            f"{f[f'{kind}_longest_ms']:.1f} ms, p99 {f[f'{kind}_p99_ms']:.1f} ms "
-            f"({int(f[f'{kind}_fetches'])} fetches)"
+            f"    {label:22s} CLI {f[f'{kind}_cli_s']:.2f} s (committed at "
+            f"{f[f'{kind}_commit_s']:.2f} s), served {f[f'{kind}_after_commit_s']:.2f} s after "
+            f"the commit; unchanged phone meanwhile: longest {f[f'{kind}_longest_ms']:.1f} ms, "
+            f"p99 {f[f'{kind}_p99_ms']:.1f} ms ({int(f[f'{kind}_fetches'])} fetches)"
         )
     print(
         f"    unchanged phone: {int(f['unchanged_failures'])} failed fetches, "

@@ -15,7 +15,6 @@ unsent NOTIFYs are given back to the queue, what was seen is flushed
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 import ssl
@@ -34,6 +33,7 @@ from provisioner.serve._access_log import AccessLog
 from provisioner.serve._announcements import Announcement, parse
 from provisioner.serve._build import build_gateway
 from provisioner.serve._cache import ConfigCache
+from provisioner.serve._collector import settle
 from provisioner.serve._config import RESTART_ONLY, ServeConfig
 from provisioner.serve._connections import Connections, Site
 from provisioner.serve._db import Db
@@ -65,6 +65,10 @@ log = logging.getLogger("provisioner.serve")
 # from the catalog's [[uploads]] entry (Polycom logs: 256 KiB to 1 MiB).
 _TFTP_MAX_UPLOAD = 16 << 20
 _NONCE_SWEEP = 60.0  # seconds between deletions of stale digest nonce counts
+# SQLite announces nothing: how often its tenants' revisions are read (one
+# small query) so a change committed by the CLI is rendered within about
+# this much, rather than at the next poll (docs/scaling.md).
+_REVISION_CHECK = 0.25
 
 
 class Server:
@@ -102,6 +106,7 @@ class Server:
             self.metrics,
             site_dir=config.site_dir,
             storage=self.firmware.storage,
+            settle=settle,
         )
         # Written by the gateway, read by the job runner, flushed by the server.
         self.learned = LearnedAddresses()
@@ -141,14 +146,7 @@ class Server:
             log.info("event=firmware_swept entries=%s", ",".join(swept))
         uploads = self.config.data_dir / "uploads"
         await self.db.run(lambda: import_disk_uploads(uploads, self.store.uploads))
-        await self.cache.refresh()
-        # The rendered fleet lives as long as the process: moved out of the
-        # cyclic collector's reach, a full collection (triggered by the
-        # allocations of a later render) no longer scans every phone's
-        # files with the event loop stopped (0.35 s at 10,000 phones here).
-        # Objects frozen are still freed by reference counting when replaced.
-        gc.collect()
-        gc.freeze()
+        await self.cache.refresh()  # settles the collector (._collector) once rendered
         await self._sync_bans()  # bans made before a restart or on other nodes hold at once
         config = self.config
         await self._start_http()
@@ -327,6 +325,10 @@ class Server:
             channels = {BANS_CHANNEL: self._bans_noted, CHANGES_CHANNEL: self._changes_noted}
             self.listener = PgListener(url, channels, retry=config.poll_interval)
             self._tasks.append(asyncio.create_task(self.listener.run()))
+        else:
+            self._tasks.append(
+                asyncio.create_task(self._every(_REVISION_CHECK, self._check_revisions))
+            )
         if isinstance(self.firmware.storage, ObjectStorage):
             self._tasks.append(
                 asyncio.create_task(self._every(config.poll_interval, self._mirror_firmware))
@@ -344,6 +346,14 @@ class Server:
             if announcement is None:
                 return  # not ours: nothing to refresh for
         if announcement is None or self.cache.behind(*announcement):
+            self._announcement.set()
+
+    async def _check_revisions(self) -> None:
+        """Announce a refresh when a tenant's revision moved (SQLite's stand-in for NOTIFY)."""
+        revisions = await self.db.run(self.cache.source.revisions)
+        if self.cache.tenants.keys() - revisions.keys() or any(
+            self.cache.behind(tid, rev) for tid, rev in revisions.items()
+        ):
             self._announcement.set()
 
     async def _refresh_when_announced(self) -> None:

@@ -61,6 +61,7 @@ from provisioner.render import RenderedFile, Renderer, RenderError
 from provisioner.resolve import FIRMWARE_SETTING, PhoneView
 from provisioner.serve._access import access_from, networks
 from provisioner.serve._changes import Refreshed, TenantChange
+from provisioner.serve._collector import no_full_collections
 from provisioner.serve._db import Db
 from provisioner.serve._directory_reads import DirectoryReads, tenant_owned
 from provisioner.serve._firmware import firmware_index
@@ -294,6 +295,7 @@ class ConfigCache:
         metrics: Metrics,
         site_dir: Path | None = None,
         storage: FirmwareStorage | None = None,
+        settle: Callable[[], None] = lambda: None,
     ) -> None:
         self.source = tenants
         self.firmware_sets = firmware_sets
@@ -312,6 +314,9 @@ class ConfigCache:
         self.macs: dict[str, PhoneEntry] = {}
         self._scopes: dict[str, _Scope] = {"": _Scope()}
         self._refreshing: asyncio.Task[None] | None = None
+        # Run on the event loop after a render was installed; the server's
+        # is :func:`._collector.settle` (a test's cache leaves the collector be).
+        self._settle = settle
         # What each refresh changed, for the server's coordinator to act on
         # (the cache never calls up; docs/ARCHITECTURE.md).
         self.changes: asyncio.Queue[Refreshed] = asyncio.Queue()
@@ -430,6 +435,10 @@ class ConfigCache:
             self.firmware = firmware
             taken = (self._take(plan.tenant_id, entries.get(plan.tenant_id)) for plan in plans)
             changes += [change for change in taken if change is not None]
+            # The render's transients (the plans' copies of the served phones
+            # among them) go before the one full collection that settles it.
+            del entries, taken, plans
+            self._settle()
         self.metrics.tenants, self.metrics.phones = len(self.tenants), len(self.macs)
         if changes or reloaded is not None:
             self.changes.put_nowait(Refreshed(tuple(changes), reloaded is not None))
@@ -501,6 +510,10 @@ class ConfigCache:
         is rendered. Nothing here reads or
         writes what the event loop owns; errors come back as data.
         """
+        with no_full_collections():  # ._collector: no serving pause mid-render
+            return self._render_each(plans)
+
+    def _render_each(self, plans: list[_Plan]) -> _Rendered:
         whole: dict[int, _Plan] = {}
         entries: dict[int, _Render] = {}
         firmware: dict[str, DiskFile] | None = None

@@ -1,0 +1,54 @@
+"""The cyclic garbage collector in a server that holds a large, long-lived cache.
+
+CPython's full (generation 2) collection walks every container object the
+collector tracks, holding the interpreter lock throughout: while it runs,
+no request is answered. A server's cache is such a heap — a phone's entry,
+its files, its access rules — and a render adds a large transient one (the
+snapshot read from the database, the plan's copies of a tenant's phones).
+A full collection is triggered by allocations, so during a render it ran
+again and again, each time walking the transient heap: at 10,000 phones
+each took 45–130 ms (`bench.scale` with a `gc.callbacks` probe), and the
+unchanged phones of a 100,000-phone fleet waited 0.5–2.9 s
+(docs/scaling.md).
+
+Two rules keep those pauses out of serving:
+
+- :func:`no_full_collections` around a render: the young generations are
+  still collected (their cost is proportional to what was allocated since
+  the last one), full collections wait for the render's end.
+- :func:`settle` after a render was installed: one full collection, when
+  the render's transients are gone, then :func:`gc.freeze` moves what
+  survived (the cache) out of the collector's reach, so later full
+  collections walk only what was allocated since. Frozen objects are still
+  freed by reference counting when an entry is replaced; the cache's
+  entries hold no reference cycles, so none is kept alive by being frozen.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["no_full_collections", "settle"]
+
+# ``threshold2`` counts young (generation 1) collections between full ones;
+# no render comes near this many.
+_NEVER = 2**31 - 1
+
+
+@contextmanager
+def no_full_collections() -> Iterator[None]:
+    """Hold back automatic full collections for the block; young ones still run."""
+    young, middle, full = gc.get_threshold()
+    gc.set_threshold(young, middle, _NEVER)
+    try:
+        yield
+    finally:
+        gc.set_threshold(young, middle, full)
+
+
+def settle() -> None:
+    """Collect once, then move every surviving object out of the collector's reach."""
+    gc.collect()
+    gc.freeze()
