@@ -120,3 +120,20 @@ def test_the_cache_settles_once_after_each_render_it_installed(
         Edits.of(h.store).settings.set(parse_scope(f"phone:{phone}"), "language", "fr")
         refresh()
         assert len(settled) == 2
+
+
+def test_replaced_entries_are_freed_by_reference_counting(tmp_path: Path, catalog: Catalog) -> None:
+    """What :func:`settle` relies on: freezing an entry keeps nothing alive once it is replaced."""
+    with harness(tmp_path, catalog) as h:
+        gc.collect()
+        phone = next(iter(h.cache.macs))
+        gc.set_debug(gc.DEBUG_SAVEALL)  # what the collector finds unreachable stays here
+        try:
+            Edits.of(h.store).settings.set(parse_scope(f"phone:{phone}"), "language", "fr")
+            h.run(h.cache.refresh())
+            gc.collect()
+            cyclic = {type(o).__name__ for o in gc.garbage}
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+        assert not cyclic & {"PhoneEntry", "ServedFile", "TenantEntry", "Access", "NotifyInfo"}
