@@ -7,6 +7,7 @@ scope, in :class:`Snapshot`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
@@ -180,8 +181,8 @@ class Snapshot:
     lines: dict[int, list[Line]] = field(default_factory=dict)  # by phone id, by position
     settings: dict[tuple[ScopeKind, int], Settings] = field(default_factory=dict)
     device_key: bytes = b""  # server secret for generated per-device values
-    directory: dict[int, tuple[DirectoryEntry, ...]] = field(default_factory=dict)  # by tenant
-    phonebooks: dict[int, dict[str, Phonebook]] = field(default_factory=dict)  # tenant → name
+    directory: Mapping[int, tuple[DirectoryEntry, ...]] = field(default_factory=dict)  # by tenant
+    phonebooks: Mapping[int, dict[str, Phonebook]] = field(default_factory=dict)  # tenant → name
     # Active firmware sets by (vendor, label): what phones may be pointed at.
     firmware: dict[tuple[str, str], FirmwareSet] = field(default_factory=dict)
 

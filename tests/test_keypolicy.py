@@ -30,9 +30,9 @@ def _snapshot(
     snap.lines[100] = [
         Line(1000 + n, 100, n, user, "", "p", "", "") for n, user in enumerate(own, start=1)
     ]
-    snap.directory[1] = tuple(
-        e if isinstance(e, DirectoryEntry) else DirectoryEntry(*e) for e in directory
-    )
+    snap.directory = {
+        1: tuple(e if isinstance(e, DirectoryEntry) else DirectoryEntry(*e) for e in directory)
+    }
     stored = {"keys.policy": "blf", **(values or {})}
     snap.settings[(ScopeKind.TENANT, 1)] = {n: StoredValue(v) for n, v in stored.items()}  # type: ignore[arg-type]
     return snap

@@ -125,7 +125,7 @@ def test_the_http_password_a_phonebook_fetch_sends_is_masked(catalog: Catalog) -
         "directory.tenant_lines": StoredValue(True),
         "provisioning.server_url": StoredValue("https://prov.example.com/"),
     }
-    snap.directory[1] = (DirectoryEntry("Name", "100"),)
+    snap.directory = {1: (DirectoryEntry("Name", "100"),)}
     real = phone_files(catalog, snap, MAC, reveal=True)[0]
     masked = phone_files(catalog, snap, MAC, reveal=False)[0]
     real_cfg = next(f.data.decode() for f in real if f.path == f"{MAC}.cfg")

@@ -277,9 +277,11 @@ def _fleets(draw: st.DrawFn) -> Snapshot:
     snap.settings[(ScopeKind.TENANT, 1)] = {
         "provisioning.server_url": StoredValue("http://p.example.com")
     }
-    snap.phonebooks[1] = {
-        name: Phonebook(name, "", (PhonebookEntry(name, "", "", (("work", f"{i}00"),)),))
-        for i, name in enumerate(_BOOKS, 1)
+    snap.phonebooks = {
+        1: {
+            name: Phonebook(name, "", (PhonebookEntry(name, "", "", (("work", f"{i}00"),)),))
+            for i, name in enumerate(_BOOKS, 1)
+        }
     }
     names = st.lists(st.sampled_from(_BOOKS), unique=True, max_size=3).map(tuple)
     for gid in range(1, draw(st.integers(1, 4)) + 1):

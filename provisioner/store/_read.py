@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, Table, and_, or_, select
 from sqlalchemy.engine import Connection, Row
@@ -185,11 +185,47 @@ def _read_lines(conn: Connection, snap: Snapshot, ids: Select[Any] | None) -> No
         )
 
 
+_V = TypeVar("_V")
+
+
+class Deferred(Mapping[int, _V]):
+    """A mapping by tenant id read from the database the first time it is asked.
+
+    A change to a few phones renders only those, and most phones show
+    neither the tenant directory nor a phonebook; reading them anyway cost
+    every such change a read of every line of the tenant (1 s at 100,000
+    phones). Read later, on a connection of its own, it may be newer than
+    the rest of the snapshot; a later write moves the tenant's revision and
+    is rendered at the next refresh, as for any snapshot read in several
+    statements (docs/scaling.md).
+    """
+
+    def __init__(self, read: Callable[[], Mapping[int, _V]]) -> None:
+        self._read: Callable[[], Mapping[int, _V]] | None = read
+        self._items: Mapping[int, _V] = {}
+
+    def _loaded(self) -> Mapping[int, _V]:
+        if self._read is not None:
+            self._items, self._read = self._read(), None
+        return self._items
+
+    def __getitem__(self, tenant_id: int) -> _V:
+        return self._loaded()[tenant_id]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+
 def load_snapshot(
     conn: Connection,
     macs: Collection[str] | None = None,
     tenant_ids: Collection[int] | None = None,
     part: tuple[int, Collection[str], Collection[int]] | None = None,
+    *,
+    tenant_wide: bool = True,
 ) -> Snapshot:
     """Read everything rendering needs, as plain data.
 
@@ -199,6 +235,8 @@ def load_snapshot(
     are subqueries, never long lists of ids (SQLite caps bound parameters).
     ``part`` (tenant id, MACs, group ids) reads one tenant's phones named or
     in those groups: what a change reached (:mod:`provisioner.store._feed`).
+    Without ``tenant_wide`` the directory and phonebooks are left empty for
+    the caller to fill (:class:`Deferred`).
     """
     snap = Snapshot(device_key=device_key(conn))
     only = _Filter.part(*part) if part is not None else _Filter.of(conn, macs, tenant_ids)
@@ -215,8 +253,9 @@ def load_snapshot(
     ):
         for owner_id, values in _settings(conn, table, owner, ids).items():
             snap.settings[(kind, owner_id)] = values
-    snap.directory = _directory(conn, only.tenants)
-    snap.phonebooks = read_phonebooks(conn, only.tenants)
+    if tenant_wide:
+        snap.directory = read_directory(conn, only.tenants)
+        snap.phonebooks = read_phonebooks(conn, only.tenants)
     snap.firmware = {(s.vendor, s.label): s for s in firmware_sets(conn, active=True)}
     return snap
 
@@ -271,9 +310,10 @@ def read_phonebooks(
     return dict(result)
 
 
-def _directory(
-    conn: Connection, tenant_ids: Collection[int] | None
+def read_directory(
+    conn: Connection, tenant_ids: Collection[int] | Select[Any] | None
 ) -> dict[int, tuple[DirectoryEntry, ...]]:
+    """Every enabled line of the tenants named, by tenant, in the directory's order."""
     query = (
         select(t.phones.c.tenant_id, t.phones.c.id, t.lines.c.display_name, t.lines.c.user_name)
         .join(t.phones, t.phones.c.id == t.lines.c.phone_id)

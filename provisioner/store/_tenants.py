@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import ColumnElement, false, func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -47,6 +47,7 @@ from provisioner.store._phonebooks import (
     unlisted_phonebooks,
 )
 from provisioner.store._read import (
+    Deferred,
     TenantIds,
     add_phones,
     decode_value,
@@ -59,8 +60,12 @@ from provisioner.store._read import (
     other_users,
     phones_of_models,
     phones_setting,
+    read_directory,
+    read_phonebooks,
 )
 from provisioner.store._write import Changes, bump_revision, delete_phones, write_tenant
+
+_M = TypeVar("_M")
 
 __all__ = [
     "UNIQUE_PER_TENANT",
@@ -401,9 +406,20 @@ class TenantRepository:
     def part_snapshot(
         self, tenant_id: int, macs: Collection[str], group_ids: Collection[int]
     ) -> Snapshot:
-        """What rendering needs for one tenant's phones in ``macs`` or in groups ``group_ids``."""
+        """What rendering needs for one tenant's phones in ``macs`` or in groups ``group_ids``.
+
+        The tenant's directory and phonebooks are read only if rendering asks
+        for them (:class:`Deferred`).
+        """
         with self.engine.connect() as conn:
-            return load_snapshot(conn, part=(tenant_id, macs, group_ids))
+            snap = load_snapshot(conn, part=(tenant_id, macs, group_ids), tenant_wide=False)
+        snap.directory = Deferred(lambda: self._read(read_directory, tenant_id))
+        snap.phonebooks = Deferred(lambda: self._read(read_phonebooks, tenant_id))
+        return snap
+
+    def _read(self, read: Callable[[Connection, list[int]], _M], tenant_id: int) -> _M:
+        with self.engine.connect() as conn:
+            return read(conn, [tenant_id])
 
     def reach(self, tenant_id: int, after: int, upto: int) -> Reach:
         """What the tenant's revisions after ``after`` up to ``upto`` changed (the change feed)."""
