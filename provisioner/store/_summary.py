@@ -103,7 +103,8 @@ class SummaryRepository:
             select(p.c.mac, tn.c.name, p.c.model, p.c.description, last.c.last_seen)
             .select_from(stale_from)
             .where(*stale_where)
-            .order_by(last.c.last_seen.desc().nulls_last(), p.c.mac)
+            # Never seen last, without NULLS LAST (SQLite 3.30+): false sorts first.
+            .order_by(last.c.last_seen.is_(None), last.c.last_seen.desc(), p.c.mac)
             .limit(first)
         )
         stale_count = select(func.count()).select_from(stale_from).where(*stale_where)
