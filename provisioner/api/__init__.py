@@ -16,6 +16,7 @@ __all__ = ["PREFIX", "ApiHandler", "Route", "Services", "openapi", "routes"]
 def routes() -> list[Route]:
     """Every operation of the API."""
     from provisioner.api import (
+        _bans,
         _devices,
         _files,
         _firmware,
@@ -29,6 +30,7 @@ def routes() -> list[Route]:
         _preview,
         _rollouts,
         _sipxcom_csv,
+        _summary,
         _tenants,
     )
 
@@ -48,4 +50,7 @@ def routes() -> list[Route]:
         *_devices.ROUTES,
         *_phonebooks.ROUTES,
         *_sipxcom_csv.ROUTES,
+        # The dashboard's: counts and bans.
+        *_summary.ROUTES,
+        *_bans.ROUTES,
     ]

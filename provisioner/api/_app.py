@@ -202,12 +202,19 @@ class ApiHandler:
         return route, params
 
     def authorize(self, call: Call, route: Route, method: str, path: str) -> None:
-        """Refuse a key whose role is below the route's."""
+        """Refuse a key whose role is below the route's, or limited to a tenant when the
+        route answers what belongs to no tenant."""
         if not call.at_least(route.role):
             raise problem(
                 FORBIDDEN,
                 f"{method} {path} needs the {route.role.value} role; "
                 f"key {call.key.name} is {call.key.role.value}",
+            )
+        if route.unscoped and call.key.tenant is not None:
+            raise problem(
+                FORBIDDEN,
+                f"{method} {path} answers what belongs to no tenant; "
+                f"key {call.key.name} is limited to tenant {call.key.tenant}",
             )
 
     def _body_limit(self, route: Route) -> int:

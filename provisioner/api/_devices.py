@@ -23,7 +23,7 @@ from provisioner.errors import InputError, NotFoundError
 from provisioner.mac import parse_mac
 from provisioner.store import PendingDevice, SeenRow
 
-__all__ = ["ROUTES"]
+__all__ = ["ROUTES", "Seen", "seen_out"]
 
 
 class Pending(BaseModel):
@@ -98,7 +98,8 @@ def _pending(p: PendingDevice) -> Pending:
     return Pending(**shown | {"rejected_by": p.rejected_by or None})
 
 
-def _seen(row: SeenRow) -> Seen:
+def seen_out(row: SeenRow) -> Seen:
+    """A seen record as the API answers it."""
     return Seen(**{name: getattr(row, name) for name in Seen.model_fields})
 
 
@@ -186,7 +187,7 @@ async def list_seen(call: Call) -> Reply:
     )
     if call.key.tenant is not None and q.unknown:
         rows, total = [], 0  # an unknown device belongs to no tenant
-    return page([_seen(r) for r in rows], total, q, SeenPage)
+    return page([seen_out(r) for r in rows], total, q, SeenPage)
 
 
 ROUTES = [

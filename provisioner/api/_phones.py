@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ from provisioner.api._models import (
 )
 from provisioner.api._routing import PREFIX, Route
 from provisioner.api._tenants import tenant_state_of
+from provisioner.audit import parse_since
 from provisioner.entities import find_phone, keep_write_only, redact
 from provisioner.errors import ConflictError, NotFoundError
 from provisioner.fleet import (
@@ -63,7 +65,8 @@ async def phone_reply(call: Call, mac: str, status: int = 200) -> Reply:
 
 
 async def list_phones(call: Call) -> Reply:
-    """Phones, filtered by tenant, group, model, enabled, and searched."""
+    """Phones, filtered by tenant, group, model, enabled, reported firmware, last seen,
+    and searched."""
     q = call.query
     order, descending = sort_key(q, ("mac", "model", "tenant", "description"))
     tenants = None
@@ -71,6 +74,9 @@ async def list_phones(call: Call) -> Reply:
         tenants = [call.key.tenant] if q.tenant in (None, call.key.tenant) else []
     elif q.tenant is not None:
         tenants = [q.tenant]
+    now = time.time()
+    seen_after = parse_since(q.seen_since, now) if q.seen_since else None
+    unseen_since = parse_since(q.not_seen_since, now) if q.not_seen_since else None
     rows, total = await call.run(
         lambda: call.services.store.tenants.phone_page(
             tenants=tenants,
@@ -78,6 +84,9 @@ async def list_phones(call: Call) -> Reply:
             model=q.model,
             enabled=q.enabled,
             search=q.q,
+            firmware=q.firmware,
+            seen_after=seen_after,
+            unseen_since=unseen_since,
             order=order,
             descending=descending,
             limit=q.limit,
@@ -190,6 +199,19 @@ class PhoneQuery(ListQuery):
         max_length=100,
         description="text in the description, a line's user or display name, "
         "or part of the MAC in any spelling",
+    )
+    firmware: str | None = Field(
+        None, max_length=64, description="the firmware the phone last reported, exactly"
+    )
+    seen_since: str | None = Field(
+        None,
+        max_length=32,
+        description="phones that asked for anything since: 30m, 12h, 7d or a UTC date/time",
+    )
+    not_seen_since: str | None = Field(
+        None,
+        max_length=32,
+        description="phones that asked for nothing since (never seen ones included), as seen_since",
     )
 
 

@@ -56,6 +56,9 @@ class Route:
     # The JSON body may be as large as the server's fleet-file limit
     # (Services.max_fleet_body) instead of provisioner.api._bodies.MAX_BODY.
     large_body: bool = False
+    # What it answers belongs to no tenant (bans are per address): a key limited
+    # to a tenant is refused (403), whatever its role.
+    unscoped: bool = False
 
     @property
     def operation_id(self) -> str:
@@ -149,7 +152,8 @@ def _operation(
         "summary": route.summary,
         "tags": [route.tag],
         "description": (route.description + "\n\n" if route.description else "")
-        + f"Least role: `{route.role.value}`.",
+        + f"Least role: `{route.role.value}`."
+        + (" Refused to a key limited to a tenant." if route.unscoped else ""),
     }
     parameters = [
         {

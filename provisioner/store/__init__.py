@@ -25,6 +25,7 @@ from provisioner.store._seen import PendingDevice, SeenRepository, SeenRow
 from provisioner.store._session import TenantSession
 from provisioner.store._sip_users import LineRef, SipUser, SipUserRepository, SipUserTable
 from provisioner.store._store import Store
+from provisioner.store._summary import FleetSummary, StalePhone, SummaryRepository
 from provisioner.store._tenants import AuditHook, TenantRepository
 from provisioner.store._uploads import UploadRepository
 from provisioner.store._write import Changes
@@ -46,6 +47,7 @@ __all__ = [
     "BanStore",
     "Changes",
     "FirmwareRepository",
+    "FleetSummary",
     "JobRepository",
     "JobRequest",
     "JobSummary",
@@ -64,7 +66,9 @@ __all__ = [
     "SipUser",
     "SipUserRepository",
     "SipUserTable",
+    "StalePhone",
     "Store",
+    "SummaryRepository",
     "TargetRow",
     "TenantRepository",
     "TenantSession",

@@ -6,6 +6,10 @@ that result. Every node reads the active bans back on its poll interval, so a
 ban made on one node holds on all of them and survives a restart. On
 PostgreSQL a write also sends ``NOTIFY`` on :data:`BANS_CHANNEL` in the same
 transaction, so listening nodes read them back at once (docs/cluster.md).
+
+An expired ban stays :data:`KEPT` seconds after it ended, so that every ban
+made within the last hour can still be listed (the admin API's ``/bans``, the
+web UI's dashboard); only :meth:`BanStore.active` bans hold.
 """
 
 from __future__ import annotations
@@ -13,15 +17,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import case, delete, func, or_, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from provisioner.store import _tables as t
 from provisioner.store._dialect import upsert_insert
 
-__all__ = ["BANS_CHANNEL", "Ban", "BanStore"]
+__all__ = ["BANS_CHANNEL", "KEPT", "Ban", "BanStore"]
 
 BANS_CHANNEL = "provisioner_bans"
+KEPT = 3600.0  # seconds an expired ban is kept for the list of recent bans
 
 
 def _announce(conn: Connection) -> None:
@@ -47,7 +52,11 @@ class BanStore:
         self.engine = engine
 
     def record(self, bans: Sequence[Ban]) -> None:
-        """Insert bans, or extend existing ones (a ban is never shortened here)."""
+        """Insert bans, or extend existing ones (a ban is never shortened here).
+
+        A ban of an address whose kept ban had already ended starts anew:
+        its ``created_at`` is the new one's.
+        """
         if not bans:
             return
         with self.engine.begin() as conn:
@@ -71,17 +80,42 @@ class BanStore:
                         if conn.dialect.name == "sqlite"
                         else func.greatest(t.bans.c.until, excluded.until),
                         "reason": excluded.reason,
+                        "created_at": case(
+                            (t.bans.c.until <= excluded.created_at, excluded.created_at),
+                            else_=t.bans.c.created_at,
+                        ),
                     },
                 )
             )
             _announce(conn)
 
     def active(self, now: float) -> list[Ban]:
-        """Bans still in force at ``now``; expired rows are deleted on the way."""
+        """Bans still in force at ``now``; rows expired over :data:`KEPT` ago are deleted."""
         with self.engine.begin() as conn:
-            conn.execute(delete(t.bans).where(t.bans.c.until <= now))
-            rows = conn.execute(select(t.bans).order_by(t.bans.c.until))
+            conn.execute(delete(t.bans).where(t.bans.c.until <= now - KEPT))
+            rows = conn.execute(select(t.bans).where(t.bans.c.until > now).order_by(t.bans.c.until))
             return [Ban(r.address, r.until, r.reason, r.created_at) for r in rows]
+
+    def recent(
+        self, now: float, since: float | None, *, limit: int = 100, offset: int = 0
+    ) -> tuple[list[Ban], int]:
+        """Bans in force at ``now`` or made since ``since`` (``None``: only those in
+        force; an ended ban is found until :data:`KEPT` after its end), newest first:
+        one page of them and how many in all."""
+        wanted = t.bans.c.until > now
+        if since is not None:
+            wanted = or_(wanted, t.bans.c.created_at >= since)
+        query = (
+            select(t.bans)
+            .where(wanted)
+            .order_by(t.bans.c.created_at.desc(), t.bans.c.address)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(t.bans).where(wanted))
+            rows = [Ban(r.address, r.until, r.reason, r.created_at) for r in conn.execute(query)]
+            return rows, int(total.scalar_one())
 
     def remove(self, address: str) -> bool:
         """Lift a ban; False when the address was not banned."""

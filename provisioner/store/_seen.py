@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, Select, Subquery, delete, func, select
 from sqlalchemy.engine import Connection, Engine
 
 from provisioner.audit import AuditEntry
@@ -21,7 +21,7 @@ from provisioner.store import _tables as t
 from provisioner.store._audit import record_audit
 from provisioner.store._dialect import upsert_insert
 
-__all__ = ["PendingDevice", "SeenRepository", "SeenRow"]
+__all__ = ["PendingDevice", "SeenRepository", "SeenRow", "latest_seen", "seen_since"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +120,39 @@ def _list_seen(conn: Connection, *, unknown: bool, limit: int) -> list[SeenRow]:
     return [
         SeenRow(**{k: getattr(row, k) for k in SeenRow.__slots__}) for row in conn.execute(query)
     ]
+
+
+def latest_seen() -> Subquery:
+    """Each device's newest seen record, one row per MAC (``mac``, ``last_seen``,
+    ``address``, ``vendor``, ``model``, ``firmware``): what it last reported.
+
+    Records of one second are told apart by their row id, newest last, so a
+    phone is never counted twice (a window function: SQLite 3.25+, PostgreSQL).
+    """
+    s = t.seen
+    newest_first = (s.c.last_seen.desc(), s.c.id.desc())
+    ranked = (
+        select(
+            s.c.mac,
+            s.c.last_seen,
+            s.c.address,
+            s.c.vendor,
+            s.c.model,
+            s.c.firmware,
+            func.row_number().over(partition_by=s.c.mac, order_by=newest_first).label("rank"),
+        )
+        .where(s.c.mac.is_not(None))
+        .subquery("ranked")
+    )
+    columns = [c for c in ranked.c if c.name != "rank"]
+    return select(*columns).where(ranked.c.rank == 1).subquery("latest")
+
+
+def seen_since(moment: float) -> Select[tuple[str | None]]:
+    """The MACs of the devices that asked for anything at ``moment`` or later (none NULL,
+    so the set can be used with NOT IN)."""
+    s = t.seen
+    return select(s.c.mac).where(s.c.mac.is_not(None), s.c.last_seen >= moment)
 
 
 def _upsert_pending(conn: Connection, device: PendingDevice, tenant_id: int) -> None:

@@ -26,6 +26,7 @@ from provisioner.store._phonebooks import PhonebookRepository
 from provisioner.store._rollouts import RolloutRepository
 from provisioner.store._seen import SeenRepository
 from provisioner.store._sip_users import SipUserRepository
+from provisioner.store._summary import SummaryRepository
 from provisioner.store._tenants import TenantRepository
 from provisioner.store._uploads import UploadRepository
 
@@ -41,8 +42,9 @@ class Store:
     sets), ``rollouts`` (staged rollouts), ``bans``, ``nonces`` (digest
     nonce counts used on any node), ``uploads`` (files phones uploaded),
     ``apikeys`` (admin API keys), ``audit`` (the audit log),
-    ``phonebooks`` (tenant phonebooks), ``sip_users`` (tenants' SIP users) and
-    ``accounts`` (web UI accounts and sessions).
+    ``phonebooks`` (tenant phonebooks), ``sip_users`` (tenants' SIP users),
+    ``accounts`` (web UI accounts and sessions) and ``summary`` (the fleet's
+    counts, read only).
     """
 
     def __init__(self, engine: Engine, catalog: Catalog) -> None:
@@ -61,6 +63,7 @@ class Store:
         self.phonebooks = PhonebookRepository(engine)
         self.sip_users = SipUserRepository(engine)
         self.accounts = AccountRepository(engine)
+        self.summary = SummaryRepository(engine)
 
     @classmethod
     def open(cls, url: str, catalog: Catalog) -> Store:

@@ -63,6 +63,7 @@ from provisioner.store._read import (
     read_directory,
     read_phonebooks,
 )
+from provisioner.store._seen import latest_seen, seen_since
 from provisioner.store._write import Changes, bump_revision, delete_phones, write_tenant
 
 _M = TypeVar("_M")
@@ -506,6 +507,9 @@ class TenantRepository:
         model: str | None = None,
         enabled: bool | None = None,
         search: str | None = None,
+        firmware: str | None = None,
+        seen_after: float | None = None,
+        unseen_since: float | None = None,
         order: str = "mac",
         descending: bool = False,
         limit: int = 100,
@@ -516,12 +520,22 @@ class TenantRepository:
         ``tenants`` limits the tenants; ``group`` is a group name in them;
         ``search`` is text found (ignoring case) in the description, a
         line's user or display name, or the MAC in any spelling;
-        ``order`` is ``mac``, ``model``, ``tenant`` or ``description``.
+        ``firmware`` is the firmware a phone reported in its latest request,
+        exactly; ``seen_after`` keeps phones that asked for anything at that
+        time or later, ``unseen_since`` those that did not (never seen ones
+        included); ``order`` is ``mac``, ``model``, ``tenant`` or ``description``.
         """
         p = t.phones
         where: list[ColumnElement[bool]] = []
         if search:
             where.append(_search(search, self.engine.dialect.name))
+        if firmware is not None:
+            latest = latest_seen()
+            where.append(p.c.mac.in_(select(latest.c.mac).where(latest.c.firmware == firmware)))
+        if seen_after is not None:
+            where.append(p.c.mac.in_(seen_since(seen_after)))
+        if unseen_since is not None:
+            where.append(p.c.mac.not_in(seen_since(unseen_since)))
         if tenants is not None:
             named = select(t.tenants.c.id).where(t.tenants.c.name.in_(list(tenants)))
             where.append(p.c.tenant_id.in_(named))

@@ -58,11 +58,24 @@ async def _tenants(page: Page) -> list[str]:
 
 # --- phones ----------------------------------------------------------------------
 
+# The phone list's filters, as GET /phones names them (so is the page's URL).
+PHONE_FILTERS = ("q", "tenant", "group", "model", "firmware", "seen_since", "not_seen_since")
+# The last-seen choices offered (any value the API takes works in the URL).
+SEEN_SINCE = (("1h", "the last hour"), ("1d", "the last day"), ("7d", "the last 7 days"),
+              ("30d", "the last 30 days"))  # fmt: skip
+NOT_SEEN_SINCE = (("1d", "a day"), ("7d", "7 days"), ("30d", "30 days"), ("90d", "90 days"))
+
+
+def _choices(offered: tuple[tuple[str, str], ...], chosen: str) -> list[tuple[str, str]]:
+    """A select's options: those offered, and the URL's own value if it is another."""
+    values = [value for value, _ in offered]
+    return list(offered) + ([(chosen, chosen)] if chosen and chosen not in values else [])
+
 
 async def phones(page: Page) -> web.Response:
     """Phones: search, filters, paging."""
     offset = _offset(page)
-    filters = {k: page.query(k) for k in ("q", "tenant", "group", "model")}
+    filters = {k: page.query(k) for k in PHONE_FILTERS}
     found = await page.caller.get(
         "/phones", **filters, limit=PAGE_SIZE, offset=offset, sort=page.query("sort") or None
     )
@@ -77,6 +90,8 @@ async def phones(page: Page) -> web.Response:
             for column in ("mac", "tenant", "model", "description")
         },
         tenants=await _tenants(page),
+        seen_choices=_choices(SEEN_SINCE, filters["seen_since"]),
+        not_seen_choices=_choices(NOT_SEEN_SINCE, filters["not_seen_since"]),
         items=found["items"],
         total=found["total"],
         paging=_pages(page, found["total"], offset),
