@@ -6,9 +6,9 @@ tenant's scope) are one form, sent as one write, ``PUT /tenants/{tenant}``
 (the tenant as the API answers it, with the form's fields): first with
 ``dry_run`` (the API's preview, the same as every other write's), whose
 count of phones and first diffs the page shows with Save, which sends the
-same fields again for real. The API decides who
-may (an admin), validates the values and says what is wrong. Operators get
-the setting editor at the tenant's scope, as the API lets them.
+same fields again for real. The API decides who may (an admin), validates
+the values and says what is wrong. Operators get the setting editor at the
+tenant's scope, as the API lets them.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from provisioner.ui._setting_edit import edit_setting, setting_names
 
 __all__ = ["ROUTES"]
 
-# The fleet file's endpoint shorthands (docs/fleet-file.md) and their parts.
+# The fleet file's endpoint shorthands (docs/fleet-file.md) and the parts the form offers.
 ENDPOINTS = {
     "registrar": ("host", "port", "transport"),
     "outbound_proxy": ("host", "port"),
@@ -66,13 +66,16 @@ def _stored_values(tenant: dict[str, Any]) -> dict[str, str]:
     settings = tenant.get("settings") or {}
     for name in ACCESS:
         given = settings.get(name)
-        values[name] = "" if given is None else str(given).lower()
+        if isinstance(given, bool):
+            values[name] = "true" if given else "false"  # the select's choices
+        else:
+            values[name] = "" if given is None else str(given)
     return values
 
 
 def _part(text: str) -> object:
-    """An endpoint part as the patch carries it: a port number as a number; anything else
-    as typed, for the API to judge (``None``: remove it)."""
+    """An endpoint part as the write carries it: a port number as a number; anything else
+    as typed, for the API to judge (``None``: leave it out)."""
     if not text:
         return None
     return int(text) if text.isdigit() and len(text) < 7 else text
@@ -208,7 +211,12 @@ async def edit_tenant(page: Page) -> web.Response:
     name = page.params["tenant"]
     path = f"/tenants/{segment(name)}"
     stored = await page.caller.get(path)
-    values = {field: page.field(field).strip() for field in _form_names()}
+    # A field the form does not send keeps its stored value (an empty one clears it).
+    sent = page.form
+    values = {
+        f: sent[f].strip() if sent is not None and f in sent else v
+        for f, v in _stored_values(stored).items()
+    }
     entry = _entry(page.caller.api.services.catalog, stored, values)
     saving = page.field("action") == "save"
     try:

@@ -108,6 +108,25 @@ def test_a_bad_allowlist_shows_the_validation_message_and_changes_nothing(
     served(ui)  # the phone is still served (no allowlist keeps it out)
 
 
+def test_a_field_the_form_does_not_send_keeps_its_value(page: Page, ui: Ui) -> None:
+    log_in(page, ui, "admin")
+    page.goto(ui.url("/ui/tenants/demo"))
+    token = page.locator('input[name="csrf"]').first.get_attribute("value") or ""
+    form: dict[str, str | float | bool] = {
+        "csrf": token,
+        "action": "save",
+        "description": "Demo tenant, renamed",
+    }
+    saved = page.request.post(ui.url("/ui/tenants/demo"), form=form, max_redirects=0)
+    assert saved.status == 303, saved.text()
+    page.goto(ui.url("/ui/tenants/demo"))
+    expect(page.locator("dl.facts")).to_contain_text("Demo tenant, renamed")
+    expect(page.get_by_label("TFTP allowed networks (access.tftp.allow)")).to_have_value(
+        "127.0.0.0/8,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
+    )
+    expect(page.get_by_label("Outbound proxy host", exact=True)).to_have_value("sbc.demo.example")
+
+
 def test_a_tenant_operator_sees_only_its_tenant_and_gets_the_apis_refusal(
     page: Page, ui: Ui
 ) -> None:
