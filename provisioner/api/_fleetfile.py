@@ -132,7 +132,7 @@ async def _preview_fleet(call: Call, states: list[TenantState], *, prune: bool) 
 
     outcome: Outcome = await call.run(
         lambda: run_changes(
-            store, call.edits, apply, dry_run=True, reveal_secrets=call.at_least(Role.ADMIN)
+            store, call.edits, apply, dry_run=True, reveal_secrets=call.reveals_secrets()
         )
     )
     applied = outcome.value if isinstance(outcome.value, Applied) else None

@@ -52,6 +52,7 @@ class Caller:
             actor=Actor(ActorKind.UI, self.identity.name, None, self.request_id),
             params=params,
             dispatcher=self.api,
+            masked=True,  # previews on screen mask secrets for every role (docs/ui.md)
         )
         self.api.authorize(call, route, method, PREFIX + path)
         return call, route

@@ -63,6 +63,9 @@ def test_a_registrar_change_is_previewed_then_saved_served_and_audited(page: Pag
     diff = page.get_by_role("region", name=f"phone {MAC}")
     expect(diff).to_contain_text('-    reg.1.server.1.address="pbx.demo.example"')
     expect(diff).to_contain_text('+    reg.1.server.1.address="pbx2.demo.example"')
+    # Secrets masked on screen even for an admin (the API would show them to an admin's key).
+    expect(page.locator("#tenant-preview")).to_contain_text("<Password_1_>********</Password_1_>")
+    expect(page.locator("#tenant-preview")).not_to_contain_text("Meeting-205-pw")
     screenshot(page, "tenant-preview")
     assert_accessible(page)
     assert served(ui) == before  # a preview stores nothing
@@ -190,6 +193,8 @@ def test_a_fleet_file_is_previewed_then_applied(page: Page, ui: Ui) -> None:
     diff = page.get_by_role("region", name=f"phone {OTHER_PHONE}")
     expect(diff).to_contain_text("-account.1.sip_server.1.address = pbx.other.example")
     expect(diff).to_contain_text("+account.1.sip_server.1.address = sip.moved.example")
+    expect(diff).to_contain_text("account.1.password = ********")
+    expect(diff).not_to_contain_text("other-secret")
     screenshot(page, "fleet-preview")
     assert_accessible(page)
     groups = page.request.get(ui.url("/ui/groups")).text()
