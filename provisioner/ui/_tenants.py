@@ -227,7 +227,7 @@ async def edit_tenant(page: Page) -> web.Response:
             page, stored, values, errors=_messages(info), status=info.code.status
         )
     if saving:
-        return see_other(link(f"/tenants/{segment(name)}", saved="1"))
+        return see_other(link(f"/tenants/{segment(name)}", saved=f"tenant {name}"))
     assert preview is not None
     errors = [
         message

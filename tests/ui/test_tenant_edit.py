@@ -162,6 +162,14 @@ def test_a_tenant_operator_sees_only_its_tenant_and_gets_the_apis_refusal(
     assert hidden.status == 404
     page.goto(ui.url("/ui/tenants/demo"))
     expect(page.locator("dl.facts")).to_contain_text("pbx.demo.example")
+    # A setting at the tenant's scope: the API lets an operator, so does the page.
+    page.get_by_label("Setting").fill("mwi.subscribe")
+    page.get_by_label("Value").fill("true")
+    page.get_by_role("button", name="Preview the change").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Preview: tenant demo")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Saved mwi.subscribe.")
+    expect(page.locator("#tenant-settings")).to_contain_text("mwi.subscribe")
 
 
 def test_an_admin_creates_a_tenant(page: Page, ui: Ui) -> None:
