@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from provisioner.ui._handler import Page
+from provisioner.api._bodies import Problem
+from provisioner.errors import ProvisionerError
+from provisioner.ui._handler import Page, refusal
 
 __all__ = ["ROUTES"]
 
@@ -66,7 +68,22 @@ async def import_fleet(page: Page) -> web.Response:
         "prune": bool(page.field("prune")),
     }
     dry_run = page.field("action") == "preview"
-    answer = await page.caller.write("POST", "/fleet/apply", body, query={"dry_run": dry_run})
+    try:
+        answer = await page.caller.write("POST", "/fleet/apply", body, query={"dry_run": dry_run})
+    except (Problem, ProvisionerError) as exc:
+        # Refused (unreadable, or refused once applied): the API's words beside the file.
+        status, errors = refusal(exc)
+        return page.render(
+            "import.html",
+            status,
+            title="Fleet file refused",
+            tenants=await _tenants(page),
+            tenant="",
+            report=None,
+            fleet=None,
+            fleet_form=body,
+            fleet_errors=errors,
+        )
     return page.render(
         "import.html",
         title="Fleet file preview" if dry_run else "Fleet file applied",

@@ -21,10 +21,9 @@ from provisioner.api._bodies import Problem
 from provisioner.apikeys import Role
 from provisioner.catalog import Catalog
 from provisioner.errors import ProvisionerError
-from provisioner.problems import ProblemInfo, problem_of
 from provisioner.settings import SettingSpec, SettingType
 from provisioner.ui._calls import segment
-from provisioner.ui._handler import Page, link, see_other
+from provisioner.ui._handler import Page, link, refusal, see_other
 from provisioner.ui._setting_edit import edit_setting, setting_names
 
 __all__ = ["ROUTES"]
@@ -119,17 +118,6 @@ def _put(target: dict[str, Any], key: str, value: object) -> None:
         target[key] = value
 
 
-def _info(error: Problem | ProvisionerError) -> ProblemInfo:
-    """The problem document the API answers for ``error``."""
-    return error.info if isinstance(error, Problem) else problem_of(error)
-
-
-def _messages(info: ProblemInfo) -> list[str]:
-    """What the API said is wrong: its detail and, when several, each field's message."""
-    listed = info.errors if len(info.errors) > 1 else ()
-    return [info.detail, *(f"{e.field}: {e.message}" for e in listed)]
-
-
 async def tenants(page: Page) -> web.Response:
     """The tenants the account sees; admins also get the form that creates one."""
     return await _list(page, {}, [])
@@ -160,8 +148,8 @@ async def create_tenant(page: Page) -> web.Response:
     try:
         await page.caller.write("POST", "/tenants", body)
     except (Problem, ProvisionerError) as exc:
-        info = _info(exc)
-        return await _list(page, typed, _messages(info), info.code.status)
+        status, errors = refusal(exc)
+        return await _list(page, typed, errors, status)
     return see_other(link(f"/tenants/{segment(typed['name'])}", created="1"))
 
 
@@ -222,10 +210,8 @@ async def edit_tenant(page: Page) -> web.Response:
     try:
         preview = await page.caller.write("PUT", path, entry, dry_run=not saving)
     except (Problem, ProvisionerError) as exc:
-        info = _info(exc)
-        return await _tenant_page(
-            page, stored, values, errors=_messages(info), status=info.code.status
-        )
+        status, errors = refusal(exc)
+        return await _tenant_page(page, stored, values, errors=errors, status=status)
     if saving:
         return see_other(link(f"/tenants/{segment(name)}", saved=f"tenant {name}"))
     assert preview is not None

@@ -192,7 +192,21 @@ def test_an_admin_creates_a_tenant(page: Page, ui: Ui) -> None:
 def test_a_fleet_file_is_previewed_then_applied(page: Page, ui: Ui) -> None:
     log_in(page, ui, "admin")
     page.goto(ui.url("/ui/import"))
-    page.get_by_label("Fleet file (all or nothing, as provisioner apply)").fill(FLEET)
+    content = page.get_by_label("Fleet file (all or nothing, as provisioner apply)")
+    # A file that cannot be read: the API's words beside it, the text kept for correcting.
+    content.fill("[[tenants]\n")
+    page.get_by_role("button", name="Preview fleet file").click()
+    expect(page.get_by_role("alert")).to_contain_text("body.content: Expected ']]'")
+    expect(content).to_have_value("[[tenants]\n")
+    # One refused only once applied: the preview's problem, and no Apply of it changed.
+    content.fill(FLEET.replace('groups = ["ops", "front-desk"]', 'groups = ["missing"]'))
+    page.get_by_role("button", name="Preview fleet file").click()
+    expect(page.locator("#fleet-report").get_by_role("status")).to_have_text(
+        "Preview, nothing is saved yet: the file would be refused."
+    )
+    expect(page.get_by_role("alert")).to_contain_text("unknown group 'missing' in tenant other")
+    assert_accessible(page)
+    content.fill(FLEET)
     page.get_by_role("button", name="Preview fleet file").click()
     report = page.locator("#fleet-report")
     expect(report.get_by_role("status")).to_have_text(
