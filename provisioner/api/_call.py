@@ -56,6 +56,8 @@ class Call:
     dispatcher: Dispatcher | None = None
     # An operation of a change set already runs on the worker thread, in its transaction.
     inline: bool = False
+    # Previews mask secrets whatever the role (the web UI: a screen is read over shoulders).
+    masked: bool = False
 
     async def run(self, work: Callable[[], T]) -> T:
         """Run blocking work (database, rendering) on the API's worker thread."""
@@ -71,6 +73,10 @@ class Call:
     def at_least(self, role: Role) -> bool:
         """Whether the key's role is ``role`` or above."""
         return at_least(self.key.role, role)
+
+    def reveals_secrets(self) -> bool:
+        """Whether a preview's diffs show secret values: to an admin's key, unless masked."""
+        return self.at_least(Role.ADMIN) and not self.masked
 
     def sees(self, tenant: str) -> bool:
         """Whether the key may see ``tenant`` (a tenant-scoped key sees only its own)."""

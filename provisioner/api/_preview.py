@@ -251,7 +251,7 @@ async def _run(call: Call, ops: list[_Operation], *, dry_run: bool) -> Outcome:
                 services.edits.by(call.actor),
                 operations,
                 dry_run=dry_run,
-                reveal_secrets=call.at_least(Role.ADMIN),
+                reveal_secrets=call.reveals_secrets(),
             )
         )
     except ProvisionerError as exc:

@@ -85,7 +85,7 @@ async def import_csv_file(call: Call) -> Reply:
             q.tenant,
             data,
             dry_run=q.dry_run,
-            reveal_secrets=call.at_least(Role.ADMIN),
+            reveal_secrets=call.reveals_secrets(),
         )
     )
     outcome = Outcome(

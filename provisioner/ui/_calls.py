@@ -52,6 +52,7 @@ class Caller:
             actor=Actor(ActorKind.UI, self.identity.name, None, self.request_id),
             params=params,
             dispatcher=self.api,
+            masked=True,  # previews on screen mask secrets for every role (docs/ui.md)
         )
         self.api.authorize(call, route, method, PREFIX + path)
         return call, route
@@ -71,15 +72,28 @@ class Caller:
         return answer
 
     async def write(
-        self, method: str, path: str, body: dict[str, Any] | None = None, *, dry_run: bool = False
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        dry_run: bool = False,
+        query: dict[str, object] | None = None,
     ) -> dict[str, Any] | None:
-        """A write; with ``dry_run``, its preview (:func:`provisioner.preview.run_changes`)."""
+        """A write; with ``dry_run``, its preview (:func:`provisioner.preview.run_changes`).
+
+        ``query``: the route's own query parameters (a fleet file's ``dry_run``, which
+        its route answers itself); the defaults when not given.
+        """
         call, route = self._call(method, path)
         if route.body is not None:
             call.sent = dict(body or {})
             call.body = self.api.validate(route, call.sent)
         if route.query is not None:
-            call.query = route.query.model_validate({})  # the defaults (no dry_run)
+            try:
+                call.query = route.query.model_validate(query or {})
+            except ValidationError as exc:
+                raise invalid(exc, "query", INVALID_PARAMETER) from None
         reply = await (preview_call(call, route) if dry_run else route.handler(call))
         committed = self.api.services.committed
         if not dry_run and committed is not None:

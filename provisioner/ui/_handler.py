@@ -39,7 +39,7 @@ from provisioner.serve._front import FrontGateway
 from provisioner.serve._model import Protocol
 from provisioner.ui._calls import Caller
 
-__all__ = ["CSP", "PREFIX", "Page", "UiHandler"]
+__all__ = ["CSP", "PREFIX", "Page", "UiHandler", "link", "refusal", "see_other"]
 
 log = logging.getLogger("provisioner.ui")
 PREFIX = "/ui"
@@ -103,6 +103,14 @@ class Page:
 
 T = TypeVar("T")
 PageFunction = Callable[[Page], Awaitable[web.Response]]
+
+
+def refusal(error: Problem | ProvisionerError) -> tuple[int, list[str]]:
+    """A refused write as the API answers it, for a page that shows it beside its form: the
+    status, and the detail followed, when several fields are wrong, by each one's message."""
+    info = error.info if isinstance(error, Problem) else problem_of(error)
+    listed = info.errors if len(info.errors) > 1 else ()
+    return info.code.status, [info.detail, *(f"{e.field}: {e.message}" for e in listed)]
 
 
 def see_other(location: str) -> web.Response:

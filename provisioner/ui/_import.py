@@ -5,17 +5,23 @@ API's ``POST /import/csv`` route unread, so the tenant and ``dry_run`` come in
 the form's action URL (that route takes only the ``file`` part). Preview and
 Import are two buttons of the same form: a browser cannot keep a chosen file
 from one page to the next, so the preview page offers the form again. A
-fleet file goes as text to ``POST /fleet/apply`` (all or nothing; the API
-has no preview of it).
+fleet file goes as text to ``POST /fleet/apply`` (all or nothing): Preview
+sends it with ``dry_run`` (the API answers what would change and each
+affected phone's diffs, storing nothing), Apply for real; being text, it
+stays in the form between the two.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from provisioner.ui._handler import Page
+from provisioner.api._bodies import Problem
+from provisioner.errors import ProvisionerError
+from provisioner.ui._handler import Page, refusal
 
 __all__ = ["ROUTES"]
+
+FLEET_PHONES_SHOWN = 20  # diffs shown of a fleet file's preview; the count says all
 
 
 async def _tenants(page: Page) -> list[str]:
@@ -24,7 +30,7 @@ async def _tenants(page: Page) -> list[str]:
 
 
 async def import_page(page: Page) -> web.Response:
-    """The forms: tenant, CSV file (Preview / Import), fleet file."""
+    """The forms: tenant, CSV file (Preview / Import), fleet file (Preview / Apply)."""
     return page.render(
         "import.html",
         title="Import",
@@ -32,6 +38,7 @@ async def import_page(page: Page) -> web.Response:
         tenant=page.query("tenant"),
         report=None,
         fleet=None,
+        fleet_form=None,
     )
 
 
@@ -49,24 +56,44 @@ async def import_csv(page: Page) -> web.Response:
         tenant=tenant,
         report=report,
         fleet=None,
+        fleet_form=None,
     )
 
 
 async def import_fleet(page: Page) -> web.Response:
-    """Apply a fleet file (TOML or JSON), all or nothing."""
+    """Preview (``action=preview``) or apply a fleet file (TOML or JSON), all or nothing."""
     body = {
         "format": page.field("format") or "toml",
         "content": page.field("content"),
         "prune": bool(page.field("prune")),
     }
-    applied = await page.caller.write("POST", "/fleet/apply", body)
+    dry_run = page.field("action") == "preview"
+    try:
+        answer = await page.caller.write("POST", "/fleet/apply", body, query={"dry_run": dry_run})
+    except (Problem, ProvisionerError) as exc:
+        # Refused (unreadable, or refused once applied): the API's words beside the file.
+        status, errors = refusal(exc)
+        return page.render(
+            "import.html",
+            status,
+            title="Fleet file refused",
+            tenants=await _tenants(page),
+            tenant="",
+            report=None,
+            fleet=None,
+            fleet_form=body,
+            fleet_errors=errors,
+        )
     return page.render(
         "import.html",
-        title="Fleet file applied",
+        title="Fleet file preview" if dry_run else "Fleet file applied",
         tenants=await _tenants(page),
         tenant="",
         report=None,
-        fleet=applied,
+        fleet=answer,
+        # A preview offers the same file again, for Apply (or another change).
+        fleet_form=body if dry_run else None,
+        shown=FLEET_PHONES_SHOWN,
     )
 
 

@@ -22,6 +22,8 @@ from provisioner.ui._dashboard import dashboard
 from provisioner.ui._firmware import ROUTES as FIRMWARE_ROUTES
 from provisioner.ui._handler import Page, PageFunction, link, see_other
 from provisioner.ui._import import ROUTES as IMPORT_ROUTES
+from provisioner.ui._setting_edit import edit_setting, setting_names
+from provisioner.ui._tenants import ROUTES as TENANT_ROUTES
 
 __all__ = ["ROUTES"]
 
@@ -119,7 +121,7 @@ async def phone(page: Page) -> web.Response:
         files=files,
         history=history["items"],
         seen=seen["items"],
-        setting_names=await _setting_names(page),
+        setting_names=await setting_names(page),
         saved=page.query("saved"),
     )
 
@@ -168,42 +170,10 @@ async def phone_delete(page: Page) -> web.Response:
 # --- settings (phone and group) --------------------------------------------------
 
 
-def _setting(page: Page, scope: str) -> tuple[str, dict[str, Any] | None]:
-    """The setting the form names, and its body (``None``: unset it)."""
-    name = page.field("name").strip()
-    catalog = page.caller.api.services.catalog
-    spec = catalog.spec(name)
-    if page.field("unset"):
-        return name, None
-    value = spec.coerce(page.field("value"), scope=scope, from_text=True)
-    return name, {"value": value, "locked": bool(page.field("locked"))}
-
-
-async def _edit(page: Page, scope: str, back: str, title: str) -> web.Response:
-    name, body = _setting(page, scope)
-    path = f"/scopes/{segment(scope)}/settings/{segment(name)}"
-    method = "DELETE" if body is None else "PUT"
-    if page.field("action") == "save":
-        await page.caller.write(method, path, body)
-        return see_other(f"{back}?saved={segment(name)}")
-    preview = await page.caller.write(method, path, body, dry_run=True)
-    return page.render(
-        "preview.html",
-        title=f"Preview: {title}",
-        scope=scope,
-        back=back,
-        name=name,
-        value=page.field("value"),
-        locked=page.field("locked"),
-        unset=page.field("unset"),
-        preview=preview,
-    )
-
-
 async def phone_setting(page: Page) -> web.Response:
     """Preview (then save) a setting at the phone's scope."""
     mac = parse_mac(page.params["mac"])
-    return await _edit(page, f"phone:{mac}", link(f"/phones/{mac}"), f"phone {mac}")
+    return await edit_setting(page, f"phone:{mac}", link(f"/phones/{mac}"), f"phone {mac}")
 
 
 # --- groups ----------------------------------------------------------------------
@@ -229,7 +199,7 @@ async def group(page: Page) -> web.Response:
         tenant=tenant,
         group=data,
         members=members,
-        setting_names=await _setting_names(page),
+        setting_names=await setting_names(page),
         saved=page.query("saved"),
     )
 
@@ -248,16 +218,10 @@ async def group_setting(page: Page) -> web.Response:
     """Preview (then save) a setting of a group."""
     tenant, name = page.params["tenant"], page.params["group"]
     back = link(f"/groups/{segment(tenant)}/{segment(name)}")
-    return await _edit(page, f"group:{tenant}/{name}", back, f"group {tenant}/{name}")
+    return await edit_setting(page, f"group:{tenant}/{name}", back, f"group {tenant}/{name}")
 
 
-# --- tenants, settings schema --------------------------------------------------
-
-
-async def tenants(page: Page) -> web.Response:
-    """The tenants the account sees, with their platform, SIP domain and registrar."""
-    found = await page.caller.get("/tenants", limit=1000)
-    return page.render("tenants.html", title="Tenants", items=found["items"])
+# --- settings schema ------------------------------------------------------------
 
 
 async def schema(page: Page) -> web.Response:
@@ -272,11 +236,6 @@ async def schema(page: Page) -> web.Response:
         families=[f["key"] for f in families["items"]],
         items=found["items"],
     )
-
-
-async def _setting_names(page: Page) -> list[str]:
-    found = await page.caller.get("/catalog/settings", limit=1000)
-    return [s["name"] for s in found["items"]]
 
 
 # --- unknown devices, audit, jobs ------------------------------------------------
@@ -373,7 +332,6 @@ ROUTES: list[tuple[str, str, PageFunction]] = [
     ("GET", "/groups/{tenant}/{group}", group),
     ("POST", "/groups/{tenant}/{group}/setting", group_setting),
     ("POST", "/groups/{tenant}/{group}/order", group_order),
-    ("GET", "/tenants", tenants),
     ("GET", "/settings", schema),
     ("GET", "/devices", devices),
     ("POST", "/devices/{mac}/{action}", device_action),
@@ -384,4 +342,5 @@ ROUTES: list[tuple[str, str, PageFunction]] = [
     *FIRMWARE_ROUTES,
     *ADMIN_ROUTES,
     *IMPORT_ROUTES,
+    *TENANT_ROUTES,
 ]
