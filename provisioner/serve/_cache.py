@@ -689,18 +689,23 @@ class ConfigCache:
         """
         scope = self._scopes[old.policy.url_token]
         changed = []
+        lost_auth = False  # a phone with HTTP credentials replaced or removed
         for mac in touched:
             before = old.phones.pop(mac, None)
             after = part.phones.get(mac)
             if before is not None:
                 self._unindex(scope, before)
+                lost_auth = lost_auth or bool(before.access.http_password)
                 if after is not None and _etags(before) != _etags(after):
                     changed.append(mac)
             if after is not None:
                 old.phones[mac] = after
                 self._index(scope, after)
         old.revision = part.revision
-        old.auth_in_use = any(p.access.http_password for p in old.phones.values())
+        if lost_auth:  # the one case that needs every phone looked at (50 ms at 50,000)
+            old.auth_in_use = any(p.access.http_password for p in old.phones.values())
+        else:
+            old.auth_in_use = old.auth_in_use or part.auth_in_use
         return TenantChange(old.policy.tenant_id, old.policy, tuple(sorted(changed)))
 
     def _unindex(self, scope: _Scope, phone: PhoneEntry) -> None:
