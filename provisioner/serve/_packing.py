@@ -56,7 +56,9 @@ class Packer:
 
     Dictionaries are kept by pattern for the catalog's lifetime, so a
     change that renders a few phones deflates them against the dictionary
-    their neighbours use rather than making a new one. A new catalog (the
+    their neighbours use rather than making a new one. There are as many
+    as the catalog has per-phone files per family (a phone's paths differ
+    from another's only by the MAC, which the pattern leaves out). A new catalog (the
     templates changed) gets a new packer: the old dictionaries go when the
     last file using them is replaced.
     """
