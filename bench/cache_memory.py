@@ -2,7 +2,8 @@
 
 ``bench.render``'s fleet (10,000 phones) in a temporary SQLite database; one
 :class:`~provisioner.serve.ConfigCache` refresh in this process, traced with
-``tracemalloc``. Printed: the rendered bytes (and how many are distinct),
+``tracemalloc``. Printed: the rendered bytes (and what is held of them:
+distinct files, mostly deflated, and their dictionaries),
 the memory the cache holds after the refresh (total and per phone), the
 same less the rendered bytes (what the cache adds around them), the RSS
 before and after, and the largest allocation sites. Nothing is asserted.
@@ -44,12 +45,18 @@ def measure(url: str) -> None:
     tracemalloc.stop()
     phones = [p for tenant in cache.tenants.values() for p in tenant.phones.values()]
     files = [f for p in phones for f in p.files.values()]
-    data = sum(len(f.data) for f in files)
-    # Bytes held: each distinct bytes object once (identical files may share one).
-    kept = sum(len(b) for b in {id(f.data): f.data for f in files}.values())
-    wrappers = {id(f) for f in files}
+    data = sum(f.size for f in files)
+    # Bytes held: each distinct bytes object once (identical files share one,
+    # and a pattern's dictionary is the bytes of its first file).
+    distinct = {id(f.stored): f.stored for f in files}
+    dictionaries = {id(f.dictionary): f.dictionary for f in files if f.dictionary is not None}
+    distinct.update({id(d.data): d.data for d in dictionaries.values()})
+    kept = sum(len(b) for b in distinct.values())
+    wrappers = {id(f): f for f in files}
+    deflated = sum(1 for f in wrappers.values() if f.dictionary is not None)
     print(
-        f"  {len(phones):,} phones, {len(files):,} files ({len(wrappers):,} wrappers), "
+        f"  {len(phones):,} phones, {len(files):,} files ({len(wrappers):,} wrappers, "
+        f"{deflated:,} deflated against {len(dictionaries)} dictionaries), "
         f"rendered {data / 1e6:.1f} MB ({kept / 1e6:.1f} MB held as bytes objects)"
     )
     print(

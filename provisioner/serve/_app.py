@@ -50,6 +50,7 @@ from provisioner.serve._pg_listener import PgListener
 from provisioner.serve._reloads import Reloads
 from provisioner.serve._rollouts import RolloutRunner
 from provisioner.serve._tls import default_hosts, self_signed, server_context
+from provisioner.serve._trim import release_free_memory
 from provisioner.serve._uploads import import_disk_uploads
 from provisioner.sip import Notifier
 from provisioner.store import BANS_CHANNEL, CHANGES_CHANNEL, Ban, JobRequest, Store
@@ -147,6 +148,7 @@ class Server:
         uploads = self.config.data_dir / "uploads"
         await self.db.run(lambda: import_disk_uploads(uploads, self.store.uploads))
         await self.cache.refresh()  # settles the collector (._collector) once rendered
+        await self.db.run(release_free_memory)
         await self._sync_bans()  # bans made before a restart or on other nodes hold at once
         config = self.config
         await self._start_http()
@@ -381,6 +383,9 @@ class Server:
                         await self._queue_resync(change.policy, change.changed)
                     except Exception:  # a failed write must not end the coordinator
                         log.exception("event=on_change_failed tenant=%s", change.policy.name)
+            # What the render freed goes back to the system (serve/_trim.py); on
+            # the render thread, as trimming holds the allocator's lock.
+            await self.db.run(release_free_memory)
 
     async def _queue_resync(self, policy: TenantPolicy, macs: tuple[str, ...]) -> None:
         """A resync job for phones whose files changed (``notify.on_change``)."""

@@ -67,6 +67,7 @@ from provisioner.serve._directory_reads import DirectoryReads, tenant_owned
 from provisioner.serve._firmware import firmware_index
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Access, DiskFile, ServedFile, TenantPolicy
+from provisioner.serve._packing import Packer
 from provisioner.settings import Value, as_int
 from provisioner.store import FEED_MAX_ENTRIES, Reach
 
@@ -105,25 +106,43 @@ def served(file: RenderedFile, last_modified: int) -> ServedFile:
 
 
 class _Identical:
-    """Identical files of one render held once: their bytes, ETag and wrapper.
+    """Identical files of one render held once, deflated where that pays (:mod:`._packing`).
 
     Phones of one model and settings render identical files (a model's
     shared defaults, a group's directory); keyed by what a served file is
     made of, the second and later get the first one's :class:`ServedFile`,
-    and its ETag is computed once.
+    and it is deflated once. The key holds the ETag, not the bytes: keys
+    of bytes would hold every file's bytes inflated until the render ends
+    (the peak of a start-up render), and the ETag already stands for the
+    bytes everywhere else (a 144-bit digest).
     """
 
-    __slots__ = ("_files",)
+    __slots__ = ("_files", "_packer")
 
-    def __init__(self) -> None:
-        self._files: dict[tuple[bytes, str, int], ServedFile] = {}
+    def __init__(self, packer: Packer) -> None:
+        self._files: dict[tuple[str, str, int], ServedFile] = {}
+        self._packer = packer
 
-    def served(self, file: RenderedFile, last_modified: int) -> ServedFile:
-        """:func:`served`, or the same file already served in this render."""
-        key = (file.data, file.content_type, last_modified)
+    def served(self, file: RenderedFile, pattern: str, last_modified: int) -> ServedFile:
+        """``file`` wrapped for serving, or the same file already served in this render.
+
+        ``pattern`` names the files alike (:meth:`Packer.pack`).
+        """
+        data, content_type = file.data, file.content_type
+        etag = etag_of(data)
+        key = (etag, content_type, last_modified)
         found = self._files.get(key)
         if found is None:
-            found = self._files[key] = served(file, last_modified)
+            stored, dictionary = self._packer.pack(pattern, data)
+            found = self._files[key] = ServedFile(
+                stored,
+                content_type,
+                etag,
+                last_modified,
+                _http_date(last_modified),
+                dictionary,
+                len(data),
+            )
         return found
 
 
@@ -245,6 +264,12 @@ def _phone_entry(
     """What the cache keeps of one rendered phone: its files and what serving needs."""
     values = {name: r.value for name, r in view.settings.items()}
     mac = view.phone.mac
+    served: dict[str, ServedFile] = {}
+    for file in files:
+        path = _lower(file.path)
+        # Files alike: one template's files for different phones of a family.
+        pattern = f"{view.family.key}/{path.replace(mac, '{mac}')}"
+        served[path] = identical.served(file, pattern, changed_at)
     return PhoneEntry(
         mac=mac,
         tenant_id=view.tenant.id,
@@ -255,7 +280,7 @@ def _phone_entry(
         notify=notify_info(view),
         directory=reads.of(view),
         inputs=reads.inputs(view),
-        files={_lower(f.path): identical.served(f, changed_at) for f in files},
+        files=served,
     )
 
 
@@ -306,6 +331,8 @@ class ConfigCache:
         self._db = db
         self._site_dir = site_dir
         self._renderer = Renderer(catalog)
+        # Rendered files' dictionaries (serve/_packing.py): one set per catalog.
+        self._packer = Packer()
         self._templates = _fingerprint(catalog.search_path)
         self.shared: dict[str, ServedFile] = {}
         # Files of active firmware sets by lower-cased path (docs/firmware.md).
@@ -416,6 +443,7 @@ class ConfigCache:
         if reloaded is not None:
             # Templates or family definitions changed: everything is rendered again.
             self.catalog, self.identifier, self._renderer = reloaded
+            self._packer = Packer()
             self.shared = {}
             for tid in list(self.tenants):
                 self.tenants[tid].revision = -1
@@ -620,7 +648,7 @@ class ConfigCache:
 
         ``macs`` and ``keep`` choose the phones rendered (:func:`render_tenants`).
         """
-        identical = _Identical()
+        identical = _Identical(self._packer)
         reads = DirectoryReads(tenant_owned(self.catalog)) if reads is None else reads
         renders = render_tenants(
             self.catalog,

@@ -388,12 +388,14 @@ class FastConnection(asyncio.Protocol):
             if fresh(head.first(b"if-none-match"), since, file.etag, file.last_modified):
                 status, lines = 304, [b"HTTP/1.1 304 Not Modified\r\n", _file_headers(file)]
             else:
-                status, body = 200, file.data
+                status = 200
+                if fetch.method != "HEAD":  # a HEAD's length is known without inflating
+                    body = file.data
                 lines = [
                     b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\n"
                     % file.content_type.encode("latin-1"),
                     _file_headers(file),
-                    b"Content-Length: %d\r\n" % len(body),
+                    b"Content-Length: %d\r\n" % file.size,
                 ]
         lines += (_DATES.line(), _SERVER, b"\r\n")
         if fetch.method == "HEAD":

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from provisioner.serve._packing import Dictionary
+
 __all__ = [
     "Access",
     "DiskFile",
@@ -44,13 +46,31 @@ class Status(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ServedFile:
-    """Bytes ready to send, with what HTTP caching needs (computed once, not per request)."""
+    """A rendered file to send, with what HTTP caching needs (computed once, not per request).
 
-    data: bytes
+    The bytes are held as they are or deflated against ``dictionary``
+    (:mod:`._packing`); every reader gets them from :attr:`data`, and the
+    length from :attr:`size` without inflating them (HEAD, Content-Length).
+    """
+
+    stored: bytes  # the bytes to send, or them deflated when ``dictionary`` is set
     content_type: str
-    etag: str  # strong, quoted
+    etag: str  # strong, quoted; of the bytes sent
     last_modified: int  # Unix time
     last_modified_http: str  # the same as an HTTP date
+    dictionary: Dictionary | None = None
+    inflated_size: int = 0  # the length of the bytes sent, when deflated
+
+    @property
+    def data(self) -> bytes:
+        """The bytes to send (inflated here when held deflated: a few µs for a few KB)."""
+        dictionary = self.dictionary
+        return self.stored if dictionary is None else dictionary.inflate(self.stored)
+
+    @property
+    def size(self) -> int:
+        """The length of :attr:`data`, without inflating it."""
+        return len(self.stored) if self.dictionary is None else self.inflated_size
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from provisioner.catalog import Catalog
-from tests.serve.harness import PASSWORD, POLYCOM, YEALINK, harness
+from provisioner.etags import etag_of
+from provisioner.phone_files import phone_files
+from tests.serve.harness import HOSTED, PASSWORD, POLYCOM, TOKEN, YEALINK, harness
 from tests.serve.test_http import Running
 
 
@@ -153,3 +155,26 @@ def test_an_awaited_answer_keeps_its_place(server: Running) -> None:
     ]
     assert b"line-secret-101" in got[0][2]
     assert got[2][2].startswith(b"<?xml")
+
+
+def test_a_file_held_deflated_is_sent_as_rendered(server: Running, catalog: Catalog) -> None:
+    # The hosted phone's files are held deflated against the first phone's
+    # of its family (serve/_packing.py): GET and HEAD, on the fast path and
+    # through aiohttp, send the rendered bytes, their length and ETag.
+    h = server.h
+    found = h.cache.lookup(f"{HOSTED}.cfg", TOKEN)
+    assert found is not None
+    assert found[1].dictionary is not None
+    files, _ = phone_files(catalog, h.store.tenants.snapshot([HOSTED]), HOSTED, reveal=True)
+    rendered = next(f.data for f in files if f.path == f"{HOSTED}.cfg")
+    path = f"{TOKEN}/{HOSTED}.cfg"
+    fast = answers(exchange(server.port, request(path) + request("healthz", close=True)))[0]
+    slow = answers(exchange(server.port, request(path, close=True)))[0]
+    assert fast == slow
+    assert fast[2] == rendered
+    assert f"Content-Length: {len(rendered)}" in fast[1]
+    assert f"ETag: {etag_of(rendered)}" in fast[1]
+    head = request(path, method="HEAD")
+    fast_head = answers(exchange(server.port, head + request("healthz", close=True)), heads=1)[0]
+    slow_head = answers(exchange(server.port, request(path, method="HEAD", close=True)), heads=1)
+    assert fast_head == slow_head[0] == (fast[0], fast[1], b"")
