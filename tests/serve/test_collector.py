@@ -88,13 +88,23 @@ def test_settle_collects_garbage_before_freezing_what_lives() -> None:
     dead = weakref.ref(garbage)
     del garbage
     try:
-        settle()
+        settle(freeze_at=0)
         # Collected, not frozen: frozen garbage would never be freed.
         assert dead() is None
         assert gc.get_freeze_count() > 0
         assert live.me is live
     finally:
         gc.unfreeze()  # the rest of the test session's heap stays collectable
+
+
+def test_settle_freezes_nothing_while_few_objects_survived() -> None:
+    garbage = _Cycle()
+    dead = weakref.ref(garbage)
+    del garbage
+    frozen = gc.get_freeze_count()
+    settle(freeze_at=len(gc.get_objects()) + 1_000_000)
+    assert dead() is None
+    assert gc.get_freeze_count() == frozen
 
 
 def test_the_cache_settles_once_after_each_render_it_installed(
