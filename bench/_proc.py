@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-__all__ = ["peak_rss_mb", "rss_mb"]
+import os
+
+__all__ = ["cpu_seconds", "peak_rss_mb", "rss_mb"]
+
+
+def cpu_seconds(pid: int | str = "self") -> float:
+    """CPU time a process has used so far, user and system, every thread (``/proc/PID/stat``).
+
+    On a machine shared with other work, CPU per unit of work is what can be
+    compared between runs; wall time and rates depend on the neighbours.
+    """
+    with open(f"/proc/{pid}/stat") as stat:
+        # Fields after the command name, which may hold spaces; utime and stime are 14 and 15.
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int | str = "self") -> float:

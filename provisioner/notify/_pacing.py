@@ -7,7 +7,7 @@ most :data:`BURST_SECONDS`' worth. One number per tenant is what lets every
 node of a cluster share the bucket: the store keeps it in ``notify_pacing``
 and advances it in the transaction that claims targets.
 
-The burst is a second's worth: a runner round (50 ms apart, longer while the
+The burst is a second's worth: a runner round (25 to 50 ms apart, longer while the
 database is busy) must find every token that accrued since the last one, or
 a high rate is lost to rounding; a second also covers a node that was slow
 to come round. A new bucket starts empty, so a job's rate is its

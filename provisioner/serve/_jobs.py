@@ -30,7 +30,12 @@ a job queued meanwhile waits for the next round. Jobs also start
 ``notify.delay_seconds`` after they were queued. Rounds are at least
 :data:`_MIN_ROUND` apart: a round follows every finished send (room for
 another), and at thousands of NOTIFYs a second a round per send would keep
-the database thread busy with rounds that find no token.
+the database thread busy with rounds that find no token. A round costs about
+the same whatever it takes (two trips to the database thread, a transaction
+per due tenant, one more for the outcomes), so 25 ms rather than 10 ms
+between rounds — 50 NOTIFYs a round at 2,000/s rather than 20 — cut the
+runner's CPU per NOTIFY by about a quarter; the bucket keeps a second of
+tokens, so the rate is the same, sent in bursts of 25 ms' worth.
 
 The runner reads the store and the served state through Protocols of just
 what it uses; it writes nothing but its own jobs' rows.
@@ -50,6 +55,7 @@ from typing import Protocol, TypeVar
 from provisioner.notify import NotifyTargetError, TargetEvent, TargetOutcome, request_for
 from provisioner.serve._cache import PhoneEntry, TenantEntry
 from provisioner.serve._db import Db
+from provisioner.serve._model import TenantPolicy
 from provisioner.sip import NotifyOutcome, NotifyRequest
 from provisioner.store import TargetRow
 
@@ -57,7 +63,7 @@ __all__ = ["AddressLookup", "JobQueue", "JobRunner", "Sender", "ServedState", "r
 
 log = logging.getLogger("provisioner.notify")
 _BACKOFF = 5.0  # seconds before the first retry; doubled for each further one
-_MIN_ROUND = 0.01  # seconds between the starts of two rounds, at least
+_MIN_ROUND = 0.025  # seconds between the starts of two rounds, at least
 _T = TypeVar("_T")
 
 
@@ -199,7 +205,11 @@ class JobRunner:
             expired = await self._db(lambda: self.jobs.expired(now))
             verdicts = {e.id: e.attempts < self._max_attempts(e.mac) for e in expired}
             await self._db(lambda: self.jobs.reap(now, verdicts))
-        due = [] if self._draining else await self._db(lambda: self.jobs.due_tenants(now))
+        jobs = self.jobs
+        due: list[int] = []
+        newest = 0
+        if not self._draining:  # both in one trip to the database thread
+            due, newest = await self._db(lambda: (jobs.due_tenants(now), jobs.newest_job()))
         if not due:
             if self._tasks:
                 return self._tick  # sends in flight: a retry may come due soon
@@ -207,12 +217,10 @@ class JobRunner:
             if upcoming is None:
                 return self._idle
             return min(self._idle, max(upcoming - self._clock(), self._tick))
-        newest = await self._db(self.jobs.newest_job)
         if newest > self._caught_up_to:
             await self.served.caught_up()  # files in place before any phone fetches them
             self._caught_up_to = newest
-        for tenant_id in due:
-            await self._start(tenant_id, self._clock())
+        await self._start(due, self._clock())
         return self._tick
 
     def _max_attempts(self, mac: str) -> int:
@@ -221,25 +229,36 @@ class JobRunner:
         phone = self.served.macs.get(mac)
         return 1 if phone is None else phone.notify.retries + 1
 
-    async def _start(self, tenant_id: int, now: float) -> None:
-        tenant = self.served.tenants.get(tenant_id)
-        if tenant is None:
-            return  # deleted; its targets stay queued and are listed by `jobs`
-        policy = tenant.policy
-        claimed = await self._db(
-            lambda: self.jobs.claim_paced(
-                tenant_id,
-                policy.notify_rate,
-                policy.notify_max_in_flight,
-                now,
-                self._lease,
-                self._caught_up_to,
-            )
-        )
-        for target in claimed:
-            task = asyncio.create_task(self._send(target, policy.notify_jitter_ms / 1000))
-            self._tasks[task] = target
-            task.add_done_callback(self._sent)
+    async def _start(self, due: list[int], now: float) -> None:
+        """Claim for every due tenant in one trip to the database thread, then send."""
+        policies: dict[int, TenantPolicy] = {}
+        for tenant_id in due:
+            tenant = self.served.tenants.get(tenant_id)
+            if tenant is not None:  # else deleted; its targets stay queued, listed by `jobs`
+                policies[tenant_id] = tenant.policy
+        up_to_job = self._caught_up_to
+
+        def claim() -> list[tuple[TenantPolicy, list[TargetRow]]]:
+            return [
+                (
+                    policy,
+                    self.jobs.claim_paced(
+                        tenant_id,
+                        policy.notify_rate,
+                        policy.notify_max_in_flight,
+                        now,
+                        self._lease,
+                        up_to_job,
+                    ),
+                )
+                for tenant_id, policy in policies.items()
+            ]
+
+        for policy, claimed in await self._db(claim) if policies else []:
+            for target in claimed:
+                task = asyncio.create_task(self._send(target, policy.notify_jitter_ms / 1000))
+                self._tasks[task] = target
+                task.add_done_callback(self._sent)
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         """A send finished: room for another, so look again without waiting for the tick."""

@@ -15,11 +15,24 @@ shared token bucket allows and advances it, all in one transaction.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Update, and_, bindparam, func, insert, select, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Integer,
+    Update,
+    and_,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine, Row
 
 from provisioner.audit import AuditEntry
 from provisioner.errors import NotFoundError
@@ -35,7 +48,7 @@ from provisioner.notify._states import (
 )
 from provisioner.store import _tables as t
 from provisioner.store._audit import record_audit
-from provisioner.store._dialect import upsert_insert
+from provisioner.store._dialect import insert_for
 
 __all__ = [
     "ACTIVE",
@@ -183,26 +196,58 @@ def _not_indexed(column: ColumnElement[float]) -> ColumnElement[float]:
     return column + 0
 
 
-def _due_tenants(conn: Connection, now: float) -> list[int]:
-    """Tenants with targets ready to be sent.
-
-    One EXISTS per tenant on ``ix_notify_targets_tenant_queue``: it stops at a
-    tenant's first due target instead of reading every due target (100,000
-    of them in a large job, several times a second).
-    """
-    targets = t.notify_targets.c
-    due = (
-        select(targets.id)
-        .join(t.notify_jobs, t.notify_jobs.c.id == targets.job_id)
+# The statements of a runner's round are built once, here, with their values
+# bound at execution: at thousands of NOTIFYs a second, building a statement
+# and its cache key anew for every claim and every write took most of the
+# database thread's time (docs/cluster.md, "Measured").
+_TARGETS = t.notify_targets.c
+_RUNNING = t.notify_jobs.c.state == JobState.RUNNING
+_OF_RUNNING_JOB = t.notify_jobs.c.id == _TARGETS.job_id
+_ROW = (
+    _TARGETS.id,
+    _TARGETS.job_id,
+    _TARGETS.mac,
+    _TARGETS.tenant_id,
+    _TARGETS.event,
+    _TARGETS.state,
+    _TARGETS.attempts,
+    _TARGETS.status,
+    _TARGETS.reason,
+)
+# One EXISTS per tenant on ``ix_notify_targets_tenant_queue``: it stops at a
+# tenant's first due target instead of reading every due target (100,000 of
+# them in a large job, several times a second).
+_DUE_TENANTS = (
+    select(t.tenants.c.id)
+    .where(
+        select(_TARGETS.id)
+        .join(t.notify_jobs, _OF_RUNNING_JOB)
         .where(
-            targets.tenant_id == t.tenants.c.id,
-            targets.state == TargetState.QUEUED,
-            _not_indexed(targets.next_at) <= now,
-            t.notify_jobs.c.state == JobState.RUNNING,
+            _TARGETS.tenant_id == t.tenants.c.id,
+            _TARGETS.state == TargetState.QUEUED,
+            _not_indexed(_TARGETS.next_at) <= bindparam("now"),
+            _RUNNING,
         )
         .exists()
     )
-    return list(conn.execute(select(t.tenants.c.id).where(due).order_by(t.tenants.c.id)).scalars())
+    .order_by(t.tenants.c.id)
+)
+_NEWEST_JOB = select(func.max(t.notify_jobs.c.id))
+_SENDING = select(func.count()).where(
+    _TARGETS.state == TargetState.SENDING,
+    _TARGETS.tenant_id == bindparam("tenant_id"),
+    _TARGETS.lease_until >= bindparam("now"),
+)
+_ADVANCE = (
+    update(t.notify_pacing)
+    .where(t.notify_pacing.c.tenant_id == bindparam("b_tenant_id"))
+    .values(next_at=bindparam("b_next_at"))
+)
+
+
+def _due_tenants(conn: Connection, now: float) -> list[int]:
+    """Tenants with targets ready to be sent."""
+    return list(conn.execute(_DUE_TENANTS, {"now": now}).scalars())
 
 
 def _next_due(conn: Connection) -> float | None:
@@ -219,6 +264,44 @@ def _next_due(conn: Connection) -> float | None:
     return None if found is None else float(found)
 
 
+@functools.cache
+def _claim_statement(up_to_job: bool) -> Update:
+    """Take the oldest ``b_limit`` due targets of tenant ``b_tenant_id``, returning them.
+
+    Oldest target first, in the order of ``ix_notify_targets_tenant_queue``,
+    so the walk stops after ``limit`` due rows (ordering by due time as well
+    sorted a whole job's targets every round: they are all due at once).
+    With ``up_to_job``, only targets of job ``b_up_to_job`` or older ones.
+    The UPDATE re-checks the state and returns only the rows it changed:
+    another runner may have taken some of the subquery's rows meanwhile, and
+    both must not send them.
+    """
+    due = (
+        select(_TARGETS.id)
+        .join(t.notify_jobs, _OF_RUNNING_JOB)
+        .where(
+            _TARGETS.tenant_id == bindparam("b_tenant_id"),
+            _TARGETS.state == TargetState.QUEUED,
+            _not_indexed(_TARGETS.next_at) <= bindparam("b_now"),
+            _RUNNING,
+        )
+        .order_by(_TARGETS.id)
+        .limit(bindparam("b_limit", type_=Integer))
+    )
+    if up_to_job:
+        due = due.where(_TARGETS.job_id <= bindparam("b_up_to_job"))
+    return (
+        _move(
+            TargetState.QUEUED,
+            TargetEvent.CLAIMED,
+            _TARGETS.id.in_(due.scalar_subquery()),
+            by_id=True,
+        )
+        .values(lease_until=bindparam("b_lease_until"), attempts=_TARGETS.attempts + 1)
+        .returning(*_ROW)
+    )
+
+
 def _claim_targets(
     conn: Connection,
     *,
@@ -228,39 +311,26 @@ def _claim_targets(
     lease: float,
     up_to_job: int | None = None,
 ) -> list[TargetRow]:
-    """Take up to ``limit`` due targets of a tenant for sending (counts an attempt each).
-
-    Oldest target first, in the order of ``ix_notify_targets_tenant_queue``,
-    so the walk stops after ``limit`` due rows (ordering by due time as well
-    sorted a whole job's targets every round: they are all due at once).
-    With ``up_to_job``, only targets of that job or older ones.
-    """
-    query = (
-        select(t.notify_targets.c.id)
-        .join(t.notify_jobs, t.notify_jobs.c.id == t.notify_targets.c.job_id)
-        .where(
-            t.notify_targets.c.tenant_id == tenant_id,
-            t.notify_targets.c.state == TargetState.QUEUED,
-            _not_indexed(t.notify_targets.c.next_at) <= now,
-            t.notify_jobs.c.state == JobState.RUNNING,
-        )
-        .order_by(t.notify_targets.c.id)
-        .limit(limit)
-    )
+    """Take up to ``limit`` due targets of a tenant for sending (counts an attempt each),
+    oldest first; with ``up_to_job``, only targets of that job or older ones."""
+    values = {"b_tenant_id": tenant_id, "b_now": now, "b_limit": limit}
+    values["b_lease_until"] = now + lease
     if up_to_job is not None:
-        query = query.where(t.notify_targets.c.job_id <= up_to_job)
-    ids = list(conn.execute(query).scalars())
-    if not ids:
-        return []
-    # Only rows still queued are taken, and only the rows this UPDATE changed
-    # are returned: another runner may have taken some of ``ids`` since the
-    # SELECT, and both must not send them.
-    taken = conn.execute(
-        _move(TargetState.QUEUED, TargetEvent.CLAIMED, t.notify_targets.c.id.in_(ids))
-        .values(lease_until=now + lease, attempts=t.notify_targets.c.attempts + 1)
-        .returning(t.notify_targets.c.id)
-    ).scalars()
-    return _targets_of(conn, ids=list(taken))
+        values["b_up_to_job"] = up_to_job
+    rows = conn.execute(_claim_statement(up_to_job is not None), values)
+    return sorted((_target_row(r) for r in rows), key=lambda row: row.id)
+
+
+@functools.cache
+def _lock_statement(dialect: str) -> Insert:
+    """Create or lock a tenant's pacing row, returning its ``next_at`` (:func:`_claim_paced`)."""
+    lock = insert_for(dialect, t.notify_pacing).values(
+        tenant_id=bindparam("b_tenant_id"), next_at=bindparam("b_now")
+    )
+    statement: Insert = lock.on_conflict_do_update(
+        index_elements=["tenant_id"], set_={"next_at": t.notify_pacing.c.next_at}
+    ).returning(t.notify_pacing.c.next_at)
+    return statement
 
 
 def _claim_paced(
@@ -282,20 +352,9 @@ def _claim_paced(
     against ``max_in_flight``; those of a node that died count until their
     lease runs out.
     """
-    pacing = t.notify_pacing.c
-    lock = upsert_insert(conn, t.notify_pacing).values(tenant_id=tenant_id, next_at=now)
-    lock = lock.on_conflict_do_update(
-        index_elements=["tenant_id"], set_={"next_at": pacing.next_at}
-    ).returning(pacing.next_at)
-    next_at = float(conn.execute(lock).scalar_one())
-    targets = t.notify_targets.c
-    sending = conn.execute(
-        select(func.count()).where(
-            targets.state == TargetState.SENDING,
-            targets.tenant_id == tenant_id,
-            targets.lease_until >= now,
-        )
-    ).scalar_one()
+    lock = _lock_statement(conn.dialect.name)
+    next_at = float(conn.execute(lock, {"b_tenant_id": tenant_id, "b_now": now}).scalar_one())
+    sending = conn.execute(_SENDING, {"tenant_id": tenant_id, "now": now}).scalar_one()
     count = min(available(rate, next_at, now), max_in_flight - int(sending))
     if count <= 0:
         return []
@@ -303,11 +362,8 @@ def _claim_paced(
         conn, tenant_id=tenant_id, limit=count, now=now, lease=lease, up_to_job=up_to_job
     )
     if claimed:
-        conn.execute(
-            update(t.notify_pacing)
-            .where(pacing.tenant_id == tenant_id)
-            .values(next_at=advance(rate, next_at, now, len(claimed)))
-        )
+        advanced = advance(rate, next_at, now, len(claimed))
+        conn.execute(_ADVANCE, {"b_tenant_id": tenant_id, "b_next_at": advanced})
     return claimed
 
 
@@ -326,31 +382,39 @@ def _targets_of(
         query = query.where(t.notify_targets.c.id.in_(list(ids)))
     if state is not None:
         query = query.where(t.notify_targets.c.state == state)
-    return [
-        TargetRow(
-            r.id,
-            r.job_id,
-            r.mac,
-            r.tenant_id,
-            check_sync_event(r.event),
-            TargetState(r.state),
-            r.attempts,
-            r.status,
-            r.reason,
-        )
-        for r in conn.execute(query)
-    ]
+    return [_target_row(r) for r in conn.execute(query)]
 
 
-def _move(state: TargetState, event: TargetEvent, *where: ColumnElement[bool]) -> Update:
+def _target_row(r: Row[Any]) -> TargetRow:
+    return TargetRow(
+        r.id,
+        r.job_id,
+        r.mac,
+        r.tenant_id,
+        check_sync_event(r.event),
+        TargetState(r.state),
+        r.attempts,
+        r.status,
+        r.reason,
+    )
+
+
+def _move(
+    state: TargetState, event: TargetEvent, *where: ColumnElement[bool], by_id: bool = False
+) -> Update:
     """An UPDATE moving the targets in ``state`` that match ``where`` on ``event``.
 
     The from-state is part of the WHERE clause, so a row another runner (or a
-    cancel) moved since it was read is left alone.
+    cancel) moved since it was read is left alone. ``by_id``: ``where``
+    names the rows by id, and the from-state is only checked, never looked
+    up by index — SQLite otherwise walked every target in that state
+    (``ix_notify_targets_due``) to find a few ids: every queued target of a
+    job, at every claim.
     """
+    column = t.notify_targets.c.state
     return (
         update(t.notify_targets)
-        .where(t.notify_targets.c.state == state, *where)
+        .where((column + "" if by_id else column) == state, *where)
         .values(state=next_state(state, event))
     )
 
@@ -361,12 +425,11 @@ def _finish_targets(conn: Connection, outcomes: Sequence[tuple[int, TargetOutcom
     One executemany per kind of outcome: at thousands of NOTIFYs a second,
     building and running one UPDATE per send is what limits a job's rate, so
     the rows of one kind (answered, retried, given up) share a statement
-    with their values bound per row.
+    (:func:`_finish_statement`) with their values bound per row.
     """
     kinds: dict[tuple[TargetEvent, bool], list[dict[str, object]]] = {}
     for target_id, outcome, now in outcomes:
         retried = outcome.retry_at is not None
-        # Bound names differ from the columns': SQLAlchemy reserves those for SET.
         row: dict[str, object] = {
             "b_id": target_id,
             "b_status": outcome.status,
@@ -380,14 +443,18 @@ def _finish_targets(conn: Connection, outcomes: Sequence[tuple[int, TargetOutcom
             row["b_confirm_until"] = outcome.confirm_until
         kinds.setdefault((outcome.event, retried), []).append(row)
     for (event, retried), rows in kinds.items():
-        names = ["status", "reason", "sent_at"]
-        names += ["next_at"] if retried else ["done_at", "confirm_until"]
-        values: dict[str, object] = {name: bindparam("b_" + name) for name in names}
-        values["lease_until"] = None
-        statement = _move(
-            TargetState.SENDING, event, t.notify_targets.c.id == bindparam("b_id")
-        ).values(values)
-        conn.execute(statement, rows)
+        conn.execute(_finish_statement(event, retried), rows)
+
+
+@functools.cache
+def _finish_statement(event: TargetEvent, retried: bool) -> Update:
+    """The UPDATE recording one kind of outcome, its values bound per row (``b_<column>``:
+    SQLAlchemy reserves the columns' own names for SET)."""
+    names = ["status", "reason", "sent_at"]
+    names += ["next_at"] if retried else ["done_at", "confirm_until"]
+    values: dict[str, object] = {name: bindparam("b_" + name) for name in names}
+    values["lease_until"] = None
+    return _move(TargetState.SENDING, event, _TARGETS.id == bindparam("b_id")).values(values)
 
 
 def _expired_targets(conn: Connection, now: float) -> list[TargetRow]:
@@ -450,16 +517,16 @@ def _end_leases(
     again = [target for target, requeue in verdicts.items() if requeue]
     if again:
         conn.execute(
-            _move(sending, TargetEvent.LEASE_EXPIRED, *where, targets.id.in_(again)).values(
-                lease_until=None, reason="interrupted; sending again"
-            )
+            _move(
+                sending, TargetEvent.LEASE_EXPIRED, *where, targets.id.in_(again), by_id=True
+            ).values(lease_until=None, reason="interrupted; sending again")
         )
     spent = [target for target, requeue in verdicts.items() if not requeue]
     if spent:
         conn.execute(
-            _move(sending, TargetEvent.LEASE_EXPIRED_SPENT, *where, targets.id.in_(spent)).values(
-                lease_until=None, reason="interrupted", done_at=now
-            )
+            _move(
+                sending, TargetEvent.LEASE_EXPIRED_SPENT, *where, targets.id.in_(spent), by_id=True
+            ).values(lease_until=None, reason="interrupted", done_at=now)
         )
 
 
@@ -577,7 +644,7 @@ class JobRepository:
     def newest_job(self) -> int:
         """The id of the newest job (0 when there is none): ids only grow."""
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.max(t.notify_jobs.c.id))).scalar() or 0)
+            return int(conn.execute(_NEWEST_JOB).scalar() or 0)
 
     def due_tenants(self, now: float) -> list[int]:
         """Tenants with targets ready to be sent."""
