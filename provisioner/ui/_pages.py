@@ -22,6 +22,10 @@ from provisioner.ui._dashboard import dashboard
 from provisioner.ui._firmware import ROUTES as FIRMWARE_ROUTES
 from provisioner.ui._handler import Page, PageFunction, link, see_other
 from provisioner.ui._import import ROUTES as IMPORT_ROUTES
+from provisioner.ui._keys import ALL_KEY_TYPES, editor_for, family_key_types, group_member_layout
+from provisioner.ui._keys import ROUTES as KEYS_ROUTES
+from provisioner.ui._phone_edit import ROUTES as PHONE_EDIT_ROUTES
+from provisioner.ui._write import preview_or_save
 
 __all__ = ["ROUTES"]
 
@@ -95,6 +99,22 @@ async def phone(page: Page) -> web.Response:
     files = await page.caller.get(f"/phones/{mac}/files", limit=1000)
     history = await page.caller.get("/audit", mac=mac, limit=10)
     seen = await page.caller.get("/devices/seen", mac=mac, limit=20)
+    edit: dict[str, Any] = {"keys_editor_state": None, "models": [], "tenant_groups": []}
+    if page.at_least(Role.OPERATOR):  # the edit forms' choices (viewers get no form)
+        models = await page.caller.get("/catalog/models", limit=1000)
+        tenant_groups = await page.caller.get(
+            f"/tenants/{segment(data['tenant'])}/groups", limit=1000
+        )
+        edit = {
+            "keys_editor_state": await editor_for(
+                page,
+                f"phone:{mac}",
+                link(f"/phones/{mac}/keys"),
+                family_key_types(page, data["model"]),
+            ),
+            "models": sorted(models["items"], key=lambda m: (m["vendor"], m["label"])),
+            "tenant_groups": [g["name"] for g in tenant_groups["items"]],
+        }
     return page.render(
         "phone.html",
         title=f"Phone {mac}",
@@ -106,6 +126,7 @@ async def phone(page: Page) -> web.Response:
         seen=seen["items"],
         setting_names=await _setting_names(page),
         saved=page.query("saved"),
+        **edit,
     )
 
 
@@ -167,21 +188,24 @@ def _setting(page: Page, scope: str) -> tuple[str, dict[str, Any] | None]:
 async def _edit(page: Page, scope: str, back: str, title: str) -> web.Response:
     name, body = _setting(page, scope)
     path = f"/scopes/{segment(scope)}/settings/{segment(name)}"
-    method = "DELETE" if body is None else "PUT"
-    if page.field("action") == "save":
-        await page.caller.write(method, path, body)
-        return see_other(f"{back}?saved={segment(name)}")
-    preview = await page.caller.write(method, path, body, dry_run=True)
-    return page.render(
-        "preview.html",
-        title=f"Preview: {title}",
-        scope=scope,
+    value, locked = page.field("value"), bool(page.field("locked"))
+    fields = [("name", name), ("value", value)]
+    if body is None:
+        summary = f"Remove {name} from {scope}."
+        fields.append(("unset", "1"))
+    else:
+        summary = f"Set {name} to {value}{' (locked)' if locked else ''} at {scope}."
+        fields += [("locked", "1")] if locked else []
+    return await preview_or_save(
+        page,
+        "DELETE" if body is None else "PUT",
+        path,
+        body,
+        title=title,
+        summary=summary,
         back=back,
-        name=name,
-        value=page.field("value"),
-        locked=page.field("locked"),
-        unset=page.field("unset"),
-        preview=preview,
+        saved=name,
+        fields=fields,
     )
 
 
@@ -208,6 +232,11 @@ async def group(page: Page) -> web.Response:
     tenant, name = page.params["tenant"], page.params["group"]
     data = await page.caller.get(f"/tenants/{segment(tenant)}/groups/{segment(name)}")
     members = await page.caller.get("/phones", tenant=tenant, group=name, limit=PAGE_SIZE)
+    editor = None
+    if page.at_least(Role.OPERATOR):  # viewers get no form
+        action = link(f"/groups/{segment(tenant)}/{segment(name)}/keys")
+        editor = await editor_for(page, f"group:{tenant}/{name}", action, ALL_KEY_TYPES)
+    layout_mac, layout = await group_member_layout(page, tenant, name)
     return page.render(
         "group.html",
         title=f"Group {tenant}/{name}",
@@ -216,6 +245,9 @@ async def group(page: Page) -> web.Response:
         members=members,
         setting_names=await _setting_names(page),
         saved=page.query("saved"),
+        keys_editor_state=editor,
+        layout_mac=layout_mac,
+        layout=layout,
     )
 
 
@@ -369,4 +401,6 @@ ROUTES: list[tuple[str, str, PageFunction]] = [
     *FIRMWARE_ROUTES,
     *ADMIN_ROUTES,
     *IMPORT_ROUTES,
+    *PHONE_EDIT_ROUTES,
+    *KEYS_ROUTES,
 ]
