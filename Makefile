@@ -58,7 +58,7 @@ bench: venv
 # The web UI's pictures in docs/ui/ (docs/ui.md), taken by its browser tests;
 # look at them before committing.
 screenshots: venv
-	PROVISIONER_UI_SCREENSHOTS=$(CURDIR)/docs/ui $(BIN)/pytest -q tests/ui/test_browser.py
+	PROVISIONER_UI_SCREENSHOTS=$(CURDIR)/docs/ui $(BIN)/pytest -q tests/ui/test_browser.py tests/ui/test_phone_edit.py
 	git --no-pager status --short -- docs/ui
 
 # Re-render the golden files from their fleets and show the diff; read it
