@@ -59,7 +59,7 @@ bench: venv
 # look at them before committing.
 screenshots: venv
 	PROVISIONER_UI_SCREENSHOTS=$(CURDIR)/docs/ui $(BIN)/pytest -q tests/ui/test_browser.py \
-		tests/ui/test_dashboard_filters.py tests/ui/test_tenant_edit.py
+		tests/ui/test_dashboard_filters.py tests/ui/test_tenant_edit.py tests/ui/test_phone_edit.py
 	git --no-pager status --short -- docs/ui
 
 # Re-render the golden files from their fleets and show the diff; read it

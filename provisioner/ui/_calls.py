@@ -57,6 +57,11 @@ class Caller:
         self.api.authorize(call, route, method, PREFIX + path)
         return call, route
 
+    def authorize(self, method: str, path: str) -> None:
+        """Refuse (as the API would) a write the account may not make, before any work on it:
+        a form that only rearranges a draft calls no route, yet must not serve a viewer."""
+        self._call(method, path)
+
     async def get(self, path: str, **query: object) -> dict[str, Any]:
         """``GET path`` (under the API prefix, segments encoded) with query parameters."""
         call, route = self._call("GET", path)

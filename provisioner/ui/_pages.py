@@ -22,6 +22,9 @@ from provisioner.ui._dashboard import dashboard
 from provisioner.ui._firmware import ROUTES as FIRMWARE_ROUTES
 from provisioner.ui._handler import Page, PageFunction, link, see_other
 from provisioner.ui._import import ROUTES as IMPORT_ROUTES
+from provisioner.ui._keys import ALL_KEY_TYPES, editor_for, family_key_types, group_member_layout
+from provisioner.ui._keys import ROUTES as KEYS_ROUTES
+from provisioner.ui._phone_edit import ROUTES as PHONE_EDIT_ROUTES
 from provisioner.ui._setting_edit import edit_setting, setting_names
 from provisioner.ui._tenants import ROUTES as TENANT_ROUTES
 
@@ -112,6 +115,22 @@ async def phone(page: Page) -> web.Response:
     files = await page.caller.get(f"/phones/{mac}/files", limit=1000)
     history = await page.caller.get("/audit", mac=mac, limit=10)
     seen = await page.caller.get("/devices/seen", mac=mac, limit=20)
+    edit: dict[str, Any] = {"keys_editor_state": None, "models": [], "tenant_groups": []}
+    if page.at_least(Role.OPERATOR):  # the edit forms' choices (viewers get no form)
+        models = await page.caller.get("/catalog/models", limit=1000)
+        tenant_groups = await page.caller.get(
+            f"/tenants/{segment(data['tenant'])}/groups", limit=1000
+        )
+        edit = {
+            "keys_editor_state": await editor_for(
+                page,
+                f"phone:{mac}",
+                link(f"/phones/{mac}/keys"),
+                family_key_types(page, data["model"]),
+            ),
+            "models": sorted(models["items"], key=lambda m: (m["vendor"], m["label"])),
+            "tenant_groups": [g["name"] for g in tenant_groups["items"]],
+        }
     return page.render(
         "phone.html",
         title=f"Phone {mac}",
@@ -123,6 +142,7 @@ async def phone(page: Page) -> web.Response:
         seen=seen["items"],
         setting_names=await setting_names(page),
         saved=page.query("saved"),
+        **edit,
     )
 
 
@@ -193,6 +213,11 @@ async def group(page: Page) -> web.Response:
     tenant, name = page.params["tenant"], page.params["group"]
     data = await page.caller.get(f"/tenants/{segment(tenant)}/groups/{segment(name)}")
     members = await page.caller.get("/phones", tenant=tenant, group=name, limit=PAGE_SIZE)
+    editor = None
+    if page.at_least(Role.OPERATOR):  # viewers get no form
+        action = link(f"/groups/{segment(tenant)}/{segment(name)}/keys")
+        editor = await editor_for(page, f"group:{tenant}/{name}", action, ALL_KEY_TYPES)
+    layout_mac, layout = await group_member_layout(page, tenant, name)
     return page.render(
         "group.html",
         title=f"Group {tenant}/{name}",
@@ -201,6 +226,9 @@ async def group(page: Page) -> web.Response:
         members=members,
         setting_names=await setting_names(page),
         saved=page.query("saved"),
+        keys_editor_state=editor,
+        layout_mac=layout_mac,
+        layout=layout,
     )
 
 
@@ -343,4 +371,6 @@ ROUTES: list[tuple[str, str, PageFunction]] = [
     *ADMIN_ROUTES,
     *IMPORT_ROUTES,
     *TENANT_ROUTES,
+    *PHONE_EDIT_ROUTES,
+    *KEYS_ROUTES,
 ]

@@ -4,7 +4,8 @@ The form names a setting and a value typed as on the command line; the
 setting's own schema reads it (:meth:`provisioner.settings.SettingSpec.coerce`),
 then ``PUT`` (or, to unset, ``DELETE``) ``/scopes/{scope}/settings/{name}``
 runs first as a dry run, whose per-phone diffs the preview page shows with
-Save, and then for real.
+Save, and then for real (:func:`provisioner.ui._write.preview_or_save`, the
+path of every editor).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from provisioner.ui._calls import segment
-from provisioner.ui._handler import Page, see_other
+from provisioner.ui._handler import Page
+from provisioner.ui._write import preview_or_save
 
 __all__ = ["edit_setting", "setting_names"]
 
@@ -34,21 +36,24 @@ async def edit_setting(page: Page, scope: str, back: str, title: str) -> web.Res
     """Preview the form's change of a setting at ``scope``, or (``action=save``) save it."""
     name, body = _setting(page, scope)
     path = f"/scopes/{segment(scope)}/settings/{segment(name)}"
-    method = "DELETE" if body is None else "PUT"
-    if page.field("action") == "save":
-        await page.caller.write(method, path, body)
-        return see_other(f"{back}?saved={segment(name)}")
-    preview = await page.caller.write(method, path, body, dry_run=True)
-    return page.render(
-        "preview.html",
-        title=f"Preview: {title}",
-        scope=scope,
+    value, locked = page.field("value"), bool(page.field("locked"))
+    fields = [("name", name), ("value", value)]
+    if body is None:
+        summary = f"Remove {name} from {scope}."
+        fields.append(("unset", "1"))
+    else:
+        summary = f"Set {name} to {value}{' (locked)' if locked else ''} at {scope}."
+        fields += [("locked", "1")] if locked else []
+    return await preview_or_save(
+        page,
+        "DELETE" if body is None else "PUT",
+        path,
+        body,
+        title=title,
+        summary=summary,
         back=back,
-        name=name,
-        value=page.field("value"),
-        locked=page.field("locked"),
-        unset=page.field("unset"),
-        preview=preview,
+        saved=name,
+        fields=fields,
     )
 
 
