@@ -84,7 +84,11 @@ def ui(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> Iterator[U
         store.close()
     port = free_port()
     env = {**os.environ, "PROVISIONER_DB_URL": db}
-    with serving(data_dir, "--api-port", str(port), "--poll-interval", "1", env=env) as served:
+    # A short shutdown grace: a test may leave a job's NOTIFYs in flight (to phones
+    # that never answer), and the default grace (10 s) would wait for them at the
+    # module's end; shutting down is not what these tests are about.
+    options = ("--api-port", str(port), "--poll-interval", "1", "--shutdown-grace", "0.5")
+    with serving(data_dir, *options, env=env) as served:
         yield Ui(f"http://127.0.0.1:{port}", served.http, data_dir, db)
 
 
