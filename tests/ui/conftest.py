@@ -30,6 +30,7 @@ from tests.api.conftest import EXAMPLES, OTHER
 from tests.conftest import _reset
 from tests.peers import free_port
 from tests.serve_process import serving
+from tests.sqlite_template import migrated_sqlite
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Where the browser tests save their screenshots: docs/ui/ (shown in docs/ui.md)
@@ -66,7 +67,7 @@ class Ui:
 def ui(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> Iterator[Ui]:
     """The demo fleet, a second tenant, a phone with a hostile display name, and accounts."""
     data_dir = tmp_path_factory.mktemp("ui")
-    db = f"sqlite:///{data_dir / 'provisioner.db'}"
+    db = migrated_sqlite(data_dir / "provisioner.db")
     store = Store.open(db, catalog)
     try:
         _reset(store)
