@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from provisioner.catalog import Catalog
 from provisioner.store import Store, connect, migrate
 from provisioner.store import _tables as tables
+from tests.sqlite_template import migrated_sqlite
 
 # No per-example deadline: timing thresholds do not belong in unit tests, and
 # a slow CI machine must not turn a property test flaky.
@@ -79,6 +80,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def store(db_url: str, catalog: Catalog) -> Iterator[Store]:
     """An empty, migrated store on each backend, with a fixed device key."""
+    sqlite_file = make_url(db_url).database if db_url.startswith("sqlite") else None
+    if sqlite_file:  # db_url stays a new, empty file for the tests of the migrations
+        migrated_sqlite(Path(sqlite_file))
     opened = Store.open(db_url, catalog)
     _reset(opened)
     try:
@@ -90,7 +94,7 @@ def store(db_url: str, catalog: Catalog) -> Iterator[Store]:
 @pytest.fixture
 def sqlite_store(tmp_path: Path, catalog: Catalog) -> Iterator[Store]:
     """An empty SQLite store, for tests that are not about storage."""
-    opened = Store.open(f"sqlite:///{tmp_path / 'test.db'}", catalog)
+    opened = Store.open(migrated_sqlite(tmp_path / "test.db"), catalog)
     _reset(opened)
     try:
         yield opened

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import PG_ENV
 from tests.peers import free_port
-from tests.serve_process import run_cli, serving
+from tests.serve_process import run_cli, run_cli_in_process, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo-fleet.toml"
@@ -50,8 +50,9 @@ def one_line(stderr: str) -> str:
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data directory with the demo fleet (read only by the tests)."""
     data = tmp_path_factory.mktemp("cli") / "var"
-    run_cli(data, "init")
-    run_cli(data, "apply", str(DEMO))
+    # Set-up, not under test: in this process (the tests run their own commands).
+    run_cli_in_process(data, "init")
+    run_cli_in_process(data, "apply", str(DEMO))
     return data
 
 

@@ -29,6 +29,7 @@ from provisioner.store import Store
 from tests.conftest import _reset
 from tests.peers import free_port
 from tests.serve_process import serving
+from tests.sqlite_template import migrated_sqlite
 
 OTHER = """
 [[tenants]]
@@ -82,7 +83,7 @@ def api(
     """The server, with fresh data, for the tests of one module on one backend."""
     data_dir = tmp_path_factory.mktemp("api")
     if request.param == "sqlite":
-        db = f"sqlite:///{data_dir / 'provisioner.db'}"
+        db = migrated_sqlite(data_dir / "provisioner.db")
     else:
         db = request.getfixturevalue("pg_url")
     # The fleets and keys go in through the service functions the CLI calls

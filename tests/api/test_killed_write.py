@@ -18,7 +18,7 @@ from tests.api.conftest import EXAMPLES
 from tests.api.test_preview import dump
 from tests.conftest import _reset
 from tests.peers import free_port, need
-from tests.serve_process import run_cli, serving
+from tests.serve_process import run_cli_in_process, serving
 from tests.waiting import eventually
 
 PHONES = 1500
@@ -59,8 +59,11 @@ def test_change_set_killed_mid_way_stores_nothing(
         db = request.getfixturevalue("pg_url")
     store = Store.open(db, catalog)
     _reset(store)
-    run_cli(data, "--db", db, "apply", str(EXAMPLES / "demo-fleet.toml"))
-    out = run_cli(data, "--db", db, "apikey", "create", "--name", "k", "--role", "operator")
+    # Set-up, in this process (no start-up each); the server is what gets killed.
+    run_cli_in_process(data, "--db", db, "apply", str(EXAMPLES / "demo-fleet.toml"))
+    out = run_cli_in_process(
+        data, "--db", db, "apikey", "create", "--name", "k", "--role", "operator"
+    )
     key = out.stdout.strip().splitlines()[-1]
     ops = [
         {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.api.conftest import Api, Client
-from tests.serve_process import run_cli
+from tests.serve_process import run_cli_in_process
 
 DEMO_PHONE = "0004f2123456"
 
@@ -147,7 +147,7 @@ def test_settings_at_every_scope_with_provenance(api: Api, client: Client) -> No
 def test_explain_is_explain_json(api: Api, client: Client) -> None:
     answer = client("GET", api.url("/phones/00:04:f2:12:34:56/explain"), api.keys["viewer"])
     assert answer.status == 200, answer.body
-    cli = run_cli(api.data_dir, "--db", api.db, "explain", DEMO_PHONE, "--json")
+    cli = run_cli_in_process(api.data_dir, "--db", api.db, "explain", DEMO_PHONE, "--json")
     assert answer.body == json.loads(cli.stdout)
 
 
@@ -195,7 +195,9 @@ def test_api_keys_and_audit(api: Api, client: Client) -> None:
     entry = client("GET", api.url("/audit?request_id=req-audit-2"), admin).body["items"][0]
     assert entry["after"] == {"password": "(set)"}
     assert "n3w-s3cret" not in json.dumps(entry)
-    cli = run_cli(api.data_dir, "--db", api.db, "audit", "--phone", "80:5e:c0:aa:bb:cc", "--json")
+    cli = run_cli_in_process(
+        api.data_dir, "--db", api.db, "audit", "--phone", "80:5e:c0:aa:bb:cc", "--json"
+    )
     assert any(e["request_id"] == "req-audit-2" for e in json.loads(cli.stdout)["items"])
 
 

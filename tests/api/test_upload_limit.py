@@ -31,7 +31,7 @@ from provisioner.serve._model import Protocol
 from provisioner.store import Store, default_url
 from tests.api.test_operations import multipart, rom_zip
 from tests.peers import free_port
-from tests.serve_process import run_cli
+from tests.serve_process import run_cli_in_process
 
 LIMIT = 64 * 1024
 
@@ -53,7 +53,7 @@ def in_process(
     tmp_path: Path, catalog: Catalog, storage: LocalStorage | None = None, **extra: Any
 ) -> tuple[ApiHandler, Store, Db, str]:
     """The API's handler over a fresh database, its store and database thread, an admin key."""
-    run_cli(tmp_path, "init")
+    run_cli_in_process(tmp_path, "init")
     store = Store.open(default_url(tmp_path), catalog)
     db = Db()
     key = ApiKeys(store).create("admin", "admin", Actor.cli()).key

@@ -33,7 +33,7 @@ import pytest
 from tests.nginx import nginx
 from tests.peers import fetch_with_curl, free_port, need
 from tests.pg import fresh_database
-from tests.serve_process import Serving, run_cli, serving
+from tests.serve_process import Serving, run_cli, run_cli_in_process, serving
 
 __all__ = ["Cluster", "ClusterFactory", "Node"]
 
@@ -144,8 +144,10 @@ def cluster(tmp_path: Path) -> Iterator[ClusterFactory]:
             built = Cluster(tmp_path, url, dict(env or {}))
             fleet_file = tmp_path / "fleet.json"
             fleet_file.write_text(json.dumps(fleet))
-            built.cli("init")
-            built.cli("apply", str(fleet_file))
+            # Set-up, in this process (no interpreter start-up each): the tests'
+            # own commands go through Cluster.cli, a process with the cluster's environment.
+            run_cli_in_process(built.root / "cli", "--db", url, "init")
+            run_cli_in_process(built.root / "cli", "--db", url, "apply", str(fleet_file))
             for n in range(NODES):
                 data = tmp_path / f"node{n}"
                 api_port = free_port() if api else 0

@@ -26,7 +26,7 @@ from provisioner.errors import InputError
 from provisioner.firmware import IngestError, Limits, ObjectStorage, new_key, storage_from_env
 from provisioner.firmware._s3 import EMPTY_SHA256, Credentials, S3Client, S3Error, authorization
 from tests.moto import KEYS, boto, objects, polycom_zip, s3_env
-from tests.serve_process import run_cli, serving
+from tests.serve_process import run_cli, run_cli_in_process, serving
 from tests.waiting import eventually
 
 # The examples of "Signature Calculations for the Authorization Header"
@@ -270,8 +270,11 @@ def test_two_nodes_share_a_bucket(s3_endpoint: str, s3_bucket: str, tmp_path: Pa
     (tmp_path / "fleet.json").write_text(
         json.dumps({"tenants": [{"name": "acme", "sip_domain": "acme.example.com"}]})
     )
-    run_cli(node_a, "init", env=env)
-    run_cli(node_a, "apply", str(tmp_path / "fleet.json"), env=env)
+    # Set-up of the shared database in this process; the firmware commands under
+    # test run as processes with the bucket's environment.
+    shared = ("--db", env["PROVISIONER_DB_URL"])
+    run_cli_in_process(node_a, *shared, "init")
+    run_cli_in_process(node_a, *shared, "apply", str(tmp_path / "fleet.json"))
     upload, files = polycom_zip(tmp_path / "ucs.zip")
     run_cli(node_a, "firmware", "upload", str(upload), "--vendor", "polycom", "--label", "r1",
             "--activate", env=env)  # fmt: skip

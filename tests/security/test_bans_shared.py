@@ -21,7 +21,7 @@ from tests.security.gateway_fleet import (
     curl_from,
     fleet,
 )
-from tests.serve_process import run_cli, serving
+from tests.serve_process import run_cli_in_process, serving
 from tests.waiting import eventually
 
 WALKER = "127.89.0.1"
@@ -79,10 +79,10 @@ def test_bans_hold_on_every_node_and_after_a_restart(
     with serving(one, *options, env=env) as again:
         url = f"http://127.0.0.1:{again.http}/{UNPROTECTED}.cfg"
         assert curl_from(WALKER, url)[0] == BANNED
-        said = run_cli(tmp_path, *db, "ban", "rm", WALKER).stdout
+        said = run_cli_in_process(tmp_path, *db, "ban", "rm", WALKER).stdout
         assert f"ban of {WALKER} lifted" in said
         eventually(lambda: curl_from(WALKER, url)[0] == 200, "the lifted ban is gone")
     assert bans(tmp_path, *db) == set()
-    failed = run_cli(tmp_path, *db, "ban", "rm", WALKER, check=False)
+    failed = run_cli_in_process(tmp_path, *db, "ban", "rm", WALKER, check=False)
     assert failed.returncode != 0
     assert "not banned" in failed.stderr

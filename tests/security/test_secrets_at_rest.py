@@ -1,12 +1,14 @@
 """Secrets at rest: what holds passwords is never group- or world-readable, whatever the umask.
 
-Every command runs as a real ``provisioner`` process started under umask
-000 (the worst case) and 022 (the common one); the child inherits the
-umask. Covered: the data directory, the SQLite file with its ``-wal`` and
-``-shm`` (which exist only while a connection is open, so they are checked
-while ``serve`` runs), the self-signed TLS key, uploads, ``export-fleet
---out``, render trees (owner-only, or shared with one group), and the
-staging directories a killed ``render`` leaves behind.
+Every command whose files are checked runs as a real ``provisioner`` process
+started under umask 000 (the worst case) and 022 (the common one); the child
+inherits the umask. Loading the demo fleet (``apply``, set-up) runs in the
+test's process under the same umask, as the commands' ``main`` sets its own
+first thing wherever it runs. Covered: the data directory, the SQLite file
+with its ``-wal`` and ``-shm`` (which exist only while a connection is open,
+so they are checked while ``serve`` runs), the self-signed TLS key, uploads,
+``export-fleet --out``, render trees (owner-only, or shared with one group),
+and the staging directories a killed ``render`` leaves behind.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.peers import fetch_with_curl, free_port
-from tests.serve_process import provisioner, run_cli, serving
+from tests.serve_process import provisioner, run_cli, run_cli_in_process, serving
 from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +99,7 @@ def test_data_dir_database_tls_key_and_uploads_are_private(
 ) -> None:
     data = tmp_path / "var"
     run_cli(data, "init")
-    run_cli(data, "apply", str(DEMO))
+    run_cli_in_process(data, "apply", str(DEMO))  # set-up: the fleet's content
     db = data / "provisioner.db"
     assert (mode(data), mode(db)) == (0o700, 0o600)
     log = tmp_path / "serve.log"  # the test's own file, outside the data directory
@@ -135,7 +137,7 @@ def test_data_dir_database_tls_key_and_uploads_are_private(
 def test_a_loose_data_dir_from_an_older_version_is_tightened_and_said_so(tmp_path: Path) -> None:
     data = tmp_path / "var"
     run_cli(data, "init")
-    run_cli(data, "apply", str(DEMO))
+    run_cli_in_process(data, "apply", str(DEMO))  # set-up: the fleet's content
     run_cli(data, "set", f"phone:{POLYCOM}", "uploads.unauthenticated", "true")  # no password
     (data / "uploads" / POLYCOM).mkdir(parents=True)
     data.chmod(0o755)
@@ -160,7 +162,7 @@ def test_a_loose_data_dir_from_an_older_version_is_tightened_and_said_so(tmp_pat
 def test_export_fleet_out_is_private_and_atomic(tmp_path: Path, loose_umask: int) -> None:
     data = tmp_path / "var"
     run_cli(data, "init")
-    run_cli(data, "apply", str(DEMO))
+    run_cli_in_process(data, "apply", str(DEMO))  # set-up: the fleet's content
     out = tmp_path / "exports" / "fleet.json"
     out.parent.mkdir()
     out.write_text("an older export\n")
@@ -184,7 +186,7 @@ def tree_modes(root: Path) -> set[tuple[str, int]]:
 def test_render_tree_is_private_by_default(tmp_path: Path, loose_umask: int) -> None:
     data, out = tmp_path / "var", tmp_path / "srv" / "tftp"
     run_cli(data, "init")
-    run_cli(data, "apply", str(DEMO))
+    run_cli_in_process(data, "apply", str(DEMO))  # set-up: the fleet's content
     run_cli(data, "render", "--out", str(out))
     assert tree_modes(out) == {("dir", 0o700), ("file", 0o600)}
     assert any(PASSWORD in path.read_bytes() for path in out.iterdir())
@@ -199,7 +201,7 @@ def test_render_group_shares_the_tree_with_one_group(tmp_path: Path, loose_umask
     # gets one it is not in, and the test sees the group really change.
     gid = 65534 if os.geteuid() == 0 else os.getegid()
     run_cli(data, "init")
-    run_cli(data, "apply", str(DEMO))
+    run_cli_in_process(data, "apply", str(DEMO))  # set-up: the fleet's content
     run_cli(data, "render", "--out", str(out), "--group", str(gid))
     assert tree_modes(out) == {("dir", 0o750), ("file", 0o640)}
     assert {path.lstat().st_gid for path in [out, *out.iterdir()]} == {gid}
@@ -233,7 +235,7 @@ def render_stopping(
 def test_staging_of_a_killed_render_is_private_and_swept_by_the_next(tmp_path: Path) -> None:
     data, out = tmp_path / "var", tmp_path / "tftp"
     run_cli(data, "init")
-    run_cli(data, "apply", str(DEMO))
+    run_cli_in_process(data, "apply", str(DEMO))  # set-up: the fleet's content
     run_cli(data, "render", "--out", str(out))
     # Things that look like leftovers but are not ours to delete.
     victim = tmp_path / "victim"
@@ -271,7 +273,7 @@ def test_staging_of_a_killed_render_is_private_and_swept_by_the_next(tmp_path: P
 def test_a_render_never_sweeps_the_staging_of_one_still_running(tmp_path: Path) -> None:
     data, out = tmp_path / "var", tmp_path / "tftp"
     run_cli(data, "init")
-    run_cli(data, "apply", str(DEMO))
+    run_cli_in_process(data, "apply", str(DEMO))  # set-up: the fleet's content
     first = render_stopping(data, out, "pause", 20, tmp_path)
     eventually((tmp_path / "pause.here").exists, "the first render is writing", 30)
     second = subprocess.Popen(
@@ -301,7 +303,7 @@ def test_a_render_never_sweeps_the_staging_of_one_still_running(tmp_path: Path) 
 def test_a_leftover_of_another_user_is_not_swept(tmp_path: Path) -> None:
     data, out = tmp_path / "var", tmp_path / "tftp"
     run_cli(data, "init")
-    run_cli(data, "apply", str(DEMO))
+    run_cli_in_process(data, "apply", str(DEMO))  # set-up: the fleet's content
     theirs = tmp_path / ".tftp.new-abcdefgh"
     theirs.mkdir()
     os.chown(theirs, 65534, 65534)

@@ -1,10 +1,15 @@
-"""Text no output format can carry is refused at write time, by the real ``provisioner`` command.
+"""Text no output format can carry is refused at write time, by the ``provisioner`` command.
 
 U+FFFF used to be stored and then broke every XML family's files (the phone
 kept stale files, or got none); a lone surrogate (a JSON ``"\\ud800"``, or an
 argument that was not UTF-8) ended in a traceback from the database driver.
 Now each is one line naming the field and the character, and nothing is stored.
 Text the server records from requests is kept, made storable.
+
+Text that reaches the command as bytes (an argument or standard input that is
+not UTF-8) goes through a real ``provisioner`` process, whose decoding is the
+point; the other refusals are the same code in any process, so the command
+runs in the test's (``run_cli_in_process``: no interpreter start-up each).
 """
 
 from __future__ import annotations
@@ -98,7 +103,7 @@ def assert_renders(data_dir: Path, tmp_path: Path) -> None:
 def test_uffff_via_set(
     base: Base, data_dir: Path, tmp_path: Path, scope: str, setting: str
 ) -> None:
-    result = run_cli(data_dir, "set", scope, setting, "hi\uffff", check=False)
+    result = run_cli_in_process(data_dir, "set", scope, setting, "hi\uffff", check=False)
     assert_refused(result, 1, f"setting {setting} at {scope}", "U+FFFF at position 2")
     assert export(data_dir) == base.exported
     assert_renders(data_dir, tmp_path)
@@ -114,7 +119,7 @@ def test_uffff_via_set(
     ],
 )
 def test_uffff_in_entity_fields(base: Base, data_dir: Path, command: list[str], field: str) -> None:
-    result = run_cli(data_dir, *command, check=False)
+    result = run_cli_in_process(data_dir, *command, check=False)
     assert_refused(result, 1, f"{field}: U+FF")
     assert export(data_dir) == base.exported
 
@@ -126,7 +131,7 @@ def test_uffff_via_apply_toml(base: Base, data_dir: Path, tmp_path: Path) -> Non
         f'[[phones]]\ntenant = "acme"\nmac = "{POLYCOM}"\nmodel = "vvx410"\n'
         '[[phones.lines]]\nuser = "201"\ndisplay_name = "Alice\\uFFFF"\n'
     )
-    result = run_cli(data_dir, "apply", str(fleet), check=False)
+    result = run_cli_in_process(data_dir, "apply", str(fleet), check=False)
     assert_refused(result, 1, "phones[0].lines[0]: display name", "U+FFFF at position 5")
     assert export(data_dir) == base.exported
     assert_renders(data_dir, tmp_path)
@@ -137,7 +142,7 @@ def test_uffff_via_apply_json(base: Base, data_dir: Path, tmp_path: Path) -> Non
     document["phones"][1]["settings"] = {"raw.yealink.features.welcome": "\uffff"}
     fleet = tmp_path / "fleet.json"
     fleet.write_text(json.dumps(document))  # ASCII: the character as a \uffff escape
-    result = run_cli(data_dir, "apply", str(fleet), check=False)
+    result = run_cli_in_process(data_dir, "apply", str(fleet), check=False)
     assert_refused(result, 1, "phones[1]", "raw.yealink.features.welcome", "U+FFFF")
     assert export(data_dir) == base.exported
 
@@ -147,7 +152,7 @@ def test_lone_surrogate_in_json_fleet(base: Base, data_dir: Path, tmp_path: Path
     document["phones"][0]["lines"][0]["display_name"] = "Alice\ud800"
     fleet = tmp_path / "fleet.json"
     fleet.write_text(json.dumps(document))  # json.dumps writes the escape "\ud800"
-    result = run_cli(data_dir, "apply", str(fleet), check=False)
+    result = run_cli_in_process(data_dir, "apply", str(fleet), check=False)
     assert_refused(result, USAGE, "phones[0].lines[0].display_name", "U+D800 at position 5")
     assert export(data_dir) == base.exported
 
@@ -157,7 +162,7 @@ def test_encoded_surrogate_in_json_fleet(base: Base, data_dir: Path, tmp_path: P
     fleet = tmp_path / "fleet.json"
     fleet.write_bytes(json.dumps(base_fleet()).encode().replace(b"Alice", b"Alice\xed\xa0\x80", 1))
     offset = fleet.read_bytes().index(b"\xed")
-    result = run_cli(data_dir, "apply", str(fleet), check=False)
+    result = run_cli_in_process(data_dir, "apply", str(fleet), check=False)
     assert_refused(result, USAGE, f"not valid UTF-8 at byte {offset} (0xED")
     assert export(data_dir) == base.exported
 

@@ -17,6 +17,7 @@ from provisioner.serve._db import Db
 from provisioner.serve._metrics import Metrics
 from provisioner.store import Store
 from tests.conftest import _reset
+from tests.sqlite_template import migrated_sqlite
 
 POLYCOM = "0004f2000001"  # open: no credentials
 YEALINK = "805ec0000002"  # protected: digest credentials
@@ -115,7 +116,7 @@ def harness(
     document: dict[str, Any] | None = None,
     site_dir: Path | None = None,
 ) -> Iterator[Harness]:
-    store = Store.open(f"sqlite:///{tmp_path / 'serve.db'}", catalog)
+    store = Store.open(migrated_sqlite(tmp_path / "serve.db"), catalog)
     _reset(store)
     store.tenants.apply(parse_fleet(document or fleet(), catalog))
     h = Harness(store, catalog, tmp_path, [1_000_000.0], site_dir)

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.pg import fresh_database
-from tests.serve_process import run_cli, serving
+from tests.serve_process import run_cli, run_cli_in_process, serving
 from tests.waiting import eventually
 
 PHONE = "805ec0000001"
@@ -67,12 +67,20 @@ def _fleet(tmp_path: Path) -> Path:
     return tmp_path / "fleet.json"
 
 
+def _set_up(data: Path, database: str, tmp_path: Path) -> None:
+    """``init`` and ``apply`` of the fleet: set-up, so in this process (no start-up each).
+
+    The change under test is still made by a ``provisioner`` process of its own.
+    """
+    run_cli_in_process(data, "--db", database, "init")
+    run_cli_in_process(data, "--db", database, "apply", str(_fleet(tmp_path)))
+
+
 @pytest.mark.pg
 def test_a_change_is_served_by_every_node_within_a_second(tmp_path: Path, database: str) -> None:
     env = dict(os.environ, PROVISIONER_DB_URL=database)
     first, second = tmp_path / "node1", tmp_path / "node2"
-    run_cli(first, "init", env=env)
-    run_cli(first, "apply", str(_fleet(tmp_path)), env=env)
+    _set_up(first, database, tmp_path)
     options = ("--poll-interval", "600", "--log-level", "info")
     with ExitStack() as nodes:
         ports = []
@@ -95,8 +103,7 @@ def test_a_change_is_served_by_every_node_within_a_second(tmp_path: Path, databa
 def test_sqlite_a_cli_change_is_served_within_a_second(tmp_path: Path) -> None:
     data = tmp_path / "node"
     env = dict(os.environ, PROVISIONER_DB_URL=f"sqlite:///{tmp_path / 'fleet.db'}")
-    run_cli(data, "init", env=env)
-    run_cli(data, "apply", str(_fleet(tmp_path)), env=env)
+    _set_up(data, f"sqlite:///{tmp_path / 'fleet.db'}", tmp_path)
     with serving(data, "--poll-interval", "600", env=env) as node:
         assert b"lang.gui = English" in _body(node.http)
         run_cli(data, "set", f"phone:{PHONE}", "language", "fr", env=env)

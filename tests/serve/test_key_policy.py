@@ -24,7 +24,7 @@ import pytest
 
 from tests.pg import fresh_database
 from tests.security.gateway_fleet import apply_fleet
-from tests.serve_process import run_cli, serving
+from tests.serve_process import run_cli_in_process, serving
 from tests.waiting import eventually
 
 SHOWS = ("001565000011", "001565000012")  # reception phones whose keys show line 202
@@ -93,13 +93,23 @@ def _rendered(port: int) -> int:
     return int(line.split()[1])
 
 
-def _jobs(data: Path, env: dict[str, str]) -> list[dict[str, Any]]:
-    jobs: list[dict[str, Any]] = json.loads(run_cli(data, "jobs", "--json", env=env).stdout)
+def _cli(data: Path, database: str | None, *args: str) -> str:
+    """A ``provisioner`` command on the server's database, as an admin would run it: its output.
+
+    In this process (``run_cli_in_process``): the test is about what the server
+    serves after the change, not about the command's process; polling the jobs
+    with a process per check would cost an interpreter start-up each.
+    """
+    return run_cli_in_process(data, *(("--db", database) if database else ()), *args).stdout
+
+
+def _jobs(data: Path, database: str | None) -> list[dict[str, Any]]:
+    jobs: list[dict[str, Any]] = json.loads(_cli(data, database, "jobs", "--json"))
     return sorted(jobs, key=lambda j: int(j["id"]))
 
 
-def _targets(data: Path, job: object, env: dict[str, str]) -> set[str]:
-    shown = json.loads(run_cli(data, "jobs", "--show", str(job), "--json", env=env).stdout)
+def _targets(data: Path, job: object, database: str | None) -> set[str]:
+    shown = json.loads(_cli(data, database, "jobs", "--show", str(job), "--json"))
     return {t["mac"] for t in shown["targets"]}
 
 
@@ -120,7 +130,7 @@ def test_a_renamed_removed_or_added_line_reaches_exactly_the_phones_whose_keys_s
         assert b"linekey.2.value = 201" not in before[SHOWS[1]][0]  # never its own line
         count = _rendered(server.http)
 
-        run_cli(tmp_path, "line", "set", OWNER, "1", "--display-name", "Robert <&>", env=env)
+        _cli(tmp_path, database, "line", "set", OWNER, "1", "--display-name", "Robert <&>")
 
         def moved() -> dict[str, tuple[bytes, str]] | None:
             now = {mac: _get(server.http, mac) for mac in ALL}
@@ -136,12 +146,14 @@ def test_a_renamed_removed_or_added_line_reaches_exactly_the_phones_whose_keys_s
         # Rendered: the two phones whose keys show the line and its own phone.
         # The small reception phone read the directory again but was not rendered.
         assert _rendered(server.http) - count == 3
-        (job,) = eventually(lambda: _jobs(tmp_path, env) or None, "a resync job for the rename")
-        assert _targets(tmp_path, job["id"], env) == {*SHOWS, OWNER}
+        (job,) = eventually(
+            lambda: _jobs(tmp_path, database) or None, "a resync job for the rename"
+        )
+        assert _targets(tmp_path, job["id"], database) == {*SHOWS, OWNER}
 
         # The line removed: the keys that showed it go, the others' files stay.
         count = _rendered(server.http)
-        run_cli(tmp_path, "line", "rm", OWNER, "1", env=env)
+        _cli(tmp_path, database, "line", "rm", OWNER, "1")
 
         def gone() -> dict[str, tuple[bytes, str]] | None:
             now = {mac: _get(server.http, mac) for mac in ALL}
@@ -155,8 +167,8 @@ def test_a_renamed_removed_or_added_line_reaches_exactly_the_phones_whose_keys_s
 
         # A line added on the plain phone: a key for it on the reception phones.
         count = _rendered(server.http)
-        run_cli(tmp_path, "line", "add", PLAIN, "--user", "205", "--password", "pw-205-secret",
-                "--display-name", "Erin", env=env)  # fmt: skip
+        _cli(tmp_path, database, "line", "add", PLAIN, "--user", "205", "--password",
+             "pw-205-secret", "--display-name", "Erin")  # fmt: skip
 
         def added() -> dict[str, tuple[bytes, str]] | None:
             now = {mac: _get(server.http, mac) for mac in ALL}

@@ -30,6 +30,7 @@ from tests.api.conftest import EXAMPLES, OTHER
 from tests.conftest import _reset
 from tests.peers import free_port
 from tests.serve_process import serving
+from tests.sqlite_template import migrated_sqlite
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Where the browser tests save their screenshots: docs/ui/ (shown in docs/ui.md)
@@ -66,7 +67,7 @@ class Ui:
 def ui(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> Iterator[Ui]:
     """The demo fleet, a second tenant, a phone with a hostile display name, and accounts."""
     data_dir = tmp_path_factory.mktemp("ui")
-    db = f"sqlite:///{data_dir / 'provisioner.db'}"
+    db = migrated_sqlite(data_dir / "provisioner.db")
     store = Store.open(db, catalog)
     try:
         _reset(store)
@@ -84,7 +85,11 @@ def ui(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> Iterator[U
         store.close()
     port = free_port()
     env = {**os.environ, "PROVISIONER_DB_URL": db}
-    with serving(data_dir, "--api-port", str(port), "--poll-interval", "1", env=env) as served:
+    # A short shutdown grace: a test may leave a job's NOTIFYs in flight (to phones
+    # that never answer), and the default grace (10 s) would wait for them at the
+    # module's end; shutting down is not what these tests are about.
+    options = ("--api-port", str(port), "--poll-interval", "1", "--shutdown-grace", "0.5")
+    with serving(data_dir, *options, env=env) as served:
         yield Ui(f"http://127.0.0.1:{port}", served.http, data_dir, db)
 
 
