@@ -39,7 +39,16 @@ from provisioner.serve._front import FrontGateway
 from provisioner.serve._model import Protocol
 from provisioner.ui._calls import Caller
 
-__all__ = ["CSP", "PREFIX", "Page", "UiHandler", "link", "refusal", "see_other"]
+__all__ = [
+    "CSP",
+    "PREFIX",
+    "Page",
+    "UiHandler",
+    "link",
+    "refusal",
+    "see_other",
+    "template_environment",
+]
 
 log = logging.getLogger("provisioner.ui")
 PREFIX = "/ui"
@@ -142,16 +151,7 @@ class UiHandler:
             (method, re.compile(pattern.replace("{", "(?P<").replace("}", ">[^/]+)")), page)
             for method, pattern, page in routes
         ]
-        self.templates = jinja2.Environment(
-            loader=jinja2.PackageLoader("provisioner.ui", "templates"),
-            autoescape=True,  # every value is text in HTML unless a template says otherwise
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        self.templates.globals["link"] = link
-        self.templates.filters["seg"] = lambda v: quote(str(v), safe="")
-        self.templates.filters["utc"] = _utc
+        self.templates = template_environment()
         self._static = {
             name: resources.files("provisioner.ui").joinpath("static", name).read_bytes()
             for name in _STATIC
@@ -294,6 +294,21 @@ async def _form(request: web.BaseRequest) -> MultiDictProxy[str]:
         raise InputError(f"the form is larger than {_MAX_FORM} bytes")
     data = await request.post()
     return MultiDictProxy(MultiDict((k, v) for k, v in data.items() if isinstance(v, str)))
+
+
+def template_environment() -> jinja2.Environment:
+    """The pages' templates: autoescaped, strict about undefined names, with the UI's filters."""
+    templates = jinja2.Environment(
+        loader=jinja2.PackageLoader("provisioner.ui", "templates"),
+        autoescape=True,  # every value is text in HTML unless a template says otherwise
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    templates.globals["link"] = link
+    templates.filters["seg"] = lambda v: quote(str(v), safe="")
+    templates.filters["utc"] = _utc
+    return templates
 
 
 def _utc(timestamp: float | None) -> str:
