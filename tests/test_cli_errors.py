@@ -209,6 +209,10 @@ def test_serve_creates_the_database_on_first_start_and_says_so(tmp_path: Path) -
     assert "Traceback" not in text
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_while_waiting_for_a_job(data: Path, tmp_path: Path) -> None:
     mine = shutil.copytree(data, tmp_path / "var")  # the job is queued in a copy
     process = subprocess.Popen(
@@ -216,6 +220,10 @@ def test_ctrl_c_while_waiting_for_a_job(data: Path, tmp_path: Path) -> None:
          "--group", "demo/office", "--wait"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        # A shell that starts pytest in the background ignores SIGINT, and an
+        # ignored signal stays ignored across exec: the command, as a user's
+        # terminal would start it, gets the default disposition back.
+        preexec_fn=_default_sigint,
     )  # fmt: skip
     assert process.stderr is not None
     first = process.stderr.readline()  # the first progress line: it is waiting now
