@@ -21,6 +21,7 @@ from provisioner.catalog import Catalog
 from provisioner.chars import check_text
 from provisioner.edits import Edits
 from provisioner.errors import ConflictError, InputError, NotFoundError
+from provisioner.state import LineState, PhoneState
 from provisioner.store import PendingDevice, Store
 
 __all__ = ["Claimed", "claim_device", "forget_device", "pending_device", "reject_device"]
@@ -50,10 +51,12 @@ def claim_device(
     model: str | None = None,
     groups: Sequence[str] = (),
     description: str = "",
+    lines: Sequence[LineState] = (),
 ) -> Claimed:
     """Turn a pending (or rejected) device into a managed phone, or add one by hand.
 
     The tenant and model default to those it was quarantined in and detected as.
+    ``lines`` are created with the phone, in the same write (all or nothing).
     """
     pending = pending_device(store, mac)
     tenant = check_text(tenant, "tenant") if tenant else (pending.tenant if pending else None)
@@ -62,7 +65,8 @@ def claim_device(
         raise NotFoundError(f"{mac} is not pending; give a tenant and a model to add it")
     if not model:
         raise InputError(f"the model of {mac} was not detected; give a model")
-    edits.phones.add(tenant, mac, model, description=description, groups=list(groups))
+    phone = PhoneState(mac, model, description, True, list(groups), {}, list(lines))
+    edits.phones.create(tenant, phone)
     model_id = catalog.model(model).id
     if pending is not None:
         entry = entry_for(

@@ -14,12 +14,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from provisioner.api._call import Call, Reply
-from provisioner.api._fleet import MAC_PARAMS, OPERATOR, VIEWER, page, sort_key
-from provisioner.api._models import ListQuery, Phone, page_of
+from provisioner.api._fleet import MAC_PARAMS, OPERATOR, VIEWER, body_entry, page, sort_key
+from provisioner.api._models import LineIn, ListQuery, Phone, page_of
 from provisioner.api._phones import phone_reply
 from provisioner.api._routing import Route
 from provisioner.devices import claim_device, forget_device, pending_device, reject_device
 from provisioner.errors import InputError, NotFoundError
+from provisioner.fleet import parse_line_entry
 from provisioner.mac import parse_mac
 from provisioner.store import PendingDevice, SeenRow
 
@@ -73,6 +74,9 @@ class ClaimIn(BaseModel):
     model: str | None = Field(None, max_length=100, description="model id or alias")
     groups: list[str] | None = Field(None, max_length=100, description="group names")
     description: str | None = Field(None, max_length=255)
+    lines: list[LineIn] | None = Field(
+        None, max_length=64, description="lines created with the phone (as POST …/lines takes)"
+    )
 
 
 class PendingQuery(ListQuery):
@@ -136,6 +140,9 @@ async def claim(call: Call) -> Reply:
     tenant = body.tenant or held.tenant
     call.own(tenant, f"no tenant named {tenant!r}")
     store, catalog = call.services.store, call.services.catalog
+    entries = body_entry(call).get("lines", [])
+    # Numbered in order unless they say (POST …/lines takes the first free one).
+    lines = [parse_line_entry(e, f"lines[{n}]", n + 1) for n, e in enumerate(entries)]
     await call.run(
         lambda: claim_device(
             store,
@@ -146,6 +153,7 @@ async def claim(call: Call) -> Reply:
             model=body.model,
             groups=body.groups or [],
             description=body.description or "",
+            lines=lines,
         )
     )
     return await phone_reply(call, mac, 201)

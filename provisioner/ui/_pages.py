@@ -283,7 +283,7 @@ async def devices(page: Page) -> web.Response:
 
 
 async def device_action(page: Page) -> web.Response:
-    """Claim a pending device into its tenant (model, groups), or reject it."""
+    """Claim a pending device into its tenant (model, groups, a first line), or reject it."""
     mac = parse_mac(page.params["mac"])
     if page.params["action"] == "reject":
         await page.caller.write("POST", f"/devices/pending/{mac}/reject")
@@ -298,6 +298,13 @@ async def device_action(page: Page) -> web.Response:
         body["groups"] = groups
     if page.field("description"):
         body["description"] = page.field("description")
+    if page.field("line_user").strip():
+        # Created with the phone, in the claim's one write (the API's `lines`).
+        line = {"user": page.field("line_user").strip()}
+        for field, name in (("line_display_name", "display_name"), ("line_password", "password")):
+            if page.field(field):
+                line[name] = page.field(field)
+        body["lines"] = [line]
     await page.caller.write("POST", f"/devices/pending/{mac}/claim", body)
     return see_other(link(f"/phones/{mac}"))
 

@@ -273,9 +273,21 @@ def test_pending_devices_claim_and_reject(api: Api, client: Client, catalog: Cat
             404, 1004)  # fmt: skip
     problem(client("POST", api.url("/devices/pending/805ec0112201/claim"), api.keys["viewer"],
                    json={}), 403, 1202)  # fmt: skip
+    # A line the phone cannot take refuses the whole claim: the device stays held.
+    problem(client("POST", api.url("/devices/pending/805ec0112201/claim"), operator,
+                   json={"lines": [{"user": "2101", "position": 99}]}), 422, 1003)  # fmt: skip
+    assert "805ec0112201" in {
+        d["mac"] for d in client("GET", api.url("/devices/pending"), operator).body["items"]
+    }
     claimed = client("POST", api.url("/devices/pending/80:5e:c0:11:22:01/claim"), operator,
-                     json={"description": "found in the lab"})  # fmt: skip
+                     json={"description": "found in the lab",
+                           "lines": [{"user": "2101", "display_name": "Lab",
+                                      "password": "lab-secret-2101"}]})  # fmt: skip
     assert claimed.status == 201, claimed.body
+    lines = client("GET", api.url("/phones/805ec0112201/lines"), operator).body["items"]
+    assert [(x["user"], x["display_name"], x["password_set"]) for x in lines] == [
+        ("2101", "Lab", True)
+    ]
     assert claimed.headers["Location"] == "/api/v1/phones/805ec0112201"
     assert (claimed.body["tenant"], claimed.body["model"]) == ("demo", "t46s")
     assert client("GET", api.url("/phones/805ec0112201"), operator).status == 200

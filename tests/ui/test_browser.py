@@ -286,9 +286,14 @@ def test_an_unknown_device_is_claimed_into_a_group_and_another_rejected(
     claimed = page.get_by_role("region", name="device 805ec0112201")
     claimed.get_by_label("Groups (comma-separated)").fill("office")
     claimed.get_by_label("Description").fill("Claimed in the UI")
+    claimed.get_by_label("Line 1 user").fill("2201")
+    claimed.get_by_label("Line 1 display name").fill("Lab phone")
+    claimed.get_by_label("Line 1 password").fill("lab-secret-2201")
     claimed.get_by_role("button", name="Claim").click()
     expect(page).to_have_url(ui.url("/ui/phones/805ec0112201"))
     expect(page.locator("main")).to_contain_text("Claimed in the UI")
+    expect(page.locator("main")).to_contain_text("Lab phone")  # its line, made with it
+    expect(page.locator("main")).not_to_contain_text("lab-secret-2201")
     expect(page.get_by_role("link", name="office")).to_be_visible()
     page.goto(ui.url("/ui/devices"))
     page.get_by_role("region", name="device 805ec0112202").get_by_role(
