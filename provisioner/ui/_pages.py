@@ -283,7 +283,7 @@ async def devices(page: Page) -> web.Response:
 
 
 async def device_action(page: Page) -> web.Response:
-    """Claim a pending device into its tenant (model, groups, a first line), or reject it."""
+    """Claim a pending device into a tenant (model, groups, a first line), or reject it."""
     mac = parse_mac(page.params["mac"])
     if page.params["action"] == "reject":
         await page.caller.write("POST", f"/devices/pending/{mac}/reject")
@@ -291,8 +291,9 @@ async def device_action(page: Page) -> web.Response:
     if page.params["action"] != "claim":
         raise InputError("claim or reject")
     body: dict[str, Any] = {}
-    if page.field("model"):
-        body["model"] = page.field("model")
+    for name in ("tenant", "model"):  # left as they are: where it is held, what it was seen as
+        if page.field(name).strip():
+            body[name] = page.field(name).strip()
     groups = [g.strip() for g in page.field("groups").split(",") if g.strip()]
     if groups:
         body["groups"] = groups
