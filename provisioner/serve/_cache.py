@@ -89,12 +89,15 @@ def _fingerprint(roots: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
     return tuple(entries)
 
 
+def _same_etags(before: PhoneEntry, after: PhoneEntry) -> bool:
+    """True when every path of ``before`` has the same ETag in ``after`` (paths compared apart)."""
+    files = after.files
+    return all(file.etag == files[path].etag for path, file in before.files.items())
+
+
 def _same_files(before: PhoneEntry, after: PhoneEntry) -> bool:
     """True when both serve the same paths with the same ETags (the phone's files held)."""
-    files = after.files
-    if before.files.keys() != files.keys():
-        return False
-    return all(file.etag == files[path].etag for path, file in before.files.items())
+    return before.files.keys() == after.files.keys() and _same_etags(before, after)
 
 
 @functools.lru_cache(maxsize=256)
@@ -727,12 +730,13 @@ class ConfigCache:
             after = part.phones.get(mac)
             if before is not None:
                 lost_auth = lost_auth or bool(before.access.http_password)
-                if after is not None and not _same_files(before, after):
+                same_paths = after is not None and before.files.keys() == after.files.keys()
+                if after is not None and not (same_paths and _same_etags(before, after)):
                     changed.append(mac)
                 # With the same paths, indexing the new entry replaces every
                 # reference to the old one: no removal first (the most common
                 # case, and half the install's time for a large group).
-                if after is None or before.files.keys() != after.files.keys():
+                if not same_paths:
                     self._unindex(scope, before)
             if after is not None:
                 old.phones[mac] = after
