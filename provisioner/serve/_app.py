@@ -151,7 +151,7 @@ class Server:
         await self.db.run(release_free_memory)
         await self._sync_bans()  # bans made before a restart or on other nodes hold at once
         config = self.config
-        await self._start_http()
+        runner, connections = await self._start_https()
         if config.tftp_port:
             await self._start_tftp()
         if config.ftp_port:
@@ -160,12 +160,15 @@ class Server:
         self.addresses["sip"] = self.notifier.local_address  # NOTIFYs come from here
         if config.api_port:
             await self._start_api()
+        # Plain HTTP opens last: once /healthz answers, every other port listens
+        # too (a load balancer or a test may use any of them at once).
+        await self._start_plain_http(runner, connections)
         self._start_tasks()
         for name, (host, port) in sorted(self.addresses.items()):
             log.info("event=listening protocol=%s address=%s port=%d", name, host, port)
 
-    async def _start_http(self) -> None:
-        """HTTP and HTTPS on one aiohttp server, through our own sites (``_connections``)."""
+    async def _start_https(self) -> tuple[web.ServerRunner, Connections]:
+        """Set up the server behind HTTP and HTTPS (our own sites, ``_connections``); open HTTPS."""
         config = self.config
         connections = self._connections = Connections(
             self.gateway,
@@ -179,23 +182,14 @@ class Server:
             self.gateway, self.metrics, config.metrics_allow, config.trusted_proxies, connections
         )
         # Connections reach aiohttp through our Site, which builds their handlers itself.
-        self._runner = web.ServerRunner(web.Server(handler), shutdown_timeout=config.shutdown_grace)
-        await self._runner.setup()
-        if config.http_port:
-            site = Site(
-                self._runner,
-                config.bind,
-                config.http_port,
-                connections,
-                backlog=config.backlog,
-                fast=True,
-            )
-            await listening("http", config.bind, config.http_port, site.start)
-            self.addresses["http"] = (config.bind, config.http_port)
+        runner = self._runner = web.ServerRunner(
+            web.Server(handler), shutdown_timeout=config.shutdown_grace
+        )
+        await runner.setup()
         if config.https_port:
             context = await asyncio.to_thread(self._tls_context, config)
             site = Site(
-                self._runner,
+                runner,
                 config.bind,
                 config.https_port,
                 connections,
@@ -205,6 +199,22 @@ class Server:
             await listening("https", config.bind, config.https_port, site.start)
             self._https = site
             self.addresses["https"] = (config.bind, config.https_port)
+        return runner, connections
+
+    async def _start_plain_http(self, runner: web.ServerRunner, connections: Connections) -> None:
+        """Plain HTTP on the server :meth:`_start_https` set up."""
+        config = self.config
+        if config.http_port:
+            site = Site(
+                runner,
+                config.bind,
+                config.http_port,
+                connections,
+                backlog=config.backlog,
+                fast=True,
+            )
+            await listening("http", config.bind, config.http_port, site.start)
+            self.addresses["http"] = (config.bind, config.http_port)
 
     async def _start_api(self) -> None:
         """The admin API on its own listener (provisioner.api)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.peers import free_port
-from tests.serve_process import provisioner, run_cli_in_process
+from tests.serve_process import provisioner, run_cli_in_process, serving
 
 USAGE, RUNTIME = 2, 1
 
@@ -98,14 +98,31 @@ def test_a_port_in_use_is_a_runtime_error_after_nothing_was_announced(tmp_path: 
 
 def test_a_port_in_use_later_in_the_start_closes_the_ports_opened_before(tmp_path: Path) -> None:
     run_cli_in_process(tmp_path, "init")
-    http = free_port()
+    https = free_port()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))
         tftp = taken.getsockname()[1]
-        result = serve(tmp_path, "--http-port", str(http), "--tftp-port", str(tftp))
+        result = serve(tmp_path, "--https-port", str(https), "--tftp-port", str(tftp))
     assert "cannot listen for TFTP" in one_error(result, RUNTIME)
-    with socket.socket() as again:  # HTTP was bound first and is free again
-        again.bind(("127.0.0.1", http))
+    with socket.socket() as again:  # HTTPS was bound first and is free again
+        again.bind(("127.0.0.1", https))
+
+
+def test_healthz_answers_once_every_port_listens(tmp_path: Path) -> None:
+    # Plain HTTP opens last, so whoever waits for /healthz (a load balancer,
+    # the test harness) may use any other port at once: nothing is refused.
+    run_cli_in_process(tmp_path, "init")
+    https, ftp, api = free_port(), free_port(), free_port()
+    tftp = free_port(socket.SOCK_DGRAM)
+    options = ["--https-port", str(https), "--ftp-port", str(ftp), "--api-port", str(api)]
+    with serving(tmp_path, *options, "--tftp-port", str(tftp)):
+        for port in (https, ftp, api):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.settimeout(5)
+            client.sendto(b"\x00\x01absent.cfg\x00octet\x00", ("127.0.0.1", tftp))
+            answer, _ = client.recvfrom(600)
+        assert answer[:2] == b"\x00\x05"  # an ERROR packet (RFC 1350 section 5)
 
 
 def test_an_address_of_another_host_is_a_runtime_error(tmp_path: Path) -> None:
