@@ -54,7 +54,7 @@ def transports(view: PhoneView) -> dict[str, str | None]:
     per-request checks (allowlists, credentials, certificates) come on top.
     """
     values = {name: resolved.value for name, resolved in view.settings.items()}
-    access = access_from(values, view.phone.mac)
+    access = access_from(values)
     result = {protocol.value: transport_refusal(access, protocol) for protocol in Protocol}
     if result["ftp"] is None and not values["access.ftp.enabled"]:
         result["ftp"] = "access.ftp.enabled is off for the tenant"

@@ -34,10 +34,10 @@ def _parsed(text: str) -> tuple[Network, ...]:
     return tuple(parse_networks(text))
 
 
-def access_from(values: Mapping[str, Value], mac: str) -> Access:
+def access_from(values: Mapping[str, Value]) -> Access:
     """The access settings of one phone from its resolved values."""
     return Access(
-        http_user=str(values["access.http.user"]) or mac,
+        http_user=str(values["access.http.user"]),
         http_password=str(values["access.http.password"]),
         http_allow=networks(values["access.http.allow"]),
         tls_required=bool(values["access.tls_required"]),

@@ -33,7 +33,7 @@ from provisioner.serve._access_log import AccessLog
 from provisioner.serve._announcements import Announcement, parse
 from provisioner.serve._build import build_gateway
 from provisioner.serve._cache import ConfigCache
-from provisioner.serve._collector import settle
+from provisioner.serve._collector import Settler
 from provisioner.serve._config import RESTART_ONLY, ServeConfig
 from provisioner.serve._connections import Connections, Site
 from provisioner.serve._db import Db
@@ -107,7 +107,7 @@ class Server:
             self.metrics,
             site_dir=config.site_dir,
             storage=self.firmware.storage,
-            settle=settle,
+            settle=Settler(),
         )
         # Written by the gateway, read by the job runner, flushed by the server.
         self.learned = LearnedAddresses()

@@ -16,12 +16,15 @@ Two rules keep those pauses out of serving:
 - :func:`no_full_collections` around a render: the young generations are
   still collected (their cost is proportional to what was allocated since
   the last one), full collections wait for the render's end.
-- :func:`settle` after a render was installed: one full collection, when
-  the render's transients are gone; then, once enough has survived since
-  the last freeze for a full collection to cost more than a few
-  milliseconds, :func:`gc.freeze` moves it (the cache) out of the
-  collector's reach, so later full collections walk only what was
-  allocated since. Frozen objects are still freed by reference counting
+- :class:`Settler` after a render was installed: one full collection, when
+  the render's transients are gone; then, once enough phones were
+  installed since the last freeze for a full collection of their entries
+  to cost more than a few milliseconds, :func:`gc.freeze` moves what
+  survived (the cache) out of the collector's reach, so later full
+  collections walk only what was allocated since. Counting the phones
+  rather than the objects the collector tracks: counting those means
+  listing them, 7–12 ms at 95,000 objects on the event loop, on top of the
+  collection itself. Frozen objects are still freed by reference counting
   when an entry is replaced; the cache's entries hold no reference cycles,
   so none is kept alive by being frozen. What is frozen with them and
   later becomes cyclic garbage (a request in flight at that moment) is
@@ -36,7 +39,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["FREEZE_AT", "no_full_collections", "settle"]
+__all__ = ["FREEZE_AT", "Settler", "no_full_collections"]
 
 # ``threshold2`` counts young (generation 1) collections between full ones;
 # no render comes near this many.
@@ -54,13 +57,25 @@ def no_full_collections() -> Iterator[None]:
         gc.set_threshold(young, middle, full)
 
 
-# Objects in the collected generations worth freezing: a full collection of
-# this many takes a few milliseconds on the machine of docs/scaling.md.
-FREEZE_AT = 50_000
+# Phones installed since the last freeze worth freezing: their entries
+# (about six tracked objects each: the entry, its files' dictionary, its
+# own files, access rules and NOTIFY details) make about 50,000 objects, a
+# full collection of which takes a few milliseconds on the machine of
+# docs/scaling.md.
+FREEZE_AT = 8_000
 
 
-def settle(freeze_at: int = FREEZE_AT) -> None:
-    """Collect once; freeze the survivors when there are at least ``freeze_at`` of them."""
-    gc.collect()
-    if len(gc.get_objects()) >= freeze_at:  # the frozen are not among them
-        gc.freeze()
+class Settler:
+    """Settles the collector after each install (the cache's ``settle`` hook)."""
+
+    def __init__(self, freeze_at: int = FREEZE_AT) -> None:
+        self._freeze_at = freeze_at
+        self._since = 0  # phones installed since the last freeze
+
+    def __call__(self, phones: int) -> None:
+        """Collect once; freeze the survivors once ``freeze_at`` phones were installed unfrozen."""
+        gc.collect()
+        self._since += phones
+        if self._since >= self._freeze_at:
+            gc.freeze()
+            self._since = 0

@@ -474,7 +474,7 @@ def _admit(case: _Case, phone: PhoneEntry) -> _Admission:
         method=req.method,
         uri=req.uri,
         realm=_scope_realm(case),
-        user=access.http_user,
+        user=access.user(phone.mac),
         password=access.http_password,
         now=case.now,
         tls=req.protocol is Protocol.HTTPS,

@@ -87,7 +87,7 @@ class DiskFile:
 class Access:
     """The resolved access settings of one phone (``access.*``, ``uploads.*``)."""
 
-    http_user: str
+    http_user: str  # "" = the phone's MAC (:meth:`user`)
     http_password: str
     http_allow: tuple[Network, ...]
     tls_required: bool
@@ -98,6 +98,14 @@ class Access:
     weak_transports: bool  # protected phones also over TFTP/FTP (access.weak_transports)
     uploads: bool
     open_uploads: bool  # uploads without authentication (uploads.unauthenticated)
+
+    def user(self, mac: str) -> str:
+        """The HTTP user name of the phone with ``mac``: its MAC unless one is set.
+
+        Not held as the MAC itself: phones whose access settings are alike
+        then share one :class:`Access` (the cache holds one per render).
+        """
+        return self.http_user or mac
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,8 +81,10 @@ def test_access_from_resolved_values() -> None:
         "uploads.enabled": True,
         "uploads.unauthenticated": False,
     }
-    access = access_from(values, "0004f2000001")  # type: ignore[arg-type]
-    assert access.http_user == "0004f2000001"  # empty: the MAC
+    access = access_from(values)  # type: ignore[arg-type]
+    assert access.user("0004f2000001") == "0004f2000001"  # empty: the MAC
+    named = access_from({**values, "access.http.user": "phone"})  # type: ignore[dict-item]
+    assert named.user("0004f2000001") == "phone"
     assert access.weak_transports
     assert not access.open_uploads
     assert [str(n) for n in access.http_allow] == ["10.0.0.0/8"]

@@ -11,6 +11,7 @@ rendered again (serve/_directory_reads.py).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ import pytest
 from provisioner.catalog import Catalog
 from provisioner.edits import Edits
 from provisioner.scope import parse_scope
-from provisioner.serve._cache import PhoneEntry
+from provisioner.serve import _cache as cache_module
+from provisioner.serve._cache import PhoneEntry, TenantEntry
 from provisioner.serve._model import Protocol, Status
 from provisioner.state import LineState
 from provisioner.store import _tables as t
@@ -194,3 +196,41 @@ def test_whether_a_tenant_uses_http_credentials_follows_part_changes(h: Harness)
     h.run(h.cache.refresh())
     in_use.append(tenant.auth_in_use)
     assert in_use == [False, True, True, False]
+
+
+def test_a_model_change_moves_the_phones_paths_in_the_index(h: Harness) -> None:
+    """Paths the phone no longer has stop resolving; its new ones resolve to it."""
+    old_paths = set(h.cache.macs[OUTSIDE].files)
+    Edits.of(h.store).phones.update(OUTSIDE, model="vvx410")  # Yealink to Polycom
+    h.run(h.cache.refresh())
+    entry = h.cache.macs[OUTSIDE]
+    assert entry.model == "vvx410"
+    assert set(entry.files) != old_paths
+    for path in entry.files:
+        found = h.cache.lookup(path.upper())
+        assert found is not None
+        assert found[0] is entry
+    for path in old_paths - set(entry.files):
+        assert h.cache.lookup(path) is None
+    # The other phones are found as before.
+    assert h.cache.lookup(f"{IN_GROUP}.cfg") is not None
+
+
+def test_replaced_entries_are_freed_beside_the_event_loop(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change's old entries are freed on the worker thread, not while serving waits."""
+    released: list[tuple[str, set[str]]] = []
+    release = cache_module._release
+
+    def spy(retired: list[PhoneEntry | TenantEntry]) -> None:
+        macs = {entry.mac for entry in retired if isinstance(entry, PhoneEntry)}
+        released.append((threading.current_thread().name, macs))
+        release(retired)
+        assert not retired  # every one dropped here
+
+    monkeypatch.setattr(cache_module, "_release", spy)
+    Edits.of(h.store).settings.set(parse_scope("group:acme/sales"), "language", "fr")
+    h.run(h.cache.refresh())
+    assert [macs for _, macs in released] == [{IN_GROUP, ALSO_IN_GROUP}]
+    assert released[0][0] != threading.main_thread().name  # the harness's loop runs here

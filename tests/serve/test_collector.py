@@ -14,7 +14,7 @@ from provisioner.catalog import Catalog
 from provisioner.edits import Edits
 from provisioner.scope import parse_scope
 from provisioner.serve._cache import ConfigCache
-from provisioner.serve._collector import no_full_collections, settle
+from provisioner.serve._collector import Settler, no_full_collections
 from provisioner.serve._metrics import Metrics
 from tests.serve.harness import harness
 
@@ -88,7 +88,7 @@ def test_settle_collects_garbage_before_freezing_what_lives() -> None:
     dead = weakref.ref(garbage)
     del garbage
     try:
-        settle(freeze_at=0)
+        Settler(freeze_at=1)(1)
         # Collected, not frozen: frozen garbage would never be freed.
         assert dead() is None
         assert gc.get_freeze_count() > 0
@@ -97,14 +97,23 @@ def test_settle_collects_garbage_before_freezing_what_lives() -> None:
         gc.unfreeze()  # the rest of the test session's heap stays collectable
 
 
-def test_settle_freezes_nothing_while_few_objects_survived() -> None:
+def test_settle_freezes_once_enough_phones_were_installed_since_the_last_freeze() -> None:
+    settle = Settler(freeze_at=10)
     garbage = _Cycle()
     dead = weakref.ref(garbage)
     del garbage
     frozen = gc.get_freeze_count()
-    settle(freeze_at=len(gc.get_objects()) + 1_000_000)
-    assert dead() is None
+    settle(6)
+    assert dead() is None  # collected every time
     assert gc.get_freeze_count() == frozen
+    try:
+        settle(4)  # ten since the last freeze
+        assert gc.get_freeze_count() > frozen
+        gc.unfreeze()
+        settle(9)  # counted from the freeze
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
 
 
 def test_the_cache_settles_once_after_each_render_it_installed(
@@ -118,7 +127,7 @@ def test_the_cache_settles_once_after_each_render_it_installed(
             catalog,
             h.db,
             Metrics(),
-            settle=lambda: settled.append(len(cache.macs)),
+            settle=settled.append,
         )
         refresh: Callable[[], None] = lambda: h.run(cache.refresh())  # noqa: E731
         refresh()
@@ -129,7 +138,7 @@ def test_the_cache_settles_once_after_each_render_it_installed(
         phone = next(iter(cache.macs))
         Edits.of(h.store).settings.set(parse_scope(f"phone:{phone}"), "language", "fr")
         refresh()
-        assert len(settled) == 2
+        assert settled[1:] == [1]  # the one phone rendered again
 
 
 def test_replaced_entries_are_freed_by_reference_counting(tmp_path: Path, catalog: Catalog) -> None:
