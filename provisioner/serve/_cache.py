@@ -47,7 +47,8 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections import ChainMap
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
@@ -80,6 +81,8 @@ __all__ = ["ConfigCache", "PhoneEntry", "TenantEntry", "served"]
 _Rendered = tuple[dict[int, "_Render"], dict[str, DiskFile]]
 
 log = logging.getLogger("provisioner.cache")
+
+_NO_FILES: Mapping[str, ServedFile] = {}
 
 
 def _fingerprint(roots: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
@@ -121,14 +124,25 @@ class _Identical:
     of bytes would hold every file's bytes inflated until the render ends
     (the peak of a start-up render), and the ETag already stands for the
     bytes everywhere else (a 144-bit digest).
+
+    A file the phone is served now with the same bytes and Last-Modified is
+    that very file, not a second copy: after a template change, which
+    renders every phone again, the files it did not change are not held
+    twice until the new state is installed, nor deflated again.
     """
 
-    __slots__ = ("_accesses", "_files", "_packer")
+    __slots__ = ("_accesses", "_files", "_packer", "_served")
 
-    def __init__(self, packer: Packer) -> None:
+    def __init__(self, packer: Packer, served: Mapping[str, PhoneEntry]) -> None:
         self._files: dict[tuple[str, str, int], ServedFile] = {}
         self._accesses: dict[Access, Access] = {}
         self._packer = packer
+        self._served = served  # the phones served now, by MAC (read, never changed)
+
+    def served_files(self, mac: str) -> Mapping[str, ServedFile]:
+        """The files served now to the phone with ``mac`` (none when it is not served)."""
+        phone = self._served.get(mac)
+        return _NO_FILES if phone is None else phone.files
 
     def access(self, access: Access) -> Access:
         """``access``, or the equal one a phone of this render already holds.
@@ -139,16 +153,28 @@ class _Identical:
         """
         return self._accesses.setdefault(access, access)
 
-    def served(self, file: RenderedFile, pattern: str, last_modified: int) -> ServedFile:
-        """``file`` wrapped for serving, or the same file already served in this render.
+    def served(
+        self, file: RenderedFile, pattern: str, last_modified: int, now: ServedFile | None
+    ) -> ServedFile:
+        """``file`` wrapped for serving, or the same file served already (``now``, or this render).
 
-        ``pattern`` names the files alike (:meth:`Packer.pack`).
+        ``pattern`` names the files alike (:meth:`Packer.pack`); ``now`` is
+        the file served at the same path to the same phone, if any.
         """
         data, content_type = file.data, file.content_type
         etag = etag_of(data)
         key = (etag, content_type, last_modified)
         found = self._files.get(key)
-        if found is None:
+        if found is not None:
+            return found
+        if (
+            now is not None
+            and now.etag == etag
+            and now.content_type == content_type
+            and now.last_modified == last_modified
+        ):
+            found = self._files[key] = now
+        else:
             stored, dictionary = self._packer.pack(pattern, data)
             found = self._files[key] = ServedFile(
                 stored,
@@ -302,12 +328,13 @@ def _phone_entry(
     """What the cache keeps of one rendered phone: its files and what serving needs."""
     values = {name: r.value for name, r in view.settings.items()}
     mac = view.phone.mac
+    now = identical.served_files(mac)
     served: dict[str, ServedFile] = {}
     for file in files:
         path = _lower(file.path)
         # Files alike: one template's files for different phones of a family.
         pattern = f"{view.family.key}/{path.replace(mac, '{mac}')}"
-        served[path] = identical.served(file, pattern, changed_at)
+        served[path] = identical.served(file, pattern, changed_at, now.get(path))
     return PhoneEntry(
         mac=mac,
         tenant_id=view.tenant.id,
@@ -652,7 +679,11 @@ class ConfigCache:
             return mac in direct or (mac in readers and reads.of(view) != readers[mac])
 
         render = self._render_snapshot(
-            snapshot, macs=direct | readers.keys(), keep=keep, reads=reads
+            snapshot,
+            plan.phones,
+            macs=direct | readers.keys(),
+            keep=keep,
+            reads=reads,
         ).get(plan.tenant_id)
         if render is not None:
             # The target revision, not the snapshot's: a write that came
@@ -684,7 +715,9 @@ class ConfigCache:
             kept[tenant_id][mac] = served
             return False
 
-        renders = self._render_snapshot(snapshot, keep=keep, reads=reads)
+        # Phones are served under one tenant at a time: one mapping by MAC.
+        now = ChainMap(*(plan.entry.phones for plan in plans.values() if plan.entry))
+        renders = self._render_snapshot(snapshot, now, keep=keep, reads=reads)
         for tenant_id, render in renders.items():
             for mac, served in kept[tenant_id].items():
                 render.entry.phones[mac] = served
@@ -699,6 +732,7 @@ class ConfigCache:
     def _render_snapshot(
         self,
         snapshot: Snapshot,
+        served: Mapping[str, PhoneEntry],
         *,
         macs: Collection[str] | None = None,
         keep: Callable[[PhoneView], bool] | None = None,
@@ -706,9 +740,11 @@ class ConfigCache:
     ) -> dict[int, _Render]:
         """The snapshot's tenants through the one pipeline (worker thread), by id.
 
-        ``macs`` and ``keep`` choose the phones rendered (:func:`render_tenants`).
+        ``served``: the phones served now, by MAC, whose files are reused
+        where the bytes held (:class:`_Identical`). ``macs`` and ``keep``
+        choose the phones rendered (:func:`render_tenants`).
         """
-        identical = _Identical(self._packer)
+        identical = _Identical(self._packer, served)
         reads = DirectoryReads(tenant_owned(self.catalog)) if reads is None else reads
         renders = render_tenants(
             self.catalog,

@@ -127,6 +127,12 @@ def test_a_template_change_renders_every_phone(h: Harness) -> None:
     h.run(h.cache.reload_templates(None))  # reads the templates again, and refreshes
     assert all(h.cache.macs[mac] is not entry for mac, entry in before.items())
     assert h.metrics.phones_rendered - count == len(before)
+    # The same templates rendered the same bytes: each phone keeps the very
+    # files it had, not a second copy of them.
+    for mac, entry in before.items():
+        again = h.cache.macs[mac].files
+        assert again.keys() == entry.files.keys()
+        assert all(again[path] is file for path, file in entry.files.items())
 
 
 def test_a_line_rename_renders_exactly_the_phones_that_show_the_line(h: Harness) -> None:
