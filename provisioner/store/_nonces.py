@@ -22,7 +22,7 @@ and never runs a WAL checkpoint (the other connections' commits do); the
 caller then claims on a thread as before. There the statement goes to the
 driver directly, on one connection held for it, spelled once per batch size
 (sqlite3 caches it prepared): through SQLAlchemy's execution path, with a
-pool checkout per batch, it cost 4-5 times as much CPU, on the loop
+pool checkout per batch, it cost 2-3 times as much CPU, on the loop
 (docs/performance-notes.md).
 """
 
@@ -112,6 +112,9 @@ class NonceCounts:
         except sqlite3.OperationalError:  # "database is locked": nothing claimed
             driver.rollback()
             return None
+        except BaseException:
+            driver.rollback()  # the held connection must not stay in a transaction
+            raise
         return {(nonce, int(nc)) for nonce, nc in found}
 
     def close(self) -> None:
