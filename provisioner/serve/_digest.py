@@ -62,6 +62,11 @@ class Claim:
     expires: float  # when the nonce goes stale: its count need not be remembered after
 
 
+_ACCEPTED = Verdict(True)
+_REFUSED = Verdict(False)
+_STALE = Verdict(False, stale=True)
+
+
 class DigestAuth:
     """Issues challenges and verifies responses with one server key."""
 
@@ -77,6 +82,11 @@ class DigestAuth:
         # answers with one nonce for many requests, and the HMAC was a tenth of a
         # digest request's cost. Only genuine nonces get in; cleared when full.
         self._genuine: dict[tuple[str, str], int] = {}
+        # HA1 per (algorithm, user, realm, password): a phone's is the same on every
+        # request. The keys are the configuration's, not the client's; a failed check
+        # fills it as an accepted one does (the dummy check's entry included), so
+        # the work per check stays alike. HA2's uri is the client's: not kept.
+        self._ha1: dict[tuple[str, str, str, str], str] = {}
 
     def _sign(self, issued: int, salt: str, realm: str) -> str:
         message = f"{issued:x}|{salt}|{realm}".encode()
@@ -129,13 +139,14 @@ class DigestAuth:
     ) -> Verdict:
         """Check an ``Authorization`` header against the expected user and password."""
         scheme, _, rest = header.strip().partition(" ")
-        if scheme.lower() == "basic":
-            return Verdict(tls and _basic_matches(rest, user, password))
-        if scheme.lower() != "digest":
-            return Verdict(False)
+        scheme = scheme.lower()
+        if scheme == "basic":
+            return _ACCEPTED if tls and _basic_matches(rest, user, password) else _REFUSED
+        if scheme != "digest":
+            return _REFUSED
         params = parse_params(rest)
         if params is None:
-            return Verdict(False)
+            return _REFUSED
         algorithm = params.get("algorithm", "MD5").upper()
         digest = _ALGORITHMS.get(algorithm)
         nonce = params.get("nonce", "")
@@ -145,16 +156,21 @@ class DigestAuth:
             or params.get("uri") != uri
             or params.get("qop", "auth") != "auth"
         ):
-            return Verdict(False)
+            return _REFUSED
         age = self._nonce_age(nonce, realm, now)
         if age is None or age < -5:
-            return Verdict(False)
-        ha1 = digest(f"{user}:{realm}:{password}".encode())
+            return _REFUSED
+        ha1 = self._ha1.get((algorithm, user, realm, password))
+        if ha1 is None:
+            if len(self._ha1) >= _MAX_TRACKED_NONCES:
+                self._ha1.clear()
+            ha1 = digest(f"{user}:{realm}:{password}".encode())
+            self._ha1[(algorithm, user, realm, password)] = ha1
         ha2 = digest(f"{method}:{uri}".encode())
         if "qop" in params:
             nc, cnonce = params.get("nc", ""), params.get("cnonce", "")
             if not _NONCE_COUNT.fullmatch(nc) or not cnonce:
-                return Verdict(False)
+                return _REFUSED
             expected = digest(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}".encode())
         else:
             nc = ""
@@ -162,13 +178,13 @@ class DigestAuth:
         user_ok = hmac.compare_digest(params.get("username", "").encode(), user.encode())
         response_ok = hmac.compare_digest(params.get("response", "").encode(), expected.encode())
         if not (user_ok and response_ok):
-            return Verdict(False)
+            return _REFUSED
         if age > NONCE_LIFETIME:
-            return Verdict(False, stale=True)
+            return _STALE
         if not self._fresh_count(nonce, nc):
-            return Verdict(False)
+            return _REFUSED
         self._claim = Claim(nonce, int(nc, 16) if nc else 0, now - age + NONCE_LIFETIME)
-        return Verdict(True)
+        return _ACCEPTED
 
     def take_claim(self) -> Claim | None:
         """The digest answer the last :meth:`verify` accepted, once (``None``: none).

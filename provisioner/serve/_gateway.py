@@ -63,7 +63,6 @@ through :class:`provisioner.serve._front.FrontGateway`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import typing
@@ -95,7 +94,7 @@ from provisioner.serve._digest import Claim, DigestAuth
 from provisioner.serve._learned import LearnedAddresses
 from provisioner.serve._metrics import Metrics
 from provisioner.serve._model import Fetch, Protocol, Reply, Status
-from provisioner.serve._nonce_claims import NonceClaims
+from provisioner.serve._nonce_claims import NonceClaims, Outcome
 from provisioner.serve._seen import SeenRecorder
 from provisioner.store import PendingDevice, UploadRepository
 
@@ -193,24 +192,28 @@ class Gateway:
 
     async def _claimed(self, req: Fetch, decision: Decision, now: float, claim: Claim) -> Decision:
         """``decision``, once the digest answer it accepted is claimed for the cluster."""
-        outcome = self.nonces.claim(claim.nonce, claim.count, claim.expires)
-        with contextlib.suppress(Exception):  # _after_claim reports it
-            await outcome
-        return self._after_claim(req, decision, now, outcome)
+        outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+
+        def claimed(result: Outcome) -> None:
+            if not outcome.done():  # the request may have been cancelled meanwhile
+                outcome.set_result(result)
+
+        self.nonces.claim(claim.nonce, claim.count, claim.expires, claimed)
+        return self._after_claim(req, decision, now, await outcome)
 
     def _after_claim(
-        self, req: Fetch, decision: Decision, now: float, outcome: asyncio.Future[bool]
+        self, req: Fetch, decision: Decision, now: float, outcome: Outcome
     ) -> Decision:
         """``decision`` if no node accepted its digest answer before (``digest_nonce_counts``).
 
         When the database cannot be reached the node's own memory has to do:
         the answer is admitted, as it would be by a node on its own.
         """
-        if outcome.cancelled() or outcome.exception() is not None:
+        if isinstance(outcome, Exception):
             # A database outage must not stop authenticated phones.
-            log.error("event=nonce_claim_failed", exc_info=outcome.exception())
+            log.error("event=nonce_claim_failed", exc_info=outcome)
             return decision
-        if not outcome.result():
+        if not outcome:
             # Another node accepted this answer: now a replay in this node's
             # memory too, so deciding again refuses it as any replay is refused.
             self.metrics.digest_replays += 1
@@ -248,7 +251,7 @@ class Gateway:
         """The reply to a request whose digest answer is being claimed, once it is."""
         answer: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
 
-        def claimed(outcome: asyncio.Future[bool]) -> None:
+        def claimed(outcome: Outcome) -> None:
             if answer.cancelled():
                 return
             after = self._after_claim(req, decision, now, outcome)
@@ -261,7 +264,7 @@ class Gateway:
             except Exception as exc:  # as an awaited coroutine would raise it
                 answer.set_exception(exc)
 
-        self.nonces.claim(claim.nonce, claim.count, claim.expires).add_done_callback(claimed)
+        self.nonces.claim(claim.nonce, claim.count, claim.expires, claimed)
         return answer
 
     async def _carry_out(self, req: Fetch, decision: Decision, now: float) -> Reply:

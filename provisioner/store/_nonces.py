@@ -19,17 +19,23 @@ spare a thread hop per batch, which cost about a third of a digest
 request's CPU. It must never wait there, so it uses a connection of its
 own that gives up when another writer holds the database (no busy timeout)
 and never runs a WAL checkpoint (the other connections' commits do); the
-caller then claims on a thread as before.
+caller then claims on a thread as before. There the statement goes to the
+driver directly, on one connection held for it, spelled once per batch size
+(sqlite3 caches it prepared): through SQLAlchemy's execution path, with a
+pool checkout per batch, it cost 2-3 times as much CPU, on the loop
+(docs/performance-notes.md).
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import create_engine, delete, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import PoolProxiedConnection
 
 from provisioner.store import _tables as t
 from provisioner.store._dialect import upsert_insert
@@ -45,6 +51,16 @@ def _never_wait(dbapi_connection: Any, _record: object) -> None:
     cursor.close()
 
 
+@lru_cache(maxsize=64)
+def _sqlite_claim(rows: int) -> str:
+    """The claim of ``rows`` answers as SQLite spells it, for the driver."""
+    values = ", ".join(["(?, ?, ?)"] * rows)
+    return (
+        f"INSERT INTO {t.digest_nonce_counts.name} (nonce, nc, expires) VALUES {values} "
+        "ON CONFLICT (nonce, nc) DO NOTHING RETURNING nonce, nc"
+    )
+
+
 class NonceCounts:
     """Claims (nonce, count) pairs once for the whole cluster; nothing else."""
 
@@ -57,6 +73,7 @@ class NonceCounts:
             .returning(columns.nonce, columns.nc)
         )
         self._at_once: Engine | None = None
+        self._held: PoolProxiedConnection | None = None  # the connection claim_at_once keeps
         if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
             self._at_once = create_engine(engine.url, connect_args={"timeout": 0})
             event.listen(self._at_once, "connect", _never_wait)
@@ -82,15 +99,29 @@ class NonceCounts:
         """
         if self._at_once is None or not counts:
             return None
-        rows = [{"nonce": n, "nc": c, "expires": e} for n, c, e in counts]
+        if self._held is None:
+            self._held = self._at_once.raw_connection()
+        driver = self._held.driver_connection
+        assert isinstance(driver, sqlite3.Connection)  # the engine is SQLite's
+        values = [value for row in counts for value in row]
         try:
-            with self._at_once.begin() as conn:
-                return {(nonce, int(nc)) for nonce, nc in conn.execute(self._claim, rows)}
-        except OperationalError:  # "database is locked": rolled back, nothing claimed
+            # The driver opens the transaction before the INSERT (its default
+            # isolation level); a locked database raises at once (busy_timeout=0).
+            found = driver.execute(_sqlite_claim(len(counts)), values).fetchall()
+            driver.commit()
+        except sqlite3.OperationalError:  # "database is locked": nothing claimed
+            driver.rollback()
             return None
+        except BaseException:
+            driver.rollback()  # the held connection must not stay in a transaction
+            raise
+        return {(nonce, int(nc)) for nonce, nc in found}
 
     def close(self) -> None:
         """Release the connection of :meth:`claim_at_once`."""
+        if self._held is not None:
+            self._held.close()
+            self._held = None
         if self._at_once is not None:
             self._at_once.dispose()
 

@@ -77,6 +77,38 @@ def test_counts_may_arrive_out_of_order_but_only_once() -> None:
     assert verify(auth, answer(nonce, nc=f"{10:08x}"), 1001.0) == (False, False)  # below the window
 
 
+@pytest.mark.parametrize("algorithm", ["MD5", "SHA-256"])
+def test_a_changed_password_or_algorithm_is_not_answered_from_a_kept_ha1(algorithm: str) -> None:
+    auth = DigestAuth(b"k" * 32)
+    nonce = auth.nonce(REALM, 1000.0)
+    assert verify(auth, answer(nonce, algorithm=algorithm), 1001.0) == (True, False)
+    other = "MD5" if algorithm == "SHA-256" else "SHA-256"
+    assert verify(auth, answer(nonce, algorithm=other, nc="00000002"), 1001.0) == (True, False)
+    changed = auth.verify(
+        answer(nonce, algorithm=algorithm, nc="00000003"),
+        method="GET",
+        uri=URI,
+        realm=REALM,
+        user=USER,
+        password="changed-pass",
+        now=1001.0,
+        tls=False,
+    )
+    assert not changed.ok
+    new = answer(nonce, algorithm=algorithm, nc="00000004", password="changed-pass")
+    accepted = auth.verify(
+        new,
+        method="GET",
+        uri=URI,
+        realm=REALM,
+        user=USER,
+        password="changed-pass",
+        now=1001.0,
+        tls=False,
+    )
+    assert accepted.ok
+
+
 def test_wrong_things_are_refused() -> None:
     auth = DigestAuth(b"k" * 32)
     nonce = auth.nonce(REALM, 1000.0)
