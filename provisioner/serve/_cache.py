@@ -49,7 +49,7 @@ import logging
 import time
 from collections import ChainMap
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import formatdate
 from pathlib import Path
 from typing import Protocol
@@ -131,11 +131,12 @@ class _Identical:
     twice until the new state is installed, nor deflated again.
     """
 
-    __slots__ = ("_accesses", "_files", "_packer", "_served")
+    __slots__ = ("_accesses", "_files", "_notify", "_packer", "_served")
 
     def __init__(self, packer: Packer, served: Mapping[str, PhoneEntry]) -> None:
         self._files: dict[tuple[str, str, int], ServedFile] = {}
         self._accesses: dict[Access, Access] = {}
+        self._notify: dict[NotifyInfo, NotifyInfo] = {}
         self._packer = packer
         self._served = served  # the phones served now, by MAC (read, never changed)
 
@@ -152,6 +153,12 @@ class _Identical:
         after the install (:mod:`._collector`).
         """
         return self._accesses.setdefault(access, access)
+
+    def notify(self, info: NotifyInfo) -> tuple[NotifyInfo, tuple[str, str, str]]:
+        """``info`` as a :class:`PhoneEntry` holds it: shared part, the phone's own line."""
+        base = replace(info, mac="", user="", auth_user="", password="")
+        line = (info.user, info.auth_user, info.password)
+        return self._notify.setdefault(base, base), line
 
     def served(
         self, file: RenderedFile, pattern: str, last_modified: int, now: ServedFile | None
@@ -198,7 +205,12 @@ class PhoneEntry:
     model: str
     access: Access
     firmware: str  # resolved firmware.version ("" = not assigned)
-    notify: NotifyInfo
+    # What its NOTIFY needs (:attr:`notify`): what phones alike share, held
+    # once (:meth:`_Identical.notify`), and its own first line's user,
+    # authentication user and password. A tuple of strings is not tracked by
+    # the cyclic collector, an object per phone would be (:mod:`._collector`).
+    notify_base: NotifyInfo
+    notify_line: tuple[str, str, str]
     # What it reads of the tenant directory (shows it, directory.tenant_lines,
     # or has a keys.policy, whose keys are the directory's lines), as a digest:
     # b"" when it reads none (serve/_directory_reads.py).
@@ -209,6 +221,14 @@ class PhoneEntry:
     files: dict[str, ServedFile] = field(default_factory=dict)  # lower path → file
     # No upload names: they are computed from the path when asked
     # (ConfigCache.upload_target), not held for every phone.
+
+    @property
+    def notify(self) -> NotifyInfo:
+        """What this phone's NOTIFY needs (:func:`provisioner.notify.notify_info`)."""
+        user, auth_user, password = self.notify_line
+        return replace(
+            self.notify_base, mac=self.mac, user=user, auth_user=auth_user, password=password
+        )
 
     def upload_name(self, upload: UploadDef) -> str:
         """The file name this phone uploads ``upload`` as (its MAC and model put in)."""
@@ -328,6 +348,7 @@ def _phone_entry(
     """What the cache keeps of one rendered phone: its files and what serving needs."""
     values = {name: r.value for name, r in view.settings.items()}
     mac = view.phone.mac
+    notify_base, notify_line = identical.notify(notify_info(view))
     now = identical.served_files(mac)
     served: dict[str, ServedFile] = {}
     for file in files:
@@ -342,7 +363,8 @@ def _phone_entry(
         model=view.model.id,
         access=identical.access(access_from(values)),
         firmware=str(values.get(FIRMWARE_SETTING, "")),
-        notify=notify_info(view),
+        notify_base=notify_base,
+        notify_line=notify_line,
         directory=reads.of(view),
         inputs=reads.inputs(view),
         files=served,

@@ -240,3 +240,15 @@ def test_replaced_entries_are_freed_beside_the_event_loop(
     h.run(h.cache.refresh())
     assert [macs for _, macs in released] == [{IN_GROUP, ALSO_IN_GROUP}]
     assert released[0][0] != threading.main_thread().name  # the harness's loop runs here
+
+
+def test_phones_alike_share_their_notify_details_but_not_their_lines(h: Harness) -> None:
+    first, second = h.cache.macs[IN_GROUP], h.cache.macs[ALSO_IN_GROUP]
+    assert first.notify_base is second.notify_base  # held once
+    assert (first.notify.mac, first.notify.user, first.notify.password) == (
+        IN_GROUP,
+        "100",
+        "secret-100",
+    )
+    assert (second.notify.mac, second.notify.user) == (ALSO_IN_GROUP, "101")
+    assert first.notify.sip_domain == "acme.example.com"

@@ -123,7 +123,8 @@ def phone(catalog: Catalog, mac: str, access: Access, family: str, model: str) -
         model=model,
         access=access,
         firmware="",
-        notify=typing.cast(NotifyInfo, None),  # never read by a decision
+        notify_base=typing.cast(NotifyInfo, None),  # never read by a decision
+        notify_line=("", "", ""),
         directory=b"",
         files={f"{mac}.cfg": FILE},
     )
