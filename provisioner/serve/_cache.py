@@ -260,7 +260,7 @@ class _Render:
     rendered: int  # phones rendered (failed ones too), for the metric
     whole: bool = True
     touched: frozenset[str] = frozenset()
-    # Against the state served when the plan was made (:meth:`ConfigCache._compare`):
+    # Against the state served when the plan was made (:func:`_compare`):
     # the phones whose files changed, and those whose paths moved (or that
     # went): only these need the path index touched.
     changed: tuple[str, ...] = ()
@@ -270,7 +270,7 @@ class _Render:
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """One tenant to render: the state served now (``None``: render all) and the target.
+    """One tenant to render: the state served now (``None``: not served yet) and the target.
 
     The worker reads ``entry`` while the refresh that made the plan awaits
     it: only a refresh changes served entries, and one runs at a time
