@@ -226,8 +226,9 @@ class JobRunner:
     def _max_attempts(self, mac: str) -> int:
         """Sends a phone's target may take: the first and ``notify.retries`` more,
         as in :meth:`_send_now`. A phone gone from the cache gets no second one."""
+        # retries is in the part phones alike share: no whole NotifyInfo built for it
         phone = self.served.macs.get(mac)
-        return 1 if phone is None else phone.notify.retries + 1
+        return 1 if phone is None else phone.notify_base.retries + 1
 
     async def _start(self, due: list[int], now: float) -> None:
         """Claim for every due tenant in one trip to the database thread, then send."""
