@@ -26,13 +26,19 @@ import re
 
 from provisioner.errors import EncodingError, InputError
 
-__all__ = ["CONTROL_CHARS", "SURROGATES", "check_text", "decode_utf8", "storable"]
+__all__ = ["CONTROL_CHARS", "SURROGATES", "check_text", "clean_text", "decode_utf8", "storable"]
 
 # C0 controls, DEL, C1 controls, NEL and the Unicode line/paragraph separators:
 # everything a config parser might treat as a line break or that XML 1.0
 # forbids outright. The renderer replaces each with a space.
 _CONTROLS = "\x00-\x1f\x7f-\x9f\u2028\u2029"
 CONTROL_CHARS = re.compile(f"[{_CONTROLS}]")
+
+
+def clean_text(text: str) -> str:
+    """Replace every control or line-separator character with a space."""
+    return CONTROL_CHARS.sub(" ", text)
+
 
 # Lone surrogates: what Python makes of bytes that were not UTF-8
 # ("surrogateescape": command-line arguments) or of a JSON "\ud800" escape.

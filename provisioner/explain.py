@@ -10,12 +10,13 @@ import json
 from typing import Any
 
 from provisioner.catalog import Catalog
+from provisioner.chars import clean_text
 from provisioner.domain import Snapshot
 from provisioner.errors import NotFoundError
 from provisioner.keylayout import PlacedKey, phone_layout
 from provisioner.masking import MASK
 from provisioner.pipeline import render_snapshot, view_warnings
-from provisioner.render import RenderedFile, RenderError, clean_text
+from provisioner.render import RenderedFile, RenderError
 from provisioner.resolve import PhoneView, Resolved, Resolver
 from provisioner.serve import Protocol, access_from, transport_refusal
 from provisioner.settings import Value

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from provisioner.catalog import Catalog
-from provisioner.chars import CONTROL_CHARS
+from provisioner.chars import CONTROL_CHARS, clean_text
 from provisioner.domain import Line, Phone, ScopeKind, Snapshot, StoredValue, Tenant
 from provisioner.pipeline import render_snapshot
-from provisioner.render import Renderer, RenderError, RenderFailed, clean_text
+from provisioner.render import Renderer, RenderError, RenderFailed
 from provisioner.resolve import Resolver
 from provisioner.settings import Value, parse_keys
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
 import os
 import sys
@@ -31,21 +32,8 @@ from provisioner.cli._entities import (
     cmd_unset,
 )
 from provisioner.cli._firmware import add_parser as add_firmware_parser
-from provisioner.cli._inspect import cmd_explain, cmd_render
-from provisioner.cli._notify import cmd_jobs, cmd_notify, cmd_send_profiles
 from provisioner.cli._phonebook import add_parser as add_phonebook_parser
 from provisioner.cli._rollout import add_parser as add_rollout_parser
-from provisioner.cli._serve import (
-    cmd_ban,
-    cmd_claim,
-    cmd_dhcp,
-    cmd_forget,
-    cmd_identify,
-    cmd_reject,
-    cmd_seen,
-    cmd_serve,
-    cmd_token,
-)
 from provisioner.cli._serve_options import add_serve_options, serve_default
 from provisioner.cli._sipxcom import add_parsers as add_sipxcom_parsers
 from provisioner.errors import EncodingError, ProvisionerError, UsageError
@@ -58,6 +46,26 @@ Handler = Callable[[Context, argparse.Namespace], int]
 # Exit status of a usage error (argparse's, UsageError: a wrong option value, input not UTF-8).
 USAGE = 2
 INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
+
+# The commands' modules that are imported only when one of their commands runs (_later).
+_INSPECT = "provisioner.cli._inspect"
+_NOTIFY = "provisioner.cli._notify"
+_SERVE = "provisioner.cli._serve"
+
+
+def _later(module: str, name: str) -> Handler:
+    """The command ``name`` of ``module``, imported when it runs rather than at every start.
+
+    Rendering, SIP and the web stack take a tenth of a second or more to
+    import; a ``set`` or ``phone add`` need none of them
+    (docs/performance-notes.md, "The command line's start").
+    """
+
+    def run(ctx: Context, args: argparse.Namespace) -> int:
+        handler: Handler = getattr(importlib.import_module(module), name)
+        return handler(ctx, args)
+
+    return run
 
 
 def _utf8_argument(text: str) -> str:
@@ -230,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.add_argument("name")
     a.add_argument("--clear", action="store_true", help="remove the prefix")
-    a.set_defaults(handler=cmd_token)
+    a.set_defaults(handler=_later(_SERVE, "cmd_token"))
 
     p = command("group", cmd_group, "manage phone groups (TENANT/NAME)")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -314,7 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="store nothing; print the phones whose files would change, with diffs",
     )
 
-    p = command("explain", cmd_explain, "show a phone's resolved settings and where each came from")
+    p = command(
+        "explain",
+        _later(_INSPECT, "cmd_explain"),
+        "show a phone's resolved settings and where each came from",
+    )
     p.add_argument("mac", metavar="MAC")
     p.add_argument(
         "setting", metavar="SETTING", nargs="?", help="trace one setting through every layer"
@@ -322,46 +334,76 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--show-secrets", action="store_true")
 
-    p = command("serve", cmd_serve, "serve phones over HTTP, HTTPS, TFTP and FTP")
+    p = command(
+        "serve",
+        _later(_SERVE, "cmd_serve"),
+        "serve phones over HTTP, HTTPS, TFTP and FTP",
+    )
     p.set_defaults(creates_database=True)  # on first start, saying so
     add_serve_options(p)
 
-    p = command("ban", cmd_ban, "list or lift bans of addresses (shared by every serve node)")
+    p = command(
+        "ban",
+        _later(_SERVE, "cmd_ban"),
+        "list or lift bans of addresses (shared by every serve node)",
+    )
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     a = actions.add_parser("list", help="addresses banned now, and until when")
     a.add_argument("--json", action="store_true")
     a = actions.add_parser("rm", help="lift the ban of an address")
     a.add_argument("address", metavar="ADDRESS")
 
-    p = command("dhcp-snippet", cmd_dhcp, "print DHCP option 66/160/150 lines for this server")
+    p = command(
+        "dhcp-snippet",
+        _later(_SERVE, "cmd_dhcp"),
+        "print DHCP option 66/160/150 lines for this server",
+    )
     _add_endpoint_options(p)
     p.add_argument("--address", help="IPv4 address phones reach the server at")
     p.add_argument("--token", help="a tenant URL prefix token to put in the URL")
 
-    p = command("identify", cmd_identify, "tell vendor, model, firmware and MAC of a request")
+    p = command(
+        "identify",
+        _later(_SERVE, "cmd_identify"),
+        "tell vendor, model, firmware and MAC of a request",
+    )
     p.add_argument("--user-agent", required=True, metavar="UA")
     p.add_argument("--path", metavar="P", help="the requested path")
     p.add_argument("--json", action="store_true")
 
-    p = command("seen", cmd_seen, "list what phones asked for (newest first)")
+    p = command(
+        "seen",
+        _later(_SERVE, "cmd_seen"),
+        "list what phones asked for (newest first)",
+    )
     p.add_argument(
         "--unknown", action="store_true", help="only unmanaged devices, and pending ones"
     )
     p.add_argument("--json", action="store_true")
     p.add_argument("--limit", type=int, default=200)
 
-    p = command("claim", cmd_claim, "turn a pending (quarantined) device into a managed phone")
+    p = command(
+        "claim",
+        _later(_SERVE, "cmd_claim"),
+        "turn a pending (quarantined) device into a managed phone",
+    )
     p.add_argument("mac", metavar="MAC")
     p.add_argument("--tenant", help="default: the tenant it was quarantined in")
     p.add_argument("--model", help="default: the detected model")
     p.add_argument("--group", action="append", help="group name (repeatable)")
     p.add_argument("--description")
 
-    p = command("reject", cmd_reject, "reject a pending device: it is not held or registered again")
+    p = command(
+        "reject",
+        _later(_SERVE, "cmd_reject"),
+        "reject a pending device: it is not held or registered again",
+    )
     p.add_argument("mac", metavar="MAC")
 
     p = command(
-        "forget", cmd_forget, "drop a pending or rejected device: its tenant's policy applies anew"
+        "forget",
+        _later(_SERVE, "cmd_forget"),
+        "drop a pending or rejected device: its tenant's policy applies anew",
     )
     p.add_argument("mac", metavar="MAC")
 
@@ -372,14 +414,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_account_parsers(command)
     add_rollout_parser(command)
 
-    p = command("notify", cmd_notify, "send one check-sync NOTIFY to a phone now")
+    p = command(
+        "notify",
+        _later(_NOTIFY, "cmd_notify"),
+        "send one check-sync NOTIFY to a phone now",
+    )
     p.add_argument("mac", metavar="MAC")
     p.add_argument("--event", choices=["resync", "reboot"], default="resync")
     p.add_argument("--to", metavar="HOST:PORT", help="send here instead of the usual target")
     p.add_argument("--json", action="store_true")
 
     p = command(
-        "send-profiles", cmd_send_profiles, "queue check-sync NOTIFYs (sent, paced, by serve)"
+        "send-profiles",
+        _later(_NOTIFY, "cmd_send_profiles"),
+        "queue check-sync NOTIFYs (sent, paced, by serve)",
     )
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--phone", metavar="MAC[,MAC...]")
@@ -389,12 +437,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restart", action="store_true", help="reboot instead of resync")
     p.add_argument("--wait", action="store_true", help="show progress until the job is done")
 
-    p = command("jobs", cmd_jobs, "list, show or cancel send-profiles jobs")
+    p = command(
+        "jobs",
+        _later(_NOTIFY, "cmd_jobs"),
+        "list, show or cancel send-profiles jobs",
+    )
     p.add_argument("--show", type=int, metavar="JOB", help="per-phone status of one job")
     p.add_argument("--cancel", type=int, metavar="JOB", help="cancel a running job")
     p.add_argument("--json", action="store_true")
 
-    p = command("render", cmd_render, "write the files phones fetch into a directory")
+    p = command(
+        "render",
+        _later(_INSPECT, "cmd_render"),
+        "write the files phones fetch into a directory",
+    )
     p.add_argument(
         "--out",
         type=Path,

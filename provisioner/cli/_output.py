@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from provisioner.chars import clean_text
 from provisioner.errors import InputError
 from provisioner.private import write_atomic
-from provisioner.render import clean_text
 
 __all__ = ["MASK", "print_json", "print_table", "show_value", "write_private"]
 

@@ -9,17 +9,24 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from provisioner.cli._context import Context
 from provisioner.edits import Edits
-from provisioner.preview import FileDiff, Outcome, run_changes
 from provisioner.problems import problem_of
+
+if TYPE_CHECKING:
+    from provisioner.preview import FileDiff, Outcome
 
 __all__ = ["preview"]
 
 
 def preview(ctx: Context, operations: Callable[[Edits], object]) -> int:
     """Preview ``operations`` and print what they would do; 1 when they would be refused."""
+    # Imported by the dry runs that render, not by every command's start: the
+    # preview loads the renderer (Jinja2, lxml; docs/performance-notes.md).
+    from provisioner.preview import run_changes
+
     outcome = run_changes(ctx.store, ctx.edits, operations, dry_run=True)
     print_outcome(outcome)
     return 1 if outcome.problems else 0

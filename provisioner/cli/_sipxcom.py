@@ -9,14 +9,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from provisioner.cli._context import Context
 from provisioner.cli._output import write_private
 from provisioner.cli._preview import print_outcome
 from provisioner.errors import InputError
-from provisioner.preview import Outcome
-from provisioner.sipxcom_csv import ImportReport, Progress, export_csv, import_csv
+
+if TYPE_CHECKING:
+    from provisioner.sipxcom_csv import ImportReport, Progress
 
 __all__ = ["add_parsers", "cmd_export_csv", "cmd_import_csv"]
 
@@ -37,6 +38,10 @@ def _progress(stream: TextIO) -> Progress | None:
 
 def cmd_import_csv(ctx: Context, args: argparse.Namespace) -> int:
     """Import a sipXcom CSV file into a tenant (all or nothing), or preview it."""
+    # The import previews through the renderer, whose import (Jinja2, lxml) only
+    # these two commands should pay, not every command's start.
+    from provisioner.sipxcom_csv import import_csv
+
     source = Path(args.file)
     if not source.is_file():
         raise InputError(f"{args.file}: no such file")
@@ -59,6 +64,8 @@ def cmd_import_csv(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _print_report(report: ImportReport) -> None:
+    from provisioner.preview import Outcome  # loaded already by the import (above)
+
     if report.dry_run:
         shown = Outcome(phones=report.phones[:SHOWN_PHONES], problems=report.problems)
         print_outcome(shown)
@@ -78,6 +85,8 @@ def _print_report(report: ImportReport) -> None:
 
 def cmd_export_csv(ctx: Context, args: argparse.Namespace) -> int:
     """Write a tenant's phones and users as sipXcom's CSV file (secrets included)."""
+    from provisioner.sipxcom_csv import export_csv  # as in cmd_import_csv
+
     text = export_csv(ctx.store, args.tenant, reveal_secrets=True)
     write_private(args.out, text)  # it holds SIP passwords
     return 0

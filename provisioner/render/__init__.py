@@ -2,7 +2,6 @@
 
 from provisioner.render._access import TreeAccess
 from provisioner.render._context import phone_context, shared_context, tz_context
-from provisioner.render._escape import clean_text
 from provisioner.render._renderer import RenderedFile, Renderer, RenderError, RenderFailed
 from provisioner.render._tree import MARKER, update_files, write_tree
 
@@ -13,7 +12,6 @@ __all__ = [
     "RenderedFile",
     "Renderer",
     "TreeAccess",
-    "clean_text",
     "phone_context",
     "shared_context",
     "tz_context",

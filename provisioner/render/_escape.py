@@ -22,18 +22,13 @@ from __future__ import annotations
 from jinja2 import Undefined
 from markupsafe import Markup
 
-from provisioner.chars import CONTROL_CHARS
+from provisioner.chars import CONTROL_CHARS, clean_text
 
-__all__ = ["clean_text", "finalize"]
+__all__ = ["finalize"]
 
 
 class PrintError(TypeError):
     """A template printed a value that has no textual form in a config file."""
-
-
-def clean_text(text: str) -> str:
-    """Replace every control or line-separator character with a space."""
-    return CONTROL_CHARS.sub(" ", text)
 
 
 def finalize(value: object) -> object:

@@ -22,7 +22,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import String, Table, Text, bindparam, delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeEngine
@@ -58,6 +57,9 @@ def _element(table: Table, name: str) -> TypeEngine[Any]:
 
 def _arrays(table: Table, columns: Sequence[str], rows: Sequence[Row]) -> TableValuedAlias:
     """``unnest(<one array per column>) AS anon(<columns>)``: ``rows`` as a table (PostgreSQL)."""
+    # Only PostgreSQL runs this: a command on SQLite does not load its dialect (store._dialect).
+    from sqlalchemy.dialects.postgresql import ARRAY
+
     arrays = [
         bindparam(f"rows_{name}", [row[name] for row in rows], type_=ARRAY(_element(table, name)))
         for name in columns

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 __all__ = ["insert_for", "upsert_insert"]
@@ -17,4 +16,13 @@ def upsert_insert(conn: Connection | Engine, table: Any) -> Any:
 
 def insert_for(dialect_name: str, table: Any) -> Any:
     """:func:`upsert_insert` by the dialect's name, for a statement built once per dialect."""
-    return (sqlite if dialect_name == "sqlite" else postgresql).insert(table)
+    # Imported here, not with the module: PostgreSQL's dialect package loads
+    # its async drivers' modules too (about 50 ms), which a command on SQLite
+    # would otherwise pay at every start (docs/performance-notes.md).
+    if dialect_name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(table)
+    from sqlalchemy.dialects import postgresql
+
+    return postgresql.insert(table)
