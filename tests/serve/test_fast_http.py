@@ -126,9 +126,8 @@ def test_pipelined_requests_are_answered_in_order_across_the_hand_over(
     assert got[0][2].startswith(b"<?xml")
 
 
-def test_an_awaited_answer_keeps_its_place(server: Running) -> None:
-    """A digest answer is claimed for the cluster (awaited); what follows waits for it."""
-    path = f"{YEALINK}.cfg"
+def authorization(server: Running, path: str) -> str:
+    """An ``Authorization`` line answering a fresh challenge for the Yealink phone's ``path``."""
     challenge = exchange(server.port, request(path, close=True)).decode()
     realm = re.search(r'realm="([^"]+)"', challenge)
     nonce = re.search(r'algorithm=MD5, nonce="([^"]+)"', challenge)
@@ -137,14 +136,20 @@ def test_an_awaited_answer_keeps_its_place(server: Running) -> None:
     ha1 = hashlib.md5(f"{YEALINK}:{realm[1]}:{PASSWORD}".encode()).hexdigest()
     ha2 = hashlib.md5(f"GET:/{path}".encode()).hexdigest()
     response = hashlib.md5(f"{ha1}:{nonce[1]}:00000001:c0ffee:auth:{ha2}".encode()).hexdigest()
-    authorization = (
+    return (
         f'Authorization: Digest username="{YEALINK}", realm="{realm[1]}", nonce="{nonce[1]}", '
         f'uri="/{path}", algorithm=MD5, qop=auth, nc=00000001, cnonce="c0ffee", '
         f'response="{response}"'
     )
+
+
+def test_an_awaited_answer_keeps_its_place(server: Running) -> None:
+    """A digest answer is claimed for the cluster (awaited); what follows waits for it."""
+    path = f"{YEALINK}.cfg"
+    authorization_line = authorization(server, path)
     pipelined = (
-        request(path, authorization)
-        + request(path, authorization)  # the same answer again: a replay
+        request(path, authorization_line)
+        + request(path, authorization_line)  # the same answer again: a replay
         + request(f"{POLYCOM}.cfg", close=True)
     )
     got = answers(exchange(server.port, pipelined))
@@ -155,6 +160,29 @@ def test_an_awaited_answer_keeps_its_place(server: Running) -> None:
     ]
     assert b"line-secret-101" in got[0][2]
     assert got[2][2].startswith(b"<?xml")
+
+
+def test_nothing_of_one_request_carries_into_the_next_on_a_connection(server: Running) -> None:
+    """The connection's one parser reads each head afresh: no header outlives its request."""
+    yealink, polycom = f"{YEALINK}.cfg", f"{POLYCOM}.cfg"
+    first = answers(exchange(server.port, request(polycom, close=True)))[0]
+    etag = next(line.split(": ", 1)[1] for line in first[1] if line.startswith("ETag"))
+    pipelined = (
+        request(yealink, authorization(server, yealink))  # 200: answered
+        + request(yealink)  # no answer of its own: challenged
+        + request(polycom, f"If-None-Match: {etag}")  # 304
+        + request(polycom)  # no validator of its own: the file
+        + request("healthz", close=True)  # aiohttp's, after four fast answers
+    )
+    got = answers(exchange(server.port, pipelined))
+    assert [status for status, _, _ in got] == [
+        "HTTP/1.1 200 OK",
+        "HTTP/1.1 401 Unauthorized",
+        "HTTP/1.1 304 Not Modified",
+        "HTTP/1.1 200 OK",
+        "HTTP/1.1 200 OK",
+    ]
+    assert got[3][2] == first[2]
 
 
 def test_a_file_held_deflated_is_sent_as_rendered(server: Running, catalog: Catalog) -> None:
