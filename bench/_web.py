@@ -58,7 +58,10 @@ def wrk(url: str, connections: int, seconds: int, script: Path | None = None) ->
     if script is not None:
         command[1:1] = ["-s", str(script)]
     out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60).stdout
-    result = {"rps": float(group(r"Requests/sec:\s+([\d.]+)", out))}
+    result = {
+        "rps": float(group(r"Requests/sec:\s+([\d.]+)", out)),
+        "requests": float(group(r"(\d+) requests in", out)),
+    }
     transfer = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB)", out)
     if transfer is not None:
         result["mb_s"] = float(transfer.group(1)) * _SIZE[transfer.group(2)] / (1 << 20)

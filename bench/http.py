@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench._proc import peak_rss_mb
+from bench._proc import cpu_seconds, peak_rss_mb
 from bench._web import group, median, nginx, serve, wrk
 from bench.render import populate
 from provisioner.catalog import Catalog, FilePer, expand_path
@@ -167,6 +167,23 @@ def _ratio(ours: list[dict[str, float]], reference: list[dict[str, float]], key:
     return ratios[len(ratios) // 2]
 
 
+def _python_speed() -> float:
+    """Seconds for 10 million additions in a CPython loop (the best of three).
+
+    The ratios to nginx move with how fast this machine runs Python against C
+    on the day (a shared or throttled host); printed beside them so that runs
+    on different days can be compared.
+    """
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(10_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def one_file(workdir: Path) -> None:
     """wrk on one Yealink file: nginx, ours, ours with digest; then 500 phones at once."""
     catalog = Catalog.load()
@@ -195,16 +212,23 @@ def one_file(workdir: Path) -> None:
     # Interleaved rounds, medians reported: this 2-core machine shares its cores
     # between wrk and the server (and other users), and single runs vary widely.
     with (
-        serve(workdir, url, *per_address) as (port, _),
+        serve(workdir, url, *per_address) as (port, server),
         _nginx_for(workdir, www, port, path) as nport,
     ):
+
+        def ours(url: str, script: Path | None = None) -> dict[str, float]:
+            """A wrk run against our server, with the server's CPU time per request."""
+            before = cpu_seconds(server.pid)
+            run = wrk(url, CONNECTIONS, WRK_SECONDS, script)
+            run["cpu_us"] = 1e6 * (cpu_seconds(server.pid) - before) / max(run["requests"], 1)
+            return run
+
         for _ in range(ROUNDS):
             runs["nginx"].append(wrk(f"http://127.0.0.1:{nport}/{path}", CONNECTIONS, WRK_SECONDS))
-            runs["plain"].append(wrk(f"http://127.0.0.1:{port}/{path}", CONNECTIONS, WRK_SECONDS))
+            runs["plain"].append(ours(f"http://127.0.0.1:{port}/{path}"))
             # Fresh nonces each round: the answers of the last one would all be replays.
             script = _digest_script(workdir, port, digest_path, digest_mac, "bench-password-1")
-            digest_url = f"http://127.0.0.1:{port}/{digest_path}"
-            runs["digest"].append(wrk(digest_url, CONNECTIONS, WRK_SECONDS, script))
+            runs["digest"].append(ours(f"http://127.0.0.1:{port}/{digest_path}", script))
         for _ in range(ROUNDS):
             bursts["nginx"].append(_burst(nport, path))
             bursts["ours"].append(_burst(port, path))
@@ -224,6 +248,12 @@ def one_file(workdir: Path) -> None:
             f"  {name:28s} {r['rps']:9,.0f} req/s  p50 {r.get('p50_ms', 0):6.2f} ms  "
             f"p99 {r.get('p99_ms', 0):6.2f} ms  non-2xx {int(r['non2xx'])}"
         )
+    cpu = {key: sorted(r["cpu_us"] for r in runs[key]) for key in ("plain", "digest")}
+    print(
+        "  provisioner's CPU per request (all threads), median of the rounds: "
+        f"plain {cpu['plain'][ROUNDS // 2]:.0f} us, digest {cpu['digest'][ROUNDS // 2]:.0f} us; "
+        f"this machine's CPython: {_python_speed():.2f} s for the reference loop"
+    )
     print("  provisioner / nginx, median of the rounds' ratios:")
     for name, key in (("plain", "plain"), ("digest", "digest")):
         per_round = ", ".join(
