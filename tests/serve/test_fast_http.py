@@ -68,6 +68,11 @@ def answers(data: bytes, heads: int = 0) -> list[tuple[str, list[str], bytes]]:
     return found
 
 
+def codes(got: list[tuple[str, list[str], bytes]]) -> list[int]:
+    """The status codes of split answers (:func:`answers`), in order."""
+    return [int(status.split()[1]) for status, _, _ in got]
+
+
 def masked(text: bytes) -> bytes:
     return re.sub(rb'nonce="[^"]+"', b'nonce="N"', text)
 
@@ -116,12 +121,7 @@ def test_pipelined_requests_are_answered_in_order_across_the_hand_over(
         + request(f"{POLYCOM}.cfg", close=True)  # aiohttp's from now on
     )
     got = answers(exchange(server.port, pipelined))
-    assert [status for status, _, _ in got] == [
-        "HTTP/1.1 200 OK",
-        "HTTP/1.1 404 Not Found",
-        "HTTP/1.1 405 Method Not Allowed",
-        "HTTP/1.1 200 OK",
-    ]
+    assert codes(got) == [200, 404, 405, 200]
     assert got[0][2] == got[3][2]
     assert got[0][2].startswith(b"<?xml")
 
@@ -153,11 +153,7 @@ def test_an_awaited_answer_keeps_its_place(server: Running) -> None:
         + request(f"{POLYCOM}.cfg", close=True)
     )
     got = answers(exchange(server.port, pipelined))
-    assert [status for status, _, _ in got] == [
-        "HTTP/1.1 200 OK",
-        "HTTP/1.1 404 Not Found",
-        "HTTP/1.1 200 OK",
-    ]
+    assert codes(got) == [200, 404, 200]
     assert b"line-secret-101" in got[0][2]
     assert got[2][2].startswith(b"<?xml")
 
@@ -175,13 +171,7 @@ def test_nothing_of_one_request_carries_into_the_next_on_a_connection(server: Ru
         + request("healthz", close=True)  # aiohttp's, after four fast answers
     )
     got = answers(exchange(server.port, pipelined))
-    assert [status for status, _, _ in got] == [
-        "HTTP/1.1 200 OK",
-        "HTTP/1.1 401 Unauthorized",
-        "HTTP/1.1 304 Not Modified",
-        "HTTP/1.1 200 OK",
-        "HTTP/1.1 200 OK",
-    ]
+    assert codes(got) == [200, 401, 304, 200, 200]
     assert got[3][2] == first[2]
 
 
