@@ -79,6 +79,10 @@ def test_slices_cover_the_tenant_once_in_mac_order(store: Store, catalog: Catalo
         ACME[2:4],
         ACME[4:],
     ]
+    # Lines of phones in the same groups share one set of group names.
+    in_sales = [e.groups for e in whole.directory[ids["acme"]] if e.groups]
+    assert len(in_sales) == 2
+    assert in_sales[0] is in_sales[1]
     read: dict[str, object] = {}
     for snap in slices:
         # The tenant's own rows come with every slice, as one snapshot reads them.
