@@ -85,7 +85,9 @@ log = logging.getLogger("provisioner.cache")
 _NO_FILES: Mapping[str, ServedFile] = {}
 
 # Phones read and resolved at once by a whole render (:meth:`ConfigCache._render_tenants`).
-SLICE_PHONES = 5_000
+# At 100,000 phones 2,000 to 10,000 took the same time; the peak rose with the
+# slice (start-up 260, 276, 300 MB: docs/scaling.md, "A whole tenant in slices").
+SLICE_PHONES = 2_000
 
 
 def _fingerprint(roots: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
@@ -766,22 +768,24 @@ class ConfigCache:
     def _render_sliced(self, plan: _Plan) -> tuple[_Render | None, Snapshot]:
         """Render a large tenant whole, :attr:`_slice` phones at a time by MAC (worker thread).
 
-        The whole tenant's snapshot (275 MB at 100,000 phones) would be held
-        while every phone renders, beside the cache; a slice's is read,
-        rendered and dropped before the next is read. The entries of every
-        slice make one tenant, installed at once as an unsliced render's
-        are: a phone in no slice is gone (removed or moved away meanwhile),
-        and keep-last-good sees every slice's errors. The tenant's policy
-        and its directory and phonebooks (what keys and directories of one
-        phone show of the others) come from one read, the first slice's.
+        A whole snapshot is large (275 MB of objects for 100,000 phones) and
+        would be held while every phone renders, beside the cache; a slice's
+        is read, rendered and dropped before the next is read. The entries
+        of every slice make one tenant, installed at once as an unsliced
+        render's are: a phone in no slice is gone (removed or moved away
+        meanwhile), and keep-last-good sees every slice's errors. The
+        tenant's policy is the first slice's; its directory and phonebooks
+        (what one phone's keys and directory show of the others) are read
+        once, when a phone first asks, for every slice.
 
-        Each slice is its own read, so slices may see different states of
-        the tenant. That is safe because the render is tagged with the
-        plan's revision, read before the first slice, not with what a slice
-        read: a write committed before it is seen by every slice, and any
-        later write moved the tenant past it, so the next refresh renders
-        what that write reached again (the change feed since the plan's
-        revision), as for a part (:meth:`_render_part`).
+        Each slice is its own read (the tenant's own rows too), so slices
+        may see different states of the tenant. That is safe because the
+        render is tagged with the plan's revision, read before the first
+        slice, not with what a slice read: a write committed before it is
+        seen by every slice, and any later write moved the tenant past it,
+        so the next refresh renders again what that write reached (the
+        change feed since the plan's revision), as for a part
+        (:meth:`_render_part`).
         """
         tenant_id = plan.tenant_id
         reads = DirectoryReads(tenant_owned(self.catalog))
