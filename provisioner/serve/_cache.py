@@ -84,6 +84,11 @@ log = logging.getLogger("provisioner.cache")
 
 _NO_FILES: Mapping[str, ServedFile] = {}
 
+# Phones read and resolved at once by a whole render (:meth:`ConfigCache._render_tenants`).
+# At 100,000 phones 2,000 to 10,000 took the same time; the peak rose with the
+# slice (start-up 260, 276, 300 MB: docs/scaling.md, "A whole tenant in slices").
+SLICE_PHONES = 2_000
+
 
 def _fingerprint(roots: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
     """Names, sizes and modification times of every file in the template directories."""
@@ -386,6 +391,12 @@ class RenderSource(Protocol):
         self, macs: Collection[str] | None = None, tenant_ids: Collection[int] | None = None
     ) -> Snapshot: ...
 
+    def slice_snapshot(
+        self, tenant_id: int, after: str, size: int
+    ) -> tuple[Snapshot, str | None]: ...
+
+    def phone_counts(self) -> dict[int, int]: ...
+
 
 class ActiveSets(Protocol):
     """Firmware sets as recorded (:class:`provisioner.store.FirmwareRepository`)."""
@@ -408,8 +419,11 @@ class ConfigCache:
         site_dir: Path | None = None,
         storage: FirmwareStorage | None = None,
         settle: Callable[[int], None] = lambda phones: None,
+        slice_phones: int = SLICE_PHONES,
     ) -> None:
         self.source = tenants
+        # A whole render reads at most about this many phones at once (:meth:`_render_tenants`).
+        self._slice = slice_phones
         self.firmware_sets = firmware_sets
         self.storage = storage
         self.catalog = catalog
@@ -661,9 +675,9 @@ class ConfigCache:
             if render is not None:
                 entries[plan.tenant_id] = render
         if whole:
-            snapshot = self.source.snapshot(tenant_ids=list(whole))
+            renders, snapshot = self._render_tenants(whole)
             firmware = self._index_firmware(snapshot.firmware.values())
-            entries.update(self._render_whole(snapshot, whole))
+            entries.update(renders)
         if firmware is None:
             firmware = self._index_firmware(self.firmware_sets.sets(active=True))
         return entries, firmware
@@ -702,7 +716,7 @@ class ConfigCache:
 
         render = self._render_snapshot(
             snapshot,
-            plan.phones,
+            _Identical(self._packer, plan.phones),
             macs=direct | readers.keys(),
             keep=keep,
             reads=reads,
@@ -716,7 +730,101 @@ class ConfigCache:
             _compare(plan.phones, render)
         return render, snapshot
 
-    def _render_whole(self, snapshot: Snapshot, plans: dict[int, _Plan]) -> dict[int, _Render]:
+    def _render_tenants(self, plans: dict[int, _Plan]) -> tuple[dict[int, _Render], Snapshot]:
+        """Render whole tenants (worker thread); and the last snapshot read.
+
+        A tenant of more than :attr:`_slice` phones is rendered a slice at
+        a time (:meth:`_render_sliced`); the others are read together, up
+        to about as many phones per snapshot.
+        """
+        counts = self.source.phone_counts()
+        renders: dict[int, _Render] = {}
+        batches: list[list[int]] = [[]]
+        phones = 0
+        snapshot: Snapshot | None = None
+        for tenant_id, plan in plans.items():
+            count = counts.get(tenant_id, 0)
+            if count > self._slice:
+                render, snapshot = self._render_sliced(plan)
+                if render is not None:
+                    renders[tenant_id] = render
+                continue
+            if phones + count > self._slice and batches[-1]:
+                batches.append([])
+                phones = 0
+            batches[-1].append(tenant_id)
+            phones += count
+        for batch in batches:
+            if batch or snapshot is None:
+                snapshot = self.source.snapshot(tenant_ids=batch)
+                renders.update(self._render_whole(snapshot, {tid: plans[tid] for tid in batch}))
+        for tenant_id, render in renders.items():
+            entry = plans[tenant_id].entry
+            if entry is not None:
+                _compare(entry.phones, render)
+        assert snapshot is not None  # a plan at least: a batch read, or a slice
+        return renders, snapshot
+
+    def _render_sliced(self, plan: _Plan) -> tuple[_Render | None, Snapshot]:
+        """Render a large tenant whole, :attr:`_slice` phones at a time by MAC (worker thread).
+
+        A whole snapshot is large (275 MB of objects for 100,000 phones) and
+        would be held while every phone renders, beside the cache; a slice's
+        is read, rendered and dropped before the next is read. The entries
+        of every slice make one tenant, installed at once as an unsliced
+        render's are: a phone in no slice is gone (removed or moved away
+        meanwhile), and keep-last-good sees every slice's errors. The
+        tenant's policy is the first slice's; its directory and phonebooks
+        (what one phone's keys and directory show of the others) are read
+        once, when a phone first asks, for every slice.
+
+        Each slice is its own read (the tenant's own rows too), so slices
+        may see different states of the tenant. That is safe because the
+        render is tagged with the plan's revision, read before the first
+        slice, not with what a slice read: a write committed before it is
+        seen by every slice, and any later write moved the tenant past it,
+        so the next refresh renders again what that write reached (the
+        change feed since the plan's revision), as for a part
+        (:meth:`_render_part`).
+        """
+        tenant_id = plan.tenant_id
+        reads = DirectoryReads(tenant_owned(self.catalog))
+        # One for all slices: files alike in different slices are one object.
+        # Every phone served now, not just those a render may keep
+        # (:attr:`_Plan.phones`): after a template change a file whose bytes held is reused.
+        identical = _Identical(self._packer, plan.entry.phones if plan.entry is not None else {})
+        render: _Render | None = None
+        first: Snapshot | None = None
+        after: str | None = ""
+        while after is not None:
+            snapshot, after = self.source.slice_snapshot(tenant_id, after, self._slice)
+            if first is None:
+                first = snapshot
+            else:
+                snapshot.directory, snapshot.phonebooks = first.directory, first.phonebooks
+            part = self._render_whole(snapshot, {tenant_id: plan}, identical, reads).get(tenant_id)
+            if part is None:  # deleted meanwhile: dropped now, as at the next refresh
+                return None, first
+            if render is None:
+                render = part
+            else:
+                render.entry.phones.update(part.entry.phones)
+                render.entry.auth_in_use = render.entry.auth_in_use or part.entry.auth_in_use
+                render.errors.extend(part.errors)
+                render.rendered += part.rendered
+            del snapshot, part
+        assert first is not None
+        assert render is not None
+        render.entry.revision = plan.revision
+        return render, first
+
+    def _render_whole(
+        self,
+        snapshot: Snapshot,
+        plans: dict[int, _Plan],
+        identical: _Identical | None = None,
+        reads: DirectoryReads | None = None,
+    ) -> dict[int, _Render]:
         """Render whole tenants (worker thread), keeping the served phones whose inputs held.
 
         Every phone is resolved; a phone served now whose digest of inputs
@@ -726,7 +834,7 @@ class ConfigCache:
         after a template change, which marks every tenant unserved) renders
         every phone.
         """
-        reads = DirectoryReads(tenant_owned(self.catalog))
+        reads = DirectoryReads(tenant_owned(self.catalog)) if reads is None else reads
         kept: dict[int, dict[str, PhoneEntry]] = {tid: {} for tid in plans}
 
         def keep(view: PhoneView) -> bool:
@@ -737,24 +845,23 @@ class ConfigCache:
             kept[tenant_id][mac] = served
             return False
 
-        # Phones are served under one tenant at a time: one mapping by MAC.
-        now = ChainMap(*(plan.entry.phones for plan in plans.values() if plan.entry))
-        renders = self._render_snapshot(snapshot, now, keep=keep, reads=reads)
+        if identical is None:
+            # Phones are served under one tenant at a time: one mapping by MAC.
+            now = ChainMap(*(plan.entry.phones for plan in plans.values() if plan.entry))
+            identical = _Identical(self._packer, now)
+        renders = self._render_snapshot(snapshot, identical, keep=keep, reads=reads)
         for tenant_id, render in renders.items():
             for mac, served in kept[tenant_id].items():
                 render.entry.phones[mac] = served
                 render.entry.auth_in_use = render.entry.auth_in_use or bool(
                     served.access.http_password
                 )
-            entry = plans[tenant_id].entry
-            if entry is not None:
-                _compare(entry.phones, render)
         return renders
 
     def _render_snapshot(
         self,
         snapshot: Snapshot,
-        served: Mapping[str, PhoneEntry],
+        identical: _Identical,
         *,
         macs: Collection[str] | None = None,
         keep: Callable[[PhoneView], bool] | None = None,
@@ -762,11 +869,10 @@ class ConfigCache:
     ) -> dict[int, _Render]:
         """The snapshot's tenants through the one pipeline (worker thread), by id.
 
-        ``served``: the phones served now, by MAC, whose files are reused
-        where the bytes held (:class:`_Identical`). ``macs`` and ``keep``
-        choose the phones rendered (:func:`render_tenants`).
+        ``identical`` holds the phones served now, whose files are reused
+        where the bytes held, and the files of this render alike. ``macs``
+        and ``keep`` choose the phones rendered (:func:`render_tenants`).
         """
-        identical = _Identical(self._packer, served)
         reads = DirectoryReads(tenant_owned(self.catalog)) if reads is None else reads
         renders = render_tenants(
             self.catalog,

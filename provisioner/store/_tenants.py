@@ -58,10 +58,12 @@ from provisioner.store._read import (
     load_tenant_state,
     locks_reach,
     other_users,
+    phone_counts,
     phones_of_models,
     phones_setting,
     read_directory,
     read_phonebooks,
+    span_end,
 )
 from provisioner.store._seen import latest_seen, seen_since
 from provisioner.store._write import Changes, bump_revision, delete_phones, write_tenant
@@ -417,6 +419,27 @@ class TenantRepository:
         snap.directory = Deferred(lambda: self._read(read_directory, tenant_id))
         snap.phonebooks = Deferred(lambda: self._read(read_phonebooks, tenant_id))
         return snap
+
+    def slice_snapshot(self, tenant_id: int, after: str, size: int) -> tuple[Snapshot, str | None]:
+        """What rendering needs for the next ``size`` phones of a tenant by MAC, after ``after``.
+
+        Returns the snapshot and the last MAC it covers, ``None`` when it
+        covers the rest of the tenant (then it may hold more than ``size``:
+        phones added meanwhile). The tenant's own rows (its settings, groups)
+        are read with every slice; its directory and phonebooks only if
+        rendering asks for them (:class:`Deferred`), as :meth:`part_snapshot`.
+        """
+        with self.engine.connect() as conn:
+            upto = span_end(conn, tenant_id, after, size)
+            snap = load_snapshot(conn, span=(tenant_id, after, upto), tenant_wide=False)
+        snap.directory = Deferred(lambda: self._read(read_directory, tenant_id))
+        snap.phonebooks = Deferred(lambda: self._read(read_phonebooks, tenant_id))
+        return snap, upto
+
+    def phone_counts(self) -> dict[int, int]:
+        """How many phones each tenant has, by tenant id (tenants without phones left out)."""
+        with self.engine.connect() as conn:
+            return phone_counts(conn)
 
     def _read(self, read: Callable[[Connection, list[int]], _M], tenant_id: int) -> _M:
         with self.engine.connect() as conn:
