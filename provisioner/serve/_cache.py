@@ -755,7 +755,7 @@ class ConfigCache:
             batches[-1].append(tenant_id)
             phones += count
         for batch in batches:
-            if batch or snapshot is None:
+            if batch:  # only the first is ever empty: when every tenant was sliced
                 snapshot = self.source.snapshot(tenant_ids=batch)
                 renders.update(self._render_whole(snapshot, {tid: plans[tid] for tid in batch}))
         for tenant_id, render in renders.items():

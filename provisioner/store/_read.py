@@ -104,12 +104,7 @@ class _Filter:
             t.phones.c.tenant_id == tenant_id,
             or_(t.phones.c.mac.in_(list(macs)), t.phones.c.id.in_(members)),
         )
-        return cls(
-            tenants=[tenant_id],
-            groups=select(t.groups.c.id).where(t.groups.c.tenant_id == tenant_id),
-            phones=phone_ids,
-            lines=select(t.lines.c.id).where(t.lines.c.phone_id.in_(phone_ids)),
-        )
+        return cls._phones_of(tenant_id, phone_ids)
 
     @classmethod
     def span(cls, tenant_id: int, after: str, upto: str | None) -> _Filter:
@@ -117,7 +112,11 @@ class _Filter:
         where = [t.phones.c.tenant_id == tenant_id, t.phones.c.mac > after]
         if upto is not None:
             where.append(t.phones.c.mac <= upto)
-        phone_ids = select(t.phones.c.id).where(*where)
+        return cls._phones_of(tenant_id, select(t.phones.c.id).where(*where))
+
+    @classmethod
+    def _phones_of(cls, tenant_id: int, phone_ids: Select[Any]) -> _Filter:
+        """One tenant, all its groups, and the phones (with their lines) ``phone_ids`` selects."""
         return cls(
             tenants=[tenant_id],
             groups=select(t.groups.c.id).where(t.groups.c.tenant_id == tenant_id),
