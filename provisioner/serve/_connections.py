@@ -48,7 +48,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
 from provisioner.serve._access_log import AccessLog
-from provisioner.serve._fast_http import FastConnection
+from provisioner.serve._fast_http import FastConnection, Outbox
 from provisioner.serve._forwarded import forwarded_client, forwarded_secure
 from provisioner.serve._front import FrontGateway
 from provisioner.serve._model import Network, Protocol, Reply, allowed
@@ -111,6 +111,7 @@ class Connections:
         self.header_timeout = header_timeout
         self.handshake_timeout = handshake_timeout
         self.trusted_proxies = trusted_proxies
+        self.outbox = Outbox()  # the fast path's answers, written at the end of a loop pass
         self.open = 0  # every open connection, TLS handshakes and proxies included
         self.refused: Counter[str] = Counter()  # by reason: "limit", "banned"
         self._by_address: dict[str, int] = {}  # capped addresses with connections open

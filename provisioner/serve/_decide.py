@@ -190,7 +190,9 @@ class Miss(StrEnum):
         return None
 
 
-@dataclass(frozen=True, slots=True)
+# Made for most requests: a plain slotted class like Fetch (frozen dataclasses pay
+# object.__setattr__ per field). Treat it as immutable.
+@dataclass(slots=True)
 class ServeFile:
     """Send rendered bytes: a shared file (``phone`` None) or an admitted phone's own file."""
 

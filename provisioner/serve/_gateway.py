@@ -284,19 +284,21 @@ class Gateway:
         """Carry out a decision that needs no waiting: count, record, answer."""
         if isinstance(decision, ServeFile):
             self.metrics.cache_hits += 1
-            if decision.phone is not None:
-                self._learn(req, decision.phone)
-            return self._finish(req, decision.path, Reply(Status.OK, decision.file), decision.phone)
+            phone = decision.phone
+            if phone is not None:
+                self._learn(req, phone, now)
+            return self._finish(req, decision.path, Reply(Status.OK, decision.file), phone, now=now)
         if isinstance(decision, ServeDisk):
             self.metrics.firmware_hits += 1
-            return self._finish(req, decision.path, Reply(Status.OK, disk=decision.disk), None)
+            reply = Reply(Status.OK, disk=decision.disk)
+            return self._finish(req, decision.path, reply, None, now=now)
         if isinstance(decision, Challenge):
             challenge = self.digest.challenge(decision.realm, now, stale=decision.stale)
             reply = Reply(Status.CHALLENGE, None, challenge)
-            return self._finish(req, decision.path, reply, None, decision.identity)
+            return self._finish(req, decision.path, reply, None, decision.identity, now=now)
         if isinstance(decision, Fail):
             return self._fail(req, decision, now)
-        return self._finish(req, decision.path, NOT_FOUND, decision.phone)  # Absent
+        return self._finish(req, decision.path, NOT_FOUND, decision.phone, now=now)  # Absent
 
     def _fail(self, req: Fetch, fail: Fail, now: float) -> Reply:
         """The uniform failure; its counting towards a ban waits until after the answer."""
@@ -307,7 +309,7 @@ class Gateway:
             reply = Reply(Status.CHALLENGE, None, self.digest.challenge(fail.challenge, now))
         if fail.counted:
             self._later(self.failed, req.client, req.protocol, "lookup_failed", fail.path, fail.key)
-        return self._finish(req, fail.path, reply, None, fail.identity)
+        return self._finish(req, fail.path, reply, None, fail.identity, now=now)
 
     async def _serve_back(self, req: Fetch, decision: ServeBack) -> Reply:
         phone, path = decision.phone, decision.path
@@ -373,9 +375,13 @@ class Gateway:
 
     # --- addresses and bans ----------------------------------------------
 
-    def _learn(self, req: Fetch, phone: PhoneEntry) -> None:
-        """Remember where an admitted phone fetched from: its direct NOTIFY destination."""
-        self.learned.learn(phone.mac, req.client, req.protocol._value_, self._clock())
+    def _learn(self, req: Fetch, phone: PhoneEntry, now: float | None = None) -> None:
+        """Remember where an admitted phone fetched from: its direct NOTIFY destination.
+
+        ``now`` is the time of the request's decision, if it was just made.
+        """
+        when = self._clock() if now is None else now
+        self.learned.learn(phone.mac, req.client, req.protocol._value_, when)
 
     def banned(self, client: str) -> bool:
         """Whether ``client`` is banned now (every front end refuses it without further work)."""
@@ -501,17 +507,22 @@ class Gateway:
         reply: Reply,
         phone: PhoneEntry | None,
         identity: Identity | None = None,
+        *,
+        now: float | None = None,
     ) -> Reply:
-        """Count the answer and leave a seen record (after the answer, for failures)."""
+        """Count the answer and leave a seen record (after the answer, for failures).
+
+        ``now`` is the time of the request's decision, if it was just made.
+        """
         # ``_value_`` (the enum's documented sunder attribute) rather than
         # ``.value``, a descriptor call each: four per request on this path.
         self.metrics.request(req.protocol._value_, reply.status._value_)
-        now = int(self._clock())
+        when = int(self._clock() if now is None else now)
         etag = reply.file.etag if reply.file is not None else ""
         if reply.status is Status.OK:
-            self._record(req, path, reply.status, phone, identity, now, etag)
+            self._record(req, path, reply.status, phone, identity, when, etag)
         else:
-            self._later(self._record, req, path, reply.status, phone, identity, now, etag)
+            self._later(self._record, req, path, reply.status, phone, identity, when, etag)
         return reply
 
     def _record(

@@ -18,6 +18,7 @@ import pytest
 from provisioner.catalog import Catalog
 from provisioner.etags import etag_of
 from provisioner.phone_files import phone_files
+from provisioner.serve._fast_http import _MAX_QUEUED
 from tests.serve.harness import HOSTED, PASSWORD, POLYCOM, TOKEN, YEALINK, harness
 from tests.serve.test_http import Running
 
@@ -196,3 +197,13 @@ def test_a_file_held_deflated_is_sent_as_rendered(server: Running, catalog: Cata
     fast_head = answers(exchange(server.port, head + request("healthz", close=True)), heads=1)[0]
     slow_head = answers(exchange(server.port, request(path, method="HEAD", close=True)), heads=1)
     assert fast_head == slow_head[0] == (fast[0], fast[1], b"")
+
+
+def test_many_pipelined_requests_are_all_answered_in_order(server: Running) -> None:
+    """More answers than a connection may queue at once (serve/_fast_http.Outbox): all come."""
+    size = len(answers(exchange(server.port, request(f"{POLYCOM}.cfg", close=True)))[0][2])
+    count = 3 * _MAX_QUEUED // size + 1  # the connection holds back at least three times
+    pipelined = request(f"{POLYCOM}.cfg") * count + request("favicon.ico", close=True)
+    got = answers(exchange(server.port, pipelined))
+    assert codes(got) == [200] * count + [404]
+    assert {body for _, _, body in got[:-1]} == {got[0][2]}
