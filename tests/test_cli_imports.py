@@ -12,10 +12,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-# Loaded by rendering, the preview, SIP or serving; a plain write on SQLite needs none.
+# Loaded by rendering, the preview, SIP, serving, firmware files or passwords; a plain
+# write on SQLite needs none.
 NOT_FOR_A_WRITE = (
     "jinja2",
     "aiohttp",
+    "lxml",
+    "argon2",
+    "provisioner.sip",
+    "provisioner.notify._target",
+    "provisioner.firmware._ingest",
+    "provisioner.firmware._s3",
+    "provisioner.firmware._library",
     "provisioner.render",
     "provisioner.preview",
     "provisioner.explain",
@@ -25,6 +33,8 @@ NOT_FOR_A_WRITE = (
     "provisioner.cli._notify",
     "sqlalchemy.dialects.postgresql",
 )
+
+MAC = "0004f2aabbcc"
 
 _SCRIPT = """
 import json, sys
@@ -49,15 +59,24 @@ def _modules_after(data_dir: Path, *commands: list[str]) -> set[str]:
 
 
 def _tenant(data_dir: Path) -> Path:
-    """A data directory with tenant ``acme`` (init runs Alembic, which loads every dialect)."""
-    _modules_after(data_dir, ["init"], ["tenant", "add", "acme", "--sip-domain", "pbx.example.com"])
+    """Tenant ``acme`` with group ``sales`` and phone MAC (init runs Alembic, which loads every
+    dialect)."""
+    _modules_after(
+        data_dir,
+        ["init"],
+        ["tenant", "add", "acme", "--sip-domain", "pbx.example.com"],
+        ["group", "add", "acme/sales"],
+        ["phone", "add", MAC, "--tenant", "acme", "--model", "polycom335", "--group", "sales"],
+    )
     return data_dir
 
 
 def test_a_set_loads_none_of_the_renderer_sip_or_the_web_stack(tmp_path: Path) -> None:
-    modules = _modules_after(_tenant(tmp_path / "data"), ["set", "tenant:acme", "language", "fr"])
-    assert "provisioner.store" in modules  # the check sees what was imported
-    assert sorted(m for m in NOT_FOR_A_WRITE if m in modules) == []
+    data_dir = _tenant(tmp_path / "data")
+    for scope in ("tenant:acme", "group:acme/sales", f"phone:{MAC}"):
+        modules = _modules_after(data_dir, ["set", scope, "language", "fr"])
+        assert "provisioner.store" in modules  # the check sees what was imported
+        assert sorted(m for m in NOT_FOR_A_WRITE if m in modules) == [], scope
 
 
 def test_a_dry_run_loads_the_renderer_when_it_runs(tmp_path: Path) -> None:
