@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, event, func, select
+from sqlalchemy.pool import Pool
 
 from provisioner.catalog import Catalog
 from provisioner.domain import ScopeKind
@@ -15,7 +16,7 @@ from provisioner.edits import Edits
 from provisioner.errors import ConflictError, InputError, NotFoundError, ValidationFailed
 from provisioner.scope import parse_scope
 from provisioner.state import LineState
-from provisioner.store import Store, connect, migrate, newest_revision
+from provisioner.store import Store, connect, database_exists, migrate, newest_revision
 from provisioner.store import _tables as t
 
 MAC = "0004f2aabbcc"
@@ -41,6 +42,38 @@ def test_migrations_are_idempotent(db_url: str) -> None:
     migrate(engine)
     migrate(engine)
     engine.dispose()
+
+
+def test_an_engine_creates_nothing_until_it_connects(tmp_path: Path) -> None:
+    """A mistyped data directory is refused, not created: asking whether it holds a database."""
+    engine = connect(f"sqlite:///{tmp_path / 'missing' / 'test.db'}")
+    assert not database_exists(engine)
+    engine.dispose()
+    assert not (tmp_path / "missing").exists()
+
+
+def test_the_existence_check_and_the_store_share_one_connection(
+    db_url: str, catalog: Catalog
+) -> None:
+    """A command's start connects once (on PostgreSQL a connection set-up is round trips)."""
+    opened: list[object] = []
+
+    def count(connection: object, _record: object) -> None:
+        opened.append(connection)
+
+    event.listen(Pool, "connect", count)  # every engine's, should the check make its own
+    try:
+        engine = connect(db_url)
+        exists = database_exists(engine)
+        store = Store.migrated(engine, catalog)
+    finally:
+        event.remove(Pool, "connect", count)
+    try:
+        assert len(opened) == 1
+        assert exists == db_url.startswith("postgresql")  # SQLite: a new file
+        assert database_exists(engine)
+    finally:
+        store.close()
 
 
 def test_migration_files_are_numbered_in_one_chain() -> None:

@@ -8,19 +8,23 @@ import secrets
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from provisioner.accounts import MAX_PASSWORD, Accounts
 from provisioner.cli._context import Context
 from provisioner.cli._output import print_json, print_table
 from provisioner.errors import InputError
 from provisioner.private import write_atomic
+
+if TYPE_CHECKING:
+    from provisioner.accounts import Accounts
 
 __all__ = ["add_parsers"]
 
 
 def _password(args: argparse.Namespace) -> str:
     """The new password: one line of standard input, or typed twice at a prompt."""
+    from provisioner.accounts import MAX_PASSWORD
+
     if args.password_stdin:
         line = sys.stdin.readline(MAX_PASSWORD + 2)
         return line.removesuffix("\n").removesuffix("\r")
@@ -57,6 +61,9 @@ def _create(ctx: Context, accounts: Accounts, args: argparse.Namespace) -> int:
 
 def cmd_user(ctx: Context, args: argparse.Namespace) -> int:
     """user create|passwd|rm|list."""
+    # argon2 (its C bindings): imported by this command, not at every command's start.
+    from provisioner.accounts import Accounts
+
     accounts = Accounts(ctx.store)
     if args.action == "create":
         return _create(ctx, accounts, args)

@@ -7,6 +7,7 @@ import os
 import sys
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -16,9 +17,11 @@ from provisioner.catalog import Catalog
 from provisioner.chars import decode_utf8
 from provisioner.edits import Edits
 from provisioner.errors import InputError, NotFoundError, ProvisionerError
-from provisioner.firmware import FirmwareLibrary, FirmwareStorage, LocalStorage, storage_from_env
 from provisioner.private import private_dir
-from provisioner.store import Store, database_exists, default_url
+from provisioner.store import Store, connect, database_exists, default_url
+
+if TYPE_CHECKING:
+    from provisioner.firmware import FirmwareLibrary, FirmwareStorage
 
 __all__ = ["Context"]
 
@@ -86,15 +89,20 @@ class Context:
         local = self.db_url == default_url(self.data_dir)
         if local and self.data_dir.exists() and not self.data_dir.is_dir():
             raise InputError(f"data directory {self.data_dir} is not a directory")
+        engine = connect(self.db_url)  # creates and connects to nothing yet
         try:
-            exists = database_exists(self.db_url)
+            exists = database_exists(engine)
             if not exists and not self.creates_database:
                 raise NotFoundError(self._no_database(local))
             if local:
                 self.prepare_data_dir()
-            store = Store.open(self.db_url, self.catalog)
+            store = Store.migrated(engine, self.catalog)
         except OperationalError as exc:
+            engine.dispose()
             raise ProvisionerError(connection_error(self.safe_db_url(), exc)) from None
+        except BaseException:
+            engine.dispose()
+            raise
         if not exists:
             sys.stderr.write(f"created a new, empty database: {self.safe_db_url()}\n")
         return store
@@ -119,6 +127,9 @@ class Context:
     @cached_property
     def firmware_storage(self) -> FirmwareStorage:
         """Where firmware files live: ``<data dir>/firmware``, or a bucket cached there."""
+        # Ingestion and the S3 client: imported by the commands that handle firmware files.
+        from provisioner.firmware import LocalStorage, storage_from_env
+
         local = self.prepare_data_dir() / "firmware"
         if self.firmware_store == "local":
             return LocalStorage(local)
@@ -127,6 +138,8 @@ class Context:
     @cached_property
     def firmware(self) -> FirmwareLibrary:
         """Firmware sets: records in the store, files in :attr:`firmware_storage`."""
+        from provisioner.firmware import FirmwareLibrary
+
         return FirmwareLibrary(self.store.firmware, self.firmware_storage, self.catalog)
 
     def safe_db_url(self) -> str:

@@ -3,7 +3,8 @@
 SQLite (the default, a file in the data directory) gets WAL journaling, a
 busy timeout and enforced foreign keys on every connection. Its file holds
 SIP passwords in plaintext, so it is created owner-only (0600) before
-SQLite opens it: SQLite would create it 0644, and it gives the ``-wal``,
+SQLite first opens it (at the engine's first connection, so making an engine
+creates nothing): SQLite would create it 0644, and it gives the ``-wal``,
 ``-shm`` and ``-journal`` files it creates later the database file's own
 mode (``findCreateFileMode`` in SQLite's os_unix.c), so they follow. PostgreSQL is
 chosen by URL alone; ``postgresql://`` means the psycopg 3 driver. Migrations
@@ -62,7 +63,11 @@ def _private_sqlite_file(path: Path) -> None:
 
 
 def connect(url: str) -> Engine:
-    """Create an engine for ``url`` with the per-dialect connection settings."""
+    """Create an engine for ``url`` with the per-dialect connection settings.
+
+    Nothing is created or connected to until the engine's first connection, so
+    :func:`database_exists` can look through the engine the store then uses.
+    """
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -71,9 +76,10 @@ def connect(url: str) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            _private_sqlite_file(Path(parsed.database))
         engine = create_engine(parsed, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
+        if parsed.database and parsed.database != ":memory:":
+            path = Path(parsed.database)
+            event.listen(engine, "do_connect", lambda *_: _private_sqlite_file(path))
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if backend == "postgresql":
@@ -81,29 +87,25 @@ def connect(url: str) -> Engine:
     raise InputError(f"unsupported database {backend!r}: use sqlite:// or postgresql://")
 
 
-def database_exists(url: str) -> bool:
-    """Whether ``url`` holds a provisioner database (migrated at least once); creates nothing.
+def database_exists(engine: Engine) -> bool:
+    """Whether ``engine`` (from :func:`connect`) reaches a provisioner database; creates nothing.
 
     SQLite: the file exists and is not empty (an empty file is what a run
     killed before its first migration leaves). PostgreSQL: the schema's
-    migration table exists; connection errors propagate.
+    migration table exists, asked on a connection the engine keeps in its pool
+    for the store's migration check, so a command connects once
+    (docs/performance-notes.md, "The command line's start"); connection errors
+    propagate.
     """
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise InputError(f"invalid database URL {url!r}") from None
-    if parsed.get_backend_name() == "sqlite":
-        if not parsed.database or parsed.database == ":memory:":
+    database = engine.url.database
+    if engine.dialect.name == "sqlite":
+        if not database or database == ":memory:":
             return False
-        path = Path(parsed.database)
+        path = Path(database)
         wal = path.with_name(path.name + "-wal")
         return path.is_file() and (path.stat().st_size > 0 or wal.is_file())
-    engine = connect(url)
-    try:
-        with engine.connect() as conn:
-            return inspect(conn).has_table("alembic_version")
-    finally:
-        engine.dispose()
+    with engine.connect() as conn:
+        return inspect(conn).has_table("alembic_version")
 
 
 def newest_revision() -> str:

@@ -68,7 +68,11 @@ class Store:
     @classmethod
     def open(cls, url: str, catalog: Catalog) -> Store:
         """Connect and run pending migrations."""
-        engine = connect(url)
+        return cls.migrated(connect(url), catalog)
+
+    @classmethod
+    def migrated(cls, engine: Engine, catalog: Catalog) -> Store:
+        """The store over ``engine`` (from :func:`provisioner.store.connect`), migrated first."""
         migrate(engine)
         return cls(engine, catalog)
 
