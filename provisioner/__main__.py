@@ -1,7 +1,5 @@
 """``python -m provisioner``: the same as the ``provisioner`` command."""
 
-import sys
+from provisioner._entry import run
 
-from provisioner.cli import main
-
-sys.exit(main())
+run()
