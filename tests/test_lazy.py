@@ -12,6 +12,7 @@ import pytest
 LAZY = {
     "provisioner.firmware": "provisioner.firmware._s3",
     "provisioner.notify": "provisioner.notify._target",
+    "provisioner.serve": "provisioner.serve._app",
 }
 
 

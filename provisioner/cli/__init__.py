@@ -203,11 +203,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         p.add_argument(
             "--prune", action="store_true", help="also delete tenants the file does not list"
         )
-        p.add_argument(
-            "--dry-run",
-            action="store_true",
-            help="store nothing; print the phones whose files would change, with diffs",
-        )
+        _dry_run(p)
 
     if wanted("export-fleet"):
         p = command("export-fleet", cmd_export, "write the database as a fleet file (JSON or TOML)")
@@ -336,21 +332,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         p.add_argument(
             "--lock", action="store_true", help="lower scopes may not override it (tenant, group)"
         )
-        p.add_argument(
-            "--dry-run",
-            action="store_true",
-            help="store nothing; print the phones whose files would change, with diffs",
-        )
+        _dry_run(p)
 
     if wanted("unset"):
         p = command("unset", cmd_unset, "remove a setting (and its lock) from a scope")
         p.add_argument("scope", metavar="SCOPE")
         p.add_argument("setting", metavar="SETTING")
-        p.add_argument(
-            "--dry-run",
-            action="store_true",
-            help="store nothing; print the phones whose files would change, with diffs",
-        )
+        _dry_run(p)
 
     if wanted("explain"):
         p = command(
@@ -537,6 +525,15 @@ class _Scan(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """Leave every error (and ``-h``, ``--version``: unknown here) to the full parser."""
         raise _NotPlain(message)
+
+
+def _dry_run(parser: argparse.ArgumentParser) -> None:
+    """The ``--dry-run`` option of the commands that change what phones are served."""
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="store nothing; print the phones whose files would change, with diffs",
+    )
 
 
 def _command_word(argv: Sequence[str]) -> str | None:

@@ -4,14 +4,14 @@ The light parts (configuration, access rules, the request model) are imported
 at once; the server and what it runs (aiohttp, the cache, the job runners,
 TLS) only when first named. Every CLI command imports this package to build
 its options, and a command such as ``phone add`` must not pay for the web
-stack it never starts (PEP 562 module ``__getattr__``).
+stack it never starts (:mod:`provisioner.lazy`).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from provisioner.lazy import lazy_names
 from provisioner.serve._access import access_from, transport_refusal
 from provisioner.serve._config import RESTART_ONLY, ServeConfig
 from provisioner.serve._config import problems as config_problems
@@ -43,23 +43,17 @@ __all__ = [
     "transport_refusal",
 ]
 
-# Public name -> (module, name in it), imported on first use.
-_LAZY = {
-    "Server": ("provisioner.serve._app", "Server"),
-    "Gateway": ("provisioner.serve._gateway", "Gateway"),
-    "UploadTicket": ("provisioner.serve._gateway", "UploadTicket"),
-    "JobRunner": ("provisioner.serve._jobs", "JobRunner"),
-    "RolloutRunner": ("provisioner.serve._rollouts", "RolloutRunner"),
-    "tls_file_problems": ("provisioner.serve._tls", "file_problems"),
-}
-
-
-def __getattr__(name: str) -> Any:
-    """Import a heavy public name when it is first used."""
-    try:
-        module, attribute = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), attribute)
-    globals()[name] = value  # later lookups skip this function
-    return value
+# Hidden from type checkers, which see the names imported above: a misspelt
+# name is an error for them rather than Any (as in provisioner.firmware).
+if not TYPE_CHECKING:
+    __getattr__ = lazy_names(
+        __name__,
+        {
+            "Server": ("provisioner.serve._app", "Server"),
+            "Gateway": ("provisioner.serve._gateway", "Gateway"),
+            "UploadTicket": ("provisioner.serve._gateway", "UploadTicket"),
+            "JobRunner": ("provisioner.serve._jobs", "JobRunner"),
+            "RolloutRunner": ("provisioner.serve._rollouts", "RolloutRunner"),
+            "tls_file_problems": ("provisioner.serve._tls", "file_problems"),
+        },
+    )
