@@ -248,11 +248,13 @@ class Outbox:
     (docs/performance-notes.md, "Answers written together"). A single
     request waits one pass of the loop longer, which runs at once.
 
-    One per server (``Connections.outbox``). Each connection's answers keep
-    their order; a connection stops answering once :data:`_MAX_QUEUED`
-    bytes of its answers wait here, and goes on when they are written. A
-    connection handed to aiohttp, or closed after a failed answer, has its
-    answers written first.
+    Only answers with a file (200, 304) wait here: a failure (401, 404) is
+    written at once, before the bookkeeping the gateway left for after it
+    (:meth:`FastConnection._reply`). One per server (``Connections.outbox``).
+    Each connection's answers keep their order; a connection stops answering
+    once :data:`_MAX_QUEUED` bytes of its answers wait here, and goes on
+    when they are written. A connection handed to aiohttp, or closed after
+    a failed answer, has its answers written first.
     """
 
     __slots__ = ("_queued",)
@@ -532,8 +534,17 @@ class FastConnection(asyncio.Protocol):
         if fetch.method == "HEAD":
             body = b""
         out = b"".join((head, _DATES.tail(), body))
-        self._queued += len(out)
-        self._outbox.put(self, out)
+        if status < 400:
+            self._queued += len(out)
+            self._outbox.put(self, out)
+        else:
+            # A failure is written at once, after what this connection queued: its
+            # bookkeeping (failure counting, logging) waits for the answer to be out,
+            # and must not run before it, or an unknown MAC's answer would come
+            # later than a known one's (security goal 2; bench/security.py).
+            if self._queued:
+                self._outbox.flush()
+            self._transport.write(out)
         self._buffer = self._buffer[size:]
         self._arm()
         access = self._connections.access

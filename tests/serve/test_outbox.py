@@ -16,6 +16,7 @@ import pytest
 from provisioner.catalog import Catalog
 from provisioner.serve._connections import Connections
 from provisioner.serve._fast_http import _MAX_QUEUED, FastConnection
+from tests.security.test_timing_parity import _failures
 from tests.serve.harness import POLYCOM, Harness, harness
 
 
@@ -129,3 +130,24 @@ def test_an_answer_for_a_connection_lost_meanwhile_is_dropped(h: Harness) -> Non
         return transport
 
     assert h.run(run()).written == []
+
+
+def test_a_failure_is_written_before_its_bookkeeping(h: Harness) -> None:
+    """An unknown MAC's answer goes out before its failure is counted (no timing oracle)."""
+    unknown = b"GET /805ec0ffffff.cfg HTTP/1.1\r\nHost: phone\r\n\r\n"
+
+    async def run() -> tuple[list[bytes], int, int]:
+        connections = Connections(h.gateway, per_address=8, header_timeout=30, handshake_timeout=30)
+        connection, transport = _connect(connections)
+        connection.data_received(REQUEST + unknown)  # a file, then a failure behind it
+        answered = list(transport.written)
+        counted_then = _failures(h)
+        await asyncio.sleep(0)  # the loop runs the bookkeeping left for after the answer
+        return answered, counted_then, _failures(h)
+
+    answered, counted_then, counted_after = h.run(run())
+    assert [a.split(b"\r\n", 1)[0] for a in answered] == [
+        b"HTTP/1.1 200 OK",  # written first, ahead of its time, to keep the order
+        b"HTTP/1.1 401 Unauthorized",  # as any protected phone's, so nothing is told
+    ]
+    assert (counted_then, counted_after) == (0, 1)
