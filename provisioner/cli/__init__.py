@@ -129,6 +129,15 @@ def _add_line_fields(parser: argparse.ArgumentParser, *, required_user: bool) ->
     parser.add_argument("--label", help="line key label")
 
 
+def _add_dry_run(parser: argparse.ArgumentParser) -> None:
+    """The ``--dry-run`` option of the commands that change what phones are served."""
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="store nothing; print the phones whose files would change, with diffs",
+    )
+
+
 def _add_endpoint_options(parser: argparse.ArgumentParser) -> None:
     from provisioner.cli._serve_options import serve_default  # the serving package: see serve
 
@@ -203,7 +212,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         p.add_argument(
             "--prune", action="store_true", help="also delete tenants the file does not list"
         )
-        _dry_run(p)
+        _add_dry_run(p)
 
     if wanted("export-fleet"):
         p = command("export-fleet", cmd_export, "write the database as a fleet file (JSON or TOML)")
@@ -332,13 +341,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         p.add_argument(
             "--lock", action="store_true", help="lower scopes may not override it (tenant, group)"
         )
-        _dry_run(p)
+        _add_dry_run(p)
 
     if wanted("unset"):
         p = command("unset", cmd_unset, "remove a setting (and its lock) from a scope")
         p.add_argument("scope", metavar="SCOPE")
         p.add_argument("setting", metavar="SETTING")
-        _dry_run(p)
+        _add_dry_run(p)
 
     if wanted("explain"):
         p = command(
@@ -525,15 +534,6 @@ class _Scan(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """Leave every error (and ``-h``, ``--version``: unknown here) to the full parser."""
         raise _NotPlain(message)
-
-
-def _dry_run(parser: argparse.ArgumentParser) -> None:
-    """The ``--dry-run`` option of the commands that change what phones are served."""
-    parser.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="store nothing; print the phones whose files would change, with diffs",
-    )
 
 
 def _command_word(argv: Sequence[str]) -> str | None:

@@ -494,15 +494,12 @@ class FastConnection(asyncio.Protocol):
             client = forwarded_client(self._peer, head.all(b"x-forwarded-for"), trusted)
             if forwarded_secure(self._peer, head.all(b"x-forwarded-proto"), trusted):
                 protocol = Protocol.HTTPS
-        headers = head.headers
-        agent = headers.get(b"user-agent")
-        authorization = headers.get(b"authorization")
         fetch = Fetch(
             protocol,
             target.partition("?")[0],
             client,
-            "" if agent is None else _text(agent[0]),
-            None if authorization is None else _text(authorization[0]),
+            head.first(b"user-agent") or "",
+            head.first(b"authorization"),
             "GET" if method == b"GET" else "HEAD",
             target,
         )

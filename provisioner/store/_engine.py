@@ -79,7 +79,8 @@ def connect(url: str) -> Engine:
         engine = create_engine(parsed, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
         if parsed.database and parsed.database != ":memory:":
             path = Path(parsed.database)
-            event.listen(engine, "do_connect", lambda *_: _private_sqlite_file(path))
+            # Before SQLite first opens the file; later connections find it made.
+            event.listen(engine, "do_connect", lambda *_: _private_sqlite_file(path), once=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if backend == "postgresql":
