@@ -8,6 +8,16 @@ statement runs wait for the next one, which carries all of them: under load
 the cost per request is a fraction of a statement, at rest it is one. Each
 claim's outcome goes to a callback, called once its statement is done: no
 future and no scheduled callback per request (docs/performance-notes.md).
+
+On SQLite the statement runs on the event loop (``claim_at_once``), which
+never waits for the database's write lock. When another writer of this
+process holds it (the seen records' flush, a few milliseconds), the claim is
+tried again on the loop every millisecond for a while before it goes to a
+thread: there SQLite's busy handler sleeps 1, 2, 5, 10, 15, 20… ms between
+looks at the lock, and a thread wanting the interpreter lock from a busy
+loop gets it once per switch interval (5 ms), so a claim that met a writer
+took 30-45 ms on a thread, and every digest request behind it waited as
+long (docs/performance-notes.md, "A claim that meets a writer").
 """
 
 from __future__ import annotations
@@ -24,10 +34,17 @@ log = logging.getLogger("provisioner.nonce_claims")
 Outcome = bool | Exception
 
 _MAX_BATCH = 1_000  # answers per statement
+_RETRY_EVERY = 0.001  # seconds between tries on the loop while another writer holds SQLite
+_RETRY_FOR = 0.1  # seconds of such tries before the claim goes to a thread, which waits
 
 
 class ClaimStore(typing.Protocol):
     """Where answers are claimed (:class:`provisioner.store.NonceCounts`)."""
+
+    @property
+    def at_once(self) -> bool:
+        """Whether :meth:`claim_at_once` can claim here (it may still find the lock held)."""
+        ...
 
     def claim(self, counts: Sequence[tuple[str, int, float]]) -> set[tuple[str, int]]: ...
 
@@ -63,12 +80,7 @@ class NonceClaims:
                 counts = [(nonce, count, expires) for nonce, count, expires, _ in batch]
                 error: Exception | None = None
                 try:
-                    # SQLite with no other writer: here, sparing the thread hop
-                    # (it never waits for a lock). Else on a thread, not the Db
-                    # thread: a claim must not queue behind a render.
-                    fresh = self._store.claim_at_once(counts)
-                    if fresh is None:
-                        fresh = await asyncio.to_thread(self._store.claim, counts)
+                    fresh = await self._claim(counts)
                 except Exception as exc:  # every waiter gets the error, the loop goes on
                     error, fresh = exc, set()
                 for nonce, count, _, then in batch:
@@ -78,3 +90,22 @@ class NonceClaims:
                         log.exception("event=nonce_claim_callback_failed")
         finally:
             self._flushing = None
+
+    async def _claim(self, counts: list[tuple[str, int, float]]) -> set[tuple[str, int]]:
+        """One batch's statement: on the loop when SQLite's lock is free, else on a thread.
+
+        On the loop it spares the thread hop and never waits for the lock;
+        the thread is not the Db thread, as a claim must not queue behind a render.
+        """
+        store = self._store
+        if store.at_once:
+            loop = asyncio.get_running_loop()
+            give_up = loop.time() + _RETRY_FOR
+            while True:
+                fresh = store.claim_at_once(counts)
+                if fresh is not None:
+                    return fresh
+                if loop.time() >= give_up:
+                    break
+                await asyncio.sleep(_RETRY_EVERY)
+        return await asyncio.to_thread(store.claim, counts)

@@ -78,6 +78,11 @@ class NonceCounts:
             self._at_once = create_engine(engine.url, connect_args={"timeout": 0})
             event.listen(self._at_once, "connect", _never_wait)
 
+    @property
+    def at_once(self) -> bool:
+        """Whether :meth:`claim_at_once` can claim here: a SQLite file (it may find it locked)."""
+        return self._at_once is not None
+
     def claim(self, counts: Sequence[tuple[str, int, float]]) -> set[tuple[str, int]]:
         """Record uses of (nonce, count, expires); returns those no node had used before.
 
