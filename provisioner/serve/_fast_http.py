@@ -34,13 +34,21 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate, parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httptools
 from aiohttp.http import SERVER_SOFTWARE
 
 from provisioner.serve._forwarded import forwarded_client, forwarded_secure
-from provisioner.serve._model import Fetch, Protocol, Reply, ServedFile, Status
+from provisioner.serve._model import (
+    Fetch,
+    Pending,
+    Protocol,
+    Reply,
+    ReplyOutcome,
+    ServedFile,
+    Status,
+)
 
 if TYPE_CHECKING:
     from provisioner.serve._connections import Connections
@@ -298,7 +306,7 @@ class FastConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._buffer = b""
         self._reader = _Reader()
-        self._waiting: asyncio.Future[Any] | None = None  # a reply being awaited
+        self._waiting: Pending | asyncio.Task[None] | None = None  # a reply being awaited
         self._paused = False  # the transport's buffer is full: answer nothing more yet
         self._outbox = connections.outbox
         self._queued = 0  # bytes of answers waiting in the outbox
@@ -416,30 +424,30 @@ class FastConnection(asyncio.Protocol):
             if isinstance(answer, Reply):
                 self._reply(fetch, head, answer, len(head_bytes), started)
                 continue
-            if isinstance(answer, asyncio.Future):
+            if isinstance(answer, Pending):
                 # A digest answer being claimed: a callback, not a task per request.
-                answer.add_done_callback(
+                self._waiting = answer
+                answer.then(
                     functools.partial(self._answered, fetch, head, len(head_bytes), started)
                 )
-                self._waiting = answer
                 return
             self._waiting = self._loop.create_task(
                 self._later(fetch, head, answer, len(head_bytes), started)
             )
 
     def _answered(
-        self, fetch: Fetch, head: _Head, size: int, started: float, answer: asyncio.Future[Reply]
+        self, fetch: Fetch, head: _Head, size: int, started: float, outcome: ReplyOutcome
     ) -> None:
-        """Send the reply the gateway's future carries, then go on with what queued."""
+        """Send the reply the gateway settled, then go on with what queued."""
         self._waiting = None
-        if answer.cancelled() or (error := answer.exception()) is not None:
-            if not answer.cancelled():
-                log.error("event=request_failed client=%s", fetch.client, exc_info=error)
+        if isinstance(outcome, BaseException):
+            if not isinstance(outcome, asyncio.CancelledError):
+                log.error("event=request_failed client=%s", fetch.client, exc_info=outcome)
             self._close()
             return
         if self._transport is None:
             return
-        self._reply(fetch, head, answer.result(), size, started)
+        self._reply(fetch, head, outcome, size, started)
         self._go_on()
 
     async def _later(

@@ -39,7 +39,8 @@ class FrontGateway(typing.Protocol):
     def begin(self, req: Fetch) -> Reply | Awaitable[Reply]:
         """Answer a request for a file: the reply now, or an awaitable when it must wait.
 
-        The awaitable is an :class:`asyncio.Future` or a coroutine.
+        The awaitable is a :class:`~provisioner.serve._model.Pending`, which
+        takes a callback, or a coroutine.
         """
 
     async def authorize_upload(self, req: Fetch) -> tuple[Reply, UploadTicket | None]:

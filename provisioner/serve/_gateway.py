@@ -93,7 +93,7 @@ from provisioner.serve._decide import (
 from provisioner.serve._digest import Claim, DigestAuth
 from provisioner.serve._learned import LearnedAddresses
 from provisioner.serve._metrics import Metrics
-from provisioner.serve._model import Fetch, Protocol, Reply, Status
+from provisioner.serve._model import Fetch, Pending, Protocol, Reply, ReplyOutcome, Status
 from provisioner.serve._nonce_claims import NonceClaims, Outcome
 from provisioner.serve._seen import SeenRecorder
 from provisioner.store import PendingDevice, UploadRepository
@@ -232,11 +232,11 @@ class Gateway:
         """Answer a request for a file at once when nothing needs waiting for.
 
         The reply when the answer needs no waiting (most requests); otherwise
-        an awaitable of it: a future for a digest answer being claimed for the
-        cluster, a coroutine for the unknown-device policy or an upload read
-        back. It lets the HTTP front end skip a task per request (the future
-        is completed by the claim's callback); :meth:`fetch` is the same for
-        callers that await anyway.
+        an awaitable of it: a :class:`~provisioner.serve._model.Pending` for a
+        digest answer being claimed for the cluster (settled by the claim's
+        callback), a coroutine for the unknown-device policy or an upload read
+        back. It lets the HTTP front end skip a task per request;
+        :meth:`fetch` is the same for callers that await anyway.
         """
         decision, now, claim = self._decide(req)
         if claim is not None:
@@ -245,27 +245,25 @@ class Gateway:
             return self._carry_out(req, decision, now)
         return self._answer(req, decision, now)
 
-    def _begin_claimed(
-        self, req: Fetch, decision: Decision, now: float, claim: Claim
-    ) -> asyncio.Future[Reply]:
+    def _begin_claimed(self, req: Fetch, decision: Decision, now: float, claim: Claim) -> Pending:
         """The reply to a request whose digest answer is being claimed, once it is."""
-        answer: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        pending = Pending()
 
         def claimed(outcome: Outcome) -> None:
-            if answer.cancelled():
-                return
-            after = self._after_claim(req, decision, now, outcome)
             try:
+                after = self._after_claim(req, decision, now, outcome)
                 if isinstance(after, Register | ServeBack | AcceptUpload):
                     rest = asyncio.ensure_future(self._carry_out(req, after, now))
-                    rest.add_done_callback(lambda done: _chain(done, answer))
-                else:
-                    answer.set_result(self._answer(req, after, now))
+                    rest.add_done_callback(lambda done: pending.settle(_outcome_of(done)))
+                    return
+                reply = self._answer(req, after, now)
             except Exception as exc:  # as an awaited coroutine would raise it
-                answer.set_exception(exc)
+                pending.settle(exc)
+                return
+            pending.settle(reply)  # outside the try: the front end's failures are its own
 
         self.nonces.claim(claim.nonce, claim.count, claim.expires, claimed)
-        return answer
+        return pending
 
     async def _carry_out(self, req: Fetch, decision: Decision, now: float) -> Reply:
         """Do what ``decision`` says and return the answer for the front end."""
@@ -585,16 +583,11 @@ def _content_type(name: str) -> str:
     return content_type_of(name, FORMAT_CONTENT_TYPES[OutputFormat.KV])
 
 
-def _chain(done: asyncio.Future[Reply], answer: asyncio.Future[Reply]) -> None:
-    """Complete ``answer`` as ``done`` completed."""
-    if answer.cancelled():
-        return
+def _outcome_of(done: asyncio.Future[Reply]) -> ReplyOutcome:
+    """What a finished future of a reply carries: the reply, or what stopped it."""
     if done.cancelled():
-        answer.cancel()
-    elif (error := done.exception()) is not None:
-        answer.set_exception(error)
-    else:
-        answer.set_result(done.result())
+        return asyncio.CancelledError()
+    return done.exception() or done.result()
 
 
 def _nothing() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -14,8 +16,10 @@ __all__ = [
     "DiskFile",
     "Fetch",
     "Network",
+    "Pending",
     "Protocol",
     "Reply",
+    "ReplyOutcome",
     "ServedFile",
     "Status",
     "TenantPolicy",
@@ -158,6 +162,57 @@ class Reply:
     file: ServedFile | None = None
     challenge: tuple[str, ...] = field(default_factory=tuple)
     disk: DiskFile | None = None
+
+
+# A pending reply's outcome: the reply, or what stopped it being made.
+ReplyOutcome = Reply | BaseException
+
+
+class Pending:
+    """A reply that comes once something the gateway waits for is done.
+
+    The fast HTTP path gives it one callback (:meth:`then`), called with
+    the reply (or the exception that stopped it) as soon as the reply is
+    made: for a digest answer, as soon as its claim's statement is done,
+    with no future and no callback scheduled per request, which spared a
+    pass of the event loop per digest request (docs/performance-notes.md).
+    It is awaitable for callers that await anyway.
+    """
+
+    __slots__ = ("_outcome", "_then")
+
+    def __init__(self) -> None:
+        self._then: Callable[[ReplyOutcome], None] | None = None
+        self._outcome: ReplyOutcome | None = None
+
+    def then(self, callback: Callable[[ReplyOutcome], None]) -> None:
+        """Call ``callback`` with the outcome: when it comes, or now if it came."""
+        if self._outcome is not None:
+            callback(self._outcome)
+        else:
+            self._then = callback
+
+    def settle(self, outcome: ReplyOutcome) -> None:
+        """The outcome is known: hand it to the callback (or keep it for one)."""
+        if self._then is not None:
+            then, self._then = self._then, None
+            then(outcome)
+        else:
+            self._outcome = outcome
+
+    def __await__(self) -> Generator[object, None, Reply]:
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+
+        def settled(outcome: ReplyOutcome) -> None:
+            if future.cancelled():
+                return
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+        self.then(settled)
+        return future.__await__()
 
 
 def ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
