@@ -33,6 +33,8 @@ log = logging.getLogger("provisioner.nonce_claims")
 # Whether no node had accepted the answer before, or why the database could not tell.
 Outcome = bool | Exception
 
+# A claim waiting for its batch's statement: nonce, count, expiry, and its callback.
+_Waiter = tuple[str, int, float, Callable[[Outcome], None]]
 _MAX_BATCH = 1_000  # answers per statement
 _RETRY_EVERY = 0.001  # seconds between tries on the loop while another writer holds SQLite
 _RETRY_FOR = 0.1  # seconds of such tries before the claim goes to a thread, which waits
@@ -54,12 +56,13 @@ class ClaimStore(typing.Protocol):
 
 
 class NonceClaims:
-    """Batches claims of digest answers into single statements on a thread of their own."""
+    """Batches claims of digest answers into single statements (on the loop or a thread)."""
 
     def __init__(self, store: ClaimStore) -> None:
         self._store = store
-        self._pending: list[tuple[str, int, float, Callable[[Outcome], None]]] = []
-        self._flushing: asyncio.Task[None] | None = None
+        self._pending: list[_Waiter] = []
+        self._busy = False  # a flush is scheduled or running: new claims join it
+        self._flushing: asyncio.Task[None] | None = None  # one that waits for the database
 
     def claim(
         self, nonce: str, count: int, expires: float, then: Callable[[Outcome], None]
@@ -70,26 +73,50 @@ class NonceClaims:
         done (with the exception when it failed), never before this returns.
         """
         self._pending.append((nonce, count, expires, then))
-        if self._flushing is None:
-            self._flushing = asyncio.create_task(self._flush())
+        if not self._busy:
+            self._busy = True
+            asyncio.get_running_loop().call_soon(self._flush_now)
+
+    def _take(self) -> list[_Waiter]:
+        batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
+        return batch
+
+    def _flush_now(self) -> None:
+        """Claim what is pending here, on the loop; a task takes over when it must wait.
+
+        A task per batch cost more than the statement's share of a request
+        under load; it is made only for PostgreSQL, or a SQLite that is locked.
+        """
+        if self._store.at_once:
+            while self._pending:
+                batch = self._take()
+                try:
+                    fresh = self._store.claim_at_once(_counts(batch))
+                except Exception as exc:  # every waiter gets the error, the loop goes on
+                    _deliver(batch, exc, set())
+                    continue
+                if fresh is None:  # another writer holds SQLite: the task tries again
+                    self._pending[:0] = batch
+                    break
+                _deliver(batch, None, fresh)
+            else:
+                self._busy = False
+                return
+        self._flushing = asyncio.create_task(self._flush())
 
     async def _flush(self) -> None:
         try:
             while self._pending:
-                batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
-                counts = [(nonce, count, expires) for nonce, count, expires, _ in batch]
-                error: Exception | None = None
+                batch = self._take()
                 try:
-                    fresh = await self._claim(counts)
+                    fresh = await self._claim(_counts(batch))
                 except Exception as exc:  # every waiter gets the error, the loop goes on
-                    error, fresh = exc, set()
-                for nonce, count, _, then in batch:
-                    try:
-                        then(error if error is not None else (nonce, count) in fresh)
-                    except Exception:  # one waiter's failure must not strand the others
-                        log.exception("event=nonce_claim_callback_failed")
+                    _deliver(batch, exc, set())
+                else:
+                    _deliver(batch, None, fresh)
         finally:
             self._flushing = None
+            self._busy = False
 
     async def _claim(self, counts: list[tuple[str, int, float]]) -> set[tuple[str, int]]:
         """One batch's statement: on the loop when SQLite's lock is free, else on a thread.
@@ -109,3 +136,16 @@ class NonceClaims:
                     break
                 await asyncio.sleep(_RETRY_EVERY)
         return await asyncio.to_thread(store.claim, counts)
+
+
+def _counts(batch: list[_Waiter]) -> list[tuple[str, int, float]]:
+    return [(nonce, count, expires) for nonce, count, expires, _ in batch]
+
+
+def _deliver(batch: list[_Waiter], error: Exception | None, fresh: set[tuple[str, int]]) -> None:
+    """Each waiter's outcome: the error, or whether its answer was fresh."""
+    for nonce, count, _, then in batch:
+        try:
+            then(error if error is not None else (nonce, count) in fresh)
+        except Exception:  # one waiter's failure must not strand the others
+            log.exception("event=nonce_claim_callback_failed")
