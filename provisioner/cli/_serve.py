@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import secrets
@@ -76,14 +77,13 @@ def cmd_serve(ctx: Context, args: argparse.Namespace) -> int:
     config = effective.config
     configure(config.log_level, config.log_format, config.log_file)
     own = effective.context  # the command line's ctx, with the file's data directory and database
-    # The web stack and its event loop, only for the command that runs them.
-    from provisioner.serve import Server, run_loop
+    from provisioner.serve import Server  # the web stack, only for the command that runs it
 
     try:
         own.prepare_data_dir()  # one line, as for every command, when it cannot be used
         reload = _Reloader(args, effective)
         server = Server(config, own.store, own.catalog, own.firmware_storage, reload=reload)
-        run_loop(server.run_until_signalled(ready=lambda: _banner(server, effective)))
+        asyncio.run(server.run_until_signalled(ready=lambda: _banner(server, effective)))
     finally:
         own.close()
     return 0

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from provisioner.serve._app import Server
     from provisioner.serve._gateway import Gateway, UploadTicket
     from provisioner.serve._jobs import JobRunner
-    from provisioner.serve._loop import run_loop
     from provisioner.serve._rollouts import RolloutRunner
     from provisioner.serve._tls import file_problems as tls_file_problems
 
@@ -40,7 +39,6 @@ __all__ = [
     "UploadTicket",
     "access_from",
     "config_problems",
-    "run_loop",
     "tls_file_problems",
     "transport_refusal",
 ]
@@ -56,7 +54,6 @@ if not TYPE_CHECKING:
             "UploadTicket": ("provisioner.serve._gateway", "UploadTicket"),
             "JobRunner": ("provisioner.serve._jobs", "JobRunner"),
             "RolloutRunner": ("provisioner.serve._rollouts", "RolloutRunner"),
-            "run_loop": ("provisioner.serve._loop", "run_loop"),
             "tls_file_problems": ("provisioner.serve._tls", "file_problems"),
         },
     )
