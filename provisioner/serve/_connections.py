@@ -11,17 +11,11 @@ ban. Here:
   a request's headers are complete; data that arrives meanwhile does not
   reset it, so a request dribbled a byte at a time is cut off too. An idle
   keep-alive connection is closed after the same time.
-- The **TLS handshake** is done here, after admission: a TLS server of
-  the event loop calls the protocol only after the handshake, too late to
-  count the connection or refuse a banned address without working for it.
-  The listener accepts plain TCP; an admitted connection's socket is given
-  to the loop's TLS (``connect_accepted_socket``, with the handshake
-  timeout, which also bounds the closing ``close_notify`` exchange) before
-  anything is read from it. ``start_tls`` on the accepted transport was
-  used before; under uvloop a transport starts reading as soon as its
-  protocol's ``connection_made`` returns, so a ClientHello could reach the
-  first protocol, which dropped it, and the handshake waited for it until
-  its timeout.
+- The **TLS handshake** is done here, after admission, with asyncio's
+  ``start_tls`` and the handshake timeout (which also bounds the closing
+  ``close_notify`` exchange): asyncio's own TLS servers call the protocol
+  only after the handshake, too late to count the connection or refuse a
+  banned address without working for it.
 - The **cap** counts open connections (handshakes included) per TCP peer;
   one over it is closed at once, unread. Trusted reverse proxies carry many
   clients and are not capped. Entries exist only while an address has
@@ -44,11 +38,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import ssl
 import traceback
-import typing
 from collections import Counter
 from functools import partial
 
@@ -256,49 +247,43 @@ class Site(web.BaseSite):
         if self._tls is None:
             self._serve(transport, peer, Protocol.HTTP)
             return
-        sock = _own_socket(transport)
-        if sock is None:
-            self._connections.release(peer)
-            return
-        task = asyncio.create_task(self._handshake(sock, peer, self._tls))
+        task = asyncio.create_task(self._handshake(transport, peer, self._tls))
         self._handshakes.add(task)
         task.add_done_callback(self._handshakes.discard)
 
-    async def _handshake(self, sock: socket.socket, peer: str, tls: ssl.SSLContext) -> None:
-        """TLS on an admitted connection's socket; aiohttp's handler once it is done."""
+    async def _handshake(
+        self, transport: asyncio.Transport, peer: str, tls: ssl.SSLContext
+    ) -> None:
+        early = _Early()
         timeout = self._connections.handshake_timeout
-        done = False
+        secure = None  # stays None unless the handshake succeeds with the connection still open
         try:
-            await asyncio.get_running_loop().connect_accepted_socket(
-                lambda: self._handler(peer, Protocol.HTTPS),
-                sock,
-                ssl=tls,
+            secure = await asyncio.get_running_loop().start_tls(
+                transport,
+                early,
+                tls,
+                server_side=True,
                 ssl_handshake_timeout=timeout,
                 ssl_shutdown_timeout=timeout,
             )
-            done = True
         except OSError as exc:
             # A failed or timed-out handshake (ssl.SSLError, ConnectionAbortedError) or a
-            # peer that left: the loop has closed the socket and logs it at debug level.
+            # peer that left: asyncio has closed the transport and logs it at debug level.
             # The exception's frames hold the handshake's future, which holds the
             # exception: a cycle that would keep the TLS state (a 256 KiB buffer each)
             # until the garbage collector's next full pass. Clearing them frees it now.
             traceback.clear_frames(exc.__traceback__)
         finally:
-            if not done:  # the handler never started: it will not release the slot
+            if secure is None:
                 self._connections.release(peer)
+        if secure is not None:
+            self._serve(secure, peer, Protocol.HTTPS, early.data)
 
     def _handed(
         self, peer: str, transport: asyncio.Transport, data: bytes, decided: Reply | None
     ) -> None:
         """Plain HTTP the fast path gives up: aiohttp reads ``data`` first."""
         self._serve(transport, peer, Protocol.HTTP, data, decided)
-
-    def _handler(self, peer: str, protocol: Protocol) -> _Connection:
-        """aiohttp's handler for a connection from ``peer``."""
-        runner_server = self._runner.server
-        assert runner_server is not None  # sites exist only while the runner is set up
-        return _Connection(runner_server, self._connections, peer, protocol)
 
     def _serve(
         self,
@@ -308,7 +293,9 @@ class Site(web.BaseSite):
         data: bytes = b"",
         decided: Reply | None = None,
     ) -> None:
-        handler = self._handler(peer, protocol)
+        runner_server = self._runner.server
+        assert runner_server is not None  # sites exist only while the runner is set up
+        handler = _Connection(runner_server, self._connections, peer, protocol)
         handler.decided = decided
         transport.set_protocol(handler)
         handler.connection_made(transport)
@@ -325,26 +312,25 @@ class _Gate(asyncio.Protocol):
         self._site = site
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # A stream server's transports are streams (uvloop's do not subclass asyncio's).
-        self._site.accept(typing.cast(asyncio.Transport, transport))
+        assert isinstance(transport, asyncio.Transport)
+        self._site.accept(transport)
 
 
-def _own_socket(transport: asyncio.Transport) -> socket.socket | None:
-    """A socket of its own for an accepted connection whose transport is closed, unread.
+class _Early(asyncio.Protocol):
+    """Holds what arrives after the TLS handshake until the request handler takes over.
 
-    The descriptor is duplicated, so closing the transport leaves the
-    connection open; ``None`` when the system refuses another descriptor
-    (the connection is then closed).
+    ``start_tls`` passes on data as soon as the handshake completes, before
+    it returns the new transport; a client sends its request right behind
+    its last handshake message.
     """
-    raw = transport.get_extra_info("socket")
-    try:
-        sock = socket.socket(fileno=os.dup(raw.fileno()))
-    except OSError:
-        sock = None
-    transport.abort()
-    if sock is not None:
-        sock.setblocking(False)
-    return sock
+
+    __slots__ = ("data",)
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
 
 
 class _Connection(web.RequestHandler):

@@ -34,7 +34,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate, parsedate_to_datetime
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import httptools
 from aiohttp.http import SERVER_SOFTWARE
@@ -317,8 +317,8 @@ class FastConnection(asyncio.Protocol):
     # --- the connection ----------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # A stream connection's transport (uvloop's do not subclass asyncio.Transport).
-        self._transport = cast(asyncio.Transport, transport)
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -51,7 +51,7 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from provisioner.sip._message import (
     MAX_MESSAGE_SIZE,
@@ -554,8 +554,7 @@ class _Connection(asyncio.Protocol):
         return self._transport is None or self._transport.is_closing()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # A stream connection's transport (uvloop's do not subclass asyncio.Transport).
-        transport = cast(asyncio.Transport, transport)
+        assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         host, port = transport.get_extra_info("sockname")[:2]
         self.sent_by = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

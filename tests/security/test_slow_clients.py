@@ -167,23 +167,6 @@ def test_a_partial_client_hello_is_closed(strict: Server) -> None:
         read_until_closed(sock)
 
 
-def test_every_tls_client_is_answered_however_soon_it_speaks(strict: Server) -> None:
-    """A ClientHello sent right behind the connect is never lost.
-
-    Under uvloop a transport reads as soon as its first protocol is made; the
-    handshake began on the loop's next pass, so a ClientHello could reach the
-    protocol that only accepts and be dropped, and the handshake waited for
-    it until its timeout (here 1 s, then closed: no answer).
-    """
-    for _ in range(30):
-        conn = http.client.HTTPSConnection(
-            "127.0.0.1", strict.https, timeout=DEADLINE, context=no_verify()
-        )
-        conn.request("GET", "/healthz")
-        assert conn.getresponse().status == 200
-        conn.close()
-
-
 def test_a_tls_connection_without_a_request_is_closed(strict: Server) -> None:
     with no_verify().wrap_socket(connect(strict.https, "127.0.0.2")) as sock:
         assert read_until_closed(sock) == b""
