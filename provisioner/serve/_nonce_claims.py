@@ -17,7 +17,7 @@ thread: there SQLite's busy handler sleeps 1, 2, 5, 10, 15, 20… ms between
 looks at the lock, and a thread wanting the interpreter lock from a busy
 loop gets it once per switch interval (5 ms), so a claim that met a writer
 took 30-45 ms on a thread, and every digest request behind it waited as
-long (docs/performance-notes.md, "A claim that meets a writer").
+long (docs/performance-notes.md, "Digest: a claim that meets a writer").
 """
 
 from __future__ import annotations
