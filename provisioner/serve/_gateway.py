@@ -105,6 +105,7 @@ NOT_FOUND = Reply(Status.NOT_FOUND)
 _POLICY_EVERY = 60.0  # seconds between unknown-device actions (database writes) per MAC
 _MAX_TRACKED_DEVICES = 100_000
 _MAX_AGENTS = 10_000  # distinct User-Agents remembered
+_LINES_AFTER = 0.01  # seconds a failed lookup's log line waits (Gateway._lookup_failed)
 
 
 class PendingDevices(typing.Protocol):
@@ -169,6 +170,8 @@ class Gateway:
         self._registering: dict[str, asyncio.Task[None]] = {}
         self._agents: dict[tuple[str, str, str], Identity] = {}
         self._background: set[asyncio.Task[None]] = set()  # quarantine writes
+        self._lines: list[tuple[str, Protocol, str]] = []  # failed lookups' log lines, waiting
+        self._lines_due: asyncio.TimerHandle | None = None
         self.learned = learned
         self._rules = Rules(realm, default_tenant, digest, learned.current)
 
@@ -306,7 +309,7 @@ class Gateway:
         if fail.challenge is not None:
             reply = Reply(Status.CHALLENGE, None, self.digest.challenge(fail.challenge, now))
         if fail.counted:
-            self._later(self.failed, req.client, req.protocol, "lookup_failed", fail.path, fail.key)
+            self._later(self._lookup_failed, req.client, req.protocol, fail.path, fail.key)
         return self._finish(req, fail.path, reply, None, fail.identity, now=now)
 
     async def _serve_back(self, req: Fetch, decision: ServeBack) -> Reply:
@@ -397,6 +400,34 @@ class Gateway:
         log.warning(
             "event=%s client=%s protocol=%s path=%s", event, client, protocol, _loggable(path)
         )
+        self._count(client, event, key)
+
+    def _lookup_failed(self, client: str, protocol: Protocol, path: str, key: str | None) -> None:
+        """:meth:`failed` for a lookup, its log line written a little later.
+
+        Counted at once, after the answer; the line waits :data:`_LINES_AFTER`
+        with the others of that moment. Written right after the answer, the
+        line kept the core busy while the client was woken (Linux may wake
+        it on the same core), so a failure's answer arrived some 12 µs later
+        than a protected phone's challenge, which is no failure
+        (bench/security.py; docs/performance-notes.md, "A failure's log line").
+        """
+        self._lines.append((client, protocol, _loggable(path)))
+        if len(self._lines) == 1:
+            self._lines_due = asyncio.get_running_loop().call_later(_LINES_AFTER, self._write_lines)
+        self._count(client, "lookup_failed", key)
+
+    def _write_lines(self) -> None:
+        """Write the failed lookups' log lines that wait (and stop waiting for the timer)."""
+        if self._lines_due is not None:
+            self._lines_due.cancel()
+            self._lines_due = None
+        lines, self._lines = self._lines, []
+        for client, protocol, path in lines:
+            log.warning("event=lookup_failed client=%s protocol=%s path=%s", client, protocol, path)
+
+    def _count(self, client: str, event: str, key: str | None) -> None:
+        """Count a failure from ``client`` towards a ban; log the ban it may start."""
         if self.bans.failure(client, self._clock(), key, event):
             self.metrics.bans += 1
             self.on_ban()
@@ -494,7 +525,11 @@ class Gateway:
     # --- bookkeeping -----------------------------------------------------
 
     async def drain(self) -> None:
-        """Wait for the background writes started so far (quarantined devices)."""
+        """Wait for the background writes started so far (quarantined devices).
+
+        Failed lookups' log lines that wait are written first.
+        """
+        self._write_lines()
         while self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 

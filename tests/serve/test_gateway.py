@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from pathlib import Path
 
@@ -442,3 +443,27 @@ def test_uploads_with_the_phones_digest_are_accepted(h: Harness) -> None:
     assert POLYCOM not in h.gateway.learned.current  # learned once the upload is stored
     assert h.run(h.gateway.store_upload(fetch, ticket, b"log")).status is Status.OK
     assert h.gateway.learned.current[POLYCOM] == "198.51.100.31"
+
+
+def test_a_failed_lookup_counts_at_once_and_is_logged_by_the_drain_at_the_latest(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its log line waits a little (bench/security.py's timing), never longer than the drain."""
+    h.gateway.bans.limit = 2
+    with caplog.at_level("WARNING", logger="provisioner.gateway"):
+        for mac in ("0004f2999998", "0004f2999999"):
+            path = f"{mac}.cfg"
+            # The scope uses credentials: an unknown MAC is challenged (the uniform failure).
+            assert h.get(path, client="192.0.2.50").status is Status.CHALLENGE
+
+            async def settle() -> None:
+                await asyncio.sleep(0)  # the bookkeeping after the answer
+
+            h.run(settle())
+        assert h.gateway.banned("192.0.2.50")  # counted without waiting for the lines
+        h.run(h.gateway.drain())
+    lines = [r.getMessage() for r in caplog.records if "event=lookup_failed" in r.getMessage()]
+    assert lines == [
+        f"event=lookup_failed client=192.0.2.50 protocol=http path={m}.cfg"
+        for m in ("0004f2999998", "0004f2999999")
+    ]
