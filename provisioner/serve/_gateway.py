@@ -106,6 +106,8 @@ _POLICY_EVERY = 60.0  # seconds between unknown-device actions (database writes)
 _MAX_TRACKED_DEVICES = 100_000
 _MAX_AGENTS = 10_000  # distinct User-Agents remembered
 _LINES_AFTER = 0.01  # seconds a failed lookup's log line waits (Gateway._lookup_failed)
+# A failure's log line, the one fail2ban matches (Gateway.failed).
+_FAILURE_LINE = "event=%s client=%s protocol=%s path=%s"
 
 
 class PendingDevices(typing.Protocol):
@@ -397,9 +399,7 @@ class Gateway:
         window. The log lines are what a fail2ban filter matches, e.g.
         ``failregex = event=(lookup_failed|ftp_login_failed) client=<HOST>``.
         """
-        log.warning(
-            "event=%s client=%s protocol=%s path=%s", event, client, protocol, _loggable(path)
-        )
+        log.warning(_FAILURE_LINE, event, client, protocol, _loggable(path))
         self._count(client, event, key)
 
     def _lookup_failed(self, client: str, protocol: Protocol, path: str, key: str | None) -> None:
@@ -424,7 +424,7 @@ class Gateway:
             self._lines_due = None
         lines, self._lines = self._lines, []
         for client, protocol, path in lines:
-            log.warning("event=lookup_failed client=%s protocol=%s path=%s", client, protocol, path)
+            log.warning(_FAILURE_LINE, "lookup_failed", client, protocol, path)
 
     def _count(self, client: str, event: str, key: str | None) -> None:
         """Count a failure from ``client`` towards a ban; log the ban it may start."""
