@@ -53,7 +53,9 @@ class Verdict:
     stale: bool = False  # a valid but expired nonce: challenge again with stale=true
 
 
-@dataclass(frozen=True, slots=True)
+# Made per accepted digest answer: not frozen (frozen dataclasses pay
+# object.__setattr__ per field, 0.4 against 0.13 µs). Treat it as immutable.
+@dataclass(slots=True)
 class Claim:
     """A digest answer this node accepted, to be claimed for the cluster."""
 
