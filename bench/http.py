@@ -71,7 +71,7 @@ def _digest_script(root: Path, port: int, path: str, user: str, password: str) -
     the script as one string it cuts a request from per call. Held as a table of
     400,000 header strings and formatted by ``wrk.format`` per request, they made
     wrk's Lua (its garbage collector walking the table, the formatting) part of
-    the latency measured: nginx answering the same requests had a p99 2.7-3.6
+    the latency measured: nginx answering the same requests had a p99 2.5-3.6
     times its p99 without the script (docs/performance-notes.md, "Digest: the
     client's share of the p99").
     """

@@ -22,11 +22,12 @@ _QUOTED = r'[^"\\]*(?:\\.[^"\\]*)*'
 _PARAM = re.compile(rf'[ \t]*({TOKEN})[ \t]*=[ \t]*(?:"({_QUOTED})"|([^\s,"]*))')
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 # One element of a list, with what separates it from the next: white space, then a
-# comma (and any empty elements after it) or the end. Group 1 is the whole element:
-# parse_params takes all elements with one findall, and the list is well formed when
-# their lengths add up to its own (matches that do not overlap, in order, and cover it).
+# comma (and any empty elements after it) or the end. parse_params takes a list
+# with one match per element; the server parses one such list per request. Not one
+# findall over the list (tried: 0.7 µs faster on a phone's answer): on a malformed
+# list it tries every position, and an 8 KB head without "=" took 0.43 s, not 0.1 ms.
 _ELEMENT = re.compile(
-    rf'([ \t]*({TOKEN})[ \t]*=[ \t]*(?:"({_QUOTED})"|([^\s,"]*))[ \t]*(?:,[ \t,]*|\Z))'
+    rf'[ \t]*({TOKEN})[ \t]*=[ \t]*(?:"({_QUOTED})"|([^\s,"]*))[ \t]*(?:,[ \t,]*|\Z)'
 )
 
 
@@ -66,21 +67,24 @@ def parse_params(text: str) -> dict[str, str] | None:
     trailing comma) are allowed, as RFC 7230 §7 asks of a recipient.
     """
     params: dict[str, str] = {}
-    covered = 0
-    # One findall, not a match per element: the server parses one such list per digest
-    # request, and the calls per element were a fifth of parsing it
-    # (docs/performance-notes.md). An unmatched group is "" here, as an empty value is.
-    for element, name, quoted, bare in _ELEMENT.findall(text):
-        covered += len(element)
+    position, end = 0, len(text)
+    match = _ELEMENT.match
+    while position < end:
+        hit = match(text, position)
+        if hit is None:
+            return None
+        # One groups() call, the value inline: this loop runs per element of every
+        # digest answer the server checks (a sixth of its loop, docs/performance-notes.md).
+        name, quoted, bare = hit.groups()
         name = name.lower()
         if name in params:
             return None
-        if "\\" in quoted:
-            params[name] = _ESCAPE.sub(r"\1", quoted)
+        if quoted is None:
+            params[name] = bare
         else:
-            params[name] = quoted or bare
-    # A gap (something that is not a parameter, or two without a comma) leaves text uncovered.
-    return params if covered == len(text) else None
+            params[name] = _ESCAPE.sub(r"\1", quoted) if "\\" in quoted else quoted
+        position = hit.end()
+    return params
 
 
 def quote(text: str) -> str:
