@@ -25,9 +25,9 @@ even where ``PYTHONDONTWRITEBYTECODE`` is set for the tests.
 
 10,000 and 100,000 phones on SQLite, and on PostgreSQL when
 ``PROVISIONER_TEST_PG_URL`` is set (a database of its own, dropped
-afterwards); ``PROVISIONER_BENCH_100K=0`` leaves the 100,000 out (about five
-minutes of the run with both backends). Figures are printed; nothing is
-asserted.
+afterwards); ``PROVISIONER_BENCH_100K=0`` leaves the 100,000 out (about
+three minutes of the run with both backends). Figures are printed; nothing
+is asserted.
 """
 
 from __future__ import annotations
