@@ -76,7 +76,6 @@ def _digest_script(root: Path, port: int, path: str, user: str, password: str) -
     client's share of the p99").
     """
     count = 400_000
-    files = []
     for thread in range(2):
         request = urllib.request.Request(f"http://127.0.0.1:{port}/{path}")
         try:
@@ -103,7 +102,6 @@ def _digest_script(root: Path, port: int, path: str, user: str, password: str) -
             raise RuntimeError("the requests must all be of one length")
         target = root / f"requests-{thread}.txt"
         target.write_text("".join(requests), newline="")
-        files.append(target)
     script = root / "digest.lua"
     script.write_text(
         """

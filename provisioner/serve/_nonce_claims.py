@@ -62,7 +62,9 @@ class NonceClaims:
         self._store = store
         self._pending: list[_Waiter] = []
         self._busy = False  # a flush is scheduled or running: new claims join it
-        self._flushing: asyncio.Task[None] | None = None  # one that waits for the database
+        # The task of a flush that waits for the database, held here: the loop keeps
+        # only a weak reference to a task, which could be collected mid-flight.
+        self._flushing: asyncio.Task[None] | None = None
 
     def claim(
         self, nonce: str, count: int, expires: float, then: Callable[[Outcome], None]
